@@ -1,0 +1,109 @@
+/*
+ * dicom.h - a streaming DICOM scanner.
+ *
+ * dcm_scan() walks the element stream of one file held in memory, without
+ * building a tree, and reports the ~25 attributes the catalogue indexes plus
+ * the exact byte range of the top-level Pixel Data element (7FE0,0010), or
+ * Float (7FE0,0008) / Double Float (7FE0,0009) Pixel Data, native or
+ * encapsulated.  It accepts: preamble + File Meta, File Meta without preamble,
+ * raw datasets without meta (implicit or explicit VR LE, guessed from the
+ * first element), implicit VR LE, explicit VR LE and BE, deflated datasets
+ * (inflated to read attributes; such files are stored whole), and every other
+ * transfer syntax, known or not, as explicit VR LE.
+ *
+ * The input is hostile: every declared length is checked against the buffer,
+ * and the scanner never reads outside [buf, buf + len).
+ */
+#ifndef DCMFS_DICOM_H
+#define DCMFS_DICOM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+enum dcm_status {
+	DCM_OK = 0,
+	DCM_ERR_EMPTY,          /* zero-length file */
+	DCM_ERR_NOT_DICOM,      /* neither DICM magic nor a plausible first element */
+	DCM_ERR_TRUNCATED,      /* the file ends inside an element or item */
+	DCM_ERR_LENGTH,         /* a declared length runs past the end of the file */
+	DCM_ERR_BAD_META,       /* File Meta group is broken (no transfer syntax, bad group length...) */
+	DCM_ERR_BAD_SEQUENCE,   /* sequence/item structure is broken */
+	DCM_ERR_DEFLATE,        /* deflated dataset fails to inflate */
+	DCM_ERR_NO_SOP_UID,     /* no SOPInstanceUID (0008,0018) */
+	DCM_ERR_NO_STUDY_UID,   /* no StudyInstanceUID (0020,000D) */
+	DCM_ERR_NO_SERIES_UID,  /* no SeriesInstanceUID (0020,000E) */
+	DCM_ERR_NOMEM,
+};
+
+enum dcm_syntax {
+	DCM_SYNTAX_IMPLICIT_LE,
+	DCM_SYNTAX_EXPLICIT_LE,
+	DCM_SYNTAX_EXPLICIT_BE,
+	DCM_SYNTAX_DEFLATED,    /* explicit VR LE, deflated after the meta group */
+};
+
+/* Text attributes are NUL-terminated, trailing spaces/NULs trimmed, and
+ * converted to UTF-8 from SpecificCharacterSet where they are person names
+ * or descriptions.  Absent attributes are empty strings. */
+#define DCM_UI_MAX 65
+#define DCM_TEXT_MAX 256
+
+struct dcm_info {
+	char transfer_syntax[DCM_UI_MAX];       /* (0002,0010), or the guessed syntax's UID */
+	enum dcm_syntax syntax;
+	int has_meta;                           /* File Meta group present */
+	int has_preamble;                       /* 128-byte preamble + "DICM" present */
+
+	char patient_id[DCM_TEXT_MAX];          /* (0010,0020) */
+	char issuer_of_patient_id[DCM_TEXT_MAX];/* (0010,0021) */
+	char patient_name[DCM_TEXT_MAX];        /* (0010,0010), UTF-8 */
+	char patient_birth_date[DCM_UI_MAX];    /* (0010,0030) */
+	char patient_sex[DCM_UI_MAX];           /* (0010,0040) */
+	char study_uid[DCM_UI_MAX];             /* (0020,000D) */
+	char study_date[DCM_UI_MAX];            /* (0008,0020) */
+	char study_time[DCM_UI_MAX];            /* (0008,0030) */
+	char study_description[DCM_TEXT_MAX];   /* (0008,1030), UTF-8 */
+	char accession_number[DCM_UI_MAX];      /* (0008,0050) */
+	char referring_physician[DCM_TEXT_MAX]; /* (0008,0090), UTF-8 */
+	char series_uid[DCM_UI_MAX];            /* (0020,000E) */
+	char modality[DCM_UI_MAX];              /* (0008,0060) */
+	char series_description[DCM_TEXT_MAX];  /* (0008,103E), UTF-8 */
+	char sop_instance_uid[DCM_UI_MAX];      /* (0008,0018) */
+	char sop_class_uid[DCM_UI_MAX];         /* (0008,0016) */
+	char specific_charset[DCM_TEXT_MAX];    /* (0008,0005), as stored */
+	char photometric[DCM_UI_MAX];           /* (0028,0004) */
+	int32_t series_number;                  /* (0020,0011), -1 if absent */
+	int32_t instance_number;                /* (0020,0013), -1 if absent */
+	int32_t number_of_frames;               /* (0028,0008), 1 if absent */
+	int32_t rows, columns;                  /* (0028,0010/0011), 0 if absent */
+	int32_t bits_allocated;                 /* (0028,0100), 0 if absent */
+	int32_t bits_stored;                    /* (0028,0101), 0 if absent */
+	int32_t samples_per_pixel;              /* (0028,0002), 1 if absent */
+	int32_t planar_configuration;           /* (0028,0006), 0 if absent */
+	int32_t pixel_representation;           /* (0028,0103), 0 if absent */
+
+	/* Top-level pixel element.  pixel_tag is 0 when the file has none.
+	 * pixel_element_offset: first byte of the element's tag.
+	 * pixel_value_offset:   first byte of its value (after tag, VR, length).
+	 * pixel_value_length:   bytes of value up to the end of the element; for
+	 *                       an undefined length (encapsulated) element this
+	 *                       includes every item and the sequence delimiter.
+	 * Offsets are into the buffer given to dcm_scan(); for deflated files they
+	 * are 0 and pixel_tag is still reported (from the inflated stream). */
+	uint32_t pixel_tag;                     /* 0x7FE00010, 0x7FE00008, 0x7FE00009 or 0 */
+	int pixel_encapsulated;                 /* undefined length, fragments */
+	uint64_t pixel_element_offset;
+	uint64_t pixel_value_offset;
+	uint64_t pixel_value_length;
+};
+
+/* Scan buf[0..len).  Returns DCM_OK and fills *info, or an error status and
+ * writes a one-line, specific reason (e.g. "element (0010,0010) length 32767
+ * runs past end of file at offset 660") into err[0..errlen). */
+int dcm_scan(const uint8_t *buf, size_t len, struct dcm_info *info,
+	     char *err, size_t errlen);
+
+/* A short fixed name for a status ("truncated", "not DICOM", ...). */
+const char *dcm_strerror(int status);
+
+#endif
