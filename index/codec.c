@@ -1,0 +1,876 @@
+/*
+ * codec.c - lossless, randomly accessible compression of blob contents.
+ *
+ * Encoded blob format (all integers little endian):
+ *
+ *   header, 48 bytes
+ *     0  magic "DCZB"
+ *     4  u8  version (1)
+ *     5  u8  kind: 0 opaque bytes, 1 native pixels (layout below is valid)
+ *     6  u16 reserved, 0
+ *     8  u64 raw length
+ *     16 u32 chunk count
+ *     20 u32 bytes per sample, 24 samples per pixel, 28 planar,
+ *     32 u32 columns, 36 rows, 40 frames   (all 0 for opaque)
+ *     44 u32 reserved, 0
+ *   chunk table, 32 bytes per chunk
+ *     0  u64 raw offset      (chunks tile [0, raw length) in order)
+ *     8  u64 encoded offset  (from the start of the chunk data, in order)
+ *     16 u32 raw size
+ *     20 u32 encoded size
+ *     24 u8  method (enum method), 25 u8 reserved, 26 u16 reserved
+ *     28 u32 low 32 bits of XXH3_64 of the raw chunk
+ *   u64 XXH3_64 of header + chunk table
+ *   chunk data
+ *
+ * Invariants: a pixel chunk holds whole rows (it may hold several whole
+ * images, or a band of rows of one image), and prediction restarts at the
+ * first row of the chunk and at every image start inside it, so every chunk
+ * decodes on its own.  "Image" is one frame, or one colour plane of a frame
+ * when planar = 1.  Every decoded chunk is checked against its hash, so a
+ * damaged chunk is reported instead of returning wrong bytes.
+ *
+ * Pixel methods: the residual of the predictor is taken modulo 2^16 (2^8 for
+ * 8-bit samples) on the stored words, so any bit pattern round-trips; it is
+ * zigzag-mapped and, for 16-bit samples, split into a low-byte plane and a
+ * high-byte plane, and the planes are one zstd frame.
+ */
+#include "codec.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <zstd.h>
+#include <xxhash.h>
+
+#define HDR_SIZE 48u
+#define ENT_SIZE 32u
+#define SUM_SIZE 8u
+#define VERSION 1u
+#define KIND_OPAQUE 0u
+#define KIND_PIXEL 1u
+
+/* Raw bytes per chunk we aim for.  zstd blocks are 128 KiB, so 256 KiB gives
+ * each plane of a 16-bit chunk its own block and Huffman table. */
+#define CHUNK_TARGET (256u * 1024u)
+/* Chunks never exceed this, whatever the row size (a row is never split). */
+#define CHUNK_MAX (64u * 1024u * 1024u)
+
+enum method {
+	M_STORED = 0,
+	M_ZSTD = 1,
+	M_GRADIENT = 2,
+	M_UP = 3,
+	M_COUNT
+};
+
+static const char *const method_names[M_COUNT] = {
+	"stored", "zstd", "gradient", "up"
+};
+
+struct codec_ctx {
+	ZSTD_CCtx *cc;
+	ZSTD_DCtx *dc;
+	uint8_t *s[3];          /* scratch buffers */
+	size_t cap[3];
+};
+
+/* Geometry derived from a layout; valid only when it matches raw_len. */
+struct geom {
+	uint32_t bps;           /* bytes per sample: 1 or 2 */
+	uint32_t step;          /* samples between a sample and its left neighbour */
+	size_t row_samples;     /* samples per row of one image */
+	size_t row_bytes;
+	size_t img_rows;
+	size_t img_bytes;
+};
+
+struct blob {
+	const uint8_t *table;
+	const uint8_t *data;
+	size_t data_len;
+	uint64_t raw_len;
+	uint32_t nchunks;
+	uint32_t kind;
+	struct geom g;
+};
+
+struct entry {
+	uint64_t raw_off, enc_off;
+	uint32_t raw_size, enc_size;
+	uint32_t method, hash;
+};
+
+/* ---- little-endian helpers ---------------------------------------------- */
+
+static uint32_t get32(const uint8_t *p)
+{
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
+	       (uint32_t)p[3] << 24;
+}
+
+static uint64_t get64(const uint8_t *p)
+{
+	return (uint64_t)get32(p) | (uint64_t)get32(p + 4) << 32;
+}
+
+static void put32(uint8_t *p, uint32_t v)
+{
+	p[0] = (uint8_t)v;
+	p[1] = (uint8_t)(v >> 8);
+	p[2] = (uint8_t)(v >> 16);
+	p[3] = (uint8_t)(v >> 24);
+}
+
+static void put64(uint8_t *p, uint64_t v)
+{
+	put32(p, (uint32_t)v);
+	put32(p + 4, (uint32_t)(v >> 32));
+}
+
+/* ---- context ------------------------------------------------------------ */
+
+struct codec_ctx *codec_ctx_new(void)
+{
+	struct codec_ctx *ctx = calloc(1, sizeof(*ctx));
+	if (!ctx)
+		return NULL;
+	ctx->cc = ZSTD_createCCtx();
+	ctx->dc = ZSTD_createDCtx();
+	if (!ctx->cc || !ctx->dc) {
+		codec_ctx_free(ctx);
+		return NULL;
+	}
+	return ctx;
+}
+
+void codec_ctx_free(struct codec_ctx *ctx)
+{
+	if (!ctx)
+		return;
+	ZSTD_freeCCtx(ctx->cc);
+	ZSTD_freeDCtx(ctx->dc);
+	for (int i = 0; i < 3; i++)
+		free(ctx->s[i]);
+	free(ctx);
+}
+
+/* Scratch buffer i with room for n bytes, 16-byte aligned (malloc). */
+static uint8_t *scratch(struct codec_ctx *ctx, int i, size_t n)
+{
+	if (n == 0)
+		n = 1;
+	if (ctx->cap[i] < n) {
+		uint8_t *p = malloc(n);
+		if (!p)
+			return NULL;
+		free(ctx->s[i]);
+		ctx->s[i] = p;
+		ctx->cap[i] = n;
+	}
+	return ctx->s[i];
+}
+
+/* ---- geometry ----------------------------------------------------------- */
+
+/* Fill *g from l; 0 if l describes exactly raw_len filterable bytes. */
+static int geom_from_layout(const struct codec_layout *l, uint64_t raw_len,
+			    struct geom *g)
+{
+	if (!l || (l->bytes_per_sample != 1 && l->bytes_per_sample != 2))
+		return -1;
+	if (l->samples_per_pixel < 1 || l->samples_per_pixel > 4 ||
+	    l->planar > 1 || !l->columns || !l->rows || !l->frames)
+		return -1;
+	uint64_t spp = l->samples_per_pixel;
+	uint64_t planes = l->planar ? spp : 1;
+	uint64_t row_samples = (uint64_t)l->columns * (l->planar ? 1 : spp);
+	uint64_t row_bytes = row_samples * l->bytes_per_sample;
+	if (row_bytes > CHUNK_MAX)
+		return -1;
+	/* columns, rows < 2^32 and row_bytes <= 2^26: no overflow below */
+	uint64_t img_bytes = row_bytes * l->rows;
+	uint64_t nimg = (uint64_t)l->frames * planes;
+	if (img_bytes > UINT64_MAX / nimg || img_bytes * nimg != raw_len)
+		return -1;
+	if (raw_len > SIZE_MAX)
+		return -1;
+	g->bps = l->bytes_per_sample;
+	g->step = l->planar ? 1 : (uint32_t)spp;
+	g->row_samples = (size_t)row_samples;
+	g->row_bytes = (size_t)row_bytes;
+	g->img_rows = l->rows;
+	g->img_bytes = (size_t)img_bytes;
+	return 0;
+}
+
+/* ---- filters ------------------------------------------------------------ */
+
+static inline uint16_t zz16(uint16_t e)
+{
+	return (uint16_t)((e << 1) ^ (uint16_t)(0u - (e >> 15)));
+}
+
+static inline uint16_t unzz16(uint16_t z)
+{
+	return (uint16_t)((z >> 1) ^ (uint16_t)(0u - (z & 1u)));
+}
+
+static inline uint8_t zz8(uint8_t e)
+{
+	return (uint8_t)((e << 1) ^ (uint8_t)(0u - (e >> 7)));
+}
+
+static inline uint8_t unzz8(uint8_t z)
+{
+	return (uint8_t)((z >> 1) ^ (uint8_t)(0u - (z & 1u)));
+}
+
+/*
+ * Forward filter of one band of nr rows of w samples (left neighbour `step`
+ * samples back) starting at an image row that prediction treats as the
+ * first: row 0 predicts from the left (first sample from 0); later rows
+ * predict gradient = left + up - upleft (first samples: up) or up.
+ * Writes zigzagged residuals: 16-bit into lo[]/hi[] planes, 8-bit into lo[].
+ */
+static void filter16(const uint16_t *p, size_t nr, size_t w, size_t step,
+		     int method, uint8_t *lo, uint8_t *hi)
+{
+	for (size_t y = 0; y < nr; y++) {
+		const uint16_t *c = p + y * w;
+		uint8_t *l = lo + y * w, *h = hi + y * w;
+		if (y == 0) {
+			for (size_t x = 0; x < w && x < step; x++) {
+				uint16_t z = zz16(c[x]);
+				l[x] = (uint8_t)z;
+				h[x] = (uint8_t)(z >> 8);
+			}
+			for (size_t x = step; x < w; x++) {
+				uint16_t z = zz16((uint16_t)(c[x] - c[x - step]));
+				l[x] = (uint8_t)z;
+				h[x] = (uint8_t)(z >> 8);
+			}
+			continue;
+		}
+		const uint16_t *u = c - w;
+		if (method == M_UP) {
+			for (size_t x = 0; x < w; x++) {
+				uint16_t z = zz16((uint16_t)(c[x] - u[x]));
+				l[x] = (uint8_t)z;
+				h[x] = (uint8_t)(z >> 8);
+			}
+			continue;
+		}
+		for (size_t x = 0; x < w && x < step; x++) {
+			uint16_t z = zz16((uint16_t)(c[x] - u[x]));
+			l[x] = (uint8_t)z;
+			h[x] = (uint8_t)(z >> 8);
+		}
+		for (size_t x = step; x < w; x++) {
+			uint16_t e = (uint16_t)((c[x] - u[x]) - (c[x - step] - u[x - step]));
+			uint16_t z = zz16(e);
+			l[x] = (uint8_t)z;
+			h[x] = (uint8_t)(z >> 8);
+		}
+	}
+}
+
+static void filter8(const uint8_t *p, size_t nr, size_t w, size_t step,
+		    int method, uint8_t *out)
+{
+	for (size_t y = 0; y < nr; y++) {
+		const uint8_t *c = p + y * w;
+		uint8_t *o = out + y * w;
+		if (y == 0) {
+			for (size_t x = 0; x < w && x < step; x++)
+				o[x] = zz8(c[x]);
+			for (size_t x = step; x < w; x++)
+				o[x] = zz8((uint8_t)(c[x] - c[x - step]));
+			continue;
+		}
+		const uint8_t *u = c - w;
+		if (method == M_UP) {
+			for (size_t x = 0; x < w; x++)
+				o[x] = zz8((uint8_t)(c[x] - u[x]));
+			continue;
+		}
+		for (size_t x = 0; x < w && x < step; x++)
+			o[x] = zz8((uint8_t)(c[x] - u[x]));
+		for (size_t x = step; x < w; x++)
+			o[x] = zz8((uint8_t)((c[x] - u[x]) - (c[x - step] - u[x - step])));
+	}
+}
+
+/*
+ * Inverse of filter16: rebuild nr rows into out from the planes.  The
+ * gradient residual is a horizontal difference of vertical differences, so a
+ * row is a running sum (the only serial dependency, one add per sample) plus
+ * the row above.
+ */
+static void unfilter16(uint16_t *out, size_t nr, size_t w, size_t step,
+		       int method, const uint8_t *lo, const uint8_t *hi)
+{
+	for (size_t y = 0; y < nr; y++) {
+		uint16_t *c = out + y * w;
+		const uint8_t *l = lo + y * w, *h = hi + y * w;
+		if (y > 0 && method == M_UP) {
+			const uint16_t *u = c - w;
+			for (size_t x = 0; x < w; x++)
+				c[x] = (uint16_t)(u[x] + unzz16((uint16_t)(l[x] | h[x] << 8)));
+			continue;
+		}
+		const uint16_t *u = y > 0 ? c - w : NULL;
+		for (size_t k = 0; k < step && k < w; k++) {
+			uint16_t acc = 0;
+			if (u) {
+				for (size_t x = k; x < w; x += step) {
+					acc = (uint16_t)(acc + unzz16((uint16_t)(l[x] | h[x] << 8)));
+					c[x] = (uint16_t)(acc + u[x]);
+				}
+			} else {
+				for (size_t x = k; x < w; x += step) {
+					acc = (uint16_t)(acc + unzz16((uint16_t)(l[x] | h[x] << 8)));
+					c[x] = acc;
+				}
+			}
+		}
+	}
+}
+
+static void unfilter8(uint8_t *out, size_t nr, size_t w, size_t step,
+		      int method, const uint8_t *in)
+{
+	for (size_t y = 0; y < nr; y++) {
+		uint8_t *c = out + y * w;
+		const uint8_t *r = in + y * w;
+		if (y > 0 && method == M_UP) {
+			const uint8_t *u = c - w;
+			for (size_t x = 0; x < w; x++)
+				c[x] = (uint8_t)(u[x] + unzz8(r[x]));
+			continue;
+		}
+		const uint8_t *u = y > 0 ? c - w : NULL;
+		for (size_t k = 0; k < step && k < w; k++) {
+			uint8_t acc = 0;
+			for (size_t x = k; x < w; x += step) {
+				acc = (uint8_t)(acc + unzz8(r[x]));
+				c[x] = (uint8_t)(acc + (u ? u[x] : 0));
+			}
+		}
+	}
+}
+
+/*
+ * Calls fn for each run of rows of one image inside the chunk
+ * [raw_off, raw_off + raw_size), which holds whole rows.
+ */
+struct band {
+	size_t off;             /* from the chunk start, bytes */
+	size_t nrows;
+};
+
+static size_t chunk_bands(const struct geom *g, uint64_t raw_off,
+			  size_t raw_size, struct band *b, size_t maxb)
+{
+	size_t n = 0, pos = 0;
+	while (pos < raw_size && n < maxb) {
+		size_t in_img = (size_t)((raw_off + pos) % g->img_bytes);
+		size_t left_rows = g->img_rows - in_img / g->row_bytes;
+		size_t rows = (raw_size - pos) / g->row_bytes;
+		if (rows > left_rows)
+			rows = left_rows;
+		b[n].off = pos;
+		b[n].nrows = rows;
+		n++;
+		pos += rows * g->row_bytes;
+	}
+	return n;
+}
+
+/* ---- encoding ----------------------------------------------------------- */
+
+struct out_buf {
+	uint8_t *p;
+	size_t len, cap;
+};
+
+static int out_reserve(struct out_buf *o, size_t more)
+{
+	if (o->cap - o->len >= more)
+		return 0;
+	size_t cap = o->cap ? o->cap : 4096;
+	while (cap - o->len < more) {
+		if (cap > SIZE_MAX / 2)
+			return -1;
+		cap *= 2;
+	}
+	uint8_t *p = realloc(o->p, cap);
+	if (!p)
+		return -1;
+	o->p = p;
+	o->cap = cap;
+	return 0;
+}
+
+/* zstd-compress src into the output; returns compressed size or 0 on error. */
+static size_t zstd_into(struct codec_ctx *ctx, struct out_buf *o,
+			const void *src, size_t n, int level)
+{
+	size_t bound = ZSTD_compressBound(n);
+	if (out_reserve(o, bound))
+		return 0;
+	size_t r = ZSTD_compressCCtx(ctx->cc, o->p + o->len, bound, src, n, level);
+	if (ZSTD_isError(r))
+		return 0;
+	return r;
+}
+
+/* Residual planes of a pixel chunk for method m into buf (2 * samples). */
+static void make_planes(const struct geom *g, const uint8_t *raw,
+			uint64_t raw_off, size_t raw_size, int m,
+			uint16_t *words, uint8_t *buf)
+{
+	size_t nsamp = raw_size / g->bps;
+	struct band b[64];
+	size_t done = 0;
+	while (done < raw_size) {
+		size_t nb = chunk_bands(g, raw_off + done, raw_size - done, b, 64);
+		for (size_t i = 0; i < nb; i++) {
+			size_t so = (done + b[i].off) / g->bps;
+			if (g->bps == 2)
+				filter16(words + so, b[i].nrows, g->row_samples,
+					 g->step, m, buf + so, buf + nsamp + so);
+			else
+				filter8(raw + done + b[i].off, b[i].nrows,
+					g->row_samples, g->step, m, buf + so);
+		}
+		done += b[nb - 1].off + b[nb - 1].nrows * g->row_bytes;
+	}
+}
+
+/* Encode one chunk at the end of o; records method and size in *e. */
+static int encode_chunk(struct codec_ctx *ctx, struct out_buf *o,
+			const struct geom *g, const uint8_t *raw,
+			uint64_t raw_off, size_t raw_size, int level,
+			struct entry *e)
+{
+	size_t best = raw_size;
+	int best_m = M_STORED;
+	size_t base = o->len;
+
+	if (g) {
+		uint16_t *words = NULL;
+		uint8_t *planes = scratch(ctx, 1, raw_size);
+		if (!planes)
+			return CODEC_ERR_NOMEM;
+		if (g->bps == 2) {
+			/* aligned copy: raw may sit at any address */
+			words = (uint16_t *)(void *)scratch(ctx, 0, raw_size);
+			if (!words)
+				return CODEC_ERR_NOMEM;
+			memcpy(words, raw, raw_size);
+		}
+		static const int tries[] = { M_GRADIENT, M_UP };
+		for (size_t t = 0; t < sizeof(tries) / sizeof(tries[0]); t++) {
+			make_planes(g, raw, raw_off, raw_size, tries[t], words, planes);
+			/* compress past the current best so it survives */
+			size_t save = o->len;
+			o->len = base + (best_m == M_STORED ? 0 : best);
+			size_t r = zstd_into(ctx, o, planes, raw_size, level);
+			o->len = save;
+			if (r == 0)
+				return CODEC_ERR_NOMEM;
+			if (r < best) {
+				if (best_m != M_STORED)
+					memmove(o->p + base, o->p + base + best, r);
+				best = r;
+				best_m = tries[t];
+			}
+		}
+	}
+	if (!g || best > raw_size / 2) {
+		/* little structure found: maybe plain zstd does better */
+		size_t save = o->len;
+		o->len = base + (best_m == M_STORED ? 0 : best);
+		size_t r = zstd_into(ctx, o, raw, raw_size, level);
+		o->len = save;
+		if (r == 0)
+			return CODEC_ERR_NOMEM;
+		if (r < best) {
+			if (best_m != M_STORED)
+				memmove(o->p + base, o->p + base + best, r);
+			best = r;
+			best_m = M_ZSTD;
+		}
+	}
+	if (best_m == M_STORED) {
+		if (out_reserve(o, raw_size))
+			return CODEC_ERR_NOMEM;
+		memcpy(o->p + base, raw, raw_size);
+		best = raw_size;
+	}
+	o->len = base + best;
+	e->raw_off = raw_off;
+	e->raw_size = (uint32_t)raw_size;
+	e->enc_size = (uint32_t)best;
+	e->method = (uint32_t)best_m;
+	e->hash = (uint32_t)XXH3_64bits(raw, raw_size);
+	return CODEC_OK;
+}
+
+/* Chunk boundaries: whole rows, never more than CHUNK_TARGET unless one row
+ * is larger; several whole images per chunk when images are small. */
+static size_t next_chunk(const struct geom *g, uint64_t pos, uint64_t raw_len)
+{
+	uint64_t left = raw_len - pos;
+	if (!g)
+		return (size_t)(left < CHUNK_TARGET ? left : CHUNK_TARGET);
+	if (g->img_bytes <= CHUNK_TARGET) {
+		uint64_t n = CHUNK_TARGET / g->img_bytes * g->img_bytes;
+		return (size_t)(left < n ? left : n);
+	}
+	/* bands of equal height inside an image */
+	size_t rows_per = CHUNK_TARGET / g->row_bytes;
+	if (rows_per == 0)
+		rows_per = 1;
+	size_t nbands = (g->img_rows + rows_per - 1) / rows_per;
+	rows_per = (g->img_rows + nbands - 1) / nbands;
+	size_t row_in = (size_t)(pos % g->img_bytes) / g->row_bytes;
+	size_t rows = g->img_rows - row_in;
+	if (rows > rows_per)
+		rows = rows_per;
+	return rows * g->row_bytes;
+}
+
+int codec_encode(struct codec_ctx *ctx, const void *raw, size_t raw_len,
+		 const struct codec_layout *layout, int level,
+		 uint8_t **out, size_t *out_len)
+{
+	if (!ctx || !out || !out_len || (!raw && raw_len))
+		return CODEC_ERR_ARG;
+	struct geom gg;
+	const struct geom *g = NULL;
+	if (layout && geom_from_layout(layout, raw_len, &gg) == 0)
+		g = &gg;
+
+	/* count chunks first so the table can be laid out */
+	uint64_t nch = 0;
+	for (uint64_t pos = 0; pos < raw_len; pos += next_chunk(g, pos, raw_len))
+		nch++;
+	if (nch > UINT32_MAX || nch > (SIZE_MAX - HDR_SIZE - SUM_SIZE) / ENT_SIZE)
+		return CODEC_ERR_ARG;
+	size_t head = HDR_SIZE + (size_t)nch * ENT_SIZE + SUM_SIZE;
+	struct out_buf o = { 0 };
+	if (out_reserve(&o, head + raw_len / 4 + 64))
+		return CODEC_ERR_NOMEM;
+	memset(o.p, 0, head);
+	o.len = head;
+
+	const uint8_t *r = raw;
+	uint64_t pos = 0;
+	for (uint32_t i = 0; i < nch; i++) {
+		size_t n = next_chunk(g, pos, raw_len);
+		struct entry e;
+		size_t start = o.len;
+		int rc = encode_chunk(ctx, &o, g, r + pos, pos, n, level, &e);
+		if (rc) {
+			free(o.p);
+			return rc;
+		}
+		uint8_t *t = o.p + HDR_SIZE + (size_t)i * ENT_SIZE;
+		put64(t, e.raw_off);
+		put64(t + 8, start - head);
+		put32(t + 16, e.raw_size);
+		put32(t + 20, e.enc_size);
+		t[24] = (uint8_t)e.method;
+		put32(t + 28, e.hash);
+		pos += n;
+	}
+
+	uint8_t *h = o.p;
+	memcpy(h, "DCZB", 4);
+	h[4] = VERSION;
+	h[5] = g ? KIND_PIXEL : KIND_OPAQUE;
+	put64(h + 8, raw_len);
+	put32(h + 16, (uint32_t)nch);
+	if (g) {
+		put32(h + 20, layout->bytes_per_sample);
+		put32(h + 24, layout->samples_per_pixel);
+		put32(h + 28, layout->planar);
+		put32(h + 32, layout->columns);
+		put32(h + 36, layout->rows);
+		put32(h + 40, layout->frames);
+	}
+	put64(h + head - SUM_SIZE, XXH3_64bits(h, head - SUM_SIZE));
+	*out = o.p;
+	*out_len = o.len;
+	return CODEC_OK;
+}
+
+/* ---- decoding ----------------------------------------------------------- */
+
+static void get_entry(const struct blob *b, uint32_t i, struct entry *e)
+{
+	const uint8_t *t = b->table + (size_t)i * ENT_SIZE;
+	e->raw_off = get64(t);
+	e->enc_off = get64(t + 8);
+	e->raw_size = get32(t + 16);
+	e->enc_size = get32(t + 20);
+	e->method = t[24];
+	e->hash = get32(t + 28);
+}
+
+/* Check everything in the header and table; all later reads rely on it. */
+static int parse(const uint8_t *enc, size_t enc_len, struct blob *b)
+{
+	if (!enc || enc_len < HDR_SIZE + SUM_SIZE)
+		return CODEC_ERR_CORRUPT;
+	if (memcmp(enc, "DCZB", 4) != 0 || enc[4] != VERSION || enc[5] > KIND_PIXEL)
+		return CODEC_ERR_CORRUPT;
+	b->kind = enc[5];
+	b->raw_len = get64(enc + 8);
+	b->nchunks = get32(enc + 16);
+	if (b->nchunks > (enc_len - HDR_SIZE - SUM_SIZE) / ENT_SIZE)
+		return CODEC_ERR_CORRUPT;
+	size_t head = HDR_SIZE + (size_t)b->nchunks * ENT_SIZE + SUM_SIZE;
+	if (get64(enc + head - SUM_SIZE) != XXH3_64bits(enc, head - SUM_SIZE))
+		return CODEC_ERR_CORRUPT;
+	b->table = enc + HDR_SIZE;
+	b->data = enc + head;
+	b->data_len = enc_len - head;
+	if (b->kind == KIND_PIXEL) {
+		struct codec_layout l = {
+			get32(enc + 20), get32(enc + 24), get32(enc + 28),
+			get32(enc + 32), get32(enc + 36), get32(enc + 40)
+		};
+		if (geom_from_layout(&l, b->raw_len, &b->g))
+			return CODEC_ERR_CORRUPT;
+	}
+	uint64_t raw_pos = 0, enc_pos = 0;
+	for (uint32_t i = 0; i < b->nchunks; i++) {
+		struct entry e;
+		get_entry(b, i, &e);
+		if (e.raw_off != raw_pos || e.enc_off != enc_pos || !e.raw_size ||
+		    e.raw_size > CHUNK_MAX || e.method >= M_COUNT)
+			return CODEC_ERR_CORRUPT;
+		if (e.raw_size > b->raw_len - raw_pos ||
+		    e.enc_size > b->data_len - enc_pos)
+			return CODEC_ERR_CORRUPT;
+		if (e.method == M_STORED && e.enc_size != e.raw_size)
+			return CODEC_ERR_CORRUPT;
+		if (e.method >= M_GRADIENT &&
+		    (b->kind != KIND_PIXEL || e.raw_off % b->g.row_bytes ||
+		     e.raw_size % b->g.row_bytes))
+			return CODEC_ERR_CORRUPT;
+		raw_pos += e.raw_size;
+		enc_pos += e.enc_size;
+	}
+	if (raw_pos != b->raw_len)
+		return CODEC_ERR_CORRUPT;
+	return CODEC_OK;
+}
+
+int codec_info(const uint8_t *enc, size_t enc_len, uint64_t *raw_len,
+	       uint32_t *nchunks)
+{
+	struct blob b;
+	int rc = parse(enc, enc_len, &b);
+	if (rc)
+		return rc;
+	if (raw_len)
+		*raw_len = b.raw_len;
+	if (nchunks)
+		*nchunks = b.nchunks;
+	return CODEC_OK;
+}
+
+int codec_chunk_span(const uint8_t *enc, size_t enc_len, uint32_t i,
+		     uint64_t *raw_off, uint32_t *raw_len)
+{
+	struct blob b;
+	int rc = parse(enc, enc_len, &b);
+	if (rc)
+		return rc;
+	if (i >= b.nchunks)
+		return CODEC_ERR_RANGE;
+	struct entry e;
+	get_entry(&b, i, &e);
+	if (raw_off)
+		*raw_off = e.raw_off;
+	if (raw_len)
+		*raw_len = e.raw_size;
+	return CODEC_OK;
+}
+
+/* zstd frame src -> exactly n bytes at dst. */
+static int unzstd(struct codec_ctx *ctx, void *dst, size_t n,
+		  const uint8_t *src, size_t len)
+{
+	size_t r = ZSTD_decompressDCtx(ctx->dc, dst, n, src, len);
+	if (ZSTD_isError(r) || r != n)
+		return CODEC_ERR_CORRUPT;
+	return CODEC_OK;
+}
+
+/* Decode chunk e of a parsed blob into dst (e->raw_size bytes). */
+static int decode_entry(struct codec_ctx *ctx, const struct blob *b,
+			const struct entry *e, uint8_t *dst)
+{
+	const uint8_t *src = b->data + e->enc_off;
+	size_t n = e->raw_size;
+	int rc = CODEC_OK;
+
+	switch (e->method) {
+	case M_STORED:
+		memcpy(dst, src, n);
+		break;
+	case M_ZSTD:
+		rc = unzstd(ctx, dst, n, src, e->enc_size);
+		break;
+	default: {
+		const struct geom *g = &b->g;
+		uint8_t *planes = scratch(ctx, 1, n);
+		if (!planes)
+			return CODEC_ERR_NOMEM;
+		rc = unzstd(ctx, planes, n, src, e->enc_size);
+		if (rc)
+			return rc;
+		/* 16-bit words are rebuilt in place when dst is aligned */
+		uint16_t *words = NULL;
+		if (g->bps == 2) {
+			if (((uintptr_t)dst & 1) == 0)
+				words = (uint16_t *)(void *)dst;
+			else if (!(words = (uint16_t *)(void *)scratch(ctx, 0, n)))
+				return CODEC_ERR_NOMEM;
+		}
+		size_t nsamp = n / g->bps, done = 0;
+		struct band bd[64];
+		while (done < n) {
+			size_t nb = chunk_bands(g, e->raw_off + done, n - done, bd, 64);
+			for (size_t i = 0; i < nb; i++) {
+				size_t so = (done + bd[i].off) / g->bps;
+				if (g->bps == 2)
+					unfilter16(words + so, bd[i].nrows,
+						   g->row_samples, g->step,
+						   (int)e->method, planes + so,
+						   planes + nsamp + so);
+				else
+					unfilter8(dst + done + bd[i].off,
+						  bd[i].nrows, g->row_samples,
+						  g->step, (int)e->method,
+						  planes + so);
+			}
+			done += bd[nb - 1].off + bd[nb - 1].nrows * g->row_bytes;
+		}
+		if (words && (uint8_t *)words != dst)
+			memcpy(dst, words, n);
+		break;
+	}
+	}
+	if (rc == CODEC_OK && (uint32_t)XXH3_64bits(dst, n) != e->hash)
+		rc = CODEC_ERR_CORRUPT;
+	return rc;
+}
+
+int codec_decode_chunk(struct codec_ctx *ctx, const uint8_t *enc,
+		       size_t enc_len, uint32_t i, void *dst)
+{
+	if (!ctx || !dst)
+		return CODEC_ERR_ARG;
+	struct blob b;
+	int rc = parse(enc, enc_len, &b);
+	if (rc)
+		return rc;
+	if (i >= b.nchunks)
+		return CODEC_ERR_RANGE;
+	struct entry e;
+	get_entry(&b, i, &e);
+	return decode_entry(ctx, &b, &e, dst);
+}
+
+/* First chunk whose range ends after off (chunks tile the raw bytes). */
+static uint32_t find_chunk(const struct blob *b, uint64_t off)
+{
+	uint32_t lo = 0, hi = b->nchunks;
+	while (hi - lo > 1) {
+		uint32_t mid = lo + (hi - lo) / 2;
+		if (get64(b->table + (size_t)mid * ENT_SIZE) <= off)
+			lo = mid;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+int64_t codec_decode_range(struct codec_ctx *ctx, const uint8_t *enc,
+			   size_t enc_len, uint64_t off, void *dst, size_t n)
+{
+	if (!ctx || (!dst && n))
+		return CODEC_ERR_ARG;
+	struct blob b;
+	int rc = parse(enc, enc_len, &b);
+	if (rc)
+		return rc;
+	if (off > b.raw_len)
+		return CODEC_ERR_RANGE;
+	if (n > b.raw_len - off)
+		n = (size_t)(b.raw_len - off);
+	if (n > INT64_MAX)
+		return CODEC_ERR_ARG;
+	uint8_t *d = dst;
+	size_t done = 0;
+	uint32_t i = n ? find_chunk(&b, off) : b.nchunks;
+	for (; done < n && i < b.nchunks; i++) {
+		struct entry e;
+		get_entry(&b, i, &e);
+		uint64_t cur = off + done;
+		size_t skip = (size_t)(cur - e.raw_off);
+		size_t take = e.raw_size - skip;
+		if (take > n - done)
+			take = n - done;
+		if (skip == 0 && take == e.raw_size) {
+			rc = decode_entry(ctx, &b, &e, d + done);
+		} else {
+			/* partial chunk: decode whole into scratch 2 */
+			uint8_t *tmp = scratch(ctx, 2, e.raw_size);
+			if (!tmp)
+				return CODEC_ERR_NOMEM;
+			rc = decode_entry(ctx, &b, &e, tmp);
+			if (rc == CODEC_OK)
+				memcpy(d + done, tmp + skip, take);
+		}
+		if (rc)
+			return rc;
+		done += take;
+	}
+	return (int64_t)done;
+}
+
+const char *codec_method_name(const uint8_t *enc, size_t enc_len)
+{
+	struct blob b;
+	if (parse(enc, enc_len, &b))
+		return "corrupt";
+	uint64_t bytes[M_COUNT] = { 0 };
+	for (uint32_t i = 0; i < b.nchunks; i++) {
+		struct entry e;
+		get_entry(&b, i, &e);
+		bytes[e.method] += e.raw_size;
+	}
+	int best = M_STORED;
+	for (int m = 1; m < M_COUNT; m++)
+		if (bytes[m] > bytes[best])
+			best = m;
+	return method_names[best];
+}
+
+const char *codec_strerror(int status)
+{
+	switch (status) {
+	case CODEC_OK: return "success";
+	case CODEC_ERR_NOMEM: return "out of memory";
+	case CODEC_ERR_CORRUPT: return "corrupt encoded blob";
+	case CODEC_ERR_RANGE: return "offset past the end";
+	case CODEC_ERR_ARG: return "invalid argument";
+	default: return "unknown codec error";
+	}
+}

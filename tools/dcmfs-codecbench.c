@@ -1,0 +1,258 @@
+/*
+ * dcmfs-codecbench - measure the pixel codec on DICOM files.
+ *
+ *   dcmfs-codecbench [-l LEVEL] [-r RUNS] FILE...
+ *
+ * For every file, finds the native pixel data and its layout with dcm_scan()
+ * and encodes it with codec_encode() on one thread, in memory.  Reports raw
+ * pixel bytes, encoded bytes, ratio (raw / encoded), encode and decode speed
+ * in MB/s of raw pixels (median of RUNS passes over all files, default 5),
+ * and how many raw bytes each method covered.  Every decode is compared with
+ * the raw pixels.  Files without native pixel data are reported and skipped.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "codec.h"
+
+struct item {
+	const char *path;
+	uint8_t *file;
+	size_t file_len;
+	const uint8_t *pix;
+	size_t pix_len;
+	struct codec_layout layout;
+	uint8_t *enc;
+	size_t enc_len;
+};
+
+static double now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return (x > y) - (x < y);
+}
+
+static int read_file(const char *path, uint8_t **buf, size_t *len)
+{
+	FILE *f = fopen(path, "rb");
+	if (!f)
+		return -1;
+	size_t cap = 1 << 20, n = 0;
+	uint8_t *p = malloc(cap);
+	while (p) {
+		size_t r = fread(p + n, 1, cap - n, f);
+		n += r;
+		if (n < cap)
+			break;
+		uint8_t *q = realloc(p, cap * 2);
+		if (!q) {
+			free(p);
+			p = NULL;
+			break;
+		}
+		p = q;
+		cap *= 2;
+	}
+	int err = ferror(f);
+	fclose(f);
+	if (!p || err) {
+		free(p);
+		errno = p ? EIO : ENOMEM;
+		return -1;
+	}
+	*buf = p;
+	*len = n;
+	return 0;
+}
+
+/* -g mode: the pixels are the last columns*rows*frames*bytes of the file. */
+static struct codec_layout tail_layout;
+
+/* Native pixel data and layout of a file; 0 on success. */
+static int find_pixels(struct item *it, char *why, size_t whylen)
+{
+	const struct codec_layout *l = &tail_layout;
+	uint64_t want = (uint64_t)l->bytes_per_sample * l->samples_per_pixel *
+			l->columns * l->rows * l->frames;
+	if (want == 0 || want > it->file_len) {
+		snprintf(why, whylen, "file shorter than the pixels of -g");
+		return -1;
+	}
+	it->layout = *l;
+	it->pix_len = (size_t)want;
+	it->pix = it->file + it->file_len - want;
+	return 0;
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: dcmfs-codecbench [-l LEVEL] [-r RUNS] -g COLSxROWS[xBYTES] FILE...\n");
+}
+
+int main(int argc, char **argv)
+{
+	int level = 1, runs = 5, opt;
+	while ((opt = getopt(argc, argv, "g:l:r:h")) != -1) {
+		switch (opt) {
+		case 'g': {
+			unsigned c = 0, r = 0, b = 2;
+			if (sscanf(optarg, "%ux%ux%u", &c, &r, &b) < 2 || !c || !r ||
+			    (b != 1 && b != 2)) {
+				fprintf(stderr, "dcmfs-codecbench: bad -g '%s'\n", optarg);
+				return 2;
+			}
+			tail_layout = (struct codec_layout){ b, 1, 0, c, r, 1 };
+			break;
+		}
+		case 'l':
+			level = atoi(optarg);
+			break;
+		case 'r':
+			runs = atoi(optarg);
+			if (runs < 1)
+				runs = 1;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (optind >= argc) {
+		usage(stderr);
+		return 2;
+	}
+
+	int nfiles = argc - optind, n = 0, failed = 0;
+	struct item *items = calloc((size_t)nfiles, sizeof(*items));
+	if (!items)
+		return 1;
+	size_t maxpix = 0;
+	for (int i = 0; i < nfiles; i++) {
+		struct item *it = &items[n];
+		char why[256];
+		it->path = argv[optind + i];
+		if (read_file(it->path, &it->file, &it->file_len)) {
+			fprintf(stderr, "dcmfs-codecbench: '%s': %s\n", it->path,
+				strerror(errno));
+			failed = 1;
+			continue;
+		}
+		if (find_pixels(it, why, sizeof(why))) {
+			fprintf(stderr, "dcmfs-codecbench: '%s': %s, skipped\n",
+				it->path, why);
+			free(it->file);
+			failed = 1;
+			continue;
+		}
+		if (it->pix_len > maxpix)
+			maxpix = it->pix_len;
+		n++;
+	}
+	if (n == 0) {
+		fprintf(stderr, "dcmfs-codecbench: no file with native pixel data\n");
+		return 1;
+	}
+
+	struct codec_ctx *ctx = codec_ctx_new();
+	uint8_t *dec = malloc(maxpix ? maxpix : 1);
+	double *tenc = calloc((size_t)runs, sizeof(double));
+	double *tdec = calloc((size_t)runs, sizeof(double));
+	if (!ctx || !dec || !tenc || !tdec)
+		return 1;
+
+	uint64_t raw = 0, enc = 0;
+	for (int r = 0; r < runs; r++) {
+		double t0 = now();
+		for (int i = 0; i < n; i++) {
+			free(items[i].enc);
+			items[i].enc = NULL;
+			int rc = codec_encode(ctx, items[i].pix, items[i].pix_len,
+					      &items[i].layout, level,
+					      &items[i].enc, &items[i].enc_len);
+			if (rc) {
+				fprintf(stderr, "dcmfs-codecbench: '%s': encode: %s\n",
+					items[i].path, codec_strerror(rc));
+				return 1;
+			}
+		}
+		tenc[r] = now() - t0;
+		t0 = now();
+		for (int i = 0; i < n; i++) {
+			int64_t got = codec_decode_range(ctx, items[i].enc,
+							 items[i].enc_len, 0, dec,
+							 items[i].pix_len);
+			if (got != (int64_t)items[i].pix_len) {
+				fprintf(stderr, "dcmfs-codecbench: '%s': decode: %s\n",
+					items[i].path, codec_strerror((int)got));
+				return 1;
+			}
+			if (r == 0 && memcmp(dec, items[i].pix, items[i].pix_len)) {
+				fprintf(stderr, "dcmfs-codecbench: '%s': decoded pixels differ\n",
+					items[i].path);
+				return 1;
+			}
+		}
+		tdec[r] = now() - t0;
+	}
+
+	/* method histogram: raw bytes per chunk method */
+	const char *names[16];
+	uint64_t bytes[16] = { 0 };
+	int nnames = 0;
+	for (int i = 0; i < n; i++) {
+		raw += items[i].pix_len;
+		enc += items[i].enc_len;
+		uint32_t nch = 0;
+		codec_info(items[i].enc, items[i].enc_len, NULL, &nch);
+		(void)nch;
+		const char *m = codec_method_name(items[i].enc, items[i].enc_len);
+		int k;
+		for (k = 0; k < nnames; k++)
+			if (!strcmp(names[k], m))
+				break;
+		if (k == nnames && nnames < 16)
+			names[nnames++] = m;
+		if (k < 16)
+			bytes[k] += items[i].pix_len;
+	}
+	qsort(tenc, (size_t)runs, sizeof(double), cmp_double);
+	qsort(tdec, (size_t)runs, sizeof(double), cmp_double);
+	double te = tenc[runs / 2], td = tdec[runs / 2];
+	printf("files %d, level %d, runs %d\n", n, level, runs);
+	printf("raw pixel bytes %llu\nencoded bytes   %llu\nratio           %.3f\n",
+	       (unsigned long long)raw, (unsigned long long)enc,
+	       enc ? (double)raw / (double)enc : 0.0);
+	printf("encode MB/s     %.0f\ndecode MB/s     %.0f\n",
+	       (double)raw / te / 1e6, (double)raw / td / 1e6);
+	printf("methods (main method per file, raw bytes):");
+	for (int k = 0; k < nnames; k++)
+		printf(" %s %.1f%%", names[k], 100.0 * (double)bytes[k] / (double)raw);
+	printf("\n");
+
+	for (int i = 0; i < n; i++) {
+		free(items[i].enc);
+		free(items[i].file);
+	}
+	free(items);
+	free(dec);
+	free(tenc);
+	free(tdec);
+	codec_ctx_free(ctx);
+	if (fflush(stdout) || ferror(stdout))
+		return 1;
+	return failed;
+}
