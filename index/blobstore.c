@@ -1,0 +1,535 @@
+/*
+ * blobstore.c - pack files and blob files.
+ *
+ * Pack file:  "DCMFSPK1" u32 version u32 0, then entries:
+ *             u32 magic "PKE1", u8 type, u8[3] 0, u32 payload length,
+ *             u64 checksum64(payload), payload.
+ * Blob file:  "DCMFSBL1" u32 version u32 0, struct blob_header (packed by
+ *             hand, little endian), u64 checksum64(encoded), u64
+ *             checksum64(header bytes before it), encoded bytes.
+ * In a pack, a blob entry's payload is the same blob header followed by the
+ * encoded bytes.  All integers are little endian (x86-64 and arm64 hosts).
+ */
+#include "blobstore.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#define PACK_MAGIC "DCMFSPK1"
+#define PACK_VERSION 1
+#define PACK_FILE_HEADER 16
+#define ENTRY_MAGIC 0x31454b50u /* "PKE1" */
+#define ENTRY_HEADER 20
+#define BLOB_MAGIC "DCMFSBL1"
+#define BLOB_VERSION 1
+
+#define BLOB_FILE_HEADER (16 + BLOB_HEADER_BYTES + 8 + 8)
+
+static void put32(uint8_t *p, uint32_t v) { memcpy(p, &v, 4); }
+static void put64(uint8_t *p, uint64_t v) { memcpy(p, &v, 8); }
+static uint32_t get32(const uint8_t *p) { uint32_t v; memcpy(&v, p, 4); return v; }
+static uint64_t get64(const uint8_t *p) { uint64_t v; memcpy(&v, p, 8); return v; }
+
+/* Serialized blob header: hash16 ordinal4 kind4 raw8 enc8 = 40 bytes. */
+
+static void blob_header_put(uint8_t *p, const struct blob_header *h)
+{
+	memcpy(p, h->hash, HASH_LEN);
+	put32(p + 16, h->ordinal);
+	put32(p + 20, h->kind);
+	put64(p + 24, h->raw_size);
+	put64(p + 32, h->enc_size);
+}
+
+static void blob_header_get(const uint8_t *p, struct blob_header *h)
+{
+	memcpy(h->hash, p, HASH_LEN);
+	h->ordinal = get32(p + 16);
+	h->kind = get32(p + 20);
+	h->raw_size = get64(p + 24);
+	h->enc_size = get64(p + 32);
+}
+
+static int write_all(int fd, const void *buf, size_t n, uint64_t off)
+{
+	const uint8_t *p = buf;
+	while (n) {
+		ssize_t w = pwrite(fd, p, n, (off_t)off);
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		p += w;
+		n -= (size_t)w;
+		off += (uint64_t)w;
+	}
+	return 0;
+}
+
+/* ---------------- packs ---------------- */
+
+struct pack_writer {
+	int fd;
+	uint64_t size;
+	char name[64];
+};
+
+int pack_writer_create(const char *store_dir, struct pack_writer **out,
+		       char *err, size_t errlen)
+{
+	struct pack_writer *pw = calloc(1, sizeof(*pw));
+	if (!pw)
+		return -ENOMEM;
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	char path[4096];
+	for (int attempt = 0; attempt < 100; attempt++) {
+		snprintf(pw->name, sizeof(pw->name), "%016llx-%08x-%02d.pack",
+			 (unsigned long long)ts.tv_sec * 1000000000ull + (unsigned long long)ts.tv_nsec,
+			 (unsigned)getpid(), attempt);
+		snprintf(path, sizeof(path), "%s/packs/%s", store_dir, pw->name);
+		pw->fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+		if (pw->fd >= 0 || errno != EEXIST)
+			break;
+	}
+	if (pw->fd < 0) {
+		int e = errno;
+		snprintf(err, errlen, "cannot create pack '%s': %s", path, strerror(e));
+		free(pw);
+		return -e;
+	}
+	uint8_t hdr[PACK_FILE_HEADER] = {0};
+	memcpy(hdr, PACK_MAGIC, 8);
+	put32(hdr + 8, PACK_VERSION);
+	int r = write_all(pw->fd, hdr, sizeof(hdr), 0);
+	if (r < 0) {
+		snprintf(err, errlen, "cannot write pack '%s': %s", path, strerror(-r));
+		close(pw->fd);
+		unlink(path);
+		free(pw);
+		return r;
+	}
+	pw->size = PACK_FILE_HEADER;
+	*out = pw;
+	return 0;
+}
+
+void pack_writer_free(struct pack_writer *pw)
+{
+	if (!pw)
+		return;
+	close(pw->fd);
+	free(pw);
+}
+
+const char *pack_writer_name(const struct pack_writer *pw) { return pw->name; }
+uint64_t pack_writer_size(const struct pack_writer *pw) { return pw->size; }
+
+int pack_append(struct pack_writer *pw, int type, const void *a, size_t alen,
+		const void *b, size_t blen, uint64_t *payload_off)
+{
+	size_t len = alen + blen;
+	if (len > 0xffffffffu)
+		return -EFBIG;
+	uint8_t *buf = malloc(ENTRY_HEADER + len);
+	if (!buf)
+		return -ENOMEM;
+	put32(buf, ENTRY_MAGIC);
+	buf[4] = (uint8_t)type;
+	buf[5] = buf[6] = buf[7] = 0;
+	put32(buf + 8, (uint32_t)len);
+	if (alen)
+		memcpy(buf + ENTRY_HEADER, a, alen);
+	if (blen)
+		memcpy(buf + ENTRY_HEADER + alen, b, blen);
+	put64(buf + 12, checksum64(buf + ENTRY_HEADER, len));
+	int r = write_all(pw->fd, buf, ENTRY_HEADER + len, pw->size);
+	free(buf);
+	if (r < 0) {
+		/* Leave no torn entry behind for the next append to follow. */
+		if (ftruncate(pw->fd, (off_t)pw->size) < 0) { /* reported by r */ }
+		return r;
+	}
+	*payload_off = pw->size + ENTRY_HEADER;
+	pw->size += ENTRY_HEADER + len;
+	return 0;
+}
+
+int pack_walk(const char *path, pack_entry_cb cb, void *arg, uint64_t *torn_at)
+{
+	*torn_at = 0;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	struct stat st;
+	if (fstat(fd, &st) < 0) {
+		int e = errno;
+		close(fd);
+		return -e;
+	}
+	size_t len = (size_t)st.st_size;
+	if (len < PACK_FILE_HEADER) {
+		close(fd);
+		*torn_at = 0;
+		return -EBADMSG;
+	}
+	const uint8_t *p = mmap(NULL, len, PROT_READ, MAP_SHARED, fd, 0);
+	close(fd);
+	if (p == MAP_FAILED)
+		return -errno;
+	int r = 0;
+	if (memcmp(p, PACK_MAGIC, 8) != 0 || get32(p + 8) != PACK_VERSION) {
+		r = -EBADMSG;
+		goto out;
+	}
+	uint64_t off = PACK_FILE_HEADER;
+	while (off < len) {
+		if (len - off < ENTRY_HEADER || get32(p + off) != ENTRY_MAGIC) {
+			*torn_at = off;
+			break;
+		}
+		uint32_t n = get32(p + off + 8);
+		if (len - off - ENTRY_HEADER < n ||
+		    checksum64(p + off + ENTRY_HEADER, n) != get64(p + off + 12)) {
+			*torn_at = off;
+			break;
+		}
+		r = cb(arg, p[off + 4], p + off + ENTRY_HEADER, n, off + ENTRY_HEADER);
+		if (r)
+			break;
+		off += ENTRY_HEADER + n;
+	}
+out:
+	munmap((void *)p, len);
+	return r;
+}
+
+/* ---------------- blob files ---------------- */
+
+void blob_file_path(const char *store_dir, const uint8_t hash[HASH_LEN],
+		    uint32_t ordinal, char *out, size_t outlen)
+{
+	char hex[2 * HASH_LEN + 1];
+	hash_hex(hash, hex);
+	if (ordinal)
+		snprintf(out, outlen, "%s/blobs/%.2s/%.2s/%s.%u", store_dir, hex,
+			 hex + 2, hex, ordinal);
+	else
+		snprintf(out, outlen, "%s/blobs/%.2s/%.2s/%s", store_dir, hex,
+			 hex + 2, hex);
+}
+
+static int mkdir_parents(char *path)
+{
+	/* path is a file path; create its two fan-out folders. */
+	char *slash = strrchr(path, '/');
+	if (!slash)
+		return 0;
+	*slash = '\0';
+	int r = 0;
+	if (mkdir(path, 0755) < 0 && errno != EEXIST) {
+		char *s2 = strrchr(path, '/');
+		if (s2 && errno == ENOENT) {
+			*s2 = '\0';
+			if (mkdir(path, 0755) < 0 && errno != EEXIST)
+				r = -errno;
+			*s2 = '/';
+			if (!r && mkdir(path, 0755) < 0 && errno != EEXIST)
+				r = -errno;
+		} else {
+			r = -errno;
+		}
+	}
+	*slash = '/';
+	return r;
+}
+
+int blob_file_write_tmp(const char *store_dir, const struct blob_header *h,
+			const void *enc, char *tmp, size_t tmplen)
+{
+	char path[4096];
+	blob_file_path(store_dir, h->hash, h->ordinal, path, sizeof(path));
+	int r = mkdir_parents(path);
+	if (r < 0)
+		return r;
+	snprintf(tmp, tmplen, "%s.tmp%d", path, (int)getpid());
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0444);
+	if (fd < 0)
+		return -errno;
+	uint8_t hdr[BLOB_FILE_HEADER] = {0};
+	memcpy(hdr, BLOB_MAGIC, 8);
+	put32(hdr + 8, BLOB_VERSION);
+	blob_header_put(hdr + 16, h);
+	put64(hdr + 16 + BLOB_HEADER_BYTES, checksum64(enc, h->enc_size));
+	put64(hdr + 16 + BLOB_HEADER_BYTES + 8,
+	      checksum64(hdr, 16 + BLOB_HEADER_BYTES + 8));
+	r = write_all(fd, hdr, sizeof(hdr), 0);
+	if (!r)
+		r = write_all(fd, enc, h->enc_size, sizeof(hdr));
+	if (close(fd) < 0 && !r)
+		r = -errno;
+	if (r)
+		unlink(tmp);
+	return r;
+}
+
+int blob_file_publish(const char *tmp)
+{
+	size_t n = strlen(tmp);
+	char path[4096];
+	const char *dot = strrchr(tmp, '.');
+	if (!dot || strncmp(dot, ".tmp", 4) || n >= sizeof(path))
+		return -EINVAL;
+	memcpy(path, tmp, (size_t)(dot - tmp));
+	path[dot - tmp] = '\0';
+	return rename(tmp, path) < 0 ? -errno : 0;
+}
+
+int blob_file_write(const char *store_dir, const struct blob_header *h,
+		    const void *enc)
+{
+	char tmp[4200];
+	int r = blob_file_write_tmp(store_dir, h, enc, tmp, sizeof(tmp));
+	if (!r && (r = blob_file_publish(tmp)))
+		unlink(tmp);
+	return r;
+}
+
+int blob_file_read_header(const char *path, struct blob_header *h)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	uint8_t hdr[BLOB_FILE_HEADER];
+	struct stat st;
+	ssize_t n = pread(fd, hdr, sizeof(hdr), 0);
+	int r = fstat(fd, &st) < 0 ? -errno : 0;
+	close(fd);
+	if (r)
+		return r;
+	if (n != (ssize_t)sizeof(hdr) || memcmp(hdr, BLOB_MAGIC, 8) != 0 ||
+	    get32(hdr + 8) != BLOB_VERSION)
+		return -EBADMSG;
+	size_t ck = 16 + BLOB_HEADER_BYTES + 8;
+	if (checksum64(hdr, ck) != get64(hdr + ck))
+		return -EBADMSG;
+	blob_header_get(hdr + 16, h);
+	if (h->enc_size != (uint64_t)st.st_size - BLOB_FILE_HEADER)
+		return -EBADMSG;
+	return 0;
+}
+
+int blob_file_parse(const uint8_t *p, size_t len, int check_body,
+		    struct blob_header *h, const uint8_t **enc)
+{
+	if (len < BLOB_FILE_HEADER || memcmp(p, BLOB_MAGIC, 8) != 0 ||
+	    get32(p + 8) != BLOB_VERSION)
+		return -EBADMSG;
+	size_t ck = 16 + BLOB_HEADER_BYTES + 8;
+	if (checksum64(p, ck) != get64(p + ck))
+		return -EBADMSG;
+	blob_header_get(p + 16, h);
+	if (h->enc_size != len - BLOB_FILE_HEADER)
+		return -EBADMSG;
+	if (check_body && checksum64(p + BLOB_FILE_HEADER, h->enc_size) !=
+			  get64(p + 16 + BLOB_HEADER_BYTES))
+		return -EBADMSG;
+	*enc = p + BLOB_FILE_HEADER;
+	return 0;
+}
+
+/* ---------------- reading ---------------- */
+
+struct pack_map {
+	int64_t id;
+	const uint8_t *base;
+	size_t len;
+	struct pack_map *older;     /* superseded mappings stay valid until free */
+};
+
+struct blob_reader {
+	char *dir;
+	pack_name_fn pack_name;
+	void *arg;
+	pthread_mutex_t lock;       /* guards maps */
+	struct pack_map **maps;
+	size_t nmaps;
+};
+
+struct blob_reader *blob_reader_new(const char *store_dir, pack_name_fn fn,
+				    void *arg)
+{
+	struct blob_reader *br = calloc(1, sizeof(*br));
+	if (!br)
+		return NULL;
+	br->dir = strdup(store_dir);
+	br->pack_name = fn;
+	br->arg = arg;
+	pthread_mutex_init(&br->lock, NULL);
+	return br;
+}
+
+void blob_reader_free(struct blob_reader *br)
+{
+	if (!br)
+		return;
+	for (size_t i = 0; i < br->nmaps; i++) {
+		struct pack_map *m = br->maps[i];
+		while (m) {
+			struct pack_map *o = m->older;
+			munmap((void *)m->base, m->len);
+			free(m);
+			m = o;
+		}
+	}
+	free(br->maps);
+	pthread_mutex_destroy(&br->lock);
+	free(br->dir);
+	free(br);
+}
+
+/* Map pack id so that [0, need) is covered; packs only grow. */
+static int pack_mapping(struct blob_reader *br, int64_t id, uint64_t need,
+			const uint8_t **base)
+{
+	pthread_mutex_lock(&br->lock);
+	struct pack_map **slot = NULL;
+	for (size_t i = 0; i < br->nmaps; i++)
+		if (br->maps[i]->id == id) {
+			slot = &br->maps[i];
+			break;
+		}
+	if (slot && (*slot)->len >= need) {
+		*base = (*slot)->base;
+		pthread_mutex_unlock(&br->lock);
+		return 0;
+	}
+	char name[256], path[4096];
+	int r = br->pack_name(br->arg, id, name, sizeof(name));
+	if (r < 0)
+		goto out;
+	snprintf(path, sizeof(path), "%s/packs/%s", br->dir, name);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		r = -errno;
+		goto out;
+	}
+	struct stat st;
+	if (fstat(fd, &st) < 0 || (uint64_t)st.st_size < need) {
+		r = errno ? -errno : -EIO;
+		r = (uint64_t)st.st_size < need ? -EIO : r;
+		close(fd);
+		goto out;
+	}
+	void *p = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_SHARED, fd, 0);
+	close(fd);
+	if (p == MAP_FAILED) {
+		r = -errno;
+		goto out;
+	}
+	struct pack_map *m = calloc(1, sizeof(*m));
+	if (!m) {
+		munmap(p, (size_t)st.st_size);
+		r = -ENOMEM;
+		goto out;
+	}
+	m->id = id;
+	m->base = p;
+	m->len = (size_t)st.st_size;
+	if (slot) {
+		m->older = *slot;
+		*slot = m;
+	} else {
+		struct pack_map **n = realloc(br->maps, (br->nmaps + 1) * sizeof(*n));
+		if (!n) {
+			munmap(p, m->len);
+			free(m);
+			r = -ENOMEM;
+			goto out;
+		}
+		br->maps = n;
+		br->maps[br->nmaps++] = m;
+	}
+	*base = m->base;
+	r = 0;
+out:
+	pthread_mutex_unlock(&br->lock);
+	return r;
+}
+
+int blob_view_get(struct blob_reader *br, const struct blob_ref *ref,
+		  struct blob_view *v)
+{
+	memset(v, 0, sizeof(*v));
+	if (ref->pack) {
+		const uint8_t *base = NULL;
+		int r = pack_mapping(br, ref->pack, ref->offset + ref->enc_size, &base);
+		if (r < 0)
+			return r;
+		v->enc = base + ref->offset;
+		v->enc_size = ref->enc_size;
+		return 0;
+	}
+	char path[4096];
+	blob_file_path(br->dir, ref->hash, ref->ordinal, path, sizeof(path));
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	struct stat st;
+	if (fstat(fd, &st) < 0) {
+		int e = errno;
+		close(fd);
+		return -e;
+	}
+	if (st.st_size == 0) {
+		close(fd);
+		return -EBADMSG;
+	}
+	void *p = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_SHARED, fd, 0);
+	close(fd);
+	if (p == MAP_FAILED)
+		return -errno;
+	struct blob_header h;
+	const uint8_t *enc;
+	int r = blob_file_parse(p, (size_t)st.st_size, 0, &h, &enc);
+	if (r < 0 || h.enc_size != ref->enc_size || h.raw_size != ref->raw_size) {
+		munmap(p, (size_t)st.st_size);
+		return r < 0 ? r : -EBADMSG;
+	}
+	v->enc = enc;
+	v->enc_size = h.enc_size;
+	v->map_base = p;
+	v->map_len = (size_t)st.st_size;
+	return 0;
+}
+
+void blob_view_release(struct blob_view *v)
+{
+	if (v->map_base)
+		munmap(v->map_base, v->map_len);
+	memset(v, 0, sizeof(*v));
+}
+
+size_t blob_header_encode(const struct blob_header *h, uint8_t *out)
+{
+	blob_header_put(out, h);
+	return BLOB_HEADER_BYTES;
+}
+
+int blob_header_decode(const uint8_t *p, size_t len, struct blob_header *h)
+{
+	if (len < BLOB_HEADER_BYTES)
+		return -EBADMSG;
+	blob_header_get(p, h);
+	if (h->enc_size != len - BLOB_HEADER_BYTES)
+		return -EBADMSG;
+	return BLOB_HEADER_BYTES;
+}

@@ -1,0 +1,135 @@
+/*
+ * blobstore.h - where blob bytes live on disk.
+ *
+ * Small blobs (headers, trailers, objects without pixels) and instance
+ * records are appended to pack files; large blobs get a file each under
+ * blobs/ab/cd/<hash>[.<ordinal>].  Both formats are self-describing (magic,
+ * version, checksum) so that reindex can rebuild the catalogue from them
+ * alone.  Nothing here knows SQL: the catalogue records where a blob is.
+ *
+ * Durability is the caller's job: writes land in the page cache, and the
+ * ingest writer calls store_sync() (one syncfs for the whole batch) before
+ * the rows that name the new data commit.
+ */
+#ifndef DCMFS_BLOBSTORE_H
+#define DCMFS_BLOBSTORE_H
+
+#include <pthread.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "hash.h"
+
+/* Encoded blobs at least this large get a file of their own. */
+#define BLOB_FILE_THRESHOLD (64 * 1024)
+/* A pack is closed and a new one started past this size. */
+#define PACK_SIZE_LIMIT (256ull << 20)
+
+enum blob_kind {
+	BLOB_HEADER = 0,   /* preamble .. Pixel Data tag and length */
+	BLOB_PIXELS = 1,   /* the Pixel Data value */
+	BLOB_TRAILER = 2,  /* whatever follows the Pixel Data element */
+	BLOB_WHOLE = 3,    /* a file without pixels, or a deflated file */
+};
+
+enum pack_entry_type {
+	PACK_ENTRY_BLOB = 1,
+	PACK_ENTRY_INSTANCE = 2,
+	PACK_ENTRY_TOMBSTONE = 3,
+};
+
+/* Where a blob is: in pack `pack` at `offset` (of its encoded bytes), or in
+ * its own file when pack is 0. */
+struct blob_ref {
+	int64_t id;
+	uint8_t hash[HASH_LEN];
+	uint32_t ordinal;       /* 0, or n for the n-th different content with this hash */
+	uint32_t kind;
+	uint64_t raw_size;
+	uint64_t enc_size;
+	int64_t pack;           /* pack row id, 0 = own file */
+	uint64_t offset;
+};
+
+/* Header stored in front of a blob's encoded bytes, in packs and files. */
+struct blob_header {
+	uint8_t hash[HASH_LEN];
+	uint32_t ordinal;
+	uint32_t kind;
+	uint64_t raw_size;
+	uint64_t enc_size;
+};
+
+/* Serialized size of struct blob_header, as it precedes encoded bytes in a
+ * pack blob entry.  decode checks the entry length and returns the header
+ * size or -EBADMSG. */
+#define BLOB_HEADER_BYTES 40
+size_t blob_header_encode(const struct blob_header *h, uint8_t *out);
+int blob_header_decode(const uint8_t *p, size_t len, struct blob_header *h);
+
+/* ---- pack files ---- */
+
+struct pack_writer;
+
+/* Create a new pack under dir/packs with a unique name. */
+int pack_writer_create(const char *store_dir, struct pack_writer **out,
+		       char *err, size_t errlen);
+void pack_writer_free(struct pack_writer *pw);
+const char *pack_writer_name(const struct pack_writer *pw);
+uint64_t pack_writer_size(const struct pack_writer *pw);
+/* Append one entry (payload = a then b); *payload_off gets the offset of
+ * the payload's first byte in the pack.  Returns 0 or -errno. */
+int pack_append(struct pack_writer *pw, int type, const void *a, size_t alen,
+		const void *b, size_t blen, uint64_t *payload_off);
+
+/* Walk every entry of a pack in order.  cb returns 0 to go on.  A torn or
+ * corrupt tail (an interrupted append) ends the walk: *torn_at gets its
+ * offset (or 0 when the pack is whole).  Returns 0, a cb value, or -errno. */
+typedef int (*pack_entry_cb)(void *arg, int type, const uint8_t *payload,
+			     size_t len, uint64_t payload_off);
+int pack_walk(const char *path, pack_entry_cb cb, void *arg, uint64_t *torn_at);
+
+/* ---- blob files ---- */
+
+void blob_file_path(const char *store_dir, const uint8_t hash[HASH_LEN],
+		    uint32_t ordinal, char *out, size_t outlen);
+/* Write a blob file atomically (temporary name, rename).  Returns 0 or -errno. */
+int blob_file_write(const char *store_dir, const struct blob_header *h,
+		    const void *enc);
+/* The two halves: write <path>.tmp<pid> (its name into tmp), and later
+ * rename it to its final name.  The ingest writer syncs in between, so a
+ * crash leaves temporary files, not orphans under their final names. */
+int blob_file_write_tmp(const char *store_dir, const struct blob_header *h,
+			const void *enc, char *tmp, size_t tmplen);
+int blob_file_publish(const char *tmp);
+/* Parse a blob file mapped at p (header check + checksum of the encoded
+ * bytes when check_body).  Returns 0 and sets *h, *enc; -EBADMSG on damage. */
+/* Read and check a blob file's header (checksum, and its size against the
+ * file's).  Returns 0 or -errno / -EBADMSG. */
+int blob_file_read_header(const char *path, struct blob_header *h);
+int blob_file_parse(const uint8_t *p, size_t len, int check_body,
+		    struct blob_header *h, const uint8_t **enc);
+
+/* ---- reading ---- */
+
+/* Maps packs and blob files for reading; thread-safe.  A mapping of a blob
+ * is valid until blob_view_release(). */
+struct blob_reader;
+struct blob_view {
+	const uint8_t *enc;
+	size_t enc_size;
+	void *map_base;         /* private: file mapping to undo, or NULL for packs */
+	size_t map_len;
+};
+
+/* pack_name gives the file name (under packs/) of a pack id; the catalogue
+ * knows it.  It returns 0 or -ENOENT. */
+typedef int (*pack_name_fn)(void *arg, int64_t pack_id, char *name, size_t len);
+struct blob_reader *blob_reader_new(const char *store_dir, pack_name_fn fn,
+				    void *arg);
+void blob_reader_free(struct blob_reader *br);
+int blob_view_get(struct blob_reader *br, const struct blob_ref *ref,
+		  struct blob_view *v);
+void blob_view_release(struct blob_view *v);
+
+#endif

@@ -1,0 +1,966 @@
+/*
+ * catalog.c - the SQLite index.  Every statement is prepared once per
+ * connection and kept (the filesystem runs the same few lookups millions of
+ * times).  Folder mtimes and child counts are kept in their rows, so that a
+ * stat of a folder is one indexed lookup.
+ */
+#include "catalog.h"
+
+#include <errno.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "escape.h"
+#include "store.h"
+
+static const char schema_sql[] =
+	"CREATE TABLE IF NOT EXISTS counters(kind TEXT PRIMARY KEY, next INTEGER NOT NULL);"
+	"CREATE TABLE IF NOT EXISTS packs(id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE);"
+	"CREATE TABLE IF NOT EXISTS blobs("
+	" id INTEGER PRIMARY KEY, hash BLOB NOT NULL, ordinal INTEGER NOT NULL,"
+	" kind INTEGER NOT NULL, raw_size INTEGER NOT NULL, enc_size INTEGER NOT NULL,"
+	" pack INTEGER NOT NULL, offset INTEGER NOT NULL, UNIQUE(hash, ordinal));"
+	"CREATE TABLE IF NOT EXISTS patients("
+	" id INTEGER PRIMARY KEY, patient_id TEXT NOT NULL, issuer TEXT NOT NULL,"
+	" name TEXT, birth_date TEXT, sex TEXT, dirname TEXT NOT NULL UNIQUE,"
+	" mtime INTEGER NOT NULL DEFAULT 0, nchildren INTEGER NOT NULL DEFAULT 0,"
+	" UNIQUE(patient_id, issuer));"
+	"CREATE TABLE IF NOT EXISTS studies("
+	" id INTEGER PRIMARY KEY, patient INTEGER NOT NULL, study_uid TEXT NOT NULL,"
+	" study_date TEXT, study_time TEXT, description TEXT, accession TEXT,"
+	" referring TEXT, dirname TEXT NOT NULL, mtime INTEGER NOT NULL DEFAULT 0,"
+	" nchildren INTEGER NOT NULL DEFAULT 0,"
+	" UNIQUE(patient, study_uid), UNIQUE(patient, dirname));"
+	"CREATE INDEX IF NOT EXISTS studies_uid ON studies(study_uid);"
+	"CREATE TABLE IF NOT EXISTS series("
+	" id INTEGER PRIMARY KEY, study INTEGER NOT NULL, series_uid TEXT NOT NULL,"
+	" modality TEXT, number INTEGER, description TEXT, dirname TEXT NOT NULL,"
+	" mtime INTEGER NOT NULL DEFAULT 0, nchildren INTEGER NOT NULL DEFAULT 0,"
+	" UNIQUE(study, series_uid), UNIQUE(study, dirname));"
+	"CREATE INDEX IF NOT EXISTS series_uid ON series(series_uid);"
+	"CREATE TABLE IF NOT EXISTS instances("
+	" id INTEGER PRIMARY KEY, series INTEGER NOT NULL, sop_uid TEXT NOT NULL,"
+	" version INTEGER NOT NULL, sop_class TEXT, instance_number INTEGER,"
+	" frames INTEGER, rows INTEGER, columns INTEGER, bits_allocated INTEGER,"
+	" transfer_syntax TEXT, charset TEXT, modality TEXT, size INTEGER NOT NULL,"
+	" stored_at INTEGER NOT NULL, file_hash BLOB NOT NULL, name TEXT NOT NULL,"
+	" record BLOB NOT NULL, UNIQUE(sop_uid, version), UNIQUE(series, name));"
+	"CREATE TABLE IF NOT EXISTS segments("
+	" instance INTEGER NOT NULL, idx INTEGER NOT NULL, blob INTEGER NOT NULL,"
+	" PRIMARY KEY(instance, idx)) WITHOUT ROWID;"
+	"CREATE INDEX IF NOT EXISTS segments_blob ON segments(blob);"
+	"CREATE TABLE IF NOT EXISTS import_log("
+	" id INTEGER PRIMARY KEY, started INTEGER, ended INTEGER, n_new INTEGER,"
+	" n_duplicate INTEGER, n_version INTEGER, n_rejected INTEGER,"
+	" bytes_in INTEGER, bytes_stored INTEGER);";
+
+enum stmt_id {
+	S_RESERVE_GET, S_RESERVE_SET, S_BLOB_CAND, S_BLOB_ID, S_BLOB_KEY,
+	S_BLOB_INS, S_PACK_GET, S_PACK_INS, S_PACK_NAME, S_VERSIONS, S_SEGMENTS,
+	S_PAT_GET, S_PAT_INS, S_STU_GET, S_STU_INS, S_SER_GET, S_SER_INS,
+	S_INST_INS, S_SEG_INS, S_PAT_TOUCH, S_STU_TOUCH, S_SER_TOUCH,
+	S_CH_PATIENTS, S_CH_STUDIES, S_CH_SERIES, S_CH_INSTANCES,
+	S_LK_PATIENT, S_LK_STUDY, S_LK_SERIES, S_LK_INSTANCE,
+	S_NODE_PATIENT, S_NODE_STUDY, S_NODE_SERIES, S_NODE_INSTANCE,
+	S_INST_RECORD, S_INST_DEL, S_SEG_DEL, S_DATA_VERSION,
+	S_NSTMT
+};
+
+static const char *stmt_sql[S_NSTMT] = {
+	[S_RESERVE_GET] = "SELECT next FROM counters WHERE kind=?1",
+	[S_RESERVE_SET] = "INSERT INTO counters(kind, next) VALUES(?1, ?2)"
+			  " ON CONFLICT(kind) DO UPDATE SET next=excluded.next",
+	[S_BLOB_CAND] = "SELECT id, hash, ordinal, kind, raw_size, enc_size, pack, offset"
+			" FROM blobs WHERE hash=?1 ORDER BY ordinal",
+	[S_BLOB_ID] = "SELECT id, hash, ordinal, kind, raw_size, enc_size, pack, offset"
+		      " FROM blobs WHERE id=?1",
+	[S_BLOB_KEY] = "SELECT id, hash, ordinal, kind, raw_size, enc_size, pack, offset"
+		       " FROM blobs WHERE hash=?1 AND ordinal=?2",
+	[S_BLOB_INS] = "INSERT INTO blobs(id, hash, ordinal, kind, raw_size, enc_size, pack, offset)"
+		       " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+	[S_PACK_GET] = "SELECT id FROM packs WHERE name=?1",
+	[S_PACK_INS] = "INSERT INTO packs(name) VALUES(?1)",
+	[S_PACK_NAME] = "SELECT name FROM packs WHERE id=?1",
+	[S_VERSIONS] = "SELECT id, version, size, file_hash, series FROM instances"
+		       " WHERE sop_uid=?1 ORDER BY version",
+	[S_SEGMENTS] = "SELECT b.id, b.hash, b.ordinal, b.kind, b.raw_size, b.enc_size, b.pack, b.offset"
+		       " FROM segments s JOIN blobs b ON b.id=s.blob WHERE s.instance=?1 ORDER BY s.idx",
+	[S_PAT_GET] = "SELECT id FROM patients WHERE patient_id=?1 AND issuer=?2",
+	[S_PAT_INS] = "INSERT INTO patients(id, patient_id, issuer, name, birth_date, sex, dirname)"
+		      " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+	[S_STU_GET] = "SELECT id FROM studies WHERE patient=?1 AND study_uid=?2",
+	[S_STU_INS] = "INSERT INTO studies(id, patient, study_uid, study_date, study_time, description,"
+		      " accession, referring, dirname) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+	[S_SER_GET] = "SELECT id FROM series WHERE study=?1 AND series_uid=?2",
+	[S_SER_INS] = "INSERT INTO series(id, study, series_uid, modality, number, description, dirname)"
+		      " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+	[S_INST_INS] = "INSERT INTO instances(id, series, sop_uid, version, sop_class, instance_number,"
+		       " frames, rows, columns, bits_allocated, transfer_syntax, charset, modality, size,"
+		       " stored_at, file_hash, name, record) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9,"
+		       " ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)",
+	[S_SEG_INS] = "INSERT INTO segments(instance, idx, blob) VALUES(?1, ?2, ?3)",
+	[S_PAT_TOUCH] = "UPDATE patients SET mtime=max(mtime, ?2),"
+			" nchildren=(SELECT count(*) FROM studies WHERE patient=?1) WHERE id=?1",
+	[S_STU_TOUCH] = "UPDATE studies SET mtime=max(mtime, ?2),"
+			" nchildren=(SELECT count(*) FROM series WHERE study=?1) WHERE id=?1",
+	[S_SER_TOUCH] = "UPDATE series SET mtime=max(mtime, ?2),"
+			" nchildren=(SELECT count(*) FROM instances WHERE series=?1) WHERE id=?1",
+	[S_CH_PATIENTS] = "SELECT id, 0, dirname, mtime, nchildren FROM patients ORDER BY id",
+	[S_CH_STUDIES] = "SELECT id, patient, dirname, mtime, nchildren FROM studies WHERE patient=?1 ORDER BY id",
+	[S_CH_SERIES] = "SELECT id, study, dirname, mtime, nchildren FROM series WHERE study=?1 ORDER BY id",
+	[S_CH_INSTANCES] = "SELECT id, series, name, stored_at, size FROM instances WHERE series=?1 ORDER BY id",
+	[S_LK_PATIENT] = "SELECT id, 0, dirname, mtime, nchildren FROM patients WHERE dirname=?2",
+	[S_LK_STUDY] = "SELECT id, patient, dirname, mtime, nchildren FROM studies WHERE patient=?1 AND dirname=?2",
+	[S_LK_SERIES] = "SELECT id, study, dirname, mtime, nchildren FROM series WHERE study=?1 AND dirname=?2",
+	[S_LK_INSTANCE] = "SELECT id, series, name, stored_at, size FROM instances WHERE series=?1 AND name=?2",
+	[S_NODE_PATIENT] = "SELECT id, 0, dirname, mtime, nchildren FROM patients WHERE id=?1",
+	[S_NODE_STUDY] = "SELECT id, patient, dirname, mtime, nchildren FROM studies WHERE id=?1",
+	[S_NODE_SERIES] = "SELECT id, study, dirname, mtime, nchildren FROM series WHERE id=?1",
+	[S_NODE_INSTANCE] = "SELECT id, series, name, stored_at, size FROM instances WHERE id=?1",
+	[S_INST_RECORD] = "SELECT record FROM instances WHERE id=?1",
+	[S_INST_DEL] = "DELETE FROM instances WHERE id=?1",
+	[S_SEG_DEL] = "DELETE FROM segments WHERE instance=?1",
+	[S_DATA_VERSION] = "PRAGMA data_version",
+};
+
+struct catalog {
+	sqlite3 *db;
+	sqlite3_stmt *st[S_NSTMT];
+};
+
+static sqlite3_stmt *stmt(struct catalog *c, enum stmt_id id)
+{
+	if (!c->st[id] &&
+	    sqlite3_prepare_v3(c->db, stmt_sql[id], -1, SQLITE_PREPARE_PERSISTENT,
+			       &c->st[id], NULL) != SQLITE_OK)
+		return NULL;
+	sqlite3_reset(c->st[id]);
+	sqlite3_clear_bindings(c->st[id]);
+	return c->st[id];
+}
+
+/* Map SQLite result codes to errno values for callers. */
+static int sqerr(int rc)
+{
+	switch (rc & 0xff) {
+	case SQLITE_OK: case SQLITE_DONE: case SQLITE_ROW: return 0;
+	case SQLITE_BUSY: case SQLITE_LOCKED: return -EBUSY;
+	case SQLITE_NOMEM: return -ENOMEM;
+	case SQLITE_FULL: return -ENOSPC;
+	case SQLITE_READONLY: return -EROFS;
+	case SQLITE_CONSTRAINT: return -EEXIST;
+	case SQLITE_CANTOPEN: return -ENOENT;
+	case SQLITE_PERM: case SQLITE_AUTH: return -EACCES;
+	default: return -EIO;
+	}
+}
+
+static int step_done(sqlite3_stmt *s)
+{
+	if (!s)
+		return -EIO;
+	int rc = sqlite3_step(s);
+	sqlite3_reset(s);
+	return rc == SQLITE_DONE || rc == SQLITE_ROW ? 0 : sqerr(rc);
+}
+
+int catalog_exec(struct catalog *c, const char *sql)
+{
+	return sqerr(sqlite3_exec(c->db, sql, NULL, NULL, NULL));
+}
+
+const char *catalog_errmsg(struct catalog *c) { return sqlite3_errmsg(c->db); }
+
+int catalog_open(const char *store_dir, int create, int readonly,
+		 struct catalog **out, char *err, size_t errlen)
+{
+	char path[4096];
+	snprintf(path, sizeof(path), "%s/index.db", store_dir);
+	struct catalog *c = calloc(1, sizeof(*c));
+	if (!c)
+		return -ENOMEM;
+	int flags = SQLITE_OPEN_NOMUTEX |
+		    (readonly ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE) |
+		    (create ? SQLITE_OPEN_CREATE : 0);
+	int rc = sqlite3_open_v2(path, &c->db, flags, NULL);
+	if (rc != SQLITE_OK) {
+		snprintf(err, errlen, "cannot open '%s': %s", path,
+			 c->db ? sqlite3_errmsg(c->db) : sqlite3_errstr(rc));
+		sqlite3_close(c->db);
+		free(c);
+		return sqerr(rc) ? sqerr(rc) : -EIO;
+	}
+	sqlite3_busy_timeout(c->db, 30000);
+	sqlite3_stmt *s;
+	int version = -1;
+	if (sqlite3_prepare_v2(c->db, "PRAGMA user_version", -1, &s, NULL) == SQLITE_OK) {
+		if (sqlite3_step(s) == SQLITE_ROW)
+			version = sqlite3_column_int(s, 0);
+		sqlite3_finalize(s);
+	}
+	if (version < 0) {
+		snprintf(err, errlen, "'%s' is not a dcmfs index: %s", path, sqlite3_errmsg(c->db));
+		goto fail;
+	}
+	if (version > CATALOG_SCHEMA_VERSION) {
+		snprintf(err, errlen, "store index has schema version %d, newer than this dcmfs (%d): upgrade dcmfs",
+			 version, CATALOG_SCHEMA_VERSION);
+		goto fail;
+	}
+	if (!readonly) {
+		/* WAL lets the mount read while an import writes; NORMAL sync is
+		 * safe in WAL mode (a crash loses recent commits, never order). */
+		sqlite3_exec(c->db, "PRAGMA journal_mode=WAL", NULL, NULL, NULL);
+	}
+	sqlite3_exec(c->db, "PRAGMA synchronous=NORMAL; PRAGMA cache_size=-8000;"
+		     " PRAGMA temp_store=MEMORY", NULL, NULL, NULL);
+	if (version == 0) {
+		if (!create) {
+			snprintf(err, errlen, "'%s' has no dcmfs schema", path);
+			goto fail;
+		}
+		char *msg = NULL;
+		char sql[sizeof(schema_sql) + 64];
+		snprintf(sql, sizeof(sql), "BEGIN IMMEDIATE;%sPRAGMA user_version=%d;COMMIT;",
+			 schema_sql, CATALOG_SCHEMA_VERSION);
+		if (sqlite3_exec(c->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+			snprintf(err, errlen, "cannot create schema in '%s': %s", path, msg ? msg : "?");
+			sqlite3_free(msg);
+			goto fail;
+		}
+	}
+	*out = c;
+	return 0;
+fail:
+	sqlite3_close(c->db);
+	free(c);
+	return -EINVAL;
+}
+
+void catalog_close(struct catalog *c)
+{
+	if (!c)
+		return;
+	for (int i = 0; i < S_NSTMT; i++)
+		sqlite3_finalize(c->st[i]);
+	sqlite3_close(c->db);
+	free(c);
+}
+
+int64_t catalog_data_version(struct catalog *c)
+{
+	sqlite3_stmt *s = stmt(c, S_DATA_VERSION);
+	int64_t v = -1;
+	if (s && sqlite3_step(s) == SQLITE_ROW)
+		v = sqlite3_column_int64(s, 0);
+	if (s)
+		sqlite3_reset(s);
+	return v;
+}
+
+int catalog_begin(struct catalog *c)
+{
+	return sqerr(sqlite3_exec(c->db, "BEGIN IMMEDIATE", NULL, NULL, NULL));
+}
+
+int catalog_commit(struct catalog *c)
+{
+	return sqerr(sqlite3_exec(c->db, "COMMIT", NULL, NULL, NULL));
+}
+
+void catalog_rollback(struct catalog *c)
+{
+	sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
+}
+
+int catalog_reserve_ids(struct catalog *c, const char *kind, int64_t n,
+			int64_t *first)
+{
+	int in_txn = !sqlite3_get_autocommit(c->db);
+	int r = in_txn ? 0 : catalog_begin(c);
+	if (r)
+		return r;
+	sqlite3_stmt *s = stmt(c, S_RESERVE_GET);
+	int64_t next = 1;
+	if (!s) {
+		r = -EIO;
+		goto out;
+	}
+	sqlite3_bind_text(s, 1, kind, -1, SQLITE_STATIC);
+	if (sqlite3_step(s) == SQLITE_ROW)
+		next = sqlite3_column_int64(s, 0);
+	sqlite3_reset(s);
+	s = stmt(c, S_RESERVE_SET);
+	sqlite3_bind_text(s, 1, kind, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 2, next + n);
+	r = step_done(s);
+	*first = next;
+out:
+	if (!in_txn) {
+		if (r)
+			catalog_rollback(c);
+		else
+			r = catalog_commit(c);
+	}
+	return r;
+}
+
+static void blob_from_row(sqlite3_stmt *s, struct blob_ref *b)
+{
+	memset(b, 0, sizeof(*b));
+	b->id = sqlite3_column_int64(s, 0);
+	if (sqlite3_column_bytes(s, 1) == HASH_LEN)
+		memcpy(b->hash, sqlite3_column_blob(s, 1), HASH_LEN);
+	b->ordinal = (uint32_t)sqlite3_column_int64(s, 2);
+	b->kind = (uint32_t)sqlite3_column_int(s, 3);
+	b->raw_size = (uint64_t)sqlite3_column_int64(s, 4);
+	b->enc_size = (uint64_t)sqlite3_column_int64(s, 5);
+	b->pack = sqlite3_column_int64(s, 6);
+	b->offset = (uint64_t)sqlite3_column_int64(s, 7);
+}
+
+int catalog_blob_candidates(struct catalog *c, const uint8_t hash[HASH_LEN],
+			    struct blob_ref *out, int max)
+{
+	sqlite3_stmt *s = stmt(c, S_BLOB_CAND);
+	if (!s)
+		return -EIO;
+	sqlite3_bind_blob(s, 1, hash, HASH_LEN, SQLITE_STATIC);
+	int n = 0, rc;
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW && n < max)
+		blob_from_row(s, &out[n++]);
+	sqlite3_reset(s);
+	return rc == SQLITE_ROW || rc == SQLITE_DONE ? n : sqerr(rc);
+}
+
+static int one_blob(sqlite3_stmt *s, struct blob_ref *out)
+{
+	int rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW)
+		blob_from_row(s, out);
+	sqlite3_reset(s);
+	return rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? -ENOENT : sqerr(rc);
+}
+
+int catalog_blob_by_id(struct catalog *c, int64_t id, struct blob_ref *out)
+{
+	sqlite3_stmt *s = stmt(c, S_BLOB_ID);
+	if (!s)
+		return -EIO;
+	sqlite3_bind_int64(s, 1, id);
+	return one_blob(s, out);
+}
+
+int catalog_blob_by_key(struct catalog *c, const uint8_t hash[HASH_LEN],
+			uint32_t ordinal, struct blob_ref *out)
+{
+	sqlite3_stmt *s = stmt(c, S_BLOB_KEY);
+	if (!s)
+		return -EIO;
+	sqlite3_bind_blob(s, 1, hash, HASH_LEN, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 2, ordinal);
+	return one_blob(s, out);
+}
+
+int catalog_insert_blob(struct catalog *c, struct blob_ref *ref)
+{
+	sqlite3_stmt *s = stmt(c, S_BLOB_INS);
+	if (!s)
+		return -EIO;
+	if (ref->id)
+		sqlite3_bind_int64(s, 1, ref->id);
+	sqlite3_bind_blob(s, 2, ref->hash, HASH_LEN, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 3, ref->ordinal);
+	sqlite3_bind_int64(s, 4, ref->kind);
+	sqlite3_bind_int64(s, 5, (int64_t)ref->raw_size);
+	sqlite3_bind_int64(s, 6, (int64_t)ref->enc_size);
+	sqlite3_bind_int64(s, 7, ref->pack);
+	sqlite3_bind_int64(s, 8, (int64_t)ref->offset);
+	int r = step_done(s);
+	if (!r)
+		ref->id = sqlite3_last_insert_rowid(c->db);
+	return r;
+}
+
+int catalog_pack_id(struct catalog *c, const char *name, int64_t *id)
+{
+	sqlite3_stmt *s = stmt(c, S_PACK_GET);
+	if (!s)
+		return -EIO;
+	sqlite3_bind_text(s, 1, name, -1, SQLITE_STATIC);
+	if (sqlite3_step(s) == SQLITE_ROW) {
+		*id = sqlite3_column_int64(s, 0);
+		sqlite3_reset(s);
+		return 0;
+	}
+	sqlite3_reset(s);
+	s = stmt(c, S_PACK_INS);
+	sqlite3_bind_text(s, 1, name, -1, SQLITE_STATIC);
+	int r = step_done(s);
+	if (!r)
+		*id = sqlite3_last_insert_rowid(c->db);
+	return r;
+}
+
+int catalog_pack_name(struct catalog *c, int64_t id, char *name, size_t len)
+{
+	sqlite3_stmt *s = stmt(c, S_PACK_NAME);
+	if (!s)
+		return -EIO;
+	sqlite3_bind_int64(s, 1, id);
+	int r = -ENOENT;
+	if (sqlite3_step(s) == SQLITE_ROW) {
+		snprintf(name, len, "%s", (const char *)sqlite3_column_text(s, 0));
+		r = 0;
+	}
+	sqlite3_reset(s);
+	return r;
+}
+
+int catalog_versions(struct catalog *c, const char *sop_uid,
+		     struct cat_version *out, int max)
+{
+	sqlite3_stmt *s = stmt(c, S_VERSIONS);
+	if (!s)
+		return -EIO;
+	sqlite3_bind_text(s, 1, sop_uid, -1, SQLITE_STATIC);
+	int n = 0, rc;
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		if (n < max) {
+			out[n].instance_id = sqlite3_column_int64(s, 0);
+			out[n].version = (uint32_t)sqlite3_column_int(s, 1);
+			out[n].size = (uint64_t)sqlite3_column_int64(s, 2);
+			memset(out[n].file_hash, 0, HASH_LEN);
+			if (sqlite3_column_bytes(s, 3) == HASH_LEN)
+				memcpy(out[n].file_hash, sqlite3_column_blob(s, 3), HASH_LEN);
+			out[n].series_id = sqlite3_column_int64(s, 4);
+		}
+		n++;
+	}
+	sqlite3_reset(s);
+	if (rc != SQLITE_DONE)
+		return sqerr(rc);
+	return n;
+}
+
+int catalog_segments(struct catalog *c, int64_t instance_id,
+		     struct blob_ref *segs, int max)
+{
+	sqlite3_stmt *s = stmt(c, S_SEGMENTS);
+	if (!s)
+		return -EIO;
+	sqlite3_bind_int64(s, 1, instance_id);
+	int n = 0, rc;
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW && n < max)
+		blob_from_row(s, &segs[n++]);
+	sqlite3_reset(s);
+	return rc == SQLITE_ROW || rc == SQLITE_DONE ? n : sqerr(rc);
+}
+
+static int lookup_id(sqlite3_stmt *s, int64_t *id)
+{
+	int rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW)
+		*id = sqlite3_column_int64(s, 0);
+	sqlite3_reset(s);
+	return rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? -ENOENT : sqerr(rc);
+}
+
+static int take_id(struct id_pool *p, int64_t *want)
+{
+	/* A record being replayed by reindex brings its own id. */
+	if (*want)
+		return 0;
+	if (p->next >= p->end)
+		return -ERANGE;
+	*want = p->next++;
+	return 0;
+}
+
+int catalog_place(struct catalog *c, struct instance_record *r,
+		  struct id_pool *patients, struct id_pool *studies,
+		  struct id_pool *series)
+{
+	const struct dcm_info *d = &r->info;
+	char dir[3 * DCM_TEXT_MAX * 2 + 8];
+	sqlite3_stmt *s = stmt(c, S_PAT_GET);
+	int rc;
+	if (!s)
+		return -EIO;
+	sqlite3_bind_text(s, 1, d->patient_id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 2, d->issuer_of_patient_id, -1, SQLITE_STATIC);
+	int64_t id = 0;
+	rc = lookup_id(s, &id);
+	if (rc == -ENOENT) {
+		id = r->patient_id;
+		if ((rc = take_id(patients, &id)))
+			return rc;
+		size_t n = name_escape(d->patient_id, dir);
+		if (d->issuer_of_patient_id[0]) {
+			/* '@' is always escaped, so it cannot occur in an ID. */
+			dir[n++] = '@';
+			name_escape(d->issuer_of_patient_id, dir + n);
+		}
+		s = stmt(c, S_PAT_INS);
+		sqlite3_bind_int64(s, 1, id);
+		sqlite3_bind_text(s, 2, d->patient_id, -1, SQLITE_STATIC);
+		sqlite3_bind_text(s, 3, d->issuer_of_patient_id, -1, SQLITE_STATIC);
+		sqlite3_bind_text(s, 4, d->patient_name, -1, SQLITE_STATIC);
+		sqlite3_bind_text(s, 5, d->patient_birth_date, -1, SQLITE_STATIC);
+		sqlite3_bind_text(s, 6, d->patient_sex, -1, SQLITE_STATIC);
+		sqlite3_bind_text(s, 7, dir, -1, SQLITE_STATIC);
+		rc = step_done(s);
+	}
+	if (rc)
+		return rc;
+	r->patient_id = id;
+
+	s = stmt(c, S_STU_GET);
+	sqlite3_bind_int64(s, 1, r->patient_id);
+	sqlite3_bind_text(s, 2, d->study_uid, -1, SQLITE_STATIC);
+	id = 0;
+	rc = lookup_id(s, &id);
+	if (rc == -ENOENT) {
+		id = r->study_id;
+		if ((rc = take_id(studies, &id)))
+			return rc;
+		name_escape(d->study_uid, dir);
+		s = stmt(c, S_STU_INS);
+		sqlite3_bind_int64(s, 1, id);
+		sqlite3_bind_int64(s, 2, r->patient_id);
+		sqlite3_bind_text(s, 3, d->study_uid, -1, SQLITE_STATIC);
+		sqlite3_bind_text(s, 4, d->study_date, -1, SQLITE_STATIC);
+		sqlite3_bind_text(s, 5, d->study_time, -1, SQLITE_STATIC);
+		sqlite3_bind_text(s, 6, d->study_description, -1, SQLITE_STATIC);
+		sqlite3_bind_text(s, 7, d->accession_number, -1, SQLITE_STATIC);
+		sqlite3_bind_text(s, 8, d->referring_physician, -1, SQLITE_STATIC);
+		sqlite3_bind_text(s, 9, dir, -1, SQLITE_STATIC);
+		rc = step_done(s);
+	}
+	if (rc)
+		return rc;
+	r->study_id = id;
+
+	s = stmt(c, S_SER_GET);
+	sqlite3_bind_int64(s, 1, r->study_id);
+	sqlite3_bind_text(s, 2, d->series_uid, -1, SQLITE_STATIC);
+	id = 0;
+	rc = lookup_id(s, &id);
+	if (rc == -ENOENT) {
+		id = r->series_id;
+		if ((rc = take_id(series, &id)))
+			return rc;
+		name_escape(d->series_uid, dir);
+		s = stmt(c, S_SER_INS);
+		sqlite3_bind_int64(s, 1, id);
+		sqlite3_bind_int64(s, 2, r->study_id);
+		sqlite3_bind_text(s, 3, d->series_uid, -1, SQLITE_STATIC);
+		sqlite3_bind_text(s, 4, d->modality, -1, SQLITE_STATIC);
+		if (d->series_number >= 0)
+			sqlite3_bind_int(s, 5, d->series_number);
+		sqlite3_bind_text(s, 6, d->series_description, -1, SQLITE_STATIC);
+		sqlite3_bind_text(s, 7, dir, -1, SQLITE_STATIC);
+		rc = step_done(s);
+	}
+	if (rc)
+		return rc;
+	r->series_id = id;
+	return 0;
+}
+
+static int touch(struct catalog *c, enum stmt_id which, int64_t id, int64_t mtime)
+{
+	sqlite3_stmt *s = stmt(c, which);
+	if (!s)
+		return -EIO;
+	sqlite3_bind_int64(s, 1, id);
+	sqlite3_bind_int64(s, 2, mtime);
+	return step_done(s);
+}
+
+void instance_file_name(const char *sop_uid, uint32_t version, char *out, size_t len)
+{
+	char esc[3 * DCM_UI_MAX + 2];
+	name_escape(sop_uid, esc);
+	if (version <= 1)
+		snprintf(out, len, "%s.dcm", esc);
+	else
+		snprintf(out, len, "%s.v%u.dcm", esc, version);
+}
+
+int catalog_insert_instance(struct catalog *c, const struct instance_record *r,
+			    const int64_t *seg_blob)
+{
+	const struct dcm_info *d = &r->info;
+	char name[256];
+	instance_file_name(d->sop_instance_uid, r->version, name, sizeof(name));
+	uint8_t *rec;
+	size_t reclen;
+	if (record_encode(r, &rec, &reclen))
+		return -ENOMEM;
+	sqlite3_stmt *s = stmt(c, S_INST_INS);
+	if (!s) {
+		free(rec);
+		return -EIO;
+	}
+	sqlite3_bind_int64(s, 1, r->instance_id);
+	sqlite3_bind_int64(s, 2, r->series_id);
+	sqlite3_bind_text(s, 3, d->sop_instance_uid, -1, SQLITE_STATIC);
+	sqlite3_bind_int(s, 4, (int)r->version);
+	sqlite3_bind_text(s, 5, d->sop_class_uid, -1, SQLITE_STATIC);
+	if (d->instance_number >= 0)
+		sqlite3_bind_int(s, 6, d->instance_number);
+	sqlite3_bind_int(s, 7, d->number_of_frames);
+	sqlite3_bind_int(s, 8, d->rows);
+	sqlite3_bind_int(s, 9, d->columns);
+	sqlite3_bind_int(s, 10, d->bits_allocated);
+	sqlite3_bind_text(s, 11, d->transfer_syntax, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 12, d->specific_charset, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 13, d->modality, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 14, (int64_t)r->size);
+	sqlite3_bind_int64(s, 15, r->stored_at_ns);
+	sqlite3_bind_blob(s, 16, r->file_hash, HASH_LEN, SQLITE_STATIC);
+	sqlite3_bind_text(s, 17, name, -1, SQLITE_STATIC);
+	sqlite3_bind_blob(s, 18, rec, (int)reclen, SQLITE_STATIC);
+	int rc = step_done(s);
+	free(rec);
+	for (uint32_t i = 0; !rc && i < r->nseg; i++) {
+		s = stmt(c, S_SEG_INS);
+		sqlite3_bind_int64(s, 1, r->instance_id);
+		sqlite3_bind_int(s, 2, (int)i);
+		sqlite3_bind_int64(s, 3, seg_blob[i]);
+		rc = step_done(s);
+	}
+	if (!rc)
+		rc = touch(c, S_SER_TOUCH, r->series_id, r->stored_at_ns);
+	if (!rc)
+		rc = touch(c, S_STU_TOUCH, r->study_id, r->stored_at_ns);
+	if (!rc)
+		rc = touch(c, S_PAT_TOUCH, r->patient_id, r->stored_at_ns);
+	return rc;
+}
+
+int catalog_delete_instance(struct catalog *c, int64_t instance_id)
+{
+	sqlite3_stmt *s = stmt(c, S_SEG_DEL);
+	if (!s)
+		return -EIO;
+	sqlite3_bind_int64(s, 1, instance_id);
+	int rc = step_done(s);
+	if (rc)
+		return rc;
+	s = stmt(c, S_INST_DEL);
+	sqlite3_bind_int64(s, 1, instance_id);
+	rc = step_done(s);
+	return rc ? rc : sqlite3_changes(c->db) ? 0 : -ENOENT;
+}
+
+int catalog_prune(struct catalog *c)
+{
+	return catalog_exec(c,
+		"DELETE FROM series WHERE NOT EXISTS (SELECT 1 FROM instances i WHERE i.series=series.id);"
+		"DELETE FROM studies WHERE NOT EXISTS (SELECT 1 FROM series s WHERE s.study=studies.id);"
+		"DELETE FROM patients WHERE NOT EXISTS (SELECT 1 FROM studies s WHERE s.patient=patients.id);"
+		"UPDATE series SET nchildren=(SELECT count(*) FROM instances i WHERE i.series=series.id),"
+		" mtime=(SELECT max(stored_at) FROM instances i WHERE i.series=series.id);"
+		"UPDATE studies SET nchildren=(SELECT count(*) FROM series s WHERE s.study=studies.id),"
+		" mtime=(SELECT max(mtime) FROM series s WHERE s.study=studies.id);"
+		"UPDATE patients SET nchildren=(SELECT count(*) FROM studies s WHERE s.patient=patients.id),"
+		" mtime=(SELECT max(mtime) FROM studies s WHERE s.patient=patients.id);");
+}
+
+static void node_from_row(sqlite3_stmt *s, int kind, struct cat_node *n)
+{
+	n->kind = kind;
+	n->id = sqlite3_column_int64(s, 0);
+	n->parent = sqlite3_column_int64(s, 1);
+	snprintf(n->name, sizeof(n->name), "%s", (const char *)sqlite3_column_text(s, 2));
+	n->mtime_ns = sqlite3_column_int64(s, 3);
+	n->size = (uint64_t)sqlite3_column_int64(s, 4);
+}
+
+int catalog_children(struct catalog *c, int parent_kind, int64_t parent_id,
+		     cat_node_cb cb, void *arg)
+{
+	static const enum stmt_id which[] = { S_CH_PATIENTS, S_CH_STUDIES, S_CH_SERIES, S_CH_INSTANCES };
+	if (parent_kind < 0 || parent_kind > CAT_SERIES)
+		return -ENOTDIR;
+	sqlite3_stmt *s = stmt(c, which[parent_kind]);
+	if (!s)
+		return -EIO;
+	if (parent_kind)
+		sqlite3_bind_int64(s, 1, parent_id);
+	int rc, r = 0;
+	struct cat_node n;
+	/* Read all rows first: the callback may run other statements. */
+	struct cat_node *all = NULL;
+	size_t cnt = 0, cap = 0;
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		if (cnt == cap) {
+			cap = cap ? cap * 2 : 64;
+			struct cat_node *p = realloc(all, cap * sizeof(*all));
+			if (!p) {
+				r = -ENOMEM;
+				break;
+			}
+			all = p;
+		}
+		node_from_row(s, parent_kind + 1, &n);
+		all[cnt++] = n;
+	}
+	sqlite3_reset(s);
+	if (!r && rc != SQLITE_DONE)
+		r = sqerr(rc);
+	for (size_t i = 0; !r && i < cnt; i++)
+		r = cb(arg, &all[i]);
+	free(all);
+	return r;
+}
+
+int catalog_lookup(struct catalog *c, int parent_kind, int64_t parent_id,
+		   const char *name, struct cat_node *out)
+{
+	static const enum stmt_id which[] = { S_LK_PATIENT, S_LK_STUDY, S_LK_SERIES, S_LK_INSTANCE };
+	if (parent_kind < 0 || parent_kind > CAT_SERIES)
+		return -ENOTDIR;
+	sqlite3_stmt *s = stmt(c, which[parent_kind]);
+	if (!s)
+		return -EIO;
+	sqlite3_bind_int64(s, 1, parent_id);
+	sqlite3_bind_text(s, 2, name, -1, SQLITE_STATIC);
+	int rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW)
+		node_from_row(s, parent_kind + 1, out);
+	sqlite3_reset(s);
+	return rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? -ENOENT : sqerr(rc);
+}
+
+int catalog_node(struct catalog *c, int kind, int64_t id, struct cat_node *out)
+{
+	static const enum stmt_id which[] = { 0, S_NODE_PATIENT, S_NODE_STUDY, S_NODE_SERIES, S_NODE_INSTANCE };
+	if (kind < CAT_PATIENT || kind > CAT_INSTANCE)
+		return -ENOENT;
+	sqlite3_stmt *s = stmt(c, which[kind]);
+	if (!s)
+		return -EIO;
+	sqlite3_bind_int64(s, 1, id);
+	int rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW)
+		node_from_row(s, kind, out);
+	sqlite3_reset(s);
+	return rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? -ENOENT : sqerr(rc);
+}
+
+int catalog_instance_info(struct catalog *c, int64_t instance_id,
+			  struct instance_record *r)
+{
+	sqlite3_stmt *s = stmt(c, S_INST_RECORD);
+	if (!s)
+		return -EIO;
+	sqlite3_bind_int64(s, 1, instance_id);
+	int rc = sqlite3_step(s), res;
+	if (rc == SQLITE_ROW)
+		res = record_decode(sqlite3_column_blob(s, 0),
+				    (size_t)sqlite3_column_bytes(s, 0), r);
+	else
+		res = rc == SQLITE_DONE ? -ENOENT : sqerr(rc);
+	sqlite3_reset(s);
+	return res;
+}
+
+static int collect_ids(sqlite3 *db, const char *sql, int64_t bind, int bound,
+		       int64_t **ids, size_t *n)
+{
+	sqlite3_stmt *s;
+	if (sqlite3_prepare_v2(db, sql, -1, &s, NULL) != SQLITE_OK)
+		return -EIO;
+	if (bound)
+		sqlite3_bind_int64(s, 1, bind);
+	size_t cap = 0;
+	int rc, r = 0;
+	*ids = NULL;
+	*n = 0;
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		if (*n == cap) {
+			cap = cap ? cap * 2 : 256;
+			int64_t *p = realloc(*ids, cap * sizeof(**ids));
+			if (!p) {
+				r = -ENOMEM;
+				break;
+			}
+			*ids = p;
+		}
+		(*ids)[(*n)++] = sqlite3_column_int64(s, 0);
+	}
+	if (!r && rc != SQLITE_DONE)
+		r = sqerr(rc);
+	sqlite3_finalize(s);
+	return r;
+}
+
+int catalog_instances_under(struct catalog *c, int kind, int64_t id,
+			    cat_id_cb cb, void *arg)
+{
+	static const char *sql[] = {
+		"SELECT id FROM instances ORDER BY id",
+		"SELECT i.id FROM instances i JOIN series se ON se.id=i.series JOIN studies st"
+		" ON st.id=se.study WHERE st.patient=?1 ORDER BY i.id",
+		"SELECT i.id FROM instances i JOIN series se ON se.id=i.series WHERE se.study=?1 ORDER BY i.id",
+		"SELECT id FROM instances WHERE series=?1 ORDER BY id",
+		"SELECT id FROM instances WHERE id=?1",
+	};
+	if (kind < 0 || kind > CAT_INSTANCE)
+		return -EINVAL;
+	int64_t *ids = NULL;
+	size_t n = 0;
+	int r = collect_ids(c->db, sql[kind], id, kind != 0, &ids, &n);
+	for (size_t i = 0; !r && i < n; i++)
+		r = cb(arg, ids[i]);
+	free(ids);
+	return r;
+}
+
+int catalog_find_ids(struct catalog *c, int kind, const char *uid,
+		     int64_t *ids, int max)
+{
+	static const char *sql[] = {
+		NULL,
+		"SELECT id FROM patients WHERE patient_id=?1 OR dirname=?1 ORDER BY id",
+		"SELECT id FROM studies WHERE study_uid=?1 ORDER BY id",
+		"SELECT id FROM series WHERE series_uid=?1 ORDER BY id",
+		"SELECT id FROM instances WHERE sop_uid=?1 ORDER BY version",
+	};
+	if (kind < CAT_PATIENT || kind > CAT_INSTANCE)
+		return -EINVAL;
+	sqlite3_stmt *s;
+	if (sqlite3_prepare_v2(c->db, sql[kind], -1, &s, NULL) != SQLITE_OK)
+		return -EIO;
+	sqlite3_bind_text(s, 1, uid, -1, SQLITE_STATIC);
+	int n = 0, rc;
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		if (n < max)
+			ids[n] = sqlite3_column_int64(s, 0);
+		n++;
+	}
+	sqlite3_finalize(s);
+	return rc == SQLITE_DONE ? n : sqerr(rc);
+}
+
+int catalog_all_blobs(struct catalog *c, cat_blob_cb cb, void *arg)
+{
+	sqlite3_stmt *s;
+	if (sqlite3_prepare_v2(c->db,
+			       "SELECT id, hash, ordinal, kind, raw_size, enc_size, pack, offset,"
+			       " (SELECT count(*) FROM segments g WHERE g.blob=b.id)"
+			       " FROM blobs b ORDER BY pack, offset", -1, &s, NULL) != SQLITE_OK)
+		return -EIO;
+	int rc, r = 0;
+	while (!r && (rc = sqlite3_step(s)) == SQLITE_ROW) {
+		struct blob_ref b;
+		blob_from_row(s, &b);
+		r = cb(arg, &b, sqlite3_column_int64(s, 8));
+	}
+	if (!r && rc != SQLITE_DONE)
+		r = sqerr(rc);
+	sqlite3_finalize(s);
+	return r;
+}
+
+int catalog_delete_blob(struct catalog *c, int64_t blob_id)
+{
+	sqlite3_stmt *s;
+	if (sqlite3_prepare_v2(c->db, "DELETE FROM blobs WHERE id=?1 AND NOT EXISTS"
+			       " (SELECT 1 FROM segments WHERE blob=?1)", -1, &s, NULL) != SQLITE_OK)
+		return -EIO;
+	sqlite3_bind_int64(s, 1, blob_id);
+	int rc = sqlite3_step(s);
+	int changed = sqlite3_changes(c->db);
+	sqlite3_finalize(s);
+	return rc != SQLITE_DONE ? sqerr(rc) : changed ? 0 : -EBUSY;
+}
+
+int catalog_log_import(struct catalog *c, int64_t started_ns, int64_t ended_ns,
+		       int64_t n_new, int64_t n_dup, int64_t n_version,
+		       int64_t n_rejected, uint64_t bytes_in, uint64_t bytes_stored)
+{
+	sqlite3_stmt *s;
+	if (sqlite3_prepare_v2(c->db, "INSERT INTO import_log(started, ended, n_new, n_duplicate,"
+			       " n_version, n_rejected, bytes_in, bytes_stored) VALUES(?,?,?,?,?,?,?,?)",
+			       -1, &s, NULL) != SQLITE_OK)
+		return -EIO;
+	int64_t v[] = { started_ns, ended_ns, n_new, n_dup, n_version, n_rejected,
+			(int64_t)bytes_in, (int64_t)bytes_stored };
+	for (int i = 0; i < 8; i++)
+		sqlite3_bind_int64(s, i + 1, v[i]);
+	int rc = sqlite3_step(s);
+	sqlite3_finalize(s);
+	return rc == SQLITE_DONE ? 0 : sqerr(rc);
+}
+
+static int64_t scalar(sqlite3 *db, const char *sql, const char *bind)
+{
+	sqlite3_stmt *s;
+	int64_t v = 0;
+	if (sqlite3_prepare_v2(db, sql, -1, &s, NULL) != SQLITE_OK)
+		return 0;
+	if (bind)
+		sqlite3_bind_text(s, 1, bind, -1, SQLITE_STATIC);
+	if (sqlite3_step(s) == SQLITE_ROW)
+		v = sqlite3_column_int64(s, 0);
+	sqlite3_finalize(s);
+	return v;
+}
+
+static void totals_for(sqlite3 *db, const char *mod, struct cat_totals *t)
+{
+	/* With a modality, count what its instances reference; blobs shared
+	 * across modalities count in each. */
+	const char *w = mod ? " WHERE i.modality=?1" : "";
+	char sql[1024];
+	memset(t, 0, sizeof(*t));
+#define Q(...) (snprintf(sql, sizeof(sql), __VA_ARGS__), scalar(db, sql, mod))
+	t->instances = Q("SELECT count(*) FROM instances i%s", w);
+	t->versions = Q("SELECT count(*) FROM instances i%s%s version>1", w, mod ? " AND" : " WHERE");
+	t->series = Q("SELECT count(DISTINCT i.series) FROM instances i%s", w);
+	t->studies = Q("SELECT count(DISTINCT se.study) FROM instances i JOIN series se ON se.id=i.series%s", w);
+	t->patients = Q("SELECT count(DISTINCT st.patient) FROM instances i JOIN series se ON se.id=i.series"
+			" JOIN studies st ON st.id=se.study%s", w);
+	t->logical_bytes = (uint64_t)Q("SELECT coalesce(sum(i.size),0) FROM instances i%s", w);
+	const char *blobset = mod ?
+		"(SELECT DISTINCT g.blob FROM segments g JOIN instances i ON i.id=g.instance WHERE i.modality=?1)" :
+		"(SELECT id FROM blobs)";
+	t->unique_raw_bytes = (uint64_t)Q("SELECT coalesce(sum(raw_size),0) FROM blobs WHERE id IN %s", blobset);
+	t->stored_bytes = (uint64_t)Q("SELECT coalesce(sum(enc_size),0) FROM blobs WHERE id IN %s", blobset);
+	t->pixel_raw_bytes = (uint64_t)Q("SELECT coalesce(sum(raw_size),0) FROM blobs WHERE kind=1 AND id IN %s", blobset);
+	t->pixel_stored_bytes = (uint64_t)Q("SELECT coalesce(sum(enc_size),0) FROM blobs WHERE kind=1 AND id IN %s", blobset);
+#undef Q
+}
+
+int catalog_totals(struct catalog *c, struct cat_totals *t)
+{
+	totals_for(c->db, NULL, t);
+	return 0;
+}
+
+int catalog_totals_by_modality(struct catalog *c, cat_modality_cb cb, void *arg)
+{
+	sqlite3_stmt *s;
+	if (sqlite3_prepare_v2(c->db, "SELECT DISTINCT coalesce(modality,'') FROM instances ORDER BY 1",
+			       -1, &s, NULL) != SQLITE_OK)
+		return -EIO;
+	char mods[64][DCM_UI_MAX];
+	int n = 0;
+	while (n < 64 && sqlite3_step(s) == SQLITE_ROW)
+		snprintf(mods[n++], DCM_UI_MAX, "%s", (const char *)sqlite3_column_text(s, 0));
+	sqlite3_finalize(s);
+	int r = 0;
+	for (int i = 0; !r && i < n; i++) {
+		struct cat_totals t;
+		totals_for(c->db, mods[i], &t);
+		r = cb(arg, mods[i], &t);
+	}
+	return r;
+}

@@ -1,0 +1,148 @@
+/*
+ * catalog.h - the SQLite index over the packs and blob files.
+ *
+ * patients -> studies -> series -> instances, the segments of each
+ * instance, where every blob is, the packs, and an import log.  index.db is
+ * a cache: reindex rebuilds it from the packs and blob files.  Row ids are
+ * never reused (ids are reserved in their own committed transaction before
+ * use), because they become inode numbers.
+ *
+ * One struct catalog is one SQLite connection: use one per thread.
+ */
+#ifndef DCMFS_CATALOG_H
+#define DCMFS_CATALOG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "blobstore.h"
+#include "record.h"
+
+#define CATALOG_SCHEMA_VERSION 1
+
+struct catalog;
+
+enum cat_kind {
+	CAT_PATIENT = 1,
+	CAT_STUDY = 2,
+	CAT_SERIES = 3,
+	CAT_INSTANCE = 4,
+};
+
+/* A folder or file of the tree. */
+struct cat_node {
+	int kind;
+	int64_t id;
+	int64_t parent;             /* patient of a study, study of a series, ... */
+	char name[256];             /* escaped path component (instances end in .dcm) */
+	int64_t mtime_ns;           /* instance: when stored; folder: newest below */
+	uint64_t size;              /* instance: file size; folder: children count */
+};
+
+/* Open STORE/index.db.  create: make the schema when the file is new.
+ * A newer schema is refused; an older one upgraded.  Returns 0 or -errno
+ * with a one-line reason in err. */
+int catalog_open(const char *store_dir, int create, int readonly,
+		 struct catalog **out, char *err, size_t errlen);
+void catalog_close(struct catalog *c);
+const char *catalog_errmsg(struct catalog *c);
+
+/* Changes whenever another connection commits (PRAGMA data_version). */
+int64_t catalog_data_version(struct catalog *c);
+
+/* ---- transactions (writer) ---- */
+int catalog_begin(struct catalog *c);        /* BEGIN IMMEDIATE, waits */
+int catalog_commit(struct catalog *c);
+void catalog_rollback(struct catalog *c);
+/* Reserve n ids of a kind (or "blob"/"pack") in a committed transaction of
+ * its own, so ids handed out are never reused even if the caller crashes. */
+int catalog_reserve_ids(struct catalog *c, const char *kind, int64_t n,
+			int64_t *first);
+
+/* ---- blobs ---- */
+/* Up to max blobs with this hash (ordinals ascending).  Returns the count. */
+int catalog_blob_candidates(struct catalog *c, const uint8_t hash[HASH_LEN],
+			    struct blob_ref *out, int max);
+int catalog_blob_by_id(struct catalog *c, int64_t id, struct blob_ref *out);
+int catalog_blob_by_key(struct catalog *c, const uint8_t hash[HASH_LEN],
+			uint32_t ordinal, struct blob_ref *out);
+int catalog_insert_blob(struct catalog *c, struct blob_ref *ref); /* sets ref->id */
+int catalog_pack_id(struct catalog *c, const char *name, int64_t *id);
+int catalog_pack_name(struct catalog *c, int64_t id, char *name, size_t len);
+
+/* ---- instances ---- */
+struct cat_version {
+	int64_t instance_id;
+	uint32_t version;
+	uint64_t size;
+	uint8_t file_hash[HASH_LEN];
+	int64_t series_id;
+};
+/* Every stored version of a SOPInstanceUID; returns the count (<= max). */
+int catalog_versions(struct catalog *c, const char *sop_uid,
+		     struct cat_version *out, int max);
+/* Segment blobs of an instance, in file order; returns nseg or -errno. */
+int catalog_segments(struct catalog *c, int64_t instance_id,
+		     struct blob_ref *segs, int max);
+
+/* Find or create the patient/study/series rows for r->info; ids are taken
+ * from the reserved ranges *next_* (advanced when used).  Sets r->*_id. */
+struct id_pool {
+	int64_t next, end;
+};
+int catalog_place(struct catalog *c, struct instance_record *r,
+		  struct id_pool *patients, struct id_pool *studies,
+		  struct id_pool *series);
+/* Insert the instance row and its segment rows (blob ids in seg_blob). */
+int catalog_insert_instance(struct catalog *c, const struct instance_record *r,
+			    const int64_t *seg_blob);
+/* Delete one instance's rows (segments stay referenced by nothing). */
+int catalog_delete_instance(struct catalog *c, int64_t instance_id);
+/* Delete folders left without children; refresh folder mtimes. */
+int catalog_prune(struct catalog *c);
+
+/* ---- the tree, for the filesystem and `ls` ---- */
+typedef int (*cat_node_cb)(void *arg, const struct cat_node *n);
+/* Children of a node: kind is the parent's kind (0 = the list of patients). */
+int catalog_children(struct catalog *c, int parent_kind, int64_t parent_id,
+		     cat_node_cb cb, void *arg);
+/* Child named name under a parent; 0, or -ENOENT. */
+int catalog_lookup(struct catalog *c, int parent_kind, int64_t parent_id,
+		   const char *name, struct cat_node *out);
+int catalog_node(struct catalog *c, int kind, int64_t id, struct cat_node *out);
+/* The record-level facts of one instance (attributes, hash, version). */
+int catalog_instance_info(struct catalog *c, int64_t instance_id,
+			  struct instance_record *r);
+/* Instances below a node (or every instance when kind is 0). */
+typedef int (*cat_id_cb)(void *arg, int64_t instance_id);
+int catalog_instances_under(struct catalog *c, int kind, int64_t id,
+			    cat_id_cb cb, void *arg);
+/* Resolve a PatientID / StudyUID / SeriesUID / SOPInstanceUID to row ids. */
+int catalog_find_ids(struct catalog *c, int kind, const char *uid,
+		     int64_t *ids, int max);
+
+/* ---- maintenance ---- */
+typedef int (*cat_blob_cb)(void *arg, const struct blob_ref *b, int64_t refs);
+int catalog_all_blobs(struct catalog *c, cat_blob_cb cb, void *arg);
+int catalog_delete_blob(struct catalog *c, int64_t blob_id);
+int catalog_log_import(struct catalog *c, int64_t started_ns, int64_t ended_ns,
+		       int64_t n_new, int64_t n_dup, int64_t n_version,
+		       int64_t n_rejected, uint64_t bytes_in, uint64_t bytes_stored);
+
+/* Totals for stats.  modality NULL = all. */
+struct cat_totals {
+	int64_t patients, studies, series, instances, versions;
+	uint64_t logical_bytes;     /* sum of instance sizes */
+	uint64_t unique_raw_bytes;  /* sum of raw sizes of referenced blobs */
+	uint64_t stored_bytes;      /* sum of encoded sizes of all blobs */
+	uint64_t pixel_raw_bytes, pixel_stored_bytes;
+};
+int catalog_totals(struct catalog *c, struct cat_totals *t);
+typedef int (*cat_modality_cb)(void *arg, const char *modality,
+			       const struct cat_totals *t);
+int catalog_totals_by_modality(struct catalog *c, cat_modality_cb cb, void *arg);
+
+/* Raw SQL for tools and tests that need a one-off query; NULL-safe. */
+int catalog_exec(struct catalog *c, const char *sql);
+
+#endif

@@ -1,0 +1,50 @@
+/* hash.c - XXH3-128 content keys and XXH3-64 envelope checksums. */
+#include "hash.h"
+
+#include <string.h>
+#include <xxhash.h>
+
+void hash_xxh3_128(const void *data, size_t len, uint8_t out[HASH_LEN])
+{
+	XXH128_hash_t h = XXH3_128bits(data, len);
+	XXH128_canonical_t c;
+	XXH128_canonicalFromHash(&c, h);
+	memcpy(out, c.digest, HASH_LEN);
+}
+
+hash_fn_t hash_fn = hash_xxh3_128;
+
+uint64_t checksum64(const void *data, size_t len)
+{
+	return XXH3_64bits(data, len);
+}
+
+void hash_hex(const uint8_t h[HASH_LEN], char *out)
+{
+	static const char digits[] = "0123456789abcdef";
+	for (int i = 0; i < HASH_LEN; i++) {
+		out[2 * i] = digits[h[i] >> 4];
+		out[2 * i + 1] = digits[h[i] & 15];
+	}
+	out[2 * HASH_LEN] = '\0';
+}
+
+static int hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	return -1;
+}
+
+int hash_from_hex(const char *hex, uint8_t h[HASH_LEN])
+{
+	for (int i = 0; i < HASH_LEN; i++) {
+		int a = hexval(hex[2 * i]), b = a < 0 ? -1 : hexval(hex[2 * i + 1]);
+		if (a < 0 || b < 0)
+			return -1;
+		h[i] = (uint8_t)(a << 4 | b);
+	}
+	return hex[2 * HASH_LEN] == '\0' ? 0 : -1;
+}

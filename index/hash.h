@@ -1,0 +1,34 @@
+/*
+ * hash.h - content keys: XXH3-128 of raw bytes.
+ *
+ * A key only finds candidates; callers confirm a match by comparing bytes
+ * before sharing data.  Tests replace hash_fn to force collisions.
+ */
+#ifndef DCMFS_HASH_H
+#define DCMFS_HASH_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define HASH_LEN 16
+
+typedef void (*hash_fn_t)(const void *data, size_t len, uint8_t out[HASH_LEN]);
+
+/* The content hash in use; XXH3-128 unless a unit test swapped it. */
+extern hash_fn_t hash_fn;
+
+void hash_xxh3_128(const void *data, size_t len, uint8_t out[HASH_LEN]);
+
+static inline void hash_bytes(const void *data, size_t len, uint8_t out[HASH_LEN])
+{
+	hash_fn(data, len, out);
+}
+
+/* 64-bit checksum for envelopes (pack entries, blob file headers). */
+uint64_t checksum64(const void *data, size_t len);
+
+/* Lowercase hex, out has room for 2*HASH_LEN+1. */
+void hash_hex(const uint8_t h[HASH_LEN], char *out);
+int hash_from_hex(const char *hex, uint8_t h[HASH_LEN]);
+
+#endif

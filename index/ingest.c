@@ -1,0 +1,785 @@
+/*
+ * ingest.c - the import pipeline: a walker, N workers, one writer.
+ *
+ * Each file is prepared by a worker (scan, split, hash, dedup candidates
+ * confirmed byte by byte, compress the new segments) and handed to the
+ * writer, which decides for good under the store's write lock (BEGIN
+ * IMMEDIATE): another process may have stored the same data meanwhile, so
+ * every decision is checked again there.  The queue between them is bounded
+ * in bytes, so memory stays flat whatever the number of files.
+ */
+#include "ingest.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "dicom.h"
+
+#define INFLIGHT_BYTES (96u << 20)   /* file bytes mapped between workers and writer */
+#define BATCH_MAX 64
+#define PATHQ_MAX 4096
+#define MAX_CANDIDATES 16
+
+struct segment {
+	uint64_t off, len;
+	uint32_t kind;
+	uint8_t hash[HASH_LEN];
+	struct blob_ref found;         /* found.id != 0: same bytes already stored */
+	uint8_t *enc;                  /* encoded bytes when new */
+	size_t enc_len;
+};
+
+struct item {
+	struct item *next;
+	char *path;
+	const uint8_t *map;
+	size_t len;
+	struct dcm_info info;
+	uint8_t file_hash[HASH_LEN];
+	int nseg;
+	struct segment seg[RECORD_MAX_SEGMENTS];
+	struct ingest_result res;
+};
+
+/* A blob file written under its temporary name in the current batch. */
+struct pending {
+	struct blob_ref ref;
+	const uint8_t *raw;
+	char tmp[4200];
+};
+
+struct pathq {
+	char **v;
+	size_t head, count, cap;
+};
+
+struct ingest {
+	struct store *s;
+	ingest_report_fn report;
+	void *arg;
+	int nthreads;
+	pthread_t *workers;
+	pthread_t writer;
+	int writer_started;
+
+	pthread_mutex_t lock;         /* guards everything below to 'totals' */
+	pthread_cond_t cond;
+	struct pathq paths;
+	int no_more_paths;
+	int workers_done;
+	struct item *ready_head, *ready_tail;
+	uint64_t inflight;
+	int64_t queued;
+	struct ingest_totals totals;
+	int first_error;
+
+	pthread_mutex_t write_lock;   /* the writer state: one batch at a time */
+	struct catalog *wcat;
+	struct pack_writer *pack;
+	int64_t pack_id;
+	struct codec_ctx *wctx;
+	struct pending *pending;      /* blob files of this batch, not yet renamed */
+	size_t npending, cappending;
+
+	pthread_mutex_t one_lock;     /* ingest_one's own worker state */
+	struct catalog *one_cat;
+	struct codec_ctx *one_ctx;
+};
+
+static int64_t now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static void item_free(struct item *it)
+{
+	if (!it)
+		return;
+	for (int i = 0; i < it->nseg; i++)
+		free(it->seg[i].enc);
+	if (it->map && it->len)
+		munmap((void *)it->map, it->len);
+	free(it->path);
+	free(it);
+}
+
+static void reject(struct item *it, const char *fmt, const char *detail)
+{
+	it->res.outcome = INGEST_REJECTED;
+	snprintf(it->res.reason, sizeof(it->res.reason), fmt, detail);
+}
+
+/* ---------------- worker side ---------------- */
+
+static int native_layout(const struct dcm_info *d, uint64_t len, struct codec_layout *l)
+{
+	if (d->pixel_tag != 0x7FE00010u || d->pixel_encapsulated ||
+	    (d->bits_allocated != 8 && d->bits_allocated != 16) ||
+	    d->rows <= 0 || d->columns <= 0 || d->samples_per_pixel <= 0)
+		return 0;
+	l->bytes_per_sample = (uint32_t)d->bits_allocated / 8;
+	l->samples_per_pixel = (uint32_t)d->samples_per_pixel;
+	l->planar = (uint32_t)d->planar_configuration;
+	l->columns = (uint32_t)d->columns;
+	l->rows = (uint32_t)d->rows;
+	l->frames = d->number_of_frames > 0 ? (uint32_t)d->number_of_frames : 1;
+	/* The codec falls back to opaque bytes when this does not add up. */
+	(void)len;
+	return 1;
+}
+
+/* Find a stored blob with exactly these bytes. */
+static int find_existing(struct store *s, struct catalog *cat, struct codec_ctx *ctx,
+			 const struct segment *sg, const uint8_t *raw,
+			 struct blob_ref *found)
+{
+	struct blob_ref cand[MAX_CANDIDATES];
+	int n = catalog_blob_candidates(cat, sg->hash, cand, MAX_CANDIDATES);
+	if (n < 0)
+		return n;
+	for (int i = 0; i < n; i++) {
+		int eq = store_blob_equals(s, ctx, &cand[i], raw, sg->len);
+		if (eq < 0)
+			continue;   /* unreadable candidate: verify reports it; never share it */
+		if (eq) {
+			*found = cand[i];
+			return 1;
+		}
+	}
+	return 0;
+}
+
+static void prepare(struct ingest *ing, struct catalog *cat, struct codec_ctx *ctx,
+		    struct item *it)
+{
+	it->res.path = it->path;
+	int fd = open(it->path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		reject(it, "cannot open: %s", strerror(errno));
+		return;
+	}
+	struct stat st;
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		close(fd);
+		reject(it, "%s", "not a regular file");
+		return;
+	}
+	it->len = (size_t)st.st_size;
+	it->res.size = it->len;
+	if (it->len == 0) {
+		close(fd);
+		reject(it, "%s", "empty file (0 bytes)");
+		return;
+	}
+	void *p = mmap(NULL, it->len, PROT_READ, MAP_SHARED, fd, 0);
+	close(fd);
+	if (p == MAP_FAILED) {
+		it->len = 0;
+		reject(it, "cannot map: %s", strerror(errno));
+		return;
+	}
+	it->map = p;
+	madvise(p, it->len, MADV_SEQUENTIAL);
+	char err[200];
+	int st2 = dcm_scan(it->map, it->len, &it->info, err, sizeof(err));
+	if (st2 != DCM_OK) {
+		reject(it, "%s", err[0] ? err : dcm_strerror(st2));
+		return;
+	}
+	const struct dcm_info *d = &it->info;
+	/* Split at the pixel element; deflated files and files without
+	 * pixels are one segment. */
+	if (d->syntax == DCM_SYNTAX_DEFLATED || !d->pixel_tag) {
+		it->nseg = 1;
+		it->seg[0] = (struct segment){ .off = 0, .len = it->len, .kind = BLOB_WHOLE };
+	} else {
+		uint64_t po = d->pixel_value_offset, pl = d->pixel_value_length;
+		it->seg[it->nseg++] = (struct segment){ .off = 0, .len = po, .kind = BLOB_HEADER };
+		if (pl)
+			it->seg[it->nseg++] = (struct segment){ .off = po, .len = pl, .kind = BLOB_PIXELS };
+		if (po + pl < it->len)
+			it->seg[it->nseg++] = (struct segment){ .off = po + pl, .len = it->len - po - pl,
+								.kind = BLOB_TRAILER };
+	}
+	hash_bytes(it->map, it->len, it->file_hash);
+	for (int i = 0; i < it->nseg; i++) {
+		struct segment *sg = &it->seg[i];
+		const uint8_t *raw = it->map + sg->off;
+		hash_bytes(raw, sg->len, sg->hash);
+		int r = find_existing(ing->s, cat, ctx, sg, raw, &sg->found);
+		if (r < 0) {
+			it->res.outcome = INGEST_FAILED;
+			it->res.err = r;
+			snprintf(it->res.reason, sizeof(it->res.reason), "index lookup failed: %s",
+				 strerror(-r));
+			return;
+		}
+		if (r)
+			continue;
+		struct codec_layout lay;
+		int native = sg->kind == BLOB_PIXELS && native_layout(d, sg->len, &lay);
+		if (codec_encode(ctx, raw, sg->len, native ? &lay : NULL,
+				 sg->kind == BLOB_PIXELS ? 1 : 3, &sg->enc, &sg->enc_len)) {
+			it->res.outcome = INGEST_FAILED;
+			it->res.err = -ENOMEM;
+			snprintf(it->res.reason, sizeof(it->res.reason), "out of memory compressing");
+			return;
+		}
+	}
+}
+
+static int pop_path(struct ingest *ing, char **path)
+{
+	pthread_mutex_lock(&ing->lock);
+	while (!ing->paths.count && !ing->no_more_paths)
+		pthread_cond_wait(&ing->cond, &ing->lock);
+	int got = 0;
+	if (ing->paths.count) {
+		*path = ing->paths.v[ing->paths.head];
+		ing->paths.head = (ing->paths.head + 1) % ing->paths.cap;
+		ing->paths.count--;
+		got = 1;
+		pthread_cond_broadcast(&ing->cond);
+	}
+	pthread_mutex_unlock(&ing->lock);
+	return got;
+}
+
+static void hand_to_writer(struct ingest *ing, struct item *it)
+{
+	pthread_mutex_lock(&ing->lock);
+	/* Bound mapped bytes in flight; one item always passes. */
+	while (ing->inflight && ing->inflight + it->len > INFLIGHT_BYTES)
+		pthread_cond_wait(&ing->cond, &ing->lock);
+	ing->inflight += it->len;
+	if (ing->ready_tail)
+		ing->ready_tail->next = it;
+	else
+		ing->ready_head = it;
+	ing->ready_tail = it;
+	pthread_cond_broadcast(&ing->cond);
+	pthread_mutex_unlock(&ing->lock);
+}
+
+static void *worker_main(void *arg)
+{
+	struct ingest *ing = arg;
+	struct catalog *cat = NULL;
+	struct codec_ctx *ctx = codec_ctx_new();
+	int r = store_catalog(ing->s, &cat);
+	char *path;
+	while (pop_path(ing, &path)) {
+		struct item *it = calloc(1, sizeof(*it));
+		if (!it) {
+			free(path);
+			continue;
+		}
+		it->path = path;
+		if (r || !ctx) {
+			it->res.path = path;
+			it->res.outcome = INGEST_FAILED;
+			it->res.err = r ? r : -ENOMEM;
+			snprintf(it->res.reason, sizeof(it->res.reason), "cannot open the index");
+		} else {
+			prepare(ing, cat, ctx, it);
+		}
+		hand_to_writer(ing, it);
+	}
+	catalog_close(cat);
+	codec_ctx_free(ctx);
+	pthread_mutex_lock(&ing->lock);
+	ing->workers_done++;
+	pthread_cond_broadcast(&ing->cond);
+	pthread_mutex_unlock(&ing->lock);
+	return NULL;
+}
+
+/* ---------------- writer side ---------------- */
+
+static int ensure_pack(struct ingest *ing, char *err, size_t errlen)
+{
+	if (ing->pack && pack_writer_size(ing->pack) < PACK_SIZE_LIMIT)
+		return 0;
+	pack_writer_free(ing->pack);
+	ing->pack = NULL;
+	int r = pack_writer_create(ing->s->dir, &ing->pack, err, errlen);
+	if (r)
+		return r;
+	/* The pack row commits on its own so that blob rows can point to it. */
+	r = catalog_begin(ing->wcat);
+	if (!r)
+		r = catalog_pack_id(ing->wcat, pack_writer_name(ing->pack), &ing->pack_id);
+	if (!r)
+		r = catalog_commit(ing->wcat);
+	else
+		catalog_rollback(ing->wcat);
+	if (r)
+		snprintf(err, errlen, "cannot register pack: %s", catalog_errmsg(ing->wcat));
+	return r;
+}
+
+/* Store one new segment (or find that this batch already stored it). */
+static int write_segment(struct ingest *ing, struct item *it, struct segment *sg,
+			 uint64_t *stored)
+{
+	const uint8_t *raw = it->map + sg->off;
+	struct blob_ref cand[MAX_CANDIDATES];
+	uint32_t ordinal = 0;
+	/* Files of this batch are not under their final names yet. */
+	for (size_t i = 0; i < ing->npending; i++) {
+		struct pending *p = &ing->pending[i];
+		if (memcmp(p->ref.hash, sg->hash, HASH_LEN))
+			continue;
+		if (p->ref.raw_size == sg->len && !memcmp(p->raw, raw, sg->len)) {
+			sg->found = p->ref;
+			return 0;
+		}
+		if (p->ref.ordinal >= ordinal)
+			ordinal = p->ref.ordinal + 1;
+	}
+	int n = catalog_blob_candidates(ing->wcat, sg->hash, cand, MAX_CANDIDATES);
+	if (n < 0)
+		return n;
+	for (int i = 0; i < n; i++) {
+		if (cand[i].pack == 0) {
+			int pend = 0;
+			for (size_t j = 0; j < ing->npending; j++)
+				pend |= ing->pending[j].ref.id == cand[i].id;
+			if (pend)
+				continue;   /* compared above */
+		}
+		int eq = store_blob_equals(ing->s, ing->wctx, &cand[i], raw, sg->len);
+		if (eq == 1) {
+			sg->found = cand[i];
+			return 0;
+		}
+		if (cand[i].ordinal >= ordinal)
+			ordinal = cand[i].ordinal + 1;
+	}
+	if (n == MAX_CANDIDATES)
+		return -EOVERFLOW;
+	if (!sg->enc) {
+		/* The worker found it stored, but it was freed since (gc). */
+		struct codec_layout lay;
+		int native = sg->kind == BLOB_PIXELS && native_layout(&it->info, sg->len, &lay);
+		if (codec_encode(ing->wctx, raw, sg->len, native ? &lay : NULL,
+				 sg->kind == BLOB_PIXELS ? 1 : 3, &sg->enc, &sg->enc_len))
+			return -ENOMEM;
+	}
+	struct blob_header h = { .ordinal = ordinal, .kind = sg->kind,
+				 .raw_size = sg->len, .enc_size = sg->enc_len };
+	memcpy(h.hash, sg->hash, HASH_LEN);
+	struct blob_ref ref = { .ordinal = ordinal, .kind = sg->kind, .raw_size = sg->len,
+				.enc_size = sg->enc_len };
+	memcpy(ref.hash, sg->hash, HASH_LEN);
+	int r;
+	struct pending *p = NULL;
+	if (sg->enc_len >= BLOB_FILE_THRESHOLD) {
+		if (ing->npending == ing->cappending) {
+			size_t cap = ing->cappending ? ing->cappending * 2 : 64;
+			struct pending *np = realloc(ing->pending, cap * sizeof(*np));
+			if (!np)
+				return -ENOMEM;
+			ing->pending = np;
+			ing->cappending = cap;
+		}
+		p = &ing->pending[ing->npending];
+		r = blob_file_write_tmp(ing->s->dir, &h, sg->enc, p->tmp, sizeof(p->tmp));
+		if (!r)
+			ing->npending++;
+	} else {
+		uint8_t hb[BLOB_HEADER_BYTES];
+		blob_header_encode(&h, hb);
+		uint64_t off;
+		r = pack_append(ing->pack, PACK_ENTRY_BLOB, hb, sizeof(hb), sg->enc, sg->enc_len, &off);
+		ref.pack = ing->pack_id;
+		ref.offset = off + BLOB_HEADER_BYTES;
+	}
+	if (r)
+		return r;
+	r = catalog_insert_blob(ing->wcat, &ref);
+	if (r)
+		return r;
+	if (p) {
+		p->ref = ref;
+		p->raw = raw;
+	}
+	sg->found = ref;
+	*stored += sg->enc_len;
+	return 0;
+}
+
+static int segments_match(struct catalog *cat, int64_t instance_id, const struct item *it)
+{
+	struct blob_ref segs[RECORD_MAX_SEGMENTS];
+	int n = catalog_segments(cat, instance_id, segs, RECORD_MAX_SEGMENTS);
+	if (n != it->nseg)
+		return 0;
+	for (int i = 0; i < n; i++)
+		if (segs[i].id != it->seg[i].found.id)
+			return 0;
+	return 1;
+}
+
+/* Decide and write one item inside the batch transaction. */
+static int commit_item(struct ingest *ing, struct item *it, struct id_pool pools[4],
+		       uint64_t *stored)
+{
+	for (int i = 0; i < it->nseg; i++) {
+		struct blob_ref still;
+		/* gc may have freed what the worker found: look again. */
+		if (it->seg[i].found.id &&
+		    catalog_blob_by_id(ing->wcat, it->seg[i].found.id, &still) != 0)
+			it->seg[i].found.id = 0;
+	}
+	for (int i = 0; i < it->nseg; i++)
+		if (!it->seg[i].found.id) {
+			int r = write_segment(ing, it, &it->seg[i], stored);
+			if (r)
+				return r;
+		}
+	struct cat_version vers[64];
+	int nv = catalog_versions(ing->wcat, it->info.sop_instance_uid, vers, 64);
+	if (nv < 0)
+		return nv;
+	uint32_t maxv = 0;
+	for (int i = 0; i < nv && i < 64; i++) {
+		if (vers[i].size == it->len && !memcmp(vers[i].file_hash, it->file_hash, HASH_LEN) &&
+		    segments_match(ing->wcat, vers[i].instance_id, it)) {
+			it->res.outcome = INGEST_DUPLICATE;
+			it->res.instance_id = vers[i].instance_id;
+			return 0;
+		}
+		if (vers[i].version > maxv)
+			maxv = vers[i].version;
+	}
+	struct instance_record rec = { 0 };
+	rec.version = maxv + 1;
+	rec.stored_at_ns = now_ns();
+	rec.size = it->len;
+	memcpy(rec.file_hash, it->file_hash, HASH_LEN);
+	rec.nseg = (uint32_t)it->nseg;
+	int64_t blob_ids[RECORD_MAX_SEGMENTS];
+	for (int i = 0; i < it->nseg; i++) {
+		memcpy(rec.seg[i].hash, it->seg[i].found.hash, HASH_LEN);
+		rec.seg[i].ordinal = it->seg[i].found.ordinal;
+		rec.seg[i].kind = it->seg[i].kind;
+		rec.seg[i].raw_size = it->seg[i].len;
+		blob_ids[i] = it->seg[i].found.id;
+	}
+	rec.info = it->info;
+	int r = catalog_place(ing->wcat, &rec, &pools[0], &pools[1], &pools[2]);
+	if (r)
+		return r;
+	if (pools[3].next >= pools[3].end)
+		return -ERANGE;
+	rec.instance_id = pools[3].next++;
+	uint8_t *buf;
+	size_t len;
+	if (record_encode(&rec, &buf, &len))
+		return -ENOMEM;
+	uint64_t off;
+	r = pack_append(ing->pack, PACK_ENTRY_INSTANCE, buf, len, NULL, 0, &off);
+	free(buf);
+	if (!r)
+		r = catalog_insert_instance(ing->wcat, &rec, blob_ids);
+	if (r)
+		return r;
+	it->res.outcome = rec.version > 1 ? INGEST_VERSION : INGEST_NEW;
+	it->res.instance_id = rec.instance_id;
+	return 0;
+}
+
+static void account(struct ingest *ing, struct item *it)
+{
+	struct ingest_totals *t = &ing->totals;
+	switch (it->res.outcome) {
+	case INGEST_NEW: t->n_new++; break;
+	case INGEST_DUPLICATE: t->n_duplicate++; break;
+	case INGEST_VERSION: t->n_version++; break;
+	case INGEST_REJECTED: t->n_rejected++; break;
+	default:
+		t->n_failed++;
+		if (!ing->first_error)
+			ing->first_error = it->res.err ? it->res.err : -EIO;
+	}
+	t->bytes_in += it->res.size;
+}
+
+/* Commit a batch: data, one sync, then the rows.  On a store error the whole
+ * batch fails (nothing of it is visible) and each item says why. */
+static void commit_batch(struct ingest *ing, struct item **v, int n)
+{
+	char err[256] = "";
+	uint64_t stored = 0;
+	int todo = 0;
+	for (int i = 0; i < n; i++)
+		if (v[i]->res.outcome == INGEST_NEW)
+			todo++;
+	int r = 0;
+	if (todo) {
+		struct id_pool pools[4];
+		static const char *kinds[] = { "patient", "study", "series", "instance" };
+		pthread_mutex_lock(&ing->write_lock);
+		r = ensure_pack(ing, err, sizeof(err));
+		for (int k = 0; !r && k < 4; k++) {
+			r = catalog_reserve_ids(ing->wcat, kinds[k], todo, &pools[k].next);
+			pools[k].end = pools[k].next + todo;
+		}
+		if (!r)
+			r = catalog_begin(ing->wcat);
+		for (int i = 0; !r && i < n; i++)
+			if (v[i]->res.outcome == INGEST_NEW) {
+				r = commit_item(ing, v[i], pools, &stored);
+				if (r)
+					snprintf(err, sizeof(err), "%s: %s", v[i]->path,
+						 r == -EIO || r == -EBUSY ? catalog_errmsg(ing->wcat) : strerror(-r));
+			}
+		/* Data durable under temporary names, then renamed (and the
+		 * renames made durable) just before the rows commit: a crash
+		 * leaves temporary files or, for a moment, orphans; never a row
+		 * naming missing data. */
+		if (!r)
+			r = store_sync(ing->s);
+		for (size_t i = 0; !r && i < ing->npending; i++)
+			r = blob_file_publish(ing->pending[i].tmp);
+		if (!r && ing->npending)
+			r = store_sync(ing->s);
+		if (!r)
+			r = catalog_commit(ing->wcat);
+		if (r) {
+			catalog_rollback(ing->wcat);
+			for (size_t i = 0; i < ing->npending; i++)
+				unlink(ing->pending[i].tmp);
+		}
+		ing->npending = 0;
+		pthread_mutex_unlock(&ing->write_lock);
+	}
+	pthread_mutex_lock(&ing->lock);
+	for (int i = 0; i < n; i++) {
+		struct item *it = v[i];
+		if (r && (it->res.outcome == INGEST_NEW || it->res.outcome == INGEST_VERSION ||
+			  it->res.outcome == INGEST_DUPLICATE)) {
+			it->res.outcome = INGEST_FAILED;
+			it->res.err = r;
+			snprintf(it->res.reason, sizeof(it->res.reason), "store error: %s",
+				 err[0] ? err : strerror(-r));
+		}
+		account(ing, it);
+		ing->inflight -= it->len;
+		ing->queued--;
+	}
+	if (!r)
+		ing->totals.bytes_stored += stored;
+	pthread_cond_broadcast(&ing->cond);
+	pthread_mutex_unlock(&ing->lock);
+}
+
+static void *writer_main(void *arg)
+{
+	struct ingest *ing = arg;
+	for (;;) {
+		struct item *batch[BATCH_MAX];
+		int n = 0;
+		pthread_mutex_lock(&ing->lock);
+		while (!ing->ready_head && ing->workers_done < ing->nthreads)
+			pthread_cond_wait(&ing->cond, &ing->lock);
+		while (ing->ready_head && n < BATCH_MAX) {
+			struct item *it = ing->ready_head;
+			ing->ready_head = it->next;
+			if (!ing->ready_head)
+				ing->ready_tail = NULL;
+			it->next = NULL;
+			batch[n++] = it;
+		}
+		int finished = !n && ing->workers_done >= ing->nthreads;
+		pthread_mutex_unlock(&ing->lock);
+		if (finished)
+			break;
+		commit_batch(ing, batch, n);
+		for (int i = 0; i < n; i++) {
+			if (ing->report)
+				ing->report(ing->arg, &batch[i]->res);
+			item_free(batch[i]);
+		}
+	}
+	return NULL;
+}
+
+/* ---------------- public ---------------- */
+
+int ingest_begin(struct store *s, int threads, ingest_report_fn report,
+		 void *arg, struct ingest **out, char *err, size_t errlen)
+{
+	if (s->readonly) {
+		snprintf(err, errlen, "store is open read-only");
+		return -EROFS;
+	}
+	struct ingest *ing = calloc(1, sizeof(*ing));
+	if (!ing)
+		return -ENOMEM;
+	ing->s = s;
+	ing->report = report;
+	ing->arg = arg;
+	if (threads <= 0) {
+		long n = sysconf(_SC_NPROCESSORS_ONLN);
+		threads = n > 0 ? (int)n : 1;
+	}
+	ing->nthreads = threads;
+	ing->totals.started_ns = now_ns();
+	pthread_mutex_init(&ing->lock, NULL);
+	pthread_cond_init(&ing->cond, NULL);
+	pthread_mutex_init(&ing->write_lock, NULL);
+	pthread_mutex_init(&ing->one_lock, NULL);
+	ing->paths.cap = PATHQ_MAX;
+	ing->paths.v = calloc(PATHQ_MAX, sizeof(char *));
+	int r = ing->paths.v ? store_catalog(s, &ing->wcat) : -ENOMEM;
+	if (!r && !(ing->wctx = codec_ctx_new()))
+		r = -ENOMEM;
+	if (r) {
+		snprintf(err, errlen, "cannot start import: %s", strerror(-r));
+		goto fail;
+	}
+	ing->workers = calloc((size_t)threads, sizeof(pthread_t));
+	if (!ing->workers) {
+		r = -ENOMEM;
+		goto fail;
+	}
+	for (int i = 0; i < threads; i++)
+		pthread_create(&ing->workers[i], NULL, worker_main, ing);
+	pthread_create(&ing->writer, NULL, writer_main, ing);
+	ing->writer_started = 1;
+	*out = ing;
+	return 0;
+fail:
+	catalog_close(ing->wcat);
+	codec_ctx_free(ing->wctx);
+	free(ing->paths.v);
+	free(ing);
+	return r;
+}
+
+static int push_path(struct ingest *ing, const char *path)
+{
+	char *dup = strdup(path);
+	if (!dup)
+		return -ENOMEM;
+	pthread_mutex_lock(&ing->lock);
+	while (ing->paths.count == ing->paths.cap)
+		pthread_cond_wait(&ing->cond, &ing->lock);
+	ing->paths.v[(ing->paths.head + ing->paths.count) % ing->paths.cap] = dup;
+	ing->paths.count++;
+	ing->queued++;
+	pthread_cond_broadcast(&ing->cond);
+	pthread_mutex_unlock(&ing->lock);
+	return 0;
+}
+
+static __thread struct ingest *walk_ing;
+
+static int walk_cb(const char *path, const struct stat *st, int type, struct FTW *ftw)
+{
+	(void)st;
+	(void)ftw;
+	if (type == FTW_F)
+		return push_path(walk_ing, path) ? 1 : 0;
+	if (type == FTW_DNR || type == FTW_NS) {
+		/* Unreadable entries are reported as rejected files. */
+		push_path(walk_ing, path);
+	}
+	return 0;
+}
+
+int ingest_add(struct ingest *ing, const char *path)
+{
+	struct stat st;
+	if (stat(path, &st) < 0)
+		return push_path(ing, path);   /* the worker reports why */
+	if (!S_ISDIR(st.st_mode))
+		return push_path(ing, path);
+	walk_ing = ing;
+	int r = nftw(path, walk_cb, 32, FTW_PHYS);
+	walk_ing = NULL;
+	return r < 0 ? -errno : r ? -ENOMEM : 0;
+}
+
+void ingest_progress(struct ingest *ing, struct ingest_totals *t, int64_t *queued)
+{
+	pthread_mutex_lock(&ing->lock);
+	*t = ing->totals;
+	*queued = ing->queued;
+	pthread_mutex_unlock(&ing->lock);
+}
+
+int ingest_end(struct ingest *ing, struct ingest_totals *t)
+{
+	pthread_mutex_lock(&ing->lock);
+	ing->no_more_paths = 1;
+	pthread_cond_broadcast(&ing->cond);
+	pthread_mutex_unlock(&ing->lock);
+	for (int i = 0; i < ing->nthreads; i++)
+		pthread_join(ing->workers[i], NULL);
+	if (ing->writer_started)
+		pthread_join(ing->writer, NULL);
+	int r = ing->first_error;
+	*t = ing->totals;
+	catalog_log_import(ing->wcat, ing->totals.started_ns, now_ns(), t->n_new,
+			   t->n_duplicate, t->n_version, t->n_rejected, t->bytes_in,
+			   t->bytes_stored);
+	pack_writer_free(ing->pack);
+	free(ing->pending);
+	catalog_close(ing->wcat);
+	catalog_close(ing->one_cat);
+	codec_ctx_free(ing->wctx);
+	codec_ctx_free(ing->one_ctx);
+	free(ing->workers);
+	free(ing->paths.v);
+	pthread_mutex_destroy(&ing->lock);
+	pthread_cond_destroy(&ing->cond);
+	pthread_mutex_destroy(&ing->write_lock);
+	pthread_mutex_destroy(&ing->one_lock);
+	free(ing);
+	return r;
+}
+
+int ingest_one(struct ingest *ing, const char *path, struct ingest_result *res)
+{
+	struct item *it = calloc(1, sizeof(*it));
+	if (!it || !(it->path = strdup(path))) {
+		free(it);
+		return -ENOMEM;
+	}
+	pthread_mutex_lock(&ing->one_lock);
+	int r = 0;
+	if (!ing->one_cat)
+		r = store_catalog(ing->s, &ing->one_cat);
+	if (!r && !ing->one_ctx && !(ing->one_ctx = codec_ctx_new()))
+		r = -ENOMEM;
+	if (!r)
+		prepare(ing, ing->one_cat, ing->one_ctx, it);
+	pthread_mutex_unlock(&ing->one_lock);
+	if (r) {
+		item_free(it);
+		return r;
+	}
+	pthread_mutex_lock(&ing->lock);
+	ing->queued++;
+	ing->inflight += it->len;
+	pthread_mutex_unlock(&ing->lock);
+	struct item *v[1] = { it };
+	commit_batch(ing, v, 1);
+	*res = it->res;
+	res->path = path;
+	item_free(it);
+	return 0;
+}

@@ -1,0 +1,61 @@
+/*
+ * ingest.h - putting DICOM files into a store.
+ *
+ * Workers (one per core) map each file, scan it, split it into segments,
+ * hash them, confirm candidate duplicates by comparing bytes, and compress
+ * what is new.  One writer thread owns this process's pack, writes blob
+ * files, and commits batches: data first (one syncfs), then the rows.  An
+ * interrupted import leaves at most orphan data that gc removes; running it
+ * again completes the set with nothing stored twice.
+ */
+#ifndef DCMFS_INGEST_H
+#define DCMFS_INGEST_H
+
+#include <stdint.h>
+
+#include "store.h"
+
+enum ingest_outcome {
+	INGEST_NEW = 0,        /* stored */
+	INGEST_DUPLICATE,      /* the same bytes were already stored */
+	INGEST_VERSION,        /* same SOPInstanceUID, other bytes: kept beside */
+	INGEST_REJECTED,       /* not stored; reason says why */
+	INGEST_FAILED,         /* a store error (disk full, I/O): not stored */
+};
+
+struct ingest_result {
+	const char *path;
+	int outcome;
+	int err;               /* -errno for INGEST_FAILED */
+	char reason[256];      /* for REJECTED / FAILED */
+	int64_t instance_id;   /* for NEW / DUPLICATE / VERSION */
+	uint64_t size;
+};
+
+struct ingest_totals {
+	int64_t n_new, n_duplicate, n_version, n_rejected, n_failed;
+	uint64_t bytes_in;        /* sizes of files read */
+	uint64_t bytes_stored;    /* encoded bytes of new blobs */
+	int64_t started_ns;
+};
+
+typedef void (*ingest_report_fn)(void *arg, const struct ingest_result *r);
+
+struct ingest;
+/* threads 0 = one per core.  report is called from the writer thread. */
+int ingest_begin(struct store *s, int threads, ingest_report_fn report,
+		 void *arg, struct ingest **out, char *err, size_t errlen);
+/* Queue a file or a folder (walked recursively; hidden entries included). */
+int ingest_add(struct ingest *ing, const char *path);
+/* A snapshot of the totals so far (for a progress line). */
+void ingest_progress(struct ingest *ing, struct ingest_totals *t,
+		     int64_t *queued);
+/* Wait for everything queued, log the run, free.  Returns 0 or -errno of
+ * the first store error. */
+int ingest_end(struct ingest *ing, struct ingest_totals *t);
+
+/* Ingest one file now, in the calling thread (the /incoming path of the
+ * mount).  Serialised internally; res->outcome tells what happened. */
+int ingest_one(struct ingest *ing, const char *path, struct ingest_result *res);
+
+#endif
