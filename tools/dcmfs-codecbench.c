@@ -1,9 +1,10 @@
 /*
  * dcmfs-codecbench - measure the pixel codec on DICOM files.
  *
- *   dcmfs-codecbench [-l LEVEL] [-r RUNS] FILE...
+ *   dcmfs-codecbench [-l LEVEL] [-r RUNS] [-g COLSxROWS[xBYTES]] FILE...
  *
  * For every file, finds the native pixel data and its layout with dcm_scan()
+ * (or, with -g, takes the last COLS*ROWS*BYTES bytes of the file)
  * and encodes it with codec_encode() on one thread, in memory.  Reports raw
  * pixel bytes, encoded bytes, ratio (raw / encoded), encode and decode speed
  * in MB/s of raw pixels (median of RUNS passes over all files, default 5),
@@ -18,6 +19,7 @@
 #include <unistd.h>
 
 #include "codec.h"
+#include "dicom.h"
 
 struct item {
 	const char *path;
@@ -79,8 +81,7 @@ static int read_file(const char *path, uint8_t **buf, size_t *len)
 /* -g mode: the pixels are the last columns*rows*frames*bytes of the file. */
 static struct codec_layout tail_layout;
 
-/* Native pixel data and layout of a file; 0 on success. */
-static int find_pixels(struct item *it, char *why, size_t whylen)
+static int find_tail(struct item *it, char *why, size_t whylen)
 {
 	const struct codec_layout *l = &tail_layout;
 	uint64_t want = (uint64_t)l->bytes_per_sample * l->samples_per_pixel *
@@ -95,9 +96,46 @@ static int find_pixels(struct item *it, char *why, size_t whylen)
 	return 0;
 }
 
+/* Native pixel data and layout of a file (dcm_scan, or -g); 0 on success. */
+static int find_pixels(struct item *it, char *why, size_t whylen)
+{
+	static struct dcm_info info;   /* large; one file at a time */
+	if (tail_layout.columns)
+		return find_tail(it, why, whylen);
+	int rc = dcm_scan(it->file, it->file_len, &info, why, whylen);
+	if (rc != DCM_OK)
+		return -1;
+	if (!info.pixel_tag || info.pixel_encapsulated ||
+	    info.syntax == DCM_SYNTAX_DEFLATED) {
+		snprintf(why, whylen, "no native pixel data");
+		return -1;
+	}
+	if (info.pixel_value_offset > it->file_len ||
+	    info.pixel_value_length > it->file_len - info.pixel_value_offset) {
+		snprintf(why, whylen, "pixel data runs past the end");
+		return -1;
+	}
+	it->pix = it->file + info.pixel_value_offset;
+	it->pix_len = (size_t)info.pixel_value_length;
+	it->layout.bytes_per_sample = (uint32_t)(info.bits_allocated + 7) / 8;
+	it->layout.samples_per_pixel = (uint32_t)info.samples_per_pixel;
+	it->layout.planar = (uint32_t)info.planar_configuration;
+	it->layout.columns = (uint32_t)info.columns;
+	it->layout.rows = (uint32_t)info.rows;
+	it->layout.frames = (uint32_t)(info.number_of_frames > 0 ?
+				       info.number_of_frames : 1);
+	/* an odd-length value is padded by one byte: keep the image part */
+	uint64_t want = (uint64_t)it->layout.bytes_per_sample *
+			it->layout.samples_per_pixel * it->layout.columns *
+			it->layout.rows * it->layout.frames;
+	if (want && want < it->pix_len && it->pix_len - want < 2)
+		it->pix_len = (size_t)want;
+	return 0;
+}
+
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: dcmfs-codecbench [-l LEVEL] [-r RUNS] -g COLSxROWS[xBYTES] FILE...\n");
+	fprintf(f, "usage: dcmfs-codecbench [-l LEVEL] [-r RUNS] [-g COLSxROWS[xBYTES]] FILE...\n");
 }
 
 int main(int argc, char **argv)
