@@ -94,4 +94,5 @@ clean:
 	rm -rf build
 
 .PHONY: all deps check bench demo clean
+.SECONDARY:
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

@@ -1,0 +1,286 @@
+/*
+ * test_store.c - the blob store (packs, blob files) and the store's promise
+ * that a hash collision never shares data: with the content hash replaced by
+ * one that gives every input the same key, different files must still be
+ * stored apart and read back exactly.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "blobstore.h"
+#include "ingest.h"
+#include "maint.h"
+#include "store.h"
+
+static char *make_tmpdir(void)
+{
+	char tmpl[] = "/tmp/dcmfs-test-XXXXXX";
+	char *d = mkdtemp(tmpl);
+	assert_non_null(d);
+	return strdup(d);
+}
+
+static void rm_rf(const char *dir)
+{
+	char cmd[4200];
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	assert_int_equal(system(cmd), 0);
+}
+
+/* ---- packs ---- */
+
+struct seen {
+	int n;
+	int types[16];
+	size_t lens[16];
+	uint8_t first[16];
+};
+
+static int collect(void *arg, int type, const uint8_t *p, size_t len, uint64_t off)
+{
+	struct seen *s = arg;
+	(void)off;
+	if (s->n < 16) {
+		s->types[s->n] = type;
+		s->lens[s->n] = len;
+		s->first[s->n] = len ? p[0] : 0;
+	}
+	s->n++;
+	return 0;
+}
+
+static void test_pack_roundtrip_and_torn_tail(void **state)
+{
+	(void)state;
+	char *dir = make_tmpdir();
+	char path[4200];
+	snprintf(path, sizeof(path), "%s/packs", dir);
+	assert_int_equal(mkdir(path, 0755), 0);
+	struct pack_writer *pw;
+	char err[256];
+	assert_int_equal(pack_writer_create(dir, &pw, err, sizeof(err)), 0);
+	uint8_t a[100], b[3000];
+	memset(a, 7, sizeof(a));
+	memset(b, 9, sizeof(b));
+	uint64_t off1, off2, off3;
+	assert_int_equal(pack_append(pw, PACK_ENTRY_BLOB, a, sizeof(a), b, sizeof(b), &off1), 0);
+	assert_int_equal(pack_append(pw, PACK_ENTRY_INSTANCE, b, 10, NULL, 0, &off2), 0);
+	assert_int_equal(pack_append(pw, PACK_ENTRY_TOMBSTONE, a, 16, NULL, 0, &off3), 0);
+	assert_true(off2 > off1 && off3 > off2);
+	snprintf(path, sizeof(path), "%s/packs/%s", dir, pack_writer_name(pw));
+	uint64_t size = pack_writer_size(pw);
+	pack_writer_free(pw);
+
+	struct seen s = { 0 };
+	uint64_t torn;
+	assert_int_equal(pack_walk(path, collect, &s, &torn), 0);
+	assert_int_equal(s.n, 3);
+	assert_int_equal(torn, 0);
+	assert_int_equal(s.types[0], PACK_ENTRY_BLOB);
+	assert_int_equal(s.lens[0], sizeof(a) + sizeof(b));
+	assert_int_equal(s.types[2], PACK_ENTRY_TOMBSTONE);
+
+	/* An interrupted append: the walk stops at the torn entry. */
+	assert_int_equal(truncate(path, (off_t)(size - 5)), 0);
+	memset(&s, 0, sizeof(s));
+	assert_int_equal(pack_walk(path, collect, &s, &torn), 0);
+	assert_int_equal(s.n, 2);
+	assert_true(torn > 0);
+
+	/* A flipped byte in a payload fails its checksum. */
+	int fd = open(path, O_RDWR);
+	assert_true(fd >= 0);
+	uint8_t x = 0x55;
+	assert_int_equal(pwrite(fd, &x, 1, (off_t)off1 + 50), 1);
+	close(fd);
+	memset(&s, 0, sizeof(s));
+	assert_int_equal(pack_walk(path, collect, &s, &torn), 0);
+	assert_int_equal(s.n, 0);
+	assert_int_equal(torn, off1 - 20);
+	rm_rf(dir);
+	free(dir);
+}
+
+/* ---- blob files ---- */
+
+static void test_blob_file(void **state)
+{
+	(void)state;
+	char *dir = make_tmpdir();
+	char blobs[4200];
+	snprintf(blobs, sizeof(blobs), "%s/blobs", dir);
+	assert_int_equal(mkdir(blobs, 0755), 0);
+	uint8_t enc[5000];
+	for (size_t i = 0; i < sizeof(enc); i++)
+		enc[i] = (uint8_t)(i * 31);
+	struct blob_header h = { .ordinal = 2, .kind = BLOB_PIXELS, .raw_size = 9999,
+				 .enc_size = sizeof(enc) };
+	hash_bytes("abc", 3, h.hash);
+	assert_int_equal(blob_file_write(dir, &h, enc), 0);
+	char path[4200];
+	blob_file_path(dir, h.hash, 2, path, sizeof(path));
+	assert_non_null(strstr(path, ".2"));
+	struct blob_header g;
+	assert_int_equal(blob_file_read_header(path, &g), 0);
+	assert_memory_equal(g.hash, h.hash, HASH_LEN);
+	assert_int_equal(g.raw_size, 9999);
+	assert_int_equal(g.enc_size, sizeof(enc));
+
+	/* The body checksum catches a flipped byte; the header check does not
+	 * read the body. */
+	int fd = open(path, O_RDWR);
+	struct stat st;
+	fstat(fd, &st);
+	uint8_t *buf = malloc((size_t)st.st_size);
+	assert_int_equal(pread(fd, buf, (size_t)st.st_size, 0), st.st_size);
+	const uint8_t *e;
+	assert_int_equal(blob_file_parse(buf, (size_t)st.st_size, 1, &g, &e), 0);
+	assert_memory_equal(e, enc, sizeof(enc));
+	buf[st.st_size - 1] ^= 1;
+	assert_int_equal(blob_file_parse(buf, (size_t)st.st_size, 1, &g, &e), -EBADMSG);
+	assert_int_equal(blob_file_parse(buf, (size_t)st.st_size, 0, &g, &e), 0);
+	buf[20] ^= 1;
+	assert_int_equal(blob_file_parse(buf, (size_t)st.st_size, 0, &g, &e), -EBADMSG);
+	free(buf);
+	close(fd);
+	/* A short file is refused by the header check. */
+	assert_int_equal(truncate(path, 100), 0);
+	assert_int_equal(blob_file_read_header(path, &g), -EBADMSG);
+	rm_rf(dir);
+	free(dir);
+}
+
+/* ---- forced hash collision ---- */
+
+static void constant_hash(const void *data, size_t len, uint8_t out[HASH_LEN])
+{
+	(void)data;
+	(void)len;
+	memset(out, 0xAB, HASH_LEN);
+}
+
+/* Small valid DICOM files: from ../shared/corpus or Debian's pydicom. */
+static int find_inputs(const char **out, int max)
+{
+	static const char *cands[] = {
+		"../shared/corpus/variety/CT_small.dcm",
+		"../shared/corpus/variety/MR_small.dcm",
+		"../shared/corpus/real/ct/CT1_UNC.explicit_little_endian.dcm",
+		"/usr/lib/python3/dist-packages/pydicom/data/test_files/CT_small.dcm",
+		"/usr/lib/python3/dist-packages/pydicom/data/test_files/MR_small.dcm",
+		"/usr/lib/python3/dist-packages/pydicom/data/test_files/rtplan.dcm",
+	};
+	int n = 0;
+	for (size_t i = 0; i < sizeof(cands) / sizeof(*cands) && n < max; i++)
+		if (access(cands[i], R_OK) == 0)
+			out[n++] = cands[i];
+	return n;
+}
+
+static uint8_t *slurp(const char *path, size_t *len)
+{
+	FILE *f = fopen(path, "rb");
+	assert_non_null(f);
+	fseek(f, 0, SEEK_END);
+	long l = ftell(f);
+	fseek(f, 0, SEEK_SET);
+	uint8_t *p = malloc((size_t)l);
+	assert_int_equal(fread(p, 1, (size_t)l, f), (size_t)l);
+	fclose(f);
+	*len = (size_t)l;
+	return p;
+}
+
+static void test_forced_collision_never_shares(void **state)
+{
+	(void)state;
+	const char *inputs[3];
+	int n = find_inputs(inputs, 3);
+	if (n < 2) {
+		print_message("skip: no sample DICOM files (../shared/corpus or python3-pydicom)\n");
+		skip();
+	}
+	char *dir = make_tmpdir();
+	char store_dir[4200], err[512];
+	snprintf(store_dir, sizeof(store_dir), "%s/store", dir);
+	assert_int_equal(store_init(store_dir, err, sizeof(err)), 0);
+
+	hash_fn = constant_hash;   /* every segment of every file: one key */
+	struct store *s;
+	assert_int_equal(store_open(store_dir, 0, &s, err, sizeof(err)), 0);
+	struct ingest *ing;
+	assert_int_equal(ingest_begin(s, 2, NULL, NULL, &ing, err, sizeof(err)), 0);
+	for (int i = 0; i < n; i++)
+		assert_int_equal(ingest_add(ing, inputs[i]), 0);
+	struct ingest_totals t;
+	assert_int_equal(ingest_end(ing, &t), 0);
+	assert_int_equal(t.n_new, n);
+	assert_int_equal(t.n_rejected + t.n_failed, 0);
+
+	/* Every blob has the same hash; all of them must be distinct rows. */
+	struct blob_ref cand[16];
+	uint8_t key[HASH_LEN];
+	constant_hash(NULL, 0, key);
+	int nb = catalog_blob_candidates(s->cat, key, cand, 16);
+	assert_true(nb >= n * 2);
+	for (int i = 0; i < nb; i++)
+		assert_int_equal(cand[i].ordinal, (uint32_t)i);
+
+	/* Each file reads back exactly. */
+	struct codec_ctx *ctx = codec_ctx_new();
+	for (int i = 0; i < n; i++) {
+		size_t len;
+		uint8_t *want = slurp(inputs[i], &len);
+		struct dcm_info info;
+		assert_int_equal(dcm_scan(want, len, &info, err, sizeof(err)), DCM_OK);
+		struct cat_version v[4];
+		assert_int_equal(catalog_versions(s->cat, info.sop_instance_uid, v, 4), 1);
+		struct instance_handle *h;
+		assert_int_equal(instance_open(s, s->cat, v[0].instance_id, &h), 0);
+		assert_int_equal(instance_size(h), len);
+		uint8_t *got = malloc(len);
+		assert_int_equal(instance_read(h, ctx, 0, got, len), (int64_t)len);
+		assert_memory_equal(got, want, len);
+		instance_close(h);
+		free(got);
+		free(want);
+	}
+	/* Importing them again finds them by comparing bytes: duplicates. */
+	assert_int_equal(ingest_begin(s, 1, NULL, NULL, &ing, err, sizeof(err)), 0);
+	for (int i = 0; i < n; i++)
+		assert_int_equal(ingest_add(ing, inputs[i]), 0);
+	assert_int_equal(ingest_end(ing, &t), 0);
+	assert_int_equal(t.n_duplicate, n);
+	assert_int_equal(t.bytes_stored, 0);
+
+	struct verify_totals vt;
+	assert_int_equal(store_verify(s, NULL, NULL, NULL, &vt), 0);
+	assert_int_equal(vt.problems, 0);
+	codec_ctx_free(ctx);
+	store_close(s);
+	hash_fn = hash_xxh3_128;
+	rm_rf(dir);
+	free(dir);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_pack_roundtrip_and_torn_tail),
+		cmocka_unit_test(test_blob_file),
+		cmocka_unit_test(test_forced_collision_never_shares),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
