@@ -675,6 +675,9 @@ static void to_utf8(char *dst, size_t cap, const uint8_t *p, size_t n,
 	while (k && first[k - 1] == ' ')
 		k--;
 	first[k] = 0;
+	/* "ISO-IR 100" is a common misspelling of "ISO_IR 100" */
+	if (strncmp(first, "ISO-IR ", 7) == 0)
+		first[3] = '_';
 	int multi = strchr(scs, '\\') != NULL;
 
 	if (!multi && strncmp(first, "ISO 2022", 8) != 0) {
@@ -935,8 +938,17 @@ static int walk_top(struct scan *s, size_t pos, int explicit, int be)
 			if (rc)
 				return rc;
 		} else {
-			if (!fits(s, &e))
-				return past_end(s, &e, 0, "");
+			if (!fits(s, &e)) {
+				/* name the element before: its length may be
+				 * what put us here */
+				char ctx[96] = "";
+				if (have_prev)
+					snprintf(ctx, sizeof ctx, "; previous element "
+						 TAGF " length %u at offset %zu",
+						 TAGA(prev.tag), prev.vlen,
+						 s->base + prev.len_off);
+				return past_end(s, &e, 0, ctx);
+			}
 			if (wanted(e.tag))
 				take(s, &e, be);
 			pos = e.val_off + e.vlen;
