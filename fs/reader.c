@@ -1,0 +1,244 @@
+/*
+ * reader.c - random reads of a stored instance, with a last-chunk cache.
+ *
+ * Invariants:
+ *  1. The segments tile the file: segment i covers [base[i], base[i+1]).
+ *  2. Within a segment the chunk starts start[0] = 0 < start[1] < ... and
+ *     start[nchunks] = raw size (checked at open against the blob header).
+ *  3. A cache slot holds the whole decoded chunk (seg, chunk); slots are
+ *     replaced, never changed in place, under f->lock.  Decoding happens
+ *     outside the lock.
+ */
+#include "reader.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define FUSE_USE_VERSION 314
+#include <fuse_log.h>
+
+#include "record.h"
+
+#define CACHE_SLOTS 2
+
+struct seg {
+	struct blob_ref ref;
+	struct blob_view view;
+	uint64_t base;          /* file offset of the segment's first byte */
+	uint32_t nchunks;
+	uint64_t *start;        /* nchunks + 1 raw offsets */
+};
+
+struct slot {
+	int seg;                /* -1 = empty */
+	uint32_t chunk;
+	uint32_t len;
+	uint8_t *data;
+	uint64_t used;          /* LRU clock */
+};
+
+struct inst_file {
+	int64_t id;
+	uint64_t size;
+	int nseg;
+	struct seg seg[RECORD_MAX_SEGMENTS];
+	pthread_mutex_t lock;   /* guards slot[], clock */
+	struct slot slot[CACHE_SLOTS];
+	uint64_t clock;
+	atomic_uint_fast64_t decodes;
+};
+
+void inst_file_close(struct inst_file *f)
+{
+	if (!f)
+		return;
+	for (int i = 0; i < f->nseg; i++) {
+		blob_view_release(&f->seg[i].view);
+		free(f->seg[i].start);
+	}
+	for (int i = 0; i < CACHE_SLOTS; i++)
+		free(f->slot[i].data);
+	pthread_mutex_destroy(&f->lock);
+	free(f);
+}
+
+static int seg_chunks(struct inst_file *f, struct seg *sg)
+{
+	uint64_t raw;
+	uint32_t n;
+	if (codec_info(sg->view.enc, sg->view.enc_size, &raw, &n) || raw != sg->ref.raw_size)
+		return -EIO;
+	if (!(sg->start = malloc(((size_t)n + 1) * sizeof(*sg->start))))
+		return -ENOMEM;
+	uint64_t expect = 0;
+	for (uint32_t i = 0; i < n; i++) {
+		uint64_t off;
+		uint32_t len;
+		if (codec_chunk_span(sg->view.enc, sg->view.enc_size, i, &off, &len) ||
+		    off != expect || len == 0)
+			return -EIO;
+		sg->start[i] = off;
+		expect = off + len;
+	}
+	if (expect != raw)
+		return -EIO;
+	sg->start[n] = raw;
+	sg->nchunks = n;
+	(void)f;
+	return 0;
+}
+
+int inst_file_open(struct store *s, struct catalog *cat, int64_t id,
+		   struct inst_file **out)
+{
+	struct inst_file *f = calloc(1, sizeof(*f));
+	if (!f)
+		return -ENOMEM;
+	f->id = id;
+	pthread_mutex_init(&f->lock, NULL);
+	for (int i = 0; i < CACHE_SLOTS; i++)
+		f->slot[i].seg = -1;
+	struct blob_ref refs[RECORD_MAX_SEGMENTS];
+	int n = catalog_segments(cat, id, refs, RECORD_MAX_SEGMENTS);
+	if (n <= 0) {
+		inst_file_close(f);
+		return n < 0 ? n : -ENOENT;
+	}
+	for (int i = 0; i < n; i++) {
+		struct seg *sg = &f->seg[i];
+		sg->ref = refs[i];
+		int r = blob_view_get(s->br, &refs[i], &sg->view);
+		if (r < 0) {
+			fuse_log(FUSE_LOG_ERR, "dcmfs: instance %lld: blob %lld (segment %d) cannot be read: %s\n",
+				 (long long)id, (long long)refs[i].id, i, strerror(-r));
+			inst_file_close(f);
+			return r == -ENOENT ? -EIO : r;
+		}
+		f->nseg = i + 1;
+		sg->base = f->size;
+		f->size += refs[i].raw_size;
+		if ((r = seg_chunks(f, sg))) {
+			if (r == -EIO)
+				fuse_log(FUSE_LOG_ERR, "dcmfs: instance %lld: blob %lld (segment %d) has a damaged chunk table\n",
+					 (long long)id, (long long)refs[i].id, i);
+			inst_file_close(f);
+			return r;
+		}
+	}
+	*out = f;
+	return 0;
+}
+
+uint64_t inst_file_size(const struct inst_file *f) { return f->size; }
+uint64_t inst_file_decodes(const struct inst_file *f) { return f->decodes; }
+
+static uint32_t find_chunk(const struct seg *sg, uint64_t off)
+{
+	uint32_t lo = 0, hi = sg->nchunks;
+	while (hi - lo > 1) {
+		uint32_t mid = lo + (hi - lo) / 2;
+		if (sg->start[mid] <= off)
+			lo = mid;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+static int decode(struct inst_file *f, struct codec_ctx *ctx, int si, uint32_t ci,
+		  void *dst)
+{
+	const struct seg *sg = &f->seg[si];
+	int rc = codec_decode_chunk(ctx, sg->view.enc, sg->view.enc_size, ci, dst);
+	atomic_fetch_add(&f->decodes, 1);
+	if (rc) {
+		fuse_log(FUSE_LOG_ERR, "dcmfs: instance %lld: blob %lld chunk %u (file offset %llu) does not decode: %s\n",
+			 (long long)f->id, (long long)sg->ref.id, ci,
+			 (unsigned long long)(sg->base + sg->start[ci]), codec_strerror(rc));
+		return rc == CODEC_ERR_NOMEM ? -ENOMEM : -EIO;
+	}
+	return 0;
+}
+
+/* Copy [skip, skip+take) of chunk (si, ci) into dst through the cache. */
+static int partial(struct inst_file *f, struct codec_ctx *ctx, int si, uint32_t ci,
+		   size_t skip, size_t take, uint8_t *dst)
+{
+	pthread_mutex_lock(&f->lock);
+	for (int k = 0; k < CACHE_SLOTS; k++) {
+		struct slot *sl = &f->slot[k];
+		if (sl->seg == si && sl->chunk == ci) {
+			memcpy(dst, sl->data + skip, take);
+			sl->used = ++f->clock;
+			pthread_mutex_unlock(&f->lock);
+			return 0;
+		}
+	}
+	pthread_mutex_unlock(&f->lock);
+
+	const struct seg *sg = &f->seg[si];
+	uint32_t len = (uint32_t)(sg->start[ci + 1] - sg->start[ci]);
+	uint8_t *buf = malloc(len);
+	if (!buf)
+		return -ENOMEM;
+	int r = decode(f, ctx, si, ci, buf);
+	if (r) {
+		free(buf);
+		return r;
+	}
+	memcpy(dst, buf + skip, take);
+
+	pthread_mutex_lock(&f->lock);
+	struct slot *victim = &f->slot[0];
+	for (int k = 1; k < CACHE_SLOTS; k++)
+		if (f->slot[k].used < victim->used)
+			victim = &f->slot[k];
+	free(victim->data);
+	victim->seg = si;
+	victim->chunk = ci;
+	victim->len = len;
+	victim->data = buf;
+	victim->used = ++f->clock;
+	pthread_mutex_unlock(&f->lock);
+	return 0;
+}
+
+int64_t inst_file_read(struct inst_file *f, struct codec_ctx *ctx,
+		       uint64_t off, void *buf, size_t n)
+{
+	if (off >= f->size)
+		return 0;
+	if (n > f->size - off)
+		n = (size_t)(f->size - off);
+	uint8_t *dst = buf;
+	size_t done = 0;
+	for (int si = 0; si < f->nseg && done < n; si++) {
+		const struct seg *sg = &f->seg[si];
+		uint64_t end = sg->base + sg->ref.raw_size;
+		if (off + done >= end)
+			continue;
+		uint64_t o = off + done - sg->base;
+		uint32_t ci = find_chunk(sg, o);
+		while (done < n && ci < sg->nchunks) {
+			uint64_t cs = sg->start[ci], ce = sg->start[ci + 1];
+			size_t skip = (size_t)(o - cs);
+			size_t take = (size_t)(ce - o);
+			if (take > n - done)
+				take = n - done;
+			int r;
+			if (skip == 0 && take == ce - cs)
+				r = decode(f, ctx, si, ci, dst + done);
+			else
+				r = partial(f, ctx, si, ci, skip, take, dst + done);
+			if (r)
+				return r;
+			done += take;
+			o += take;
+			ci++;
+		}
+	}
+	return (int64_t)done;
+}

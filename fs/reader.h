@@ -1,0 +1,39 @@
+/*
+ * reader.h - reading a stored instance for the filesystem.
+ *
+ * Like instance_open()/instance_read() in index/store.h (the same segments,
+ * the same blob views), plus what a mount needs on top: a small per-file
+ * cache of the last partly read chunks, so that the kernel's pieces of a
+ * sequential read (128 KiB .. 1 MiB, never aligned to our ~256 KiB chunks)
+ * never decode one chunk twice.  A chunk wholly inside a request is decoded
+ * straight into the reply buffer and not cached.
+ *
+ * One struct inst_file per open file handle; inst_file_read may be called
+ * from several threads at once (each with its own codec_ctx).
+ */
+#ifndef DCMFS_FS_READER_H
+#define DCMFS_FS_READER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "catalog.h"
+#include "codec.h"
+#include "store.h"
+
+struct inst_file;
+
+/* Map the segments of instance id.  Returns 0, -ENOENT (no such instance),
+ * -EIO (a blob is missing or damaged; logged), or -ENOMEM. */
+int inst_file_open(struct store *s, struct catalog *cat, int64_t id,
+		   struct inst_file **out);
+uint64_t inst_file_size(const struct inst_file *f);
+/* Read [off, off+n); returns bytes read (short only at end of file) or
+ * -EIO when a chunk does not decode (logged with instance and offset). */
+int64_t inst_file_read(struct inst_file *f, struct codec_ctx *ctx,
+		       uint64_t off, void *buf, size_t n);
+/* Chunks decoded so far (for tests and benchmarks of the cache). */
+uint64_t inst_file_decodes(const struct inst_file *f);
+void inst_file_close(struct inst_file *f);
+
+#endif
