@@ -45,6 +45,9 @@
 
 #include <stdlib.h>
 #include <string.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 #include <zstd.h>
 #include <xxhash.h>
 
@@ -471,6 +474,7 @@ struct streams {
 	uint16_t *esc;          /* next escape value */
 	uint16_t *esc_end;
 	uint8_t *ctx;           /* w contexts */
+	uint8_t *tok;           /* w tokens (decoder) */
 	uint16_t *res;          /* w residuals */
 };
 
@@ -550,9 +554,93 @@ static void ctx_filter8(const uint8_t *p, size_t nr, size_t w, size_t step,
 }
 
 /*
+ * Decoder gather.  Taking each sample's token from its context's stream is a
+ * chain of dependent loads and stores through the stream cursors when
+ * neighbouring samples share a context.  The contexts of a whole row are
+ * known before the row is decoded, so the row is cut into GATHER_SEGS
+ * segments and each segment starts its own cursors where the previous
+ * segment's end (found by counting contexts): the segments' chains are
+ * independent and run interleaved.  Same token order as the encoder.
+ */
+#define GATHER_SEGS 4
+
+/* h[k] += number of samples of context k in cx[0..n). */
+static void ctx_hist(const uint8_t *cx, size_t n, size_t *h)
+{
+	size_t x = 0;
+#ifdef __SSE2__
+	const __m128i zero = _mm_setzero_si128();
+	while (x + 16 <= n) {
+		__m128i acc[NCTX];
+		for (int k = 0; k < NCTX; k++)
+			acc[k] = zero;
+		/* byte counters: at most 255 vectors per round */
+		size_t end = n - x > 255 * 16 ? x + 255 * 16 : n;
+		for (; x + 16 <= end; x += 16) {
+			__m128i v = _mm_loadu_si128((const __m128i *)(const void *)(cx + x));
+			for (int k = 0; k < NCTX; k++)
+				acc[k] = _mm_sub_epi8(acc[k],
+					_mm_cmpeq_epi8(v, _mm_set1_epi8((char)k)));
+		}
+		for (int k = 0; k < NCTX; k++) {
+			__m128i s = _mm_sad_epu8(acc[k], zero);
+			h[k] += (size_t)_mm_cvtsi128_si32(s) +
+				(size_t)_mm_cvtsi128_si32(_mm_srli_si128(s, 8));
+		}
+	}
+#endif
+	for (; x < n; x++)
+		h[cx[x]]++;
+}
+
+/* Tokens of a row of w samples with contexts cx into t[0..w); advances the
+ * cursors s->tp.  Returns -1 when a stream overruns its end (cursors may
+ * then point up to w bytes past it, into the reader's slack). */
+static int gather_row(struct streams *s, const uint8_t *cx, size_t w,
+		      uint8_t *restrict t)
+{
+	size_t q = w / GATHER_SEGS;
+	if (q < 16) {
+		uint8_t *tp[NCTX];
+		memcpy(tp, s->tp, sizeof(tp));
+		for (size_t x = 0; x < w; x++)
+			t[x] = *tp[cx[x]]++;
+		memcpy(s->tp, tp, sizeof(tp));
+	} else {
+		size_t h[GATHER_SEGS - 1][NCTX];
+		memset(h, 0, sizeof(h));
+		for (int g = 0; g < GATHER_SEGS - 1; g++)
+			ctx_hist(cx + (size_t)g * q, q, h[g]);
+		const uint8_t *p0[NCTX], *p1[NCTX], *p2[NCTX], *p3[NCTX];
+		for (int k = 0; k < NCTX; k++) {
+			p0[k] = s->tp[k];
+			p1[k] = p0[k] + h[0][k];
+			p2[k] = p1[k] + h[1][k];
+			p3[k] = p2[k] + h[2][k];
+		}
+		const uint8_t *c1 = cx + q, *c2 = cx + 2 * q, *c3 = cx + 3 * q;
+		uint8_t *t1 = t + q, *t2 = t + 2 * q, *t3 = t + 3 * q;
+		for (size_t x = 0; x < q; x++) {
+			t[x] = *p0[cx[x]]++;
+			t1[x] = *p1[c1[x]]++;
+			t2[x] = *p2[c2[x]]++;
+			t3[x] = *p3[c3[x]]++;
+		}
+		for (size_t x = 4 * q; x < w; x++)
+			t[x] = *p3[cx[x]]++;
+		for (int k = 0; k < NCTX; k++)
+			s->tp[k] = (uint8_t *)p3[k];
+	}
+	for (int k = 0; k < NCTX; k++)
+		if (s->tp[k] > s->tend[k])
+			return -1;
+	return 0;
+}
+
+/*
  * Inverse of ctx_filter16 (decoder).  Returns -1 when a stream runs out:
- * token streams may overrun into the next one by at most a row (the reader
- * leaves w bytes of slack after the last), checked once per row.
+ * token streams may overrun into the next one by at most a row, and the
+ * escape stream by at most a row (the reader leaves slack after both).
  */
 static int ctx_unfilter16(uint16_t *out, size_t nr, size_t w, size_t step,
 			  int up, struct streams *s)
@@ -560,28 +648,25 @@ static int ctx_unfilter16(uint16_t *out, size_t nr, size_t w, size_t step,
 	for (size_t y = 0; y < nr; y++) {
 		uint16_t *c = out + y * w;
 		uint16_t *r = s->res;
+		uint8_t *t = s->tok;
 		if (y == 0)
 			memset(s->ctx, 0, w);
 		else
 			contexts16(c - w, y > 1 ? c - 2 * w : c - w, w, step, s->ctx);
-		/* locals: the compiler need not reload them after each store */
-		uint8_t *tp[NCTX];
-		const uint8_t *cx = s->ctx;
-		memcpy(tp, s->tp, sizeof(tp));
+		if (gather_row(s, s->ctx, w, t))
+			return -1;
+		/* escapes, branch-free: the escape stream has a row of slack */
+		uint16_t *e = s->esc;
 		for (size_t x = 0; x < w; x++) {
-			uint8_t t = *tp[cx[x]]++;
-			uint16_t z = t;
-			if (t == ESC) {
-				if (s->esc == s->esc_end)
-					return -1;
-				z = *s->esc++;
-			}
-			r[x] = unzz16(z);
+			uint16_t z = t[x];
+			uint16_t v = *e;
+			int is = z == ESC;
+			e += is;
+			r[x] = unzz16(is ? v : z);
 		}
-		memcpy(s->tp, tp, sizeof(tp));
-		for (int k = 0; k < NCTX; k++)
-			if (s->tp[k] > s->tend[k])
-				return -1;
+		if (e > s->esc_end)
+			return -1;
+		s->esc = e;
 		if (y > 0 && up) {
 			const uint16_t *u = c - w;
 			for (size_t x = 0; x < w; x++)
@@ -618,11 +703,8 @@ static int ctx_unfilter8(uint8_t *out, size_t nr, size_t w, size_t step,
 			memset(s->ctx, 0, w);
 		else
 			contexts8(u, y > 1 ? u - w : u, w, step, s->ctx);
-		for (size_t x = 0; x < w; x++)
-			r[x] = *s->tp[s->ctx[x]]++;
-		for (int k = 0; k < NCTX; k++)
-			if (s->tp[k] > s->tend[k])
-				return -1;
+		if (gather_row(s, s->ctx, w, r))
+			return -1;
 		for (size_t x = 0; x < w; x++) {
 			uint8_t left = x >= step ? c[x - step] : 0;
 			uint8_t pred;
@@ -787,11 +869,12 @@ static int row_scratch(struct codec_ctx *ctx, const struct geom *g,
 		       struct streams *s)
 {
 	size_t w = g->row_samples;
-	uint8_t *p = scratch(ctx, S_ROW, w * 2 + w);
+	uint8_t *p = scratch(ctx, S_ROW, w * 2 + w + w);
 	if (!p)
 		return -1;
 	s->res = (uint16_t *)(void *)p;
 	s->ctx = p + w * 2;
+	s->tok = p + w * 3;
 	return 0;
 }
 
@@ -886,11 +969,13 @@ static int decode_ctx(struct codec_ctx *ctx, const struct geom *g,
 		return CODEC_ERR_CORRUPT;
 	/* w bytes of slack: a bad blob may overrun a stream by up to a row */
 	uint8_t *tok = scratch(ctx, S_BYTES, nsamp + w);
-	uint16_t *esc = (uint16_t *)(void *)scratch(ctx, S_ESC, nesc * 2);
+	/* and w values of slack after the escapes, read branch-free */
+	uint16_t *esc = (uint16_t *)(void *)scratch(ctx, S_ESC, (nesc + w) * 2);
 	struct streams s;
 	if (!tok || !esc || row_scratch(ctx, g, &s))
 		return CODEC_ERR_NOMEM;
 	memset(tok + nsamp, 0, w);
+	memset(esc + nesc, 0, w * 2);
 	const uint8_t *z = src + NSTREAM * 8;
 	size_t at = 0;
 	for (int k = 0; k < NSTREAM; k++) {
