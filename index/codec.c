@@ -637,10 +637,68 @@ static int gather_row(struct streams *s, const uint8_t *cx, size_t w,
 	return 0;
 }
 
+/* Residuals of a row from its tokens: unzigzag, escapes from s->esc. */
+VECTORIZE static int tokens16(const uint8_t *restrict t, size_t w,
+			      uint16_t *restrict r, struct streams *s)
+{
+	for (size_t x = 0; x < w; x++)
+		r[x] = unzz16(t[x]);
+	uint16_t *e = s->esc;
+	size_t x = 0;
+#ifdef __SSE2__
+	const __m128i vesc = _mm_set1_epi8((char)ESC);
+	for (; x + 16 <= w; x += 16) {
+		__m128i v = _mm_loadu_si128((const __m128i *)(const void *)(t + x));
+		unsigned m = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(v, vesc));
+		while (m) {
+			if (e == s->esc_end)
+				return -1;
+			r[x + (size_t)__builtin_ctz(m)] = unzz16(*e++);
+			m &= m - 1;
+		}
+	}
+#endif
+	for (; x < w; x++)
+		if (t[x] == ESC) {
+			if (e == s->esc_end)
+				return -1;
+			r[x] = unzz16(*e++);
+		}
+	s->esc = e;
+	return 0;
+}
+
+#ifdef __SSE2__
+/* c[x] = running sum of r[0..x] (+ u[x] when u): gradient rows, step 1. */
+static void prefix16(uint16_t *c, const uint16_t *u, const uint16_t *r,
+		     size_t w)
+{
+	__m128i acc = _mm_setzero_si128();
+	size_t x = 0;
+	for (; x + 8 <= w; x += 8) {
+		__m128i v = _mm_loadu_si128((const __m128i *)(const void *)(r + x));
+		v = _mm_add_epi16(v, _mm_slli_si128(v, 2));
+		v = _mm_add_epi16(v, _mm_slli_si128(v, 4));
+		v = _mm_add_epi16(v, _mm_slli_si128(v, 8));
+		v = _mm_add_epi16(v, acc);
+		__m128i h = _mm_shufflehi_epi16(v, 0xFF);
+		acc = _mm_unpackhi_epi64(h, h);
+		if (u)
+			v = _mm_add_epi16(v, _mm_loadu_si128((const __m128i *)(const void *)(u + x)));
+		_mm_storeu_si128((__m128i *)(void *)(c + x), v);
+	}
+	uint16_t a = (uint16_t)_mm_extract_epi16(acc, 0);
+	for (; x < w; x++) {
+		a = (uint16_t)(a + r[x]);
+		c[x] = (uint16_t)(a + (u ? u[x] : 0));
+	}
+}
+#endif
+
 /*
  * Inverse of ctx_filter16 (decoder).  Returns -1 when a stream runs out:
- * token streams may overrun into the next one by at most a row, and the
- * escape stream by at most a row (the reader leaves slack after both).
+ * token streams may overrun into the next one by at most a row (the reader
+ * leaves slack after the last).
  */
 static int ctx_unfilter16(uint16_t *out, size_t nr, size_t w, size_t step,
 			  int up, struct streams *s)
@@ -655,18 +713,14 @@ static int ctx_unfilter16(uint16_t *out, size_t nr, size_t w, size_t step,
 			contexts16(c - w, y > 1 ? c - 2 * w : c - w, w, step, s->ctx);
 		if (gather_row(s, s->ctx, w, t))
 			return -1;
-		/* escapes, branch-free: the escape stream has a row of slack */
-		uint16_t *e = s->esc;
-		for (size_t x = 0; x < w; x++) {
-			uint16_t z = t[x];
-			uint16_t v = *e;
-			int is = z == ESC;
-			e += is;
-			r[x] = unzz16(is ? v : z);
-		}
-		if (e > s->esc_end)
+		if (tokens16(t, w, r, s))
 			return -1;
-		s->esc = e;
+#ifdef __SSE2__
+		if (step == 1 && !(y > 0 && up)) {
+			prefix16(c, y > 0 ? c - w : NULL, r, w);
+			continue;
+		}
+#endif
 		if (y > 0 && up) {
 			const uint16_t *u = c - w;
 			for (size_t x = 0; x < w; x++)
@@ -969,13 +1023,11 @@ static int decode_ctx(struct codec_ctx *ctx, const struct geom *g,
 		return CODEC_ERR_CORRUPT;
 	/* w bytes of slack: a bad blob may overrun a stream by up to a row */
 	uint8_t *tok = scratch(ctx, S_BYTES, nsamp + w);
-	/* and w values of slack after the escapes, read branch-free */
-	uint16_t *esc = (uint16_t *)(void *)scratch(ctx, S_ESC, (nesc + w) * 2);
+	uint16_t *esc = (uint16_t *)(void *)scratch(ctx, S_ESC, nesc * 2 + 2);
 	struct streams s;
 	if (!tok || !esc || row_scratch(ctx, g, &s))
 		return CODEC_ERR_NOMEM;
 	memset(tok + nsamp, 0, w);
-	memset(esc + nesc, 0, w * 2);
 	const uint8_t *z = src + NSTREAM * 8;
 	size_t at = 0;
 	for (int k = 0; k < NSTREAM; k++) {
