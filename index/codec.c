@@ -400,8 +400,7 @@ static void unfilter8(uint8_t *out, size_t nr, size_t w, size_t step,
  * (differences modulo 2^16 read as signed, so signed data works too; each
  * term capped at 255; terms outside the row are 0), quantised to about
  * log2 in 0..NCTX-1.  u1 is the row above, u2 the one above it (u1 again on
- * the second row of a band).  The interior runs in fixed blocks of 16 so
- * that gcc -O2 (very cheap vectoriser cost model) turns them into SIMD.
+ * the second row of a band).
  */
 static inline uint16_t ad16(uint16_t a, uint16_t b)
 {
@@ -439,32 +438,87 @@ static inline uint8_t quant(uint16_t a)
 		ctx[x] = quant(a);                                            \
 	} while (0)
 
+/* The interior sum is s[x] + s[x + step] + v[x - step] with v[x] = |U-UU|
+ * at x and s[x] = |U - left of U| + v[x], so each difference is taken once;
+ * v and s live in tmp (2 w values). */
 #define CONTEXT_ROW(AD)                                                       \
 	size_t lo = step < w ? step : w;                                      \
 	size_t hi = w > 2 * step ? w - step : lo;                             \
 	size_t x;                                                             \
 	for (x = 0; x < lo; x++)                                              \
 		CONTEXT_AT(AD, x);                                            \
-	for (; x + 16 <= hi; x += 16)                                         \
-		for (size_t j = x; j < x + 16; j++)                           \
-			ctx[j] = quant(AD(u1[j], u1[j - step]) +              \
-				       AD(u1[j + step], u1[j]) +              \
-				       AD(u1[j - step], u2[j - step]) +       \
-				       AD(u1[j], u2[j]) +                     \
-				       AD(u1[j + step], u2[j + step]));       \
-	for (; x < w; x++)                                                    \
+	if (hi > lo) {                                                        \
+		uint16_t *restrict vv = tmp, *restrict sv = tmp + w;          \
+		for (size_t j = 0; j < w; j++)                                \
+			vv[j] = AD(u1[j], u2[j]);                             \
+		for (size_t j = step; j < w; j++)                             \
+			sv[j] = (uint16_t)(AD(u1[j], u1[j - step]) + vv[j]);  \
+		for (x = lo; x < hi; x++)                                     \
+			ctx[x] = quant((uint16_t)(sv[x] + sv[x + step] +      \
+						  vv[x - step]));             \
+	}                                                                     \
+	for (x = hi; x < w; x++)                                              \
 		CONTEXT_AT(AD, x);
 
-VECTORIZE static void contexts16(const uint16_t *restrict u1, const uint16_t *restrict u2, size_t w,
-		       size_t step, uint8_t *restrict ctx)
+#define CONTEXT_ARGS16 const uint16_t *restrict u1,                          \
+	const uint16_t *restrict u2, size_t w, size_t step,                   \
+	uint8_t *restrict ctx, uint16_t *restrict tmp
+#define CONTEXT_ARGS8 const uint8_t *restrict u1,                            \
+	const uint8_t *restrict u2, size_t w, size_t step,                    \
+	uint8_t *restrict ctx, uint16_t *restrict tmp
+
+VECTORIZE static void contexts16_base(CONTEXT_ARGS16)
 {
 	CONTEXT_ROW(ad16)
 }
 
-VECTORIZE static void contexts8(const uint8_t *restrict u1, const uint8_t *restrict u2, size_t w,
-		      size_t step, uint8_t *restrict ctx)
+VECTORIZE static void contexts8_base(CONTEXT_ARGS8)
 {
 	CONTEXT_ROW(ad8)
+}
+
+/* Same code for AVX2 when the CPU has it (chosen at run time). */
+#if defined(__x86_64__) && defined(__GNUC__)
+#define HAVE_AVX2_CLONES 1
+VECTORIZE __attribute__((target("avx2"))) static void contexts16_avx2(CONTEXT_ARGS16)
+{
+	CONTEXT_ROW(ad16)
+}
+
+VECTORIZE __attribute__((target("avx2"))) static void contexts8_avx2(CONTEXT_ARGS8)
+{
+	CONTEXT_ROW(ad8)
+}
+
+static int have_avx2(void)
+{
+	static int v = -1;
+	if (v < 0)
+		v = __builtin_cpu_supports("avx2") ? 1 : 0;
+	return v;
+}
+#endif
+
+static void contexts16(CONTEXT_ARGS16)
+{
+#ifdef HAVE_AVX2_CLONES
+	if (have_avx2()) {
+		contexts16_avx2(u1, u2, w, step, ctx, tmp);
+		return;
+	}
+#endif
+	contexts16_base(u1, u2, w, step, ctx, tmp);
+}
+
+static void contexts8(CONTEXT_ARGS8)
+{
+#ifdef HAVE_AVX2_CLONES
+	if (have_avx2()) {
+		contexts8_avx2(u1, u2, w, step, ctx, tmp);
+		return;
+	}
+#endif
+	contexts8_base(u1, u2, w, step, ctx, tmp);
 }
 
 /* Where the token streams of a chunk are written or read. */
@@ -475,6 +529,7 @@ struct streams {
 	uint16_t *esc_end;
 	uint8_t *ctx;           /* w contexts */
 	uint8_t *tok;           /* w tokens (decoder) */
+	uint16_t *tmp;          /* 2 w values for the context sums */
 	uint16_t *res;          /* w residuals */
 };
 
@@ -503,7 +558,7 @@ static void ctx_filter16(const uint16_t *p, size_t nr, size_t w, size_t step,
 					r[x] = zz16((uint16_t)((c[x] - u[x]) -
 							       (c[x - step] - u[x - step])));
 			}
-			contexts16(u, y > 1 ? u - w : u, w, step, s->ctx);
+			contexts16(u, y > 1 ? u - w : u, w, step, s->ctx, s->tmp);
 		}
 		for (size_t x = 0; x < w; x++) {
 			uint16_t z = r[x];
@@ -546,7 +601,7 @@ static void ctx_filter8(const uint8_t *p, size_t nr, size_t w, size_t step,
 			memset(s->ctx, 0, w);
 		} else {
 			filter_row8(c, c - w, w, step, up, r);
-			contexts8(c - w, y > 1 ? c - 2 * w : c - w, w, step, s->ctx);
+			contexts8(c - w, y > 1 ? c - 2 * w : c - w, w, step, s->ctx, s->tmp);
 		}
 		for (size_t x = 0; x < w; x++)
 			*s->tp[s->ctx[x]]++ = r[x];
@@ -710,7 +765,7 @@ static int ctx_unfilter16(uint16_t *out, size_t nr, size_t w, size_t step,
 		if (y == 0)
 			memset(s->ctx, 0, w);
 		else
-			contexts16(c - w, y > 1 ? c - 2 * w : c - w, w, step, s->ctx);
+			contexts16(c - w, y > 1 ? c - 2 * w : c - w, w, step, s->ctx, s->tmp);
 		if (gather_row(s, s->ctx, w, t))
 			return -1;
 		if (tokens16(t, w, r, s))
@@ -756,7 +811,7 @@ static int ctx_unfilter8(uint8_t *out, size_t nr, size_t w, size_t step,
 		if (y == 0)
 			memset(s->ctx, 0, w);
 		else
-			contexts8(u, y > 1 ? u - w : u, w, step, s->ctx);
+			contexts8(u, y > 1 ? u - w : u, w, step, s->ctx, s->tmp);
 		if (gather_row(s, s->ctx, w, r))
 			return -1;
 		for (size_t x = 0; x < w; x++) {
@@ -923,12 +978,13 @@ static int row_scratch(struct codec_ctx *ctx, const struct geom *g,
 		       struct streams *s)
 {
 	size_t w = g->row_samples;
-	uint8_t *p = scratch(ctx, S_ROW, w * 2 + w + w);
+	uint8_t *p = scratch(ctx, S_ROW, w * 4 + w * 2 + w + w);
 	if (!p)
 		return -1;
-	s->res = (uint16_t *)(void *)p;
-	s->ctx = p + w * 2;
-	s->tok = p + w * 3;
+	s->tmp = (uint16_t *)(void *)p;
+	s->res = (uint16_t *)(void *)(p + w * 4);
+	s->ctx = p + w * 6;
+	s->tok = p + w * 7;
 	return 0;
 }
 
