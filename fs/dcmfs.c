@@ -51,7 +51,6 @@
 #include <unistd.h>
 
 #include "maint.h"
-#include "reader.h"
 
 #define TIMEOUT_FILE 3600.0
 #define TIMEOUT_DIR 1.0
@@ -75,6 +74,8 @@ static void tstate_free(void *p)
 		return;
 	catalog_close(t->cat);
 	codec_ctx_free(t->ctx);
+	free(t->sc.buf);
+	free(t->reply);
 	free(t);
 }
 
@@ -91,6 +92,7 @@ struct tstate *tstate_get(struct dcmfs *d)
 		tstate_free(t);
 		return NULL;
 	}
+	t->sc.ctx = t->ctx;
 	pthread_setspecific(d->tkey, t);
 	return t;
 }
@@ -982,18 +984,21 @@ static void dcmfs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		return;
 	}
 	struct tstate *t = tstate_get(d);
-	char *buf = malloc(size ? size : 1);
-	if (!t || !buf) {
-		free(buf);
+	if (t && t->reply_cap < size) {
+		free(t->reply);
+		t->reply_cap = 0;
+		if ((t->reply = malloc(size)))
+			t->reply_cap = size;
+	}
+	if (!t || !t->reply) {
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
-	int64_t got = inst_file_read(f->inst, t->ctx, (uint64_t)off, buf, size);
+	int64_t got = inst_file_read(f->inst, &t->sc, (uint64_t)off, t->reply, size);
 	if (got < 0)
 		fuse_reply_err(req, (int)-got);
 	else
-		fuse_reply_buf(req, buf, (size_t)got);
-	free(buf);
+		fuse_reply_buf(req, t->reply, (size_t)got);
 }
 
 static void dcmfs_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)

@@ -27,6 +27,7 @@
 #include "codec.h"
 #include "ingest.h"
 #include "store.h"
+#include "reader.h"
 
 #define INO_ROOT 1
 #define INO_PATIENTS 2
@@ -120,6 +121,9 @@ struct dcmfs {
 struct tstate {
 	struct catalog *cat;
 	struct codec_ctx *ctx;
+	struct inst_scratch sc;     /* sc.ctx == ctx */
+	char *reply;                /* read reply buffer */
+	size_t reply_cap;
 };
 struct tstate *tstate_get(struct dcmfs *d);
 

@@ -37,6 +37,7 @@ struct slot {
 	uint32_t chunk;
 	uint32_t len;
 	uint8_t *data;
+	size_t cap;
 	uint64_t used;          /* LRU clock */
 };
 
@@ -163,8 +164,10 @@ static int decode(struct inst_file *f, struct codec_ctx *ctx, int si, uint32_t c
 	return 0;
 }
 
-/* Copy [skip, skip+take) of chunk (si, ci) into dst through the cache. */
-static int partial(struct inst_file *f, struct codec_ctx *ctx, int si, uint32_t ci,
+/* Copy [skip, skip+take) of chunk (si, ci) into dst through the cache.
+ * The chunk is decoded into the caller's scratch buffer, which then trades
+ * places with the oldest slot's buffer: no allocation in the steady state. */
+static int partial(struct inst_file *f, struct inst_scratch *sc, int si, uint32_t ci,
 		   size_t skip, size_t take, uint8_t *dst)
 {
 	pthread_mutex_lock(&f->lock);
@@ -181,32 +184,38 @@ static int partial(struct inst_file *f, struct codec_ctx *ctx, int si, uint32_t 
 
 	const struct seg *sg = &f->seg[si];
 	uint32_t len = (uint32_t)(sg->start[ci + 1] - sg->start[ci]);
-	uint8_t *buf = malloc(len);
-	if (!buf)
-		return -ENOMEM;
-	int r = decode(f, ctx, si, ci, buf);
-	if (r) {
-		free(buf);
-		return r;
+	if (sc->cap < len) {
+		free(sc->buf);
+		sc->cap = 0;
+		if (!(sc->buf = malloc(len)))
+			return -ENOMEM;
+		sc->cap = len;
 	}
-	memcpy(dst, buf + skip, take);
+	int r = decode(f, sc->ctx, si, ci, sc->buf);
+	if (r)
+		return r;
+	memcpy(dst, sc->buf + skip, take);
 
 	pthread_mutex_lock(&f->lock);
 	struct slot *victim = &f->slot[0];
 	for (int k = 1; k < CACHE_SLOTS; k++)
 		if (f->slot[k].used < victim->used)
 			victim = &f->slot[k];
-	free(victim->data);
+	uint8_t *old = victim->data;
+	size_t oldcap = victim->cap;
 	victim->seg = si;
 	victim->chunk = ci;
 	victim->len = len;
-	victim->data = buf;
+	victim->data = sc->buf;
+	victim->cap = sc->cap;
 	victim->used = ++f->clock;
+	sc->buf = old;
+	sc->cap = oldcap;
 	pthread_mutex_unlock(&f->lock);
 	return 0;
 }
 
-int64_t inst_file_read(struct inst_file *f, struct codec_ctx *ctx,
+int64_t inst_file_read(struct inst_file *f, struct inst_scratch *sc,
 		       uint64_t off, void *buf, size_t n)
 {
 	if (off >= f->size)
@@ -230,9 +239,9 @@ int64_t inst_file_read(struct inst_file *f, struct codec_ctx *ctx,
 				take = n - done;
 			int r;
 			if (skip == 0 && take == ce - cs)
-				r = decode(f, ctx, si, ci, dst + done);
+				r = decode(f, sc->ctx, si, ci, dst + done);
 			else
-				r = partial(f, ctx, si, ci, skip, take, dst + done);
+				r = partial(f, sc, si, ci, skip, take, dst + done);
 			if (r)
 				return r;
 			done += take;

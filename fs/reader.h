@@ -23,6 +23,14 @@
 
 struct inst_file;
 
+/* Per-thread: the codec context and a chunk buffer (owned by the thread;
+ * the reader may swap it for one of equal or other size, free with free()). */
+struct inst_scratch {
+	struct codec_ctx *ctx;
+	uint8_t *buf;
+	size_t cap;
+};
+
 /* Map the segments of instance id.  Returns 0, -ENOENT (no such instance),
  * -EIO (a blob is missing or damaged; logged), or -ENOMEM. */
 int inst_file_open(struct store *s, struct catalog *cat, int64_t id,
@@ -30,7 +38,7 @@ int inst_file_open(struct store *s, struct catalog *cat, int64_t id,
 uint64_t inst_file_size(const struct inst_file *f);
 /* Read [off, off+n); returns bytes read (short only at end of file) or
  * -EIO when a chunk does not decode (logged with instance and offset). */
-int64_t inst_file_read(struct inst_file *f, struct codec_ctx *ctx,
+int64_t inst_file_read(struct inst_file *f, struct inst_scratch *sc,
 		       uint64_t off, void *buf, size_t n);
 /* Chunks decoded so far (for tests and benchmarks of the cache). */
 uint64_t inst_file_decodes(const struct inst_file *f);
