@@ -626,17 +626,18 @@ static void ctx_hist(const uint8_t *cx, size_t n, size_t *h)
 #ifdef __SSE2__
 	const __m128i zero = _mm_setzero_si128();
 	while (x + 16 <= n) {
-		__m128i acc[NCTX];
-		for (int k = 0; k < NCTX; k++)
-			acc[k] = zero;
+		__m128i a0 = zero, a1 = zero, a2 = zero, a3 = zero, a4 = zero,
+			a5 = zero, a6 = zero, a7 = zero, a8 = zero, a9 = zero;
 		/* byte counters: at most 255 vectors per round */
 		size_t end = n - x > 255 * 16 ? x + 255 * 16 : n;
 		for (; x + 16 <= end; x += 16) {
 			__m128i v = _mm_loadu_si128((const __m128i *)(const void *)(cx + x));
-			for (int k = 0; k < NCTX; k++)
-				acc[k] = _mm_sub_epi8(acc[k],
-					_mm_cmpeq_epi8(v, _mm_set1_epi8((char)k)));
+#define HIST_K(k) a##k = _mm_sub_epi8(a##k, _mm_cmpeq_epi8(v, _mm_set1_epi8(k)))
+			HIST_K(0); HIST_K(1); HIST_K(2); HIST_K(3); HIST_K(4);
+			HIST_K(5); HIST_K(6); HIST_K(7); HIST_K(8); HIST_K(9);
+#undef HIST_K
 		}
+		__m128i acc[NCTX] = { a0, a1, a2, a3, a4, a5, a6, a7, a8, a9 };
 		for (int k = 0; k < NCTX; k++) {
 			__m128i s = _mm_sad_epu8(acc[k], zero);
 			h[k] += (size_t)_mm_cvtsi128_si32(s) +
@@ -662,29 +663,25 @@ static int gather_row(struct streams *s, const uint8_t *cx, size_t w,
 			t[x] = *tp[cx[x]]++;
 		memcpy(s->tp, tp, sizeof(tp));
 	} else {
-		size_t h[GATHER_SEGS - 1][NCTX];
+		size_t h[GATHER_SEGS][NCTX];
 		memset(h, 0, sizeof(h));
 		for (int g = 0; g < GATHER_SEGS - 1; g++)
 			ctx_hist(cx + (size_t)g * q, q, h[g]);
-		const uint8_t *p0[NCTX], *p1[NCTX], *p2[NCTX], *p3[NCTX];
+		const uint8_t *p[GATHER_SEGS][NCTX];
 		for (int k = 0; k < NCTX; k++) {
-			p0[k] = s->tp[k];
-			p1[k] = p0[k] + h[0][k];
-			p2[k] = p1[k] + h[1][k];
-			p3[k] = p2[k] + h[2][k];
+			p[0][k] = s->tp[k];
+			for (int g = 1; g < GATHER_SEGS; g++)
+				p[g][k] = p[g - 1][k] + h[g - 1][k];
 		}
-		const uint8_t *c1 = cx + q, *c2 = cx + 2 * q, *c3 = cx + 3 * q;
-		uint8_t *t1 = t + q, *t2 = t + 2 * q, *t3 = t + 3 * q;
 		for (size_t x = 0; x < q; x++) {
-			t[x] = *p0[cx[x]]++;
-			t1[x] = *p1[c1[x]]++;
-			t2[x] = *p2[c2[x]]++;
-			t3[x] = *p3[c3[x]]++;
+#pragma GCC unroll 8
+			for (int g = 0; g < GATHER_SEGS; g++)
+				t[(size_t)g * q + x] = *p[g][cx[(size_t)g * q + x]]++;
 		}
-		for (size_t x = 4 * q; x < w; x++)
-			t[x] = *p3[cx[x]]++;
+		for (size_t x = GATHER_SEGS * q; x < w; x++)
+			t[x] = *p[GATHER_SEGS - 1][cx[x]]++;
 		for (int k = 0; k < NCTX; k++)
-			s->tp[k] = (uint8_t *)p3[k];
+			s->tp[k] = (uint8_t *)p[GATHER_SEGS - 1][k];
 	}
 	for (int k = 0; k < NCTX; k++)
 		if (s->tp[k] > s->tend[k])
