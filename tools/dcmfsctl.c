@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -84,6 +85,7 @@ static const char usage_text[] =
 	"  stats [--json] STORE            counts, bytes, dedup and compression ratios\n"
 	"  ls STORE [PATIENT [STUDY [SERIES]]]  what is stored, one line each\n"
 	"  get STORE SOPUID [-o FILE] [--version N]  write a stored file, byte-identical\n"
+	"  get STORE --series UID -o FOLDER         write every file of a series\n"
 	"  verify STORE                    read back everything and check every hash\n"
 	"  reindex STORE                   rebuild index.db from packs and blob files\n"
 	"  rm STORE --patient ID|--study UID|--series UID|--instance UID\n"
@@ -397,74 +399,141 @@ static int cmd_ls(int argc, char **argv)
 
 /* ---------------- get ---------------- */
 
+/* Write one instance to fd; dies on error. */
+static void write_instance(struct store *s, struct codec_ctx *ctx, int64_t id, int fd,
+			   const char *what, uint8_t *buf, size_t bufsz)
+{
+	struct instance_handle *h;
+	int r = instance_open(s, s->cat, id, &h);
+	if (r)
+		die("cannot read '%s': %s", what, strerror(-r));
+	uint64_t size = instance_size(h), off = 0;
+	while (off < size) {
+		int64_t got = instance_read(h, ctx, off, buf, bufsz);
+		if (got <= 0)
+			die("cannot read '%s' at offset %" PRIu64 ": %s", what, off, strerror(got ? (int)-got : EIO));
+		for (int64_t w = 0; w < got;) {
+			ssize_t k = write(fd, buf + w, (size_t)(got - w));
+			if (k < 0)
+				die("cannot write '%s': %s", what, strerror(errno));
+			w += k;
+		}
+		off += (uint64_t)got;
+	}
+	instance_close(h);
+}
+
+/* Write to path atomically: a temporary name, fsync (unless the caller
+ * syncs the whole batch at the end), rename. */
+static void write_instance_file(struct store *s, struct codec_ctx *ctx, int64_t id,
+				const char *path, uint8_t *buf, size_t bufsz, int sync)
+{
+	char tmp[4200];
+	snprintf(tmp, sizeof(tmp), "%s.dcmfs-tmp", path);
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0)
+		die("cannot create '%s': %s", tmp, strerror(errno));
+	write_instance(s, ctx, id, fd, path, buf, bufsz);
+	if ((sync && fsync(fd) < 0) || close(fd) < 0 || rename(tmp, path) < 0)
+		die("cannot write '%s': %s", path, strerror(errno));
+}
+
+struct series_out {
+	struct store *s;
+	struct codec_ctx *ctx;
+	const char *dir;
+	uint8_t *buf;
+	size_t bufsz;
+	int64_t n;
+	uint64_t bytes;
+};
+
+static int get_one_of_series(void *arg, int64_t id)
+{
+	struct series_out *o = arg;
+	struct cat_node n;
+	if (catalog_node(o->s->cat, CAT_INSTANCE, id, &n))
+		return 0;
+	char path[4400];
+	snprintf(path, sizeof(path), "%s/%s", o->dir, n.name);
+	write_instance_file(o->s, o->ctx, id, path, o->buf, o->bufsz, 0);
+	o->n++;
+	o->bytes += n.size;
+	return 0;
+}
+
 static int cmd_get(int argc, char **argv)
 {
-	const char *out = NULL;
+	const char *out = NULL, *series = NULL;
 	int version = 0, c;
 	static const struct option opts[] = {
-		{ "output", required_argument, NULL, 'o' }, { "version", required_argument, NULL, 'V' }, { 0 } };
+		{ "output", required_argument, NULL, 'o' }, { "version", required_argument, NULL, 'V' },
+		{ "series", required_argument, NULL, 'S' }, { 0 } };
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "o:", opts, NULL)) != -1) {
 		if (c == 'o')
 			out = optarg;
 		else if (c == 'V')
 			version = atoi(optarg);
+		else if (c == 'S')
+			series = optarg;
 		else
 			usage_error("get: unknown option");
 	}
-	if (argc - optind != 2)
-		usage_error("get needs STORE and SOPInstanceUID");
-	struct store *s = open_store(argv[optind], 1);
-	const char *uid = argv[optind + 1];
-	struct cat_version v[64];
-	int n = catalog_versions(s->cat, uid, v, 64);
-	if (n <= 0)
-		die("instance '%s' is not in the store", uid);
-	int pick = n > 64 ? 63 : n - 1;
-	if (version) {
-		pick = -1;
-		for (int i = 0; i < n && i < 64; i++)
-			if ((int)v[i].version == version)
-				pick = i;
-		if (pick < 0)
-			die("instance '%s' has no version %d (it has %d)", uid, version, n);
-	}
-	struct instance_handle *h;
-	int r = instance_open(s, s->cat, v[pick].instance_id, &h);
-	if (r)
-		die("cannot read '%s': %s", uid, strerror(-r));
-	int fd = 1;
-	char tmp[4200];
-	if (out) {
-		snprintf(tmp, sizeof(tmp), "%s.dcmfs-tmp", out);
-		fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-		if (fd < 0)
-			die("cannot create '%s': %s", tmp, strerror(errno));
-	}
-	struct codec_ctx *ctx = codec_ctx_new();
 	size_t bufsz = 4 << 20;
 	uint8_t *buf = malloc(bufsz);
-	uint64_t size = instance_size(h), off = 0;
-	while (off < size) {
-		int64_t got = instance_read(h, ctx, off, buf, bufsz);
-		if (got <= 0)
-			die("cannot read '%s' at offset %" PRIu64 ": %s", uid, off, strerror(got ? (int)-got : EIO));
-		for (int64_t w = 0; w < got;) {
-			ssize_t k = write(fd, buf + w, (size_t)(got - w));
-			if (k < 0)
-				die("cannot write %s: %s", out ? out : "stdout", strerror(errno));
-			w += k;
+	struct codec_ctx *ctx = codec_ctx_new();
+	if (!buf || !ctx)
+		die("out of memory");
+	if (series) {
+		if (argc - optind != 1 || !out)
+			usage_error("get --series UID needs STORE and -o FOLDER");
+		struct store *s = open_store(argv[optind], 1);
+		int64_t ids[64];
+		int n = catalog_find_ids(s->cat, CAT_SERIES, series, ids, 64);
+		if (n <= 0)
+			die("series '%s' is not in the store", series);
+		if (mkdir(out, 0755) < 0 && errno != EEXIST)
+			die("cannot create '%s': %s", out, strerror(errno));
+		struct series_out o = { s, ctx, out, buf, bufsz, 0, 0 };
+		double t0 = now_s();
+		for (int i = 0; i < n && i < 64; i++)
+			catalog_instances_under(s->cat, CAT_SERIES, ids[i], get_one_of_series, &o);
+		int dfd = open(out, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (dfd < 0 || syncfs(dfd) < 0)
+			die("cannot sync '%s': %s", out, strerror(errno));
+		close(dfd);
+		double el = now_s() - t0;
+		char b[32];
+		printf("wrote %" PRId64 " files (%s) to %s in %.2f s, %.0f MB/s\n", o.n,
+		       human(o.bytes, b, sizeof(b)), out, el, el > 0 ? (double)o.bytes / 1e6 / el : 0.0);
+		store_close(s);
+	} else {
+		if (argc - optind != 2)
+			usage_error("get needs STORE and SOPInstanceUID");
+		struct store *s = open_store(argv[optind], 1);
+		const char *uid = argv[optind + 1];
+		struct cat_version v[64];
+		int n = catalog_versions(s->cat, uid, v, 64);
+		if (n <= 0)
+			die("instance '%s' is not in the store", uid);
+		int pick = n > 64 ? 63 : n - 1;
+		if (version) {
+			pick = -1;
+			for (int i = 0; i < n && i < 64; i++)
+				if ((int)v[i].version == version)
+					pick = i;
+			if (pick < 0)
+				die("instance '%s' has no version %d (it has %d)", uid, version, n);
 		}
-		off += (uint64_t)got;
-	}
-	if (out) {
-		if (fsync(fd) < 0 || close(fd) < 0 || rename(tmp, out) < 0)
-			die("cannot write '%s': %s", out, strerror(errno));
+		if (out)
+			write_instance_file(s, ctx, v[pick].instance_id, out, buf, bufsz, 1);
+		else
+			write_instance(s, ctx, v[pick].instance_id, 1, "stdout", buf, bufsz);
+		store_close(s);
 	}
 	free(buf);
 	codec_ctx_free(ctx);
-	instance_close(h);
-	store_close(s);
 	return finish(0);
 }
 
