@@ -25,8 +25,8 @@ sop=$("$SCAN" "$TMP/copy/01.dcm" | sed -n 's/^sop_instance_uid=//p')
 check "the corrected copy reads back exactly (--version 2)" bash -c "'$CTL' get '$S' '$sop' --version 2 | cmp - '$TMP/copy/01.dcm'"
 check "the original reads back exactly (--version 1)" bash -c "'$CTL' get '$S' '$sop' --version 1 | cmp - '$SER/01.dcm'"
 ser=$("$SCAN" "$SER/01.dcm" | sed -n 's/^series_uid=//p')
-"$CTL" get "$S" --series "$ser" -o "$TMP/out" >/dev/null
+"$CTL" get "$S" --series "$ser" -o "$TMP/series-out" >/dev/null
 (cd "$SER" && sha256sum * | cut -d' ' -f1; cd "$TMP/copy" && sha256sum * | cut -d' ' -f1) | sort >"$TMP/want"
-(cd "$TMP/out" && sha256sum * | cut -d' ' -f1) | sort >"$TMP/got"
+(cd "$TMP/series-out" && sha256sum * | cut -d' ' -f1) | sort >"$TMP/got"
 check "get --series writes all 56 files (both versions) byte-identical" diff "$TMP/want" "$TMP/got"
 done_testing
