@@ -673,7 +673,21 @@ static int gather_row(struct streams *s, const uint8_t *cx, size_t w,
 			for (int g = 1; g < GATHER_SEGS; g++)
 				p[g][k] = p[g - 1][k] + h[g - 1][k];
 		}
-		for (size_t x = 0; x < q; x++) {
+		/* 8 tokens of each segment per store */
+		size_t q8 = q & ~(size_t)7, x;
+		for (x = 0; x < q8; x += 8) {
+			uint64_t a[GATHER_SEGS] = { 0 };
+#pragma GCC unroll 8
+			for (int i = 0; i < 8; i++) {
+#pragma GCC unroll 8
+				for (int g = 0; g < GATHER_SEGS; g++)
+					a[g] |= (uint64_t)*p[g][cx[(size_t)g * q + x + i]]++ << (8 * i);
+			}
+#pragma GCC unroll 8
+			for (int g = 0; g < GATHER_SEGS; g++)
+				memcpy(t + (size_t)g * q + x, &a[g], 8);
+		}
+		for (; x < q; x++) {
 #pragma GCC unroll 8
 			for (int g = 0; g < GATHER_SEGS; g++)
 				t[(size_t)g * q + x] = *p[g][cx[(size_t)g * q + x]]++;
@@ -732,9 +746,10 @@ static void prefix16(uint16_t *c, const uint16_t *u, const uint16_t *r,
 		v = _mm_add_epi16(v, _mm_slli_si128(v, 2));
 		v = _mm_add_epi16(v, _mm_slli_si128(v, 4));
 		v = _mm_add_epi16(v, _mm_slli_si128(v, 8));
-		v = _mm_add_epi16(v, acc);
+		/* the carry chain is one add per 8 samples */
 		__m128i h = _mm_shufflehi_epi16(v, 0xFF);
-		acc = _mm_unpackhi_epi64(h, h);
+		v = _mm_add_epi16(v, acc);
+		acc = _mm_add_epi16(acc, _mm_unpackhi_epi64(h, h));
 		if (u)
 			v = _mm_add_epi16(v, _mm_loadu_si128((const __m128i *)(const void *)(u + x)));
 		_mm_storeu_si128((__m128i *)(void *)(c + x), v);
