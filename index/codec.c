@@ -441,7 +441,7 @@ static inline uint8_t quant(uint16_t a)
 /* The interior sum is s[x] + s[x + step] + v[x - step] with v[x] = |U-UU|
  * at x and s[x] = |U - left of U| + v[x], so each difference is taken once;
  * v and s live in tmp (2 w values). */
-#define CONTEXT_ROW(AD)                                                       \
+#define CONTEXT_ROW(AD, QP)                                                     \
 	size_t lo = step < w ? step : w;                                      \
 	size_t hi = w > 2 * step ? w - step : lo;                             \
 	size_t x;                                                             \
@@ -453,12 +453,18 @@ static inline uint8_t quant(uint16_t a)
 			vv[j] = AD(u1[j], u2[j]);                             \
 		for (size_t j = step; j < w; j++)                             \
 			sv[j] = (uint16_t)(AD(u1[j], u1[j - step]) + vv[j]);  \
-		for (x = lo; x < hi; x++)                                     \
-			ctx[x] = quant((uint16_t)(sv[x] + sv[x + step] +      \
-						  vv[x - step]));             \
+		QP(sv, vv, lo, hi, step, ctx);                                \
 	}                                                                     \
 	for (x = hi; x < w; x++)                                              \
 		CONTEXT_AT(AD, x);
+
+VECTORIZE static void quant_pass(const uint16_t *restrict sv,
+				 const uint16_t *restrict vv, size_t lo,
+				 size_t hi, size_t step, uint8_t *restrict ctx)
+{
+	for (size_t x = lo; x < hi; x++)
+		ctx[x] = quant((uint16_t)(sv[x] + sv[x + step] + vv[x - step]));
+}
 
 #define CONTEXT_ARGS16 const uint16_t *restrict u1,                          \
 	const uint16_t *restrict u2, size_t w, size_t step,                   \
@@ -469,25 +475,65 @@ static inline uint8_t quant(uint16_t a)
 
 VECTORIZE static void contexts16_base(CONTEXT_ARGS16)
 {
-	CONTEXT_ROW(ad16)
+	CONTEXT_ROW(ad16, quant_pass)
 }
 
 VECTORIZE static void contexts8_base(CONTEXT_ARGS8)
 {
-	CONTEXT_ROW(ad8)
+	CONTEXT_ROW(ad8, quant_pass)
 }
 
 /* Same code for AVX2 when the CPU has it (chosen at run time). */
 #if defined(__x86_64__) && defined(__GNUC__)
 #define HAVE_AVX2_CLONES 1
+#include <immintrin.h>
+
+/* quant_pass: quant(a) is the bit length of min(a, 511), looked up per
+ * nibble of the low byte, 9 when the high byte is set. */
+__attribute__((target("avx2"))) static void quant_pass_avx2(
+	const uint16_t *restrict sv, const uint16_t *restrict vv, size_t lo,
+	size_t hi, size_t step, uint8_t *restrict ctx)
+{
+	const __m256i t1 = _mm256_setr_epi8(0, 5, 6, 6, 7, 7, 7, 7, 8, 8, 8, 8, 8, 8, 8, 8,
+					    0, 5, 6, 6, 7, 7, 7, 7, 8, 8, 8, 8, 8, 8, 8, 8);
+	const __m256i t0 = _mm256_setr_epi8(0, 1, 2, 2, 3, 3, 3, 3, 4, 4, 4, 4, 4, 4, 4, 4,
+					    0, 1, 2, 2, 3, 3, 3, 3, 4, 4, 4, 4, 4, 4, 4, 4);
+	const __m256i cap = _mm256_set1_epi16(511), low = _mm256_set1_epi16(255);
+	const __m256i nib = _mm256_set1_epi8(15), nine = _mm256_set1_epi8(9);
+	size_t x = lo;
+#define LDU(p) _mm256_loadu_si256((const __m256i *)(const void *)(p))
+	for (; x + 32 <= hi; x += 32) {
+		__m256i a0 = _mm256_add_epi16(_mm256_add_epi16(LDU(sv + x), LDU(sv + x + step)),
+					      LDU(vv + x - step));
+		__m256i a1 = _mm256_add_epi16(_mm256_add_epi16(LDU(sv + x + 16), LDU(sv + x + 16 + step)),
+					      LDU(vv + x + 16 - step));
+		a0 = _mm256_min_epu16(a0, cap);
+		a1 = _mm256_min_epu16(a1, cap);
+		__m256i hb = _mm256_packus_epi16(_mm256_srli_epi16(a0, 8),
+						 _mm256_srli_epi16(a1, 8));
+		__m256i lb = _mm256_packus_epi16(_mm256_and_si256(a0, low),
+						 _mm256_and_si256(a1, low));
+		__m256i n1 = _mm256_and_si256(_mm256_srli_epi16(lb, 4), nib);
+		__m256i n0 = _mm256_and_si256(lb, nib);
+		__m256i q = _mm256_max_epu8(_mm256_shuffle_epi8(t1, n1),
+					    _mm256_shuffle_epi8(t0, n0));
+		q = _mm256_max_epu8(q, _mm256_and_si256(_mm256_sub_epi8(_mm256_setzero_si256(), hb), nine));
+		q = _mm256_permute4x64_epi64(q, 0xD8);
+		_mm256_storeu_si256((__m256i *)(void *)(ctx + x), q);
+	}
+#undef LDU
+	for (; x < hi; x++)
+		ctx[x] = quant((uint16_t)(sv[x] + sv[x + step] + vv[x - step]));
+}
+
 VECTORIZE __attribute__((target("avx2"))) static void contexts16_avx2(CONTEXT_ARGS16)
 {
-	CONTEXT_ROW(ad16)
+	CONTEXT_ROW(ad16, quant_pass_avx2)
 }
 
 VECTORIZE __attribute__((target("avx2"))) static void contexts8_avx2(CONTEXT_ARGS8)
 {
-	CONTEXT_ROW(ad8)
+	CONTEXT_ROW(ad8, quant_pass_avx2)
 }
 
 static int have_avx2(void)
