@@ -61,6 +61,12 @@ check() {
 	shift
 	if "$@"; then ok "$title"; else not_ok "$title"; fi
 }
+# fails command...: the command exits non-zero (and is not killed by a signal)
+fails() {
+	"$@" 2>/dev/null
+	local st=$?
+	[ $st -ne 0 ] && [ $st -lt 128 ]
+}
 diag() { sed 's/^/# /'; }
 fs_done() {
 	if [ -s "$T/dcmfs.log" ]; then
