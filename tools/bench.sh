@@ -1,0 +1,398 @@
+#!/bin/bash
+# tools/bench.sh - dcmfs benchmarks (numbers, not pass/fail).  Run by `make bench`.
+#
+# Generates what it needs under bench/tmp/, runs every measurement BENCH_RUNS
+# times (median), prints markdown tables to stdout and writes
+# bench/results.tsv (section, metric, dcmfs, reference, unit, goal, reached).
+#
+# Sizes (environment):
+#   BENCH_PATIENTS=2 BENCH_STUDIES=2 BENCH_DUP=0.5 BENCH_SEED=1  generated archive
+#   BENCH_META_N=100000        instances in the metadata tree (small images)
+#   BENCH_RUNS=3               repetitions of every timed measurement
+#   BENCH_RANDOM_READS=5000    random 64 KiB reads per run
+#   BENCH_ZSTD19=1             0 skips the slow tar | zstd -19 --long row
+#   BENCH_ORTHANC=1            0 skips the Orthanc comparison
+#   DCMFS_CORPUS=../shared/corpus
+set -euo pipefail
+export LC_ALL=C
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+BUILD=${BUILD:-$ROOT/build}
+PATIENTS=${BENCH_PATIENTS:-2}
+STUDIES=${BENCH_STUDIES:-2}
+DUP=${BENCH_DUP:-0.5}
+SEED=${BENCH_SEED:-1}
+META_N=${BENCH_META_N:-100000}
+RUNS=${BENCH_RUNS:-3}
+RREADS=${BENCH_RANDOM_READS:-5000}
+ZSTD19=${BENCH_ZSTD19:-1}
+ORTHANC=${BENCH_ORTHANC:-1}
+CORPUS=${DCMFS_CORPUS:-$(cd "$ROOT/../shared/corpus" 2>/dev/null && pwd || echo /work/shared/corpus)}
+export DCMFS_CORPUS=$CORPUS
+CTL=$BUILD/dcmfsctl
+GEN=$BUILD/dcmfs-gencorpus
+DAEMON=$BUILD/dcmfs
+TMP=$ROOT/bench/tmp/run
+RES=$ROOT/bench/results.tsv
+T0=$(date +%s)
+
+say() { echo "$@" >&2; }
+
+# ---------------------------------------------------------------- packages
+need=""
+for p in orthanc curl gnuplot-nox zstd libgdcm-tools rsync time python3 iproute2 util-linux; do
+	dpkg-query -W -f='${Status}' $p 2>/dev/null | grep -q 'ok installed' || need="$need $p"
+done
+if [ -n "$need" ]; then
+	say "bench: installing bench-only packages:$need"
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $need >&2 ||
+		say "bench: could not install:$need (rows that need them are skipped)"
+fi
+for b in "$CTL" "$GEN" "$BUILD/dcmfs-codecbench" "$BUILD/dcmfs-scan"; do
+	[ -x "$b" ] || { say "bench: $b missing; run make"; exit 2; }
+done
+
+# ---------------------------------------------------------------- cleanup
+MOUNTS=() PIDS=()
+cleanup() {
+	for m in "${MOUNTS[@]:-}"; do [ -n "$m" ] && mountpoint -q "$m" && fusermount3 -u "$m" 2>/dev/null || true; done
+	for p in "${PIDS[@]:-}"; do [ -n "$p" ] && kill "$p" 2>/dev/null || true; done
+	[ "${BENCH_KEEP:-0}" = 1 ] || rm -rf "$TMP"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+for m in "$TMP"/mnt*; do mountpoint -q "$m" 2>/dev/null && fusermount3 -u "$m"; done
+rm -rf "$TMP"
+mkdir -p "$TMP"
+
+# ---------------------------------------------------------------- helpers
+now() { date +%s.%N; }
+# t CMD...: run, print elapsed seconds (stdout of CMD goes to /dev/null)
+t() { local a b; a=$(now); "$@" >/dev/null; b=$(now); awk "BEGIN{print $b - $a}"; }
+median() { printf '%s\n' "$@" | sort -g | awk '{v[NR]=$1} END{print (NR%2)?v[(NR+1)/2]:(v[NR/2]+v[NR/2+1])/2}'; }
+calc() { awk "BEGIN{printf \"%.${2:-2}f\", $1}"; }
+bytes_of() { du -sb --apparent-size "$@" | awk '{s+=$1} END{print s}'; }
+json() { python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(eval(sys.argv[2]))' "$1" "$2"; }
+warm() { find "$@" -type f -print0 | xargs -0 cat > /dev/null; }
+
+printf 'section\tmetric\tdcmfs\treference\tunit\tgoal\treached\n' > "$RES.new"
+SECTION=""
+section() { SECTION=$1; printf '\n### %s\n\n| metric | dcmfs | reference | unit | goal | reached |\n| --- | --- | --- | --- | --- | --- |\n' "$2"; }
+# row METRIC DCMFS REFERENCE UNIT GOAL REACHED
+row() {
+	printf '| %s | %s | %s | %s | %s | %s |\n' "$1" "$2" "$3" "$4" "${5:--}" "${6:--}"
+	printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$SECTION" "$1" "$2" "$3" "$4" "${5:--}" "${6:--}" >> "$RES.new"
+}
+yn() { awk "BEGIN{exit !($1)}" && echo reached || echo "not reached"; }
+skip() { row "$1" "skipped" "-" "-" "-" "$2"; say "bench: skipped $1: $2"; }
+
+mount_ro() { # STORE MNT -> sets DPID
+	mkdir -p "$2"
+	"$DAEMON" "$1" "$2" -o ro -f &
+	DPID=$!
+	PIDS+=("$DPID")
+	MOUNTS+=("$2")
+	for _ in $(seq 100); do mountpoint -q "$2" && return 0; sleep 0.05; done
+	say "bench: mount of $1 on $2 failed"; return 1
+}
+umount_ro() { fusermount3 -u "$1"; wait "$DPID" 2>/dev/null || true; }
+HAVE_FS=0
+[ -x "$DAEMON" ] && HAVE_FS=1
+
+echo "# dcmfs benchmarks"
+echo
+echo "$(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores, $(awk '/MemTotal/{printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(. /etc/os-release; echo "$PRETTY_NAME"), $(uname -r), commit $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')"
+echo "Sizes: BENCH_PATIENTS=$PATIENTS BENCH_STUDIES=$STUDIES BENCH_DUP=$DUP BENCH_SEED=$SEED BENCH_META_N=$META_N BENCH_RUNS=$RUNS; all in $TMP (same filesystem: $(df --output=fstype "$ROOT" | tail -1)); medians of $RUNS runs."
+
+# ---------------------------------------------------------------- corpus
+say "bench: generating archive"
+ARCH=$TMP/archive
+g0=$(now)
+"$GEN" "$ARCH" --patients "$PATIENTS" --studies-per-patient "$STUDIES" --dup-rate "$DUP" --seed "$SEED" -q > "$TMP/gen.txt"
+gen_s=$(awk "BEGIN{print $(now) - $g0}")
+gv() { sed -n "s/^gencorpus\.$1=//p" "$TMP/gen.txt"; }
+ARCH_BYTES=$(gv total.bytes)
+ARCH_N=$(gv total.instances)
+echo
+echo "Generated archive ($(calc "$gen_s" 1) s): \`dcmfs-gencorpus --patients $PATIENTS --studies-per-patient $STUDIES --dup-rate $DUP --seed $SEED\`"
+echo
+echo '```'
+grep '^#\|^  ' "$TMP/gen.txt"
+echo '```'
+SERIES_DIR=$CORPUS/real/series
+SERIES_BYTES=$(bytes_of "$SERIES_DIR")
+SERIES_N=$(find "$SERIES_DIR" -type f | wc -l)
+
+# ---------------------------------------------------------------- 1 ingest
+section ingest "1. Ingest (page cache warm; dcmfsctl import vs cp -r + sync into a folder on the same filesystem)"
+ingest() { # SRC: sets IMP_S CP_S IMP_RSS (medians; peak RSS over runs)
+	local src=$1 imp=() cp=() rss=0 i s r
+	warm "$src"
+	for i in $(seq "$RUNS"); do
+		rm -rf "$TMP/st_ing" "$TMP/cp_ing"; "$CTL" init "$TMP/st_ing" >/dev/null; sync
+		s=$(t /usr/bin/time -f %M -o "$TMP/rss" "$CTL" import -q "$TMP/st_ing" "$src")
+		imp+=("$s"); r=$(tail -1 "$TMP/rss"); [ "$r" -gt "$rss" ] && rss=$r
+		sync
+		s=$(t bash -c "cp -r '$src' '$TMP/cp_ing' && sync")
+		cp+=("$s")
+	done
+	rm -rf "$TMP/cp_ing"
+	IMP_S=$(median "${imp[@]}") CP_S=$(median "${cp[@]}") IMP_RSS=$rss
+}
+ingest_rows() { # NAME BYTES N MBS_GOAL RATIO_GOAL
+	local mbs ratio
+	mbs=$(calc "$2 / $IMP_S / 1e6" 1) ratio=$(calc "$CP_S / $IMP_S" 2)
+	row "$1: MB/s" "$mbs" "$(calc "$2 / $CP_S / 1e6" 1) (cp -r+sync)" "MB/s" "${4:--}" "$([ -n "${4:-}" ] && yn "$mbs $4" || echo -)"
+	row "$1: instances/s" "$(calc "$3 / $IMP_S" 0)" "$(calc "$3 / $CP_S" 0) (cp -r+sync)" "inst/s"
+	row "$1: dcmfs speed / cp speed" "$ratio" "1" "x" "${5:--}" "$([ -n "${5:-}" ] && yn "$ratio $5" || echo -)"
+}
+say "bench: ingest"
+ingest "$SERIES_DIR"
+ingest_rows "real CT/MR series ($SERIES_N files, $(calc "$SERIES_BYTES/1e6" 0) MB)" "$SERIES_BYTES" "$SERIES_N" ">= 150" ">= 0.5"
+ingest "$ARCH"
+ingest_rows "generated archive ($ARCH_N files, $(calc "$ARCH_BYTES/1e6" 0) MB)" "$ARCH_BYTES" "$ARCH_N"
+ARCH_IMP_S=$IMP_S ARCH_RSS=$IMP_RSS
+STORE=$TMP/store
+mv "$TMP/st_ing" "$STORE"
+row "import peak RSS (archive)" "$(calc "$ARCH_RSS/1024" 0)" "-" "MB" "< 200" "$(yn "$ARCH_RSS/1024 < 200")"
+
+# ---------------------------------------------------------------- 2 storage
+section storage "2. Storage (generated archive, $(calc "$ARCH_BYTES/1e6" 0) MB input)"
+"$CTL" stats --json "$STORE" > "$TMP/stats.json"
+LOG=$(json "$TMP/stats.json" 'd["total"]["logical_bytes"]')
+STORED=$(json "$TMP/stats.json" 'd["total"]["stored_bytes"]+d["index_bytes"]')
+ONDISK=$(bytes_of "$STORE")
+row "logical bytes" "$LOG" "$ARCH_BYTES (input)" "B"
+row "stored bytes (blobs + index)" "$STORED" "$ARCH_BYTES (input)" "B"
+row "store folder (du -sb)" "$ONDISK" "-" "B"
+row "dedup ratio" "$(json "$TMP/stats.json" 'd["total"]["dedup_ratio"]')" "$(calc "$ARCH_BYTES / $(gv expected_dedup_bytes)" 3) (generator's ideal)" "x"
+row "compression ratio (after dedup)" "$(json "$TMP/stats.json" 'd["total"]["compression_ratio"]')" "-" "x"
+row "pixel compression ratio" "$(json "$TMP/stats.json" 'd["total"]["pixel_compression_ratio"]')" "-" "x"
+row "input / stored" "$(calc "$ARCH_BYTES / $STORED" 2)" "1" "x"
+say "bench: tar | zstd -3"
+zs=$(t bash -c "tar -C '$ARCH' -cf - . | zstd -3 -q -c > '$TMP/a.tar.zst'")
+Z3=$(stat -c %s "$TMP/a.tar.zst")
+row "vs tar \\| zstd -3 (size; time)" "$STORED; $(calc "$ARCH_IMP_S" 1) s" "$Z3; $(calc "$zs" 1) s" "B; s"
+if [ "$ZSTD19" = 1 ]; then
+	say "bench: tar | zstd -19 --long -T2 (slow)"
+	zs=$(t bash -c "tar -C '$ARCH' -cf - . | zstd -19 --long=27 -T2 -q -c > '$TMP/a.tar.zst'")
+	Z19=$(stat -c %s "$TMP/a.tar.zst")
+	row "vs tar \\| zstd -19 --long -T2 (size; time)" "$STORED; $(calc "$ARCH_IMP_S" 1) s" "$Z19; $(calc "$zs" 1) s" "B; s"
+else
+	skip "vs tar \\| zstd -19 --long" "BENCH_ZSTD19=0"
+fi
+rm -f "$TMP/a.tar.zst"
+
+# pixel codec per real series: codecbench vs GDCM JPEG-LS / JPEG 2000 of the unique images
+say "bench: codecbench and gdcmconv per series"
+declare -A GOALR=([ct_ge_hispeed_head_tilt_28sl]=">= 4.09" [ct_philips_ingenuity_phantom_54sl]=">= 4.58" [mr_ge_3d_t1_mprage_130sl]="> 13.3")
+ALL_ENC=() ALL_DEC=()
+pixlen() { "$BUILD/dcmfs-scan" "$1" | sed -n 's/^pixel_value_length=//p'; }
+for sd in "$SERIES_DIR"/*/; do
+	name=$(basename "$sd")
+	"$BUILD/dcmfs-codecbench" -r "$RUNS" "$sd"* > "$TMP/cb.txt" 2>&1 || true
+	ratio=$(awk '/^ratio/{print $2}' "$TMP/cb.txt")
+	enc=$(awk '/^encode MB\/s/{print $3}' "$TMP/cb.txt")
+	dec=$(awk '/^decode MB\/s/{print $3}' "$TMP/cb.txt")
+	ALL_ENC+=("$enc") ALL_DEC+=("$dec")
+	raw=0 ls_b=0 j2_b=0
+	mkdir -p "$TMP/gdcm"
+	for f in "$sd"*; do
+		raw=$((raw + $(pixlen "$f")))
+		if gdcmconv --jpegls "$f" "$TMP/gdcm/ls.dcm" 2>/dev/null; then ls_b=$((ls_b + $(pixlen "$TMP/gdcm/ls.dcm"))); fi
+		if gdcmconv --j2k "$f" "$TMP/gdcm/j2k.dcm" 2>/dev/null; then j2_b=$((j2_b + $(pixlen "$TMP/gdcm/j2k.dcm"))); fi
+	done
+	g=${GOALR[$name]:-"> 0"}
+	row "pixel ratio $name (codecbench)" "$ratio" "JPEG-LS $(calc "$raw / $ls_b" 2), J2K $(calc "$raw / $j2_b" 2)" "x" "$g" \
+		"$(yn "$ratio $g")"
+	row "codec encode / decode $name (1 core)" "$enc / $dec" "-" "MB/s" ">= 180 / >= 800" "enc $(yn "$enc >= 180"), dec $(yn "$dec >= 800")"
+done
+
+# dcmfsctl get of the whole largest series
+BIGSER=$(cd "$ARCH/patients" && du -sb */studies/*/* | sort -rn | head -1 | cut -f2)
+BIGSER_BYTES=$(bytes_of "$ARCH/patients/$BIGSER")
+BIGSER_N=$(ls "$ARCH/patients/$BIGSER" | wc -l)
+ls "$ARCH/patients/$BIGSER" > "$TMP/bigser.names"
+# catser DIR: cat exactly the generator's file names of the largest series under DIR (the mount also shows later versions)
+catser() { (cd "$1/$BIGSER" && xargs -a "$TMP/bigser.names" cat); }
+getall() { for f in "$ARCH/patients/$BIGSER"/*.dcm; do u=$(basename "$f" .dcm); "$CTL" get "$STORE" "$u" -o "$TMP/get.out"; done; }
+gets=()
+for i in $(seq "$RUNS"); do gets+=("$(t getall)"); done
+gs=$(median "${gets[@]}")
+GET_MBS=$(calc "$BIGSER_BYTES / $gs / 1e6" 0)
+cats=()
+for i in $(seq "$RUNS"); do cats+=("$(t bash -c "cat '$ARCH/patients/$BIGSER'/*.dcm > '$TMP/get.out'")"); done
+row "dcmfsctl get, whole series ($BIGSER_N files, $(calc "$BIGSER_BYTES/1e6" 0) MB, one process per file)" "$GET_MBS" "$(calc "$BIGSER_BYTES / $(median "${cats[@]}") / 1e6" 0) (cat from ext4)" "MB/s" ">= 500" "$(yn "$GET_MBS >= 500")"
+rm -f "$TMP/get.out"
+
+# ---------------------------------------------------------------- 3 reads
+section reads "3. Reads through the mount (largest series: $BIGSER_N files, $(calc "$BIGSER_BYTES/1e6" 0) MB) vs the same files on ext4 in the page cache"
+DAEMON_HWM=0
+hwm() { local h; h=$(awk '/VmHWM/{print $2}' "/proc/$DPID/status" 2>/dev/null || echo 0); [ "$h" -gt "$DAEMON_HWM" ] && DAEMON_HWM=$h; echo "$h"; }
+if [ "$HAVE_FS" = 1 ]; then
+	MNT=$TMP/mnt
+	first=() second=() rnd=()
+	find "$ARCH/patients" -name '*.dcm' | sort > "$TMP/ext4.list"
+	sed "s#^$ARCH/patients#$MNT/patients#" "$TMP/ext4.list" > "$TMP/mnt.list"
+	for i in $(seq "$RUNS"); do
+		mount_ro "$STORE" "$MNT"
+		first+=("$(t catser "$MNT/patients")")
+		second+=("$(t catser "$MNT/patients")")
+		hwm >/dev/null
+		umount_ro "$MNT"
+		mount_ro "$STORE" "$MNT"
+		rnd+=("$(python3 "$ROOT/tools/bench/randread.py" "$TMP/mnt.list" "$RREADS" "$i" | cut -d' ' -f1)")
+		hwm >/dev/null
+		umount_ro "$MNT"
+	done
+	mount_ro "$STORE" "$MNT"
+	[ "$(catser "$ARCH/patients" | md5sum)" = "$(catser "$MNT/patients" | md5sum)" ] && same=yes || same=NO
+	umount_ro "$MNT"
+	warm "$ARCH/patients/$BIGSER"
+	e4=() e4r=()
+	for i in $(seq "$RUNS"); do
+		e4+=("$(t catser "$ARCH/patients")")
+		e4r+=("$(python3 "$ROOT/tools/bench/randread.py" "$TMP/ext4.list" "$RREADS" "$i" | cut -d' ' -f1)")
+	done
+	F=$(calc "$BIGSER_BYTES / $(median "${first[@]}") / 1e6" 0)
+	S=$(calc "$BIGSER_BYTES / $(median "${second[@]}") / 1e6" 0)
+	E=$(calc "$BIGSER_BYTES / $(median "${e4[@]}") / 1e6" 0)
+	R=$(median "${rnd[@]}") RE=$(median "${e4r[@]}")
+	row "sequential, first read (fresh mount)" "$F" "$E (ext4, page cache)" "MB/s" ">= 500" "$(yn "$F >= 500")"
+	row "sequential, second read" "$S" "$E (ext4, page cache)" "MB/s" ">= 0.8 x ext4" "$(yn "$S >= 0.8 * $E")"
+	row "random 64 KiB reads, fresh mount, whole archive" "$R" "$RE (ext4, page cache)" "reads/s" ">= 2000" "$(yn "$R >= 2000")"
+	row "bytes read through the mount = ext4 bytes" "$same" "-" "-"
+else
+	skip "reads through the mount" "build/dcmfs not built yet (fs/ has no daemon)"
+fi
+
+# ---------------------------------------------------------------- 4 metadata
+section meta "4. Metadata over a tree of $META_N instances (small real images; ext4 twin = generator output)"
+say "bench: generating metadata tree ($META_N instances)"
+META=$TMP/meta
+mg=$(t "$GEN" "$META" --small --patients $((META_N / 100 + 10)) --studies-per-patient 2 --dup-rate 0 --seed "$SEED" --max-instances "$META_N" -q)
+META_N_REAL=$(find "$META/patients" -type f | wc -l)
+META_BYTES=$(bytes_of "$META/patients")
+MSTORE=$TMP/mstore
+"$CTL" init "$MSTORE" >/dev/null
+sync
+mi=$(t /usr/bin/time -f %M -o "$TMP/rss" "$CTL" import -q "$MSTORE" "$META/patients")
+META_RSS=$(tail -1 "$TMP/rss")
+row "generate $META_N_REAL instances ($(calc "$META_BYTES/1e6" 0) MB)" "-" "$(calc "$mg" 1)" "s"
+row "import $META_N_REAL small instances (once)" "$(calc "$mi" 1) s, $(calc "$META_N_REAL / $mi" 0) inst/s" "-" "s"
+row "import peak RSS (small tree)" "$(calc "$META_RSS/1024" 0)" "-" "MB" "< 200" "$(yn "$META_RSS/1024 < 200")"
+if [ "$HAVE_FS" = 1 ]; then
+	MNT2=$TMP/mnt2
+	mount_ro "$MSTORE" "$MNT2"
+	A=$MNT2/patients B=$META/patients
+	say "bench: rsync initial copies"
+	rsync -a "$B/" "$TMP/rs_ext4/"
+	rsync -a "$A/" "$TMP/rs_mnt/"
+	hwm >/dev/null
+	sub() { local c=${1//SRC/$2}; echo "${c//DST/$3}"; }
+	metric() { # NAME CMD (SRC, DST replaced) GOAL
+		local name=$1 cmd=$2 goal=$3 m=() e=() i
+		bash -c "$(sub "$cmd" "$A" "$TMP/rs_mnt")" >/dev/null 2>&1 || true
+		bash -c "$(sub "$cmd" "$B" "$TMP/rs_ext4")" >/dev/null 2>&1 || true
+		for i in $(seq "$RUNS"); do
+			m+=("$(t bash -c "$(sub "$cmd" "$A" "$TMP/rs_mnt")")")
+			e+=("$(t bash -c "$(sub "$cmd" "$B" "$TMP/rs_ext4")")")
+		done
+		local ms es
+		ms=$(median "${m[@]}") es=$(median "${e[@]}")
+		row "$name" "$(calc "$ms" 2)" "$(calc "$es" 2) (ext4)" "s" "$goal" "$( [ "$goal" = - ] && echo "$(calc "$ms / $es" 2)x ext4" || echo "$(yn "$ms <= 3 * $es") ($(calc "$ms / $es" 2)x)")"
+	}
+	metric "find" "find SRC | wc -l" "<= 3x ext4"
+	metric "ls -lR" "ls -lR SRC | wc -l" "<= 3x ext4"
+	metric "du -s" "du -s SRC" "-"
+	metric "no-change rsync -a" "rsync -a SRC/ DST/" "<= 3x ext4"
+	n=$(rsync -a --stats "$A/" "$TMP/rs_mnt/" | sed -n 's/^Number of regular files transferred: //p')
+	row "files transferred by a second rsync -a from the mount" "$n" "0" "files"
+	hwm >/dev/null
+	umount_ro "$MNT2"
+	rm -rf "$TMP/rs_ext4" "$TMP/rs_mnt"
+else
+	skip "metadata through the mount" "build/dcmfs not built yet"
+fi
+
+# ---------------------------------------------------------------- 5 memory
+section memory "5. Memory (peak RSS)"
+row "dcmfsctl import, archive" "$(calc "$ARCH_RSS/1024" 0)" "-" "MB" "< 200" "$(yn "$ARCH_RSS/1024 < 200")"
+row "dcmfsctl import, $META_N_REAL small files" "$(calc "$META_RSS/1024" 0)" "-" "MB" "< 200" "$(yn "$META_RSS/1024 < 200")"
+if [ "$HAVE_FS" = 1 ]; then
+	row "dcmfs daemon during 3 and 4 (VmHWM)" "$(calc "$DAEMON_HWM/1024" 0)" "-" "MB" "< 150" "$(yn "$DAEMON_HWM/1024 < 150")"
+else
+	skip "dcmfs daemon RSS" "build/dcmfs not built yet"
+fi
+
+# ---------------------------------------------------------------- 6 orthanc
+section orthanc "6. Orthanc 1.10 (REST, private network namespace) vs dcmfs, same files"
+if [ "$ORTHANC" = 1 ] && command -v Orthanc >/dev/null && command -v unshare >/dev/null; then
+	# lists: originals, then each kind of duplicate
+	find "$ARCH/patients" -type f | sort > "$TMP/l_orig"
+	lists=("$TMP/l_orig") kinds=(original)
+	for k in resend dept2 corrected merged; do
+		[ -d "$ARCH/dup-$k" ] || continue
+		find "$ARCH/dup-$k" -type f | sort > "$TMP/l_$k"
+		lists+=("$TMP/l_$k") kinds+=("$k")
+	done
+	cat "${lists[@]}" > "$TMP/l_all"
+	find "$CORPUS" -type f ! -name '*.md' ! -name '*.tsv' | sort > "$TMP/l_corpus"
+	# dcmfs side: import the same lists in the same order, stored bytes after each
+	DS=$TMP/st_orth
+	rm -rf "$DS"; "$CTL" init "$DS" >/dev/null
+	declare -A D_S D_ST
+	for i in "${!lists[@]}"; do
+		k=${kinds[$i]}
+		D_S[$k]=$(t bash -c "xargs -d '\n' -a '${lists[$i]}' '$CTL' import -q '$DS'")
+		"$CTL" stats --json "$DS" > "$TMP/s.json"
+		D_ST[$k]=$(json "$TMP/s.json" 'd["total"]["stored_bytes"]+d["index_bytes"]')
+	done
+	rm -rf "$DS"; "$CTL" init "$DS" >/dev/null
+	dcor_s=$(t bash -c "xargs -d '\n' -a '$TMP/l_corpus' '$CTL' import -q '$DS' 2>/dev/null || true")
+	"$CTL" stats --json "$DS" > "$TMP/s.json"
+	dcor_st=$(json "$TMP/s.json" 'd["total"]["stored_bytes"]+d["index_bytes"]')
+	dcor_in=$(xargs -d '\n' -a "$TMP/l_corpus" cat | wc -c)
+	for comp in false true; do
+		say "bench: Orthanc StorageCompression=$comp"
+		unshare -n bash "$ROOT/tools/bench/orthanc.sh" "$TMP/orthanc" $comp "${lists[@]}" > "$TMP/o_$comp.txt"
+		unshare -n bash "$ROOT/tools/bench/orthanc.sh" "$TMP/orthanc" $comp "$TMP/l_corpus" > "$TMP/oc_$comp.txt"
+	done
+	ov() { tr ' ' '\n' < "$1" | sed -n "s/^$2=//p"; }
+	tot_b=0 tot_s_f=0 tot_s_t=0 tot_d=0
+	for i in "${!lists[@]}"; do
+		j=$((i + 1)) k=${kinds[$i]}
+		b=$(ov "$TMP/o_false.txt" "list$j.bytes")
+		sf=$(ov "$TMP/o_false.txt" "list$j.seconds") st=$(ov "$TMP/o_true.txt" "list$j.seconds")
+		tot_b=$((tot_b + b)); tot_s_f=$(calc "$tot_s_f + $sf" 3); tot_s_t=$(calc "$tot_s_t + $st" 3); tot_d=$(calc "$tot_d + ${D_S[$k]}" 3)
+		prev_f=0 prev_t=0 prev_d=0
+		if [ "$i" -gt 0 ]; then
+			prev_f=$(ov "$TMP/o_false.txt" "list$i.stored"); prev_t=$(ov "$TMP/o_true.txt" "list$i.stored"); prev_d=${D_ST[${kinds[$((i - 1))]}]}
+		fi
+		nf=$(ov "$TMP/o_false.txt" "list$j.stored") nt=$(ov "$TMP/o_true.txt" "list$j.stored")
+		row "$k ($(calc "$b/1e6" 0) MB): ingest MB/s" "$(calc "$b / ${D_S[$k]} / 1e6" 1)" "$(calc "$b / $sf / 1e6" 1) (off), $(calc "$b / $st / 1e6" 1) (on)" "MB/s"
+		row "$k: bytes added to the store" "$((D_ST[$k] - prev_d))" "$((nf - prev_f)) (off), $((nt - prev_t)) (on); Orthanc: $(ov "$TMP/o_true.txt" "list$j.success") new, $(ov "$TMP/o_true.txt" "list$j.already") AlreadyStored (ignored)" "B"
+	done
+	last=${#lists[@]}
+	of=$(ov "$TMP/o_false.txt" "list$last.stored") ot=$(ov "$TMP/o_true.txt" "list$last.stored")
+	oif=$(ov "$TMP/o_false.txt" "list$last.index") oit=$(ov "$TMP/o_true.txt" "list$last.index")
+	dst=${D_ST[${kinds[$((last - 1))]}]}
+	row "archive: total ingest MB/s" "$(calc "$tot_b / $tot_d / 1e6" 1)" "$(calc "$tot_b / $tot_s_f / 1e6" 1) (off), $(calc "$tot_b / $tot_s_t / 1e6" 1) (on)" "MB/s" ">= 4x Orthanc (on)" "$(yn "$tot_s_t >= 4 * $tot_d") ($(calc "$tot_s_t / $tot_d" 1)x)"
+	row "archive: stored (data + index)" "$dst" "$((of + oif)) (off), $((ot + oit)) (on)" "B" "<= 0.75 x Orthanc (on)" "$(yn "$dst <= 0.75 * ($ot + $oit)") ($(calc "$dst / ($ot + $oit)" 2)x)"
+	rb_f=$(calc "$(ov "$TMP/o_false.txt" readback.bytes) / $(ov "$TMP/o_false.txt" readback.seconds) / 1e6" 0)
+	rb_t=$(calc "$(ov "$TMP/o_true.txt" readback.bytes) / $(ov "$TMP/o_true.txt" readback.seconds) / 1e6" 0)
+	row "archive: read-back of every stored instance" "${F:-n/a} (series, first read via mount)" "$rb_f (off), $rb_t (on), REST GET" "MB/s"
+	row "Orthanc peak RSS" "-" "$(calc "$(ov "$TMP/o_false.txt" orthanc.peak_rss_kb)/1024" 0) (off), $(calc "$(ov "$TMP/o_true.txt" orthanc.peak_rss_kb)/1024" 0) (on)" "MB"
+	cf=$(ov "$TMP/oc_false.txt" list1.seconds) ct=$(ov "$TMP/oc_true.txt" list1.seconds)
+	csf=$(( $(ov "$TMP/oc_false.txt" list1.stored) + $(ov "$TMP/oc_false.txt" list1.index) ))
+	cst=$(( $(ov "$TMP/oc_true.txt" list1.stored) + $(ov "$TMP/oc_true.txt" list1.index) ))
+	row "shared corpus ($(wc -l < "$TMP/l_corpus") files, $(calc "$dcor_in/1e6" 0) MB): ingest MB/s" "$(calc "$dcor_in / $dcor_s / 1e6" 1)" "$(calc "$dcor_in / $cf / 1e6" 1) (off), $(calc "$dcor_in / $ct / 1e6" 1) (on); $(ov "$TMP/oc_true.txt" list1.success) accepted" "MB/s" ">= 4x Orthanc (on)" "$(yn "$ct >= 4 * $dcor_s") ($(calc "$ct / $dcor_s" 1)x)"
+	row "shared corpus: stored (data + index)" "$dcor_st" "$csf (off), $cst (on)" "B" "<= 0.75 x Orthanc (on)" "$(yn "$dcor_st <= 0.75 * $cst") ($(calc "$dcor_st / $cst" 2)x)"
+	rm -rf "$TMP/orthanc" "$DS"
+else
+	skip "Orthanc comparison" "BENCH_ORTHANC=0 or orthanc/unshare missing"
+fi
+
+mv "$RES.new" "$RES"
+echo
+echo "Total bench time: $(( $(date +%s) - T0 )) s.  Machine-readable: bench/results.tsv"
