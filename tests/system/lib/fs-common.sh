@@ -34,6 +34,7 @@ FS_MOUNTS=()
 FS_PIDS=()
 FS_N=0
 FS_FAILED=0
+FS_RM=()        # files outside $T to remove at exit (e.g. an installed symlink)
 
 fs_cleanup() {
 	local i
@@ -47,6 +48,9 @@ fs_cleanup() {
 	for p in "${FS_PIDS[@]}"; do
 		kill "$p" 2>/dev/null && sleep 0.2
 		kill -9 "$p" 2>/dev/null
+	done
+	for f in "${FS_RM[@]}"; do
+		rm -f "$f"
 	done
 	rm -rf "$T"
 }
