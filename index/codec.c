@@ -35,8 +35,10 @@
  * on the stored words, so any bit pattern round-trips, and zigzag-mapped.
  * The encoder writes the context-split form (M_*_CTX, described below); the
  * plane form (M_GRADIENT, M_UP: low-byte plane then high-byte plane in one
- * zstd frame) is 2x faster to decode but 6% larger on CT, and is only
- * written for chunks too large for the context method's scratch.  Chunks
+ * zstd frame) is 6% larger on CT and is only written for chunks too large
+ * for the context method's scratch.  The context decoder gathers each row
+ * as 4 independent segments and uses SSE2 / AVX2 (picked at run time, same
+ * contexts bit for bit) for contexts, unzigzag and prefix sums.  Chunks
  * whose prediction gains less than 2:1 are also tried as plain zstd, and
  * anything that does not shrink is stored.  The decoder assumes a little
  * endian host (16-bit words and escape values are read natively).
