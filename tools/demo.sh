@@ -29,11 +29,17 @@ if [ -x "$BUILD/dcmfs" ]; then
 	echo "== dcmfs $STORE $MNT"
 	"$BUILD/dcmfs" "$STORE" "$MNT"
 	for _ in $(seq 1 50); do mountpoint -q "$MNT" && break; sleep 0.1; done
-	echo "== the tree (a few lines of find $MNT)"
-	find "$MNT" -maxdepth 6 | head -n 15
-	f=$(find "$MNT/patients" -type f -name '*.dcm' | head -n 1)
-	echo "== dcmdump of $f"
+	echo "== ls $MNT/patients   (first 8 of $(ls "$MNT/patients" | wc -l) patients)"
+	ls "$MNT/patients" | sed -n '1,8p'
+	f=$(find "$MNT/patients" -type f -name '*.dcm' -size +400k -print -quit)
+	echo "== ls -l $(dirname "$f") | head -5"
+	ls -l "$(dirname "$f")" | sed -n '1,5p'
+	echo "== dcmdump $f   (a few attributes)"
 	dcmdump "$f" 2>/dev/null | grep -E '\((0010,0010|0010,0020|0008,0060|0028,0010|0028,0011)\)' || true
+	echo "== cmp with the original: byte-identical"
+	sop=$(basename "$f" .dcm)
+	orig=$(grep -l -r --include='*' -F "$sop" "$SAMPLE/real/series" 2>/dev/null | sed -n 1p || true)
+	[ -n "$orig" ] && cmp "$f" "$orig" && echo "   $f == $orig" || true
 	echo
 	echo "The store is mounted at $MNT."
 	echo "Unmount it with:  fusermount3 -u $MNT"
