@@ -1710,7 +1710,8 @@ static int take_snap(struct catalog *cat, struct snap *s)
 		snap_free(s);
 		return r;
 	}
-	qsort(s->v, s->n, sizeof(*s->v), fsnap_cmp);
+	if (s->n)
+		qsort(s->v, s->n, sizeof(*s->v), fsnap_cmp);
 	return 0;
 }
 

@@ -8,7 +8,7 @@
 
 S=$T/store M=$T/mnt
 check "import the corpus" fs_store "$S" "$CORPUS"
-check "mount the store" fs_mount "$S" "$M"
+fs_mount_or_bail "$S" "$M"
 
 fs_match_originals "$M/patients" "$CORPUS" >"$T/map"
 missing=$(grep -c '^MISSING' "$T/map")

@@ -7,7 +7,7 @@
 
 S=$T/store M=$T/mnt
 check "import the corpus" fs_store "$S" "$CORPUS"
-check "mount the store read-only" fs_mount "$S" "$M" -o ro
+fs_mount_or_bail "$S" "$M" -o ro
 fs_match_originals "$M/patients" "$CORPUS" >"$T/map"
 check "every file has its original" [ "$(grep -c '^MISSING' "$T/map")" = 0 ]
 

@@ -7,13 +7,13 @@ command -v rsync >/dev/null || fs_skip "no rsync"
 
 S=$T/store M=$T/mnt D=$T/dest
 check "import the corpus" fs_store "$S" "$CORPUS"
-check "mount the store" fs_mount "$S" "$M" -o ro
+fs_mount_or_bail "$S" "$M" -o ro
 check "rsync -a copies the tree" rsync -a "$M/" "$D/"
 check "diff -r finds no difference" diff -r "$M" "$D"
 statlines() { (cd "$1" && find . -print0 | LC_ALL=C sort -z | xargs -0 stat -c '%i %s %Y %n'); }
 statlines "$M" >"$T/stat1"
 check "unmount" fs_umount "$M"
-check "mount again" fs_mount "$S" "$M" -o ro
+fs_mount_or_bail "$S" "$M" -o ro
 statlines "$M" >"$T/stat2"
 check "inode, size and mtime of every entry survive the remount" cmp -s "$T/stat1" "$T/stat2"
 diff "$T/stat1" "$T/stat2" | head | diag

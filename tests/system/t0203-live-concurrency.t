@@ -11,7 +11,7 @@ NEW=$CORPUS/real/series/mr_ge_3d_t1_mprage_130sl
 [ -d "$NEW" ] || fs_skip "no second series to import"
 S=$T/store M=$T/mnt
 check "import a CT series" fs_store "$S" "$SER"
-check "mount the store" fs_mount "$S" "$M"
+fs_mount_or_bail "$S" "$M"
 fs_match_originals "$M/patients" "$SER" >"$T/map"
 check "every file has its original" [ "$(grep -c '^MISSING' "$T/map")" = 0 ]
 ls "$M/patients" >"$T/before"

@@ -13,7 +13,7 @@ SER=${CT_SERIES:-}
 SER2=$CORPUS/real/series/ct_philips_ingenuity_phantom_54sl
 S=$T/store M=$T/mnt
 check "an empty store" fs_store "$S"
-check "mount the store (admin)" fs_mount "$S" "$M"
+fs_mount_or_bail "$S" "$M"
 check "/incoming is a writable folder (0755)" [ "$(stat -c %a "$M/incoming")" = 755 ]
 
 mkdir -p "$T/src/sub"

@@ -7,7 +7,7 @@
 S=$T/store M=$T/mnt
 SRC=${CT_SERIES:-$CORPUS}
 check "import a series" fs_store "$S" "$SRC"
-check "mount -o ro" fs_mount "$S" "$M" -o ro
+fs_mount_or_bail "$S" "$M" -o ro
 check "every write fails with EROFS" $PY - "$M" <<'PY'
 import errno, os, sys
 m = sys.argv[1]

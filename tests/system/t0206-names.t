@@ -19,7 +19,7 @@ for id in 'a/b' '..' '.' '../x' 'with space' 'Zoë' '' '%41' '.hidden'; do
 done
 S=$T/store M=$T/mnt
 check "import the files with weird PatientIDs" fs_store "$S" "$T/in"
-check "mount the store" fs_mount "$S" "$M" -o ro
+fs_mount_or_bail "$S" "$M" -o ro
 ls -1 "$M/patients" | diag
 check "every patient folder name is one safe, distinct component" $PY - "$M/patients" "$i" <<'PY'
 import os, sys

@@ -119,6 +119,19 @@ fs_mount() {
 	fs_wait_mount "$m"
 }
 
+# fs_mount_or_bail STORE MNT [ARGS...]: fs_mount as a TAP line; a failed
+# mount ends the test (nothing after it could mean anything).
+fs_mount_or_bail() {
+	if fs_mount "$@"; then
+		ok "mount ${*:3}"
+	else
+		not_ok "mount ${*:3}"
+		diag <"$T/dcmfs.log"
+		echo "Bail out! the store did not mount"
+		exit 1
+	fi
+}
+
 # fs_umount MNT: unmount and wait for the daemon that served it to exit.
 fs_umount() {
 	local m=$1 i
