@@ -1134,7 +1134,7 @@ static void dcmfs_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 	f->type = OF_SPOOL;
 	f->fd = fd;
 	f->ino = e->ino;
-	f->dirty = 1;       /* a new file is ingested at close even when empty */
+	f->dirty = 0;       /* ingested at the first flush after a write */
 	pthread_mutex_init(&f->lock, NULL);
 	fi->fh = (uintptr_t)f;
 	struct fuse_entry_param ep;
