@@ -478,6 +478,27 @@ static int sp_ingest(struct dcmfs *d, fuse_ino_t ino)
 	return r;
 }
 
+/* Drop a spool file whose writing failed: the writer was told, and a
+ * partial file must neither be ingested nor keep the disk full. */
+static void sp_discard(struct dcmfs *d, fuse_ino_t ino)
+{
+	pthread_mutex_lock(&d->in_lock);
+	struct spool_ent *e = sp_find(d, ino);
+	char *path = NULL;
+	if (e && !e->busy) {
+		path = strdup(e->path);
+		sp_unlink(d, e);
+	} else {
+		e = NULL;
+	}
+	pthread_mutex_unlock(&d->in_lock);
+	if (path)
+		unlink(path);
+	free(path);
+	if (e)
+		sp_free(e);
+}
+
 /* ---------------- open files and folders ---------------- */
 
 enum { OF_INST = 1, OF_SPOOL, OF_DIR };
@@ -495,8 +516,9 @@ struct ofile {
 	/* OF_SPOOL */
 	int fd;
 	fuse_ino_t ino;
-	pthread_mutex_t lock;       /* guards dirty, ingested */
+	pthread_mutex_t lock;       /* guards dirty, ingested, write_err */
 	int dirty, ingested;
+	int write_err;              /* a write failed (e.g. ENOSPC): never ingest */
 	/* OF_DIR: a listing taken at opendir */
 	struct dentry_rec *ents;
 	size_t n, cap;
@@ -1008,12 +1030,15 @@ static void dcmfs_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info 
 	struct ofile *f = of(fi);
 	if (f->type == OF_SPOOL) {
 		pthread_mutex_lock(&f->lock);
-		int todo = f->dirty && !f->ingested;
+		int werr = f->write_err;
+		int todo = f->dirty && !f->ingested && !werr;
 		f->dirty = 0;
 		f->ingested |= todo;
 		pthread_mutex_unlock(&f->lock);
 		close(f->fd);
-		if (todo)
+		if (werr)
+			sp_discard(d, f->ino);
+		else if (todo)
 			sp_ingest(d, f->ino);
 	}
 	of_free(f);
@@ -1040,10 +1065,17 @@ static void dcmfs_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t 
 		return;
 	}
 	ssize_t n = pwrite(f->fd, buf, size, off);
-	if (n < 0)
-		fuse_reply_err(req, errno);
-	else
+	if (n < 0 || (size_t)n < size) {
+		int e = n < 0 ? errno : ENOSPC;
+		pthread_mutex_lock(&f->lock);
+		f->write_err = e;
+		pthread_mutex_unlock(&f->lock);
+		/* Give the space back now: this file will not be kept. */
+		if (ftruncate(f->fd, 0) < 0) { /* the error below is what counts */ }
+		fuse_reply_err(req, e);
+	} else {
 		fuse_reply_write(req, (size_t)n);
+	}
 }
 
 static void dcmfs_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
@@ -1056,11 +1088,12 @@ static void dcmfs_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *f
 		return;
 	}
 	pthread_mutex_lock(&f->lock);
-	int todo = f->dirty && !f->ingested;
+	int werr = f->write_err;
+	int todo = f->dirty && !f->ingested && !werr;
 	f->dirty = 0;
 	f->ingested |= todo;
 	pthread_mutex_unlock(&f->lock);
-	int r = todo ? sp_ingest(d, f->ino) : 0;
+	int r = todo ? sp_ingest(d, f->ino) : -werr;
 	fuse_reply_err(req, -r);
 }
 
