@@ -6,6 +6,7 @@
 #   make deps       install the Debian packages building, testing and the demo need
 #   make bench      benchmarks (numbers, not pass/fail)
 #   make check SANITIZE=1   the same tests under AddressSanitizer + UBSan
+#   make install    programs, man page and systemd unit under PREFIX (/usr/local)
 
 SHELL := /bin/bash
 CC ?= cc
@@ -90,9 +91,25 @@ demo: deps
 	$(MAKE) all
 	BUILD=$(abspath $(BUILD)) tools/demo.sh
 
+PREFIX ?= /usr/local
+DESTDIR ?=
+# Installs the programs, the man page and the systemd unit (with its paths
+# pointing to PREFIX); mount.fuse3 finds dcmfs in $(PREFIX)/bin for fstab.
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man8 \
+		$(DESTDIR)/etc/systemd/system
+	install -m 0755 $(BUILD)/dcmfs $(BUILD)/dcmfsctl $(DESTDIR)$(PREFIX)/bin/
+	install -m 0644 packaging/dcmfs.1 $(DESTDIR)$(PREFIX)/share/man/man8/dcmfs.8
+	sed 's|/usr/bin/dcmfs|$(PREFIX)/bin/dcmfs|' packaging/dcmfs@.service \
+		>$(DESTDIR)/etc/systemd/system/dcmfs@.service
+
+uninstall:
+	rm -f $(DESTDIR)$(PREFIX)/bin/dcmfs $(DESTDIR)$(PREFIX)/bin/dcmfsctl \
+		$(DESTDIR)$(PREFIX)/share/man/man8/dcmfs.8 $(DESTDIR)/etc/systemd/system/dcmfs@.service
+
 clean:
 	rm -rf build
 
-.PHONY: all deps check bench demo clean
+.PHONY: all deps check bench demo clean install uninstall
 .SECONDARY:
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
