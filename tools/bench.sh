@@ -10,7 +10,8 @@
 #   BENCH_META_N=100000        instances in the metadata tree (small images)
 #   BENCH_RUNS=3               repetitions of every timed measurement
 #   BENCH_RANDOM_READS=5000    random 64 KiB reads per run
-#   BENCH_ZSTD19=1             0 skips the slow tar | zstd -19 --long row
+#   BENCH_ZSTD19=1             0 skips the slow tar | zstd -19 --long row (~290 s of
+#                              the ~19 min a default run takes on 2 cores)
 #   BENCH_ORTHANC=1            0 skips the Orthanc comparison
 #   DCMFS_CORPUS=../shared/corpus
 set -euo pipefail
@@ -394,5 +395,8 @@ else
 fi
 
 mv "$RES.new" "$RES"
+if command -v gnuplot >/dev/null; then
+	"$ROOT/tools/bench/plot.sh" "$RES" "$ROOT/bench/throughput.svg" && echo && echo "Plot: bench/throughput.svg"
+fi
 echo
 echo "Total bench time: $(( $(date +%s) - T0 )) s.  Machine-readable: bench/results.tsv"
