@@ -348,20 +348,22 @@ int blob_file_parse(const uint8_t *p, size_t len, int check_body,
 
 /* ---------------- reading ---------------- */
 
-struct pack_map {
+/* Packs are read with pread into a buffer of the view's own: their blobs
+ * are small (< BLOB_FILE_THRESHOLD), and mapping packs that other
+ * processes keep appending to would mean remapping, and a process whose
+ * resident size grows with every pack page it ever touched. */
+struct pack_fd {
 	int64_t id;
-	const uint8_t *base;
-	size_t len;
-	struct pack_map *older;     /* superseded mappings stay valid until free */
+	int fd;
 };
 
 struct blob_reader {
 	char *dir;
 	pack_name_fn pack_name;
 	void *arg;
-	pthread_mutex_t lock;       /* guards maps */
-	struct pack_map **maps;
-	size_t nmaps;
+	pthread_mutex_t lock;       /* guards fds */
+	struct pack_fd *fds;
+	size_t nfds;
 };
 
 struct blob_reader *blob_reader_new(const char *store_dir, pack_name_fn fn,
@@ -381,88 +383,47 @@ void blob_reader_free(struct blob_reader *br)
 {
 	if (!br)
 		return;
-	for (size_t i = 0; i < br->nmaps; i++) {
-		struct pack_map *m = br->maps[i];
-		while (m) {
-			struct pack_map *o = m->older;
-			munmap((void *)m->base, m->len);
-			free(m);
-			m = o;
-		}
-	}
-	free(br->maps);
+	for (size_t i = 0; i < br->nfds; i++)
+		close(br->fds[i].fd);
+	free(br->fds);
 	pthread_mutex_destroy(&br->lock);
 	free(br->dir);
 	free(br);
 }
 
-/* Map pack id so that [0, need) is covered; packs only grow. */
-static int pack_mapping(struct blob_reader *br, int64_t id, uint64_t need,
-			const uint8_t **base)
+/* The open descriptor of pack id (opened on first use, kept). */
+static int pack_fd(struct blob_reader *br, int64_t id)
 {
 	pthread_mutex_lock(&br->lock);
-	struct pack_map **slot = NULL;
-	for (size_t i = 0; i < br->nmaps; i++)
-		if (br->maps[i]->id == id) {
-			slot = &br->maps[i];
-			break;
-		}
-	if (slot && (*slot)->len >= need) {
-		*base = (*slot)->base;
-		pthread_mutex_unlock(&br->lock);
-		return 0;
-	}
+	int fd = -1;
+	for (size_t i = 0; i < br->nfds; i++)
+		if (br->fds[i].id == id)
+			fd = br->fds[i].fd;
+	if (fd >= 0)
+		goto out;
 	char name[256], path[4096];
 	int r = br->pack_name(br->arg, id, name, sizeof(name));
-	if (r < 0)
+	if (r < 0) {
+		fd = r;
 		goto out;
+	}
 	snprintf(path, sizeof(path), "%s/packs/%s", br->dir, name);
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0) {
-		r = -errno;
+		fd = -errno;
 		goto out;
 	}
-	struct stat st;
-	if (fstat(fd, &st) < 0 || (uint64_t)st.st_size < need) {
-		r = errno ? -errno : -EIO;
-		r = (uint64_t)st.st_size < need ? -EIO : r;
+	struct pack_fd *n = realloc(br->fds, (br->nfds + 1) * sizeof(*n));
+	if (!n) {
 		close(fd);
+		fd = -ENOMEM;
 		goto out;
 	}
-	void *p = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_SHARED, fd, 0);
-	close(fd);
-	if (p == MAP_FAILED) {
-		r = -errno;
-		goto out;
-	}
-	struct pack_map *m = calloc(1, sizeof(*m));
-	if (!m) {
-		munmap(p, (size_t)st.st_size);
-		r = -ENOMEM;
-		goto out;
-	}
-	m->id = id;
-	m->base = p;
-	m->len = (size_t)st.st_size;
-	if (slot) {
-		m->older = *slot;
-		*slot = m;
-	} else {
-		struct pack_map **n = realloc(br->maps, (br->nmaps + 1) * sizeof(*n));
-		if (!n) {
-			munmap(p, m->len);
-			free(m);
-			r = -ENOMEM;
-			goto out;
-		}
-		br->maps = n;
-		br->maps[br->nmaps++] = m;
-	}
-	*base = m->base;
-	r = 0;
+	br->fds = n;
+	br->fds[br->nfds++] = (struct pack_fd){ id, fd };
 out:
 	pthread_mutex_unlock(&br->lock);
-	return r;
+	return fd;
 }
 
 int blob_view_get(struct blob_reader *br, const struct blob_ref *ref,
@@ -470,12 +431,20 @@ int blob_view_get(struct blob_reader *br, const struct blob_ref *ref,
 {
 	memset(v, 0, sizeof(*v));
 	if (ref->pack) {
-		const uint8_t *base = NULL;
-		int r = pack_mapping(br, ref->pack, ref->offset + ref->enc_size, &base);
-		if (r < 0)
-			return r;
-		v->enc = base + ref->offset;
+		int fd = pack_fd(br, ref->pack);
+		if (fd < 0)
+			return fd;
+		uint8_t *buf = malloc(ref->enc_size ? ref->enc_size : 1);
+		if (!buf)
+			return -ENOMEM;
+		ssize_t n = pread(fd, buf, ref->enc_size, (off_t)ref->offset);
+		if (n != (ssize_t)ref->enc_size) {
+			free(buf);
+			return n < 0 ? -errno : -EIO;
+		}
+		v->enc = buf;
 		v->enc_size = ref->enc_size;
+		v->owned = buf;
 		return 0;
 	}
 	char path[4096];
@@ -515,6 +484,7 @@ void blob_view_release(struct blob_view *v)
 {
 	if (v->map_base)
 		munmap(v->map_base, v->map_len);
+	free(v->owned);
 	memset(v, 0, sizeof(*v));
 }
 

@@ -112,14 +112,15 @@ int blob_file_parse(const uint8_t *p, size_t len, int check_body,
 
 /* ---- reading ---- */
 
-/* Maps packs and blob files for reading; thread-safe.  A mapping of a blob
- * is valid until blob_view_release(). */
+/* Reads blobs: blob files are mapped, pack blobs (small) are read into a
+ * buffer.  Thread-safe.  A view is valid until blob_view_release(). */
 struct blob_reader;
 struct blob_view {
 	const uint8_t *enc;
 	size_t enc_size;
-	void *map_base;         /* private: file mapping to undo, or NULL for packs */
+	void *map_base;         /* private: file mapping to undo, or NULL */
 	size_t map_len;
+	void *owned;            /* private: buffer to free (pack blobs are read) */
 };
 
 /* pack_name gives the file name (under packs/) of a pack id; the catalogue
