@@ -23,7 +23,9 @@
 
 #include "dicom.h"
 
-#define INFLIGHT_BYTES (96u << 20)   /* file bytes mapped between workers and writer */
+#define INFLIGHT_BYTES (24u << 20)   /* file bytes mapped between workers and writer */
+#define INFLIGHT_ITEMS 256
+#define READ_WHOLE_MAX (16u << 20)   /* files up to this size are read, larger mapped */           /* and files, whatever their size */
 #define BATCH_MAX 64
 #define PATHQ_MAX 4096
 #define MAX_CANDIDATES 16
@@ -77,6 +79,7 @@ struct ingest {
 	int workers_done;
 	struct item *ready_head, *ready_tail;
 	uint64_t inflight;
+	int inflight_items;
 	int64_t queued;
 	struct ingest_totals totals;
 	int first_error;
@@ -259,9 +262,11 @@ static void hand_to_writer(struct ingest *ing, struct item *it)
 {
 	pthread_mutex_lock(&ing->lock);
 	/* Bound mapped bytes in flight; one item always passes. */
-	while (ing->inflight && ing->inflight + it->len > INFLIGHT_BYTES)
+	while (ing->inflight_items &&
+	       (ing->inflight + it->len > INFLIGHT_BYTES || ing->inflight_items >= INFLIGHT_ITEMS))
 		pthread_cond_wait(&ing->cond, &ing->lock);
 	ing->inflight += it->len;
+	ing->inflight_items++;
 	if (ing->ready_tail)
 		ing->ready_tail->next = it;
 	else
@@ -577,6 +582,7 @@ static void commit_batch(struct ingest *ing, struct item **v, int n)
 		}
 		account(ing, it);
 		ing->inflight -= it->len;
+		ing->inflight_items--;
 		ing->queued--;
 	}
 	if (!r)
@@ -775,6 +781,7 @@ int ingest_one(struct ingest *ing, const char *path, struct ingest_result *res)
 	pthread_mutex_lock(&ing->lock);
 	ing->queued++;
 	ing->inflight += it->len;
+	ing->inflight_items++;
 	pthread_mutex_unlock(&ing->lock);
 	struct item *v[1] = { it };
 	commit_batch(ing, v, 1);
