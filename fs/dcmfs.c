@@ -40,6 +40,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <malloc.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -975,6 +976,12 @@ static void dcmfs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 		fuse_reply_err(req, write_err(d));
 		return;
 	}
+	if (d->icache) {
+		/* Zero-message opens: the kernel keeps the page cache, sends no
+		 * more OPEN or RELEASE for files, and reads carry fh 0. */
+		fuse_reply_err(req, ENOSYS);
+		return;
+	}
 	struct tstate *t = tstate_get(d);
 	struct ofile *f = calloc(1, sizeof(*f));
 	int r = !t || !f ? -ENOMEM : inst_file_open(d->store, t->cat, ino_id(ino), &f->inst);
@@ -991,13 +998,98 @@ static void dcmfs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 		of_free(f);
 }
 
+/* ---------------- open instances by inode (read-only mounts) ---------------- */
+
+static struct inst_file *icache_get(struct dcmfs *d, fuse_ino_t ino, int *uncached, int *err)
+{
+	*uncached = 0;
+	pthread_mutex_lock(&d->icache_lock);
+	for (int i = 0; i < ICACHE_SIZE; i++) {
+		struct icache_ent *e = &d->icache[i];
+		if (e->ino == ino) {
+			e->refs++;
+			e->used = ++d->icache_clock;
+			pthread_mutex_unlock(&d->icache_lock);
+			return e->f;
+		}
+	}
+	pthread_mutex_unlock(&d->icache_lock);
+	struct tstate *t = tstate_get(d);
+	struct inst_file *f = NULL;
+	int r = !t ? -ENOMEM : inst_file_open(d->store, t->cat, ino_id(ino), &f);
+	if (r) {
+		*err = -r;
+		return NULL;
+	}
+	struct inst_file *evicted = NULL;
+	pthread_mutex_lock(&d->icache_lock);
+	struct icache_ent *victim = NULL;
+	for (int i = 0; i < ICACHE_SIZE; i++) {
+		struct icache_ent *e = &d->icache[i];
+		if (e->ino == ino) {            /* another thread was quicker */
+			e->refs++;
+			e->used = ++d->icache_clock;
+			pthread_mutex_unlock(&d->icache_lock);
+			inst_file_close(f);
+			return e->f;
+		}
+		if (!e->refs && (!victim || e->used < victim->used))
+			victim = e;
+	}
+	if (victim) {
+		evicted = victim->ino ? victim->f : NULL;
+		*victim = (struct icache_ent){ .ino = ino, .f = f, .refs = 1, .used = ++d->icache_clock };
+	} else {
+		*uncached = 1;                  /* every slot busy: use it once */
+	}
+	pthread_mutex_unlock(&d->icache_lock);
+	inst_file_close(evicted);
+	return f;
+}
+
+static void icache_put(struct dcmfs *d, struct inst_file *f, int uncached)
+{
+	if (uncached) {
+		inst_file_close(f);
+		return;
+	}
+	pthread_mutex_lock(&d->icache_lock);
+	for (int i = 0; i < ICACHE_SIZE; i++)
+		if (d->icache[i].f == f && d->icache[i].refs > 0) {
+			d->icache[i].refs--;
+			break;
+		}
+	pthread_mutex_unlock(&d->icache_lock);
+}
+
+static void icache_free(struct dcmfs *d)
+{
+	if (!d->icache)
+		return;
+	for (int i = 0; i < ICACHE_SIZE; i++)
+		inst_file_close(d->icache[i].f);
+	free(d->icache);
+	d->icache = NULL;
+}
+
 static void dcmfs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		       struct fuse_file_info *fi)
 {
-	(void)ino;
 	struct dcmfs *d = dfs(req);
 	struct ofile *f = of(fi);
-	if (f->type == OF_SPOOL) {
+	struct inst_file *inst = f ? f->inst : NULL;
+	int uncached = 0;
+	if (!f) {
+		int err = EIO;
+		if (ino_kind(ino) != K_INSTANCE || !d->icache) {
+			fuse_reply_err(req, ino_kind(ino) == K_INSTANCE ? EIO : EISDIR);
+			return;
+		}
+		if (!(inst = icache_get(d, ino, &uncached, &err))) {
+			fuse_reply_err(req, err);
+			return;
+		}
+	} else if (f->type == OF_SPOOL) {
 		struct fuse_bufvec bv = FUSE_BUFVEC_INIT(size);
 		bv.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
 		bv.buf[0].fd = f->fd;
@@ -1012,11 +1104,10 @@ static void dcmfs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		if ((t->reply = malloc(size)))
 			t->reply_cap = size;
 	}
-	if (!t || !t->reply) {
-		fuse_reply_err(req, ENOMEM);
-		return;
-	}
-	int64_t got = inst_file_read(f->inst, &t->sc, (uint64_t)off, t->reply, size);
+	int64_t got = !t || !t->reply ? -ENOMEM :
+		      inst_file_read(inst, &t->sc, (uint64_t)off, t->reply, size);
+	if (!f)
+		icache_put(d, inst, uncached);
 	if (got < 0)
 		fuse_reply_err(req, (int)-got);
 	else
@@ -1028,6 +1119,10 @@ static void dcmfs_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info 
 	(void)ino;
 	struct dcmfs *d = dfs(req);
 	struct ofile *f = of(fi);
+	if (!f) {               /* a zero-message open (read-only mount) */
+		fuse_reply_err(req, 0);
+		return;
+	}
 	if (f->type == OF_SPOOL) {
 		pthread_mutex_lock(&f->lock);
 		int werr = f->write_err;
@@ -1052,7 +1147,7 @@ static void dcmfs_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t 
 {
 	(void)ino;
 	struct ofile *f = of(fi);
-	if (f->type != OF_SPOOL) {
+	if (!f || f->type != OF_SPOOL) {
 		fuse_reply_err(req, write_err(dfs(req)));
 		return;
 	}
@@ -1083,7 +1178,13 @@ static void dcmfs_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *f
 	(void)ino;
 	struct dcmfs *d = dfs(req);
 	struct ofile *f = of(fi);
-	if (f->type != OF_SPOOL) {
+	if (!f && d->icache) {
+		/* Read-only mount: nothing to flush, ever; ENOSYS tells the
+		 * kernel to stop asking (one round trip less per close). */
+		fuse_reply_err(req, ENOSYS);
+		return;
+	}
+	if (!f || f->type != OF_SPOOL) {
 		fuse_reply_err(req, 0);
 		return;
 	}
@@ -1103,7 +1204,7 @@ static void dcmfs_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
 	(void)ino;
 	struct ofile *f = of(fi);
 	int r = 0;
-	if (f->type == OF_SPOOL && (datasync ? fdatasync(f->fd) : fsync(f->fd)) < 0)
+	if (f && f->type == OF_SPOOL && (datasync ? fdatasync(f->fd) : fsync(f->fd)) < 0)
 		r = errno;
 	fuse_reply_err(req, r);
 }
@@ -1365,10 +1466,10 @@ static void dcmfs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 	if (!r && (to_set & FUSE_SET_ATTR_SIZE)) {
 		if (e->dir)
 			r = -EISDIR;
-		else if ((fi && of(fi)->type == OF_SPOOL ? ftruncate(of(fi)->fd, attr->st_size) :
+		else if ((fi && of(fi) && of(fi)->type == OF_SPOOL ? ftruncate(of(fi)->fd, attr->st_size) :
 			  truncate(e->path, attr->st_size)) < 0)
 			r = -errno;
-		else if (fi && of(fi)->type == OF_SPOOL) {
+		else if (fi && of(fi) && of(fi)->type == OF_SPOOL) {
 			pthread_mutex_lock(&of(fi)->lock);
 			of(fi)->dirty = 1;
 			pthread_mutex_unlock(&of(fi)->lock);
@@ -1537,7 +1638,7 @@ static void dcmfs_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offs
 {
 	(void)ino;
 	struct ofile *f = of(fi);
-	if (f->type != OF_SPOOL) {
+	if (!f || f->type != OF_SPOOL) {
 		fuse_reply_err(req, write_err(dfs(req)));
 		return;
 	}
@@ -1985,6 +2086,11 @@ static int opt_proc(void *data, const char *arg, int key, struct fuse_args *outa
 
 int main(int argc, char *argv[])
 {
+	/* Blob buffers (100 KiB .. a few MiB) come and go with every open file:
+	 * from the heap they cost no mmap/munmap, whose cross-CPU TLB flushes
+	 * are dear (more so in a VM).  Freed memory stays for the next file. */
+	mallopt(M_MMAP_THRESHOLD, 64 << 20);
+	mallopt(M_TRIM_THRESHOLD, 128 << 20);
 	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
 	struct fuse_cmdline_opts cmd;
 	struct dcmfs d;
@@ -2077,6 +2183,15 @@ int main(int argc, char *argv[])
 	if (pthread_create(&d.poller, NULL, poller, &d) == 0)
 		d.poller_running = 1;
 
+	pthread_mutex_init(&d.icache_lock, NULL);
+	if (d.o.ro && !(d.icache = calloc(ICACHE_SIZE, sizeof(*d.icache)))) {
+		fprintf(stderr, "dcmfs: out of memory\n");
+		ret = 2;
+		goto out_signals;
+	}
+	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+	if (ncpu > 1)
+		reader_pool_start((int)ncpu - 1);
 	if (cmd.singlethread) {
 		ret = fuse_session_loop(d.se);
 	} else {
@@ -2089,6 +2204,8 @@ int main(int argc, char *argv[])
 		fuse_loop_cfg_destroy(lc);
 	}
 	ret = ret ? 1 : 0;
+	reader_pool_stop();
+	icache_free(&d);
 
 	d.stop = 1;
 	if (d.poller_running)

@@ -115,6 +115,21 @@ struct dcmfs {
 	pthread_t poller;
 	atomic_int stop;
 	int poller_running;
+
+	/* Read-only mounts answer open with ENOSYS: the kernel then stops
+	 * sending OPEN/RELEASE (and keeps the page cache), and reads find
+	 * their instance here by inode. */
+	pthread_mutex_t icache_lock;    /* guards icache, icache_clock */
+	struct icache_ent *icache;
+	uint64_t icache_clock;
+};
+
+#define ICACHE_SIZE 64
+struct icache_ent {
+	fuse_ino_t ino;                 /* 0 = empty */
+	struct inst_file *f;
+	int refs;
+	uint64_t used;
 };
 
 /* Per-thread handles (SQLite connections and zstd contexts are per thread). */

@@ -215,6 +215,118 @@ static int partial(struct inst_file *f, struct inst_scratch *sc, int si, uint32_
 	return 0;
 }
 
+/* ---------------- parallel decode ----------------
+ * A read that covers several whole chunks (a 1 MiB request holds about
+ * four) hands every other one to a small pool of helper threads, so that a
+ * single sequential reader uses every core on a first (cold) read. */
+
+struct job_group {
+	pthread_mutex_t m;
+	pthread_cond_t done;
+	int pending;
+	int rc;
+};
+
+struct decode_job {
+	struct decode_job *next;
+	struct inst_file *f;
+	int si;
+	uint32_t ci;
+	uint8_t *dst;
+	struct job_group *g;
+};
+
+static struct {
+	pthread_mutex_t m;
+	pthread_cond_t work;
+	struct decode_job *head, *tail;
+	int nthreads, stop;
+	pthread_t th[16];
+} pool = { .m = PTHREAD_MUTEX_INITIALIZER, .work = PTHREAD_COND_INITIALIZER };
+
+static int decode(struct inst_file *f, struct codec_ctx *ctx, int si, uint32_t ci,
+		  void *dst);
+
+static void job_finish(struct decode_job *j, int rc)
+{
+	struct job_group *g = j->g;
+	pthread_mutex_lock(&g->m);
+	if (rc && !g->rc)
+		g->rc = rc;
+	if (--g->pending == 0)
+		pthread_cond_signal(&g->done);
+	pthread_mutex_unlock(&g->m);
+}
+
+static void *pool_main(void *arg)
+{
+	(void)arg;
+	struct codec_ctx *ctx = codec_ctx_new();
+	for (;;) {
+		pthread_mutex_lock(&pool.m);
+		while (!pool.head && !pool.stop)
+			pthread_cond_wait(&pool.work, &pool.m);
+		struct decode_job *j = pool.head;
+		if (j) {
+			pool.head = j->next;
+			if (!pool.head)
+				pool.tail = NULL;
+		}
+		pthread_mutex_unlock(&pool.m);
+		if (!j)
+			break;
+		job_finish(j, ctx ? decode(j->f, ctx, j->si, j->ci, j->dst) : -ENOMEM);
+	}
+	codec_ctx_free(ctx);
+	return NULL;
+}
+
+int reader_pool_start(int nthreads)
+{
+	if (nthreads > 16)
+		nthreads = 16;
+	for (int i = 0; i < nthreads; i++) {
+		if (pthread_create(&pool.th[i], NULL, pool_main, NULL))
+			break;
+		pool.nthreads++;
+	}
+	return pool.nthreads;
+}
+
+void reader_pool_stop(void)
+{
+	pthread_mutex_lock(&pool.m);
+	pool.stop = 1;
+	pthread_cond_broadcast(&pool.work);
+	pthread_mutex_unlock(&pool.m);
+	for (int i = 0; i < pool.nthreads; i++)
+		pthread_join(pool.th[i], NULL);
+	pool.nthreads = 0;
+	pool.stop = 0;
+}
+
+/* Take back a job nobody has started (the caller then does it itself). */
+static int job_unqueue(struct decode_job *j)
+{
+	int found = 0;
+	pthread_mutex_lock(&pool.m);
+	for (struct decode_job **pp = &pool.head; *pp; pp = &(*pp)->next)
+		if (*pp == j) {
+			*pp = j->next;
+			if (pool.tail == j) {
+				pool.tail = NULL;
+				for (struct decode_job *k = pool.head; k; k = k->next)
+					pool.tail = k;
+			}
+			found = 1;
+			break;
+		}
+	pthread_mutex_unlock(&pool.m);
+	return found;
+}
+
+#define MAX_OFFLOAD 16
+
 int64_t inst_file_read(struct inst_file *f, struct inst_scratch *sc,
 		       uint64_t off, void *buf, size_t n)
 {
@@ -224,7 +336,10 @@ int64_t inst_file_read(struct inst_file *f, struct inst_scratch *sc,
 		n = (size_t)(f->size - off);
 	uint8_t *dst = buf;
 	size_t done = 0;
-	for (int si = 0; si < f->nseg && done < n; si++) {
+	struct job_group g = { .m = PTHREAD_MUTEX_INITIALIZER, .done = PTHREAD_COND_INITIALIZER };
+	struct decode_job jobs[MAX_OFFLOAD];
+	int njobs = 0, whole = 0, r = 0;
+	for (int si = 0; si < f->nseg && done < n && !r; si++) {
 		const struct seg *sg = &f->seg[si];
 		uint64_t end = sg->base + sg->ref.raw_size;
 		if (off + done >= end)
@@ -237,17 +352,48 @@ int64_t inst_file_read(struct inst_file *f, struct inst_scratch *sc,
 			size_t take = (size_t)(ce - o);
 			if (take > n - done)
 				take = n - done;
-			int r;
-			if (skip == 0 && take == ce - cs)
-				r = decode(f, sc->ctx, si, ci, dst + done);
-			else
+			if (skip == 0 && take == ce - cs) {
+				/* Every other whole chunk goes to the pool. */
+				if (pool.nthreads && (whole++ & 1) && njobs < MAX_OFFLOAD) {
+					struct decode_job *j = &jobs[njobs++];
+					*j = (struct decode_job){ .f = f, .si = si, .ci = ci,
+								  .dst = dst + done, .g = &g };
+					pthread_mutex_lock(&g.m);
+					g.pending++;
+					pthread_mutex_unlock(&g.m);
+					pthread_mutex_lock(&pool.m);
+					if (pool.tail)
+						pool.tail->next = j;
+					else
+						pool.head = j;
+					pool.tail = j;
+					pthread_cond_signal(&pool.work);
+					pthread_mutex_unlock(&pool.m);
+				} else {
+					r = decode(f, sc->ctx, si, ci, dst + done);
+				}
+			} else {
 				r = partial(f, sc, si, ci, skip, take, dst + done);
+			}
 			if (r)
-				return r;
+				break;
 			done += take;
 			o += take;
 			ci++;
 		}
 	}
-	return (int64_t)done;
+	/* Jobs still queued are ours to do; then wait for the started ones
+	 * (jobs[] lives on this stack: never return before they finish). */
+	for (int i = 0; i < njobs; i++)
+		if (job_unqueue(&jobs[i])) {
+			int rc = r ? r : decode(f, sc->ctx, jobs[i].si, jobs[i].ci, jobs[i].dst);
+			job_finish(&jobs[i], rc);
+		}
+	pthread_mutex_lock(&g.m);
+	while (g.pending)
+		pthread_cond_wait(&g.done, &g.m);
+	pthread_mutex_unlock(&g.m);
+	if (!r)
+		r = g.rc;
+	return r ? r : (int64_t)done;
 }

@@ -44,4 +44,9 @@ int64_t inst_file_read(struct inst_file *f, struct inst_scratch *sc,
 uint64_t inst_file_decodes(const struct inst_file *f);
 void inst_file_close(struct inst_file *f);
 
+/* Helper threads that decode whole chunks of large reads in parallel
+ * (one fewer than the cores is right).  Returns how many started. */
+int reader_pool_start(int nthreads);
+void reader_pool_stop(void);
+
 #endif

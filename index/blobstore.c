@@ -31,6 +31,7 @@
 #define BLOB_VERSION 1
 
 #define BLOB_FILE_HEADER (16 + BLOB_HEADER_BYTES + 8 + 8)
+#define BLOB_READ_MAX (32u << 20)   /* blob files up to this size are read, larger mapped */
 
 static void put32(uint8_t *p, uint32_t v) { memcpy(p, &v, 4); }
 static void put64(uint8_t *p, uint64_t v) { memcpy(p, &v, 8); }
@@ -462,21 +463,38 @@ int blob_view_get(struct blob_reader *br, const struct blob_ref *ref,
 		close(fd);
 		return -EBADMSG;
 	}
-	void *p = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_SHARED, fd, 0);
-	close(fd);
-	if (p == MAP_FAILED)
-		return -errno;
+	/* Most blob files are read into memory: mapping and unmapping one per
+	 * open costs page faults and cross-CPU TLB flushes (dear in a VM) that
+	 * a copy from the page cache does not.  Huge ones are mapped. */
+	size_t len = (size_t)st.st_size;
+	void *p;
+	if (len <= BLOB_READ_MAX) {
+		p = malloc(len);
+		ssize_t n = p ? pread(fd, p, len, 0) : -1;
+		int e = p ? errno : ENOMEM;
+		close(fd);
+		if (n != (ssize_t)len) {
+			free(p);
+			return n < 0 ? -e : -EIO;
+		}
+		v->owned = p;
+	} else {
+		p = mmap(NULL, len, PROT_READ, MAP_SHARED, fd, 0);
+		close(fd);
+		if (p == MAP_FAILED)
+			return -errno;
+		v->map_base = p;
+		v->map_len = len;
+	}
 	struct blob_header h;
 	const uint8_t *enc;
-	int r = blob_file_parse(p, (size_t)st.st_size, 0, &h, &enc);
+	int r = blob_file_parse(p, len, 0, &h, &enc);
 	if (r < 0 || h.enc_size != ref->enc_size || h.raw_size != ref->raw_size) {
-		munmap(p, (size_t)st.st_size);
+		blob_view_release(v);
 		return r < 0 ? r : -EBADMSG;
 	}
 	v->enc = enc;
 	v->enc_size = h.enc_size;
-	v->map_base = p;
-	v->map_len = (size_t)st.st_size;
 	return 0;
 }
 
