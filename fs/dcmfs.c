@@ -52,10 +52,12 @@
 #include <unistd.h>
 
 #include "maint.h"
+#include "prefetch.h"
 
 #define TIMEOUT_FILE 3600.0
 #define TIMEOUT_DIR 1.0
 #define POLL_MS 300
+#define PREFETCH_AHEAD 6        /* files of a series decoded ahead of a reader */
 
 static struct dcmfs *dfs(fuse_req_t req) { return fuse_req_userdata(req); }
 
@@ -1104,6 +1106,10 @@ static void dcmfs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		if ((t->reply = malloc(size)))
 			t->reply_cap = size;
 	}
+	/* A file read from its start is likely one of a series being read
+	 * in order: have the next ones decoded meanwhile. */
+	if (off == 0)
+		prefetch_hint(d->prefetch, ino_id(ino), PREFETCH_AHEAD);
 	int64_t got = !t || !t->reply ? -ENOMEM :
 		      inst_file_read(inst, &t->sc, (uint64_t)off, t->reply, size);
 	if (!f)
@@ -2192,6 +2198,7 @@ int main(int argc, char *argv[])
 	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
 	if (ncpu > 1)
 		reader_pool_start((int)ncpu - 1);
+	d.prefetch = prefetch_start(d.store, d.se, ncpu > 1 ? (int)ncpu : 1);
 	if (cmd.singlethread) {
 		ret = fuse_session_loop(d.se);
 	} else {
@@ -2204,6 +2211,7 @@ int main(int argc, char *argv[])
 		fuse_loop_cfg_destroy(lc);
 	}
 	ret = ret ? 1 : 0;
+	prefetch_stop(d.prefetch);
 	reader_pool_stop();
 	icache_free(&d);
 

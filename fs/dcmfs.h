@@ -119,6 +119,8 @@ struct dcmfs {
 	/* Read-only mounts answer open with ENOSYS: the kernel then stops
 	 * sending OPEN/RELEASE (and keeps the page cache), and reads find
 	 * their instance here by inode. */
+	struct prefetch *prefetch;      /* decodes the next files of a series */
+
 	pthread_mutex_t icache_lock;    /* guards icache, icache_clock */
 	struct icache_ent *icache;
 	uint64_t icache_clock;

@@ -65,7 +65,7 @@ enum stmt_id {
 	S_CH_PATIENTS, S_CH_STUDIES, S_CH_SERIES, S_CH_INSTANCES,
 	S_LK_PATIENT, S_LK_STUDY, S_LK_SERIES, S_LK_INSTANCE,
 	S_NODE_PATIENT, S_NODE_STUDY, S_NODE_SERIES, S_NODE_INSTANCE,
-	S_INST_RECORD, S_INST_DEL, S_SEG_DEL, S_DATA_VERSION,
+	S_INST_RECORD, S_INST_DEL, S_SEG_DEL, S_DATA_VERSION, S_NEXT_IN_SERIES,
 	S_NSTMT
 };
 
@@ -124,6 +124,8 @@ static const char *stmt_sql[S_NSTMT] = {
 	[S_INST_DEL] = "DELETE FROM instances WHERE id=?1",
 	[S_SEG_DEL] = "DELETE FROM segments WHERE instance=?1",
 	[S_DATA_VERSION] = "PRAGMA data_version",
+	[S_NEXT_IN_SERIES] = "SELECT id, size FROM instances WHERE series=(SELECT series FROM instances"
+			     " WHERE id=?1) AND id>?1 ORDER BY id LIMIT ?2",
 };
 
 struct catalog {
@@ -769,6 +771,23 @@ int catalog_instance_info(struct catalog *c, int64_t instance_id,
 		res = rc == SQLITE_DONE ? -ENOENT : sqerr(rc);
 	sqlite3_reset(s);
 	return res;
+}
+
+int catalog_next_in_series(struct catalog *c, int64_t instance_id, int64_t *ids,
+			   uint64_t *sizes, int max)
+{
+	sqlite3_stmt *s = stmt(c, S_NEXT_IN_SERIES);
+	if (!s)
+		return -EIO;
+	sqlite3_bind_int64(s, 1, instance_id);
+	sqlite3_bind_int(s, 2, max);
+	int n = 0, rc;
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW && n < max) {
+		ids[n] = sqlite3_column_int64(s, 0);
+		sizes[n++] = (uint64_t)sqlite3_column_int64(s, 1);
+	}
+	sqlite3_reset(s);
+	return rc == SQLITE_ROW || rc == SQLITE_DONE ? n : sqerr(rc);
 }
 
 static int collect_ids(sqlite3 *db, const char *sql, int64_t bind, int bound,
