@@ -522,9 +522,10 @@ struct ofile {
 	pthread_mutex_t lock;       /* guards dirty, ingested, write_err */
 	int dirty, ingested;
 	int write_err;              /* a write failed (e.g. ENOSPC): never ingest */
-	/* OF_DIR: a listing taken at opendir */
+	/* OF_DIR: a listing taken at the first readdir (under lock) */
 	struct dentry_rec *ents;
 	size_t n, cap;
+	int listed;
 };
 
 static struct ofile *of(struct fuse_file_info *fi)
@@ -540,7 +541,7 @@ static void of_free(struct ofile *f)
 	for (size_t i = 0; i < f->n; i++)
 		free(f->ents[i].name);
 	free(f->ents);
-	if (f->type == OF_SPOOL)
+	if (f->type == OF_SPOOL || f->type == OF_DIR)
 		pthread_mutex_destroy(&f->lock);
 	free(f);
 }
@@ -862,24 +863,49 @@ static void dcmfs_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info 
 {
 	struct dcmfs *d = dfs(req);
 	struct tstate *t = tstate_get(d);
-	struct ofile *f = calloc(1, sizeof(*f));
-	int r = !t || !f ? -ENOMEM : list_dir(d, t->cat, ino, f);
-	if (f)
-		f->type = OF_DIR;
+	struct stat st;
+	double to;
+	int r = !t ? -ENOMEM : node_getattr(d, t->cat, ino, &st, &to);
+	if (!r && !S_ISDIR(st.st_mode))
+		r = -ENOTDIR;
+	struct ofile *f = r ? NULL : calloc(1, sizeof(*f));
+	if (!r && !f)
+		r = -ENOMEM;
 	if (r) {
-		of_free(f);
 		fuse_reply_err(req, -r);
 		return;
 	}
+	f->type = OF_DIR;
+	pthread_mutex_init(&f->lock, NULL);
 	fi->fh = (uintptr_t)f;
+	/* Catalogue folders change only through the catalogue, and the poll
+	 * thread invalidates those that do: the kernel may keep their
+	 * listings, and then does not even call readdir (so list lazily). */
+	if (!in_ino(ino)) {
+		fi->cache_readdir = 1;
+		fi->keep_cache = 1;
+	}
 	if (fuse_reply_open(req, fi) == -ENOENT)
 		of_free(f);
 }
 
-static void do_readdir(fuse_req_t req, size_t size, off_t off,
+static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		       struct fuse_file_info *fi, int plus)
 {
 	struct ofile *f = of(fi);
+	struct dcmfs *d = dfs(req);
+	pthread_mutex_lock(&f->lock);
+	if (!f->listed) {
+		struct tstate *t = tstate_get(d);
+		int r = !t ? -ENOMEM : list_dir(d, t->cat, ino, f);
+		if (r) {
+			pthread_mutex_unlock(&f->lock);
+			fuse_reply_err(req, -r);
+			return;
+		}
+		f->listed = 1;
+	}
+	pthread_mutex_unlock(&f->lock);
 	char *buf = malloc(size);
 	if (!buf) {
 		fuse_reply_err(req, ENOMEM);
@@ -915,15 +941,13 @@ static void do_readdir(fuse_req_t req, size_t size, off_t off,
 static void dcmfs_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 			  struct fuse_file_info *fi)
 {
-	(void)ino;
-	do_readdir(req, size, off, fi, 0);
+	do_readdir(req, ino, size, off, fi, 0);
 }
 
 static void dcmfs_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 			      struct fuse_file_info *fi)
 {
-	(void)ino;
-	do_readdir(req, size, off, fi, 1);
+	do_readdir(req, ino, size, off, fi, 1);
 }
 
 static void dcmfs_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
@@ -1622,21 +1646,22 @@ static void dcmfs_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 	fuse_reply_err(req, d->o.ro ? EROFS : in_ino(ino) ? ENODATA : EPERM);
 }
 
+/* No extended attributes are stored.  ENOSYS (not ENODATA) makes the
+ * kernel stop asking: `ls -l` asks for ACL and SELinux attributes of every
+ * file, a round trip each. */
 static void dcmfs_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
 {
 	(void)ino;
 	(void)name;
 	(void)size;
-	fuse_reply_err(req, ENODATA);
+	fuse_reply_err(req, ENOSYS);
 }
 
 static void dcmfs_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 {
 	(void)ino;
-	if (size)
-		fuse_reply_buf(req, NULL, 0);
-	else
-		fuse_reply_xattr(req, 0);
+	(void)size;
+	fuse_reply_err(req, ENOSYS);
 }
 
 static void dcmfs_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset,
@@ -2155,10 +2180,15 @@ int main(int argc, char *argv[])
 		free(o);
 	}
 
+	/* Check the store now, so that errors reach the terminal, but open it
+	 * for good only after daemonizing: fork() keeps no threads, and SQLite
+	 * connections (their WAL locks) must not cross it. */
 	if (store_open(d.store_dir, d.o.ro, &d.store, err, sizeof(err))) {
 		fprintf(stderr, "dcmfs: %s\n", err);
 		goto out_args;
 	}
+	store_close(d.store);
+	d.store = NULL;
 	if (!d.o.ro) {
 		char path[PATH_MAX];
 		snprintf(path, sizeof(path), "%s/spool/.rejected", d.store_dir);
@@ -2166,15 +2196,15 @@ int main(int argc, char *argv[])
 			fprintf(stderr, "dcmfs: cannot create '%s': %s\n", path, strerror(errno));
 			goto out_store;
 		}
-		if (ingest_begin(d.store, 1, NULL, NULL, &d.ing, err, sizeof(err))) {
-			fprintf(stderr, "dcmfs: %s\n", err);
-			goto out_store;
-		}
-		sp_load_rejected(&d);
 	}
 	if (pthread_key_create(&d.tkey, tstate_free)) {
 		fprintf(stderr, "dcmfs: out of memory\n");
-		goto out_ingest;
+		goto out_store;
+	}
+	pthread_mutex_init(&d.icache_lock, NULL);
+	if (d.o.ro && !(d.icache = calloc(ICACHE_SIZE, sizeof(*d.icache)))) {
+		fprintf(stderr, "dcmfs: out of memory\n");
+		goto out_key;
 	}
 	d.se = fuse_session_new(&args, &dcmfs_ops, sizeof(dcmfs_ops), &d);
 	if (!d.se)
@@ -2185,16 +2215,21 @@ int main(int argc, char *argv[])
 		goto out_signals;
 	fuse_daemonize(cmd.foreground);
 
-	/* after daemonize: fork() keeps no threads */
+	if (store_open(d.store_dir, d.o.ro, &d.store, err, sizeof(err))) {
+		fuse_log(FUSE_LOG_ERR, "dcmfs: %s\n", err);
+		ret = 2;
+		goto out_unmount;
+	}
+	if (!d.o.ro) {
+		if (ingest_begin(d.store, 1, NULL, NULL, &d.ing, err, sizeof(err))) {
+			fuse_log(FUSE_LOG_ERR, "dcmfs: %s\n", err);
+			ret = 2;
+			goto out_unmount;
+		}
+		sp_load_rejected(&d);
+	}
 	if (pthread_create(&d.poller, NULL, poller, &d) == 0)
 		d.poller_running = 1;
-
-	pthread_mutex_init(&d.icache_lock, NULL);
-	if (d.o.ro && !(d.icache = calloc(ICACHE_SIZE, sizeof(*d.icache)))) {
-		fprintf(stderr, "dcmfs: out of memory\n");
-		ret = 2;
-		goto out_signals;
-	}
 	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
 	if (ncpu > 1)
 		reader_pool_start((int)ncpu - 1);
@@ -2213,11 +2248,11 @@ int main(int argc, char *argv[])
 	ret = ret ? 1 : 0;
 	prefetch_stop(d.prefetch);
 	reader_pool_stop();
-	icache_free(&d);
 
 	d.stop = 1;
 	if (d.poller_running)
 		pthread_join(d.poller, NULL);
+out_unmount:
 	fuse_session_unmount(d.se);
 out_signals:
 	fuse_remove_signal_handlers(d.se);
@@ -2226,7 +2261,7 @@ out_session:
 out_key:
 	tstate_free(pthread_getspecific(d.tkey));
 	pthread_key_delete(d.tkey);
-out_ingest:
+	icache_free(&d);
 	if (d.ing) {
 		struct ingest_totals t;
 		int r = ingest_end(d.ing, &t);
