@@ -400,11 +400,11 @@ static int cmd_ls(int argc, char **argv)
 /* ---------------- get ---------------- */
 
 /* Write one instance to fd; dies on error. */
-static void write_instance(struct store *s, struct codec_ctx *ctx, int64_t id, int fd,
-			   const char *what, uint8_t *buf, size_t bufsz)
+static void write_instance(struct store *s, struct catalog *cat, struct codec_ctx *ctx,
+			   int64_t id, int fd, const char *what, uint8_t *buf, size_t bufsz)
 {
 	struct instance_handle *h;
-	int r = instance_open(s, s->cat, id, &h);
+	int r = instance_open(s, cat, id, &h);
 	if (r)
 		die("cannot read '%s': %s", what, strerror(-r));
 	uint64_t size = instance_size(h), off = 0;
@@ -425,41 +425,65 @@ static void write_instance(struct store *s, struct codec_ctx *ctx, int64_t id, i
 
 /* Write to path atomically: a temporary name, fsync (unless the caller
  * syncs the whole batch at the end), rename. */
-static void write_instance_file(struct store *s, struct codec_ctx *ctx, int64_t id,
-				const char *path, uint8_t *buf, size_t bufsz, int sync)
+static void write_instance_file(struct store *s, struct catalog *cat, struct codec_ctx *ctx,
+				int64_t id, const char *path, uint8_t *buf, size_t bufsz, int sync)
 {
 	char tmp[4200];
 	snprintf(tmp, sizeof(tmp), "%s.dcmfs-tmp", path);
 	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 	if (fd < 0)
 		die("cannot create '%s': %s", tmp, strerror(errno));
-	write_instance(s, ctx, id, fd, path, buf, bufsz);
+	write_instance(s, cat, ctx, id, fd, path, buf, bufsz);
 	if ((sync && fsync(fd) < 0) || close(fd) < 0 || rename(tmp, path) < 0)
 		die("cannot write '%s': %s", path, strerror(errno));
 }
 
+/* get --series: the files of a series are written by one thread per core,
+ * each with its own catalogue connection and codec context. */
 struct series_out {
 	struct store *s;
-	struct codec_ctx *ctx;
 	const char *dir;
-	uint8_t *buf;
-	size_t bufsz;
-	int64_t n;
-	uint64_t bytes;
+	struct cat_node *files;
+	size_t n;
+	size_t next;                /* guarded by lock */
+	pthread_mutex_t lock;
 };
 
-static int get_one_of_series(void *arg, int64_t id)
+static int collect_file(void *arg, int64_t id)
 {
 	struct series_out *o = arg;
-	struct cat_node n;
-	if (catalog_node(o->s->cat, CAT_INSTANCE, id, &n))
-		return 0;
-	char path[4400];
-	snprintf(path, sizeof(path), "%s/%s", o->dir, n.name);
-	write_instance_file(o->s, o->ctx, id, path, o->buf, o->bufsz, 0);
-	o->n++;
-	o->bytes += n.size;
+	struct cat_node *p = realloc(o->files, (o->n + 1) * sizeof(*p));
+	if (!p)
+		die("out of memory");
+	o->files = p;
+	if (catalog_node(o->s->cat, CAT_INSTANCE, id, &o->files[o->n]) == 0)
+		o->n++;
 	return 0;
+}
+
+static void *series_writer(void *arg)
+{
+	struct series_out *o = arg;
+	struct catalog *cat;
+	struct codec_ctx *ctx = codec_ctx_new();
+	size_t bufsz = 4 << 20;
+	uint8_t *buf = malloc(bufsz);
+	if (store_catalog(o->s, &cat) || !ctx || !buf)
+		die("cannot open the store's index for reading");
+	for (;;) {
+		pthread_mutex_lock(&o->lock);
+		size_t i = o->next++;
+		pthread_mutex_unlock(&o->lock);
+		if (i >= o->n)
+			break;
+		char path[4400];
+		snprintf(path, sizeof(path), "%s/%s", o->dir, o->files[i].name);
+		write_instance_file(o->s, cat, ctx, o->files[i].id, path, buf, bufsz, 0);
+	}
+	catalog_close(cat);
+	codec_ctx_free(ctx);
+	free(buf);
+	return NULL;
 }
 
 static int cmd_get(int argc, char **argv)
@@ -495,18 +519,30 @@ static int cmd_get(int argc, char **argv)
 			die("series '%s' is not in the store", series);
 		if (mkdir(out, 0755) < 0 && errno != EEXIST)
 			die("cannot create '%s': %s", out, strerror(errno));
-		struct series_out o = { s, ctx, out, buf, bufsz, 0, 0 };
+		struct series_out o = { .s = s, .dir = out };
+		pthread_mutex_init(&o.lock, NULL);
 		double t0 = now_s();
 		for (int i = 0; i < n && i < 64; i++)
-			catalog_instances_under(s->cat, CAT_SERIES, ids[i], get_one_of_series, &o);
+			catalog_instances_under(s->cat, CAT_SERIES, ids[i], collect_file, &o);
+		long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+		int nth = ncpu < 1 ? 1 : ncpu > 16 ? 16 : (int)ncpu;
+		pthread_t th[16];
+		for (int i = 0; i < nth; i++)
+			pthread_create(&th[i], NULL, series_writer, &o);
+		for (int i = 0; i < nth; i++)
+			pthread_join(th[i], NULL);
+		uint64_t bytes = 0;
+		for (size_t i = 0; i < o.n; i++)
+			bytes += o.files[i].size;
+		free(o.files);
 		int dfd = open(out, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 		if (dfd < 0 || syncfs(dfd) < 0)
 			die("cannot sync '%s': %s", out, strerror(errno));
 		close(dfd);
 		double el = now_s() - t0;
 		char b[32];
-		printf("wrote %" PRId64 " files (%s) to %s in %.2f s, %.0f MB/s\n", o.n,
-		       human(o.bytes, b, sizeof(b)), out, el, el > 0 ? (double)o.bytes / 1e6 / el : 0.0);
+		printf("wrote %zu files (%s) to %s in %.2f s, %.0f MB/s\n", o.n,
+		       human(bytes, b, sizeof(b)), out, el, el > 0 ? (double)bytes / 1e6 / el : 0.0);
 		store_close(s);
 	} else {
 		if (argc - optind != 2)
@@ -527,9 +563,9 @@ static int cmd_get(int argc, char **argv)
 				die("instance '%s' has no version %d (it has %d)", uid, version, n);
 		}
 		if (out)
-			write_instance_file(s, ctx, v[pick].instance_id, out, buf, bufsz, 1);
+			write_instance_file(s, s->cat, ctx, v[pick].instance_id, out, buf, bufsz, 1);
 		else
-			write_instance(s, ctx, v[pick].instance_id, 1, "stdout", buf, bufsz);
+			write_instance(s, s->cat, ctx, v[pick].instance_id, 1, "stdout", buf, bufsz);
 		store_close(s);
 	}
 	free(buf);
