@@ -111,7 +111,7 @@ static const char *stmt_sql[S_NSTMT] = {
 	[S_CH_PATIENTS] = "SELECT id, 0, dirname, mtime, nchildren FROM patients ORDER BY id",
 	[S_CH_STUDIES] = "SELECT id, patient, dirname, mtime, nchildren FROM studies WHERE patient=?1 ORDER BY id",
 	[S_CH_SERIES] = "SELECT id, study, dirname, mtime, nchildren FROM series WHERE study=?1 ORDER BY id",
-	[S_CH_INSTANCES] = "SELECT id, series, name, stored_at, size FROM instances WHERE series=?1 ORDER BY id",
+	[S_CH_INSTANCES] = "SELECT id, series, name, stored_at, size FROM instances WHERE series=?1 ORDER BY name",
 	[S_LK_PATIENT] = "SELECT id, 0, dirname, mtime, nchildren FROM patients WHERE dirname=?2",
 	[S_LK_STUDY] = "SELECT id, patient, dirname, mtime, nchildren FROM studies WHERE patient=?1 AND dirname=?2",
 	[S_LK_SERIES] = "SELECT id, study, dirname, mtime, nchildren FROM series WHERE study=?1 AND dirname=?2",
@@ -124,8 +124,8 @@ static const char *stmt_sql[S_NSTMT] = {
 	[S_INST_DEL] = "DELETE FROM instances WHERE id=?1",
 	[S_SEG_DEL] = "DELETE FROM segments WHERE instance=?1",
 	[S_DATA_VERSION] = "PRAGMA data_version",
-	[S_NEXT_IN_SERIES] = "SELECT id, size FROM instances WHERE series=(SELECT series FROM instances"
-			     " WHERE id=?1) AND id>?1 ORDER BY id LIMIT ?2",
+	[S_NEXT_IN_SERIES] = "SELECT n.id, n.size FROM instances i JOIN instances n ON n.series=i.series"
+			     " AND n.name>i.name WHERE i.id=?1 ORDER BY n.name LIMIT ?2",
 };
 
 struct catalog {

@@ -117,8 +117,9 @@ int catalog_instance_info(struct catalog *c, int64_t instance_id,
 typedef int (*cat_id_cb)(void *arg, int64_t instance_id);
 int catalog_instances_under(struct catalog *c, int kind, int64_t id,
 			    cat_id_cb cb, void *arg);
-/* The instances after instance_id in its series (row id order, which is
- * the folder's listing order); returns the count (<= max). */
+/* The instances after instance_id in its series, in name order (the
+ * folder's listing order, and the order of `ls`, globs and most copy
+ * tools); returns the count (<= max). */
 int catalog_next_in_series(struct catalog *c, int64_t instance_id, int64_t *ids,
 			   uint64_t *sizes, int max);
 /* Resolve a PatientID / StudyUID / SeriesUID / SOPInstanceUID to row ids. */
