@@ -904,6 +904,10 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 			return;
 		}
 		f->listed = 1;
+		/* The kernel learns the files' inodes from this listing: reading
+		 * ahead in this series can now push into its page cache. */
+		if (plus && ino_kind(ino) == K_SERIES)
+			prefetch_listed(d->prefetch, ino_id(ino));
 	}
 	pthread_mutex_unlock(&f->lock);
 	char *buf = malloc(size);
@@ -1132,8 +1136,10 @@ static void dcmfs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	}
 	/* A file read from its start is likely one of a series being read
 	 * in order: have the next ones decoded meanwhile. */
-	if (off == 0)
+	if (off == 0) {
+		prefetch_forget(d->prefetch, ino_id(ino));
 		prefetch_hint(d->prefetch, ino_id(ino), PREFETCH_AHEAD);
+	}
 	int64_t got = !t || !t->reply ? -ENOMEM :
 		      inst_file_read(inst, &t->sc, (uint64_t)off, t->reply, size);
 	if (!f)

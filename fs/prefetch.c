@@ -10,8 +10,11 @@
  * page cache holds the decoded bytes, so the daemon's own memory stays small,
  * and the kernel drops them under pressure like any cached file.
  *
- * Only inodes the kernel already knows can be stored into (after a lookup
- * or a listing); others are skipped.  Files larger than PREFETCH_MAX_FILE are
+ * Only inodes the kernel already knows can be stored into, so only series
+ * whose folder was listed (readdirplus made the kernel know its files) are
+ * read ahead: a program that opens paths it did not list gets no help, and
+ * pays nothing for guesses it would not use.  A file a reader asks for
+ * itself is struck from the queue.  Files larger than PREFETCH_MAX_FILE are
  * left to normal reads.
  */
 #include "prefetch.h"
@@ -25,6 +28,7 @@
 #define QUEUE_CAP 64
 #define RECENT 512
 #define PREFETCH_MAX_FILE (16u << 20)
+#define LISTED 256
 
 struct prefetch {
 	struct store *store;
@@ -39,7 +43,35 @@ struct prefetch {
 	int64_t recent[RECENT];     /* ids queued lately: queue each once */
 	int recent_next;
 	struct catalog *hint_cat;   /* for the sibling query, under m */
+	int64_t listed[LISTED];     /* series whose folder was listed lately */
+	int listed_next;
 };
+
+void prefetch_forget(struct prefetch *p, int64_t id)
+{
+	if (!p)
+		return;
+	pthread_mutex_lock(&p->m);
+	for (int i = 0; i < p->count; i++)
+		if (p->queue[(p->head + i) % QUEUE_CAP] == id)
+			p->queue[(p->head + i) % QUEUE_CAP] = 0;
+	pthread_mutex_unlock(&p->m);
+}
+
+void prefetch_listed(struct prefetch *p, int64_t series_id)
+{
+	if (!p)
+		return;
+	pthread_mutex_lock(&p->m);
+	int known = 0;
+	for (int i = 0; i < LISTED && !known; i++)
+		known = p->listed[i] == series_id;
+	if (!known) {
+		p->listed[p->listed_next] = series_id;
+		p->listed_next = (p->listed_next + 1) % LISTED;
+	}
+	pthread_mutex_unlock(&p->m);
+}
 
 static int seen(struct prefetch *p, int64_t id)
 {
@@ -62,12 +94,23 @@ void prefetch_hint(struct prefetch *p, int64_t instance_id, int ahead)
 		pthread_mutex_unlock(&p->m);
 		return;
 	}
+	struct cat_node self;
+	int listed = 0;
+	if (catalog_node(p->hint_cat, CAT_INSTANCE, instance_id, &self) == 0)
+		for (int i = 0; i < LISTED && !listed; i++)
+			listed = p->listed[i] == self.parent;
+	if (!listed) {
+		pthread_mutex_unlock(&p->m);
+		return;
+	}
 	if (!seen(p, instance_id)) {          /* read directly: no need to fetch it */
 		p->recent[p->recent_next] = instance_id;
 		p->recent_next = (p->recent_next + 1) % RECENT;
 	}
-	int n = catalog_next_in_series(p->hint_cat, instance_id, ids, sizes, ahead);
-	for (int i = 0; i < n; i++) {
+	int n = catalog_next_in_series(p->hint_cat, instance_id, ids, sizes, ahead + 1);
+	/* The very next file is left to the reader, who will ask for it before a
+	 * helper could finish it; the helpers work further ahead. */
+	for (int i = 1; i < n; i++) {
 		if (sizes[i] > PREFETCH_MAX_FILE || seen(p, ids[i]) || p->count == QUEUE_CAP)
 			continue;
 		p->recent[p->recent_next] = ids[i];
@@ -100,28 +143,29 @@ static void *prefetch_main(void *arg)
 		p->head = (p->head + 1) % QUEUE_CAP;
 		p->count--;
 		pthread_mutex_unlock(&p->m);
+		if (!id)
+			continue;   /* cancelled: the reader got there first */
 
 		struct inst_file *f;
-		if (inst_file_open(p->store, cat, id, &f))
-			continue;
-		uint64_t size = inst_file_size(f);
-		if (size > cap) {
-			free(buf);
-			cap = 0;
-			if (!(buf = malloc(size))) {
-				inst_file_close(f);
-				continue;
+		uint64_t size = 0;
+		int ok = 0;
+		if (inst_file_open(p->store, cat, id, &f) == 0) {
+			size = inst_file_size(f);
+			if (size > cap) {
+				free(buf);
+				cap = 0;
+				if ((buf = malloc(size)))
+					cap = size;
 			}
-			cap = size;
+			ok = buf && cap >= size && inst_file_read(f, &sc, 0, buf, size) == (int64_t)size;
+			inst_file_close(f);
 		}
-		int64_t got = inst_file_read(f, &sc, 0, buf, size);
-		inst_file_close(f);
-		if (got != (int64_t)size)
-			continue;
-		struct fuse_bufvec bv = FUSE_BUFVEC_INIT(size);
-		bv.buf[0].mem = buf;
-		/* -ENOENT: the kernel does not know this inode (yet); fine. */
-		fuse_lowlevel_notify_store(p->se, ino_make(K_INSTANCE, id), 0, &bv, 0);
+		if (ok) {
+			struct fuse_bufvec bv = FUSE_BUFVEC_INIT(size);
+			bv.buf[0].mem = buf;
+			/* -ENOENT: the kernel forgot the inode meanwhile; fine. */
+			fuse_lowlevel_notify_store(p->se, ino_make(K_INSTANCE, id), 0, &bv, 0);
+		}
 	}
 out:
 	catalog_close(cat);

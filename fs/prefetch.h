@@ -13,6 +13,10 @@ struct prefetch;
 struct prefetch *prefetch_start(struct store *s, struct fuse_session *se, int nthreads);
 /* A file was read from its start: queue up to `ahead` files after it. */
 void prefetch_hint(struct prefetch *p, int64_t instance_id, int ahead);
+/* The reader asked for this file itself: no helper need decode it. */
+void prefetch_forget(struct prefetch *p, int64_t instance_id);
+/* A series folder was listed (the kernel now knows its files' inodes). */
+void prefetch_listed(struct prefetch *p, int64_t series_id);
 /* Stop the threads (before the session ends); NULL-safe. */
 void prefetch_stop(struct prefetch *p);
 
