@@ -36,4 +36,8 @@ check "a file copied into /incoming is ingested" cp "$T/x.dcm" "$M/incoming/"
 check "and is in the tree" test -f "$ser/$sop.dcm"
 fusermount3 -u "$M"
 check "unmounted" within_2s fails mountpoint -q "$M"
+# The background daemon must exit once unmounted (it once hung joining
+# threads that fork() had not kept).  $T is unique to this test.
+gone() { ! pgrep -f "dcmfs $S $M" >/dev/null; }
+check "the background daemon exits after the unmount" within_2s gone
 fs_done
