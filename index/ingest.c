@@ -16,16 +16,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "dicom.h"
 
-#define INFLIGHT_BYTES (24u << 20)   /* file bytes mapped between workers and writer */
+#define INFLIGHT_BYTES (24u << 20)   /* file bytes held in memory between workers and writer */
 #define INFLIGHT_ITEMS 256
-#define READ_WHOLE_MAX (16u << 20)   /* files up to this size are read, larger mapped */           /* and files, whatever their size */
 #define BATCH_MAX 64
 #define PATHQ_MAX 4096
 #define MAX_CANDIDATES 16
@@ -42,8 +40,8 @@ struct segment {
 struct item {
 	struct item *next;
 	char *path;
-	const uint8_t *map;
-	size_t len;
+	const uint8_t *map;            /* the file's bytes, read into memory (malloc) */
+	size_t len;                    /* counted in ing->inflight until committed */
 	struct dcm_info info;
 	uint8_t file_hash[HASH_LEN];
 	int nseg;
@@ -110,8 +108,7 @@ static void item_free(struct item *it)
 		return;
 	for (int i = 0; i < it->nseg; i++)
 		free(it->seg[i].enc);
-	if (it->map && it->len)
-		munmap((void *)it->map, it->len);
+	free((void *)it->map);
 	free(it->path);
 	free(it);
 }
@@ -162,37 +159,95 @@ static int find_existing(struct store *s, struct catalog *cat, struct codec_ctx 
 	return 0;
 }
 
+static const char *file_type(mode_t m)
+{
+	return S_ISDIR(m) ? "a folder" : S_ISLNK(m) ? "a symbolic link" : S_ISFIFO(m) ? "a FIFO" :
+	       S_ISSOCK(m) ? "a socket" : S_ISCHR(m) ? "a character device" :
+	       S_ISBLK(m) ? "a block device" : "not a regular file";
+}
+
+/* Take len bytes of the in-flight budget before reading a file, so that
+ * workers never hold more than INFLIGHT_BYTES of file data between them;
+ * one file always passes, whatever its size. */
+static void reserve_bytes(struct ingest *ing, size_t len)
+{
+	pthread_mutex_lock(&ing->lock);
+	while (ing->inflight && ing->inflight + len > INFLIGHT_BYTES)
+		pthread_cond_wait(&ing->cond, &ing->lock);
+	ing->inflight += len;
+	pthread_mutex_unlock(&ing->lock);
+}
+
+/* Read the whole file into it->map.  Only regular files are opened: a FIFO
+ * would block open() forever and a device may act on open, so the type is
+ * checked first, and the open neither blocks nor follows a symbolic link
+ * swapped in meanwhile.  The bytes are read, not mapped: a file truncated
+ * by someone else while it is prepared (a second writer in /incoming) then
+ * reads short and is refused, where a mapping would raise SIGBUS. */
+static int read_file(struct ingest *ing, struct item *it)
+{
+	struct stat st;
+	if (lstat(it->path, &st) < 0) {
+		reject(it, "cannot open: %s", strerror(errno));
+		return -1;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		reject(it, "%s, not a regular file", file_type(st.st_mode));
+		return -1;
+	}
+	int fd = open(it->path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOFOLLOW | O_NOCTTY);
+	if (fd < 0) {
+		reject(it, "cannot open: %s", errno == ELOOP ? "a symbolic link" : strerror(errno));
+		return -1;
+	}
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		close(fd);
+		reject(it, "%s", "not a regular file");
+		return -1;
+	}
+	size_t len = (size_t)st.st_size;
+	it->res.size = len;
+	if (len == 0) {
+		close(fd);
+		reject(it, "%s", "empty file (0 bytes)");
+		return -1;
+	}
+	reserve_bytes(ing, len);
+	it->len = len;   /* from here on, the writer gives the budget back */
+	uint8_t *buf = malloc(len);
+	if (!buf) {
+		close(fd);
+		reject(it, "cannot read: %s", strerror(ENOMEM));
+		return -1;
+	}
+	size_t got = 0;
+	while (got < len) {
+		ssize_t n = pread(fd, buf + got, len - got, (off_t)got);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			int e = n < 0 ? errno : 0;
+			close(fd);
+			free(buf);
+			if (e)
+				reject(it, "cannot read: %s", strerror(e));
+			else
+				reject(it, "%s", "the file shrank while it was read (truncated by another writer?)");
+			return -1;
+		}
+		got += (size_t)n;
+	}
+	close(fd);
+	it->map = buf;
+	return 0;
+}
+
 static void prepare(struct ingest *ing, struct catalog *cat, struct codec_ctx *ctx,
 		    struct item *it)
 {
 	it->res.path = it->path;
-	int fd = open(it->path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
-		reject(it, "cannot open: %s", strerror(errno));
+	if (read_file(ing, it) < 0)
 		return;
-	}
-	struct stat st;
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-		close(fd);
-		reject(it, "%s", "not a regular file");
-		return;
-	}
-	it->len = (size_t)st.st_size;
-	it->res.size = it->len;
-	if (it->len == 0) {
-		close(fd);
-		reject(it, "%s", "empty file (0 bytes)");
-		return;
-	}
-	void *p = mmap(NULL, it->len, PROT_READ, MAP_SHARED, fd, 0);
-	close(fd);
-	if (p == MAP_FAILED) {
-		it->len = 0;
-		reject(it, "cannot map: %s", strerror(errno));
-		return;
-	}
-	it->map = p;
-	madvise(p, it->len, MADV_SEQUENTIAL);
 	char err[200];
 	int st2 = dcm_scan(it->map, it->len, &it->info, err, sizeof(err));
 	if (st2 != DCM_OK) {
@@ -261,11 +316,10 @@ static int pop_path(struct ingest *ing, char **path)
 static void hand_to_writer(struct ingest *ing, struct item *it)
 {
 	pthread_mutex_lock(&ing->lock);
-	/* Bound mapped bytes in flight; one item always passes. */
-	while (ing->inflight_items &&
-	       (ing->inflight + it->len > INFLIGHT_BYTES || ing->inflight_items >= INFLIGHT_ITEMS))
+	/* Bound items in flight (their bytes were reserved before reading);
+	 * one item always passes. */
+	while (ing->inflight_items && ing->inflight_items >= INFLIGHT_ITEMS)
 		pthread_cond_wait(&ing->cond, &ing->lock);
-	ing->inflight += it->len;
 	ing->inflight_items++;
 	if (ing->ready_tail)
 		ing->ready_tail->next = it;
@@ -286,7 +340,16 @@ static void *worker_main(void *arg)
 	while (pop_path(ing, &path)) {
 		struct item *it = calloc(1, sizeof(*it));
 		if (!it) {
+			/* Not counted as done otherwise: a progress loop waiting for
+			 * the queue to drain would wait for ever. */
 			free(path);
+			pthread_mutex_lock(&ing->lock);
+			ing->queued--;
+			ing->totals.n_failed++;
+			if (!ing->first_error)
+				ing->first_error = -ENOMEM;
+			pthread_cond_broadcast(&ing->cond);
+			pthread_mutex_unlock(&ing->lock);
 			continue;
 		}
 		it->path = path;
@@ -659,18 +722,40 @@ int ingest_begin(struct store *s, int threads, ingest_report_fn report,
 	ing->workers = calloc((size_t)threads, sizeof(pthread_t));
 	if (!ing->workers) {
 		r = -ENOMEM;
+		snprintf(err, errlen, "cannot start import: %s", strerror(-r));
 		goto fail;
 	}
-	for (int i = 0; i < threads; i++)
-		pthread_create(&ing->workers[i], NULL, worker_main, ing);
-	pthread_create(&ing->writer, NULL, writer_main, ing);
+	int started = 0, e = 0;
+	while (started < threads && !(e = pthread_create(&ing->workers[started], NULL, worker_main, ing)))
+		started++;
+	if (!e)
+		e = pthread_create(&ing->writer, NULL, writer_main, ing);
+	if (e) {
+		/* Unwind: the workers started find no paths and end; nothing
+		 * was queued, so nothing waits for the writer. */
+		r = -e;
+		snprintf(err, errlen, "cannot start import threads (%d of %d started): %s", started,
+			 threads + 1, strerror(e));
+		pthread_mutex_lock(&ing->lock);
+		ing->no_more_paths = 1;
+		pthread_cond_broadcast(&ing->cond);
+		pthread_mutex_unlock(&ing->lock);
+		for (int i = 0; i < started; i++)
+			pthread_join(ing->workers[i], NULL);
+		goto fail;
+	}
 	ing->writer_started = 1;
 	*out = ing;
 	return 0;
 fail:
 	catalog_close(ing->wcat);
 	codec_ctx_free(ing->wctx);
+	free(ing->workers);
 	free(ing->paths.v);
+	pthread_mutex_destroy(&ing->lock);
+	pthread_cond_destroy(&ing->cond);
+	pthread_mutex_destroy(&ing->write_lock);
+	pthread_mutex_destroy(&ing->one_lock);
 	free(ing);
 	return r;
 }
@@ -780,8 +865,7 @@ int ingest_one(struct ingest *ing, const char *path, struct ingest_result *res)
 	}
 	pthread_mutex_lock(&ing->lock);
 	ing->queued++;
-	ing->inflight += it->len;
-	ing->inflight_items++;
+	ing->inflight_items++;   /* its bytes were reserved by prepare */
 	pthread_mutex_unlock(&ing->lock);
 	struct item *v[1] = { it };
 	commit_batch(ing, v, 1);

@@ -1,7 +1,7 @@
 /*
  * ingest.h - putting DICOM files into a store.
  *
- * Workers (one per core) map each file, scan it, split it into segments,
+ * Workers (one per core) read each file, scan it, split it into segments,
  * hash them, confirm candidate duplicates by comparing bytes, and compress
  * what is new.  One writer thread owns this process's pack, writes blob
  * files, and commits batches: data first (one syncfs), then the rows.  An
