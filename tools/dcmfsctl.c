@@ -5,6 +5,7 @@
  * files, verify problems); 2 usage or store errors.  Messages go to stderr as
  * "dcmfsctl: <what went wrong>"; progress only when stderr is a terminal.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -81,7 +82,15 @@ static const char usage_text[] =
 	"usage: dcmfsctl COMMAND STORE [ARGS]\n"
 	"\n"
 	"  init STORE                      create an empty store\n"
-	"  import [-j N] [-q] STORE PATH... import DICOM files and folders (recursive)\n"
+	"  import [-j N] [-q] [-L|--follow-symlinks] STORE PATH...\n"
+	"                                  import DICOM files and folders (recursive).\n"
+	"                                  Every PATH must exist (else exit 2, nothing\n"
+	"                                  imported); a link named as PATH is followed.\n"
+	"                                  Inside folders only regular files are read:\n"
+	"                                  symbolic links (unless -L; loops are cut),\n"
+	"                                  FIFOs, sockets and devices are listed as\n"
+	"                                  skipped and do not change the exit status,\n"
+	"                                  unless nothing at all was imported (exit 1)\n"
 	"  stats [--json] STORE            counts, bytes, dedup and compression ratios\n"
 	"  ls STORE [PATIENT [STUDY [SERIES]]]  what is stored, one line each\n"
 	"  get STORE SOPUID [-o FILE] [--version N]  write a stored file, byte-identical\n"
@@ -92,7 +101,8 @@ static const char usage_text[] =
 	"                                  remove from the catalogue (gc frees the data)\n"
 	"  gc STORE                        free data that nothing references\n"
 	"\n"
-	"Exit status: 0 ok, 1 problems found (rejected files, verify problems), 2 error.\n";
+	"Exit status: 0 ok, 1 problems found (rejected files, verify problems, or an\n"
+	"import that skipped entries and imported nothing), 2 usage or store error.\n";
 
 static void usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
 static void usage_error(const char *fmt, ...)
@@ -170,64 +180,252 @@ static void show_progress(struct import_ui *ui)
 	ui->line_shown = 1;
 }
 
+/* The progress thread stops on request (not by cancellation), so that it
+ * never reads the import once ingest_end has freed it. */
+struct progress {
+	struct import_ui *ui;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	int stop;
+};
+
 static void *progress_main(void *arg)
 {
-	struct import_ui *ui = arg;
-	for (;;) {
-		usleep(250000);
-		show_progress(ui);
+	struct progress *p = arg;
+	pthread_mutex_lock(&p->lock);
+	while (!p->stop) {
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_nsec += 250000000;
+		if (ts.tv_nsec >= 1000000000) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000;
+		}
+		pthread_cond_timedwait(&p->cond, &p->lock, &ts);
+		if (!p->stop)
+			show_progress(p->ui);
 	}
+	pthread_mutex_unlock(&p->lock);
 	return NULL;
+}
+
+/* What the import walk found besides files it queued. */
+struct walk {
+	struct import_ui *ui;
+	int follow;              /* --follow-symlinks */
+	int64_t queued;          /* files handed to the import */
+	int64_t skipped;         /* symbolic links, FIFOs, sockets, devices, loops */
+	int64_t unreadable;      /* folders that could not be listed (counted as rejected) */
+	struct { dev_t dev; ino_t ino; } *up;   /* the folders being walked: a loop guard */
+	size_t depth, cap;
+};
+
+static void skip(struct walk *w, const char *path, const char *why)
+{
+	clear_progress(w->ui);
+	fprintf(stderr, "dcmfsctl: skipped '%s': %s\n", path, why);
+	w->skipped++;
+}
+
+static const char *type_name(mode_t m)
+{
+	return S_ISLNK(m) ? "a symbolic link" : S_ISFIFO(m) ? "a FIFO" : S_ISSOCK(m) ? "a socket" :
+	       S_ISCHR(m) ? "a character device" : S_ISBLK(m) ? "a block device" : "not a regular file";
+}
+
+static void queue_file(struct walk *w, const char *path)
+{
+	if (ingest_add(w->ui->ing, path))
+		die("out of memory queueing '%s'", path);
+	w->queued++;
+}
+
+static int cmp_names(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static void walk_dir(struct walk *w, const char *dir, const struct stat *st);
+
+/* One entry found in a folder (or named on the command line, with st from
+ * stat, so a link named there is followed). */
+static void walk_entry(struct walk *w, const char *path, const struct stat *lst)
+{
+	struct stat st = *lst;
+	char *real = NULL;
+	if (S_ISLNK(st.st_mode)) {
+		if (!w->follow) {
+			skip(w, path, "a symbolic link (not followed; see --follow-symlinks)");
+			return;
+		}
+		if (stat(path, &st) < 0) {
+			char why[300];
+			snprintf(why, sizeof(why), "a symbolic link to nothing readable (%s)", strerror(errno));
+			skip(w, path, why);
+			return;
+		}
+		/* The import opens files without following links: give it
+		 * the file the link names. */
+		if (S_ISREG(st.st_mode) && !(real = realpath(path, NULL))) {
+			skip(w, path, "a symbolic link that cannot be resolved");
+			return;
+		}
+	}
+	if (S_ISREG(st.st_mode))
+		queue_file(w, real ? real : path);
+	else if (S_ISDIR(st.st_mode))
+		walk_dir(w, path, &st);
+	else
+		skip(w, path, type_name(st.st_mode));
+	free(real);
+}
+
+static void walk_dir(struct walk *w, const char *dir, const struct stat *st)
+{
+	for (size_t i = 0; i < w->depth; i++)
+		if (w->up[i].dev == st->st_dev && w->up[i].ino == st->st_ino) {
+			skip(w, dir, "a folder inside itself (a symbolic link loop)");
+			return;
+		}
+	DIR *dp = opendir(dir);
+	if (!dp) {
+		clear_progress(w->ui);
+		fprintf(stderr, "dcmfsctl: rejected '%s': cannot read folder: %s\n", dir, strerror(errno));
+		w->unreadable++;
+		return;
+	}
+	/* Names first, folder closed before going down: one descriptor at a
+	 * time however deep the tree; sorted, so runs are repeatable. */
+	char **names = NULL;
+	size_t n = 0, cap = 0;
+	struct dirent *de;
+	while ((de = readdir(dp))) {
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		if (n == cap) {
+			cap = cap ? cap * 2 : 64;
+			char **nn = realloc(names, cap * sizeof(*nn));
+			if (!nn)
+				die("out of memory");
+			names = nn;
+		}
+		if (!(names[n++] = strdup(de->d_name)))
+			die("out of memory");
+	}
+	closedir(dp);
+	qsort(names, n, sizeof(*names), cmp_names);
+	if (w->depth == w->cap) {
+		w->cap = w->cap ? w->cap * 2 : 16;
+		if (!(w->up = realloc(w->up, w->cap * sizeof(*w->up))))
+			die("out of memory");
+	}
+	w->up[w->depth].dev = st->st_dev;
+	w->up[w->depth].ino = st->st_ino;
+	w->depth++;
+	size_t dl = strlen(dir);
+	int slash = dl && dir[dl - 1] == '/';
+	for (size_t i = 0; i < n; i++) {
+		char *path = malloc(dl + strlen(names[i]) + 2);
+		if (!path)
+			die("out of memory");
+		sprintf(path, "%s%s%s", dir, slash ? "" : "/", names[i]);
+		struct stat lst;
+		if (lstat(path, &lst) < 0)
+			queue_file(w, path);   /* gone or unreadable: the import says why */
+		else
+			walk_entry(w, path, &lst);
+		free(path);
+		free(names[i]);
+	}
+	free(names);
+	w->depth--;
 }
 
 static int cmd_import(int argc, char **argv)
 {
-	int threads = 0, quiet = 0, c;
+	int threads = 0, quiet = 0, follow = 0, c;
 	static const struct option opts[] = {
-		{ "jobs", required_argument, NULL, 'j' }, { "quiet", no_argument, NULL, 'q' }, { 0 } };
+		{ "jobs", required_argument, NULL, 'j' }, { "quiet", no_argument, NULL, 'q' },
+		{ "follow-symlinks", no_argument, NULL, 'L' }, { 0 } };
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "j:q", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "j:qL", opts, NULL)) != -1) {
 		if (c == 'j')
 			threads = atoi(optarg);
 		else if (c == 'q')
 			quiet = 1;
+		else if (c == 'L')
+			follow = 1;
 		else
 			usage_error("import: unknown option");
 	}
 	if (argc - optind < 2)
 		usage_error("import needs a STORE and at least one PATH");
+	/* Every PATH must exist before anything is imported: a typo is a
+	 * usage error, not a half-done import. */
+	int npaths = argc - optind - 1;
+	struct stat *pst = calloc((size_t)npaths, sizeof(*pst));
+	if (!pst)
+		die("out of memory");
+	for (int i = 0; i < npaths; i++)
+		if (stat(argv[optind + 1 + i], &pst[i]) < 0)
+			die("import: cannot use '%s': %s", argv[optind + 1 + i], strerror(errno));
 	struct store *s = open_store(argv[optind], 0);
 	struct import_ui ui = { .quiet = quiet, .start = now_s() };
 	char err[512];
 	if (ingest_begin(s, threads, on_result, &ui, &ui.ing, err, sizeof(err)))
 		die("%s", err);
-	pthread_t prog;
-	int show = progress_on && !quiet;
-	if (show)
-		pthread_create(&prog, NULL, progress_main, &ui);
-	int missing = 0;
-	for (int i = optind + 1; i < argc; i++) {
-		if (access(argv[i], F_OK) < 0) {
-			fprintf(stderr, "dcmfsctl: rejected '%s': %s\n", argv[i], strerror(errno));
-			missing++;
-			continue;
+	struct progress prog = { .ui = &ui };
+	pthread_mutex_init(&prog.lock, NULL);
+	pthread_cond_init(&prog.cond, NULL);
+	pthread_t prog_th;
+	/* No progress line is no reason to stop: a failed thread is ignored. */
+	int show = progress_on && !quiet && pthread_create(&prog_th, NULL, progress_main, &prog) == 0;
+	struct walk w = { .ui = &ui, .follow = follow };
+	for (int i = 0; i < npaths; i++) {
+		const char *path = argv[optind + 1 + i];
+		/* A link named on the command line is followed (stat above). */
+		struct stat lst;
+		if (!lstat(path, &lst) && S_ISLNK(lst.st_mode) && S_ISREG(pst[i].st_mode)) {
+			char *real = realpath(path, NULL);
+			if (real) {
+				queue_file(&w, real);
+				free(real);
+				continue;
+			}
 		}
-		ingest_add(ui.ing, argv[i]);
+		walk_entry(&w, path, &pst[i]);
+	}
+	free(pst);
+	free(w.up);
+	/* Show progress until the queue drains, then stop the thread before
+	 * ingest_end frees what it reads. */
+	if (show) {
+		for (;;) {
+			struct ingest_totals tp;
+			int64_t queued;
+			ingest_progress(ui.ing, &tp, &queued);
+			if (queued <= 0)
+				break;
+			usleep(50000);
+		}
+		pthread_mutex_lock(&prog.lock);
+		prog.stop = 1;
+		pthread_cond_signal(&prog.cond);
+		pthread_mutex_unlock(&prog.lock);
+		pthread_join(prog_th, NULL);
+		clear_progress(&ui);
 	}
 	struct ingest_totals t;
 	int r = ingest_end(ui.ing, &t);
-	if (show) {
-		pthread_cancel(prog);
-		pthread_join(prog, NULL);
-		clear_progress(&ui);
-	}
+	ui.ing = NULL;
+	pthread_mutex_destroy(&prog.lock);
+	pthread_cond_destroy(&prog.cond);
 	double el = now_s() - ui.start;
 	char b1[32], b2[32];
-	struct rusage ru;
-	getrusage(RUSAGE_SELF, &ru);
+	int64_t rejected = t.n_rejected + w.unreadable;
 	printf("imported: %" PRId64 " new, %" PRId64 " duplicate, %" PRId64 " new version, %" PRId64
-	       " rejected%s; %s read, %s newly stored; %.2f s, %.1f MB/s\n",
-	       t.n_new, t.n_duplicate, t.n_version, t.n_rejected + missing,
+	       " rejected, %" PRId64 " skipped%s; %s read, %s newly stored; %.2f s, %.1f MB/s\n",
+	       t.n_new, t.n_duplicate, t.n_version, rejected, w.skipped,
 	       t.n_failed ? " (some failed: see above)" : "",
 	       human(t.bytes_in, b1, sizeof(b1)), human(t.bytes_stored, b2, sizeof(b2)), el,
 	       el > 0 ? (double)t.bytes_in / 1e6 / el : 0.0);
@@ -236,7 +434,10 @@ static int cmd_import(int argc, char **argv)
 		die("import stopped by a store error: %s", strerror(-r));
 	if (t.n_failed)
 		return finish(EXIT_ERROR);
-	return finish(t.n_rejected + missing ? EXIT_PROBLEMS : 0);
+	/* Skipped entries (links, FIFOs, sockets, devices) are reported but
+	 * are no problem, unless they were all there was. */
+	int64_t accepted = t.n_new + t.n_duplicate + t.n_version;
+	return finish(rejected || (w.skipped && !accepted) ? EXIT_PROBLEMS : 0);
 }
 
 /* ---------------- stats ---------------- */
