@@ -10,10 +10,12 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <libgen.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -600,43 +602,78 @@ static int cmd_ls(int argc, char **argv)
 
 /* ---------------- get ---------------- */
 
-/* Write one instance to fd; dies on error. */
-static void write_instance(struct store *s, struct catalog *cat, struct codec_ctx *ctx,
-			   int64_t id, int fd, const char *what, uint8_t *buf, size_t bufsz)
+/* Write one instance to fd.  Returns 0, or -1 with err filled. */
+static int write_instance(struct store *s, struct catalog *cat, struct codec_ctx *ctx,
+			  int64_t id, int fd, const char *what, uint8_t *buf, size_t bufsz,
+			  char *err, size_t errlen)
 {
 	struct instance_handle *h;
 	int r = instance_open(s, cat, id, &h);
-	if (r)
-		die("cannot read '%s': %s", what, strerror(-r));
+	if (r) {
+		snprintf(err, errlen, "cannot read '%s': %s", what, strerror(-r));
+		return -1;
+	}
 	uint64_t size = instance_size(h), off = 0;
-	while (off < size) {
+	int bad = 0;
+	while (!bad && off < size) {
 		int64_t got = instance_read(h, ctx, off, buf, bufsz);
-		if (got <= 0)
-			die("cannot read '%s' at offset %" PRIu64 ": %s", what, off, strerror(got ? (int)-got : EIO));
+		if (got <= 0) {
+			snprintf(err, errlen, "cannot read '%s' at offset %" PRIu64 ": %s", what, off,
+				 strerror(got ? (int)-got : EIO));
+			bad = 1;
+			break;
+		}
 		for (int64_t w = 0; w < got;) {
 			ssize_t k = write(fd, buf + w, (size_t)(got - w));
-			if (k < 0)
-				die("cannot write '%s': %s", what, strerror(errno));
+			if (k < 0) {
+				snprintf(err, errlen, "cannot write '%s': %s", what, strerror(errno));
+				bad = 1;
+				break;
+			}
 			w += k;
 		}
 		off += (uint64_t)got;
 	}
 	instance_close(h);
+	return bad ? -1 : 0;
 }
 
-/* Write to path atomically: a temporary name, fsync (unless the caller
- * syncs the whole batch at the end), rename. */
+/* Write name in folder dfd atomically: a temporary file, fsync (unless the
+ * caller syncs the whole batch at the end), rename.  The temporary name is
+ * random and made with O_EXCL | O_NOFOLLOW: a user who can write the folder
+ * can neither guess it nor plant a link there that makes us write through
+ * it (we often run as root).  renameat replaces a link planted at the final
+ * name, never the file it points to.  what names the file in messages. */
 static void write_instance_file(struct store *s, struct catalog *cat, struct codec_ctx *ctx,
-				int64_t id, const char *path, uint8_t *buf, size_t bufsz, int sync)
+				int64_t id, int dfd, const char *name, const char *what,
+				uint8_t *buf, size_t bufsz, int sync)
 {
-	char tmp[4200];
-	snprintf(tmp, sizeof(tmp), "%s.dcmfs-tmp", path);
-	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	char tmp[300], err[600];
+	int fd = -1;
+	for (int tries = 0; fd < 0 && tries < 100; tries++) {
+		uint64_t rnd = 0;
+		if (getrandom(&rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd))
+			rnd ^= (uint64_t)now_s() * 1000003u ^ (uint64_t)getpid() ^ (uint64_t)tries << 40;
+		snprintf(tmp, sizeof(tmp), ".%.200s.dcmfs-%016" PRIx64, name, rnd);
+		fd = openat(dfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+		if (fd < 0 && errno != EEXIST)
+			break;
+	}
 	if (fd < 0)
-		die("cannot create '%s': %s", tmp, strerror(errno));
-	write_instance(s, cat, ctx, id, fd, path, buf, bufsz);
-	if ((sync && fsync(fd) < 0) || close(fd) < 0 || rename(tmp, path) < 0)
-		die("cannot write '%s': %s", path, strerror(errno));
+		die("cannot create a temporary file for '%s': %s", what, strerror(errno));
+	int bad = write_instance(s, cat, ctx, id, fd, what, buf, bufsz, err, sizeof(err));
+	if (!bad && sync && fsync(fd) < 0)
+		bad = errno;
+	if (close(fd) < 0 && !bad)
+		bad = errno;
+	if (!bad && renameat(dfd, tmp, dfd, name) < 0)
+		bad = errno;
+	if (bad) {
+		if (bad > 0)
+			snprintf(err, sizeof(err), "cannot write '%s': %s", what, strerror(bad));
+		unlinkat(dfd, tmp, 0);
+		die("%s", err);
+	}
 }
 
 /* get --series: the files of a series are written by one thread per core,
@@ -644,6 +681,7 @@ static void write_instance_file(struct store *s, struct catalog *cat, struct cod
 struct series_out {
 	struct store *s;
 	const char *dir;
+	int dfd;                    /* the output folder, opened once */
 	struct cat_node *files;
 	size_t n;
 	size_t next;                /* guarded by lock */
@@ -679,7 +717,8 @@ static void *series_writer(void *arg)
 			break;
 		char path[4400];
 		snprintf(path, sizeof(path), "%s/%s", o->dir, o->files[i].name);
-		write_instance_file(o->s, cat, ctx, o->files[i].id, path, buf, bufsz, 0);
+		write_instance_file(o->s, cat, ctx, o->files[i].id, o->dfd, o->files[i].name, path,
+				    buf, bufsz, 0);
 	}
 	catalog_close(cat);
 	codec_ctx_free(ctx);
@@ -720,7 +759,16 @@ static int cmd_get(int argc, char **argv)
 			die("series '%s' is not in the store", series);
 		if (mkdir(out, 0755) < 0 && errno != EEXIST)
 			die("cannot create '%s': %s", out, strerror(errno));
-		struct series_out o = { .s = s, .dir = out };
+		/* The folder is opened once, without following a link: one
+		 * planted at FOLDER (say in /tmp) would send root's writes
+		 * elsewhere.  Files are then made relative to it. */
+		struct stat ost;
+		int odfd = open(out, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (odfd < 0 && !lstat(out, &ost) && S_ISLNK(ost.st_mode))
+			die("'%s' is a symbolic link: give the folder it points to", out);
+		if (odfd < 0)
+			die("cannot open '%s': %s", out, strerror(errno));
+		struct series_out o = { .s = s, .dir = out, .dfd = odfd };
 		pthread_mutex_init(&o.lock, NULL);
 		double t0 = now_s();
 		for (int i = 0; i < n && i < 64; i++)
@@ -728,18 +776,20 @@ static int cmd_get(int argc, char **argv)
 		long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
 		int nth = ncpu < 1 ? 1 : ncpu > 16 ? 16 : (int)ncpu;
 		pthread_t th[16];
-		for (int i = 0; i < nth; i++)
-			pthread_create(&th[i], NULL, series_writer, &o);
-		for (int i = 0; i < nth; i++)
+		int started = 0;
+		while (started < nth && !pthread_create(&th[started], NULL, series_writer, &o))
+			started++;
+		if (!started)
+			series_writer(&o);   /* no thread to be had: this one does it all */
+		for (int i = 0; i < started; i++)
 			pthread_join(th[i], NULL);
 		uint64_t bytes = 0;
 		for (size_t i = 0; i < o.n; i++)
 			bytes += o.files[i].size;
 		free(o.files);
-		int dfd = open(out, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-		if (dfd < 0 || syncfs(dfd) < 0)
+		if (syncfs(odfd) < 0)
 			die("cannot sync '%s': %s", out, strerror(errno));
-		close(dfd);
+		close(odfd);
 		double el = now_s() - t0;
 		char b[32];
 		printf("wrote %zu files (%s) to %s in %.2f s, %.0f MB/s\n", o.n,
@@ -763,10 +813,27 @@ static int cmd_get(int argc, char **argv)
 			if (pick < 0)
 				die("instance '%s' has no version %d (it has %d)", uid, version, n);
 		}
-		if (out)
-			write_instance_file(s, s->cat, ctx, v[pick].instance_id, out, buf, bufsz, 1);
-		else
-			write_instance(s, s->cat, ctx, v[pick].instance_id, 1, "stdout", buf, bufsz);
+		char err[600];
+		if (out) {
+			/* The temporary file goes beside FILE, so the rename is atomic. */
+			char *dcopy = strdup(out), *bcopy = strdup(out);
+			if (!dcopy || !bcopy)
+				die("out of memory");
+			const char *dir = dirname(dcopy), *name = basename(bcopy);
+			if (!*name || !strcmp(name, ".") || !strcmp(name, "..") || !strcmp(name, "/"))
+				usage_error("get: -o needs a FILE name, not '%s'", out);
+			int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+			if (dfd < 0)
+				die("cannot open folder '%s': %s", dir, strerror(errno));
+			write_instance_file(s, s->cat, ctx, v[pick].instance_id, dfd, name, out, buf,
+					    bufsz, 1);
+			close(dfd);
+			free(dcopy);
+			free(bcopy);
+		} else if (write_instance(s, s->cat, ctx, v[pick].instance_id, 1, "stdout", buf, bufsz,
+					  err, sizeof(err))) {
+			die("%s", err);
+		}
 		store_close(s);
 	}
 	free(buf);
