@@ -41,6 +41,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <malloc.h>
+#include <signal.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -357,6 +358,57 @@ static void spool_path(struct dcmfs *d, char *out, size_t len)
 		 (unsigned long long)n);
 }
 
+/* Is pid a running dcmfs daemon (this one aside)?  A process of another
+ * name holding a reused pid, or a zombie, does not count; without /proc,
+ * any live process does (keeping a stale file is the safe mistake). */
+static int sp_daemon_alive(pid_t pid)
+{
+	if (pid <= 0 || pid == getpid())
+		return 0;
+	if (kill(pid, 0) < 0 && errno == ESRCH)
+		return 0;
+	char path[64], line[256] = "";
+	snprintf(path, sizeof(path), "/proc/%ld/stat", (long)pid);
+	FILE *f = fopen(path, "re");
+	if (!f)
+		return 1;
+	int got = fgets(line, sizeof(line), f) != NULL;
+	fclose(f);
+	/* "pid (comm) state ..." */
+	char *open_p = strchr(line, '('), *close_p = strrchr(line, ')');
+	if (!got || !open_p || !close_p || close_p[1] != ' ')
+		return 1;
+	return strncmp(open_p + 1, "dcmfs", 5) == 0 && close_p[2] != 'Z' && close_p[2] != 'X';
+}
+
+/* Remove spool files left by a daemon that died while a file was being
+ * copied into /incoming (spool/in-<pid>-<n>): nobody can finish or even
+ * see them, and they hold disk space for ever.  Files of daemons still
+ * running (the store mounted twice) are theirs and stay. */
+static void sp_clean_stale(struct dcmfs *d)
+{
+	char dir[PATH_MAX];
+	snprintf(dir, sizeof(dir), "%s/spool", d->store_dir);
+	int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	DIR *dp = dfd < 0 ? NULL : fdopendir(dfd);
+	if (!dp) {
+		if (dfd >= 0)
+			close(dfd);
+		return;
+	}
+	struct dirent *de;
+	while ((de = readdir(dp))) {
+		long pid;
+		unsigned long long n;
+		int end = 0;
+		if (sscanf(de->d_name, "in-%ld-%llu%n", &pid, &n, &end) != 2 || de->d_name[end])
+			continue;
+		if (!sp_daemon_alive((pid_t)pid))
+			unlinkat(dfd, de->d_name, 0);
+	}
+	closedir(dp);
+}
+
 /* Load STORE/spool/.rejected into /incoming/.rejected. */
 static void sp_load_rejected(struct dcmfs *d)
 {
@@ -409,7 +461,11 @@ static void sp_reject(struct dcmfs *d, struct spool_ent *e, const char *reason)
 		sp_free(e);
 		return;
 	}
-	FILE *f = fopen(rpath, "w");
+	/* The name was picked free above: create it, never follow or reuse. */
+	int rfd = open(rpath, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+	FILE *f = rfd < 0 ? NULL : fdopen(rfd, "w");
+	if (!f && rfd >= 0)
+		close(rfd);
 	if (f) {
 		fprintf(f, "%s\n", reason);
 		fclose(f);
@@ -978,7 +1034,7 @@ static void dcmfs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 		}
 		struct ofile *f = calloc(1, sizeof(*f));
 		int fd = open(path, (acc == O_RDONLY ? O_RDONLY : O_RDWR) |
-			      (fi->flags & (O_APPEND | O_TRUNC)) | O_CLOEXEC);
+			      (fi->flags & (O_APPEND | O_TRUNC)) | O_CLOEXEC | O_NOFOLLOW);
 		int err = fd < 0 ? errno : !f ? ENOMEM : 0;
 		free(path);
 		if (err) {
@@ -2232,6 +2288,7 @@ int main(int argc, char *argv[])
 			ret = 2;
 			goto out_unmount;
 		}
+		sp_clean_stale(&d);
 		sp_load_rejected(&d);
 	}
 	if (pthread_create(&d.poller, NULL, poller, &d) == 0)
