@@ -97,6 +97,7 @@ static const char usage_text[] =
 	"  ls STORE [PATIENT [STUDY [SERIES]]]  what is stored, one line each\n"
 	"  get STORE SOPUID [-o FILE] [--version N]  write a stored file, byte-identical\n"
 	"  get STORE --series UID -o FOLDER         write every file of a series\n"
+	"                                  (FOLDER must not be a symbolic link)\n"
 	"  verify STORE                    read back everything and check every hash\n"
 	"  reindex STORE                   rebuild index.db from packs and blob files\n"
 	"  rm STORE --patient ID|--study UID|--series UID|--instance UID\n"
