@@ -370,8 +370,11 @@ static int cmd_import(int argc, char **argv)
 	if (!pst)
 		die("out of memory");
 	for (int i = 0; i < npaths; i++)
-		if (stat(argv[optind + 1 + i], &pst[i]) < 0)
-			die("import: cannot use '%s': %s", argv[optind + 1 + i], strerror(errno));
+		if (stat(argv[optind + 1 + i], &pst[i]) < 0) {
+			int e = errno;
+			free(pst);
+			die("import: cannot use '%s': %s", argv[optind + 1 + i], strerror(e));
+		}
 	struct store *s = open_store(argv[optind], 0);
 	struct import_ui ui = { .quiet = quiet, .start = now_s() };
 	char err[512];
