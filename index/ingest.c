@@ -216,8 +216,11 @@ static int read_file(struct ingest *ing, struct item *it)
 	it->len = len;   /* from here on, the writer gives the budget back */
 	uint8_t *buf = malloc(len);
 	if (!buf) {
+		/* A store-side failure, not the file's fault: not "rejected". */
 		close(fd);
-		reject(it, "cannot read: %s", strerror(ENOMEM));
+		it->res.outcome = INGEST_FAILED;
+		it->res.err = -ENOMEM;
+		snprintf(it->res.reason, sizeof(it->res.reason), "no memory to read %zu bytes", len);
 		return -1;
 	}
 	size_t got = 0;
