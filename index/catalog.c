@@ -423,28 +423,42 @@ int catalog_pack_name(struct catalog *c, int64_t id, char *name, size_t len)
 }
 
 int catalog_versions(struct catalog *c, const char *sop_uid,
-		     struct cat_version *out, int max)
+		     struct cat_version **out)
 {
 	sqlite3_stmt *s = stmt(c, S_VERSIONS);
+	*out = NULL;
 	if (!s)
 		return -EIO;
 	sqlite3_bind_text(s, 1, sop_uid, -1, SQLITE_STATIC);
-	int n = 0, rc;
+	struct cat_version *v = NULL;
+	int n = 0, cap = 0, rc, r = 0;
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-		if (n < max) {
-			out[n].instance_id = sqlite3_column_int64(s, 0);
-			out[n].version = (uint32_t)sqlite3_column_int(s, 1);
-			out[n].size = (uint64_t)sqlite3_column_int64(s, 2);
-			memset(out[n].file_hash, 0, HASH_LEN);
-			if (sqlite3_column_bytes(s, 3) == HASH_LEN)
-				memcpy(out[n].file_hash, sqlite3_column_blob(s, 3), HASH_LEN);
-			out[n].series_id = sqlite3_column_int64(s, 4);
+		if (n == cap) {
+			cap = cap ? cap * 2 : 8;
+			struct cat_version *p = realloc(v, (size_t)cap * sizeof(*v));
+			if (!p) {
+				r = -ENOMEM;
+				break;
+			}
+			v = p;
 		}
+		v[n].instance_id = sqlite3_column_int64(s, 0);
+		v[n].version = (uint32_t)sqlite3_column_int(s, 1);
+		v[n].size = (uint64_t)sqlite3_column_int64(s, 2);
+		memset(v[n].file_hash, 0, HASH_LEN);
+		if (sqlite3_column_bytes(s, 3) == HASH_LEN)
+			memcpy(v[n].file_hash, sqlite3_column_blob(s, 3), HASH_LEN);
+		v[n].series_id = sqlite3_column_int64(s, 4);
 		n++;
 	}
 	sqlite3_reset(s);
-	if (rc != SQLITE_DONE)
-		return sqerr(rc);
+	if (!r && rc != SQLITE_DONE)
+		r = sqerr(rc);
+	if (r) {
+		free(v);
+		return r;
+	}
+	*out = v;
 	return n;
 }
 
@@ -482,33 +496,113 @@ static int take_id(struct id_pool *p, int64_t *want)
 	return 0;
 }
 
+/* The patients row key of an instance.  With a PatientID: the ID (and the
+ * issuer in its own column).  Without one, the patient is who the name,
+ * birth date and issuer say: the key is "\x01noid\x01|" name "\x01|"
+ * birth date.  The scanner never leaves 0x01 followed by 'n' or '|' in a
+ * value (see dicom.h), so no key of one kind equals a key of the other, and
+ * two keys are equal only if all their values are. */
+static char *patient_key(const struct dcm_info *d)
+{
+	if (d->patient_id[0])
+		return strdup(d->patient_id);
+	size_t n = strlen(d->patient_name) + strlen(d->patient_birth_date) + 16;
+	char *k = malloc(n);
+	if (k)
+		snprintf(k, n, "\x01noid\x01|%s\x01|%s", d->patient_name, d->patient_birth_date);
+	return k;
+}
+
+/* The folder of a patient: <PatientID> or <PatientID>@<Issuer>, escaped and
+ * fitted (escape.h); without a PatientID, %noid-<8 hex>: the low 32 bits of
+ * XXH3-64 of key "\x01|" issuer, with -2, -3... added if another patient
+ * has that name already.  '@' and '~' are always escaped in values and no
+ * escaped value starts with "%n", so these names cannot collide. */
+static int patient_dir(struct catalog *c, const struct dcm_info *d, const char *key,
+		       char *out)
+{
+	if (d->patient_id[0]) {
+		size_t a = strlen(d->patient_id), b = strlen(d->issuer_of_patient_id);
+		char *esc = malloc(3 * (a + b) + 8);
+		if (!esc)
+			return -ENOMEM;
+		size_t n = name_escape(d->patient_id, esc);
+		uint64_t h = checksum64(d->patient_id, a);
+		if (b) {
+			/* '@' is always escaped, so it cannot occur in an ID. */
+			esc[n++] = '@';
+			name_escape(d->issuer_of_patient_id, esc + n);
+			char *both = malloc(a + b + 2);
+			if (!both) {
+				free(esc);
+				return -ENOMEM;
+			}
+			memcpy(both, d->patient_id, a);
+			both[a] = '\0';
+			memcpy(both + a + 1, d->issuer_of_patient_id, b + 1);
+			h = checksum64(both, a + b + 2);
+			free(both);
+		}
+		name_fit(esc, h, "", out);
+		free(esc);
+		return 0;
+	}
+	size_t kl = strlen(key), il = strlen(d->issuer_of_patient_id);
+	char *full = malloc(kl + il + 3);
+	if (!full)
+		return -ENOMEM;
+	snprintf(full, kl + il + 3, "%s\x01|%s", key, d->issuer_of_patient_id);
+	uint32_t h = (uint32_t)checksum64(full, strlen(full));
+	free(full);
+	for (int i = 1;; i++) {
+		if (i == 1)
+			snprintf(out, NAME_COMPONENT_MAX + 1, "%%noid-%08x", h);
+		else
+			snprintf(out, NAME_COMPONENT_MAX + 1, "%%noid-%08x-%d", h, i);
+		sqlite3_stmt *s = stmt(c, S_LK_PATIENT);
+		if (!s)
+			return -EIO;
+		sqlite3_bind_text(s, 2, out, -1, SQLITE_STATIC);
+		int rc = sqlite3_step(s);
+		sqlite3_reset(s);
+		if (rc == SQLITE_DONE)
+			return 0;
+		if (rc != SQLITE_ROW)
+			return sqerr(rc);
+	}
+}
+
 int catalog_place(struct catalog *c, struct instance_record *r,
 		  struct id_pool *patients, struct id_pool *studies,
 		  struct id_pool *series)
 {
 	const struct dcm_info *d = &r->info;
-	char dir[3 * DCM_TEXT_MAX * 2 + 8];
+	char dir[NAME_COMPONENT_MAX + 1];
+	char *key = patient_key(d);
+	if (!key)
+		return -ENOMEM;
 	sqlite3_stmt *s = stmt(c, S_PAT_GET);
 	int rc;
-	if (!s)
+	if (!s) {
+		free(key);
 		return -EIO;
-	sqlite3_bind_text(s, 1, d->patient_id, -1, SQLITE_STATIC);
+	}
+	sqlite3_bind_text(s, 1, key, -1, SQLITE_STATIC);
 	sqlite3_bind_text(s, 2, d->issuer_of_patient_id, -1, SQLITE_STATIC);
 	int64_t id = 0;
 	rc = lookup_id(s, &id);
 	if (rc == -ENOENT) {
 		id = r->patient_id;
-		if ((rc = take_id(patients, &id)))
+		rc = take_id(patients, &id);
+		if (!rc)
+			rc = patient_dir(c, d, key, dir);
+		if (rc) {
+			free(key);
 			return rc;
-		size_t n = name_escape(d->patient_id, dir);
-		if (d->issuer_of_patient_id[0]) {
-			/* '@' is always escaped, so it cannot occur in an ID. */
-			dir[n++] = '@';
-			name_escape(d->issuer_of_patient_id, dir + n);
 		}
 		s = stmt(c, S_PAT_INS);
 		sqlite3_bind_int64(s, 1, id);
-		sqlite3_bind_text(s, 2, d->patient_id, -1, SQLITE_STATIC);
+		sqlite3_bind_text(s, 2, key, -1, SQLITE_STATIC);
 		sqlite3_bind_text(s, 3, d->issuer_of_patient_id, -1, SQLITE_STATIC);
 		sqlite3_bind_text(s, 4, d->patient_name, -1, SQLITE_STATIC);
 		sqlite3_bind_text(s, 5, d->patient_birth_date, -1, SQLITE_STATIC);
@@ -516,6 +610,7 @@ int catalog_place(struct catalog *c, struct instance_record *r,
 		sqlite3_bind_text(s, 7, dir, -1, SQLITE_STATIC);
 		rc = step_done(s);
 	}
+	free(key);
 	if (rc)
 		return rc;
 	r->patient_id = id;
@@ -529,7 +624,7 @@ int catalog_place(struct catalog *c, struct instance_record *r,
 		id = r->study_id;
 		if ((rc = take_id(studies, &id)))
 			return rc;
-		name_escape(d->study_uid, dir);
+		name_component(d->study_uid, "", dir);
 		s = stmt(c, S_STU_INS);
 		sqlite3_bind_int64(s, 1, id);
 		sqlite3_bind_int64(s, 2, r->patient_id);
@@ -555,7 +650,7 @@ int catalog_place(struct catalog *c, struct instance_record *r,
 		id = r->series_id;
 		if ((rc = take_id(series, &id)))
 			return rc;
-		name_escape(d->series_uid, dir);
+		name_component(d->series_uid, "", dir);
 		s = stmt(c, S_SER_INS);
 		sqlite3_bind_int64(s, 1, id);
 		sqlite3_bind_int64(s, 2, r->study_id);
@@ -585,12 +680,13 @@ static int touch(struct catalog *c, enum stmt_id which, int64_t id, int64_t mtim
 
 void instance_file_name(const char *sop_uid, uint32_t version, char *out, size_t len)
 {
-	char esc[3 * DCM_UI_MAX + 2];
-	name_escape(sop_uid, esc);
+	char suffix[32], name[NAME_COMPONENT_MAX + 1];
 	if (version <= 1)
-		snprintf(out, len, "%s.dcm", esc);
+		snprintf(suffix, sizeof(suffix), ".dcm");
 	else
-		snprintf(out, len, "%s.v%u.dcm", esc, version);
+		snprintf(suffix, sizeof(suffix), ".v%u.dcm", version);
+	name_component(sop_uid, suffix, name);
+	snprintf(out, len, "%s", name);
 }
 
 int catalog_insert_instance(struct catalog *c, const struct instance_record *r,
@@ -843,7 +939,7 @@ int catalog_instances_under(struct catalog *c, int kind, int64_t id,
 }
 
 int catalog_find_ids(struct catalog *c, int kind, const char *uid,
-		     int64_t *ids, int max)
+		     int64_t **ids)
 {
 	static const char *sql[] = {
 		NULL,
@@ -852,20 +948,36 @@ int catalog_find_ids(struct catalog *c, int kind, const char *uid,
 		"SELECT id FROM series WHERE series_uid=?1 ORDER BY id",
 		"SELECT id FROM instances WHERE sop_uid=?1 ORDER BY version",
 	};
+	*ids = NULL;
 	if (kind < CAT_PATIENT || kind > CAT_INSTANCE)
 		return -EINVAL;
 	sqlite3_stmt *s;
 	if (sqlite3_prepare_v2(c->db, sql[kind], -1, &s, NULL) != SQLITE_OK)
 		return -EIO;
 	sqlite3_bind_text(s, 1, uid, -1, SQLITE_STATIC);
-	int n = 0, rc;
+	int64_t *v = NULL;
+	int n = 0, cap = 0, rc, r = 0;
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-		if (n < max)
-			ids[n] = sqlite3_column_int64(s, 0);
-		n++;
+		if (n == cap) {
+			cap = cap ? cap * 2 : 16;
+			int64_t *p = realloc(v, (size_t)cap * sizeof(*v));
+			if (!p) {
+				r = -ENOMEM;
+				break;
+			}
+			v = p;
+		}
+		v[n++] = sqlite3_column_int64(s, 0);
 	}
 	sqlite3_finalize(s);
-	return rc == SQLITE_DONE ? n : sqerr(rc);
+	if (!r && rc != SQLITE_DONE)
+		r = sqerr(rc);
+	if (r) {
+		free(v);
+		return r;
+	}
+	*ids = v;
+	return n;
 }
 
 int catalog_all_blobs(struct catalog *c, cat_blob_cb cb, void *arg)
@@ -970,16 +1082,37 @@ int catalog_totals_by_modality(struct catalog *c, cat_modality_cb cb, void *arg)
 	if (sqlite3_prepare_v2(c->db, "SELECT DISTINCT coalesce(modality,'') FROM instances ORDER BY 1",
 			       -1, &s, NULL) != SQLITE_OK)
 		return -EIO;
-	char mods[64][DCM_UI_MAX];
-	int n = 0;
-	while (n < 64 && sqlite3_step(s) == SQLITE_ROW)
-		snprintf(mods[n++], DCM_UI_MAX, "%s", (const char *)sqlite3_column_text(s, 0));
+	/* Read every name first (totals_for runs other statements); any
+	 * number of modalities, of any length. */
+	char **mods = NULL;
+	size_t n = 0, cap = 0;
+	int r = 0, rc;
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		if (n == cap) {
+			cap = cap ? cap * 2 : 16;
+			char **p = realloc(mods, cap * sizeof(*mods));
+			if (!p) {
+				r = -ENOMEM;
+				break;
+			}
+			mods = p;
+		}
+		if (!(mods[n] = strdup((const char *)sqlite3_column_text(s, 0)))) {
+			r = -ENOMEM;
+			break;
+		}
+		n++;
+	}
 	sqlite3_finalize(s);
-	int r = 0;
-	for (int i = 0; !r && i < n; i++) {
+	if (!r && rc != SQLITE_DONE && rc != SQLITE_ROW)
+		r = sqerr(rc);
+	for (size_t i = 0; !r && i < n; i++) {
 		struct cat_totals t;
 		totals_for(c->db, mods[i], &t);
 		r = cb(arg, mods[i], &t);
 	}
+	for (size_t i = 0; i < n; i++)
+		free(mods[i]);
+	free(mods);
 	return r;
 }

@@ -78,9 +78,11 @@ struct cat_version {
 	uint8_t file_hash[HASH_LEN];
 	int64_t series_id;
 };
-/* Every stored version of a SOPInstanceUID; returns the count (<= max). */
+/* Every stored version of a SOPInstanceUID, version ascending, in a
+ * malloc'd array (*out, NULL when none; the caller frees it): no limit on
+ * how many versions an instance has.  Returns the count or -errno. */
 int catalog_versions(struct catalog *c, const char *sop_uid,
-		     struct cat_version *out, int max);
+		     struct cat_version **out);
 /* Segment blobs of an instance, in file order; returns nseg or -errno. */
 int catalog_segments(struct catalog *c, int64_t instance_id,
 		     struct blob_ref *segs, int max);
@@ -122,9 +124,11 @@ int catalog_instances_under(struct catalog *c, int kind, int64_t id,
  * tools); returns the count (<= max). */
 int catalog_next_in_series(struct catalog *c, int64_t instance_id, int64_t *ids,
 			   uint64_t *sizes, int max);
-/* Resolve a PatientID / StudyUID / SeriesUID / SOPInstanceUID to row ids. */
+/* Resolve a PatientID / StudyUID / SeriesUID / SOPInstanceUID to row ids,
+ * all of them, in a malloc'd array (*ids; the caller frees it).  Returns the
+ * count or -errno. */
 int catalog_find_ids(struct catalog *c, int kind, const char *uid,
-		     int64_t *ids, int max);
+		     int64_t **ids);
 
 /* ---- maintenance ---- */
 typedef int (*cat_blob_cb)(void *arg, const struct blob_ref *b, int64_t refs);

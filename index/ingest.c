@@ -453,21 +453,23 @@ static int commit_item(struct ingest *ing, struct item *it, struct id_pool pools
 			if (r)
 				return r;
 		}
-	struct cat_version vers[64];
-	int nv = catalog_versions(ing->wcat, it->info.sop_instance_uid, vers, 64);
+	struct cat_version *vers;
+	int nv = catalog_versions(ing->wcat, it->info.sop_instance_uid, &vers);
 	if (nv < 0)
 		return nv;
 	uint32_t maxv = 0;
-	for (int i = 0; i < nv && i < 64; i++) {
+	for (int i = 0; i < nv; i++) {
 		if (vers[i].size == it->len && !memcmp(vers[i].file_hash, it->file_hash, HASH_LEN) &&
 		    segments_match(ing->wcat, vers[i].instance_id, it)) {
 			it->res.outcome = INGEST_DUPLICATE;
 			it->res.instance_id = vers[i].instance_id;
+			free(vers);
 			return 0;
 		}
 		if (vers[i].version > maxv)
 			maxv = vers[i].version;
 	}
+	free(vers);
 	struct instance_record rec = { 0 };
 	rec.version = maxv + 1;
 	rec.stored_at_ns = now_ns();

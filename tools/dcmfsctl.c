@@ -256,19 +256,31 @@ static void print_totals_json(const char *name, const struct cat_totals *t, int 
 	       ratio(t->pixel_raw_bytes, t->pixel_stored_bytes), comma ? "," : "");
 }
 
+/* Every modality the store holds, however many. */
 struct modality_list {
-	char name[32][DCM_UI_MAX];
-	struct cat_totals t[32];
-	int n;
+	char **name;
+	struct cat_totals *t;
+	int n, cap;
 };
 
 static int collect_modality(void *arg, const char *m, const struct cat_totals *t)
 {
 	struct modality_list *l = arg;
-	if (l->n < 32) {
-		snprintf(l->name[l->n], DCM_UI_MAX, "%s", m[0] ? m : "(none)");
-		l->t[l->n++] = *t;
+	if (l->n == l->cap) {
+		int cap = l->cap ? l->cap * 2 : 16;
+		char **nn = realloc(l->name, (size_t)cap * sizeof(*nn));
+		if (nn)
+			l->name = nn;
+		struct cat_totals *nt = realloc(l->t, (size_t)cap * sizeof(*nt));
+		if (nt)
+			l->t = nt;
+		if (!nn || !nt)
+			return -ENOMEM;
+		l->cap = cap;
 	}
+	if (!(l->name[l->n] = strdup(m[0] ? m : "(none)")))
+		return -ENOMEM;
+	l->t[l->n++] = *t;
 	return 0;
 }
 
@@ -309,7 +321,8 @@ static int cmd_stats(int argc, char **argv)
 	struct cat_totals t;
 	catalog_totals(s->cat, &t);
 	struct modality_list *ml = calloc(1, sizeof(*ml));
-	catalog_totals_by_modality(s->cat, collect_modality, ml);
+	if (!ml || catalog_totals_by_modality(s->cat, collect_modality, ml))
+		die("cannot read the totals by modality");
 	uint64_t idx = index_bytes(dir);
 	if (json) {
 		printf("{\n  \"index_bytes\": %" PRIu64 ",\n", idx);
@@ -339,6 +352,10 @@ static int cmd_stats(int argc, char **argv)
 			       ratio(ml->t[i].logical_bytes, ml->t[i].unique_raw_bytes),
 			       ratio(ml->t[i].unique_raw_bytes, ml->t[i].stored_bytes));
 	}
+	for (int i = 0; i < ml->n; i++)
+		free(ml->name[i]);
+	free(ml->name);
+	free(ml->t);
 	free(ml);
 	store_close(s);
 	return finish(0);
@@ -379,12 +396,15 @@ static int cmd_ls(int argc, char **argv)
 		/* Accept the folder name as shown, or the raw ID/UID. */
 		int r = catalog_lookup(s->cat, kind, id, argv[i], &n);
 		if (r) {
-			int64_t ids[1];
+			int64_t *ids;
 			int k = kind == 0 ? CAT_PATIENT : kind + 1;
-			int m = catalog_find_ids(s->cat, k, argv[i], ids, 1);
-			if (m > 0 && catalog_node(s->cat, k, ids[0], &n) == 0 &&
-			    (kind == 0 || n.parent == id))
-				r = 0;
+			int m = catalog_find_ids(s->cat, k, argv[i], &ids);
+			/* The UID may be in several parents: take the one under id. */
+			for (int j = 0; r && j < m; j++)
+				if (catalog_node(s->cat, k, ids[j], &n) == 0 &&
+				    (kind == 0 || n.parent == id))
+					r = 0;
+			free(ids);
 		}
 		if (r)
 			die("'%s' not found", argv[i]);
@@ -513,8 +533,8 @@ static int cmd_get(int argc, char **argv)
 		if (argc - optind != 1 || !out)
 			usage_error("get --series UID needs STORE and -o FOLDER");
 		struct store *s = open_store(argv[optind], 1);
-		int64_t ids[64];
-		int n = catalog_find_ids(s->cat, CAT_SERIES, series, ids, 64);
+		int64_t *ids;
+		int n = catalog_find_ids(s->cat, CAT_SERIES, series, &ids);
 		if (n <= 0)
 			die("series '%s' is not in the store", series);
 		if (mkdir(out, 0755) < 0 && errno != EEXIST)
@@ -522,8 +542,9 @@ static int cmd_get(int argc, char **argv)
 		struct series_out o = { .s = s, .dir = out };
 		pthread_mutex_init(&o.lock, NULL);
 		double t0 = now_s();
-		for (int i = 0; i < n && i < 64; i++)
+		for (int i = 0; i < n; i++)
 			catalog_instances_under(s->cat, CAT_SERIES, ids[i], collect_file, &o);
+		free(ids);
 		long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
 		int nth = ncpu < 1 ? 1 : ncpu > 16 ? 16 : (int)ncpu;
 		pthread_t th[16];
@@ -549,14 +570,14 @@ static int cmd_get(int argc, char **argv)
 			usage_error("get needs STORE and SOPInstanceUID");
 		struct store *s = open_store(argv[optind], 1);
 		const char *uid = argv[optind + 1];
-		struct cat_version v[64];
-		int n = catalog_versions(s->cat, uid, v, 64);
+		struct cat_version *v;
+		int n = catalog_versions(s->cat, uid, &v);
 		if (n <= 0)
 			die("instance '%s' is not in the store", uid);
-		int pick = n > 64 ? 63 : n - 1;
+		int pick = n - 1;
 		if (version) {
 			pick = -1;
-			for (int i = 0; i < n && i < 64; i++)
+			for (int i = 0; i < n; i++)
 				if ((int)v[i].version == version)
 					pick = i;
 			if (pick < 0)
@@ -566,6 +587,7 @@ static int cmd_get(int argc, char **argv)
 			write_instance_file(s, s->cat, ctx, v[pick].instance_id, out, buf, bufsz, 1);
 		else
 			write_instance(s, s->cat, ctx, v[pick].instance_id, 1, "stdout", buf, bufsz);
+		free(v);
 		store_close(s);
 	}
 	free(buf);
