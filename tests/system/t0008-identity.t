@@ -1,0 +1,80 @@
+#!/bin/bash
+# t0008-identity.t - never merge two patients or two instances (issue 7).
+# Hostile files are made at run time from real seeds (lib/identity_gen.py):
+# patients without a PatientID, 81-character UIDs, NULs inside values, IDs
+# whose escaped names pass 255 bytes, 300 versions of one instance.  Then the
+# catalogue, dcmfsctl and the mounted tree must keep every one apart and
+# reachable by name.
+. "$(dirname "$0")/lib/fs-common.sh"
+GEN="$PY $FS_HERE/lib/identity_gen.py"
+$PY -c 'import pydicom' 2>/dev/null || fs_skip "no pydicom"
+CT=$CORPUS/real/series/ct_ge_hispeed_head_tilt_28sl/01.dcm
+SMALL=$CORPUS/variety/SC_rgb_small_odd.dcm
+[ -f "$CT" ] && [ -f "$SMALL" ] || fs_skip "no shared corpus seeds"
+
+# sql STORE QUERY: one value from the catalogue
+sql() { sqlite3 -readonly "$1/index.db" "$2"; }
+
+# ---- 1. no PatientID: keyed by name, birth date and issuer ----
+$GEN noid "$CT" "$T/noid" || not_ok "generate noid files"
+S=$T/s1
+check "import five instances without a PatientID" fs_store "$S" "$T/noid"
+np=$(sql "$S" "SELECT count(*) FROM patients")
+check "four patients: only name+birth+issuer all equal merge (got $np)" [ "$np" = 4 ]
+"$DCMFSCTL" ls "$S" >"$T/ls1"
+diag <"$T/ls1"
+check "their folders are %noid-<8 hex>" [ "$(grep -cE ' %noid-[0-9a-f]{8}$' "$T/ls1")" = 4 ]
+check "no folder is the bare %" fails grep -qE ' %$' "$T/ls1"
+jane=$(sql "$S" "SELECT dirname FROM patients WHERE name='Doe^Jane' AND birth_date='19700101' AND issuer=''")
+check "Jane 1970 without issuer has both of her studies" [ "$(sql "$S" "SELECT nchildren FROM patients WHERE dirname='$jane'")" = 2 ]
+
+# ---- 2. values are never cut ----
+$GEN long "$CT" "$T/long" || not_ok "generate long files"
+S=$T/s2 M=$T/m2
+check "import long UIDs, NUL values, long IDs" fs_store "$S" "$T/long"
+check "two 81-character SOPInstanceUIDs are two instances, not versions" \
+	[ "$(sql "$S" "SELECT count(*) FROM instances WHERE length(sop_uid)=81 AND version=1")" = 2 ]
+check "the full 81 characters are kept" \
+	[ "$(sql "$S" "SELECT count(DISTINCT sop_uid) FROM instances WHERE sop_uid LIKE '1.2.826.0.1.3680043.8.498.7.9.%'")" = 2 ]
+check "PatientIDs AAAA<NUL>BBBB and AAAA<NUL>CCCC are two patients" \
+	[ "$(sql "$S" "SELECT count(*) FROM patients WHERE dirname LIKE 'AAAA%'")" = 2 ]
+check "64 x é and 63 x é + x are two patients" \
+	[ "$(sql "$S" "SELECT count(*) FROM patients WHERE dirname LIKE '%C3%A9%'")" = 2 ]
+check "no folder or file name is longer than 255 bytes" \
+	[ "$(sql "$S" "SELECT max(length(CAST(dirname AS BLOB))) FROM patients")" -le 255 ]
+fs_mount_or_bail "$S" "$M" -o ro
+check "find sees every file" [ "$(find "$M/patients" -type f | wc -l)" = 6 ]
+n=0
+while IFS= read -r -d '' f; do
+	cmp -s "$f" "$f" && [ -f "$f" ] && n=$((n + 1))
+done < <(find "$M/patients" -type f -print0)
+check "every file found is also looked up by name ($n)" [ "$n" = 6 ]
+sleep 2
+check "and still there 2 s later" [ "$(find "$M/patients" -type f | wc -l)" = 6 ]
+check "rsync copies the tree without errors" rsync -a "$M/patients/" "$T/copy/"
+fs_match_originals "$T/copy" "$T/long" >"$T/map2"
+check "the copies are the originals" [ "$(grep -c '^MISSING' "$T/map2")" = 0 ] && [ "$(wc -l <"$T/map2")" = 6 ]
+check "unmount" fs_umount "$M"
+
+# ---- 4. no fixed limits: 300 versions of one instance, rm of them all ----
+$GEN versions "$SMALL" "$T/ver" 300 || not_ok "generate versions"
+mkdir -p "$T/ver2"
+mv "$T/ver"/v02[0-9][0-9].dcm "$T/ver"/v03*.dcm "$T/ver2/"
+S=$T/s4
+fs_store "$S" "$T/ver"
+"$DCMFSCTL" import -q "$S" "$T/ver2" "$CT" >"$T/imp4" 2>&1
+st=$?
+diag <"$T/imp4"
+check "importing versions 200..300 beside another file succeeds (exit $st)" [ $st = 0 ]
+check "301 rows: 300 versions and the CT slice" [ "$(sql "$S" "SELECT count(*) FROM instances")" = 301 ]
+uid=$(sql "$S" "SELECT sop_uid FROM instances WHERE version=300")
+"$DCMFSCTL" get "$S" "$uid" --version 300 -o "$T/v300.dcm"
+want=$(sha256sum "$T/v300.dcm" | cut -c1-64)
+check "get --version 300 gives one of the files of the second import" \
+	grep -q "$want" <(sha256sum "$T/ver2"/*.dcm)
+"$DCMFSCTL" rm "$S" --instance "$uid" >"$T/rm4" 2>&1
+diag <"$T/rm4"
+check "rm --instance removes all 300 versions" [ "$(sql "$S" "SELECT count(*) FROM instances")" = 1 ]
+check "stats still works" "$DCMFSCTL" stats "$S"
+
+fs_done
