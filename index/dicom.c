@@ -916,6 +916,43 @@ static int walk_fragments(struct scan *s, const struct elem *e, int be,
 	}
 }
 
+static int walk_top(struct scan *s, size_t pos, int explicit, int be);
+
+/* After the top-level pixel element at [.., pos): whatever follows must be
+ * whole elements, tags ascending past the pixel tag, up to the end of the
+ * file.  When not, say why in info->unclean (the scan still succeeds). */
+static void check_rest(struct scan *s, size_t pos, int explicit, int be)
+{
+	struct dcm_info *in = s->info;
+	if (s->soft_end || pos >= s->len)
+		return;
+	struct dcm_info *scratch = malloc(sizeof(*scratch));
+	if (!scratch)
+		return;
+	char why[sizeof in->unclean];
+	struct scan t = *s;
+	*scratch = *in;
+	scratch->pixel_tag = 0;
+	t.info = scratch;
+	t.err = why;
+	t.errlen = sizeof(why);
+	why[0] = 0;
+	struct elem e;
+	int rc = read_header(&t, pos, explicit, be, &e, "");
+	if (!rc && e.tag <= in->pixel_tag)
+		rc = fail(&t, DCM_ERR_LENGTH, "element " TAGF " at offset %zu is not after the pixel data",
+			  TAGA(e.tag), s->base + pos);
+	if (!rc)
+		rc = walk_top(&t, pos, explicit, be);
+	if (!rc && scratch->pixel_tag)
+		rc = fail(&t, DCM_ERR_LENGTH, "a second pixel data element " TAGF,
+			  TAGA(scratch->pixel_tag));
+	if (rc)
+		snprintf(in->unclean, sizeof in->unclean, "%zu bytes after the pixel data do not parse: %s",
+			 s->len - pos, why);
+	free(scratch);
+}
+
 /*
  * Walk the top-level dataset from pos.  Returns at the pixel element or at
  * the end of the buffer.  Tags must ascend: a step back means a wrong
@@ -959,6 +996,7 @@ static int walk_top(struct scan *s, size_t pos, int explicit, int be)
 				if (rc)
 					return rc;
 				in->pixel_value_length = end - e.val_off;
+				check_rest(s, end, explicit, be);
 				return DCM_OK;
 			}
 			if (!fits(s, &e) && !s->soft_end) {
@@ -968,6 +1006,8 @@ static int walk_top(struct scan *s, size_t pos, int explicit, int be)
 				return past_end(s, &e, absurd, "");
 			}
 			in->pixel_value_length = e.vlen;
+			if (fits(s, &e))
+				check_rest(s, e.val_off + e.vlen, explicit, be);
 			return DCM_OK;
 		}
 		if (e.vlen == UNDEF_LEN) {

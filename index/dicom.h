@@ -106,6 +106,12 @@ struct dcm_info {
 	uint64_t pixel_element_offset;
 	uint64_t pixel_value_offset;
 	uint64_t pixel_value_length;
+
+	/* Empty when the dataset parses as whole elements, tags ascending, to
+	 * the last byte of the file.  Otherwise why not (e.g. bytes appended
+	 * after the pixel data): the file is still accepted and stored exactly,
+	 * but the store never prefers it over a clean version (catalog.h). */
+	char unclean[160];
 };
 
 /* Scan buf[0..len).  Returns DCM_OK and fills *info, or an error status and

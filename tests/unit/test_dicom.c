@@ -642,6 +642,28 @@ static void test_charsets(void **state)
 	assert_int_equal(strlen(info.patient_name), 300);
 }
 
+/* A dataset that does not parse to its end is accepted but marked unclean;
+ * whole elements after the pixel data are clean (issue 7). */
+static void test_unclean_end(void **state)
+{
+	(void)state;
+	static struct b b = { .explicit = 1 };
+	b.n = 0;
+	meta(&b, "1.2.840.10008.1.2.1", 1);
+	ident(&b, "Doe^John");
+	image(&b, 4, 3);
+	pixels(&b, 4, 3);
+	assert_int_equal(scan(&b, &info, err), DCM_OK);
+	assert_string_equal(info.unclean, "");
+	txt(&b, 0xFFFAFFFA, "OB", "padding!");   /* DataSetTrailingPadding */
+	assert_int_equal(scan(&b, &info, err), DCM_OK);
+	assert_string_equal(info.unclean, "");
+	put(&b, "\x97\xf4\x5d\x44garbage garbage", 19);
+	assert_int_equal(scan(&b, &info, err), DCM_OK);
+	assert_true(info.unclean[0]);
+	assert_int_equal(info.pixel_value_length, 24);
+}
+
 /* Identifying values are never cut and an embedded NUL does not end them
  * (issue 7): longer than DCM_ID_MAX - 1 fails the scan; 0x00 -> 0x01 '0',
  * 0x01 -> 0x01 0x01. */
@@ -764,6 +786,7 @@ int main(void)
 		cmocka_unit_test(test_missing_uids),
 		cmocka_unit_test(test_charsets),
 		cmocka_unit_test(test_identity_values),
+		cmocka_unit_test(test_unclean_end),
 		cmocka_unit_test(test_deflate),
 		cmocka_unit_test(test_bad_vr_fallback),
 	};
