@@ -504,6 +504,10 @@ static int commit_item(struct ingest *ing, struct item *it, struct id_pool pools
 		return r;
 	it->res.outcome = rec.version > 1 ? INGEST_VERSION : INGEST_NEW;
 	it->res.instance_id = rec.instance_id;
+	if (rec.info.unclean[0]) {
+		it->res.quarantined = 1;
+		snprintf(it->res.reason, sizeof(it->res.reason), "%s", rec.info.unclean);
+	}
 	return 0;
 }
 
@@ -520,6 +524,9 @@ static void account(struct ingest *ing, struct item *it)
 		if (!ing->first_error)
 			ing->first_error = it->res.err ? it->res.err : -EIO;
 	}
+	if (it->res.quarantined &&
+	    (it->res.outcome == INGEST_NEW || it->res.outcome == INGEST_VERSION))
+		t->n_quarantined++;
 	t->bytes_in += it->res.size;
 }
 

@@ -84,7 +84,9 @@ static const char usage_text[] =
 	"  import [-j N] [-q] STORE PATH... import DICOM files and folders (recursive)\n"
 	"  stats [--json] STORE            counts, bytes, dedup and compression ratios\n"
 	"  ls STORE [PATIENT [STUDY [SERIES]]]  what is stored, one line each\n"
+	"  ls --quarantine STORE           versions whose dataset does not parse to its end\n"
 	"  get STORE SOPUID [-o FILE] [--version N]  write a stored file, byte-identical\n"
+	"                                  (the current version unless --version)\n"
 	"  get STORE --series UID -o FOLDER         write every file of a series\n"
 	"  verify STORE                    read back everything and check every hash\n"
 	"  reindex STORE                   rebuild index.db from packs and blob files\n"
@@ -152,6 +154,9 @@ static void on_result(void *arg, const struct ingest_result *r)
 		clear_progress(ui);
 		fprintf(stderr, "dcmfsctl: %s '%s': %s\n",
 			r->outcome == INGEST_REJECTED ? "rejected" : "failed", r->path, r->reason);
+	} else if (r->quarantined) {
+		clear_progress(ui);
+		fprintf(stderr, "dcmfsctl: quarantined '%s': %s\n", r->path, r->reason);
 	}
 }
 
@@ -226,8 +231,8 @@ static int cmd_import(int argc, char **argv)
 	struct rusage ru;
 	getrusage(RUSAGE_SELF, &ru);
 	printf("imported: %" PRId64 " new, %" PRId64 " duplicate, %" PRId64 " new version, %" PRId64
-	       " rejected%s; %s read, %s newly stored; %.2f s, %.1f MB/s\n",
-	       t.n_new, t.n_duplicate, t.n_version, t.n_rejected + missing,
+	       " rejected, %" PRId64 " quarantined%s; %s read, %s newly stored; %.2f s, %.1f MB/s\n",
+	       t.n_new, t.n_duplicate, t.n_version, t.n_rejected + missing, t.n_quarantined,
 	       t.n_failed ? " (some failed: see above)" : "",
 	       human(t.bytes_in, b1, sizeof(b1)), human(t.bytes_stored, b2, sizeof(b2)), el,
 	       el > 0 ? (double)t.bytes_in / 1e6 / el : 0.0);
@@ -384,8 +389,25 @@ static int ls_print(void *arg, const struct cat_node *n)
 	return 0;
 }
 
+static int quarantine_print(void *arg, int64_t id, const char *path, int current,
+			    const char *reason)
+{
+	(void)arg;
+	(void)id;
+	printf("%s\t%s\t%s\n", path, current ? "current (no clean version)" : "not current", reason);
+	return 0;
+}
+
 static int cmd_ls(int argc, char **argv)
 {
+	if (argc == 3 && !strcmp(argv[1], "--quarantine")) {
+		struct store *s = open_store(argv[2], 1);
+		int r = catalog_quarantined(s->cat, quarantine_print, NULL);
+		store_close(s);
+		if (r)
+			die("cannot list the quarantine: %s", strerror(-r));
+		return finish(0);
+	}
 	if (argc < 2 || argc > 5)
 		usage_error("ls takes STORE [PATIENT [STUDY [SERIES]]]");
 	struct store *s = open_store(argv[1], 1);
@@ -575,6 +597,9 @@ static int cmd_get(int argc, char **argv)
 		if (n <= 0)
 			die("instance '%s' is not in the store", uid);
 		int pick = n - 1;
+		for (int i = 0; i < n; i++)
+			if (v[i].current)
+				pick = i;
 		if (version) {
 			pick = -1;
 			for (int i = 0; i < n; i++)
