@@ -56,6 +56,78 @@ fs_match_originals "$T/copy" "$T/long" >"$T/map2"
 check "the copies are the originals" [ "$(grep -c '^MISSING' "$T/map2")" = 0 ] && [ "$(wc -l <"$T/map2")" = 6 ]
 check "unmount" fs_umount "$M"
 
+# ---- 3. one file per SOPInstanceUID; versions and quarantine apart ----
+SER=$CORPUS/real/series/ct_ge_hispeed_head_tilt_28sl
+GARBAGE=$CORPUS/malformed/trailing_garbage.dcm
+sop=$("$BUILD/dcmfs-scan" "$GARBAGE" | sed -n 's/^sop_instance_uid=//p')
+clean=$(grep -l "$sop" "$SER"/*.dcm | head -1)
+[ -f "$GARBAGE" ] && [ -n "$clean" ] || not_ok "trailing_garbage.dcm shares a UID with a slice of $SER"
+$GEN correct "$clean" "$T/corr" || not_ok "generate a corrected header"
+S=$T/s3 M=$T/m3
+fs_store "$S" "$SER"
+"$DCMFSCTL" import "$S" "$GARBAGE" >"$T/imp3" 2>"$T/imp3.err"
+st=$?
+diag <"$T/imp3"
+diag <"$T/imp3.err"
+check "trailing garbage is stored (exit $st) and the summary says 1 quarantined" \
+	grep -q ', 1 quarantined;' "$T/imp3"
+check "and names the file with the reason" grep -q "quarantined '.*trailing_garbage.dcm': .*after the pixel data" "$T/imp3.err"
+check "get returns the clean version, not the later unclean one" \
+	bash -c "'$DCMFSCTL' get '$S' '$sop' | cmp - '$clean'"
+check "get --version 2 returns the unclean one exactly" \
+	bash -c "'$DCMFSCTL' get '$S' '$sop' --version 2 | cmp - '$GARBAGE'"
+"$DCMFSCTL" ls --quarantine "$S" >"$T/q3"
+diag <"$T/q3"
+check "ls --quarantine lists it, not current" [ "$(grep -c '\.v2\.dcm	not current	.*after the pixel data' "$T/q3")" = 1 ]
+fs_store "$T/s3b" "$GARBAGE"
+"$DCMFSCTL" import -q "$T/s3b" "$SER" >/dev/null 2>&1
+check "unclean first, clean later: the clean one is current" \
+	bash -c "'$DCMFSCTL' get '$T/s3b' '$sop' | cmp - '$clean'"
+fs_store "$T/s3c" "$GARBAGE"
+check "the only version, though unclean, is current (nothing better) and in quarantine" \
+	bash -c "'$DCMFSCTL' get '$T/s3c' '$sop' | cmp - '$GARBAGE' && '$DCMFSCTL' ls --quarantine '$T/s3c' | grep -q 'current (no clean version)'"
+"$DCMFSCTL" import -q "$S" "$T/corr" >/dev/null 2>&1
+check "a corrected clean header (version 3) becomes current" \
+	bash -c "'$DCMFSCTL' get '$S' '$sop' | cmp - '$T/corr/corrected.dcm'"
+fs_mount_or_bail "$S" "$M" -o ro
+n_pat=$(find "$M/patients" -type f | wc -l)
+check "the series folder holds one file per SOPInstanceUID ($n_pat)" [ "$n_pat" = 28 ]
+check "no .vN file in /patients" fails bash -c "find '$M/patients' -name '*.v[0-9]*.dcm' | grep -q ."
+check "the file in /patients is the corrected version" cmp "$(find "$M/patients" -name "$sop.dcm")" "$T/corr/corrected.dcm"
+check "/versions holds all 30 versions" [ "$(find "$M/versions" -type f | wc -l)" = 30 ]
+check "/versions/.../<SOP>.v2.dcm is the unclean file" cmp "$(find "$M/versions" -name "$sop.v2.dcm")" "$GARBAGE"
+check "/quarantine holds only the unclean file" [ "$(find "$M/quarantine" -type f | wc -l)" = 1 ]
+check "/quarantine/.../<SOP>.v2.dcm is it, exactly" cmp "$(find "$M/quarantine" -type f)" "$GARBAGE"
+check "rsync of /versions backs up every version" rsync -a "$M/versions/" "$T/vcopy/"
+fs_match_originals "$T/vcopy" "$SER" "$GARBAGE" "$T/corr" >"$T/map3"
+check "each copy is a stored original" [ "$(grep -c '^MISSING' "$T/map3")" = 0 ] && [ "$(wc -l <"$T/map3")" = 30 ]
+check "nothing can be written in /versions" fails touch "$(dirname "$(find "$M/versions" -name "$sop.v2.dcm")")/new.dcm"
+ls -i "$(dirname "$(find "$M/versions" -name "$sop.v1.dcm")")" | sort >"$T/ino1"
+check "unmount" fs_umount "$M"
+fs_mount_or_bail "$S" "$M" -o ro
+ls -i "$(dirname "$(find "$M/versions" -name "$sop.v1.dcm")")" | sort >"$T/ino2"
+check "inode numbers in /versions are the same after a remount" cmp "$T/ino1" "$T/ino2"
+check "unmount" fs_umount "$M"
+# a version in another series moves the instance: the old folder is left out
+$GEN moved "$clean" "$T/moved" || not_ok "generate a moved version"
+S=$T/s3d
+fs_store "$S" "$clean" "$T/moved"
+fs_mount_or_bail "$S" "$M" -o ro
+check "a version moved to another series shows once, in the new series only" \
+	[ "$(find "$M/patients" -type f | wc -l)" = 1 ] && cmp "$(find "$M/patients" -type f)" "$T/moved/moved.dcm"
+check "and the series it left is not an empty folder in /patients" \
+	[ "$(find "$M/patients" -mindepth 4 -maxdepth 4 -type d | wc -l)" = 1 ]
+check "unmount" fs_umount "$M"
+# rm of the current version in /patients removes every version
+S=$T/s3
+fs_mount_or_bail "$S" "$M"
+check "rm of the shown file" rm "$(find "$M/patients" -name "$sop.dcm")"
+check "removes all three versions" fails "$DCMFSCTL" get "$S" "$sop" --version 1
+sleep 1.5
+check "and they are gone from /versions and /quarantine" \
+	[ "$(find "$M/versions" -name "$sop.*" | wc -l)" = 0 ] && [ "$(find "$M/quarantine" -type f | wc -l)" = 0 ]
+check "unmount" fs_umount "$M"
+
 # ---- 4. no fixed limits: 300 versions of one instance, rm of them all ----
 $GEN versions "$SMALL" "$T/ver" 300 || not_ok "generate versions"
 mkdir -p "$T/ver2"
@@ -75,6 +147,9 @@ check "get --version 300 gives one of the files of the second import" \
 "$DCMFSCTL" rm "$S" --instance "$uid" >"$T/rm4" 2>&1
 diag <"$T/rm4"
 check "rm --instance removes all 300 versions" [ "$(sql "$S" "SELECT count(*) FROM instances")" = 1 ]
-check "stats still works" "$DCMFSCTL" stats "$S"
+$GEN modalities "$SMALL" "$T/mods" 40 || not_ok "generate modalities"
+"$DCMFSCTL" import -q "$S" "$T/mods" >/dev/null 2>&1
+check "stats lists all 41 modalities" [ "$("$DCMFSCTL" stats "$S" | grep -cE '^M[0-9][0-9] |^CT ')" = 41 ]
+check "stats --json too" [ "$("$DCMFSCTL" stats --json "$S" | grep -cE '"M[0-9][0-9]"')" = 40 ]
 
 fs_done

@@ -4,6 +4,9 @@
     identity_gen.py noid SEED OUT       instances without a PatientID
     identity_gen.py long SEED OUT       long UIDs, NULs inside values, long IDs
     identity_gen.py versions SEED OUT N N files: one SOPInstanceUID, other bytes
+    identity_gen.py correct SEED OUT    the seed with a corrected header (same UIDs)
+    identity_gen.py moved SEED OUT      the seed moved to another series (same SOP)
+    identity_gen.py modalities SEED OUT N  N instances of N different modalities
 
 Every file is the seed with a few attributes changed (pydicom writes it), so
 the scanner sees real headers and pixel data.
@@ -98,6 +101,26 @@ def versions(seed, out, n):
         save(ds, os.path.join(out, f"v{i + 1:04d}.dcm"))
 
 
+def correct(seed, out):
+    ds = load(seed)
+    ds.SeriesDescription = "corrected header"
+    save(ds, os.path.join(out, "corrected.dcm"))
+
+
+def moved(seed, out):
+    ds = load(seed)
+    ds.SeriesInstanceUID = ds.SeriesInstanceUID + ".99"
+    save(ds, os.path.join(out, "moved.dcm"))
+
+
+def modalities(seed, out, n):
+    for i in range(n):
+        ds = load(seed)
+        fresh(ds, 600 + i)
+        ds.Modality = f"M{i:02d}"
+        save(ds, os.path.join(out, f"mod{i:02d}.dcm"))
+
+
 def main():
     what, seed, out = sys.argv[1:4]
     os.makedirs(out, exist_ok=True)
@@ -107,6 +130,12 @@ def main():
         long_values(seed, out)
     elif what == "versions":
         versions(seed, out, int(sys.argv[4]))
+    elif what == "correct":
+        correct(seed, out)
+    elif what == "moved":
+        moved(seed, out)
+    elif what == "modalities":
+        modalities(seed, out, int(sys.argv[4]))
     else:
         sys.exit(f"unknown: {what}")
 
