@@ -18,7 +18,7 @@
 enum ingest_outcome {
 	INGEST_NEW = 0,        /* stored */
 	INGEST_DUPLICATE,      /* the same bytes were already stored */
-	INGEST_VERSION,        /* same SOPInstanceUID, other bytes: kept beside */
+	INGEST_VERSION,        /* same SOPInstanceUID, other bytes: a new version */
 	INGEST_REJECTED,       /* not stored; reason says why */
 	INGEST_FAILED,         /* a store error (disk full, I/O): not stored */
 };
