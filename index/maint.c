@@ -576,6 +576,10 @@ int store_remove(struct store *s, int kind, const char *uid, int64_t *removed,
 		return n ? n : -ENOENT;
 	}
 	int r = 0;
+	/* Removing an instance removes every version of its SOPInstanceUID:
+	 * the first row is enough (one pack of tombstones, one sync). */
+	if (kind == CAT_INSTANCE)
+		n = 1;
 	for (int i = 0; !r && i < n; i++) {
 		int64_t k;
 		r = store_remove_node(s, s->cat, kind, ids[i], &k);

@@ -144,9 +144,11 @@ uid=$(sql "$S" "SELECT sop_uid FROM instances WHERE version=300")
 want=$(sha256sum "$T/v300.dcm" | cut -c1-64)
 check "get --version 300 gives one of the files of the second import" \
 	grep -q "$want" <(sha256sum "$T/ver2"/*.dcm)
+packs0=$(ls "$S/packs" | wc -l)
 "$DCMFSCTL" rm "$S" --instance "$uid" >"$T/rm4" 2>&1
 diag <"$T/rm4"
 check "rm --instance removes all 300 versions" [ "$(sql "$S" "SELECT count(*) FROM instances")" = 1 ]
+check "with one pack of tombstones" [ "$(ls "$S/packs" | wc -l)" -le $((packs0 + 1)) ]
 $GEN modalities "$SMALL" "$T/mods" 40 || not_ok "generate modalities"
 "$DCMFSCTL" import -q "$S" "$T/mods" >/dev/null 2>&1
 check "stats lists all 41 modalities" [ "$("$DCMFSCTL" stats "$S" | grep -cE '^M[0-9][0-9] |^CT ')" = 41 ]
