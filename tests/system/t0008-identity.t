@@ -89,6 +89,11 @@ check "the only version, though unclean, is current (nothing better) and in quar
 "$DCMFSCTL" import -q "$S" "$T/corr" >/dev/null 2>&1
 check "a corrected clean header (version 3) becomes current" \
 	bash -c "'$DCMFSCTL' get '$S' '$sop' | cmp - '$T/corr/corrected.dcm'"
+"$DCMFSCTL" reindex "$S" >/dev/null 2>&1
+check "after reindex the quarantine is the same (records keep the reason)" \
+	bash -c "'$DCMFSCTL' ls --quarantine '$S' | cmp - '$T/q3'"
+check "and the corrected version is still current" \
+	bash -c "'$DCMFSCTL' get '$S' '$sop' | cmp - '$T/corr/corrected.dcm'"
 fs_mount_or_bail "$S" "$M" -o ro
 n_pat=$(find "$M/patients" -type f | wc -l)
 check "the series folder holds one file per SOPInstanceUID ($n_pat)" [ "$n_pat" = 28 ]
