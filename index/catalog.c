@@ -1281,6 +1281,61 @@ static int set_state(struct catalog *c, int64_t id, const char *sop_uid, uint32_
 	return step_done(s);
 }
 
+/* Folder names longer than 255 bytes (stores from before issue 7) could be
+ * listed but not looked up: fit them as name_fit does for new ones, with a
+ * hash of the old name.  table: 0 patients, 1 studies, 2 series. */
+static int fit_dirnames(struct catalog *c, int table)
+{
+	static const char *sel[] = {
+		"SELECT id, dirname FROM patients WHERE length(CAST(dirname AS BLOB))>255",
+		"SELECT id, dirname FROM studies WHERE length(CAST(dirname AS BLOB))>255",
+		"SELECT id, dirname FROM series WHERE length(CAST(dirname AS BLOB))>255",
+	};
+	static const char *upd[] = {
+		"UPDATE patients SET dirname=?2 WHERE id=?1",
+		"UPDATE studies SET dirname=?2 WHERE id=?1",
+		"UPDATE series SET dirname=?2 WHERE id=?1",
+	};
+	sqlite3_stmt *s, *u;
+	if (sqlite3_prepare_v2(c->db, sel[table], -1, &s, NULL) != SQLITE_OK)
+		return -EIO;
+	if (sqlite3_prepare_v2(c->db, upd[table], -1, &u, NULL) != SQLITE_OK) {
+		sqlite3_finalize(s);
+		return -EIO;
+	}
+	/* Collect first: the update writes the table being read. */
+	struct { int64_t id; char name[NAME_COMPONENT_MAX + 1]; } *v = NULL;
+	size_t n = 0, cap = 0;
+	int r = 0, rc;
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		if (n == cap) {
+			cap = cap ? cap * 2 : 16;
+			void *p = realloc(v, cap * sizeof(*v));
+			if (!p) {
+				r = -ENOMEM;
+				break;
+			}
+			v = p;
+		}
+		const char *old = (const char *)sqlite3_column_text(s, 1);
+		v[n].id = sqlite3_column_int64(s, 0);
+		name_fit(old, checksum64(old, strlen(old)), "", v[n].name);
+		n++;
+	}
+	if (!r && rc != SQLITE_DONE)
+		r = sqerr(rc);
+	sqlite3_finalize(s);
+	for (size_t i = 0; !r && i < n; i++) {
+		sqlite3_reset(u);
+		sqlite3_bind_int64(u, 1, v[i].id);
+		sqlite3_bind_text(u, 2, v[i].name, -1, SQLITE_STATIC);
+		r = step_done(u);
+	}
+	sqlite3_finalize(u);
+	free(v);
+	return r;
+}
+
 /* Stores from before issue 7: every version was shown and clean. */
 static int add_identity_columns(struct catalog *c)
 {
@@ -1328,6 +1383,8 @@ static int add_identity_columns(struct catalog *c)
 	for (size_t i = 0; i < n; i++)
 		free(rows[i].sop);
 	free(rows);
+	for (int t = 0; !r && t < 3; t++)
+		r = fit_dirnames(c, t);
 	if (!r)
 		r = catalog_prune(c);   /* picks the current versions, counts */
 	if (r) {
