@@ -55,6 +55,19 @@ check "rsync copies the tree without errors" rsync -a "$M/patients/" "$T/copy/"
 fs_match_originals "$T/copy" "$T/long" >"$T/map2"
 check "the copies are the originals" [ "$(grep -c '^MISSING' "$T/map2")" = 0 ] && [ "$(wc -l <"$T/map2")" = 6 ]
 check "unmount" fs_umount "$M"
+# An index as the code before issue 7 left it: no identity columns, the
+# 64 x é patient under its whole 384-byte escaped name.
+long=$(printf '%%C3%%A9%.0s' $(seq 64))
+sqlite3 "$S/index.db" "DROP INDEX instances_fname; DROP INDEX instances_vname; DROP INDEX instances_unclean;
+	ALTER TABLE instances DROP COLUMN fname; ALTER TABLE instances DROP COLUMN vname;
+	ALTER TABLE instances DROP COLUMN current; ALTER TABLE instances DROP COLUMN unclean;
+	UPDATE patients SET dirname='$long' WHERE id=(SELECT min(id) FROM patients WHERE dirname LIKE '%~%')" ||
+	not_ok "make an old index"
+check "the old index has a 384-byte folder name" [ "$(sql "$S" "SELECT max(length(dirname)) FROM patients")" = 384 ]
+fs_mount_or_bail "$S" "$M" -o ro
+check "opened, it is upgraded: every file is found and opens" \
+	[ "$(find "$M/patients" -type f -exec cmp -s {} {} \; -print | wc -l)" = 6 ]
+check "unmount" fs_umount "$M"
 
 # ---- 3. one file per SOPInstanceUID; versions and quarantine apart ----
 SER=$CORPUS/real/series/ct_ge_hispeed_head_tilt_28sl
