@@ -1486,7 +1486,7 @@ static int tree_rmdir(struct dcmfs *d, struct catalog *cat, fuse_ino_t parent,
 		return -ENOTDIR;
 	fuse_ino_t ino = st.st_ino;
 	int kind = ino_kind(ino);
-	if (kind == K_FIXED)
+	if (kind == K_FIXED || kind_view(kind))     /* views are read-only */
 		return -EPERM;
 	pthread_mutex_lock(&d->rm_lock);
 	struct ghost g;
