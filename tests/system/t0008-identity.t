@@ -139,6 +139,9 @@ check "unmount" fs_umount "$M"
 # rm of the current version in /patients removes every version
 S=$T/s3
 fs_mount_or_bail "$S" "$M"
+check "rm in /versions fails, even on the admin mount" fails rm "$(find "$M/versions" -name "$sop.v1.dcm")"
+check "rmdir in /quarantine fails" fails rmdir "$(find "$M/quarantine" -mindepth 3 -maxdepth 3 -type d)"
+check "both are still there" [ "$(find "$M/versions" -name "$sop.*" | wc -l)" = 3 ] && [ "$(find "$M/quarantine" -type f | wc -l)" = 1 ]
 check "rm of the shown file" rm "$(find "$M/patients" -name "$sop.dcm")"
 check "removes all three versions" fails "$DCMFSCTL" get "$S" "$sop" --version 1
 sleep 1.5
