@@ -119,7 +119,8 @@ check "/quarantine/.../<SOP>.v2.dcm is it, exactly" cmp "$(find "$M/quarantine" 
 check "rsync of /versions backs up every version" rsync -a "$M/versions/" "$T/vcopy/"
 fs_match_originals "$T/vcopy" "$SER" "$GARBAGE" "$T/corr" >"$T/map3"
 check "each copy is a stored original" [ "$(grep -c '^MISSING' "$T/map3")" = 0 ] && [ "$(wc -l <"$T/map3")" = 30 ]
-check "nothing can be written in /versions" fails touch "$(dirname "$(find "$M/versions" -name "$sop.v2.dcm")")/new.dcm"
+vdir=$(dirname "$(find "$M/versions" -name "$sop.v2.dcm" | grep . || echo "$M/versions/missing/x")")
+check "nothing can be written in /versions" fails touch "$vdir/new.dcm"
 ls -i "$(dirname "$(find "$M/versions" -name "$sop.v1.dcm")")" | sort >"$T/ino1"
 check "unmount" fs_umount "$M"
 fs_mount_or_bail "$S" "$M" -o ro
