@@ -139,7 +139,13 @@ static void stat_node(struct dcmfs *d, int kind, const struct cat_node *n,
 		      struct stat *st)
 {
 	fuse_ino_t ino = ino_make(kind, n->id);
-	switch (kind) {
+	if (kind_view(kind) && kind_cat(kind) != K_SERIES && kind_cat(kind) != K_INSTANCE) {
+		/* A view folder: its count of subfolders is not known (and
+		 * nlink 1 tells find so). */
+		stat_dir(d, st, ino, 1, n->mtime_ns);
+		return;
+	}
+	switch (kind_cat(kind)) {
 	case K_PATIENT:
 		stat_dir(d, st, ino, 3, n->mtime_ns);
 		break;
@@ -160,6 +166,25 @@ static void stat_node(struct dcmfs *d, int kind, const struct cat_node *n,
 static double node_timeout(int kind)
 {
 	return kind == K_INSTANCE ? TIMEOUT_FILE : TIMEOUT_DIR;
+}
+
+/* The catalogue view and parent of the children of a view folder (the
+ * view's root or one of its folders); 0, or -ENOTDIR for anything else. */
+static int view_parent(fuse_ino_t ino, int *view, int *pkind, int64_t *pid)
+{
+	int kind = ino_kind(ino);
+	if (ino == INO_VERSIONS || ino == INO_QUARANTINE) {
+		*view = ino == INO_VERSIONS ? CAT_VIEW_VERSIONS : CAT_VIEW_QUARANTINE;
+		*pkind = 0;
+		*pid = 0;
+		return 0;
+	}
+	if (!kind_view(kind) || kind_cat(kind) < K_PATIENT || kind_cat(kind) > K_SERIES)
+		return -ENOTDIR;
+	*view = kind_view(kind);
+	*pkind = kind_cat(kind);
+	*pid = ino_id(ino);
+	return 0;
 }
 
 /* ---------------- ghosts ---------------- */
@@ -634,12 +659,16 @@ static int node_getattr(struct dcmfs *d, struct catalog *cat, fuse_ino_t ino,
 		int64_t newest = d->newest_ns ? d->newest_ns : d->started_ns;
 		switch (ino) {
 		case INO_ROOT:
-			stat_dir(d, st, ino, d->ing ? 4 : 3, newest);
+			stat_dir(d, st, ino, d->ing ? 6 : 5, newest);
 			if (d->ing)
 				st->st_mode = S_IFDIR | (0755 & ~d->o.umask);
 			return 0;
 		case INO_PATIENTS:
 			stat_dir(d, st, ino, 2 + (nlink_t)d->npatients, newest);
+			return 0;
+		case INO_VERSIONS:
+		case INO_QUARANTINE:
+			stat_dir(d, st, ino, 1, newest);
 			return 0;
 		case INO_INCOMING:
 		case INO_REJECTED:
@@ -689,8 +718,17 @@ static int node_getattr(struct dcmfs *d, struct catalog *cat, fuse_ino_t ino,
 		return 0;
 	}
 	default:
-		return -ENOENT;
+		break;
 	}
+	if (kind_view(kind) && kind_cat(kind) >= K_PATIENT && kind_cat(kind) <= K_INSTANCE) {
+		int r = catalog_view_node(cat, kind_view(kind), kind_cat(kind), id, &n);
+		if (r)
+			return r;
+		stat_node(d, kind, &n, st);
+		*timeout = TIMEOUT_DIR;
+		return 0;
+	}
+	return -ENOENT;
 }
 
 /* Catalogue parent (kind, id) of the children of folder inode ino, or -ENOTDIR. */
@@ -729,15 +767,26 @@ static int tree_lookup(struct dcmfs *d, struct catalog *cat, fuse_ino_t parent,
 			return node_getattr(d, cat, INO_PATIENTS, st, timeout);
 		if (d->ing && !strcmp(name, "incoming"))
 			return node_getattr(d, cat, INO_INCOMING, st, timeout);
+		if (!strcmp(name, "versions"))
+			return node_getattr(d, cat, INO_VERSIONS, st, timeout);
+		if (!strcmp(name, "quarantine"))
+			return node_getattr(d, cat, INO_QUARANTINE, st, timeout);
 		return -ENOENT;
+	}
+	int view, pkind;
+	int64_t pid;
+	if (!view_parent(parent, &view, &pkind, &pid)) {
+		struct cat_node n;
+		int r = catalog_view_lookup(cat, view, pkind, pid, name, &n);
+		if (!r)
+			stat_node(d, view_kind(view, pkind + 1), &n, st);
+		return r;
 	}
 	if (ino_kind(parent) == K_PATIENT) {
 		if (strcmp(name, "studies"))
 			return -ENOENT;
 		return node_getattr(d, cat, ino_make(K_STUDIES, ino_id(parent)), st, timeout);
 	}
-	int pkind;
-	int64_t pid;
 	int r = cat_parent(parent, &pkind, &pid);
 	if (r)
 		return r;
@@ -841,7 +890,9 @@ static int list_cb(void *arg, const struct cat_node *n)
 	struct list_ctx *c = arg;
 	struct stat st;
 	stat_node(c->d, c->kind, n, &st);
-	return list_add(c->f, n->name, &st, node_timeout(c->kind));
+	/* Views are not watched by the poll thread: the kernel asks again
+	 * after a second. */
+	return list_add(c->f, n->name, &st, kind_view(c->kind) ? TIMEOUT_DIR : node_timeout(c->kind));
 }
 
 static int list_ghosts(struct dcmfs *d, struct ofile *f, fuse_ino_t parent)
@@ -887,6 +938,10 @@ static int list_dir(struct dcmfs *d, struct catalog *cat, fuse_ino_t ino,
 			r = list_add(f, "patients", &st, to);
 		if (!r && d->ing && !(r = node_getattr(d, cat, INO_INCOMING, &st, &to)))
 			r = list_add(f, "incoming", &st, 0);
+		if (!r && !(r = node_getattr(d, cat, INO_VERSIONS, &st, &to)))
+			r = list_add(f, "versions", &st, to);
+		if (!r && !(r = node_getattr(d, cat, INO_QUARANTINE, &st, &to)))
+			r = list_add(f, "quarantine", &st, to);
 		return r;
 	}
 	if (in_ino(ino)) {
@@ -904,8 +959,12 @@ static int list_dir(struct dcmfs *d, struct catalog *cat, fuse_ino_t ino,
 			r = list_add(f, "studies", &st, to);
 		return r == -ENOENT ? 0 : r;
 	}
-	int pkind;
+	int pkind, view;
 	int64_t pid;
+	if (!view_parent(ino, &view, &pkind, &pid)) {
+		struct list_ctx c = { d, f, view_kind(view, pkind + 1), ino };
+		return catalog_view_children(cat, view, pkind, pid, list_cb, &c);
+	}
 	if ((r = cat_parent(ino, &pkind, &pid)))
 		return r;
 	struct list_ctx c = { d, f, pkind + 1, ino };
@@ -937,7 +996,9 @@ static void dcmfs_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info 
 	/* Catalogue folders change only through the catalogue, and the poll
 	 * thread invalidates those that do: the kernel may keep their
 	 * listings, and then does not even call readdir (so list lazily). */
-	if (!in_ino(ino)) {
+	int view, pkind;
+	int64_t pid;
+	if (!in_ino(ino) && view_parent(ino, &view, &pkind, &pid)) {
 		fi->cache_readdir = 1;
 		fi->keep_cache = 1;
 	}
@@ -1054,7 +1115,7 @@ static void dcmfs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 			of_free(f);
 		return;
 	}
-	if (ino_kind(ino) != K_INSTANCE) {
+	if (kind_cat(ino_kind(ino)) != K_INSTANCE) {
 		fuse_reply_err(req, EISDIR);
 		return;
 	}
@@ -1167,8 +1228,9 @@ static void dcmfs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	int uncached = 0;
 	if (!f) {
 		int err = EIO;
-		if (ino_kind(ino) != K_INSTANCE || !d->icache) {
-			fuse_reply_err(req, ino_kind(ino) == K_INSTANCE ? EIO : EISDIR);
+		int file = kind_cat(ino_kind(ino)) == K_INSTANCE;
+		if (!file || !d->icache) {
+			fuse_reply_err(req, file ? EIO : EISDIR);
 			return;
 		}
 		if (!(inst = icache_get(d, ino, &uncached, &err))) {
@@ -1192,7 +1254,7 @@ static void dcmfs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	}
 	/* A file read from its start is likely one of a series being read
 	 * in order: have the next ones decoded meanwhile. */
-	if (off == 0) {
+	if (off == 0 && ino_kind(ino) == K_INSTANCE) {
 		prefetch_forget(d->prefetch, ino_id(ino));
 		prefetch_hint(d->prefetch, ino_id(ino), PREFETCH_AHEAD);
 	}
@@ -1480,7 +1542,7 @@ static int tree_rmdir(struct dcmfs *d, struct catalog *cat, fuse_ino_t parent,
 		return -ENOTDIR;
 	fuse_ino_t ino = st.st_ino;
 	int kind = ino_kind(ino);
-	if (kind == K_FIXED)
+	if (kind == K_FIXED || kind_view(kind))     /* views are read-only */
 		return -EPERM;
 	pthread_mutex_lock(&d->rm_lock);
 	struct ghost g;

@@ -11,6 +11,13 @@
  *   K_SERIES|id    .../<study>/<series>          (series row)
  *   K_INSTANCE|id  .../<series>/<SOP>.dcm        (instances row)
  *   K_SPOOL|n      entries below /incoming; n counts up from 1 per mount
+ *
+ *   5 /versions    6 /quarantine
+ *   view_kind(CAT_VIEW_VERSIONS, K_PATIENT..K_INSTANCE)|id
+ *                  /versions/<p>/<study>/<series>/<SOP>.v<N>.dcm (every
+ *                  version; no "studies" level), and the same below
+ *                  /quarantine with CAT_VIEW_QUARANTINE (unclean versions):
+ *                  the view in bits 4-5 of the kind, the catalogue kind below
  */
 #ifndef DCMFS_FS_DCMFS_H
 #define DCMFS_FS_DCMFS_H
@@ -33,6 +40,8 @@
 #define INO_PATIENTS 2
 #define INO_INCOMING 3
 #define INO_REJECTED 4
+#define INO_VERSIONS 5
+#define INO_QUARANTINE 6
 
 enum ino_kind {
 	K_FIXED = 0,
@@ -43,6 +52,11 @@ enum ino_kind {
 	K_STUDIES = 5,
 	K_SPOOL = 6,
 };
+
+/* Kinds of the /versions and /quarantine views (catalog.h, enum cat_view). */
+static inline int view_kind(int view, int cat_kind) { return view << 4 | cat_kind; }
+static inline int kind_view(int kind) { return kind >> 4 & 3; }
+static inline int kind_cat(int kind) { return kind & 15; }
 
 #define INO_SHIFT 56
 #define INO_ID_MASK ((UINT64_C(1) << INO_SHIFT) - 1)

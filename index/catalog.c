@@ -84,8 +84,8 @@ static const char *stmt_sql[S_NSTMT] = {
 	[S_PACK_GET] = "SELECT id FROM packs WHERE name=?1",
 	[S_PACK_INS] = "INSERT INTO packs(name) VALUES(?1)",
 	[S_PACK_NAME] = "SELECT name FROM packs WHERE id=?1",
-	[S_VERSIONS] = "SELECT id, version, size, file_hash, series FROM instances"
-		       " WHERE sop_uid=?1 ORDER BY version",
+	[S_VERSIONS] = "SELECT id, version, size, file_hash, series, current, unclean<>''"
+		       " FROM instances WHERE sop_uid=?1 ORDER BY version",
 	[S_SEGMENTS] = "SELECT b.id, b.hash, b.ordinal, b.kind, b.raw_size, b.enc_size, b.pack, b.offset"
 		       " FROM segments s JOIN blobs b ON b.id=s.blob WHERE s.instance=?1 ORDER BY s.idx",
 	[S_PAT_GET] = "SELECT id FROM patients WHERE patient_id=?1 AND issuer=?2",
@@ -102,20 +102,29 @@ static const char *stmt_sql[S_NSTMT] = {
 		       " stored_at, file_hash, name, record) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9,"
 		       " ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)",
 	[S_SEG_INS] = "INSERT INTO segments(instance, idx, blob) VALUES(?1, ?2, ?3)",
+	/* /patients shows current versions only (catalog.h): a folder's
+	 * nchildren counts what it shows, and folders showing nothing (all
+	 * their instances have a newer version elsewhere) are left out. */
 	[S_PAT_TOUCH] = "UPDATE patients SET mtime=max(mtime, ?2),"
-			" nchildren=(SELECT count(*) FROM studies WHERE patient=?1) WHERE id=?1",
+			" nchildren=(SELECT count(*) FROM studies WHERE patient=?1 AND nchildren>0) WHERE id=?1",
 	[S_STU_TOUCH] = "UPDATE studies SET mtime=max(mtime, ?2),"
-			" nchildren=(SELECT count(*) FROM series WHERE study=?1) WHERE id=?1",
+			" nchildren=(SELECT count(*) FROM series WHERE study=?1 AND nchildren>0) WHERE id=?1",
 	[S_SER_TOUCH] = "UPDATE series SET mtime=max(mtime, ?2),"
-			" nchildren=(SELECT count(*) FROM instances WHERE series=?1) WHERE id=?1",
-	[S_CH_PATIENTS] = "SELECT id, 0, dirname, mtime, nchildren FROM patients ORDER BY id",
-	[S_CH_STUDIES] = "SELECT id, patient, dirname, mtime, nchildren FROM studies WHERE patient=?1 ORDER BY id",
-	[S_CH_SERIES] = "SELECT id, study, dirname, mtime, nchildren FROM series WHERE study=?1 ORDER BY id",
-	[S_CH_INSTANCES] = "SELECT id, series, name, stored_at, size FROM instances WHERE series=?1 ORDER BY name",
-	[S_LK_PATIENT] = "SELECT id, 0, dirname, mtime, nchildren FROM patients WHERE dirname=?2",
-	[S_LK_STUDY] = "SELECT id, patient, dirname, mtime, nchildren FROM studies WHERE patient=?1 AND dirname=?2",
-	[S_LK_SERIES] = "SELECT id, study, dirname, mtime, nchildren FROM series WHERE study=?1 AND dirname=?2",
-	[S_LK_INSTANCE] = "SELECT id, series, name, stored_at, size FROM instances WHERE series=?1 AND name=?2",
+			" nchildren=(SELECT count(*) FROM instances WHERE series=?1 AND current=1) WHERE id=?1",
+	[S_CH_PATIENTS] = "SELECT id, 0, dirname, mtime, nchildren FROM patients WHERE nchildren>0 ORDER BY id",
+	[S_CH_STUDIES] = "SELECT id, patient, dirname, mtime, nchildren FROM studies WHERE patient=?1"
+			 " AND nchildren>0 ORDER BY id",
+	[S_CH_SERIES] = "SELECT id, study, dirname, mtime, nchildren FROM series WHERE study=?1"
+			" AND nchildren>0 ORDER BY id",
+	[S_CH_INSTANCES] = "SELECT id, series, fname, stored_at, size FROM instances WHERE series=?1"
+			   " AND current=1 ORDER BY fname",
+	[S_LK_PATIENT] = "SELECT id, 0, dirname, mtime, nchildren FROM patients WHERE dirname=?2 AND nchildren>0",
+	[S_LK_STUDY] = "SELECT id, patient, dirname, mtime, nchildren FROM studies WHERE patient=?1"
+		       " AND dirname=?2 AND nchildren>0",
+	[S_LK_SERIES] = "SELECT id, study, dirname, mtime, nchildren FROM series WHERE study=?1"
+			" AND dirname=?2 AND nchildren>0",
+	[S_LK_INSTANCE] = "SELECT id, series, fname, stored_at, size FROM instances WHERE series=?1"
+			  " AND fname=?2 AND current=1",
 	[S_NODE_PATIENT] = "SELECT id, 0, dirname, mtime, nchildren FROM patients WHERE id=?1",
 	[S_NODE_STUDY] = "SELECT id, patient, dirname, mtime, nchildren FROM studies WHERE id=?1",
 	[S_NODE_SERIES] = "SELECT id, study, dirname, mtime, nchildren FROM series WHERE id=?1",
@@ -125,12 +134,22 @@ static const char *stmt_sql[S_NSTMT] = {
 	[S_SEG_DEL] = "DELETE FROM segments WHERE instance=?1",
 	[S_DATA_VERSION] = "PRAGMA data_version",
 	[S_NEXT_IN_SERIES] = "SELECT n.id, n.size FROM instances i JOIN instances n ON n.series=i.series"
-			     " AND n.name>i.name WHERE i.id=?1 ORDER BY n.name LIMIT ?2",
+			     " AND n.current=1 AND n.fname>i.fname WHERE i.id=?1 ORDER BY n.fname LIMIT ?2",
+};
+
+/* Statements of the identity rules and the /versions and /quarantine views
+ * (kept apart from the table above: one job, one list). */
+enum vstmt_id {
+	V_DIRNAME_USED, V_STATE, V_CURRENT, V_FOLDERS,
+	V_CH_PATIENTS, V_CH_STUDIES, V_CH_SERIES, V_CH_INSTANCES,
+	V_LK_PATIENT, V_LK_STUDY, V_LK_SERIES, V_LK_INSTANCE, V_NODE_INSTANCE,
+	V_NSTMT
 };
 
 struct catalog {
 	sqlite3 *db;
 	sqlite3_stmt *st[S_NSTMT];
+	sqlite3_stmt *vst[2 * V_NSTMT];     /* [view - 1][id] */
 };
 
 static sqlite3_stmt *stmt(struct catalog *c, enum stmt_id id)
@@ -175,6 +194,18 @@ int catalog_exec(struct catalog *c, const char *sql)
 }
 
 const char *catalog_errmsg(struct catalog *c) { return sqlite3_errmsg(c->db); }
+
+static int has_identity_columns(struct catalog *c);
+static int add_identity_columns(struct catalog *c);
+static int identity_placed(struct catalog *c, const struct instance_record *r);
+static sqlite3_stmt *vstmt(struct catalog *c, enum vstmt_id id);
+
+/* Make current, for every SOPInstanceUID without a current version, its
+ * newest clean version, or its newest if none is clean. */
+#define IDENTITY_PICK_CURRENT \
+	"UPDATE instances SET current=1 WHERE id IN (SELECT (SELECT j.id FROM instances j" \
+	" WHERE j.sop_uid=i.sop_uid ORDER BY j.unclean<>'', j.version DESC LIMIT 1)" \
+	" FROM instances i GROUP BY i.sop_uid HAVING max(i.current)=0);"
 
 int catalog_open(const char *store_dir, int create, int readonly,
 		 struct catalog **out, char *err, size_t errlen)
@@ -234,6 +265,24 @@ int catalog_open(const char *store_dir, int create, int readonly,
 			goto fail;
 		}
 	}
+	if (!has_identity_columns(c)) {
+		/* An index from before the identity columns: add them, through
+		 * a writable connection when this one is read-only. */
+		int r;
+		if (readonly) {
+			struct catalog *w;
+			r = catalog_open(store_dir, 0, 0, &w, err, errlen);
+			if (!r)
+				catalog_close(w);
+		} else {
+			r = add_identity_columns(c);
+			if (r)
+				snprintf(err, errlen, "cannot add the identity columns to '%s': %s",
+					 path, sqlite3_errmsg(c->db));
+		}
+		if (r)
+			goto fail;
+	}
 	*out = c;
 	return 0;
 fail:
@@ -248,6 +297,8 @@ void catalog_close(struct catalog *c)
 		return;
 	for (int i = 0; i < S_NSTMT; i++)
 		sqlite3_finalize(c->st[i]);
+	for (int i = 0; i < 2 * V_NSTMT; i++)
+		sqlite3_finalize(c->vst[i]);
 	sqlite3_close(c->db);
 	free(c);
 }
@@ -423,28 +474,44 @@ int catalog_pack_name(struct catalog *c, int64_t id, char *name, size_t len)
 }
 
 int catalog_versions(struct catalog *c, const char *sop_uid,
-		     struct cat_version *out, int max)
+		     struct cat_version **out)
 {
 	sqlite3_stmt *s = stmt(c, S_VERSIONS);
+	*out = NULL;
 	if (!s)
 		return -EIO;
 	sqlite3_bind_text(s, 1, sop_uid, -1, SQLITE_STATIC);
-	int n = 0, rc;
+	struct cat_version *v = NULL;
+	int n = 0, cap = 0, rc, r = 0;
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-		if (n < max) {
-			out[n].instance_id = sqlite3_column_int64(s, 0);
-			out[n].version = (uint32_t)sqlite3_column_int(s, 1);
-			out[n].size = (uint64_t)sqlite3_column_int64(s, 2);
-			memset(out[n].file_hash, 0, HASH_LEN);
-			if (sqlite3_column_bytes(s, 3) == HASH_LEN)
-				memcpy(out[n].file_hash, sqlite3_column_blob(s, 3), HASH_LEN);
-			out[n].series_id = sqlite3_column_int64(s, 4);
+		if (n == cap) {
+			cap = cap ? cap * 2 : 8;
+			struct cat_version *p = realloc(v, (size_t)cap * sizeof(*v));
+			if (!p) {
+				r = -ENOMEM;
+				break;
+			}
+			v = p;
 		}
+		v[n].instance_id = sqlite3_column_int64(s, 0);
+		v[n].version = (uint32_t)sqlite3_column_int(s, 1);
+		v[n].size = (uint64_t)sqlite3_column_int64(s, 2);
+		memset(v[n].file_hash, 0, HASH_LEN);
+		if (sqlite3_column_bytes(s, 3) == HASH_LEN)
+			memcpy(v[n].file_hash, sqlite3_column_blob(s, 3), HASH_LEN);
+		v[n].series_id = sqlite3_column_int64(s, 4);
+		v[n].current = sqlite3_column_int(s, 5);
+		v[n].unclean = sqlite3_column_int(s, 6);
 		n++;
 	}
 	sqlite3_reset(s);
-	if (rc != SQLITE_DONE)
-		return sqerr(rc);
+	if (!r && rc != SQLITE_DONE)
+		r = sqerr(rc);
+	if (r) {
+		free(v);
+		return r;
+	}
+	*out = v;
 	return n;
 }
 
@@ -482,33 +549,113 @@ static int take_id(struct id_pool *p, int64_t *want)
 	return 0;
 }
 
+/* The patients row key of an instance.  With a PatientID: the ID (and the
+ * issuer in its own column).  Without one, the patient is who the name,
+ * birth date and issuer say: the key is "\x01noid\x01|" name "\x01|"
+ * birth date.  The scanner never leaves 0x01 followed by 'n' or '|' in a
+ * value (see dicom.h), so no key of one kind equals a key of the other, and
+ * two keys are equal only if all their values are. */
+static char *patient_key(const struct dcm_info *d)
+{
+	if (d->patient_id[0])
+		return strdup(d->patient_id);
+	size_t n = strlen(d->patient_name) + strlen(d->patient_birth_date) + 16;
+	char *k = malloc(n);
+	if (k)
+		snprintf(k, n, "\x01noid\x01|%s\x01|%s", d->patient_name, d->patient_birth_date);
+	return k;
+}
+
+/* The folder of a patient: <PatientID> or <PatientID>@<Issuer>, escaped and
+ * fitted (escape.h); without a PatientID, %noid-<8 hex>: the low 32 bits of
+ * XXH3-64 of key "\x01|" issuer, with -2, -3... added if another patient
+ * has that name already.  '@' and '~' are always escaped in values and no
+ * escaped value starts with "%n", so these names cannot collide. */
+static int patient_dir(struct catalog *c, const struct dcm_info *d, const char *key,
+		       char *out)
+{
+	if (d->patient_id[0]) {
+		size_t a = strlen(d->patient_id), b = strlen(d->issuer_of_patient_id);
+		char *esc = malloc(3 * (a + b) + 8);
+		if (!esc)
+			return -ENOMEM;
+		size_t n = name_escape(d->patient_id, esc);
+		uint64_t h = checksum64(d->patient_id, a);
+		if (b) {
+			/* '@' is always escaped, so it cannot occur in an ID. */
+			esc[n++] = '@';
+			name_escape(d->issuer_of_patient_id, esc + n);
+			char *both = malloc(a + b + 2);
+			if (!both) {
+				free(esc);
+				return -ENOMEM;
+			}
+			memcpy(both, d->patient_id, a);
+			both[a] = '\0';
+			memcpy(both + a + 1, d->issuer_of_patient_id, b + 1);
+			h = checksum64(both, a + b + 2);
+			free(both);
+		}
+		name_fit(esc, h, "", out);
+		free(esc);
+		return 0;
+	}
+	size_t kl = strlen(key), il = strlen(d->issuer_of_patient_id);
+	char *full = malloc(kl + il + 3);
+	if (!full)
+		return -ENOMEM;
+	snprintf(full, kl + il + 3, "%s\x01|%s", key, d->issuer_of_patient_id);
+	uint32_t h = (uint32_t)checksum64(full, strlen(full));
+	free(full);
+	for (int i = 1;; i++) {
+		if (i == 1)
+			snprintf(out, NAME_COMPONENT_MAX + 1, "%%noid-%08x", h);
+		else
+			snprintf(out, NAME_COMPONENT_MAX + 1, "%%noid-%08x-%d", h, i);
+		sqlite3_stmt *s = vstmt(c, V_DIRNAME_USED);
+		if (!s)
+			return -EIO;
+		sqlite3_bind_text(s, 1, out, -1, SQLITE_STATIC);
+		int rc = sqlite3_step(s);
+		sqlite3_reset(s);
+		if (rc == SQLITE_DONE)
+			return 0;
+		if (rc != SQLITE_ROW)
+			return sqerr(rc);
+	}
+}
+
 int catalog_place(struct catalog *c, struct instance_record *r,
 		  struct id_pool *patients, struct id_pool *studies,
 		  struct id_pool *series)
 {
 	const struct dcm_info *d = &r->info;
-	char dir[3 * DCM_TEXT_MAX * 2 + 8];
+	char dir[NAME_COMPONENT_MAX + 1];
+	char *key = patient_key(d);
+	if (!key)
+		return -ENOMEM;
 	sqlite3_stmt *s = stmt(c, S_PAT_GET);
 	int rc;
-	if (!s)
+	if (!s) {
+		free(key);
 		return -EIO;
-	sqlite3_bind_text(s, 1, d->patient_id, -1, SQLITE_STATIC);
+	}
+	sqlite3_bind_text(s, 1, key, -1, SQLITE_STATIC);
 	sqlite3_bind_text(s, 2, d->issuer_of_patient_id, -1, SQLITE_STATIC);
 	int64_t id = 0;
 	rc = lookup_id(s, &id);
 	if (rc == -ENOENT) {
 		id = r->patient_id;
-		if ((rc = take_id(patients, &id)))
+		rc = take_id(patients, &id);
+		if (!rc)
+			rc = patient_dir(c, d, key, dir);
+		if (rc) {
+			free(key);
 			return rc;
-		size_t n = name_escape(d->patient_id, dir);
-		if (d->issuer_of_patient_id[0]) {
-			/* '@' is always escaped, so it cannot occur in an ID. */
-			dir[n++] = '@';
-			name_escape(d->issuer_of_patient_id, dir + n);
 		}
 		s = stmt(c, S_PAT_INS);
 		sqlite3_bind_int64(s, 1, id);
-		sqlite3_bind_text(s, 2, d->patient_id, -1, SQLITE_STATIC);
+		sqlite3_bind_text(s, 2, key, -1, SQLITE_STATIC);
 		sqlite3_bind_text(s, 3, d->issuer_of_patient_id, -1, SQLITE_STATIC);
 		sqlite3_bind_text(s, 4, d->patient_name, -1, SQLITE_STATIC);
 		sqlite3_bind_text(s, 5, d->patient_birth_date, -1, SQLITE_STATIC);
@@ -516,6 +663,7 @@ int catalog_place(struct catalog *c, struct instance_record *r,
 		sqlite3_bind_text(s, 7, dir, -1, SQLITE_STATIC);
 		rc = step_done(s);
 	}
+	free(key);
 	if (rc)
 		return rc;
 	r->patient_id = id;
@@ -529,7 +677,7 @@ int catalog_place(struct catalog *c, struct instance_record *r,
 		id = r->study_id;
 		if ((rc = take_id(studies, &id)))
 			return rc;
-		name_escape(d->study_uid, dir);
+		name_component(d->study_uid, "", dir);
 		s = stmt(c, S_STU_INS);
 		sqlite3_bind_int64(s, 1, id);
 		sqlite3_bind_int64(s, 2, r->patient_id);
@@ -555,7 +703,7 @@ int catalog_place(struct catalog *c, struct instance_record *r,
 		id = r->series_id;
 		if ((rc = take_id(series, &id)))
 			return rc;
-		name_escape(d->series_uid, dir);
+		name_component(d->series_uid, "", dir);
 		s = stmt(c, S_SER_INS);
 		sqlite3_bind_int64(s, 1, id);
 		sqlite3_bind_int64(s, 2, r->study_id);
@@ -585,12 +733,13 @@ static int touch(struct catalog *c, enum stmt_id which, int64_t id, int64_t mtim
 
 void instance_file_name(const char *sop_uid, uint32_t version, char *out, size_t len)
 {
-	char esc[3 * DCM_UI_MAX + 2];
-	name_escape(sop_uid, esc);
+	char suffix[32], name[NAME_COMPONENT_MAX + 1];
 	if (version <= 1)
-		snprintf(out, len, "%s.dcm", esc);
+		snprintf(suffix, sizeof(suffix), ".dcm");
 	else
-		snprintf(out, len, "%s.v%u.dcm", esc, version);
+		snprintf(suffix, sizeof(suffix), ".v%u.dcm", version);
+	name_component(sop_uid, suffix, name);
+	snprintf(out, len, "%s", name);
 }
 
 int catalog_insert_instance(struct catalog *c, const struct instance_record *r,
@@ -642,6 +791,8 @@ int catalog_insert_instance(struct catalog *c, const struct instance_record *r,
 		rc = touch(c, S_STU_TOUCH, r->study_id, r->stored_at_ns);
 	if (!rc)
 		rc = touch(c, S_PAT_TOUCH, r->patient_id, r->stored_at_ns);
+	if (!rc)
+		rc = identity_placed(c, r);
 	return rc;
 }
 
@@ -666,12 +817,13 @@ int catalog_prune(struct catalog *c)
 		"DELETE FROM series WHERE NOT EXISTS (SELECT 1 FROM instances i WHERE i.series=series.id);"
 		"DELETE FROM studies WHERE NOT EXISTS (SELECT 1 FROM series s WHERE s.study=studies.id);"
 		"DELETE FROM patients WHERE NOT EXISTS (SELECT 1 FROM studies s WHERE s.patient=patients.id);"
-		"UPDATE series SET nchildren=(SELECT count(*) FROM instances i WHERE i.series=series.id),"
-		" mtime=(SELECT max(stored_at) FROM instances i WHERE i.series=series.id);"
-		"UPDATE studies SET nchildren=(SELECT count(*) FROM series s WHERE s.study=studies.id),"
-		" mtime=(SELECT max(mtime) FROM series s WHERE s.study=studies.id);"
-		"UPDATE patients SET nchildren=(SELECT count(*) FROM studies s WHERE s.patient=patients.id),"
-		" mtime=(SELECT max(mtime) FROM studies s WHERE s.patient=patients.id);");
+		IDENTITY_PICK_CURRENT
+		"UPDATE series SET nchildren=(SELECT count(*) FROM instances i WHERE i.series=series.id"
+		" AND i.current=1), mtime=(SELECT max(stored_at) FROM instances i WHERE i.series=series.id);"
+		"UPDATE studies SET nchildren=(SELECT count(*) FROM series s WHERE s.study=studies.id"
+		" AND s.nchildren>0), mtime=(SELECT max(mtime) FROM series s WHERE s.study=studies.id);"
+		"UPDATE patients SET nchildren=(SELECT count(*) FROM studies s WHERE s.patient=patients.id"
+		" AND s.nchildren>0), mtime=(SELECT max(mtime) FROM studies s WHERE s.patient=patients.id);");
 }
 
 static void node_from_row(sqlite3_stmt *s, int kind, struct cat_node *n)
@@ -829,7 +981,8 @@ int catalog_instances_under(struct catalog *c, int kind, int64_t id,
 		" ON st.id=se.study WHERE st.patient=?1 ORDER BY i.id",
 		"SELECT i.id FROM instances i JOIN series se ON se.id=i.series WHERE se.study=?1 ORDER BY i.id",
 		"SELECT id FROM instances WHERE series=?1 ORDER BY id",
-		"SELECT id FROM instances WHERE id=?1",
+		/* an instance is every version of its SOPInstanceUID */
+		"SELECT id FROM instances WHERE sop_uid=(SELECT sop_uid FROM instances WHERE id=?1) ORDER BY id",
 	};
 	if (kind < 0 || kind > CAT_INSTANCE)
 		return -EINVAL;
@@ -843,7 +996,7 @@ int catalog_instances_under(struct catalog *c, int kind, int64_t id,
 }
 
 int catalog_find_ids(struct catalog *c, int kind, const char *uid,
-		     int64_t *ids, int max)
+		     int64_t **ids)
 {
 	static const char *sql[] = {
 		NULL,
@@ -852,20 +1005,36 @@ int catalog_find_ids(struct catalog *c, int kind, const char *uid,
 		"SELECT id FROM series WHERE series_uid=?1 ORDER BY id",
 		"SELECT id FROM instances WHERE sop_uid=?1 ORDER BY version",
 	};
+	*ids = NULL;
 	if (kind < CAT_PATIENT || kind > CAT_INSTANCE)
 		return -EINVAL;
 	sqlite3_stmt *s;
 	if (sqlite3_prepare_v2(c->db, sql[kind], -1, &s, NULL) != SQLITE_OK)
 		return -EIO;
 	sqlite3_bind_text(s, 1, uid, -1, SQLITE_STATIC);
-	int n = 0, rc;
+	int64_t *v = NULL;
+	int n = 0, cap = 0, rc, r = 0;
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-		if (n < max)
-			ids[n] = sqlite3_column_int64(s, 0);
-		n++;
+		if (n == cap) {
+			cap = cap ? cap * 2 : 16;
+			int64_t *p = realloc(v, (size_t)cap * sizeof(*v));
+			if (!p) {
+				r = -ENOMEM;
+				break;
+			}
+			v = p;
+		}
+		v[n++] = sqlite3_column_int64(s, 0);
 	}
 	sqlite3_finalize(s);
-	return rc == SQLITE_DONE ? n : sqerr(rc);
+	if (!r && rc != SQLITE_DONE)
+		r = sqerr(rc);
+	if (r) {
+		free(v);
+		return r;
+	}
+	*ids = v;
+	return n;
 }
 
 int catalog_all_blobs(struct catalog *c, cat_blob_cb cb, void *arg)
@@ -970,16 +1139,398 @@ int catalog_totals_by_modality(struct catalog *c, cat_modality_cb cb, void *arg)
 	if (sqlite3_prepare_v2(c->db, "SELECT DISTINCT coalesce(modality,'') FROM instances ORDER BY 1",
 			       -1, &s, NULL) != SQLITE_OK)
 		return -EIO;
-	char mods[64][DCM_UI_MAX];
-	int n = 0;
-	while (n < 64 && sqlite3_step(s) == SQLITE_ROW)
-		snprintf(mods[n++], DCM_UI_MAX, "%s", (const char *)sqlite3_column_text(s, 0));
+	/* Read every name first (totals_for runs other statements); any
+	 * number of modalities, of any length. */
+	char **mods = NULL;
+	size_t n = 0, cap = 0;
+	int r = 0, rc;
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		if (n == cap) {
+			cap = cap ? cap * 2 : 16;
+			char **p = realloc(mods, cap * sizeof(*mods));
+			if (!p) {
+				r = -ENOMEM;
+				break;
+			}
+			mods = p;
+		}
+		if (!(mods[n] = strdup((const char *)sqlite3_column_text(s, 0)))) {
+			r = -ENOMEM;
+			break;
+		}
+		n++;
+	}
 	sqlite3_finalize(s);
-	int r = 0;
-	for (int i = 0; !r && i < n; i++) {
+	if (!r && rc != SQLITE_DONE && rc != SQLITE_ROW)
+		r = sqerr(rc);
+	for (size_t i = 0; !r && i < n; i++) {
 		struct cat_totals t;
 		totals_for(c->db, mods[i], &t);
 		r = cb(arg, mods[i], &t);
 	}
+	for (size_t i = 0; i < n; i++)
+		free(mods[i]);
+	free(mods);
+	return r;
+}
+
+/* ---- identity: names, the current version, the views ---- */
+
+#define Q_UNCLEAN_UNDER_PATIENT \
+	" AND EXISTS (SELECT 1 FROM studies st JOIN series se ON se.study=st.id JOIN instances i" \
+	" ON i.series=se.id WHERE st.patient=patients.id AND i.unclean<>'')"
+#define Q_UNCLEAN_UNDER_STUDY \
+	" AND EXISTS (SELECT 1 FROM series se JOIN instances i ON i.series=se.id" \
+	" WHERE se.study=studies.id AND i.unclean<>'')"
+#define Q_UNCLEAN_UNDER_SERIES \
+	" AND EXISTS (SELECT 1 FROM instances i WHERE i.series=series.id AND i.unclean<>'')"
+
+/* [0]: /versions (every version), [1]: /quarantine (unclean versions). */
+static const char *vstmt_sql[2][V_NSTMT] = { {
+	[V_DIRNAME_USED] = "SELECT 1 FROM patients WHERE dirname=?1",
+	[V_STATE] = "UPDATE instances SET fname=?2, vname=?3, unclean=?4 WHERE id=?1",
+	[V_CURRENT] = "UPDATE instances SET current=(id=(SELECT j.id FROM instances j WHERE"
+		      " j.sop_uid=?1 ORDER BY j.unclean<>'', j.version DESC LIMIT 1)) WHERE sop_uid=?1",
+	[V_FOLDERS] = "SELECT DISTINCT i.series, se.study, st.patient FROM instances i JOIN series se"
+		      " ON se.id=i.series JOIN studies st ON st.id=se.study WHERE i.sop_uid=?1",
+	[V_CH_PATIENTS] = "SELECT id, 0, dirname, mtime, nchildren FROM patients WHERE 1 ORDER BY id",
+	[V_CH_STUDIES] = "SELECT id, patient, dirname, mtime, nchildren FROM studies WHERE patient=?1 ORDER BY id",
+	[V_CH_SERIES] = "SELECT id, study, dirname, mtime, nchildren FROM series WHERE study=?1 ORDER BY id",
+	[V_CH_INSTANCES] = "SELECT id, series, vname, stored_at, size FROM instances WHERE series=?1 ORDER BY vname",
+	[V_LK_PATIENT] = "SELECT id, 0, dirname, mtime, nchildren FROM patients WHERE dirname=?2",
+	[V_LK_STUDY] = "SELECT id, patient, dirname, mtime, nchildren FROM studies WHERE patient=?1 AND dirname=?2",
+	[V_LK_SERIES] = "SELECT id, study, dirname, mtime, nchildren FROM series WHERE study=?1 AND dirname=?2",
+	[V_LK_INSTANCE] = "SELECT id, series, vname, stored_at, size FROM instances WHERE series=?1 AND vname=?2",
+	[V_NODE_INSTANCE] = "SELECT id, series, vname, stored_at, size FROM instances WHERE id=?1",
+}, {
+	[V_CH_PATIENTS] = "SELECT id, 0, dirname, mtime, nchildren FROM patients WHERE 1"
+			  Q_UNCLEAN_UNDER_PATIENT " ORDER BY id",
+	[V_CH_STUDIES] = "SELECT id, patient, dirname, mtime, nchildren FROM studies WHERE patient=?1"
+			 Q_UNCLEAN_UNDER_STUDY " ORDER BY id",
+	[V_CH_SERIES] = "SELECT id, study, dirname, mtime, nchildren FROM series WHERE study=?1"
+			Q_UNCLEAN_UNDER_SERIES " ORDER BY id",
+	[V_CH_INSTANCES] = "SELECT id, series, vname, stored_at, size FROM instances WHERE series=?1"
+			   " AND unclean<>'' ORDER BY vname",
+	[V_LK_PATIENT] = "SELECT id, 0, dirname, mtime, nchildren FROM patients WHERE dirname=?2"
+			 Q_UNCLEAN_UNDER_PATIENT,
+	[V_LK_STUDY] = "SELECT id, patient, dirname, mtime, nchildren FROM studies WHERE patient=?1"
+		       " AND dirname=?2" Q_UNCLEAN_UNDER_STUDY,
+	[V_LK_SERIES] = "SELECT id, study, dirname, mtime, nchildren FROM series WHERE study=?1"
+			" AND dirname=?2" Q_UNCLEAN_UNDER_SERIES,
+	[V_LK_INSTANCE] = "SELECT id, series, vname, stored_at, size FROM instances WHERE series=?1"
+			  " AND vname=?2 AND unclean<>''",
+	[V_NODE_INSTANCE] = "SELECT id, series, vname, stored_at, size FROM instances WHERE id=?1"
+			    " AND unclean<>''",
+} };
+
+static sqlite3_stmt *vstmt_view(struct catalog *c, int view, enum vstmt_id id)
+{
+	int k = (view - 1) * V_NSTMT + (int)id;
+	if (view < 1 || view > 2 || !vstmt_sql[view - 1][id])
+		return NULL;
+	if (!c->vst[k] &&
+	    sqlite3_prepare_v3(c->db, vstmt_sql[view - 1][id], -1, SQLITE_PREPARE_PERSISTENT,
+			       &c->vst[k], NULL) != SQLITE_OK)
+		return NULL;
+	sqlite3_reset(c->vst[k]);
+	sqlite3_clear_bindings(c->vst[k]);
+	return c->vst[k];
+}
+
+static sqlite3_stmt *vstmt(struct catalog *c, enum vstmt_id id)
+{
+	return vstmt_view(c, CAT_VIEW_VERSIONS, id);
+}
+
+static int has_identity_columns(struct catalog *c)
+{
+	sqlite3_stmt *s;
+	int has = 0;
+	if (sqlite3_prepare_v2(c->db, "SELECT count(*) FROM pragma_table_info('instances')"
+			       " WHERE name='current'", -1, &s, NULL) != SQLITE_OK)
+		return 0;
+	if (sqlite3_step(s) == SQLITE_ROW)
+		has = sqlite3_column_int(s, 0) > 0;
+	sqlite3_finalize(s);
+	return has;
+}
+
+/* Names of an instance: in its series folder when current, and in
+ * /versions (and /quarantine). */
+static void identity_names(const char *sop_uid, uint32_t version,
+			   char fname[NAME_COMPONENT_MAX + 1], char vname[NAME_COMPONENT_MAX + 1])
+{
+	char suffix[32];
+	snprintf(suffix, sizeof(suffix), ".v%u.dcm", version);
+	name_component(sop_uid, ".dcm", fname);
+	name_component(sop_uid, suffix, vname);
+}
+
+static int set_state(struct catalog *c, int64_t id, const char *sop_uid, uint32_t version,
+		     const char *unclean)
+{
+	char fname[NAME_COMPONENT_MAX + 1], vname[NAME_COMPONENT_MAX + 1];
+	identity_names(sop_uid, version, fname, vname);
+	sqlite3_stmt *s = vstmt(c, V_STATE);
+	if (!s)
+		return -EIO;
+	sqlite3_bind_int64(s, 1, id);
+	sqlite3_bind_text(s, 2, fname, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(s, 3, vname, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(s, 4, unclean, -1, SQLITE_TRANSIENT);
+	return step_done(s);
+}
+
+/* Folder names longer than 255 bytes (stores from before issue 7) could be
+ * listed but not looked up: fit them as name_fit does for new ones, with a
+ * hash of the old name.  table: 0 patients, 1 studies, 2 series. */
+static int fit_dirnames(struct catalog *c, int table)
+{
+	static const char *sel[] = {
+		"SELECT id, dirname FROM patients WHERE length(CAST(dirname AS BLOB))>255",
+		"SELECT id, dirname FROM studies WHERE length(CAST(dirname AS BLOB))>255",
+		"SELECT id, dirname FROM series WHERE length(CAST(dirname AS BLOB))>255",
+	};
+	static const char *upd[] = {
+		"UPDATE patients SET dirname=?2 WHERE id=?1",
+		"UPDATE studies SET dirname=?2 WHERE id=?1",
+		"UPDATE series SET dirname=?2 WHERE id=?1",
+	};
+	sqlite3_stmt *s, *u;
+	if (sqlite3_prepare_v2(c->db, sel[table], -1, &s, NULL) != SQLITE_OK)
+		return -EIO;
+	if (sqlite3_prepare_v2(c->db, upd[table], -1, &u, NULL) != SQLITE_OK) {
+		sqlite3_finalize(s);
+		return -EIO;
+	}
+	/* Collect first: the update writes the table being read. */
+	struct { int64_t id; char name[NAME_COMPONENT_MAX + 1]; } *v = NULL;
+	size_t n = 0, cap = 0;
+	int r = 0, rc;
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		if (n == cap) {
+			cap = cap ? cap * 2 : 16;
+			void *p = realloc(v, cap * sizeof(*v));
+			if (!p) {
+				r = -ENOMEM;
+				break;
+			}
+			v = p;
+		}
+		const char *old = (const char *)sqlite3_column_text(s, 1);
+		v[n].id = sqlite3_column_int64(s, 0);
+		name_fit(old, checksum64(old, strlen(old)), "", v[n].name);
+		n++;
+	}
+	if (!r && rc != SQLITE_DONE)
+		r = sqerr(rc);
+	sqlite3_finalize(s);
+	for (size_t i = 0; !r && i < n; i++) {
+		sqlite3_reset(u);
+		sqlite3_bind_int64(u, 1, v[i].id);
+		sqlite3_bind_text(u, 2, v[i].name, -1, SQLITE_STATIC);
+		r = step_done(u);
+	}
+	sqlite3_finalize(u);
+	free(v);
+	return r;
+}
+
+/* Stores from before issue 7: every version was shown and clean. */
+static int add_identity_columns(struct catalog *c)
+{
+	if (sqlite3_exec(c->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
+		return -EBUSY;
+	if (has_identity_columns(c)) {   /* another process was first */
+		catalog_commit(c);
+		return 0;
+	}
+	int r = catalog_exec(c,
+		"ALTER TABLE instances ADD COLUMN fname TEXT NOT NULL DEFAULT '';"
+		"ALTER TABLE instances ADD COLUMN vname TEXT NOT NULL DEFAULT '';"
+		"ALTER TABLE instances ADD COLUMN current INTEGER NOT NULL DEFAULT 0;"
+		"ALTER TABLE instances ADD COLUMN unclean TEXT NOT NULL DEFAULT '';"
+		"CREATE INDEX instances_fname ON instances(series, fname);"
+		"CREATE INDEX instances_vname ON instances(series, vname);"
+		"CREATE INDEX instances_unclean ON instances(unclean) WHERE unclean<>'';");
+	sqlite3_stmt *s = NULL;
+	if (!r && sqlite3_prepare_v2(c->db, "SELECT id, sop_uid, version FROM instances",
+				     -1, &s, NULL) != SQLITE_OK)
+		r = -EIO;
+	/* Collect first: set_state writes the table being read. */
+	struct row { int64_t id; uint32_t version; char *sop; } *rows = NULL;
+	size_t n = 0, cap = 0;
+	while (!r && sqlite3_step(s) == SQLITE_ROW) {
+		if (n == cap) {
+			cap = cap ? cap * 2 : 256;
+			struct row *p = realloc(rows, cap * sizeof(*rows));
+			if (!p) {
+				r = -ENOMEM;
+				break;
+			}
+			rows = p;
+		}
+		rows[n].id = sqlite3_column_int64(s, 0);
+		rows[n].version = (uint32_t)sqlite3_column_int(s, 2);
+		rows[n].sop = strdup((const char *)sqlite3_column_text(s, 1));
+		if (!rows[n].sop)
+			r = -ENOMEM;
+		n++;
+	}
+	sqlite3_finalize(s);
+	for (size_t i = 0; !r && i < n; i++)
+		r = set_state(c, rows[i].id, rows[i].sop, rows[i].version, "");
+	for (size_t i = 0; i < n; i++)
+		free(rows[i].sop);
+	free(rows);
+	for (int t = 0; !r && t < 3; t++)
+		r = fit_dirnames(c, t);
+	if (!r)
+		r = catalog_prune(c);   /* picks the current versions, counts */
+	if (r) {
+		catalog_rollback(c);
+		return r;
+	}
+	return catalog_commit(c);
+}
+
+/* After an instance row is inserted: its names and cleanliness, the
+ * current version of its SOPInstanceUID, and the counts of every folder
+ * holding a version of it (the current one may have moved). */
+static int identity_placed(struct catalog *c, const struct instance_record *r)
+{
+	const char *sop = r->info.sop_instance_uid;
+	int rc = set_state(c, r->instance_id, sop, r->version, r->info.unclean);
+	sqlite3_stmt *s = rc ? NULL : vstmt(c, V_CURRENT);
+	if (!rc && !s)
+		rc = -EIO;
+	if (!rc) {
+		sqlite3_bind_text(s, 1, sop, -1, SQLITE_STATIC);
+		rc = step_done(s);
+	}
+	if (rc)
+		return rc;
+	if (!(s = vstmt(c, V_FOLDERS)))
+		return -EIO;
+	sqlite3_bind_text(s, 1, sop, -1, SQLITE_STATIC);
+	int64_t (*f)[3] = NULL;
+	size_t n = 0, cap = 0;
+	int st;
+	while ((st = sqlite3_step(s)) == SQLITE_ROW) {
+		if (n == cap) {
+			cap = cap ? cap * 2 : 4;
+			int64_t (*p)[3] = realloc(f, cap * sizeof(*f));
+			if (!p) {
+				rc = -ENOMEM;
+				break;
+			}
+			f = p;
+		}
+		for (int k = 0; k < 3; k++)
+			f[n][k] = sqlite3_column_int64(s, k);
+		n++;
+	}
+	sqlite3_reset(s);
+	if (!rc && st != SQLITE_DONE && st != SQLITE_ROW)
+		rc = sqerr(st);
+	/* Series first: a study counts its series that show something. */
+	static const enum stmt_id order[3] = { S_SER_TOUCH, S_STU_TOUCH, S_PAT_TOUCH };
+	for (int k = 0; !rc && k < 3; k++)
+		for (size_t i = 0; !rc && i < n; i++)
+			rc = touch(c, order[k], f[i][k], 0);
+	free(f);
+	return rc;
+}
+
+int catalog_view_children(struct catalog *c, int view, int parent_kind, int64_t parent_id,
+			  cat_node_cb cb, void *arg)
+{
+	static const enum vstmt_id which[] = { V_CH_PATIENTS, V_CH_STUDIES, V_CH_SERIES, V_CH_INSTANCES };
+	if (view == CAT_VIEW_PATIENTS)
+		return catalog_children(c, parent_kind, parent_id, cb, arg);
+	if (parent_kind < 0 || parent_kind > CAT_SERIES)
+		return -ENOTDIR;
+	sqlite3_stmt *s = vstmt_view(c, view, which[parent_kind]);
+	if (!s)
+		return -EIO;
+	if (parent_kind)
+		sqlite3_bind_int64(s, 1, parent_id);
+	struct cat_node *all = NULL, n;
+	size_t cnt = 0, cap = 0;
+	int rc, r = 0;
+	/* Read all rows first: the callback may run other statements. */
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		if (cnt == cap) {
+			cap = cap ? cap * 2 : 64;
+			struct cat_node *p = realloc(all, cap * sizeof(*all));
+			if (!p) {
+				r = -ENOMEM;
+				break;
+			}
+			all = p;
+		}
+		node_from_row(s, parent_kind + 1, &n);
+		all[cnt++] = n;
+	}
+	sqlite3_reset(s);
+	if (!r && rc != SQLITE_DONE && rc != SQLITE_ROW)
+		r = sqerr(rc);
+	for (size_t i = 0; !r && i < cnt; i++)
+		r = cb(arg, &all[i]);
+	free(all);
+	return r;
+}
+
+int catalog_view_lookup(struct catalog *c, int view, int parent_kind, int64_t parent_id,
+			const char *name, struct cat_node *out)
+{
+	static const enum vstmt_id which[] = { V_LK_PATIENT, V_LK_STUDY, V_LK_SERIES, V_LK_INSTANCE };
+	if (view == CAT_VIEW_PATIENTS)
+		return catalog_lookup(c, parent_kind, parent_id, name, out);
+	if (parent_kind < 0 || parent_kind > CAT_SERIES)
+		return -ENOTDIR;
+	sqlite3_stmt *s = vstmt_view(c, view, which[parent_kind]);
+	if (!s)
+		return -EIO;
+	sqlite3_bind_int64(s, 1, parent_id);
+	sqlite3_bind_text(s, 2, name, -1, SQLITE_STATIC);
+	int rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW)
+		node_from_row(s, parent_kind + 1, out);
+	sqlite3_reset(s);
+	return rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? -ENOENT : sqerr(rc);
+}
+
+int catalog_view_node(struct catalog *c, int view, int kind, int64_t id, struct cat_node *out)
+{
+	if (view == CAT_VIEW_PATIENTS || kind != CAT_INSTANCE)
+		return catalog_node(c, kind, id, out);
+	sqlite3_stmt *s = vstmt_view(c, view, V_NODE_INSTANCE);
+	if (!s)
+		return -EIO;
+	sqlite3_bind_int64(s, 1, id);
+	int rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW)
+		node_from_row(s, kind, out);
+	sqlite3_reset(s);
+	return rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? -ENOENT : sqerr(rc);
+}
+
+int catalog_quarantined(struct catalog *c, cat_quarantine_cb cb, void *arg)
+{
+	sqlite3_stmt *s;
+	if (sqlite3_prepare_v2(c->db,
+			       "SELECT i.id, p.dirname || '/' || st.dirname || '/' || se.dirname || '/' || i.vname,"
+			       " i.current, i.unclean FROM instances i JOIN series se ON se.id=i.series"
+			       " JOIN studies st ON st.id=se.study JOIN patients p ON p.id=st.patient"
+			       " WHERE i.unclean<>'' ORDER BY i.id", -1, &s, NULL) != SQLITE_OK)
+		return -EIO;
+	int rc, r = 0;
+	while (!r && (rc = sqlite3_step(s)) == SQLITE_ROW)
+		r = cb(arg, sqlite3_column_int64(s, 0), (const char *)sqlite3_column_text(s, 1),
+		       sqlite3_column_int(s, 2), (const char *)sqlite3_column_text(s, 3));
+	if (!r && rc != SQLITE_DONE)
+		r = sqerr(rc);
+	sqlite3_finalize(s);
 	return r;
 }

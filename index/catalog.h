@@ -77,10 +77,14 @@ struct cat_version {
 	uint64_t size;
 	uint8_t file_hash[HASH_LEN];
 	int64_t series_id;
+	int current;                /* the version shown in its series folder */
+	int unclean;                /* its dataset does not parse to the end */
 };
-/* Every stored version of a SOPInstanceUID; returns the count (<= max). */
+/* Every stored version of a SOPInstanceUID, version ascending, in a
+ * malloc'd array (*out, NULL when none; the caller frees it): no limit on
+ * how many versions an instance has.  Returns the count or -errno. */
 int catalog_versions(struct catalog *c, const char *sop_uid,
-		     struct cat_version *out, int max);
+		     struct cat_version **out);
 /* Segment blobs of an instance, in file order; returns nseg or -errno. */
 int catalog_segments(struct catalog *c, int64_t instance_id,
 		     struct blob_ref *segs, int max);
@@ -122,9 +126,11 @@ int catalog_instances_under(struct catalog *c, int kind, int64_t id,
  * tools); returns the count (<= max). */
 int catalog_next_in_series(struct catalog *c, int64_t instance_id, int64_t *ids,
 			   uint64_t *sizes, int max);
-/* Resolve a PatientID / StudyUID / SeriesUID / SOPInstanceUID to row ids. */
+/* Resolve a PatientID / StudyUID / SeriesUID / SOPInstanceUID to row ids,
+ * all of them, in a malloc'd array (*ids; the caller frees it).  Returns the
+ * count or -errno. */
 int catalog_find_ids(struct catalog *c, int kind, const char *uid,
-		     int64_t *ids, int max);
+		     int64_t **ids);
 
 /* ---- maintenance ---- */
 typedef int (*cat_blob_cb)(void *arg, const struct blob_ref *b, int64_t refs);
@@ -146,6 +152,33 @@ int catalog_totals(struct catalog *c, struct cat_totals *t);
 typedef int (*cat_modality_cb)(void *arg, const char *modality,
 			       const struct cat_totals *t);
 int catalog_totals_by_modality(struct catalog *c, cat_modality_cb cb, void *arg);
+
+/* ---- identity: which version is shown, and the other views ----
+ *
+ * Every version of a SOPInstanceUID is kept, but a series folder under
+ * /patients shows one file per SOPInstanceUID, <SOP>.dcm: its current
+ * version, the newest version whose dataset parses to its end (dicom.h,
+ * unclean), or the newest version when none does.  Folders in which no
+ * instance is current are left out of /patients.  Two more views show the
+ * same patient/study/series folders with other files in them, named
+ * <SOP>.v<N>.dcm:
+ *   CAT_VIEW_VERSIONS    every version
+ *   CAT_VIEW_QUARANTINE  the versions that are unclean (and folders that
+ *                        hold some)
+ * Inside a view, kinds and parents are as in catalog_children; view
+ * CAT_VIEW_PATIENTS is /patients itself.  Removing an instance (rm, unlink)
+ * removes every version of its SOPInstanceUID. */
+enum cat_view { CAT_VIEW_PATIENTS = 0, CAT_VIEW_VERSIONS = 1, CAT_VIEW_QUARANTINE = 2 };
+int catalog_view_children(struct catalog *c, int view, int parent_kind, int64_t parent_id,
+			  cat_node_cb cb, void *arg);
+int catalog_view_lookup(struct catalog *c, int view, int parent_kind, int64_t parent_id,
+			const char *name, struct cat_node *out);
+int catalog_view_node(struct catalog *c, int view, int kind, int64_t id, struct cat_node *out);
+/* Every unclean version: its path below /quarantine, whether it is the
+ * current version anyway (nothing clean exists), and why it is unclean. */
+typedef int (*cat_quarantine_cb)(void *arg, int64_t instance_id, const char *path,
+				 int current, const char *reason);
+int catalog_quarantined(struct catalog *c, cat_quarantine_cb cb, void *arg);
 
 /* Raw SQL for tools and tests that need a one-off query; NULL-safe. */
 int catalog_exec(struct catalog *c, const char *sql);

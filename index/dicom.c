@@ -50,6 +50,8 @@ struct scan {
 	struct dcm_info *info;
 	char *err;
 	size_t errlen;
+	uint32_t too_long;      /* tag of an identifying value too long to keep */
+	size_t too_long_len;
 };
 
 static int fail(struct scan *s, int status, const char *fmt, ...)
@@ -652,8 +654,9 @@ static int all_ascii(const uint8_t *p, size_t n)
 	return 1;
 }
 
-/* Convert a text value to UTF-8 per SpecificCharacterSet (as stored). */
-static void to_utf8(char *dst, size_t cap, const uint8_t *p, size_t n,
+/* Convert a text value to UTF-8 per SpecificCharacterSet (as stored).
+ * Returns 1 when the value did not fit in cap. */
+static int to_utf8(char *dst, size_t cap, const uint8_t *p, size_t n,
 		    const char *scs)
 {
 	struct out o;
@@ -663,7 +666,7 @@ static void to_utf8(char *dst, size_t cap, const uint8_t *p, size_t n,
 	out_init(&o, dst, cap);
 	if (all_ascii(p, n)) {
 		out_put(&o, (const char *)p, n < cap - 1 ? n : cap - 1);
-		return;
+		return o.full;
 	}
 	/* first value; leading/trailing spaces are padding */
 	while (*scs == ' ')
@@ -684,11 +687,11 @@ static void to_utf8(char *dst, size_t cap, const uint8_t *p, size_t n,
 		if (!first[0] || strcmp(first, "ISO_IR 6") == 0 ||
 		    strcmp(first, "ISO_IR 100") == 0) {
 			out_latin1(&o, p, n);
-			return;
+			return o.full;
 		}
 		if (strcmp(first, "ISO_IR 192") == 0) {
 			out_utf8(&o, p, n);
-			return;
+			return o.full;
 		}
 		if (strcmp(first, "ISO_IR 13") == 0) {
 			for (size_t i = 0; i < n && !o.full; i++) {
@@ -697,18 +700,19 @@ static void to_utf8(char *dst, size_t cap, const uint8_t *p, size_t n,
 				else
 					out_kana(&o, p[i]);
 			}
-			return;
+			return o.full;
 		}
 		for (size_t i = 0; i < sizeof single_cs / sizeof single_cs[0]; i++)
 			if (strcmp(first, single_cs[i].term) == 0) {
 				out_iconv(&o, single_cs[i].iconv, p, n);
-				return;
+				return o.full;
 			}
 		/* unknown term: keep what is valid UTF-8 */
 		out_utf8(&o, p, n);
-		return;
+		return o.full;
 	}
 	out_iso2022(&o, p, n, g1_from_term(first));
+	return o.full;
 }
 
 /* Trim trailing spaces and NULs (and leading spaces when asked). */
@@ -723,23 +727,58 @@ static void trim(const uint8_t **p, size_t *n, int leading)
 		}
 }
 
-/* ASCII-only values (UI, CS, DA, TM): other bytes read as latin1. */
-static void put_ascii(char *dst, size_t cap, const uint8_t *p, size_t n)
+/* ASCII-only values (UI, CS, DA, TM): other bytes read as latin1.
+ * Returns 1 when the value was cut to fit. */
+static int put_ascii(char *dst, size_t cap, const uint8_t *p, size_t n)
 {
 	struct out o;
 	trim(&p, &n, 1);
 	out_init(&o, dst, cap);
-	if (all_ascii(p, n))
+	if (all_ascii(p, n)) {
 		out_put(&o, (const char *)p, n < cap - 1 ? n : cap - 1);
-	else
-		out_latin1(&o, p, n);
+		return n > cap - 1;
+	}
+	out_latin1(&o, p, n);
+	return o.full;
 }
 
-static void put_text(struct scan *s, char *dst, size_t cap, const uint8_t *p,
-		     size_t n)
+static int put_text(struct scan *s, char *dst, size_t cap, const uint8_t *p,
+		    size_t n)
 {
 	trim(&p, &n, 0);
-	to_utf8(dst, cap, p, n, s->info->specific_charset);
+	return to_utf8(dst, cap, p, n, s->info->specific_charset);
+}
+
+/* An identifying value (dicom.h): 0x00 and 0x01 inside it are mapped to
+ * 0x01 '0' and 0x01 0x01 before conversion (both pass every supported
+ * charset unchanged), and a value that does not fit is remembered so that
+ * the scan fails instead of cutting it. */
+static void put_id(struct scan *s, const struct elem *e, char *dst, size_t cap,
+		   const uint8_t *p, size_t n, int text)
+{
+	uint8_t tmp[DCM_ID_MAX];
+	size_t m = 0;
+	int cut = 0;
+	trim(&p, &n, !text);
+	for (size_t i = 0; i < n && !cut; i++) {
+		int two = p[i] <= 1;
+		if (m + 1 + (size_t)two > sizeof(tmp)) {
+			cut = 1;
+			break;
+		}
+		if (two) {
+			tmp[m++] = 1;
+			tmp[m++] = p[i] ? 1 : '0';
+		} else {
+			tmp[m++] = p[i];
+		}
+	}
+	if (!cut)
+		cut = text ? put_text(s, dst, cap, tmp, m) : put_ascii(dst, cap, tmp, m);
+	if (cut && !s->too_long) {
+		s->too_long = e->tag;
+		s->too_long_len = n;
+	}
 }
 
 /* IS: first value, leading/trailing spaces allowed; def when unparsable. */
@@ -783,7 +822,7 @@ static void take(struct scan *s, const struct elem *e, int be)
 	switch (e->tag) {
 	case 0x00080005: put_ascii(in->specific_charset, sizeof in->specific_charset, p, n); break;
 	case 0x00080016: put_ascii(in->sop_class_uid, sizeof in->sop_class_uid, p, n); break;
-	case 0x00080018: put_ascii(in->sop_instance_uid, sizeof in->sop_instance_uid, p, n); break;
+	case 0x00080018: put_id(s, e, in->sop_instance_uid, sizeof in->sop_instance_uid, p, n, 0); break;
 	case 0x00080020: put_ascii(in->study_date, sizeof in->study_date, p, n); break;
 	case 0x00080030: put_ascii(in->study_time, sizeof in->study_time, p, n); break;
 	case 0x00080050: put_text(s, in->accession_number, sizeof in->accession_number, p, n); break;
@@ -791,13 +830,13 @@ static void take(struct scan *s, const struct elem *e, int be)
 	case 0x00080090: put_text(s, in->referring_physician, sizeof in->referring_physician, p, n); break;
 	case 0x00081030: put_text(s, in->study_description, sizeof in->study_description, p, n); break;
 	case 0x0008103E: put_text(s, in->series_description, sizeof in->series_description, p, n); break;
-	case 0x00100010: put_text(s, in->patient_name, sizeof in->patient_name, p, n); break;
-	case 0x00100020: put_text(s, in->patient_id, sizeof in->patient_id, p, n); break;
-	case 0x00100021: put_text(s, in->issuer_of_patient_id, sizeof in->issuer_of_patient_id, p, n); break;
-	case 0x00100030: put_ascii(in->patient_birth_date, sizeof in->patient_birth_date, p, n); break;
+	case 0x00100010: put_id(s, e, in->patient_name, sizeof in->patient_name, p, n, 1); break;
+	case 0x00100020: put_id(s, e, in->patient_id, sizeof in->patient_id, p, n, 1); break;
+	case 0x00100021: put_id(s, e, in->issuer_of_patient_id, sizeof in->issuer_of_patient_id, p, n, 1); break;
+	case 0x00100030: put_id(s, e, in->patient_birth_date, sizeof in->patient_birth_date, p, n, 0); break;
 	case 0x00100040: put_ascii(in->patient_sex, sizeof in->patient_sex, p, n); break;
-	case 0x0020000D: put_ascii(in->study_uid, sizeof in->study_uid, p, n); break;
-	case 0x0020000E: put_ascii(in->series_uid, sizeof in->series_uid, p, n); break;
+	case 0x0020000D: put_id(s, e, in->study_uid, sizeof in->study_uid, p, n, 0); break;
+	case 0x0020000E: put_id(s, e, in->series_uid, sizeof in->series_uid, p, n, 0); break;
 	case 0x00200011: in->series_number = parse_is(p, n, -1); break;
 	case 0x00200013: in->instance_number = parse_is(p, n, -1); break;
 	case 0x00280002: put_us(&in->samples_per_pixel, p, n, be); break;
@@ -877,6 +916,43 @@ static int walk_fragments(struct scan *s, const struct elem *e, int be,
 	}
 }
 
+static int walk_top(struct scan *s, size_t pos, int explicit, int be);
+
+/* After the top-level pixel element at [.., pos): whatever follows must be
+ * whole elements, tags ascending past the pixel tag, up to the end of the
+ * file.  When not, say why in info->unclean (the scan still succeeds). */
+static void check_rest(struct scan *s, size_t pos, int explicit, int be)
+{
+	struct dcm_info *in = s->info;
+	if (s->soft_end || pos >= s->len)
+		return;
+	struct dcm_info *scratch = malloc(sizeof(*scratch));
+	if (!scratch)
+		return;
+	char why[sizeof in->unclean];
+	struct scan t = *s;
+	*scratch = *in;
+	scratch->pixel_tag = 0;
+	t.info = scratch;
+	t.err = why;
+	t.errlen = sizeof(why);
+	why[0] = 0;
+	struct elem e;
+	int rc = read_header(&t, pos, explicit, be, &e, "");
+	if (!rc && e.tag <= in->pixel_tag)
+		rc = fail(&t, DCM_ERR_LENGTH, "element " TAGF " at offset %zu is not after the pixel data",
+			  TAGA(e.tag), s->base + pos);
+	if (!rc)
+		rc = walk_top(&t, pos, explicit, be);
+	if (!rc && scratch->pixel_tag)
+		rc = fail(&t, DCM_ERR_LENGTH, "a second pixel data element " TAGF,
+			  TAGA(scratch->pixel_tag));
+	if (rc)
+		snprintf(in->unclean, sizeof in->unclean, "%zu bytes after the pixel data do not parse: %s",
+			 s->len - pos, why);
+	free(scratch);
+}
+
 /*
  * Walk the top-level dataset from pos.  Returns at the pixel element or at
  * the end of the buffer.  Tags must ascend: a step back means a wrong
@@ -920,6 +996,7 @@ static int walk_top(struct scan *s, size_t pos, int explicit, int be)
 				if (rc)
 					return rc;
 				in->pixel_value_length = end - e.val_off;
+				check_rest(s, end, explicit, be);
 				return DCM_OK;
 			}
 			if (!fits(s, &e) && !s->soft_end) {
@@ -929,6 +1006,8 @@ static int walk_top(struct scan *s, size_t pos, int explicit, int be)
 				return past_end(s, &e, absurd, "");
 			}
 			in->pixel_value_length = e.vlen;
+			if (fits(s, &e))
+				check_rest(s, e.val_off + e.vlen, explicit, be);
 			return DCM_OK;
 		}
 		if (e.vlen == UNDEF_LEN) {
@@ -1037,6 +1116,10 @@ static void set_syntax(struct dcm_info *in, int explicit, int be)
 static int check_uids(struct scan *s)
 {
 	struct dcm_info *in = s->info;
+	if (s->too_long)
+		return fail(s, DCM_ERR_TOO_LONG, "element " TAGF " value is %zu bytes, longer than"
+			    " the %d dcmfs keeps whole", TAGA(s->too_long), s->too_long_len,
+			    DCM_ID_MAX - 1);
 	if (!in->sop_instance_uid[0])
 		return fail(s, DCM_ERR_NO_SOP_UID, "no sop instance uid (0008,0018)");
 	if (!in->study_uid[0])
@@ -1302,6 +1385,7 @@ const char *dcm_strerror(int status)
 	case DCM_ERR_NO_STUDY_UID: return "no StudyInstanceUID";
 	case DCM_ERR_NO_SERIES_UID: return "no SeriesInstanceUID";
 	case DCM_ERR_NOMEM: return "out of memory";
+	case DCM_ERR_TOO_LONG: return "value too long";
 	default: return "unknown error";
 	}
 }

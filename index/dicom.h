@@ -33,6 +33,7 @@ enum dcm_status {
 	DCM_ERR_NO_STUDY_UID,   /* no StudyInstanceUID (0020,000D) */
 	DCM_ERR_NO_SERIES_UID,  /* no SeriesInstanceUID (0020,000E) */
 	DCM_ERR_NOMEM,
+	DCM_ERR_TOO_LONG,       /* an identifying value is longer than DCM_ID_MAX - 1 bytes */
 };
 
 enum dcm_syntax {
@@ -44,9 +45,19 @@ enum dcm_syntax {
 
 /* Text attributes are NUL-terminated, trailing spaces/NULs trimmed, and
  * converted to UTF-8 from SpecificCharacterSet where they are person names
- * or descriptions.  Absent attributes are empty strings. */
+ * or descriptions.  Absent attributes are empty strings.
+ *
+ * The identifying values (PatientID, IssuerOfPatientID, PatientName,
+ * PatientBirthDate and the three UIDs: they name folders and decide which
+ * instances are the same) are never cut: a file with one longer than
+ * DCM_ID_MAX - 1 bytes fails with DCM_ERR_TOO_LONG.  So that a byte 0x00
+ * inside such a value cannot end it early, 0x00 becomes the two bytes
+ * 0x01 '0' and 0x01 becomes 0x01 0x01: distinct values stay distinct, and a
+ * 0x01 in them is always followed by '0' or 0x01.  Other values (dates,
+ * descriptions) are display only and are cut to their field. */
 #define DCM_UI_MAX 65
 #define DCM_TEXT_MAX 256
+#define DCM_ID_MAX 1024
 
 struct dcm_info {
 	char transfer_syntax[DCM_UI_MAX];       /* (0002,0010), or the guessed syntax's UID */
@@ -54,21 +65,21 @@ struct dcm_info {
 	int has_meta;                           /* File Meta group present */
 	int has_preamble;                       /* 128-byte preamble + "DICM" present */
 
-	char patient_id[DCM_TEXT_MAX];          /* (0010,0020) */
-	char issuer_of_patient_id[DCM_TEXT_MAX];/* (0010,0021) */
-	char patient_name[DCM_TEXT_MAX];        /* (0010,0010), UTF-8 */
-	char patient_birth_date[DCM_UI_MAX];    /* (0010,0030) */
+	char patient_id[DCM_ID_MAX];          /* (0010,0020) */
+	char issuer_of_patient_id[DCM_ID_MAX]; /* (0010,0021) */
+	char patient_name[DCM_ID_MAX];        /* (0010,0010), UTF-8 */
+	char patient_birth_date[DCM_ID_MAX];    /* (0010,0030) */
 	char patient_sex[DCM_UI_MAX];           /* (0010,0040) */
-	char study_uid[DCM_UI_MAX];             /* (0020,000D) */
+	char study_uid[DCM_ID_MAX];             /* (0020,000D) */
 	char study_date[DCM_UI_MAX];            /* (0008,0020) */
 	char study_time[DCM_UI_MAX];            /* (0008,0030) */
 	char study_description[DCM_TEXT_MAX];   /* (0008,1030), UTF-8 */
 	char accession_number[DCM_UI_MAX];      /* (0008,0050) */
 	char referring_physician[DCM_TEXT_MAX]; /* (0008,0090), UTF-8 */
-	char series_uid[DCM_UI_MAX];            /* (0020,000E) */
+	char series_uid[DCM_ID_MAX];            /* (0020,000E) */
 	char modality[DCM_UI_MAX];              /* (0008,0060) */
 	char series_description[DCM_TEXT_MAX];  /* (0008,103E), UTF-8 */
-	char sop_instance_uid[DCM_UI_MAX];      /* (0008,0018) */
+	char sop_instance_uid[DCM_ID_MAX];      /* (0008,0018) */
 	char sop_class_uid[DCM_UI_MAX];         /* (0008,0016) */
 	char specific_charset[DCM_TEXT_MAX];    /* (0008,0005), as stored */
 	char photometric[DCM_UI_MAX];           /* (0028,0004) */
@@ -95,6 +106,12 @@ struct dcm_info {
 	uint64_t pixel_element_offset;
 	uint64_t pixel_value_offset;
 	uint64_t pixel_value_length;
+
+	/* Empty when the dataset parses as whole elements, tags ascending, to
+	 * the last byte of the file.  Otherwise why not (e.g. bytes appended
+	 * after the pixel data): the file is still accepted and stored exactly,
+	 * but the store never prefers it over a clean version (catalog.h). */
+	char unclean[160];
 };
 
 /* Scan buf[0..len).  Returns DCM_OK and fills *info, or an error status and

@@ -1,7 +1,12 @@
 /* escape.c - see escape.h for the rules. */
 #include "escape.h"
 
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+
+#include "hash.h"
 
 static int plain(unsigned char c)
 {
@@ -68,4 +73,43 @@ long name_unescape(const char *in, char *out, size_t outlen)
 	}
 	out[n] = '\0';
 	return (long)n;
+}
+
+size_t name_fit(const char *escaped, uint64_t hash, const char *suffix, char *out)
+{
+	size_t n = strlen(escaped), sl = strlen(suffix);
+	if (n + sl <= NAME_COMPONENT_MAX) {
+		memcpy(out, escaped, n);
+		memcpy(out + n, suffix, sl + 1);
+		return n + sl;
+	}
+	size_t keep = NAME_COMPONENT_MAX - sl - 17;
+	if (n > keep) {
+		n = keep;
+		/* Do not end inside a %XX triple (hex digits are never '%'). */
+		if (escaped[n - 1] == '%')
+			n -= 1;
+		else if (escaped[n - 2] == '%')
+			n -= 2;
+	}
+	memcpy(out, escaped, n);
+	n += (size_t)sprintf(out + n, "~%016" PRIx64 "%s", hash, suffix);
+	return n;
+}
+
+size_t name_component(const char *value, const char *suffix, char *out)
+{
+	size_t vl = strlen(value);
+	char small[NAME_COMPONENT_MAX + 1];
+	/* Short values (all valid UIDs and IDs) escape on the stack. */
+	char *esc = 3 * vl + 2 <= sizeof(small) ? small : malloc(3 * vl + 2);
+	if (!esc) {
+		/* No memory for the escaped form: the hash alone names it. */
+		return (size_t)sprintf(out, "~%016" PRIx64 "%s", checksum64(value, vl), suffix);
+	}
+	name_escape(value, esc);
+	size_t n = name_fit(esc, checksum64(value, vl), suffix, out);
+	if (esc != small)
+		free(esc);
+	return n;
 }

@@ -11,9 +11,28 @@
 #define DCMFS_ESCAPE_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 /* out needs 3*strlen(in)+2 bytes.  Returns the length written. */
 size_t name_escape(const char *in, char *out);
+
+/* A path component is at most NAME_COMPONENT_MAX bytes (NAME_MAX). */
+#define NAME_COMPONENT_MAX 255
+
+/* The path component for a value: name_escape(value) followed by suffix
+ * (e.g. ".dcm", or "" for folders).  When that would be longer than
+ * NAME_COMPONENT_MAX, the escaped value is cut (never inside a %XX) and
+ * "~" plus 16 lowercase hex digits of XXH3-64 of the whole value is put
+ * before the suffix.  '~' never occurs in an escaped value, so a cut name
+ * cannot equal a whole one, and two values share a name only if their
+ * hashes collide.  The catalogue keeps the name next to the full value,
+ * which is how a cut name is looked up.  out has room for
+ * NAME_COMPONENT_MAX + 1 bytes; strlen(suffix) must be < 64.  Returns
+ * the length written. */
+size_t name_component(const char *value, const char *suffix, char *out);
+/* The same for an already escaped name (of any length) whose identity is
+ * given by hash (e.g. of several values). */
+size_t name_fit(const char *escaped, uint64_t hash, const char *suffix, char *out);
 /* Returns the unescaped length, or -1 when in is not a valid escaped name. */
 long name_unescape(const char *in, char *out, size_t outlen);
 

@@ -519,21 +519,23 @@ static int commit_item(struct ingest *ing, struct item *it, struct id_pool pools
 			if (r)
 				return r;
 		}
-	struct cat_version vers[64];
-	int nv = catalog_versions(ing->wcat, it->info.sop_instance_uid, vers, 64);
+	struct cat_version *vers;
+	int nv = catalog_versions(ing->wcat, it->info.sop_instance_uid, &vers);
 	if (nv < 0)
 		return nv;
 	uint32_t maxv = 0;
-	for (int i = 0; i < nv && i < 64; i++) {
+	for (int i = 0; i < nv; i++) {
 		if (vers[i].size == it->len && !memcmp(vers[i].file_hash, it->file_hash, HASH_LEN) &&
 		    segments_match(ing->wcat, vers[i].instance_id, it)) {
 			it->res.outcome = INGEST_DUPLICATE;
 			it->res.instance_id = vers[i].instance_id;
+			free(vers);
 			return 0;
 		}
 		if (vers[i].version > maxv)
 			maxv = vers[i].version;
 	}
+	free(vers);
 	struct instance_record rec = { 0 };
 	rec.version = maxv + 1;
 	rec.stored_at_ns = now_ns();
@@ -568,6 +570,10 @@ static int commit_item(struct ingest *ing, struct item *it, struct id_pool pools
 		return r;
 	it->res.outcome = rec.version > 1 ? INGEST_VERSION : INGEST_NEW;
 	it->res.instance_id = rec.instance_id;
+	if (rec.info.unclean[0]) {
+		it->res.quarantined = 1;
+		snprintf(it->res.reason, sizeof(it->res.reason), "%s", rec.info.unclean);
+	}
 	return 0;
 }
 
@@ -584,6 +590,9 @@ static void account(struct ingest *ing, struct item *it)
 		if (!ing->first_error)
 			ing->first_error = it->res.err ? it->res.err : -EIO;
 	}
+	if (it->res.quarantined &&
+	    (it->res.outcome == INGEST_NEW || it->res.outcome == INGEST_VERSION))
+		t->n_quarantined++;
 	t->bytes_in += it->res.size;
 }
 

@@ -18,7 +18,7 @@
 enum ingest_outcome {
 	INGEST_NEW = 0,        /* stored */
 	INGEST_DUPLICATE,      /* the same bytes were already stored */
-	INGEST_VERSION,        /* same SOPInstanceUID, other bytes: kept beside */
+	INGEST_VERSION,        /* same SOPInstanceUID, other bytes: a new version */
 	INGEST_REJECTED,       /* not stored; reason says why */
 	INGEST_FAILED,         /* a store error (disk full, I/O): not stored */
 };
@@ -27,13 +27,17 @@ struct ingest_result {
 	const char *path;
 	int outcome;
 	int err;               /* -errno for INGEST_FAILED */
-	char reason[256];      /* for REJECTED / FAILED */
+	char reason[256];      /* for REJECTED / FAILED, and why a file is quarantined */
+	int quarantined;       /* NEW / VERSION stored, but its dataset does not
+	                        * parse to its end (catalog.h: never preferred
+	                        * over a clean version, listed in /quarantine) */
 	int64_t instance_id;   /* for NEW / DUPLICATE / VERSION */
 	uint64_t size;
 };
 
 struct ingest_totals {
 	int64_t n_new, n_duplicate, n_version, n_rejected, n_failed;
+	int64_t n_quarantined;    /* of n_new + n_version */
 	uint64_t bytes_in;        /* sizes of files read */
 	uint64_t bytes_stored;    /* encoded bytes of new blobs */
 	int64_t started_ns;

@@ -567,23 +567,29 @@ int store_remove_node(struct store *s, struct catalog *cat, int kind, int64_t id
 int store_remove(struct store *s, int kind, const char *uid, int64_t *removed,
 		 char *err, size_t errlen)
 {
-	int64_t ids[256];
-	int n = catalog_find_ids(s->cat, kind, uid, ids, 256);
+	int64_t *ids;
+	int n = catalog_find_ids(s->cat, kind, uid, &ids);
 	*removed = 0;
 	if (n <= 0) {
-		snprintf(err, errlen, "'%s' is not in the store", uid);
-		return -ENOENT;
+		snprintf(err, errlen, n ? "cannot look up '%s': %s" : "'%s' is not in the store",
+			 uid, strerror(-n));
+		return n ? n : -ENOENT;
 	}
-	for (int i = 0; i < n && i < 256; i++) {
+	int r = 0;
+	/* Removing an instance removes every version of its SOPInstanceUID:
+	 * the first row is enough (one pack of tombstones, one sync). */
+	if (kind == CAT_INSTANCE)
+		n = 1;
+	for (int i = 0; !r && i < n; i++) {
 		int64_t k;
-		int r = store_remove_node(s, s->cat, kind, ids[i], &k);
-		if (r) {
+		r = store_remove_node(s, s->cat, kind, ids[i], &k);
+		if (r)
 			snprintf(err, errlen, "cannot remove '%s': %s", uid, strerror(-r));
-			return r;
-		}
-		*removed += k;
+		else
+			*removed += k;
 	}
-	return 0;
+	free(ids);
+	return r;
 }
 
 /* ---------------- gc ---------------- */

@@ -27,7 +27,7 @@ static const struct field {
 	S(10, study_description), S(11, accession_number),
 	S(12, referring_physician), S(13, series_uid), S(14, modality),
 	S(15, series_description), S(16, sop_instance_uid), S(17, sop_class_uid),
-	S(18, specific_charset), S(19, photometric),
+	S(18, specific_charset), S(19, photometric), S(20, unclean),
 	I(40, series_number), I(41, instance_number), I(42, number_of_frames),
 	I(43, rows), I(44, columns), I(45, bits_allocated), I(46, bits_stored),
 	I(47, samples_per_pixel), I(48, planar_configuration),

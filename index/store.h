@@ -60,8 +60,9 @@ int64_t instance_read(struct instance_handle *h, struct codec_ctx *ctx,
 		      uint64_t off, void *buf, size_t n);
 void instance_close(struct instance_handle *h);
 
-/* File name of an instance in its series folder: <SOP>.dcm for the first
- * version, <SOP>.v<N>.dcm for later ones (SOP escaped, see escape.h). */
+/* The instances.name of a version, unique in its series: <SOP>.dcm for the
+ * first version, <SOP>.v<N>.dcm for later ones (SOP escaped and fitted to
+ * 255 bytes, see escape.h).  The names the tree shows are in catalog.h. */
 void instance_file_name(const char *sop_uid, uint32_t version, char *out,
 			size_t len);
 

@@ -47,6 +47,7 @@ static void print_info(const struct dcm_info *in)
 	printf("pixel_value_offset=%" PRIu64 "\n", in->pixel_value_offset);
 	printf("pixel_value_length=%" PRIu64 "\n", in->pixel_value_length);
 	printf("pixel_encapsulated=%d\n", in->pixel_encapsulated);
+	printf("unclean=%s\n", in->unclean);
 #undef S
 #undef I
 }

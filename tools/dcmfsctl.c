@@ -95,7 +95,9 @@ static const char usage_text[] =
 	"                                  unless nothing at all was imported (exit 1)\n"
 	"  stats [--json] STORE            counts, bytes, dedup and compression ratios\n"
 	"  ls STORE [PATIENT [STUDY [SERIES]]]  what is stored, one line each\n"
+	"  ls --quarantine STORE           versions whose dataset does not parse to its end\n"
 	"  get STORE SOPUID [-o FILE] [--version N]  write a stored file, byte-identical\n"
+	"                                  (the current version unless --version)\n"
 	"  get STORE --series UID -o FOLDER         write every file of a series\n"
 	"                                  (FOLDER must not be a symbolic link)\n"
 	"  verify STORE                    read back everything and check every hash\n"
@@ -165,6 +167,9 @@ static void on_result(void *arg, const struct ingest_result *r)
 		clear_progress(ui);
 		fprintf(stderr, "dcmfsctl: %s '%s': %s\n",
 			r->outcome == INGEST_REJECTED ? "rejected" : "failed", r->path, r->reason);
+	} else if (r->quarantined) {
+		clear_progress(ui);
+		fprintf(stderr, "dcmfsctl: quarantined '%s': %s\n", r->path, r->reason);
 	}
 }
 
@@ -430,8 +435,9 @@ static int cmd_import(int argc, char **argv)
 	char b1[32], b2[32];
 	int64_t rejected = t.n_rejected + w.unreadable;
 	printf("imported: %" PRId64 " new, %" PRId64 " duplicate, %" PRId64 " new version, %" PRId64
-	       " rejected, %" PRId64 " skipped%s; %s read, %s newly stored; %.2f s, %.1f MB/s\n",
-	       t.n_new, t.n_duplicate, t.n_version, rejected, w.skipped,
+	       " rejected, %" PRId64 " quarantined, %" PRId64 " skipped%s; %s read, %s newly stored;"
+	       " %.2f s, %.1f MB/s\n",
+	       t.n_new, t.n_duplicate, t.n_version, rejected, t.n_quarantined, w.skipped,
 	       t.n_failed ? " (some failed: see above)" : "",
 	       human(t.bytes_in, b1, sizeof(b1)), human(t.bytes_stored, b2, sizeof(b2)), el,
 	       el > 0 ? (double)t.bytes_in / 1e6 / el : 0.0);
@@ -463,19 +469,31 @@ static void print_totals_json(const char *name, const struct cat_totals *t, int 
 	       ratio(t->pixel_raw_bytes, t->pixel_stored_bytes), comma ? "," : "");
 }
 
+/* Every modality the store holds, however many. */
 struct modality_list {
-	char name[32][DCM_UI_MAX];
-	struct cat_totals t[32];
-	int n;
+	char **name;
+	struct cat_totals *t;
+	int n, cap;
 };
 
 static int collect_modality(void *arg, const char *m, const struct cat_totals *t)
 {
 	struct modality_list *l = arg;
-	if (l->n < 32) {
-		snprintf(l->name[l->n], DCM_UI_MAX, "%s", m[0] ? m : "(none)");
-		l->t[l->n++] = *t;
+	if (l->n == l->cap) {
+		int cap = l->cap ? l->cap * 2 : 16;
+		char **nn = realloc(l->name, (size_t)cap * sizeof(*nn));
+		if (nn)
+			l->name = nn;
+		struct cat_totals *nt = realloc(l->t, (size_t)cap * sizeof(*nt));
+		if (nt)
+			l->t = nt;
+		if (!nn || !nt)
+			return -ENOMEM;
+		l->cap = cap;
 	}
+	if (!(l->name[l->n] = strdup(m[0] ? m : "(none)")))
+		return -ENOMEM;
+	l->t[l->n++] = *t;
 	return 0;
 }
 
@@ -516,7 +534,8 @@ static int cmd_stats(int argc, char **argv)
 	struct cat_totals t;
 	catalog_totals(s->cat, &t);
 	struct modality_list *ml = calloc(1, sizeof(*ml));
-	catalog_totals_by_modality(s->cat, collect_modality, ml);
+	if (!ml || catalog_totals_by_modality(s->cat, collect_modality, ml))
+		die("cannot read the totals by modality");
 	uint64_t idx = index_bytes(dir);
 	if (json) {
 		printf("{\n  \"index_bytes\": %" PRIu64 ",\n", idx);
@@ -546,6 +565,10 @@ static int cmd_stats(int argc, char **argv)
 			       ratio(ml->t[i].logical_bytes, ml->t[i].unique_raw_bytes),
 			       ratio(ml->t[i].unique_raw_bytes, ml->t[i].stored_bytes));
 	}
+	for (int i = 0; i < ml->n; i++)
+		free(ml->name[i]);
+	free(ml->name);
+	free(ml->t);
 	free(ml);
 	store_close(s);
 	return finish(0);
@@ -574,8 +597,25 @@ static int ls_print(void *arg, const struct cat_node *n)
 	return 0;
 }
 
+static int quarantine_print(void *arg, int64_t id, const char *path, int current,
+			    const char *reason)
+{
+	(void)arg;
+	(void)id;
+	printf("%s\t%s\t%s\n", path, current ? "current (no clean version)" : "not current", reason);
+	return 0;
+}
+
 static int cmd_ls(int argc, char **argv)
 {
+	if (argc == 3 && !strcmp(argv[1], "--quarantine")) {
+		struct store *s = open_store(argv[2], 1);
+		int r = catalog_quarantined(s->cat, quarantine_print, NULL);
+		store_close(s);
+		if (r)
+			die("cannot list the quarantine: %s", strerror(-r));
+		return finish(0);
+	}
 	if (argc < 2 || argc > 5)
 		usage_error("ls takes STORE [PATIENT [STUDY [SERIES]]]");
 	struct store *s = open_store(argv[1], 1);
@@ -586,12 +626,15 @@ static int cmd_ls(int argc, char **argv)
 		/* Accept the folder name as shown, or the raw ID/UID. */
 		int r = catalog_lookup(s->cat, kind, id, argv[i], &n);
 		if (r) {
-			int64_t ids[1];
+			int64_t *ids;
 			int k = kind == 0 ? CAT_PATIENT : kind + 1;
-			int m = catalog_find_ids(s->cat, k, argv[i], ids, 1);
-			if (m > 0 && catalog_node(s->cat, k, ids[0], &n) == 0 &&
-			    (kind == 0 || n.parent == id))
-				r = 0;
+			int m = catalog_find_ids(s->cat, k, argv[i], &ids);
+			/* The UID may be in several parents: take the one under id. */
+			for (int j = 0; r && j < m; j++)
+				if (catalog_node(s->cat, k, ids[j], &n) == 0 &&
+				    (kind == 0 || n.parent == id))
+					r = 0;
+			free(ids);
 		}
 		if (r)
 			die("'%s' not found", argv[i]);
@@ -757,8 +800,8 @@ static int cmd_get(int argc, char **argv)
 		if (argc - optind != 1 || !out)
 			usage_error("get --series UID needs STORE and -o FOLDER");
 		struct store *s = open_store(argv[optind], 1);
-		int64_t ids[64];
-		int n = catalog_find_ids(s->cat, CAT_SERIES, series, ids, 64);
+		int64_t *ids;
+		int n = catalog_find_ids(s->cat, CAT_SERIES, series, &ids);
 		if (n <= 0)
 			die("series '%s' is not in the store", series);
 		if (mkdir(out, 0755) < 0 && errno != EEXIST)
@@ -775,8 +818,9 @@ static int cmd_get(int argc, char **argv)
 		struct series_out o = { .s = s, .dir = out, .dfd = odfd };
 		pthread_mutex_init(&o.lock, NULL);
 		double t0 = now_s();
-		for (int i = 0; i < n && i < 64; i++)
+		for (int i = 0; i < n; i++)
 			catalog_instances_under(s->cat, CAT_SERIES, ids[i], collect_file, &o);
+		free(ids);
 		long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
 		int nth = ncpu < 1 ? 1 : ncpu > 16 ? 16 : (int)ncpu;
 		pthread_t th[16];
@@ -804,14 +848,17 @@ static int cmd_get(int argc, char **argv)
 			usage_error("get needs STORE and SOPInstanceUID");
 		struct store *s = open_store(argv[optind], 1);
 		const char *uid = argv[optind + 1];
-		struct cat_version v[64];
-		int n = catalog_versions(s->cat, uid, v, 64);
+		struct cat_version *v;
+		int n = catalog_versions(s->cat, uid, &v);
 		if (n <= 0)
 			die("instance '%s' is not in the store", uid);
-		int pick = n > 64 ? 63 : n - 1;
+		int pick = n - 1;
+		for (int i = 0; i < n; i++)
+			if (v[i].current)
+				pick = i;
 		if (version) {
 			pick = -1;
-			for (int i = 0; i < n && i < 64; i++)
+			for (int i = 0; i < n; i++)
 				if ((int)v[i].version == version)
 					pick = i;
 			if (pick < 0)
@@ -838,6 +885,7 @@ static int cmd_get(int argc, char **argv)
 					  err, sizeof(err))) {
 			die("%s", err);
 		}
+		free(v);
 		store_close(s);
 	}
 	free(buf);

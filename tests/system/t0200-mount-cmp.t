@@ -22,9 +22,15 @@ while IFS=$'\t' read -r f o; do
 done <"$T/map"
 check "cmp finds every file equal to its original" [ "$bad" = 0 ]
 
+# /patients shows one file per SOPInstanceUID (its current version),
+# /versions every stored version.
 n=$(find "$M/patients" -type f | wc -l)
-want=$(fs_instances "$S")
-check "find counts $want files, the instance count of stats ($n)" [ "$n" = "$want" ]
+all=$(fs_instances "$S")
+later=$("$DCMFSCTL" stats --json "$S" | $PY -c 'import json,sys; print(json.load(sys.stdin)["total"]["versions"])')
+want=$((all - later))
+check "find counts $want files in /patients, the instances of stats less later versions ($n)" [ "$n" = "$want" ]
+nv=$(find "$M/versions" -type f | wc -l)
+check "find counts $all files in /versions, every version ($nv)" [ "$nv" = "$all" ]
 
 check "stat sizes equal the originals'" $PY - "$T/map" <<'PY'
 import os, sys

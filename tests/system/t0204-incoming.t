@@ -101,9 +101,11 @@ if [ -d "$SER2" ]; then
 	check "the store lost exactly that series" [ "$(fs_instances "$S")" = $((n1 - k)) ]
 	pdir=$(find "$M/patients" -mindepth 1 -maxdepth 1 -type d | head -1)
 	k=$(find "$pdir" -type f | wc -l)
+	# rm of a file removes every version of it: /versions has them all
+	kv=$(find "$M/versions/$(basename "$pdir")" -type f | wc -l)
 	n2=$(fs_instances "$S")
 	check "rm -r of a patient folder ($k files) succeeds" rm -r "$pdir"
-	check "the store lost that patient's instances" [ "$(fs_instances "$S")" = $((n2 - k)) ]
+	check "the store lost that patient's instances, every version ($kv)" [ "$(fs_instances "$S")" = $((n2 - kv)) ]
 fi
 check "unmount" fs_umount "$M"
 fs_done

@@ -627,7 +627,7 @@ static void test_charsets(void **state)
 	/* unknown escape: kept readable, never a failure */
 	charset_case("\\ISO 2022 IR 87", "A\x1b%Zb", "A?%Zb");
 
-	/* truncation at the field size never splits a UTF-8 sequence */
+	/* a name is an identifying value: kept whole in UTF-8 (300 bytes) */
 	static char name[400];
 	for (int i = 0; i < 150; i++)
 		name[i] = (char)0xe9;
@@ -639,7 +639,80 @@ static void test_charsets(void **state)
 	txt(&b, 0x00080005, "CS", "ISO_IR 100");
 	ident(&b, name);
 	assert_int_equal(scan(&b, &info, err), DCM_OK);
-	assert_int_equal(strlen(info.patient_name), 254);
+	assert_int_equal(strlen(info.patient_name), 300);
+}
+
+/* A dataset that does not parse to its end is accepted but marked unclean;
+ * whole elements after the pixel data are clean (issue 7). */
+static void test_unclean_end(void **state)
+{
+	(void)state;
+	static struct b b = { .explicit = 1 };
+	b.n = 0;
+	meta(&b, "1.2.840.10008.1.2.1", 1);
+	ident(&b, "Doe^John");
+	image(&b, 4, 3);
+	pixels(&b, 4, 3);
+	assert_int_equal(scan(&b, &info, err), DCM_OK);
+	assert_string_equal(info.unclean, "");
+	txt(&b, 0xFFFAFFFA, "OB", "padding!");   /* DataSetTrailingPadding */
+	assert_int_equal(scan(&b, &info, err), DCM_OK);
+	assert_string_equal(info.unclean, "");
+	put(&b, "\x97\xf4\x5d\x44garbage garbage", 19);
+	assert_int_equal(scan(&b, &info, err), DCM_OK);
+	assert_true(info.unclean[0]);
+	assert_int_equal(info.pixel_value_length, 24);
+}
+
+/* Identifying values are never cut and an embedded NUL does not end them
+ * (issue 7): longer than DCM_ID_MAX - 1 fails the scan; 0x00 -> 0x01 '0',
+ * 0x01 -> 0x01 0x01. */
+static void test_identity_values(void **state)
+{
+	(void)state;
+	static struct b b;
+	struct dcm_info info;
+	static char uid[100], name[700];
+	/* an 81-character UID (invalid, seen in the wild) stays whole */
+	memset(&b, 0, sizeof b);
+	b.explicit = 1;
+	meta(&b, "1.2.840.10008.1.2.1", 1);
+	memset(uid, 0, sizeof uid);
+	memcpy(uid, "1.2.3.", 6);
+	memset(uid + 6, '7', 75);
+	txt(&b, 0x00080016, "UI", "1.2.840.10008.5.1.4.1.1.7");
+	txt(&b, 0x00080018, "UI", uid);
+	txt(&b, 0x0020000D, "UI", "1.2.3.4");
+	txt(&b, 0x0020000E, "UI", "1.2.3.4.1");
+	assert_int_equal(scan(&b, &info, err), DCM_OK);
+	assert_string_equal(info.sop_instance_uid, uid);
+
+	/* a NUL and a 0x01 inside a PatientID */
+	memset(&b, 0, sizeof b);
+	b.explicit = 1;
+	meta(&b, "1.2.840.10008.1.2.1", 1);
+	static const char pid[] = { 'A', 'A', 0, 'B', 1, 'C' };
+	hdr(&b, 0x00080005, "CS", 10);
+	put(&b, "ISO_IR 100", 10);
+	hdr(&b, 0x00080018, "UI", 4);
+	put(&b, "1.2", 4);
+	hdr(&b, 0x00100021, "LO", sizeof pid);
+	put(&b, pid, sizeof pid);
+	txt(&b, 0x0020000D, "UI", "1.2.3.4");
+	txt(&b, 0x0020000E, "UI", "1.2.3.4.1");
+	assert_int_equal(scan(&b, &info, err), DCM_OK);
+	assert_string_equal(info.issuer_of_patient_id, "AA\x01" "0B\x01\x01" "C");
+
+	/* 600 latin1 bytes are 1200 UTF-8 bytes: too long to keep, refused */
+	memset(&b, 0, sizeof b);
+	b.explicit = 1;
+	meta(&b, "1.2.840.10008.1.2.1", 1);
+	txt(&b, 0x00080005, "CS", "ISO_IR 100");
+	memset(name, 0xe9, 600);
+	name[600] = 0;
+	ident(&b, name);
+	assert_int_equal(scan(&b, &info, err), DCM_ERR_TOO_LONG);
+	assert_non_null(strstr(err, "(0010,0010)"));
 }
 
 static void test_deflate(void **state)
@@ -712,6 +785,8 @@ int main(void)
 		cmocka_unit_test(test_not_dicom),
 		cmocka_unit_test(test_missing_uids),
 		cmocka_unit_test(test_charsets),
+		cmocka_unit_test(test_identity_values),
+		cmocka_unit_test(test_unclean_end),
 		cmocka_unit_test(test_deflate),
 		cmocka_unit_test(test_bad_vr_fallback),
 	};

@@ -1,0 +1,179 @@
+#!/bin/bash
+# t0008-identity.t - never merge two patients or two instances (issue 7).
+# Hostile files are made at run time from real seeds (lib/identity_gen.py):
+# patients without a PatientID, 81-character UIDs, NULs inside values, IDs
+# whose escaped names pass 255 bytes, 300 versions of one instance.  Then the
+# catalogue, dcmfsctl and the mounted tree must keep every one apart and
+# reachable by name.
+. "$(dirname "$0")/lib/fs-common.sh"
+GEN="$PY $FS_HERE/lib/identity_gen.py"
+$PY -c 'import pydicom' 2>/dev/null || fs_skip "no pydicom"
+CT=$CORPUS/real/series/ct_ge_hispeed_head_tilt_28sl/01.dcm
+SMALL=$CORPUS/variety/SC_rgb_small_odd.dcm
+[ -f "$CT" ] && [ -f "$SMALL" ] || fs_skip "no shared corpus seeds"
+
+# sql STORE QUERY: one value from the catalogue
+sql() { sqlite3 -readonly "$1/index.db" "$2"; }
+
+# ---- 1. no PatientID: keyed by name, birth date and issuer ----
+$GEN noid "$CT" "$T/noid" || not_ok "generate noid files"
+S=$T/s1
+check "import five instances without a PatientID" fs_store "$S" "$T/noid"
+np=$(sql "$S" "SELECT count(*) FROM patients")
+check "four patients: only name+birth+issuer all equal merge (got $np)" [ "$np" = 4 ]
+"$DCMFSCTL" ls "$S" >"$T/ls1"
+diag <"$T/ls1"
+check "their folders are %noid-<8 hex>" [ "$(grep -cE ' %noid-[0-9a-f]{8}$' "$T/ls1")" = 4 ]
+check "no folder is the bare %" fails grep -qE ' %$' "$T/ls1"
+jane=$(sql "$S" "SELECT dirname FROM patients WHERE name='Doe^Jane' AND birth_date='19700101' AND issuer=''")
+check "Jane 1970 without issuer has both of her studies" [ "$(sql "$S" "SELECT nchildren FROM patients WHERE dirname='$jane'")" = 2 ]
+
+# ---- 2. values are never cut ----
+$GEN long "$CT" "$T/long" || not_ok "generate long files"
+S=$T/s2 M=$T/m2
+check "import long UIDs, NUL values, long IDs" fs_store "$S" "$T/long"
+check "two 81-character SOPInstanceUIDs are two instances, not versions" \
+	[ "$(sql "$S" "SELECT count(*) FROM instances WHERE length(sop_uid)=81 AND version=1")" = 2 ]
+check "the full 81 characters are kept" \
+	[ "$(sql "$S" "SELECT count(DISTINCT sop_uid) FROM instances WHERE sop_uid LIKE '1.2.826.0.1.3680043.8.498.7.9.%'")" = 2 ]
+check "PatientIDs AAAA<NUL>BBBB and AAAA<NUL>CCCC are two patients" \
+	[ "$(sql "$S" "SELECT count(*) FROM patients WHERE dirname LIKE 'AAAA%'")" = 2 ]
+check "64 x é and 63 x é + x are two patients" \
+	[ "$(sql "$S" "SELECT count(*) FROM patients WHERE dirname LIKE '%C3%A9%'")" = 2 ]
+check "no folder or file name is longer than 255 bytes" \
+	[ "$(sql "$S" "SELECT max(length(CAST(dirname AS BLOB))) FROM patients")" -le 255 ]
+fs_mount_or_bail "$S" "$M" -o ro
+check "find sees every file" [ "$(find "$M/patients" -type f | wc -l)" = 6 ]
+n=0
+while IFS= read -r -d '' f; do
+	cmp -s "$f" "$f" && [ -f "$f" ] && n=$((n + 1))
+done < <(find "$M/patients" -type f -print0)
+check "every file found is also looked up by name ($n)" [ "$n" = 6 ]
+sleep 2
+check "and still there 2 s later" [ "$(find "$M/patients" -type f | wc -l)" = 6 ]
+check "rsync copies the tree without errors" rsync -a "$M/patients/" "$T/copy/"
+fs_match_originals "$T/copy" "$T/long" >"$T/map2"
+check "the copies are the originals" [ "$(grep -c '^MISSING' "$T/map2")" = 0 ] && [ "$(wc -l <"$T/map2")" = 6 ]
+check "unmount" fs_umount "$M"
+# An index as the code before issue 7 left it: no identity columns, the
+# 64 x é patient under its whole 384-byte escaped name.
+long=$(printf '%%C3%%A9%.0s' $(seq 64))
+sqlite3 "$S/index.db" "DROP INDEX instances_fname; DROP INDEX instances_vname; DROP INDEX instances_unclean;
+	ALTER TABLE instances DROP COLUMN fname; ALTER TABLE instances DROP COLUMN vname;
+	ALTER TABLE instances DROP COLUMN current; ALTER TABLE instances DROP COLUMN unclean;
+	UPDATE patients SET dirname='$long' WHERE id=(SELECT min(id) FROM patients WHERE dirname LIKE '%~%')" ||
+	not_ok "make an old index"
+check "the old index has a 384-byte folder name" [ "$(sql "$S" "SELECT max(length(dirname)) FROM patients")" = 384 ]
+fs_mount_or_bail "$S" "$M" -o ro
+check "opened, it is upgraded: every file is found and opens" \
+	[ "$(find "$M/patients" -type f -exec cmp -s {} {} \; -print | wc -l)" = 6 ]
+check "unmount" fs_umount "$M"
+
+# ---- 3. one file per SOPInstanceUID; versions and quarantine apart ----
+SER=$CORPUS/real/series/ct_ge_hispeed_head_tilt_28sl
+GARBAGE=$CORPUS/malformed/trailing_garbage.dcm
+sop=$("$BUILD/dcmfs-scan" "$GARBAGE" | sed -n 's/^sop_instance_uid=//p')
+clean=$(grep -l "$sop" "$SER"/*.dcm | head -1)
+[ -f "$GARBAGE" ] && [ -n "$clean" ] || not_ok "trailing_garbage.dcm shares a UID with a slice of $SER"
+$GEN correct "$clean" "$T/corr" || not_ok "generate a corrected header"
+S=$T/s3 M=$T/m3
+fs_store "$S" "$SER"
+"$DCMFSCTL" import "$S" "$GARBAGE" >"$T/imp3" 2>"$T/imp3.err"
+st=$?
+diag <"$T/imp3"
+diag <"$T/imp3.err"
+check "trailing garbage is stored (exit $st) and the summary says 1 quarantined" \
+	grep -q ', 1 quarantined;' "$T/imp3"
+check "and names the file with the reason" grep -q "quarantined '.*trailing_garbage.dcm': .*after the pixel data" "$T/imp3.err"
+check "get returns the clean version, not the later unclean one" \
+	bash -c "'$DCMFSCTL' get '$S' '$sop' | cmp - '$clean'"
+check "get --version 2 returns the unclean one exactly" \
+	bash -c "'$DCMFSCTL' get '$S' '$sop' --version 2 | cmp - '$GARBAGE'"
+"$DCMFSCTL" ls --quarantine "$S" >"$T/q3"
+diag <"$T/q3"
+check "ls --quarantine lists it, not current" [ "$(grep -c '\.v2\.dcm	not current	.*after the pixel data' "$T/q3")" = 1 ]
+fs_store "$T/s3b" "$GARBAGE"
+"$DCMFSCTL" import -q "$T/s3b" "$SER" >/dev/null 2>&1
+check "unclean first, clean later: the clean one is current" \
+	bash -c "'$DCMFSCTL' get '$T/s3b' '$sop' | cmp - '$clean'"
+fs_store "$T/s3c" "$GARBAGE"
+check "the only version, though unclean, is current (nothing better) and in quarantine" \
+	bash -c "'$DCMFSCTL' get '$T/s3c' '$sop' | cmp - '$GARBAGE' && '$DCMFSCTL' ls --quarantine '$T/s3c' | grep -q 'current (no clean version)'"
+"$DCMFSCTL" import -q "$S" "$T/corr" >/dev/null 2>&1
+check "a corrected clean header (version 3) becomes current" \
+	bash -c "'$DCMFSCTL' get '$S' '$sop' | cmp - '$T/corr/corrected.dcm'"
+"$DCMFSCTL" reindex "$S" >/dev/null 2>&1
+check "after reindex the quarantine is the same (records keep the reason)" \
+	bash -c "'$DCMFSCTL' ls --quarantine '$S' | cmp - '$T/q3'"
+check "and the corrected version is still current" \
+	bash -c "'$DCMFSCTL' get '$S' '$sop' | cmp - '$T/corr/corrected.dcm'"
+fs_mount_or_bail "$S" "$M" -o ro
+n_pat=$(find "$M/patients" -type f | wc -l)
+check "the series folder holds one file per SOPInstanceUID ($n_pat)" [ "$n_pat" = 28 ]
+check "no .vN file in /patients" fails bash -c "find '$M/patients' -name '*.v[0-9]*.dcm' | grep -q ."
+check "the file in /patients is the corrected version" cmp "$(find "$M/patients" -name "$sop.dcm")" "$T/corr/corrected.dcm"
+check "/versions holds all 30 versions" [ "$(find "$M/versions" -type f | wc -l)" = 30 ]
+check "/versions/.../<SOP>.v2.dcm is the unclean file" cmp "$(find "$M/versions" -name "$sop.v2.dcm")" "$GARBAGE"
+check "/quarantine holds only the unclean file" [ "$(find "$M/quarantine" -type f | wc -l)" = 1 ]
+check "/quarantine/.../<SOP>.v2.dcm is it, exactly" cmp "$(find "$M/quarantine" -type f)" "$GARBAGE"
+check "rsync of /versions backs up every version" rsync -a "$M/versions/" "$T/vcopy/"
+fs_match_originals "$T/vcopy" "$SER" "$GARBAGE" "$T/corr" >"$T/map3"
+check "each copy is a stored original" [ "$(grep -c '^MISSING' "$T/map3")" = 0 ] && [ "$(wc -l <"$T/map3")" = 30 ]
+vdir=$(dirname "$(find "$M/versions" -name "$sop.v2.dcm" | grep . || echo "$M/versions/missing/x")")
+check "nothing can be written in /versions" fails touch "$vdir/new.dcm"
+ls -i "$(dirname "$(find "$M/versions" -name "$sop.v1.dcm")")" | sort >"$T/ino1"
+check "unmount" fs_umount "$M"
+fs_mount_or_bail "$S" "$M" -o ro
+ls -i "$(dirname "$(find "$M/versions" -name "$sop.v1.dcm")")" | sort >"$T/ino2"
+check "inode numbers in /versions are the same after a remount" cmp "$T/ino1" "$T/ino2"
+check "unmount" fs_umount "$M"
+# a version in another series moves the instance: the old folder is left out
+$GEN moved "$clean" "$T/moved" || not_ok "generate a moved version"
+S=$T/s3d
+fs_store "$S" "$clean" "$T/moved"
+fs_mount_or_bail "$S" "$M" -o ro
+check "a version moved to another series shows once, in the new series only" \
+	[ "$(find "$M/patients" -type f | wc -l)" = 1 ] && cmp "$(find "$M/patients" -type f)" "$T/moved/moved.dcm"
+check "and the series it left is not an empty folder in /patients" \
+	[ "$(find "$M/patients" -mindepth 4 -maxdepth 4 -type d | wc -l)" = 1 ]
+check "unmount" fs_umount "$M"
+# rm of the current version in /patients removes every version
+S=$T/s3
+fs_mount_or_bail "$S" "$M"
+check "rm in /versions fails, even on the admin mount" fails rm "$(find "$M/versions" -name "$sop.v1.dcm")"
+check "rmdir in /quarantine fails" fails rmdir "$(find "$M/quarantine" -mindepth 3 -maxdepth 3 -type d)"
+check "both are still there" [ "$(find "$M/versions" -name "$sop.*" | wc -l)" = 3 ] && [ "$(find "$M/quarantine" -type f | wc -l)" = 1 ]
+check "rm of the shown file" rm "$(find "$M/patients" -name "$sop.dcm")"
+check "removes all three versions" fails "$DCMFSCTL" get "$S" "$sop" --version 1
+sleep 1.5
+check "and they are gone from /versions and /quarantine" \
+	[ "$(find "$M/versions" -name "$sop.*" | wc -l)" = 0 ] && [ "$(find "$M/quarantine" -type f | wc -l)" = 0 ]
+check "unmount" fs_umount "$M"
+
+# ---- 4. no fixed limits: 300 versions of one instance, rm of them all ----
+$GEN versions "$SMALL" "$T/ver" 300 || not_ok "generate versions"
+mkdir -p "$T/ver2"
+mv "$T/ver"/v02[0-9][0-9].dcm "$T/ver"/v03*.dcm "$T/ver2/"
+S=$T/s4
+fs_store "$S" "$T/ver"
+"$DCMFSCTL" import -q "$S" "$T/ver2" "$CT" >"$T/imp4" 2>&1
+st=$?
+diag <"$T/imp4"
+check "importing versions 200..300 beside another file succeeds (exit $st)" [ $st = 0 ]
+check "301 rows: 300 versions and the CT slice" [ "$(sql "$S" "SELECT count(*) FROM instances")" = 301 ]
+uid=$(sql "$S" "SELECT sop_uid FROM instances WHERE version=300")
+"$DCMFSCTL" get "$S" "$uid" --version 300 -o "$T/v300.dcm"
+want=$(sha256sum "$T/v300.dcm" | cut -c1-64)
+check "get --version 300 gives one of the files of the second import" \
+	grep -q "$want" <(sha256sum "$T/ver2"/*.dcm)
+packs0=$(ls "$S/packs" | wc -l)
+"$DCMFSCTL" rm "$S" --instance "$uid" >"$T/rm4" 2>&1
+diag <"$T/rm4"
+check "rm --instance removes all 300 versions" [ "$(sql "$S" "SELECT count(*) FROM instances")" = 1 ]
+check "with one pack of tombstones" [ "$(ls "$S/packs" | wc -l)" -le $((packs0 + 1)) ]
+$GEN modalities "$SMALL" "$T/mods" 40 || not_ok "generate modalities"
+"$DCMFSCTL" import -q "$S" "$T/mods" >/dev/null 2>&1
+check "stats lists all 41 modalities" [ "$("$DCMFSCTL" stats "$S" | grep -cE '^M[0-9][0-9] |^CT ')" = 41 ]
+check "stats --json too" [ "$("$DCMFSCTL" stats --json "$S" | grep -cE '"M[0-9][0-9]"')" = 40 ]
+
+fs_done
