@@ -47,7 +47,9 @@ static const char schema_sql[] =
 	" frames INTEGER, rows INTEGER, columns INTEGER, bits_allocated INTEGER,"
 	" transfer_syntax TEXT, charset TEXT, modality TEXT, size INTEGER NOT NULL,"
 	" stored_at INTEGER NOT NULL, file_hash BLOB NOT NULL, name TEXT NOT NULL,"
-	" record BLOB NOT NULL, UNIQUE(sop_uid, version), UNIQUE(series, name));"
+	" record_pack INTEGER NOT NULL, record_offset INTEGER NOT NULL,"
+	" record_len INTEGER NOT NULL, UNIQUE(sop_uid, version), UNIQUE(series, name));"
+	"CREATE INDEX IF NOT EXISTS instances_record ON instances(record_pack, record_offset);"
 	"CREATE TABLE IF NOT EXISTS segments("
 	" instance INTEGER NOT NULL, idx INTEGER NOT NULL, blob INTEGER NOT NULL,"
 	" PRIMARY KEY(instance, idx)) WITHOUT ROWID;"
@@ -99,8 +101,9 @@ static const char *stmt_sql[S_NSTMT] = {
 		      " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)",
 	[S_INST_INS] = "INSERT INTO instances(id, series, sop_uid, version, sop_class, instance_number,"
 		       " frames, rows, columns, bits_allocated, transfer_syntax, charset, modality, size,"
-		       " stored_at, file_hash, name, record) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9,"
-		       " ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)",
+		       " stored_at, file_hash, name, record_pack, record_offset, record_len)"
+		       " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9,"
+		       " ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20)",
 	[S_SEG_INS] = "INSERT INTO segments(instance, idx, blob) VALUES(?1, ?2, ?3)",
 	[S_PAT_TOUCH] = "UPDATE patients SET mtime=max(mtime, ?2),"
 			" nchildren=(SELECT count(*) FROM studies WHERE patient=?1) WHERE id=?1",
@@ -120,7 +123,10 @@ static const char *stmt_sql[S_NSTMT] = {
 	[S_NODE_STUDY] = "SELECT id, patient, dirname, mtime, nchildren FROM studies WHERE id=?1",
 	[S_NODE_SERIES] = "SELECT id, study, dirname, mtime, nchildren FROM series WHERE id=?1",
 	[S_NODE_INSTANCE] = "SELECT id, series, name, stored_at, size FROM instances WHERE id=?1",
-	[S_INST_RECORD] = "SELECT record FROM instances WHERE id=?1",
+	[S_INST_RECORD] = "SELECT i.id, i.series, se.study, st.patient, i.sop_uid, i.version, i.size,"
+			  " i.file_hash, i.record_pack, i.record_offset, i.record_len"
+			  " FROM instances i LEFT JOIN series se ON se.id=i.series"
+			  " LEFT JOIN studies st ON st.id=se.study WHERE i.id=?1",
 	[S_INST_DEL] = "DELETE FROM instances WHERE id=?1",
 	[S_SEG_DEL] = "DELETE FROM segments WHERE instance=?1",
 	[S_DATA_VERSION] = "PRAGMA data_version",
@@ -210,6 +216,13 @@ int catalog_open(const char *store_dir, int create, int readonly,
 	if (version > CATALOG_SCHEMA_VERSION) {
 		snprintf(err, errlen, "store index has schema version %d, newer than this dcmfs (%d): upgrade dcmfs",
 			 version, CATALOG_SCHEMA_VERSION);
+		goto fail;
+	}
+	if (version > 0 && version < CATALOG_SCHEMA_VERSION) {
+		/* The index is a cache: rebuilding it from the packs is the
+		 * upgrade (schema 1 kept a second copy of every record). */
+		snprintf(err, errlen, "store index has schema version %d, older than this dcmfs (%d):"
+			 " rebuild it with 'dcmfsctl reindex %s'", version, CATALOG_SCHEMA_VERSION, store_dir);
 		goto fail;
 	}
 	if (!readonly) {
@@ -385,6 +398,19 @@ int catalog_insert_blob(struct catalog *c, struct blob_ref *ref)
 	if (!r)
 		ref->id = sqlite3_last_insert_rowid(c->db);
 	return r;
+}
+
+int catalog_pack_find(struct catalog *c, const char *name, int64_t *id)
+{
+	sqlite3_stmt *s = stmt(c, S_PACK_GET);
+	if (!s)
+		return -EIO;
+	sqlite3_bind_text(s, 1, name, -1, SQLITE_STATIC);
+	int rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW)
+		*id = sqlite3_column_int64(s, 0);
+	sqlite3_reset(s);
+	return rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? -ENOENT : sqerr(rc);
 }
 
 int catalog_pack_id(struct catalog *c, const char *name, int64_t *id)
@@ -594,20 +620,14 @@ void instance_file_name(const char *sop_uid, uint32_t version, char *out, size_t
 }
 
 int catalog_insert_instance(struct catalog *c, const struct instance_record *r,
-			    const int64_t *seg_blob)
+			    const int64_t *seg_blob, const struct record_loc *loc)
 {
 	const struct dcm_info *d = &r->info;
 	char name[256];
 	instance_file_name(d->sop_instance_uid, r->version, name, sizeof(name));
-	uint8_t *rec;
-	size_t reclen;
-	if (record_encode(r, &rec, &reclen))
-		return -ENOMEM;
 	sqlite3_stmt *s = stmt(c, S_INST_INS);
-	if (!s) {
-		free(rec);
+	if (!s)
 		return -EIO;
-	}
 	sqlite3_bind_int64(s, 1, r->instance_id);
 	sqlite3_bind_int64(s, 2, r->series_id);
 	sqlite3_bind_text(s, 3, d->sop_instance_uid, -1, SQLITE_STATIC);
@@ -626,9 +646,10 @@ int catalog_insert_instance(struct catalog *c, const struct instance_record *r,
 	sqlite3_bind_int64(s, 15, r->stored_at_ns);
 	sqlite3_bind_blob(s, 16, r->file_hash, HASH_LEN, SQLITE_STATIC);
 	sqlite3_bind_text(s, 17, name, -1, SQLITE_STATIC);
-	sqlite3_bind_blob(s, 18, rec, (int)reclen, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 18, loc->pack);
+	sqlite3_bind_int64(s, 19, (int64_t)loc->offset);
+	sqlite3_bind_int64(s, 20, loc->len);
 	int rc = step_done(s);
-	free(rec);
 	for (uint32_t i = 0; !rc && i < r->nseg; i++) {
 		s = stmt(c, S_SEG_INS);
 		sqlite3_bind_int64(s, 1, r->instance_id);
@@ -756,21 +777,80 @@ int catalog_node(struct catalog *c, int kind, int64_t id, struct cat_node *out)
 	return rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? -ENOENT : sqerr(rc);
 }
 
-int catalog_instance_info(struct catalog *c, int64_t instance_id,
-			  struct instance_record *r)
+int catalog_instance_row(struct catalog *c, int64_t instance_id,
+			 struct cat_instance *out)
 {
 	sqlite3_stmt *s = stmt(c, S_INST_RECORD);
 	if (!s)
 		return -EIO;
 	sqlite3_bind_int64(s, 1, instance_id);
-	int rc = sqlite3_step(s), res;
-	if (rc == SQLITE_ROW)
-		res = record_decode(sqlite3_column_blob(s, 0),
-				    (size_t)sqlite3_column_bytes(s, 0), r);
-	else
+	int rc = sqlite3_step(s), res = 0;
+	if (rc == SQLITE_ROW) {
+		memset(out, 0, sizeof(*out));
+		out->id = sqlite3_column_int64(s, 0);
+		out->series_id = sqlite3_column_int64(s, 1);
+		out->study_id = sqlite3_column_int64(s, 2);
+		out->patient_id = sqlite3_column_int64(s, 3);
+		const char *uid = (const char *)sqlite3_column_text(s, 4);
+		snprintf(out->sop_uid, sizeof(out->sop_uid), "%s", uid ? uid : "");
+		out->version = (uint32_t)sqlite3_column_int(s, 5);
+		out->size = (uint64_t)sqlite3_column_int64(s, 6);
+		if (sqlite3_column_bytes(s, 7) == HASH_LEN)
+			memcpy(out->file_hash, sqlite3_column_blob(s, 7), HASH_LEN);
+		out->rec.pack = sqlite3_column_int64(s, 8);
+		out->rec.offset = (uint64_t)sqlite3_column_int64(s, 9);
+		out->rec.len = (uint32_t)sqlite3_column_int64(s, 10);
+	} else {
 		res = rc == SQLITE_DONE ? -ENOENT : sqerr(rc);
+	}
 	sqlite3_reset(s);
 	return res;
+}
+
+int catalog_affected(struct catalog *c, int64_t pack, uint64_t start, uint64_t end,
+		     cat_affected_cb cb, void *arg)
+{
+	sqlite3_stmt *s;
+	/* A blob row's offset is that of its encoded bytes; its entry begins
+	 * BLOB_HEADER_BYTES + PACK_ENTRY_HEADER earlier.  A record row's
+	 * offset is its payload's, PACK_ENTRY_HEADER after its entry. */
+	if (sqlite3_prepare_v2(c->db,
+			       "SELECT id, sop_uid, 1 FROM instances WHERE record_pack=?1"
+			       " AND record_offset + record_len > ?2 AND record_offset - ?5 < ?3"
+			       " UNION SELECT i.id, i.sop_uid, 0 FROM blobs b JOIN segments g ON g.blob=b.id"
+			       " JOIN instances i ON i.id=g.instance WHERE b.pack=?1"
+			       " AND b.offset + b.enc_size > ?2 AND b.offset - ?4 < ?3"
+			       " ORDER BY 1", -1, &s, NULL) != SQLITE_OK)
+		return -EIO;
+	sqlite3_bind_int64(s, 1, pack);
+	sqlite3_bind_int64(s, 2, (int64_t)start);
+	sqlite3_bind_int64(s, 3, (int64_t)end);
+	sqlite3_bind_int64(s, 4, BLOB_HEADER_BYTES + PACK_ENTRY_HEADER);
+	sqlite3_bind_int64(s, 5, PACK_ENTRY_HEADER);
+	int rc, r = 0;
+	while (!r && (rc = sqlite3_step(s)) == SQLITE_ROW)
+		r = cb(arg, sqlite3_column_int64(s, 0), (const char *)sqlite3_column_text(s, 1),
+		       sqlite3_column_int(s, 2));
+	if (!r && rc != SQLITE_DONE)
+		r = sqerr(rc);
+	sqlite3_finalize(s);
+	return r;
+}
+
+int catalog_blob_users(struct catalog *c, int64_t blob_id, cat_affected_cb cb, void *arg)
+{
+	sqlite3_stmt *s;
+	if (sqlite3_prepare_v2(c->db, "SELECT i.id, i.sop_uid, 0 FROM segments g JOIN instances i"
+			       " ON i.id=g.instance WHERE g.blob=?1 ORDER BY 1", -1, &s, NULL) != SQLITE_OK)
+		return -EIO;
+	sqlite3_bind_int64(s, 1, blob_id);
+	int rc, r = 0;
+	while (!r && (rc = sqlite3_step(s)) == SQLITE_ROW)
+		r = cb(arg, sqlite3_column_int64(s, 0), (const char *)sqlite3_column_text(s, 1), 0);
+	if (!r && rc != SQLITE_DONE)
+		r = sqerr(rc);
+	sqlite3_finalize(s);
+	return r;
 }
 
 int catalog_next_in_series(struct catalog *c, int64_t instance_id, int64_t *ids,

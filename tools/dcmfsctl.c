@@ -86,11 +86,14 @@ static const char usage_text[] =
 	"  ls STORE [PATIENT [STUDY [SERIES]]]  what is stored, one line each\n"
 	"  get STORE SOPUID [-o FILE] [--version N]  write a stored file, byte-identical\n"
 	"  get STORE --series UID -o FOLDER         write every file of a series\n"
-	"  verify STORE                    read back everything and check every hash\n"
-	"  reindex STORE                   rebuild index.db from packs and blob files\n"
+	"  verify STORE                    check every pack entry, blob and record; read back\n"
+	"                                  everything and check every hash\n"
+	"  reindex STORE                   rebuild index.db from packs and blob files (skips\n"
+	"                                  and lists damaged ranges; then gc needs --force)\n"
 	"  rm STORE --patient ID|--study UID|--series UID|--instance UID\n"
 	"                                  remove from the catalogue (gc frees the data)\n"
-	"  gc STORE                        free data that nothing references\n"
+	"  gc [--force] STORE              free data that nothing references (--force: even\n"
+	"                                  after a reindex that skipped damage)\n"
 	"\n"
 	"Exit status: 0 ok, 1 problems found (rejected files, verify problems), 2 error.\n";
 
@@ -609,13 +612,23 @@ static int cmd_verify(int argc, char **argv)
 	if (r)
 		die("verify could not finish: %s", strerror(-r));
 	char b[32];
-	printf("verified %" PRId64 " instances and %" PRId64 " blobs (%s) in %.1f s: %" PRId64 " problem%s",
-	       t.instances, t.blobs, human(t.bytes_checked, b, sizeof(b)), now_s() - t0, t.problems,
-	       t.problems == 1 ? "" : "s");
-	if (t.temporary_files || t.unreferenced_blobs)
-		printf(" (%" PRId64 " unreferenced blobs, %" PRId64 " temporary files: 'dcmfsctl gc' frees them)",
-		       t.unreferenced_blobs, t.temporary_files);
+	printf("verified %" PRId64 " pack entries, %" PRId64 " instances and %" PRId64 " blobs (%s) in %.1f s: %"
+	       PRId64 " problem%s", t.pack_entries, t.instances, t.blobs, human(t.bytes_checked, b, sizeof(b)),
+	       now_s() - t0, t.problems, t.problems == 1 ? "" : "s");
+	if (t.damaged_ranges)
+		printf(" (%" PRId64 " damaged pack range%s, %" PRIu64 " bytes)", t.damaged_ranges,
+		       t.damaged_ranges == 1 ? "" : "s", t.damaged_bytes);
 	printf("\n");
+	int64_t reclaim = t.unreferenced_blobs + t.temporary_files + t.orphan_files;
+	if (reclaim)
+		printf("%" PRId64 " reclaimable by gc (%" PRId64 " unreferenced blobs, %" PRId64
+		       " orphan blob files, %" PRId64 " temporary files)\n", reclaim,
+		       t.unreferenced_blobs, t.orphan_files, t.temporary_files);
+	if (t.torn_tail)
+		printf("the newest pack ends in a torn append (an interrupted write): not damage\n");
+	if (t.marker)
+		printf("%s/" DAMAGE_MARKER " marks damage skipped by reindex: gc refuses to run until it is cleared\n",
+		       argv[1]);
 	return finish(t.problems ? EXIT_PROBLEMS : 0);
 }
 
@@ -630,6 +643,13 @@ static int cmd_reindex(int argc, char **argv)
 		die("%s", err);
 	printf("reindexed %" PRId64 " packs: %" PRId64 " blobs, %" PRId64 " instances, %" PRId64
 	       " removed, %" PRId64 " skipped\n", t.packs, t.blobs, t.instances, t.tombstones, t.skipped);
+	if (t.damaged) {
+		printf("skipped %" PRId64 " damaged range%s or file%s (%" PRIu64 " bytes in packs); %" PRId64
+		       " instance%s not recovered for want of their data; listed in %s/" DAMAGE_MARKER
+		       " (gc refuses to run until it is cleared)\n", t.damaged, t.damaged == 1 ? "" : "s",
+		       t.damaged == 1 ? "" : "s", t.damaged_bytes, t.lost, t.lost == 1 ? "" : "s", argv[1]);
+		return finish(EXIT_PROBLEMS);
+	}
 	return finish(0);
 }
 
@@ -672,16 +692,18 @@ static int cmd_rm(int argc, char **argv)
 
 static int cmd_gc(int argc, char **argv)
 {
-	if (argc != 2)
-		usage_error("gc takes one STORE");
-	struct store *s = open_store(argv[1], 0);
+	int force = argc == 3 && !strcmp(argv[1], "--force");
+	if (argc != 2 + force)
+		usage_error("gc takes [--force] STORE");
+	struct store *s = open_store(argv[1 + force], 0);
 	struct gc_totals t;
-	char err[512], b[32];
-	if (store_gc(s, &t, err, sizeof(err)))
+	char err[1024], b[32];
+	if (store_gc(s, force, &t, err, sizeof(err)))
 		die("%s", err);
 	store_close(s);
-	printf("freed %" PRId64 " blobs (%s), removed %" PRId64 " files and %" PRId64 " temporary files\n",
-	       t.blobs_freed, human(t.bytes_freed, b, sizeof(b)), t.files_removed, t.temporary_removed);
+	printf("freed %" PRId64 " blobs (%s), removed %" PRId64 " files, %" PRId64 " temporary files and %"
+	       PRId64 " spool files\n", t.blobs_freed, human(t.bytes_freed, b, sizeof(b)), t.files_removed,
+	       t.temporary_removed, t.spool_removed);
 	return finish(0);
 }
 

@@ -61,7 +61,150 @@ static int collect(void *arg, int type, const uint8_t *p, size_t len, uint64_t o
 	return 0;
 }
 
+struct ranges {
+	int n;
+	uint64_t start[8], end[8];
+	int tail[8];
+};
+
+static void on_skip(void *arg, uint64_t start, uint64_t end, int tail)
+{
+	struct ranges *g = arg;
+	if (g->n < 8) {
+		g->start[g->n] = start;
+		g->end[g->n] = end;
+		g->tail[g->n] = tail;
+	}
+	g->n++;
+}
+
+struct walk {
+	struct seen s;
+	struct ranges g;
+};
+
+static int collect_w(void *arg, int type, const uint8_t *p, size_t len, uint64_t off)
+{
+	return collect(&((struct walk *)arg)->s, type, p, len, off);
+}
+
+static void skip_w(void *arg, uint64_t start, uint64_t end, int tail)
+{
+	on_skip(&((struct walk *)arg)->g, start, end, tail);
+}
+
+static void walk(const char *path, struct walk *w)
+{
+	memset(w, 0, sizeof(*w));
+	assert_int_equal(pack_walk(path, collect_w, skip_w, w), 0);
+}
+
+static void poke(const char *path, uint64_t off, uint8_t xor)
+{
+	int fd = open(path, O_RDWR);
+	assert_true(fd >= 0);
+	uint8_t x;
+	assert_int_equal(pread(fd, &x, 1, (off_t)off), 1);
+	x ^= xor;
+	assert_int_equal(pwrite(fd, &x, 1, (off_t)off), 1);
+	close(fd);
+}
+
+/* A pack of three entries; their payload offsets in off[], file size in *size. */
+static char *three_entry_pack(char *path, size_t pathlen, uint64_t off[3], uint64_t *size)
+{
+	char *dir = make_tmpdir();
+	snprintf(path, pathlen, "%s/packs", dir);
+	assert_int_equal(mkdir(path, 0755), 0);
+	struct pack_writer *pw;
+	char err[256];
+	assert_int_equal(pack_writer_create(dir, &pw, err, sizeof(err)), 0);
+	uint8_t a[100], b[3000];
+	memset(a, 7, sizeof(a));
+	memset(b, 9, sizeof(b));
+	assert_int_equal(pack_append(pw, PACK_ENTRY_BLOB, a, sizeof(a), b, sizeof(b), &off[0]), 0);
+	assert_int_equal(pack_append(pw, PACK_ENTRY_INSTANCE, b, 10, NULL, 0, &off[1]), 0);
+	assert_int_equal(pack_append(pw, PACK_ENTRY_TOMBSTONE, a, 16, NULL, 0, &off[2]), 0);
+	snprintf(path, pathlen, "%s/packs/%s", dir, pack_writer_name(pw));
+	*size = pack_writer_size(pw);
+	pack_writer_free(pw);
+	return dir;
+}
+
 static void test_pack_roundtrip_and_torn_tail(void **state)
+{
+	(void)state;
+	char path[4200];
+	uint64_t off[3], size;
+	char *dir = three_entry_pack(path, sizeof(path), off, &size);
+	assert_true(off[1] > off[0] && off[2] > off[1]);
+	assert_int_equal(off[0], PACK_FILE_HEADER + PACK_ENTRY_HEADER);
+
+	struct walk w;
+	walk(path, &w);
+	assert_int_equal(w.s.n, 3);
+	assert_int_equal(w.g.n, 0);
+	assert_int_equal(w.s.types[0], PACK_ENTRY_BLOB);
+	assert_int_equal(w.s.lens[0], 3100);
+	assert_int_equal(w.s.types[2], PACK_ENTRY_TOMBSTONE);
+
+	/* An interrupted append: one range, to the end, marked as a tail. */
+	assert_int_equal(truncate(path, (off_t)(size - 5)), 0);
+	walk(path, &w);
+	assert_int_equal(w.s.n, 2);
+	assert_int_equal(w.g.n, 1);
+	assert_int_equal(w.g.start[0], off[2] - PACK_ENTRY_HEADER);
+	assert_int_equal(w.g.end[0], size - 5);
+	assert_int_equal(w.g.tail[0], 1);
+	rm_rf(dir);
+	free(dir);
+}
+
+/* A flipped bit in the middle entry, in the first one, in the file header:
+ * the walk skips exactly the damaged range and reads what follows. */
+static void test_pack_resync(void **state)
+{
+	(void)state;
+	char path[4200];
+	uint64_t off[3], size;
+	char *dir = three_entry_pack(path, sizeof(path), off, &size);
+	struct walk w;
+
+	poke(path, off[1] + 3, 0x10);               /* the record's payload */
+	walk(path, &w);
+	assert_int_equal(w.s.n, 2);
+	assert_int_equal(w.s.types[0], PACK_ENTRY_BLOB);
+	assert_int_equal(w.s.types[1], PACK_ENTRY_TOMBSTONE);
+	assert_int_equal(w.g.n, 1);
+	assert_int_equal(w.g.start[0], off[1] - PACK_ENTRY_HEADER);
+	assert_int_equal(w.g.end[0], off[2] - PACK_ENTRY_HEADER);
+	assert_int_equal(w.g.tail[0], 0);
+	poke(path, off[1] + 3, 0x10);
+
+	poke(path, off[0] - 4, 0x01);               /* the blob entry's length */
+	walk(path, &w);
+	assert_int_equal(w.s.n, 2);
+	assert_int_equal(w.s.types[0], PACK_ENTRY_INSTANCE);
+	assert_int_equal(w.g.n, 1);
+	assert_int_equal(w.g.start[0], PACK_FILE_HEADER);
+	assert_int_equal(w.g.end[0], off[1] - PACK_ENTRY_HEADER);
+	poke(path, off[0] - 4, 0x01);
+
+	poke(path, 2, 0x04);                        /* the file header's magic */
+	walk(path, &w);
+	assert_int_equal(w.s.n, 3);
+	assert_int_equal(w.g.n, 1);
+	assert_int_equal(w.g.start[0], 0);
+	assert_int_equal(w.g.end[0], PACK_FILE_HEADER);
+	assert_int_equal(w.g.tail[0], 0);
+	rm_rf(dir);
+	free(dir);
+}
+
+/* A stored payload carrying a copy of a valid entry: when the entry that
+ * holds it is damaged, the resync must not take the copy for an entry (its
+ * checksum is bound to the offset it was made for). */
+static void test_pack_fake_entry_in_payload(void **state)
 {
 	(void)state;
 	char *dir = make_tmpdir();
@@ -71,44 +214,35 @@ static void test_pack_roundtrip_and_torn_tail(void **state)
 	struct pack_writer *pw;
 	char err[256];
 	assert_int_equal(pack_writer_create(dir, &pw, err, sizeof(err)), 0);
-	uint8_t a[100], b[3000];
-	memset(a, 7, sizeof(a));
-	memset(b, 9, sizeof(b));
-	uint64_t off1, off2, off3;
-	assert_int_equal(pack_append(pw, PACK_ENTRY_BLOB, a, sizeof(a), b, sizeof(b), &off1), 0);
-	assert_int_equal(pack_append(pw, PACK_ENTRY_INSTANCE, b, 10, NULL, 0, &off2), 0);
-	assert_int_equal(pack_append(pw, PACK_ENTRY_TOMBSTONE, a, 16, NULL, 0, &off3), 0);
-	assert_true(off2 > off1 && off3 > off2);
+	uint8_t small[40];
+	memset(small, 3, sizeof(small));
+	uint64_t o1, o2, o3;
+	assert_int_equal(pack_append(pw, PACK_ENTRY_TOMBSTONE, small, 16, NULL, 0, &o1), 0);
 	snprintf(path, sizeof(path), "%s/packs/%s", dir, pack_writer_name(pw));
-	uint64_t size = pack_writer_size(pw);
+	/* The first entry's bytes, as a file being stored might carry them. */
+	uint8_t fake[256];
+	memset(fake, 0xee, sizeof(fake));
+	int fd = open(path, O_RDONLY);
+	assert_true(fd >= 0);
+	assert_int_equal(pread(fd, fake + 64, PACK_ENTRY_HEADER + 16, (off_t)(o1 - PACK_ENTRY_HEADER)),
+			 PACK_ENTRY_HEADER + 16);
+	close(fd);
+	assert_int_equal(pack_append(pw, PACK_ENTRY_BLOB, fake, sizeof(fake), NULL, 0, &o2), 0);
+	assert_int_equal(pack_append(pw, PACK_ENTRY_INSTANCE, small, 10, NULL, 0, &o3), 0);
 	pack_writer_free(pw);
 
-	struct seen s = { 0 };
-	uint64_t torn;
-	assert_int_equal(pack_walk(path, collect, &s, &torn), 0);
-	assert_int_equal(s.n, 3);
-	assert_int_equal(torn, 0);
-	assert_int_equal(s.types[0], PACK_ENTRY_BLOB);
-	assert_int_equal(s.lens[0], sizeof(a) + sizeof(b));
-	assert_int_equal(s.types[2], PACK_ENTRY_TOMBSTONE);
-
-	/* An interrupted append: the walk stops at the torn entry. */
-	assert_int_equal(truncate(path, (off_t)(size - 5)), 0);
-	memset(&s, 0, sizeof(s));
-	assert_int_equal(pack_walk(path, collect, &s, &torn), 0);
-	assert_int_equal(s.n, 2);
-	assert_true(torn > 0);
-
-	/* A flipped byte in a payload fails its checksum. */
-	int fd = open(path, O_RDWR);
-	assert_true(fd >= 0);
-	uint8_t x = 0x55;
-	assert_int_equal(pwrite(fd, &x, 1, (off_t)off1 + 50), 1);
-	close(fd);
-	memset(&s, 0, sizeof(s));
-	assert_int_equal(pack_walk(path, collect, &s, &torn), 0);
-	assert_int_equal(s.n, 0);
-	assert_int_equal(torn, off1 - 20);
+	struct walk w;
+	walk(path, &w);
+	assert_int_equal(w.s.n, 3);
+	assert_int_equal(w.g.n, 0);
+	poke(path, o2 - 8, 0x02);                   /* the blob entry's type */
+	walk(path, &w);
+	assert_int_equal(w.s.n, 2);
+	assert_int_equal(w.s.types[0], PACK_ENTRY_TOMBSTONE);
+	assert_int_equal(w.s.types[1], PACK_ENTRY_INSTANCE);
+	assert_int_equal(w.g.n, 1);
+	assert_int_equal(w.g.start[0], o2 - PACK_ENTRY_HEADER);
+	assert_int_equal(w.g.end[0], o3 - PACK_ENTRY_HEADER);
 	rm_rf(dir);
 	free(dir);
 }
@@ -279,6 +413,8 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_pack_roundtrip_and_torn_tail),
+		cmocka_unit_test(test_pack_resync),
+		cmocka_unit_test(test_pack_fake_entry_in_payload),
 		cmocka_unit_test(test_blob_file),
 		cmocka_unit_test(test_forced_collision_never_shares),
 	};
