@@ -406,6 +406,12 @@ static int verify_instance(void *arg, int64_t id)
 	int64_t got = instance_read(h, v->codec, 0, v->buf, size);
 	instance_close(h);
 	uint8_t hash[HASH_LEN];
+	if (got < 0) {
+		v->t->problems++;
+		say(v->problem, v->arg, "instance %s (inode %lld): cannot be read back: %s", row.sop_uid,
+		    (long long)id, strerror((int)-got));
+		return 0;
+	}
 	if (got != (int64_t)row.size || size != row.size) {
 		v->t->problems++;
 		say(v->problem, v->arg, "instance %s (inode %lld): reads %lld bytes, expected %llu",
@@ -539,10 +545,11 @@ static void rx_skip(void *arg, uint64_t start, uint64_t end, int tail)
 		return;     /* the torn append a crash leaves: quiet */
 	x->t->damaged++;
 	x->t->damaged_bytes += end - start;
-	say(x->problem, x->arg, "pack %s: skipped damaged bytes [%llu, %llu) (%llu bytes%s): whatever"
-	    " blobs, instance records or tombstones were there are not recovered",
+	say(x->problem, x->arg, "pack %s: skipped damaged bytes [%llu, %llu) (%llu bytes%s): %s",
 	    x->pack_name, (unsigned long long)start, (unsigned long long)end,
-	    (unsigned long long)(end - start), tail ? ", to the end of the pack" : "");
+	    (unsigned long long)(end - start), tail ? ", to the end of the pack" : "",
+	    start == 0 && end == PACK_FILE_HEADER ? "the file header only, every entry after it was read"
+	    : "whatever blobs, instance records or tombstones were there are not recovered");
 	rx_mark(x, "pack %s %llu %llu\n", x->pack_name, (unsigned long long)start,
 		(unsigned long long)end);
 }

@@ -408,11 +408,18 @@ static void write_instance(struct store *s, struct catalog *cat, struct codec_ct
 {
 	struct instance_handle *h;
 	int r = instance_open(s, cat, id, &h);
+	if (r == -EBADMSG || r == -EIO)
+		die("cannot read '%s' (instance inode %" PRId64 "): its stored data is damaged (%s);"
+		    " 'dcmfsctl verify %s' names the damage", what, id, strerror(-r), s->dir);
 	if (r)
 		die("cannot read '%s': %s", what, strerror(-r));
 	uint64_t size = instance_size(h), off = 0;
 	while (off < size) {
 		int64_t got = instance_read(h, ctx, off, buf, bufsz);
+		if (got == -EBADMSG || got == -EIO)
+			die("cannot read '%s' (instance inode %" PRId64 ") at offset %" PRIu64 ": its stored data"
+			    " is damaged (%s); 'dcmfsctl verify %s' names the damage", what, id, off,
+			    strerror((int)-got), s->dir);
 		if (got <= 0)
 			die("cannot read '%s' at offset %" PRIu64 ": %s", what, off, strerror(got ? (int)-got : EIO));
 		for (int64_t w = 0; w < got;) {
