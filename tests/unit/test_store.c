@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "blobstore.h"
+#include "hash.h"
 #include "ingest.h"
 #include "maint.h"
 #include "store.h"
@@ -247,6 +248,86 @@ static void test_pack_fake_entry_in_payload(void **state)
 	free(dir);
 }
 
+/* Packs written by dcmfs before format 2 stay readable: walk, resync and
+ * checked reads of their blobs. */
+static void put_le32(uint8_t *p, uint32_t v) { memcpy(p, &v, 4); }
+static void put_le64(uint8_t *p, uint64_t v) { memcpy(p, &v, 8); }
+
+static const char *v1_name;
+static int v1_pack_name(void *arg, int64_t id, char *name, size_t len)
+{
+	(void)arg;
+	(void)id;
+	snprintf(name, len, "%s", v1_name);
+	return 0;
+}
+
+static void test_pack_v1_readable(void **state)
+{
+	(void)state;
+	char *dir = make_tmpdir();
+	char path[4200];
+	snprintf(path, sizeof(path), "%s/packs", dir);
+	assert_int_equal(mkdir(path, 0755), 0);
+	v1_name = "0000000000000001-00000001-00.pack";
+	snprintf(path, sizeof(path), "%s/packs/%s", dir, v1_name);
+	uint8_t pack[16 + 2 * (20 + 60)] = { 0 };
+	memcpy(pack, "DCMFSPK1", 8);
+	put_le32(pack + 8, 1);
+	size_t off = 16;
+	uint64_t blob_payload = 0;
+	for (int e = 0; e < 2; e++) {
+		uint8_t *q = pack + off;
+		put_le32(q, 0x31454b50u);
+		q[4] = PACK_ENTRY_BLOB;
+		put_le32(q + 8, 60);
+		struct blob_header h = { .ordinal = (uint32_t)e, .kind = BLOB_HEADER,
+					 .raw_size = 20, .enc_size = 20 };
+		memset(h.hash, 0x40 + e, HASH_LEN);
+		blob_header_encode(&h, q + 20);
+		memset(q + 60, 'a' + e, 20);
+		put_le64(q + 12, checksum64(q + 20, 60));
+		if (e == 1)
+			blob_payload = off + 20;
+		off += 80;
+	}
+	FILE *f = fopen(path, "wb");
+	assert_non_null(f);
+	assert_int_equal(fwrite(pack, 1, sizeof(pack), f), sizeof(pack));
+	fclose(f);
+
+	struct walk w;
+	walk(path, &w);
+	assert_int_equal(w.s.n, 2);
+	assert_int_equal(w.g.n, 0);
+
+	struct blob_reader *br = blob_reader_new(dir, v1_pack_name, NULL);
+	struct blob_ref ref = { .ordinal = 1, .kind = BLOB_HEADER, .raw_size = 20,
+				.enc_size = 20, .pack = 1, .offset = blob_payload + BLOB_HEADER_BYTES };
+	memset(ref.hash, 0x41, HASH_LEN);
+	struct blob_view v;
+	assert_int_equal(blob_view_get(br, &ref, &v), 0);
+	assert_int_equal(v.enc_size, 20);
+	assert_int_equal(v.enc[0], 'b');
+	blob_view_release(&v);
+	/* The index naming the wrong blob there is refused. */
+	ref.ordinal = 0;
+	assert_int_equal(blob_view_get(br, &ref, &v), -EBADMSG);
+	ref.ordinal = 1;
+
+	poke(path, 16 + 70, 0x01);                  /* the first blob's bytes */
+	walk(path, &w);
+	assert_int_equal(w.s.n, 1);
+	assert_int_equal(w.g.n, 1);
+	assert_int_equal(w.g.start[0], 16);
+	assert_int_equal(w.g.end[0], 96);
+	poke(path, blob_payload + 50, 0x01);        /* the second one's */
+	assert_int_equal(blob_view_get(br, &ref, &v), -EBADMSG);
+	blob_reader_free(br);
+	rm_rf(dir);
+	free(dir);
+}
+
 /* ---- blob files ---- */
 
 static void test_blob_file(void **state)
@@ -415,6 +496,7 @@ int main(void)
 		cmocka_unit_test(test_pack_roundtrip_and_torn_tail),
 		cmocka_unit_test(test_pack_resync),
 		cmocka_unit_test(test_pack_fake_entry_in_payload),
+		cmocka_unit_test(test_pack_v1_readable),
 		cmocka_unit_test(test_blob_file),
 		cmocka_unit_test(test_forced_collision_never_shares),
 	};
