@@ -165,6 +165,63 @@ static int marker_path(const char *dir, char *out, size_t len)
 	return snprintf(out, len, "%s/%s", dir, DAMAGE_MARKER) >= (int)len ? -ENAMETOOLONG : 0;
 }
 
+/* Damage accepted by `gc --force` (STORE/DAMAGED.accepted, the lines of
+ * the markers it cleared): known, reported as such, not counted again. */
+static char *accepted_load(const char *dir)
+{
+	char path[4200];
+	snprintf(path, sizeof(path), "%s/%s.accepted", dir, DAMAGE_MARKER);
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return NULL;
+	char *text = NULL;
+	size_t len = 0;
+	FILE *m = open_memstream(&text, &len);
+	char line[4400];
+	if (m) {
+		fputc('\n', m);    /* every line, the first too, is found as "\n...\n" */
+		while (fgets(line, sizeof(line), f))
+			fputs(line, m);
+		fclose(m);
+	}
+	fclose(f);
+	return text;
+}
+
+static int accepted_has(const char *text, const char *pack, uint64_t start, uint64_t end)
+{
+	char line[400];
+	if (!text)
+		return 0;
+	snprintf(line, sizeof(line), "\npack %s %llu %llu\n", pack, (unsigned long long)start,
+		 (unsigned long long)end);
+	return strstr(text, line) != NULL;
+}
+
+/* Move the marker's lines to DAMAGED.accepted (gc --force). */
+static int accept_marker(const char *dir)
+{
+	char path[4200], acc[4300], line[4400];
+	marker_path(dir, path, sizeof(path));
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return errno == ENOENT ? 0 : -errno;
+	snprintf(acc, sizeof(acc), "%s.accepted", path);
+	FILE *a = fopen(acc, "a");
+	if (!a) {
+		int e = errno;
+		fclose(f);
+		return -e;
+	}
+	while (fgets(line, sizeof(line), f))
+		if (line[0] != '#')
+			fputs(line, a);
+	fclose(f);
+	if (fclose(a) != 0)
+		return -errno;
+	return unlink(path) < 0 ? -errno : 0;
+}
+
 /* ---------------- verify ---------------- */
 
 struct verify_ctx {
@@ -179,6 +236,7 @@ struct verify_ctx {
 	uint64_t done, total;
 	uint8_t *buf;
 	size_t cap;
+	char *accepted;             /* DAMAGED.accepted */
 	/* the pack being walked */
 	const char *pack_name;
 	int64_t pack_id;
@@ -226,6 +284,12 @@ static void pack_damage(void *arg, uint64_t start, uint64_t end, int tail)
 	 * the newest pack is what a crash leaves: not damage. */
 	if (tail && v->newest && (start >= PACK_FILE_HEADER || end <= PACK_FILE_HEADER)) {
 		v->t->torn_tail++;   /* an interrupted append: normal after a crash */
+		return;
+	}
+	if (accepted_has(v->accepted, v->pack_name, start, end)) {
+		v->t->accepted_ranges++;
+		say(v->problem, v->arg, "known damage (accepted by gc --force): pack %s bytes [%llu, %llu)",
+		    v->pack_name, (unsigned long long)start, (unsigned long long)end);
 		return;
 	}
 	v->t->problems++;
@@ -472,12 +536,14 @@ int store_verify(struct store *s, maint_problem_fn problem, maint_progress_fn pr
 	int r = store_catalog(s, &v.fresh);
 	if (r)
 		return r;
+	v.accepted = accepted_load(s->dir);
 	struct cat_totals tot;
 	catalog_totals(s->cat, &tot);
 	catalog_all_blobs(s->cat, add_size, &v.total);
 	v.total += tot.logical_bytes;
 	if (!(v.codec = codec_ctx_new())) {
 		catalog_close(v.fresh);
+		free(v.accepted);
 		return -ENOMEM;
 	}
 	/* One read transaction: a consistent snapshot while imports go on. */
@@ -493,6 +559,7 @@ int store_verify(struct store *s, maint_problem_fn problem, maint_progress_fn pr
 	catalog_close(v.fresh);
 	codec_ctx_free(v.codec);
 	free(v.buf);
+	free(v.accepted);
 	return r;
 }
 
@@ -516,6 +583,7 @@ struct rx {
 	size_t nrecs, caprecs;
 	int64_t *tomb;
 	size_t ntomb, captomb;
+	char *accepted;             /* DAMAGED.accepted */
 	FILE *marker;               /* the damage list, written as found */
 	char marker_tmp[4200];
 };
@@ -543,6 +611,12 @@ static void rx_skip(void *arg, uint64_t start, uint64_t end, int tail)
 	struct rx *x = arg;
 	if (tail && x->newest && (start >= PACK_FILE_HEADER || end <= PACK_FILE_HEADER))
 		return;     /* the torn append a crash leaves: quiet */
+	if (accepted_has(x->accepted, x->pack_name, start, end)) {
+		x->t->accepted++;
+		say(x->problem, x->arg, "pack %s: skipped bytes [%llu, %llu), known damage (accepted by gc --force)",
+		    x->pack_name, (unsigned long long)start, (unsigned long long)end);
+		return;
+	}
 	x->t->damaged++;
 	x->t->damaged_bytes += end - start;
 	say(x->problem, x->arg, "pack %s: skipped damaged bytes [%llu, %llu) (%llu bytes%s): %s",
@@ -663,7 +737,8 @@ int store_reindex(const char *dir, maint_problem_fn problem, void *arg,
 	unlink(cmd);
 	struct catalog *cat;
 	int r = catalog_open(tmpdir, 1, 0, &cat, err, errlen);
-	struct rx x = { .dir = dir, .cat = cat, .problem = problem, .arg = arg, .t = t };
+	struct rx x = { .dir = dir, .cat = cat, .problem = problem, .arg = arg, .t = t,
+			.accepted = accepted_load(dir) };
 	if (r)
 		goto out;
 	catalog_begin(cat);
@@ -783,6 +858,7 @@ int store_reindex(const char *dir, maint_problem_fn problem, void *arg,
 	}
 out:
 	free_names(names, n);
+	free(x.accepted);
 	free(x.recs);
 	free(x.tomb);
 	return r;
@@ -988,8 +1064,8 @@ int store_gc(struct store *s, int force, struct gc_totals *t, char *err, size_t 
 				t->files_removed++;
 		}
 		gc_spool(s, t);
-		if (force)
-			unlink(marker);
+		if (force && (r = accept_marker(s->dir)))
+			snprintf(err, errlen, "gc done, but cannot clear %s: %s", marker, strerror(-r));
 	}
 	free(g.dead);
 	free(g.dead_files);

@@ -19,8 +19,10 @@
  * skipped range ("pack NAME START END") or file ("blob PATH").  While it
  * exists gc refuses to run (a damaged record may have named blobs that gc
  * would then free for good) unless forced.  It is cleared by `gc --force`
- * (the damage is accepted as lost) or by a reindex that finds no damage
- * (the damaged files were restored from a backup).  verify mentions it.
+ * (the damage is accepted as lost: its lines move to STORE/DAMAGED.accepted,
+ * and verify and reindex then report those exact ranges as known damage,
+ * not as problems) or by a reindex that finds no damage (the damaged files
+ * were restored from a backup).  verify mentions the marker.
  */
 #ifndef DCMFS_MAINT_H
 #define DCMFS_MAINT_H
@@ -39,6 +41,7 @@ typedef void (*maint_progress_fn)(void *arg, uint64_t done, uint64_t total);
 struct verify_totals {
 	int64_t instances, blobs, problems;
 	int64_t pack_entries, damaged_ranges;
+	int64_t accepted_ranges;     /* known damage, accepted by gc --force */
 	uint64_t damaged_bytes;
 	int64_t torn_tail;           /* the newest pack ends in a torn append: normal after a crash */
 	/* Reclaimable by gc, not problems: */
@@ -62,6 +65,7 @@ int store_verify(struct store *s, maint_problem_fn problem, maint_progress_fn pr
 struct reindex_totals {
 	int64_t packs, blobs, instances, tombstones, skipped;
 	int64_t damaged;             /* ranges and blob files skipped as damaged */
+	int64_t accepted;            /* ranges skipped as known damage (DAMAGED.accepted) */
 	uint64_t damaged_bytes;
 	int64_t lost;                /* records whose blobs are gone with damage */
 };
@@ -91,7 +95,7 @@ struct gc_totals {
 /* Free unreferenced blobs, blob files no row names, temporary files of
  * dead imports, and spool files (spool/in-<pid>-<n>) of dead mounts.
  * Refuses (-EBUSY, err says why) while STORE/DAMAGED exists unless force;
- * a forced gc that succeeds removes the marker. */
+ * a forced gc that succeeds accepts the damage (see above). */
 int store_gc(struct store *s, int force, struct gc_totals *t, char *err, size_t errlen);
 
 #endif

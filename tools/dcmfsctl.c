@@ -631,6 +631,10 @@ static int cmd_verify(int argc, char **argv)
 		printf("%" PRId64 " reclaimable by gc (%" PRId64 " unreferenced blobs, %" PRId64
 		       " orphan blob files, %" PRId64 " temporary files)\n", reclaim,
 		       t.unreferenced_blobs, t.orphan_files, t.temporary_files);
+	if (t.accepted_ranges)
+		printf("%" PRId64 " known damaged range%s, accepted by 'gc --force' (listed in %s/" DAMAGE_MARKER
+		       ".accepted): not counted as problems\n", t.accepted_ranges,
+		       t.accepted_ranges == 1 ? "" : "s", argv[1]);
 	if (t.torn_tail)
 		printf("the newest pack ends in a torn append (an interrupted write): not damage\n");
 	if (t.marker)
@@ -650,6 +654,9 @@ static int cmd_reindex(int argc, char **argv)
 		die("%s", err);
 	printf("reindexed %" PRId64 " packs: %" PRId64 " blobs, %" PRId64 " instances, %" PRId64
 	       " removed, %" PRId64 " skipped\n", t.packs, t.blobs, t.instances, t.tombstones, t.skipped);
+	if (t.accepted)
+		printf("skipped %" PRId64 " known damaged range%s (accepted by 'gc --force')\n", t.accepted,
+		       t.accepted == 1 ? "" : "s");
 	if (t.damaged) {
 		printf("skipped %" PRId64 " damaged range%s or file%s (%" PRIu64 " bytes in packs); %" PRId64
 		       " instance%s not recovered for want of their data; listed in %s/" DAMAGE_MARKER

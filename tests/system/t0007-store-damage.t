@@ -78,6 +78,10 @@ n=$(q "SELECT count(*) FROM instances WHERE sop_uid='$uid'")
 [ "$n" = 0 ] && ok "the instance whose record is damaged is the one missing" || not_ok "$uid came back"
 gc_refuses
 check "gc --force runs and clears the marker" bash -c "'$CTL' gc --force '$S' && [ ! -e '$S/DAMAGED' ]"
+check "then verify reports the range as known damage, exit 0" bash -c "'$CTL' verify '$S' >'$TMP/v.out' && grep -q 'known damage' '$TMP/v.out'"
+rm -f "$S"/index.db "$S"/index.db-wal "$S"/index.db-shm
+check "and reindex skips it as known (exit 0, no new marker)" bash -c "'$CTL' reindex '$S' && [ ! -e '$S/DAMAGED' ]"
+[ "$(q "SELECT count(*) FROM instances")" = $((N - 1)) ] && ok "still $((N - 1)) instances" || not_ok "instances after the second reindex"
 
 # 2. One bit in the middle of a pack: a small blob of one instance.
 fresh
