@@ -101,6 +101,25 @@ static int walk_blob_files(const char *dir, blobfile_cb cb, void *arg)
 
 /* ---------------- pack names ---------------- */
 
+static int pid_alive(long pid)
+{
+	return pid > 0 && pid <= INT32_MAX && (kill((pid_t)pid, 0) == 0 || errno == EPERM);
+}
+
+/* A pack's writer is its name's pid (blobstore.c names packs
+ * <time>-<pid hex>-<n>.pack): while it lives, the pack may be growing. */
+static int pack_writer_alive(const char *name)
+{
+	if (strlen(name) < 26 || name[16] != '-' || name[25] != '-')
+		return 0;
+	char hex[9];
+	memcpy(hex, name + 17, 8);
+	hex[8] = '\0';
+	char *end;
+	long pid = strtol(hex, &end, 16);
+	return *end == '\0' && pid != getpid() && pid_alive(pid);
+}
+
 static int cmp_pack_names(const void *a, const void *b)
 {
 	return strcmp(*(char *const *)a, *(char *const *)b);
@@ -241,6 +260,7 @@ struct verify_ctx {
 	const char *pack_name;
 	int64_t pack_id;
 	int newest;
+	int growing;                /* its writer (an import) still runs */
 };
 
 static int grow(struct verify_ctx *v, size_t n)
@@ -281,8 +301,9 @@ static void pack_damage(void *arg, uint64_t start, uint64_t end, int tail)
 {
 	struct verify_ctx *v = arg;
 	/* A torn append (or a pack torn while being created) at the end of
-	 * the newest pack is what a crash leaves: not damage. */
-	if (tail && v->newest && (start >= PACK_FILE_HEADER || end <= PACK_FILE_HEADER)) {
+	 * the newest pack is what a crash leaves: not damage.  Nor is the
+	 * end of a pack an import is appending to right now. */
+	if (tail && (v->newest || v->growing) && (start >= PACK_FILE_HEADER || end <= PACK_FILE_HEADER)) {
 		v->t->torn_tail++;   /* an interrupted append: normal after a crash */
 		return;
 	}
@@ -314,6 +335,7 @@ static int verify_packs(struct verify_ctx *v)
 		snprintf(path, sizeof(path), "%s/packs/%s", v->s->dir, names[i]);
 		v->pack_name = names[i];
 		v->newest = i == n - 1;
+		v->growing = pack_writer_alive(names[i]);
 		if (catalog_pack_find(v->cat, names[i], &v->pack_id))
 			v->pack_id = 0;
 		r = pack_walk(path, count_entry, pack_damage, v);
@@ -993,11 +1015,6 @@ static int gc_orphans(void *arg, const char *path, const char *name)
 			g->t->files_removed++;
 	}
 	return 0;
-}
-
-static int pid_alive(long pid)
-{
-	return pid > 0 && pid <= INT32_MAX && (kill((pid_t)pid, 0) == 0 || errno == EPERM);
 }
 
 /* Spool files (spool/in-<pid>-<n>, fs/dcmfs.c) of mounts that are gone:
