@@ -379,13 +379,13 @@ static int verify_blob(void *arg, const struct blob_ref *b, int64_t refs)
 	struct blob_view view;
 	int r = blob_view_get(v->s->br, b, &view);
 	const char *what = NULL;
+	struct blob_ref now;
+	if (r < 0 && catalog_blob_by_id(v->fresh, b->id, &now) == -ENOENT) {
+		/* gc freed it since our snapshot began: not missing. */
+		tick(v, b->raw_size);
+		return 0;
+	}
 	if (r == -ENOENT) {
-		/* gc may have freed it since our snapshot began: ask again. */
-		struct blob_ref now;
-		if (catalog_blob_by_id(v->fresh, b->id, &now) == -ENOENT) {
-			tick(v, b->raw_size);
-			return 0;
-		}
 		what = "missing";
 	} else if (r < 0) {
 		what = r == -EBADMSG ? "damaged (checksum or header)" : "unreadable";
@@ -477,7 +477,7 @@ static int verify_instance(void *arg, int64_t id)
 	int r = instance_open(v->s, v->cat, id, &h);
 	if (r) {
 		/* Removed and its data freed since our snapshot began? */
-		if (r == -ENOENT && catalog_node(v->fresh, CAT_INSTANCE, id, &gone) == -ENOENT)
+		if (catalog_node(v->fresh, CAT_INSTANCE, id, &gone) == -ENOENT)
 			return 0;
 		v->t->problems++;
 		say(v->problem, v->arg, "instance %s (inode %lld): cannot be read: %s", row.sop_uid,
@@ -492,6 +492,8 @@ static int verify_instance(void *arg, int64_t id)
 	int64_t got = instance_read(h, v->codec, 0, v->buf, size);
 	instance_close(h);
 	uint8_t hash[HASH_LEN];
+	if (got < 0 && catalog_node(v->fresh, CAT_INSTANCE, id, &gone) == -ENOENT)
+		return 0;
 	if (got < 0) {
 		v->t->problems++;
 		say(v->problem, v->arg, "instance %s (inode %lld): cannot be read back: %s", row.sop_uid,
@@ -1058,13 +1060,15 @@ int store_gc(struct store *s, int force, struct gc_totals *t, char *err, size_t 
 	r = catalog_begin(s->cat);
 	if (!r)
 		r = catalog_all_blobs(s->cat, gc_collect, &g);
+	/* Orphans before the dead rows go: a file is unlinked only once no
+	 * committed row names it (verify, running meanwhile, relies on it). */
+	if (!r)
+		r = walk_blob_files(s->dir, gc_orphans, &g);
 	for (size_t i = 0; !r && i < g.ndead; i++) {
 		r = catalog_delete_blob(s->cat, g.dead[i]);
 		if (r == -EBUSY)
 			r = 0;
 	}
-	if (!r)
-		r = walk_blob_files(s->dir, gc_orphans, &g);
 	if (!r)
 		r = catalog_commit(s->cat);
 	else
