@@ -154,4 +154,21 @@ if [ -n "$MRS" ]; then
 else
 	ok "# SKIP the real MR series is absent"
 fi
+# 8. verify while rm and gc run: what gc frees meanwhile is not "missing".
+if [ -n "$CORPUS" ] && [ -d "$CORPUS/real/series" ]; then
+	G=$TMP/g
+	"$CTL" init "$G" >/dev/null
+	"$CTL" import -q "$G" "$CORPUS/real/series" >/dev/null 2>&1
+	(for u in $(sqlite3 "$G/index.db" "SELECT series_uid FROM series"); do
+		sleep 0.2; "$CTL" rm "$G" --series "$u" >/dev/null; "$CTL" gc "$G" >/dev/null
+	done) &
+	gcpid=$!
+	bad=0
+	for i in 1 2 3 4 5 6; do "$CTL" verify "$G" >"$TMP/cv.$i" 2>&1 || bad=$((bad + 1)); done
+	wait $gcpid
+	[ $bad = 0 ] && ok "verify during rm + gc: 6 runs, no problem reported" ||
+		{ not_ok "verify during rm + gc: $bad of 6 runs reported problems"; cat "$TMP"/cv.* | grep -v '^verified' | head -5 | sed 's/^/# /'; }
+else
+	ok "# SKIP the real series are absent"
+fi
 done_testing
