@@ -171,4 +171,16 @@ if [ -n "$CORPUS" ] && [ -d "$CORPUS/real/series" ]; then
 else
 	ok "# SKIP the real series are absent"
 fi
+# 9. gc removes spool files of mounts that are gone, not of live ones.
+fresh
+rm -f "$S/DAMAGED"
+mkdir -p "$S/spool"
+sleep 60 &
+live=$!
+echo x >"$S/spool/in-$live-1"
+echo x >"$S/spool/in-4194999-7"     # above any pid_max: never a live process
+"$CTL" gc "$S" >/dev/null 2>&1
+kill $live 2>/dev/null
+[ -e "$S/spool/in-$live-1" ] && [ ! -e "$S/spool/in-4194999-7" ] &&
+	ok "gc removes a dead mount's spool file and keeps a live one's" || not_ok "spool: $(ls "$S/spool")"
 done_testing
