@@ -869,13 +869,15 @@ int store_reindex(const char *dir, maint_problem_fn problem, void *arg,
 	char marker[4200];
 	marker_path(dir, marker, sizeof(marker));
 	if (x.marker) {
-		int bad = fclose(x.marker) != 0;
-		if (r || bad || rename(x.marker_tmp, marker) < 0) {
+		int e = fclose(x.marker) ? errno : 0;
+		if (!r && !e && rename(x.marker_tmp, marker) < 0)
+			e = errno;
+		if (r || e)
 			unlink(x.marker_tmp);
-			if (!r && !bad) {
-				r = -errno;
-				snprintf(err, errlen, "cannot write '%s': %s", marker, strerror(errno));
-			}
+		if (!r && e) {
+			/* The index is in place, but gc must not run unwarned. */
+			r = -e;
+			snprintf(err, errlen, "cannot write '%s': %s", marker, strerror(e));
 		}
 	} else if (!r) {
 		unlink(marker);
