@@ -163,7 +163,9 @@ int pack_writer_truncate(struct pack_writer *pw, uint64_t size)
 	if (ftruncate(pw->fd, (off_t)size) < 0)
 		return -errno;
 	pw->size = size;
-	return 0;
+	/* The cut entries were synced already: make their removal durable
+	 * too, or a crash could bring them back. */
+	return fsync(pw->fd) < 0 ? -errno : 0;
 }
 
 /* Which entry formats a walk accepts: a v2 pack holds only v2 entries, a

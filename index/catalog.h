@@ -41,8 +41,8 @@ struct cat_node {
 
 /* Open STORE/index.db.  create: make the schema when the file is new.
  * Another schema is refused: a newer one needs a newer dcmfs, an older one
- * a `dcmfsctl reindex STORE` (which builds a new index from the packs).  Returns 0 or -errno
- * with a one-line reason in err. */
+ * a `dcmfsctl reindex STORE` (which builds a new index from the packs).
+ * Returns 0 or -errno with a one-line reason in err. */
 int catalog_open(const char *store_dir, int create, int readonly,
 		 struct catalog **out, char *err, size_t errlen);
 void catalog_close(struct catalog *c);
