@@ -220,6 +220,22 @@ static uint64_t resync(const uint8_t *p, uint64_t len, uint64_t from, int accept
 	return len;
 }
 
+/* Whether the bad bytes from off to the end of the file look like an
+ * interrupted append: a header cut short, or one claiming more bytes than
+ * the file has, or no header at all.  A whole entry whose checksum fails is
+ * damage, even at the end. */
+static int looks_torn(const uint8_t *p, uint64_t len, uint64_t off)
+{
+	if (len - off < ENTRY_HEADER)
+		return 1;
+	uint32_t magic = get32(p + off);
+	uint32_t n = magic == ENTRY2_MAGIC ? get32(p + off + 16) :
+		     magic == ENTRY1_MAGIC ? get32(p + off + 8) : 0;
+	if (magic != ENTRY2_MAGIC && magic != ENTRY1_MAGIC)
+		return 1;
+	return len - off - ENTRY_HEADER < n;
+}
+
 int pack_walk(const char *path, pack_entry_cb cb, pack_skip_cb skip, void *arg)
 {
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -262,7 +278,7 @@ int pack_walk(const char *path, pack_entry_cb cb, pack_skip_cb skip, void *arg)
 		if (!size) {
 			uint64_t next = resync(p, len, off + 1, accept);
 			if (skip)
-				skip(arg, off, next, next >= len);
+				skip(arg, off, next, next >= len && looks_torn(p, len, off));
 			off = next;
 			continue;
 		}

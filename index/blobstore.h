@@ -111,7 +111,11 @@ int pack_writer_truncate(struct pack_writer *pw, uint64_t size);
  * scans on byte by byte for the next offset where a valid entry starts and
  * reports the bytes it could not read, [start, end), to skip (may be NULL).
  * tail is 1 when the range runs to the end of the file with no valid entry
- * after it (a torn append after a crash, or damage at the end).  A damaged
+ * after it and looks like an interrupted append (what a crash leaves): an
+ * entry header cut short, or claiming more bytes than the file has, or not
+ * an entry header at all.  A whole entry at the end whose checksum fails is
+ * damage (tail 0); so is a damaged magic that verify finds data named by
+ * the index behind.  A damaged
  * file header is a range [0, 16) like any other; the entries after it are
  * still read.  cb returns 0 to go on.  Returns 0, a cb value, or -errno. */
 typedef int (*pack_entry_cb)(void *arg, int type, const uint8_t *payload,

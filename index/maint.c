@@ -297,13 +297,31 @@ static int count_entry(void *arg, int type, const uint8_t *p, size_t len, uint64
 	return 0;
 }
 
+static int found_one(void *arg, int64_t id, const char *sop, int record)
+{
+	(void)id; (void)sop; (void)record;
+	*(int *)arg = 1;
+	return 1;
+}
+
+/* Whether committed rows name data in [start, end) of the pack being
+ * walked: data synced before its rows committed cannot be a torn append. */
+static int names_committed(struct verify_ctx *v, uint64_t start, uint64_t end)
+{
+	int found = 0;
+	if (v->pack_id > 0)
+		catalog_affected(v->cat, v->pack_id, start, end, found_one, &found);
+	return found;
+}
+
 static void pack_damage(void *arg, uint64_t start, uint64_t end, int tail)
 {
 	struct verify_ctx *v = arg;
 	/* A torn append (or a pack torn while being created) at the end of
 	 * the newest pack is what a crash leaves: not damage.  Nor is the
 	 * end of a pack an import is appending to right now. */
-	if (tail && (v->newest || v->growing) && (start >= PACK_FILE_HEADER || end <= PACK_FILE_HEADER)) {
+	if (tail && (v->newest || v->growing) && (start >= PACK_FILE_HEADER || end <= PACK_FILE_HEADER) &&
+	    !names_committed(v, start, end)) {
 		v->t->torn_tail++;   /* an interrupted append: normal after a crash */
 		return;
 	}

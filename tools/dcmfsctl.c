@@ -2,7 +2,8 @@
  * dcmfsctl - the administrator's command line for a dcmfs store.
  *
  * Exit status: 0 success; 1 the command ran but found problems (rejected
- * files, verify problems); 2 usage or store errors.  Messages go to stderr as
+ * files, verify problems, damage reindex skipped); 2 usage or store errors
+ * (gc refusing to run over unaccepted damage is one).  Messages go to stderr as
  * "dcmfsctl: <what went wrong>"; progress only when stderr is a terminal.
  */
 #include <errno.h>
@@ -95,7 +96,8 @@ static const char usage_text[] =
 	"  gc [--force] STORE              free data that nothing references (--force: even\n"
 	"                                  after a reindex that skipped damage)\n"
 	"\n"
-	"Exit status: 0 ok, 1 problems found (rejected files, verify problems), 2 error.\n";
+	"Exit status: 0 ok, 1 problems found (rejected files, verify problems, damage\n"
+	"skipped by reindex), 2 error.\n";
 
 static void usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
 static void usage_error(const char *fmt, ...)

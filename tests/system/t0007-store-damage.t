@@ -131,6 +131,14 @@ check "reindex: a torn tail of the newest pack is quiet (exit 0)" "$CTL" reindex
 [ "$(q "SELECT count(*) FROM instances")" = "$N" ] && ok "all $N instances back" || not_ok "instances lost to a torn tail"
 [ ! -e "$S/DAMAGED" ] && ok "no damage marker for a torn tail" || not_ok "a torn tail left a marker"
 
+# 5b. But a flipped bit in the last entry of the newest pack is damage.
+fresh
+read -r luid loff llen < <(q "SELECT sop_uid, record_offset, record_len FROM instances ORDER BY record_offset DESC LIMIT 1" | tr '|' ' ')
+[ $((loff + llen)) = "$(stat -c %s "$PACK")" ] && ok "the last entry of the pack is a record" || not_ok "the pack does not end with a record"
+flip "$PACK" $((loff + llen - 3))
+verify_finds "a flipped bit in the newest pack's last entry" "$luid"
+reindex_keeps "a damaged last entry" $((N - 1))
+
 # 6. An old index (schema 1) is refused with the way out.
 fresh
 sqlite3 "$S/index.db" "PRAGMA user_version=1"

@@ -157,6 +157,15 @@ static void test_pack_roundtrip_and_torn_tail(void **state)
 	assert_int_equal(w.g.start[0], off[2] - PACK_ENTRY_HEADER);
 	assert_int_equal(w.g.end[0], size - 5);
 	assert_int_equal(w.g.tail[0], 1);
+
+	/* A flipped bit in the last whole entry is damage, not a torn tail. */
+	assert_int_equal(truncate(path, (off_t)size), 0);
+	poke(path, off[2] + 5, 0x20);
+	walk(path, &w);
+	assert_int_equal(w.s.n, 2);
+	assert_int_equal(w.g.n, 1);
+	assert_int_equal(w.g.end[0], size);
+	assert_int_equal(w.g.tail[0], 0);
 	rm_rf(dir);
 	free(dir);
 }
