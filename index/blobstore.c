@@ -231,8 +231,13 @@ static int looks_torn(const uint8_t *p, uint64_t len, uint64_t off)
 	uint32_t magic = get32(p + off);
 	uint32_t n = magic == ENTRY2_MAGIC ? get32(p + off + 16) :
 		     magic == ENTRY1_MAGIC ? get32(p + off + 8) : 0;
-	if (magic != ENTRY2_MAGIC && magic != ENTRY1_MAGIC)
-		return 1;
+	if (magic != ENTRY2_MAGIC && magic != ENTRY1_MAGIC) {
+		/* Only the magic damaged?  The v2 checksum does not cover it,
+		 * so an entry that checks out without it was written whole. */
+		n = get32(p + off + 16);
+		return len - off - ENTRY_HEADER < n ||
+		       checksum64_seed(p + off + 12, 8 + (size_t)n, off) != get64(p + off + 4);
+	}
 	return len - off - ENTRY_HEADER < n;
 }
 

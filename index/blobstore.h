@@ -114,8 +114,8 @@ int pack_writer_truncate(struct pack_writer *pw, uint64_t size);
  * after it and looks like an interrupted append (what a crash leaves): an
  * entry header cut short, or claiming more bytes than the file has, or not
  * an entry header at all.  A whole entry at the end whose checksum fails is
- * damage (tail 0); so is a damaged magic that verify finds data named by
- * the index behind.  A damaged
+ * damage (tail 0), and so is a v2 entry whose magic alone is damaged.  A
+ * damaged
  * file header is a range [0, 16) like any other; the entries after it are
  * still read.  cb returns 0 to go on.  Returns 0, a cb value, or -errno. */
 typedef int (*pack_entry_cb)(void *arg, int type, const uint8_t *payload,
