@@ -191,4 +191,17 @@ echo x >"$S/spool/in-4194999-7"     # above any pid_max: never a live process
 kill $live 2>/dev/null
 [ -e "$S/spool/in-$live-1" ] && [ ! -e "$S/spool/in-4194999-7" ] &&
 	ok "gc removes a dead mount's spool file and keeps a live one's" || not_ok "spool: $(ls "$S/spool")"
+# 10. Orphans are not problems: a blob file no row names and a temporary
+# file of a dead import are counted as reclaimable, verify exits 0.
+fresh
+rm -f "$S/DAMAGED"
+mkdir -p "$S/blobs/00/00"
+echo junk >"$S/blobs/00/00/00000000000000000000000000000000"
+echo junk >"$S/blobs/00/00/00000000000000000000000000000001.tmp4194999"
+"$CTL" verify "$S" >"$TMP/orph.out" 2>&1
+rc=$?
+[ $rc = 0 ] && grep -q "reclaimable by gc" "$TMP/orph.out" && ok "verify: orphans are reclaimable, not problems (exit 0)" ||
+	{ not_ok "verify with orphans: exit $rc"; sed 's/^/# /' "$TMP/orph.out"; }
+"$CTL" gc "$S" >/dev/null 2>&1
+[ -z "$(ls -A "$S/blobs/00/00")" ] && ok "gc removes them" || not_ok "left after gc: $(ls "$S/blobs/00/00")"
 done_testing
