@@ -170,6 +170,39 @@ static void test_pack_roundtrip_and_torn_tail(void **state)
 	free(dir);
 }
 
+/* A batch that rolls back cuts its entries off; appends go on from there. */
+static void test_pack_truncate(void **state)
+{
+	(void)state;
+	char *dir = make_tmpdir();
+	char path[4200];
+	snprintf(path, sizeof(path), "%s/packs", dir);
+	assert_int_equal(mkdir(path, 0755), 0);
+	struct pack_writer *pw;
+	char err[256];
+	assert_int_equal(pack_writer_create(dir, &pw, err, sizeof(err)), 0);
+	snprintf(path, sizeof(path), "%s/packs/%s", dir, pack_writer_name(pw));
+	uint8_t a[64];
+	memset(a, 5, sizeof(a));
+	uint64_t o1, o2, o3;
+	assert_int_equal(pack_append(pw, PACK_ENTRY_BLOB, a, sizeof(a), NULL, 0, &o1), 0);
+	uint64_t before = pack_writer_size(pw);
+	assert_int_equal(pack_append(pw, PACK_ENTRY_INSTANCE, a, 30, NULL, 0, &o2), 0);
+	assert_int_equal(pack_writer_truncate(pw, before), 0);
+	assert_int_equal(pack_writer_size(pw), before);
+	assert_int_equal(pack_writer_truncate(pw, before + 1), -EINVAL);
+	assert_int_equal(pack_append(pw, PACK_ENTRY_TOMBSTONE, a, 16, NULL, 0, &o3), 0);
+	assert_int_equal(o3, o2);
+	pack_writer_free(pw);
+	struct walk w;
+	walk(path, &w);
+	assert_int_equal(w.s.n, 2);
+	assert_int_equal(w.s.types[1], PACK_ENTRY_TOMBSTONE);
+	assert_int_equal(w.g.n, 0);
+	rm_rf(dir);
+	free(dir);
+}
+
 /* A flipped bit in the middle entry, in the first one, in the file header:
  * the walk skips exactly the damaged range and reads what follows. */
 static void test_pack_resync(void **state)
@@ -503,6 +536,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_pack_roundtrip_and_torn_tail),
+		cmocka_unit_test(test_pack_truncate),
 		cmocka_unit_test(test_pack_resync),
 		cmocka_unit_test(test_pack_fake_entry_in_payload),
 		cmocka_unit_test(test_pack_v1_readable),
