@@ -81,6 +81,8 @@ int blob_header_decode(const uint8_t *p, size_t len, struct blob_header *h);
  *                 may carry any bytes) never checks out at another offset.
  *   entry v1      u32 magic 0x31454b50 ("PKE1"), u8 type, u8[3] 0,
  *                 u32 payload length, u64 XXH3-64(payload), payload
+ *                 (unseeded: after damage in a v1 pack, a resync could take
+ *                 an entry-like copy inside a payload for an entry)
  *
  * Both entry headers are PACK_ENTRY_HEADER bytes.  All integers are little
  * endian.  Payloads: a blob entry is the 40-byte blob header (below) and the
