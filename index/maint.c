@@ -626,6 +626,7 @@ struct rx {
 	int64_t *tomb;
 	size_t ntomb, captomb;
 	char *accepted;             /* DAMAGED.accepted */
+	struct catalog *old;        /* the index being replaced, if it opens: names what is lost */
 	FILE *marker;               /* the damage list, written as found */
 	char marker_tmp[4200];
 };
@@ -648,6 +649,14 @@ static void rx_mark(struct rx *x, const char *fmt, ...)
 	va_end(ap);
 }
 
+static int rx_name_lost(void *arg, int64_t id, const char *sop, int record)
+{
+	struct rx *x = arg;
+	say(x->problem, x->arg, "  the old index had instance %s (inode %lld) with its %s there",
+	    sop ? sop : "?", (long long)id, record ? "record" : "data");
+	return 0;
+}
+
 static void rx_skip(void *arg, uint64_t start, uint64_t end, int tail)
 {
 	struct rx *x = arg;
@@ -668,6 +677,9 @@ static void rx_skip(void *arg, uint64_t start, uint64_t end, int tail)
 	    : "whatever blobs, instance records or tombstones were there are not recovered");
 	rx_mark(x, "pack %s %llu %llu\n", x->pack_name, (unsigned long long)start,
 		(unsigned long long)end);
+	int64_t id;
+	if (x->old && catalog_pack_find(x->old, x->pack_name, &id) == 0)
+		catalog_affected(x->old, id, start, end, rx_name_lost, x);
 }
 
 static int rx_entry(void *arg, int type, const uint8_t *p, size_t len, uint64_t off)
@@ -783,6 +795,10 @@ int store_reindex(const char *dir, maint_problem_fn problem, void *arg,
 			.accepted = accepted_load(dir) };
 	if (r)
 		goto out;
+	/* Only to name what damage costs: the new index is built without it. */
+	char olderr[256];
+	if (catalog_open(dir, 0, 1, &x.old, olderr, sizeof(olderr)))
+		x.old = NULL;
 	catalog_begin(cat);
 	for (int i = 0; !r && i < n; i++) {
 		if ((r = catalog_pack_id(cat, names[i], &x.pack_id)))
@@ -802,6 +818,8 @@ int store_reindex(const char *dir, maint_problem_fn problem, void *arg,
 		}
 		t->packs++;
 	}
+	catalog_close(x.old);
+	x.old = NULL;
 	if (!r)
 		r = walk_blob_files(dir, rx_blob_file, &x);
 	qsort(x.tomb, x.ntomb, sizeof(int64_t), cmp_i64);

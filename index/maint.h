@@ -71,8 +71,9 @@ struct reindex_totals {
 };
 /* Rebuild dir/index.db from the packs and blob files alone (the old index
  * is not opened; it is kept as index.db.old).  Damaged entries and blob
- * files are skipped, each reported (pack, byte range); everything else is
- * kept: every instance whose record and blobs are intact comes back.  A
+ * files are skipped, each reported (pack, byte range, and the instances
+ * the old index had there, when it still opens); everything else is kept:
+ * every instance whose record and blobs are intact comes back.  A
  * torn tail of the newest pack is the normal after-crash case and is not
  * damage.  With damage, STORE/DAMAGED lists it; a reindex without damage
  * removes the marker.  Nothing may use the store meanwhile. */
