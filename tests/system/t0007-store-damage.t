@@ -83,6 +83,14 @@ rm -f "$S"/index.db "$S"/index.db-wal "$S"/index.db-shm
 check "and reindex skips it as known (exit 0, no new marker)" bash -c "'$CTL' reindex '$S' && [ ! -e '$S/DAMAGED' ]"
 [ "$(q "SELECT count(*) FROM instances")" = $((N - 1)) ] && ok "still $((N - 1)) instances" || not_ok "instances after the second reindex"
 
+# 1b. With the old index still there, reindex names the instance lost.
+fresh
+flip "$PACK" $((off + len / 2))
+"$CTL" reindex "$S" >"$TMP/rx1b.out" 2>&1
+rc=$?
+[ $rc = 1 ] && grep -q "old index had instance $uid" "$TMP/rx1b.out" && ok "reindex names the lost instance from the old index" ||
+	{ not_ok "reindex with the old index: exit $rc"; sed 's/^/# /' "$TMP/rx1b.out"; }
+
 # 2. One bit in the middle of a pack: a small blob of one instance.
 fresh
 read -r bid boff bsize < <(q "SELECT b.id, b.offset, b.enc_size FROM blobs b WHERE b.pack > 0 AND (SELECT count(*) FROM segments g WHERE g.blob=b.id) = 1 ORDER BY b.offset LIMIT 1 OFFSET $((N / 3))" | tr '|' ' ')
