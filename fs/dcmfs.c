@@ -1134,7 +1134,7 @@ static void dcmfs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	int r = !t || !f ? -ENOMEM : inst_file_open(d->store, t->cat, ino_id(ino), &f->inst);
 	if (r) {
 		free(f);
-		fuse_reply_err(req, -r);
+		fuse_reply_err(req, r == -EBADMSG ? EIO : -r);   /* damaged data: EIO */
 		return;
 	}
 	f->type = OF_INST;
@@ -1165,7 +1165,7 @@ static struct inst_file *icache_get(struct dcmfs *d, fuse_ino_t ino, int *uncach
 	struct inst_file *f = NULL;
 	int r = !t ? -ENOMEM : inst_file_open(d->store, t->cat, ino_id(ino), &f);
 	if (r) {
-		*err = -r;
+		*err = r == -EBADMSG ? EIO : -r;   /* damaged data: EIO */
 		return NULL;
 	}
 	struct inst_file *evicted = NULL;
@@ -1263,7 +1263,7 @@ static void dcmfs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	if (!f)
 		icache_put(d, inst, uncached);
 	if (got < 0)
-		fuse_reply_err(req, (int)-got);
+		fuse_reply_err(req, got == -EBADMSG ? EIO : (int)-got);   /* damaged data: EIO */
 	else
 		fuse_reply_buf(req, t->reply, (size_t)got);
 }

@@ -14,6 +14,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -43,6 +44,7 @@ struct slot {
 
 struct inst_file {
 	int64_t id;
+	struct store *store;    /* for naming damaged files in logs */
 	uint64_t size;
 	int nseg;
 	struct seg seg[RECORD_MAX_SEGMENTS];
@@ -92,6 +94,39 @@ static int seg_chunks(struct inst_file *f, struct seg *sg)
 	return 0;
 }
 
+/* Where a blob's bytes are, for a log line an administrator can act on. */
+static void blob_where(struct store *s, struct catalog *cat, const struct blob_ref *b,
+		       char *out, size_t len)
+{
+	if (b->pack) {
+		char name[256] = "?";
+		if (cat && catalog_pack_name(cat, b->pack, name, sizeof(name)))
+			cat = NULL;
+		if (cat)
+			snprintf(out, len, "%s/packs/%s, entry at byte %llu", s->dir, name,
+				 (unsigned long long)(b->offset - BLOB_HEADER_BYTES - PACK_ENTRY_HEADER));
+		else
+			snprintf(out, len, "pack #%lld in %s/packs, entry at byte %llu", (long long)b->pack,
+				 s->dir, (unsigned long long)(b->offset - BLOB_HEADER_BYTES - PACK_ENTRY_HEADER));
+	} else {
+		blob_file_path(s->dir, b->hash, b->ordinal, out, len);
+	}
+}
+
+/* A blob of an instance cannot be served: say which instance and which
+ * file, once per open. */
+static void log_damage(struct store *s, struct catalog *cat, int64_t id,
+		       const struct blob_ref *b, const char *what)
+{
+	struct cat_instance row;
+	char where[4400];
+	if (catalog_instance_row(cat, id, &row))
+		snprintf(row.sop_uid, sizeof(row.sop_uid), "?");
+	blob_where(s, cat, b, where, sizeof(where));
+	fuse_log(FUSE_LOG_ERR, "dcmfs: instance %s (inode %lld): %s: %s\n", row.sop_uid,
+		 (long long)id, what, where);
+}
+
 int inst_file_open(struct store *s, struct catalog *cat, int64_t id,
 		   struct inst_file **out)
 {
@@ -99,6 +134,7 @@ int inst_file_open(struct store *s, struct catalog *cat, int64_t id,
 	if (!f)
 		return -ENOMEM;
 	f->id = id;
+	f->store = s;
 	pthread_mutex_init(&f->lock, NULL);
 	for (int i = 0; i < CACHE_SLOTS; i++)
 		f->slot[i].seg = -1;
@@ -113,18 +149,20 @@ int inst_file_open(struct store *s, struct catalog *cat, int64_t id,
 		sg->ref = refs[i];
 		int r = blob_view_get(s->br, &refs[i], &sg->view);
 		if (r < 0) {
-			fuse_log(FUSE_LOG_ERR, "dcmfs: instance %lld: blob %lld (segment %d) cannot be read: %s\n",
-				 (long long)id, (long long)refs[i].id, i, strerror(-r));
+			char what[128];
+			snprintf(what, sizeof(what), "segment %d %s (%s)", i,
+				 r == -EBADMSG ? "is damaged" : "cannot be read", strerror(-r));
+			log_damage(s, cat, id, &refs[i], what);
 			inst_file_close(f);
-			return r == -ENOENT ? -EIO : r;
+			/* Damaged or missing data is an I/O error to a reader. */
+			return r == -ENOMEM ? r : -EIO;
 		}
 		f->nseg = i + 1;
 		sg->base = f->size;
 		f->size += refs[i].raw_size;
 		if ((r = seg_chunks(f, sg))) {
 			if (r == -EIO)
-				fuse_log(FUSE_LOG_ERR, "dcmfs: instance %lld: blob %lld (segment %d) has a damaged chunk table\n",
-					 (long long)id, (long long)refs[i].id, i);
+				log_damage(s, cat, id, &refs[i], "damaged chunk table");
 			inst_file_close(f);
 			return r;
 		}
@@ -156,9 +194,11 @@ static int decode(struct inst_file *f, struct codec_ctx *ctx, int si, uint32_t c
 	int rc = codec_decode_chunk(ctx, sg->view.enc, sg->view.enc_size, ci, dst);
 	atomic_fetch_add(&f->decodes, 1);
 	if (rc) {
-		fuse_log(FUSE_LOG_ERR, "dcmfs: instance %lld: blob %lld chunk %u (file offset %llu) does not decode: %s\n",
-			 (long long)f->id, (long long)sg->ref.id, ci,
-			 (unsigned long long)(sg->base + sg->start[ci]), codec_strerror(rc));
+		char where[4400];
+		blob_where(f->store, NULL, &sg->ref, where, sizeof(where));
+		fuse_log(FUSE_LOG_ERR, "dcmfs: instance inode %lld: chunk %u (file offset %llu) does not decode (%s): %s\n",
+			 (long long)f->id, ci, (unsigned long long)(sg->base + sg->start[ci]),
+			 codec_strerror(rc), where);
 		return rc == CODEC_ERR_NOMEM ? -ENOMEM : -EIO;
 	}
 	return 0;

@@ -1,14 +1,6 @@
 /*
- * blobstore.c - pack files and blob files.
- *
- * Pack file:  "DCMFSPK1" u32 version u32 0, then entries:
- *             u32 magic "PKE1", u8 type, u8[3] 0, u32 payload length,
- *             u64 checksum64(payload), payload.
- * Blob file:  "DCMFSBL1" u32 version u32 0, struct blob_header (packed by
- *             hand, little endian), u64 checksum64(encoded), u64
- *             checksum64(header bytes before it), encoded bytes.
- * In a pack, a blob entry's payload is the same blob header followed by the
- * encoded bytes.  All integers are little endian (x86-64 and arm64 hosts).
+ * blobstore.c - pack files and blob files (formats: blobstore.h).
+ * All integers are little endian (x86-64 and arm64 hosts).
  */
 #include "blobstore.h"
 
@@ -23,10 +15,10 @@
 #include <unistd.h>
 
 #define PACK_MAGIC "DCMFSPK1"
-#define PACK_VERSION 1
-#define PACK_FILE_HEADER 16
-#define ENTRY_MAGIC 0x31454b50u /* "PKE1" */
-#define ENTRY_HEADER 20
+#define PACK_VERSION 2
+#define ENTRY1_MAGIC 0x31454b50u /* "PKE1" */
+#define ENTRY2_MAGIC 0x32454b50u /* "PKE2" */
+#define ENTRY_HEADER PACK_ENTRY_HEADER
 #define BLOB_MAGIC "DCMFSBL1"
 #define BLOB_VERSION 1
 
@@ -143,15 +135,15 @@ int pack_append(struct pack_writer *pw, int type, const void *a, size_t alen,
 	uint8_t *buf = malloc(ENTRY_HEADER + len);
 	if (!buf)
 		return -ENOMEM;
-	put32(buf, ENTRY_MAGIC);
-	buf[4] = (uint8_t)type;
-	buf[5] = buf[6] = buf[7] = 0;
-	put32(buf + 8, (uint32_t)len);
+	put32(buf, ENTRY2_MAGIC);
+	buf[12] = (uint8_t)type;
+	buf[13] = buf[14] = buf[15] = 0;
+	put32(buf + 16, (uint32_t)len);
 	if (alen)
 		memcpy(buf + ENTRY_HEADER, a, alen);
 	if (blen)
 		memcpy(buf + ENTRY_HEADER + alen, b, blen);
-	put64(buf + 12, checksum64(buf + ENTRY_HEADER, len));
+	put64(buf + 4, checksum64_seed(buf + 12, 8 + len, pw->size));
 	int r = write_all(pw->fd, buf, ENTRY_HEADER + len, pw->size);
 	free(buf);
 	if (r < 0) {
@@ -164,9 +156,93 @@ int pack_append(struct pack_writer *pw, int type, const void *a, size_t alen,
 	return 0;
 }
 
-int pack_walk(const char *path, pack_entry_cb cb, void *arg, uint64_t *torn_at)
+int pack_writer_truncate(struct pack_writer *pw, uint64_t size)
 {
-	*torn_at = 0;
+	if (size < PACK_FILE_HEADER || size > pw->size)
+		return -EINVAL;
+	if (ftruncate(pw->fd, (off_t)size) < 0)
+		return -errno;
+	pw->size = size;
+	/* The cut entries were synced already: make their removal durable
+	 * too, or a crash could bring them back. */
+	return fsync(pw->fd) < 0 ? -errno : 0;
+}
+
+/* Which entry formats a walk accepts: a v2 pack holds only v2 entries, a
+ * v1 pack only v1 ones; a pack whose file header is damaged either. */
+enum { ACCEPT_V1 = 1, ACCEPT_V2 = 2 };
+
+/* The entry at off, if it checks out: its type, payload offset and length.
+ * Returns the entry's whole size, or 0 when no valid entry starts there. */
+static uint64_t entry_at(const uint8_t *p, uint64_t len, uint64_t off, int accept,
+			 int *type, uint64_t *payload_off, uint32_t *plen)
+{
+	if (len - off < ENTRY_HEADER)
+		return 0;
+	const uint8_t *e = p + off;
+	uint32_t magic = get32(e), n;
+	if (magic == ENTRY2_MAGIC && (accept & ACCEPT_V2)) {
+		n = get32(e + 16);
+		if (len - off - ENTRY_HEADER < n ||
+		    checksum64_seed(e + 12, 8 + (size_t)n, off) != get64(e + 4))
+			return 0;
+		*type = e[12];
+	} else if (magic == ENTRY1_MAGIC && (accept & ACCEPT_V1)) {
+		n = get32(e + 8);
+		if (len - off - ENTRY_HEADER < n ||
+		    checksum64(e + ENTRY_HEADER, n) != get64(e + 12))
+			return 0;
+		*type = e[4];
+	} else {
+		return 0;
+	}
+	*payload_off = off + ENTRY_HEADER;
+	*plen = n;
+	return ENTRY_HEADER + (uint64_t)n;
+}
+
+/* The next offset after from where a valid entry starts, or len.  Only
+ * offsets holding a magic are checksummed, so a scan costs little more
+ * than a memchr for their first byte. */
+static uint64_t resync(const uint8_t *p, uint64_t len, uint64_t from, int accept)
+{
+	for (uint64_t s = from; s + ENTRY_HEADER <= len; s++) {
+		const uint8_t *q = memchr(p + s, 'P', (size_t)(len - ENTRY_HEADER + 1 - s));
+		if (!q)
+			break;
+		s = (uint64_t)(q - p);
+		int type;
+		uint64_t po;
+		uint32_t n;
+		if (entry_at(p, len, s, accept, &type, &po, &n))
+			return s;
+	}
+	return len;
+}
+
+/* Whether the bad bytes from off to the end of the file look like an
+ * interrupted append: a header cut short, or one claiming more bytes than
+ * the file has, or no header at all.  A whole entry whose checksum fails is
+ * damage, even at the end. */
+static int looks_torn(const uint8_t *p, uint64_t len, uint64_t off)
+{
+	if (len - off < ENTRY_HEADER)
+		return 1;
+	uint32_t magic = get32(p + off);
+	uint32_t n = magic == ENTRY2_MAGIC ? get32(p + off + 16) :
+		     magic == ENTRY1_MAGIC ? get32(p + off + 8) : 0;
+	if (magic != ENTRY2_MAGIC && magic != ENTRY1_MAGIC) {
+		/* Only the magic damaged?  The v2 checksum does not cover it,
+		 * so an entry that checks out without it was written whole. */
+		n = get32(p + off + 16);
+		return len - off - ENTRY_HEADER < n ||
+		       checksum64_seed(p + off + 12, 8 + (size_t)n, off) != get64(p + off + 4);
+	}
+	return len - off - ENTRY_HEADER < n;
+}
+
+int pack_walk(const char *path, pack_entry_cb cb, pack_skip_cb skip, void *arg)
+{
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
@@ -176,40 +252,45 @@ int pack_walk(const char *path, pack_entry_cb cb, void *arg, uint64_t *torn_at)
 		close(fd);
 		return -e;
 	}
-	size_t len = (size_t)st.st_size;
-	if (len < PACK_FILE_HEADER) {
+	uint64_t len = (uint64_t)st.st_size;
+	if (len == 0) {
 		close(fd);
-		*torn_at = 0;
-		return -EBADMSG;
+		if (skip)
+			skip(arg, 0, 0, 1);
+		return 0;
 	}
-	const uint8_t *p = mmap(NULL, len, PROT_READ, MAP_SHARED, fd, 0);
+	const uint8_t *p = mmap(NULL, (size_t)len, PROT_READ, MAP_SHARED, fd, 0);
 	close(fd);
 	if (p == MAP_FAILED)
 		return -errno;
-	int r = 0;
-	if (memcmp(p, PACK_MAGIC, 8) != 0 || get32(p + 8) != PACK_VERSION) {
-		r = -EBADMSG;
-		goto out;
-	}
+	int r = 0, accept = ACCEPT_V1 | ACCEPT_V2;
 	uint64_t off = PACK_FILE_HEADER;
-	while (off < len) {
-		if (len - off < ENTRY_HEADER || get32(p + off) != ENTRY_MAGIC) {
-			*torn_at = off;
-			break;
-		}
-		uint32_t n = get32(p + off + 8);
-		if (len - off - ENTRY_HEADER < n ||
-		    checksum64(p + off + ENTRY_HEADER, n) != get64(p + off + 12)) {
-			*torn_at = off;
-			break;
-		}
-		r = cb(arg, p[off + 4], p + off + ENTRY_HEADER, n, off + ENTRY_HEADER);
-		if (r)
-			break;
-		off += ENTRY_HEADER + n;
+	if (len >= PACK_FILE_HEADER && !memcmp(p, PACK_MAGIC, 8) && get32(p + 12) == 0 &&
+	    (get32(p + 8) == 1 || get32(p + 8) == 2)) {
+		accept = get32(p + 8) == 1 ? ACCEPT_V1 : ACCEPT_V2;
+	} else {
+		/* Damaged header: the first valid entry is found like any
+		 * other resync (entries start after the header's 16 bytes). */
+		off = resync(p, len, PACK_FILE_HEADER, accept);
+		if (skip)
+			skip(arg, 0, off, off >= len);
 	}
-out:
-	munmap((void *)p, len);
+	while (!r && off < len) {
+		int type;
+		uint64_t po;
+		uint32_t n;
+		uint64_t size = entry_at(p, len, off, accept, &type, &po, &n);
+		if (!size) {
+			uint64_t next = resync(p, len, off + 1, accept);
+			if (skip)
+				skip(arg, off, next, next >= len && looks_torn(p, len, off));
+			off = next;
+			continue;
+		}
+		r = cb(arg, type, p + po, n, po);
+		off += size;
+	}
+	munmap((void *)p, (size_t)len);
 	return r;
 }
 
@@ -328,6 +409,33 @@ int blob_file_read_header(const char *path, struct blob_header *h)
 	return 0;
 }
 
+int blob_file_check(const char *path, int check_body, struct blob_header *h)
+{
+	if (!check_body)
+		return blob_file_read_header(path, h);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	struct stat st;
+	if (fstat(fd, &st) < 0) {
+		int e = errno;
+		close(fd);
+		return -e;
+	}
+	if (st.st_size < BLOB_FILE_HEADER) {
+		close(fd);
+		return -EBADMSG;
+	}
+	void *p = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_SHARED, fd, 0);
+	close(fd);
+	if (p == MAP_FAILED)
+		return -errno;
+	const uint8_t *enc;
+	int r = blob_file_parse(p, (size_t)st.st_size, 1, h, &enc);
+	munmap(p, (size_t)st.st_size);
+	return r;
+}
+
 int blob_file_parse(const uint8_t *p, size_t len, int check_body,
 		    struct blob_header *h, const uint8_t **enc)
 {
@@ -427,25 +535,77 @@ out:
 	return fd;
 }
 
+/* Check the entry read whole into e (entry header + len payload bytes) that
+ * starts at file offset off. */
+static int entry_check(const uint8_t *e, uint64_t off, size_t len, int type)
+{
+	uint32_t magic = get32(e);
+	if (magic == ENTRY2_MAGIC) {
+		if (e[12] != type || get32(e + 16) != len ||
+		    checksum64_seed(e + 12, 8 + len, off) != get64(e + 4))
+			return -EBADMSG;
+	} else if (magic == ENTRY1_MAGIC) {
+		if (e[4] != type || get32(e + 8) != len ||
+		    checksum64(e + ENTRY_HEADER, len) != get64(e + 12))
+			return -EBADMSG;
+	} else {
+		return -EBADMSG;
+	}
+	return 0;
+}
+
+int pack_entry_get(struct blob_reader *br, int64_t pack, uint64_t payload_off,
+		   size_t len, int type, struct blob_view *v)
+{
+	memset(v, 0, sizeof(*v));
+	if (payload_off < PACK_FILE_HEADER + ENTRY_HEADER || len > 0xffffffffu)
+		return -EBADMSG;
+	int fd = pack_fd(br, pack);
+	if (fd < 0)
+		return fd;
+	uint64_t off = payload_off - ENTRY_HEADER;
+	uint8_t *buf = malloc(ENTRY_HEADER + len);
+	if (!buf)
+		return -ENOMEM;
+	ssize_t n = pread(fd, buf, ENTRY_HEADER + len, (off_t)off);
+	if (n != (ssize_t)(ENTRY_HEADER + len)) {
+		free(buf);
+		return n < 0 ? -errno : -EBADMSG;   /* short: the entry is not there */
+	}
+	int r = entry_check(buf, off, len, type);
+	if (r) {
+		free(buf);
+		return r;
+	}
+	v->enc = buf + ENTRY_HEADER;
+	v->enc_size = len;
+	v->owned = buf;
+	return 0;
+}
+
 int blob_view_get(struct blob_reader *br, const struct blob_ref *ref,
 		  struct blob_view *v)
 {
 	memset(v, 0, sizeof(*v));
 	if (ref->pack) {
-		int fd = pack_fd(br, ref->pack);
-		if (fd < 0)
-			return fd;
-		uint8_t *buf = malloc(ref->enc_size ? ref->enc_size : 1);
-		if (!buf)
-			return -ENOMEM;
-		ssize_t n = pread(fd, buf, ref->enc_size, (off_t)ref->offset);
-		if (n != (ssize_t)ref->enc_size) {
-			free(buf);
-			return n < 0 ? -errno : -EIO;
+		/* Small blobs: the whole entry is read anyway, so its checksum
+		 * costs little, and the index alone is never trusted. */
+		if (ref->offset < BLOB_HEADER_BYTES)
+			return -EBADMSG;
+		int r = pack_entry_get(br, ref->pack, ref->offset - BLOB_HEADER_BYTES,
+				       BLOB_HEADER_BYTES + ref->enc_size, PACK_ENTRY_BLOB, v);
+		if (r)
+			return r;
+		struct blob_header h;
+		blob_header_get(v->enc, &h);
+		if (memcmp(h.hash, ref->hash, HASH_LEN) || h.ordinal != ref->ordinal ||
+		    h.kind != ref->kind || h.raw_size != ref->raw_size ||
+		    h.enc_size != ref->enc_size) {
+			blob_view_release(v);
+			return -EBADMSG;
 		}
-		v->enc = buf;
+		v->enc += BLOB_HEADER_BYTES;
 		v->enc_size = ref->enc_size;
-		v->owned = buf;
 		return 0;
 	}
 	char path[4096];
@@ -489,7 +649,8 @@ int blob_view_get(struct blob_reader *br, const struct blob_ref *ref,
 	struct blob_header h;
 	const uint8_t *enc;
 	int r = blob_file_parse(p, len, 0, &h, &enc);
-	if (r < 0 || h.enc_size != ref->enc_size || h.raw_size != ref->raw_size) {
+	if (r < 0 || h.enc_size != ref->enc_size || h.raw_size != ref->raw_size ||
+	    memcmp(h.hash, ref->hash, HASH_LEN) || h.ordinal != ref->ordinal) {
 		blob_view_release(v);
 		return r < 0 ? r : -EBADMSG;
 	}

@@ -67,7 +67,30 @@ struct blob_header {
 size_t blob_header_encode(const struct blob_header *h, uint8_t *out);
 int blob_header_decode(const uint8_t *p, size_t len, struct blob_header *h);
 
-/* ---- pack files ---- */
+/* ---- pack files ----
+ *
+ * A pack is a 16-byte file header, then entries, appended and never changed:
+ *
+ *   file header   "DCMFSPK1", u32 version (2; 1 in packs of older dcmfs), u32 0
+ *   entry v2      u32 magic 0x32454b50 ("PKE2"), u64 checksum, u8 type,
+ *                 u8[3] 0, u32 payload length, payload
+ *                 checksum = XXH3-64 with seed = the file offset of the
+ *                 entry's magic, over the 8 bytes from the type byte on and
+ *                 the payload.  The seed binds an entry to where it is: a
+ *                 copy of an entry inside another payload (a stored file
+ *                 may carry any bytes) never checks out at another offset.
+ *   entry v1      u32 magic 0x31454b50 ("PKE1"), u8 type, u8[3] 0,
+ *                 u32 payload length, u64 XXH3-64(payload), payload
+ *                 (unseeded: after damage in a v1 pack, a resync could take
+ *                 an entry-like copy inside a payload for an entry)
+ *
+ * Both entry headers are PACK_ENTRY_HEADER bytes.  All integers are little
+ * endian.  Payloads: a blob entry is the 40-byte blob header (below) and the
+ * encoded bytes; an instance record (record.h); a tombstone (record.h).
+ * New packs are v2; v1 packs (stores of older dcmfs) are read as they are.
+ */
+#define PACK_FILE_HEADER 16
+#define PACK_ENTRY_HEADER 20
 
 struct pack_writer;
 
@@ -81,15 +104,36 @@ uint64_t pack_writer_size(const struct pack_writer *pw);
  * the payload's first byte in the pack.  Returns 0 or -errno. */
 int pack_append(struct pack_writer *pw, int type, const void *a, size_t alen,
 		const void *b, size_t blen, uint64_t *payload_off);
+/* Cut the pack back to size (taken from pack_writer_size earlier): a batch
+ * that rolled back leaves none of its entries for reindex to find. */
+int pack_writer_truncate(struct pack_writer *pw, uint64_t size);
 
-/* Walk every entry of a pack in order.  cb returns 0 to go on.  A torn or
- * corrupt tail (an interrupted append) ends the walk: *torn_at gets its
- * offset (or 0 when the pack is whole).  Returns 0, a cb value, or -errno. */
+/* Walk every valid entry of a pack in order.  A bad entry (bad magic, a
+ * length past the end, a checksum mismatch) does not end the walk: it
+ * scans on byte by byte for the next offset where a valid entry starts and
+ * reports the bytes it could not read, [start, end), to skip (may be NULL).
+ * tail is 1 when the range runs to the end of the file with no valid entry
+ * after it and looks like an interrupted append (what a crash leaves): an
+ * entry header cut short, or claiming more bytes than the file has, or not
+ * an entry header at all.  A whole entry at the end whose checksum fails is
+ * damage (tail 0), and so is a v2 entry whose magic alone is damaged.  A
+ * damaged
+ * file header is a range [0, 16) like any other; the entries after it are
+ * still read.  cb returns 0 to go on.  Returns 0, a cb value, or -errno. */
 typedef int (*pack_entry_cb)(void *arg, int type, const uint8_t *payload,
 			     size_t len, uint64_t payload_off);
-int pack_walk(const char *path, pack_entry_cb cb, void *arg, uint64_t *torn_at);
+typedef void (*pack_skip_cb)(void *arg, uint64_t start, uint64_t end, int tail);
+int pack_walk(const char *path, pack_entry_cb cb, pack_skip_cb skip, void *arg);
 
-/* ---- blob files ---- */
+/* ---- blob files ----
+ *
+ * blobs/ab/cd/<hash hex>[.<ordinal>]:
+ *   "DCMFSBL1", u32 version 1, u32 0, the 40-byte blob header,
+ *   u64 XXH3-64(encoded bytes), u64 XXH3-64(the 64 bytes before it),
+ *   encoded bytes.
+ * The 40-byte blob header (also at the start of a pack blob entry):
+ *   hash[16], u32 ordinal, u32 kind, u64 raw size, u64 encoded size.
+ */
 
 void blob_file_path(const char *store_dir, const uint8_t hash[HASH_LEN],
 		    uint32_t ordinal, char *out, size_t outlen);
@@ -102,11 +146,13 @@ int blob_file_write(const char *store_dir, const struct blob_header *h,
 int blob_file_write_tmp(const char *store_dir, const struct blob_header *h,
 			const void *enc, char *tmp, size_t tmplen);
 int blob_file_publish(const char *tmp);
+/* Read and check a blob file's header (checksum, and its size against the
+ * file's); with check_body also the checksum of its encoded bytes.
+ * Returns 0 or -errno / -EBADMSG. */
+int blob_file_read_header(const char *path, struct blob_header *h);
+int blob_file_check(const char *path, int check_body, struct blob_header *h);
 /* Parse a blob file mapped at p (header check + checksum of the encoded
  * bytes when check_body).  Returns 0 and sets *h, *enc; -EBADMSG on damage. */
-/* Read and check a blob file's header (checksum, and its size against the
- * file's).  Returns 0 or -errno / -EBADMSG. */
-int blob_file_read_header(const char *path, struct blob_header *h);
 int blob_file_parse(const uint8_t *p, size_t len, int check_body,
 		    struct blob_header *h, const uint8_t **enc);
 
@@ -129,8 +175,16 @@ typedef int (*pack_name_fn)(void *arg, int64_t pack_id, char *name, size_t len);
 struct blob_reader *blob_reader_new(const char *store_dir, pack_name_fn fn,
 				    void *arg);
 void blob_reader_free(struct blob_reader *br);
+/* A blob's encoded bytes.  A pack blob is served only after its entry
+ * checks out (magic, type, length, checksum, and a blob header equal to
+ * ref's); a blob file after its header does (and its size).  Damage is
+ * -EBADMSG, never another blob's bytes. */
 int blob_view_get(struct blob_reader *br, const struct blob_ref *ref,
 		  struct blob_view *v);
+/* The payload of the entry of type at payload_off (len bytes) in a pack,
+ * checked like a pack blob's; v->enc is the payload. */
+int pack_entry_get(struct blob_reader *br, int64_t pack, uint64_t payload_off,
+		   size_t len, int type, struct blob_view *v);
 void blob_view_release(struct blob_view *v);
 
 #endif

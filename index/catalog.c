@@ -47,7 +47,18 @@ static const char schema_sql[] =
 	" frames INTEGER, rows INTEGER, columns INTEGER, bits_allocated INTEGER,"
 	" transfer_syntax TEXT, charset TEXT, modality TEXT, size INTEGER NOT NULL,"
 	" stored_at INTEGER NOT NULL, file_hash BLOB NOT NULL, name TEXT NOT NULL,"
-	" record BLOB NOT NULL, UNIQUE(sop_uid, version), UNIQUE(series, name));"
+	" record_pack INTEGER NOT NULL, record_offset INTEGER NOT NULL,"
+	" record_len INTEGER NOT NULL,"
+	/* fname: the name in its series folder (shown when current); vname:
+	 * the name in /versions; unclean: why the dataset does not parse to
+	 * its end, '' when it does (see catalog_quarantined). */
+	" fname TEXT NOT NULL DEFAULT '', vname TEXT NOT NULL DEFAULT '',"
+	" current INTEGER NOT NULL DEFAULT 0, unclean TEXT NOT NULL DEFAULT '',"
+	" UNIQUE(sop_uid, version), UNIQUE(series, name));"
+	"CREATE INDEX IF NOT EXISTS instances_record ON instances(record_pack, record_offset);"
+	"CREATE INDEX IF NOT EXISTS instances_fname ON instances(series, fname);"
+	"CREATE INDEX IF NOT EXISTS instances_vname ON instances(series, vname);"
+	"CREATE INDEX IF NOT EXISTS instances_unclean ON instances(unclean) WHERE unclean<>'';"
 	"CREATE TABLE IF NOT EXISTS segments("
 	" instance INTEGER NOT NULL, idx INTEGER NOT NULL, blob INTEGER NOT NULL,"
 	" PRIMARY KEY(instance, idx)) WITHOUT ROWID;"
@@ -99,8 +110,9 @@ static const char *stmt_sql[S_NSTMT] = {
 		      " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)",
 	[S_INST_INS] = "INSERT INTO instances(id, series, sop_uid, version, sop_class, instance_number,"
 		       " frames, rows, columns, bits_allocated, transfer_syntax, charset, modality, size,"
-		       " stored_at, file_hash, name, record) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9,"
-		       " ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)",
+		       " stored_at, file_hash, name, record_pack, record_offset, record_len)"
+		       " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9,"
+		       " ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20)",
 	[S_SEG_INS] = "INSERT INTO segments(instance, idx, blob) VALUES(?1, ?2, ?3)",
 	/* /patients shows current versions only (catalog.h): a folder's
 	 * nchildren counts what it shows, and folders showing nothing (all
@@ -129,7 +141,10 @@ static const char *stmt_sql[S_NSTMT] = {
 	[S_NODE_STUDY] = "SELECT id, patient, dirname, mtime, nchildren FROM studies WHERE id=?1",
 	[S_NODE_SERIES] = "SELECT id, study, dirname, mtime, nchildren FROM series WHERE id=?1",
 	[S_NODE_INSTANCE] = "SELECT id, series, name, stored_at, size FROM instances WHERE id=?1",
-	[S_INST_RECORD] = "SELECT record FROM instances WHERE id=?1",
+	[S_INST_RECORD] = "SELECT i.id, i.series, se.study, st.patient, i.sop_uid, i.version, i.size,"
+			  " i.file_hash, i.record_pack, i.record_offset, i.record_len"
+			  " FROM instances i LEFT JOIN series se ON se.id=i.series"
+			  " LEFT JOIN studies st ON st.id=se.study WHERE i.id=?1",
 	[S_INST_DEL] = "DELETE FROM instances WHERE id=?1",
 	[S_SEG_DEL] = "DELETE FROM segments WHERE instance=?1",
 	[S_DATA_VERSION] = "PRAGMA data_version",
@@ -195,8 +210,6 @@ int catalog_exec(struct catalog *c, const char *sql)
 
 const char *catalog_errmsg(struct catalog *c) { return sqlite3_errmsg(c->db); }
 
-static int has_identity_columns(struct catalog *c);
-static int add_identity_columns(struct catalog *c);
 static int identity_placed(struct catalog *c, const struct instance_record *r);
 static sqlite3_stmt *vstmt(struct catalog *c, enum vstmt_id id);
 
@@ -243,6 +256,13 @@ int catalog_open(const char *store_dir, int create, int readonly,
 			 version, CATALOG_SCHEMA_VERSION);
 		goto fail;
 	}
+	if (version > 0 && version < CATALOG_SCHEMA_VERSION) {
+		/* The index is a cache: rebuilding it from the packs is the
+		 * upgrade (schema 1 kept a second copy of every record). */
+		snprintf(err, errlen, "store index has schema version %d, older than this dcmfs (%d):"
+			 " rebuild it with 'dcmfsctl reindex %s'", version, CATALOG_SCHEMA_VERSION, store_dir);
+		goto fail;
+	}
 	if (!readonly) {
 		/* WAL lets the mount read while an import writes; NORMAL sync is
 		 * safe in WAL mode (a crash loses recent commits, never order). */
@@ -264,24 +284,6 @@ int catalog_open(const char *store_dir, int create, int readonly,
 			sqlite3_free(msg);
 			goto fail;
 		}
-	}
-	if (!has_identity_columns(c)) {
-		/* An index from before the identity columns: add them, through
-		 * a writable connection when this one is read-only. */
-		int r;
-		if (readonly) {
-			struct catalog *w;
-			r = catalog_open(store_dir, 0, 0, &w, err, errlen);
-			if (!r)
-				catalog_close(w);
-		} else {
-			r = add_identity_columns(c);
-			if (r)
-				snprintf(err, errlen, "cannot add the identity columns to '%s': %s",
-					 path, sqlite3_errmsg(c->db));
-		}
-		if (r)
-			goto fail;
 	}
 	*out = c;
 	return 0;
@@ -436,6 +438,19 @@ int catalog_insert_blob(struct catalog *c, struct blob_ref *ref)
 	if (!r)
 		ref->id = sqlite3_last_insert_rowid(c->db);
 	return r;
+}
+
+int catalog_pack_find(struct catalog *c, const char *name, int64_t *id)
+{
+	sqlite3_stmt *s = stmt(c, S_PACK_GET);
+	if (!s)
+		return -EIO;
+	sqlite3_bind_text(s, 1, name, -1, SQLITE_STATIC);
+	int rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW)
+		*id = sqlite3_column_int64(s, 0);
+	sqlite3_reset(s);
+	return rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? -ENOENT : sqerr(rc);
 }
 
 int catalog_pack_id(struct catalog *c, const char *name, int64_t *id)
@@ -743,20 +758,14 @@ void instance_file_name(const char *sop_uid, uint32_t version, char *out, size_t
 }
 
 int catalog_insert_instance(struct catalog *c, const struct instance_record *r,
-			    const int64_t *seg_blob)
+			    const int64_t *seg_blob, const struct record_loc *loc)
 {
 	const struct dcm_info *d = &r->info;
 	char name[256];
 	instance_file_name(d->sop_instance_uid, r->version, name, sizeof(name));
-	uint8_t *rec;
-	size_t reclen;
-	if (record_encode(r, &rec, &reclen))
-		return -ENOMEM;
 	sqlite3_stmt *s = stmt(c, S_INST_INS);
-	if (!s) {
-		free(rec);
+	if (!s)
 		return -EIO;
-	}
 	sqlite3_bind_int64(s, 1, r->instance_id);
 	sqlite3_bind_int64(s, 2, r->series_id);
 	sqlite3_bind_text(s, 3, d->sop_instance_uid, -1, SQLITE_STATIC);
@@ -775,9 +784,10 @@ int catalog_insert_instance(struct catalog *c, const struct instance_record *r,
 	sqlite3_bind_int64(s, 15, r->stored_at_ns);
 	sqlite3_bind_blob(s, 16, r->file_hash, HASH_LEN, SQLITE_STATIC);
 	sqlite3_bind_text(s, 17, name, -1, SQLITE_STATIC);
-	sqlite3_bind_blob(s, 18, rec, (int)reclen, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 18, loc->pack);
+	sqlite3_bind_int64(s, 19, (int64_t)loc->offset);
+	sqlite3_bind_int64(s, 20, loc->len);
 	int rc = step_done(s);
-	free(rec);
 	for (uint32_t i = 0; !rc && i < r->nseg; i++) {
 		s = stmt(c, S_SEG_INS);
 		sqlite3_bind_int64(s, 1, r->instance_id);
@@ -908,21 +918,80 @@ int catalog_node(struct catalog *c, int kind, int64_t id, struct cat_node *out)
 	return rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? -ENOENT : sqerr(rc);
 }
 
-int catalog_instance_info(struct catalog *c, int64_t instance_id,
-			  struct instance_record *r)
+int catalog_instance_row(struct catalog *c, int64_t instance_id,
+			 struct cat_instance *out)
 {
 	sqlite3_stmt *s = stmt(c, S_INST_RECORD);
 	if (!s)
 		return -EIO;
 	sqlite3_bind_int64(s, 1, instance_id);
-	int rc = sqlite3_step(s), res;
-	if (rc == SQLITE_ROW)
-		res = record_decode(sqlite3_column_blob(s, 0),
-				    (size_t)sqlite3_column_bytes(s, 0), r);
-	else
+	int rc = sqlite3_step(s), res = 0;
+	if (rc == SQLITE_ROW) {
+		memset(out, 0, sizeof(*out));
+		out->id = sqlite3_column_int64(s, 0);
+		out->series_id = sqlite3_column_int64(s, 1);
+		out->study_id = sqlite3_column_int64(s, 2);
+		out->patient_id = sqlite3_column_int64(s, 3);
+		const char *uid = (const char *)sqlite3_column_text(s, 4);
+		snprintf(out->sop_uid, sizeof(out->sop_uid), "%s", uid ? uid : "");
+		out->version = (uint32_t)sqlite3_column_int(s, 5);
+		out->size = (uint64_t)sqlite3_column_int64(s, 6);
+		if (sqlite3_column_bytes(s, 7) == HASH_LEN)
+			memcpy(out->file_hash, sqlite3_column_blob(s, 7), HASH_LEN);
+		out->rec.pack = sqlite3_column_int64(s, 8);
+		out->rec.offset = (uint64_t)sqlite3_column_int64(s, 9);
+		out->rec.len = (uint32_t)sqlite3_column_int64(s, 10);
+	} else {
 		res = rc == SQLITE_DONE ? -ENOENT : sqerr(rc);
+	}
 	sqlite3_reset(s);
 	return res;
+}
+
+int catalog_affected(struct catalog *c, int64_t pack, uint64_t start, uint64_t end,
+		     cat_affected_cb cb, void *arg)
+{
+	sqlite3_stmt *s;
+	/* A blob row's offset is that of its encoded bytes; its entry begins
+	 * BLOB_HEADER_BYTES + PACK_ENTRY_HEADER earlier.  A record row's
+	 * offset is its payload's, PACK_ENTRY_HEADER after its entry. */
+	if (sqlite3_prepare_v2(c->db,
+			       "SELECT id, sop_uid, 1 FROM instances WHERE record_pack=?1"
+			       " AND record_offset + record_len > ?2 AND record_offset - ?5 < ?3"
+			       " UNION SELECT i.id, i.sop_uid, 0 FROM blobs b JOIN segments g ON g.blob=b.id"
+			       " JOIN instances i ON i.id=g.instance WHERE b.pack=?1"
+			       " AND b.offset + b.enc_size > ?2 AND b.offset - ?4 < ?3"
+			       " ORDER BY 1", -1, &s, NULL) != SQLITE_OK)
+		return -EIO;
+	sqlite3_bind_int64(s, 1, pack);
+	sqlite3_bind_int64(s, 2, (int64_t)start);
+	sqlite3_bind_int64(s, 3, (int64_t)end);
+	sqlite3_bind_int64(s, 4, BLOB_HEADER_BYTES + PACK_ENTRY_HEADER);
+	sqlite3_bind_int64(s, 5, PACK_ENTRY_HEADER);
+	int rc, r = 0;
+	while (!r && (rc = sqlite3_step(s)) == SQLITE_ROW)
+		r = cb(arg, sqlite3_column_int64(s, 0), (const char *)sqlite3_column_text(s, 1),
+		       sqlite3_column_int(s, 2));
+	if (!r && rc != SQLITE_DONE)
+		r = sqerr(rc);
+	sqlite3_finalize(s);
+	return r;
+}
+
+int catalog_blob_users(struct catalog *c, int64_t blob_id, cat_affected_cb cb, void *arg)
+{
+	sqlite3_stmt *s;
+	if (sqlite3_prepare_v2(c->db, "SELECT i.id, i.sop_uid, 0 FROM segments g JOIN instances i"
+			       " ON i.id=g.instance WHERE g.blob=?1 ORDER BY 1", -1, &s, NULL) != SQLITE_OK)
+		return -EIO;
+	sqlite3_bind_int64(s, 1, blob_id);
+	int rc, r = 0;
+	while (!r && (rc = sqlite3_step(s)) == SQLITE_ROW)
+		r = cb(arg, sqlite3_column_int64(s, 0), (const char *)sqlite3_column_text(s, 1), 0);
+	if (!r && rc != SQLITE_DONE)
+		r = sqerr(rc);
+	sqlite3_finalize(s);
+	return r;
 }
 
 int catalog_next_in_series(struct catalog *c, int64_t instance_id, int64_t *ids,
@@ -1242,19 +1311,6 @@ static sqlite3_stmt *vstmt(struct catalog *c, enum vstmt_id id)
 	return vstmt_view(c, CAT_VIEW_VERSIONS, id);
 }
 
-static int has_identity_columns(struct catalog *c)
-{
-	sqlite3_stmt *s;
-	int has = 0;
-	if (sqlite3_prepare_v2(c->db, "SELECT count(*) FROM pragma_table_info('instances')"
-			       " WHERE name='current'", -1, &s, NULL) != SQLITE_OK)
-		return 0;
-	if (sqlite3_step(s) == SQLITE_ROW)
-		has = sqlite3_column_int(s, 0) > 0;
-	sqlite3_finalize(s);
-	return has;
-}
-
 /* Names of an instance: in its series folder when current, and in
  * /versions (and /quarantine). */
 static void identity_names(const char *sop_uid, uint32_t version,
@@ -1279,119 +1335,6 @@ static int set_state(struct catalog *c, int64_t id, const char *sop_uid, uint32_
 	sqlite3_bind_text(s, 3, vname, -1, SQLITE_TRANSIENT);
 	sqlite3_bind_text(s, 4, unclean, -1, SQLITE_TRANSIENT);
 	return step_done(s);
-}
-
-/* Folder names longer than 255 bytes (stores from before issue 7) could be
- * listed but not looked up: fit them as name_fit does for new ones, with a
- * hash of the old name.  table: 0 patients, 1 studies, 2 series. */
-static int fit_dirnames(struct catalog *c, int table)
-{
-	static const char *sel[] = {
-		"SELECT id, dirname FROM patients WHERE length(CAST(dirname AS BLOB))>255",
-		"SELECT id, dirname FROM studies WHERE length(CAST(dirname AS BLOB))>255",
-		"SELECT id, dirname FROM series WHERE length(CAST(dirname AS BLOB))>255",
-	};
-	static const char *upd[] = {
-		"UPDATE patients SET dirname=?2 WHERE id=?1",
-		"UPDATE studies SET dirname=?2 WHERE id=?1",
-		"UPDATE series SET dirname=?2 WHERE id=?1",
-	};
-	sqlite3_stmt *s, *u;
-	if (sqlite3_prepare_v2(c->db, sel[table], -1, &s, NULL) != SQLITE_OK)
-		return -EIO;
-	if (sqlite3_prepare_v2(c->db, upd[table], -1, &u, NULL) != SQLITE_OK) {
-		sqlite3_finalize(s);
-		return -EIO;
-	}
-	/* Collect first: the update writes the table being read. */
-	struct { int64_t id; char name[NAME_COMPONENT_MAX + 1]; } *v = NULL;
-	size_t n = 0, cap = 0;
-	int r = 0, rc;
-	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-		if (n == cap) {
-			cap = cap ? cap * 2 : 16;
-			void *p = realloc(v, cap * sizeof(*v));
-			if (!p) {
-				r = -ENOMEM;
-				break;
-			}
-			v = p;
-		}
-		const char *old = (const char *)sqlite3_column_text(s, 1);
-		v[n].id = sqlite3_column_int64(s, 0);
-		name_fit(old, checksum64(old, strlen(old)), "", v[n].name);
-		n++;
-	}
-	if (!r && rc != SQLITE_DONE)
-		r = sqerr(rc);
-	sqlite3_finalize(s);
-	for (size_t i = 0; !r && i < n; i++) {
-		sqlite3_reset(u);
-		sqlite3_bind_int64(u, 1, v[i].id);
-		sqlite3_bind_text(u, 2, v[i].name, -1, SQLITE_STATIC);
-		r = step_done(u);
-	}
-	sqlite3_finalize(u);
-	free(v);
-	return r;
-}
-
-/* Stores from before issue 7: every version was shown and clean. */
-static int add_identity_columns(struct catalog *c)
-{
-	if (sqlite3_exec(c->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
-		return -EBUSY;
-	if (has_identity_columns(c)) {   /* another process was first */
-		catalog_commit(c);
-		return 0;
-	}
-	int r = catalog_exec(c,
-		"ALTER TABLE instances ADD COLUMN fname TEXT NOT NULL DEFAULT '';"
-		"ALTER TABLE instances ADD COLUMN vname TEXT NOT NULL DEFAULT '';"
-		"ALTER TABLE instances ADD COLUMN current INTEGER NOT NULL DEFAULT 0;"
-		"ALTER TABLE instances ADD COLUMN unclean TEXT NOT NULL DEFAULT '';"
-		"CREATE INDEX instances_fname ON instances(series, fname);"
-		"CREATE INDEX instances_vname ON instances(series, vname);"
-		"CREATE INDEX instances_unclean ON instances(unclean) WHERE unclean<>'';");
-	sqlite3_stmt *s = NULL;
-	if (!r && sqlite3_prepare_v2(c->db, "SELECT id, sop_uid, version FROM instances",
-				     -1, &s, NULL) != SQLITE_OK)
-		r = -EIO;
-	/* Collect first: set_state writes the table being read. */
-	struct row { int64_t id; uint32_t version; char *sop; } *rows = NULL;
-	size_t n = 0, cap = 0;
-	while (!r && sqlite3_step(s) == SQLITE_ROW) {
-		if (n == cap) {
-			cap = cap ? cap * 2 : 256;
-			struct row *p = realloc(rows, cap * sizeof(*rows));
-			if (!p) {
-				r = -ENOMEM;
-				break;
-			}
-			rows = p;
-		}
-		rows[n].id = sqlite3_column_int64(s, 0);
-		rows[n].version = (uint32_t)sqlite3_column_int(s, 2);
-		rows[n].sop = strdup((const char *)sqlite3_column_text(s, 1));
-		if (!rows[n].sop)
-			r = -ENOMEM;
-		n++;
-	}
-	sqlite3_finalize(s);
-	for (size_t i = 0; !r && i < n; i++)
-		r = set_state(c, rows[i].id, rows[i].sop, rows[i].version, "");
-	for (size_t i = 0; i < n; i++)
-		free(rows[i].sop);
-	free(rows);
-	for (int t = 0; !r && t < 3; t++)
-		r = fit_dirnames(c, t);
-	if (!r)
-		r = catalog_prune(c);   /* picks the current versions, counts */
-	if (r) {
-		catalog_rollback(c);
-		return r;
-	}
-	return catalog_commit(c);
 }
 
 /* After an instance row is inserted: its names and cleanliness, the

@@ -18,7 +18,7 @@
 #include "blobstore.h"
 #include "record.h"
 
-#define CATALOG_SCHEMA_VERSION 1
+#define CATALOG_SCHEMA_VERSION 2
 
 struct catalog;
 
@@ -40,8 +40,9 @@ struct cat_node {
 };
 
 /* Open STORE/index.db.  create: make the schema when the file is new.
- * A newer schema is refused; an older one upgraded.  Returns 0 or -errno
- * with a one-line reason in err. */
+ * Another schema is refused: a newer one needs a newer dcmfs, an older one
+ * a `dcmfsctl reindex STORE` (which builds a new index from the packs).
+ * Returns 0 or -errno with a one-line reason in err. */
 int catalog_open(const char *store_dir, int create, int readonly,
 		 struct catalog **out, char *err, size_t errlen);
 void catalog_close(struct catalog *c);
@@ -67,7 +68,8 @@ int catalog_blob_by_id(struct catalog *c, int64_t id, struct blob_ref *out);
 int catalog_blob_by_key(struct catalog *c, const uint8_t hash[HASH_LEN],
 			uint32_t ordinal, struct blob_ref *out);
 int catalog_insert_blob(struct catalog *c, struct blob_ref *ref); /* sets ref->id */
-int catalog_pack_id(struct catalog *c, const char *name, int64_t *id);
+int catalog_pack_id(struct catalog *c, const char *name, int64_t *id); /* finds or adds */
+int catalog_pack_find(struct catalog *c, const char *name, int64_t *id); /* 0 or -ENOENT */
 int catalog_pack_name(struct catalog *c, int64_t id, char *name, size_t len);
 
 /* ---- instances ---- */
@@ -97,9 +99,16 @@ struct id_pool {
 int catalog_place(struct catalog *c, struct instance_record *r,
 		  struct id_pool *patients, struct id_pool *studies,
 		  struct id_pool *series);
+/* Where an instance's record is: its payload in a pack.  The index keeps
+ * no copy of the record; verify reads it from there. */
+struct record_loc {
+	int64_t pack;
+	uint64_t offset;            /* of the payload's first byte */
+	uint32_t len;
+};
 /* Insert the instance row and its segment rows (blob ids in seg_blob). */
 int catalog_insert_instance(struct catalog *c, const struct instance_record *r,
-			    const int64_t *seg_blob);
+			    const int64_t *seg_blob, const struct record_loc *loc);
 /* Delete one instance's rows (segments stay referenced by nothing). */
 int catalog_delete_instance(struct catalog *c, int64_t instance_id);
 /* Delete folders left without children; refresh folder mtimes. */
@@ -114,9 +123,26 @@ int catalog_children(struct catalog *c, int parent_kind, int64_t parent_id,
 int catalog_lookup(struct catalog *c, int parent_kind, int64_t parent_id,
 		   const char *name, struct cat_node *out);
 int catalog_node(struct catalog *c, int kind, int64_t id, struct cat_node *out);
-/* The record-level facts of one instance (attributes, hash, version). */
-int catalog_instance_info(struct catalog *c, int64_t instance_id,
-			  struct instance_record *r);
+/* The row of one instance: what its record must agree with, and where
+ * the record is. */
+struct cat_instance {
+	int64_t id, series_id, study_id, patient_id;
+	char sop_uid[DCM_UI_MAX];
+	uint32_t version;
+	uint64_t size;
+	uint8_t file_hash[HASH_LEN];
+	struct record_loc rec;
+};
+int catalog_instance_row(struct catalog *c, int64_t instance_id,
+			 struct cat_instance *out);
+/* Instances hit by damage in bytes [start, end) of a pack: record = 1 when
+ * their record's entry overlaps it, 0 when one of their segment blobs'. */
+typedef int (*cat_affected_cb)(void *arg, int64_t instance_id, const char *sop_uid,
+			       int record);
+int catalog_affected(struct catalog *c, int64_t pack, uint64_t start, uint64_t end,
+		     cat_affected_cb cb, void *arg);
+/* Instances that have blob_id as a segment. */
+int catalog_blob_users(struct catalog *c, int64_t blob_id, cat_affected_cb cb, void *arg);
 /* Instances below a node (or every instance when kind is 0). */
 typedef int (*cat_id_cb)(void *arg, int64_t instance_id);
 int catalog_instances_under(struct catalog *c, int kind, int64_t id,

@@ -19,6 +19,11 @@ uint64_t checksum64(const void *data, size_t len)
 	return XXH3_64bits(data, len);
 }
 
+uint64_t checksum64_seed(const void *data, size_t len, uint64_t seed)
+{
+	return XXH3_64bits_withSeed(data, len, seed);
+}
+
 void hash_hex(const uint8_t h[HASH_LEN], char *out)
 {
 	static const char digits[] = "0123456789abcdef";

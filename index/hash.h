@@ -26,6 +26,8 @@ static inline void hash_bytes(const void *data, size_t len, uint8_t out[HASH_LEN
 
 /* 64-bit checksum for envelopes (pack entries, blob file headers). */
 uint64_t checksum64(const void *data, size_t len);
+/* The same with a seed (pack entries v2 bind their checksum to their offset). */
+uint64_t checksum64_seed(const void *data, size_t len, uint64_t seed);
 
 /* Lowercase hex, out has room for 2*HASH_LEN+1. */
 void hash_hex(const uint8_t h[HASH_LEN], char *out);

@@ -564,8 +564,9 @@ static int commit_item(struct ingest *ing, struct item *it, struct id_pool pools
 	uint64_t off;
 	r = pack_append(ing->pack, PACK_ENTRY_INSTANCE, buf, len, NULL, 0, &off);
 	free(buf);
+	struct record_loc loc = { ing->pack_id, off, (uint32_t)len };
 	if (!r)
-		r = catalog_insert_instance(ing->wcat, &rec, blob_ids);
+		r = catalog_insert_instance(ing->wcat, &rec, blob_ids, &loc);
 	if (r)
 		return r;
 	it->res.outcome = rec.version > 1 ? INGEST_VERSION : INGEST_NEW;
@@ -596,6 +597,32 @@ static void account(struct ingest *ing, struct item *it)
 	t->bytes_in += it->res.size;
 }
 
+/* Undo the data of a batch whose rows rolled back: no record of it may stay
+ * in the pack for reindex to bring back, and no blob file of it (temporary,
+ * or already renamed) that no committed row names. */
+static void rollback_data(struct ingest *ing, uint64_t pack_before)
+{
+	if (ing->pack && pack_before &&
+	    pack_writer_truncate(ing->pack, pack_before) < 0) {
+		/* A pack that cannot be cut back is not appended to again. */
+		pack_writer_free(ing->pack);
+		ing->pack = NULL;
+	}
+	for (size_t i = 0; i < ing->npending; i++) {
+		struct pending *p = &ing->pending[i];
+		if (unlink(p->tmp) == 0 || errno != ENOENT)
+			continue;
+		/* Renamed already: remove it unless a committed row has it
+		 * (another import that stored the same blob meanwhile). */
+		struct blob_ref still;
+		if (catalog_blob_by_key(ing->wcat, p->ref.hash, p->ref.ordinal, &still) == -ENOENT) {
+			char path[4200];
+			blob_file_path(ing->s->dir, p->ref.hash, p->ref.ordinal, path, sizeof(path));
+			unlink(path);
+		}
+	}
+}
+
 /* Commit a batch: data, one sync, then the rows.  On a store error the whole
  * batch fails (nothing of it is visible) and each item says why. */
 static void commit_batch(struct ingest *ing, struct item **v, int n)
@@ -612,6 +639,8 @@ static void commit_batch(struct ingest *ing, struct item **v, int n)
 		static const char *kinds[] = { "patient", "study", "series", "instance" };
 		pthread_mutex_lock(&ing->write_lock);
 		r = ensure_pack(ing, err, sizeof(err));
+		/* Where this batch's entries begin: a rollback cuts them off. */
+		uint64_t pack_before = r ? 0 : pack_writer_size(ing->pack);
 		for (int k = 0; !r && k < 4; k++) {
 			r = catalog_reserve_ids(ing->wcat, kinds[k], todo, &pools[k].next);
 			pools[k].end = pools[k].next + todo;
@@ -639,8 +668,7 @@ static void commit_batch(struct ingest *ing, struct item **v, int n)
 			r = catalog_commit(ing->wcat);
 		if (r) {
 			catalog_rollback(ing->wcat);
-			for (size_t i = 0; i < ing->npending; i++)
-				unlink(ing->pending[i].tmp);
+			rollback_data(ing, pack_before);
 		}
 		ing->npending = 0;
 		pthread_mutex_unlock(&ing->write_lock);

@@ -99,11 +99,154 @@ static int walk_blob_files(const char *dir, blobfile_cb cb, void *arg)
 	return r;
 }
 
+/* ---------------- pack names ---------------- */
+
+static int pid_alive(long pid)
+{
+	return pid > 0 && pid <= INT32_MAX && (kill((pid_t)pid, 0) == 0 || errno == EPERM);
+}
+
+/* A pack's writer is its name's pid (blobstore.c names packs
+ * <time>-<pid hex>-<n>.pack): while it lives, the pack may be growing. */
+static int pack_writer_alive(const char *name)
+{
+	if (strlen(name) < 26 || name[16] != '-' || name[25] != '-')
+		return 0;
+	char hex[9];
+	memcpy(hex, name + 17, 8);
+	hex[8] = '\0';
+	char *end;
+	long pid = strtol(hex, &end, 16);
+	return *end == '\0' && pid != getpid() && pid_alive(pid);
+}
+
+static int cmp_pack_names(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* The pack files of a store, sorted by name (creation time first: the
+ * last one is the newest).  Returns the count or -errno. */
+static int list_packs(const char *dir, char ***out)
+{
+	char path[4096];
+	snprintf(path, sizeof(path), "%s/packs", dir);
+	*out = NULL;
+	DIR *d = opendir(path);
+	if (!d)
+		return -errno;
+	char **names = NULL;
+	size_t n = 0, cap = 0;
+	struct dirent *e;
+	int r = 0;
+	while ((e = readdir(d))) {
+		size_t l = strlen(e->d_name);
+		if (l < 6 || strcmp(e->d_name + l - 5, ".pack"))
+			continue;
+		if (n == cap) {
+			cap = cap ? cap * 2 : 64;
+			char **nn = realloc(names, cap * sizeof(*nn));
+			if (!nn) {
+				r = -ENOMEM;
+				break;
+			}
+			names = nn;
+		}
+		if (!(names[n] = strdup(e->d_name))) {
+			r = -ENOMEM;
+			break;
+		}
+		n++;
+	}
+	closedir(d);
+	if (n)
+		qsort(names, n, sizeof(*names), cmp_pack_names);
+	*out = names;
+	if (r) {
+		for (size_t i = 0; i < n; i++)
+			free(names[i]);
+		free(names);
+		*out = NULL;
+		return r;
+	}
+	return (int)n;
+}
+
+static void free_names(char **names, int n)
+{
+	for (int i = 0; i < n; i++)
+		free(names[i]);
+	free(names);
+}
+
+static int marker_path(const char *dir, char *out, size_t len)
+{
+	return snprintf(out, len, "%s/%s", dir, DAMAGE_MARKER) >= (int)len ? -ENAMETOOLONG : 0;
+}
+
+/* Damage accepted by `gc --force` (STORE/DAMAGED.accepted, the lines of
+ * the markers it cleared): known, reported as such, not counted again. */
+static char *accepted_load(const char *dir)
+{
+	char path[4200];
+	snprintf(path, sizeof(path), "%s/%s.accepted", dir, DAMAGE_MARKER);
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return NULL;
+	char *text = NULL;
+	size_t len = 0;
+	FILE *m = open_memstream(&text, &len);
+	char line[4400];
+	if (m) {
+		fputc('\n', m);    /* every line, the first too, is found as "\n...\n" */
+		while (fgets(line, sizeof(line), f))
+			fputs(line, m);
+		fclose(m);
+	}
+	fclose(f);
+	return text;
+}
+
+static int accepted_has(const char *text, const char *pack, uint64_t start, uint64_t end)
+{
+	char line[400];
+	if (!text)
+		return 0;
+	snprintf(line, sizeof(line), "\npack %s %llu %llu\n", pack, (unsigned long long)start,
+		 (unsigned long long)end);
+	return strstr(text, line) != NULL;
+}
+
+/* Move the marker's lines to DAMAGED.accepted (gc --force). */
+static int accept_marker(const char *dir)
+{
+	char path[4200], acc[4300], line[4400];
+	marker_path(dir, path, sizeof(path));
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return errno == ENOENT ? 0 : -errno;
+	snprintf(acc, sizeof(acc), "%s.accepted", path);
+	FILE *a = fopen(acc, "a");
+	if (!a) {
+		int e = errno;
+		fclose(f);
+		return -e;
+	}
+	while (fgets(line, sizeof(line), f))
+		if (line[0] != '#')
+			fputs(line, a);
+	fclose(f);
+	if (fclose(a) != 0)
+		return -errno;
+	return unlink(path) < 0 ? -errno : 0;
+}
+
 /* ---------------- verify ---------------- */
 
 struct verify_ctx {
 	struct store *s;
-	struct catalog *cat;
+	struct catalog *cat;        /* the snapshot being checked */
+	struct catalog *fresh;      /* sees commits made since (gc, rm) */
 	struct codec_ctx *codec;
 	maint_problem_fn problem;
 	maint_progress_fn progress;
@@ -112,6 +255,12 @@ struct verify_ctx {
 	uint64_t done, total;
 	uint8_t *buf;
 	size_t cap;
+	char *accepted;             /* DAMAGED.accepted */
+	/* the pack being walked */
+	const char *pack_name;
+	int64_t pack_id;
+	int newest;
+	int growing;                /* its writer (an import) still runs */
 };
 
 static int grow(struct verify_ctx *v, size_t n)
@@ -133,10 +282,112 @@ static void tick(struct verify_ctx *v, uint64_t n)
 		v->progress(v->arg, v->done, v->total);
 }
 
+static int name_affected(void *arg, int64_t id, const char *sop, int record)
+{
+	struct verify_ctx *v = arg;
+	say(v->problem, v->arg, "  affects instance %s (inode %lld): its %s", sop ? sop : "?",
+	    (long long)id, record ? "record" : "data");
+	return 0;
+}
+
+static int count_entry(void *arg, int type, const uint8_t *p, size_t len, uint64_t off)
+{
+	(void)type; (void)p; (void)len; (void)off;
+	((struct verify_ctx *)arg)->t->pack_entries++;
+	return 0;
+}
+
+static int found_one(void *arg, int64_t id, const char *sop, int record)
+{
+	(void)id; (void)sop; (void)record;
+	*(int *)arg = 1;
+	return 1;
+}
+
+/* Whether committed rows name data in [start, end) of the pack being
+ * walked: data synced before its rows committed cannot be a torn append. */
+static int names_committed(struct verify_ctx *v, uint64_t start, uint64_t end)
+{
+	int found = 0;
+	if (v->pack_id > 0)
+		catalog_affected(v->cat, v->pack_id, start, end, found_one, &found);
+	return found;
+}
+
+static void pack_damage(void *arg, uint64_t start, uint64_t end, int tail)
+{
+	struct verify_ctx *v = arg;
+	/* A torn append (or a pack torn while being created) at the end of
+	 * the newest pack is what a crash leaves: not damage.  Nor is the
+	 * end of a pack an import is appending to right now. */
+	if (tail && (v->newest || v->growing) && (start >= PACK_FILE_HEADER || end <= PACK_FILE_HEADER) &&
+	    !names_committed(v, start, end)) {
+		v->t->torn_tail++;   /* an interrupted append: normal after a crash */
+		return;
+	}
+	if (accepted_has(v->accepted, v->pack_name, start, end)) {
+		v->t->accepted_ranges++;
+		say(v->problem, v->arg, "known damage (accepted by gc --force): pack %s bytes [%llu, %llu)",
+		    v->pack_name, (unsigned long long)start, (unsigned long long)end);
+		return;
+	}
+	v->t->problems++;
+	v->t->damaged_ranges++;
+	v->t->damaged_bytes += end - start;
+	say(v->problem, v->arg, "damaged: pack %s bytes [%llu, %llu) (%llu bytes%s)", v->pack_name,
+	    (unsigned long long)start, (unsigned long long)end,
+	    (unsigned long long)(end - start), tail ? ", to the end of the pack" : "");
+	if (v->pack_id > 0)
+		catalog_affected(v->cat, v->pack_id, start, end, name_affected, v);
+}
+
+static int verify_packs(struct verify_ctx *v)
+{
+	char **names;
+	int n = list_packs(v->s->dir, &names);
+	if (n < 0)
+		return n;
+	int r = 0;
+	for (int i = 0; !r && i < n; i++) {
+		char path[4400];
+		snprintf(path, sizeof(path), "%s/packs/%s", v->s->dir, names[i]);
+		v->pack_name = names[i];
+		v->newest = i == n - 1;
+		v->growing = pack_writer_alive(names[i]);
+		if (catalog_pack_find(v->cat, names[i], &v->pack_id))
+			v->pack_id = 0;
+		r = pack_walk(path, count_entry, pack_damage, v);
+		if (r == -ENOENT)
+			r = 0;
+		else if (r < 0) {
+			v->t->problems++;
+			say(v->problem, v->arg, "unreadable: pack %s: %s", names[i], strerror(-r));
+			r = 0;
+		}
+	}
+	free_names(names, n);
+	return r;
+}
+
+/* Where a blob is, for messages. */
+static void blob_where(struct verify_ctx *v, const struct blob_ref *b, char *out, size_t len)
+{
+	if (b->pack) {
+		char name[256] = "?";
+		catalog_pack_name(v->cat, b->pack, name, sizeof(name));
+		snprintf(out, len, "pack %s bytes [%llu, %llu)", name,
+			 (unsigned long long)(b->offset - BLOB_HEADER_BYTES - PACK_ENTRY_HEADER),
+			 (unsigned long long)(b->offset + b->enc_size));
+	} else {
+		blob_file_path(v->s->dir, b->hash, b->ordinal, out, len);
+		snprintf(out + strlen(out), len - strlen(out), " (blob file)");
+	}
+}
+
 static int verify_blob(void *arg, const struct blob_ref *b, int64_t refs)
 {
 	struct verify_ctx *v = arg;
-	char hex[2 * HASH_LEN + 1];
+	char hex[2 * HASH_LEN + 1], where[4400];
 	hash_hex(b->hash, hex);
 	v->t->blobs++;
 	if (!refs)
@@ -145,55 +396,110 @@ static int verify_blob(void *arg, const struct blob_ref *b, int64_t refs)
 		return -ENOMEM;
 	struct blob_view view;
 	int r = blob_view_get(v->s->br, b, &view);
-	if (r < 0) {
-		v->t->problems++;
-		say(v->problem, v->arg, "%s blob %s.%u (%s): %s", r == -ENOENT ? "missing" : "unreadable",
-		    hex, b->ordinal, b->pack ? "in a pack" : "file", strerror(-r));
+	const char *what = NULL;
+	struct blob_ref now;
+	if (r < 0 && catalog_blob_by_id(v->fresh, b->id, &now) == -ENOENT) {
+		/* gc freed it since our snapshot began: not missing. */
 		tick(v, b->raw_size);
 		return 0;
 	}
-	int64_t got = codec_decode_range(v->codec, view.enc, view.enc_size, 0, v->buf, b->raw_size);
-	blob_view_release(&view);
-	uint8_t h[HASH_LEN];
-	if (got != (int64_t)b->raw_size) {
-		v->t->problems++;
-		say(v->problem, v->arg, "corrupt blob %s.%u: does not decode", hex, b->ordinal);
+	if (r == -ENOENT) {
+		what = "missing";
+	} else if (r < 0) {
+		what = r == -EBADMSG ? "damaged (checksum or header)" : "unreadable";
 	} else {
-		hash_bytes(v->buf, b->raw_size, h);
-		if (memcmp(h, b->hash, HASH_LEN)) {
-			v->t->problems++;
-			say(v->problem, v->arg, "wrong hash: blob %s.%u decodes to other bytes", hex, b->ordinal);
+		int64_t got = codec_decode_range(v->codec, view.enc, view.enc_size, 0, v->buf, b->raw_size);
+		blob_view_release(&view);
+		uint8_t h[HASH_LEN];
+		if (got != (int64_t)b->raw_size) {
+			what = "damaged (does not decode)";
+		} else {
+			hash_bytes(v->buf, b->raw_size, h);
+			if (memcmp(h, b->hash, HASH_LEN))
+				what = "damaged (decodes to other bytes)";
 		}
+		v->t->bytes_checked += b->raw_size;
 	}
-	v->t->bytes_checked += b->raw_size;
+	if (what) {
+		v->t->problems++;
+		blob_where(v, b, where, sizeof(where));
+		say(v->problem, v->arg, "%s: blob %s.%u in %s%s%s", what, hex, b->ordinal, where,
+		    r < 0 && r != -EBADMSG ? ": " : "", r < 0 && r != -EBADMSG ? strerror(-r) : "");
+		catalog_blob_users(v->cat, b->id, name_affected, v);
+	}
 	tick(v, b->raw_size);
+	return 0;
+}
+
+/* The instance's record, read from its pack, against its row. */
+static int check_record(struct verify_ctx *v, const struct cat_instance *row, char *why, size_t len)
+{
+	struct blob_view view;
+	int r = pack_entry_get(v->s->br, row->rec.pack, row->rec.offset, row->rec.len,
+			       PACK_ENTRY_INSTANCE, &view);
+	if (r) {
+		snprintf(why, len, "%s", r == -EBADMSG ? "damaged entry" : strerror(-r));
+		return -1;
+	}
+	struct instance_record rec;
+	r = record_decode(view.enc, view.enc_size, &rec);
+	blob_view_release(&view);
+	if (r) {
+		snprintf(why, len, "does not decode");
+		return -1;
+	}
+	struct blob_ref segs[RECORD_MAX_SEGMENTS];
+	int n = catalog_segments(v->cat, row->id, segs, RECORD_MAX_SEGMENTS);
+	const char *diff = NULL;
+	if (rec.instance_id != row->id || rec.series_id != row->series_id ||
+	    rec.study_id != row->study_id || rec.patient_id != row->patient_id)
+		diff = "ids";
+	else if (rec.version != row->version || strcmp(rec.info.sop_instance_uid, row->sop_uid))
+		diff = "SOP Instance UID or version";
+	else if (rec.size != row->size || memcmp(rec.file_hash, row->file_hash, HASH_LEN))
+		diff = "size or file hash";
+	else if (n != (int)rec.nseg)
+		diff = "segment count";
+	for (int i = 0; !diff && i < n; i++)
+		if (memcmp(segs[i].hash, rec.seg[i].hash, HASH_LEN) ||
+		    segs[i].ordinal != rec.seg[i].ordinal || segs[i].raw_size != rec.seg[i].raw_size)
+			diff = "segments";
+	if (diff) {
+		snprintf(why, len, "disagrees with its index row (%s)", diff);
+		return -1;
+	}
 	return 0;
 }
 
 static int verify_instance(void *arg, int64_t id)
 {
 	struct verify_ctx *v = arg;
-	struct instance_record rec;
+	struct cat_instance row;
+	struct cat_node gone;
 	v->t->instances++;
-	if (catalog_instance_info(v->cat, id, &rec)) {
+	if (catalog_instance_row(v->cat, id, &row)) {
 		v->t->problems++;
-		say(v->problem, v->arg, "instance %lld: unreadable record", (long long)id);
+		say(v->problem, v->arg, "instance inode %lld: no readable row", (long long)id);
 		return 0;
 	}
-	struct blob_ref segs[RECORD_MAX_SEGMENTS];
-	int n = catalog_segments(v->cat, id, segs, RECORD_MAX_SEGMENTS);
-	if (n != (int)rec.nseg) {
+	char why[256], pack[256] = "?";
+	if (check_record(v, &row, why, sizeof(why))) {
 		v->t->problems++;
-		say(v->problem, v->arg, "dangling row: instance %s has %d of %u segments",
-		    rec.info.sop_instance_uid, n < 0 ? 0 : n, rec.nseg);
-		return 0;
+		catalog_pack_name(v->cat, row.rec.pack, pack, sizeof(pack));
+		say(v->problem, v->arg, "instance %s (inode %lld): record in pack %s bytes [%llu, %llu): %s",
+		    row.sop_uid, (long long)id, pack,
+		    (unsigned long long)(row.rec.offset - PACK_ENTRY_HEADER),
+		    (unsigned long long)(row.rec.offset + row.rec.len), why);
 	}
 	struct instance_handle *h;
 	int r = instance_open(v->s, v->cat, id, &h);
 	if (r) {
+		/* Removed and its data freed since our snapshot began? */
+		if (catalog_node(v->fresh, CAT_INSTANCE, id, &gone) == -ENOENT)
+			return 0;
 		v->t->problems++;
-		say(v->problem, v->arg, "instance %s: blob missing or unreadable (%s)",
-		    rec.info.sop_instance_uid, strerror(-r));
+		say(v->problem, v->arg, "instance %s (inode %lld): cannot be read: %s", row.sop_uid,
+		    (long long)id, r == -EBADMSG ? "a blob is damaged" : strerror(-r));
 		return 0;
 	}
 	uint64_t size = instance_size(h);
@@ -204,17 +510,25 @@ static int verify_instance(void *arg, int64_t id)
 	int64_t got = instance_read(h, v->codec, 0, v->buf, size);
 	instance_close(h);
 	uint8_t hash[HASH_LEN];
-	if (got != (int64_t)rec.size || size != rec.size) {
+	if (got < 0 && catalog_node(v->fresh, CAT_INSTANCE, id, &gone) == -ENOENT)
+		return 0;
+	if (got < 0) {
 		v->t->problems++;
-		say(v->problem, v->arg, "instance %s: reads %lld bytes, expected %llu",
-		    rec.info.sop_instance_uid, (long long)got, (unsigned long long)rec.size);
+		say(v->problem, v->arg, "instance %s (inode %lld): cannot be read back: %s", row.sop_uid,
+		    (long long)id, strerror((int)-got));
+		return 0;
+	}
+	if (got != (int64_t)row.size || size != row.size) {
+		v->t->problems++;
+		say(v->problem, v->arg, "instance %s (inode %lld): reads %lld bytes, expected %llu",
+		    row.sop_uid, (long long)id, (long long)got, (unsigned long long)row.size);
 		return 0;
 	}
 	hash_bytes(v->buf, size, hash);
-	if (memcmp(hash, rec.file_hash, HASH_LEN)) {
+	if (memcmp(hash, row.file_hash, HASH_LEN)) {
 		v->t->problems++;
-		say(v->problem, v->arg, "wrong hash: instance %s reads back other bytes",
-		    rec.info.sop_instance_uid);
+		say(v->problem, v->arg, "instance %s (inode %lld): reads back other bytes (wrong hash)",
+		    row.sop_uid, (long long)id);
 	}
 	v->t->bytes_checked += size;
 	tick(v, size);
@@ -237,8 +551,7 @@ static int orphan_file(void *arg, const char *path, const char *name)
 		v->t->problems++;
 		say(v->problem, v->arg, "stray file in blobs/: %s", path);
 	} else if (catalog_blob_by_key(v->cat, hash, ordinal, &b) != 0) {
-		v->t->problems++;
-		say(v->problem, v->arg, "orphan blob file (no index row): %s", path);
+		v->t->orphan_files++;
 	}
 	return 0;
 }
@@ -256,26 +569,48 @@ int store_verify(struct store *s, maint_problem_fn problem, maint_progress_fn pr
 	memset(t, 0, sizeof(*t));
 	struct verify_ctx v = { .s = s, .cat = s->cat, .problem = problem,
 				.progress = progress, .arg = arg, .t = t };
+	char marker[4200];
+	if (!marker_path(s->dir, marker, sizeof(marker)) && access(marker, F_OK) == 0) {
+		t->marker = 1;
+		say(problem, arg, "note: %s exists: a reindex skipped damage there (gc refuses to run"
+		    " until it is cleared: see 'dcmfsctl gc --force')", marker);
+	}
+	int r = store_catalog(s, &v.fresh);
+	if (r)
+		return r;
+	v.accepted = accepted_load(s->dir);
 	struct cat_totals tot;
 	catalog_totals(s->cat, &tot);
 	catalog_all_blobs(s->cat, add_size, &v.total);
 	v.total += tot.logical_bytes;
-	if (!(v.codec = codec_ctx_new()))
+	if (!(v.codec = codec_ctx_new())) {
+		catalog_close(v.fresh);
+		free(v.accepted);
 		return -ENOMEM;
+	}
 	/* One read transaction: a consistent snapshot while imports go on. */
 	catalog_exec(s->cat, "BEGIN");
-	int r = catalog_all_blobs(s->cat, verify_blob, &v);
+	r = verify_packs(&v);
+	if (!r)
+		r = catalog_all_blobs(s->cat, verify_blob, &v);
 	if (!r)
 		r = catalog_instances_under(s->cat, 0, 0, verify_instance, &v);
 	if (!r)
 		r = walk_blob_files(s->dir, orphan_file, &v);
 	catalog_exec(s->cat, "COMMIT");
+	catalog_close(v.fresh);
 	codec_ctx_free(v.codec);
 	free(v.buf);
+	free(v.accepted);
 	return r;
 }
 
 /* ---------------- reindex ---------------- */
+
+struct rx_rec {
+	struct instance_record rec;
+	struct record_loc loc;
+};
 
 struct rx {
 	const char *dir;
@@ -283,12 +618,69 @@ struct rx {
 	maint_problem_fn problem;
 	void *arg;
 	struct reindex_totals *t;
+	const char *pack_name;
 	int64_t pack_id;
-	struct instance_record *recs;
+	int newest;
+	struct rx_rec *recs;
 	size_t nrecs, caprecs;
 	int64_t *tomb;
 	size_t ntomb, captomb;
+	char *accepted;             /* DAMAGED.accepted */
+	struct catalog *old;        /* the index being replaced, if it opens: names what is lost */
+	FILE *marker;               /* the damage list, written as found */
+	char marker_tmp[4200];
 };
+
+/* Note damage in the marker (opened on the first damage found). */
+static void rx_mark(struct rx *x, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void rx_mark(struct rx *x, const char *fmt, ...)
+{
+	if (!x->marker) {
+		snprintf(x->marker_tmp, sizeof(x->marker_tmp), "%s/%s.tmp", x->dir, DAMAGE_MARKER);
+		if (!(x->marker = fopen(x->marker_tmp, "w")))
+			return;
+		fprintf(x->marker, "# dcmfsctl reindex skipped these damaged ranges and files.\n"
+			"# gc refuses to run while this file exists: restore the damaged files and\n"
+			"# run reindex again, or accept the loss with 'dcmfsctl gc --force'.\n");
+	}
+	va_list ap;
+	va_start(ap, fmt);
+	vfprintf(x->marker, fmt, ap);
+	va_end(ap);
+}
+
+static int rx_name_lost(void *arg, int64_t id, const char *sop, int record)
+{
+	struct rx *x = arg;
+	say(x->problem, x->arg, "  the old index had instance %s (inode %lld) with its %s there",
+	    sop ? sop : "?", (long long)id, record ? "record" : "data");
+	return 0;
+}
+
+static void rx_skip(void *arg, uint64_t start, uint64_t end, int tail)
+{
+	struct rx *x = arg;
+	if (tail && x->newest && (start >= PACK_FILE_HEADER || end <= PACK_FILE_HEADER))
+		return;     /* the torn append a crash leaves: quiet */
+	if (accepted_has(x->accepted, x->pack_name, start, end)) {
+		x->t->accepted++;
+		say(x->problem, x->arg, "pack %s: skipped bytes [%llu, %llu), known damage (accepted by gc --force)",
+		    x->pack_name, (unsigned long long)start, (unsigned long long)end);
+		return;
+	}
+	x->t->damaged++;
+	x->t->damaged_bytes += end - start;
+	say(x->problem, x->arg, "pack %s: skipped damaged bytes [%llu, %llu) (%llu bytes%s): %s",
+	    x->pack_name, (unsigned long long)start, (unsigned long long)end,
+	    (unsigned long long)(end - start), tail ? ", to the end of the pack" : "",
+	    start == 0 && end == PACK_FILE_HEADER ? "the file header only, every entry after it was read"
+	    : "whatever blobs, instance records or tombstones were there are not recovered");
+	rx_mark(x, "pack %s %llu %llu\n", x->pack_name, (unsigned long long)start,
+		(unsigned long long)end);
+	int64_t id;
+	if (x->old && catalog_pack_find(x->old, x->pack_name, &id) == 0)
+		catalog_affected(x->old, id, start, end, rx_name_lost, x);
+}
 
 static int rx_entry(void *arg, int type, const uint8_t *p, size_t len, uint64_t off)
 {
@@ -310,14 +702,17 @@ static int rx_entry(void *arg, int type, const uint8_t *p, size_t len, uint64_t 
 	} else if (type == PACK_ENTRY_INSTANCE) {
 		if (x->nrecs == x->caprecs) {
 			size_t cap = x->caprecs ? x->caprecs * 2 : 256;
-			struct instance_record *n = realloc(x->recs, cap * sizeof(*n));
+			struct rx_rec *n = realloc(x->recs, cap * sizeof(*n));
 			if (!n)
 				return -ENOMEM;
 			x->recs = n;
 			x->caprecs = cap;
 		}
-		if (record_decode(p, len, &x->recs[x->nrecs]) == 0)
+		struct rx_rec *r = &x->recs[x->nrecs];
+		if (record_decode(p, len, &r->rec) == 0) {
+			r->loc = (struct record_loc){ x->pack_id, off, (uint32_t)len };
 			x->nrecs++;
+		}
 	} else if (type == PACK_ENTRY_TOMBSTONE) {
 		if (x->ntomb == x->captomb) {
 			size_t cap = x->captomb ? x->captomb * 2 : 64;
@@ -341,34 +736,32 @@ static int rx_blob_file(void *arg, const char *path, const char *name)
 	int pid;
 	if (parse_blob_name(name, hash, &ordinal, &pid) != 0)
 		return 0;
+	/* The whole file is checked: an instance comes back only with data
+	 * that is intact. */
 	struct blob_header h;
-	if (blob_file_read_header(path, &h) < 0) {
-		x->t->skipped++;
-		say(x->problem, x->arg, "skipped blob file %s: damaged header or size", path);
+	int r = blob_file_check(path, 1, &h);
+	if (r == -ENOMEM)
+		return r;
+	if (r < 0 || memcmp(h.hash, hash, HASH_LEN) || h.ordinal != ordinal) {
+		x->t->damaged++;
+		say(x->problem, x->arg, "skipped damaged blob file %s: %s", path,
+		    r < 0 ? (r == -EBADMSG ? "checksum or header mismatch" : strerror(-r))
+			  : "its header names another blob");
+		rx_mark(x, "blob %s\n", path);
 		return 0;
 	}
 	struct blob_ref ref = { .ordinal = ordinal, .kind = h.kind, .raw_size = h.raw_size,
 				.enc_size = h.enc_size, .pack = 0, .offset = 0 };
 	memcpy(ref.hash, hash, HASH_LEN);
-	if (memcmp(h.hash, hash, HASH_LEN) || h.ordinal != ordinal) {
-		x->t->skipped++;
-		say(x->problem, x->arg, "skipped blob file %s: its header names another blob", path);
-		return 0;
-	}
 	if (catalog_insert_blob(x->cat, &ref) == 0)
 		x->t->blobs++;
 	return 0;
 }
 
-static int cmp_pack_names(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
 static int cmp_rec_time(const void *a, const void *b)
 {
-	const struct instance_record *x = a, *y = b;
-	return x->stored_at_ns < y->stored_at_ns ? -1 : x->stored_at_ns > y->stored_at_ns;
+	const struct rx_rec *x = a, *y = b;
+	return x->rec.stored_at_ns < y->rec.stored_at_ns ? -1 : x->rec.stored_at_ns > y->rec.stored_at_ns;
 }
 
 static int cmp_i64(const void *a, const void *b)
@@ -382,32 +775,15 @@ int store_reindex(const char *dir, maint_problem_fn problem, void *arg,
 {
 	memset(t, 0, sizeof(*t));
 	char path[4096], old[4200], tmpdir[4200];
-	snprintf(path, sizeof(path), "%s/packs", dir);
-	DIR *d = opendir(path);
-	if (!d) {
-		snprintf(err, errlen, "'%s' is not a dcmfs store: %s", dir, strerror(errno));
-		return -ENOENT;
+	char **names;
+	int n = list_packs(dir, &names);
+	if (n < 0) {
+		snprintf(err, errlen, "'%s' is not a dcmfs store: %s", dir, strerror(-n));
+		return n;
 	}
-	char **names = NULL;
-	size_t n = 0, cap = 0;
-	struct dirent *e;
-	while ((e = readdir(d))) {
-		size_t l = strlen(e->d_name);
-		if (l < 6 || strcmp(e->d_name + l - 5, ".pack"))
-			continue;
-		if (n == cap) {
-			cap = cap ? cap * 2 : 64;
-			char **nn = realloc(names, cap * sizeof(*nn));
-			if (!nn)
-				break;
-			names = nn;
-		}
-		names[n++] = strdup(e->d_name);
-	}
-	closedir(d);
-	qsort(names, n, sizeof(*names), cmp_pack_names);
 
-	/* Build the new index beside the old one, then swap. */
+	/* Build the new index beside the old one, then swap.  The old one is
+	 * never opened: it may be damaged, or of an older schema. */
 	snprintf(tmpdir, sizeof(tmpdir), "%s/reindex.tmp", dir);
 	char cmd[4300];
 	snprintf(cmd, sizeof(cmd), "%s/index.db", tmpdir);
@@ -415,68 +791,85 @@ int store_reindex(const char *dir, maint_problem_fn problem, void *arg,
 	unlink(cmd);
 	struct catalog *cat;
 	int r = catalog_open(tmpdir, 1, 0, &cat, err, errlen);
-	struct rx x = { .dir = dir, .cat = cat, .problem = problem, .arg = arg, .t = t };
+	struct rx x = { .dir = dir, .cat = cat, .problem = problem, .arg = arg, .t = t,
+			.accepted = accepted_load(dir) };
 	if (r)
 		goto out;
+	/* Only to name what damage costs: the new index is built without it. */
+	char olderr[256];
+	if (catalog_open(dir, 0, 1, &x.old, olderr, sizeof(olderr)))
+		x.old = NULL;
 	catalog_begin(cat);
-	for (size_t i = 0; !r && i < n; i++) {
+	for (int i = 0; !r && i < n; i++) {
 		if ((r = catalog_pack_id(cat, names[i], &x.pack_id)))
 			break;
 		snprintf(path, sizeof(path), "%s/packs/%s", dir, names[i]);
-		uint64_t torn;
-		int w = pack_walk(path, rx_entry, &x, &torn);
+		x.pack_name = names[i];
+		x.newest = i == n - 1;
+		int w = pack_walk(path, rx_entry, rx_skip, &x);
 		if (w == -ENOMEM) {
 			r = w;
 			break;
 		}
-		if (w < 0)
+		if (w < 0) {
+			t->damaged++;
 			say(problem, arg, "pack %s: unreadable (%s), skipped", names[i], strerror(-w));
-		else if (torn)
-			say(problem, arg, "pack %s: torn entry at offset %llu (an interrupted write), ignored from there",
-			    names[i], (unsigned long long)torn);
+			rx_mark(&x, "pack %s 0 unreadable\n", names[i]);
+		}
 		t->packs++;
 	}
+	catalog_close(x.old);
+	x.old = NULL;
 	if (!r)
 		r = walk_blob_files(dir, rx_blob_file, &x);
 	qsort(x.tomb, x.ntomb, sizeof(int64_t), cmp_i64);
-	qsort(x.recs, x.nrecs, sizeof(*x.recs), cmp_rec_time);
+	if (x.nrecs)
+		qsort(x.recs, x.nrecs, sizeof(*x.recs), cmp_rec_time);
 	t->tombstones = (int64_t)x.ntomb;
 	struct id_pool none = { 0, 0 };
 	int64_t maxid[4] = { 0 };
 	for (size_t i = 0; !r && i < x.nrecs; i++) {
-		struct instance_record *rec = &x.recs[i];
+		struct instance_record *rec = &x.recs[i].rec;
 		if (bsearch(&rec->instance_id, x.tomb, x.ntomb, sizeof(int64_t), cmp_i64))
 			continue;
 		int64_t blob_ids[RECORD_MAX_SEGMENTS];
 		int ok = 1;
-		for (uint32_t k = 0; k < rec->nseg && ok; k++) {
+		uint32_t k;
+		for (k = 0; k < rec->nseg && ok; k++) {
 			struct blob_ref b;
 			ok = catalog_blob_by_key(cat, rec->seg[k].hash, rec->seg[k].ordinal, &b) == 0;
 			blob_ids[k] = b.id;
 		}
 		struct cat_node exists;
+		if (!ok && t->damaged) {
+			/* Without damage this is a record of a batch that never
+			 * committed (a crash); with damage, say what is lost. */
+			char hex[2 * HASH_LEN + 1];
+			hash_hex(rec->seg[k - 1].hash, hex);
+			t->lost++;
+			say(problem, arg, "instance %s (inode %lld) not recovered: its blob %s.%u is"
+			    " missing or damaged", rec->info.sop_instance_uid,
+			    (long long)rec->instance_id, hex, rec->seg[k - 1].ordinal);
+		}
 		if (!ok || catalog_node(cat, CAT_INSTANCE, rec->instance_id, &exists) == 0) {
-			/* A record of a batch that never committed, whose data is
-			 * gone; or a duplicate record. */
+			/* Data gone, or a duplicate record. */
 			t->skipped++;
 			continue;
 		}
-		int64_t want_p = rec->patient_id, want_st = rec->study_id, want_se = rec->series_id;
 		int pr = catalog_place(cat, rec, &none, &none, &none);
 		if (pr) {
 			t->skipped++;
 			say(problem, arg, "instance record %s not placed: %s", rec->info.sop_instance_uid, strerror(-pr));
 			continue;
 		}
-		(void)want_p; (void)want_st; (void)want_se;
-		if (catalog_insert_instance(cat, rec, blob_ids) == 0)
+		if (catalog_insert_instance(cat, rec, blob_ids, &x.recs[i].loc) == 0)
 			t->instances++;
 		else
 			t->skipped++;
 		int64_t ids[4] = { rec->patient_id, rec->study_id, rec->series_id, rec->instance_id };
-		for (int k = 0; k < 4; k++)
-			if (ids[k] > maxid[k])
-				maxid[k] = ids[k];
+		for (int j = 0; j < 4; j++)
+			if (ids[j] > maxid[j])
+				maxid[j] = ids[j];
 	}
 	static const char *kinds[] = { "patient", "study", "series", "instance" };
 	for (int k = 0; !r && k < 4; k++) {
@@ -507,10 +900,27 @@ int store_reindex(const char *dir, maint_problem_fn problem, void *arg,
 		}
 		rmdir(tmpdir);
 	}
+	/* The marker says what this reindex skipped; one that skipped
+	 * nothing clears it (the damaged files were restored). */
+	char marker[4200];
+	marker_path(dir, marker, sizeof(marker));
+	if (x.marker) {
+		int e = fclose(x.marker) ? errno : 0;
+		if (!r && !e && rename(x.marker_tmp, marker) < 0)
+			e = errno;
+		if (r || e)
+			unlink(x.marker_tmp);
+		if (!r && e) {
+			/* The index is in place, but gc must not run unwarned. */
+			r = -e;
+			snprintf(err, errlen, "cannot write '%s': %s", marker, strerror(e));
+		}
+	} else if (!r) {
+		unlink(marker);
+	}
 out:
-	for (size_t i = 0; i < n; i++)
-		free(names[i]);
-	free(names);
+	free_names(names, n);
+	free(x.accepted);
 	free(x.recs);
 	free(x.tomb);
 	return r;
@@ -653,22 +1063,56 @@ static int gc_orphans(void *arg, const char *path, const char *name)
 	return 0;
 }
 
-int store_gc(struct store *s, struct gc_totals *t, char *err, size_t errlen)
+/* Spool files (spool/in-<pid>-<n>, fs/dcmfs.c) of mounts that are gone:
+ * what was written into /incoming and never ingested. */
+static void gc_spool(struct store *s, struct gc_totals *t)
+{
+	char path[4096];
+	snprintf(path, sizeof(path), "%s/spool", s->dir);
+	DIR *d = opendir(path);
+	if (!d)
+		return;
+	struct dirent *e;
+	while ((e = readdir(d))) {
+		char *end;
+		if (strncmp(e->d_name, "in-", 3))
+			continue;
+		long pid = strtol(e->d_name + 3, &end, 10);
+		if (end == e->d_name + 3 || *end != '-' || pid_alive(pid))
+			continue;
+		if (unlinkat(dirfd(d), e->d_name, 0) == 0)
+			t->spool_removed++;
+	}
+	closedir(d);
+}
+
+int store_gc(struct store *s, int force, struct gc_totals *t, char *err, size_t errlen)
 {
 	memset(t, 0, sizeof(*t));
 	struct gc_ctx g = { .s = s, .t = t };
+	char marker[4200];
+	int r = marker_path(s->dir, marker, sizeof(marker));
+	if (!r && !force && access(marker, F_OK) == 0) {
+		snprintf(err, errlen, "gc refused: %s lists damage that reindex skipped; a damaged"
+			 " instance record may have named blobs that gc would free for good."
+			 " Restore the damaged files and run reindex again, or run"
+			 " 'dcmfsctl gc --force' to accept the loss", marker);
+		return -EBUSY;
+	}
 	/* Hold the write lock while looking at files: no import is then between
 	 * publishing a blob file and committing its row. */
-	int r = catalog_begin(s->cat);
+	r = catalog_begin(s->cat);
 	if (!r)
 		r = catalog_all_blobs(s->cat, gc_collect, &g);
+	/* Orphans before the dead rows go: a file is unlinked only once no
+	 * committed row names it (verify, running meanwhile, relies on it). */
+	if (!r)
+		r = walk_blob_files(s->dir, gc_orphans, &g);
 	for (size_t i = 0; !r && i < g.ndead; i++) {
 		r = catalog_delete_blob(s->cat, g.dead[i]);
 		if (r == -EBUSY)
 			r = 0;
 	}
-	if (!r)
-		r = walk_blob_files(s->dir, gc_orphans, &g);
 	if (!r)
 		r = catalog_commit(s->cat);
 	else
@@ -684,6 +1128,9 @@ int store_gc(struct store *s, struct gc_totals *t, char *err, size_t errlen)
 			if (unlink(path) == 0)
 				t->files_removed++;
 		}
+		gc_spool(s, t);
+		if (force && (r = accept_marker(s->dir)))
+			snprintf(err, errlen, "gc done, but cannot clear %s: %s", marker, strerror(-r));
 	}
 	free(g.dead);
 	free(g.dead_files);

@@ -1,5 +1,28 @@
 /*
  * maint.h - store maintenance: verify, reindex, remove, garbage-collect.
+ *
+ * The packs and blob files are the truth; index.db is a cache over them.
+ *
+ * Crash order (ingest.c): a batch appends its blobs and records to its
+ * pack and writes blob files under temporary names; one syncfs; the blob
+ * files are renamed and synced; then the rows commit.  A crash leaves at
+ * worst a torn tail in the pack being written, temporary files, or data no
+ * row names: never a row naming missing data.  A batch that rolls back
+ * (an error, ENOSPC) cuts its pack back and removes its blob files, so
+ * that a later reindex does not bring it back.
+ *
+ * Damage (a flipped bit, a lost sector) is found by the entry checksums of
+ * packs (bound to their offsets, blobstore.h) and blob files; a damaged
+ * entry costs that entry only, never what follows it in the pack.
+ *
+ * STORE/DAMAGED is left by a reindex that skipped damage: one line per
+ * skipped range ("pack NAME START END") or file ("blob PATH").  While it
+ * exists gc refuses to run (a damaged record may have named blobs that gc
+ * would then free for good) unless forced.  It is cleared by `gc --force`
+ * (the damage is accepted as lost: its lines move to STORE/DAMAGED.accepted,
+ * and verify and reindex then report those exact ranges as known damage,
+ * not as problems) or by a reindex that finds no damage (the damaged files
+ * were restored from a backup).  verify mentions the marker.
  */
 #ifndef DCMFS_MAINT_H
 #define DCMFS_MAINT_H
@@ -8,6 +31,8 @@
 
 #include "store.h"
 
+#define DAMAGE_MARKER "DAMAGED"
+
 /* Called once per problem found (a one-line description). */
 typedef void (*maint_problem_fn)(void *arg, const char *what);
 /* Called now and then with work done and work total (for progress). */
@@ -15,21 +40,43 @@ typedef void (*maint_progress_fn)(void *arg, uint64_t done, uint64_t total);
 
 struct verify_totals {
 	int64_t instances, blobs, problems;
-	int64_t temporary_files;     /* left by an interrupted import; gc removes */
+	int64_t pack_entries, damaged_ranges;
+	int64_t accepted_ranges;     /* known damage, accepted by gc --force */
+	uint64_t damaged_bytes;
+	int64_t torn_tail;           /* the newest pack ends in a torn append: normal after a crash */
+	/* Reclaimable by gc, not problems: */
+	int64_t temporary_files;     /* left by an interrupted import */
+	int64_t orphan_files;        /* blob files no row names */
 	int64_t unreferenced_blobs;  /* freed by rm, not yet by gc */
+	int marker;                  /* STORE/DAMAGED exists */
 	uint64_t bytes_checked;
 };
-/* Read back every instance (whole-file hash) and every blob (its hash),
- * look for missing, corrupt, orphan and dangling data.  Returns 0 or -errno
- * (problems found are not an error of verify itself). */
+/* Check every entry of every pack (magic, length, checksum), every blob
+ * (read back, decoded, hashed), every instance (its record, read from its
+ * pack, against its row: ids, version, size, file hash, segments; then the
+ * whole file read back against its hash).  Each damaged pack range is named
+ * with the instances it affects; so is each damaged blob file.  Orphans and
+ * temporary files are counted, not problems.  Safe to run while imports
+ * and gc run: data freed meanwhile is not reported missing.  Returns 0 or
+ * -errno (problems found are not an error of verify itself). */
 int store_verify(struct store *s, maint_problem_fn problem, maint_progress_fn progress,
 		 void *arg, struct verify_totals *t);
 
 struct reindex_totals {
 	int64_t packs, blobs, instances, tombstones, skipped;
+	int64_t damaged;             /* ranges and blob files skipped as damaged */
+	int64_t accepted;            /* ranges skipped as known damage (DAMAGED.accepted) */
+	uint64_t damaged_bytes;
+	int64_t lost;                /* records whose blobs are gone with damage */
 };
-/* Rebuild dir/index.db from the packs and blob files.  An existing index is
- * kept as index.db.old.  Nothing may use the store meanwhile. */
+/* Rebuild dir/index.db from the packs and blob files alone (the old index
+ * is not opened; it is kept as index.db.old).  Damaged entries and blob
+ * files are skipped, each reported (pack, byte range, and the instances
+ * the old index had there, when it still opens); everything else is kept:
+ * every instance whose record and blobs are intact comes back.  A
+ * torn tail of the newest pack is the normal after-crash case and is not
+ * damage.  With damage, STORE/DAMAGED lists it; a reindex without damage
+ * removes the marker.  Nothing may use the store meanwhile. */
 int store_reindex(const char *dir, maint_problem_fn problem, void *arg,
 		  struct reindex_totals *t, char *err, size_t errlen);
 
@@ -43,9 +90,13 @@ int store_remove_node(struct store *s, struct catalog *cat, int kind, int64_t id
 		      int64_t *removed);
 
 struct gc_totals {
-	int64_t blobs_freed, files_removed, temporary_removed;
+	int64_t blobs_freed, files_removed, temporary_removed, spool_removed;
 	uint64_t bytes_freed;
 };
-int store_gc(struct store *s, struct gc_totals *t, char *err, size_t errlen);
+/* Free unreferenced blobs, blob files no row names, temporary files of
+ * dead imports, and spool files (spool/in-<pid>-<n>) of dead mounts.
+ * Refuses (-EBUSY, err says why) while STORE/DAMAGED exists unless force;
+ * a forced gc that succeeds accepts the damage (see above). */
+int store_gc(struct store *s, int force, struct gc_totals *t, char *err, size_t errlen);
 
 #endif

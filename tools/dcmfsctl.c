@@ -2,7 +2,8 @@
  * dcmfsctl - the administrator's command line for a dcmfs store.
  *
  * Exit status: 0 success; 1 the command ran but found problems (rejected
- * files, verify problems); 2 usage or store errors.  Messages go to stderr as
+ * files, verify problems, damage reindex skipped); 2 usage or store errors
+ * (gc refusing to run over unaccepted damage is one).  Messages go to stderr as
  * "dcmfsctl: <what went wrong>"; progress only when stderr is a terminal.
  */
 #include <dirent.h>
@@ -100,14 +101,18 @@ static const char usage_text[] =
 	"                                  (the current version unless --version)\n"
 	"  get STORE --series UID -o FOLDER         write every file of a series\n"
 	"                                  (FOLDER must not be a symbolic link)\n"
-	"  verify STORE                    read back everything and check every hash\n"
-	"  reindex STORE                   rebuild index.db from packs and blob files\n"
+	"  verify STORE                    check every pack entry, blob and record; read back\n"
+	"                                  everything and check every hash\n"
+	"  reindex STORE                   rebuild index.db from packs and blob files (skips\n"
+	"                                  and lists damaged ranges; then gc needs --force)\n"
 	"  rm STORE --patient ID|--study UID|--series UID|--instance UID\n"
 	"                                  remove from the catalogue (gc frees the data)\n"
-	"  gc STORE                        free data that nothing references\n"
+	"  gc [--force] STORE              free data that nothing references (--force: even\n"
+	"                                  after a reindex that skipped damage)\n"
 	"\n"
-	"Exit status: 0 ok, 1 problems found (rejected files, verify problems, or an\n"
-	"import that skipped entries and imported nothing), 2 usage or store error.\n";
+	"Exit status: 0 ok, 1 problems found (rejected files, verify problems, damage\n"
+	"skipped by reindex, or an import that skipped entries and imported nothing),\n"
+	"2 usage or store error.\n";
 
 static void usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
 static void usage_error(const char *fmt, ...)
@@ -656,6 +661,12 @@ static int write_instance(struct store *s, struct catalog *cat, struct codec_ctx
 {
 	struct instance_handle *h;
 	int r = instance_open(s, cat, id, &h);
+	if (r == -EBADMSG || r == -EIO) {
+		snprintf(err, errlen, "cannot read '%s' (instance inode %" PRId64 "): its stored data is"
+			 " damaged (%s); 'dcmfsctl verify %s' names the damage", what, id, strerror(-r),
+			 s->dir);
+		return -1;
+	}
 	if (r) {
 		snprintf(err, errlen, "cannot read '%s': %s", what, strerror(-r));
 		return -1;
@@ -664,6 +675,13 @@ static int write_instance(struct store *s, struct catalog *cat, struct codec_ctx
 	int bad = 0;
 	while (!bad && off < size) {
 		int64_t got = instance_read(h, ctx, off, buf, bufsz);
+		if (got == -EBADMSG || got == -EIO) {
+			snprintf(err, errlen, "cannot read '%s' (instance inode %" PRId64 ") at offset %" PRIu64
+				 ": its stored data is damaged (%s); 'dcmfsctl verify %s' names the damage",
+				 what, id, off, strerror((int)-got), s->dir);
+			bad = 1;
+			break;
+		}
 		if (got <= 0) {
 			snprintf(err, errlen, "cannot read '%s' at offset %" PRIu64 ": %s", what, off,
 				 strerror(got ? (int)-got : EIO));
@@ -929,13 +947,27 @@ static int cmd_verify(int argc, char **argv)
 	if (r)
 		die("verify could not finish: %s", strerror(-r));
 	char b[32];
-	printf("verified %" PRId64 " instances and %" PRId64 " blobs (%s) in %.1f s: %" PRId64 " problem%s",
-	       t.instances, t.blobs, human(t.bytes_checked, b, sizeof(b)), now_s() - t0, t.problems,
-	       t.problems == 1 ? "" : "s");
-	if (t.temporary_files || t.unreferenced_blobs)
-		printf(" (%" PRId64 " unreferenced blobs, %" PRId64 " temporary files: 'dcmfsctl gc' frees them)",
-		       t.unreferenced_blobs, t.temporary_files);
+	printf("verified %" PRId64 " pack entries, %" PRId64 " instances and %" PRId64 " blobs (%s) in %.1f s: %"
+	       PRId64 " problem%s", t.pack_entries, t.instances, t.blobs, human(t.bytes_checked, b, sizeof(b)),
+	       now_s() - t0, t.problems, t.problems == 1 ? "" : "s");
+	if (t.damaged_ranges)
+		printf(" (%" PRId64 " damaged pack range%s, %" PRIu64 " bytes)", t.damaged_ranges,
+		       t.damaged_ranges == 1 ? "" : "s", t.damaged_bytes);
 	printf("\n");
+	int64_t reclaim = t.unreferenced_blobs + t.temporary_files + t.orphan_files;
+	if (reclaim)
+		printf("%" PRId64 " reclaimable by gc (%" PRId64 " unreferenced blobs, %" PRId64
+		       " orphan blob files, %" PRId64 " temporary files)\n", reclaim,
+		       t.unreferenced_blobs, t.orphan_files, t.temporary_files);
+	if (t.accepted_ranges)
+		printf("%" PRId64 " known damaged range%s, accepted by 'gc --force' (listed in %s/" DAMAGE_MARKER
+		       ".accepted): not counted as problems\n", t.accepted_ranges,
+		       t.accepted_ranges == 1 ? "" : "s", argv[1]);
+	if (t.torn_tail)
+		printf("the newest pack ends in a torn append (an interrupted write): not damage\n");
+	if (t.marker)
+		printf("%s/" DAMAGE_MARKER " marks damage skipped by reindex: gc refuses to run until it is cleared\n",
+		       argv[1]);
 	return finish(t.problems ? EXIT_PROBLEMS : 0);
 }
 
@@ -950,6 +982,16 @@ static int cmd_reindex(int argc, char **argv)
 		die("%s", err);
 	printf("reindexed %" PRId64 " packs: %" PRId64 " blobs, %" PRId64 " instances, %" PRId64
 	       " removed, %" PRId64 " skipped\n", t.packs, t.blobs, t.instances, t.tombstones, t.skipped);
+	if (t.accepted)
+		printf("skipped %" PRId64 " known damaged range%s (accepted by 'gc --force')\n", t.accepted,
+		       t.accepted == 1 ? "" : "s");
+	if (t.damaged) {
+		printf("skipped %" PRId64 " damaged range%s or file%s (%" PRIu64 " bytes in packs); %" PRId64
+		       " instance%s not recovered for want of their data; listed in %s/" DAMAGE_MARKER
+		       " (gc refuses to run until it is cleared)\n", t.damaged, t.damaged == 1 ? "" : "s",
+		       t.damaged == 1 ? "" : "s", t.damaged_bytes, t.lost, t.lost == 1 ? "" : "s", argv[1]);
+		return finish(EXIT_PROBLEMS);
+	}
 	return finish(0);
 }
 
@@ -992,16 +1034,18 @@ static int cmd_rm(int argc, char **argv)
 
 static int cmd_gc(int argc, char **argv)
 {
-	if (argc != 2)
-		usage_error("gc takes one STORE");
-	struct store *s = open_store(argv[1], 0);
+	int force = argc == 3 && !strcmp(argv[1], "--force");
+	if (argc != 2 + force)
+		usage_error("gc takes [--force] STORE");
+	struct store *s = open_store(argv[1 + force], 0);
 	struct gc_totals t;
-	char err[512], b[32];
-	if (store_gc(s, &t, err, sizeof(err)))
+	char err[1024], b[32];
+	if (store_gc(s, force, &t, err, sizeof(err)))
 		die("%s", err);
 	store_close(s);
-	printf("freed %" PRId64 " blobs (%s), removed %" PRId64 " files and %" PRId64 " temporary files\n",
-	       t.blobs_freed, human(t.bytes_freed, b, sizeof(b)), t.files_removed, t.temporary_removed);
+	printf("freed %" PRId64 " blobs (%s), removed %" PRId64 " files, %" PRId64 " temporary files and %"
+	       PRId64 " spool files\n", t.blobs_freed, human(t.bytes_freed, b, sizeof(b)), t.files_removed,
+	       t.temporary_removed, t.spool_removed);
 	return finish(0);
 }
 

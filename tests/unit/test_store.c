@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "blobstore.h"
+#include "hash.h"
 #include "ingest.h"
 #include "maint.h"
 #include "store.h"
@@ -61,7 +62,116 @@ static int collect(void *arg, int type, const uint8_t *p, size_t len, uint64_t o
 	return 0;
 }
 
+struct ranges {
+	int n;
+	uint64_t start[8], end[8];
+	int tail[8];
+};
+
+static void on_skip(void *arg, uint64_t start, uint64_t end, int tail)
+{
+	struct ranges *g = arg;
+	if (g->n < 8) {
+		g->start[g->n] = start;
+		g->end[g->n] = end;
+		g->tail[g->n] = tail;
+	}
+	g->n++;
+}
+
+struct walk {
+	struct seen s;
+	struct ranges g;
+};
+
+static int collect_w(void *arg, int type, const uint8_t *p, size_t len, uint64_t off)
+{
+	return collect(&((struct walk *)arg)->s, type, p, len, off);
+}
+
+static void skip_w(void *arg, uint64_t start, uint64_t end, int tail)
+{
+	on_skip(&((struct walk *)arg)->g, start, end, tail);
+}
+
+static void walk(const char *path, struct walk *w)
+{
+	memset(w, 0, sizeof(*w));
+	assert_int_equal(pack_walk(path, collect_w, skip_w, w), 0);
+}
+
+static void poke(const char *path, uint64_t off, uint8_t xor)
+{
+	int fd = open(path, O_RDWR);
+	assert_true(fd >= 0);
+	uint8_t x;
+	assert_int_equal(pread(fd, &x, 1, (off_t)off), 1);
+	x ^= xor;
+	assert_int_equal(pwrite(fd, &x, 1, (off_t)off), 1);
+	close(fd);
+}
+
+/* A pack of three entries; their payload offsets in off[], file size in *size. */
+static char *three_entry_pack(char *path, size_t pathlen, uint64_t off[3], uint64_t *size)
+{
+	char *dir = make_tmpdir();
+	snprintf(path, pathlen, "%s/packs", dir);
+	assert_int_equal(mkdir(path, 0755), 0);
+	struct pack_writer *pw;
+	char err[256];
+	assert_int_equal(pack_writer_create(dir, &pw, err, sizeof(err)), 0);
+	uint8_t a[100], b[3000];
+	memset(a, 7, sizeof(a));
+	memset(b, 9, sizeof(b));
+	assert_int_equal(pack_append(pw, PACK_ENTRY_BLOB, a, sizeof(a), b, sizeof(b), &off[0]), 0);
+	assert_int_equal(pack_append(pw, PACK_ENTRY_INSTANCE, b, 10, NULL, 0, &off[1]), 0);
+	assert_int_equal(pack_append(pw, PACK_ENTRY_TOMBSTONE, a, 16, NULL, 0, &off[2]), 0);
+	snprintf(path, pathlen, "%s/packs/%s", dir, pack_writer_name(pw));
+	*size = pack_writer_size(pw);
+	pack_writer_free(pw);
+	return dir;
+}
+
 static void test_pack_roundtrip_and_torn_tail(void **state)
+{
+	(void)state;
+	char path[4200];
+	uint64_t off[3], size;
+	char *dir = three_entry_pack(path, sizeof(path), off, &size);
+	assert_true(off[1] > off[0] && off[2] > off[1]);
+	assert_int_equal(off[0], PACK_FILE_HEADER + PACK_ENTRY_HEADER);
+
+	struct walk w;
+	walk(path, &w);
+	assert_int_equal(w.s.n, 3);
+	assert_int_equal(w.g.n, 0);
+	assert_int_equal(w.s.types[0], PACK_ENTRY_BLOB);
+	assert_int_equal(w.s.lens[0], 3100);
+	assert_int_equal(w.s.types[2], PACK_ENTRY_TOMBSTONE);
+
+	/* An interrupted append: one range, to the end, marked as a tail. */
+	assert_int_equal(truncate(path, (off_t)(size - 5)), 0);
+	walk(path, &w);
+	assert_int_equal(w.s.n, 2);
+	assert_int_equal(w.g.n, 1);
+	assert_int_equal(w.g.start[0], off[2] - PACK_ENTRY_HEADER);
+	assert_int_equal(w.g.end[0], size - 5);
+	assert_int_equal(w.g.tail[0], 1);
+
+	/* A flipped bit in the last whole entry is damage, not a torn tail. */
+	assert_int_equal(truncate(path, (off_t)size), 0);
+	poke(path, off[2] + 5, 0x20);
+	walk(path, &w);
+	assert_int_equal(w.s.n, 2);
+	assert_int_equal(w.g.n, 1);
+	assert_int_equal(w.g.end[0], size);
+	assert_int_equal(w.g.tail[0], 0);
+	rm_rf(dir);
+	free(dir);
+}
+
+/* A batch that rolls back cuts its entries off; appends go on from there. */
+static void test_pack_truncate(void **state)
 {
 	(void)state;
 	char *dir = make_tmpdir();
@@ -71,44 +181,191 @@ static void test_pack_roundtrip_and_torn_tail(void **state)
 	struct pack_writer *pw;
 	char err[256];
 	assert_int_equal(pack_writer_create(dir, &pw, err, sizeof(err)), 0);
-	uint8_t a[100], b[3000];
-	memset(a, 7, sizeof(a));
-	memset(b, 9, sizeof(b));
-	uint64_t off1, off2, off3;
-	assert_int_equal(pack_append(pw, PACK_ENTRY_BLOB, a, sizeof(a), b, sizeof(b), &off1), 0);
-	assert_int_equal(pack_append(pw, PACK_ENTRY_INSTANCE, b, 10, NULL, 0, &off2), 0);
-	assert_int_equal(pack_append(pw, PACK_ENTRY_TOMBSTONE, a, 16, NULL, 0, &off3), 0);
-	assert_true(off2 > off1 && off3 > off2);
 	snprintf(path, sizeof(path), "%s/packs/%s", dir, pack_writer_name(pw));
-	uint64_t size = pack_writer_size(pw);
+	uint8_t a[64];
+	memset(a, 5, sizeof(a));
+	uint64_t o1, o2, o3;
+	assert_int_equal(pack_append(pw, PACK_ENTRY_BLOB, a, sizeof(a), NULL, 0, &o1), 0);
+	uint64_t before = pack_writer_size(pw);
+	assert_int_equal(pack_append(pw, PACK_ENTRY_INSTANCE, a, 30, NULL, 0, &o2), 0);
+	assert_int_equal(pack_writer_truncate(pw, before), 0);
+	assert_int_equal(pack_writer_size(pw), before);
+	assert_int_equal(pack_writer_truncate(pw, before + 1), -EINVAL);
+	assert_int_equal(pack_append(pw, PACK_ENTRY_TOMBSTONE, a, 16, NULL, 0, &o3), 0);
+	assert_int_equal(o3, o2);
+	pack_writer_free(pw);
+	struct walk w;
+	walk(path, &w);
+	assert_int_equal(w.s.n, 2);
+	assert_int_equal(w.s.types[1], PACK_ENTRY_TOMBSTONE);
+	assert_int_equal(w.g.n, 0);
+	rm_rf(dir);
+	free(dir);
+}
+
+/* A flipped bit in the middle entry, in the first one, in the file header:
+ * the walk skips exactly the damaged range and reads what follows. */
+static void test_pack_resync(void **state)
+{
+	(void)state;
+	char path[4200];
+	uint64_t off[3], size;
+	char *dir = three_entry_pack(path, sizeof(path), off, &size);
+	struct walk w;
+
+	poke(path, off[1] + 3, 0x10);               /* the record's payload */
+	walk(path, &w);
+	assert_int_equal(w.s.n, 2);
+	assert_int_equal(w.s.types[0], PACK_ENTRY_BLOB);
+	assert_int_equal(w.s.types[1], PACK_ENTRY_TOMBSTONE);
+	assert_int_equal(w.g.n, 1);
+	assert_int_equal(w.g.start[0], off[1] - PACK_ENTRY_HEADER);
+	assert_int_equal(w.g.end[0], off[2] - PACK_ENTRY_HEADER);
+	assert_int_equal(w.g.tail[0], 0);
+	poke(path, off[1] + 3, 0x10);
+
+	poke(path, off[0] - 4, 0x01);               /* the blob entry's length */
+	walk(path, &w);
+	assert_int_equal(w.s.n, 2);
+	assert_int_equal(w.s.types[0], PACK_ENTRY_INSTANCE);
+	assert_int_equal(w.g.n, 1);
+	assert_int_equal(w.g.start[0], PACK_FILE_HEADER);
+	assert_int_equal(w.g.end[0], off[1] - PACK_ENTRY_HEADER);
+	poke(path, off[0] - 4, 0x01);
+
+	poke(path, 2, 0x04);                        /* the file header's magic */
+	walk(path, &w);
+	assert_int_equal(w.s.n, 3);
+	assert_int_equal(w.g.n, 1);
+	assert_int_equal(w.g.start[0], 0);
+	assert_int_equal(w.g.end[0], PACK_FILE_HEADER);
+	assert_int_equal(w.g.tail[0], 0);
+	rm_rf(dir);
+	free(dir);
+}
+
+/* A stored payload carrying a copy of a valid entry: when the entry that
+ * holds it is damaged, the resync must not take the copy for an entry (its
+ * checksum is bound to the offset it was made for). */
+static void test_pack_fake_entry_in_payload(void **state)
+{
+	(void)state;
+	char *dir = make_tmpdir();
+	char path[4200];
+	snprintf(path, sizeof(path), "%s/packs", dir);
+	assert_int_equal(mkdir(path, 0755), 0);
+	struct pack_writer *pw;
+	char err[256];
+	assert_int_equal(pack_writer_create(dir, &pw, err, sizeof(err)), 0);
+	uint8_t small[40];
+	memset(small, 3, sizeof(small));
+	uint64_t o1, o2, o3;
+	assert_int_equal(pack_append(pw, PACK_ENTRY_TOMBSTONE, small, 16, NULL, 0, &o1), 0);
+	snprintf(path, sizeof(path), "%s/packs/%s", dir, pack_writer_name(pw));
+	/* The first entry's bytes, as a file being stored might carry them. */
+	uint8_t fake[256];
+	memset(fake, 0xee, sizeof(fake));
+	int fd = open(path, O_RDONLY);
+	assert_true(fd >= 0);
+	assert_int_equal(pread(fd, fake + 64, PACK_ENTRY_HEADER + 16, (off_t)(o1 - PACK_ENTRY_HEADER)),
+			 PACK_ENTRY_HEADER + 16);
+	close(fd);
+	assert_int_equal(pack_append(pw, PACK_ENTRY_BLOB, fake, sizeof(fake), NULL, 0, &o2), 0);
+	assert_int_equal(pack_append(pw, PACK_ENTRY_INSTANCE, small, 10, NULL, 0, &o3), 0);
 	pack_writer_free(pw);
 
-	struct seen s = { 0 };
-	uint64_t torn;
-	assert_int_equal(pack_walk(path, collect, &s, &torn), 0);
-	assert_int_equal(s.n, 3);
-	assert_int_equal(torn, 0);
-	assert_int_equal(s.types[0], PACK_ENTRY_BLOB);
-	assert_int_equal(s.lens[0], sizeof(a) + sizeof(b));
-	assert_int_equal(s.types[2], PACK_ENTRY_TOMBSTONE);
+	struct walk w;
+	walk(path, &w);
+	assert_int_equal(w.s.n, 3);
+	assert_int_equal(w.g.n, 0);
+	poke(path, o2 - 8, 0x02);                   /* the blob entry's type */
+	walk(path, &w);
+	assert_int_equal(w.s.n, 2);
+	assert_int_equal(w.s.types[0], PACK_ENTRY_TOMBSTONE);
+	assert_int_equal(w.s.types[1], PACK_ENTRY_INSTANCE);
+	assert_int_equal(w.g.n, 1);
+	assert_int_equal(w.g.start[0], o2 - PACK_ENTRY_HEADER);
+	assert_int_equal(w.g.end[0], o3 - PACK_ENTRY_HEADER);
+	rm_rf(dir);
+	free(dir);
+}
 
-	/* An interrupted append: the walk stops at the torn entry. */
-	assert_int_equal(truncate(path, (off_t)(size - 5)), 0);
-	memset(&s, 0, sizeof(s));
-	assert_int_equal(pack_walk(path, collect, &s, &torn), 0);
-	assert_int_equal(s.n, 2);
-	assert_true(torn > 0);
+/* Packs written by dcmfs before format 2 stay readable: walk, resync and
+ * checked reads of their blobs. */
+static void put_le32(uint8_t *p, uint32_t v) { memcpy(p, &v, 4); }
+static void put_le64(uint8_t *p, uint64_t v) { memcpy(p, &v, 8); }
 
-	/* A flipped byte in a payload fails its checksum. */
-	int fd = open(path, O_RDWR);
-	assert_true(fd >= 0);
-	uint8_t x = 0x55;
-	assert_int_equal(pwrite(fd, &x, 1, (off_t)off1 + 50), 1);
-	close(fd);
-	memset(&s, 0, sizeof(s));
-	assert_int_equal(pack_walk(path, collect, &s, &torn), 0);
-	assert_int_equal(s.n, 0);
-	assert_int_equal(torn, off1 - 20);
+static const char *v1_name;
+static int v1_pack_name(void *arg, int64_t id, char *name, size_t len)
+{
+	(void)arg;
+	(void)id;
+	snprintf(name, len, "%s", v1_name);
+	return 0;
+}
+
+static void test_pack_v1_readable(void **state)
+{
+	(void)state;
+	char *dir = make_tmpdir();
+	char path[4200];
+	snprintf(path, sizeof(path), "%s/packs", dir);
+	assert_int_equal(mkdir(path, 0755), 0);
+	v1_name = "0000000000000001-00000001-00.pack";
+	snprintf(path, sizeof(path), "%s/packs/%s", dir, v1_name);
+	uint8_t pack[16 + 2 * (20 + 60)] = { 0 };
+	memcpy(pack, "DCMFSPK1", 8);
+	put_le32(pack + 8, 1);
+	size_t off = 16;
+	uint64_t blob_payload = 0;
+	for (int e = 0; e < 2; e++) {
+		uint8_t *q = pack + off;
+		put_le32(q, 0x31454b50u);
+		q[4] = PACK_ENTRY_BLOB;
+		put_le32(q + 8, 60);
+		struct blob_header h = { .ordinal = (uint32_t)e, .kind = BLOB_HEADER,
+					 .raw_size = 20, .enc_size = 20 };
+		memset(h.hash, 0x40 + e, HASH_LEN);
+		blob_header_encode(&h, q + 20);
+		memset(q + 60, 'a' + e, 20);
+		put_le64(q + 12, checksum64(q + 20, 60));
+		if (e == 1)
+			blob_payload = off + 20;
+		off += 80;
+	}
+	FILE *f = fopen(path, "wb");
+	assert_non_null(f);
+	assert_int_equal(fwrite(pack, 1, sizeof(pack), f), sizeof(pack));
+	fclose(f);
+
+	struct walk w;
+	walk(path, &w);
+	assert_int_equal(w.s.n, 2);
+	assert_int_equal(w.g.n, 0);
+
+	struct blob_reader *br = blob_reader_new(dir, v1_pack_name, NULL);
+	struct blob_ref ref = { .ordinal = 1, .kind = BLOB_HEADER, .raw_size = 20,
+				.enc_size = 20, .pack = 1, .offset = blob_payload + BLOB_HEADER_BYTES };
+	memset(ref.hash, 0x41, HASH_LEN);
+	struct blob_view v;
+	assert_int_equal(blob_view_get(br, &ref, &v), 0);
+	assert_int_equal(v.enc_size, 20);
+	assert_int_equal(v.enc[0], 'b');
+	blob_view_release(&v);
+	/* The index naming the wrong blob there is refused. */
+	ref.ordinal = 0;
+	assert_int_equal(blob_view_get(br, &ref, &v), -EBADMSG);
+	ref.ordinal = 1;
+
+	poke(path, 16 + 70, 0x01);                  /* the first blob's bytes */
+	walk(path, &w);
+	assert_int_equal(w.s.n, 1);
+	assert_int_equal(w.g.n, 1);
+	assert_int_equal(w.g.start[0], 16);
+	assert_int_equal(w.g.end[0], 96);
+	poke(path, blob_payload + 50, 0x01);        /* the second one's */
+	assert_int_equal(blob_view_get(br, &ref, &v), -EBADMSG);
+	blob_reader_free(br);
 	rm_rf(dir);
 	free(dir);
 }
@@ -280,6 +537,10 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_pack_roundtrip_and_torn_tail),
+		cmocka_unit_test(test_pack_truncate),
+		cmocka_unit_test(test_pack_resync),
+		cmocka_unit_test(test_pack_fake_entry_in_payload),
+		cmocka_unit_test(test_pack_v1_readable),
 		cmocka_unit_test(test_blob_file),
 		cmocka_unit_test(test_forced_collision_never_shares),
 	};
