@@ -55,17 +55,16 @@ check "rsync copies the tree without errors" rsync -a "$M/patients/" "$T/copy/"
 fs_match_originals "$T/copy" "$T/long" >"$T/map2"
 check "the copies are the originals" [ "$(grep -c '^MISSING' "$T/map2")" = 0 ] && [ "$(wc -l <"$T/map2")" = 6 ]
 check "unmount" fs_umount "$M"
-# An index as the code before issue 7 left it: no identity columns, the
-# 64 x é patient under its whole 384-byte escaped name.
-long=$(printf '%%C3%%A9%.0s' $(seq 64))
-sqlite3 "$S/index.db" "DROP INDEX instances_fname; DROP INDEX instances_vname; DROP INDEX instances_unclean;
-	ALTER TABLE instances DROP COLUMN fname; ALTER TABLE instances DROP COLUMN vname;
-	ALTER TABLE instances DROP COLUMN current; ALTER TABLE instances DROP COLUMN unclean;
-	UPDATE patients SET dirname='$long' WHERE id=(SELECT min(id) FROM patients WHERE dirname LIKE '%~%')" ||
-	not_ok "make an old index"
-check "the old index has a 384-byte folder name" [ "$(sql "$S" "SELECT max(length(dirname)) FROM patients")" = 384 ]
+# An index of schema 1 (the code before issue 7) is refused with the way
+# out; reindex rebuilds it from the packs with every name fitted.
+sqlite3 "$S/index.db" "PRAGMA user_version=1" || not_ok "make an old index"
+"$DCMFSCTL" stats "$S" >"$T/old.out" 2>&1
+st=$?
+check "an index of schema 1 is refused (exit $st), naming reindex" \
+	eval '[ $st = 2 ] && grep -q "dcmfsctl reindex" "$T/old.out"'
+check "reindex rebuilds it" "$DCMFSCTL" reindex "$S"
 fs_mount_or_bail "$S" "$M" -o ro
-check "opened, it is upgraded: every file is found and opens" \
+check "rebuilt, every file is found and opens" \
 	[ "$(find "$M/patients" -type f -exec cmp -s {} {} \; -print | wc -l)" = 6 ]
 check "unmount" fs_umount "$M"
 
