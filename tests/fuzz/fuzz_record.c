@@ -1,6 +1,6 @@
 /*
- * fuzz_record.c - libFuzzer target: record_decode(), tombstone_decode() and
- * blob_header_decode() on arbitrary bytes (the payloads of pack entries
+ * fuzz_record.c - libFuzzer target: record_decode(), tombstone_decode(),
+ * blob_header_decode() and blob_file_parse() on arbitrary bytes (the payloads of pack entries
  * whose checksum matched: a writer bug or a checksum collision must still
  * not make reindex read out of bounds).
  *
@@ -26,6 +26,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct blob_header h;
 	int hl = blob_header_decode(buf, size, &h);
 	if (hl >= 0 && (size_t)hl + h.enc_size != size)
+		abort();
+
+	/* the same bytes as a blob file (header, checksums, size) */
+	const uint8_t *enc = NULL;
+	if (blob_file_parse(buf, size, 1, &h, &enc) == 0 &&
+	    (enc < buf || enc > buf + size || h.enc_size != (uint64_t)(buf + size - enc)))
 		abort();
 
 	struct instance_record *r = malloc(sizeof(*r));
