@@ -183,7 +183,7 @@ class Mounts:
         errf = open(os.path.join(self.work, "dcmfs.log"), "ab")
         p = subprocess.Popen([DCMFS, store, mnt, "-f"] + list(opts), stdout=errf, stderr=errf)
         for _ in range(100):
-            if os.path.ismount(mnt):
+            if mounted(mnt) and os.path.ismount(mnt):
                 return p
             if p.poll() is not None:
                 break
@@ -199,13 +199,28 @@ class Mounts:
         p.wait()
 
 
+def mounted(mnt):
+    """Is mnt a mount point?  Read from /proc: os.path.ismount() says no for
+    the dead mount a killed daemon leaves (stat fails with ENOTCONN)."""
+    mnt = os.path.realpath(mnt)
+    try:
+        with open("/proc/self/mountinfo") as f:
+            for line in f:
+                p = line.split()[4].replace("\\040", " ")
+                if p == mnt:
+                    return True
+    except OSError:
+        return os.path.ismount(mnt)
+    return False
+
+
 def unmount(mnt):
-    if not os.path.ismount(mnt):
+    if not mounted(mnt):
         return True
     for cmd in (["fusermount3", "-u", mnt], ["fusermount3", "-u", "-z", mnt], ["umount", "-l", mnt]):
-        if run(cmd, timeout=30)[0] == 0 and not os.path.ismount(mnt):
+        if run(cmd, timeout=30)[0] == 0 and not mounted(mnt):
             return True
-    return not os.path.ismount(mnt)
+    return not mounted(mnt)
 
 
 def read_back(store, exp, mounts, work):
@@ -364,10 +379,21 @@ def verify_clean(store, t, what):
     return rc == 0
 
 
-def trial_crash(rng, args, exp, mounts, t, n, full_time):
-    work = os.path.join(args.work, "crash")
+def fresh_dir(top, name):
+    """An empty folder top/name; a leftover (dead) mount below it is
+    unmounted first."""
+    work = os.path.join(top, name)
+    for m in ("mnt", "mnt-ro"):
+        unmount(os.path.join(work, m))
     shutil.rmtree(work, ignore_errors=True)
+    if os.path.exists(work):
+        raise RuntimeError("cannot clean %s" % work)
     os.makedirs(work)
+    return work
+
+
+def trial_crash(rng, args, exp, mounts, t, n, full_time):
+    work = fresh_dir(args.work, "crash")
     store = os.path.join(work, "store")
     run([CTL, "init", store])
     delay = rng.uniform(0, full_time * 1.2)
@@ -393,9 +419,7 @@ def trial_fuse(rng, args, exp, mounts, t, n, full_time):
     if not mounts.fuse_ok:
         t.add("fuse crash points skipped (no FUSE)")
         return
-    work = os.path.join(args.work, "fuse")
-    shutil.rmtree(work, ignore_errors=True)
-    os.makedirs(work)
+    work = fresh_dir(args.work, "fuse")
     store, mnt = os.path.join(work, "store"), os.path.join(work, "mnt")
     run([CTL, "init", store])
     d = mounts.mount(store, mnt, opts=())
@@ -455,9 +479,7 @@ def make_reference(args, exp, t):
 
 def trial_corrupt(rng, args, exp, mounts, t, n, ref, refmap, removed):
     packs, live, dead, blobs = refmap
-    work = os.path.join(args.work, "corrupt")
-    shutil.rmtree(work, ignore_errors=True)
-    os.makedirs(work)
+    work = fresh_dir(args.work, "corrupt")
     store = os.path.join(work, "store")
     shutil.copytree(ref, store)
     files = [f for f in sorted(set(d[1] for d in blobs.values() if d[0] == "file"))]
