@@ -118,7 +118,20 @@ $(FUZZ_DIR)/codec-seeds: tests/fuzz/codec_seeds.c $(LIB)
 
 fuzz-build: $(FUZZ_TARGETS) $(FUZZ_DIR)/codec-seeds
 
-fuzz: deps
+# clang and its libFuzzer runtime are needed by make fuzz only, not by make check.
+FUZZ_PACKAGES := clang libclang-rt-14-dev
+fuzz-deps:
+	@missing=""; for p in $(FUZZ_PACKAGES); do \
+		dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing:$$missing"; \
+		if [ "$$(id -u)" != 0 ]; then echo "make fuzz: need root to install:$$missing" >&2; exit 1; fi; \
+		DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+
+fuzz: deps fuzz-deps
 	$(MAKE) all
 	$(MAKE) fuzz-build
 	tests/fuzz/run-fuzz.sh $(abspath $(FUZZ_DIR)) $(FUZZ_SECONDS)
@@ -148,6 +161,6 @@ uninstall:
 clean:
 	rm -rf build
 
-.PHONY: all deps check bench demo clean install uninstall fuzz fuzz-build torture
+.PHONY: all deps check bench demo clean install uninstall fuzz fuzz-build fuzz-deps torture
 .SECONDARY:
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
