@@ -660,7 +660,8 @@ def main():
     log("torture: summary (seed %d)" % seed)
     for k in order + sorted(set(t.c) - set(order)):
         if k in t.c or k in ("wrong bytes", "instances lost (unexpected)", "crash points tried",
-                             "corruptions tried", "detected by verify"):
+                             "corruptions tried", "detected by verify", "not detected by verify",
+                             "verify not clean after a crash"):
             log("  %-48s %d" % (k, t.c.get(k, 0)))
     log("torture: %d failures" % len(t.failures))
     return 1 if t.failures else 0
