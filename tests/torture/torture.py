@@ -646,9 +646,10 @@ def main():
             for i, kind in enumerate(plan, 1):
                 run_one(kind, i, rng, args, exp, mounts, t, full_time, ref, refmap, removed)
     finally:
+        # no mount of ours is left behind, even with --work or --keep
+        for m in ("crash/mnt", "fuse/mnt", "crash/mnt-ro", "fuse/mnt-ro", "corrupt/mnt-ro"):
+            unmount(os.path.join(args.work, m))
         if own_work and not args.keep:
-            for m in ("crash/mnt", "fuse/mnt", "crash/mnt-ro", "fuse/mnt-ro", "corrupt/mnt-ro"):
-                unmount(os.path.join(args.work, m))
             shutil.rmtree(args.work, ignore_errors=True)
     order = ["crash points tried", "crash points that landed mid-import", "crash points after the import ended",
              "verify not clean after a crash", "fuse crash points tried", "fuse crash points skipped (no FUSE)",
