@@ -60,6 +60,7 @@ CTL = os.path.join(BUILD, "dcmfsctl")
 DCMFS = os.path.join(BUILD, "dcmfs")
 SCAN = os.path.join(BUILD, "dcmfs-scan")
 
+sys.dont_write_bytecode = True   # no __pycache__ in the source tree
 _spec = importlib.util.spec_from_file_location("dcmfs_extract", os.path.join(TOP, "tools", "dcmfs-extract.py"))
 fmt = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(fmt)
