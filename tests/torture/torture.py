@@ -183,7 +183,7 @@ class Mounts:
         os.makedirs(mnt, exist_ok=True)
         errf = open(os.path.join(self.work, "dcmfs.log"), "ab")
         p = subprocess.Popen([DCMFS, store, mnt, "-f"] + list(opts), stdout=errf, stderr=errf)
-        for _ in range(100):
+        for _ in range(300):     # up to 15 s: the machine may be busy
             if mounted(mnt) and os.path.ismount(mnt):
                 return p
             if p.poll() is not None:
