@@ -18,10 +18,11 @@ S=$TMP/store
 "$CTL" import -q "$S" "${dirs[@]}" >"$TMP/import.out" 2>/dev/null
 [ $? -le 1 ] && ok "import: $(cat "$TMP/import.out")" || not_ok "import failed: $(cat "$TMP/import.out")"
 n=$(stat_total "$S" instances)
-start=$(date +%s.%N)
+start=$(date +%s%N)
 $PY "$X" -q "$S" "$TMP/out" >"$TMP/x.out" 2>&1
 rc=$?
-secs=$(printf '%.1f' "$(echo "$(date +%s.%N) - $start" | bc)")
+ms=$((($(date +%s%N) - start) / 1000000))
+secs=$((ms / 1000)).$((ms % 1000 / 100))
 [ $rc -eq 0 ] && ok "extract exits 0 ($(cat "$TMP/x.out"), ${secs}s)" || { not_ok "extract exits $rc"; sed 's/^/# /' "$TMP/x.out" | head; }
 m=$(($(wc -l <"$TMP/out/MANIFEST.tsv") - 1))
 [ "$m" = "$n" ] && ok "one file per stored instance ($n)" || not_ok "$m files extracted, the store has $n instances"
