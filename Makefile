@@ -7,6 +7,8 @@
 #   make bench      benchmarks (numbers, not pass/fail)
 #   make check SANITIZE=1   the same tests under AddressSanitizer + UBSan
 #   make install    programs, man page and systemd unit under PREFIX (/usr/local)
+#   make fuzz       libFuzzer targets (clang), FUZZ_SECONDS each (default 60)
+#   make torture    kill -9 and corruption harness for TORTURE_SECONDS (default 600)
 
 SHELL := /bin/bash
 CC ?= cc
@@ -20,7 +22,7 @@ endif
 DEBIAN_PACKAGES := build-essential pkg-config libfuse3-dev fuse3 libxxhash-dev \
 	libzstd-dev libsqlite3-dev zlib1g-dev libgdcm-dev libgdcm-tools dcmtk \
 	python3 python3-pydicom libcmocka-dev rsync perl util-linux procps \
-	iproute2 time sqlite3 attr
+	iproute2 time sqlite3 attr python3-xxhash python3-zstandard
 
 PKGS := fuse3 libzstd sqlite3 zlib libxxhash
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
@@ -91,6 +93,55 @@ demo: deps
 	$(MAKE) all
 	BUILD=$(abspath $(BUILD)) tools/demo.sh
 
+# ---- fuzzing (clang + libFuzzer; not part of make check) ----
+# The index/ sources are compiled again with clang and the sanitizers into
+# build/fuzz; corpora are seeded there at run time, never in the repository.
+FUZZ_SECONDS ?= 60
+FUZZ_CC ?= clang
+FUZZ_DIR := build/fuzz
+FUZZ_FLAGS := -g -O1 -fno-omit-frame-pointer -fsanitize=address,undefined \
+	-fno-sanitize-recover=undefined -std=c11 -D_GNU_SOURCE -D_FILE_OFFSET_BITS=64 \
+	-Iindex $(PKG_CFLAGS) -Wno-unknown-attributes -Wno-ignored-attributes
+FUZZ_OBJ := $(INDEX_SRC:index/%.c=$(FUZZ_DIR)/obj/%.o)
+FUZZ_TARGETS := $(FUZZ_DIR)/fuzz_dicom $(FUZZ_DIR)/fuzz_codec $(FUZZ_DIR)/fuzz_record
+
+$(FUZZ_DIR)/obj/%.o: index/%.c
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer-no-link -c $< -o $@
+
+$(FUZZ_DIR)/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_OBJ)
+	$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer -o $@ $^ $(PKG_LIBS) -lpthread -lm
+
+$(FUZZ_DIR)/codec-seeds: tests/fuzz/codec_seeds.c $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $< $(LIB) $(LDLIBS)
+
+fuzz-build: $(FUZZ_TARGETS) $(FUZZ_DIR)/codec-seeds
+
+# clang and its libFuzzer runtime are needed by make fuzz only, not by make check.
+FUZZ_PACKAGES := clang libclang-rt-14-dev
+fuzz-deps:
+	@missing=""; for p in $(FUZZ_PACKAGES); do \
+		dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing:$$missing"; \
+		if [ "$$(id -u)" != 0 ]; then echo "make fuzz: need root to install:$$missing" >&2; exit 1; fi; \
+		DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+
+fuzz: deps fuzz-deps
+	$(MAKE) all
+	$(MAKE) fuzz-build
+	tests/fuzz/run-fuzz.sh $(abspath $(FUZZ_DIR)) $(FUZZ_SECONDS)
+
+# ---- crash and corruption harness (a short run is in make check: t0300) ----
+TORTURE_SECONDS ?= 600
+torture: deps
+	$(MAKE) all
+	BUILD=$(abspath $(BUILD)) tests/torture/torture.sh --seconds $(TORTURE_SECONDS)
+
 PREFIX ?= /usr/local
 DESTDIR ?=
 # Installs the programs, the man page and the systemd unit (with its paths
@@ -110,6 +161,6 @@ uninstall:
 clean:
 	rm -rf build
 
-.PHONY: all deps check bench demo clean install uninstall
+.PHONY: all deps check bench demo clean install uninstall fuzz fuzz-build fuzz-deps torture
 .SECONDARY:
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
