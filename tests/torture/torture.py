@@ -1,8 +1,12 @@
 #!/usr/bin/python3
 """torture.py - kill -9 and corruption harness for dcmfs.
 
-    torture.py [--seconds S | --crash N --fuse N --corrupt N] [--seed N]
+    torture.py [--seconds S] [--crash N --fuse N --corrupt N] [--seed N]
                [--data DIR]... [--work DIR] [--keep] [-v]
+
+--seconds alone cycles through the kinds of trial until the time is up;
+counts alone run that many of each; both run the counts interleaved and
+stop at the time limit (the summary counts what ran).
 
 Three kinds of trial, each on a store of its own below --work:
 
@@ -765,7 +769,18 @@ def main():
             % (len(refmap[0]), sum(1 for b in refmap[3].values() if b[0] == "file"), len(refmap[1]),
                len(refmap[2]), full_time))
         plan = []
-        if args.seconds:
+        if args.seconds and (args.crash or args.fuse or args.corrupt):
+            # counts and a time limit: the trials interleaved (each kind
+            # spread evenly over the plan), stopped at the limit
+            deadline = time.time() + args.seconds
+            plan = sorted((k / n, kind) for kind, n in (("crash", args.crash), ("fuse", args.fuse),
+                                                         ("corrupt", args.corrupt)) if n for k in range(n))
+            for i, (_, kind) in enumerate(plan, 1):
+                if time.time() >= deadline:
+                    log("torture: time limit reached after %d of %d trials" % (i - 1, len(plan)))
+                    break
+                run_one(kind, i, rng, args, exp, mounts, t, full_time, ref, refmap, removed)
+        elif args.seconds:
             deadline = time.time() + args.seconds
             cycle = ["crash", "corrupt", "corrupt", "fuse", "crash", "corrupt", "corrupt"]
             i = 0
