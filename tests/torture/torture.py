@@ -472,7 +472,8 @@ def hit(dep, dmg):
             return True
         if action == "truncate":
             return dep[3] > off
-        return off < 16 or dep[2] <= off < dep[3]
+        # a damaged file header costs nothing: the entries are still read
+        return dep[2] <= off < dep[3]
     if dep[0] == "file" and kind == "blob" and dep[1] == target:
         return True
     return dep[0] == "missing"
