@@ -488,6 +488,20 @@ int catalog_pack_name(struct catalog *c, int64_t id, char *name, size_t len)
 	return r;
 }
 
+int catalog_all_packs(struct catalog *c, cat_pack_cb cb, void *arg)
+{
+	sqlite3_stmt *s;
+	if (sqlite3_prepare_v2(c->db, "SELECT id, name FROM packs ORDER BY id", -1, &s, NULL) != SQLITE_OK)
+		return -EIO;
+	int rc, r = 0;
+	while (!r && (rc = sqlite3_step(s)) == SQLITE_ROW)
+		r = cb(arg, sqlite3_column_int64(s, 0), (const char *)sqlite3_column_text(s, 1));
+	if (!r && rc != SQLITE_DONE)
+		r = sqerr(rc);
+	sqlite3_finalize(s);
+	return r;
+}
+
 int catalog_versions(struct catalog *c, const char *sop_uid,
 		     struct cat_version **out)
 {

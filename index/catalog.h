@@ -71,6 +71,9 @@ int catalog_insert_blob(struct catalog *c, struct blob_ref *ref); /* sets ref->i
 int catalog_pack_id(struct catalog *c, const char *name, int64_t *id); /* finds or adds */
 int catalog_pack_find(struct catalog *c, const char *name, int64_t *id); /* 0 or -ENOENT */
 int catalog_pack_name(struct catalog *c, int64_t id, char *name, size_t len);
+/* Every pack the index names, in id order; cb returns 0 to go on. */
+typedef int (*cat_pack_cb)(void *arg, int64_t id, const char *name);
+int catalog_all_packs(struct catalog *c, cat_pack_cb cb, void *arg);
 
 /* ---- instances ---- */
 struct cat_version {

@@ -369,6 +369,23 @@ static int verify_packs(struct verify_ctx *v)
 	return r;
 }
 
+/* A pack the index names must be there: a deleted pack that held only
+ * tombstones (rm) is seen by nothing else, and without it reindex would
+ * bring the removed instances back. */
+static int pack_present(void *arg, int64_t id, const char *name)
+{
+	struct verify_ctx *v = arg;
+	(void)id;
+	char path[4400];
+	snprintf(path, sizeof(path), "%s/packs/%s", v->s->dir, name);
+	if (access(path, F_OK) < 0 && errno == ENOENT) {
+		v->t->problems++;
+		say(v->problem, v->arg, "missing: pack %s (the index names it; whatever records and"
+		    " tombstones it held are gone, and reindex cannot know them)", name);
+	}
+	return 0;
+}
+
 /* Where a blob is, for messages. */
 static void blob_where(struct verify_ctx *v, const struct blob_ref *b, char *out, size_t len)
 {
@@ -591,6 +608,8 @@ int store_verify(struct store *s, maint_problem_fn problem, maint_progress_fn pr
 	/* One read transaction: a consistent snapshot while imports go on. */
 	catalog_exec(s->cat, "BEGIN");
 	r = verify_packs(&v);
+	if (!r)
+		r = catalog_all_packs(s->cat, pack_present, &v);
 	if (!r)
 		r = catalog_all_blobs(s->cat, verify_blob, &v);
 	if (!r)
@@ -958,6 +977,10 @@ int store_remove_node(struct store *s, struct catalog *cat, int kind, int64_t id
 	if (r)
 		return r;
 	r = catalog_begin(cat);
+	/* The index names the tombstones' pack, so that verify sees it go. */
+	int64_t pack_id;
+	if (!r)
+		r = catalog_pack_id(cat, pack_writer_name(c.pw), &pack_id);
 	if (!r)
 		r = catalog_instances_under(cat, kind, id, rm_one, &c);
 	if (!r)

@@ -5,7 +5,7 @@
 # instances hit); after rm index.db* a reindex brings back every instance
 # whose own data is intact, lists what it skipped and exits 1; gc then
 # refuses to run without --force.  A torn tail of the newest pack (what a
-# crash leaves) is quiet.
+# crash leaves) is quiet.  A deleted pack of tombstones is found too.
 . "$(dirname "$0")/lib/store-common.sh"
 IN=$TMP/in
 mkdir -p "$IN"
@@ -212,4 +212,14 @@ rc=$?
 	{ not_ok "verify with orphans: exit $rc"; sed 's/^/# /' "$TMP/orph.out"; }
 "$CTL" gc "$S" >/dev/null 2>&1
 [ -z "$(ls -A "$S/blobs/00/00")" ] && ok "gc removes them" || not_ok "left after gc: $(ls "$S/blobs/00/00")"
+# 11. A deleted pack that held only tombstones (torture seed 20261201,
+# corruption 607): verify exits 1 and names it; nothing else refers to it.
+fresh
+sop=$(sqlite3 "$S/index.db" "SELECT sop_uid FROM instances ORDER BY id LIMIT 1")
+before=$(ls "$S/packs")
+"$CTL" rm "$S" --instance "$sop" >/dev/null 2>&1
+tomb=$(ls "$S/packs" | grep -vxF "$before")
+"$CTL" verify "$S" >/dev/null 2>&1 && [ -n "$tomb" ] && ok "rm writes a pack of tombstones ($tomb); verify exits 0" || not_ok "rm: pack '$tomb'"
+rm -f "$S/packs/$tomb"
+verify_finds "a deleted pack of tombstones" "missing: pack $tomb"
 done_testing
