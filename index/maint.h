@@ -54,7 +54,9 @@ struct verify_totals {
 /* Check every entry of every pack (magic, length, checksum), every blob
  * (read back, decoded, hashed), every instance (its record, read from its
  * pack, against its row: ids, version, size, file hash, segments; then the
- * whole file read back against its hash).  Each damaged pack range is named
+ * whole file read back against its hash), and that every pack the index
+ * names is there (a pack of tombstones is named by nothing else).  Each
+ * damaged pack range is named
  * with the instances it affects; so is each damaged blob file.  Orphans and
  * temporary files are counted, not problems.  Safe to run while imports
  * and gc run: data freed meanwhile is not reported missing.  Returns 0 or
