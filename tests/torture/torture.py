@@ -360,11 +360,12 @@ def read_back(store, exp, mounts, work):
             unmount(mnt)
             Mounts.kill(p)
         return got, wrong
-    # no FUSE: dcmfsctl get, instance by instance, places from index.db
+    # no FUSE: dcmfsctl get, instance by instance, names (those of /versions)
+    # from index.db
     try:
         db = sqlite3.connect("file:%s?mode=ro" % os.path.join(store, "index.db"), uri=True)
         rows = db.execute(
-            "SELECT p.dirname, st.dirname, se.dirname, i.name, i.sop_uid, i.version FROM instances i"
+            "SELECT p.dirname, st.dirname, se.dirname, i.vname, i.sop_uid, i.version FROM instances i"
             " JOIN series se ON se.id = i.series JOIN studies st ON st.id = se.study"
             " JOIN patients p ON p.id = st.patient").fetchall()
         db.close()
