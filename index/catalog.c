@@ -846,6 +846,35 @@ static void node_from_row(sqlite3_stmt *s, int kind, struct cat_node *n)
 	n->size = (uint64_t)sqlite3_column_int64(s, 4);
 }
 
+/* Hand the rows of a bound listing statement to cb.  All rows are read
+ * first, because the callback may run other statements. */
+static int list_nodes(sqlite3_stmt *s, int kind, cat_node_cb cb, void *arg)
+{
+	struct cat_node *all = NULL, n;
+	size_t cnt = 0, cap = 0;
+	int rc, r = 0;
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		if (cnt == cap) {
+			cap = cap ? cap * 2 : 64;
+			struct cat_node *p = realloc(all, cap * sizeof(*all));
+			if (!p) {
+				r = -ENOMEM;
+				break;
+			}
+			all = p;
+		}
+		node_from_row(s, kind, &n);
+		all[cnt++] = n;
+	}
+	sqlite3_reset(s);
+	if (!r && rc != SQLITE_DONE && rc != SQLITE_ROW)
+		r = sqerr(rc);
+	for (size_t i = 0; !r && i < cnt; i++)
+		r = cb(arg, &all[i]);
+	free(all);
+	return r;
+}
+
 int catalog_children(struct catalog *c, int parent_kind, int64_t parent_id,
 		     cat_node_cb cb, void *arg)
 {
@@ -857,31 +886,7 @@ int catalog_children(struct catalog *c, int parent_kind, int64_t parent_id,
 		return -EIO;
 	if (parent_kind)
 		sqlite3_bind_int64(s, 1, parent_id);
-	int rc, r = 0;
-	struct cat_node n;
-	/* Read all rows first: the callback may run other statements. */
-	struct cat_node *all = NULL;
-	size_t cnt = 0, cap = 0;
-	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-		if (cnt == cap) {
-			cap = cap ? cap * 2 : 64;
-			struct cat_node *p = realloc(all, cap * sizeof(*all));
-			if (!p) {
-				r = -ENOMEM;
-				break;
-			}
-			all = p;
-		}
-		node_from_row(s, parent_kind + 1, &n);
-		all[cnt++] = n;
-	}
-	sqlite3_reset(s);
-	if (!r && rc != SQLITE_DONE)
-		r = sqerr(rc);
-	for (size_t i = 0; !r && i < cnt; i++)
-		r = cb(arg, &all[i]);
-	free(all);
-	return r;
+	return list_nodes(s, parent_kind + 1, cb, arg);
 }
 
 int catalog_lookup(struct catalog *c, int parent_kind, int64_t parent_id,
@@ -1398,30 +1403,7 @@ int catalog_view_children(struct catalog *c, int view, int parent_kind, int64_t 
 		return -EIO;
 	if (parent_kind)
 		sqlite3_bind_int64(s, 1, parent_id);
-	struct cat_node *all = NULL, n;
-	size_t cnt = 0, cap = 0;
-	int rc, r = 0;
-	/* Read all rows first: the callback may run other statements. */
-	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-		if (cnt == cap) {
-			cap = cap ? cap * 2 : 64;
-			struct cat_node *p = realloc(all, cap * sizeof(*all));
-			if (!p) {
-				r = -ENOMEM;
-				break;
-			}
-			all = p;
-		}
-		node_from_row(s, parent_kind + 1, &n);
-		all[cnt++] = n;
-	}
-	sqlite3_reset(s);
-	if (!r && rc != SQLITE_DONE && rc != SQLITE_ROW)
-		r = sqerr(rc);
-	for (size_t i = 0; !r && i < cnt; i++)
-		r = cb(arg, &all[i]);
-	free(all);
-	return r;
+	return list_nodes(s, parent_kind + 1, cb, arg);
 }
 
 int catalog_view_lookup(struct catalog *c, int view, int parent_kind, int64_t parent_id,
