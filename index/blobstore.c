@@ -241,6 +241,8 @@ static int looks_torn(const uint8_t *p, uint64_t len, uint64_t off)
 	return len - off - ENTRY_HEADER < n;
 }
 
+#define PACK_WALK_WINDOW (8u << 20)
+
 int pack_walk(const char *path, pack_entry_cb cb, pack_skip_cb skip, void *arg)
 {
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -263,8 +265,9 @@ int pack_walk(const char *path, pack_entry_cb cb, pack_skip_cb skip, void *arg)
 	close(fd);
 	if (p == MAP_FAILED)
 		return -errno;
+	madvise((void *)p, (size_t)len, MADV_SEQUENTIAL);
 	int r = 0, accept = ACCEPT_V1 | ACCEPT_V2;
-	uint64_t off = PACK_FILE_HEADER;
+	uint64_t off = PACK_FILE_HEADER, dropped = 0;
 	if (len >= PACK_FILE_HEADER && !memcmp(p, PACK_MAGIC, 8) && get32(p + 12) == 0 &&
 	    (get32(p + 8) == 1 || get32(p + 8) == 2)) {
 		accept = get32(p + 8) == 1 ? ACCEPT_V1 : ACCEPT_V2;
@@ -289,6 +292,13 @@ int pack_walk(const char *path, pack_entry_cb cb, pack_skip_cb skip, void *arg)
 		}
 		r = cb(arg, type, p + po, n, po);
 		off += size;
+		/* Unmap the pages behind us (they stay in the page cache): a
+		 * walk of a 256 MiB pack holds a few MiB resident, not all. */
+		if (off - dropped >= PACK_WALK_WINDOW) {
+			uint64_t to = off & ~(uint64_t)(PACK_WALK_WINDOW - 1);
+			madvise((void *)(p + dropped), (size_t)(to - dropped), MADV_DONTNEED);
+			dropped = to;
+		}
 	}
 	munmap((void *)p, (size_t)len);
 	return r;

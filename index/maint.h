@@ -76,9 +76,12 @@ struct reindex_totals {
  * every instance whose record and blobs are intact comes back.  A
  * torn tail of the newest pack is the normal after-crash case and is not
  * damage.  With damage, STORE/DAMAGED lists it; a reindex without damage
- * removes the marker.  Nothing may use the store meanwhile. */
-int store_reindex(const char *dir, maint_problem_fn problem, void *arg,
-		  struct reindex_totals *t, char *err, size_t errlen);
+ * removes the marker.  Nothing may use the store meanwhile.  One pass over
+ * the packs in memory bounded whatever the store's size (what must be
+ * remembered, tombstones and records met before their blobs, is kept in
+ * scratch tables on disk); progress (may be NULL) gets packs done / total. */
+int store_reindex(const char *dir, maint_problem_fn problem, maint_progress_fn progress,
+		  void *arg, struct reindex_totals *t, char *err, size_t errlen);
 
 /* Remove instances below a node (kind from enum cat_kind, matched by its
  * UID/ID): a tombstone per instance in a pack, then the rows.  Blobs stay
