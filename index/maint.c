@@ -959,21 +959,46 @@ out:
 /* ---------------- remove ---------------- */
 
 struct rm_ctx {
+	struct store *s;
 	struct catalog *cat;
-	struct pack_writer *pw;
 	int64_t removed;
-	int err;
+	int appended;               /* tombstones written by this removal */
+	uint64_t mark;              /* the pack's size before them */
 };
+
+/* The process's tombstone pack, made when first needed (a removal of
+ * nothing makes none) and rotated past PACK_SIZE_LIMIT.  rm_lock held. */
+static int tomb_writer(struct rm_ctx *c)
+{
+	struct store *s = c->s;
+	if (s->tomb_pw && pack_writer_size(s->tomb_pw) >= PACK_SIZE_LIMIT) {
+		pack_writer_free(s->tomb_pw);
+		s->tomb_pw = NULL;
+	}
+	if (!s->tomb_pw) {
+		char err[256];
+		int r = pack_writer_create(s->dir, &s->tomb_pw, err, sizeof(err));
+		if (r)
+			return r;
+	}
+	c->mark = pack_writer_size(s->tomb_pw);
+	return 0;
+}
 
 static int rm_one(void *arg, int64_t id)
 {
 	struct rm_ctx *c = arg;
 	uint8_t tomb[TOMBSTONE_BYTES];
 	uint64_t off;
+	int r = c->appended ? 0 : tomb_writer(c);
+	if (r)
+		return r;
 	tombstone_encode(id, now_ns(), tomb);
-	int r = pack_append(c->pw, PACK_ENTRY_TOMBSTONE, tomb, sizeof(tomb), NULL, 0, &off);
-	if (!r)
-		r = catalog_delete_instance(c->cat, id);
+	r = pack_append(c->s->tomb_pw, PACK_ENTRY_TOMBSTONE, tomb, sizeof(tomb), NULL, 0, &off);
+	if (r)
+		return r;
+	c->appended++;
+	r = catalog_delete_instance(c->cat, id);
 	if (!r)
 		c->removed++;
 	return r == -ENOENT ? 0 : r;
@@ -982,24 +1007,27 @@ static int rm_one(void *arg, int64_t id)
 int store_remove_node(struct store *s, struct catalog *cat, int kind, int64_t id,
 		      int64_t *removed)
 {
-	char err[256];
-	struct rm_ctx c = { .cat = cat };
-	int r = pack_writer_create(s->dir, &c.pw, err, sizeof(err));
-	if (r)
-		return r;
-	r = catalog_begin(cat);
+	struct rm_ctx c = { .s = s, .cat = cat };
+	pthread_mutex_lock(&s->rm_lock);
+	int r = catalog_begin(cat);
 	if (!r)
 		r = catalog_instances_under(cat, kind, id, rm_one, &c);
 	if (!r)
 		r = catalog_prune(cat);
 	/* The tombstones are durable before the rows go. */
-	if (!r)
+	if (!r && c.appended)
 		r = store_sync(s);
 	if (!r)
 		r = catalog_commit(cat);
 	else
 		catalog_rollback(cat);
-	pack_writer_free(c.pw);
+	/* A removal that did not happen leaves no tombstones for a reindex
+	 * to apply; a pack that cannot be cut back is not appended to again. */
+	if (r && c.appended && pack_writer_truncate(s->tomb_pw, c.mark) < 0) {
+		pack_writer_free(s->tomb_pw);
+		s->tomb_pw = NULL;
+	}
+	pthread_mutex_unlock(&s->rm_lock);
 	*removed = r ? 0 : c.removed;
 	return r;
 }
@@ -1017,7 +1045,8 @@ int store_remove(struct store *s, int kind, const char *uid, int64_t *removed,
 	}
 	int r = 0;
 	/* Removing an instance removes every version of its SOPInstanceUID:
-	 * the first row is enough (one pack of tombstones, one sync). */
+	 * the first row is enough (one sync).  Every node's tombstones go to
+	 * the store's one tombstone pack. */
 	if (kind == CAT_INSTANCE)
 		n = 1;
 	for (int i = 0; !r && i < n; i++) {

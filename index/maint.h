@@ -85,7 +85,10 @@ int store_reindex(const char *dir, maint_problem_fn problem, maint_progress_fn p
 
 /* Remove instances below a node (kind from enum cat_kind, matched by its
  * UID/ID): a tombstone per instance in a pack, then the rows.  Blobs stay
- * until gc.  *removed gets the count. */
+ * until gc.  *removed gets the count.  All removals of one struct store
+ * append to one tombstone pack (made on the first, a new one past
+ * PACK_SIZE_LIMIT), one at a time; each syncs its tombstones before its
+ * rows are deleted, and one that fails cuts them off again. */
 int store_remove(struct store *s, int kind, const char *uid, int64_t *removed,
 		 char *err, size_t errlen);
 /* The same for one node by row id (the filesystem's rm). */
