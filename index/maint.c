@@ -622,6 +622,8 @@ struct rx {
 	maint_problem_fn problem;
 	void *arg;
 	struct reindex_totals *t;
+	maint_progress_fn progress;
+	uint64_t files;                 /* blob files met (for progress) */
 	const char *pack_name;
 	int64_t pack_id;
 	int newest;
@@ -796,6 +798,8 @@ static int rx_blob_file(void *arg, const char *path, const char *name)
 	int pid;
 	if (parse_blob_name(name, hash, &ordinal, &pid) != 0)
 		return 0;
+	if (x->progress)
+		x->progress(x->arg, ++x->files, 0);
 	/* The whole file is checked: an instance comes back only with data
 	 * that is intact. */
 	struct blob_header h;
@@ -840,7 +844,7 @@ int store_reindex(const char *dir, maint_problem_fn problem, maint_progress_fn p
 	struct catalog *cat;
 	int r = catalog_open(tmpdir, 1, 0, &cat, err, errlen);
 	struct rx x = { .dir = dir, .cat = cat, .problem = problem, .arg = arg, .t = t,
-			.accepted = accepted_load(dir) };
+			.progress = progress, .accepted = accepted_load(dir) };
 	if (r)
 		goto out;
 	if (!(x.rec = malloc(sizeof(*x.rec)))) {

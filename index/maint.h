@@ -79,7 +79,8 @@ struct reindex_totals {
  * removes the marker.  Nothing may use the store meanwhile.  One pass over
  * the packs in memory bounded whatever the store's size (what must be
  * remembered, tombstones and records met before their blobs, is kept in
- * scratch tables on disk); progress (may be NULL) gets packs done / total. */
+ * scratch tables on disk).  progress (may be NULL) gets blob files checked
+ * with total 0 (blob files come first), then packs done / total. */
 int store_reindex(const char *dir, maint_problem_fn problem, maint_progress_fn progress,
 		  void *arg, struct reindex_totals *t, char *err, size_t errlen);
 

@@ -979,7 +979,10 @@ static void on_reindex_progress(void *arg, uint64_t done, uint64_t total)
 	if (!progress_on || (t - last < 0.25 && done < total))
 		return;
 	last = t;
-	fprintf(stderr, "\r\033[Kreindexing: %" PRIu64 " of %" PRIu64 " packs", done, total);
+	if (total)
+		fprintf(stderr, "\r\033[Kreindexing: %" PRIu64 " of %" PRIu64 " packs", done, total);
+	else
+		fprintf(stderr, "\r\033[Kreindexing: %" PRIu64 " blob files checked", done);
 }
 
 static int cmd_reindex(int argc, char **argv)
