@@ -77,6 +77,7 @@ enum stmt_id {
 	S_LK_PATIENT, S_LK_STUDY, S_LK_SERIES, S_LK_INSTANCE,
 	S_NODE_PATIENT, S_NODE_STUDY, S_NODE_SERIES, S_NODE_INSTANCE,
 	S_INST_RECORD, S_INST_DEL, S_SEG_DEL, S_DATA_VERSION, S_NEXT_IN_SERIES,
+	S_RX_TOMB_ADD, S_RX_TOMB_HAS, S_RX_DEFER, S_RX_NEXT,
 	S_NSTMT
 };
 
@@ -150,6 +151,12 @@ static const char *stmt_sql[S_NSTMT] = {
 	[S_DATA_VERSION] = "PRAGMA data_version",
 	[S_NEXT_IN_SERIES] = "SELECT n.id, n.size FROM instances i JOIN instances n ON n.series=i.series"
 			     " AND n.current=1 AND n.fname>i.fname WHERE i.id=?1 ORDER BY n.fname LIMIT ?2",
+	/* Reindex scratch tables (catalog_rx_begin). */
+	[S_RX_TOMB_ADD] = "INSERT OR IGNORE INTO temp.rx_tomb(id) VALUES(?1)",
+	[S_RX_TOMB_HAS] = "SELECT 1 FROM temp.rx_tomb WHERE id=?1",
+	[S_RX_DEFER] = "INSERT INTO temp.rx_defer(pack, offset, payload) VALUES(?1, ?2, ?3)",
+	[S_RX_NEXT] = "SELECT seq, pack, offset, payload FROM temp.rx_defer WHERE seq>?1"
+		      " ORDER BY seq LIMIT 1",
 };
 
 /* Statements of the identity rules and the /versions and /quarantine views
@@ -819,6 +826,73 @@ int catalog_delete_instance(struct catalog *c, int64_t instance_id)
 	sqlite3_bind_int64(s, 1, instance_id);
 	rc = step_done(s);
 	return rc ? rc : sqlite3_changes(c->db) ? 0 : -ENOENT;
+}
+
+int catalog_rx_begin(struct catalog *c)
+{
+	/* On disk, unlike every other temporary table here: a store may hold
+	 * millions of tombstones. */
+	return catalog_exec(c, "PRAGMA temp_store=FILE;"
+		"CREATE TEMP TABLE IF NOT EXISTS rx_tomb(id INTEGER PRIMARY KEY);"
+		"CREATE TEMP TABLE IF NOT EXISTS rx_defer(seq INTEGER PRIMARY KEY,"
+		" pack INTEGER NOT NULL, offset INTEGER NOT NULL, payload BLOB NOT NULL);");
+}
+
+int catalog_rx_tomb_add(struct catalog *c, int64_t instance_id)
+{
+	sqlite3_stmt *s = stmt(c, S_RX_TOMB_ADD);
+	if (!s)
+		return -EIO;
+	sqlite3_bind_int64(s, 1, instance_id);
+	return step_done(s);
+}
+
+int catalog_rx_tomb_has(struct catalog *c, int64_t instance_id)
+{
+	sqlite3_stmt *s = stmt(c, S_RX_TOMB_HAS);
+	if (!s)
+		return -EIO;
+	sqlite3_bind_int64(s, 1, instance_id);
+	int rc = sqlite3_step(s);
+	sqlite3_reset(s);
+	return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : sqerr(rc);
+}
+
+int catalog_rx_defer(struct catalog *c, const struct record_loc *loc, const void *payload)
+{
+	sqlite3_stmt *s = stmt(c, S_RX_DEFER);
+	if (!s)
+		return -EIO;
+	sqlite3_bind_int64(s, 1, loc->pack);
+	sqlite3_bind_int64(s, 2, (int64_t)loc->offset);
+	sqlite3_bind_blob(s, 3, payload, (int)loc->len, SQLITE_STATIC);
+	return step_done(s);
+}
+
+int catalog_rx_deferred_next(struct catalog *c, int64_t *cursor, struct record_loc *loc,
+			     void **payload)
+{
+	*payload = NULL;
+	sqlite3_stmt *s = stmt(c, S_RX_NEXT);
+	if (!s)
+		return -EIO;
+	sqlite3_bind_int64(s, 1, *cursor);
+	int rc = sqlite3_step(s);
+	if (rc != SQLITE_ROW) {
+		sqlite3_reset(s);
+		return rc == SQLITE_DONE ? 0 : sqerr(rc);
+	}
+	*cursor = sqlite3_column_int64(s, 0);
+	loc->pack = sqlite3_column_int64(s, 1);
+	loc->offset = (uint64_t)sqlite3_column_int64(s, 2);
+	int len = sqlite3_column_bytes(s, 3);
+	const void *p = sqlite3_column_blob(s, 3);
+	loc->len = (uint32_t)len;
+	*payload = malloc(len ? (size_t)len : 1);
+	if (*payload && len)
+		memcpy(*payload, p, (size_t)len);
+	sqlite3_reset(s);
+	return *payload ? 1 : -ENOMEM;
 }
 
 int catalog_prune(struct catalog *c)

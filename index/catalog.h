@@ -206,6 +206,22 @@ typedef int (*cat_quarantine_cb)(void *arg, int64_t instance_id, const char *pat
 				 int current, const char *reason);
 int catalog_quarantined(struct catalog *c, cat_quarantine_cb cb, void *arg);
 
+/* ---- reindex scratch: what a one-pass rebuild must remember ----
+ * Temporary tables of this connection, kept on disk (not in memory) so a
+ * rebuild of any size runs in bounded memory; gone when it closes.
+ * rx_tomb: ids of removed instances (a record met later is not inserted).
+ * rx_defer: records met before a blob they name (in a later pack, or
+ * damaged), tried again at the end in the order they were met. */
+int catalog_rx_begin(struct catalog *c);
+int catalog_rx_tomb_add(struct catalog *c, int64_t instance_id);
+int catalog_rx_tomb_has(struct catalog *c, int64_t instance_id);   /* 1, 0, -errno */
+int catalog_rx_defer(struct catalog *c, const struct record_loc *loc, const void *payload);
+/* The deferred record after *cursor (start at 0): 1 and a malloc'd copy of
+ * its payload in *payload (loc->len bytes; the caller frees it), 0 at the
+ * end, or -errno. */
+int catalog_rx_deferred_next(struct catalog *c, int64_t *cursor, struct record_loc *loc,
+			     void **payload);
+
 /* Raw SQL for tools and tests that need a one-off query; NULL-safe. */
 int catalog_exec(struct catalog *c, const char *sql);
 

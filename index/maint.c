@@ -605,12 +605,16 @@ int store_verify(struct store *s, maint_problem_fn problem, maint_progress_fn pr
 	return r;
 }
 
-/* ---------------- reindex ---------------- */
-
-struct rx_rec {
-	struct instance_record rec;
-	struct record_loc loc;
-};
+/* ---------------- reindex ----------------
+ *
+ * One pass over the packs in name order (creation order), in bounded
+ * memory: blob entries become rows as met; a record becomes its rows as
+ * met when every blob it names is known (blob files are walked first), or
+ * waits in a scratch table on disk for the end (its blob is in a later
+ * pack, or lost); a tombstone deletes its instance's rows if they exist,
+ * and is remembered so that a record met later is not inserted.  Which
+ * version is current does not depend on the order (catalog_insert_instance
+ * and catalog_prune decide it from versions and cleanliness). */
 
 struct rx {
 	const char *dir;
@@ -618,13 +622,14 @@ struct rx {
 	maint_problem_fn problem;
 	void *arg;
 	struct reindex_totals *t;
+	maint_progress_fn progress;
+	uint64_t files;                 /* blob files met (for progress) */
 	const char *pack_name;
 	int64_t pack_id;
 	int newest;
-	struct rx_rec *recs;
-	size_t nrecs, caprecs;
-	int64_t *tomb;
-	size_t ntomb, captomb;
+	struct instance_record *rec;    /* scratch for the record being read */
+	int64_t maxid[4];               /* patient, study, series, instance */
+	int fail;                       /* a catalogue error: stops the walk */
 	char *accepted;             /* DAMAGED.accepted */
 	struct catalog *old;        /* the index being replaced, if it opens: names what is lost */
 	FILE *marker;               /* the damage list, written as found */
@@ -682,9 +687,72 @@ static void rx_skip(void *arg, uint64_t start, uint64_t end, int tail)
 		catalog_affected(x->old, id, start, end, rx_name_lost, x);
 }
 
+static void rx_maxid(struct rx *x, int k, int64_t id)
+{
+	if (id > x->maxid[k])
+		x->maxid[k] = id;
+}
+
+/* Insert the record in x->rec (payload p at loc) if it is not removed and
+ * its blobs are known.  Not final: a record with an unknown blob waits in
+ * rx_defer; final (at the end): it is skipped, and named as lost when
+ * there was damage. */
+static int rx_record(struct rx *x, const uint8_t *p, const struct record_loc *loc, int final)
+{
+	struct instance_record *rec = x->rec;
+	struct reindex_totals *t = x->t;
+	int r = catalog_rx_tomb_has(x->cat, rec->instance_id);
+	if (r)
+		return r < 0 ? r : 0;       /* removed: not counted, as ever */
+	int64_t blob_ids[RECORD_MAX_SEGMENTS];
+	int ok = 1;
+	uint32_t k;
+	for (k = 0; k < rec->nseg && ok; k++) {
+		struct blob_ref b;
+		ok = catalog_blob_by_key(x->cat, rec->seg[k].hash, rec->seg[k].ordinal, &b) == 0;
+		blob_ids[k] = b.id;
+	}
+	if (!ok && !final)
+		return catalog_rx_defer(x->cat, loc, p);
+	struct cat_node exists;
+	if (!ok && t->damaged) {
+		/* Without damage this is a record of a batch that never
+		 * committed (a crash); with damage, say what is lost. */
+		char hex[2 * HASH_LEN + 1];
+		hash_hex(rec->seg[k - 1].hash, hex);
+		t->lost++;
+		say(x->problem, x->arg, "instance %s (inode %lld) not recovered: its blob %s.%u is"
+		    " missing or damaged", rec->info.sop_instance_uid,
+		    (long long)rec->instance_id, hex, rec->seg[k - 1].ordinal);
+	}
+	if (!ok || catalog_node(x->cat, CAT_INSTANCE, rec->instance_id, &exists) == 0) {
+		/* Data gone, or a duplicate record. */
+		t->skipped++;
+		return 0;
+	}
+	struct id_pool none = { 0, 0 };
+	int pr = catalog_place(x->cat, rec, &none, &none, &none);
+	if (pr) {
+		t->skipped++;
+		say(x->problem, x->arg, "instance record %s not placed: %s", rec->info.sop_instance_uid,
+		    strerror(-pr));
+		return 0;
+	}
+	if (catalog_insert_instance(x->cat, rec, blob_ids, loc) == 0)
+		t->instances++;
+	else
+		t->skipped++;
+	rx_maxid(x, 0, rec->patient_id);
+	rx_maxid(x, 1, rec->study_id);
+	rx_maxid(x, 2, rec->series_id);
+	rx_maxid(x, 3, rec->instance_id);
+	return 0;
+}
+
 static int rx_entry(void *arg, int type, const uint8_t *p, size_t len, uint64_t off)
 {
 	struct rx *x = arg;
+	int r = 0;
 	if (type == PACK_ENTRY_BLOB) {
 		struct blob_header h;
 		int hl = blob_header_decode(p, len, &h);
@@ -700,32 +768,26 @@ static int rx_entry(void *arg, int type, const uint8_t *p, size_t len, uint64_t 
 		if (catalog_insert_blob(x->cat, &ref) == 0)
 			x->t->blobs++;
 	} else if (type == PACK_ENTRY_INSTANCE) {
-		if (x->nrecs == x->caprecs) {
-			size_t cap = x->caprecs ? x->caprecs * 2 : 256;
-			struct rx_rec *n = realloc(x->recs, cap * sizeof(*n));
-			if (!n)
-				return -ENOMEM;
-			x->recs = n;
-			x->caprecs = cap;
-		}
-		struct rx_rec *r = &x->recs[x->nrecs];
-		if (record_decode(p, len, &r->rec) == 0) {
-			r->loc = (struct record_loc){ x->pack_id, off, (uint32_t)len };
-			x->nrecs++;
+		if (record_decode(p, len, x->rec) == 0) {
+			struct record_loc loc = { x->pack_id, off, (uint32_t)len };
+			r = rx_record(x, p, &loc, 0);
 		}
 	} else if (type == PACK_ENTRY_TOMBSTONE) {
-		if (x->ntomb == x->captomb) {
-			size_t cap = x->captomb ? x->captomb * 2 : 64;
-			int64_t *n = realloc(x->tomb, cap * sizeof(*n));
-			if (!n)
-				return -ENOMEM;
-			x->tomb = n;
-			x->captomb = cap;
+		int64_t id;
+		if (tombstone_decode(p, len, &id) == 0) {
+			x->t->tombstones++;
+			rx_maxid(x, 3, id);     /* a removed id is never handed out again */
+			r = catalog_rx_tomb_add(x->cat, id);
+			if (!r && (r = catalog_delete_instance(x->cat, id)) == 0)
+				x->t->instances--;      /* counted when met: not kept */
+			else if (r == -ENOENT)
+				r = 0;
 		}
-		if (tombstone_decode(p, len, &x->tomb[x->ntomb]) == 0)
-			x->ntomb++;
 	}
-	return 0;
+	/* A catalogue error is not damage of the pack: stop and fail. */
+	if (r)
+		x->fail = r;
+	return r;
 }
 
 static int rx_blob_file(void *arg, const char *path, const char *name)
@@ -736,6 +798,8 @@ static int rx_blob_file(void *arg, const char *path, const char *name)
 	int pid;
 	if (parse_blob_name(name, hash, &ordinal, &pid) != 0)
 		return 0;
+	if (x->progress)
+		x->progress(x->arg, ++x->files, 0);
 	/* The whole file is checked: an instance comes back only with data
 	 * that is intact. */
 	struct blob_header h;
@@ -758,20 +822,8 @@ static int rx_blob_file(void *arg, const char *path, const char *name)
 	return 0;
 }
 
-static int cmp_rec_time(const void *a, const void *b)
-{
-	const struct rx_rec *x = a, *y = b;
-	return x->rec.stored_at_ns < y->rec.stored_at_ns ? -1 : x->rec.stored_at_ns > y->rec.stored_at_ns;
-}
-
-static int cmp_i64(const void *a, const void *b)
-{
-	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
-	return x < y ? -1 : x > y;
-}
-
-int store_reindex(const char *dir, maint_problem_fn problem, void *arg,
-		  struct reindex_totals *t, char *err, size_t errlen)
+int store_reindex(const char *dir, maint_problem_fn problem, maint_progress_fn progress,
+		  void *arg, struct reindex_totals *t, char *err, size_t errlen)
 {
 	memset(t, 0, sizeof(*t));
 	char path[4096], old[4200], tmpdir[4200];
@@ -792,23 +844,37 @@ int store_reindex(const char *dir, maint_problem_fn problem, void *arg,
 	struct catalog *cat;
 	int r = catalog_open(tmpdir, 1, 0, &cat, err, errlen);
 	struct rx x = { .dir = dir, .cat = cat, .problem = problem, .arg = arg, .t = t,
-			.accepted = accepted_load(dir) };
+			.progress = progress, .accepted = accepted_load(dir) };
 	if (r)
 		goto out;
+	if (!(x.rec = malloc(sizeof(*x.rec)))) {
+		r = -ENOMEM;
+		snprintf(err, errlen, "reindex failed: %s", strerror(ENOMEM));
+		catalog_close(cat);
+		goto out;
+	}
 	/* Only to name what damage costs: the new index is built without it. */
 	char olderr[256];
 	if (catalog_open(dir, 0, 1, &x.old, olderr, sizeof(olderr)))
 		x.old = NULL;
-	catalog_begin(cat);
+	r = catalog_rx_begin(cat);
+	if (!r)
+		r = catalog_begin(cat);
+	/* Blob files first: a record in a pack then finds its blobs known,
+	 * unless they are in a later pack. */
+	if (!r)
+		r = walk_blob_files(dir, rx_blob_file, &x);
 	for (int i = 0; !r && i < n; i++) {
+		if (progress)
+			progress(arg, (uint64_t)i, (uint64_t)n);
 		if ((r = catalog_pack_id(cat, names[i], &x.pack_id)))
 			break;
 		snprintf(path, sizeof(path), "%s/packs/%s", dir, names[i]);
 		x.pack_name = names[i];
 		x.newest = i == n - 1;
 		int w = pack_walk(path, rx_entry, rx_skip, &x);
-		if (w == -ENOMEM) {
-			r = w;
+		if (x.fail || w == -ENOMEM) {
+			r = x.fail ? x.fail : w;
 			break;
 		}
 		if (w < 0) {
@@ -818,63 +884,32 @@ int store_reindex(const char *dir, maint_problem_fn problem, void *arg,
 		}
 		t->packs++;
 	}
+	if (progress && !r)
+		progress(arg, (uint64_t)n, (uint64_t)n);
 	catalog_close(x.old);
 	x.old = NULL;
-	if (!r)
-		r = walk_blob_files(dir, rx_blob_file, &x);
-	qsort(x.tomb, x.ntomb, sizeof(int64_t), cmp_i64);
-	if (x.nrecs)
-		qsort(x.recs, x.nrecs, sizeof(*x.recs), cmp_rec_time);
-	t->tombstones = (int64_t)x.ntomb;
-	struct id_pool none = { 0, 0 };
-	int64_t maxid[4] = { 0 };
-	for (size_t i = 0; !r && i < x.nrecs; i++) {
-		struct instance_record *rec = &x.recs[i].rec;
-		if (bsearch(&rec->instance_id, x.tomb, x.ntomb, sizeof(int64_t), cmp_i64))
-			continue;
-		int64_t blob_ids[RECORD_MAX_SEGMENTS];
-		int ok = 1;
-		uint32_t k;
-		for (k = 0; k < rec->nseg && ok; k++) {
-			struct blob_ref b;
-			ok = catalog_blob_by_key(cat, rec->seg[k].hash, rec->seg[k].ordinal, &b) == 0;
-			blob_ids[k] = b.id;
+	/* The records that named blobs not known when they were met. */
+	int64_t cursor = 0;
+	while (!r) {
+		struct record_loc loc;
+		void *p;
+		int got = catalog_rx_deferred_next(cat, &cursor, &loc, &p);
+		if (got <= 0) {
+			r = got;
+			break;
 		}
-		struct cat_node exists;
-		if (!ok && t->damaged) {
-			/* Without damage this is a record of a batch that never
-			 * committed (a crash); with damage, say what is lost. */
-			char hex[2 * HASH_LEN + 1];
-			hash_hex(rec->seg[k - 1].hash, hex);
-			t->lost++;
-			say(problem, arg, "instance %s (inode %lld) not recovered: its blob %s.%u is"
-			    " missing or damaged", rec->info.sop_instance_uid,
-			    (long long)rec->instance_id, hex, rec->seg[k - 1].ordinal);
-		}
-		if (!ok || catalog_node(cat, CAT_INSTANCE, rec->instance_id, &exists) == 0) {
-			/* Data gone, or a duplicate record. */
-			t->skipped++;
-			continue;
-		}
-		int pr = catalog_place(cat, rec, &none, &none, &none);
-		if (pr) {
-			t->skipped++;
-			say(problem, arg, "instance record %s not placed: %s", rec->info.sop_instance_uid, strerror(-pr));
-			continue;
-		}
-		if (catalog_insert_instance(cat, rec, blob_ids, &x.recs[i].loc) == 0)
-			t->instances++;
-		else
-			t->skipped++;
-		int64_t ids[4] = { rec->patient_id, rec->study_id, rec->series_id, rec->instance_id };
-		for (int j = 0; j < 4; j++)
-			if (ids[j] > maxid[j])
-				maxid[j] = ids[j];
+		if (record_decode(p, loc.len, x.rec) == 0)
+			r = rx_record(&x, p, &loc, 1);
+		free(p);
 	}
+	/* Folders emptied by tombstones go; counts and current versions are
+	 * settled once for all. */
+	if (!r)
+		r = catalog_prune(cat);
 	static const char *kinds[] = { "patient", "study", "series", "instance" };
 	for (int k = 0; !r && k < 4; k++) {
 		int64_t first;
-		catalog_reserve_ids(cat, kinds[k], maxid[k] + 1, &first);
+		catalog_reserve_ids(cat, kinds[k], x.maxid[k] + 1, &first);
 	}
 	if (!r)
 		r = catalog_commit(cat);
@@ -921,29 +956,53 @@ int store_reindex(const char *dir, maint_problem_fn problem, void *arg,
 out:
 	free_names(names, n);
 	free(x.accepted);
-	free(x.recs);
-	free(x.tomb);
+	free(x.rec);
 	return r;
 }
 
 /* ---------------- remove ---------------- */
 
 struct rm_ctx {
+	struct store *s;
 	struct catalog *cat;
-	struct pack_writer *pw;
 	int64_t removed;
-	int err;
+	int appended;               /* tombstones written by this removal */
+	uint64_t mark;              /* the pack's size before them */
 };
+
+/* The process's tombstone pack, made when first needed (a removal of
+ * nothing makes none) and rotated past PACK_SIZE_LIMIT.  rm_lock held. */
+static int tomb_writer(struct rm_ctx *c)
+{
+	struct store *s = c->s;
+	if (s->tomb_pw && pack_writer_size(s->tomb_pw) >= PACK_SIZE_LIMIT) {
+		pack_writer_free(s->tomb_pw);
+		s->tomb_pw = NULL;
+	}
+	if (!s->tomb_pw) {
+		char err[256];
+		int r = pack_writer_create(s->dir, &s->tomb_pw, err, sizeof(err));
+		if (r)
+			return r;
+	}
+	c->mark = pack_writer_size(s->tomb_pw);
+	return 0;
+}
 
 static int rm_one(void *arg, int64_t id)
 {
 	struct rm_ctx *c = arg;
 	uint8_t tomb[TOMBSTONE_BYTES];
 	uint64_t off;
+	int r = c->appended ? 0 : tomb_writer(c);
+	if (r)
+		return r;
 	tombstone_encode(id, now_ns(), tomb);
-	int r = pack_append(c->pw, PACK_ENTRY_TOMBSTONE, tomb, sizeof(tomb), NULL, 0, &off);
-	if (!r)
-		r = catalog_delete_instance(c->cat, id);
+	r = pack_append(c->s->tomb_pw, PACK_ENTRY_TOMBSTONE, tomb, sizeof(tomb), NULL, 0, &off);
+	if (r)
+		return r;
+	c->appended++;
+	r = catalog_delete_instance(c->cat, id);
 	if (!r)
 		c->removed++;
 	return r == -ENOENT ? 0 : r;
@@ -952,24 +1011,27 @@ static int rm_one(void *arg, int64_t id)
 int store_remove_node(struct store *s, struct catalog *cat, int kind, int64_t id,
 		      int64_t *removed)
 {
-	char err[256];
-	struct rm_ctx c = { .cat = cat };
-	int r = pack_writer_create(s->dir, &c.pw, err, sizeof(err));
-	if (r)
-		return r;
-	r = catalog_begin(cat);
+	struct rm_ctx c = { .s = s, .cat = cat };
+	pthread_mutex_lock(&s->rm_lock);
+	int r = catalog_begin(cat);
 	if (!r)
 		r = catalog_instances_under(cat, kind, id, rm_one, &c);
 	if (!r)
 		r = catalog_prune(cat);
 	/* The tombstones are durable before the rows go. */
-	if (!r)
+	if (!r && c.appended)
 		r = store_sync(s);
 	if (!r)
 		r = catalog_commit(cat);
 	else
 		catalog_rollback(cat);
-	pack_writer_free(c.pw);
+	/* A removal that did not happen leaves no tombstones for a reindex
+	 * to apply; a pack that cannot be cut back is not appended to again. */
+	if (r && c.appended && pack_writer_truncate(s->tomb_pw, c.mark) < 0) {
+		pack_writer_free(s->tomb_pw);
+		s->tomb_pw = NULL;
+	}
+	pthread_mutex_unlock(&s->rm_lock);
 	*removed = r ? 0 : c.removed;
 	return r;
 }
@@ -987,7 +1049,8 @@ int store_remove(struct store *s, int kind, const char *uid, int64_t *removed,
 	}
 	int r = 0;
 	/* Removing an instance removes every version of its SOPInstanceUID:
-	 * the first row is enough (one pack of tombstones, one sync). */
+	 * the first row is enough (one sync).  Every node's tombstones go to
+	 * the store's one tombstone pack. */
 	if (kind == CAT_INSTANCE)
 		n = 1;
 	for (int i = 0; !r && i < n; i++) {

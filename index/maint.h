@@ -76,13 +76,20 @@ struct reindex_totals {
  * every instance whose record and blobs are intact comes back.  A
  * torn tail of the newest pack is the normal after-crash case and is not
  * damage.  With damage, STORE/DAMAGED lists it; a reindex without damage
- * removes the marker.  Nothing may use the store meanwhile. */
-int store_reindex(const char *dir, maint_problem_fn problem, void *arg,
-		  struct reindex_totals *t, char *err, size_t errlen);
+ * removes the marker.  Nothing may use the store meanwhile.  One pass over
+ * the packs in memory bounded whatever the store's size (what must be
+ * remembered, tombstones and records met before their blobs, is kept in
+ * scratch tables on disk).  progress (may be NULL) gets blob files checked
+ * with total 0 (blob files come first), then packs done / total. */
+int store_reindex(const char *dir, maint_problem_fn problem, maint_progress_fn progress,
+		  void *arg, struct reindex_totals *t, char *err, size_t errlen);
 
 /* Remove instances below a node (kind from enum cat_kind, matched by its
  * UID/ID): a tombstone per instance in a pack, then the rows.  Blobs stay
- * until gc.  *removed gets the count. */
+ * until gc.  *removed gets the count.  All removals of one struct store
+ * append to one tombstone pack (made on the first, a new one past
+ * PACK_SIZE_LIMIT), one at a time; each syncs its tombstones before its
+ * rows are deleted, and one that fails cuts them off again. */
 int store_remove(struct store *s, int kind, const char *uid, int64_t *removed,
 		 char *err, size_t errlen);
 /* The same for one node by row id (the filesystem's rm). */

@@ -88,6 +88,7 @@ int store_open(const char *dir, int readonly, struct store **out,
 	s->dir = strdup(dir);
 	s->readonly = readonly;
 	pthread_mutex_init(&s->pack_lock, NULL);
+	pthread_mutex_init(&s->rm_lock, NULL);
 	s->dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	int r = s->dirfd < 0 ? -errno : 0;
 	if (r)
@@ -116,6 +117,8 @@ void store_close(struct store *s)
 	if (s->dirfd >= 0)
 		close(s->dirfd);
 	pthread_mutex_destroy(&s->pack_lock);
+	pack_writer_free(s->tomb_pw);
+	pthread_mutex_destroy(&s->rm_lock);
 	free(s->dir);
 	free(s);
 }

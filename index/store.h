@@ -30,6 +30,10 @@ struct store {
 	struct blob_reader *br;
 	pthread_mutex_t pack_lock;      /* guards pack_cat */
 	struct catalog *pack_cat;       /* resolves pack names for br */
+	/* Removals of this process append their tombstones to one pack,
+	 * made on the first and started anew past PACK_SIZE_LIMIT (maint.c). */
+	pthread_mutex_t rm_lock;        /* guards tomb_pw; one removal at a time */
+	struct pack_writer *tomb_pw;
 };
 
 /* Create an empty store at dir (which may exist and be empty). */

@@ -971,13 +971,29 @@ static int cmd_verify(int argc, char **argv)
 	return finish(t.problems ? EXIT_PROBLEMS : 0);
 }
 
+static void on_reindex_progress(void *arg, uint64_t done, uint64_t total)
+{
+	static double last;
+	(void)arg;
+	double t = now_s();
+	if (!progress_on || (t - last < 0.25 && done < total))
+		return;
+	last = t;
+	if (total)
+		fprintf(stderr, "\r\033[Kreindexing: %" PRIu64 " of %" PRIu64 " packs", done, total);
+	else
+		fprintf(stderr, "\r\033[Kreindexing: %" PRIu64 " blob files checked", done);
+}
+
 static int cmd_reindex(int argc, char **argv)
 {
 	if (argc != 2)
 		usage_error("reindex takes one STORE");
 	struct reindex_totals t;
 	char err[512];
-	int r = store_reindex(argv[1], on_problem, NULL, &t, err, sizeof(err));
+	int r = store_reindex(argv[1], on_problem, on_reindex_progress, NULL, &t, err, sizeof(err));
+	if (progress_on)
+		fputs("\r\033[K", stderr);
 	if (r)
 		die("%s", err);
 	printf("reindexed %" PRId64 " packs: %" PRId64 " blobs, %" PRId64 " instances, %" PRId64
