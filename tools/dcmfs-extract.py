@@ -9,13 +9,24 @@ Reads STORE/packs/*.pack (pack format v1 and v2) and STORE/blobs/**, decodes
 the blobs (including the pixel codec), and writes each stored instance that
 has not been deleted (a tombstone names it), every version of it, to
 
-    OUTDIR/<PatientID>[@<Issuer>]/<StudyInstanceUID>/<SeriesInstanceUID>/<SOP>.dcm
-    OUTDIR/.../<SOP>.v<N>.dcm          for version N > 1 of the same SOP
+    OUTDIR/<patient>/<StudyInstanceUID>/<SeriesInstanceUID>/<SOP>.v<N>.dcm
 
-with path components escaped as in the mounted tree (bytes A-Z a-z 0-9
-. - _ + = , stay, any other byte and a leading '.' become %XX, an empty value
-is '%').  OUTDIR/MANIFEST.tsv lists, per instance: status, instance id,
-version, size, the record's file hash, the SOPInstanceUID and the path.
+which is the layout of /versions in the mounted tree (README.md, "Names in
+the tree"): components escaped (bytes A-Z a-z 0-9 . - _ + = , stay, any
+other byte and a leading '.' become %XX, an empty value is '%'); <patient>
+is <PatientID> or <PatientID>@<Issuer>, or without a PatientID
+%noid-<8 hex> (low 32 bits of XXH3-64 of "\x01noid\x01|" name "\x01|"
+birth date "\x01|" issuer; two patients with the same hash get -2, -3...
+in the order of their patient ids, as the catalogue does when it creates
+them in that order); a name over 255 bytes is cut and ends in "~" and 16
+hex digits of XXH3-64 of the whole value (for <patient>: of the ID, or of
+ID NUL Issuer NUL).  Identifying values come from the record as stored:
+a NUL inside one is there as 0x01 '0' (0x01 as 0x01 0x01), and stays so in
+the names (%010).  Which version the mount shows in /patients (the newest
+clean one) is not decided here: OUTDIR/MANIFEST.tsv lists, per instance:
+status, instance id, version, size, the record's file hash, the
+SOPInstanceUID, the path, and why the version is unclean (record field 20;
+empty when clean).
 Status is "ok" (every blob found, every chunk hash and the whole-file
 XXH3-128 match), or a reason ("missing blob ...", "corrupt blob ...",
 "file hash mismatch"); such instances are not written.  The index (index.db)
@@ -147,7 +158,8 @@ STR_FIELDS = {1: "transfer_syntax", 2: "patient_id", 3: "issuer_of_patient_id",
               10: "study_description", 11: "accession_number",
               12: "referring_physician", 13: "series_uid", 14: "modality",
               15: "series_description", 16: "sop_instance_uid",
-              17: "sop_class_uid", 18: "specific_charset", 19: "photometric"}
+              17: "sop_class_uid", 18: "specific_charset", 19: "photometric",
+              20: "unclean"}
 INT_FIELDS = {40: "series_number", 41: "instance_number", 42: "number_of_frames",
               43: "rows", 44: "columns", 45: "bits_allocated", 46: "bits_stored",
               47: "samples_per_pixel", 48: "planar_configuration",
@@ -443,6 +455,48 @@ def esc_name(v):
     return "".join(out)
 
 
+NAME_MAX = 255
+
+
+def name_fit(escaped, h, suffix):
+    """escape.c name_fit: a name over NAME_MAX bytes is cut (not inside a
+    %XX) and ends in ~<16 hex of h> before the suffix."""
+    if len(escaped) + len(suffix) <= NAME_MAX:
+        return escaped + suffix
+    keep = NAME_MAX - len(suffix) - 17
+    n = len(escaped)
+    if n > keep:
+        n = keep
+        if escaped[n - 1] == "%":
+            n -= 1
+        elif escaped[n - 2] == "%":
+            n -= 2
+    return escaped[:n] + "~%016x" % h + suffix
+
+
+def name_component(v, suffix=""):
+    return name_fit(esc_name(v), xxh64(v), suffix)
+
+
+def patient_folder(info, noid_index):
+    """The patient folder of a record (README.md, "Names in the tree");
+    noid_index: 1 for the first patient row with its %noid hash, 2, 3..."""
+    pid = info.get("patient_id", b"")
+    iss = info.get("issuer_of_patient_id", b"")
+    if pid:
+        if iss:
+            return name_fit(esc_name(pid) + "@" + esc_name(iss), xxh64(pid + b"\0" + iss + b"\0"), "")
+        return name_fit(esc_name(pid), xxh64(pid), "")
+    name = "%%noid-%08x" % noid_hash(info)
+    return name if noid_index <= 1 else "%s-%d" % (name, noid_index)
+
+
+def noid_hash(info):
+    key = (b"\x01noid\x01|" + info.get("patient_name", b"") + b"\x01|" +
+           info.get("patient_birth_date", b"") + b"\x01|" + info.get("issuer_of_patient_id", b""))
+    return xxh64(key) & 0xffffffff
+
+
 class Store:
     def __init__(self, path, log):
         self.path = path
@@ -581,15 +635,21 @@ def main(argv):
     manifest = []
     ok = bad = 0
     cache = {}
-    for r in st.live_records():
+    live = list(st.live_records())
+    # patients without a PatientID that share a %noid hash: -2, -3... in
+    # the order of their patient ids
+    noid = {}
+    for pid, h in sorted({(r["patient_id"], noid_hash(r["info"])) for r in live
+                          if not r["info"].get("patient_id")}):
+        noid[pid] = noid.setdefault(("n", h), 0) + 1
+        noid[("n", h)] = noid[pid]
+    for r in live:
         info = r["info"]
         sop = info.get("sop_instance_uid", b"")
-        pat = esc_name(info.get("patient_id", b""))
-        if info.get("issuer_of_patient_id"):
-            pat += "@" + esc_name(info["issuer_of_patient_id"])
-        name = esc_name(sop) + (".v%d" % r["version"] if r["version"] > 1 else "") + ".dcm"
-        rel = os.path.join(pat, esc_name(info.get("study_uid", b"")),
-                           esc_name(info.get("series_uid", b"")), name)
+        pat = patient_folder(info, noid.get(r["patient_id"], 1))
+        name = name_component(sop, ".v%d.dcm" % r["version"])
+        rel = os.path.join(pat, name_component(info.get("study_uid", b"")),
+                           name_component(info.get("series_uid", b"")), name)
         status = "ok"
         parts = []
         for h, ordinal, kind, raw in r["segments"]:
@@ -622,9 +682,10 @@ def main(argv):
             log("instance %d (%s): %s" % (r["instance_id"], sop.decode("latin-1"), status))
         manifest.append("\t".join([status, str(r["instance_id"]), str(r["version"]),
                                    str(r["size"]), r["file_hash"].hex(),
-                                   sop.decode("latin-1"), rel]))
+                                   sop.decode("latin-1"), rel,
+                                   info.get("unclean", b"").decode("utf-8", "replace")]))
     with open(os.path.join(outdir, "MANIFEST.tsv"), "w") as f:
-        f.write("status\tinstance_id\tversion\tsize\tfile_xxh3_128\tsop_instance_uid\tpath\n")
+        f.write("status\tinstance_id\tversion\tsize\tfile_xxh3_128\tsop_instance_uid\tpath\tunclean\n")
         for line in manifest:
             f.write(line + "\n")
     print("extracted %d instances, %d failed, %d deleted (tombstones), %d damaged stretches"

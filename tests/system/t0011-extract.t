@@ -1,10 +1,11 @@
 #!/bin/bash
 # tools/dcmfs-extract.py reads a store with none of dcmfs's code (FORMAT.md):
 # the whole corpus (or Debian's pydicom test files) is imported, extracted,
-# and every accepted file comes out byte-identical (SHA-256 per file).  Then
-# the store's packs are rewritten in format v2 by an independent writer
-# (lib/pack_v2.py) and extracted again, and one damaged v2 entry costs only
-# the instance it holds.
+# and every accepted file comes out byte-identical (SHA-256 per file), under
+# the names of the mount's /versions tree.  Then the v2 packs dcmfs writes,
+# the same packs rewritten as v1 by an independent writer
+# (lib/pack_version.py), a tombstone, and one damaged entry in each format
+# (it costs only the instance it holds).
 . "$(dirname "$0")/lib/store-common.sh"
 PY=/usr/bin/python3
 $PY -c 'import xxhash, zstandard' 2>/dev/null || skip_all "python3-xxhash / python3-zstandard not installed (make deps)"
@@ -27,33 +28,67 @@ secs=$((ms / 1000)).$((ms % 1000 / 100))
 m=$(($(wc -l <"$TMP/out/MANIFEST.tsv") - 1))
 [ "$m" = "$n" ] && ok "one file per stored instance ($n)" || not_ok "$m files extracted, the store has $n instances"
 check "every accepted file is extracted byte-identical, nothing else" $PY "$(dirname "$0")/lib/extract_check.py" "$SCAN" "$TMP/out" "${dirs[@]}"
-# Format v2: a copy of a smaller store with its packs rewritten as v2.
+# The layout is that of /versions in the mount: the same names, the same bytes.
+if [ -e /dev/fuse ] && command -v fusermount3 >/dev/null && [ -x "$BUILD/dcmfs" ]; then
+	mkdir -p "$TMP/mnt"
+	"$BUILD/dcmfs" "$S" "$TMP/mnt" -o ro -f >"$TMP/dcmfs.log" 2>&1 &
+	dpid=$!
+	at_exit "fusermount3 -u '$TMP/mnt' 2>/dev/null; kill $dpid 2>/dev/null; wait $dpid 2>/dev/null"
+	for _ in $(seq 150); do mountpoint -q "$TMP/mnt" && break; sleep 0.1; done
+	rm -f "$TMP/out.list"
+	(cd "$TMP/out" && find . -name '*.dcm' | sort) >"$TMP/out.list"
+	(cd "$TMP/mnt/versions" && find . -type f | sort) >"$TMP/mnt.list"
+	if cmp -s "$TMP/out.list" "$TMP/mnt.list" && (cd "$TMP/out" && while read -r f; do cmp -s "$f" "$TMP/mnt/versions/$f" || exit 1; done <"$TMP/out.list"); then
+		ok "the extract is the mount's /versions tree, name for name and byte for byte ($(wc -l <"$TMP/out.list") files)"
+	else
+		not_ok "the extract differs from /versions: $(diff "$TMP/out.list" "$TMP/mnt.list" | head -4 | tr '\n' ' ')"
+	fi
+	fusermount3 -u "$TMP/mnt"
+else
+	echo "# no FUSE: the extract is not compared with the mount"
+fi
+# Packs as dcmfs writes them now (v2), a tombstone, the same packs rewritten
+# as v1 by an independent writer (lib/pack_version.py), and damage to each.
 small=$(sample_dir)
 [ -n "$CORPUS" ] && small=$CORPUS/variety
 S2=$TMP/store2
 "$CTL" init "$S2" >/dev/null
 "$CTL" import -q "$S2" "$small" >/dev/null 2>&1
-# A tombstone hides an instance from the extract.
-sop=$("$CTL" ls "$S2" >/dev/null 2>&1; sqlite3 "$S2/index.db" "SELECT sop_uid FROM instances ORDER BY id LIMIT 1")
-"$CTL" rm "$S2" --instance "$sop" >/dev/null 2>&1
-$PY "$X" -q "$S2" "$TMP/v1" >/dev/null 2>&1
-[ -n "$sop" ] && ! cut -f6 "$TMP/v1/MANIFEST.tsv" | grep -qxF "$sop" && ok "a removed instance (tombstone) is not extracted" || not_ok "removed '$sop' still extracted"
-$PY "$(dirname "$0")/lib/pack_v2.py" "$S2" >"$TMP/entries"
 v2=0
 for p in "$S2"/packs/*.pack; do
 	head -c 16 "$p" | od -An -tx1 | tr -d ' \n' | grep -qx '44434d4653504b310200000000000000' || v2=1
 done
-[ $v2 = 0 ] && ok "packs rewritten as v2 ($(ls "$S2/packs" | wc -l) packs)" || not_ok "v2 writer"
+[ $v2 = 0 ] && ok "dcmfs writes packs of format v2 ($(ls "$S2/packs" | wc -l) packs)" || not_ok "a pack of dcmfs is not v2"
+# A tombstone hides an instance from the extract.
+sop=$("$CTL" ls "$S2" >/dev/null 2>&1; sqlite3 "$S2/index.db" "SELECT sop_uid FROM instances ORDER BY id LIMIT 1")
+"$CTL" rm "$S2" --instance "$sop" >/dev/null 2>&1
 $PY "$X" -q "$S2" "$TMP/v2" >"$TMP/v2.out" 2>&1
 rc=$?
-[ $rc -eq 0 ] && diff -r "$TMP/v1" "$TMP/v2" >/dev/null && ok "v2 packs extract to the same files ($(cat "$TMP/v2.out"))" \
-	|| not_ok "v2 extract differs (exit $rc): $(cat "$TMP/v2.out")"
-# Damage one byte in the payload of the middle instance record: only it is lost.
-read -r off type pack < <(awk -F'\t' '$2 == 2' "$TMP/entries" | awk 'NR == 1 { n = 0 } { l[NR] = $0 } END { print l[int(NR / 2) + 1] }' | tr '\t' ' ')
-total=$(($(wc -l <"$TMP/v1/MANIFEST.tsv") - 1))
-printf '\xff' | dd of="$S2/packs/$pack" bs=1 seek=$((off + 30)) conv=notrunc status=none
-$PY "$X" -q "$S2" "$TMP/v2d" >"$TMP/v2d.out" 2>&1
-got=$(awk -F'\t' '$1 == "ok"' "$TMP/v2d/MANIFEST.tsv" | wc -l)
-[ "$got" -eq $((total - 1)) ] && ok "a damaged v2 record loses only its instance: $got of $total extracted" \
-	|| not_ok "after damage at $pack:$((off + 30)): $got of $total extracted ($(cat "$TMP/v2d.out"))"
+[ $rc -eq 0 ] && ok "v2 packs from dcmfs extract ($(cat "$TMP/v2.out"))" || not_ok "v2 extract exits $rc: $(cat "$TMP/v2.out")"
+[ -n "$sop" ] && ! cut -f6 "$TMP/v2/MANIFEST.tsv" | grep -qxF "$sop" && ok "a removed instance (tombstone) is not extracted" || not_ok "removed '$sop' still extracted"
+total=$(($(wc -l <"$TMP/v2/MANIFEST.tsv") - 1))
+cp -a "$S2" "$TMP/store1"
+S1=$TMP/store1
+$PY "$(dirname "$0")/lib/pack_version.py" "$S2" >"$TMP/entries2" && ok "every v2 entry checks out ($(wc -l <"$TMP/entries2") entries)" || not_ok "pack_version.py: bad v2 entry"
+$PY "$(dirname "$0")/lib/pack_version.py" "$S1" 1 >"$TMP/entries1"
+v1=0
+for p in "$S1"/packs/*.pack; do
+	head -c 16 "$p" | od -An -tx1 | tr -d ' \n' | grep -qx '44434d4653504b310100000000000000' || v1=1
+done
+[ $v1 = 0 ] && "$CTL" verify "$S1" >/dev/null 2>&1 && ok "packs rewritten as v1, and dcmfs verifies them" || not_ok "v1 writer (or dcmfs does not read v1)"
+$PY "$X" -q "$S1" "$TMP/v1" >"$TMP/v1.out" 2>&1
+rc=$?
+[ $rc -eq 0 ] && diff -r "$TMP/v1" "$TMP/v2" >/dev/null && ok "v1 packs extract to the same files ($(cat "$TMP/v1.out"))" \
+	|| not_ok "v1 extract differs (exit $rc): $(cat "$TMP/v1.out")"
+# Damage one byte in the payload of the middle instance record: only it is
+# lost, in a v2 pack and in a v1 pack.
+for v in 2 1; do
+	read -r off type pack < <(awk -F'\t' '$2 == 2' "$TMP/entries$v" | awk '{ l[NR] = $0 } END { print l[int(NR / 2) + 1] }' | tr '\t' ' ')
+	st=$TMP/store$v
+	printf '\xff' | dd of="$st/packs/$pack" bs=1 seek=$((off + 30)) conv=notrunc status=none
+	$PY "$X" -q "$st" "$TMP/v${v}d" >"$TMP/v${v}d.out" 2>&1
+	got=$(awk -F'\t' '$1 == "ok"' "$TMP/v${v}d/MANIFEST.tsv" | wc -l)
+	[ "$got" -eq $((total - 1)) ] && ok "a damaged v$v record loses only its instance: $got of $total extracted ($(cat "$TMP/v${v}d.out"))" \
+		|| not_ok "v$v: after damage at $pack:$((off + 30)): $got of $total extracted ($(cat "$TMP/v${v}d.out"))"
+done
 done_testing

@@ -1,8 +1,12 @@
 #!/usr/bin/python3
 """torture.py - kill -9 and corruption harness for dcmfs.
 
-    torture.py [--seconds S | --crash N --fuse N --corrupt N] [--seed N]
+    torture.py [--seconds S] [--crash N --fuse N --corrupt N] [--seed N]
                [--data DIR]... [--work DIR] [--keep] [-v]
+
+--seconds alone cycles through the kinds of trial until the time is up;
+counts alone run that many of each; both run the counts interleaved and
+stop at the time limit (the summary counts what ran).
 
 Three kinds of trial, each on a store of its own below --work:
 
@@ -31,10 +35,14 @@ Three kinds of trial, each on a store of its own below --work:
            nothing may be lost.
 
 Read-back goes through the mount (dcmfs STORE MNT -o ro) when /dev/fuse
-works, else through `dcmfsctl get` per instance.  Source files are mapped to
-their SOPInstanceUID, patient, study and series with dcmfs-scan; a file read
-back is right when its SHA-256 is that of a source file with the same SOP,
-and it sits under that file's patient/study/series.
+works, else through `dcmfsctl get` per instance.  Every file under
+/versions (all versions), /patients (the current version of each SOP) and
+/quarantine is judged: it is right when its SHA-256 is that of a source file
+and each component of its path names that file's own PatientID (Issuer),
+StudyInstanceUID, SeriesInstanceUID and SOPInstanceUID as pydicom reads them
+(%XX undone; `%noid-...`: no PatientID; a name cut to `...~<16 hex>`: a
+prefix; NUL as 0x01 '0'): the harness does not recompute dcmfs's names.
+An instance counts as read back when its version is under /versions.
 
 Prints one line per failure and a summary of counts; exit status 0 when every
 promise held, 1 when not, 2 on a harness error.  The random seed (--seed, else
@@ -46,6 +54,7 @@ import hashlib
 import importlib.util
 import os
 import random
+import re
 import shutil
 import signal
 import sqlite3
@@ -53,6 +62,9 @@ import subprocess
 import sys
 import tempfile
 import time
+import warnings
+
+warnings.filterwarnings("ignore", module="pydicom")
 
 TOP = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 BUILD = os.environ.get("BUILD", os.path.join(TOP, "build"))
@@ -105,11 +117,99 @@ class Source:
         self.sop = info["sop_instance_uid"]
         self.sha = hashlib.sha256(data).hexdigest()
         self.xxh = fmt.xxh128(data)
-        pat = fmt.esc_name(info["patient_id"].encode())
-        if info.get("issuer_of_patient_id"):
-            pat += "@" + fmt.esc_name(info["issuer_of_patient_id"].encode())
-        self.place = (pat, fmt.esc_name(info["study_uid"].encode()),
-                      fmt.esc_name(info["series_uid"].encode()))
+        # identity read with pydicom, not with dcmfs's scanner (see ident())
+        self.ident = ident(path, info)
+
+
+# ------------------------------------------------------------ identity
+#
+# A file read back is judged by what its path claims: the patient, study,
+# series and SOP folder/file names must name the values the file itself
+# holds (read with pydicom from the source file with the same bytes).  The
+# only naming rules used are the documented reversible ones (README.md,
+# "Names in the tree"): %XX and a lone '%' are undone, `<ID>@<Issuer>`
+# splits at the one literal '@', a `%noid-...` patient has no PatientID,
+# a name ending in `~<16 hex>` was cut and must be a prefix of the value,
+# and a NUL inside a value is stored as 0x01 '0' (0x01 as 0x01 0x01).
+
+TAGS = {"patient_id": 0x00100020, "issuer": 0x00100021, "study": 0x0020000D,
+        "series": 0x0020000E, "sop": 0x00080018}
+
+
+def id_map(b):
+    """The NUL mapping of identifying values (README.md)."""
+    return b.replace(b"\x01", b"\x01\x01").replace(b"\x00", b"\x010")
+
+
+def ident(path, info):
+    """{field: set of acceptable byte strings} for the five identifying
+    values of a source file, read with pydicom; the dcmfs-scan values when
+    pydicom cannot read it."""
+    out = {}
+    try:
+        import pydicom
+        from pydicom import charset
+        ds = pydicom.dcmread(path, stop_before_pixels=True, force=True)
+        try:
+            cs = ds.get_item(0x00080005)
+            cs = cs.value if cs is not None else None
+            if isinstance(cs, (bytes, bytearray)):
+                cs = cs.decode("ascii", "replace").strip(" \0").split("\\")
+            encs = charset.convert_encodings(cs or ["ISO_IR 6"])
+        except Exception:
+            encs = ["iso8859"]
+        for k, tag in TAGS.items():
+            e = ds.get_item(tag)
+            raw = b"" if e is None or e.value is None else e.value
+            if isinstance(raw, str):
+                raw = raw.encode("utf-8")
+            cands = set()
+            for v in (raw.rstrip(b" \0"), raw.strip(b" \0")):
+                v = id_map(v)
+                cands.add(v)
+                try:
+                    cands.add(charset.decode_bytes(v, encs, set()).encode("utf-8"))
+                except Exception:
+                    pass
+                cands.add(v.decode("latin-1").encode("utf-8"))
+            out[k] = cands
+        return out
+    except Exception:
+        pass
+    for k, f in (("patient_id", "patient_id"), ("issuer", "issuer_of_patient_id"),
+                 ("study", "study_uid"), ("series", "series_uid"), ("sop", "sop_instance_uid")):
+        out[k] = {info.get(f, "").encode("utf-8")}
+    return out
+
+
+CUT = re.compile(r"^(.*)~[0-9a-f]{16}$")
+
+
+def name_matches(comp, cands):
+    """Does path component comp name one of the values cands?"""
+    m = CUT.match(comp)
+    if m:
+        pre = unescape_b(m.group(1))
+        return any(c.startswith(pre) for c in cands)
+    return unescape_b(comp) in cands
+
+
+def patient_matches(comp, idt):
+    if comp.startswith("%noid-"):
+        return b"" in idt["patient_id"]
+    m = CUT.match(comp)
+    body = m.group(1) if m else comp
+    pid, at, iss = body.partition("@")
+    pid, iss = unescape_b(pid), unescape_b(iss)
+    if not at:
+        if m:
+            return any(c.startswith(pid) for c in idt["patient_id"])
+        return pid in idt["patient_id"] and b"" in idt["issuer"]
+    if pid not in idt["patient_id"]:
+        return False
+    if m:
+        return any(c.startswith(iss) for c in idt["issuer"])
+    return iss in idt["issuer"]
 
 
 def scan_sources(dirs):
@@ -147,29 +247,38 @@ class Expect:
             self.by_sop.setdefault(s.sop, {})[s.sha] = s
             self.by_key[(s.sop, s.xxh)] = s
         self.keys = {(s.sop, s.sha) for s in srcs}
+        self.by_sha = {}        # sha -> [Source]
+        for s in srcs:
+            self.by_sha.setdefault(s.sha, []).append(s)
 
 
-def unescape(name):
+def unescape_b(name):
+    """A path component back to the value's bytes (%XX undone; '%' alone is
+    the empty value)."""
     if name == "%":
-        return ""
+        return b""
     out = bytearray()
     i = 0
     while i < len(name):
-        if name[i] == "%":
-            out.append(int(name[i + 1:i + 3], 16))
-            i += 3
-        else:
-            out.append(ord(name[i]))
-            i += 1
-    return out.decode("utf-8", "replace")
+        if name[i] == "%" and i + 3 <= len(name):
+            try:
+                out.append(int(name[i + 1:i + 3], 16))
+                i += 3
+                continue
+            except ValueError:
+                pass
+        out += name[i].encode("utf-8")
+        i += 1
+    return bytes(out)
 
 
-def sop_of_name(name):
+def sop_name(name):
+    """The SOP part of a file name: <SOP>[.v<N>].dcm."""
     base = name[:-4] if name.endswith(".dcm") else name
     p = base.rsplit(".v", 1)
     if len(p) == 2 and p[1].isdigit():
         base = p[0]
-    return unescape(base)
+    return base
 
 
 # ------------------------------------------------------------ read back
@@ -225,24 +334,28 @@ def unmount(mnt):
 
 
 def read_back(store, exp, mounts, work):
-    """{(sop, sha)} read back right, and a list of wrong ones (descriptions)."""
+    """{(sop, sha)} read back right, and a list of wrong ones (descriptions).
+    Every version is under /versions/<patient>/<study>/<series>/<SOP>.v<N>.dcm:
+    what is read back is what is there.  /patients (the current version of
+    each SOP) and /quarantine are judged too: no wrong bytes, no wrong place."""
     got, wrong = set(), []
     mnt = os.path.join(work, "mnt-ro")
     p = mounts.mount(store, mnt) if mounts.fuse_ok else None
     if p is not None:
         try:
-            base = os.path.join(mnt, "patients")
-            for dp, _, fs in os.walk(base):
-                for n in fs:
-                    path = os.path.join(dp, n)
-                    rel = os.path.relpath(path, base).split(os.sep)
-                    try:
-                        sha = sha256_file(path)
-                    except OSError as e:
-                        # an unreadable file is a lost instance, not wrong bytes
-                        vlog("unreadable %s: %s" % ("/".join(rel), e))
-                        continue
-                    judge(exp, rel, sha, got, wrong)
+            for top, studies in (("versions", False), ("patients", True), ("quarantine", False)):
+                base = os.path.join(mnt, top)
+                for dp, _, fs in os.walk(base):
+                    for n in fs:
+                        path = os.path.join(dp, n)
+                        rel = os.path.relpath(path, base).split(os.sep)
+                        try:
+                            sha = sha256_file(path)
+                        except OSError as e:
+                            # an unreadable file is a lost instance, not wrong bytes
+                            vlog("unreadable %s/%s: %s" % (top, "/".join(rel), e))
+                            continue
+                        judge(exp, top, rel, studies, sha, got if top == "versions" else set(), wrong)
         finally:
             unmount(mnt)
             Mounts.kill(p)
@@ -263,24 +376,44 @@ def read_back(store, exp, mounts, work):
                            stderr=subprocess.DEVNULL)
         if r.returncode != 0:
             continue
-        judge(exp, [pd, "studies", sd, sed, name], hashlib.sha256(r.stdout).hexdigest(), got, wrong)
+        judge(exp, "get", [pd, sd, sed, name], False, hashlib.sha256(r.stdout).hexdigest(), got, wrong)
     return got, wrong
 
 
-def judge(exp, rel, sha, got, wrong):
-    if len(rel) != 5 or rel[1] != "studies":
-        wrong.append("unexpected path %s" % "/".join(rel))
+def judge(exp, top, rel, studies, sha, got, wrong):
+    """A file at top/rel with SHA-256 sha: its bytes must be those of a
+    source file, and its path must name that file's patient, study, series
+    and SOP (identity read with pydicom, see ident())."""
+    where = "%s/%s" % (top, "/".join(rel))
+    if studies:
+        if len(rel) != 5 or rel[1] != "studies":
+            wrong.append("unexpected path %s" % where)
+            return
+        rel = [rel[0]] + rel[2:]
+    if len(rel) != 4 or not rel[3].endswith(".dcm"):
+        wrong.append("unexpected path %s" % where)
         return
-    sop = sop_of_name(rel[4])
-    src = exp.by_sop.get(sop, {}).get(sha)
-    if src is None:
-        other = [s for d in exp.by_sop.values() for s in d.values() if s.sha == sha]
-        wrong.append("%s: bytes %s (%s)" % ("/".join(rel), sha[:16],
-                     "those of %s" % other[0].path if other else "of no source file"))
-    elif (rel[0], rel[2], rel[3]) != src.place:
-        wrong.append("%s: right bytes in the wrong place (want %s)" % ("/".join(rel), "/".join(src.place)))
+    srcs = exp.by_sha.get(sha)
+    if not srcs:
+        wrong.append("%s: bytes %s of no source file" % (where, sha[:16]))
+        return
+    src = srcs[0]      # the same bytes: the same identity
+    idt = src.ident
+    bad = []
+    if not patient_matches(rel[0], idt):
+        bad.append("patient")
+    if not name_matches(rel[1], idt["study"]):
+        bad.append("study")
+    if not name_matches(rel[2], idt["series"]):
+        bad.append("series")
+    if not name_matches(sop_name(rel[3]), idt["sop"]):
+        bad.append("SOP")
+    if bad:
+        wrong.append("%s: bytes of %s under the wrong %s (it holds PatientID %r, Issuer %r, study %r, series %r, SOP %r)"
+                     % (where, src.path, "/".join(bad), *[sorted(idt[k])[0] for k in
+                                                          ("patient_id", "issuer", "study", "series", "sop")]))
     else:
-        got.add((sop, sha))
+        got.add((src.sop, sha))
 
 
 # ------------------------------------------------------------ store layout
@@ -339,7 +472,8 @@ def hit(dep, dmg):
             return True
         if action == "truncate":
             return dep[3] > off
-        return off < 16 or dep[2] <= off < dep[3]
+        # a damaged file header costs nothing: the entries are still read
+        return dep[2] <= off < dep[3]
     if dep[0] == "file" and kind == "blob" and dep[1] == target:
         return True
     return dep[0] == "missing"
@@ -636,7 +770,18 @@ def main():
             % (len(refmap[0]), sum(1 for b in refmap[3].values() if b[0] == "file"), len(refmap[1]),
                len(refmap[2]), full_time))
         plan = []
-        if args.seconds:
+        if args.seconds and (args.crash or args.fuse or args.corrupt):
+            # counts and a time limit: the trials interleaved (each kind
+            # spread evenly over the plan), stopped at the limit
+            deadline = time.time() + args.seconds
+            plan = sorted((k / n, kind) for kind, n in (("crash", args.crash), ("fuse", args.fuse),
+                                                         ("corrupt", args.corrupt)) if n for k in range(n))
+            for i, (_, kind) in enumerate(plan, 1):
+                if time.time() >= deadline:
+                    log("torture: time limit reached after %d of %d trials" % (i - 1, len(plan)))
+                    break
+                run_one(kind, i, rng, args, exp, mounts, t, full_time, ref, refmap, removed)
+        elif args.seconds:
             deadline = time.time() + args.seconds
             cycle = ["crash", "corrupt", "corrupt", "fuse", "crash", "corrupt", "corrupt"]
             i = 0

@@ -23,7 +23,7 @@ for i in range(0, len(files), 200):
 got = {}                        # sop -> {sha256: path}
 bad = 0
 rows = [l.rstrip('\n').split('\t') for l in open(os.path.join(out, 'MANIFEST.tsv'))][1:]
-for status, iid, ver, size, fh, sop, rel in rows:
+for status, iid, ver, size, fh, sop, rel in (r[:7] for r in rows):
     if status != 'ok':
         print('not extracted: instance %s (%s): %s' % (iid, sop, status))
         bad += 1
