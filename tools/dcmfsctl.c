@@ -354,6 +354,17 @@ static void walk_dir(struct walk *w, const char *dir, const struct stat *st)
 	w->depth--;
 }
 
+/* A whole decimal number in [lo, hi], or a usage error naming the option. */
+static int int_arg(const char *opt, const char *text, int lo, int hi)
+{
+	char *end;
+	errno = 0;
+	long v = strtol(text, &end, 10);
+	if (errno || end == text || *end || v < lo || v > hi)
+		usage_error("%s needs a number from %d to %d, not '%s'", opt, lo, hi, text);
+	return (int)v;
+}
+
 static int cmd_import(int argc, char **argv)
 {
 	int threads = 0, quiet = 0, follow = 0, c;
@@ -363,7 +374,7 @@ static int cmd_import(int argc, char **argv)
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "j:qL", opts, NULL)) != -1) {
 		if (c == 'j')
-			threads = atoi(optarg);
+			threads = int_arg("-j", optarg, 0, 256);
 		else if (c == 'q')
 			quiet = 1;
 		else if (c == 'L')
@@ -613,8 +624,11 @@ static int quarantine_print(void *arg, int64_t id, const char *path, int current
 
 static int cmd_ls(int argc, char **argv)
 {
-	if (argc == 3 && !strcmp(argv[1], "--quarantine")) {
-		struct store *s = open_store(argv[2], 1);
+	if (argc == 2 && !strcmp(argv[1], "--quarantine"))
+		usage_error("ls --quarantine needs a STORE");
+	/* ls --quarantine STORE, or ls STORE --quarantine */
+	if (argc == 3 && (!strcmp(argv[1], "--quarantine") || !strcmp(argv[2], "--quarantine"))) {
+		struct store *s = open_store(argv[strcmp(argv[1], "--quarantine") ? 1 : 2], 1);
 		int r = catalog_quarantined(s->cat, quarantine_print, NULL);
 		store_close(s);
 		if (r)
@@ -803,7 +817,7 @@ static int cmd_get(int argc, char **argv)
 		if (c == 'o')
 			out = optarg;
 		else if (c == 'V')
-			version = atoi(optarg);
+			version = int_arg("--version", optarg, 1, INT32_MAX);
 		else if (c == 'S')
 			series = optarg;
 		else
