@@ -40,6 +40,7 @@
 #include <assert.h>
 #include <dirent.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <malloc.h>
@@ -537,6 +538,10 @@ static int sp_ingest(struct dcmfs *d, fuse_ino_t ino)
 		case INGEST_DUPLICATE:
 		case INGEST_VERSION:
 			r = 0;
+			if (res.refiled)
+				fuse_log(FUSE_LOG_WARNING, "dcmfs: '%s' (instance %" PRId64 ") is a new version"
+					 " of an instance first filed in another series\n", e->name,
+					 res.instance_id);
 			break;
 		case INGEST_REJECTED:
 			r = -EINVAL;

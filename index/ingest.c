@@ -524,6 +524,7 @@ static int commit_item(struct ingest *ing, struct item *it, struct id_pool pools
 	if (nv < 0)
 		return nv;
 	uint32_t maxv = 0;
+	int64_t first_series = nv > 0 ? vers[0].series_id : 0;
 	for (int i = 0; i < nv; i++) {
 		if (vers[i].size == it->len && !memcmp(vers[i].file_hash, it->file_hash, HASH_LEN) &&
 		    segments_match(ing->wcat, vers[i].instance_id, it)) {
@@ -571,6 +572,9 @@ static int commit_item(struct ingest *ing, struct item *it, struct id_pool pools
 		return r;
 	it->res.outcome = rec.version > 1 ? INGEST_VERSION : INGEST_NEW;
 	it->res.instance_id = rec.instance_id;
+	/* A SOPInstanceUID is unique world-wide, so a version filed under
+	 * another series (patient, study) is a correction or a mistake: say so. */
+	it->res.refiled = rec.version > 1 && first_series != rec.series_id;
 	if (rec.info.unclean[0]) {
 		it->res.quarantined = 1;
 		snprintf(it->res.reason, sizeof(it->res.reason), "%s", rec.info.unclean);

@@ -31,6 +31,8 @@ struct ingest_result {
 	int quarantined;       /* NEW / VERSION stored, but its dataset does not
 	                        * parse to its end (catalog.h: never preferred
 	                        * over a clean version, listed in /quarantine) */
+	int refiled;           /* VERSION whose first version is in another series
+	                        * (so another study or patient, possibly) */
 	int64_t instance_id;   /* for NEW / DUPLICATE / VERSION */
 	uint64_t size;
 };

@@ -176,6 +176,12 @@ static void on_result(void *arg, const struct ingest_result *r)
 		clear_progress(ui);
 		fprintf(stderr, "dcmfsctl: quarantined '%s': %s\n", r->path, r->reason);
 	}
+	if (r->refiled) {
+		clear_progress(ui);
+		fprintf(stderr, "dcmfsctl: note: '%s' is a new version of an instance whose first"
+			" version is filed in another series (patient or study); every version is"
+			" under /versions\n", r->path);
+	}
 }
 
 static void show_progress(struct import_ui *ui)
