@@ -502,15 +502,27 @@ static int segments_match(struct catalog *cat, int64_t instance_id, const struct
 	return 1;
 }
 
+/* The same row: key, place and sizes all equal. */
+static int same_blob(const struct blob_ref *a, const struct blob_ref *b)
+{
+	return a->id == b->id && !memcmp(a->hash, b->hash, HASH_LEN) &&
+	       a->ordinal == b->ordinal && a->kind == b->kind &&
+	       a->raw_size == b->raw_size && a->enc_size == b->enc_size &&
+	       a->pack == b->pack && a->offset == b->offset;
+}
+
 /* Decide and write one item inside the batch transaction. */
 static int commit_item(struct ingest *ing, struct item *it, struct id_pool pools[4],
 		       uint64_t *stored)
 {
 	for (int i = 0; i < it->nseg; i++) {
 		struct blob_ref still;
-		/* gc may have freed what the worker found: look again. */
+		/* gc may have freed what the worker found, and blob ids are
+		 * rowids: a blob stored since may have the freed id.  Share it
+		 * only when the row is still that very blob, else store again. */
 		if (it->seg[i].found.id &&
-		    catalog_blob_by_id(ing->wcat, it->seg[i].found.id, &still) != 0)
+		    (catalog_blob_by_id(ing->wcat, it->seg[i].found.id, &still) != 0 ||
+		     !same_blob(&still, &it->seg[i].found)))
 			it->seg[i].found.id = 0;
 	}
 	for (int i = 0; i < it->nseg; i++)
