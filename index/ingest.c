@@ -93,6 +93,10 @@ struct ingest {
 	pthread_mutex_t one_lock;     /* ingest_one's own worker state */
 	struct catalog *one_cat;
 	struct codec_ctx *one_ctx;
+
+	pthread_mutex_t hold_lock;    /* guards held */
+	int held;                     /* the store's ingest lock, from the first
+	                               * ingest_add to ingest_end (store.h) */
 };
 
 static int64_t now_ns(void)
@@ -762,6 +766,7 @@ int ingest_begin(struct store *s, int threads, ingest_report_fn report,
 	pthread_cond_init(&ing->cond, NULL);
 	pthread_mutex_init(&ing->write_lock, NULL);
 	pthread_mutex_init(&ing->one_lock, NULL);
+	pthread_mutex_init(&ing->hold_lock, NULL);
 	ing->paths.cap = PATHQ_MAX;
 	ing->paths.v = calloc(PATHQ_MAX, sizeof(char *));
 	int r = ing->paths.v ? store_catalog(s, &ing->wcat) : -ENOMEM;
@@ -808,6 +813,7 @@ fail:
 	pthread_cond_destroy(&ing->cond);
 	pthread_mutex_destroy(&ing->write_lock);
 	pthread_mutex_destroy(&ing->one_lock);
+	pthread_mutex_destroy(&ing->hold_lock);
 	free(ing);
 	return r;
 }
@@ -845,6 +851,15 @@ static int walk_cb(const char *path, const struct stat *st, int type, struct FTW
 
 int ingest_add(struct ingest *ing, const char *path)
 {
+	/* Workers look up blobs to share as soon as a path is queued: from
+	 * then on gc must wait (store.h, the ingest lock). */
+	pthread_mutex_lock(&ing->hold_lock);
+	int h = ing->held ? 0 : store_ingest_hold(ing->s);
+	if (!h)
+		ing->held = 1;
+	pthread_mutex_unlock(&ing->hold_lock);
+	if (h)
+		return h;
 	struct stat st;
 	if (stat(path, &st) < 0)
 		return push_path(ing, path);   /* the worker reports why */
@@ -874,6 +889,8 @@ int ingest_end(struct ingest *ing, struct ingest_totals *t)
 		pthread_join(ing->workers[i], NULL);
 	if (ing->writer_started)
 		pthread_join(ing->writer, NULL);
+	if (ing->held)
+		store_ingest_release(ing->s);   /* every commit is done */
 	int r = ing->first_error;
 	*t = ing->totals;
 	catalog_log_import(ing->wcat, ing->totals.started_ns, now_ns(), t->n_new,
@@ -891,6 +908,7 @@ int ingest_end(struct ingest *ing, struct ingest_totals *t)
 	pthread_cond_destroy(&ing->cond);
 	pthread_mutex_destroy(&ing->write_lock);
 	pthread_mutex_destroy(&ing->one_lock);
+	pthread_mutex_destroy(&ing->hold_lock);
 	free(ing);
 	return r;
 }
@@ -902,8 +920,13 @@ int ingest_one(struct ingest *ing, const char *path, struct ingest_result *res)
 		free(it);
 		return -ENOMEM;
 	}
+	/* One file's session: gc may run between files of a mount. */
+	int r = store_ingest_hold(ing->s);
+	if (r) {
+		item_free(it);
+		return r;
+	}
 	pthread_mutex_lock(&ing->one_lock);
-	int r = 0;
 	if (!ing->one_cat)
 		r = store_catalog(ing->s, &ing->one_cat);
 	if (!r && !ing->one_ctx && !(ing->one_ctx = codec_ctx_new()))
@@ -912,6 +935,7 @@ int ingest_one(struct ingest *ing, const char *path, struct ingest_result *res)
 		prepare(ing, ing->one_cat, ing->one_ctx, it);
 	pthread_mutex_unlock(&ing->one_lock);
 	if (r) {
+		store_ingest_release(ing->s);
 		item_free(it);
 		return r;
 	}
@@ -921,6 +945,7 @@ int ingest_one(struct ingest *ing, const char *path, struct ingest_result *res)
 	pthread_mutex_unlock(&ing->lock);
 	struct item *v[1] = { it };
 	commit_batch(ing, v, 1);
+	store_ingest_release(ing->s);
 	*res = it->res;
 	res->path = path;
 	item_free(it);

@@ -64,12 +64,21 @@ static const char *human(uint64_t n, char *buf, size_t len)
 	return buf;
 }
 
+/* A wait for another process (gc for imports, an import for gc) is said on
+ * a terminal, so that a pause does not look like a hang. */
+static void note_waiting(const char *what)
+{
+	if (isatty(STDERR_FILENO))
+		fprintf(stderr, "dcmfsctl: %s\n", what);
+}
+
 static struct store *open_store(const char *dir, int readonly)
 {
 	struct store *s;
 	char err[512];
 	if (store_open(dir, readonly, &s, err, sizeof(err)))
 		die("%s", err);
+	s->waiting = note_waiting;
 	return s;
 }
 
