@@ -833,6 +833,12 @@ int store_reindex(const char *dir, maint_problem_fn problem, maint_progress_fn p
 		snprintf(err, errlen, "'%s' is not a dcmfs store: %s", dir, strerror(-n));
 		return n;
 	}
+	/* Nothing may use the store meanwhile (store.h, the use lock). */
+	int lockfd = store_lock_exclusive(dir, err, errlen);
+	if (lockfd < 0) {
+		free_names(names, n);
+		return lockfd;
+	}
 
 	/* Build the new index beside the old one, then swap.  The old one is
 	 * never opened: it may be damaged, or of an older schema. */
@@ -954,6 +960,7 @@ int store_reindex(const char *dir, maint_problem_fn problem, maint_progress_fn p
 		unlink(marker);
 	}
 out:
+	store_unlock(lockfd);
 	free_names(names, n);
 	free(x.accepted);
 	free(x.rec);
@@ -1162,6 +1169,11 @@ int store_gc(struct store *s, int force, struct gc_totals *t, char *err, size_t 
 			 " 'dcmfsctl gc --force' to accept the loss", marker);
 		return -EBUSY;
 	}
+	/* No import may be between sharing a blob and committing (store.h). */
+	if ((r = store_ingest_exclusive(s))) {
+		snprintf(err, errlen, "gc cannot lock the store: %s", strerror(-r));
+		return r;
+	}
 	/* Hold the write lock while looking at files: no import is then between
 	 * publishing a blob file and committing its row. */
 	r = catalog_begin(s->cat);
@@ -1195,6 +1207,7 @@ int store_gc(struct store *s, int force, struct gc_totals *t, char *err, size_t 
 		if (force && (r = accept_marker(s->dir)))
 			snprintf(err, errlen, "gc done, but cannot clear %s: %s", marker, strerror(-r));
 	}
+	store_ingest_unlock(s);
 	free(g.dead);
 	free(g.dead_files);
 	return r;

@@ -3,6 +3,10 @@
  *
  * The packs and blob files are the truth; index.db is a cache over them.
  *
+ * Locks (store.h): reindex holds the use lock exclusively, so nothing else
+ * has the store open while it runs; gc holds the ingest lock exclusively,
+ * so no import is between deciding to share a blob and committing.
+ *
  * Crash order (ingest.c): a batch appends its blobs and records to its
  * pack and writes blob files under temporary names; one syncfs; the blob
  * files are renamed and synced; then the rows commit.  A crash leaves at
@@ -76,7 +80,8 @@ struct reindex_totals {
  * every instance whose record and blobs are intact comes back.  A
  * torn tail of the newest pack is the normal after-crash case and is not
  * damage.  With damage, STORE/DAMAGED lists it; a reindex without damage
- * removes the marker.  Nothing may use the store meanwhile.  One pass over
+ * removes the marker.  Nothing may use the store meanwhile: it refuses
+ * (-EBUSY, err says so) while any process has it open.  One pass over
  * the packs in memory bounded whatever the store's size (what must be
  * remembered, tombstones and records met before their blobs, is kept in
  * scratch tables on disk).  progress (may be NULL) gets blob files checked
@@ -102,6 +107,8 @@ struct gc_totals {
 };
 /* Free unreferenced blobs, blob files no row names, temporary files of
  * dead imports, and spool files (spool/in-<pid>-<n>) of dead mounts.
+ * Waits first for ingest sessions of other processes to end (the ingest
+ * lock, store.h; s->waiting is told), and holds them off until done.
  * Refuses (-EBUSY, err says why) while STORE/DAMAGED exists unless force;
  * a forced gc that succeeds accepts the damage (see above). */
 int store_gc(struct store *s, int force, struct gc_totals *t, char *err, size_t errlen);

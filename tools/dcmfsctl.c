@@ -64,12 +64,21 @@ static const char *human(uint64_t n, char *buf, size_t len)
 	return buf;
 }
 
+/* A wait for another process (gc for imports, an import for gc) is said on
+ * a terminal, so that a pause does not look like a hang. */
+static void note_waiting(const char *what)
+{
+	if (isatty(STDERR_FILENO))
+		fprintf(stderr, "dcmfsctl: %s\n", what);
+}
+
 static struct store *open_store(const char *dir, int readonly)
 {
 	struct store *s;
 	char err[512];
 	if (store_open(dir, readonly, &s, err, sizeof(err)))
 		die("%s", err);
+	s->waiting = note_waiting;
 	return s;
 }
 
@@ -104,11 +113,13 @@ static const char usage_text[] =
 	"  verify STORE                    check every pack entry, blob and record; read back\n"
 	"                                  everything and check every hash\n"
 	"  reindex STORE                   rebuild index.db from packs and blob files (skips\n"
-	"                                  and lists damaged ranges; then gc needs --force)\n"
+	"                                  and lists damaged ranges; then gc needs --force);\n"
+	"                                  refused while anything has the store open\n"
 	"  rm STORE --patient ID|--study UID|--series UID|--instance UID\n"
 	"                                  remove from the catalogue (gc frees the data)\n"
 	"  gc [--force] STORE              free data that nothing references (--force: even\n"
-	"                                  after a reindex that skipped damage)\n"
+	"                                  after a reindex that skipped damage); waits for\n"
+	"                                  running imports to finish\n"
 	"\n"
 	"Exit status: 0 ok, 1 problems found (rejected files, verify problems, damage\n"
 	"skipped by reindex, or an import that skipped entries and imported nothing),\n"
