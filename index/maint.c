@@ -23,7 +23,7 @@ static void say(maint_problem_fn fn, void *arg, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 static void say(maint_problem_fn fn, void *arg, const char *fmt, ...)
 {
-	char buf[600];
+	char buf[4096];     /* room for a whole 1023-byte UID and a path */
 	va_list ap;
 	va_start(ap, fmt);
 	vsnprintf(buf, sizeof(buf), fmt, ap);
@@ -431,8 +431,10 @@ static int verify_blob(void *arg, const struct blob_ref *b, int64_t refs)
 	return 0;
 }
 
-/* The instance's record, read from its pack, against its row. */
-static int check_record(struct verify_ctx *v, const struct cat_instance *row, char *why, size_t len)
+/* The instance's record, read from its pack, against its row; the
+ * decoded record is left in *rec. */
+static int check_record(struct verify_ctx *v, const struct cat_instance *row,
+			struct instance_record *rec, char *why, size_t len)
 {
 	struct blob_view view;
 	int r = pack_entry_get(v->s->br, row->rec.pack, row->rec.offset, row->rec.len,
@@ -441,8 +443,7 @@ static int check_record(struct verify_ctx *v, const struct cat_instance *row, ch
 		snprintf(why, len, "%s", r == -EBADMSG ? "damaged entry" : strerror(-r));
 		return -1;
 	}
-	struct instance_record rec;
-	r = record_decode(view.enc, view.enc_size, &rec);
+	r = record_decode(view.enc, view.enc_size, rec);
 	blob_view_release(&view);
 	if (r) {
 		snprintf(why, len, "does not decode");
@@ -451,24 +452,106 @@ static int check_record(struct verify_ctx *v, const struct cat_instance *row, ch
 	struct blob_ref segs[RECORD_MAX_SEGMENTS];
 	int n = catalog_segments(v->cat, row->id, segs, RECORD_MAX_SEGMENTS);
 	const char *diff = NULL;
-	if (rec.instance_id != row->id || rec.series_id != row->series_id ||
-	    rec.study_id != row->study_id || rec.patient_id != row->patient_id)
+	if (rec->instance_id != row->id || rec->series_id != row->series_id ||
+	    rec->study_id != row->study_id || rec->patient_id != row->patient_id)
 		diff = "ids";
-	else if (rec.version != row->version || strcmp(rec.info.sop_instance_uid, row->sop_uid))
+	else if (rec->version != row->version || strcmp(rec->info.sop_instance_uid, row->sop_uid))
 		diff = "SOP Instance UID or version";
-	else if (rec.size != row->size || memcmp(rec.file_hash, row->file_hash, HASH_LEN))
+	else if (rec->size != row->size || memcmp(rec->file_hash, row->file_hash, HASH_LEN))
 		diff = "size or file hash";
-	else if (n != (int)rec.nseg)
+	else if (n != (int)rec->nseg)
 		diff = "segment count";
 	for (int i = 0; !diff && i < n; i++)
-		if (memcmp(segs[i].hash, rec.seg[i].hash, HASH_LEN) ||
-		    segs[i].ordinal != rec.seg[i].ordinal || segs[i].raw_size != rec.seg[i].raw_size)
+		if (memcmp(segs[i].hash, rec->seg[i].hash, HASH_LEN) ||
+		    segs[i].ordinal != rec->seg[i].ordinal || segs[i].raw_size != rec->seg[i].raw_size)
 			diff = "segments";
 	if (diff) {
-		snprintf(why, len, "disagrees with its index row (%s)", diff);
-		return -1;
+		/* The record is intact: the row is what is wrong. */
+		snprintf(why, len, "disagrees with its index row (%s; the record says SOP Instance"
+			 " UID %s, version %u); fix: dcmfsctl reindex", diff,
+			 rec->info.sop_instance_uid, rec->version);
+		return -2;
 	}
 	return 0;
+}
+
+/* Whether a %noid folder name is the stem or the stem with a -N added
+ * for a clash (catalog.c, patient_dir). */
+static int noid_dir_ok(const char *have, const char *stem)
+{
+	size_t n = strlen(stem);
+	if (strncmp(have, stem, n))
+		return 0;
+	if (!have[n])
+		return 1;
+	if (have[n] != '-' || have[n + 1] < '2' || have[n + 1] > '9')
+		return 0;
+	for (const char *p = have + n + 1; *p; p++)
+		if (*p < '0' || *p > '9')
+			return 0;
+	return 1;
+}
+
+/* What the catalogue says the instance is (patient, folders, names,
+ * cleanliness, which version is current) against its record: a bit
+ * flipped in index.db must not silently rename or hide a file. */
+static void check_identity(struct verify_ctx *v, const struct cat_instance *row,
+			   const struct instance_record *rec)
+{
+	struct cat_identity *have = malloc(sizeof(*have)), *want = malloc(sizeof(*want));
+	const char *diff[16];
+	int nd = 0;
+	if (!have || !want) {
+		free(have);
+		free(want);
+		return;
+	}
+	if (catalog_identity(v->cat, row->id, have)) {
+		diff[nd++] = "its row or folders cannot be read";
+	} else if (catalog_identity_want(rec, want) == 0) {
+		if (strcmp(have->patient_key, want->patient_key) || strcmp(have->issuer, want->issuer))
+			diff[nd++] = "patient id or issuer";
+		if (want->noid ? !noid_dir_ok(have->patient_dir, want->patient_dir)
+			       : strcmp(have->patient_dir, want->patient_dir) != 0)
+			diff[nd++] = "patient folder name";
+		if (strcmp(have->study_uid, want->study_uid))
+			diff[nd++] = "study UID";
+		if (strcmp(have->study_dir, want->study_dir))
+			diff[nd++] = "study folder name";
+		if (strcmp(have->series_uid, want->series_uid))
+			diff[nd++] = "series UID";
+		if (strcmp(have->series_dir, want->series_dir))
+			diff[nd++] = "series folder name";
+		if (strcmp(have->fname, want->fname) || strcmp(have->vname, want->vname))
+			diff[nd++] = "file name";
+		if (strcmp(have->unclean, want->unclean))
+			diff[nd++] = "unclean reason";
+		if (have->ncurrent != 1)
+			diff[nd++] = "not exactly one current version of its SOP Instance UID";
+		else if (have->current != (have->pick == row->id))
+			diff[nd++] = "current version";
+	}
+	for (int i = 0; i < nd; i++) {
+		v->t->problems++;
+		say(v->problem, v->arg, "instance %s (inode %lld): its index row disagrees with its"
+		    " record (%s); fix: dcmfsctl reindex", rec->info.sop_instance_uid,
+		    (long long)row->id, diff[i]);
+	}
+	free(have);
+	free(want);
+}
+
+/* A record's place for messages: the entry's byte range, or the raw
+ * offset and length when the row holds an impossible place. */
+static void record_where(const struct cat_instance *row, char *out, size_t len)
+{
+	uint64_t off = row->rec.offset;
+	if (off >= PACK_FILE_HEADER + PACK_ENTRY_HEADER && off <= (uint64_t)INT64_MAX - row->rec.len)
+		snprintf(out, len, "bytes [%llu, %llu)", (unsigned long long)(off - PACK_ENTRY_HEADER),
+			 (unsigned long long)(off + row->rec.len));
+	else
+		snprintf(out, len, "at an impossible place (payload offset %lld, length %u)",
+			 (long long)off, row->rec.len);
 }
 
 static int verify_instance(void *arg, int64_t id)
@@ -482,15 +565,20 @@ static int verify_instance(void *arg, int64_t id)
 		say(v->problem, v->arg, "instance inode %lld: no readable row", (long long)id);
 		return 0;
 	}
-	char why[256], pack[256] = "?";
-	if (check_record(v, &row, why, sizeof(why))) {
+	char why[1400], pack[256] = "?", where[128];
+	struct instance_record *rec = malloc(sizeof(*rec));
+	if (!rec)
+		return -ENOMEM;
+	if (check_record(v, &row, rec, why, sizeof(why))) {
 		v->t->problems++;
 		catalog_pack_name(v->cat, row.rec.pack, pack, sizeof(pack));
-		say(v->problem, v->arg, "instance %s (inode %lld): record in pack %s bytes [%llu, %llu): %s",
-		    row.sop_uid, (long long)id, pack,
-		    (unsigned long long)(row.rec.offset - PACK_ENTRY_HEADER),
-		    (unsigned long long)(row.rec.offset + row.rec.len), why);
+		record_where(&row, where, sizeof(where));
+		say(v->problem, v->arg, "instance %s (inode %lld): record in pack %s %s: %s",
+		    row.sop_uid, (long long)id, pack, where, why);
+	} else {
+		check_identity(v, &row, rec);
 	}
+	free(rec);
 	struct instance_handle *h;
 	int r = instance_open(v->s, v->cat, id, &h);
 	if (r) {
@@ -590,6 +678,12 @@ int store_verify(struct store *s, maint_problem_fn problem, maint_progress_fn pr
 	}
 	/* One read transaction: a consistent snapshot while imports go on. */
 	catalog_exec(s->cat, "BEGIN");
+	/* The index's own pages first: a bad page makes rows say anything. */
+	char qc[512];
+	if (catalog_quick_check(s->cat, qc, sizeof(qc))) {
+		t->problems++;
+		say(problem, arg, "index.db fails SQLite's quick_check: %s; fix: dcmfsctl reindex", qc);
+	}
 	r = verify_packs(&v);
 	if (!r)
 		r = catalog_all_blobs(s->cat, verify_blob, &v);
