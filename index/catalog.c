@@ -1643,3 +1643,17 @@ int catalog_quick_check(struct catalog *c, char *msg, size_t len)
 	sqlite3_finalize(s);
 	return res;
 }
+
+int catalog_each_pack(struct catalog *c, cat_pack_cb cb, void *arg)
+{
+	sqlite3_stmt *s;
+	if (sqlite3_prepare_v2(c->db, "SELECT id, name FROM packs ORDER BY id", -1, &s, NULL) != SQLITE_OK)
+		return -EIO;
+	int rc, r = 0;
+	while (!r && (rc = sqlite3_step(s)) == SQLITE_ROW)
+		r = cb(arg, sqlite3_column_int64(s, 0), (const char *)sqlite3_column_text(s, 1));
+	if (!r && rc != SQLITE_DONE)
+		r = sqerr(rc);
+	sqlite3_finalize(s);
+	return r;
+}

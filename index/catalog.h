@@ -161,6 +161,9 @@ int catalog_identity_want(const struct instance_record *r, struct cat_identity *
 /* PRAGMA quick_check: 0 when "ok", else -EBADMSG (or -errno) and the
  * first line SQLite gives in msg. */
 int catalog_quick_check(struct catalog *c, char *msg, size_t len);
+/* Every pack the catalogue knows, by id (reindex: packs now missing). */
+typedef int (*cat_pack_cb)(void *arg, int64_t id, const char *name);
+int catalog_each_pack(struct catalog *c, cat_pack_cb cb, void *arg);
 /* Instances hit by damage in bytes [start, end) of a pack: record = 1 when
  * their record's entry overlaps it, 0 when one of their segment blobs'. */
 typedef int (*cat_affected_cb)(void *arg, int64_t instance_id, const char *sop_uid,

@@ -186,10 +186,10 @@ static int marker_path(const char *dir, char *out, size_t len)
 
 /* Damage accepted by `gc --force` (STORE/DAMAGED.accepted, the lines of
  * the markers it cleared): known, reported as such, not counted again. */
-static char *accepted_load(const char *dir)
+static char *lines_load(const char *dir, const char *suffix)
 {
 	char path[4200];
-	snprintf(path, sizeof(path), "%s/%s.accepted", dir, DAMAGE_MARKER);
+	snprintf(path, sizeof(path), "%s/%s%s", dir, DAMAGE_MARKER, suffix);
 	FILE *f = fopen(path, "r");
 	if (!f)
 		return NULL;
@@ -205,6 +205,11 @@ static char *accepted_load(const char *dir)
 	}
 	fclose(f);
 	return text;
+}
+
+static char *accepted_load(const char *dir)
+{
+	return lines_load(dir, ".accepted");
 }
 
 static int accepted_has(const char *text, const char *pack, uint64_t start, uint64_t end)
@@ -256,6 +261,7 @@ struct verify_ctx {
 	uint8_t *buf;
 	size_t cap;
 	char *accepted;             /* DAMAGED.accepted */
+	char *marker;               /* DAMAGED, when it stands */
 	/* the pack being walked */
 	const char *pack_name;
 	int64_t pack_id;
@@ -321,7 +327,7 @@ static void pack_damage(void *arg, uint64_t start, uint64_t end, int tail)
 	 * the newest pack is what a crash leaves: not damage.  Nor is the
 	 * end of a pack an import is appending to right now. */
 	if (tail && (v->newest || v->growing) && (start >= PACK_FILE_HEADER || end <= PACK_FILE_HEADER) &&
-	    !names_committed(v, start, end)) {
+	    !names_committed(v, start, INT64_MAX)) {      /* rows past a cut count too */
 		v->t->torn_tail++;   /* an interrupted append: normal after a crash */
 		return;
 	}
@@ -635,11 +641,23 @@ static int orphan_file(void *arg, const char *path, const char *name)
 		return 0;
 	}
 	struct blob_ref b;
+	char line[5100];
 	if (k < 0) {
 		v->t->problems++;
 		say(v->problem, v->arg, "stray file in blobs/: %s", path);
 	} else if (catalog_blob_by_key(v->cat, hash, ordinal, &b) != 0) {
-		v->t->orphan_files++;
+		/* A file reindex skipped as damaged is no orphan: a restore
+		 * may still need it, and gc frees it only once the loss is
+		 * accepted. */
+		snprintf(line, sizeof(line), "\nblob %s\n", path);
+		if (v->marker && strstr(v->marker, line)) {
+			v->t->kept_files++;
+			say(v->problem, v->arg, "kept for damaged records: blob file %s (listed in %s;"
+			    " not reclaimable until 'dcmfsctl gc --force' accepts the loss)", path,
+			    DAMAGE_MARKER);
+		} else {
+			v->t->orphan_files++;
+		}
 	}
 	return 0;
 }
@@ -659,14 +677,19 @@ int store_verify(struct store *s, maint_problem_fn problem, maint_progress_fn pr
 				.progress = progress, .arg = arg, .t = t };
 	char marker[4200];
 	if (!marker_path(s->dir, marker, sizeof(marker)) && access(marker, F_OK) == 0) {
+		/* Damage the index no longer shows is still damage until it
+		 * is restored (and reindexed) or accepted. */
 		t->marker = 1;
-		say(problem, arg, "note: %s exists: a reindex skipped damage there (gc refuses to run"
-		    " until it is cleared: see 'dcmfsctl gc --force')", marker);
+		t->problems++;
+		say(problem, arg, "damage skipped by reindex, listed in %s, stands: restore the files"
+		    " and run 'dcmfsctl reindex' again, or accept the loss with 'dcmfsctl gc --force'"
+		    " (gc refuses to run until then)", marker);
 	}
 	int r = store_catalog(s, &v.fresh);
 	if (r)
 		return r;
 	v.accepted = accepted_load(s->dir);
+	v.marker = t->marker ? lines_load(s->dir, "") : NULL;
 	struct cat_totals tot;
 	catalog_totals(s->cat, &tot);
 	catalog_all_blobs(s->cat, add_size, &v.total);
@@ -696,6 +719,7 @@ int store_verify(struct store *s, maint_problem_fn problem, maint_progress_fn pr
 	codec_ctx_free(v.codec);
 	free(v.buf);
 	free(v.accepted);
+	free(v.marker);
 	return r;
 }
 
@@ -726,6 +750,8 @@ struct rx {
 	int fail;                       /* a catalogue error: stops the walk */
 	char *accepted;             /* DAMAGED.accepted */
 	struct catalog *old;        /* the index being replaced, if it opens: names what is lost */
+	int64_t old_pack;           /* the pack being walked, in the old index (0: unknown) */
+	int cut_found;              /* its end was found cut short (named already) */
 	FILE *marker;               /* the damage list, written as found */
 	char marker_tmp[4200];
 };
@@ -756,11 +782,27 @@ static int rx_name_lost(void *arg, int64_t id, const char *sop, int record)
 	return 0;
 }
 
+/* Whether the old index places anything at or after start in the pack
+ * being walked: data whose rows committed, so never a torn append. */
+static int rx_old_beyond(struct rx *x, uint64_t start)
+{
+	int found = 0;
+	if (x->old && x->old_pack > 0)
+		catalog_affected(x->old, x->old_pack, start, INT64_MAX, found_one, &found);
+	return found;
+}
+
 static void rx_skip(void *arg, uint64_t start, uint64_t end, int tail)
 {
 	struct rx *x = arg;
-	if (tail && x->newest && (start >= PACK_FILE_HEADER || end <= PACK_FILE_HEADER))
-		return;     /* the torn append a crash leaves: quiet */
+	/* The torn append a crash leaves is quiet, unless the old index
+	 * says committed data was there or after it: the pack was cut.
+	 * Without an old index the two cannot be told apart. */
+	if (tail && x->newest && (start >= PACK_FILE_HEADER || end <= PACK_FILE_HEADER) &&
+	    !rx_old_beyond(x, start))
+		return;
+	if (tail && x->old_pack > 0)
+		x->cut_found = 1;
 	if (accepted_has(x->accepted, x->pack_name, start, end)) {
 		x->t->accepted++;
 		say(x->problem, x->arg, "pack %s: skipped bytes [%llu, %llu), known damage (accepted by gc --force)",
@@ -776,9 +818,46 @@ static void rx_skip(void *arg, uint64_t start, uint64_t end, int tail)
 	    : "whatever blobs, instance records or tombstones were there are not recovered");
 	rx_mark(x, "pack %s %llu %llu\n", x->pack_name, (unsigned long long)start,
 		(unsigned long long)end);
-	int64_t id;
-	if (x->old && catalog_pack_find(x->old, x->pack_name, &id) == 0)
-		catalog_affected(x->old, id, start, end, rx_name_lost, x);
+	/* A tail runs to the end of the file: name what was after it too. */
+	if (x->old && x->old_pack > 0)
+		catalog_affected(x->old, x->old_pack, start, tail ? INT64_MAX : end, rx_name_lost, x);
+}
+
+/* After a walk: the old index placing data past the pack's end means the
+ * pack was cut (perhaps at an entry boundary, where no torn bytes show). */
+static void rx_check_cut(struct rx *x, const char *path)
+{
+	struct stat st;
+	if (x->cut_found || !x->old || x->old_pack <= 0 || stat(path, &st) < 0 ||
+	    !rx_old_beyond(x, (uint64_t)st.st_size))
+		return;
+	x->t->damaged++;
+	say(x->problem, x->arg, "pack %s: ends at byte %llu, but the old index placed data after"
+	    " that: the pack was cut short, whatever was there is not recovered", x->pack_name,
+	    (unsigned long long)st.st_size);
+	rx_mark(x, "pack %s %llu cut\n", x->pack_name, (unsigned long long)st.st_size);
+	catalog_affected(x->old, x->old_pack, (uint64_t)st.st_size, INT64_MAX, rx_name_lost, x);
+}
+
+/* A pack the old index knows, gone from packs/: damage if it held data
+ * the old index names. */
+static int rx_check_gone(void *arg, int64_t id, const char *name)
+{
+	struct rx *x = arg;
+	char path[4400];
+	int found = 0;
+	snprintf(path, sizeof(path), "%s/packs/%s", x->dir, name);
+	if (access(path, F_OK) == 0 || errno != ENOENT)
+		return 0;
+	catalog_affected(x->old, id, 0, INT64_MAX, found_one, &found);
+	if (!found)
+		return 0;
+	x->t->damaged++;
+	say(x->problem, x->arg, "pack %s is missing, but the old index placed data in it:"
+	    " whatever was there is not recovered", name);
+	rx_mark(x, "pack %s 0 missing\n", name);
+	catalog_affected(x->old, id, 0, INT64_MAX, rx_name_lost, x);
+	return 0;
 }
 
 static void rx_maxid(struct rx *x, int k, int64_t id)
@@ -809,15 +888,27 @@ static int rx_record(struct rx *x, const uint8_t *p, const struct record_loc *lo
 	if (!ok && !final)
 		return catalog_rx_defer(x->cat, loc, p);
 	struct cat_node exists;
-	if (!ok && t->damaged) {
-		/* Without damage this is a record of a batch that never
-		 * committed (a crash); with damage, say what is lost. */
+	/* Its rows committed (the old index has it): its blob was synced
+	 * before, so a missing blob is damage, like a damaged one. */
+	int committed = !ok && x->old &&
+		catalog_node(x->old, CAT_INSTANCE, rec->instance_id, &exists) == 0;
+	if (!ok && (t->damaged || committed)) {
+		/* Without either this is a record of a batch that never
+		 * committed (a crash); with them, say what is lost. */
 		char hex[2 * HASH_LEN + 1];
 		hash_hex(rec->seg[k - 1].hash, hex);
 		t->lost++;
 		say(x->problem, x->arg, "instance %s (inode %lld) not recovered: its blob %s.%u is"
 		    " missing or damaged", rec->info.sop_instance_uid,
 		    (long long)rec->instance_id, hex, rec->seg[k - 1].ordinal);
+		if (committed) {
+			/* Kept out of the tree; the marker keeps gc off its
+			 * other blobs until the blob is restored or the loss
+			 * accepted. */
+			t->damaged++;
+			rx_mark(x, "instance %lld %s needs blob %s.%u\n", (long long)rec->instance_id,
+				rec->info.sop_instance_uid, hex, rec->seg[k - 1].ordinal);
+		}
 	}
 	if (!ok || catalog_node(x->cat, CAT_INSTANCE, rec->instance_id, &exists) == 0) {
 		/* Data gone, or a duplicate record. */
@@ -966,6 +1057,9 @@ int store_reindex(const char *dir, maint_problem_fn problem, maint_progress_fn p
 		snprintf(path, sizeof(path), "%s/packs/%s", dir, names[i]);
 		x.pack_name = names[i];
 		x.newest = i == n - 1;
+		x.cut_found = 0;
+		if (!x.old || catalog_pack_find(x.old, names[i], &x.old_pack))
+			x.old_pack = 0;
 		int w = pack_walk(path, rx_entry, rx_skip, &x);
 		if (x.fail || w == -ENOMEM) {
 			r = x.fail ? x.fail : w;
@@ -975,13 +1069,15 @@ int store_reindex(const char *dir, maint_problem_fn problem, maint_progress_fn p
 			t->damaged++;
 			say(problem, arg, "pack %s: unreadable (%s), skipped", names[i], strerror(-w));
 			rx_mark(&x, "pack %s 0 unreadable\n", names[i]);
+		} else {
+			rx_check_cut(&x, path);
 		}
 		t->packs++;
 	}
 	if (progress && !r)
 		progress(arg, (uint64_t)n, (uint64_t)n);
-	catalog_close(x.old);
-	x.old = NULL;
+	if (!r && x.old)
+		catalog_each_pack(x.old, rx_check_gone, &x);
 	/* The records that named blobs not known when they were met. */
 	int64_t cursor = 0;
 	while (!r) {
@@ -996,6 +1092,8 @@ int store_reindex(const char *dir, maint_problem_fn problem, maint_progress_fn p
 			r = rx_record(&x, p, &loc, 1);
 		free(p);
 	}
+	catalog_close(x.old);
+	x.old = NULL;
 	/* Folders emptied by tombstones go; counts and current versions are
 	 * settled once for all. */
 	if (!r)

@@ -47,6 +47,8 @@ struct verify_totals {
 	/* Reclaimable by gc, not problems: */
 	int64_t temporary_files;     /* left by an interrupted import */
 	int64_t orphan_files;        /* blob files no row names */
+	/* Problems while STORE/DAMAGED stands, not reclaimable: */
+	int64_t kept_files;          /* blob files DAMAGED lists (skipped as damaged) */
 	int64_t unreferenced_blobs;  /* freed by rm, not yet by gc */
 	int marker;                  /* STORE/DAMAGED exists */
 	uint64_t bytes_checked;
