@@ -375,6 +375,25 @@ static int verify_packs(struct verify_ctx *v)
 	return r;
 }
 
+/* A pack rows name that is gone from packs/: every instance with data
+ * in it is lost (the walk above sees only files that exist). */
+static int verify_pack_gone(void *arg, int64_t id, const char *name)
+{
+	struct verify_ctx *v = arg;
+	char path[4400];
+	int found = 0;
+	snprintf(path, sizeof(path), "%s/packs/%s", v->s->dir, name);
+	if (access(path, F_OK) == 0 || errno != ENOENT)
+		return 0;
+	catalog_affected(v->cat, id, 0, INT64_MAX, found_one, &found);
+	if (!found)
+		return 0;
+	v->t->problems++;
+	say(v->problem, v->arg, "missing: pack %s, which the index places data in", name);
+	catalog_affected(v->cat, id, 0, INT64_MAX, name_affected, v);
+	return 0;
+}
+
 /* Where a blob is, for messages. */
 static void blob_where(struct verify_ctx *v, const struct blob_ref *b, char *out, size_t len)
 {
@@ -708,6 +727,8 @@ int store_verify(struct store *s, maint_problem_fn problem, maint_progress_fn pr
 		say(problem, arg, "index.db fails SQLite's quick_check: %s; fix: dcmfsctl reindex", qc);
 	}
 	r = verify_packs(&v);
+	if (!r)
+		r = catalog_each_pack(s->cat, verify_pack_gone, &v);
 	if (!r)
 		r = catalog_all_blobs(s->cat, verify_blob, &v);
 	if (!r)

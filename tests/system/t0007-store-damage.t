@@ -241,7 +241,9 @@ cut=$(q "SELECT record_offset + record_len FROM instances ORDER BY record_offset
 truncate -s "$cut" "$NEWEST"
 lost_pack "a pack cut at an entry boundary"
 fresh
-rm -f "$(ls "$S"/packs/*.pack | tail -1)"
+GONE=$(ls "$S"/packs/*.pack | tail -1)
+rm -f "$GONE"
+verify_finds "a deleted pack" "missing: pack $(basename "$GONE")"
 lost_pack "a deleted pack"
 # Without an old index a torn-looking end cannot be told from a crash.
 fresh
