@@ -97,4 +97,18 @@ if [ $rc = 1 ] && grep -qF "$UID0" "$TMP/v.out" && ! grep -q "18446744" "$TMP/v.
 else
 	not_ok "verify with a huge record offset: exit $rc"; sed 's/^/# /' "$TMP/v.out" | head
 fi
+
+# 4. No false alarm on hostile identities (t0008's): patients without a
+# PatientID (%noid folders), NULs inside IDs, long IDs, versions, moves,
+# and malformed files (quarantined or rejected).
+G="$PY $TOP/tests/system/lib/identity_gen.py"
+for w in noid long correct moved; do $G $w "$SEED/01.dcm" "$TMP/h/$w"; done
+$G versions "$SEED/01.dcm" "$TMP/h/versions" 5
+H=$TMP/hs
+"$CTL" init "$H" >/dev/null
+"$CTL" import -q "$H" "$TMP/h" "$SEED/01.dcm" "$CORPUS/malformed" >/dev/null 2>&1
+"$CTL" verify "$H" >"$TMP/vh.out" 2>&1
+rc=$?
+[ $rc = 0 ] && ok "verify: hostile identities (noid, NULs, long IDs, versions, unclean) are clean" ||
+	{ not_ok "verify of hostile identities: exit $rc"; sed 's/^/# /' "$TMP/vh.out" | head; }
 done_testing
