@@ -1624,11 +1624,11 @@ int catalog_identity_want(const struct instance_record *r, struct cat_identity *
 	return rc;
 }
 
-int catalog_quick_check(struct catalog *c, char *msg, size_t len)
+int catalog_integrity_check(struct catalog *c, char *msg, size_t len)
 {
 	sqlite3_stmt *s;
 	msg[0] = '\0';
-	if (sqlite3_prepare_v2(c->db, "PRAGMA quick_check", -1, &s, NULL) != SQLITE_OK) {
+	if (sqlite3_prepare_v2(c->db, "PRAGMA integrity_check", -1, &s, NULL) != SQLITE_OK) {
 		snprintf(msg, len, "%s", sqlite3_errmsg(c->db));
 		return -EIO;
 	}

@@ -158,9 +158,10 @@ struct cat_identity {
 };
 int catalog_identity(struct catalog *c, int64_t instance_id, struct cat_identity *out);
 int catalog_identity_want(const struct instance_record *r, struct cat_identity *out);
-/* PRAGMA quick_check: 0 when "ok", else -EBADMSG (or -errno) and the
- * first line SQLite gives in msg. */
-int catalog_quick_check(struct catalog *c, char *msg, size_t len);
+/* PRAGMA integrity_check (unlike quick_check, it finds index entries that
+ * disagree with their rows): 0 when "ok", else -EBADMSG (or -errno) and
+ * the first line SQLite gives in msg. */
+int catalog_integrity_check(struct catalog *c, char *msg, size_t len);
 /* Every pack the catalogue knows, by id (reindex: packs now missing). */
 typedef int (*cat_pack_cb)(void *arg, int64_t id, const char *name);
 int catalog_each_pack(struct catalog *c, cat_pack_cb cb, void *arg);

@@ -568,15 +568,17 @@ static void check_identity(struct verify_ctx *v, const struct cat_instance *row,
 
 /* A record's place for messages: the entry's byte range, or the raw
  * offset and length when the row holds an impossible place. */
-static void record_where(const struct cat_instance *row, char *out, size_t len)
+static int record_where(const struct cat_instance *row, char *out, size_t len)
 {
 	uint64_t off = row->rec.offset;
-	if (off >= PACK_FILE_HEADER + PACK_ENTRY_HEADER && off <= (uint64_t)INT64_MAX - row->rec.len)
+	if (off >= PACK_FILE_HEADER + PACK_ENTRY_HEADER && off <= (uint64_t)INT64_MAX - row->rec.len) {
 		snprintf(out, len, "bytes [%llu, %llu)", (unsigned long long)(off - PACK_ENTRY_HEADER),
 			 (unsigned long long)(off + row->rec.len));
-	else
-		snprintf(out, len, "at an impossible place (payload offset %lld, length %u)",
-			 (long long)off, row->rec.len);
+		return 0;
+	}
+	snprintf(out, len, "at an impossible place (payload offset %lld, length %u)",
+		 (long long)off, row->rec.len);
+	return -1;
 }
 
 static int verify_instance(void *arg, int64_t id)
@@ -597,7 +599,8 @@ static int verify_instance(void *arg, int64_t id)
 	if (check_record(v, &row, rec, why, sizeof(why))) {
 		v->t->problems++;
 		catalog_pack_name(v->cat, row.rec.pack, pack, sizeof(pack));
-		record_where(&row, where, sizeof(where));
+		if (record_where(&row, where, sizeof(where)))
+			snprintf(why, sizeof(why), "its index row is damaged; fix: dcmfsctl reindex");
 		say(v->problem, v->arg, "instance %s (inode %lld): record in pack %s %s: %s",
 		    row.sop_uid, (long long)id, pack, where, why);
 	} else {
@@ -720,11 +723,13 @@ int store_verify(struct store *s, maint_problem_fn problem, maint_progress_fn pr
 	}
 	/* One read transaction: a consistent snapshot while imports go on. */
 	catalog_exec(s->cat, "BEGIN");
-	/* The index's own pages first: a bad page makes rows say anything. */
+	/* The index's own pages first: a bad page makes rows say anything;
+	 * integrity_check also finds a row whose value no longer matches its
+	 * index entries (a flipped bit in a record offset). */
 	char qc[512];
-	if (catalog_quick_check(s->cat, qc, sizeof(qc))) {
+	if (catalog_integrity_check(s->cat, qc, sizeof(qc))) {
 		t->problems++;
-		say(problem, arg, "index.db fails SQLite's quick_check: %s; fix: dcmfsctl reindex", qc);
+		say(problem, arg, "index.db fails SQLite's integrity_check: %s; fix: dcmfsctl reindex", qc);
 	}
 	r = verify_packs(&v);
 	if (!r)

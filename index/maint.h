@@ -65,7 +65,7 @@ struct verify_totals {
 	int marker;                  /* STORE/DAMAGED exists */
 	uint64_t bytes_checked;
 };
-/* Check index.db's pages (PRAGMA quick_check), every entry of every pack
+/* Check index.db (PRAGMA integrity_check), every entry of every pack
  * (magic, length, checksum), every blob (read back, decoded, hashed),
  * every instance (its record, read from its pack, against its row: ids,
  * version, size, file hash, segments; its identity: patient key, issuer
