@@ -593,6 +593,18 @@ static char *patient_key(const struct dcm_info *d)
  * XXH3-64 of key "\x01|" issuer, with -2, -3... added if another patient
  * has that name already.  '@' and '~' are always escaped in values and no
  * escaped value starts with "%n", so these names cannot collide. */
+static int noid_hash(const char *key, const char *issuer, uint32_t *h)
+{
+	size_t kl = strlen(key), il = strlen(issuer);
+	char *full = malloc(kl + il + 3);
+	if (!full)
+		return -ENOMEM;
+	snprintf(full, kl + il + 3, "%s\x01|%s", key, issuer);
+	*h = (uint32_t)checksum64(full, strlen(full));
+	free(full);
+	return 0;
+}
+
 static int patient_dir(struct catalog *c, const struct dcm_info *d, const char *key,
 		       char *out)
 {
@@ -622,13 +634,9 @@ static int patient_dir(struct catalog *c, const struct dcm_info *d, const char *
 		free(esc);
 		return 0;
 	}
-	size_t kl = strlen(key), il = strlen(d->issuer_of_patient_id);
-	char *full = malloc(kl + il + 3);
-	if (!full)
+	uint32_t h;
+	if (noid_hash(key, d->issuer_of_patient_id, &h))
 		return -ENOMEM;
-	snprintf(full, kl + il + 3, "%s\x01|%s", key, d->issuer_of_patient_id);
-	uint32_t h = (uint32_t)checksum64(full, strlen(full));
-	free(full);
 	for (int i = 1;; i++) {
 		if (i == 1)
 			snprintf(out, NAME_COMPONENT_MAX + 1, "%%noid-%08x", h);
@@ -1528,6 +1536,122 @@ int catalog_quarantined(struct catalog *c, cat_quarantine_cb cb, void *arg)
 	while (!r && (rc = sqlite3_step(s)) == SQLITE_ROW)
 		r = cb(arg, sqlite3_column_int64(s, 0), (const char *)sqlite3_column_text(s, 1),
 		       sqlite3_column_int(s, 2), (const char *)sqlite3_column_text(s, 3));
+	if (!r && rc != SQLITE_DONE)
+		r = sqerr(rc);
+	sqlite3_finalize(s);
+	return r;
+}
+
+/* ---- identity, for verify ---- */
+
+static void copy_col(sqlite3_stmt *s, int col, char *out, size_t len)
+{
+	const char *v = (const char *)sqlite3_column_text(s, col);
+	snprintf(out, len, "%s", v ? v : "");
+}
+
+int catalog_identity(struct catalog *c, int64_t instance_id, struct cat_identity *out)
+{
+	sqlite3_stmt *s;
+	/* LEFT JOINs: a row whose folder is gone still answers (empty). */
+	if (sqlite3_prepare_v2(c->db,
+			       "SELECT p.patient_id, p.issuer, p.dirname, st.study_uid, st.dirname,"
+			       " se.series_uid, se.dirname, i.sop_uid, i.version, i.fname, i.vname,"
+			       " i.unclean, i.current,"
+			       " (SELECT count(*) FROM instances j WHERE j.sop_uid=i.sop_uid AND j.current=1),"
+			       " (SELECT j.id FROM instances j WHERE j.sop_uid=i.sop_uid"
+			       "  ORDER BY j.unclean<>'', j.version DESC LIMIT 1)"
+			       " FROM instances i LEFT JOIN series se ON se.id=i.series"
+			       " LEFT JOIN studies st ON st.id=se.study LEFT JOIN patients p ON p.id=st.patient"
+			       " WHERE i.id=?1", -1, &s, NULL) != SQLITE_OK)
+		return -EIO;
+	sqlite3_bind_int64(s, 1, instance_id);
+	int rc = sqlite3_step(s), res = 0;
+	if (rc == SQLITE_ROW) {
+		memset(out, 0, sizeof(*out));
+		copy_col(s, 0, out->patient_key, sizeof(out->patient_key));
+		copy_col(s, 1, out->issuer, sizeof(out->issuer));
+		copy_col(s, 2, out->patient_dir, sizeof(out->patient_dir));
+		copy_col(s, 3, out->study_uid, sizeof(out->study_uid));
+		copy_col(s, 4, out->study_dir, sizeof(out->study_dir));
+		copy_col(s, 5, out->series_uid, sizeof(out->series_uid));
+		copy_col(s, 6, out->series_dir, sizeof(out->series_dir));
+		copy_col(s, 7, out->sop_uid, sizeof(out->sop_uid));
+		out->version = (uint32_t)sqlite3_column_int64(s, 8);
+		copy_col(s, 9, out->fname, sizeof(out->fname));
+		copy_col(s, 10, out->vname, sizeof(out->vname));
+		copy_col(s, 11, out->unclean, sizeof(out->unclean));
+		out->current = sqlite3_column_int(s, 12);
+		out->ncurrent = sqlite3_column_int64(s, 13);
+		out->pick = sqlite3_column_int64(s, 14);
+	} else {
+		res = rc == SQLITE_DONE ? -ENOENT : sqerr(rc);
+	}
+	sqlite3_finalize(s);
+	return res;
+}
+
+int catalog_identity_want(const struct instance_record *r, struct cat_identity *out)
+{
+	const struct dcm_info *d = &r->info;
+	memset(out, 0, sizeof(*out));
+	char *key = patient_key(d);
+	if (!key)
+		return -ENOMEM;
+	snprintf(out->patient_key, sizeof(out->patient_key), "%s", key);
+	int rc = 0;
+	if (d->patient_id[0]) {
+		/* Named by the values alone: patient_dir does not look at rows. */
+		rc = patient_dir(NULL, d, key, out->patient_dir);
+	} else {
+		/* A %noid name may carry a -N added for a clash: the stem only. */
+		uint32_t h;
+		rc = noid_hash(key, d->issuer_of_patient_id, &h);
+		if (!rc)
+			snprintf(out->patient_dir, sizeof(out->patient_dir), "%%noid-%08x", h);
+		out->noid = 1;
+	}
+	free(key);
+	snprintf(out->issuer, sizeof(out->issuer), "%s", d->issuer_of_patient_id);
+	snprintf(out->study_uid, sizeof(out->study_uid), "%s", d->study_uid);
+	name_component(d->study_uid, "", out->study_dir);
+	snprintf(out->series_uid, sizeof(out->series_uid), "%s", d->series_uid);
+	name_component(d->series_uid, "", out->series_dir);
+	snprintf(out->sop_uid, sizeof(out->sop_uid), "%s", d->sop_instance_uid);
+	out->version = r->version;
+	identity_names(d->sop_instance_uid, r->version, out->fname, out->vname);
+	snprintf(out->unclean, sizeof(out->unclean), "%s", d->unclean);
+	return rc;
+}
+
+int catalog_integrity_check(struct catalog *c, char *msg, size_t len)
+{
+	sqlite3_stmt *s;
+	msg[0] = '\0';
+	if (sqlite3_prepare_v2(c->db, "PRAGMA integrity_check", -1, &s, NULL) != SQLITE_OK) {
+		snprintf(msg, len, "%s", sqlite3_errmsg(c->db));
+		return -EIO;
+	}
+	int rc = sqlite3_step(s), res = 0;
+	if (rc == SQLITE_ROW) {
+		copy_col(s, 0, msg, len);
+		res = strcmp(msg, "ok") ? -EBADMSG : 0;
+	} else {
+		snprintf(msg, len, "%s", sqlite3_errmsg(c->db));
+		res = sqerr(rc);
+	}
+	sqlite3_finalize(s);
+	return res;
+}
+
+int catalog_each_pack(struct catalog *c, cat_pack_cb cb, void *arg)
+{
+	sqlite3_stmt *s;
+	if (sqlite3_prepare_v2(c->db, "SELECT id, name FROM packs ORDER BY id", -1, &s, NULL) != SQLITE_OK)
+		return -EIO;
+	int rc, r = 0;
+	while (!r && (rc = sqlite3_step(s)) == SQLITE_ROW)
+		r = cb(arg, sqlite3_column_int64(s, 0), (const char *)sqlite3_column_text(s, 1));
 	if (!r && rc != SQLITE_DONE)
 		r = sqerr(rc);
 	sqlite3_finalize(s);

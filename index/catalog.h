@@ -17,6 +17,7 @@
 
 #include "blobstore.h"
 #include "record.h"
+#include "escape.h"
 
 #define CATALOG_SCHEMA_VERSION 2
 
@@ -127,7 +128,7 @@ int catalog_node(struct catalog *c, int kind, int64_t id, struct cat_node *out);
  * the record is. */
 struct cat_instance {
 	int64_t id, series_id, study_id, patient_id;
-	char sop_uid[DCM_UI_MAX];
+	char sop_uid[DCM_ID_MAX];      /* identifying values are kept whole (dicom.h) */
 	uint32_t version;
 	uint64_t size;
 	uint8_t file_hash[HASH_LEN];
@@ -135,6 +136,35 @@ struct cat_instance {
 };
 int catalog_instance_row(struct catalog *c, int64_t instance_id,
 			 struct cat_instance *out);
+/* Who an instance is, as its row and its folders' rows say (fields a
+ * missing folder row would fill stay empty), or as the naming rules give
+ * for a record (catalog_identity_want; current, ncurrent and pick are then
+ * not set, and a %noid patient folder is the stem without its -N).
+ * verify holds the two against each other. */
+struct cat_identity {
+	char patient_key[2 * DCM_ID_MAX + 16];   /* patients.patient_id */
+	char issuer[DCM_ID_MAX];
+	char patient_dir[NAME_COMPONENT_MAX + 1];
+	char study_uid[DCM_ID_MAX], study_dir[NAME_COMPONENT_MAX + 1];
+	char series_uid[DCM_ID_MAX], series_dir[NAME_COMPONENT_MAX + 1];
+	char sop_uid[DCM_ID_MAX];
+	uint32_t version;
+	char fname[NAME_COMPONENT_MAX + 1], vname[NAME_COMPONENT_MAX + 1];
+	char unclean[160];
+	int current;                /* this row's flag */
+	int64_t ncurrent;           /* versions of its SOP UID marked current */
+	int64_t pick;               /* the version the rules make current */
+	int noid;                   /* want: patient folder is a %noid stem */
+};
+int catalog_identity(struct catalog *c, int64_t instance_id, struct cat_identity *out);
+int catalog_identity_want(const struct instance_record *r, struct cat_identity *out);
+/* PRAGMA integrity_check (unlike quick_check, it finds index entries that
+ * disagree with their rows): 0 when "ok", else -EBADMSG (or -errno) and
+ * the first line SQLite gives in msg. */
+int catalog_integrity_check(struct catalog *c, char *msg, size_t len);
+/* Every pack the catalogue knows, by id (reindex: packs now missing). */
+typedef int (*cat_pack_cb)(void *arg, int64_t id, const char *name);
+int catalog_each_pack(struct catalog *c, cat_pack_cb cb, void *arg);
 /* Instances hit by damage in bytes [start, end) of a pack: record = 1 when
  * their record's entry overlaps it, 0 when one of their segment blobs'. */
 typedef int (*cat_affected_cb)(void *arg, int64_t instance_id, const char *sop_uid,

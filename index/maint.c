@@ -23,7 +23,7 @@ static void say(maint_problem_fn fn, void *arg, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 static void say(maint_problem_fn fn, void *arg, const char *fmt, ...)
 {
-	char buf[600];
+	char buf[4096];     /* room for a whole 1023-byte UID and a path */
 	va_list ap;
 	va_start(ap, fmt);
 	vsnprintf(buf, sizeof(buf), fmt, ap);
@@ -186,10 +186,10 @@ static int marker_path(const char *dir, char *out, size_t len)
 
 /* Damage accepted by `gc --force` (STORE/DAMAGED.accepted, the lines of
  * the markers it cleared): known, reported as such, not counted again. */
-static char *accepted_load(const char *dir)
+static char *lines_load(const char *dir, const char *suffix)
 {
 	char path[4200];
-	snprintf(path, sizeof(path), "%s/%s.accepted", dir, DAMAGE_MARKER);
+	snprintf(path, sizeof(path), "%s/%s%s", dir, DAMAGE_MARKER, suffix);
 	FILE *f = fopen(path, "r");
 	if (!f)
 		return NULL;
@@ -205,6 +205,11 @@ static char *accepted_load(const char *dir)
 	}
 	fclose(f);
 	return text;
+}
+
+static char *accepted_load(const char *dir)
+{
+	return lines_load(dir, ".accepted");
 }
 
 static int accepted_has(const char *text, const char *pack, uint64_t start, uint64_t end)
@@ -256,6 +261,7 @@ struct verify_ctx {
 	uint8_t *buf;
 	size_t cap;
 	char *accepted;             /* DAMAGED.accepted */
+	char *marker;               /* DAMAGED, when it stands */
 	/* the pack being walked */
 	const char *pack_name;
 	int64_t pack_id;
@@ -321,7 +327,7 @@ static void pack_damage(void *arg, uint64_t start, uint64_t end, int tail)
 	 * the newest pack is what a crash leaves: not damage.  Nor is the
 	 * end of a pack an import is appending to right now. */
 	if (tail && (v->newest || v->growing) && (start >= PACK_FILE_HEADER || end <= PACK_FILE_HEADER) &&
-	    !names_committed(v, start, end)) {
+	    !names_committed(v, start, INT64_MAX)) {      /* rows past a cut count too */
 		v->t->torn_tail++;   /* an interrupted append: normal after a crash */
 		return;
 	}
@@ -367,6 +373,25 @@ static int verify_packs(struct verify_ctx *v)
 	}
 	free_names(names, n);
 	return r;
+}
+
+/* A pack rows name that is gone from packs/: every instance with data
+ * in it is lost (the walk above sees only files that exist). */
+static int verify_pack_gone(void *arg, int64_t id, const char *name)
+{
+	struct verify_ctx *v = arg;
+	char path[4400];
+	int found = 0;
+	snprintf(path, sizeof(path), "%s/packs/%s", v->s->dir, name);
+	if (access(path, F_OK) == 0 || errno != ENOENT)
+		return 0;
+	catalog_affected(v->cat, id, 0, INT64_MAX, found_one, &found);
+	if (!found)
+		return 0;
+	v->t->problems++;
+	say(v->problem, v->arg, "missing: pack %s, which the index places data in", name);
+	catalog_affected(v->cat, id, 0, INT64_MAX, name_affected, v);
+	return 0;
 }
 
 /* Where a blob is, for messages. */
@@ -431,8 +456,10 @@ static int verify_blob(void *arg, const struct blob_ref *b, int64_t refs)
 	return 0;
 }
 
-/* The instance's record, read from its pack, against its row. */
-static int check_record(struct verify_ctx *v, const struct cat_instance *row, char *why, size_t len)
+/* The instance's record, read from its pack, against its row; the
+ * decoded record is left in *rec. */
+static int check_record(struct verify_ctx *v, const struct cat_instance *row,
+			struct instance_record *rec, char *why, size_t len)
 {
 	struct blob_view view;
 	int r = pack_entry_get(v->s->br, row->rec.pack, row->rec.offset, row->rec.len,
@@ -441,8 +468,7 @@ static int check_record(struct verify_ctx *v, const struct cat_instance *row, ch
 		snprintf(why, len, "%s", r == -EBADMSG ? "damaged entry" : strerror(-r));
 		return -1;
 	}
-	struct instance_record rec;
-	r = record_decode(view.enc, view.enc_size, &rec);
+	r = record_decode(view.enc, view.enc_size, rec);
 	blob_view_release(&view);
 	if (r) {
 		snprintf(why, len, "does not decode");
@@ -451,24 +477,108 @@ static int check_record(struct verify_ctx *v, const struct cat_instance *row, ch
 	struct blob_ref segs[RECORD_MAX_SEGMENTS];
 	int n = catalog_segments(v->cat, row->id, segs, RECORD_MAX_SEGMENTS);
 	const char *diff = NULL;
-	if (rec.instance_id != row->id || rec.series_id != row->series_id ||
-	    rec.study_id != row->study_id || rec.patient_id != row->patient_id)
+	if (rec->instance_id != row->id || rec->series_id != row->series_id ||
+	    rec->study_id != row->study_id || rec->patient_id != row->patient_id)
 		diff = "ids";
-	else if (rec.version != row->version || strcmp(rec.info.sop_instance_uid, row->sop_uid))
+	else if (rec->version != row->version || strcmp(rec->info.sop_instance_uid, row->sop_uid))
 		diff = "SOP Instance UID or version";
-	else if (rec.size != row->size || memcmp(rec.file_hash, row->file_hash, HASH_LEN))
+	else if (rec->size != row->size || memcmp(rec->file_hash, row->file_hash, HASH_LEN))
 		diff = "size or file hash";
-	else if (n != (int)rec.nseg)
+	else if (n != (int)rec->nseg)
 		diff = "segment count";
 	for (int i = 0; !diff && i < n; i++)
-		if (memcmp(segs[i].hash, rec.seg[i].hash, HASH_LEN) ||
-		    segs[i].ordinal != rec.seg[i].ordinal || segs[i].raw_size != rec.seg[i].raw_size)
+		if (memcmp(segs[i].hash, rec->seg[i].hash, HASH_LEN) ||
+		    segs[i].ordinal != rec->seg[i].ordinal || segs[i].raw_size != rec->seg[i].raw_size)
 			diff = "segments";
 	if (diff) {
-		snprintf(why, len, "disagrees with its index row (%s)", diff);
-		return -1;
+		/* The record is intact: the row is what is wrong. */
+		snprintf(why, len, "disagrees with its index row (%s; the record says SOP Instance"
+			 " UID %s, version %u); fix: dcmfsctl reindex", diff,
+			 rec->info.sop_instance_uid, rec->version);
+		return -2;
 	}
 	return 0;
+}
+
+/* Whether a %noid folder name is the stem or the stem with a -N added
+ * for a clash (catalog.c, patient_dir). */
+static int noid_dir_ok(const char *have, const char *stem)
+{
+	size_t n = strlen(stem);
+	if (strncmp(have, stem, n))
+		return 0;
+	if (!have[n])
+		return 1;
+	if (have[n] != '-' || have[n + 1] < '2' || have[n + 1] > '9')
+		return 0;
+	for (const char *p = have + n + 1; *p; p++)
+		if (*p < '0' || *p > '9')
+			return 0;
+	return 1;
+}
+
+/* What the catalogue says the instance is (patient, folders, names,
+ * cleanliness, which version is current) against its record: a bit
+ * flipped in index.db must not silently rename or hide a file. */
+static void check_identity(struct verify_ctx *v, const struct cat_instance *row,
+			   const struct instance_record *rec)
+{
+	struct cat_identity *have = malloc(sizeof(*have)), *want = malloc(sizeof(*want));
+	const char *diff[16];
+	int nd = 0;
+	if (!have || !want) {
+		free(have);
+		free(want);
+		return;
+	}
+	if (catalog_identity(v->cat, row->id, have)) {
+		diff[nd++] = "its row or folders cannot be read";
+	} else if (catalog_identity_want(rec, want) == 0) {
+		if (strcmp(have->patient_key, want->patient_key) || strcmp(have->issuer, want->issuer))
+			diff[nd++] = "patient id or issuer";
+		if (want->noid ? !noid_dir_ok(have->patient_dir, want->patient_dir)
+			       : strcmp(have->patient_dir, want->patient_dir) != 0)
+			diff[nd++] = "patient folder name";
+		if (strcmp(have->study_uid, want->study_uid))
+			diff[nd++] = "study UID";
+		if (strcmp(have->study_dir, want->study_dir))
+			diff[nd++] = "study folder name";
+		if (strcmp(have->series_uid, want->series_uid))
+			diff[nd++] = "series UID";
+		if (strcmp(have->series_dir, want->series_dir))
+			diff[nd++] = "series folder name";
+		if (strcmp(have->fname, want->fname) || strcmp(have->vname, want->vname))
+			diff[nd++] = "file name";
+		if (strcmp(have->unclean, want->unclean))
+			diff[nd++] = "unclean reason";
+		if (have->ncurrent != 1)
+			diff[nd++] = "not exactly one current version of its SOP Instance UID";
+		else if (have->current != (have->pick == row->id))
+			diff[nd++] = "current version";
+	}
+	for (int i = 0; i < nd; i++) {
+		v->t->problems++;
+		say(v->problem, v->arg, "instance %s (inode %lld): its index row disagrees with its"
+		    " record (%s); fix: dcmfsctl reindex", rec->info.sop_instance_uid,
+		    (long long)row->id, diff[i]);
+	}
+	free(have);
+	free(want);
+}
+
+/* A record's place for messages: the entry's byte range, or the raw
+ * offset and length when the row holds an impossible place. */
+static int record_where(const struct cat_instance *row, char *out, size_t len)
+{
+	uint64_t off = row->rec.offset;
+	if (off >= PACK_FILE_HEADER + PACK_ENTRY_HEADER && off <= (uint64_t)INT64_MAX - row->rec.len) {
+		snprintf(out, len, "bytes [%llu, %llu)", (unsigned long long)(off - PACK_ENTRY_HEADER),
+			 (unsigned long long)(off + row->rec.len));
+		return 0;
+	}
+	snprintf(out, len, "at an impossible place (payload offset %lld, length %u)",
+		 (long long)off, row->rec.len);
+	return -1;
 }
 
 static int verify_instance(void *arg, int64_t id)
@@ -482,15 +592,21 @@ static int verify_instance(void *arg, int64_t id)
 		say(v->problem, v->arg, "instance inode %lld: no readable row", (long long)id);
 		return 0;
 	}
-	char why[256], pack[256] = "?";
-	if (check_record(v, &row, why, sizeof(why))) {
+	char why[1400], pack[256] = "?", where[128];
+	struct instance_record *rec = malloc(sizeof(*rec));
+	if (!rec)
+		return -ENOMEM;
+	if (check_record(v, &row, rec, why, sizeof(why))) {
 		v->t->problems++;
 		catalog_pack_name(v->cat, row.rec.pack, pack, sizeof(pack));
-		say(v->problem, v->arg, "instance %s (inode %lld): record in pack %s bytes [%llu, %llu): %s",
-		    row.sop_uid, (long long)id, pack,
-		    (unsigned long long)(row.rec.offset - PACK_ENTRY_HEADER),
-		    (unsigned long long)(row.rec.offset + row.rec.len), why);
+		if (record_where(&row, where, sizeof(where)))
+			snprintf(why, sizeof(why), "its index row is damaged; fix: dcmfsctl reindex");
+		say(v->problem, v->arg, "instance %s (inode %lld): record in pack %s %s: %s",
+		    row.sop_uid, (long long)id, pack, where, why);
+	} else {
+		check_identity(v, &row, rec);
 	}
+	free(rec);
 	struct instance_handle *h;
 	int r = instance_open(v->s, v->cat, id, &h);
 	if (r) {
@@ -547,11 +663,23 @@ static int orphan_file(void *arg, const char *path, const char *name)
 		return 0;
 	}
 	struct blob_ref b;
+	char line[5100];
 	if (k < 0) {
 		v->t->problems++;
 		say(v->problem, v->arg, "stray file in blobs/: %s", path);
 	} else if (catalog_blob_by_key(v->cat, hash, ordinal, &b) != 0) {
-		v->t->orphan_files++;
+		/* A file reindex skipped as damaged is no orphan: a restore
+		 * may still need it, and gc frees it only once the loss is
+		 * accepted. */
+		snprintf(line, sizeof(line), "\nblob %s\n", path);
+		if (v->marker && strstr(v->marker, line)) {
+			v->t->kept_files++;
+			say(v->problem, v->arg, "kept for damaged records: blob file %s (listed in %s;"
+			    " not reclaimable until 'dcmfsctl gc --force' accepts the loss)", path,
+			    DAMAGE_MARKER);
+		} else {
+			v->t->orphan_files++;
+		}
 	}
 	return 0;
 }
@@ -571,14 +699,19 @@ int store_verify(struct store *s, maint_problem_fn problem, maint_progress_fn pr
 				.progress = progress, .arg = arg, .t = t };
 	char marker[4200];
 	if (!marker_path(s->dir, marker, sizeof(marker)) && access(marker, F_OK) == 0) {
+		/* Damage the index no longer shows is still damage until it
+		 * is restored (and reindexed) or accepted. */
 		t->marker = 1;
-		say(problem, arg, "note: %s exists: a reindex skipped damage there (gc refuses to run"
-		    " until it is cleared: see 'dcmfsctl gc --force')", marker);
+		t->problems++;
+		say(problem, arg, "damage skipped by reindex, listed in %s, stands: restore the files"
+		    " and run 'dcmfsctl reindex' again, or accept the loss with 'dcmfsctl gc --force'"
+		    " (gc refuses to run until then)", marker);
 	}
 	int r = store_catalog(s, &v.fresh);
 	if (r)
 		return r;
 	v.accepted = accepted_load(s->dir);
+	v.marker = t->marker ? lines_load(s->dir, "") : NULL;
 	struct cat_totals tot;
 	catalog_totals(s->cat, &tot);
 	catalog_all_blobs(s->cat, add_size, &v.total);
@@ -590,7 +723,17 @@ int store_verify(struct store *s, maint_problem_fn problem, maint_progress_fn pr
 	}
 	/* One read transaction: a consistent snapshot while imports go on. */
 	catalog_exec(s->cat, "BEGIN");
+	/* The index's own pages first: a bad page makes rows say anything;
+	 * integrity_check also finds a row whose value no longer matches its
+	 * index entries (a flipped bit in a record offset). */
+	char qc[512];
+	if (catalog_integrity_check(s->cat, qc, sizeof(qc))) {
+		t->problems++;
+		say(problem, arg, "index.db fails SQLite's integrity_check: %s; fix: dcmfsctl reindex", qc);
+	}
 	r = verify_packs(&v);
+	if (!r)
+		r = catalog_each_pack(s->cat, verify_pack_gone, &v);
 	if (!r)
 		r = catalog_all_blobs(s->cat, verify_blob, &v);
 	if (!r)
@@ -602,6 +745,7 @@ int store_verify(struct store *s, maint_problem_fn problem, maint_progress_fn pr
 	codec_ctx_free(v.codec);
 	free(v.buf);
 	free(v.accepted);
+	free(v.marker);
 	return r;
 }
 
@@ -632,6 +776,8 @@ struct rx {
 	int fail;                       /* a catalogue error: stops the walk */
 	char *accepted;             /* DAMAGED.accepted */
 	struct catalog *old;        /* the index being replaced, if it opens: names what is lost */
+	int64_t old_pack;           /* the pack being walked, in the old index (0: unknown) */
+	int cut_found;              /* its end was found cut short (named already) */
 	FILE *marker;               /* the damage list, written as found */
 	char marker_tmp[4200];
 };
@@ -662,11 +808,27 @@ static int rx_name_lost(void *arg, int64_t id, const char *sop, int record)
 	return 0;
 }
 
+/* Whether the old index places anything at or after start in the pack
+ * being walked: data whose rows committed, so never a torn append. */
+static int rx_old_beyond(struct rx *x, uint64_t start)
+{
+	int found = 0;
+	if (x->old && x->old_pack > 0)
+		catalog_affected(x->old, x->old_pack, start, INT64_MAX, found_one, &found);
+	return found;
+}
+
 static void rx_skip(void *arg, uint64_t start, uint64_t end, int tail)
 {
 	struct rx *x = arg;
-	if (tail && x->newest && (start >= PACK_FILE_HEADER || end <= PACK_FILE_HEADER))
-		return;     /* the torn append a crash leaves: quiet */
+	/* The torn append a crash leaves is quiet, unless the old index
+	 * says committed data was there or after it: the pack was cut.
+	 * Without an old index the two cannot be told apart. */
+	if (tail && x->newest && (start >= PACK_FILE_HEADER || end <= PACK_FILE_HEADER) &&
+	    !rx_old_beyond(x, start))
+		return;
+	if (tail && x->old_pack > 0)
+		x->cut_found = 1;
 	if (accepted_has(x->accepted, x->pack_name, start, end)) {
 		x->t->accepted++;
 		say(x->problem, x->arg, "pack %s: skipped bytes [%llu, %llu), known damage (accepted by gc --force)",
@@ -682,9 +844,46 @@ static void rx_skip(void *arg, uint64_t start, uint64_t end, int tail)
 	    : "whatever blobs, instance records or tombstones were there are not recovered");
 	rx_mark(x, "pack %s %llu %llu\n", x->pack_name, (unsigned long long)start,
 		(unsigned long long)end);
-	int64_t id;
-	if (x->old && catalog_pack_find(x->old, x->pack_name, &id) == 0)
-		catalog_affected(x->old, id, start, end, rx_name_lost, x);
+	/* A tail runs to the end of the file: name what was after it too. */
+	if (x->old && x->old_pack > 0)
+		catalog_affected(x->old, x->old_pack, start, tail ? INT64_MAX : end, rx_name_lost, x);
+}
+
+/* After a walk: the old index placing data past the pack's end means the
+ * pack was cut (perhaps at an entry boundary, where no torn bytes show). */
+static void rx_check_cut(struct rx *x, const char *path)
+{
+	struct stat st;
+	if (x->cut_found || !x->old || x->old_pack <= 0 || stat(path, &st) < 0 ||
+	    !rx_old_beyond(x, (uint64_t)st.st_size))
+		return;
+	x->t->damaged++;
+	say(x->problem, x->arg, "pack %s: ends at byte %llu, but the old index placed data after"
+	    " that: the pack was cut short, whatever was there is not recovered", x->pack_name,
+	    (unsigned long long)st.st_size);
+	rx_mark(x, "pack %s %llu cut\n", x->pack_name, (unsigned long long)st.st_size);
+	catalog_affected(x->old, x->old_pack, (uint64_t)st.st_size, INT64_MAX, rx_name_lost, x);
+}
+
+/* A pack the old index knows, gone from packs/: damage if it held data
+ * the old index names. */
+static int rx_check_gone(void *arg, int64_t id, const char *name)
+{
+	struct rx *x = arg;
+	char path[4400];
+	int found = 0;
+	snprintf(path, sizeof(path), "%s/packs/%s", x->dir, name);
+	if (access(path, F_OK) == 0 || errno != ENOENT)
+		return 0;
+	catalog_affected(x->old, id, 0, INT64_MAX, found_one, &found);
+	if (!found)
+		return 0;
+	x->t->damaged++;
+	say(x->problem, x->arg, "pack %s is missing, but the old index placed data in it:"
+	    " whatever was there is not recovered", name);
+	rx_mark(x, "pack %s 0 missing\n", name);
+	catalog_affected(x->old, id, 0, INT64_MAX, rx_name_lost, x);
+	return 0;
 }
 
 static void rx_maxid(struct rx *x, int k, int64_t id)
@@ -715,15 +914,27 @@ static int rx_record(struct rx *x, const uint8_t *p, const struct record_loc *lo
 	if (!ok && !final)
 		return catalog_rx_defer(x->cat, loc, p);
 	struct cat_node exists;
-	if (!ok && t->damaged) {
-		/* Without damage this is a record of a batch that never
-		 * committed (a crash); with damage, say what is lost. */
+	/* Its rows committed (the old index has it): its blob was synced
+	 * before, so a missing blob is damage, like a damaged one. */
+	int committed = !ok && x->old &&
+		catalog_node(x->old, CAT_INSTANCE, rec->instance_id, &exists) == 0;
+	if (!ok && (t->damaged || committed)) {
+		/* Without either this is a record of a batch that never
+		 * committed (a crash); with them, say what is lost. */
 		char hex[2 * HASH_LEN + 1];
 		hash_hex(rec->seg[k - 1].hash, hex);
 		t->lost++;
 		say(x->problem, x->arg, "instance %s (inode %lld) not recovered: its blob %s.%u is"
 		    " missing or damaged", rec->info.sop_instance_uid,
 		    (long long)rec->instance_id, hex, rec->seg[k - 1].ordinal);
+		if (committed) {
+			/* Kept out of the tree; the marker keeps gc off its
+			 * other blobs until the blob is restored or the loss
+			 * accepted. */
+			t->damaged++;
+			rx_mark(x, "instance %lld %s needs blob %s.%u\n", (long long)rec->instance_id,
+				rec->info.sop_instance_uid, hex, rec->seg[k - 1].ordinal);
+		}
 	}
 	if (!ok || catalog_node(x->cat, CAT_INSTANCE, rec->instance_id, &exists) == 0) {
 		/* Data gone, or a duplicate record. */
@@ -878,6 +1089,9 @@ int store_reindex(const char *dir, maint_problem_fn problem, maint_progress_fn p
 		snprintf(path, sizeof(path), "%s/packs/%s", dir, names[i]);
 		x.pack_name = names[i];
 		x.newest = i == n - 1;
+		x.cut_found = 0;
+		if (!x.old || catalog_pack_find(x.old, names[i], &x.old_pack))
+			x.old_pack = 0;
 		int w = pack_walk(path, rx_entry, rx_skip, &x);
 		if (x.fail || w == -ENOMEM) {
 			r = x.fail ? x.fail : w;
@@ -887,13 +1101,15 @@ int store_reindex(const char *dir, maint_problem_fn problem, maint_progress_fn p
 			t->damaged++;
 			say(problem, arg, "pack %s: unreadable (%s), skipped", names[i], strerror(-w));
 			rx_mark(&x, "pack %s 0 unreadable\n", names[i]);
+		} else {
+			rx_check_cut(&x, path);
 		}
 		t->packs++;
 	}
 	if (progress && !r)
 		progress(arg, (uint64_t)n, (uint64_t)n);
-	catalog_close(x.old);
-	x.old = NULL;
+	if (!r && x.old)
+		catalog_each_pack(x.old, rx_check_gone, &x);
 	/* The records that named blobs not known when they were met. */
 	int64_t cursor = 0;
 	while (!r) {
@@ -908,6 +1124,8 @@ int store_reindex(const char *dir, maint_problem_fn problem, maint_progress_fn p
 			r = rx_record(&x, p, &loc, 1);
 		free(p);
 	}
+	catalog_close(x.old);
+	x.old = NULL;
 	/* Folders emptied by tombstones go; counts and current versions are
 	 * settled once for all. */
 	if (!r)

@@ -988,8 +988,14 @@ static int cmd_verify(int argc, char **argv)
 	int64_t reclaim = t.unreferenced_blobs + t.temporary_files + t.orphan_files;
 	if (reclaim)
 		printf("%" PRId64 " reclaimable by gc (%" PRId64 " unreferenced blobs, %" PRId64
-		       " orphan blob files, %" PRId64 " temporary files)\n", reclaim,
-		       t.unreferenced_blobs, t.orphan_files, t.temporary_files);
+		       " orphan blob files, %" PRId64 " temporary files)%s\n", reclaim,
+		       t.unreferenced_blobs, t.orphan_files, t.temporary_files,
+		       /* a lost record's other blobs are among them: gc waits */
+		       t.marker ? ", once the damage is restored or accepted" : "");
+	if (t.kept_files)
+		printf("%" PRId64 " blob file%s kept for damaged records (listed in %s/" DAMAGE_MARKER
+		       "): not reclaimable until 'gc --force' accepts the loss\n", t.kept_files,
+		       t.kept_files == 1 ? "" : "s", argv[1]);
 	if (t.accepted_ranges)
 		printf("%" PRId64 " known damaged range%s, accepted by 'gc --force' (listed in %s/" DAMAGE_MARKER
 		       ".accepted): not counted as problems\n", t.accepted_ranges,
