@@ -78,6 +78,7 @@ enum stmt_id {
 	S_NODE_PATIENT, S_NODE_STUDY, S_NODE_SERIES, S_NODE_INSTANCE,
 	S_INST_RECORD, S_INST_DEL, S_SEG_DEL, S_DATA_VERSION, S_NEXT_IN_SERIES,
 	S_RX_TOMB_ADD, S_RX_TOMB_HAS, S_RX_DEFER, S_RX_NEXT,
+	S_RX_FOLDERS, S_RX_DROP_SERIES, S_RX_DROP_STUDY, S_RX_DROP_PATIENT,
 	S_NSTMT
 };
 
@@ -154,6 +155,14 @@ static const char *stmt_sql[S_NSTMT] = {
 	/* Reindex scratch tables (catalog_rx_begin). */
 	[S_RX_TOMB_ADD] = "INSERT OR IGNORE INTO temp.rx_tomb(id) VALUES(?1)",
 	[S_RX_TOMB_HAS] = "SELECT 1 FROM temp.rx_tomb WHERE id=?1",
+	[S_RX_FOLDERS] = "SELECT se.id, se.study, st.patient FROM instances i JOIN series se ON se.id=i.series"
+			 " JOIN studies st ON st.id=se.study WHERE i.id=?1",
+	[S_RX_DROP_SERIES] = "DELETE FROM series WHERE id=?1"
+			     " AND NOT EXISTS(SELECT 1 FROM instances WHERE series=?1)",
+	[S_RX_DROP_STUDY] = "DELETE FROM studies WHERE id=?1"
+			    " AND NOT EXISTS(SELECT 1 FROM series WHERE study=?1)",
+	[S_RX_DROP_PATIENT] = "DELETE FROM patients WHERE id=?1"
+			      " AND NOT EXISTS(SELECT 1 FROM studies WHERE patient=?1)",
 	[S_RX_DEFER] = "INSERT INTO temp.rx_defer(pack, offset, payload) VALUES(?1, ?2, ?3)",
 	[S_RX_NEXT] = "SELECT seq, pack, offset, payload FROM temp.rx_defer WHERE seq>?1"
 		      " ORDER BY seq LIMIT 1",
@@ -853,6 +862,36 @@ int catalog_rx_tomb_add(struct catalog *c, int64_t instance_id)
 		return -EIO;
 	sqlite3_bind_int64(s, 1, instance_id);
 	return step_done(s);
+}
+
+int catalog_rx_tomb_apply(struct catalog *c, int64_t instance_id)
+{
+	sqlite3_stmt *s = stmt(c, S_RX_FOLDERS);
+	if (!s)
+		return -EIO;
+	sqlite3_bind_int64(s, 1, instance_id);
+	int64_t folder[3] = { 0, 0, 0 };   /* series, study, patient */
+	int rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW)
+		for (int i = 0; i < 3; i++)
+			folder[i] = sqlite3_column_int64(s, i);
+	sqlite3_reset(s);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return sqerr(rc);
+	int r = catalog_delete_instance(c, instance_id);
+	if (r)
+		return r;
+	/* Emptied folders go now, not at the final prune: a later record of the
+	 * same patient, study or series (imported again after a removal) must
+	 * find no stale row to join, or it would lose its own ids. */
+	static const enum stmt_id drop[3] = { S_RX_DROP_SERIES, S_RX_DROP_STUDY, S_RX_DROP_PATIENT };
+	for (int i = 0; i < 3 && !r && folder[i]; i++) {
+		if (!(s = stmt(c, drop[i])))
+			return -EIO;
+		sqlite3_bind_int64(s, 1, folder[i]);
+		r = step_done(s);
+	}
+	return r;
 }
 
 int catalog_rx_tomb_has(struct catalog *c, int64_t instance_id)

@@ -245,6 +245,9 @@ int catalog_quarantined(struct catalog *c, cat_quarantine_cb cb, void *arg);
 int catalog_rx_begin(struct catalog *c);
 int catalog_rx_tomb_add(struct catalog *c, int64_t instance_id);
 int catalog_rx_tomb_has(struct catalog *c, int64_t instance_id);   /* 1, 0, -errno */
+/* Delete a removed instance's rows and the folders left empty by it;
+ * 0, -ENOENT when it has no rows, or -errno. */
+int catalog_rx_tomb_apply(struct catalog *c, int64_t instance_id);
 int catalog_rx_defer(struct catalog *c, const struct record_loc *loc, const void *payload);
 /* The deferred record after *cursor (start at 0): 1 and a malloc'd copy of
  * its payload in *payload (loc->len bytes; the caller frees it), 0 at the

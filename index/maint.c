@@ -989,7 +989,7 @@ static int rx_entry(void *arg, int type, const uint8_t *p, size_t len, uint64_t 
 			x->t->tombstones++;
 			rx_maxid(x, 3, id);     /* a removed id is never handed out again */
 			r = catalog_rx_tomb_add(x->cat, id);
-			if (!r && (r = catalog_delete_instance(x->cat, id)) == 0)
+			if (!r && (r = catalog_rx_tomb_apply(x->cat, id)) == 0)
 				x->t->instances--;      /* counted when met: not kept */
 			else if (r == -ENOENT)
 				r = 0;
