@@ -3,6 +3,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -298,8 +299,23 @@ static int name_affected(void *arg, int64_t id, const char *sop, int record)
 
 static int count_entry(void *arg, int type, const uint8_t *p, size_t len, uint64_t off)
 {
-	(void)type; (void)p; (void)len; (void)off;
-	((struct verify_ctx *)arg)->t->pack_entries++;
+	struct verify_ctx *v = arg;
+	v->t->pack_entries++;
+	int64_t id;
+	struct cat_node n;
+	/* A tombstone whose instance still has rows: a removal killed between
+	 * its durable tombstone and its row delete.  The tree shows what a
+	 * reindex would take away; both readings cannot be right.  (Checked
+	 * again on a fresh connection: an rm may be finishing right now.) */
+	if (type == PACK_ENTRY_TOMBSTONE && tombstone_decode(p, len, &id) == 0 &&
+	    catalog_node(v->cat, CAT_INSTANCE, id, &n) == 0 &&
+	    (!v->fresh || catalog_node(v->fresh, CAT_INSTANCE, id, &n) == 0)) {
+		v->t->problems++;
+		say(v->problem, v->arg, "instance inode %" PRId64 " (%s) is removed by a tombstone in pack"
+		    " %s at byte %llu but still in the index: a removal was interrupted; finish it"
+		    " with 'dcmfsctl rm' of the instance, or 'dcmfsctl reindex' applies it",
+		    id, n.name, v->pack_name, (unsigned long long)off);
+	}
 	return 0;
 }
 

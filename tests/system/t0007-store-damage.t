@@ -296,4 +296,21 @@ if [ -n "${fhash:-}" ]; then
 else
 	ok "# SKIP no blob file in this store"
 fi
+
+# 14. A removal killed between its durable tombstone and its row delete:
+# the tombstone is in a pack, the rows are still in the index.  verify
+# names the instance (exit 1) instead of calling the store clean.
+fresh
+cp -a "$S" "$TMP/s14"
+sop=$(q "SELECT sop_uid FROM instances ORDER BY id LIMIT 1")
+"$CTL" rm "$TMP/s14" --instance "$sop" >/dev/null
+for p in "$TMP"/s14/packs/*.pack; do
+	[ -e "$S/packs/$(basename "$p")" ] || cp "$p" "$S/packs/"
+done
+"$CTL" verify "$S" >"$TMP/v14.out" 2>&1
+rc=$?
+[ $rc = 1 ] && grep -q "removal was interrupted" "$TMP/v14.out" &&
+	ok "verify names an interrupted removal (tombstone in a pack, rows in the index), exit 1" ||
+	{ not_ok "verify after an interrupted removal: exit $rc"; sed 's/^/# /' "$TMP/v14.out" | head; }
+rm -rf "$TMP/s14"
 done_testing
