@@ -17,7 +17,8 @@
  *
  * Writing (admin mount, without -o ro): files created under /incoming are
  * real files in STORE/spool; the first flush (close) after a write ingests
- * the file and reports the outcome: 0 (stored; it leaves /incoming), EINVAL
+ * the file (a file created and closed unwritten is ingested, and refused as
+ * empty, at its last close) and reports the outcome: 0 (stored; it leaves /incoming), EINVAL
  * (not DICOM or broken; moved to /incoming/.rejected with a .reason), or
  * the store error (ENOSPC, EIO; the file stays).  unlink of an instance and
  * rmdir of an emptied folder remove from the catalogue (store_remove_node);
@@ -30,14 +31,16 @@
  *  - Writes through a second descriptor after the file was ingested fail
  *    with EIO: ingestion happens once, at the first flush after a write.
  *  - Inode numbers use all 64 bits: 32-bit programs without LFS get EOVERFLOW.
- *  - Each unlink writes a tombstone pack and syncs the store's filesystem,
- *    so `rm -r` of a big study is slow (seconds per hundred files).
+ *  - Each unlink syncs its tombstone (appended to the daemon's one
+ *    tombstone pack) before its rows go, so `rm -r` of a big study costs a
+ *    syncfs per file.
  */
 #include "dcmfs.h"
 
 #include <assert.h>
 #include <dirent.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <malloc.h>
@@ -535,6 +538,10 @@ static int sp_ingest(struct dcmfs *d, fuse_ino_t ino)
 		case INGEST_DUPLICATE:
 		case INGEST_VERSION:
 			r = 0;
+			if (res.refiled)
+				fuse_log(FUSE_LOG_WARNING, "dcmfs: '%s' (instance %" PRId64 ") is a new version"
+					 " of an instance first filed in another series\n", e->name,
+					 res.instance_id);
 			break;
 		case INGEST_REJECTED:
 			r = -EINVAL;
@@ -602,6 +609,7 @@ struct ofile {
 	fuse_ino_t ino;
 	pthread_mutex_t lock;       /* guards dirty, ingested, write_err */
 	int dirty, ingested;
+	int created;                /* made by this open: its last close ingests it even if empty */
 	int write_err;              /* a write failed (e.g. ENOSPC): never ingest */
 	/* OF_DIR: a listing taken at the first readdir (under lock) */
 	struct dentry_rec *ents;
@@ -1280,7 +1288,9 @@ static void dcmfs_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info 
 	if (f->type == OF_SPOOL) {
 		pthread_mutex_lock(&f->lock);
 		int werr = f->write_err;
-		int todo = f->dirty && !f->ingested && !werr;
+		/* A file created and closed without a write (touch, `: >`) is
+		 * refused as empty here, or it would sit in /incoming forever. */
+		int todo = (f->dirty || f->created) && !f->ingested && !werr;
 		f->dirty = 0;
 		f->ingested |= todo;
 		pthread_mutex_unlock(&f->lock);
@@ -1423,6 +1433,7 @@ static void dcmfs_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 	f->fd = fd;
 	f->ino = e->ino;
 	f->dirty = 0;       /* ingested at the first flush after a write */
+	f->created = 1;
 	pthread_mutex_init(&f->lock, NULL);
 	fi->fh = (uintptr_t)f;
 	struct fuse_entry_param ep;

@@ -241,6 +241,8 @@ static int looks_torn(const uint8_t *p, uint64_t len, uint64_t off)
 	return len - off - ENTRY_HEADER < n;
 }
 
+#define PACK_WALK_WINDOW (8u << 20)
+
 int pack_walk(const char *path, pack_entry_cb cb, pack_skip_cb skip, void *arg)
 {
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -263,8 +265,9 @@ int pack_walk(const char *path, pack_entry_cb cb, pack_skip_cb skip, void *arg)
 	close(fd);
 	if (p == MAP_FAILED)
 		return -errno;
+	madvise((void *)p, (size_t)len, MADV_SEQUENTIAL);
 	int r = 0, accept = ACCEPT_V1 | ACCEPT_V2;
-	uint64_t off = PACK_FILE_HEADER;
+	uint64_t off = PACK_FILE_HEADER, dropped = 0;
 	if (len >= PACK_FILE_HEADER && !memcmp(p, PACK_MAGIC, 8) && get32(p + 12) == 0 &&
 	    (get32(p + 8) == 1 || get32(p + 8) == 2)) {
 		accept = get32(p + 8) == 1 ? ACCEPT_V1 : ACCEPT_V2;
@@ -289,6 +292,13 @@ int pack_walk(const char *path, pack_entry_cb cb, pack_skip_cb skip, void *arg)
 		}
 		r = cb(arg, type, p + po, n, po);
 		off += size;
+		/* Unmap the pages behind us (they stay in the page cache): a
+		 * walk of a 256 MiB pack holds a few MiB resident, not all. */
+		if (off - dropped >= PACK_WALK_WINDOW) {
+			uint64_t to = off & ~(uint64_t)(PACK_WALK_WINDOW - 1);
+			madvise((void *)(p + dropped), (size_t)(to - dropped), MADV_DONTNEED);
+			dropped = to;
+		}
 	}
 	munmap((void *)p, (size_t)len);
 	return r;
@@ -461,18 +471,28 @@ int blob_file_parse(const uint8_t *p, size_t len, int check_body,
  * are small (< BLOB_FILE_THRESHOLD), and mapping packs that other
  * processes keep appending to would mean remapping, and a process whose
  * resident size grows with every pack page it ever touched. */
-struct pack_fd {
-	int64_t id;
+/* Open packs, a bounded cache: one pack per removal or import process
+ * makes thousands of packs over a long-lived mount, and a descriptor kept
+ * for each would end in EMFILE.  Each slot keeps the pack's name with its
+ * descriptor, so only a miss asks the catalogue (for the name).  A slot in use by a pread
+ * (refs > 0) is never closed; eviction takes an unused slot by the clock
+ * (second chance) rule. */
+#define PACK_FD_CACHE BLOB_READER_PACKS
+
+struct pack_slot {
+	int64_t id;                 /* 0: empty */
 	int fd;
+	unsigned refs;              /* preads under way */
+	int used;                   /* clock bit: touched since the hand passed */
 };
 
 struct blob_reader {
 	char *dir;
 	pack_name_fn pack_name;
 	void *arg;
-	pthread_mutex_t lock;       /* guards fds */
-	struct pack_fd *fds;
-	size_t nfds;
+	pthread_mutex_t lock;       /* guards slots and hand */
+	struct pack_slot slots[PACK_FD_CACHE];
+	size_t hand;
 };
 
 struct blob_reader *blob_reader_new(const char *store_dir, pack_name_fn fn,
@@ -484,6 +504,8 @@ struct blob_reader *blob_reader_new(const char *store_dir, pack_name_fn fn,
 	br->dir = strdup(store_dir);
 	br->pack_name = fn;
 	br->arg = arg;
+	for (size_t i = 0; i < PACK_FD_CACHE; i++)
+		br->slots[i].fd = -1;
 	pthread_mutex_init(&br->lock, NULL);
 	return br;
 }
@@ -492,47 +514,98 @@ void blob_reader_free(struct blob_reader *br)
 {
 	if (!br)
 		return;
-	for (size_t i = 0; i < br->nfds; i++)
-		close(br->fds[i].fd);
-	free(br->fds);
+	for (size_t i = 0; i < PACK_FD_CACHE; i++)
+		if (br->slots[i].fd >= 0)
+			close(br->slots[i].fd);
 	pthread_mutex_destroy(&br->lock);
 	free(br->dir);
 	free(br);
 }
 
-/* The open descriptor of pack id (opened on first use, kept). */
-static int pack_fd(struct blob_reader *br, int64_t id)
+size_t blob_reader_open_packs(struct blob_reader *br)
+{
+	size_t n = 0;
+	pthread_mutex_lock(&br->lock);
+	for (size_t i = 0; i < PACK_FD_CACHE; i++)
+		n += br->slots[i].fd >= 0;
+	pthread_mutex_unlock(&br->lock);
+	return n;
+}
+
+/* A pack's descriptor, held until pack_fd_put(br, *slot, fd).  *slot is
+ * the cache slot, or -1 for a descriptor of its own (every slot busy) that
+ * put closes.  Returns the descriptor or -errno. */
+static int pack_fd_get(struct blob_reader *br, int64_t id, int *slot)
 {
 	pthread_mutex_lock(&br->lock);
-	int fd = -1;
-	for (size_t i = 0; i < br->nfds; i++)
-		if (br->fds[i].id == id)
-			fd = br->fds[i].fd;
-	if (fd >= 0)
-		goto out;
+	for (size_t i = 0; i < PACK_FD_CACHE; i++) {
+		struct pack_slot *e = &br->slots[i];
+		if (e->id == id && e->fd >= 0) {
+			e->refs++;
+			e->used = 1;
+			*slot = (int)i;
+			pthread_mutex_unlock(&br->lock);
+			return e->fd;
+		}
+	}
+	/* A miss: the name comes from the catalogue (outside our lock, which
+	 * readers of cached packs must not wait behind). */
+	pthread_mutex_unlock(&br->lock);
 	char name[256], path[4096];
 	int r = br->pack_name(br->arg, id, name, sizeof(name));
-	if (r < 0) {
-		fd = r;
-		goto out;
-	}
+	if (r < 0)
+		return r;
 	snprintf(path, sizeof(path), "%s/packs/%s", br->dir, name);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
-		fd = -errno;
-		goto out;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	*slot = -1;
+	pthread_mutex_lock(&br->lock);
+	/* Another thread may have opened it meanwhile: use theirs. */
+	for (size_t i = 0; i < PACK_FD_CACHE; i++) {
+		struct pack_slot *e = &br->slots[i];
+		if (e->id == id && e->fd >= 0) {
+			e->refs++;
+			e->used = 1;
+			*slot = (int)i;
+			pthread_mutex_unlock(&br->lock);
+			close(fd);
+			return e->fd;
+		}
 	}
-	struct pack_fd *n = realloc(br->fds, (br->nfds + 1) * sizeof(*n));
-	if (!n) {
-		close(fd);
-		fd = -ENOMEM;
-		goto out;
+	/* Clock: two sweeps find an unused slot if there is one. */
+	for (size_t n = 0; n < 2 * PACK_FD_CACHE; n++) {
+		struct pack_slot *e = &br->slots[br->hand];
+		size_t i = br->hand;
+		br->hand = (br->hand + 1) % PACK_FD_CACHE;
+		if (e->refs)
+			continue;
+		if (e->used && e->fd >= 0) {
+			e->used = 0;
+			continue;
+		}
+		if (e->fd >= 0)
+			close(e->fd);
+		e->id = id;
+		e->fd = fd;
+		e->refs = 1;
+		e->used = 1;
+		*slot = (int)i;
+		break;
 	}
-	br->fds = n;
-	br->fds[br->nfds++] = (struct pack_fd){ id, fd };
-out:
 	pthread_mutex_unlock(&br->lock);
 	return fd;
+}
+
+static void pack_fd_put(struct blob_reader *br, int slot, int fd)
+{
+	if (slot < 0) {
+		close(fd);
+		return;
+	}
+	pthread_mutex_lock(&br->lock);
+	br->slots[slot].refs--;
+	pthread_mutex_unlock(&br->lock);
 }
 
 /* Check the entry read whole into e (entry header + len payload bytes) that
@@ -560,17 +633,22 @@ int pack_entry_get(struct blob_reader *br, int64_t pack, uint64_t payload_off,
 	memset(v, 0, sizeof(*v));
 	if (payload_off < PACK_FILE_HEADER + ENTRY_HEADER || len > 0xffffffffu)
 		return -EBADMSG;
-	int fd = pack_fd(br, pack);
-	if (fd < 0)
-		return fd;
 	uint64_t off = payload_off - ENTRY_HEADER;
 	uint8_t *buf = malloc(ENTRY_HEADER + len);
 	if (!buf)
 		return -ENOMEM;
+	int slot;
+	int fd = pack_fd_get(br, pack, &slot);
+	if (fd < 0) {
+		free(buf);
+		return fd;
+	}
 	ssize_t n = pread(fd, buf, ENTRY_HEADER + len, (off_t)off);
+	int e = errno;
+	pack_fd_put(br, slot, fd);
 	if (n != (ssize_t)(ENTRY_HEADER + len)) {
 		free(buf);
-		return n < 0 ? -errno : -EBADMSG;   /* short: the entry is not there */
+		return n < 0 ? -e : -EBADMSG;   /* short: the entry is not there */
 	}
 	int r = entry_check(buf, off, len, type);
 	if (r) {

@@ -159,7 +159,11 @@ int blob_file_parse(const uint8_t *p, size_t len, int check_body,
 /* ---- reading ---- */
 
 /* Reads blobs: blob files are mapped, pack blobs (small) are read into a
- * buffer.  Thread-safe.  A view is valid until blob_view_release(). */
+ * buffer.  Thread-safe.  A view is valid until blob_view_release().
+ * At most BLOB_READER_PACKS pack descriptors stay open, however many packs
+ * a store has (least recently used ones are closed, never one a read is
+ * using); pack_name is called only when a pack is not open. */
+#define BLOB_READER_PACKS 64
 struct blob_reader;
 struct blob_view {
 	const uint8_t *enc;
@@ -175,6 +179,8 @@ typedef int (*pack_name_fn)(void *arg, int64_t pack_id, char *name, size_t len);
 struct blob_reader *blob_reader_new(const char *store_dir, pack_name_fn fn,
 				    void *arg);
 void blob_reader_free(struct blob_reader *br);
+/* How many pack descriptors the reader holds open now (for tests). */
+size_t blob_reader_open_packs(struct blob_reader *br);
 /* A blob's encoded bytes.  A pack blob is served only after its entry
  * checks out (magic, type, length, checksum, and a blob header equal to
  * ref's); a blob file after its header does (and its size).  Damage is

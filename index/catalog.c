@@ -77,6 +77,8 @@ enum stmt_id {
 	S_LK_PATIENT, S_LK_STUDY, S_LK_SERIES, S_LK_INSTANCE,
 	S_NODE_PATIENT, S_NODE_STUDY, S_NODE_SERIES, S_NODE_INSTANCE,
 	S_INST_RECORD, S_INST_DEL, S_SEG_DEL, S_DATA_VERSION, S_NEXT_IN_SERIES,
+	S_RX_TOMB_ADD, S_RX_TOMB_HAS, S_RX_DEFER, S_RX_NEXT,
+	S_RX_FOLDERS, S_RX_DROP_SERIES, S_RX_DROP_STUDY, S_RX_DROP_PATIENT,
 	S_NSTMT
 };
 
@@ -150,6 +152,20 @@ static const char *stmt_sql[S_NSTMT] = {
 	[S_DATA_VERSION] = "PRAGMA data_version",
 	[S_NEXT_IN_SERIES] = "SELECT n.id, n.size FROM instances i JOIN instances n ON n.series=i.series"
 			     " AND n.current=1 AND n.fname>i.fname WHERE i.id=?1 ORDER BY n.fname LIMIT ?2",
+	/* Reindex scratch tables (catalog_rx_begin). */
+	[S_RX_TOMB_ADD] = "INSERT OR IGNORE INTO temp.rx_tomb(id) VALUES(?1)",
+	[S_RX_TOMB_HAS] = "SELECT 1 FROM temp.rx_tomb WHERE id=?1",
+	[S_RX_FOLDERS] = "SELECT se.id, se.study, st.patient FROM instances i JOIN series se ON se.id=i.series"
+			 " JOIN studies st ON st.id=se.study WHERE i.id=?1",
+	[S_RX_DROP_SERIES] = "DELETE FROM series WHERE id=?1"
+			     " AND NOT EXISTS(SELECT 1 FROM instances WHERE series=?1)",
+	[S_RX_DROP_STUDY] = "DELETE FROM studies WHERE id=?1"
+			    " AND NOT EXISTS(SELECT 1 FROM series WHERE study=?1)",
+	[S_RX_DROP_PATIENT] = "DELETE FROM patients WHERE id=?1"
+			      " AND NOT EXISTS(SELECT 1 FROM studies WHERE patient=?1)",
+	[S_RX_DEFER] = "INSERT INTO temp.rx_defer(pack, offset, payload) VALUES(?1, ?2, ?3)",
+	[S_RX_NEXT] = "SELECT seq, pack, offset, payload FROM temp.rx_defer WHERE seq>?1"
+		      " ORDER BY seq LIMIT 1",
 };
 
 /* Statements of the identity rules and the /versions and /quarantine views
@@ -488,20 +504,6 @@ int catalog_pack_name(struct catalog *c, int64_t id, char *name, size_t len)
 	return r;
 }
 
-int catalog_all_packs(struct catalog *c, cat_pack_cb cb, void *arg)
-{
-	sqlite3_stmt *s;
-	if (sqlite3_prepare_v2(c->db, "SELECT id, name FROM packs ORDER BY id", -1, &s, NULL) != SQLITE_OK)
-		return -EIO;
-	int rc, r = 0;
-	while (!r && (rc = sqlite3_step(s)) == SQLITE_ROW)
-		r = cb(arg, sqlite3_column_int64(s, 0), (const char *)sqlite3_column_text(s, 1));
-	if (!r && rc != SQLITE_DONE)
-		r = sqerr(rc);
-	sqlite3_finalize(s);
-	return r;
-}
-
 int catalog_versions(struct catalog *c, const char *sop_uid,
 		     struct cat_version **out)
 {
@@ -600,6 +602,18 @@ static char *patient_key(const struct dcm_info *d)
  * XXH3-64 of key "\x01|" issuer, with -2, -3... added if another patient
  * has that name already.  '@' and '~' are always escaped in values and no
  * escaped value starts with "%n", so these names cannot collide. */
+static int noid_hash(const char *key, const char *issuer, uint32_t *h)
+{
+	size_t kl = strlen(key), il = strlen(issuer);
+	char *full = malloc(kl + il + 3);
+	if (!full)
+		return -ENOMEM;
+	snprintf(full, kl + il + 3, "%s\x01|%s", key, issuer);
+	*h = (uint32_t)checksum64(full, strlen(full));
+	free(full);
+	return 0;
+}
+
 static int patient_dir(struct catalog *c, const struct dcm_info *d, const char *key,
 		       char *out)
 {
@@ -629,13 +643,9 @@ static int patient_dir(struct catalog *c, const struct dcm_info *d, const char *
 		free(esc);
 		return 0;
 	}
-	size_t kl = strlen(key), il = strlen(d->issuer_of_patient_id);
-	char *full = malloc(kl + il + 3);
-	if (!full)
+	uint32_t h;
+	if (noid_hash(key, d->issuer_of_patient_id, &h))
 		return -ENOMEM;
-	snprintf(full, kl + il + 3, "%s\x01|%s", key, d->issuer_of_patient_id);
-	uint32_t h = (uint32_t)checksum64(full, strlen(full));
-	free(full);
 	for (int i = 1;; i++) {
 		if (i == 1)
 			snprintf(out, NAME_COMPONENT_MAX + 1, "%%noid-%08x", h);
@@ -835,6 +845,103 @@ int catalog_delete_instance(struct catalog *c, int64_t instance_id)
 	return rc ? rc : sqlite3_changes(c->db) ? 0 : -ENOENT;
 }
 
+int catalog_rx_begin(struct catalog *c)
+{
+	/* On disk, unlike every other temporary table here: a store may hold
+	 * millions of tombstones. */
+	return catalog_exec(c, "PRAGMA temp_store=FILE;"
+		"CREATE TEMP TABLE IF NOT EXISTS rx_tomb(id INTEGER PRIMARY KEY);"
+		"CREATE TEMP TABLE IF NOT EXISTS rx_defer(seq INTEGER PRIMARY KEY,"
+		" pack INTEGER NOT NULL, offset INTEGER NOT NULL, payload BLOB NOT NULL);");
+}
+
+int catalog_rx_tomb_add(struct catalog *c, int64_t instance_id)
+{
+	sqlite3_stmt *s = stmt(c, S_RX_TOMB_ADD);
+	if (!s)
+		return -EIO;
+	sqlite3_bind_int64(s, 1, instance_id);
+	return step_done(s);
+}
+
+int catalog_rx_tomb_apply(struct catalog *c, int64_t instance_id)
+{
+	sqlite3_stmt *s = stmt(c, S_RX_FOLDERS);
+	if (!s)
+		return -EIO;
+	sqlite3_bind_int64(s, 1, instance_id);
+	int64_t folder[3] = { 0, 0, 0 };   /* series, study, patient */
+	int rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW)
+		for (int i = 0; i < 3; i++)
+			folder[i] = sqlite3_column_int64(s, i);
+	sqlite3_reset(s);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return sqerr(rc);
+	int r = catalog_delete_instance(c, instance_id);
+	if (r)
+		return r;
+	/* Emptied folders go now, not at the final prune: a later record of the
+	 * same patient, study or series (imported again after a removal) must
+	 * find no stale row to join, or it would lose its own ids. */
+	static const enum stmt_id drop[3] = { S_RX_DROP_SERIES, S_RX_DROP_STUDY, S_RX_DROP_PATIENT };
+	for (int i = 0; i < 3 && !r && folder[i]; i++) {
+		if (!(s = stmt(c, drop[i])))
+			return -EIO;
+		sqlite3_bind_int64(s, 1, folder[i]);
+		r = step_done(s);
+	}
+	return r;
+}
+
+int catalog_rx_tomb_has(struct catalog *c, int64_t instance_id)
+{
+	sqlite3_stmt *s = stmt(c, S_RX_TOMB_HAS);
+	if (!s)
+		return -EIO;
+	sqlite3_bind_int64(s, 1, instance_id);
+	int rc = sqlite3_step(s);
+	sqlite3_reset(s);
+	return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : sqerr(rc);
+}
+
+int catalog_rx_defer(struct catalog *c, const struct record_loc *loc, const void *payload)
+{
+	sqlite3_stmt *s = stmt(c, S_RX_DEFER);
+	if (!s)
+		return -EIO;
+	sqlite3_bind_int64(s, 1, loc->pack);
+	sqlite3_bind_int64(s, 2, (int64_t)loc->offset);
+	sqlite3_bind_blob(s, 3, payload, (int)loc->len, SQLITE_STATIC);
+	return step_done(s);
+}
+
+int catalog_rx_deferred_next(struct catalog *c, int64_t *cursor, struct record_loc *loc,
+			     void **payload)
+{
+	*payload = NULL;
+	sqlite3_stmt *s = stmt(c, S_RX_NEXT);
+	if (!s)
+		return -EIO;
+	sqlite3_bind_int64(s, 1, *cursor);
+	int rc = sqlite3_step(s);
+	if (rc != SQLITE_ROW) {
+		sqlite3_reset(s);
+		return rc == SQLITE_DONE ? 0 : sqerr(rc);
+	}
+	*cursor = sqlite3_column_int64(s, 0);
+	loc->pack = sqlite3_column_int64(s, 1);
+	loc->offset = (uint64_t)sqlite3_column_int64(s, 2);
+	int len = sqlite3_column_bytes(s, 3);
+	const void *p = sqlite3_column_blob(s, 3);
+	loc->len = (uint32_t)len;
+	*payload = malloc(len ? (size_t)len : 1);
+	if (*payload && len)
+		memcpy(*payload, p, (size_t)len);
+	sqlite3_reset(s);
+	return *payload ? 1 : -ENOMEM;
+}
+
 int catalog_prune(struct catalog *c)
 {
 	return catalog_exec(c,
@@ -860,6 +967,35 @@ static void node_from_row(sqlite3_stmt *s, int kind, struct cat_node *n)
 	n->size = (uint64_t)sqlite3_column_int64(s, 4);
 }
 
+/* Hand the rows of a bound listing statement to cb.  All rows are read
+ * first, because the callback may run other statements. */
+static int list_nodes(sqlite3_stmt *s, int kind, cat_node_cb cb, void *arg)
+{
+	struct cat_node *all = NULL, n;
+	size_t cnt = 0, cap = 0;
+	int rc, r = 0;
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		if (cnt == cap) {
+			cap = cap ? cap * 2 : 64;
+			struct cat_node *p = realloc(all, cap * sizeof(*all));
+			if (!p) {
+				r = -ENOMEM;
+				break;
+			}
+			all = p;
+		}
+		node_from_row(s, kind, &n);
+		all[cnt++] = n;
+	}
+	sqlite3_reset(s);
+	if (!r && rc != SQLITE_DONE && rc != SQLITE_ROW)
+		r = sqerr(rc);
+	for (size_t i = 0; !r && i < cnt; i++)
+		r = cb(arg, &all[i]);
+	free(all);
+	return r;
+}
+
 int catalog_children(struct catalog *c, int parent_kind, int64_t parent_id,
 		     cat_node_cb cb, void *arg)
 {
@@ -871,31 +1007,7 @@ int catalog_children(struct catalog *c, int parent_kind, int64_t parent_id,
 		return -EIO;
 	if (parent_kind)
 		sqlite3_bind_int64(s, 1, parent_id);
-	int rc, r = 0;
-	struct cat_node n;
-	/* Read all rows first: the callback may run other statements. */
-	struct cat_node *all = NULL;
-	size_t cnt = 0, cap = 0;
-	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-		if (cnt == cap) {
-			cap = cap ? cap * 2 : 64;
-			struct cat_node *p = realloc(all, cap * sizeof(*all));
-			if (!p) {
-				r = -ENOMEM;
-				break;
-			}
-			all = p;
-		}
-		node_from_row(s, parent_kind + 1, &n);
-		all[cnt++] = n;
-	}
-	sqlite3_reset(s);
-	if (!r && rc != SQLITE_DONE)
-		r = sqerr(rc);
-	for (size_t i = 0; !r && i < cnt; i++)
-		r = cb(arg, &all[i]);
-	free(all);
-	return r;
+	return list_nodes(s, parent_kind + 1, cb, arg);
 }
 
 int catalog_lookup(struct catalog *c, int parent_kind, int64_t parent_id,
@@ -1412,30 +1524,7 @@ int catalog_view_children(struct catalog *c, int view, int parent_kind, int64_t 
 		return -EIO;
 	if (parent_kind)
 		sqlite3_bind_int64(s, 1, parent_id);
-	struct cat_node *all = NULL, n;
-	size_t cnt = 0, cap = 0;
-	int rc, r = 0;
-	/* Read all rows first: the callback may run other statements. */
-	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-		if (cnt == cap) {
-			cap = cap ? cap * 2 : 64;
-			struct cat_node *p = realloc(all, cap * sizeof(*all));
-			if (!p) {
-				r = -ENOMEM;
-				break;
-			}
-			all = p;
-		}
-		node_from_row(s, parent_kind + 1, &n);
-		all[cnt++] = n;
-	}
-	sqlite3_reset(s);
-	if (!r && rc != SQLITE_DONE && rc != SQLITE_ROW)
-		r = sqerr(rc);
-	for (size_t i = 0; !r && i < cnt; i++)
-		r = cb(arg, &all[i]);
-	free(all);
-	return r;
+	return list_nodes(s, parent_kind + 1, cb, arg);
 }
 
 int catalog_view_lookup(struct catalog *c, int view, int parent_kind, int64_t parent_id,
@@ -1486,6 +1575,122 @@ int catalog_quarantined(struct catalog *c, cat_quarantine_cb cb, void *arg)
 	while (!r && (rc = sqlite3_step(s)) == SQLITE_ROW)
 		r = cb(arg, sqlite3_column_int64(s, 0), (const char *)sqlite3_column_text(s, 1),
 		       sqlite3_column_int(s, 2), (const char *)sqlite3_column_text(s, 3));
+	if (!r && rc != SQLITE_DONE)
+		r = sqerr(rc);
+	sqlite3_finalize(s);
+	return r;
+}
+
+/* ---- identity, for verify ---- */
+
+static void copy_col(sqlite3_stmt *s, int col, char *out, size_t len)
+{
+	const char *v = (const char *)sqlite3_column_text(s, col);
+	snprintf(out, len, "%s", v ? v : "");
+}
+
+int catalog_identity(struct catalog *c, int64_t instance_id, struct cat_identity *out)
+{
+	sqlite3_stmt *s;
+	/* LEFT JOINs: a row whose folder is gone still answers (empty). */
+	if (sqlite3_prepare_v2(c->db,
+			       "SELECT p.patient_id, p.issuer, p.dirname, st.study_uid, st.dirname,"
+			       " se.series_uid, se.dirname, i.sop_uid, i.version, i.fname, i.vname,"
+			       " i.unclean, i.current,"
+			       " (SELECT count(*) FROM instances j WHERE j.sop_uid=i.sop_uid AND j.current=1),"
+			       " (SELECT j.id FROM instances j WHERE j.sop_uid=i.sop_uid"
+			       "  ORDER BY j.unclean<>'', j.version DESC LIMIT 1)"
+			       " FROM instances i LEFT JOIN series se ON se.id=i.series"
+			       " LEFT JOIN studies st ON st.id=se.study LEFT JOIN patients p ON p.id=st.patient"
+			       " WHERE i.id=?1", -1, &s, NULL) != SQLITE_OK)
+		return -EIO;
+	sqlite3_bind_int64(s, 1, instance_id);
+	int rc = sqlite3_step(s), res = 0;
+	if (rc == SQLITE_ROW) {
+		memset(out, 0, sizeof(*out));
+		copy_col(s, 0, out->patient_key, sizeof(out->patient_key));
+		copy_col(s, 1, out->issuer, sizeof(out->issuer));
+		copy_col(s, 2, out->patient_dir, sizeof(out->patient_dir));
+		copy_col(s, 3, out->study_uid, sizeof(out->study_uid));
+		copy_col(s, 4, out->study_dir, sizeof(out->study_dir));
+		copy_col(s, 5, out->series_uid, sizeof(out->series_uid));
+		copy_col(s, 6, out->series_dir, sizeof(out->series_dir));
+		copy_col(s, 7, out->sop_uid, sizeof(out->sop_uid));
+		out->version = (uint32_t)sqlite3_column_int64(s, 8);
+		copy_col(s, 9, out->fname, sizeof(out->fname));
+		copy_col(s, 10, out->vname, sizeof(out->vname));
+		copy_col(s, 11, out->unclean, sizeof(out->unclean));
+		out->current = sqlite3_column_int(s, 12);
+		out->ncurrent = sqlite3_column_int64(s, 13);
+		out->pick = sqlite3_column_int64(s, 14);
+	} else {
+		res = rc == SQLITE_DONE ? -ENOENT : sqerr(rc);
+	}
+	sqlite3_finalize(s);
+	return res;
+}
+
+int catalog_identity_want(const struct instance_record *r, struct cat_identity *out)
+{
+	const struct dcm_info *d = &r->info;
+	memset(out, 0, sizeof(*out));
+	char *key = patient_key(d);
+	if (!key)
+		return -ENOMEM;
+	snprintf(out->patient_key, sizeof(out->patient_key), "%s", key);
+	int rc = 0;
+	if (d->patient_id[0]) {
+		/* Named by the values alone: patient_dir does not look at rows. */
+		rc = patient_dir(NULL, d, key, out->patient_dir);
+	} else {
+		/* A %noid name may carry a -N added for a clash: the stem only. */
+		uint32_t h;
+		rc = noid_hash(key, d->issuer_of_patient_id, &h);
+		if (!rc)
+			snprintf(out->patient_dir, sizeof(out->patient_dir), "%%noid-%08x", h);
+		out->noid = 1;
+	}
+	free(key);
+	snprintf(out->issuer, sizeof(out->issuer), "%s", d->issuer_of_patient_id);
+	snprintf(out->study_uid, sizeof(out->study_uid), "%s", d->study_uid);
+	name_component(d->study_uid, "", out->study_dir);
+	snprintf(out->series_uid, sizeof(out->series_uid), "%s", d->series_uid);
+	name_component(d->series_uid, "", out->series_dir);
+	snprintf(out->sop_uid, sizeof(out->sop_uid), "%s", d->sop_instance_uid);
+	out->version = r->version;
+	identity_names(d->sop_instance_uid, r->version, out->fname, out->vname);
+	snprintf(out->unclean, sizeof(out->unclean), "%s", d->unclean);
+	return rc;
+}
+
+int catalog_integrity_check(struct catalog *c, char *msg, size_t len)
+{
+	sqlite3_stmt *s;
+	msg[0] = '\0';
+	if (sqlite3_prepare_v2(c->db, "PRAGMA integrity_check", -1, &s, NULL) != SQLITE_OK) {
+		snprintf(msg, len, "%s", sqlite3_errmsg(c->db));
+		return -EIO;
+	}
+	int rc = sqlite3_step(s), res = 0;
+	if (rc == SQLITE_ROW) {
+		copy_col(s, 0, msg, len);
+		res = strcmp(msg, "ok") ? -EBADMSG : 0;
+	} else {
+		snprintf(msg, len, "%s", sqlite3_errmsg(c->db));
+		res = sqerr(rc);
+	}
+	sqlite3_finalize(s);
+	return res;
+}
+
+int catalog_each_pack(struct catalog *c, cat_pack_cb cb, void *arg)
+{
+	sqlite3_stmt *s;
+	if (sqlite3_prepare_v2(c->db, "SELECT id, name FROM packs ORDER BY id", -1, &s, NULL) != SQLITE_OK)
+		return -EIO;
+	int rc, r = 0;
+	while (!r && (rc = sqlite3_step(s)) == SQLITE_ROW)
+		r = cb(arg, sqlite3_column_int64(s, 0), (const char *)sqlite3_column_text(s, 1));
 	if (!r && rc != SQLITE_DONE)
 		r = sqerr(rc);
 	sqlite3_finalize(s);

@@ -17,6 +17,7 @@
 
 #include "blobstore.h"
 #include "record.h"
+#include "escape.h"
 
 #define CATALOG_SCHEMA_VERSION 2
 
@@ -71,9 +72,6 @@ int catalog_insert_blob(struct catalog *c, struct blob_ref *ref); /* sets ref->i
 int catalog_pack_id(struct catalog *c, const char *name, int64_t *id); /* finds or adds */
 int catalog_pack_find(struct catalog *c, const char *name, int64_t *id); /* 0 or -ENOENT */
 int catalog_pack_name(struct catalog *c, int64_t id, char *name, size_t len);
-/* Every pack the index names, in id order; cb returns 0 to go on. */
-typedef int (*cat_pack_cb)(void *arg, int64_t id, const char *name);
-int catalog_all_packs(struct catalog *c, cat_pack_cb cb, void *arg);
 
 /* ---- instances ---- */
 struct cat_version {
@@ -130,7 +128,7 @@ int catalog_node(struct catalog *c, int kind, int64_t id, struct cat_node *out);
  * the record is. */
 struct cat_instance {
 	int64_t id, series_id, study_id, patient_id;
-	char sop_uid[DCM_UI_MAX];
+	char sop_uid[DCM_ID_MAX];      /* identifying values are kept whole (dicom.h) */
 	uint32_t version;
 	uint64_t size;
 	uint8_t file_hash[HASH_LEN];
@@ -138,6 +136,35 @@ struct cat_instance {
 };
 int catalog_instance_row(struct catalog *c, int64_t instance_id,
 			 struct cat_instance *out);
+/* Who an instance is, as its row and its folders' rows say (fields a
+ * missing folder row would fill stay empty), or as the naming rules give
+ * for a record (catalog_identity_want; current, ncurrent and pick are then
+ * not set, and a %noid patient folder is the stem without its -N).
+ * verify holds the two against each other. */
+struct cat_identity {
+	char patient_key[2 * DCM_ID_MAX + 16];   /* patients.patient_id */
+	char issuer[DCM_ID_MAX];
+	char patient_dir[NAME_COMPONENT_MAX + 1];
+	char study_uid[DCM_ID_MAX], study_dir[NAME_COMPONENT_MAX + 1];
+	char series_uid[DCM_ID_MAX], series_dir[NAME_COMPONENT_MAX + 1];
+	char sop_uid[DCM_ID_MAX];
+	uint32_t version;
+	char fname[NAME_COMPONENT_MAX + 1], vname[NAME_COMPONENT_MAX + 1];
+	char unclean[160];
+	int current;                /* this row's flag */
+	int64_t ncurrent;           /* versions of its SOP UID marked current */
+	int64_t pick;               /* the version the rules make current */
+	int noid;                   /* want: patient folder is a %noid stem */
+};
+int catalog_identity(struct catalog *c, int64_t instance_id, struct cat_identity *out);
+int catalog_identity_want(const struct instance_record *r, struct cat_identity *out);
+/* PRAGMA integrity_check (unlike quick_check, it finds index entries that
+ * disagree with their rows): 0 when "ok", else -EBADMSG (or -errno) and
+ * the first line SQLite gives in msg. */
+int catalog_integrity_check(struct catalog *c, char *msg, size_t len);
+/* Every pack the catalogue knows, by id (reindex: packs now missing). */
+typedef int (*cat_pack_cb)(void *arg, int64_t id, const char *name);
+int catalog_each_pack(struct catalog *c, cat_pack_cb cb, void *arg);
 /* Instances hit by damage in bytes [start, end) of a pack: record = 1 when
  * their record's entry overlaps it, 0 when one of their segment blobs'. */
 typedef int (*cat_affected_cb)(void *arg, int64_t instance_id, const char *sop_uid,
@@ -208,6 +235,25 @@ int catalog_view_node(struct catalog *c, int view, int kind, int64_t id, struct 
 typedef int (*cat_quarantine_cb)(void *arg, int64_t instance_id, const char *path,
 				 int current, const char *reason);
 int catalog_quarantined(struct catalog *c, cat_quarantine_cb cb, void *arg);
+
+/* ---- reindex scratch: what a one-pass rebuild must remember ----
+ * Temporary tables of this connection, kept on disk (not in memory) so a
+ * rebuild of any size runs in bounded memory; gone when it closes.
+ * rx_tomb: ids of removed instances (a record met later is not inserted).
+ * rx_defer: records met before a blob they name (in a later pack, or
+ * damaged), tried again at the end in the order they were met. */
+int catalog_rx_begin(struct catalog *c);
+int catalog_rx_tomb_add(struct catalog *c, int64_t instance_id);
+int catalog_rx_tomb_has(struct catalog *c, int64_t instance_id);   /* 1, 0, -errno */
+/* Delete a removed instance's rows and the folders left empty by it;
+ * 0, -ENOENT when it has no rows, or -errno. */
+int catalog_rx_tomb_apply(struct catalog *c, int64_t instance_id);
+int catalog_rx_defer(struct catalog *c, const struct record_loc *loc, const void *payload);
+/* The deferred record after *cursor (start at 0): 1 and a malloc'd copy of
+ * its payload in *payload (loc->len bytes; the caller frees it), 0 at the
+ * end, or -errno. */
+int catalog_rx_deferred_next(struct catalog *c, int64_t *cursor, struct record_loc *loc,
+			     void **payload);
 
 /* Raw SQL for tools and tests that need a one-off query; NULL-safe. */
 int catalog_exec(struct catalog *c, const char *sql);

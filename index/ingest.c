@@ -93,6 +93,10 @@ struct ingest {
 	pthread_mutex_t one_lock;     /* ingest_one's own worker state */
 	struct catalog *one_cat;
 	struct codec_ctx *one_ctx;
+
+	pthread_mutex_t hold_lock;    /* guards held */
+	int held;                     /* the store's ingest lock, from the first
+	                               * ingest_add to ingest_end (store.h) */
 };
 
 static int64_t now_ns(void)
@@ -502,15 +506,27 @@ static int segments_match(struct catalog *cat, int64_t instance_id, const struct
 	return 1;
 }
 
+/* The same row: key, place and sizes all equal. */
+static int same_blob(const struct blob_ref *a, const struct blob_ref *b)
+{
+	return a->id == b->id && !memcmp(a->hash, b->hash, HASH_LEN) &&
+	       a->ordinal == b->ordinal && a->kind == b->kind &&
+	       a->raw_size == b->raw_size && a->enc_size == b->enc_size &&
+	       a->pack == b->pack && a->offset == b->offset;
+}
+
 /* Decide and write one item inside the batch transaction. */
 static int commit_item(struct ingest *ing, struct item *it, struct id_pool pools[4],
 		       uint64_t *stored)
 {
 	for (int i = 0; i < it->nseg; i++) {
 		struct blob_ref still;
-		/* gc may have freed what the worker found: look again. */
+		/* gc may have freed what the worker found, and blob ids are
+		 * rowids: a blob stored since may have the freed id.  Share it
+		 * only when the row is still that very blob, else store again. */
 		if (it->seg[i].found.id &&
-		    catalog_blob_by_id(ing->wcat, it->seg[i].found.id, &still) != 0)
+		    (catalog_blob_by_id(ing->wcat, it->seg[i].found.id, &still) != 0 ||
+		     !same_blob(&still, &it->seg[i].found)))
 			it->seg[i].found.id = 0;
 	}
 	for (int i = 0; i < it->nseg; i++)
@@ -524,6 +540,7 @@ static int commit_item(struct ingest *ing, struct item *it, struct id_pool pools
 	if (nv < 0)
 		return nv;
 	uint32_t maxv = 0;
+	int64_t first_series = nv > 0 ? vers[0].series_id : 0;
 	for (int i = 0; i < nv; i++) {
 		if (vers[i].size == it->len && !memcmp(vers[i].file_hash, it->file_hash, HASH_LEN) &&
 		    segments_match(ing->wcat, vers[i].instance_id, it)) {
@@ -571,6 +588,9 @@ static int commit_item(struct ingest *ing, struct item *it, struct id_pool pools
 		return r;
 	it->res.outcome = rec.version > 1 ? INGEST_VERSION : INGEST_NEW;
 	it->res.instance_id = rec.instance_id;
+	/* A SOPInstanceUID is unique world-wide, so a version filed under
+	 * another series (patient, study) is a correction or a mistake: say so. */
+	it->res.refiled = rec.version > 1 && first_series != rec.series_id;
 	if (rec.info.unclean[0]) {
 		it->res.quarantined = 1;
 		snprintf(it->res.reason, sizeof(it->res.reason), "%s", rec.info.unclean);
@@ -750,6 +770,7 @@ int ingest_begin(struct store *s, int threads, ingest_report_fn report,
 	pthread_cond_init(&ing->cond, NULL);
 	pthread_mutex_init(&ing->write_lock, NULL);
 	pthread_mutex_init(&ing->one_lock, NULL);
+	pthread_mutex_init(&ing->hold_lock, NULL);
 	ing->paths.cap = PATHQ_MAX;
 	ing->paths.v = calloc(PATHQ_MAX, sizeof(char *));
 	int r = ing->paths.v ? store_catalog(s, &ing->wcat) : -ENOMEM;
@@ -796,6 +817,7 @@ fail:
 	pthread_cond_destroy(&ing->cond);
 	pthread_mutex_destroy(&ing->write_lock);
 	pthread_mutex_destroy(&ing->one_lock);
+	pthread_mutex_destroy(&ing->hold_lock);
 	free(ing);
 	return r;
 }
@@ -833,6 +855,15 @@ static int walk_cb(const char *path, const struct stat *st, int type, struct FTW
 
 int ingest_add(struct ingest *ing, const char *path)
 {
+	/* Workers look up blobs to share as soon as a path is queued: from
+	 * then on gc must wait (store.h, the ingest lock). */
+	pthread_mutex_lock(&ing->hold_lock);
+	int h = ing->held ? 0 : store_ingest_hold(ing->s);
+	if (!h)
+		ing->held = 1;
+	pthread_mutex_unlock(&ing->hold_lock);
+	if (h)
+		return h;
 	struct stat st;
 	if (stat(path, &st) < 0)
 		return push_path(ing, path);   /* the worker reports why */
@@ -862,6 +893,8 @@ int ingest_end(struct ingest *ing, struct ingest_totals *t)
 		pthread_join(ing->workers[i], NULL);
 	if (ing->writer_started)
 		pthread_join(ing->writer, NULL);
+	if (ing->held)
+		store_ingest_release(ing->s);   /* every commit is done */
 	int r = ing->first_error;
 	*t = ing->totals;
 	catalog_log_import(ing->wcat, ing->totals.started_ns, now_ns(), t->n_new,
@@ -879,6 +912,7 @@ int ingest_end(struct ingest *ing, struct ingest_totals *t)
 	pthread_cond_destroy(&ing->cond);
 	pthread_mutex_destroy(&ing->write_lock);
 	pthread_mutex_destroy(&ing->one_lock);
+	pthread_mutex_destroy(&ing->hold_lock);
 	free(ing);
 	return r;
 }
@@ -890,8 +924,13 @@ int ingest_one(struct ingest *ing, const char *path, struct ingest_result *res)
 		free(it);
 		return -ENOMEM;
 	}
+	/* One file's session: gc may run between files of a mount. */
+	int r = store_ingest_hold(ing->s);
+	if (r) {
+		item_free(it);
+		return r;
+	}
 	pthread_mutex_lock(&ing->one_lock);
-	int r = 0;
 	if (!ing->one_cat)
 		r = store_catalog(ing->s, &ing->one_cat);
 	if (!r && !ing->one_ctx && !(ing->one_ctx = codec_ctx_new()))
@@ -900,6 +939,7 @@ int ingest_one(struct ingest *ing, const char *path, struct ingest_result *res)
 		prepare(ing, ing->one_cat, ing->one_ctx, it);
 	pthread_mutex_unlock(&ing->one_lock);
 	if (r) {
+		store_ingest_release(ing->s);
 		item_free(it);
 		return r;
 	}
@@ -909,6 +949,7 @@ int ingest_one(struct ingest *ing, const char *path, struct ingest_result *res)
 	pthread_mutex_unlock(&ing->lock);
 	struct item *v[1] = { it };
 	commit_batch(ing, v, 1);
+	store_ingest_release(ing->s);
 	*res = it->res;
 	res->path = path;
 	item_free(it);

@@ -7,6 +7,11 @@
  * files, and commits batches: data first (one syncfs), then the rows.  An
  * interrupted import leaves at most orphan data that gc removes; running it
  * again completes the set with nothing stored twice.
+ *
+ * A session holds the store's ingest lock shared (store.h) from its first
+ * ingest_add to ingest_end, and ingest_one for its one file, so gc cannot
+ * free a blob between a worker choosing to share it and the commit; the
+ * first hold waits while a gc runs.
  */
 #ifndef DCMFS_INGEST_H
 #define DCMFS_INGEST_H
@@ -31,6 +36,8 @@ struct ingest_result {
 	int quarantined;       /* NEW / VERSION stored, but its dataset does not
 	                        * parse to its end (catalog.h: never preferred
 	                        * over a clean version, listed in /quarantine) */
+	int refiled;           /* VERSION whose first version is in another series
+	                        * (so another study or patient, possibly) */
 	int64_t instance_id;   /* for NEW / DUPLICATE / VERSION */
 	uint64_t size;
 };

@@ -3,6 +3,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -23,7 +24,7 @@ static void say(maint_problem_fn fn, void *arg, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 static void say(maint_problem_fn fn, void *arg, const char *fmt, ...)
 {
-	char buf[600];
+	char buf[4096];     /* room for a whole 1023-byte UID and a path */
 	va_list ap;
 	va_start(ap, fmt);
 	vsnprintf(buf, sizeof(buf), fmt, ap);
@@ -186,10 +187,10 @@ static int marker_path(const char *dir, char *out, size_t len)
 
 /* Damage accepted by `gc --force` (STORE/DAMAGED.accepted, the lines of
  * the markers it cleared): known, reported as such, not counted again. */
-static char *accepted_load(const char *dir)
+static char *lines_load(const char *dir, const char *suffix)
 {
 	char path[4200];
-	snprintf(path, sizeof(path), "%s/%s.accepted", dir, DAMAGE_MARKER);
+	snprintf(path, sizeof(path), "%s/%s%s", dir, DAMAGE_MARKER, suffix);
 	FILE *f = fopen(path, "r");
 	if (!f)
 		return NULL;
@@ -205,6 +206,11 @@ static char *accepted_load(const char *dir)
 	}
 	fclose(f);
 	return text;
+}
+
+static char *accepted_load(const char *dir)
+{
+	return lines_load(dir, ".accepted");
 }
 
 static int accepted_has(const char *text, const char *pack, uint64_t start, uint64_t end)
@@ -256,6 +262,7 @@ struct verify_ctx {
 	uint8_t *buf;
 	size_t cap;
 	char *accepted;             /* DAMAGED.accepted */
+	char *marker;               /* DAMAGED, when it stands */
 	/* the pack being walked */
 	const char *pack_name;
 	int64_t pack_id;
@@ -292,8 +299,23 @@ static int name_affected(void *arg, int64_t id, const char *sop, int record)
 
 static int count_entry(void *arg, int type, const uint8_t *p, size_t len, uint64_t off)
 {
-	(void)type; (void)p; (void)len; (void)off;
-	((struct verify_ctx *)arg)->t->pack_entries++;
+	struct verify_ctx *v = arg;
+	v->t->pack_entries++;
+	int64_t id;
+	struct cat_node n;
+	/* A tombstone whose instance still has rows: a removal killed between
+	 * its durable tombstone and its row delete.  The tree shows what a
+	 * reindex would take away; both readings cannot be right.  (Checked
+	 * again on a fresh connection: an rm may be finishing right now.) */
+	if (type == PACK_ENTRY_TOMBSTONE && tombstone_decode(p, len, &id) == 0 &&
+	    catalog_node(v->cat, CAT_INSTANCE, id, &n) == 0 &&
+	    (!v->fresh || catalog_node(v->fresh, CAT_INSTANCE, id, &n) == 0)) {
+		v->t->problems++;
+		say(v->problem, v->arg, "instance inode %" PRId64 " (%s) is removed by a tombstone in pack"
+		    " %s at byte %llu but still in the index: a removal was interrupted; finish it"
+		    " with 'dcmfsctl rm' of the instance, or 'dcmfsctl reindex' applies it",
+		    id, n.name, v->pack_name, (unsigned long long)off);
+	}
 	return 0;
 }
 
@@ -321,7 +343,7 @@ static void pack_damage(void *arg, uint64_t start, uint64_t end, int tail)
 	 * the newest pack is what a crash leaves: not damage.  Nor is the
 	 * end of a pack an import is appending to right now. */
 	if (tail && (v->newest || v->growing) && (start >= PACK_FILE_HEADER || end <= PACK_FILE_HEADER) &&
-	    !names_committed(v, start, end)) {
+	    !names_committed(v, start, INT64_MAX)) {      /* rows past a cut count too */
 		v->t->torn_tail++;   /* an interrupted append: normal after a crash */
 		return;
 	}
@@ -369,20 +391,28 @@ static int verify_packs(struct verify_ctx *v)
 	return r;
 }
 
-/* A pack the index names must be there: a deleted pack that held only
- * tombstones (rm) is seen by nothing else, and without it reindex would
- * bring the removed instances back. */
-static int pack_present(void *arg, int64_t id, const char *name)
+/* A pack rows name that is gone from packs/: every instance with data
+ * in it is lost (the walk above sees only files that exist). */
+static int verify_pack_gone(void *arg, int64_t id, const char *name)
 {
 	struct verify_ctx *v = arg;
-	(void)id;
 	char path[4400];
+	int found = 0;
 	snprintf(path, sizeof(path), "%s/packs/%s", v->s->dir, name);
-	if (access(path, F_OK) < 0 && errno == ENOENT) {
+	if (access(path, F_OK) == 0 || errno != ENOENT)
+		return 0;
+	catalog_affected(v->cat, id, 0, INT64_MAX, found_one, &found);
+	if (!found) {
+		/* No instance data: a pack of tombstones (rm names its pack in
+		 * the index).  Without it a reindex brings the removed back. */
 		v->t->problems++;
-		say(v->problem, v->arg, "missing: pack %s (the index names it; whatever records and"
-		    " tombstones it held are gone, and reindex cannot know them)", name);
+		say(v->problem, v->arg, "missing: pack %s, which the index names (tombstones:"
+		    " instances removed before may come back on reindex)", name);
+		return 0;
 	}
+	v->t->problems++;
+	say(v->problem, v->arg, "missing: pack %s, which the index places data in", name);
+	catalog_affected(v->cat, id, 0, INT64_MAX, name_affected, v);
 	return 0;
 }
 
@@ -448,8 +478,10 @@ static int verify_blob(void *arg, const struct blob_ref *b, int64_t refs)
 	return 0;
 }
 
-/* The instance's record, read from its pack, against its row. */
-static int check_record(struct verify_ctx *v, const struct cat_instance *row, char *why, size_t len)
+/* The instance's record, read from its pack, against its row; the
+ * decoded record is left in *rec. */
+static int check_record(struct verify_ctx *v, const struct cat_instance *row,
+			struct instance_record *rec, char *why, size_t len)
 {
 	struct blob_view view;
 	int r = pack_entry_get(v->s->br, row->rec.pack, row->rec.offset, row->rec.len,
@@ -458,8 +490,7 @@ static int check_record(struct verify_ctx *v, const struct cat_instance *row, ch
 		snprintf(why, len, "%s", r == -EBADMSG ? "damaged entry" : strerror(-r));
 		return -1;
 	}
-	struct instance_record rec;
-	r = record_decode(view.enc, view.enc_size, &rec);
+	r = record_decode(view.enc, view.enc_size, rec);
 	blob_view_release(&view);
 	if (r) {
 		snprintf(why, len, "does not decode");
@@ -468,24 +499,108 @@ static int check_record(struct verify_ctx *v, const struct cat_instance *row, ch
 	struct blob_ref segs[RECORD_MAX_SEGMENTS];
 	int n = catalog_segments(v->cat, row->id, segs, RECORD_MAX_SEGMENTS);
 	const char *diff = NULL;
-	if (rec.instance_id != row->id || rec.series_id != row->series_id ||
-	    rec.study_id != row->study_id || rec.patient_id != row->patient_id)
+	if (rec->instance_id != row->id || rec->series_id != row->series_id ||
+	    rec->study_id != row->study_id || rec->patient_id != row->patient_id)
 		diff = "ids";
-	else if (rec.version != row->version || strcmp(rec.info.sop_instance_uid, row->sop_uid))
+	else if (rec->version != row->version || strcmp(rec->info.sop_instance_uid, row->sop_uid))
 		diff = "SOP Instance UID or version";
-	else if (rec.size != row->size || memcmp(rec.file_hash, row->file_hash, HASH_LEN))
+	else if (rec->size != row->size || memcmp(rec->file_hash, row->file_hash, HASH_LEN))
 		diff = "size or file hash";
-	else if (n != (int)rec.nseg)
+	else if (n != (int)rec->nseg)
 		diff = "segment count";
 	for (int i = 0; !diff && i < n; i++)
-		if (memcmp(segs[i].hash, rec.seg[i].hash, HASH_LEN) ||
-		    segs[i].ordinal != rec.seg[i].ordinal || segs[i].raw_size != rec.seg[i].raw_size)
+		if (memcmp(segs[i].hash, rec->seg[i].hash, HASH_LEN) ||
+		    segs[i].ordinal != rec->seg[i].ordinal || segs[i].raw_size != rec->seg[i].raw_size)
 			diff = "segments";
 	if (diff) {
-		snprintf(why, len, "disagrees with its index row (%s)", diff);
-		return -1;
+		/* The record is intact: the row is what is wrong. */
+		snprintf(why, len, "disagrees with its index row (%s; the record says SOP Instance"
+			 " UID %s, version %u); fix: dcmfsctl reindex", diff,
+			 rec->info.sop_instance_uid, rec->version);
+		return -2;
 	}
 	return 0;
+}
+
+/* Whether a %noid folder name is the stem or the stem with a -N added
+ * for a clash (catalog.c, patient_dir). */
+static int noid_dir_ok(const char *have, const char *stem)
+{
+	size_t n = strlen(stem);
+	if (strncmp(have, stem, n))
+		return 0;
+	if (!have[n])
+		return 1;
+	if (have[n] != '-' || have[n + 1] < '2' || have[n + 1] > '9')
+		return 0;
+	for (const char *p = have + n + 1; *p; p++)
+		if (*p < '0' || *p > '9')
+			return 0;
+	return 1;
+}
+
+/* What the catalogue says the instance is (patient, folders, names,
+ * cleanliness, which version is current) against its record: a bit
+ * flipped in index.db must not silently rename or hide a file. */
+static void check_identity(struct verify_ctx *v, const struct cat_instance *row,
+			   const struct instance_record *rec)
+{
+	struct cat_identity *have = malloc(sizeof(*have)), *want = malloc(sizeof(*want));
+	const char *diff[16];
+	int nd = 0;
+	if (!have || !want) {
+		free(have);
+		free(want);
+		return;
+	}
+	if (catalog_identity(v->cat, row->id, have)) {
+		diff[nd++] = "its row or folders cannot be read";
+	} else if (catalog_identity_want(rec, want) == 0) {
+		if (strcmp(have->patient_key, want->patient_key) || strcmp(have->issuer, want->issuer))
+			diff[nd++] = "patient id or issuer";
+		if (want->noid ? !noid_dir_ok(have->patient_dir, want->patient_dir)
+			       : strcmp(have->patient_dir, want->patient_dir) != 0)
+			diff[nd++] = "patient folder name";
+		if (strcmp(have->study_uid, want->study_uid))
+			diff[nd++] = "study UID";
+		if (strcmp(have->study_dir, want->study_dir))
+			diff[nd++] = "study folder name";
+		if (strcmp(have->series_uid, want->series_uid))
+			diff[nd++] = "series UID";
+		if (strcmp(have->series_dir, want->series_dir))
+			diff[nd++] = "series folder name";
+		if (strcmp(have->fname, want->fname) || strcmp(have->vname, want->vname))
+			diff[nd++] = "file name";
+		if (strcmp(have->unclean, want->unclean))
+			diff[nd++] = "unclean reason";
+		if (have->ncurrent != 1)
+			diff[nd++] = "not exactly one current version of its SOP Instance UID";
+		else if (have->current != (have->pick == row->id))
+			diff[nd++] = "current version";
+	}
+	for (int i = 0; i < nd; i++) {
+		v->t->problems++;
+		say(v->problem, v->arg, "instance %s (inode %lld): its index row disagrees with its"
+		    " record (%s); fix: dcmfsctl reindex", rec->info.sop_instance_uid,
+		    (long long)row->id, diff[i]);
+	}
+	free(have);
+	free(want);
+}
+
+/* A record's place for messages: the entry's byte range, or the raw
+ * offset and length when the row holds an impossible place. */
+static int record_where(const struct cat_instance *row, char *out, size_t len)
+{
+	uint64_t off = row->rec.offset;
+	if (off >= PACK_FILE_HEADER + PACK_ENTRY_HEADER && off <= (uint64_t)INT64_MAX - row->rec.len) {
+		snprintf(out, len, "bytes [%llu, %llu)", (unsigned long long)(off - PACK_ENTRY_HEADER),
+			 (unsigned long long)(off + row->rec.len));
+		return 0;
+	}
+	snprintf(out, len, "at an impossible place (payload offset %lld, length %u)",
+		 (long long)off, row->rec.len);
+	return -1;
 }
 
 static int verify_instance(void *arg, int64_t id)
@@ -499,15 +614,21 @@ static int verify_instance(void *arg, int64_t id)
 		say(v->problem, v->arg, "instance inode %lld: no readable row", (long long)id);
 		return 0;
 	}
-	char why[256], pack[256] = "?";
-	if (check_record(v, &row, why, sizeof(why))) {
+	char why[1400], pack[256] = "?", where[128];
+	struct instance_record *rec = malloc(sizeof(*rec));
+	if (!rec)
+		return -ENOMEM;
+	if (check_record(v, &row, rec, why, sizeof(why))) {
 		v->t->problems++;
 		catalog_pack_name(v->cat, row.rec.pack, pack, sizeof(pack));
-		say(v->problem, v->arg, "instance %s (inode %lld): record in pack %s bytes [%llu, %llu): %s",
-		    row.sop_uid, (long long)id, pack,
-		    (unsigned long long)(row.rec.offset - PACK_ENTRY_HEADER),
-		    (unsigned long long)(row.rec.offset + row.rec.len), why);
+		if (record_where(&row, where, sizeof(where)))
+			snprintf(why, sizeof(why), "its index row is damaged; fix: dcmfsctl reindex");
+		say(v->problem, v->arg, "instance %s (inode %lld): record in pack %s %s: %s",
+		    row.sop_uid, (long long)id, pack, where, why);
+	} else {
+		check_identity(v, &row, rec);
 	}
+	free(rec);
 	struct instance_handle *h;
 	int r = instance_open(v->s, v->cat, id, &h);
 	if (r) {
@@ -564,11 +685,23 @@ static int orphan_file(void *arg, const char *path, const char *name)
 		return 0;
 	}
 	struct blob_ref b;
+	char line[5100];
 	if (k < 0) {
 		v->t->problems++;
 		say(v->problem, v->arg, "stray file in blobs/: %s", path);
 	} else if (catalog_blob_by_key(v->cat, hash, ordinal, &b) != 0) {
-		v->t->orphan_files++;
+		/* A file reindex skipped as damaged is no orphan: a restore
+		 * may still need it, and gc frees it only once the loss is
+		 * accepted. */
+		snprintf(line, sizeof(line), "\nblob %s\n", path);
+		if (v->marker && strstr(v->marker, line)) {
+			v->t->kept_files++;
+			say(v->problem, v->arg, "kept for damaged records: blob file %s (listed in %s;"
+			    " not reclaimable until 'dcmfsctl gc --force' accepts the loss)", path,
+			    DAMAGE_MARKER);
+		} else {
+			v->t->orphan_files++;
+		}
 	}
 	return 0;
 }
@@ -588,14 +721,19 @@ int store_verify(struct store *s, maint_problem_fn problem, maint_progress_fn pr
 				.progress = progress, .arg = arg, .t = t };
 	char marker[4200];
 	if (!marker_path(s->dir, marker, sizeof(marker)) && access(marker, F_OK) == 0) {
+		/* Damage the index no longer shows is still damage until it
+		 * is restored (and reindexed) or accepted. */
 		t->marker = 1;
-		say(problem, arg, "note: %s exists: a reindex skipped damage there (gc refuses to run"
-		    " until it is cleared: see 'dcmfsctl gc --force')", marker);
+		t->problems++;
+		say(problem, arg, "damage skipped by reindex, listed in %s, stands: restore the files"
+		    " and run 'dcmfsctl reindex' again, or accept the loss with 'dcmfsctl gc --force'"
+		    " (gc refuses to run until then)", marker);
 	}
 	int r = store_catalog(s, &v.fresh);
 	if (r)
 		return r;
 	v.accepted = accepted_load(s->dir);
+	v.marker = t->marker ? lines_load(s->dir, "") : NULL;
 	struct cat_totals tot;
 	catalog_totals(s->cat, &tot);
 	catalog_all_blobs(s->cat, add_size, &v.total);
@@ -607,9 +745,17 @@ int store_verify(struct store *s, maint_problem_fn problem, maint_progress_fn pr
 	}
 	/* One read transaction: a consistent snapshot while imports go on. */
 	catalog_exec(s->cat, "BEGIN");
+	/* The index's own pages first: a bad page makes rows say anything;
+	 * integrity_check also finds a row whose value no longer matches its
+	 * index entries (a flipped bit in a record offset). */
+	char qc[512];
+	if (catalog_integrity_check(s->cat, qc, sizeof(qc))) {
+		t->problems++;
+		say(problem, arg, "index.db fails SQLite's integrity_check: %s; fix: dcmfsctl reindex", qc);
+	}
 	r = verify_packs(&v);
 	if (!r)
-		r = catalog_all_packs(s->cat, pack_present, &v);
+		r = catalog_each_pack(s->cat, verify_pack_gone, &v);
 	if (!r)
 		r = catalog_all_blobs(s->cat, verify_blob, &v);
 	if (!r)
@@ -621,15 +767,20 @@ int store_verify(struct store *s, maint_problem_fn problem, maint_progress_fn pr
 	codec_ctx_free(v.codec);
 	free(v.buf);
 	free(v.accepted);
+	free(v.marker);
 	return r;
 }
 
-/* ---------------- reindex ---------------- */
-
-struct rx_rec {
-	struct instance_record rec;
-	struct record_loc loc;
-};
+/* ---------------- reindex ----------------
+ *
+ * One pass over the packs in name order (creation order), in bounded
+ * memory: blob entries become rows as met; a record becomes its rows as
+ * met when every blob it names is known (blob files are walked first), or
+ * waits in a scratch table on disk for the end (its blob is in a later
+ * pack, or lost); a tombstone deletes its instance's rows if they exist,
+ * and is remembered so that a record met later is not inserted.  Which
+ * version is current does not depend on the order (catalog_insert_instance
+ * and catalog_prune decide it from versions and cleanliness). */
 
 struct rx {
 	const char *dir;
@@ -637,15 +788,18 @@ struct rx {
 	maint_problem_fn problem;
 	void *arg;
 	struct reindex_totals *t;
+	maint_progress_fn progress;
+	uint64_t files;                 /* blob files met (for progress) */
 	const char *pack_name;
 	int64_t pack_id;
 	int newest;
-	struct rx_rec *recs;
-	size_t nrecs, caprecs;
-	int64_t *tomb;
-	size_t ntomb, captomb;
+	struct instance_record *rec;    /* scratch for the record being read */
+	int64_t maxid[4];               /* patient, study, series, instance */
+	int fail;                       /* a catalogue error: stops the walk */
 	char *accepted;             /* DAMAGED.accepted */
 	struct catalog *old;        /* the index being replaced, if it opens: names what is lost */
+	int64_t old_pack;           /* the pack being walked, in the old index (0: unknown) */
+	int cut_found;              /* its end was found cut short (named already) */
 	FILE *marker;               /* the damage list, written as found */
 	char marker_tmp[4200];
 };
@@ -676,11 +830,27 @@ static int rx_name_lost(void *arg, int64_t id, const char *sop, int record)
 	return 0;
 }
 
+/* Whether the old index places anything at or after start in the pack
+ * being walked: data whose rows committed, so never a torn append. */
+static int rx_old_beyond(struct rx *x, uint64_t start)
+{
+	int found = 0;
+	if (x->old && x->old_pack > 0)
+		catalog_affected(x->old, x->old_pack, start, INT64_MAX, found_one, &found);
+	return found;
+}
+
 static void rx_skip(void *arg, uint64_t start, uint64_t end, int tail)
 {
 	struct rx *x = arg;
-	if (tail && x->newest && (start >= PACK_FILE_HEADER || end <= PACK_FILE_HEADER))
-		return;     /* the torn append a crash leaves: quiet */
+	/* The torn append a crash leaves is quiet, unless the old index
+	 * says committed data was there or after it: the pack was cut.
+	 * Without an old index the two cannot be told apart. */
+	if (tail && x->newest && (start >= PACK_FILE_HEADER || end <= PACK_FILE_HEADER) &&
+	    !rx_old_beyond(x, start))
+		return;
+	if (tail && x->old_pack > 0)
+		x->cut_found = 1;
 	if (accepted_has(x->accepted, x->pack_name, start, end)) {
 		x->t->accepted++;
 		say(x->problem, x->arg, "pack %s: skipped bytes [%llu, %llu), known damage (accepted by gc --force)",
@@ -696,14 +866,126 @@ static void rx_skip(void *arg, uint64_t start, uint64_t end, int tail)
 	    : "whatever blobs, instance records or tombstones were there are not recovered");
 	rx_mark(x, "pack %s %llu %llu\n", x->pack_name, (unsigned long long)start,
 		(unsigned long long)end);
-	int64_t id;
-	if (x->old && catalog_pack_find(x->old, x->pack_name, &id) == 0)
-		catalog_affected(x->old, id, start, end, rx_name_lost, x);
+	/* A tail runs to the end of the file: name what was after it too. */
+	if (x->old && x->old_pack > 0)
+		catalog_affected(x->old, x->old_pack, start, tail ? INT64_MAX : end, rx_name_lost, x);
+}
+
+/* After a walk: the old index placing data past the pack's end means the
+ * pack was cut (perhaps at an entry boundary, where no torn bytes show). */
+static void rx_check_cut(struct rx *x, const char *path)
+{
+	struct stat st;
+	if (x->cut_found || !x->old || x->old_pack <= 0 || stat(path, &st) < 0 ||
+	    !rx_old_beyond(x, (uint64_t)st.st_size))
+		return;
+	x->t->damaged++;
+	say(x->problem, x->arg, "pack %s: ends at byte %llu, but the old index placed data after"
+	    " that: the pack was cut short, whatever was there is not recovered", x->pack_name,
+	    (unsigned long long)st.st_size);
+	rx_mark(x, "pack %s %llu cut\n", x->pack_name, (unsigned long long)st.st_size);
+	catalog_affected(x->old, x->old_pack, (uint64_t)st.st_size, INT64_MAX, rx_name_lost, x);
+}
+
+/* A pack the old index knows, gone from packs/: damage if it held data
+ * the old index names. */
+static int rx_check_gone(void *arg, int64_t id, const char *name)
+{
+	struct rx *x = arg;
+	char path[4400];
+	int found = 0;
+	snprintf(path, sizeof(path), "%s/packs/%s", x->dir, name);
+	if (access(path, F_OK) == 0 || errno != ENOENT)
+		return 0;
+	catalog_affected(x->old, id, 0, INT64_MAX, found_one, &found);
+	if (!found)
+		return 0;
+	x->t->damaged++;
+	say(x->problem, x->arg, "pack %s is missing, but the old index placed data in it:"
+	    " whatever was there is not recovered", name);
+	rx_mark(x, "pack %s 0 missing\n", name);
+	catalog_affected(x->old, id, 0, INT64_MAX, rx_name_lost, x);
+	return 0;
+}
+
+static void rx_maxid(struct rx *x, int k, int64_t id)
+{
+	if (id > x->maxid[k])
+		x->maxid[k] = id;
+}
+
+/* Insert the record in x->rec (payload p at loc) if it is not removed and
+ * its blobs are known.  Not final: a record with an unknown blob waits in
+ * rx_defer; final (at the end): it is skipped, and named as lost when
+ * there was damage. */
+static int rx_record(struct rx *x, const uint8_t *p, const struct record_loc *loc, int final)
+{
+	struct instance_record *rec = x->rec;
+	struct reindex_totals *t = x->t;
+	int r = catalog_rx_tomb_has(x->cat, rec->instance_id);
+	if (r)
+		return r < 0 ? r : 0;       /* removed: not counted, as ever */
+	int64_t blob_ids[RECORD_MAX_SEGMENTS];
+	int ok = 1;
+	uint32_t k;
+	for (k = 0; k < rec->nseg && ok; k++) {
+		struct blob_ref b;
+		ok = catalog_blob_by_key(x->cat, rec->seg[k].hash, rec->seg[k].ordinal, &b) == 0;
+		blob_ids[k] = b.id;
+	}
+	if (!ok && !final)
+		return catalog_rx_defer(x->cat, loc, p);
+	struct cat_node exists;
+	/* Its rows committed (the old index has it): its blob was synced
+	 * before, so a missing blob is damage, like a damaged one. */
+	int committed = !ok && x->old &&
+		catalog_node(x->old, CAT_INSTANCE, rec->instance_id, &exists) == 0;
+	if (!ok && (t->damaged || committed)) {
+		/* Without either this is a record of a batch that never
+		 * committed (a crash); with them, say what is lost. */
+		char hex[2 * HASH_LEN + 1];
+		hash_hex(rec->seg[k - 1].hash, hex);
+		t->lost++;
+		say(x->problem, x->arg, "instance %s (inode %lld) not recovered: its blob %s.%u is"
+		    " missing or damaged", rec->info.sop_instance_uid,
+		    (long long)rec->instance_id, hex, rec->seg[k - 1].ordinal);
+		if (committed) {
+			/* Kept out of the tree; the marker keeps gc off its
+			 * other blobs until the blob is restored or the loss
+			 * accepted. */
+			t->damaged++;
+			rx_mark(x, "instance %lld %s needs blob %s.%u\n", (long long)rec->instance_id,
+				rec->info.sop_instance_uid, hex, rec->seg[k - 1].ordinal);
+		}
+	}
+	if (!ok || catalog_node(x->cat, CAT_INSTANCE, rec->instance_id, &exists) == 0) {
+		/* Data gone, or a duplicate record. */
+		t->skipped++;
+		return 0;
+	}
+	struct id_pool none = { 0, 0 };
+	int pr = catalog_place(x->cat, rec, &none, &none, &none);
+	if (pr) {
+		t->skipped++;
+		say(x->problem, x->arg, "instance record %s not placed: %s", rec->info.sop_instance_uid,
+		    strerror(-pr));
+		return 0;
+	}
+	if (catalog_insert_instance(x->cat, rec, blob_ids, loc) == 0)
+		t->instances++;
+	else
+		t->skipped++;
+	rx_maxid(x, 0, rec->patient_id);
+	rx_maxid(x, 1, rec->study_id);
+	rx_maxid(x, 2, rec->series_id);
+	rx_maxid(x, 3, rec->instance_id);
+	return 0;
 }
 
 static int rx_entry(void *arg, int type, const uint8_t *p, size_t len, uint64_t off)
 {
 	struct rx *x = arg;
+	int r = 0;
 	if (type == PACK_ENTRY_BLOB) {
 		struct blob_header h;
 		int hl = blob_header_decode(p, len, &h);
@@ -719,32 +1001,26 @@ static int rx_entry(void *arg, int type, const uint8_t *p, size_t len, uint64_t 
 		if (catalog_insert_blob(x->cat, &ref) == 0)
 			x->t->blobs++;
 	} else if (type == PACK_ENTRY_INSTANCE) {
-		if (x->nrecs == x->caprecs) {
-			size_t cap = x->caprecs ? x->caprecs * 2 : 256;
-			struct rx_rec *n = realloc(x->recs, cap * sizeof(*n));
-			if (!n)
-				return -ENOMEM;
-			x->recs = n;
-			x->caprecs = cap;
-		}
-		struct rx_rec *r = &x->recs[x->nrecs];
-		if (record_decode(p, len, &r->rec) == 0) {
-			r->loc = (struct record_loc){ x->pack_id, off, (uint32_t)len };
-			x->nrecs++;
+		if (record_decode(p, len, x->rec) == 0) {
+			struct record_loc loc = { x->pack_id, off, (uint32_t)len };
+			r = rx_record(x, p, &loc, 0);
 		}
 	} else if (type == PACK_ENTRY_TOMBSTONE) {
-		if (x->ntomb == x->captomb) {
-			size_t cap = x->captomb ? x->captomb * 2 : 64;
-			int64_t *n = realloc(x->tomb, cap * sizeof(*n));
-			if (!n)
-				return -ENOMEM;
-			x->tomb = n;
-			x->captomb = cap;
+		int64_t id;
+		if (tombstone_decode(p, len, &id) == 0) {
+			x->t->tombstones++;
+			rx_maxid(x, 3, id);     /* a removed id is never handed out again */
+			r = catalog_rx_tomb_add(x->cat, id);
+			if (!r && (r = catalog_rx_tomb_apply(x->cat, id)) == 0)
+				x->t->instances--;      /* counted when met: not kept */
+			else if (r == -ENOENT)
+				r = 0;
 		}
-		if (tombstone_decode(p, len, &x->tomb[x->ntomb]) == 0)
-			x->ntomb++;
 	}
-	return 0;
+	/* A catalogue error is not damage of the pack: stop and fail. */
+	if (r)
+		x->fail = r;
+	return r;
 }
 
 static int rx_blob_file(void *arg, const char *path, const char *name)
@@ -755,6 +1031,8 @@ static int rx_blob_file(void *arg, const char *path, const char *name)
 	int pid;
 	if (parse_blob_name(name, hash, &ordinal, &pid) != 0)
 		return 0;
+	if (x->progress)
+		x->progress(x->arg, ++x->files, 0);
 	/* The whole file is checked: an instance comes back only with data
 	 * that is intact. */
 	struct blob_header h;
@@ -777,20 +1055,8 @@ static int rx_blob_file(void *arg, const char *path, const char *name)
 	return 0;
 }
 
-static int cmp_rec_time(const void *a, const void *b)
-{
-	const struct rx_rec *x = a, *y = b;
-	return x->rec.stored_at_ns < y->rec.stored_at_ns ? -1 : x->rec.stored_at_ns > y->rec.stored_at_ns;
-}
-
-static int cmp_i64(const void *a, const void *b)
-{
-	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
-	return x < y ? -1 : x > y;
-}
-
-int store_reindex(const char *dir, maint_problem_fn problem, void *arg,
-		  struct reindex_totals *t, char *err, size_t errlen)
+int store_reindex(const char *dir, maint_problem_fn problem, maint_progress_fn progress,
+		  void *arg, struct reindex_totals *t, char *err, size_t errlen)
 {
 	memset(t, 0, sizeof(*t));
 	char path[4096], old[4200], tmpdir[4200];
@@ -799,6 +1065,12 @@ int store_reindex(const char *dir, maint_problem_fn problem, void *arg,
 	if (n < 0) {
 		snprintf(err, errlen, "'%s' is not a dcmfs store: %s", dir, strerror(-n));
 		return n;
+	}
+	/* Nothing may use the store meanwhile (store.h, the use lock). */
+	int lockfd = store_lock_exclusive(dir, err, errlen);
+	if (lockfd < 0) {
+		free_names(names, n);
+		return lockfd;
 	}
 
 	/* Build the new index beside the old one, then swap.  The old one is
@@ -811,89 +1083,79 @@ int store_reindex(const char *dir, maint_problem_fn problem, void *arg,
 	struct catalog *cat;
 	int r = catalog_open(tmpdir, 1, 0, &cat, err, errlen);
 	struct rx x = { .dir = dir, .cat = cat, .problem = problem, .arg = arg, .t = t,
-			.accepted = accepted_load(dir) };
+			.progress = progress, .accepted = accepted_load(dir) };
 	if (r)
 		goto out;
+	if (!(x.rec = malloc(sizeof(*x.rec)))) {
+		r = -ENOMEM;
+		snprintf(err, errlen, "reindex failed: %s", strerror(ENOMEM));
+		catalog_close(cat);
+		goto out;
+	}
 	/* Only to name what damage costs: the new index is built without it. */
 	char olderr[256];
 	if (catalog_open(dir, 0, 1, &x.old, olderr, sizeof(olderr)))
 		x.old = NULL;
-	catalog_begin(cat);
+	r = catalog_rx_begin(cat);
+	if (!r)
+		r = catalog_begin(cat);
+	/* Blob files first: a record in a pack then finds its blobs known,
+	 * unless they are in a later pack. */
+	if (!r)
+		r = walk_blob_files(dir, rx_blob_file, &x);
 	for (int i = 0; !r && i < n; i++) {
+		if (progress)
+			progress(arg, (uint64_t)i, (uint64_t)n);
 		if ((r = catalog_pack_id(cat, names[i], &x.pack_id)))
 			break;
 		snprintf(path, sizeof(path), "%s/packs/%s", dir, names[i]);
 		x.pack_name = names[i];
 		x.newest = i == n - 1;
+		x.cut_found = 0;
+		if (!x.old || catalog_pack_find(x.old, names[i], &x.old_pack))
+			x.old_pack = 0;
 		int w = pack_walk(path, rx_entry, rx_skip, &x);
-		if (w == -ENOMEM) {
-			r = w;
+		if (x.fail || w == -ENOMEM) {
+			r = x.fail ? x.fail : w;
 			break;
 		}
 		if (w < 0) {
 			t->damaged++;
 			say(problem, arg, "pack %s: unreadable (%s), skipped", names[i], strerror(-w));
 			rx_mark(&x, "pack %s 0 unreadable\n", names[i]);
+		} else {
+			rx_check_cut(&x, path);
 		}
 		t->packs++;
 	}
+	if (progress && !r)
+		progress(arg, (uint64_t)n, (uint64_t)n);
+	if (!r && x.old)
+		catalog_each_pack(x.old, rx_check_gone, &x);
+	/* The records that named blobs not known when they were met. */
+	int64_t cursor = 0;
+	while (!r) {
+		struct record_loc loc;
+		void *p;
+		int got = catalog_rx_deferred_next(cat, &cursor, &loc, &p);
+		if (got <= 0) {
+			r = got;
+			break;
+		}
+		if (record_decode(p, loc.len, x.rec) == 0)
+			r = rx_record(&x, p, &loc, 1);
+		free(p);
+	}
 	catalog_close(x.old);
 	x.old = NULL;
+	/* Folders emptied by tombstones go; counts and current versions are
+	 * settled once for all. */
 	if (!r)
-		r = walk_blob_files(dir, rx_blob_file, &x);
-	qsort(x.tomb, x.ntomb, sizeof(int64_t), cmp_i64);
-	if (x.nrecs)
-		qsort(x.recs, x.nrecs, sizeof(*x.recs), cmp_rec_time);
-	t->tombstones = (int64_t)x.ntomb;
-	struct id_pool none = { 0, 0 };
-	int64_t maxid[4] = { 0 };
-	for (size_t i = 0; !r && i < x.nrecs; i++) {
-		struct instance_record *rec = &x.recs[i].rec;
-		if (bsearch(&rec->instance_id, x.tomb, x.ntomb, sizeof(int64_t), cmp_i64))
-			continue;
-		int64_t blob_ids[RECORD_MAX_SEGMENTS];
-		int ok = 1;
-		uint32_t k;
-		for (k = 0; k < rec->nseg && ok; k++) {
-			struct blob_ref b;
-			ok = catalog_blob_by_key(cat, rec->seg[k].hash, rec->seg[k].ordinal, &b) == 0;
-			blob_ids[k] = b.id;
-		}
-		struct cat_node exists;
-		if (!ok && t->damaged) {
-			/* Without damage this is a record of a batch that never
-			 * committed (a crash); with damage, say what is lost. */
-			char hex[2 * HASH_LEN + 1];
-			hash_hex(rec->seg[k - 1].hash, hex);
-			t->lost++;
-			say(problem, arg, "instance %s (inode %lld) not recovered: its blob %s.%u is"
-			    " missing or damaged", rec->info.sop_instance_uid,
-			    (long long)rec->instance_id, hex, rec->seg[k - 1].ordinal);
-		}
-		if (!ok || catalog_node(cat, CAT_INSTANCE, rec->instance_id, &exists) == 0) {
-			/* Data gone, or a duplicate record. */
-			t->skipped++;
-			continue;
-		}
-		int pr = catalog_place(cat, rec, &none, &none, &none);
-		if (pr) {
-			t->skipped++;
-			say(problem, arg, "instance record %s not placed: %s", rec->info.sop_instance_uid, strerror(-pr));
-			continue;
-		}
-		if (catalog_insert_instance(cat, rec, blob_ids, &x.recs[i].loc) == 0)
-			t->instances++;
-		else
-			t->skipped++;
-		int64_t ids[4] = { rec->patient_id, rec->study_id, rec->series_id, rec->instance_id };
-		for (int j = 0; j < 4; j++)
-			if (ids[j] > maxid[j])
-				maxid[j] = ids[j];
-	}
+		r = catalog_prune(cat);
 	static const char *kinds[] = { "patient", "study", "series", "instance" };
 	for (int k = 0; !r && k < 4; k++) {
 		int64_t first;
-		catalog_reserve_ids(cat, kinds[k], maxid[k] + 1, &first);
+		catalog_reserve_ids(cat, kinds[k], x.maxid[k] + 1, &first);
 	}
 	if (!r)
 		r = catalog_commit(cat);
@@ -938,31 +1200,60 @@ int store_reindex(const char *dir, maint_problem_fn problem, void *arg,
 		unlink(marker);
 	}
 out:
+	store_unlock(lockfd);
 	free_names(names, n);
 	free(x.accepted);
-	free(x.recs);
-	free(x.tomb);
+	free(x.rec);
 	return r;
 }
 
 /* ---------------- remove ---------------- */
 
 struct rm_ctx {
+	struct store *s;
 	struct catalog *cat;
-	struct pack_writer *pw;
 	int64_t removed;
-	int err;
+	int appended;               /* tombstones written by this removal */
+	uint64_t mark;              /* the pack's size before them */
 };
+
+/* The process's tombstone pack, made when first needed (a removal of
+ * nothing makes none) and rotated past PACK_SIZE_LIMIT.  rm_lock held. */
+static int tomb_writer(struct rm_ctx *c)
+{
+	struct store *s = c->s;
+	if (s->tomb_pw && pack_writer_size(s->tomb_pw) >= PACK_SIZE_LIMIT) {
+		pack_writer_free(s->tomb_pw);
+		s->tomb_pw = NULL;
+	}
+	if (!s->tomb_pw) {
+		char err[256];
+		int r = pack_writer_create(s->dir, &s->tomb_pw, err, sizeof(err));
+		if (r)
+			return r;
+	}
+	c->mark = pack_writer_size(s->tomb_pw);
+	return 0;
+}
 
 static int rm_one(void *arg, int64_t id)
 {
 	struct rm_ctx *c = arg;
 	uint8_t tomb[TOMBSTONE_BYTES];
 	uint64_t off;
+	int r = c->appended ? 0 : tomb_writer(c);
+	/* The index names the tombstones' pack, so that verify sees it go. */
+	int64_t pack_id;
+	if (!r && !c->appended)
+		r = catalog_pack_id(c->cat, pack_writer_name(c->s->tomb_pw), &pack_id);
+	if (r)
+		return r;
 	tombstone_encode(id, now_ns(), tomb);
-	int r = pack_append(c->pw, PACK_ENTRY_TOMBSTONE, tomb, sizeof(tomb), NULL, 0, &off);
-	if (!r)
-		r = catalog_delete_instance(c->cat, id);
+	r = pack_append(c->s->tomb_pw, PACK_ENTRY_TOMBSTONE, tomb, sizeof(tomb), NULL, 0, &off);
+	if (r)
+		return r;
+	c->appended++;
+	r = catalog_delete_instance(c->cat, id);
 	if (!r)
 		c->removed++;
 	return r == -ENOENT ? 0 : r;
@@ -971,28 +1262,27 @@ static int rm_one(void *arg, int64_t id)
 int store_remove_node(struct store *s, struct catalog *cat, int kind, int64_t id,
 		      int64_t *removed)
 {
-	char err[256];
-	struct rm_ctx c = { .cat = cat };
-	int r = pack_writer_create(s->dir, &c.pw, err, sizeof(err));
-	if (r)
-		return r;
-	r = catalog_begin(cat);
-	/* The index names the tombstones' pack, so that verify sees it go. */
-	int64_t pack_id;
-	if (!r)
-		r = catalog_pack_id(cat, pack_writer_name(c.pw), &pack_id);
+	struct rm_ctx c = { .s = s, .cat = cat };
+	pthread_mutex_lock(&s->rm_lock);
+	int r = catalog_begin(cat);
 	if (!r)
 		r = catalog_instances_under(cat, kind, id, rm_one, &c);
 	if (!r)
 		r = catalog_prune(cat);
 	/* The tombstones are durable before the rows go. */
-	if (!r)
+	if (!r && c.appended)
 		r = store_sync(s);
 	if (!r)
 		r = catalog_commit(cat);
 	else
 		catalog_rollback(cat);
-	pack_writer_free(c.pw);
+	/* A removal that did not happen leaves no tombstones for a reindex
+	 * to apply; a pack that cannot be cut back is not appended to again. */
+	if (r && c.appended && pack_writer_truncate(s->tomb_pw, c.mark) < 0) {
+		pack_writer_free(s->tomb_pw);
+		s->tomb_pw = NULL;
+	}
+	pthread_mutex_unlock(&s->rm_lock);
 	*removed = r ? 0 : c.removed;
 	return r;
 }
@@ -1010,7 +1300,8 @@ int store_remove(struct store *s, int kind, const char *uid, int64_t *removed,
 	}
 	int r = 0;
 	/* Removing an instance removes every version of its SOPInstanceUID:
-	 * the first row is enough (one pack of tombstones, one sync). */
+	 * the first row is enough (one sync).  Every node's tombstones go to
+	 * the store's one tombstone pack. */
 	if (kind == CAT_INSTANCE)
 		n = 1;
 	for (int i = 0; !r && i < n; i++) {
@@ -1122,6 +1413,11 @@ int store_gc(struct store *s, int force, struct gc_totals *t, char *err, size_t 
 			 " 'dcmfsctl gc --force' to accept the loss", marker);
 		return -EBUSY;
 	}
+	/* No import may be between sharing a blob and committing (store.h). */
+	if ((r = store_ingest_exclusive(s))) {
+		snprintf(err, errlen, "gc cannot lock the store: %s", strerror(-r));
+		return r;
+	}
 	/* Hold the write lock while looking at files: no import is then between
 	 * publishing a blob file and committing its row. */
 	r = catalog_begin(s->cat);
@@ -1155,6 +1451,7 @@ int store_gc(struct store *s, int force, struct gc_totals *t, char *err, size_t 
 		if (force && (r = accept_marker(s->dir)))
 			snprintf(err, errlen, "gc done, but cannot clear %s: %s", marker, strerror(-r));
 	}
+	store_ingest_unlock(s);
 	free(g.dead);
 	free(g.dead_files);
 	return r;

@@ -3,6 +3,10 @@
  *
  * The packs and blob files are the truth; index.db is a cache over them.
  *
+ * Locks (store.h): reindex holds the use lock exclusively, so nothing else
+ * has the store open while it runs; gc holds the ingest lock exclusively,
+ * so no import is between deciding to share a blob and committing.
+ *
  * Crash order (ingest.c): a batch appends its blobs and records to its
  * pack and writes blob files under temporary names; one syncfs; the blob
  * files are renamed and synced; then the rows commit.  A crash leaves at
@@ -16,13 +20,25 @@
  * entry costs that entry only, never what follows it in the pack.
  *
  * STORE/DAMAGED is left by a reindex that skipped damage: one line per
- * skipped range ("pack NAME START END") or file ("blob PATH").  While it
+ * skipped range ("pack NAME START END"), pack cut short or gone ("pack
+ * NAME SIZE cut", "pack NAME 0 missing"), file ("blob PATH"), or record
+ * whose blob is gone ("instance ID SOPUID needs blob HASH.ORD").  While it
  * exists gc refuses to run (a damaged record may have named blobs that gc
- * would then free for good) unless forced.  It is cleared by `gc --force`
+ * would then free for good) unless forced, and verify counts it as a
+ * problem (exit 1), naming the blob files it lists as kept for damaged
+ * records rather than reclaimable.  It is cleared by `gc --force`
  * (the damage is accepted as lost: its lines move to STORE/DAMAGED.accepted,
  * and verify and reindex then report those exact ranges as known damage,
  * not as problems) or by a reindex that finds no damage (the damaged files
- * were restored from a backup).  verify mentions the marker.
+ * were restored from a backup).
+ *
+ * A torn tail or a missing blob is told from damage by what committed:
+ * rows that name data past a pack's end, in a pack that is gone, or a
+ * blob that is gone, mean the data was synced and then lost.  verify has
+ * the rows; reindex has them only while the old index.db still opens.
+ * Without it (index.db deleted too), a cut at the end of the newest pack,
+ * or a record whose blob file is gone, cannot be told from what a crash
+ * leaves, and stays quiet (skipped, counted): a known limit.
  */
 #ifndef DCMFS_MAINT_H
 #define DCMFS_MAINT_H
@@ -47,16 +63,21 @@ struct verify_totals {
 	/* Reclaimable by gc, not problems: */
 	int64_t temporary_files;     /* left by an interrupted import */
 	int64_t orphan_files;        /* blob files no row names */
+	/* Problems while STORE/DAMAGED stands, not reclaimable: */
+	int64_t kept_files;          /* blob files DAMAGED lists (skipped as damaged) */
 	int64_t unreferenced_blobs;  /* freed by rm, not yet by gc */
 	int marker;                  /* STORE/DAMAGED exists */
 	uint64_t bytes_checked;
 };
-/* Check every entry of every pack (magic, length, checksum), every blob
- * (read back, decoded, hashed), every instance (its record, read from its
- * pack, against its row: ids, version, size, file hash, segments; then the
- * whole file read back against its hash), and that every pack the index
- * names is there (a pack of tombstones is named by nothing else).  Each
- * damaged pack range is named
+/* Check index.db (PRAGMA integrity_check), every entry of every pack
+ * (magic, length, checksum), every blob (read back, decoded, hashed),
+ * every instance (its record, read from its pack, against its row: ids,
+ * version, size, file hash, segments; its identity: patient key, issuer
+ * and folder name, study and series UIDs and folder names, SOP UID, file
+ * names, unclean reason, and that exactly one version of its SOP UID is
+ * current, the one the rules pick; then the whole file read back against
+ * its hash).  A row that disagrees with an intact record is a problem
+ * whose fix is reindex.  Each damaged pack range is named
  * with the instances it affects; so is each damaged blob file.  Orphans and
  * temporary files are counted, not problems.  Safe to run while imports
  * and gc run: data freed meanwhile is not reported missing.  Returns 0 or
@@ -72,19 +93,31 @@ struct reindex_totals {
 	int64_t lost;                /* records whose blobs are gone with damage */
 };
 /* Rebuild dir/index.db from the packs and blob files alone (the old index
- * is not opened; it is kept as index.db.old).  Damaged entries and blob
- * files are skipped, each reported (pack, byte range, and the instances
- * the old index had there, when it still opens); everything else is kept:
- * every instance whose record and blobs are intact comes back.  A
- * torn tail of the newest pack is the normal after-crash case and is not
- * damage.  With damage, STORE/DAMAGED lists it; a reindex without damage
- * removes the marker.  Nothing may use the store meanwhile. */
-int store_reindex(const char *dir, maint_problem_fn problem, void *arg,
-		  struct reindex_totals *t, char *err, size_t errlen);
+ * is kept as index.db.old, and opened, when it still opens, only to name
+ * what is lost).  Damaged entries and blob files are skipped, each
+ * reported (pack, byte range, and the instances the old index had there);
+ * everything else is kept: every instance whose record and blobs are
+ * intact comes back.  A torn tail of the newest pack is the normal
+ * after-crash case and is not damage, unless the old index places data
+ * in it or after it; so is data the old index places past any pack's end
+ * or in a pack that is gone, and a record the old index had whose blob is
+ * missing (named by its SOP UID; it is left out of the tree).  With
+ * damage, STORE/DAMAGED lists it; a reindex without damage removes the
+ * marker.  Nothing may use the store meanwhile: it refuses (-EBUSY, err
+ * says so) while any process has it open.  One pass over
+ * the packs in memory bounded whatever the store's size (what must be
+ * remembered, tombstones and records met before their blobs, is kept in
+ * scratch tables on disk).  progress (may be NULL) gets blob files checked
+ * with total 0 (blob files come first), then packs done / total. */
+int store_reindex(const char *dir, maint_problem_fn problem, maint_progress_fn progress,
+		  void *arg, struct reindex_totals *t, char *err, size_t errlen);
 
 /* Remove instances below a node (kind from enum cat_kind, matched by its
  * UID/ID): a tombstone per instance in a pack, then the rows.  Blobs stay
- * until gc.  *removed gets the count. */
+ * until gc.  *removed gets the count.  All removals of one struct store
+ * append to one tombstone pack (made on the first, a new one past
+ * PACK_SIZE_LIMIT), one at a time; each syncs its tombstones before its
+ * rows are deleted, and one that fails cuts them off again. */
 int store_remove(struct store *s, int kind, const char *uid, int64_t *removed,
 		 char *err, size_t errlen);
 /* The same for one node by row id (the filesystem's rm). */
@@ -97,6 +130,8 @@ struct gc_totals {
 };
 /* Free unreferenced blobs, blob files no row names, temporary files of
  * dead imports, and spool files (spool/in-<pid>-<n>) of dead mounts.
+ * Waits first for ingest sessions of other processes to end (the ingest
+ * lock, store.h; s->waiting is told), and holds them off until done.
  * Refuses (-EBUSY, err says why) while STORE/DAMAGED exists unless force;
  * a forced gc that succeeds accepts the damage (see above). */
 int store_gc(struct store *s, int force, struct gc_totals *t, char *err, size_t errlen);

@@ -64,6 +64,42 @@ static int pack_name_cb(void *arg, int64_t id, char *name, size_t len)
 	return r;
 }
 
+/* Lock or unlock one byte of STORE/lock; wait only when asked. */
+static int lock_byte(int fd, short type, off_t byte, int wait)
+{
+	struct flock fl = { .l_type = type, .l_whence = SEEK_SET, .l_start = byte, .l_len = 1 };
+	while (fcntl(fd, wait ? F_OFD_SETLKW : F_OFD_SETLK, &fl) < 0)
+		if (errno != EINTR)
+			return errno == EACCES ? -EAGAIN : -errno;
+	return 0;
+}
+
+#define LOCK_USE 0
+#define LOCK_INGEST 1
+
+/* Open STORE/lock and take the use lock shared.  A read-only open that
+ * cannot create or open the file goes on without it (-1 in *fd). */
+static int use_lock(const char *dir, int readonly, int *fd, char *err, size_t errlen)
+{
+	char path[4096];
+	snprintf(path, sizeof(path), "%s/" STORE_LOCK_FILE, dir);
+	*fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
+	if (*fd < 0 && readonly && (errno == EROFS || errno == EACCES || errno == EPERM))
+		*fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (*fd < 0) {
+		if (readonly && (errno == EROFS || errno == EACCES || errno == EPERM || errno == ENOENT))
+			return 0;
+		snprintf(err, errlen, "cannot open '%s': %s", path, strerror(errno));
+		return -errno;
+	}
+	int r = lock_byte(*fd, F_RDLCK, LOCK_USE, 0);
+	if (r == -EAGAIN)
+		snprintf(err, errlen, "store '%s' is being reindexed: try again when that has finished", dir);
+	else if (r)
+		snprintf(err, errlen, "cannot lock '%s': %s", path, strerror(-r));
+	return r;
+}
+
 int store_open(const char *dir, int readonly, struct store **out,
 	       char *err, size_t errlen)
 {
@@ -88,10 +124,16 @@ int store_open(const char *dir, int readonly, struct store **out,
 	s->dir = strdup(dir);
 	s->readonly = readonly;
 	pthread_mutex_init(&s->pack_lock, NULL);
+	pthread_mutex_init(&s->rm_lock, NULL);
+	pthread_mutex_init(&s->hold_lock, NULL);
+	s->lockfd = -1;
 	s->dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	int r = s->dirfd < 0 ? -errno : 0;
 	if (r)
 		snprintf(err, errlen, "cannot open '%s': %s", dir, strerror(-r));
+	/* Before the catalogue: a reindex may be replacing it. */
+	if (!r)
+		r = use_lock(dir, readonly, &s->lockfd, err, errlen);
 	if (!r)
 		r = catalog_open(dir, 0, readonly, &s->cat, err, errlen);
 	if (!r)
@@ -115,9 +157,89 @@ void store_close(struct store *s)
 	catalog_close(s->pack_cat);
 	if (s->dirfd >= 0)
 		close(s->dirfd);
+	if (s->lockfd >= 0)
+		close(s->lockfd);   /* drops every lock of this open */
+	pthread_mutex_destroy(&s->hold_lock);
 	pthread_mutex_destroy(&s->pack_lock);
+	pack_writer_free(s->tomb_pw);
+	pthread_mutex_destroy(&s->rm_lock);
 	free(s->dir);
 	free(s);
+}
+
+int store_ingest_hold(struct store *s)
+{
+	int r = 0;
+	pthread_mutex_lock(&s->hold_lock);
+	if (s->lockfd >= 0 && s->holds == 0) {
+		r = lock_byte(s->lockfd, F_RDLCK, LOCK_INGEST, 0);
+		if (r == -EAGAIN) {
+			if (s->waiting)
+				s->waiting("waiting for gc to finish");
+			r = lock_byte(s->lockfd, F_RDLCK, LOCK_INGEST, 1);
+		}
+	}
+	if (!r)
+		s->holds++;
+	pthread_mutex_unlock(&s->hold_lock);
+	return r;
+}
+
+void store_ingest_release(struct store *s)
+{
+	pthread_mutex_lock(&s->hold_lock);
+	if (s->holds > 0 && --s->holds == 0 && s->lockfd >= 0)
+		lock_byte(s->lockfd, F_UNLCK, LOCK_INGEST, 0);
+	pthread_mutex_unlock(&s->hold_lock);
+}
+
+int store_ingest_exclusive(struct store *s)
+{
+	if (s->lockfd < 0)
+		return s->readonly ? -EROFS : 0;
+	int r = lock_byte(s->lockfd, F_WRLCK, LOCK_INGEST, 0);
+	if (r == -EAGAIN) {
+		if (s->waiting)
+			s->waiting("waiting for imports to finish");
+		r = lock_byte(s->lockfd, F_WRLCK, LOCK_INGEST, 1);
+	}
+	return r;
+}
+
+void store_ingest_unlock(struct store *s)
+{
+	if (s->lockfd >= 0)
+		lock_byte(s->lockfd, F_UNLCK, LOCK_INGEST, 0);
+}
+
+int store_lock_exclusive(const char *dir, char *err, size_t errlen)
+{
+	char path[4096];
+	snprintf(path, sizeof(path), "%s/" STORE_LOCK_FILE, dir);
+	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
+	if (fd < 0) {
+		int e = errno;
+		snprintf(err, errlen, "cannot open '%s': %s", path, strerror(e));
+		return -e;
+	}
+	int r = lock_byte(fd, F_WRLCK, LOCK_USE, 0);
+	if (r) {
+		close(fd);
+		if (r == -EAGAIN) {
+			snprintf(err, errlen, "store '%s' is in use by another process (a mount, an import, ...):"
+				 " unmount it and stop them first", dir);
+			return -EBUSY;
+		}
+		snprintf(err, errlen, "cannot lock '%s': %s", path, strerror(-r));
+		return r;
+	}
+	return fd;
+}
+
+void store_unlock(int fd)
+{
+	if (fd >= 0)
+		close(fd);
 }
 
 int store_catalog(struct store *s, struct catalog **out)

@@ -7,9 +7,28 @@
  *   STORE/shares/      share definitions
  *   STORE/spool/       files being written into /incoming
  *
+ *   STORE/lock         the store's locks (below)
+ *
  * An instance is read by concatenating its segments (header, pixel value,
  * trailer), each a blob decoded with the codec; reading a range decodes only
  * the chunks it touches.
+ *
+ * Locks.  STORE/lock carries two byte-range locks of the open file
+ * description (fcntl F_OFD_*): they belong to one open of the file, so
+ * threads of a process share them and a process that dies drops them; the
+ * file is opened O_CLOEXEC, so programs started from a holder do not keep
+ * them.
+ *   byte 0, the use lock: every open struct store holds it shared for its
+ *     whole life (a mount, import, rm, gc, verify, get, ls, stats); reindex
+ *     takes it exclusively without waiting and refuses when the store is in
+ *     use, and store_open refuses while a reindex holds it.
+ *   byte 1, the ingest lock: an ingest session holds it shared from its
+ *     first dedup lookup to its last commit (ingest.c: a whole import; one
+ *     file of the mount's /incoming); gc holds it exclusively while it
+ *     decides and frees, after waiting for imports to finish.  So gc never
+ *     frees a blob that an import in flight has decided to share.
+ * A read-only open of a store whose lock file cannot be created (a
+ * read-only folder) goes on without locks: it can only read.
  */
 #ifndef DCMFS_STORE_H
 #define DCMFS_STORE_H
@@ -30,7 +49,20 @@ struct store {
 	struct blob_reader *br;
 	pthread_mutex_t pack_lock;      /* guards pack_cat */
 	struct catalog *pack_cat;       /* resolves pack names for br */
+	/* Removals of this process append their tombstones to one pack,
+	 * made on the first and started anew past PACK_SIZE_LIMIT (maint.c). */
+	pthread_mutex_t rm_lock;        /* guards tomb_pw; one removal at a time */
+	struct pack_writer *tomb_pw;
+	int lockfd;                     /* STORE/lock holding the use lock, or -1 */
+	pthread_mutex_t hold_lock;      /* guards holds */
+	int holds;                      /* ingest sessions of this process */
+	/* Called (may be NULL) when the store has to wait for another
+	 * process, with what it waits for: a tool tells its user why. */
+	void (*waiting)(const char *what);
 };
+
+#define STORE_LOCK_FILE "lock"
+
 
 /* Create an empty store at dir (which may exist and be empty). */
 int store_init(const char *dir, char *err, size_t errlen);
@@ -38,6 +70,19 @@ int store_init(const char *dir, char *err, size_t errlen);
 int store_open(const char *dir, int readonly, struct store **out,
 	       char *err, size_t errlen);
 void store_close(struct store *s);
+/* The ingest lock, shared, counted per process: the first hold waits for a
+ * gc to finish, the last release drops it.  0 or -errno. */
+int store_ingest_hold(struct store *s);
+void store_ingest_release(struct store *s);
+/* The ingest lock, exclusive (gc): waits for every ingest session of other
+ * processes to end, telling s->waiting when it has to.  0 or -errno. */
+int store_ingest_exclusive(struct store *s);
+void store_ingest_unlock(struct store *s);
+/* The use lock of dir, exclusive, without waiting (reindex): an open
+ * descriptor to give to store_unlock, or -EBUSY (err says so) while
+ * anything has the store open, or -errno. */
+int store_lock_exclusive(const char *dir, char *err, size_t errlen);
+void store_unlock(int fd);
 /* A new catalogue connection for another thread (close with catalog_close). */
 int store_catalog(struct store *s, struct catalog **out);
 /* Make every write so far durable (one syncfs of the store's filesystem). */

@@ -64,12 +64,21 @@ static const char *human(uint64_t n, char *buf, size_t len)
 	return buf;
 }
 
+/* A wait for another process (gc for imports, an import for gc) is said on
+ * a terminal, so that a pause does not look like a hang. */
+static void note_waiting(const char *what)
+{
+	if (isatty(STDERR_FILENO))
+		fprintf(stderr, "dcmfsctl: %s\n", what);
+}
+
 static struct store *open_store(const char *dir, int readonly)
 {
 	struct store *s;
 	char err[512];
 	if (store_open(dir, readonly, &s, err, sizeof(err)))
 		die("%s", err);
+	s->waiting = note_waiting;
 	return s;
 }
 
@@ -104,11 +113,13 @@ static const char usage_text[] =
 	"  verify STORE                    check every pack entry, blob and record; read back\n"
 	"                                  everything and check every hash\n"
 	"  reindex STORE                   rebuild index.db from packs and blob files (skips\n"
-	"                                  and lists damaged ranges; then gc needs --force)\n"
+	"                                  and lists damaged ranges; then gc needs --force);\n"
+	"                                  refused while anything has the store open\n"
 	"  rm STORE --patient ID|--study UID|--series UID|--instance UID\n"
 	"                                  remove from the catalogue (gc frees the data)\n"
 	"  gc [--force] STORE              free data that nothing references (--force: even\n"
-	"                                  after a reindex that skipped damage)\n"
+	"                                  after a reindex that skipped damage); waits for\n"
+	"                                  running imports to finish\n"
 	"\n"
 	"Exit status: 0 ok, 1 problems found (rejected files, verify problems, damage\n"
 	"skipped by reindex, or an import that skipped entries and imported nothing),\n"
@@ -175,6 +186,12 @@ static void on_result(void *arg, const struct ingest_result *r)
 	} else if (r->quarantined) {
 		clear_progress(ui);
 		fprintf(stderr, "dcmfsctl: quarantined '%s': %s\n", r->path, r->reason);
+	}
+	if (r->refiled) {
+		clear_progress(ui);
+		fprintf(stderr, "dcmfsctl: note: '%s' is a new version of an instance whose first"
+			" version is filed in another series (patient or study); every version is"
+			" under /versions\n", r->path);
 	}
 }
 
@@ -354,6 +371,17 @@ static void walk_dir(struct walk *w, const char *dir, const struct stat *st)
 	w->depth--;
 }
 
+/* A whole decimal number in [lo, hi], or a usage error naming the option. */
+static int int_arg(const char *opt, const char *text, int lo, int hi)
+{
+	char *end;
+	errno = 0;
+	long v = strtol(text, &end, 10);
+	if (errno || end == text || *end || v < lo || v > hi)
+		usage_error("%s needs a number from %d to %d, not '%s'", opt, lo, hi, text);
+	return (int)v;
+}
+
 static int cmd_import(int argc, char **argv)
 {
 	int threads = 0, quiet = 0, follow = 0, c;
@@ -363,7 +391,7 @@ static int cmd_import(int argc, char **argv)
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "j:qL", opts, NULL)) != -1) {
 		if (c == 'j')
-			threads = atoi(optarg);
+			threads = int_arg("-j", optarg, 0, 256);
 		else if (c == 'q')
 			quiet = 1;
 		else if (c == 'L')
@@ -613,8 +641,11 @@ static int quarantine_print(void *arg, int64_t id, const char *path, int current
 
 static int cmd_ls(int argc, char **argv)
 {
-	if (argc == 3 && !strcmp(argv[1], "--quarantine")) {
-		struct store *s = open_store(argv[2], 1);
+	if (argc == 2 && !strcmp(argv[1], "--quarantine"))
+		usage_error("ls --quarantine needs a STORE");
+	/* ls --quarantine STORE, or ls STORE --quarantine */
+	if (argc == 3 && (!strcmp(argv[1], "--quarantine") || !strcmp(argv[2], "--quarantine"))) {
+		struct store *s = open_store(argv[strcmp(argv[1], "--quarantine") ? 1 : 2], 1);
 		int r = catalog_quarantined(s->cat, quarantine_print, NULL);
 		store_close(s);
 		if (r)
@@ -803,7 +834,7 @@ static int cmd_get(int argc, char **argv)
 		if (c == 'o')
 			out = optarg;
 		else if (c == 'V')
-			version = atoi(optarg);
+			version = int_arg("--version", optarg, 1, INT32_MAX);
 		else if (c == 'S')
 			series = optarg;
 		else
@@ -957,8 +988,14 @@ static int cmd_verify(int argc, char **argv)
 	int64_t reclaim = t.unreferenced_blobs + t.temporary_files + t.orphan_files;
 	if (reclaim)
 		printf("%" PRId64 " reclaimable by gc (%" PRId64 " unreferenced blobs, %" PRId64
-		       " orphan blob files, %" PRId64 " temporary files)\n", reclaim,
-		       t.unreferenced_blobs, t.orphan_files, t.temporary_files);
+		       " orphan blob files, %" PRId64 " temporary files)%s\n", reclaim,
+		       t.unreferenced_blobs, t.orphan_files, t.temporary_files,
+		       /* a lost record's other blobs are among them: gc waits */
+		       t.marker ? ", once the damage is restored or accepted" : "");
+	if (t.kept_files)
+		printf("%" PRId64 " blob file%s kept for damaged records (listed in %s/" DAMAGE_MARKER
+		       "): not reclaimable until 'gc --force' accepts the loss\n", t.kept_files,
+		       t.kept_files == 1 ? "" : "s", argv[1]);
 	if (t.accepted_ranges)
 		printf("%" PRId64 " known damaged range%s, accepted by 'gc --force' (listed in %s/" DAMAGE_MARKER
 		       ".accepted): not counted as problems\n", t.accepted_ranges,
@@ -971,13 +1008,29 @@ static int cmd_verify(int argc, char **argv)
 	return finish(t.problems ? EXIT_PROBLEMS : 0);
 }
 
+static void on_reindex_progress(void *arg, uint64_t done, uint64_t total)
+{
+	static double last;
+	(void)arg;
+	double t = now_s();
+	if (!progress_on || (t - last < 0.25 && done < total))
+		return;
+	last = t;
+	if (total)
+		fprintf(stderr, "\r\033[Kreindexing: %" PRIu64 " of %" PRIu64 " packs", done, total);
+	else
+		fprintf(stderr, "\r\033[Kreindexing: %" PRIu64 " blob files checked", done);
+}
+
 static int cmd_reindex(int argc, char **argv)
 {
 	if (argc != 2)
 		usage_error("reindex takes one STORE");
 	struct reindex_totals t;
 	char err[512];
-	int r = store_reindex(argv[1], on_problem, NULL, &t, err, sizeof(err));
+	int r = store_reindex(argv[1], on_problem, on_reindex_progress, NULL, &t, err, sizeof(err));
+	if (progress_on)
+		fputs("\r\033[K", stderr);
 	if (r)
 		die("%s", err);
 	printf("reindexed %" PRId64 " packs: %" PRId64 " blobs, %" PRId64 " instances, %" PRId64

@@ -212,8 +212,110 @@ rc=$?
 	{ not_ok "verify with orphans: exit $rc"; sed 's/^/# /' "$TMP/orph.out"; }
 "$CTL" gc "$S" >/dev/null 2>&1
 [ -z "$(ls -A "$S/blobs/00/00")" ] && ok "gc removes them" || not_ok "left after gc: $(ls "$S/blobs/00/00")"
-# 11. A deleted pack that held only tombstones (torture seed 20261201,
-# corruption 607): verify exits 1 and names it; nothing else refers to it.
+# 11. A pack cut short or gone while the old index still names what was
+# there is damage, not a torn append: reindex exits 1, names the instances
+# and leaves the marker; verify after it exits 1; gc refuses.
+lost_pack() {
+	local what=$1 rc
+	"$CTL" reindex "$S" >"$TMP/rx11.out" 2>&1
+	rc=$?
+	if [ $rc = 1 ] && [ -f "$S/DAMAGED" ] && grep -q "old index had instance" "$TMP/rx11.out"; then
+		ok "reindex after $what: exit 1, DAMAGED, the lost instances named"
+	else
+		not_ok "reindex after $what: exit $rc"; sed 's/^/# /' "$TMP/rx11.out" | head
+	fi
+	"$CTL" verify "$S" >"$TMP/v11.out" 2>&1
+	rc=$?
+	[ $rc = 1 ] && ok "verify after that reindex exits 1" ||
+		{ not_ok "verify after reindex of $what: exit $rc"; sed 's/^/# /' "$TMP/v11.out" | head; }
+	gc_refuses
+}
+fresh
+NEWEST=$(ls "$S"/packs/*.pack | tail -1)
+truncate -s $(($(stat -c %s "$NEWEST") / 2)) "$NEWEST"
+lost_pack "a pack cut to half its size"
+fresh
+NEWEST=$(ls "$S"/packs/*.pack | tail -1)
+# cut exactly at the end of an entry: no torn bytes at all
+cut=$(q "SELECT record_offset + record_len FROM instances ORDER BY record_offset LIMIT 1 OFFSET $((N / 2))")
+truncate -s "$cut" "$NEWEST"
+lost_pack "a pack cut at an entry boundary"
+fresh
+GONE=$(ls "$S"/packs/*.pack | tail -1)
+rm -f "$GONE"
+verify_finds "a deleted pack" "missing: pack $(basename "$GONE")"
+lost_pack "a deleted pack"
+# Without an old index a torn-looking end cannot be told from a crash.
+fresh
+NEWEST=$(ls "$S"/packs/*.pack | tail -1)
+truncate -s $(($(stat -c %s "$NEWEST") / 2)) "$NEWEST"
+rm -f "$S"/index.db "$S"/index.db-wal "$S"/index.db-shm
+check "without an old index, a cut newest pack is a quiet torn tail (the documented limit)" "$CTL" reindex "$S"
+
+# 12. A blob file gone is damage like a damaged one: reindex names the
+# instance, exits 1, leaves the marker; verify after it exits 1.
+fresh
+read -r mhash mord mid < <(q "SELECT lower(hex(hash)), ordinal, id FROM blobs WHERE pack=0 ORDER BY id LIMIT 1" | tr '|' ' ')
+if [ -n "${mhash:-}" ]; then
+	muid=$(q "SELECT i.sop_uid FROM segments g JOIN instances i ON i.id=g.instance WHERE g.blob=$mid LIMIT 1")
+	musers=$(q "SELECT count(*) FROM segments WHERE blob=$mid")
+	F="$S/blobs/${mhash:0:2}/${mhash:2:2}/$mhash"
+	[ "$mord" = 0 ] || F="$F.$mord"
+	rm -f "$F"
+	"$CTL" reindex "$S" >"$TMP/rx12.out" 2>&1
+	rc=$?
+	if [ $rc = 1 ] && [ -f "$S/DAMAGED" ] && grep -qF "$muid" "$TMP/rx12.out" && grep -qF "$muid" "$S/DAMAGED"; then
+		ok "reindex after a deleted blob file: exit 1, the instance named here and in DAMAGED"
+	else
+		not_ok "reindex after a deleted blob file: exit $rc"; sed 's/^/# /' "$TMP/rx12.out" | head
+	fi
+	[ "$(q "SELECT count(*) FROM instances")" = $((N - musers)) ] && ok "the instances that need it are left out" ||
+		not_ok "$(q "SELECT count(*) FROM instances") instances after reindex, want $((N - musers))"
+	check "verify after that reindex exits 1" bash -c "! '$CTL' verify '$S' >/dev/null 2>&1"
+	gc_refuses
+else
+	ok "# SKIP no blob file in this store"
+fi
+
+# 13. After a reindex that skipped a damaged blob file, verify names that
+# file as kept for damaged records, not reclaimable, and exits 1.
+fresh
+if [ -n "${fhash:-}" ]; then
+	F="$S/blobs/${fhash:0:2}/${fhash:2:2}/$fhash"
+	[ "$ford" = 0 ] || F="$F.$ford"
+	flip "$F" $(($(stat -c %s "$F") / 2))
+	"$CTL" reindex "$S" >/dev/null 2>&1
+	"$CTL" verify "$S" >"$TMP/v13.out" 2>&1
+	rc=$?
+	if [ $rc = 1 ] && grep -q "kept for damaged records" "$TMP/v13.out" && grep -qF "$F" "$TMP/v13.out" &&
+		! grep -qE "[1-9][0-9]* orphan blob file" "$TMP/v13.out"; then
+		ok "verify: the damaged blob file is kept for damaged records, exit 1"
+	else
+		not_ok "verify after reindex skipped a damaged blob file: exit $rc"; sed 's/^/# /' "$TMP/v13.out" | head
+	fi
+else
+	ok "# SKIP no blob file in this store"
+fi
+
+# 14. A removal killed between its durable tombstone and its row delete:
+# the tombstone is in a pack, the rows are still in the index.  verify
+# names the instance (exit 1) instead of calling the store clean.
+fresh
+cp -a "$S" "$TMP/s14"
+sop=$(q "SELECT sop_uid FROM instances ORDER BY id LIMIT 1")
+"$CTL" rm "$TMP/s14" --instance "$sop" >/dev/null
+for p in "$TMP"/s14/packs/*.pack; do
+	[ -e "$S/packs/$(basename "$p")" ] || cp "$p" "$S/packs/"
+done
+"$CTL" verify "$S" >"$TMP/v14.out" 2>&1
+rc=$?
+[ $rc = 1 ] && grep -q "removal was interrupted" "$TMP/v14.out" &&
+	ok "verify names an interrupted removal (tombstone in a pack, rows in the index), exit 1" ||
+	{ not_ok "verify after an interrupted removal: exit $rc"; sed 's/^/# /' "$TMP/v14.out" | head; }
+rm -rf "$TMP/s14"
+# 15. A deleted pack that held only tombstones (torture seed 20261201,
+# corruptions 607 and 924): verify exits 1 and names it (rm names its pack
+# in the index; nothing else refers to it).
 fresh
 sop=$(sqlite3 "$S/index.db" "SELECT sop_uid FROM instances ORDER BY id LIMIT 1")
 before=$(ls "$S/packs")

@@ -175,4 +175,20 @@ $GEN modalities "$SMALL" "$T/mods" 40 || not_ok "generate modalities"
 check "stats lists all 41 modalities" [ "$("$DCMFSCTL" stats "$S" | grep -cE '^M[0-9][0-9] |^CT ')" = 41 ]
 check "stats --json too" [ "$("$DCMFSCTL" stats --json "$S" | grep -cE '"M[0-9][0-9]"')" = 40 ]
 
+# ---- 5. the same SOPInstanceUID under another patient: a version, said aloud ----
+S=$T/s5
+mkdir -p "$T/refile"
+src=$CT
+$PY - "$src" "$T/refile/other.dcm" <<'PYEOF'
+import sys, pydicom
+ds = pydicom.dcmread(sys.argv[1])
+ds.PatientID = "SOMEONE-ELSE"
+ds.save_as(sys.argv[2])
+PYEOF
+"$DCMFSCTL" init "$S" >/dev/null
+"$DCMFSCTL" import -q "$S" "$src" >/dev/null 2>&1
+"$DCMFSCTL" import "$S" "$T/refile/other.dcm" >"$T/refile.out" 2>"$T/refile.err"
+check "a version under another patient is imported (1 new version)" grep -q ", 1 new version," "$T/refile.out"
+check "and the import says it was first filed elsewhere" grep -q "first version is filed in another series" "$T/refile.err"
+
 fs_done

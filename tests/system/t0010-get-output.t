@@ -71,4 +71,14 @@ rc=$?
 [ $rc -eq 2 ] && [ -z "$(find "$TMP/out" -maxdepth 1 -name '.*dcmfs-*')" ] &&
 	ok "get -o onto a folder fails (exit 2) and leaves no temporary file" ||
 	not_ok "get -o FOLDER: exit $rc, $(cat "$TMP/err5")"
+
+# 6. Numbers are numbers: --version abc, 0 or 1abc is a usage error, not the
+# current version.
+for v in abc 0 1abc -1; do
+	"$CTL" get "$S" "$sop" --version "$v" >"$TMP/out6" 2>"$TMP/err6"
+	rc=$?
+	[ $rc -eq 2 ] && [ ! -s "$TMP/out6" ] && grep -q "needs a number" "$TMP/err6" &&
+		ok "get --version $v is a usage error (exit 2), nothing written" ||
+		not_ok "get --version $v: exit $rc, $(head -c 200 "$TMP/err6")"
+done
 done_testing

@@ -40,6 +40,12 @@ after=$("$DCMFSCTL" stats --json "$S" | $PY -c 'import json,sys; print(json.load
 check "stats are unchanged by the refused file" [ "$before" = "$after" ]
 check "the refused file is kept in STORE/spool/.rejected" [ -f "$S/spool/.rejected/notes.txt" ]
 
+# A file created and closed without a write (touch) is refused as empty at
+# its close, not left in /incoming for ever.
+check "touch of a new file in /incoming succeeds" touch "$M/incoming/empty.dcm"
+check "the empty file left /incoming" [ ! -e "$M/incoming/empty.dcm" ]
+check "and is in /incoming/.rejected with a reason" grep -qi "empty" "$M/incoming/.rejected/empty.dcm.reason"
+
 check "mkdir, write and rm in /incoming work" sh -c "mkdir '$M/incoming/d' && rmdir '$M/incoming/d'"
 
 # dcmtk end to end: storescp writes into /incoming

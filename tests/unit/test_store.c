@@ -13,6 +13,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -533,6 +534,121 @@ static void test_forced_collision_never_shares(void **state)
 	free(dir);
 }
 
+/* ---- the reader's bounded cache of open packs ---- */
+
+#define MANY_PACKS 300
+
+struct pack_names {
+	char name[MANY_PACKS][64];
+	int lookups;
+};
+
+static int names_fn(void *arg, int64_t id, char *name, size_t len)
+{
+	struct pack_names *pn = arg;
+	if (id < 1 || id > MANY_PACKS)
+		return -ENOENT;
+	__atomic_add_fetch(&pn->lookups, 1, __ATOMIC_RELAXED);
+	snprintf(name, len, "%s", pn->name[id - 1]);
+	return 0;
+}
+
+static int count_fds(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	assert_non_null(d);
+	int n = 0;
+	while (readdir(d))
+		n++;
+	closedir(d);
+	return n;
+}
+
+struct many {
+	struct blob_reader *br;
+	uint64_t off[MANY_PACKS];
+	int seed, bad;
+};
+
+/* Payload of pack i: its number, so a read from the wrong pack shows. */
+static int read_pack(struct many *m, int i)
+{
+	struct blob_view v;
+	int r = pack_entry_get(m->br, i + 1, m->off[i], sizeof(int), PACK_ENTRY_TOMBSTONE, &v);
+	int ok = r == 0 && v.enc_size == sizeof(int) && memcmp(v.enc, &i, sizeof(int)) == 0;
+	if (r == 0)
+		blob_view_release(&v);
+	return ok;
+}
+
+static void *many_reader(void *arg)
+{
+	struct many *m = arg;
+	unsigned x = (unsigned)m->seed * 2654435761u + 1;
+	for (int k = 0; k < 3000; k++) {
+		x = x * 1103515245u + 12345u;
+		if (!read_pack(m, (int)((x >> 8) % MANY_PACKS)))
+			__atomic_add_fetch(&m->bad, 1, __ATOMIC_RELAXED);
+	}
+	return NULL;
+}
+
+static void test_reader_bounded_packs(void **state)
+{
+	(void)state;
+	char *dir = make_tmpdir();
+	char path[4200];
+	snprintf(path, sizeof(path), "%s/packs", dir);
+	assert_int_equal(mkdir(path, 0755), 0);
+	static struct pack_names pn;
+	static struct many m;
+	memset(&pn, 0, sizeof(pn));
+	memset(&m, 0, sizeof(m));
+	char err[256];
+	for (int i = 0; i < MANY_PACKS; i++) {
+		struct pack_writer *pw;
+		assert_int_equal(pack_writer_create(dir, &pw, err, sizeof(err)), 0);
+		assert_int_equal(pack_append(pw, PACK_ENTRY_TOMBSTONE, &i, sizeof(i), NULL, 0,
+					     &m.off[i]), 0);
+		snprintf(pn.name[i], sizeof(pn.name[i]), "%s", pack_writer_name(pw));
+		pack_writer_free(pw);
+	}
+	int before = count_fds();
+	m.br = blob_reader_new(dir, names_fn, &pn);
+	assert_non_null(m.br);
+	/* Every pack, twice in order: the second round misses again (an
+	 * LRU-like cache of 64 cycled through by 300), and stays bounded. */
+	for (int round = 0; round < 2; round++)
+		for (int i = 0; i < MANY_PACKS; i++) {
+			assert_true(read_pack(&m, i));
+			assert_true(count_fds() <= before + BLOB_READER_PACKS);
+		}
+	assert_int_equal(blob_reader_open_packs(m.br), BLOB_READER_PACKS);
+	/* A hot pack stays open: reads of it ask for no name. */
+	int lookups = pn.lookups;
+	for (int k = 0; k < 100; k++)
+		assert_true(read_pack(&m, MANY_PACKS - 1));
+	assert_int_equal(pn.lookups, lookups);
+	/* Threads reading at random: no read sees a closed or reused
+	 * descriptor, and the count stays bounded. */
+	pthread_t th[4];
+	static struct many mt[4];
+	for (int t = 0; t < 4; t++) {
+		mt[t] = m;
+		mt[t].seed = t + 1;
+		assert_int_equal(pthread_create(&th[t], NULL, many_reader, &mt[t]), 0);
+	}
+	for (int t = 0; t < 4; t++) {
+		pthread_join(th[t], NULL);
+		assert_int_equal(mt[t].bad, 0);
+	}
+	assert_true(count_fds() <= before + BLOB_READER_PACKS);
+	blob_reader_free(m.br);
+	assert_int_equal(count_fds(), before);
+	rm_rf(dir);
+	free(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -543,6 +659,7 @@ int main(void)
 		cmocka_unit_test(test_pack_v1_readable),
 		cmocka_unit_test(test_blob_file),
 		cmocka_unit_test(test_forced_collision_never_shares),
+		cmocka_unit_test(test_reader_bounded_packs),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
