@@ -67,6 +67,20 @@ static int write_all(int fd, const void *buf, size_t n, uint64_t off)
 	return 0;
 }
 
+/* Open path read-only and stat it: the descriptor, or -errno. */
+static int open_for_reading(const char *path, struct stat *st)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	if (fstat(fd, st) < 0) {
+		int e = errno;
+		close(fd);
+		return -e;
+	}
+	return fd;
+}
+
 /* ---------------- packs ---------------- */
 
 struct pack_writer {
@@ -245,15 +259,10 @@ static int looks_torn(const uint8_t *p, uint64_t len, uint64_t off)
 
 int pack_walk(const char *path, pack_entry_cb cb, pack_skip_cb skip, void *arg)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
 	struct stat st;
-	if (fstat(fd, &st) < 0) {
-		int e = errno;
-		close(fd);
-		return -e;
-	}
+	int fd = open_for_reading(path, &st);
+	if (fd < 0)
+		return fd;
 	uint64_t len = (uint64_t)st.st_size;
 	if (len == 0) {
 		close(fd);
@@ -423,15 +432,10 @@ int blob_file_check(const char *path, int check_body, struct blob_header *h)
 {
 	if (!check_body)
 		return blob_file_read_header(path, h);
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
 	struct stat st;
-	if (fstat(fd, &st) < 0) {
-		int e = errno;
-		close(fd);
-		return -e;
-	}
+	int fd = open_for_reading(path, &st);
+	if (fd < 0)
+		return fd;
 	if (st.st_size < BLOB_FILE_HEADER) {
 		close(fd);
 		return -EBADMSG;
@@ -688,15 +692,10 @@ int blob_view_get(struct blob_reader *br, const struct blob_ref *ref,
 	}
 	char path[4096];
 	blob_file_path(br->dir, ref->hash, ref->ordinal, path, sizeof(path));
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
 	struct stat st;
-	if (fstat(fd, &st) < 0) {
-		int e = errno;
-		close(fd);
-		return -e;
-	}
+	int fd = open_for_reading(path, &st);
+	if (fd < 0)
+		return fd;
 	if (st.st_size == 0) {
 		close(fd);
 		return -EBADMSG;
