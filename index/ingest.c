@@ -648,6 +648,7 @@ static void rollback_data(struct ingest *ing, uint64_t pack_before)
 static void commit_batch(struct ingest *ing, struct item **v, int n)
 {
 	char err[256] = "";
+	struct item *culprit = NULL;    /* the item whose commit failed, if one did */
 	uint64_t stored = 0;
 	int todo = 0;
 	for (int i = 0; i < n; i++)
@@ -670,9 +671,11 @@ static void commit_batch(struct ingest *ing, struct item **v, int n)
 		for (int i = 0; !r && i < n; i++)
 			if (v[i]->res.outcome == INGEST_NEW) {
 				r = commit_item(ing, v[i], pools, &stored);
-				if (r)
-					snprintf(err, sizeof(err), "%s: %s", v[i]->path,
+				if (r) {
+					culprit = v[i];
+					snprintf(err, sizeof(err), "%s",
 						 r == -EIO || r == -EBUSY ? catalog_errmsg(ing->wcat) : strerror(-r));
+				}
 			}
 		/* Data durable under temporary names, then renamed (and the
 		 * renames made durable) just before the rows commit: a crash
@@ -700,8 +703,15 @@ static void commit_batch(struct ingest *ing, struct item **v, int n)
 			  it->res.outcome == INGEST_DUPLICATE)) {
 			it->res.outcome = INGEST_FAILED;
 			it->res.err = r;
-			snprintf(it->res.reason, sizeof(it->res.reason), "store error: %s",
-				 err[0] ? err : strerror(-r));
+			/* Each file says its own story: the one that failed, or
+			 * that it went down with its batch (and where that failed). */
+			const char *why = err[0] ? err : strerror(-r);
+			if (!culprit || culprit == it)
+				snprintf(it->res.reason, sizeof(it->res.reason), "store error: %s", why);
+			else
+				snprintf(it->res.reason, sizeof(it->res.reason),
+					 "store error: not stored, its batch failed at '%.80s': %s",
+					 culprit->path, why);
 		}
 		account(ing, it);
 		ing->inflight -= it->len;
