@@ -536,21 +536,32 @@ size_t blob_reader_open_packs(struct blob_reader *br)
 	return n;
 }
 
-/* A pack's descriptor, held until pack_fd_put(br, *slot, fd).  *slot is
- * the cache slot, or -1 for a descriptor of its own (every slot busy) that
- * put closes.  Returns the descriptor or -errno. */
-static int pack_fd_get(struct blob_reader *br, int64_t id, int *slot)
+/* Under br->lock: the cached descriptor of pack id, referenced for the
+ * caller (*slot set), or -1 when it is not cached. */
+static int slot_take(struct blob_reader *br, int64_t id, int *slot)
 {
-	pthread_mutex_lock(&br->lock);
 	for (size_t i = 0; i < PACK_FD_CACHE; i++) {
 		struct pack_slot *e = &br->slots[i];
 		if (e->id == id && e->fd >= 0) {
 			e->refs++;
 			e->used = 1;
 			*slot = (int)i;
-			pthread_mutex_unlock(&br->lock);
 			return e->fd;
 		}
+	}
+	return -1;
+}
+
+/* A pack's descriptor, held until pack_fd_put(br, *slot, fd).  *slot is
+ * the cache slot, or -1 for a descriptor of its own (every slot busy) that
+ * put closes.  Returns the descriptor or -errno. */
+static int pack_fd_get(struct blob_reader *br, int64_t id, int *slot)
+{
+	pthread_mutex_lock(&br->lock);
+	int cached = slot_take(br, id, slot);
+	if (cached >= 0) {
+		pthread_mutex_unlock(&br->lock);
+		return cached;
 	}
 	/* A miss: the name comes from the catalogue (outside our lock, which
 	 * readers of cached packs must not wait behind). */
@@ -566,16 +577,10 @@ static int pack_fd_get(struct blob_reader *br, int64_t id, int *slot)
 	*slot = -1;
 	pthread_mutex_lock(&br->lock);
 	/* Another thread may have opened it meanwhile: use theirs. */
-	for (size_t i = 0; i < PACK_FD_CACHE; i++) {
-		struct pack_slot *e = &br->slots[i];
-		if (e->id == id && e->fd >= 0) {
-			e->refs++;
-			e->used = 1;
-			*slot = (int)i;
-			pthread_mutex_unlock(&br->lock);
-			close(fd);
-			return e->fd;
-		}
+	if ((cached = slot_take(br, id, slot)) >= 0) {
+		pthread_mutex_unlock(&br->lock);
+		close(fd);
+		return cached;
 	}
 	/* Clock: two sweeps find an unused slot if there is one. */
 	for (size_t n = 0; n < 2 * PACK_FD_CACHE; n++) {
