@@ -664,100 +664,133 @@ static int patient_dir(struct catalog *c, const struct dcm_info *d, const char *
 	}
 }
 
+/* Binds the columns of a new folder row after its id (?1): its parent, its
+ * values and its folder name, written into dir, which must stay as it is
+ * until the statement has been stepped.  Returns 0 or -errno. */
+typedef int bind_new_folder(struct catalog *c, sqlite3_stmt *insert,
+			    const struct instance_record *r, const char *patient_key,
+			    char *dir);
+
+static int bind_new_patient(struct catalog *c, sqlite3_stmt *insert,
+			    const struct instance_record *r, const char *patient_key,
+			    char *dir)
+{
+	const struct dcm_info *d = &r->info;
+	int rc = patient_dir(c, d, patient_key, dir);
+	if (rc)
+		return rc;
+	sqlite3_bind_text(insert, 2, patient_key, -1, SQLITE_STATIC);
+	sqlite3_bind_text(insert, 3, d->issuer_of_patient_id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(insert, 4, d->patient_name, -1, SQLITE_STATIC);
+	sqlite3_bind_text(insert, 5, d->patient_birth_date, -1, SQLITE_STATIC);
+	sqlite3_bind_text(insert, 6, d->patient_sex, -1, SQLITE_STATIC);
+	sqlite3_bind_text(insert, 7, dir, -1, SQLITE_STATIC);
+	return 0;
+}
+
+static int bind_new_study(struct catalog *c, sqlite3_stmt *insert,
+			  const struct instance_record *r, const char *patient_key,
+			  char *dir)
+{
+	(void)c, (void)patient_key;
+	const struct dcm_info *d = &r->info;
+	name_component(d->study_uid, "", dir);
+	sqlite3_bind_int64(insert, 2, r->patient_id);
+	sqlite3_bind_text(insert, 3, d->study_uid, -1, SQLITE_STATIC);
+	sqlite3_bind_text(insert, 4, d->study_date, -1, SQLITE_STATIC);
+	sqlite3_bind_text(insert, 5, d->study_time, -1, SQLITE_STATIC);
+	sqlite3_bind_text(insert, 6, d->study_description, -1, SQLITE_STATIC);
+	sqlite3_bind_text(insert, 7, d->accession_number, -1, SQLITE_STATIC);
+	sqlite3_bind_text(insert, 8, d->referring_physician, -1, SQLITE_STATIC);
+	sqlite3_bind_text(insert, 9, dir, -1, SQLITE_STATIC);
+	return 0;
+}
+
+static int bind_new_series(struct catalog *c, sqlite3_stmt *insert,
+			   const struct instance_record *r, const char *patient_key,
+			   char *dir)
+{
+	(void)c, (void)patient_key;
+	const struct dcm_info *d = &r->info;
+	name_component(d->series_uid, "", dir);
+	sqlite3_bind_int64(insert, 2, r->study_id);
+	sqlite3_bind_text(insert, 3, d->series_uid, -1, SQLITE_STATIC);
+	sqlite3_bind_text(insert, 4, d->modality, -1, SQLITE_STATIC);
+	if (d->series_number >= 0)
+		sqlite3_bind_int(insert, 5, d->series_number);
+	sqlite3_bind_text(insert, 6, d->series_description, -1, SQLITE_STATIC);
+	sqlite3_bind_text(insert, 7, dir, -1, SQLITE_STATIC);
+	return 0;
+}
+
+/* The id of the folder row that `get` (bound by the caller) finds, or else
+ * of a new row inserted by `insert`: its id is *id when the record brings
+ * one (reindex replays ids) or the next of pool, and bind fills its other
+ * columns.  On success *id is the row's id.  Returns 0, -ERANGE when the
+ * pool is used up, -ENOMEM, -EIO or another -errno from SQLite. */
+static int folder_get_or_insert(struct catalog *c, sqlite3_stmt *get,
+				enum stmt_id insert, bind_new_folder *bind,
+				struct id_pool *pool, const struct instance_record *r,
+				const char *patient_key, int64_t *id)
+{
+	if (!get)
+		return -EIO;
+	int64_t found = 0;
+	int rc = lookup_id(get, &found);
+	if (rc != -ENOENT) {
+		if (!rc)
+			*id = found;
+		return rc;
+	}
+	/* *id changes only on success: a failed batch may be placed again. */
+	int64_t new_id = *id;
+	if ((rc = take_id(pool, &new_id)))
+		return rc;
+	sqlite3_stmt *s = stmt(c, insert);
+	if (!s)
+		return -EIO;
+	char dir[NAME_COMPONENT_MAX + 1];
+	sqlite3_bind_int64(s, 1, new_id);
+	if ((rc = bind(c, s, r, patient_key, dir)) || (rc = step_done(s)))
+		return rc;
+	*id = new_id;
+	return 0;
+}
+
 int catalog_place(struct catalog *c, struct instance_record *r,
 		  struct id_pool *patients, struct id_pool *studies,
 		  struct id_pool *series)
 {
 	const struct dcm_info *d = &r->info;
-	char dir[NAME_COMPONENT_MAX + 1];
 	char *key = patient_key(d);
 	if (!key)
 		return -ENOMEM;
-	sqlite3_stmt *s = stmt(c, S_PAT_GET);
-	int rc;
-	if (!s) {
-		free(key);
-		return -EIO;
+	sqlite3_stmt *get = stmt(c, S_PAT_GET);
+	if (get) {
+		sqlite3_bind_text(get, 1, key, -1, SQLITE_STATIC);
+		sqlite3_bind_text(get, 2, d->issuer_of_patient_id, -1, SQLITE_STATIC);
 	}
-	sqlite3_bind_text(s, 1, key, -1, SQLITE_STATIC);
-	sqlite3_bind_text(s, 2, d->issuer_of_patient_id, -1, SQLITE_STATIC);
-	int64_t id = 0;
-	rc = lookup_id(s, &id);
-	if (rc == -ENOENT) {
-		id = r->patient_id;
-		rc = take_id(patients, &id);
-		if (!rc)
-			rc = patient_dir(c, d, key, dir);
-		if (rc) {
-			free(key);
-			return rc;
-		}
-		s = stmt(c, S_PAT_INS);
-		sqlite3_bind_int64(s, 1, id);
-		sqlite3_bind_text(s, 2, key, -1, SQLITE_STATIC);
-		sqlite3_bind_text(s, 3, d->issuer_of_patient_id, -1, SQLITE_STATIC);
-		sqlite3_bind_text(s, 4, d->patient_name, -1, SQLITE_STATIC);
-		sqlite3_bind_text(s, 5, d->patient_birth_date, -1, SQLITE_STATIC);
-		sqlite3_bind_text(s, 6, d->patient_sex, -1, SQLITE_STATIC);
-		sqlite3_bind_text(s, 7, dir, -1, SQLITE_STATIC);
-		rc = step_done(s);
-	}
+	int rc = folder_get_or_insert(c, get, S_PAT_INS, bind_new_patient, patients,
+				      r, key, &r->patient_id);
 	free(key);
 	if (rc)
 		return rc;
-	r->patient_id = id;
 
-	s = stmt(c, S_STU_GET);
-	sqlite3_bind_int64(s, 1, r->patient_id);
-	sqlite3_bind_text(s, 2, d->study_uid, -1, SQLITE_STATIC);
-	id = 0;
-	rc = lookup_id(s, &id);
-	if (rc == -ENOENT) {
-		id = r->study_id;
-		if ((rc = take_id(studies, &id)))
-			return rc;
-		name_component(d->study_uid, "", dir);
-		s = stmt(c, S_STU_INS);
-		sqlite3_bind_int64(s, 1, id);
-		sqlite3_bind_int64(s, 2, r->patient_id);
-		sqlite3_bind_text(s, 3, d->study_uid, -1, SQLITE_STATIC);
-		sqlite3_bind_text(s, 4, d->study_date, -1, SQLITE_STATIC);
-		sqlite3_bind_text(s, 5, d->study_time, -1, SQLITE_STATIC);
-		sqlite3_bind_text(s, 6, d->study_description, -1, SQLITE_STATIC);
-		sqlite3_bind_text(s, 7, d->accession_number, -1, SQLITE_STATIC);
-		sqlite3_bind_text(s, 8, d->referring_physician, -1, SQLITE_STATIC);
-		sqlite3_bind_text(s, 9, dir, -1, SQLITE_STATIC);
-		rc = step_done(s);
+	if ((get = stmt(c, S_STU_GET))) {
+		sqlite3_bind_int64(get, 1, r->patient_id);
+		sqlite3_bind_text(get, 2, d->study_uid, -1, SQLITE_STATIC);
 	}
+	rc = folder_get_or_insert(c, get, S_STU_INS, bind_new_study, studies,
+				  r, NULL, &r->study_id);
 	if (rc)
 		return rc;
-	r->study_id = id;
 
-	s = stmt(c, S_SER_GET);
-	sqlite3_bind_int64(s, 1, r->study_id);
-	sqlite3_bind_text(s, 2, d->series_uid, -1, SQLITE_STATIC);
-	id = 0;
-	rc = lookup_id(s, &id);
-	if (rc == -ENOENT) {
-		id = r->series_id;
-		if ((rc = take_id(series, &id)))
-			return rc;
-		name_component(d->series_uid, "", dir);
-		s = stmt(c, S_SER_INS);
-		sqlite3_bind_int64(s, 1, id);
-		sqlite3_bind_int64(s, 2, r->study_id);
-		sqlite3_bind_text(s, 3, d->series_uid, -1, SQLITE_STATIC);
-		sqlite3_bind_text(s, 4, d->modality, -1, SQLITE_STATIC);
-		if (d->series_number >= 0)
-			sqlite3_bind_int(s, 5, d->series_number);
-		sqlite3_bind_text(s, 6, d->series_description, -1, SQLITE_STATIC);
-		sqlite3_bind_text(s, 7, dir, -1, SQLITE_STATIC);
-		rc = step_done(s);
+	if ((get = stmt(c, S_SER_GET))) {
+		sqlite3_bind_int64(get, 1, r->study_id);
+		sqlite3_bind_text(get, 2, d->series_uid, -1, SQLITE_STATIC);
 	}
-	if (rc)
-		return rc;
-	r->series_id = id;
-	return 0;
+	return folder_get_or_insert(c, get, S_SER_INS, bind_new_series, series,
+				    r, NULL, &r->series_id);
 }
 
 static int touch(struct catalog *c, enum stmt_id which, int64_t id, int64_t mtime)
