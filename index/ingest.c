@@ -17,9 +17,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "dicom.h"
 
 #define INFLIGHT_BYTES (24u << 20)   /* file bytes held in memory between workers and writer */
@@ -98,13 +98,6 @@ struct ingest {
 	int held;                     /* the store's ingest lock, from the first
 	                               * ingest_add to ingest_end (store.h) */
 };
-
-static int64_t now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
 
 static void item_free(struct item *it)
 {
@@ -555,7 +548,7 @@ static int commit_item(struct ingest *ing, struct item *it, struct id_pool pools
 	free(vers);
 	struct instance_record rec = { 0 };
 	rec.version = maxv + 1;
-	rec.stored_at_ns = now_ns();
+	rec.stored_at_ns = wall_clock_ns();
 	rec.size = it->len;
 	memcpy(rec.file_hash, it->file_hash, HASH_LEN);
 	rec.nseg = (uint32_t)it->nseg;
@@ -775,7 +768,7 @@ int ingest_begin(struct store *s, int threads, ingest_report_fn report,
 		threads = n > 0 ? (int)n : 1;
 	}
 	ing->nthreads = threads;
-	ing->totals.started_ns = now_ns();
+	ing->totals.started_ns = wall_clock_ns();
 	pthread_mutex_init(&ing->lock, NULL);
 	pthread_cond_init(&ing->cond, NULL);
 	pthread_mutex_init(&ing->write_lock, NULL);
@@ -907,7 +900,7 @@ int ingest_end(struct ingest *ing, struct ingest_totals *t)
 		store_ingest_release(ing->s);   /* every commit is done */
 	int r = ing->first_error;
 	*t = ing->totals;
-	catalog_log_import(ing->wcat, ing->totals.started_ns, now_ns(), t->n_new,
+	catalog_log_import(ing->wcat, ing->totals.started_ns, wall_clock_ns(), t->n_new,
 			   t->n_duplicate, t->n_version, t->n_rejected, t->bytes_in,
 			   t->bytes_stored);
 	pack_writer_free(ing->pack);

@@ -10,15 +10,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
-static int64_t now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
+#include "clock.h"
 
 static void say(maint_problem_fn fn, void *arg, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
@@ -1248,7 +1242,7 @@ static int rm_one(void *arg, int64_t id)
 		r = catalog_pack_id(c->cat, pack_writer_name(c->s->tomb_pw), &pack_id);
 	if (r)
 		return r;
-	tombstone_encode(id, now_ns(), tomb);
+	tombstone_encode(id, wall_clock_ns(), tomb);
 	r = pack_append(c->s->tomb_pw, PACK_ENTRY_TOMBSTONE, tomb, sizeof(tomb), NULL, 0, &off);
 	if (r)
 		return r;
