@@ -118,7 +118,11 @@ static void reject(struct item *it, const char *fmt, const char *detail)
 
 /* ---------------- worker side ---------------- */
 
-static int native_layout(const struct dcm_info *d, uint64_t len, struct codec_layout *l)
+/* The image layout of native pixel data, for the codec's predictors: 1 and
+ * *l filled, or 0 when the pixels are encapsulated or of a kind the codec
+ * keeps as opaque bytes.  The codec also falls back to opaque bytes when the
+ * layout does not add up to the segment's length. */
+static int native_layout(const struct dcm_info *d, struct codec_layout *l)
 {
 	if (d->pixel_tag != 0x7FE00010u || d->pixel_encapsulated ||
 	    (d->bits_allocated != 8 && d->bits_allocated != 16) ||
@@ -130,9 +134,22 @@ static int native_layout(const struct dcm_info *d, uint64_t len, struct codec_la
 	l->columns = (uint32_t)d->columns;
 	l->rows = (uint32_t)d->rows;
 	l->frames = d->number_of_frames > 0 ? (uint32_t)d->number_of_frames : 1;
-	/* The codec falls back to opaque bytes when this does not add up. */
-	(void)len;
 	return 1;
+}
+
+/* Compress a new segment's bytes raw into sg->enc (sg->enc_len bytes,
+ * owned by the segment and freed with its item).  Native pixel data is
+ * coded by its image layout; pixels get zstd level 1 (codec.h), headers and
+ * trailers level 3.  Returns 0, or -ENOMEM. */
+static int encode_segment(struct codec_ctx *ctx, const struct dcm_info *d,
+			  const uint8_t *raw, struct segment *sg)
+{
+	struct codec_layout lay;
+	int native = sg->kind == BLOB_PIXELS && native_layout(d, &lay);
+	int level = sg->kind == BLOB_PIXELS ? 1 : 3;
+	if (codec_encode(ctx, raw, sg->len, native ? &lay : NULL, level, &sg->enc, &sg->enc_len))
+		return -ENOMEM;
+	return 0;
 }
 
 /* Find a stored blob with exactly these bytes. */
@@ -284,10 +301,7 @@ static void prepare(struct ingest *ing, struct catalog *cat, struct codec_ctx *c
 		}
 		if (r)
 			continue;
-		struct codec_layout lay;
-		int native = sg->kind == BLOB_PIXELS && native_layout(d, sg->len, &lay);
-		if (codec_encode(ctx, raw, sg->len, native ? &lay : NULL,
-				 sg->kind == BLOB_PIXELS ? 1 : 3, &sg->enc, &sg->enc_len)) {
+		if (encode_segment(ctx, d, raw, sg)) {
 			it->res.outcome = INGEST_FAILED;
 			it->res.err = -ENOMEM;
 			snprintf(it->res.reason, sizeof(it->res.reason), "out of memory compressing");
@@ -436,21 +450,16 @@ static int write_segment(struct ingest *ing, struct item *it, struct segment *sg
 	}
 	if (n == MAX_CANDIDATES)
 		return -EOVERFLOW;
-	if (!sg->enc) {
-		/* The worker found it stored, but it was freed since (gc). */
-		struct codec_layout lay;
-		int native = sg->kind == BLOB_PIXELS && native_layout(&it->info, sg->len, &lay);
-		if (codec_encode(ing->wctx, raw, sg->len, native ? &lay : NULL,
-				 sg->kind == BLOB_PIXELS ? 1 : 3, &sg->enc, &sg->enc_len))
-			return -ENOMEM;
-	}
+	int r;
+	/* No sg->enc: the worker found it stored, but gc freed it since. */
+	if (!sg->enc && (r = encode_segment(ing->wctx, &it->info, raw, sg)))
+		return r;
 	struct blob_header h = { .ordinal = ordinal, .kind = sg->kind,
 				 .raw_size = sg->len, .enc_size = sg->enc_len };
 	memcpy(h.hash, sg->hash, HASH_LEN);
 	struct blob_ref ref = { .ordinal = ordinal, .kind = sg->kind, .raw_size = sg->len,
 				.enc_size = sg->enc_len };
 	memcpy(ref.hash, sg->hash, HASH_LEN);
-	int r;
 	struct pending *p = NULL;
 	if (sg->enc_len >= BLOB_FILE_THRESHOLD) {
 		if (ing->npending == ing->cappending) {
@@ -750,6 +759,35 @@ static void *writer_main(void *arg)
 
 /* ---------------- public ---------------- */
 
+/* Frees an ingest whose threads have ended (or never started): what it
+ * owns, each part NULL or set. */
+static void ingest_free(struct ingest *ing)
+{
+	pack_writer_free(ing->pack);
+	free(ing->pending);
+	catalog_close(ing->wcat);
+	catalog_close(ing->one_cat);
+	codec_ctx_free(ing->wctx);
+	codec_ctx_free(ing->one_ctx);
+	free(ing->workers);
+	free(ing->paths.v);
+	pthread_mutex_destroy(&ing->lock);
+	pthread_cond_destroy(&ing->cond);
+	pthread_mutex_destroy(&ing->write_lock);
+	pthread_mutex_destroy(&ing->one_lock);
+	pthread_mutex_destroy(&ing->hold_lock);
+	free(ing);
+}
+
+/* No path comes any more: workers end once the queue is empty. */
+static void close_path_queue(struct ingest *ing)
+{
+	pthread_mutex_lock(&ing->lock);
+	ing->no_more_paths = 1;
+	pthread_cond_broadcast(&ing->cond);
+	pthread_mutex_unlock(&ing->lock);
+}
+
 int ingest_begin(struct store *s, int threads, ingest_report_fn report,
 		 void *arg, struct ingest **out, char *err, size_t errlen)
 {
@@ -800,10 +838,7 @@ int ingest_begin(struct store *s, int threads, ingest_report_fn report,
 		r = -e;
 		snprintf(err, errlen, "cannot start import threads (%d of %d started): %s", started,
 			 threads + 1, strerror(e));
-		pthread_mutex_lock(&ing->lock);
-		ing->no_more_paths = 1;
-		pthread_cond_broadcast(&ing->cond);
-		pthread_mutex_unlock(&ing->lock);
+		close_path_queue(ing);
 		for (int i = 0; i < started; i++)
 			pthread_join(ing->workers[i], NULL);
 		goto fail;
@@ -812,16 +847,7 @@ int ingest_begin(struct store *s, int threads, ingest_report_fn report,
 	*out = ing;
 	return 0;
 fail:
-	catalog_close(ing->wcat);
-	codec_ctx_free(ing->wctx);
-	free(ing->workers);
-	free(ing->paths.v);
-	pthread_mutex_destroy(&ing->lock);
-	pthread_cond_destroy(&ing->cond);
-	pthread_mutex_destroy(&ing->write_lock);
-	pthread_mutex_destroy(&ing->one_lock);
-	pthread_mutex_destroy(&ing->hold_lock);
-	free(ing);
+	ingest_free(ing);
 	return r;
 }
 
@@ -888,10 +914,7 @@ void ingest_progress(struct ingest *ing, struct ingest_totals *t, int64_t *queue
 
 int ingest_end(struct ingest *ing, struct ingest_totals *t)
 {
-	pthread_mutex_lock(&ing->lock);
-	ing->no_more_paths = 1;
-	pthread_cond_broadcast(&ing->cond);
-	pthread_mutex_unlock(&ing->lock);
+	close_path_queue(ing);
 	for (int i = 0; i < ing->nthreads; i++)
 		pthread_join(ing->workers[i], NULL);
 	if (ing->writer_started)
@@ -903,20 +926,7 @@ int ingest_end(struct ingest *ing, struct ingest_totals *t)
 	catalog_log_import(ing->wcat, ing->totals.started_ns, wall_clock_ns(), t->n_new,
 			   t->n_duplicate, t->n_version, t->n_rejected, t->bytes_in,
 			   t->bytes_stored);
-	pack_writer_free(ing->pack);
-	free(ing->pending);
-	catalog_close(ing->wcat);
-	catalog_close(ing->one_cat);
-	codec_ctx_free(ing->wctx);
-	codec_ctx_free(ing->one_ctx);
-	free(ing->workers);
-	free(ing->paths.v);
-	pthread_mutex_destroy(&ing->lock);
-	pthread_cond_destroy(&ing->cond);
-	pthread_mutex_destroy(&ing->write_lock);
-	pthread_mutex_destroy(&ing->one_lock);
-	pthread_mutex_destroy(&ing->hold_lock);
-	free(ing);
+	ingest_free(ing);
 	return r;
 }
 
