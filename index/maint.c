@@ -29,7 +29,10 @@ static void say(maint_problem_fn fn, void *arg, const char *fmt, ...)
 
 /* ---------------- blob file names ---------------- */
 
-/* Parse "<32 hex>[.<ordinal>]"; returns 0, 1 for a temporary file, -1 else. */
+/* Parse a blob file's name, "<32 hex>[.<ordinal>]" or, for a temporary
+ * file, "<32 hex>[.<ordinal>].tmp<pid>" (blobstore.h).  Returns 0 for a
+ * blob file, 1 for a temporary one (its writer's pid in *tmp_pid, when
+ * tmp_pid is not NULL), -1 for any other name. */
 static int parse_blob_name(const char *name, uint8_t hash[HASH_LEN], uint32_t *ordinal,
 			   int *tmp_pid)
 {
@@ -48,7 +51,8 @@ static int parse_blob_name(const char *name, uint8_t hash[HASH_LEN], uint32_t *o
 		rest = end;
 	}
 	if (!strncmp(rest, ".tmp", 4)) {
-		*tmp_pid = atoi(rest + 4);
+		if (tmp_pid)
+			*tmp_pid = atoi(rest + 4);
 		return 1;
 	}
 	return *rest ? -1 : 0;
@@ -264,7 +268,7 @@ struct verify_ctx {
 	int growing;                /* its writer (an import) still runs */
 };
 
-static int grow(struct verify_ctx *v, size_t n)
+static int verify_buf_reserve(struct verify_ctx *v, size_t n)
 {
 	if (n <= v->cap)
 		return 0;
@@ -276,14 +280,14 @@ static int grow(struct verify_ctx *v, size_t n)
 	return 0;
 }
 
-static void tick(struct verify_ctx *v, uint64_t n)
+static void progress_add(struct verify_ctx *v, uint64_t n)
 {
 	v->done += n;
 	if (v->progress)
 		v->progress(v->arg, v->done, v->total);
 }
 
-static int name_affected(void *arg, int64_t id, const char *sop, int record)
+static int say_affected_instance(void *arg, int64_t id, const char *sop, int record)
 {
 	struct verify_ctx *v = arg;
 	say(v->problem, v->arg, "  affects instance %s (inode %lld): its %s", sop ? sop : "?",
@@ -291,7 +295,7 @@ static int name_affected(void *arg, int64_t id, const char *sop, int record)
 	return 0;
 }
 
-static int count_entry(void *arg, int type, const uint8_t *p, size_t len, uint64_t off)
+static int verify_pack_entry(void *arg, int type, const uint8_t *p, size_t len, uint64_t off)
 {
 	struct verify_ctx *v = arg;
 	v->t->pack_entries++;
@@ -313,7 +317,7 @@ static int count_entry(void *arg, int type, const uint8_t *p, size_t len, uint64
 	return 0;
 }
 
-static int found_one(void *arg, int64_t id, const char *sop, int record)
+static int note_found(void *arg, int64_t id, const char *sop, int record)
 {
 	(void)id; (void)sop; (void)record;
 	*(int *)arg = 1;
@@ -326,11 +330,11 @@ static int names_committed(struct verify_ctx *v, uint64_t start, uint64_t end)
 {
 	int found = 0;
 	if (v->pack_id > 0)
-		catalog_affected(v->cat, v->pack_id, start, end, found_one, &found);
+		catalog_affected(v->cat, v->pack_id, start, end, note_found, &found);
 	return found;
 }
 
-static void pack_damage(void *arg, uint64_t start, uint64_t end, int tail)
+static void verify_damaged_range(void *arg, uint64_t start, uint64_t end, int tail)
 {
 	struct verify_ctx *v = arg;
 	/* A torn append (or a pack torn while being created) at the end of
@@ -354,7 +358,7 @@ static void pack_damage(void *arg, uint64_t start, uint64_t end, int tail)
 	    (unsigned long long)start, (unsigned long long)end,
 	    (unsigned long long)(end - start), tail ? ", to the end of the pack" : "");
 	if (v->pack_id > 0)
-		catalog_affected(v->cat, v->pack_id, start, end, name_affected, v);
+		catalog_affected(v->cat, v->pack_id, start, end, say_affected_instance, v);
 }
 
 static int verify_packs(struct verify_ctx *v)
@@ -372,7 +376,7 @@ static int verify_packs(struct verify_ctx *v)
 		v->growing = pack_writer_alive(names[i]);
 		if (catalog_pack_find(v->cat, names[i], &v->pack_id))
 			v->pack_id = 0;
-		r = pack_walk(path, count_entry, pack_damage, v);
+		r = pack_walk(path, verify_pack_entry, verify_damaged_range, v);
 		if (r == -ENOENT)
 			r = 0;
 		else if (r < 0) {
@@ -395,7 +399,7 @@ static int verify_pack_gone(void *arg, int64_t id, const char *name)
 	snprintf(path, sizeof(path), "%s/packs/%s", v->s->dir, name);
 	if (access(path, F_OK) == 0 || errno != ENOENT)
 		return 0;
-	catalog_affected(v->cat, id, 0, INT64_MAX, found_one, &found);
+	catalog_affected(v->cat, id, 0, INT64_MAX, note_found, &found);
 	if (!found) {
 		/* No instance data: a pack of tombstones (rm names its pack in
 		 * the index).  Without it a reindex brings the removed back. */
@@ -406,7 +410,7 @@ static int verify_pack_gone(void *arg, int64_t id, const char *name)
 	}
 	v->t->problems++;
 	say(v->problem, v->arg, "missing: pack %s, which the index places data in", name);
-	catalog_affected(v->cat, id, 0, INT64_MAX, name_affected, v);
+	catalog_affected(v->cat, id, 0, INT64_MAX, say_affected_instance, v);
 	return 0;
 }
 
@@ -433,7 +437,7 @@ static int verify_blob(void *arg, const struct blob_ref *b, int64_t refs)
 	v->t->blobs++;
 	if (!refs)
 		v->t->unreferenced_blobs++;
-	if (grow(v, b->raw_size))
+	if (verify_buf_reserve(v, b->raw_size))
 		return -ENOMEM;
 	struct blob_view view;
 	int r = blob_view_get(v->s->br, b, &view);
@@ -441,7 +445,7 @@ static int verify_blob(void *arg, const struct blob_ref *b, int64_t refs)
 	struct blob_ref now;
 	if (r < 0 && catalog_blob_by_id(v->fresh, b->id, &now) == -ENOENT) {
 		/* gc freed it since our snapshot began: not missing. */
-		tick(v, b->raw_size);
+		progress_add(v, b->raw_size);
 		return 0;
 	}
 	if (r == -ENOENT) {
@@ -466,9 +470,9 @@ static int verify_blob(void *arg, const struct blob_ref *b, int64_t refs)
 		blob_where(v, b, where, sizeof(where));
 		say(v->problem, v->arg, "%s: blob %s.%u in %s%s%s", what, hex, b->ordinal, where,
 		    r < 0 && r != -EBADMSG ? ": " : "", r < 0 && r != -EBADMSG ? strerror(-r) : "");
-		catalog_blob_users(v->cat, b->id, name_affected, v);
+		catalog_blob_users(v->cat, b->id, say_affected_instance, v);
 	}
-	tick(v, b->raw_size);
+	progress_add(v, b->raw_size);
 	return 0;
 }
 
@@ -635,7 +639,7 @@ static int verify_instance(void *arg, int64_t id)
 		return 0;
 	}
 	uint64_t size = instance_size(h);
-	if (grow(v, size)) {
+	if (verify_buf_reserve(v, size)) {
 		instance_close(h);
 		return -ENOMEM;
 	}
@@ -663,17 +667,16 @@ static int verify_instance(void *arg, int64_t id)
 		    row.sop_uid, (long long)id);
 	}
 	v->t->bytes_checked += size;
-	tick(v, size);
+	progress_add(v, size);
 	return 0;
 }
 
-static int orphan_file(void *arg, const char *path, const char *name)
+static int verify_blob_file(void *arg, const char *path, const char *name)
 {
 	struct verify_ctx *v = arg;
 	uint8_t hash[HASH_LEN];
 	uint32_t ordinal;
-	int pid = 0;
-	int k = parse_blob_name(name, hash, &ordinal, &pid);
+	int k = parse_blob_name(name, hash, &ordinal, NULL);
 	if (k == 1) {
 		v->t->temporary_files++;
 		return 0;
@@ -700,7 +703,7 @@ static int orphan_file(void *arg, const char *path, const char *name)
 	return 0;
 }
 
-static int add_size(void *arg, const struct blob_ref *b, int64_t refs)
+static int add_raw_size(void *arg, const struct blob_ref *b, int64_t refs)
 {
 	(void)refs;
 	*(uint64_t *)arg += b->raw_size;
@@ -730,11 +733,12 @@ int store_verify(struct store *s, maint_problem_fn problem, maint_progress_fn pr
 	v.marker = t->marker ? lines_load(s->dir, "") : NULL;
 	struct cat_totals tot;
 	catalog_totals(s->cat, &tot);
-	catalog_all_blobs(s->cat, add_size, &v.total);
+	catalog_all_blobs(s->cat, add_raw_size, &v.total);
 	v.total += tot.logical_bytes;
 	if (!(v.codec = codec_ctx_new())) {
 		catalog_close(v.fresh);
 		free(v.accepted);
+		free(v.marker);
 		return -ENOMEM;
 	}
 	/* One read transaction: a consistent snapshot while imports go on. */
@@ -755,7 +759,7 @@ int store_verify(struct store *s, maint_problem_fn problem, maint_progress_fn pr
 	if (!r)
 		r = catalog_instances_under(s->cat, 0, 0, verify_instance, &v);
 	if (!r)
-		r = walk_blob_files(s->dir, orphan_file, &v);
+		r = walk_blob_files(s->dir, verify_blob_file, &v);
 	catalog_exec(s->cat, "COMMIT");
 	catalog_close(v.fresh);
 	codec_ctx_free(v.codec);
@@ -776,7 +780,7 @@ int store_verify(struct store *s, maint_problem_fn problem, maint_progress_fn pr
  * version is current does not depend on the order (catalog_insert_instance
  * and catalog_prune decide it from versions and cleanliness). */
 
-struct rx {
+struct reindex_ctx {
 	const char *dir;
 	struct catalog *cat;
 	maint_problem_fn problem;
@@ -799,8 +803,8 @@ struct rx {
 };
 
 /* Note damage in the marker (opened on the first damage found). */
-static void rx_mark(struct rx *x, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void rx_mark(struct rx *x, const char *fmt, ...)
+static void damage_marker_add(struct reindex_ctx *x, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void damage_marker_add(struct reindex_ctx *x, const char *fmt, ...)
 {
 	if (!x->marker) {
 		snprintf(x->marker_tmp, sizeof(x->marker_tmp), "%s/%s.tmp", x->dir, DAMAGE_MARKER);
@@ -816,9 +820,9 @@ static void rx_mark(struct rx *x, const char *fmt, ...)
 	va_end(ap);
 }
 
-static int rx_name_lost(void *arg, int64_t id, const char *sop, int record)
+static int say_lost_instance(void *arg, int64_t id, const char *sop, int record)
 {
-	struct rx *x = arg;
+	struct reindex_ctx *x = arg;
 	say(x->problem, x->arg, "  the old index had instance %s (inode %lld) with its %s there",
 	    sop ? sop : "?", (long long)id, record ? "record" : "data");
 	return 0;
@@ -826,22 +830,22 @@ static int rx_name_lost(void *arg, int64_t id, const char *sop, int record)
 
 /* Whether the old index places anything at or after start in the pack
  * being walked: data whose rows committed, so never a torn append. */
-static int rx_old_beyond(struct rx *x, uint64_t start)
+static int old_index_has_data_from(struct reindex_ctx *x, uint64_t start)
 {
 	int found = 0;
 	if (x->old && x->old_pack > 0)
-		catalog_affected(x->old, x->old_pack, start, INT64_MAX, found_one, &found);
+		catalog_affected(x->old, x->old_pack, start, INT64_MAX, note_found, &found);
 	return found;
 }
 
-static void rx_skip(void *arg, uint64_t start, uint64_t end, int tail)
+static void reindex_damaged_range(void *arg, uint64_t start, uint64_t end, int tail)
 {
-	struct rx *x = arg;
+	struct reindex_ctx *x = arg;
 	/* The torn append a crash leaves is quiet, unless the old index
 	 * says committed data was there or after it: the pack was cut.
 	 * Without an old index the two cannot be told apart. */
 	if (tail && x->newest && (start >= PACK_FILE_HEADER || end <= PACK_FILE_HEADER) &&
-	    !rx_old_beyond(x, start))
+	    !old_index_has_data_from(x, start))
 		return;
 	if (tail && x->old_pack > 0)
 		x->cut_found = 1;
@@ -858,51 +862,51 @@ static void rx_skip(void *arg, uint64_t start, uint64_t end, int tail)
 	    (unsigned long long)(end - start), tail ? ", to the end of the pack" : "",
 	    start == 0 && end == PACK_FILE_HEADER ? "the file header only, every entry after it was read"
 	    : "whatever blobs, instance records or tombstones were there are not recovered");
-	rx_mark(x, "pack %s %llu %llu\n", x->pack_name, (unsigned long long)start,
+	damage_marker_add(x, "pack %s %llu %llu\n", x->pack_name, (unsigned long long)start,
 		(unsigned long long)end);
 	/* A tail runs to the end of the file: name what was after it too. */
 	if (x->old && x->old_pack > 0)
-		catalog_affected(x->old, x->old_pack, start, tail ? INT64_MAX : end, rx_name_lost, x);
+		catalog_affected(x->old, x->old_pack, start, tail ? INT64_MAX : end, say_lost_instance, x);
 }
 
 /* After a walk: the old index placing data past the pack's end means the
  * pack was cut (perhaps at an entry boundary, where no torn bytes show). */
-static void rx_check_cut(struct rx *x, const char *path)
+static void reindex_check_cut_pack(struct reindex_ctx *x, const char *path)
 {
 	struct stat st;
 	if (x->cut_found || !x->old || x->old_pack <= 0 || stat(path, &st) < 0 ||
-	    !rx_old_beyond(x, (uint64_t)st.st_size))
+	    !old_index_has_data_from(x, (uint64_t)st.st_size))
 		return;
 	x->t->damaged++;
 	say(x->problem, x->arg, "pack %s: ends at byte %llu, but the old index placed data after"
 	    " that: the pack was cut short, whatever was there is not recovered", x->pack_name,
 	    (unsigned long long)st.st_size);
-	rx_mark(x, "pack %s %llu cut\n", x->pack_name, (unsigned long long)st.st_size);
-	catalog_affected(x->old, x->old_pack, (uint64_t)st.st_size, INT64_MAX, rx_name_lost, x);
+	damage_marker_add(x, "pack %s %llu cut\n", x->pack_name, (unsigned long long)st.st_size);
+	catalog_affected(x->old, x->old_pack, (uint64_t)st.st_size, INT64_MAX, say_lost_instance, x);
 }
 
 /* A pack the old index knows, gone from packs/: damage if it held data
  * the old index names. */
-static int rx_check_gone(void *arg, int64_t id, const char *name)
+static int reindex_check_gone_pack(void *arg, int64_t id, const char *name)
 {
-	struct rx *x = arg;
+	struct reindex_ctx *x = arg;
 	char path[4400];
 	int found = 0;
 	snprintf(path, sizeof(path), "%s/packs/%s", x->dir, name);
 	if (access(path, F_OK) == 0 || errno != ENOENT)
 		return 0;
-	catalog_affected(x->old, id, 0, INT64_MAX, found_one, &found);
+	catalog_affected(x->old, id, 0, INT64_MAX, note_found, &found);
 	if (!found)
 		return 0;
 	x->t->damaged++;
 	say(x->problem, x->arg, "pack %s is missing, but the old index placed data in it:"
 	    " whatever was there is not recovered", name);
-	rx_mark(x, "pack %s 0 missing\n", name);
-	catalog_affected(x->old, id, 0, INT64_MAX, rx_name_lost, x);
+	damage_marker_add(x, "pack %s 0 missing\n", name);
+	catalog_affected(x->old, id, 0, INT64_MAX, say_lost_instance, x);
 	return 0;
 }
 
-static void rx_maxid(struct rx *x, int k, int64_t id)
+static void note_max_id(struct reindex_ctx *x, int k, int64_t id)
 {
 	if (id > x->maxid[k])
 		x->maxid[k] = id;
@@ -912,7 +916,7 @@ static void rx_maxid(struct rx *x, int k, int64_t id)
  * its blobs are known.  Not final: a record with an unknown blob waits in
  * rx_defer; final (at the end): it is skipped, and named as lost when
  * there was damage. */
-static int rx_record(struct rx *x, const uint8_t *p, const struct record_loc *loc, int final)
+static int reindex_record(struct reindex_ctx *x, const uint8_t *p, const struct record_loc *loc, int final)
 {
 	struct instance_record *rec = x->rec;
 	struct reindex_totals *t = x->t;
@@ -948,7 +952,7 @@ static int rx_record(struct rx *x, const uint8_t *p, const struct record_loc *lo
 			 * other blobs until the blob is restored or the loss
 			 * accepted. */
 			t->damaged++;
-			rx_mark(x, "instance %lld %s needs blob %s.%u\n", (long long)rec->instance_id,
+			damage_marker_add(x, "instance %lld %s needs blob %s.%u\n", (long long)rec->instance_id,
 				rec->info.sop_instance_uid, hex, rec->seg[k - 1].ordinal);
 		}
 	}
@@ -969,16 +973,16 @@ static int rx_record(struct rx *x, const uint8_t *p, const struct record_loc *lo
 		t->instances++;
 	else
 		t->skipped++;
-	rx_maxid(x, 0, rec->patient_id);
-	rx_maxid(x, 1, rec->study_id);
-	rx_maxid(x, 2, rec->series_id);
-	rx_maxid(x, 3, rec->instance_id);
+	note_max_id(x, 0, rec->patient_id);
+	note_max_id(x, 1, rec->study_id);
+	note_max_id(x, 2, rec->series_id);
+	note_max_id(x, 3, rec->instance_id);
 	return 0;
 }
 
-static int rx_entry(void *arg, int type, const uint8_t *p, size_t len, uint64_t off)
+static int reindex_pack_entry(void *arg, int type, const uint8_t *p, size_t len, uint64_t off)
 {
-	struct rx *x = arg;
+	struct reindex_ctx *x = arg;
 	int r = 0;
 	if (type == PACK_ENTRY_BLOB) {
 		struct blob_header h;
@@ -997,13 +1001,13 @@ static int rx_entry(void *arg, int type, const uint8_t *p, size_t len, uint64_t 
 	} else if (type == PACK_ENTRY_INSTANCE) {
 		if (record_decode(p, len, x->rec) == 0) {
 			struct record_loc loc = { x->pack_id, off, (uint32_t)len };
-			r = rx_record(x, p, &loc, 0);
+			r = reindex_record(x, p, &loc, 0);
 		}
 	} else if (type == PACK_ENTRY_TOMBSTONE) {
 		int64_t id;
 		if (tombstone_decode(p, len, &id) == 0) {
 			x->t->tombstones++;
-			rx_maxid(x, 3, id);     /* a removed id is never handed out again */
+			note_max_id(x, 3, id);     /* a removed id is never handed out again */
 			r = catalog_rx_tomb_add(x->cat, id);
 			if (!r && (r = catalog_rx_tomb_apply(x->cat, id)) == 0)
 				x->t->instances--;      /* counted when met: not kept */
@@ -1017,13 +1021,12 @@ static int rx_entry(void *arg, int type, const uint8_t *p, size_t len, uint64_t 
 	return r;
 }
 
-static int rx_blob_file(void *arg, const char *path, const char *name)
+static int reindex_blob_file(void *arg, const char *path, const char *name)
 {
-	struct rx *x = arg;
+	struct reindex_ctx *x = arg;
 	uint8_t hash[HASH_LEN];
 	uint32_t ordinal;
-	int pid;
-	if (parse_blob_name(name, hash, &ordinal, &pid) != 0)
+	if (parse_blob_name(name, hash, &ordinal, NULL) != 0)
 		return 0;
 	if (x->progress)
 		x->progress(x->arg, ++x->files, 0);
@@ -1038,7 +1041,7 @@ static int rx_blob_file(void *arg, const char *path, const char *name)
 		say(x->problem, x->arg, "skipped damaged blob file %s: %s", path,
 		    r < 0 ? (r == -EBADMSG ? "checksum or header mismatch" : strerror(-r))
 			  : "its header names another blob");
-		rx_mark(x, "blob %s\n", path);
+		damage_marker_add(x, "blob %s\n", path);
 		return 0;
 	}
 	struct blob_ref ref = { .ordinal = ordinal, .kind = h.kind, .raw_size = h.raw_size,
@@ -1053,7 +1056,7 @@ int store_reindex(const char *dir, maint_problem_fn problem, maint_progress_fn p
 		  void *arg, struct reindex_totals *t, char *err, size_t errlen)
 {
 	memset(t, 0, sizeof(*t));
-	char path[4096], old[4200], tmpdir[4200];
+	char path[4096], old_index[4200], tmpdir[4200];
 	char **names;
 	int n = list_packs(dir, &names);
 	if (n < 0) {
@@ -1067,16 +1070,17 @@ int store_reindex(const char *dir, maint_problem_fn problem, maint_progress_fn p
 		return lockfd;
 	}
 
-	/* Build the new index beside the old one, then swap.  The old one is
-	 * never opened: it may be damaged, or of an older schema. */
+	/* Build the new index beside the old one, then swap.  Nothing is read
+	 * from the old one (it may be damaged, or of an older schema): it is
+	 * only asked, when it opens, what a damaged range held. */
 	snprintf(tmpdir, sizeof(tmpdir), "%s/reindex.tmp", dir);
-	char cmd[4300];
-	snprintf(cmd, sizeof(cmd), "%s/index.db", tmpdir);
+	char new_index[4300];
+	snprintf(new_index, sizeof(new_index), "%s/index.db", tmpdir);
 	mkdir(tmpdir, 0755);
-	unlink(cmd);
+	unlink(new_index);
 	struct catalog *cat;
 	int r = catalog_open(tmpdir, 1, 0, &cat, err, errlen);
-	struct rx x = { .dir = dir, .cat = cat, .problem = problem, .arg = arg, .t = t,
+	struct reindex_ctx x = { .dir = dir, .cat = cat, .problem = problem, .arg = arg, .t = t,
 			.progress = progress, .accepted = accepted_load(dir) };
 	if (r)
 		goto out;
@@ -1087,8 +1091,8 @@ int store_reindex(const char *dir, maint_problem_fn problem, maint_progress_fn p
 		goto out;
 	}
 	/* Only to name what damage costs: the new index is built without it. */
-	char olderr[256];
-	if (catalog_open(dir, 0, 1, &x.old, olderr, sizeof(olderr)))
+	char why_not[256];          /* an old index that does not open names nothing */
+	if (catalog_open(dir, 0, 1, &x.old, why_not, sizeof(why_not)))
 		x.old = NULL;
 	r = catalog_rx_begin(cat);
 	if (!r)
@@ -1096,7 +1100,7 @@ int store_reindex(const char *dir, maint_problem_fn problem, maint_progress_fn p
 	/* Blob files first: a record in a pack then finds its blobs known,
 	 * unless they are in a later pack. */
 	if (!r)
-		r = walk_blob_files(dir, rx_blob_file, &x);
+		r = walk_blob_files(dir, reindex_blob_file, &x);
 	for (int i = 0; !r && i < n; i++) {
 		if (progress)
 			progress(arg, (uint64_t)i, (uint64_t)n);
@@ -1108,7 +1112,7 @@ int store_reindex(const char *dir, maint_problem_fn problem, maint_progress_fn p
 		x.cut_found = 0;
 		if (!x.old || catalog_pack_find(x.old, names[i], &x.old_pack))
 			x.old_pack = 0;
-		int w = pack_walk(path, rx_entry, rx_skip, &x);
+		int w = pack_walk(path, reindex_pack_entry, reindex_damaged_range, &x);
 		if (x.fail || w == -ENOMEM) {
 			r = x.fail ? x.fail : w;
 			break;
@@ -1116,16 +1120,16 @@ int store_reindex(const char *dir, maint_problem_fn problem, maint_progress_fn p
 		if (w < 0) {
 			t->damaged++;
 			say(problem, arg, "pack %s: unreadable (%s), skipped", names[i], strerror(-w));
-			rx_mark(&x, "pack %s 0 unreadable\n", names[i]);
+			damage_marker_add(&x, "pack %s 0 unreadable\n", names[i]);
 		} else {
-			rx_check_cut(&x, path);
+			reindex_check_cut_pack(&x, path);
 		}
 		t->packs++;
 	}
 	if (progress && !r)
 		progress(arg, (uint64_t)n, (uint64_t)n);
 	if (!r && x.old)
-		catalog_each_pack(x.old, rx_check_gone, &x);
+		catalog_each_pack(x.old, reindex_check_gone_pack, &x);
 	/* The records that named blobs not known when they were met. */
 	int64_t cursor = 0;
 	while (!r) {
@@ -1137,7 +1141,7 @@ int store_reindex(const char *dir, maint_problem_fn problem, maint_progress_fn p
 			break;
 		}
 		if (record_decode(p, loc.len, x.rec) == 0)
-			r = rx_record(&x, p, &loc, 1);
+			r = reindex_record(&x, p, &loc, 1);
 		free(p);
 	}
 	catalog_close(x.old);
@@ -1147,9 +1151,10 @@ int store_reindex(const char *dir, maint_problem_fn problem, maint_progress_fn p
 	if (!r)
 		r = catalog_prune(cat);
 	static const char *kinds[] = { "patient", "study", "series", "instance" };
+	/* Ids up to the largest met are used: new ones start after them. */
 	for (int k = 0; !r && k < 4; k++) {
-		int64_t first;
-		catalog_reserve_ids(cat, kinds[k], x.maxid[k] + 1, &first);
+		int64_t unused_first;
+		catalog_reserve_ids(cat, kinds[k], x.maxid[k] + 1, &unused_first);
 	}
 	if (!r)
 		r = catalog_commit(cat);
@@ -1159,9 +1164,9 @@ int store_reindex(const char *dir, maint_problem_fn problem, maint_progress_fn p
 	catalog_close(cat);
 	if (!r) {
 		snprintf(path, sizeof(path), "%s/index.db", dir);
-		snprintf(old, sizeof(old), "%s/index.db.old", dir);
+		snprintf(old_index, sizeof(old_index), "%s/index.db.old", dir);
 		if (access(path, F_OK) == 0)
-			rename(path, old);
+			rename(path, old_index);
 		for (const char *suf = "-wal"; suf; suf = strcmp(suf, "-wal") ? NULL : "-shm") {
 			char side[4300];
 			snprintf(side, sizeof(side), "%s/index.db%s", dir, suf);
@@ -1169,7 +1174,7 @@ int store_reindex(const char *dir, maint_problem_fn problem, maint_progress_fn p
 			snprintf(side, sizeof(side), "%s/index.db%s", tmpdir, suf);
 			unlink(side);
 		}
-		if (rename(cmd, path) < 0) {
+		if (rename(new_index, path) < 0) {
 			r = -errno;
 			snprintf(err, errlen, "cannot install the new index: %s", strerror(errno));
 		}
@@ -1360,7 +1365,7 @@ static int gc_orphans(void *arg, const char *path, const char *name)
 	struct blob_ref b;
 	if (k == 1) {
 		/* A temporary file of a live import is not ours to take. */
-		if (pid > 0 && (kill(pid, 0) == 0 || errno == EPERM))
+		if (pid_alive(pid))
 			return 0;
 		if (unlink(path) == 0)
 			g->t->temporary_removed++;
