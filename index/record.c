@@ -1,6 +1,6 @@
 /*
- * record.c - instance record encoding: a fixed little-endian head, the
- * segments, then the attributes as (u8 field, u16 length, bytes) so that
+ * record.c - instance records and tombstones, encoded and decoded (the
+ * format is in record.h).  The attributes are (id, length, bytes) so that
  * fields can be added later without breaking old records.
  */
 #include "record.h"
@@ -11,6 +11,10 @@
 #include <string.h>
 
 #define RECORD_VERSION 1
+
+/* Numbers are copied in host order: the format says little endian. */
+_Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__,
+	       "record.c copies integers in host order, the format is little endian");
 
 enum { F_STR, F_INT };
 static const struct field {
