@@ -7,6 +7,29 @@
  * IMMEDIATE): another process may have stored the same data meanwhile, so
  * every decision is checked again there.  The queue between them is bounded
  * in bytes, so memory stays flat whatever the number of files.
+ *
+ * Crash order of one batch (commit_batch), and what a crash after each
+ * step leaves:
+ *   1. Ids reserved (patient, study, series, instance), each kind in a
+ *      committed transaction of its own; a new pack's row likewise
+ *      (ensure_pack).  Left: ids skipped for good, never reused; perhaps
+ *      an empty pack.
+ *   2. BEGIN IMMEDIATE.  Per new file: its new segments appended to this
+ *      process's pack or written as blob files under "<name>.tmp<pid>",
+ *      its record appended to the pack, its rows inserted (uncommitted).
+ *      Left: no rows; pack entries no row names (the last perhaps torn:
+ *      verify and reindex take a torn end of the newest pack for what it
+ *      is); temporary files, which gc removes.  reindex reads packs, not
+ *      rows: a record whose blobs all reached the pack comes back as if
+ *      its batch had committed, one whose blob is a temporary file does not.
+ *   3. syncfs: the appends and temporary files are durable.
+ *   4. Blob files renamed to their final names; syncfs again when there
+ *      were any.  Left: blob files no row names (orphans, for gc).
+ *   5. COMMIT: the batch is stored.
+ * A failure at any step (ENOSPC, EIO, a busy database) rolls the
+ * transaction back, cuts the pack back to where the batch began and removes
+ * the batch's blob files (rollback_data), so no record of it is left for a
+ * reindex to bring back.
  */
 #include "ingest.h"
 

@@ -1,4 +1,44 @@
-/* maint.c - verify, reindex, remove and gc (see maint.h). */
+/*
+ * maint.c - verify, reindex, remove and gc (see maint.h).
+ *
+ * Crash order (an import's is in ingest.c), and what a crash after each
+ * step leaves:
+ *
+ * remove (store_remove_node), under the store's rm_lock:
+ *   1. BEGIN IMMEDIATE.  Per instance: a tombstone appended to this
+ *      process's tombstone pack (its pack row inserted with the first),
+ *      the instance's rows deleted (uncommitted); then empty folders.
+ *      Left: the rows; tombstones that may have reached the disk.  A
+ *      tombstone on disk whose instance still has rows is an interrupted
+ *      removal: verify reports it, reindex applies it, rm finishes it.
+ *   2. syncfs: the tombstones are durable.  Left: the same.
+ *   3. COMMIT: removed.  Blobs stay until gc.
+ *   A failure rolls back and cuts the tombstone pack back to its size
+ *   before (a pack that cannot be cut is not appended to again).
+ *
+ * gc (store_gc), holding the ingest lock exclusively and the write lock:
+ *   1. BEGIN IMMEDIATE; the unreferenced blobs are listed.
+ *   2. Blob files no committed row names, and temporary files of dead
+ *      imports, unlinked.  Left: fewer orphans; nothing a row names.
+ *   3. The unreferenced blob rows deleted; COMMIT.
+ *   4. Their blob files unlinked, then dead mounts' spool files, then (gc
+ *      --force) DAMAGED moved to DAMAGED.accepted.  Left after 3: blob
+ *      files no row names, which the next gc removes.
+ *   Pack space is never reclaimed: packs are not rewritten.
+ *
+ * reindex (store_reindex), holding the use lock exclusively:
+ *   1. A new index built in STORE/reindex.tmp/index.db, in one
+ *      transaction, from the blob files and packs; the damage found is
+ *      written to DAMAGED.tmp.  Left: the old index.db in place, untouched;
+ *      reindex.tmp and DAMAGED.tmp, which the next reindex replaces.
+ *   2. index.db renamed to index.db.old, its -wal and -shm removed, the
+ *      new index renamed to index.db.  Left between the renames: no
+ *      index.db (the store does not open; run reindex again).
+ *   3. DAMAGED.tmp renamed to DAMAGED, or DAMAGED removed when nothing was
+ *      damaged.  Left before it: the new index with the previous marker.
+ *
+ * verify writes nothing.
+ */
 #include "maint.h"
 
 #include <dirent.h>

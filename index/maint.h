@@ -7,13 +7,10 @@
  * has the store open while it runs; gc holds the ingest lock exclusively,
  * so no import is between deciding to share a blob and committing.
  *
- * Crash order (ingest.c): a batch appends its blobs and records to its
- * pack and writes blob files under temporary names; one syncfs; the blob
- * files are renamed and synced; then the rows commit.  A crash leaves at
- * worst a torn tail in the pack being written, temporary files, or data no
- * row names: never a row naming missing data.  A batch that rolls back
- * (an error, ENOSPC) cuts its pack back and removes its blob files, so
- * that a later reindex does not bring it back.
+ * Crash order: an import's is sketched in ingest.c, remove's, gc's and
+ * reindex's in maint.c.  A crash leaves at worst a torn tail in a pack
+ * being written, temporary files, or data no row names: never a row naming
+ * missing data.
  *
  * Damage (a flipped bit, a lost sector) is found by the entry checksums of
  * packs (bound to their offsets, blobstore.h) and blob files; a damaged
