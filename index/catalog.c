@@ -393,6 +393,17 @@ static void blob_from_row(sqlite3_stmt *s, struct blob_ref *b)
 	b->offset = (uint64_t)sqlite3_column_int64(s, 7);
 }
 
+/* The first max blob rows of a bound statement into out: how many, or
+ * -errno. */
+static int blob_rows(sqlite3_stmt *s, struct blob_ref *out, int max)
+{
+	int n = 0, rc = SQLITE_DONE;
+	while (n < max && (rc = sqlite3_step(s)) == SQLITE_ROW)
+		blob_from_row(s, &out[n++]);
+	sqlite3_reset(s);
+	return n == max || rc == SQLITE_DONE ? n : sqerr(rc);
+}
+
 int catalog_blob_candidates(struct catalog *c, const uint8_t hash[HASH_LEN],
 			    struct blob_ref *out, int max)
 {
@@ -400,11 +411,7 @@ int catalog_blob_candidates(struct catalog *c, const uint8_t hash[HASH_LEN],
 	if (!s)
 		return -EIO;
 	sqlite3_bind_blob(s, 1, hash, HASH_LEN, SQLITE_STATIC);
-	int n = 0, rc;
-	while ((rc = sqlite3_step(s)) == SQLITE_ROW && n < max)
-		blob_from_row(s, &out[n++]);
-	sqlite3_reset(s);
-	return rc == SQLITE_ROW || rc == SQLITE_DONE ? n : sqerr(rc);
+	return blob_rows(s, out, max);
 }
 
 static int one_blob(sqlite3_stmt *s, struct blob_ref *out)
@@ -471,19 +478,12 @@ int catalog_pack_find(struct catalog *c, const char *name, int64_t *id)
 
 int catalog_pack_id(struct catalog *c, const char *name, int64_t *id)
 {
-	sqlite3_stmt *s = stmt(c, S_PACK_GET);
-	if (!s)
-		return -EIO;
+	int r = catalog_pack_find(c, name, id);
+	if (r != -ENOENT)
+		return r;
+	sqlite3_stmt *s = stmt(c, S_PACK_INS);
 	sqlite3_bind_text(s, 1, name, -1, SQLITE_STATIC);
-	if (sqlite3_step(s) == SQLITE_ROW) {
-		*id = sqlite3_column_int64(s, 0);
-		sqlite3_reset(s);
-		return 0;
-	}
-	sqlite3_reset(s);
-	s = stmt(c, S_PACK_INS);
-	sqlite3_bind_text(s, 1, name, -1, SQLITE_STATIC);
-	int r = step_done(s);
+	r = step_done(s);
 	if (!r)
 		*id = sqlite3_last_insert_rowid(c->db);
 	return r;
@@ -553,11 +553,7 @@ int catalog_segments(struct catalog *c, int64_t instance_id,
 	if (!s)
 		return -EIO;
 	sqlite3_bind_int64(s, 1, instance_id);
-	int n = 0, rc;
-	while ((rc = sqlite3_step(s)) == SQLITE_ROW && n < max)
-		blob_from_row(s, &segs[n++]);
-	sqlite3_reset(s);
-	return rc == SQLITE_ROW || rc == SQLITE_DONE ? n : sqerr(rc);
+	return blob_rows(s, segs, max);
 }
 
 static int lookup_id(sqlite3_stmt *s, int64_t *id)
@@ -997,7 +993,11 @@ static void node_from_row(sqlite3_stmt *s, int kind, struct cat_node *n)
 	n->parent = sqlite3_column_int64(s, 1);
 	snprintf(n->name, sizeof(n->name), "%s", (const char *)sqlite3_column_text(s, 2));
 	n->mtime_ns = sqlite3_column_int64(s, 3);
-	n->size = (uint64_t)sqlite3_column_int64(s, 4);
+	uint64_t v = (uint64_t)sqlite3_column_int64(s, 4);
+	if (kind == CAT_INSTANCE)
+		n->size = v;
+	else
+		n->nchildren = v;
 }
 
 /* Hand the rows of a bound listing statement to cb.  All rows are read

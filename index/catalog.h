@@ -8,6 +8,20 @@
  * use), because they become inode numbers.
  *
  * One struct catalog is one SQLite connection: use one per thread.
+ *
+ * Conventions, unless a function says otherwise:
+ *  - int functions return 0 or a negative errno: -ENOENT when the row
+ *    asked for does not exist, -EBUSY when the database stays locked,
+ *    -ENOSPC when the disk is full, -EEXIST when a row would break a
+ *    uniqueness rule, -EROFS on a read-only connection, -ENOMEM, and -EIO
+ *    for any other SQLite failure (catalog_errmsg says more).
+ *  - Strings and buffers passed in stay the caller's; whatever is filled
+ *    in (structs, names) is copied into the caller's memory.  Arrays the
+ *    catalogue allocates say so and are the caller's to free.
+ *  - Walks (the *_cb functions) read their rows first or step one
+ *    statement; a pointer passed to a callback is valid during the call
+ *    only.  A callback returning nonzero stops the walk, and that value is
+ *    returned.
  */
 #ifndef DCMFS_CATALOG_H
 #define DCMFS_CATALOG_H
@@ -32,45 +46,67 @@ enum cat_kind {
 
 /* A folder or file of the tree. */
 struct cat_node {
-	int kind;
+	int kind;                   /* enum cat_kind */
 	int64_t id;
 	int64_t parent;             /* patient of a study, study of a series, ... */
 	char name[256];             /* escaped path component (instances end in .dcm) */
 	int64_t mtime_ns;           /* instance: when stored; folder: newest below */
-	uint64_t size;              /* instance: file size; folder: children count */
+	union {
+		uint64_t size;      /* CAT_INSTANCE: the file's size in bytes */
+		uint64_t nchildren; /* a folder: the entries it shows */
+	};
 };
 
-/* Open STORE/index.db.  create: make the schema when the file is new.
- * Another schema is refused: a newer one needs a newer dcmfs, an older one
+/* Open STORE/index.db into *out (the caller closes it with catalog_close).
+ * create: make the schema when the file is new.  Another schema version is
+ * refused, never converted: a newer one needs a newer dcmfs, an older one
  * a `dcmfsctl reindex STORE` (which builds a new index from the packs).
- * Returns 0 or -errno with a one-line reason in err. */
+ * Returns 0; -ENOMEM, -ENOENT or -EACCES when the file does not open, or
+ * -EINVAL when it is not a dcmfs index of this schema; each with a
+ * one-line reason in err. */
 int catalog_open(const char *store_dir, int create, int readonly,
 		 struct catalog **out, char *err, size_t errlen);
+/* Close the connection and free c.  Accepts NULL. */
 void catalog_close(struct catalog *c);
+/* SQLite's message for the last failure on c; owned by c, valid until its
+ * next call. */
 const char *catalog_errmsg(struct catalog *c);
 
-/* Changes whenever another connection commits (PRAGMA data_version). */
+/* Changes whenever another connection commits (PRAGMA data_version);
+ * -1 when it cannot be read. */
 int64_t catalog_data_version(struct catalog *c);
 
 /* ---- transactions (writer) ---- */
-int catalog_begin(struct catalog *c);        /* BEGIN IMMEDIATE, waits */
+/* BEGIN IMMEDIATE: takes the database's write lock, waiting for other
+ * writers up to SQLite's busy timeout (then -EBUSY). */
+int catalog_begin(struct catalog *c);
 int catalog_commit(struct catalog *c);
+/* Undo the open transaction, if any.  Cannot fail usefully. */
 void catalog_rollback(struct catalog *c);
-/* Reserve n ids of a kind (or "blob"/"pack") in a committed transaction of
- * its own, so ids handed out are never reused even if the caller crashes. */
+/* Reserve n ids of a kind ("patient", "study", "series", "instance"):
+ * ids *first .. *first + n - 1 are the caller's.  Outside a transaction
+ * the reservation commits on its own, so ids handed out are never reused
+ * even if the caller crashes; inside one it commits with it. */
 int catalog_reserve_ids(struct catalog *c, const char *kind, int64_t n,
 			int64_t *first);
 
 /* ---- blobs ---- */
-/* Up to max blobs with this hash (ordinals ascending).  Returns the count. */
+/* The blobs with this hash, ordinals ascending, into out[0..max).
+ * Returns how many were written (at most max; more may exist) or -errno. */
 int catalog_blob_candidates(struct catalog *c, const uint8_t hash[HASH_LEN],
 			    struct blob_ref *out, int max);
+/* The blob row with this id, or with this (hash, ordinal): 0, -ENOENT. */
 int catalog_blob_by_id(struct catalog *c, int64_t id, struct blob_ref *out);
 int catalog_blob_by_key(struct catalog *c, const uint8_t hash[HASH_LEN],
 			uint32_t ordinal, struct blob_ref *out);
-int catalog_insert_blob(struct catalog *c, struct blob_ref *ref); /* sets ref->id */
-int catalog_pack_id(struct catalog *c, const char *name, int64_t *id); /* finds or adds */
-int catalog_pack_find(struct catalog *c, const char *name, int64_t *id); /* 0 or -ENOENT */
+/* Insert a blob row; ref->id 0 lets SQLite choose it.  Sets ref->id.
+ * -EEXIST when (hash, ordinal) or the id is taken. */
+int catalog_insert_blob(struct catalog *c, struct blob_ref *ref);
+/* The id of the pack row named name, inserted when there is none. */
+int catalog_pack_id(struct catalog *c, const char *name, int64_t *id);
+/* The id of the pack row named name: 0, or -ENOENT when there is none. */
+int catalog_pack_find(struct catalog *c, const char *name, int64_t *id);
+/* The file name of pack id into name (len bytes, cut to fit): 0, -ENOENT. */
 int catalog_pack_name(struct catalog *c, int64_t id, char *name, size_t len);
 
 /* ---- instances ---- */
@@ -88,15 +124,20 @@ struct cat_version {
  * how many versions an instance has.  Returns the count or -errno. */
 int catalog_versions(struct catalog *c, const char *sop_uid,
 		     struct cat_version **out);
-/* Segment blobs of an instance, in file order; returns nseg or -errno. */
+/* Segment blobs of an instance, in file order, into segs[0..max).
+ * Returns how many were written (0 for an unknown instance) or -errno. */
 int catalog_segments(struct catalog *c, int64_t instance_id,
 		     struct blob_ref *segs, int max);
 
-/* Find or create the patient/study/series rows for r->info; ids are taken
- * from the reserved ranges *next_* (advanced when used).  Sets r->*_id. */
+/* Ids reserved by catalog_reserve_ids: next .. end - 1 are free to use. */
 struct id_pool {
 	int64_t next, end;
 };
+/* Find or create the patient, study and series rows for r->info, and set
+ * r->patient_id, r->study_id and r->series_id to them.  A new row takes
+ * the id r already holds when it is not 0 (reindex replays the record's
+ * ids), else the next of its pool (advanced); on failure r's ids are as
+ * they were.  Returns 0, -ERANGE when a pool is used up, or -errno. */
 int catalog_place(struct catalog *c, struct instance_record *r,
 		  struct id_pool *patients, struct id_pool *studies,
 		  struct id_pool *series);
@@ -107,22 +148,30 @@ struct record_loc {
 	uint64_t offset;            /* of the payload's first byte */
 	uint32_t len;
 };
-/* Insert the instance row and its segment rows (blob ids in seg_blob). */
+/* Insert the instance row of a placed record r (catalog_place), its
+ * segment rows (blob ids seg_blob[0..r->nseg)) and where its record is;
+ * update its folders' mtimes and which version of its SOPInstanceUID is
+ * current.  -EEXIST when the instance id is taken. */
 int catalog_insert_instance(struct catalog *c, const struct instance_record *r,
 			    const int64_t *seg_blob, const struct record_loc *loc);
-/* Delete one instance's rows (segments stay referenced by nothing). */
+/* Delete one instance's row and segment rows (its blobs stay, for gc).
+ * 0, or -ENOENT when it has no row. */
 int catalog_delete_instance(struct catalog *c, int64_t instance_id);
-/* Delete folders left without children; refresh folder mtimes. */
+/* Delete folders left without children; settle folder counts, mtimes and
+ * current versions. */
 int catalog_prune(struct catalog *c);
 
 /* ---- the tree, for the filesystem and `ls` ---- */
 typedef int (*cat_node_cb)(void *arg, const struct cat_node *n);
-/* Children of a node: kind is the parent's kind (0 = the list of patients). */
+/* Children of a node, by id (creation order), to cb: kind is the parent's kind (0 =
+ * the list of patients; parent_id is then ignored).  -ENOTDIR when
+ * parent_kind is CAT_INSTANCE or not a kind. */
 int catalog_children(struct catalog *c, int parent_kind, int64_t parent_id,
 		     cat_node_cb cb, void *arg);
-/* Child named name under a parent; 0, or -ENOENT. */
+/* Child named name under a parent: 0, -ENOENT, or -ENOTDIR as above. */
 int catalog_lookup(struct catalog *c, int parent_kind, int64_t parent_id,
 		   const char *name, struct cat_node *out);
+/* The node of one row: 0, or -ENOENT (also for a kind that is not one). */
 int catalog_node(struct catalog *c, int kind, int64_t id, struct cat_node *out);
 /* The row of one instance: what its record must agree with, and where
  * the record is. */
@@ -134,6 +183,7 @@ struct cat_instance {
 	uint8_t file_hash[HASH_LEN];
 	struct record_loc rec;
 };
+/* 0, or -ENOENT when the instance has no row. */
 int catalog_instance_row(struct catalog *c, int64_t instance_id,
 			 struct cat_instance *out);
 /* Who an instance is, as its row and its folders' rows say (fields a
@@ -156,13 +206,16 @@ struct cat_identity {
 	int64_t pick;               /* the version the rules make current */
 	int noid;                   /* want: patient folder is a %noid stem */
 };
+/* 0, or -ENOENT when the instance has no row. */
 int catalog_identity(struct catalog *c, int64_t instance_id, struct cat_identity *out);
+/* Needs no connection.  0, or -ENOMEM. */
 int catalog_identity_want(const struct instance_record *r, struct cat_identity *out);
 /* PRAGMA integrity_check (unlike quick_check, it finds index entries that
  * disagree with their rows): 0 when "ok", else -EBADMSG (or -errno) and
  * the first line SQLite gives in msg. */
 int catalog_integrity_check(struct catalog *c, char *msg, size_t len);
-/* Every pack the catalogue knows, by id (reindex: packs now missing). */
+/* Every pack the catalogue knows, by id, to cb (verify and reindex: packs
+ * now missing). */
 typedef int (*cat_pack_cb)(void *arg, int64_t id, const char *name);
 int catalog_each_pack(struct catalog *c, cat_pack_cb cb, void *arg);
 /* Instances hit by damage in bytes [start, end) of a pack: record = 1 when
@@ -171,27 +224,36 @@ typedef int (*cat_affected_cb)(void *arg, int64_t instance_id, const char *sop_u
 			       int record);
 int catalog_affected(struct catalog *c, int64_t pack, uint64_t start, uint64_t end,
 		     cat_affected_cb cb, void *arg);
-/* Instances that have blob_id as a segment. */
+/* Instances that have blob_id as a segment, to cb (record is 0). */
 int catalog_blob_users(struct catalog *c, int64_t blob_id, cat_affected_cb cb, void *arg);
-/* Instances below a node (or every instance when kind is 0). */
+/* Instances below a node, id ascending, to cb (every instance when kind
+ * is 0; for CAT_INSTANCE, every version of its SOPInstanceUID).  The ids
+ * are read first, so cb may change rows.  -EINVAL for another kind. */
 typedef int (*cat_id_cb)(void *arg, int64_t instance_id);
 int catalog_instances_under(struct catalog *c, int kind, int64_t id,
 			    cat_id_cb cb, void *arg);
 /* The instances after instance_id in its series, in name order (the
  * folder's listing order, and the order of `ls`, globs and most copy
- * tools); returns the count (<= max). */
+ * tools), into ids[] and their sizes into sizes[].  Returns how many were
+ * written, at most max (0 after the last or for an unknown instance), or
+ * -errno. */
 int catalog_next_in_series(struct catalog *c, int64_t instance_id, int64_t *ids,
 			   uint64_t *sizes, int max);
-/* Resolve a PatientID / StudyUID / SeriesUID / SOPInstanceUID to row ids,
- * all of them, in a malloc'd array (*ids; the caller frees it).  Returns the
- * count or -errno. */
+/* Resolve a PatientID (or a patient folder name) / StudyUID / SeriesUID /
+ * SOPInstanceUID, by kind, to row ids, all of them, in a malloc'd array
+ * (*ids, NULL when there are none; the caller frees it).  Returns the
+ * count, -EINVAL for another kind, or -errno. */
 int catalog_find_ids(struct catalog *c, int kind, const char *uid,
 		     int64_t **ids);
 
 /* ---- maintenance ---- */
+/* Every blob row, by pack and offset, with how many segments use it. */
 typedef int (*cat_blob_cb)(void *arg, const struct blob_ref *b, int64_t refs);
 int catalog_all_blobs(struct catalog *c, cat_blob_cb cb, void *arg);
+/* Delete a blob row that no segment uses: 0, or -EBUSY when one does (or
+ * it is gone). */
 int catalog_delete_blob(struct catalog *c, int64_t blob_id);
+/* Add a row to the import log (dcmfsctl stats). */
 int catalog_log_import(struct catalog *c, int64_t started_ns, int64_t ended_ns,
 		       int64_t n_new, int64_t n_dup, int64_t n_version,
 		       int64_t n_rejected, uint64_t bytes_in, uint64_t bytes_stored);
@@ -204,7 +266,9 @@ struct cat_totals {
 	uint64_t stored_bytes;      /* sum of encoded sizes of all blobs */
 	uint64_t pixel_raw_bytes, pixel_stored_bytes;
 };
+/* The whole store's totals.  Always 0: a count that cannot be read is 0. */
 int catalog_totals(struct catalog *c, struct cat_totals *t);
+/* The totals of each modality, to cb. */
 typedef int (*cat_modality_cb)(void *arg, const char *modality,
 			       const struct cat_totals *t);
 int catalog_totals_by_modality(struct catalog *c, cat_modality_cb cb, void *arg);
@@ -222,8 +286,10 @@ int catalog_totals_by_modality(struct catalog *c, cat_modality_cb cb, void *arg)
  *   CAT_VIEW_QUARANTINE  the versions that are unclean (and folders that
  *                        hold some)
  * Inside a view, kinds and parents are as in catalog_children; view
- * CAT_VIEW_PATIENTS is /patients itself.  Removing an instance (rm, unlink)
- * removes every version of its SOPInstanceUID. */
+ * CAT_VIEW_PATIENTS is /patients itself (these functions are then
+ * catalog_children, catalog_lookup and catalog_node).  Another view gives
+ * -EIO.  Removing an instance (rm, unlink) removes every version of its
+ * SOPInstanceUID. */
 enum cat_view { CAT_VIEW_PATIENTS = 0, CAT_VIEW_VERSIONS = 1, CAT_VIEW_QUARANTINE = 2 };
 int catalog_view_children(struct catalog *c, int view, int parent_kind, int64_t parent_id,
 			  cat_node_cb cb, void *arg);
@@ -242,12 +308,16 @@ int catalog_quarantined(struct catalog *c, cat_quarantine_cb cb, void *arg);
  * rx_tomb: ids of removed instances (a record met later is not inserted).
  * rx_defer: records met before a blob they name (in a later pack, or
  * damaged), tried again at the end in the order they were met. */
+/* Create the tables (again: a no-op when they exist). */
 int catalog_rx_begin(struct catalog *c);
+/* Remember a tombstone's instance id (again: a no-op). */
 int catalog_rx_tomb_add(struct catalog *c, int64_t instance_id);
 int catalog_rx_tomb_has(struct catalog *c, int64_t instance_id);   /* 1, 0, -errno */
 /* Delete a removed instance's rows and the folders left empty by it;
  * 0, -ENOENT when it has no rows, or -errno. */
 int catalog_rx_tomb_apply(struct catalog *c, int64_t instance_id);
+/* Keep a record for the end: a copy of its payload (loc->len bytes) and
+ * where it is. */
 int catalog_rx_defer(struct catalog *c, const struct record_loc *loc, const void *payload);
 /* The deferred record after *cursor (start at 0): 1 and a malloc'd copy of
  * its payload in *payload (loc->len bytes; the caller frees it), 0 at the
@@ -255,7 +325,8 @@ int catalog_rx_defer(struct catalog *c, const struct record_loc *loc, const void
 int catalog_rx_deferred_next(struct catalog *c, int64_t *cursor, struct record_loc *loc,
 			     void **payload);
 
-/* Raw SQL for tools and tests that need a one-off query; NULL-safe. */
+/* Run SQL (one or more statements, no results) for tools and tests that
+ * need a one-off query. */
 int catalog_exec(struct catalog *c, const char *sql);
 
 #endif
