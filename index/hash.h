@@ -17,20 +17,27 @@ typedef void (*hash_fn_t)(const void *data, size_t len, uint8_t out[HASH_LEN]);
 /* The content hash in use; XXH3-128 unless a unit test swapped it. */
 extern hash_fn_t hash_fn;
 
+/* XXH3-128 of data[0..len) in its canonical (big-endian) byte order, the
+ * form stored in records, rows and blob file names.  Cannot fail. */
 void hash_xxh3_128(const void *data, size_t len, uint8_t out[HASH_LEN]);
 
+/* The content key of data[0..len) by hash_fn.  Cannot fail. */
 static inline void hash_bytes(const void *data, size_t len, uint8_t out[HASH_LEN])
 {
 	hash_fn(data, len, out);
 }
 
-/* 64-bit checksum for envelopes (pack entries, blob file headers). */
+/* 64-bit checksum (XXH3-64) for envelopes (pack entries, blob file
+ * headers) and short names (escape.h).  Cannot fail. */
 uint64_t checksum64(const void *data, size_t len);
 /* The same with a seed (pack entries v2 bind their checksum to their offset). */
 uint64_t checksum64_seed(const void *data, size_t len, uint64_t seed);
 
-/* Lowercase hex, out has room for 2*HASH_LEN+1. */
+/* h as 2*HASH_LEN lowercase hex digits and a NUL into out (2*HASH_LEN+1
+ * bytes).  Cannot fail. */
 void hash_hex(const uint8_t h[HASH_LEN], char *out);
+/* The hash written by hash_hex: exactly 2*HASH_LEN lowercase hex digits,
+ * then the end of the string.  0, or -1 (h then partly written). */
 int hash_from_hex(const char *hex, uint8_t h[HASH_LEN]);
 
 #endif

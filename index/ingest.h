@@ -28,8 +28,10 @@ enum ingest_outcome {
 	INGEST_FAILED,         /* a store error (disk full, I/O): not stored */
 };
 
+/* What became of one file.  Handed to the report callback (valid during
+ * the call) or filled in by ingest_one. */
 struct ingest_result {
-	const char *path;
+	const char *path;      /* the path as queued; not owned */
 	int outcome;
 	int err;               /* -errno for INGEST_FAILED */
 	char reason[256];      /* for REJECTED / FAILED, and why a file is quarantined */
@@ -53,20 +55,38 @@ struct ingest_totals {
 typedef void (*ingest_report_fn)(void *arg, const struct ingest_result *r);
 
 struct ingest;
-/* threads 0 = one per core.  report is called from the writer thread. */
+/* Start an import session on s (which must stay open until ingest_end):
+ * threads workers (0 = one per core) and one writer.  report (may be
+ * NULL) is called from the writer thread once per file queued with
+ * ingest_add.  On success *out is the caller's, to end with ingest_end.
+ * Returns 0, -EROFS for a read-only store, -ENOMEM, or the -errno of
+ * opening the catalogue or starting threads, with a one-line reason in
+ * err. */
 int ingest_begin(struct store *s, int threads, ingest_report_fn report,
 		 void *arg, struct ingest **out, char *err, size_t errlen);
-/* Queue a file or a folder (walked recursively; hidden entries included). */
+/* Queue a file, or a folder walked recursively (hidden entries included;
+ * symbolic links inside it are not followed: they are queued and refused
+ * as such).  path is copied.  Blocks while the queue is full.  A path that
+ * cannot be read is queued all the same and reported as rejected.  The
+ * first call takes the store's ingest lock (waiting while a gc runs).
+ * Returns 0, -ENOMEM, the lock's -errno, or nftw's -errno. */
 int ingest_add(struct ingest *ing, const char *path);
-/* A snapshot of the totals so far (for a progress line). */
+/* A snapshot of the totals so far and of the files queued and not yet
+ * reported (for a progress line).  Any thread. */
 void ingest_progress(struct ingest *ing, struct ingest_totals *t,
 		     int64_t *queued);
-/* Wait for everything queued, log the run, free.  Returns 0 or -errno of
- * the first store error. */
+/* Wait for everything queued, log the run in the catalogue, free ing (also
+ * when it fails) and fill *t.  Returns 0, or the -errno of the first file
+ * that failed with a store error (INGEST_FAILED); rejected files are not
+ * errors. */
 int ingest_end(struct ingest *ing, struct ingest_totals *t);
 
 /* Ingest one file now, in the calling thread (the /incoming path of the
- * mount).  Serialised internally; res->outcome tells what happened. */
+ * mount), as a batch of its own, holding the ingest lock for that file
+ * only.  Calls from several threads are serialised; report is not called.
+ * Returns 0 with res filled in (res->path is path, res->outcome tells what
+ * happened, INGEST_FAILED included), or -ENOMEM or the lock's or the
+ * catalogue's -errno when the file was not tried. */
 int ingest_one(struct ingest *ing, const char *path, struct ingest_result *res);
 
 #endif

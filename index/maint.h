@@ -46,9 +46,11 @@
 
 #define DAMAGE_MARKER "DAMAGED"
 
-/* Called once per problem found (a one-line description). */
+/* Called once per problem found, with a one-line description valid during
+ * the call (problem may be NULL: nothing is told). */
 typedef void (*maint_problem_fn)(void *arg, const char *what);
-/* Called now and then with work done and work total (for progress). */
+/* Called now and then with work done and work total (for progress; may be
+ * NULL). */
 typedef void (*maint_progress_fn)(void *arg, uint64_t done, uint64_t total);
 
 struct verify_totals {
@@ -77,8 +79,10 @@ struct verify_totals {
  * whose fix is reindex.  Each damaged pack range is named
  * with the instances it affects; so is each damaged blob file.  Orphans and
  * temporary files are counted, not problems.  Safe to run while imports
- * and gc run: data freed meanwhile is not reported missing.  Returns 0 or
- * -errno (problems found are not an error of verify itself). */
+ * and gc run: data freed meanwhile is not reported missing.  *t is filled
+ * in.  Returns 0, or -ENOMEM or a catalogue -errno when the check could not
+ * be done (problems found are not an error of verify itself: t->problems
+ * counts them). */
 int store_verify(struct store *s, maint_problem_fn problem, maint_progress_fn progress,
 		 void *arg, struct verify_totals *t);
 
@@ -105,19 +109,28 @@ struct reindex_totals {
  * the packs in memory bounded whatever the store's size (what must be
  * remembered, tombstones and records met before their blobs, is kept in
  * scratch tables on disk).  progress (may be NULL) gets blob files checked
- * with total 0 (blob files come first), then packs done / total. */
+ * with total 0 (blob files come first), then packs done / total.  *t is
+ * filled in.  Returns 0 (damage skipped is not a failure: t->damaged
+ * counts it), or -errno with a one-line reason in err: -EBUSY while in
+ * use, the -errno of listing dir/packs (not a store), -ENOMEM, or a
+ * catalogue error (the old index.db is then left in place). */
 int store_reindex(const char *dir, maint_problem_fn problem, maint_progress_fn progress,
 		  void *arg, struct reindex_totals *t, char *err, size_t errlen);
 
 /* Remove instances below a node (kind from enum cat_kind, matched by its
- * UID/ID): a tombstone per instance in a pack, then the rows.  Blobs stay
- * until gc.  *removed gets the count.  All removals of one struct store
- * append to one tombstone pack (made on the first, a new one past
- * PACK_SIZE_LIMIT), one at a time; each syncs its tombstones before its
- * rows are deleted, and one that fails cuts them off again. */
+ * UID/ID as catalog_find_ids does; an instance is every version of its
+ * SOPInstanceUID): a tombstone per instance in a pack, then the rows.
+ * Blobs stay until gc.  *removed gets the count.  All removals of one
+ * struct store append to one tombstone pack (made on the first, a new one
+ * past PACK_SIZE_LIMIT), one at a time; each syncs its tombstones before
+ * its rows are deleted, and one that fails cuts them off again.  Returns
+ * 0, -ENOENT when nothing matches, or -errno (-EBUSY, -ENOSPC, -EIO...),
+ * each with a one-line reason in err. */
 int store_remove(struct store *s, int kind, const char *uid, int64_t *removed,
 		 char *err, size_t errlen);
-/* The same for one node by row id (the filesystem's rm). */
+/* The same for one node by row id (the filesystem's rm), through the
+ * caller's connection cat (of s; not in a transaction).  Removing nothing
+ * is 0 with *removed 0.  Returns 0 or -errno. */
 int store_remove_node(struct store *s, struct catalog *cat, int kind, int64_t id,
 		      int64_t *removed);
 
@@ -130,7 +143,9 @@ struct gc_totals {
  * Waits first for ingest sessions of other processes to end (the ingest
  * lock, store.h; s->waiting is told), and holds them off until done.
  * Refuses (-EBUSY, err says why) while STORE/DAMAGED exists unless force;
- * a forced gc that succeeds accepts the damage (see above). */
+ * a forced gc that succeeds accepts the damage (see above).  *t is filled
+ * in.  Returns 0 or -errno (the lock's, the catalogue's, -ENOMEM, or of
+ * clearing DAMAGED), with a one-line reason in err. */
 int store_gc(struct store *s, int force, struct gc_totals *t, char *err, size_t errlen);
 
 #endif
