@@ -68,6 +68,13 @@ static const char schema_sql[] =
 	" n_duplicate INTEGER, n_version INTEGER, n_rejected INTEGER,"
 	" bytes_in INTEGER, bytes_stored INTEGER);";
 
+/* The columns node_from_row reads, in its order: id, parent, name, mtime,
+ * and the file size (instances) or the number of entries shown (folders). */
+#define NODE_PATIENTS "SELECT id, 0, dirname, mtime, nchildren FROM patients"
+#define NODE_STUDIES "SELECT id, patient, dirname, mtime, nchildren FROM studies"
+#define NODE_SERIES "SELECT id, study, dirname, mtime, nchildren FROM series"
+#define NODE_INSTANCES(name) "SELECT id, series, " name ", stored_at, size FROM instances"
+
 enum stmt_id {
 	S_RESERVE_GET, S_RESERVE_SET, S_BLOB_CAND, S_BLOB_ID, S_BLOB_KEY,
 	S_BLOB_INS, S_PACK_GET, S_PACK_INS, S_PACK_NAME, S_VERSIONS, S_SEGMENTS,
@@ -125,24 +132,24 @@ static const char *stmt_sql[S_NSTMT] = {
 			" nchildren=(SELECT count(*) FROM series WHERE study=?1 AND nchildren>0) WHERE id=?1",
 	[S_SER_TOUCH] = "UPDATE series SET mtime=max(mtime, ?2),"
 			" nchildren=(SELECT count(*) FROM instances WHERE series=?1 AND current=1) WHERE id=?1",
-	[S_CH_PATIENTS] = "SELECT id, 0, dirname, mtime, nchildren FROM patients WHERE nchildren>0 ORDER BY id",
-	[S_CH_STUDIES] = "SELECT id, patient, dirname, mtime, nchildren FROM studies WHERE patient=?1"
+	[S_CH_PATIENTS] = NODE_PATIENTS " WHERE nchildren>0 ORDER BY id",
+	[S_CH_STUDIES] = NODE_STUDIES " WHERE patient=?1"
 			 " AND nchildren>0 ORDER BY id",
-	[S_CH_SERIES] = "SELECT id, study, dirname, mtime, nchildren FROM series WHERE study=?1"
+	[S_CH_SERIES] = NODE_SERIES " WHERE study=?1"
 			" AND nchildren>0 ORDER BY id",
-	[S_CH_INSTANCES] = "SELECT id, series, fname, stored_at, size FROM instances WHERE series=?1"
+	[S_CH_INSTANCES] = NODE_INSTANCES("fname") " WHERE series=?1"
 			   " AND current=1 ORDER BY fname",
-	[S_LK_PATIENT] = "SELECT id, 0, dirname, mtime, nchildren FROM patients WHERE dirname=?2 AND nchildren>0",
-	[S_LK_STUDY] = "SELECT id, patient, dirname, mtime, nchildren FROM studies WHERE patient=?1"
+	[S_LK_PATIENT] = NODE_PATIENTS " WHERE dirname=?2 AND nchildren>0",
+	[S_LK_STUDY] = NODE_STUDIES " WHERE patient=?1"
 		       " AND dirname=?2 AND nchildren>0",
-	[S_LK_SERIES] = "SELECT id, study, dirname, mtime, nchildren FROM series WHERE study=?1"
+	[S_LK_SERIES] = NODE_SERIES " WHERE study=?1"
 			" AND dirname=?2 AND nchildren>0",
-	[S_LK_INSTANCE] = "SELECT id, series, fname, stored_at, size FROM instances WHERE series=?1"
+	[S_LK_INSTANCE] = NODE_INSTANCES("fname") " WHERE series=?1"
 			  " AND fname=?2 AND current=1",
-	[S_NODE_PATIENT] = "SELECT id, 0, dirname, mtime, nchildren FROM patients WHERE id=?1",
-	[S_NODE_STUDY] = "SELECT id, patient, dirname, mtime, nchildren FROM studies WHERE id=?1",
-	[S_NODE_SERIES] = "SELECT id, study, dirname, mtime, nchildren FROM series WHERE id=?1",
-	[S_NODE_INSTANCE] = "SELECT id, series, name, stored_at, size FROM instances WHERE id=?1",
+	[S_NODE_PATIENT] = NODE_PATIENTS " WHERE id=?1",
+	[S_NODE_STUDY] = NODE_STUDIES " WHERE id=?1",
+	[S_NODE_SERIES] = NODE_SERIES " WHERE id=?1",
+	[S_NODE_INSTANCE] = NODE_INSTANCES("name") " WHERE id=?1",
 	[S_INST_RECORD] = "SELECT i.id, i.series, se.study, st.patient, i.sop_uid, i.version, i.size,"
 			  " i.file_hash, i.record_pack, i.record_offset, i.record_len"
 			  " FROM instances i LEFT JOIN series se ON se.id=i.series"
@@ -183,15 +190,21 @@ struct catalog {
 	sqlite3_stmt *vst[2 * V_NSTMT];     /* [view - 1][id] */
 };
 
+/* The statement for sql, prepared into *slot on first use and kept; reset
+ * and unbound, ready to bind.  NULL when it does not prepare. */
+static sqlite3_stmt *cached_stmt(sqlite3 *db, sqlite3_stmt **slot, const char *sql)
+{
+	if (!*slot &&
+	    sqlite3_prepare_v3(db, sql, -1, SQLITE_PREPARE_PERSISTENT, slot, NULL) != SQLITE_OK)
+		return NULL;
+	sqlite3_reset(*slot);
+	sqlite3_clear_bindings(*slot);
+	return *slot;
+}
+
 static sqlite3_stmt *stmt(struct catalog *c, enum stmt_id id)
 {
-	if (!c->st[id] &&
-	    sqlite3_prepare_v3(c->db, stmt_sql[id], -1, SQLITE_PREPARE_PERSISTENT,
-			       &c->st[id], NULL) != SQLITE_OK)
-		return NULL;
-	sqlite3_reset(c->st[id]);
-	sqlite3_clear_bindings(c->st[id]);
-	return c->st[id];
+	return cached_stmt(c->db, &c->st[id], stmt_sql[id]);
 }
 
 /* Map SQLite result codes to errno values for callers. */
@@ -1170,14 +1183,11 @@ int catalog_next_in_series(struct catalog *c, int64_t instance_id, int64_t *ids,
 	return rc == SQLITE_ROW || rc == SQLITE_DONE ? n : sqerr(rc);
 }
 
-static int collect_ids(sqlite3 *db, const char *sql, int64_t bind, int bound,
-		       int64_t **ids, size_t *n)
+/* The ids in column 0 of every row of the bound statement s, which is
+ * finalized, into a malloc'd array (*ids, *n; NULL and 0 on failure or
+ * when there are none).  Returns 0 or -errno. */
+static int ids_of_rows(sqlite3_stmt *s, int64_t **ids, size_t *n)
 {
-	sqlite3_stmt *s;
-	if (sqlite3_prepare_v2(db, sql, -1, &s, NULL) != SQLITE_OK)
-		return -EIO;
-	if (bound)
-		sqlite3_bind_int64(s, 1, bind);
 	size_t cap = 0;
 	int rc, r = 0;
 	*ids = NULL;
@@ -1197,7 +1207,23 @@ static int collect_ids(sqlite3 *db, const char *sql, int64_t bind, int bound,
 	if (!r && rc != SQLITE_DONE)
 		r = sqerr(rc);
 	sqlite3_finalize(s);
+	if (r) {
+		free(*ids);
+		*ids = NULL;
+		*n = 0;
+	}
 	return r;
+}
+
+static int collect_ids(sqlite3 *db, const char *sql, int64_t bind, int bound,
+		       int64_t **ids, size_t *n)
+{
+	sqlite3_stmt *s;
+	if (sqlite3_prepare_v2(db, sql, -1, &s, NULL) != SQLITE_OK)
+		return -EIO;
+	if (bound)
+		sqlite3_bind_int64(s, 1, bind);
+	return ids_of_rows(s, ids, n);
 }
 
 int catalog_instances_under(struct catalog *c, int kind, int64_t id,
@@ -1240,29 +1266,9 @@ int catalog_find_ids(struct catalog *c, int kind, const char *uid,
 	if (sqlite3_prepare_v2(c->db, sql[kind], -1, &s, NULL) != SQLITE_OK)
 		return -EIO;
 	sqlite3_bind_text(s, 1, uid, -1, SQLITE_STATIC);
-	int64_t *v = NULL;
-	int n = 0, cap = 0, rc, r = 0;
-	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-		if (n == cap) {
-			cap = cap ? cap * 2 : 16;
-			int64_t *p = realloc(v, (size_t)cap * sizeof(*v));
-			if (!p) {
-				r = -ENOMEM;
-				break;
-			}
-			v = p;
-		}
-		v[n++] = sqlite3_column_int64(s, 0);
-	}
-	sqlite3_finalize(s);
-	if (!r && rc != SQLITE_DONE)
-		r = sqerr(rc);
-	if (r) {
-		free(v);
-		return r;
-	}
-	*ids = v;
-	return n;
+	size_t n;
+	int r = ids_of_rows(s, ids, &n);
+	return r ? r : (int)n;
 }
 
 int catalog_all_blobs(struct catalog *c, cat_blob_cb cb, void *arg)
@@ -1421,33 +1427,33 @@ static const char *vstmt_sql[2][V_NSTMT] = { {
 		      " j.sop_uid=?1 ORDER BY j.unclean<>'', j.version DESC LIMIT 1)) WHERE sop_uid=?1",
 	[V_FOLDERS] = "SELECT DISTINCT i.series, se.study, st.patient FROM instances i JOIN series se"
 		      " ON se.id=i.series JOIN studies st ON st.id=se.study WHERE i.sop_uid=?1",
-	[V_CH_PATIENTS] = "SELECT id, 0, dirname, mtime, nchildren FROM patients WHERE 1 ORDER BY id",
-	[V_CH_STUDIES] = "SELECT id, patient, dirname, mtime, nchildren FROM studies WHERE patient=?1 ORDER BY id",
-	[V_CH_SERIES] = "SELECT id, study, dirname, mtime, nchildren FROM series WHERE study=?1 ORDER BY id",
-	[V_CH_INSTANCES] = "SELECT id, series, vname, stored_at, size FROM instances WHERE series=?1 ORDER BY vname",
-	[V_LK_PATIENT] = "SELECT id, 0, dirname, mtime, nchildren FROM patients WHERE dirname=?2",
-	[V_LK_STUDY] = "SELECT id, patient, dirname, mtime, nchildren FROM studies WHERE patient=?1 AND dirname=?2",
-	[V_LK_SERIES] = "SELECT id, study, dirname, mtime, nchildren FROM series WHERE study=?1 AND dirname=?2",
-	[V_LK_INSTANCE] = "SELECT id, series, vname, stored_at, size FROM instances WHERE series=?1 AND vname=?2",
-	[V_NODE_INSTANCE] = "SELECT id, series, vname, stored_at, size FROM instances WHERE id=?1",
+	[V_CH_PATIENTS] = NODE_PATIENTS " WHERE 1 ORDER BY id",
+	[V_CH_STUDIES] = NODE_STUDIES " WHERE patient=?1 ORDER BY id",
+	[V_CH_SERIES] = NODE_SERIES " WHERE study=?1 ORDER BY id",
+	[V_CH_INSTANCES] = NODE_INSTANCES("vname") " WHERE series=?1 ORDER BY vname",
+	[V_LK_PATIENT] = NODE_PATIENTS " WHERE dirname=?2",
+	[V_LK_STUDY] = NODE_STUDIES " WHERE patient=?1 AND dirname=?2",
+	[V_LK_SERIES] = NODE_SERIES " WHERE study=?1 AND dirname=?2",
+	[V_LK_INSTANCE] = NODE_INSTANCES("vname") " WHERE series=?1 AND vname=?2",
+	[V_NODE_INSTANCE] = NODE_INSTANCES("vname") " WHERE id=?1",
 }, {
-	[V_CH_PATIENTS] = "SELECT id, 0, dirname, mtime, nchildren FROM patients WHERE 1"
+	[V_CH_PATIENTS] = NODE_PATIENTS " WHERE 1"
 			  Q_UNCLEAN_UNDER_PATIENT " ORDER BY id",
-	[V_CH_STUDIES] = "SELECT id, patient, dirname, mtime, nchildren FROM studies WHERE patient=?1"
+	[V_CH_STUDIES] = NODE_STUDIES " WHERE patient=?1"
 			 Q_UNCLEAN_UNDER_STUDY " ORDER BY id",
-	[V_CH_SERIES] = "SELECT id, study, dirname, mtime, nchildren FROM series WHERE study=?1"
+	[V_CH_SERIES] = NODE_SERIES " WHERE study=?1"
 			Q_UNCLEAN_UNDER_SERIES " ORDER BY id",
-	[V_CH_INSTANCES] = "SELECT id, series, vname, stored_at, size FROM instances WHERE series=?1"
+	[V_CH_INSTANCES] = NODE_INSTANCES("vname") " WHERE series=?1"
 			   " AND unclean<>'' ORDER BY vname",
-	[V_LK_PATIENT] = "SELECT id, 0, dirname, mtime, nchildren FROM patients WHERE dirname=?2"
+	[V_LK_PATIENT] = NODE_PATIENTS " WHERE dirname=?2"
 			 Q_UNCLEAN_UNDER_PATIENT,
-	[V_LK_STUDY] = "SELECT id, patient, dirname, mtime, nchildren FROM studies WHERE patient=?1"
+	[V_LK_STUDY] = NODE_STUDIES " WHERE patient=?1"
 		       " AND dirname=?2" Q_UNCLEAN_UNDER_STUDY,
-	[V_LK_SERIES] = "SELECT id, study, dirname, mtime, nchildren FROM series WHERE study=?1"
+	[V_LK_SERIES] = NODE_SERIES " WHERE study=?1"
 			" AND dirname=?2" Q_UNCLEAN_UNDER_SERIES,
-	[V_LK_INSTANCE] = "SELECT id, series, vname, stored_at, size FROM instances WHERE series=?1"
+	[V_LK_INSTANCE] = NODE_INSTANCES("vname") " WHERE series=?1"
 			  " AND vname=?2 AND unclean<>''",
-	[V_NODE_INSTANCE] = "SELECT id, series, vname, stored_at, size FROM instances WHERE id=?1"
+	[V_NODE_INSTANCE] = NODE_INSTANCES("vname") " WHERE id=?1"
 			    " AND unclean<>''",
 } };
 
@@ -1456,13 +1462,7 @@ static sqlite3_stmt *vstmt_view(struct catalog *c, int view, enum vstmt_id id)
 	int k = (view - 1) * V_NSTMT + (int)id;
 	if (view < 1 || view > 2 || !vstmt_sql[view - 1][id])
 		return NULL;
-	if (!c->vst[k] &&
-	    sqlite3_prepare_v3(c->db, vstmt_sql[view - 1][id], -1, SQLITE_PREPARE_PERSISTENT,
-			       &c->vst[k], NULL) != SQLITE_OK)
-		return NULL;
-	sqlite3_reset(c->vst[k]);
-	sqlite3_clear_bindings(c->vst[k]);
-	return c->vst[k];
+	return cached_stmt(c->db, &c->vst[k], vstmt_sql[view - 1][id]);
 }
 
 static sqlite3_stmt *vstmt(struct catalog *c, enum vstmt_id id)
