@@ -100,42 +100,39 @@ static int parse_blob_name(const char *name, uint8_t hash[HASH_LEN], uint32_t *o
 
 typedef int (*blobfile_cb)(void *arg, const char *path, const char *name);
 
+/* The entries of folder path that do not start with '.': to cb when depth
+ * is 0, else the folders among them walked at depth - 1 (one that does not
+ * open is passed over).  Stops at the first nonzero cb and returns it. */
+static int walk_below(const char *path, int depth, blobfile_cb cb, void *arg)
+{
+	DIR *d = opendir(path);
+	if (!d)
+		return 0;
+	struct dirent *e;
+	int r = 0;
+	while (!r && (e = readdir(d))) {
+		if (e->d_name[0] == '.')
+			continue;
+		char sub[5000];
+		snprintf(sub, sizeof(sub), "%s/%s", path, e->d_name);
+		r = depth ? walk_below(sub, depth - 1, cb, arg) : cb(arg, sub, e->d_name);
+	}
+	closedir(d);
+	return r;
+}
+
+/* Every file in STORE/blobs/<ab>/<cd>/ to cb (path and name), temporary
+ * files and strays included.  Returns 0, the first nonzero cb, or -errno
+ * when blobs/ exists but does not open. */
 static int walk_blob_files(const char *dir, blobfile_cb cb, void *arg)
 {
-	char p1[4096], p2[4400], p3[4700];
-	snprintf(p1, sizeof(p1), "%s/blobs", dir);
-	DIR *d1 = opendir(p1);
-	if (!d1)
+	char blobs[4096];
+	snprintf(blobs, sizeof(blobs), "%s/blobs", dir);
+	DIR *d = opendir(blobs);
+	if (!d)
 		return errno == ENOENT ? 0 : -errno;
-	struct dirent *e1, *e2, *e3;
-	int r = 0;
-	while (!r && (e1 = readdir(d1))) {
-		if (e1->d_name[0] == '.')
-			continue;
-		snprintf(p2, sizeof(p2), "%s/%s", p1, e1->d_name);
-		DIR *d2 = opendir(p2);
-		if (!d2)
-			continue;
-		while (!r && (e2 = readdir(d2))) {
-			if (e2->d_name[0] == '.')
-				continue;
-			snprintf(p3, sizeof(p3), "%s/%s", p2, e2->d_name);
-			DIR *d3 = opendir(p3);
-			if (!d3)
-				continue;
-			while (!r && (e3 = readdir(d3))) {
-				if (e3->d_name[0] == '.')
-					continue;
-				char path[5000];
-				snprintf(path, sizeof(path), "%s/%s", p3, e3->d_name);
-				r = cb(arg, path, e3->d_name);
-			}
-			closedir(d3);
-		}
-		closedir(d2);
-	}
-	closedir(d1);
-	return r;
+	closedir(d);
+	return walk_below(blobs, 2, cb, arg);
 }
 
 /* ---------------- pack names ---------------- */
