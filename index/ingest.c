@@ -63,7 +63,7 @@ struct segment {
 struct item {
 	struct item *next;
 	char *path;
-	const uint8_t *map;            /* the file's bytes, read into memory (malloc) */
+	const uint8_t *bytes;          /* the whole file, read into memory (malloc) */
 	size_t len;                    /* counted in ing->inflight until committed */
 	struct dcm_info info;
 	uint8_t file_hash[HASH_LEN];
@@ -106,16 +106,16 @@ struct ingest {
 	int first_error;
 
 	pthread_mutex_t write_lock;   /* the writer state: one batch at a time */
-	struct catalog *wcat;
+	struct catalog *writer_cat;
 	struct pack_writer *pack;
 	int64_t pack_id;
-	struct codec_ctx *wctx;
+	struct codec_ctx *writer_codec;
 	struct pending *pending;      /* blob files of this batch, not yet renamed */
 	size_t npending, cappending;
 
-	pthread_mutex_t one_lock;     /* ingest_one's own worker state */
-	struct catalog *one_cat;
-	struct codec_ctx *one_ctx;
+	pthread_mutex_t one_file_lock; /* ingest_one's own worker state */
+	struct catalog *one_file_cat;
+	struct codec_ctx *one_file_codec;
 
 	pthread_mutex_t hold_lock;    /* guards held */
 	int held;                     /* the store's ingest lock, from the first
@@ -128,7 +128,7 @@ static void item_free(struct item *it)
 		return;
 	for (int i = 0; i < it->nseg; i++)
 		free(it->seg[i].enc);
-	free((void *)it->map);
+	free((void *)it->bytes);
 	free(it->path);
 	free(it);
 }
@@ -215,7 +215,7 @@ static void reserve_bytes(struct ingest *ing, size_t len)
 	pthread_mutex_unlock(&ing->lock);
 }
 
-/* Read the whole file into it->map.  Only regular files are opened: a FIFO
+/* Read the whole file into it->bytes.  Only regular files are opened: a FIFO
  * would block open() forever and a device may act on open, so the type is
  * checked first, and the open neither blocks nor follows a symbolic link
  * swapped in meanwhile.  The bytes are read, not mapped: a file truncated
@@ -278,7 +278,7 @@ static int read_file(struct ingest *ing, struct item *it)
 		got += (size_t)n;
 	}
 	close(fd);
-	it->map = buf;
+	it->bytes = buf;
 	return 0;
 }
 
@@ -289,9 +289,9 @@ static void prepare(struct ingest *ing, struct catalog *cat, struct codec_ctx *c
 	if (read_file(ing, it) < 0)
 		return;
 	char err[200];
-	int st2 = dcm_scan(it->map, it->len, &it->info, err, sizeof(err));
-	if (st2 != DCM_OK) {
-		reject(it, "%s", err[0] ? err : dcm_strerror(st2));
+	int scanned = dcm_scan(it->bytes, it->len, &it->info, err, sizeof(err));
+	if (scanned != DCM_OK) {
+		reject(it, "%s", err[0] ? err : dcm_strerror(scanned));
 		return;
 	}
 	const struct dcm_info *d = &it->info;
@@ -309,10 +309,10 @@ static void prepare(struct ingest *ing, struct catalog *cat, struct codec_ctx *c
 			it->seg[it->nseg++] = (struct segment){ .off = po + pl, .len = it->len - po - pl,
 								.kind = BLOB_TRAILER };
 	}
-	hash_bytes(it->map, it->len, it->file_hash);
+	hash_bytes(it->bytes, it->len, it->file_hash);
 	for (int i = 0; i < it->nseg; i++) {
 		struct segment *sg = &it->seg[i];
-		const uint8_t *raw = it->map + sg->off;
+		const uint8_t *raw = it->bytes + sg->off;
 		hash_bytes(raw, sg->len, sg->hash);
 		int r = find_existing(ing->s, cat, ctx, sg, raw, &sg->found);
 		if (r < 0) {
@@ -421,15 +421,15 @@ static int ensure_pack(struct ingest *ing, char *err, size_t errlen)
 	if (r)
 		return r;
 	/* The pack row commits on its own so that blob rows can point to it. */
-	r = catalog_begin(ing->wcat);
+	r = catalog_begin(ing->writer_cat);
 	if (!r)
-		r = catalog_pack_id(ing->wcat, pack_writer_name(ing->pack), &ing->pack_id);
+		r = catalog_pack_id(ing->writer_cat, pack_writer_name(ing->pack), &ing->pack_id);
 	if (!r)
-		r = catalog_commit(ing->wcat);
+		r = catalog_commit(ing->writer_cat);
 	else
-		catalog_rollback(ing->wcat);
+		catalog_rollback(ing->writer_cat);
 	if (r)
-		snprintf(err, errlen, "cannot register pack: %s", catalog_errmsg(ing->wcat));
+		snprintf(err, errlen, "cannot register pack: %s", catalog_errmsg(ing->writer_cat));
 	return r;
 }
 
@@ -437,7 +437,7 @@ static int ensure_pack(struct ingest *ing, char *err, size_t errlen)
 static int write_segment(struct ingest *ing, struct item *it, struct segment *sg,
 			 uint64_t *stored)
 {
-	const uint8_t *raw = it->map + sg->off;
+	const uint8_t *raw = it->bytes + sg->off;
 	struct blob_ref cand[MAX_CANDIDATES];
 	uint32_t ordinal = 0;
 	/* Files of this batch are not under their final names yet. */
@@ -452,7 +452,7 @@ static int write_segment(struct ingest *ing, struct item *it, struct segment *sg
 		if (p->ref.ordinal >= ordinal)
 			ordinal = p->ref.ordinal + 1;
 	}
-	int n = catalog_blob_candidates(ing->wcat, sg->hash, cand, MAX_CANDIDATES);
+	int n = catalog_blob_candidates(ing->writer_cat, sg->hash, cand, MAX_CANDIDATES);
 	if (n < 0)
 		return n;
 	for (int i = 0; i < n; i++) {
@@ -463,7 +463,7 @@ static int write_segment(struct ingest *ing, struct item *it, struct segment *sg
 			if (pend)
 				continue;   /* compared above */
 		}
-		int eq = store_blob_equals(ing->s, ing->wctx, &cand[i], raw, sg->len);
+		int eq = store_blob_equals(ing->s, ing->writer_codec, &cand[i], raw, sg->len);
 		if (eq == 1) {
 			sg->found = cand[i];
 			return 0;
@@ -475,7 +475,7 @@ static int write_segment(struct ingest *ing, struct item *it, struct segment *sg
 		return -EOVERFLOW;
 	int r;
 	/* No sg->enc: the worker found it stored, but gc freed it since. */
-	if (!sg->enc && (r = encode_segment(ing->wctx, &it->info, raw, sg)))
+	if (!sg->enc && (r = encode_segment(ing->writer_codec, &it->info, raw, sg)))
 		return r;
 	struct blob_header h = { .ordinal = ordinal, .kind = sg->kind,
 				 .raw_size = sg->len, .enc_size = sg->enc_len };
@@ -507,7 +507,7 @@ static int write_segment(struct ingest *ing, struct item *it, struct segment *sg
 	}
 	if (r)
 		return r;
-	r = catalog_insert_blob(ing->wcat, &ref);
+	r = catalog_insert_blob(ing->writer_cat, &ref);
 	if (r)
 		return r;
 	if (p) {
@@ -550,7 +550,7 @@ static int commit_item(struct ingest *ing, struct item *it, struct id_pool pools
 		 * rowids: a blob stored since may have the freed id.  Share it
 		 * only when the row is still that very blob, else store again. */
 		if (it->seg[i].found.id &&
-		    (catalog_blob_by_id(ing->wcat, it->seg[i].found.id, &still) != 0 ||
+		    (catalog_blob_by_id(ing->writer_cat, it->seg[i].found.id, &still) != 0 ||
 		     !same_blob(&still, &it->seg[i].found)))
 			it->seg[i].found.id = 0;
 	}
@@ -561,14 +561,14 @@ static int commit_item(struct ingest *ing, struct item *it, struct id_pool pools
 				return r;
 		}
 	struct cat_version *vers;
-	int nv = catalog_versions(ing->wcat, it->info.sop_instance_uid, &vers);
+	int nv = catalog_versions(ing->writer_cat, it->info.sop_instance_uid, &vers);
 	if (nv < 0)
 		return nv;
 	uint32_t maxv = 0;
 	int64_t first_series = nv > 0 ? vers[0].series_id : 0;
 	for (int i = 0; i < nv; i++) {
 		if (vers[i].size == it->len && !memcmp(vers[i].file_hash, it->file_hash, HASH_LEN) &&
-		    segments_match(ing->wcat, vers[i].instance_id, it)) {
+		    segments_match(ing->writer_cat, vers[i].instance_id, it)) {
 			it->res.outcome = INGEST_DUPLICATE;
 			it->res.instance_id = vers[i].instance_id;
 			free(vers);
@@ -593,7 +593,7 @@ static int commit_item(struct ingest *ing, struct item *it, struct id_pool pools
 		blob_ids[i] = it->seg[i].found.id;
 	}
 	rec.info = it->info;
-	int r = catalog_place(ing->wcat, &rec, &pools[0], &pools[1], &pools[2]);
+	int r = catalog_place(ing->writer_cat, &rec, &pools[0], &pools[1], &pools[2]);
 	if (r)
 		return r;
 	if (pools[3].next >= pools[3].end)
@@ -608,7 +608,7 @@ static int commit_item(struct ingest *ing, struct item *it, struct id_pool pools
 	free(buf);
 	struct record_loc loc = { ing->pack_id, off, (uint32_t)len };
 	if (!r)
-		r = catalog_insert_instance(ing->wcat, &rec, blob_ids, &loc);
+		r = catalog_insert_instance(ing->writer_cat, &rec, blob_ids, &loc);
 	if (r)
 		return r;
 	it->res.outcome = rec.version > 1 ? INGEST_VERSION : INGEST_NEW;
@@ -660,7 +660,7 @@ static void rollback_data(struct ingest *ing, uint64_t pack_before)
 		/* Renamed already: remove it unless a committed row has it
 		 * (another import that stored the same blob meanwhile). */
 		struct blob_ref still;
-		if (catalog_blob_by_key(ing->wcat, p->ref.hash, p->ref.ordinal, &still) == -ENOENT) {
+		if (catalog_blob_by_key(ing->writer_cat, p->ref.hash, p->ref.ordinal, &still) == -ENOENT) {
 			char path[4200];
 			blob_file_path(ing->s->dir, p->ref.hash, p->ref.ordinal, path, sizeof(path));
 			unlink(path);
@@ -688,18 +688,18 @@ static void commit_batch(struct ingest *ing, struct item **v, int n)
 		/* Where this batch's entries begin: a rollback cuts them off. */
 		uint64_t pack_before = r ? 0 : pack_writer_size(ing->pack);
 		for (int k = 0; !r && k < 4; k++) {
-			r = catalog_reserve_ids(ing->wcat, kinds[k], todo, &pools[k].next);
+			r = catalog_reserve_ids(ing->writer_cat, kinds[k], todo, &pools[k].next);
 			pools[k].end = pools[k].next + todo;
 		}
 		if (!r)
-			r = catalog_begin(ing->wcat);
+			r = catalog_begin(ing->writer_cat);
 		for (int i = 0; !r && i < n; i++)
 			if (v[i]->res.outcome == INGEST_NEW) {
 				r = commit_item(ing, v[i], pools, &stored);
 				if (r) {
 					culprit = v[i];
 					snprintf(err, sizeof(err), "%s",
-						 r == -EIO || r == -EBUSY ? catalog_errmsg(ing->wcat) : strerror(-r));
+						 r == -EIO || r == -EBUSY ? catalog_errmsg(ing->writer_cat) : strerror(-r));
 				}
 			}
 		/* Data durable under temporary names, then renamed (and the
@@ -713,9 +713,9 @@ static void commit_batch(struct ingest *ing, struct item **v, int n)
 		if (!r && ing->npending)
 			r = store_sync(ing->s);
 		if (!r)
-			r = catalog_commit(ing->wcat);
+			r = catalog_commit(ing->writer_cat);
 		if (r) {
-			catalog_rollback(ing->wcat);
+			catalog_rollback(ing->writer_cat);
 			rollback_data(ing, pack_before);
 		}
 		ing->npending = 0;
@@ -788,16 +788,16 @@ static void ingest_free(struct ingest *ing)
 {
 	pack_writer_free(ing->pack);
 	free(ing->pending);
-	catalog_close(ing->wcat);
-	catalog_close(ing->one_cat);
-	codec_ctx_free(ing->wctx);
-	codec_ctx_free(ing->one_ctx);
+	catalog_close(ing->writer_cat);
+	catalog_close(ing->one_file_cat);
+	codec_ctx_free(ing->writer_codec);
+	codec_ctx_free(ing->one_file_codec);
 	free(ing->workers);
 	free(ing->paths.v);
 	pthread_mutex_destroy(&ing->lock);
 	pthread_cond_destroy(&ing->cond);
 	pthread_mutex_destroy(&ing->write_lock);
-	pthread_mutex_destroy(&ing->one_lock);
+	pthread_mutex_destroy(&ing->one_file_lock);
 	pthread_mutex_destroy(&ing->hold_lock);
 	free(ing);
 }
@@ -833,12 +833,12 @@ int ingest_begin(struct store *s, int threads, ingest_report_fn report,
 	pthread_mutex_init(&ing->lock, NULL);
 	pthread_cond_init(&ing->cond, NULL);
 	pthread_mutex_init(&ing->write_lock, NULL);
-	pthread_mutex_init(&ing->one_lock, NULL);
+	pthread_mutex_init(&ing->one_file_lock, NULL);
 	pthread_mutex_init(&ing->hold_lock, NULL);
 	ing->paths.cap = PATHQ_MAX;
 	ing->paths.v = calloc(PATHQ_MAX, sizeof(char *));
-	int r = ing->paths.v ? store_catalog(s, &ing->wcat) : -ENOMEM;
-	if (!r && !(ing->wctx = codec_ctx_new()))
+	int r = ing->paths.v ? store_catalog(s, &ing->writer_cat) : -ENOMEM;
+	if (!r && !(ing->writer_codec = codec_ctx_new()))
 		r = -ENOMEM;
 	if (r) {
 		snprintf(err, errlen, "cannot start import: %s", strerror(-r));
@@ -946,7 +946,7 @@ int ingest_end(struct ingest *ing, struct ingest_totals *t)
 		store_ingest_release(ing->s);   /* every commit is done */
 	int r = ing->first_error;
 	*t = ing->totals;
-	catalog_log_import(ing->wcat, ing->totals.started_ns, wall_clock_ns(), t->n_new,
+	catalog_log_import(ing->writer_cat, ing->totals.started_ns, wall_clock_ns(), t->n_new,
 			   t->n_duplicate, t->n_version, t->n_rejected, t->bytes_in,
 			   t->bytes_stored);
 	ingest_free(ing);
@@ -966,14 +966,14 @@ int ingest_one(struct ingest *ing, const char *path, struct ingest_result *res)
 		item_free(it);
 		return r;
 	}
-	pthread_mutex_lock(&ing->one_lock);
-	if (!ing->one_cat)
-		r = store_catalog(ing->s, &ing->one_cat);
-	if (!r && !ing->one_ctx && !(ing->one_ctx = codec_ctx_new()))
+	pthread_mutex_lock(&ing->one_file_lock);
+	if (!ing->one_file_cat)
+		r = store_catalog(ing->s, &ing->one_file_cat);
+	if (!r && !ing->one_file_codec && !(ing->one_file_codec = codec_ctx_new()))
 		r = -ENOMEM;
 	if (!r)
-		prepare(ing, ing->one_cat, ing->one_ctx, it);
-	pthread_mutex_unlock(&ing->one_lock);
+		prepare(ing, ing->one_file_cat, ing->one_file_codec, it);
+	pthread_mutex_unlock(&ing->one_file_lock);
 	if (r) {
 		store_ingest_release(ing->s);
 		item_free(it);
