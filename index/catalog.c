@@ -1042,18 +1042,45 @@ static int list_nodes(sqlite3_stmt *s, int kind, cat_node_cb cb, void *arg)
 	return r;
 }
 
+/* The node of the one row of a bound statement: 0, -ENOENT or -errno. */
+static int one_node(sqlite3_stmt *s, int kind, struct cat_node *out)
+{
+	int rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW)
+		node_from_row(s, kind, out);
+	sqlite3_reset(s);
+	return rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? -ENOENT : sqerr(rc);
+}
+
+/* The two node queries of every view, given its statement (NULL: it did
+ * not prepare): a folder's children, and its child of one name. */
+static int list_children(sqlite3_stmt *s, int parent_kind, int64_t parent_id,
+			 cat_node_cb cb, void *arg)
+{
+	if (!s)
+		return -EIO;
+	if (parent_kind)
+		sqlite3_bind_int64(s, 1, parent_id);
+	return list_nodes(s, parent_kind + 1, cb, arg);
+}
+
+static int lookup_child(sqlite3_stmt *s, int parent_kind, int64_t parent_id,
+			const char *name, struct cat_node *out)
+{
+	if (!s)
+		return -EIO;
+	sqlite3_bind_int64(s, 1, parent_id);
+	sqlite3_bind_text(s, 2, name, -1, SQLITE_STATIC);
+	return one_node(s, parent_kind + 1, out);
+}
+
 int catalog_children(struct catalog *c, int parent_kind, int64_t parent_id,
 		     cat_node_cb cb, void *arg)
 {
 	static const enum stmt_id which[] = { S_CH_PATIENTS, S_CH_STUDIES, S_CH_SERIES, S_CH_INSTANCES };
 	if (parent_kind < 0 || parent_kind > CAT_SERIES)
 		return -ENOTDIR;
-	sqlite3_stmt *s = stmt(c, which[parent_kind]);
-	if (!s)
-		return -EIO;
-	if (parent_kind)
-		sqlite3_bind_int64(s, 1, parent_id);
-	return list_nodes(s, parent_kind + 1, cb, arg);
+	return list_children(stmt(c, which[parent_kind]), parent_kind, parent_id, cb, arg);
 }
 
 int catalog_lookup(struct catalog *c, int parent_kind, int64_t parent_id,
@@ -1062,16 +1089,7 @@ int catalog_lookup(struct catalog *c, int parent_kind, int64_t parent_id,
 	static const enum stmt_id which[] = { S_LK_PATIENT, S_LK_STUDY, S_LK_SERIES, S_LK_INSTANCE };
 	if (parent_kind < 0 || parent_kind > CAT_SERIES)
 		return -ENOTDIR;
-	sqlite3_stmt *s = stmt(c, which[parent_kind]);
-	if (!s)
-		return -EIO;
-	sqlite3_bind_int64(s, 1, parent_id);
-	sqlite3_bind_text(s, 2, name, -1, SQLITE_STATIC);
-	int rc = sqlite3_step(s);
-	if (rc == SQLITE_ROW)
-		node_from_row(s, parent_kind + 1, out);
-	sqlite3_reset(s);
-	return rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? -ENOENT : sqerr(rc);
+	return lookup_child(stmt(c, which[parent_kind]), parent_kind, parent_id, name, out);
 }
 
 int catalog_node(struct catalog *c, int kind, int64_t id, struct cat_node *out)
@@ -1083,11 +1101,7 @@ int catalog_node(struct catalog *c, int kind, int64_t id, struct cat_node *out)
 	if (!s)
 		return -EIO;
 	sqlite3_bind_int64(s, 1, id);
-	int rc = sqlite3_step(s);
-	if (rc == SQLITE_ROW)
-		node_from_row(s, kind, out);
-	sqlite3_reset(s);
-	return rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? -ENOENT : sqerr(rc);
+	return one_node(s, kind, out);
 }
 
 int catalog_instance_row(struct catalog *c, int64_t instance_id,
@@ -1552,12 +1566,8 @@ int catalog_view_children(struct catalog *c, int view, int parent_kind, int64_t 
 		return catalog_children(c, parent_kind, parent_id, cb, arg);
 	if (parent_kind < 0 || parent_kind > CAT_SERIES)
 		return -ENOTDIR;
-	sqlite3_stmt *s = vstmt_view(c, view, which[parent_kind]);
-	if (!s)
-		return -EIO;
-	if (parent_kind)
-		sqlite3_bind_int64(s, 1, parent_id);
-	return list_nodes(s, parent_kind + 1, cb, arg);
+	return list_children(vstmt_view(c, view, which[parent_kind]), parent_kind, parent_id,
+			     cb, arg);
 }
 
 int catalog_view_lookup(struct catalog *c, int view, int parent_kind, int64_t parent_id,
@@ -1568,16 +1578,8 @@ int catalog_view_lookup(struct catalog *c, int view, int parent_kind, int64_t pa
 		return catalog_lookup(c, parent_kind, parent_id, name, out);
 	if (parent_kind < 0 || parent_kind > CAT_SERIES)
 		return -ENOTDIR;
-	sqlite3_stmt *s = vstmt_view(c, view, which[parent_kind]);
-	if (!s)
-		return -EIO;
-	sqlite3_bind_int64(s, 1, parent_id);
-	sqlite3_bind_text(s, 2, name, -1, SQLITE_STATIC);
-	int rc = sqlite3_step(s);
-	if (rc == SQLITE_ROW)
-		node_from_row(s, parent_kind + 1, out);
-	sqlite3_reset(s);
-	return rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? -ENOENT : sqerr(rc);
+	return lookup_child(vstmt_view(c, view, which[parent_kind]), parent_kind, parent_id,
+			    name, out);
 }
 
 int catalog_view_node(struct catalog *c, int view, int kind, int64_t id, struct cat_node *out)
@@ -1588,11 +1590,7 @@ int catalog_view_node(struct catalog *c, int view, int kind, int64_t id, struct 
 	if (!s)
 		return -EIO;
 	sqlite3_bind_int64(s, 1, id);
-	int rc = sqlite3_step(s);
-	if (rc == SQLITE_ROW)
-		node_from_row(s, kind, out);
-	sqlite3_reset(s);
-	return rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? -ENOENT : sqerr(rc);
+	return one_node(s, kind, out);
 }
 
 int catalog_quarantined(struct catalog *c, cat_quarantine_cb cb, void *arg)
