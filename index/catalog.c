@@ -1,8 +1,9 @@
 /*
- * catalog.c - the SQLite index.  Every statement is prepared once per
- * connection and kept (the filesystem runs the same few lookups millions of
- * times).  Folder mtimes and child counts are kept in their rows, so that a
- * stat of a folder is one indexed lookup.
+ * catalog.c - the SQLite index.  The statements of the hot paths (stmt_sql,
+ * vstmt_sql) are prepared once per connection and kept: the filesystem runs
+ * the same few lookups millions of times.  Walks that run once per verify,
+ * gc or reindex prepare theirs per call.  Folder mtimes and child counts are
+ * kept in their rows, so that a stat of a folder is one indexed lookup.
  */
 #include "catalog.h"
 
@@ -11,7 +12,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "escape.h"
 #include "store.h"
