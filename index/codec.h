@@ -2,20 +2,27 @@
  * codec.h - lossless, randomly accessible compression of blob contents.
  *
  * An encoded blob is self-describing: a small header (magic, version, raw
- * length, chunk size, layout, method) followed by a chunk table and the
- * chunks.  Each chunk decodes on its own (any prediction restarts at a chunk),
- * so reading any byte range decodes only the chunks it touches.
+ * length, pixel layout), a chunk table and the chunks (codec_format.h has
+ * the format byte by byte).  Each chunk decodes on its own (any prediction
+ * restarts at a chunk), so reading any byte range decodes only the chunks
+ * it touches.
  *
  * Native pixel data (a layout is given) is cut into chunks of whole rows
- * (about 256 KiB, or one frame) and each chunk is filtered with a predictor
- * (gradient: left + up - upper-left; or up), zigzag-mapped modulo 2^16 and
- * byte-shuffled into planes before zstd; the variant that is smallest wins,
- * including plain zstd and stored-as-is, and is recorded per chunk.
- * Opaque bytes (no layout: headers, trailers, encapsulated pixel data) are
- * chunked plain zstd, or stored when zstd does not shrink them.
+ * (about 256 KiB, or several whole images) and each chunk is filtered with a
+ * predictor (gradient: left + up - upper-left; or up, whichever a sample of
+ * rows favours), zigzag-mapped modulo 2^16 (2^8), and its residuals split by
+ * a context the decoder knows (the activity of the two rows above) into
+ * several zstd streams, each with its own entropy table.  Plain zstd and
+ * stored-as-is are kept instead when smaller; the method is recorded per
+ * chunk.  Opaque bytes (no layout: headers, trailers, encapsulated pixel
+ * data) are chunked plain zstd, or stored when zstd does not shrink them.
  *
  * Decoding is hostile-input safe: every length in the header and the chunk
- * table is checked against the buffer; a bad blob gives CODEC_ERR_CORRUPT.
+ * table is checked against the buffer, and every decoded chunk against its
+ * hash; a bad blob gives CODEC_ERR_CORRUPT, never wrong bytes.
+ *
+ * Threads: a codec_ctx is used by one thread at a time; an open codec_blob
+ * is read-only and may be shared by threads that each use their own ctx.
  */
 #ifndef DCMFS_CODEC_H
 #define DCMFS_CODEC_H
@@ -41,15 +48,19 @@ struct codec_layout {
 	uint32_t frames;
 };
 
-/* Per-thread state (zstd contexts, scratch buffers).  free accepts NULL. */
+/* Per-thread state (zstd contexts, scratch buffers that grow to the largest
+ * chunk seen).  codec_ctx_new returns NULL when out of memory; the caller
+ * owns the context; free accepts NULL. */
 struct codec_ctx;
 struct codec_ctx *codec_ctx_new(void);
 void codec_ctx_free(struct codec_ctx *ctx);
 
 /* Encode raw[0..raw_len).  layout may be NULL (opaque bytes); a layout whose
  * sizes do not match raw_len is treated as opaque too, never an error.
- * level is the zstd level (1 is the default for pixels).  On success *out is
- * a malloc'd buffer of *out_len bytes owned by the caller. */
+ * level is the zstd level (1 is the default for pixels).  The same input
+ * always gives the same bytes.  On success *out is a malloc'd buffer of
+ * *out_len bytes owned by the caller.  Returns CODEC_OK, CODEC_ERR_NOMEM,
+ * or CODEC_ERR_ARG (ctx, out or out_len NULL, raw NULL with raw_len > 0). */
 int codec_encode(struct codec_ctx *ctx, const void *raw, size_t raw_len,
 		 const struct codec_layout *layout, int level,
 		 uint8_t **out, size_t *out_len);
