@@ -36,19 +36,20 @@ void codec_ctx_free(struct codec_ctx *ctx)
 	free(ctx);
 }
 
-uint8_t *codec_scratch(struct codec_ctx *ctx, int i, size_t n)
+uint8_t *codec_scratch(struct codec_ctx *ctx, int slot, size_t n)
 {
 	if (n == 0)
 		n = 1;
-	if (ctx->cap[i] < n) {
+	if (ctx->cap[slot] < n) {
+		/* a new buffer, not realloc: the old contents are not wanted */
 		uint8_t *p = malloc(n);
 		if (!p)
 			return NULL;
-		free(ctx->s[i]);
-		ctx->s[i] = p;
-		ctx->cap[i] = n;
+		free(ctx->s[slot]);
+		ctx->s[slot] = p;
+		ctx->cap[slot] = n;
 	}
-	return ctx->s[i];
+	return ctx->s[slot];
 }
 
 /* ---- geometry ----------------------------------------------------------- */

@@ -5,9 +5,9 @@
  *
  * A pixel chunk gets the predictor (gradient or up) that a sample of its
  * rows favours, in the context-split form (the plane form, 6% larger on CT,
- * only for chunks too large for the context method's scratch); chunks
- * whose prediction gains less than 2:1 are also tried as plain zstd, and
- * whatever does not shrink is stored.
+ * is kept for chunks beyond the context method's scratch, which CHUNK_MAX
+ * rules out today); chunks whose prediction gains less than 2:1 are also
+ * tried as plain zstd, and whatever does not shrink is stored.
  */
 #include "codec_internal.h"
 #include "codec_filter.h"

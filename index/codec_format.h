@@ -50,8 +50,10 @@
  *   2 gradient  one zstd frame of the residual planes: for N = raw size / b
  *   3 up        samples in raw order, the low bytes of the N zigzag
  *               residuals, then (b = 2) their high bytes
- *   4 gradient, context-split   (written by the encoder; 2 and 3 only for
- *   5 up, context-split          chunks above CTX_MAX_SAMPLES samples)
+ *   4 gradient, context-split   (what the encoder writes; it would write
+ *   5 up, context-split          2 or 3 only for chunks of more samples
+ *                                than CHUNK_MAX allows, so 2 and 3 are
+ *                                read, and no longer written)
  *               a stream table of NSTREAM entries { u32 count, u32 zstd
  *               size }: token streams 0..NCTX-1 (count in tokens), then the
  *               escape stream (count in u16 values); then the zstd frames of

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <cmocka.h>
 #include <xxhash.h>
+#include <zstd.h>
 
 #include "codec.h"
 
@@ -82,7 +83,7 @@ static uint8_t *make_random(size_t n, uint64_t seed)
 static void check_handle(struct codec_ctx *ctx, const uint8_t *enc, size_t el,
 			 const uint8_t *raw, size_t len, uint8_t *buf)
 {
-	struct codec_blob *b = (struct codec_blob *)&b;   /* must be replaced */
+	struct codec_blob *b = NULL;
 	assert_int_equal(codec_blob_open(enc, el, &b), CODEC_OK);
 	assert_non_null(b);
 	uint32_t nch = 0;
@@ -541,7 +542,7 @@ static void inconsistent_chunk_tables_are_refused_at_open(void **state)
 		memcpy(bad, enc, el);
 		put_le32(bad + edits[k].at, edits[k].value);
 		reseal(bad);
-		struct codec_blob *b = (struct codec_blob *)bad;
+		struct codec_blob *b = (struct codec_blob *)bad;  /* not NULL */
 		assert_int_equal(codec_blob_open(bad, el, &b), CODEC_ERR_CORRUPT);
 		assert_null(b);
 	}
@@ -563,6 +564,104 @@ static void inconsistent_chunk_tables_are_refused_at_open(void **state)
 	free(bad);
 	free(enc);
 	free(raw);
+}
+
+/* The encoder no longer writes the plane form (methods 2, 3: its chunks
+ * would exceed CHUNK_MAX), but blobs may hold it: build one by hand from
+ * the format (FORMAT.md, codec_format.h), one image per chunk, and decode. */
+static uint32_t sample(const uint8_t *p, uint32_t bps, size_t i)
+{
+	return bps == 2 ? (uint32_t)p[2 * i] | (uint32_t)p[2 * i + 1] << 8 : p[i];
+}
+
+static uint8_t *plane_form_blob(const uint8_t *raw, const struct codec_layout *l,
+				size_t *enc_len)
+{
+	uint32_t b = l->bytes_per_sample, step = l->samples_per_pixel;
+	uint32_t w = l->columns * step, mask = b == 2 ? 0xFFFF : 0xFF;
+	size_t img = (size_t)w * l->rows, nch = l->frames;
+	size_t head = 48 + 32 * nch + 8;
+	uint8_t *enc = calloc(1, head + nch * ZSTD_compressBound(img * b));
+	uint8_t *planes = malloc(img * b);
+	assert_non_null(enc);
+	assert_non_null(planes);
+	size_t at = head;
+	for (size_t f = 0; f < nch; f++) {
+		const uint8_t *c0 = raw + f * img * b;
+		int up = f % 2;     /* methods alternate: gradient, up, ... */
+		for (size_t y = 0; y < l->rows; y++)
+			for (size_t x = 0; x < w; x++) {
+				size_t i = y * w + x;
+				uint32_t left = x >= step ? sample(c0, b, i - step) : 0;
+				uint32_t pred = left;
+				if (y > 0 && (up || x < step))
+					pred = sample(c0, b, i - w);
+				else if (y > 0)
+					pred = left + sample(c0, b, i - w) -
+					       sample(c0, b, i - w - step);
+				uint32_t e = (sample(c0, b, i) - pred) & mask;
+				uint32_t z = ((e << 1) ^ (e >> (8 * b - 1) ? mask : 0)) & mask;
+				planes[i] = (uint8_t)z;
+				if (b == 2)
+					planes[img + i] = (uint8_t)(z >> 8);
+			}
+		size_t zl = ZSTD_compress(enc + at, ZSTD_compressBound(img * b),
+					  planes, img * b, 1);
+		assert_false(ZSTD_isError(zl));
+		uint8_t *t = enc + 48 + 32 * f;
+		uint64_t raw_off = f * img * b, enc_off = at - head;
+		memcpy(t, &raw_off, 8);
+		memcpy(t + 8, &enc_off, 8);
+		put_le32(t + 16, (uint32_t)(img * b));
+		put_le32(t + 20, (uint32_t)zl);
+		t[24] = (uint8_t)(2 + up);
+		put_le32(t + 28, (uint32_t)XXH3_64bits(c0, img * b));
+		at += zl;
+	}
+	memcpy(enc, "DCZB", 4);
+	enc[4] = 1;
+	enc[5] = 1;
+	uint64_t raw_len = nch * img * b;
+	memcpy(enc + 8, &raw_len, 8);
+	put_le32(enc + 16, (uint32_t)nch);
+	const uint32_t *fields = &l->bytes_per_sample;
+	for (int k = 0; k < 6; k++)
+		put_le32(enc + 20 + 4 * k, fields[k]);
+	reseal(enc);
+	free(planes);
+	*enc_len = at;
+	return enc;
+}
+
+static void plane_form_chunks_made_by_hand_decode(void **state)
+{
+	(void)state;
+	size_t len;
+	uint8_t *grey = make16(64, 50, 3, 31, &len);
+	struct codec_layout l16 = { 2, 1, 0, 64, 50, 3 };
+	uint8_t *rgb = make_rgb(20, 30, 2, 0, 32, &len);
+	struct codec_layout l8 = { 1, 3, 0, 20, 30, 2 };
+	struct { const uint8_t *raw; const struct codec_layout *l; } cases[] = {
+		{ grey, &l16 }, { rgb, &l8 },
+	};
+	struct codec_ctx *ctx = codec_ctx_new();
+	assert_non_null(ctx);
+	for (size_t k = 0; k < 2; k++) {
+		const struct codec_layout *l = cases[k].l;
+		size_t n = (size_t)l->bytes_per_sample * l->samples_per_pixel *
+			   l->columns * l->rows * l->frames;
+		size_t el;
+		uint8_t *enc = plane_form_blob(cases[k].raw, l, &el);
+		uint8_t *buf = malloc(n + 1);
+		assert_non_null(buf);
+		check_handle(ctx, enc, el, cases[k].raw, n, buf);
+		assert_string_equal(codec_method_name(enc, el), "gradient");
+		free(buf);
+		free(enc);
+	}
+	codec_ctx_free(ctx);
+	free(grey);
+	free(rgb);
 }
 
 static void bad_arguments_are_refused(void **state)
@@ -592,6 +691,7 @@ int main(void)
 		cmocka_unit_test(any_range_decodes_to_the_raw_bytes),
 		cmocka_unit_test(corrupt_or_truncated_blobs_fail_cleanly),
 		cmocka_unit_test(inconsistent_chunk_tables_are_refused_at_open),
+		cmocka_unit_test(plane_form_chunks_made_by_hand_decode),
 		cmocka_unit_test(bad_arguments_are_refused),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
