@@ -2,21 +2,30 @@
  * dcmfs-codecbench - measure the pixel codec on DICOM files.
  *
  *   dcmfs-codecbench [-d] [-l LEVEL] [-r RUNS] [-g COLSxROWS[xBYTES]] FILE...
+ *   dcmfs-codecbench -O MB
  *
  * For every file, finds the native pixel data and its layout with dcm_scan()
  * (or, with -g, takes the last COLS*ROWS*BYTES bytes of the file)
  * and encodes it with codec_encode() on one thread, in memory.  Reports raw
  * pixel bytes, encoded bytes, ratio (raw / encoded), encode and decode speed
  * in MB/s of raw pixels (median of RUNS passes over all files, default 5,
- * and the best pass),
+ * the best pass, and the median by CPU time rather than wall time),
  * and how many raw bytes each method covered (-d: encode once, time only
  * the decode passes).  Every decode is compared with
  * the raw pixels.  Files without native pixel data are reported and skipped.
+ *
+ * -O MB measures opening a large multi-frame blob instead: MB megabytes of
+ * 256x256 RGB frames (one chunk each, thousands of chunks, like a pathology
+ * slide) are encoded once, then the time to learn every chunk's span is
+ * reported for the one-shot calls (codec_info + codec_chunk_span per chunk,
+ * O(chunks^2)) and for a codec_blob handle (open + span and chunk_at of
+ * every chunk, O(chunks)).
  */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -34,11 +43,23 @@ struct item {
 	size_t enc_len;
 };
 
-static double now(void)
+static double clock_seconds(clockid_t id)
 {
 	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
+	clock_gettime(id, &ts);
 	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static double now(void)
+{
+	return clock_seconds(CLOCK_MONOTONIC);
+}
+
+/* CPU time of this (single-threaded) process: on a busy machine it moves
+ * far less than wall time, which counts the waits for a core. */
+static double cpu_now(void)
+{
+	return clock_seconds(CLOCK_PROCESS_CPUTIME_ID);
 }
 
 static int cmp_double(const void *a, const void *b)
@@ -137,14 +158,92 @@ static int find_pixels(struct item *it, char *why, size_t whylen)
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: dcmfs-codecbench [-d] [-l LEVEL] [-r RUNS] [-g COLSxROWS[xBYTES]] FILE...\n");
+	fprintf(f, "usage: dcmfs-codecbench [-d] [-l LEVEL] [-r RUNS] [-g COLSxROWS[xBYTES]] FILE...\n"
+		   "       dcmfs-codecbench -O MB\n");
+}
+
+/* -O: time learning every chunk's span of a blob of `mb` MB of frames. */
+static int bench_open(unsigned long mb)
+{
+	const uint32_t side = 256;
+	size_t frame = (size_t)side * side * 3;
+	uint32_t frames = (uint32_t)((mb << 20) / frame);
+	if (frames == 0)
+		frames = 1;
+	size_t raw_len = frame * frames;
+	/* untouched anonymous pages read as zeros without using memory; one
+	 * line per frame is set so chunks are not all alike */
+	uint8_t *raw = mmap(NULL, raw_len, PROT_READ | PROT_WRITE,
+			    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (raw == MAP_FAILED) {
+		perror("dcmfs-codecbench: mmap");
+		return 1;
+	}
+	/* small pages: a huge page would be filled for each line set below */
+	(void)madvise(raw, raw_len, MADV_NOHUGEPAGE);
+	for (uint32_t f = 0; f < frames; f++)
+		memset(raw + (size_t)f * frame, (int)(f & 0xff), side * 3);
+	struct codec_layout l = { 1, 3, 0, side, side, frames };
+	struct codec_ctx *ctx = codec_ctx_new();
+	uint8_t *enc = NULL;
+	size_t enc_len = 0;
+	double t0 = now();
+	int rc = ctx ? codec_encode(ctx, raw, raw_len, &l, 1, &enc, &enc_len) :
+		       CODEC_ERR_NOMEM;
+	double t_enc = now() - t0;
+	munmap(raw, raw_len);
+	codec_ctx_free(ctx);
+	if (rc) {
+		fprintf(stderr, "dcmfs-codecbench: encode: %s\n", codec_strerror(rc));
+		return 1;
+	}
+
+	uint64_t sum_oneshot = 0, sum_handle = 0;
+	uint32_t nch = 0;
+	t0 = now();
+	if (codec_info(enc, enc_len, NULL, &nch))
+		return 1;
+	for (uint32_t i = 0; i < nch; i++) {
+		uint64_t off;
+		uint32_t n;
+		if (codec_chunk_span(enc, enc_len, i, &off, &n))
+			return 1;
+		sum_oneshot += off + n;
+	}
+	double t_oneshot = now() - t0;
+
+	t0 = now();
+	struct codec_blob *b;
+	if (codec_blob_open(enc, enc_len, &b))
+		return 1;
+	for (uint32_t i = 0; i < codec_blob_chunks(b); i++) {
+		uint64_t off;
+		uint32_t n;
+		codec_blob_chunk_span(b, i, &off, &n);
+		if (codec_blob_chunk_at(b, off) != i ||
+		    codec_blob_chunk_at(b, off + n - 1) != i)
+			return 1;
+		sum_handle += off + n;
+	}
+	codec_blob_close(b);
+	double t_handle = now() - t0;
+	free(enc);
+	if (sum_oneshot != sum_handle)
+		return 1;
+	printf("raw MB %.0f, frames %u, chunks %u, encoded bytes %zu, encode s %.2f\n",
+	       (double)raw_len / 1e6, frames, nch, enc_len, t_enc);
+	printf("spans of all chunks, one-shot calls   ms %.3f\n", t_oneshot * 1e3);
+	printf("spans of all chunks, codec_blob handle ms %.3f\n", t_handle * 1e3);
+	return 0;
 }
 
 int main(int argc, char **argv)
 {
 	int level = 1, runs = 5, opt, decode_only = 0;
-	while ((opt = getopt(argc, argv, "dg:l:r:h")) != -1) {
+	while ((opt = getopt(argc, argv, "dg:l:r:O:h")) != -1) {
 		switch (opt) {
+		case 'O':
+			return bench_open(strtoul(optarg, NULL, 10));
 		case 'g': {
 			unsigned c = 0, r = 0, b = 2;
 			if (sscanf(optarg, "%ux%ux%u", &c, &r, &b) < 2 || !c || !r ||
@@ -214,12 +313,14 @@ int main(int argc, char **argv)
 	uint8_t *dec = malloc(maxpix ? maxpix : 1);
 	double *tenc = calloc((size_t)runs, sizeof(double));
 	double *tdec = calloc((size_t)runs, sizeof(double));
-	if (!ctx || !dec || !tenc || !tdec)
+	double *cenc = calloc((size_t)runs, sizeof(double));
+	double *cdec = calloc((size_t)runs, sizeof(double));
+	if (!ctx || !dec || !tenc || !tdec || !cenc || !cdec)
 		return 1;
 
 	uint64_t raw = 0, enc = 0;
 	for (int r = 0; r < runs; r++) {
-		double t0 = now();
+		double t0 = now(), c0 = cpu_now();
 		for (int i = 0; i < n && !(decode_only && r > 0); i++) {
 			free(items[i].enc);
 			items[i].enc = NULL;
@@ -233,7 +334,9 @@ int main(int argc, char **argv)
 			}
 		}
 		tenc[r] = decode_only && r > 0 ? tenc[0] : now() - t0;
+		cenc[r] = decode_only && r > 0 ? cenc[0] : cpu_now() - c0;
 		t0 = now();
+		c0 = cpu_now();
 		for (int i = 0; i < n; i++) {
 			int64_t got = codec_decode_range(ctx, items[i].enc,
 							 items[i].enc_len, 0, dec,
@@ -250,6 +353,7 @@ int main(int argc, char **argv)
 			}
 		}
 		tdec[r] = now() - t0;
+		cdec[r] = cpu_now() - c0;
 	}
 
 	/* method histogram: raw bytes per chunk method */
@@ -274,6 +378,8 @@ int main(int argc, char **argv)
 	}
 	qsort(tenc, (size_t)runs, sizeof(double), cmp_double);
 	qsort(tdec, (size_t)runs, sizeof(double), cmp_double);
+	qsort(cenc, (size_t)runs, sizeof(double), cmp_double);
+	qsort(cdec, (size_t)runs, sizeof(double), cmp_double);
 	double te = tenc[runs / 2], td = tdec[runs / 2];
 	printf("files %d, level %d, runs %d\n", n, level, runs);
 	printf("raw pixel bytes %llu\nencoded bytes   %llu\nratio           %.3f\n",
@@ -284,6 +390,8 @@ int main(int argc, char **argv)
 	/* best run: less disturbed by other load on a shared machine */
 	printf("best enc/dec    %.0f / %.0f\n",
 	       (double)raw / tenc[0] / 1e6, (double)raw / tdec[0] / 1e6);
+	printf("cpu enc/dec     %.0f / %.0f\n",
+	       (double)raw / cenc[runs / 2] / 1e6, (double)raw / cdec[runs / 2] / 1e6);
 	printf("methods (main method per file, raw bytes):");
 	for (int k = 0; k < nnames; k++)
 		printf(" %s %.1f%%", names[k], 100.0 * (double)bytes[k] / (double)raw);
@@ -297,6 +405,8 @@ int main(int argc, char **argv)
 	free(dec);
 	free(tenc);
 	free(tdec);
+	free(cenc);
+	free(cdec);
 	codec_ctx_free(ctx);
 	if (fflush(stdout) || ferror(stdout))
 		return 1;
