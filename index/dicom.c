@@ -17,10 +17,10 @@
 #include <string.h>
 #include <zlib.h>
 
-#define UNDEF_LEN 0xFFFFFFFFu
-#define TAG_ITEM 0xFFFEE000u
-#define TAG_ITEM_DELIM 0xFFFEE00Du
-#define TAG_SEQ_DELIM 0xFFFEE0DDu
+#define UNDEF_LEN DCM_UNDEFINED_LENGTH
+#define TAG_ITEM DCM_TAG_ITEM
+#define TAG_ITEM_DELIM DCM_TAG_ITEM_DELIMITER
+#define TAG_SEQ_DELIM DCM_TAG_SEQUENCE_DELIMITER
 #define MAX_DEPTH 64
 /* Inflated deflate datasets are scanned from a buffer no bigger than this. */
 #define INFLATE_CAP ((size_t)256 << 20)
@@ -29,16 +29,6 @@
 #define UID_EXPLICIT "1.2.840.10008.1.2.1"
 #define UID_BIGEND "1.2.840.10008.1.2.2"
 #define UID_DEFLATE "1.2.840.10008.1.2.1.99"
-
-struct elem {
-	uint32_t tag;
-	char vr[3];             /* "" when implicit */
-	int vr_bad;             /* explicit stream, VR bytes not letters */
-	uint32_t vlen;
-	size_t off;             /* first byte of the tag */
-	size_t len_off;         /* first byte of the length field */
-	size_t val_off;         /* first byte of the value */
-};
 
 struct scan {
 	const uint8_t *buf;
@@ -132,7 +122,7 @@ static inline int is_upper(uint8_t c)
  * implicit items inside explicit files.
  */
 static int read_header(struct scan *s, size_t pos, int explicit, int be,
-		       struct elem *e, const char *ctx)
+		       struct dcm_element *e, const char *ctx)
 {
 	const uint8_t *p = s->buf + pos;
 	size_t left = s->len - pos;
@@ -141,21 +131,21 @@ static int read_header(struct scan *s, size_t pos, int explicit, int be,
 		return fail(s, DCM_ERR_TRUNCATED,
 			    "%s ends inside an element header at offset %zu%s",
 			    s->where, s->base + pos, ctx);
-	e->off = pos;
+	e->offset = pos;
 	e->tag = ld_tag(p, be);
 	e->vr[0] = 0;
-	e->vr_bad = 0;
+	e->vr_unreadable = 0;
 	if (!explicit || (e->tag >> 16) == 0xFFFE) {
-		e->len_off = pos + 4;
-		e->vlen = ld32(p + 4, be);
-		e->val_off = pos + 8;
+		e->length_offset = pos + 4;
+		e->value_length = ld32(p + 4, be);
+		e->value_offset = pos + 8;
 		return DCM_OK;
 	}
 	if (!is_upper(p[4]) || !is_upper(p[5])) {
-		e->vr_bad = 1;
-		e->len_off = pos + 4;
-		e->vlen = ld32(p + 4, be);
-		e->val_off = pos + 8;
+		e->vr_unreadable = 1;
+		e->length_offset = pos + 4;
+		e->value_length = ld32(p + 4, be);
+		e->value_offset = pos + 8;
 		return DCM_OK;
 	}
 	e->vr[0] = (char)p[4];
@@ -167,13 +157,13 @@ static int read_header(struct scan *s, size_t pos, int explicit, int be,
 				    "%s ends inside the header of element " TAGF
 				    " at offset %zu%s", s->where, TAGA(e->tag),
 				    s->base + pos, ctx);
-		e->len_off = pos + 8;
-		e->vlen = ld32(p + 8, be);
-		e->val_off = pos + 12;
+		e->length_offset = pos + 8;
+		e->value_length = ld32(p + 8, be);
+		e->value_offset = pos + 12;
 	} else {
-		e->len_off = pos + 6;
-		e->vlen = ld16(p + 6, be);
-		e->val_off = pos + 8;
+		e->length_offset = pos + 6;
+		e->value_length = ld16(p + 6, be);
+		e->value_offset = pos + 8;
 	}
 	return DCM_OK;
 }
@@ -182,28 +172,28 @@ static int read_header(struct scan *s, size_t pos, int explicit, int be,
  * A value that runs past the end: a cut file (plausible length) or a wrong
  * length (absurd, or read through a bad VR, which means we lost step).
  */
-static int past_end(struct scan *s, const struct elem *e, int absurd,
+static int past_end(struct scan *s, const struct dcm_element *e, int absurd,
 		    const char *ctx)
 {
 	if (s->soft_end)
 		return fail(s, DCM_ERR_DEFLATE,
 			    "inflated dataset larger than %zu mib before pixel data",
 			    INFLATE_CAP >> 20);
-	if (absurd || e->vr_bad || e->vlen >= 0x80000000u)
+	if (absurd || e->vr_unreadable || e->value_length >= 0x80000000u)
 		return fail(s, DCM_ERR_LENGTH,
 			    "element " TAGF " length %u runs past end of %s "
-			    "(offset %zu, %s size %zu)%s", TAGA(e->tag), e->vlen,
-			    s->where, s->base + e->len_off, s->where,
+			    "(offset %zu, %s size %zu)%s", TAGA(e->tag), e->value_length,
+			    s->where, s->base + e->length_offset, s->where,
 			    s->base + s->len, ctx);
 	return fail(s, DCM_ERR_TRUNCATED,
 		    "%s ends inside element " TAGF " (value of %u bytes at offset "
-		    "%zu, %s size %zu)%s", s->where, TAGA(e->tag), e->vlen,
-		    s->base + e->val_off, s->where, s->base + s->len, ctx);
+		    "%zu, %s size %zu)%s", s->where, TAGA(e->tag), e->value_length,
+		    s->base + e->value_offset, s->where, s->base + s->len, ctx);
 }
 
-static inline int fits(const struct scan *s, const struct elem *e)
+static inline int fits(const struct scan *s, const struct dcm_element *e)
 {
-	return e->vlen <= s->len - e->val_off;
+	return e->value_length <= s->len - e->value_offset;
 }
 
 /* ---- sequences ---- */
@@ -216,15 +206,15 @@ static int walk_item(struct scan *s, size_t pos, int explicit, int be,
  * sequence delimiter.  Defined-length items are skipped by their length;
  * undefined-length ones are walked element by element.
  */
-static int skip_undefined(struct scan *s, const struct elem *owner,
+static int skip_undefined(struct scan *s, const struct dcm_element *owner,
 			  int explicit, int be, int depth, size_t *end)
 {
-	size_t pos = owner->val_off;
+	size_t pos = owner->value_offset;
 
 	if (depth > MAX_DEPTH)
 		return fail(s, DCM_ERR_BAD_SEQUENCE,
 			    "sequences nested deeper than %d at offset %zu",
-			    MAX_DEPTH, s->base + owner->off);
+			    MAX_DEPTH, s->base + owner->offset);
 	for (;;) {
 		if (s->len - pos < 8) {
 			if (s->soft_end)
@@ -234,7 +224,7 @@ static int skip_undefined(struct scan *s, const struct elem *owner,
 			return fail(s, DCM_ERR_TRUNCATED,
 				    "%s ends inside sequence " TAGF " (offset %zu) "
 				    "before its delimiter, at offset %zu", s->where,
-				    TAGA(owner->tag), s->base + owner->off,
+				    TAGA(owner->tag), s->base + owner->offset,
 				    s->base + pos);
 		}
 		uint32_t tag = ld_tag(s->buf + pos, be);
@@ -248,7 +238,7 @@ static int skip_undefined(struct scan *s, const struct elem *owner,
 				    "tag " TAGF " at offset %zu where an item of "
 				    "sequence " TAGF " (offset %zu) was expected",
 				    TAGA(tag), s->base + pos, TAGA(owner->tag),
-				    s->base + owner->off);
+				    s->base + owner->offset);
 		if (len == UNDEF_LEN) {
 			int rc = walk_item(s, pos + 8, explicit, be, depth + 1,
 					   &pos);
@@ -257,9 +247,9 @@ static int skip_undefined(struct scan *s, const struct elem *owner,
 			continue;
 		}
 		if (len > s->len - pos - 8) {
-			struct elem it = { .tag = TAG_ITEM, .vlen = len,
-				.off = pos, .len_off = pos + 4,
-				.val_off = pos + 8 };
+			struct dcm_element it = { .tag = TAG_ITEM, .value_length = len,
+				.offset = pos, .length_offset = pos + 4,
+				.value_offset = pos + 8 };
 			return past_end(s, &it, 0, " in a sequence");
 		}
 		pos += 8 + (size_t)len;
@@ -270,7 +260,7 @@ static int skip_undefined(struct scan *s, const struct elem *owner,
 static int walk_item(struct scan *s, size_t pos, int explicit, int be,
 		     int depth, size_t *end)
 {
-	struct elem e;
+	struct dcm_element e;
 	int rc;
 
 	if (depth > MAX_DEPTH)
@@ -287,15 +277,15 @@ static int walk_item(struct scan *s, size_t pos, int explicit, int be,
 			return rc;
 		}
 		if (e.tag == TAG_ITEM_DELIM) {
-			*end = e.val_off;
+			*end = e.value_offset;
 			return DCM_OK;
 		}
 		if ((e.tag >> 16) == 0xFFFE)
 			return fail(s, DCM_ERR_BAD_SEQUENCE,
 				    "unexpected " TAGF " at offset %zu inside an "
 				    "item (missing item delimiter)", TAGA(e.tag),
-				    s->base + e.off);
-		if (e.vlen == UNDEF_LEN) {
+				    s->base + e.offset);
+		if (e.value_length == UNDEF_LEN) {
 			/* UN of undefined length holds implicit VR LE. */
 			int un = explicit && strcmp(e.vr, "UN") == 0;
 			rc = skip_undefined(s, &e, un ? 0 : explicit,
@@ -306,8 +296,85 @@ static int walk_item(struct scan *s, size_t pos, int explicit, int be,
 		}
 		if (!fits(s, &e))
 			return past_end(s, &e, 0, " in a sequence item");
-		pos = e.val_off + e.vlen;
+		pos = e.value_offset + e.value_length;
 	}
+}
+
+/* ---- the element iterator (dicom.h): the walk above, one level at a time ---- */
+
+void dcm_iter_init(struct dcm_iter *it, const uint8_t *buf, size_t len,
+		   size_t start, int explicit_vr, int big_endian)
+{
+	memset(it, 0, sizeof *it);
+	it->buf = buf;
+	it->len = len;
+	it->pos = start < len ? start : len;
+	it->explicit_vr = explicit_vr;
+	it->big_endian = big_endian;
+}
+
+int dcm_iter_done(const struct dcm_iter *it)
+{
+	return it->pos >= it->len;
+}
+
+uint32_t dcm_iter_peek_tag(const struct dcm_iter *it)
+{
+	if (it->len - it->pos < 4)
+		return 0;
+	return ld_tag(it->buf + it->pos, it->big_endian);
+}
+
+int dcm_iter_next(struct dcm_iter *it, struct dcm_element *e)
+{
+	struct scan s = { .buf = it->buf, .len = it->len, .where = "file",
+		.err = it->err, .errlen = sizeof it->err };
+	int explicit = it->explicit_vr, be = it->big_endian;
+	size_t end;
+	int rc;
+
+	it->err[0] = 0;
+	rc = read_header(&s, it->pos, explicit, be, e, "");
+	if (rc)
+		return rc;
+	if (e->tag == TAG_ITEM_DELIM || e->tag == TAG_SEQ_DELIM) {
+		/* as the walk above: a delimiter's length field is not used */
+		end = e->value_offset;
+	} else if (e->tag == TAG_ITEM && e->value_length == UNDEF_LEN) {
+		rc = walk_item(&s, e->value_offset, explicit, be, it->depth + 1, &end);
+	} else if (e->value_length == UNDEF_LEN) {
+		int un = explicit && strcmp(e->vr, "UN") == 0;
+		rc = skip_undefined(&s, e, un ? 0 : explicit, un ? 0 : be,
+				    it->depth + 1, &end);
+	} else if (!fits(&s, e)) {
+		rc = past_end(&s, e, 0, "");
+	} else {
+		end = e->value_offset + e->value_length;
+	}
+	if (rc)
+		return rc;
+	e->end = end;
+	it->pos = end;
+	return DCM_OK;
+}
+
+int dcm_iter_enter(const struct dcm_iter *parent, const struct dcm_element *e,
+		   struct dcm_iter *child)
+{
+	int un = parent->explicit_vr && strcmp(e->vr, "UN") == 0 &&
+		e->value_length == UNDEF_LEN;
+
+	if (parent->depth + 1 > MAX_DEPTH)
+		return DCM_ERR_BAD_SEQUENCE;
+	dcm_iter_init(child, parent->buf, e->end, e->value_offset,
+		      un ? 0 : parent->explicit_vr, un ? 0 : parent->big_endian);
+	child->depth = parent->depth + 1;
+	return DCM_OK;
+}
+
+int dcm_vr_is_long(const char *vr)
+{
+	return vr_long((const uint8_t *)vr);
 }
 
 /* Trim trailing spaces and NULs (and leading spaces when asked). */
@@ -341,7 +408,7 @@ static int put_text(struct scan *s, char *dst, size_t cap, const uint8_t *p,
  * 0x01 '0' and 0x01 0x01 before conversion (both pass every supported
  * charset unchanged), and a value that does not fit is remembered so that
  * the scan fails instead of cutting it. */
-static void put_id(struct scan *s, const struct elem *e, char *dst, size_t cap,
+static void put_id(struct scan *s, const struct dcm_element *e, char *dst, size_t cap,
 		   const uint8_t *p, size_t n, int text)
 {
 	uint8_t tmp[DCM_ID_MAX];
@@ -400,12 +467,12 @@ static void put_us(int32_t *dst, const uint8_t *p, size_t n, int be)
 		*dst = ld16(p, be);
 }
 
-/* Take the value of an indexed top-level attribute. */
-static void take(struct scan *s, const struct elem *e, int be)
+/* Keep the value of a top-level attribute that dcm_info reports. */
+static void keep_indexed_value(struct scan *s, const struct dcm_element *e, int be)
 {
 	struct dcm_info *in = s->info;
-	const uint8_t *p = s->buf + e->val_off;
-	size_t n = e->vlen;
+	const uint8_t *p = s->buf + e->value_offset;
+	size_t n = e->value_length;
 
 	switch (e->tag) {
 	case 0x00080005: put_ascii(in->specific_charset, sizeof in->specific_charset, p, n); break;
@@ -440,7 +507,7 @@ static void take(struct scan *s, const struct elem *e, int be)
 	}
 }
 
-static int wanted(uint32_t tag)
+static int may_be_indexed(uint32_t tag)
 {
 	uint16_t g = tag >> 16;
 	return g == 0x0008 || g == 0x0010 || g == 0x0020 || g == 0x0028;
@@ -459,10 +526,10 @@ static uint64_t expected_pixels(const struct dcm_info *in)
 }
 
 /* Walk fragments of encapsulated pixel data up to the sequence delimiter. */
-static int walk_fragments(struct scan *s, const struct elem *e, int be,
+static int walk_fragments(struct scan *s, const struct dcm_element *e, int be,
 			  size_t *end)
 {
-	size_t pos = e->val_off;
+	size_t pos = e->value_offset;
 	for (;;) {
 		if (s->len - pos < 8) {
 			if (s->soft_end) {
@@ -525,7 +592,7 @@ static void check_rest(struct scan *s, size_t pos, int explicit, int be)
 	t.err = why;
 	t.errlen = sizeof(why);
 	why[0] = 0;
-	struct elem e;
+	struct dcm_element e;
 	int rc = read_header(&t, pos, explicit, be, &e, "");
 	if (!rc && e.tag <= in->pixel_tag)
 		rc = fail(&t, DCM_ERR_LENGTH, "element " TAGF " at offset %zu is not after the pixel data",
@@ -549,7 +616,7 @@ static void check_rest(struct scan *s, size_t pos, int explicit, int be)
 static int walk_top(struct scan *s, size_t pos, int explicit, int be)
 {
 	struct dcm_info *in = s->info;
-	struct elem e, prev = { 0 };
+	struct dcm_element e, prev = { 0 };
 	int have_prev = 0;
 	int rc;
 
@@ -566,39 +633,39 @@ static int walk_top(struct scan *s, size_t pos, int explicit, int be)
 				    "element " TAGF " at offset %zu out of order "
 				    "after " TAGF ": lost step, length %u of "
 				    TAGF " (offset %zu) is likely wrong",
-				    TAGA(e.tag), s->base + e.off, TAGA(prev.tag),
-				    prev.vlen, TAGA(prev.tag), s->base + prev.len_off);
+				    TAGA(e.tag), s->base + e.offset, TAGA(prev.tag),
+				    prev.value_length, TAGA(prev.tag), s->base + prev.length_offset);
 		if ((e.tag >> 16) == 0xFFFE)
 			return fail(s, DCM_ERR_BAD_SEQUENCE,
 				    "item tag " TAGF " at top level at offset %zu",
-				    TAGA(e.tag), s->base + e.off);
+				    TAGA(e.tag), s->base + e.offset);
 		if (e.tag == 0x7FE00010 || e.tag == 0x7FE00008 ||
 		    e.tag == 0x7FE00009) {
 			in->pixel_tag = e.tag;
-			in->pixel_element_offset = e.off;
-			in->pixel_value_offset = e.val_off;
-			if (e.vlen == UNDEF_LEN) {
+			in->pixel_element_offset = e.offset;
+			in->pixel_value_offset = e.value_offset;
+			if (e.value_length == UNDEF_LEN) {
 				size_t end = 0;
 				in->pixel_encapsulated = 1;
 				rc = walk_fragments(s, &e, be, &end);
 				if (rc)
 					return rc;
-				in->pixel_value_length = end - e.val_off;
+				in->pixel_value_length = end - e.value_offset;
 				check_rest(s, end, explicit, be);
 				return DCM_OK;
 			}
 			if (!fits(s, &e) && !s->soft_end) {
 				uint64_t want = expected_pixels(in);
 				int absurd = e.tag == 0x7FE00010 && want &&
-					e.vlen != want && e.vlen != want + (want & 1);
+					e.value_length != want && e.value_length != want + (want & 1);
 				return past_end(s, &e, absurd, "");
 			}
-			in->pixel_value_length = e.vlen;
+			in->pixel_value_length = e.value_length;
 			if (fits(s, &e))
-				check_rest(s, e.val_off + e.vlen, explicit, be);
+				check_rest(s, e.value_offset + e.value_length, explicit, be);
 			return DCM_OK;
 		}
-		if (e.vlen == UNDEF_LEN) {
+		if (e.value_length == UNDEF_LEN) {
 			int un = explicit && strcmp(e.vr, "UN") == 0;
 			rc = skip_undefined(s, &e, un ? 0 : explicit, un ? 0 : be,
 					    1, &pos);
@@ -612,13 +679,13 @@ static int walk_top(struct scan *s, size_t pos, int explicit, int be)
 				if (have_prev)
 					snprintf(ctx, sizeof ctx, "; previous element "
 						 TAGF " length %u at offset %zu",
-						 TAGA(prev.tag), prev.vlen,
-						 s->base + prev.len_off);
+						 TAGA(prev.tag), prev.value_length,
+						 s->base + prev.length_offset);
 				return past_end(s, &e, 0, ctx);
 			}
-			if (wanted(e.tag))
-				take(s, &e, be);
-			pos = e.val_off + e.vlen;
+			if (may_be_indexed(e.tag))
+				keep_indexed_value(s, &e, be);
+			pos = e.value_offset + e.value_length;
 		}
 		prev = e;
 		have_prev = 1;
@@ -822,7 +889,7 @@ static void info_init(struct dcm_info *in)
 static int read_meta(struct scan *s, size_t pos, size_t *end)
 {
 	struct dcm_info *in = s->info;
-	struct elem e;
+	struct dcm_element e;
 	uint32_t prev = 0;
 	int rc;
 
@@ -837,18 +904,18 @@ static int read_meta(struct scan *s, size_t pos, size_t *end)
 		if (e.tag <= prev && prev)
 			return fail(s, DCM_ERR_BAD_META,
 				    "file meta element " TAGF " at offset %zu out of order",
-				    TAGA(e.tag), e.off);
-		if (e.vlen == UNDEF_LEN)
+				    TAGA(e.tag), e.offset);
+		if (e.value_length == UNDEF_LEN)
 			return fail(s, DCM_ERR_BAD_META,
 				    "file meta element " TAGF " at offset %zu has "
-				    "undefined length", TAGA(e.tag), e.off);
+				    "undefined length", TAGA(e.tag), e.offset);
 		if (!fits(s, &e))
 			return past_end(s, &e, 0, " in file meta");
 		if (e.tag == 0x00020010)
 			put_ascii(in->transfer_syntax, sizeof in->transfer_syntax,
-				  s->buf + e.val_off, e.vlen);
+				  s->buf + e.value_offset, e.value_length);
 		prev = e.tag;
-		pos = e.val_off + e.vlen;
+		pos = e.value_offset + e.value_length;
 	}
 	*end = pos;
 	return DCM_OK;
