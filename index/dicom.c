@@ -6,7 +6,10 @@
  * sequences of defined length are skipped whole (their length checked), and
  * undefined-length ones are walked item by item down to a fixed depth.  The
  * walk stops at the top-level pixel element, so native pixel bytes are never
- * touched.
+ * touched.  The same element walk is offered one level at a time as the
+ * iterator of dicom.h (dcm_iter_*), so programs that rewrite files step over
+ * elements exactly as the scanner does.  Text values go to UTF-8 through
+ * charset.h.
  */
 #include "dicom.h"
 #include "charset.h"
@@ -17,10 +20,6 @@
 #include <string.h>
 #include <zlib.h>
 
-#define UNDEF_LEN DCM_UNDEFINED_LENGTH
-#define TAG_ITEM DCM_TAG_ITEM
-#define TAG_ITEM_DELIM DCM_TAG_ITEM_DELIMITER
-#define TAG_SEQ_DELIM DCM_TAG_SEQUENCE_DELIMITER
 #define MAX_DEPTH 64
 /* Inflated deflate datasets are scanned from a buffer no bigger than this. */
 #define INFLATE_CAP ((size_t)256 << 20)
@@ -229,17 +228,17 @@ static int skip_undefined(struct scan *s, const struct dcm_element *owner,
 		}
 		uint32_t tag = ld_tag(s->buf + pos, be);
 		uint32_t len = ld32(s->buf + pos + 4, be);
-		if (tag == TAG_SEQ_DELIM) {
+		if (tag == DCM_TAG_SEQUENCE_DELIMITER) {
 			*end = pos + 8;
 			return DCM_OK;
 		}
-		if (tag != TAG_ITEM)
+		if (tag != DCM_TAG_ITEM)
 			return fail(s, DCM_ERR_BAD_SEQUENCE,
 				    "tag " TAGF " at offset %zu where an item of "
 				    "sequence " TAGF " (offset %zu) was expected",
 				    TAGA(tag), s->base + pos, TAGA(owner->tag),
 				    s->base + owner->offset);
-		if (len == UNDEF_LEN) {
+		if (len == DCM_UNDEFINED_LENGTH) {
 			int rc = walk_item(s, pos + 8, explicit, be, depth + 1,
 					   &pos);
 			if (rc)
@@ -247,7 +246,7 @@ static int skip_undefined(struct scan *s, const struct dcm_element *owner,
 			continue;
 		}
 		if (len > s->len - pos - 8) {
-			struct dcm_element it = { .tag = TAG_ITEM, .value_length = len,
+			struct dcm_element it = { .tag = DCM_TAG_ITEM, .value_length = len,
 				.offset = pos, .length_offset = pos + 4,
 				.value_offset = pos + 8 };
 			return past_end(s, &it, 0, " in a sequence");
@@ -276,7 +275,7 @@ static int walk_item(struct scan *s, size_t pos, int explicit, int be,
 					    INFLATE_CAP >> 20);
 			return rc;
 		}
-		if (e.tag == TAG_ITEM_DELIM) {
+		if (e.tag == DCM_TAG_ITEM_DELIMITER) {
 			*end = e.value_offset;
 			return DCM_OK;
 		}
@@ -285,7 +284,7 @@ static int walk_item(struct scan *s, size_t pos, int explicit, int be,
 				    "unexpected " TAGF " at offset %zu inside an "
 				    "item (missing item delimiter)", TAGA(e.tag),
 				    s->base + e.offset);
-		if (e.value_length == UNDEF_LEN) {
+		if (e.value_length == DCM_UNDEFINED_LENGTH) {
 			/* UN of undefined length holds implicit VR LE. */
 			int un = explicit && strcmp(e.vr, "UN") == 0;
 			rc = skip_undefined(s, &e, un ? 0 : explicit,
@@ -337,12 +336,12 @@ int dcm_iter_next(struct dcm_iter *it, struct dcm_element *e)
 	rc = read_header(&s, it->pos, explicit, be, e, "");
 	if (rc)
 		return rc;
-	if (e->tag == TAG_ITEM_DELIM || e->tag == TAG_SEQ_DELIM) {
+	if (e->tag == DCM_TAG_ITEM_DELIMITER || e->tag == DCM_TAG_SEQUENCE_DELIMITER) {
 		/* as the walk above: a delimiter's length field is not used */
 		end = e->value_offset;
-	} else if (e->tag == TAG_ITEM && e->value_length == UNDEF_LEN) {
+	} else if (e->tag == DCM_TAG_ITEM && e->value_length == DCM_UNDEFINED_LENGTH) {
 		rc = walk_item(&s, e->value_offset, explicit, be, it->depth + 1, &end);
-	} else if (e->value_length == UNDEF_LEN) {
+	} else if (e->value_length == DCM_UNDEFINED_LENGTH) {
 		int un = explicit && strcmp(e->vr, "UN") == 0;
 		rc = skip_undefined(&s, e, un ? 0 : explicit, un ? 0 : be,
 				    it->depth + 1, &end);
@@ -362,7 +361,7 @@ int dcm_iter_enter(const struct dcm_iter *parent, const struct dcm_element *e,
 		   struct dcm_iter *child)
 {
 	int un = parent->explicit_vr && strcmp(e->vr, "UN") == 0 &&
-		e->value_length == UNDEF_LEN;
+		e->value_length == DCM_UNDEFINED_LENGTH;
 
 	if (parent->depth + 1 > MAX_DEPTH)
 		return DCM_ERR_BAD_SEQUENCE;
@@ -544,16 +543,16 @@ static int walk_fragments(struct scan *s, const struct dcm_element *e, int be,
 		}
 		uint32_t tag = ld_tag(s->buf + pos, be);
 		uint32_t len = ld32(s->buf + pos + 4, be);
-		if (tag == TAG_SEQ_DELIM) {
+		if (tag == DCM_TAG_SEQUENCE_DELIMITER) {
 			*end = pos + 8;
 			return DCM_OK;
 		}
-		if (tag != TAG_ITEM)
+		if (tag != DCM_TAG_ITEM)
 			return fail(s, DCM_ERR_BAD_SEQUENCE,
 				    "tag " TAGF " at offset %zu where a fragment "
 				    "of pixel data " TAGF " was expected", TAGA(tag),
 				    s->base + pos, TAGA(e->tag));
-		if (len == UNDEF_LEN)
+		if (len == DCM_UNDEFINED_LENGTH)
 			return fail(s, DCM_ERR_BAD_SEQUENCE,
 				    "pixel data fragment at offset %zu has undefined length",
 				    s->base + pos);
@@ -644,7 +643,7 @@ static int walk_top(struct scan *s, size_t pos, int explicit, int be)
 			in->pixel_tag = e.tag;
 			in->pixel_element_offset = e.offset;
 			in->pixel_value_offset = e.value_offset;
-			if (e.value_length == UNDEF_LEN) {
+			if (e.value_length == DCM_UNDEFINED_LENGTH) {
 				size_t end = 0;
 				in->pixel_encapsulated = 1;
 				rc = walk_fragments(s, &e, be, &end);
@@ -665,7 +664,7 @@ static int walk_top(struct scan *s, size_t pos, int explicit, int be)
 				check_rest(s, e.value_offset + e.value_length, explicit, be);
 			return DCM_OK;
 		}
-		if (e.value_length == UNDEF_LEN) {
+		if (e.value_length == DCM_UNDEFINED_LENGTH) {
 			int un = explicit && strcmp(e.vr, "UN") == 0;
 			rc = skip_undefined(s, &e, un ? 0 : explicit, un ? 0 : be,
 					    1, &pos);
@@ -734,7 +733,7 @@ static int plausible_first(const struct scan *s, size_t pos, struct guess *g)
 		vlen = ld32(p + 4, 0);
 		hdr = 8;
 	}
-	if (vlen != UNDEF_LEN && vlen > left - hdr)
+	if (vlen != DCM_UNDEFINED_LENGTH && vlen > left - hdr)
 		return 0;
 	g->explicit = explicit;
 	g->be = be;
@@ -757,9 +756,9 @@ static int guess_after_meta(const struct scan *s, size_t pos, struct guess *g)
 	g->explicit = vr_known(p + 4);
 	g->be = g->explicit && ld16(p, 0) >= 0x0100 && ld16(p, 1) < ld16(p, 0);
 	uint32_t vlen = g->explicit ? (vr_long(p + 4) ? (s->len - pos >= 12 ?
-			ld32(p + 8, g->be) : UNDEF_LEN - 1) : ld16(p + 6, g->be)) :
+			ld32(p + 8, g->be) : DCM_UNDEFINED_LENGTH - 1) : ld16(p + 6, g->be)) :
 		ld32(p + 4, 0);
-	return vlen == UNDEF_LEN || vlen <= s->len - pos - 8;
+	return vlen == DCM_UNDEFINED_LENGTH || vlen <= s->len - pos - 8;
 }
 
 static void set_syntax(struct dcm_info *in, int explicit, int be)
@@ -905,7 +904,7 @@ static int read_meta(struct scan *s, size_t pos, size_t *end)
 			return fail(s, DCM_ERR_BAD_META,
 				    "file meta element " TAGF " at offset %zu out of order",
 				    TAGA(e.tag), e.offset);
-		if (e.value_length == UNDEF_LEN)
+		if (e.value_length == DCM_UNDEFINED_LENGTH)
 			return fail(s, DCM_ERR_BAD_META,
 				    "file meta element " TAGF " at offset %zu has "
 				    "undefined length", TAGA(e.tag), e.offset);

@@ -13,6 +13,11 @@
  *
  * The input is hostile: every declared length is checked against the buffer,
  * and the scanner never reads outside [buf, buf + len).
+ *
+ * Its element walk is also offered one level at a time (dcm_iter_*, at the
+ * end of this header), with the same rules and the same checks, for programs
+ * that rewrite datasets.  Nothing here keeps state between calls: every
+ * function is safe to call from any number of threads at once.
  */
 #ifndef DCMFS_DICOM_H
 #define DCMFS_DICOM_H
