@@ -366,11 +366,9 @@ int charset_text_to_utf8(char *dst, size_t cap, const uint8_t *p, size_t n,
 	char first[32];
 	size_t k = 0;
 
+	if (all_ascii(p, n))
+		return charset_ascii_to_utf8(dst, cap, p, n);
 	sink_init(&o, dst, cap);
-	if (all_ascii(p, n)) {
-		sink_put(&o, (const char *)p, n < cap - 1 ? n : cap - 1);
-		return o.full;
-	}
 	/* first value; leading/trailing spaces are padding */
 	while (*scs == ' ')
 		scs++;

@@ -33,9 +33,7 @@
 /* Convert text[0..n), a value encoded per specific_charset (the
  * SpecificCharacterSet value as stored, NUL-terminated, "" when absent), to
  * UTF-8 in dst[0..cap), cap >= 1.  Returns 0 when the whole value was
- * written, 1 when it was cut to fit (except for an all-ASCII value, which is
- * cut to cap - 1 bytes and returns 0, as the scanner has always done).  The
- * caller owns both buffers. */
+ * written, 1 when it was cut to fit.  The caller owns both buffers. */
 int charset_text_to_utf8(char *dst, size_t cap, const uint8_t *text, size_t n,
 			 const char *specific_charset);
 

@@ -713,6 +713,25 @@ static void test_identity_values(void **state)
 	ident(&b, name);
 	assert_int_equal(scan(&b, &info, err), DCM_ERR_TOO_LONG);
 	assert_non_null(strstr(err, "(0010,0010)"));
+
+	/* an ASCII PatientName of DCM_ID_MAX - 1 bytes is kept whole; one
+	 * byte more is refused, not cut */
+	static char longname[DCM_ID_MAX + 1];
+	for (size_t len = DCM_ID_MAX - 1; len <= DCM_ID_MAX; len++) {
+		memset(&b, 0, sizeof b);
+		b.explicit = 1;
+		meta(&b, "1.2.840.10008.1.2.1", 1);
+		memset(longname, 'N', len);
+		longname[len] = 0;
+		ident(&b, longname);
+		int rc = scan(&b, &info, err);
+		if (len < DCM_ID_MAX) {
+			assert_int_equal(rc, DCM_OK);
+			assert_int_equal(strlen(info.patient_name), len);
+		} else {
+			assert_int_equal(rc, DCM_ERR_TOO_LONG);
+		}
+	}
 }
 
 static void test_deflate(void **state)
