@@ -43,7 +43,11 @@ UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
 TOOLS := $(BUILD)/dcmfsctl
 FS := $(BUILD)/dcmfs
-EXTRA_TOOLS := $(patsubst tools/%.c,$(BUILD)/%,$(filter-out tools/dcmfsctl.c,$(wildcard tools/dcmfs-*.c)))
+EXTRA_TOOLS := $(patsubst tools/%.c,$(BUILD)/%,$(filter-out tools/dcmfsctl.c,$(wildcard tools/dcmfs-*.c))) \
+	$(BUILD)/dcmfs-gencorpus
+# die() and the allocators that die, shared by the tools (tools/cli.h)
+CLI_OBJ := $(BUILD)/tools/cli.o
+GENCORPUS_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(wildcard tools/gencorpus/*.c))
 
 all: $(LIB) $(TOOLS) $(EXTRA_TOOLS) $(if $(wildcard fs/*.c),$(FS)) $(UNIT_BIN)
 
@@ -55,7 +59,10 @@ $(LIB): $(INDEX_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
 
-$(BUILD)/dcmfsctl: $(BUILD)/tools/dcmfsctl.o $(LIB)
+$(BUILD)/dcmfsctl: $(BUILD)/tools/dcmfsctl.o $(CLI_OBJ) $(LIB)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/dcmfs-gencorpus: $(GENCORPUS_OBJ) $(CLI_OBJ) $(LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/dcmfs-%: $(BUILD)/tools/dcmfs-%.o $(LIB)

@@ -6,22 +6,20 @@
  * sequences of defined length are skipped whole (their length checked), and
  * undefined-length ones are walked item by item down to a fixed depth.  The
  * walk stops at the top-level pixel element, so native pixel bytes are never
- * touched.
+ * touched.  The same element walk is offered one level at a time as the
+ * iterator of dicom.h (dcm_iter_*), so programs that rewrite files step over
+ * elements exactly as the scanner does.  Text values go to UTF-8 through
+ * charset.h.
  */
 #include "dicom.h"
+#include "charset.h"
 
-#include <errno.h>
-#include <iconv.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <zlib.h>
 
-#define UNDEF_LEN 0xFFFFFFFFu
-#define TAG_ITEM 0xFFFEE000u
-#define TAG_ITEM_DELIM 0xFFFEE00Du
-#define TAG_SEQ_DELIM 0xFFFEE0DDu
 #define MAX_DEPTH 64
 /* Inflated deflate datasets are scanned from a buffer no bigger than this. */
 #define INFLATE_CAP ((size_t)256 << 20)
@@ -30,16 +28,6 @@
 #define UID_EXPLICIT "1.2.840.10008.1.2.1"
 #define UID_BIGEND "1.2.840.10008.1.2.2"
 #define UID_DEFLATE "1.2.840.10008.1.2.1.99"
-
-struct elem {
-	uint32_t tag;
-	char vr[3];             /* "" when implicit */
-	int vr_bad;             /* explicit stream, VR bytes not letters */
-	uint32_t vlen;
-	size_t off;             /* first byte of the tag */
-	size_t len_off;         /* first byte of the length field */
-	size_t val_off;         /* first byte of the value */
-};
 
 struct scan {
 	const uint8_t *buf;
@@ -133,7 +121,7 @@ static inline int is_upper(uint8_t c)
  * implicit items inside explicit files.
  */
 static int read_header(struct scan *s, size_t pos, int explicit, int be,
-		       struct elem *e, const char *ctx)
+		       struct dcm_element *e, const char *ctx)
 {
 	const uint8_t *p = s->buf + pos;
 	size_t left = s->len - pos;
@@ -142,21 +130,21 @@ static int read_header(struct scan *s, size_t pos, int explicit, int be,
 		return fail(s, DCM_ERR_TRUNCATED,
 			    "%s ends inside an element header at offset %zu%s",
 			    s->where, s->base + pos, ctx);
-	e->off = pos;
+	e->offset = pos;
 	e->tag = ld_tag(p, be);
 	e->vr[0] = 0;
-	e->vr_bad = 0;
+	e->vr_unreadable = 0;
 	if (!explicit || (e->tag >> 16) == 0xFFFE) {
-		e->len_off = pos + 4;
-		e->vlen = ld32(p + 4, be);
-		e->val_off = pos + 8;
+		e->length_offset = pos + 4;
+		e->value_length = ld32(p + 4, be);
+		e->value_offset = pos + 8;
 		return DCM_OK;
 	}
 	if (!is_upper(p[4]) || !is_upper(p[5])) {
-		e->vr_bad = 1;
-		e->len_off = pos + 4;
-		e->vlen = ld32(p + 4, be);
-		e->val_off = pos + 8;
+		e->vr_unreadable = 1;
+		e->length_offset = pos + 4;
+		e->value_length = ld32(p + 4, be);
+		e->value_offset = pos + 8;
 		return DCM_OK;
 	}
 	e->vr[0] = (char)p[4];
@@ -168,13 +156,13 @@ static int read_header(struct scan *s, size_t pos, int explicit, int be,
 				    "%s ends inside the header of element " TAGF
 				    " at offset %zu%s", s->where, TAGA(e->tag),
 				    s->base + pos, ctx);
-		e->len_off = pos + 8;
-		e->vlen = ld32(p + 8, be);
-		e->val_off = pos + 12;
+		e->length_offset = pos + 8;
+		e->value_length = ld32(p + 8, be);
+		e->value_offset = pos + 12;
 	} else {
-		e->len_off = pos + 6;
-		e->vlen = ld16(p + 6, be);
-		e->val_off = pos + 8;
+		e->length_offset = pos + 6;
+		e->value_length = ld16(p + 6, be);
+		e->value_offset = pos + 8;
 	}
 	return DCM_OK;
 }
@@ -183,28 +171,28 @@ static int read_header(struct scan *s, size_t pos, int explicit, int be,
  * A value that runs past the end: a cut file (plausible length) or a wrong
  * length (absurd, or read through a bad VR, which means we lost step).
  */
-static int past_end(struct scan *s, const struct elem *e, int absurd,
+static int past_end(struct scan *s, const struct dcm_element *e, int absurd,
 		    const char *ctx)
 {
 	if (s->soft_end)
 		return fail(s, DCM_ERR_DEFLATE,
 			    "inflated dataset larger than %zu mib before pixel data",
 			    INFLATE_CAP >> 20);
-	if (absurd || e->vr_bad || e->vlen >= 0x80000000u)
+	if (absurd || e->vr_unreadable || e->value_length >= 0x80000000u)
 		return fail(s, DCM_ERR_LENGTH,
 			    "element " TAGF " length %u runs past end of %s "
-			    "(offset %zu, %s size %zu)%s", TAGA(e->tag), e->vlen,
-			    s->where, s->base + e->len_off, s->where,
+			    "(offset %zu, %s size %zu)%s", TAGA(e->tag), e->value_length,
+			    s->where, s->base + e->length_offset, s->where,
 			    s->base + s->len, ctx);
 	return fail(s, DCM_ERR_TRUNCATED,
 		    "%s ends inside element " TAGF " (value of %u bytes at offset "
-		    "%zu, %s size %zu)%s", s->where, TAGA(e->tag), e->vlen,
-		    s->base + e->val_off, s->where, s->base + s->len, ctx);
+		    "%zu, %s size %zu)%s", s->where, TAGA(e->tag), e->value_length,
+		    s->base + e->value_offset, s->where, s->base + s->len, ctx);
 }
 
-static inline int fits(const struct scan *s, const struct elem *e)
+static inline int fits(const struct scan *s, const struct dcm_element *e)
 {
-	return e->vlen <= s->len - e->val_off;
+	return e->value_length <= s->len - e->value_offset;
 }
 
 /* ---- sequences ---- */
@@ -217,15 +205,15 @@ static int walk_item(struct scan *s, size_t pos, int explicit, int be,
  * sequence delimiter.  Defined-length items are skipped by their length;
  * undefined-length ones are walked element by element.
  */
-static int skip_undefined(struct scan *s, const struct elem *owner,
+static int skip_undefined(struct scan *s, const struct dcm_element *owner,
 			  int explicit, int be, int depth, size_t *end)
 {
-	size_t pos = owner->val_off;
+	size_t pos = owner->value_offset;
 
 	if (depth > MAX_DEPTH)
 		return fail(s, DCM_ERR_BAD_SEQUENCE,
 			    "sequences nested deeper than %d at offset %zu",
-			    MAX_DEPTH, s->base + owner->off);
+			    MAX_DEPTH, s->base + owner->offset);
 	for (;;) {
 		if (s->len - pos < 8) {
 			if (s->soft_end)
@@ -235,22 +223,22 @@ static int skip_undefined(struct scan *s, const struct elem *owner,
 			return fail(s, DCM_ERR_TRUNCATED,
 				    "%s ends inside sequence " TAGF " (offset %zu) "
 				    "before its delimiter, at offset %zu", s->where,
-				    TAGA(owner->tag), s->base + owner->off,
+				    TAGA(owner->tag), s->base + owner->offset,
 				    s->base + pos);
 		}
 		uint32_t tag = ld_tag(s->buf + pos, be);
 		uint32_t len = ld32(s->buf + pos + 4, be);
-		if (tag == TAG_SEQ_DELIM) {
+		if (tag == DCM_TAG_SEQUENCE_DELIMITER) {
 			*end = pos + 8;
 			return DCM_OK;
 		}
-		if (tag != TAG_ITEM)
+		if (tag != DCM_TAG_ITEM)
 			return fail(s, DCM_ERR_BAD_SEQUENCE,
 				    "tag " TAGF " at offset %zu where an item of "
 				    "sequence " TAGF " (offset %zu) was expected",
 				    TAGA(tag), s->base + pos, TAGA(owner->tag),
-				    s->base + owner->off);
-		if (len == UNDEF_LEN) {
+				    s->base + owner->offset);
+		if (len == DCM_UNDEFINED_LENGTH) {
 			int rc = walk_item(s, pos + 8, explicit, be, depth + 1,
 					   &pos);
 			if (rc)
@@ -258,9 +246,9 @@ static int skip_undefined(struct scan *s, const struct elem *owner,
 			continue;
 		}
 		if (len > s->len - pos - 8) {
-			struct elem it = { .tag = TAG_ITEM, .vlen = len,
-				.off = pos, .len_off = pos + 4,
-				.val_off = pos + 8 };
+			struct dcm_element it = { .tag = DCM_TAG_ITEM, .value_length = len,
+				.offset = pos, .length_offset = pos + 4,
+				.value_offset = pos + 8 };
 			return past_end(s, &it, 0, " in a sequence");
 		}
 		pos += 8 + (size_t)len;
@@ -271,7 +259,7 @@ static int skip_undefined(struct scan *s, const struct elem *owner,
 static int walk_item(struct scan *s, size_t pos, int explicit, int be,
 		     int depth, size_t *end)
 {
-	struct elem e;
+	struct dcm_element e;
 	int rc;
 
 	if (depth > MAX_DEPTH)
@@ -287,16 +275,16 @@ static int walk_item(struct scan *s, size_t pos, int explicit, int be,
 					    INFLATE_CAP >> 20);
 			return rc;
 		}
-		if (e.tag == TAG_ITEM_DELIM) {
-			*end = e.val_off;
+		if (e.tag == DCM_TAG_ITEM_DELIMITER) {
+			*end = e.value_offset;
 			return DCM_OK;
 		}
 		if ((e.tag >> 16) == 0xFFFE)
 			return fail(s, DCM_ERR_BAD_SEQUENCE,
 				    "unexpected " TAGF " at offset %zu inside an "
 				    "item (missing item delimiter)", TAGA(e.tag),
-				    s->base + e.off);
-		if (e.vlen == UNDEF_LEN) {
+				    s->base + e.offset);
+		if (e.value_length == DCM_UNDEFINED_LENGTH) {
 			/* UN of undefined length holds implicit VR LE. */
 			int un = explicit && strcmp(e.vr, "UN") == 0;
 			rc = skip_undefined(s, &e, un ? 0 : explicit,
@@ -307,412 +295,85 @@ static int walk_item(struct scan *s, size_t pos, int explicit, int be,
 		}
 		if (!fits(s, &e))
 			return past_end(s, &e, 0, " in a sequence item");
-		pos = e.val_off + e.vlen;
+		pos = e.value_offset + e.value_length;
 	}
 }
 
-/* ---- text ---- */
+/* ---- the element iterator (dicom.h): the walk above, one level at a time ---- */
 
-struct out {
-	char *d;
-	size_t cap;             /* including the NUL */
-	size_t n;
-	int full;
-};
-
-static void out_init(struct out *o, char *d, size_t cap)
+void dcm_iter_init(struct dcm_iter *it, const uint8_t *buf, size_t len,
+		   size_t start, int explicit_vr, int big_endian)
 {
-	o->d = d;
-	o->cap = cap;
-	o->n = 0;
-	o->full = 0;
-	d[0] = 0;
+	memset(it, 0, sizeof *it);
+	it->buf = buf;
+	it->len = len;
+	it->pos = start < len ? start : len;
+	it->explicit_vr = explicit_vr;
+	it->big_endian = big_endian;
 }
 
-/* Append one whole UTF-8 sequence, or nothing once it no longer fits. */
-static void out_put(struct out *o, const char *seq, size_t n)
+int dcm_iter_done(const struct dcm_iter *it)
 {
-	if (o->full || o->n + n + 1 > o->cap) {
-		o->full = 1;
-		return;
-	}
-	memcpy(o->d + o->n, seq, n);
-	o->n += n;
-	o->d[o->n] = 0;
+	return it->pos >= it->len;
 }
 
-static void out_cp(struct out *o, uint32_t cp)
+uint32_t dcm_iter_peek_tag(const struct dcm_iter *it)
 {
-	char b[4];
-	size_t n;
-
-	if (cp < 0x80) {
-		b[0] = (char)cp;
-		n = 1;
-	} else if (cp < 0x800) {
-		b[0] = (char)(0xC0 | cp >> 6);
-		b[1] = (char)(0x80 | (cp & 0x3F));
-		n = 2;
-	} else if (cp < 0x10000) {
-		b[0] = (char)(0xE0 | cp >> 12);
-		b[1] = (char)(0x80 | (cp >> 6 & 0x3F));
-		b[2] = (char)(0x80 | (cp & 0x3F));
-		n = 3;
-	} else {
-		b[0] = (char)(0xF0 | cp >> 18);
-		b[1] = (char)(0x80 | (cp >> 12 & 0x3F));
-		b[2] = (char)(0x80 | (cp >> 6 & 0x3F));
-		b[3] = (char)(0x80 | (cp & 0x3F));
-		n = 4;
-	}
-	out_put(o, b, n);
-}
-
-/* Length of a valid UTF-8 sequence at p, or 0. */
-static size_t utf8_len(const uint8_t *p, size_t n)
-{
-	uint32_t cp;
-	size_t k;
-
-	if (p[0] < 0x80)
-		return 1;
-	if (p[0] >= 0xC2 && p[0] <= 0xDF) {
-		k = 2;
-		cp = p[0] & 0x1F;
-	} else if (p[0] >= 0xE0 && p[0] <= 0xEF) {
-		k = 3;
-		cp = p[0] & 0x0F;
-	} else if (p[0] >= 0xF0 && p[0] <= 0xF4) {
-		k = 4;
-		cp = p[0] & 0x07;
-	} else {
+	if (it->len - it->pos < 4)
 		return 0;
-	}
-	if (n < k)
-		return 0;
-	for (size_t i = 1; i < k; i++) {
-		if ((p[i] & 0xC0) != 0x80)
-			return 0;
-		cp = cp << 6 | (p[i] & 0x3F);
-	}
-	if ((k == 3 && (cp < 0x800 || (cp >= 0xD800 && cp <= 0xDFFF))) ||
-	    (k == 4 && (cp < 0x10000 || cp > 0x10FFFF)))
-		return 0;
-	return k;
+	return ld_tag(it->buf + it->pos, it->big_endian);
 }
 
-/* Copy UTF-8, each invalid byte as '?'. */
-static void out_utf8(struct out *o, const uint8_t *p, size_t n)
+int dcm_iter_next(struct dcm_iter *it, struct dcm_element *e)
 {
-	size_t i = 0;
-	while (i < n && !o->full) {
-		size_t k = utf8_len(p + i, n - i);
-		if (!k) {
-			out_put(o, "?", 1);
-			i++;
-		} else {
-			out_put(o, (const char *)p + i, k);
-			i += k;
-		}
-	}
-}
+	struct scan s = { .buf = it->buf, .len = it->len, .where = "file",
+		.err = it->err, .errlen = sizeof it->err };
+	int explicit = it->explicit_vr, be = it->big_endian;
+	size_t end;
+	int rc;
 
-static void out_latin1(struct out *o, const uint8_t *p, size_t n)
-{
-	for (size_t i = 0; i < n && !o->full; i++)
-		out_cp(o, p[i]);
-}
-
-/* Convert p[0..n) from an iconv charset; undecodable bytes become '?'. */
-static void out_iconv(struct out *o, const char *cs, const uint8_t *p, size_t n)
-{
-	iconv_t cd = iconv_open("UTF-8", cs);
-	if (cd == (iconv_t)-1) {
-		out_utf8(o, p, n);
-		return;
-	}
-	char *in = (char *)(uintptr_t)p;
-	size_t inleft = n;
-	char tmp[512];
-	while (inleft && !o->full) {
-		char *op = tmp;
-		size_t oleft = sizeof tmp;
-		size_t r = iconv(cd, &in, &inleft, &op, &oleft);
-		int bad = r == (size_t)-1 && errno != E2BIG;
-		out_utf8(o, (const uint8_t *)tmp, (size_t)(op - tmp));
-		if (bad) {
-			out_put(o, "?", 1);
-			in++;
-			inleft--;
-			iconv(cd, NULL, NULL, NULL, NULL);
-		}
-	}
-	iconv_close(cd);
-}
-
-static void out_kana(struct out *o, uint8_t b)
-{
-	if (b >= 0xA1 && b <= 0xDF)
-		out_cp(o, 0xFF61 + (uint32_t)(b - 0xA1));
-	else
-		out_put(o, "?", 1);
-}
-
-/* Single-byte ISO 8859 / TIS charsets by DICOM defined term. */
-static const struct { const char *term; const char *iconv; } single_cs[] = {
-	{ "ISO_IR 101", "ISO-8859-2" }, { "ISO_IR 109", "ISO-8859-3" },
-	{ "ISO_IR 110", "ISO-8859-4" }, { "ISO_IR 144", "ISO-8859-5" },
-	{ "ISO_IR 127", "ISO-8859-6" }, { "ISO_IR 126", "ISO-8859-7" },
-	{ "ISO_IR 138", "ISO-8859-8" }, { "ISO_IR 148", "ISO-8859-9" },
-	{ "ISO_IR 203", "ISO-8859-15" }, { "ISO_IR 166", "TIS-620" },
-	{ "GB18030", "GB18030" }, { "GBK", "GBK" },
-};
-
-enum g1set { G1_NONE, G1_SINGLE, G1_KANA, G1_KSC, G1_GB };
-enum g0set { G0_ASCII, G0_JIS0208, G0_JIS0212 };
-
-struct g1 {
-	enum g1set set;
-	const char *cs;         /* iconv name for G1_SINGLE */
-};
-
-/* Initial G1 set named by an "ISO 2022 IR nnn" or "ISO_IR nnn" term. */
-static struct g1 g1_from_term(const char *t)
-{
-	struct g1 g = { G1_NONE, NULL };
-	const char *num = NULL;
-
-	if (strncmp(t, "ISO 2022 IR ", 12) == 0)
-		num = t + 12;
-	else if (strncmp(t, "ISO_IR ", 7) == 0)
-		num = t + 7;
-	if (!num)
-		return g;
-	if (strcmp(num, "100") == 0) {
-		g.set = G1_SINGLE;
-		g.cs = "ISO-8859-1";
-	} else if (strcmp(num, "13") == 0) {
-		g.set = G1_KANA;
-	} else if (strcmp(num, "149") == 0) {
-		g.set = G1_KSC;
-	} else if (strcmp(num, "58") == 0) {
-		g.set = G1_GB;
+	it->err[0] = 0;
+	rc = read_header(&s, it->pos, explicit, be, e, "");
+	if (rc)
+		return rc;
+	if (e->tag == DCM_TAG_ITEM_DELIMITER || e->tag == DCM_TAG_SEQUENCE_DELIMITER) {
+		/* as the walk above: a delimiter's length field is not used */
+		end = e->value_offset;
+	} else if (e->tag == DCM_TAG_ITEM && e->value_length == DCM_UNDEFINED_LENGTH) {
+		rc = walk_item(&s, e->value_offset, explicit, be, it->depth + 1, &end);
+	} else if (e->value_length == DCM_UNDEFINED_LENGTH) {
+		int un = explicit && strcmp(e->vr, "UN") == 0;
+		rc = skip_undefined(&s, e, un ? 0 : explicit, un ? 0 : be,
+				    it->depth + 1, &end);
+	} else if (!fits(&s, e)) {
+		rc = past_end(&s, e, 0, "");
 	} else {
-		for (size_t i = 0; i < sizeof single_cs / sizeof single_cs[0]; i++)
-			if (strncmp(single_cs[i].term, "ISO_IR ", 7) == 0 &&
-			    strcmp(single_cs[i].term + 7, num) == 0) {
-				g.set = G1_SINGLE;
-				g.cs = single_cs[i].iconv;
-			}
+		end = e->value_offset + e->value_length;
 	}
-	return g;
+	if (rc)
+		return rc;
+	e->end = end;
+	it->pos = end;
+	return DCM_OK;
 }
 
-/* The pending run of bytes in one multi-byte or single-byte charset. */
-struct run {
-	const char *cs;
-	uint8_t b[DCM_TEXT_MAX * 3];
-	size_t n;
-};
-
-static void run_flush(struct out *o, struct run *r)
+int dcm_iter_enter(const struct dcm_iter *parent, const struct dcm_element *e,
+		   struct dcm_iter *child)
 {
-	if (r->n)
-		out_iconv(o, r->cs, r->b, r->n);
-	r->n = 0;
+	int un = parent->explicit_vr && strcmp(e->vr, "UN") == 0 &&
+		e->value_length == DCM_UNDEFINED_LENGTH;
+
+	if (parent->depth + 1 > MAX_DEPTH)
+		return DCM_ERR_BAD_SEQUENCE;
+	dcm_iter_init(child, parent->buf, e->end, e->value_offset,
+		      un ? 0 : parent->explicit_vr, un ? 0 : parent->big_endian);
+	child->depth = parent->depth + 1;
+	return DCM_OK;
 }
 
-static void run_add(struct out *o, struct run *r, const char *cs,
-		    const uint8_t *b, size_t n)
+int dcm_vr_is_long(const char *vr)
 {
-	if (r->cs != cs || r->n + n > sizeof r->b)
-		run_flush(o, r);
-	r->cs = cs;
-	memcpy(r->b + r->n, b, n);
-	r->n += n;
-}
-
-/* ISO 2022 code extension: follow escape sequences, charset by charset. */
-static void out_iso2022(struct out *o, const uint8_t *p, size_t n,
-			struct g1 init)
-{
-	enum g0set g0 = G0_ASCII;
-	struct g1 g1 = init;
-	struct run r = { .cs = NULL, .n = 0 };
-	size_t i = 0;
-
-	while (i < n && !o->full) {
-		uint8_t c = p[i];
-		if (c == 0x1B) {
-			size_t k = n - i;
-			const uint8_t *q = p + i;
-			size_t used = 0;
-			if (k >= 3 && q[1] == '(' && (q[2] == 'B' || q[2] == 'J')) {
-				g0 = G0_ASCII;
-				used = 3;
-			} else if (k >= 3 && q[1] == '$' && (q[2] == 'B' || q[2] == '@')) {
-				g0 = G0_JIS0208;
-				used = 3;
-			} else if (k >= 4 && q[1] == '$' && q[2] == '(' && q[3] == 'D') {
-				g0 = G0_JIS0212;
-				used = 4;
-			} else if (k >= 3 && q[1] == ')' && q[2] == 'I') {
-				g1.set = G1_KANA;
-				used = 3;
-			} else if (k >= 4 && q[1] == '$' && q[2] == ')' && q[3] == 'C') {
-				g1.set = G1_KSC;
-				used = 4;
-			} else if (k >= 4 && q[1] == '$' && q[2] == ')' && q[3] == 'A') {
-				g1.set = G1_GB;
-				used = 4;
-			} else if (k >= 3 && q[1] == '-') {
-				static const struct { char f; const char *cs; } m[] = {
-					{ 'A', "ISO-8859-1" }, { 'B', "ISO-8859-2" },
-					{ 'C', "ISO-8859-3" }, { 'D', "ISO-8859-4" },
-					{ 'L', "ISO-8859-5" }, { 'G', "ISO-8859-6" },
-					{ 'F', "ISO-8859-7" }, { 'H', "ISO-8859-8" },
-					{ 'M', "ISO-8859-9" }, { 'b', "ISO-8859-15" },
-					{ 'T', "TIS-620" },
-				};
-				for (size_t j = 0; j < sizeof m / sizeof m[0]; j++)
-					if (q[2] == (uint8_t)m[j].f) {
-						g1.set = G1_SINGLE;
-						g1.cs = m[j].cs;
-						used = 3;
-					}
-			}
-			if (!used) {
-				run_flush(o, &r);
-				out_put(o, "?", 1);
-				used = 1;
-			}
-			i += used;
-			continue;
-		}
-		if (c < 0x80) {
-			if (g0 != G0_ASCII && c >= 0x21 && c <= 0x7E &&
-			    i + 1 < n && p[i + 1] >= 0x21 && p[i + 1] <= 0x7E) {
-				uint8_t b[3];
-				size_t bn = 0;
-				if (g0 == G0_JIS0212)
-					b[bn++] = 0x8F;
-				b[bn++] = c | 0x80;
-				b[bn++] = p[i + 1] | 0x80;
-				run_add(o, &r, "EUC-JP", b, bn);
-				i += 2;
-				continue;
-			}
-			run_flush(o, &r);
-			out_put(o, (const char *)&c, 1);
-			/* Delimiters and control characters go back to the
-			 * initial code elements (PS3.5 6.1.2.5.3). */
-			if (g0 == G0_ASCII && (c == '^' || c == '=' || c == '\\' ||
-					       c < 0x20))
-				g1 = init;
-			if (c < 0x20)
-				g0 = G0_ASCII;
-			i++;
-			continue;
-		}
-		switch (g1.set) {
-		case G1_SINGLE:
-			run_add(o, &r, g1.cs, &c, 1);
-			i++;
-			break;
-		case G1_KANA:
-			run_flush(o, &r);
-			out_kana(o, c);
-			i++;
-			break;
-		case G1_KSC:
-		case G1_GB:
-			if (i + 1 < n && p[i + 1] >= 0xA1) {
-				run_add(o, &r, g1.set == G1_KSC ? "EUC-KR" : "EUC-CN",
-					p + i, 2);
-				i += 2;
-			} else {
-				run_flush(o, &r);
-				out_put(o, "?", 1);
-				i++;
-			}
-			break;
-		default:
-			run_flush(o, &r);
-			out_cp(o, c);
-			i++;
-			break;
-		}
-	}
-	run_flush(o, &r);
-}
-
-static int all_ascii(const uint8_t *p, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		if (p[i] >= 0x80 || p[i] == 0x1B)
-			return 0;
-	return 1;
-}
-
-/* Convert a text value to UTF-8 per SpecificCharacterSet (as stored).
- * Returns 1 when the value did not fit in cap. */
-static int to_utf8(char *dst, size_t cap, const uint8_t *p, size_t n,
-		    const char *scs)
-{
-	struct out o;
-	char first[32];
-	size_t k = 0;
-
-	out_init(&o, dst, cap);
-	if (all_ascii(p, n)) {
-		out_put(&o, (const char *)p, n < cap - 1 ? n : cap - 1);
-		return o.full;
-	}
-	/* first value; leading/trailing spaces are padding */
-	while (*scs == ' ')
-		scs++;
-	while (scs[k] && scs[k] != '\\' && k < sizeof first - 1) {
-		first[k] = scs[k];
-		k++;
-	}
-	while (k && first[k - 1] == ' ')
-		k--;
-	first[k] = 0;
-	/* "ISO-IR 100" is a common misspelling of "ISO_IR 100" */
-	if (strncmp(first, "ISO-IR ", 7) == 0)
-		first[3] = '_';
-	int multi = strchr(scs, '\\') != NULL;
-
-	if (!multi && strncmp(first, "ISO 2022", 8) != 0) {
-		if (!first[0] || strcmp(first, "ISO_IR 6") == 0 ||
-		    strcmp(first, "ISO_IR 100") == 0) {
-			out_latin1(&o, p, n);
-			return o.full;
-		}
-		if (strcmp(first, "ISO_IR 192") == 0) {
-			out_utf8(&o, p, n);
-			return o.full;
-		}
-		if (strcmp(first, "ISO_IR 13") == 0) {
-			for (size_t i = 0; i < n && !o.full; i++) {
-				if (p[i] < 0x80)
-					out_put(&o, (const char *)p + i, 1);
-				else
-					out_kana(&o, p[i]);
-			}
-			return o.full;
-		}
-		for (size_t i = 0; i < sizeof single_cs / sizeof single_cs[0]; i++)
-			if (strcmp(first, single_cs[i].term) == 0) {
-				out_iconv(&o, single_cs[i].iconv, p, n);
-				return o.full;
-			}
-		/* unknown term: keep what is valid UTF-8 */
-		out_utf8(&o, p, n);
-		return o.full;
-	}
-	out_iso2022(&o, p, n, g1_from_term(first));
-	return o.full;
+	return vr_long((const uint8_t *)vr);
 }
 
 /* Trim trailing spaces and NULs (and leading spaces when asked). */
@@ -731,29 +392,22 @@ static void trim(const uint8_t **p, size_t *n, int leading)
  * Returns 1 when the value was cut to fit. */
 static int put_ascii(char *dst, size_t cap, const uint8_t *p, size_t n)
 {
-	struct out o;
 	trim(&p, &n, 1);
-	out_init(&o, dst, cap);
-	if (all_ascii(p, n)) {
-		out_put(&o, (const char *)p, n < cap - 1 ? n : cap - 1);
-		return n > cap - 1;
-	}
-	out_latin1(&o, p, n);
-	return o.full;
+	return charset_ascii_to_utf8(dst, cap, p, n);
 }
 
 static int put_text(struct scan *s, char *dst, size_t cap, const uint8_t *p,
 		    size_t n)
 {
 	trim(&p, &n, 0);
-	return to_utf8(dst, cap, p, n, s->info->specific_charset);
+	return charset_text_to_utf8(dst, cap, p, n, s->info->specific_charset);
 }
 
 /* An identifying value (dicom.h): 0x00 and 0x01 inside it are mapped to
  * 0x01 '0' and 0x01 0x01 before conversion (both pass every supported
  * charset unchanged), and a value that does not fit is remembered so that
  * the scan fails instead of cutting it. */
-static void put_id(struct scan *s, const struct elem *e, char *dst, size_t cap,
+static void put_id(struct scan *s, const struct dcm_element *e, char *dst, size_t cap,
 		   const uint8_t *p, size_t n, int text)
 {
 	uint8_t tmp[DCM_ID_MAX];
@@ -812,12 +466,12 @@ static void put_us(int32_t *dst, const uint8_t *p, size_t n, int be)
 		*dst = ld16(p, be);
 }
 
-/* Take the value of an indexed top-level attribute. */
-static void take(struct scan *s, const struct elem *e, int be)
+/* Keep the value of a top-level attribute that dcm_info reports. */
+static void keep_indexed_value(struct scan *s, const struct dcm_element *e, int be)
 {
 	struct dcm_info *in = s->info;
-	const uint8_t *p = s->buf + e->val_off;
-	size_t n = e->vlen;
+	const uint8_t *p = s->buf + e->value_offset;
+	size_t n = e->value_length;
 
 	switch (e->tag) {
 	case 0x00080005: put_ascii(in->specific_charset, sizeof in->specific_charset, p, n); break;
@@ -852,7 +506,7 @@ static void take(struct scan *s, const struct elem *e, int be)
 	}
 }
 
-static int wanted(uint32_t tag)
+static int may_be_indexed(uint32_t tag)
 {
 	uint16_t g = tag >> 16;
 	return g == 0x0008 || g == 0x0010 || g == 0x0020 || g == 0x0028;
@@ -871,10 +525,10 @@ static uint64_t expected_pixels(const struct dcm_info *in)
 }
 
 /* Walk fragments of encapsulated pixel data up to the sequence delimiter. */
-static int walk_fragments(struct scan *s, const struct elem *e, int be,
+static int walk_fragments(struct scan *s, const struct dcm_element *e, int be,
 			  size_t *end)
 {
-	size_t pos = e->val_off;
+	size_t pos = e->value_offset;
 	for (;;) {
 		if (s->len - pos < 8) {
 			if (s->soft_end) {
@@ -889,16 +543,16 @@ static int walk_fragments(struct scan *s, const struct elem *e, int be,
 		}
 		uint32_t tag = ld_tag(s->buf + pos, be);
 		uint32_t len = ld32(s->buf + pos + 4, be);
-		if (tag == TAG_SEQ_DELIM) {
+		if (tag == DCM_TAG_SEQUENCE_DELIMITER) {
 			*end = pos + 8;
 			return DCM_OK;
 		}
-		if (tag != TAG_ITEM)
+		if (tag != DCM_TAG_ITEM)
 			return fail(s, DCM_ERR_BAD_SEQUENCE,
 				    "tag " TAGF " at offset %zu where a fragment "
 				    "of pixel data " TAGF " was expected", TAGA(tag),
 				    s->base + pos, TAGA(e->tag));
-		if (len == UNDEF_LEN)
+		if (len == DCM_UNDEFINED_LENGTH)
 			return fail(s, DCM_ERR_BAD_SEQUENCE,
 				    "pixel data fragment at offset %zu has undefined length",
 				    s->base + pos);
@@ -937,7 +591,7 @@ static void check_rest(struct scan *s, size_t pos, int explicit, int be)
 	t.err = why;
 	t.errlen = sizeof(why);
 	why[0] = 0;
-	struct elem e;
+	struct dcm_element e;
 	int rc = read_header(&t, pos, explicit, be, &e, "");
 	if (!rc && e.tag <= in->pixel_tag)
 		rc = fail(&t, DCM_ERR_LENGTH, "element " TAGF " at offset %zu is not after the pixel data",
@@ -961,7 +615,7 @@ static void check_rest(struct scan *s, size_t pos, int explicit, int be)
 static int walk_top(struct scan *s, size_t pos, int explicit, int be)
 {
 	struct dcm_info *in = s->info;
-	struct elem e, prev = { 0 };
+	struct dcm_element e, prev = { 0 };
 	int have_prev = 0;
 	int rc;
 
@@ -978,39 +632,39 @@ static int walk_top(struct scan *s, size_t pos, int explicit, int be)
 				    "element " TAGF " at offset %zu out of order "
 				    "after " TAGF ": lost step, length %u of "
 				    TAGF " (offset %zu) is likely wrong",
-				    TAGA(e.tag), s->base + e.off, TAGA(prev.tag),
-				    prev.vlen, TAGA(prev.tag), s->base + prev.len_off);
+				    TAGA(e.tag), s->base + e.offset, TAGA(prev.tag),
+				    prev.value_length, TAGA(prev.tag), s->base + prev.length_offset);
 		if ((e.tag >> 16) == 0xFFFE)
 			return fail(s, DCM_ERR_BAD_SEQUENCE,
 				    "item tag " TAGF " at top level at offset %zu",
-				    TAGA(e.tag), s->base + e.off);
+				    TAGA(e.tag), s->base + e.offset);
 		if (e.tag == 0x7FE00010 || e.tag == 0x7FE00008 ||
 		    e.tag == 0x7FE00009) {
 			in->pixel_tag = e.tag;
-			in->pixel_element_offset = e.off;
-			in->pixel_value_offset = e.val_off;
-			if (e.vlen == UNDEF_LEN) {
+			in->pixel_element_offset = e.offset;
+			in->pixel_value_offset = e.value_offset;
+			if (e.value_length == DCM_UNDEFINED_LENGTH) {
 				size_t end = 0;
 				in->pixel_encapsulated = 1;
 				rc = walk_fragments(s, &e, be, &end);
 				if (rc)
 					return rc;
-				in->pixel_value_length = end - e.val_off;
+				in->pixel_value_length = end - e.value_offset;
 				check_rest(s, end, explicit, be);
 				return DCM_OK;
 			}
 			if (!fits(s, &e) && !s->soft_end) {
 				uint64_t want = expected_pixels(in);
 				int absurd = e.tag == 0x7FE00010 && want &&
-					e.vlen != want && e.vlen != want + (want & 1);
+					e.value_length != want && e.value_length != want + (want & 1);
 				return past_end(s, &e, absurd, "");
 			}
-			in->pixel_value_length = e.vlen;
+			in->pixel_value_length = e.value_length;
 			if (fits(s, &e))
-				check_rest(s, e.val_off + e.vlen, explicit, be);
+				check_rest(s, e.value_offset + e.value_length, explicit, be);
 			return DCM_OK;
 		}
-		if (e.vlen == UNDEF_LEN) {
+		if (e.value_length == DCM_UNDEFINED_LENGTH) {
 			int un = explicit && strcmp(e.vr, "UN") == 0;
 			rc = skip_undefined(s, &e, un ? 0 : explicit, un ? 0 : be,
 					    1, &pos);
@@ -1024,13 +678,13 @@ static int walk_top(struct scan *s, size_t pos, int explicit, int be)
 				if (have_prev)
 					snprintf(ctx, sizeof ctx, "; previous element "
 						 TAGF " length %u at offset %zu",
-						 TAGA(prev.tag), prev.vlen,
-						 s->base + prev.len_off);
+						 TAGA(prev.tag), prev.value_length,
+						 s->base + prev.length_offset);
 				return past_end(s, &e, 0, ctx);
 			}
-			if (wanted(e.tag))
-				take(s, &e, be);
-			pos = e.val_off + e.vlen;
+			if (may_be_indexed(e.tag))
+				keep_indexed_value(s, &e, be);
+			pos = e.value_offset + e.value_length;
 		}
 		prev = e;
 		have_prev = 1;
@@ -1079,7 +733,7 @@ static int plausible_first(const struct scan *s, size_t pos, struct guess *g)
 		vlen = ld32(p + 4, 0);
 		hdr = 8;
 	}
-	if (vlen != UNDEF_LEN && vlen > left - hdr)
+	if (vlen != DCM_UNDEFINED_LENGTH && vlen > left - hdr)
 		return 0;
 	g->explicit = explicit;
 	g->be = be;
@@ -1102,9 +756,9 @@ static int guess_after_meta(const struct scan *s, size_t pos, struct guess *g)
 	g->explicit = vr_known(p + 4);
 	g->be = g->explicit && ld16(p, 0) >= 0x0100 && ld16(p, 1) < ld16(p, 0);
 	uint32_t vlen = g->explicit ? (vr_long(p + 4) ? (s->len - pos >= 12 ?
-			ld32(p + 8, g->be) : UNDEF_LEN - 1) : ld16(p + 6, g->be)) :
+			ld32(p + 8, g->be) : DCM_UNDEFINED_LENGTH - 1) : ld16(p + 6, g->be)) :
 		ld32(p + 4, 0);
-	return vlen == UNDEF_LEN || vlen <= s->len - pos - 8;
+	return vlen == DCM_UNDEFINED_LENGTH || vlen <= s->len - pos - 8;
 }
 
 static void set_syntax(struct dcm_info *in, int explicit, int be)
@@ -1234,7 +888,7 @@ static void info_init(struct dcm_info *in)
 static int read_meta(struct scan *s, size_t pos, size_t *end)
 {
 	struct dcm_info *in = s->info;
-	struct elem e;
+	struct dcm_element e;
 	uint32_t prev = 0;
 	int rc;
 
@@ -1249,18 +903,18 @@ static int read_meta(struct scan *s, size_t pos, size_t *end)
 		if (e.tag <= prev && prev)
 			return fail(s, DCM_ERR_BAD_META,
 				    "file meta element " TAGF " at offset %zu out of order",
-				    TAGA(e.tag), e.off);
-		if (e.vlen == UNDEF_LEN)
+				    TAGA(e.tag), e.offset);
+		if (e.value_length == DCM_UNDEFINED_LENGTH)
 			return fail(s, DCM_ERR_BAD_META,
 				    "file meta element " TAGF " at offset %zu has "
-				    "undefined length", TAGA(e.tag), e.off);
+				    "undefined length", TAGA(e.tag), e.offset);
 		if (!fits(s, &e))
 			return past_end(s, &e, 0, " in file meta");
 		if (e.tag == 0x00020010)
 			put_ascii(in->transfer_syntax, sizeof in->transfer_syntax,
-				  s->buf + e.val_off, e.vlen);
+				  s->buf + e.value_offset, e.value_length);
 		prev = e.tag;
-		pos = e.val_off + e.vlen;
+		pos = e.value_offset + e.value_length;
 	}
 	*end = pos;
 	return DCM_OK;

@@ -13,6 +13,11 @@
  *
  * The input is hostile: every declared length is checked against the buffer,
  * and the scanner never reads outside [buf, buf + len).
+ *
+ * Its element walk is also offered one level at a time (dcm_iter_*, at the
+ * end of this header), with the same rules and the same checks, for programs
+ * that rewrite datasets.  Nothing here keeps state between calls: every
+ * function is safe to call from any number of threads at once.
  */
 #ifndef DCMFS_DICOM_H
 #define DCMFS_DICOM_H
@@ -122,5 +127,99 @@ int dcm_scan(const uint8_t *buf, size_t len, struct dcm_info *info,
 
 /* A short fixed name for a status ("truncated", "not DICOM", ...). */
 const char *dcm_strerror(int status);
+
+/* ---- the element walk, for programs that rewrite datasets ----
+ *
+ * The iterator is the scanner's own walk: the same header rules, the same
+ * checks, so a program that rewrites what dcm_scan() accepted sees the very
+ * elements the scanner saw.  It yields the elements of one level (the
+ * top-level dataset, a sequence's items, an item's elements) in file order
+ * and steps over each whole, nested sequences included.  The rules:
+ *  - an element header is tag (group, element), then in an explicit VR
+ *    stream two VR letters and either a 16-bit length, or for the long VRs
+ *    (dcm_vr_is_long()) two reserved bytes and a 32-bit length; in an
+ *    implicit stream a 32-bit length;
+ *  - items and delimiters (group FFFE) never carry a VR;
+ *  - in an explicit stream, VR bytes that are not two capitals are read as
+ *    an implicit header (tag + 32-bit length) and flagged vr_unreadable
+ *    (pydicom's fallback for implicit items inside explicit files);
+ *  - an undefined length (DCM_UNDEFINED_LENGTH) runs to the matching
+ *    sequence delimiter, items of defined length skipped by their length,
+ *    those of undefined length walked to their item delimiter, at most 64
+ *    levels deep; the value of a UN element of undefined length is implicit
+ *    VR little endian (PS3.5 6.2.2);
+ *  - every length is checked against the range walked: nothing outside
+ *    [buf, buf + len) is ever read.
+ * Pixel Data of undefined length (fragments) is stepped over like a
+ * sequence of defined-length items. */
+
+#define DCM_UNDEFINED_LENGTH 0xFFFFFFFFu
+#define DCM_TAG_ITEM 0xFFFEE000u
+#define DCM_TAG_ITEM_DELIMITER 0xFFFEE00Du
+#define DCM_TAG_SEQUENCE_DELIMITER 0xFFFEE0DDu
+
+/* One element as read; offsets are into the buffer the iterator walks. */
+struct dcm_element {
+	uint32_t tag;                   /* group << 16 | element */
+	char vr[3];                     /* explicit VR, NUL-terminated; "" in an
+					 * implicit stream, for items and delimiters,
+					 * and when vr_unreadable */
+	int vr_unreadable;              /* explicit stream, VR bytes not two
+					 * capitals: read as an implicit header */
+	uint32_t value_length;          /* as declared, or DCM_UNDEFINED_LENGTH */
+	size_t offset;                  /* first byte of the tag */
+	size_t length_offset;           /* first byte of the length field */
+	size_t value_offset;            /* first byte of the value */
+	size_t end;                     /* first byte after the element: after its
+					 * value, or after the delimiter that ends
+					 * an undefined length (items and delimiters
+					 * inside a sequence end at value_offset +
+					 * their defined length, delimiters at
+					 * value_offset) */
+};
+
+/* Where a walk is; the caller owns it (a plain value, nothing to free). */
+struct dcm_iter {
+	const uint8_t *buf;
+	size_t len;                     /* the walk ends here */
+	size_t pos;                     /* the next element starts here */
+	int explicit_vr;
+	int big_endian;
+	int depth;                      /* sequence levels above this walk */
+	char err[200];                  /* why the last dcm_iter_next() failed */
+};
+
+/* Start a walk of the elements in buf[start..len), explicit or implicit VR,
+ * little or big endian.  The buffer must outlive the walk. */
+void dcm_iter_init(struct dcm_iter *it, const uint8_t *buf, size_t len,
+		   size_t start, int explicit_vr, int big_endian);
+
+/* 1 when the walk has reached its end (no element left), else 0. */
+int dcm_iter_done(const struct dcm_iter *it);
+
+/* The tag of the next element without reading it, or 0 when fewer than
+ * 4 bytes are left. */
+uint32_t dcm_iter_peek_tag(const struct dcm_iter *it);
+
+/* Read the next element into *e and move past it (its whole value, nested
+ * sequences included).  Returns DCM_OK, or DCM_ERR_TRUNCATED (the range ends
+ * inside it), DCM_ERR_LENGTH (a length runs past the end), or
+ * DCM_ERR_BAD_SEQUENCE (no delimiter where one is due, a non-item inside a
+ * sequence, nesting deeper than 64), with a one-line reason in it->err; the
+ * walk does not move on an error. */
+int dcm_iter_next(struct dcm_iter *it, struct dcm_element *e);
+
+/* Start a walk of the contents of element e read by parent: the items of a
+ * sequence, the elements of an item.  For an undefined length the walk ends
+ * with the delimiter, which it yields as its last element.  A UN element of
+ * undefined length is walked as implicit VR little endian.  Returns DCM_OK,
+ * or DCM_ERR_BAD_SEQUENCE when that would nest deeper than 64 levels. */
+int dcm_iter_enter(const struct dcm_iter *parent, const struct dcm_element *e,
+		   struct dcm_iter *child);
+
+/* 1 when an explicit VR (two bytes) has a 32-bit length (OB, OD, OF, OL,
+ * OV, OW, SQ, SV, UC, UN, UR, UT, UV, and every unknown one: later
+ * editions of the standard only ever add long VRs), else 0. */
+int dcm_vr_is_long(const char *vr);
 
 #endif

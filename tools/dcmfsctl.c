@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "catalog.h"
+#include "cli.h"
 #include "ingest.h"
 #include "maint.h"
 #include "store.h"
@@ -32,17 +33,7 @@
 
 static int progress_on;
 
-static void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
-static void die(const char *fmt, ...)
-{
-	va_list ap;
-	fputs("dcmfsctl: ", stderr);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-	exit(EXIT_ERROR);
-}
+const char cli_program_name[] = "dcmfsctl";
 
 static double now_s(void)
 {

@@ -6,6 +6,11 @@
  * AddressSanitizer catches a read one byte past the end.  On success the
  * reported pixel range must lie inside the buffer (or be 0 for deflated
  * files), and every text attribute must be NUL-terminated.
+ *
+ * The element iterator gets the same bytes in each of the four encodings,
+ * entering every sequence and item: each element must lie inside the range
+ * walked and end after it starts (so a walk always moves on), and a failed
+ * step must leave a reason and not move.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -17,6 +22,33 @@ static void check_str(const char *s, size_t size)
 {
 	if (!memchr(s, '\0', size))
 		abort();
+}
+
+/* Elements visited per input, so that deep nests stay cheap to fuzz. */
+#define WALK_BUDGET 20000
+
+static void walk(struct dcm_iter *it, int *budget)
+{
+	while (!dcm_iter_done(it) && *budget > 0) {
+		struct dcm_element e;
+		size_t before = it->pos;
+		(*budget)--;
+		if (dcm_iter_next(it, &e) != DCM_OK) {
+			if (it->pos != before || !it->err[0] ||
+			    !memchr(it->err, '\0', sizeof(it->err)))
+				abort();
+			return;
+		}
+		if (e.offset != before || e.end <= e.offset || e.end > it->len ||
+		    e.value_offset > e.end || it->pos != e.end)
+			abort();
+		if (e.value_length == DCM_UNDEFINED_LENGTH || e.tag == DCM_TAG_ITEM ||
+		    strcmp(e.vr, "SQ") == 0) {
+			struct dcm_iter child;
+			if (dcm_iter_enter(it, &e, &child) == DCM_OK)
+				walk(&child, budget);
+		}
+	}
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -48,6 +80,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			    info.pixel_value_length > size - info.pixel_value_offset)
 				abort();
 		}
+	}
+	for (int mode = 0; mode < 4; mode++) {
+		struct dcm_iter it;
+		int budget = WALK_BUDGET;
+		size_t start = size >= 132 && memcmp(buf + 128, "DICM", 4) == 0 ? 132 : 0;
+		dcm_iter_init(&it, buf, size, start, mode & 1, mode >> 1);
+		walk(&it, &budget);
 	}
 	free(buf);
 	return 0;

@@ -713,6 +713,25 @@ static void test_identity_values(void **state)
 	ident(&b, name);
 	assert_int_equal(scan(&b, &info, err), DCM_ERR_TOO_LONG);
 	assert_non_null(strstr(err, "(0010,0010)"));
+
+	/* an ASCII PatientName of DCM_ID_MAX - 1 bytes is kept whole; one
+	 * byte more is refused, not cut */
+	static char longname[DCM_ID_MAX + 1];
+	for (size_t len = DCM_ID_MAX - 1; len <= DCM_ID_MAX; len++) {
+		memset(&b, 0, sizeof b);
+		b.explicit = 1;
+		meta(&b, "1.2.840.10008.1.2.1", 1);
+		memset(longname, 'N', len);
+		longname[len] = 0;
+		ident(&b, longname);
+		int rc = scan(&b, &info, err);
+		if (len < DCM_ID_MAX) {
+			assert_int_equal(rc, DCM_OK);
+			assert_int_equal(strlen(info.patient_name), len);
+		} else {
+			assert_int_equal(rc, DCM_ERR_TOO_LONG);
+		}
+	}
 }
 
 static void test_deflate(void **state)
@@ -769,6 +788,99 @@ static void test_bad_vr_fallback(void **state)
 	assert_string_equal(dcm_strerror(DCM_ERR_TRUNCATED), "truncated");
 }
 
+/* The element iterator walks what the scanner walks: top-level elements
+ * whole (nested sequences, a UN of undefined length holding implicit VR,
+ * an unknown VR read as long), and one level down on request. */
+static void test_iterator(void **state)
+{
+	(void)state;
+	static struct b b;
+	memset(&b, 0, sizeof b);
+	b.explicit = 1;
+	size_t starts[8], n = 0;
+	starts[n++] = b.n;
+	txt(&b, 0x00080018, "UI", "1.2.3.4.5");
+	starts[n++] = b.n;
+	nested(&b, 2);                          /* (0008,1140) SQ, undefined */
+	starts[n++] = b.n;
+	tag(&b, 0x00091010);                    /* an unknown VR: long */
+	put(&b, "ZZ", 2);
+	u16(&b, 0);
+	u32(&b, 4);
+	put(&b, "abcd", 4);
+	starts[n++] = b.n;
+	hdr(&b, 0x00091020, "UN", UNDEF);       /* implicit VR inside */
+	item(&b, 0xFFFEE000, UNDEF);
+	b.explicit = 0;
+	txt(&b, 0x00100010, "", "Un^Known");
+	b.explicit = 1;
+	item(&b, 0xFFFEE00D, 0);
+	item(&b, 0xFFFEE0DD, 0);
+	starts[n++] = b.n;
+	size_t vlen;
+	encaps(&b, 1, &vlen);                   /* (7FE0,0010), fragments */
+	starts[n++] = b.n;
+
+	struct dcm_iter it, seq, itm;
+	struct dcm_element e;
+	dcm_iter_init(&it, b.d, b.n, 0, 1, 0);
+	for (size_t i = 0; i + 1 < n; i++) {
+		assert_false(dcm_iter_done(&it));
+		uint32_t peek = dcm_iter_peek_tag(&it);
+		assert_int_equal(dcm_iter_next(&it, &e), DCM_OK);
+		assert_int_equal(e.tag, peek);
+		assert_int_equal(e.offset, starts[i]);
+		assert_int_equal(e.end, starts[i + 1]);
+		if (i == 1) {
+			/* the sequence: two undefined-length items, one of
+			 * defined length, then the delimiter */
+			assert_string_equal(e.vr, "SQ");
+			assert_int_equal(e.value_length, DCM_UNDEFINED_LENGTH);
+			assert_int_equal(dcm_iter_enter(&it, &e, &seq), DCM_OK);
+			uint32_t tags[4];
+			int k = 0;
+			while (!dcm_iter_done(&seq) && k < 4) {
+				struct dcm_element x;
+				assert_int_equal(dcm_iter_next(&seq, &x), DCM_OK);
+				tags[k++] = x.tag;
+				if (k == 1) {
+					assert_int_equal(dcm_iter_enter(&seq, &x, &itm), DCM_OK);
+					struct dcm_element y;
+					assert_int_equal(dcm_iter_next(&itm, &y), DCM_OK);
+					assert_int_equal(y.tag, 0x00081150);
+					assert_string_equal(y.vr, "UI");
+				}
+			}
+			assert_true(dcm_iter_done(&seq));
+			assert_int_equal(k, 4);
+			assert_int_equal(tags[0], DCM_TAG_ITEM);
+			assert_int_equal(tags[2], DCM_TAG_ITEM);
+			assert_int_equal(tags[3], DCM_TAG_SEQUENCE_DELIMITER);
+		}
+		if (i == 2)
+			assert_int_equal(e.value_offset, starts[i] + 12);
+		if (i == 3) {
+			/* a UN of undefined length is entered as implicit VR */
+			assert_int_equal(dcm_iter_enter(&it, &e, &seq), DCM_OK);
+			assert_false(seq.explicit_vr);
+		}
+	}
+	assert_int_equal(e.tag, 0x7FE00010);
+	assert_true(dcm_iter_done(&it));
+
+	/* cut inside the sequence: an error with a reason, and no step */
+	dcm_iter_init(&it, b.d, starts[2] - 3, starts[1], 1, 0);
+	assert_int_equal(dcm_iter_next(&it, &e), DCM_ERR_TRUNCATED);
+	assert_true(it.err[0] != 0);
+	assert_int_equal(it.pos, starts[1]);
+
+	assert_true(dcm_vr_is_long("OB"));
+	assert_true(dcm_vr_is_long("UN"));
+	assert_true(dcm_vr_is_long("ZZ"));
+	assert_false(dcm_vr_is_long("UI"));
+	assert_false(dcm_vr_is_long("PN"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -789,6 +901,7 @@ int main(void)
 		cmocka_unit_test(test_unclean_end),
 		cmocka_unit_test(test_deflate),
 		cmocka_unit_test(test_bad_vr_fallback),
+		cmocka_unit_test(test_iterator),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
