@@ -1,0 +1,225 @@
+/*
+ * instance.c - reading a stored instance (instance.h).
+ *
+ * Invariants of an open instance:
+ *  1. The segments tile the file: segment i covers [base, base + raw_size)
+ *     with base the sum of the sizes before it.
+ *  2. Chunks are numbered across the file: segment i's chunk c is chunk
+ *     first + c, and first is the sum of the chunk counts before it.
+ *  3. Within a segment the chunk starts are 0 = start[0] < start[1] < ...
+ *     < start[nchunks] = raw size (checked at open against the blob header).
+ * Nothing changes after instance_open, so readers need no lock.
+ */
+#include "instance.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "record.h"
+
+struct segment {
+	struct blob_ref ref;
+	struct blob_view view;  /* the encoded bytes */
+	uint64_t base;          /* file offset of the segment's first byte */
+	uint32_t first;         /* number of its first chunk in the file */
+	uint32_t nchunks;
+	uint64_t *start;        /* nchunks + 1 raw offsets */
+};
+
+struct instance {
+	struct store *store;    /* for naming the files of damaged chunks */
+	int64_t id;
+	uint64_t size;
+	uint32_t nchunks;
+	int nseg;
+	struct segment seg[RECORD_MAX_SEGMENTS];
+};
+
+void instance_close(struct instance *in)
+{
+	if (!in)
+		return;
+	for (int i = 0; i < in->nseg; i++) {
+		blob_view_release(&in->seg[i].view);
+		free(in->seg[i].start);
+	}
+	free(in);
+}
+
+/* Read a segment's chunk table (invariant 3).  0, -EBADMSG, -ENOMEM. */
+static int segment_chunks(struct segment *sg)
+{
+	uint64_t raw;
+	uint32_t n;
+	if (codec_info(sg->view.enc, sg->view.enc_size, &raw, &n) || raw != sg->ref.raw_size)
+		return -EBADMSG;
+	if (!(sg->start = malloc(((size_t)n + 1) * sizeof(*sg->start))))
+		return -ENOMEM;
+	uint64_t expect = 0;
+	for (uint32_t i = 0; i < n; i++) {
+		uint64_t off;
+		uint32_t len;
+		if (codec_chunk_span(sg->view.enc, sg->view.enc_size, i, &off, &len) ||
+		    off != expect || len == 0)
+			return -EBADMSG;
+		sg->start[i] = off;
+		expect = off + len;
+	}
+	if (expect != raw)
+		return -EBADMSG;
+	sg->start[n] = raw;
+	sg->nchunks = n;
+	return 0;
+}
+
+/* Where a blob's bytes are: the pack and its entry, or the blob file. */
+static void blob_where(struct store *s, const struct blob_ref *b, char *out, size_t len)
+{
+	if (!b->pack) {
+		blob_file_path(store_dir(s), b->hash, b->ordinal, out, len);
+		return;
+	}
+	char name[256];
+	unsigned long long entry = b->offset - BLOB_HEADER_BYTES - PACK_ENTRY_HEADER;
+	if (store_pack_name(s, b->pack, name, sizeof(name)) == 0)
+		snprintf(out, len, "%s/packs/%s, entry at byte %llu", store_dir(s), name, entry);
+	else
+		snprintf(out, len, "pack #%lld in %s/packs, entry at byte %llu", (long long)b->pack,
+			 store_dir(s), entry);
+}
+
+int instance_open(struct store *s, struct catalog *cat, int64_t id,
+		  struct instance **out, char *why, size_t whylen)
+{
+	struct instance *in = calloc(1, sizeof(*in));
+	if (!in)
+		return -ENOMEM;
+	in->store = s;
+	in->id = id;
+	struct blob_ref refs[RECORD_MAX_SEGMENTS];
+	int n = catalog_segments(cat, id, refs, RECORD_MAX_SEGMENTS);
+	if (n <= 0) {
+		free(in);
+		return n < 0 ? n : -ENOENT;
+	}
+	int r = 0;
+	for (int i = 0; i < n && !r; i++) {
+		struct segment *sg = &in->seg[i];
+		sg->ref = refs[i];
+		sg->base = in->size;
+		sg->first = in->nchunks;
+		const char *what = NULL;
+		char where[4400], state[128];
+		r = store_blob_view(s, &refs[i], &sg->view);
+		if (r < 0) {
+			snprintf(state, sizeof(state), "%s (%s)",
+				 r == -EBADMSG ? "is damaged" : "cannot be read", strerror(-r));
+			what = state;
+			if (r != -EBADMSG && r != -ENOMEM)
+				r = -EIO;   /* missing data is an I/O error to a reader */
+		} else {
+			in->nseg = i + 1;
+			in->size += refs[i].raw_size;
+			if ((r = segment_chunks(sg)) == -EBADMSG) {
+				snprintf(state, sizeof(state), "has a damaged chunk table");
+				what = state;
+			}
+			in->nchunks += sg->nchunks;
+		}
+		if (what && why) {
+			blob_where(s, &refs[i], where, sizeof(where));
+			snprintf(why, whylen, "segment %d %s: %s", i, what, where);
+		}
+	}
+	if (r) {
+		instance_close(in);
+		return r;
+	}
+	*out = in;
+	return 0;
+}
+
+int64_t instance_id(const struct instance *in) { return in->id; }
+uint64_t instance_size(const struct instance *in) { return in->size; }
+uint32_t instance_chunks(const struct instance *in) { return in->nchunks; }
+
+/* The segment holding chunk k. */
+static const struct segment *segment_of_chunk(const struct instance *in, uint32_t k)
+{
+	int i = in->nseg - 1;
+	/* An empty segment has the first of the next: the next wins. */
+	while (i > 0 && in->seg[i].first > k)
+		i--;
+	return &in->seg[i];
+}
+
+uint32_t instance_chunk_at(const struct instance *in, uint64_t off)
+{
+	int i = in->nseg - 1;
+	while (i > 0 && (in->seg[i].base > off || in->seg[i].nchunks == 0))
+		i--;
+	const struct segment *sg = &in->seg[i];
+	uint64_t o = off - sg->base;
+	uint32_t lo = 0, hi = sg->nchunks;
+	while (hi - lo > 1) {
+		uint32_t mid = lo + (hi - lo) / 2;
+		if (sg->start[mid] <= o)
+			lo = mid;
+		else
+			hi = mid;
+	}
+	return sg->first + lo;
+}
+
+void instance_chunk_span(const struct instance *in, uint32_t k, uint64_t *off,
+			 uint32_t *len)
+{
+	const struct segment *sg = segment_of_chunk(in, k);
+	uint32_t c = k - sg->first;
+	*off = sg->base + sg->start[c];
+	*len = (uint32_t)(sg->start[c + 1] - sg->start[c]);
+}
+
+int instance_decode_chunk(const struct instance *in, struct codec_ctx *ctx,
+			  uint32_t k, void *dst)
+{
+	const struct segment *sg = segment_of_chunk(in, k);
+	int rc = codec_decode_chunk(ctx, sg->view.enc, sg->view.enc_size, k - sg->first, dst);
+	if (rc)
+		return rc == CODEC_ERR_NOMEM ? -ENOMEM : -EIO;
+	return 0;
+}
+
+int64_t instance_read(const struct instance *in, struct codec_ctx *ctx,
+		      uint64_t off, void *buf, size_t n)
+{
+	if (off >= in->size)
+		return 0;
+	if (n > in->size - off)
+		n = (size_t)(in->size - off);
+	uint8_t *dst = buf;
+	size_t done = 0;
+	for (int i = 0; i < in->nseg && done < n; i++) {
+		const struct segment *sg = &in->seg[i];
+		uint64_t len = sg->ref.raw_size;
+		if (off + done >= sg->base + len)
+			continue;
+		uint64_t o = off + done - sg->base;
+		size_t want = n - done;
+		if (want > len - o)
+			want = (size_t)(len - o);
+		int64_t got = codec_decode_range(ctx, sg->view.enc, sg->view.enc_size, o,
+						 dst + done, want);
+		if (got != (int64_t)want)
+			return got == CODEC_ERR_NOMEM ? -ENOMEM : -EIO;
+		done += want;
+	}
+	return (int64_t)done;
+}
+
+void instance_chunk_where(const struct instance *in, uint32_t k, char *out, size_t len)
+{
+	blob_where(in->store, &segment_of_chunk(in, k)->ref, out, len);
+}
