@@ -121,16 +121,6 @@ struct geom {
 	size_t img_bytes;
 };
 
-struct blob {
-	const uint8_t *table;
-	const uint8_t *data;
-	size_t data_len;
-	uint64_t raw_len;
-	uint32_t nchunks;
-	uint32_t kind;
-	struct geom g;
-};
-
 struct entry {
 	uint64_t raw_off, enc_off;
 	uint32_t raw_size, enc_size;
@@ -1326,7 +1316,21 @@ int codec_encode(struct codec_ctx *ctx, const void *raw, size_t raw_len,
 
 /* ---- decoding ----------------------------------------------------------- */
 
-static void get_entry(const struct blob *b, uint32_t i, struct entry *e)
+/* The parsed form behind struct codec_blob.  Everything in the header and
+ * the chunk table has been checked once, at open, so lookups trust it. */
+struct codec_blob {
+	const uint8_t *table;   /* chunk table inside the borrowed enc */
+	const uint8_t *data;    /* chunk data inside enc */
+	size_t data_len;
+	uint64_t raw_len;
+	uint32_t nchunks;
+	uint32_t kind;
+	uint32_t uniform_size;  /* every chunk but the last has this raw size, or 0 */
+	uint32_t main_method;   /* method covering the most raw bytes */
+	struct geom g;
+};
+
+static void get_entry(const struct codec_blob *b, uint32_t i, struct entry *e)
 {
 	const uint8_t *t = b->table + (size_t)i * ENT_SIZE;
 	e->raw_off = get64(t);
@@ -1337,8 +1341,9 @@ static void get_entry(const struct blob *b, uint32_t i, struct entry *e)
 	e->hash = get32(t + 28);
 }
 
-/* Check everything in the header and table; all later reads rely on it. */
-static int parse(const uint8_t *enc, size_t enc_len, struct blob *b)
+/* Check everything in the header and table in one pass; all later reads
+ * rely on it.  Also notes what makes lookups cheap afterwards. */
+static int parse(const uint8_t *enc, size_t enc_len, struct codec_blob *b)
 {
 	if (!enc || enc_len < HDR_SIZE + SUM_SIZE)
 		return CODEC_ERR_CORRUPT;
@@ -1364,6 +1369,8 @@ static int parse(const uint8_t *enc, size_t enc_len, struct blob *b)
 			return CODEC_ERR_CORRUPT;
 	}
 	uint64_t raw_pos = 0, enc_pos = 0;
+	uint64_t method_bytes[M_COUNT] = { 0 };
+	b->uniform_size = b->nchunks ? get32(b->table + 16) : 0;
 	for (uint32_t i = 0; i < b->nchunks; i++) {
 		struct entry e;
 		get_entry(b, i, &e);
@@ -1379,48 +1386,91 @@ static int parse(const uint8_t *enc, size_t enc_len, struct blob *b)
 		    (b->kind != KIND_PIXEL || e.raw_off % b->g.row_bytes ||
 		     e.raw_size % b->g.row_bytes))
 			return CODEC_ERR_CORRUPT;
+		if (i + 1 < b->nchunks && e.raw_size != b->uniform_size)
+			b->uniform_size = 0;
+		method_bytes[e.method] += e.raw_size;
 		raw_pos += e.raw_size;
 		enc_pos += e.enc_size;
 	}
 	if (raw_pos != b->raw_len)
 		return CODEC_ERR_CORRUPT;
+	b->main_method = M_STORED;
+	for (uint32_t m = 1; m < M_COUNT; m++)
+		if (method_bytes[m] > method_bytes[b->main_method])
+			b->main_method = m;
 	return CODEC_OK;
 }
 
-int codec_info(const uint8_t *enc, size_t enc_len, uint64_t *raw_len,
-	       uint32_t *nchunks)
+int codec_blob_open(const uint8_t *enc, size_t enc_len, struct codec_blob **out)
 {
-	struct blob b;
-	int rc = parse(enc, enc_len, &b);
-	if (rc)
+	if (!out)
+		return CODEC_ERR_ARG;
+	*out = NULL;
+	struct codec_blob *b = malloc(sizeof(*b));
+	if (!b)
+		return CODEC_ERR_NOMEM;
+	int rc = parse(enc, enc_len, b);
+	if (rc) {
+		free(b);
 		return rc;
-	if (raw_len)
-		*raw_len = b.raw_len;
-	if (nchunks)
-		*nchunks = b.nchunks;
+	}
+	*out = b;
 	return CODEC_OK;
 }
 
-int codec_chunk_span(const uint8_t *enc, size_t enc_len, uint32_t i,
-		     uint64_t *raw_off, uint32_t *raw_len)
+void codec_blob_close(struct codec_blob *b)
 {
-	struct blob b;
-	int rc = parse(enc, enc_len, &b);
-	if (rc)
-		return rc;
-	if (i >= b.nchunks)
-		return CODEC_ERR_RANGE;
-	struct entry e;
-	get_entry(&b, i, &e);
+	free(b);
+}
+
+uint64_t codec_blob_raw_len(const struct codec_blob *b)
+{
+	return b->raw_len;
+}
+
+uint32_t codec_blob_chunks(const struct codec_blob *b)
+{
+	return b->nchunks;
+}
+
+void codec_blob_chunk_span(const struct codec_blob *b, uint32_t i,
+			   uint64_t *raw_off, uint32_t *raw_len)
+{
+	const uint8_t *t = b->table + (size_t)i * ENT_SIZE;
 	if (raw_off)
-		*raw_off = e.raw_off;
+		*raw_off = get64(t);
 	if (raw_len)
-		*raw_len = e.raw_size;
-	return CODEC_OK;
+		*raw_len = get32(t + 16);
+}
+
+uint32_t codec_blob_chunk_at(const struct codec_blob *b, uint64_t off)
+{
+	if (b->nchunks == 0)
+		return 0;
+	if (b->uniform_size) {
+		/* equal chunks (the usual case): no search */
+		uint64_t i = off / b->uniform_size;
+		return i < b->nchunks ? (uint32_t)i : b->nchunks - 1;
+	}
+	/* last chunk that starts at or before off (chunks tile the raw bytes) */
+	uint32_t lo = 0, hi = b->nchunks;
+	while (hi - lo > 1) {
+		uint32_t mid = lo + (hi - lo) / 2;
+		if (get64(b->table + (size_t)mid * ENT_SIZE) <= off)
+			lo = mid;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+const char *codec_blob_method(const struct codec_blob *b)
+{
+	return method_names[b->main_method];
 }
 
 /* Decode chunk e of a parsed blob into dst (e->raw_size bytes). */
-static int decode_entry(struct codec_ctx *ctx, const struct blob *b,
+static int decode_entry(struct codec_ctx *ctx, const struct codec_blob *b,
 			const struct entry *e, uint8_t *dst)
 {
 	const uint8_t *src = b->data + e->enc_off;
@@ -1491,34 +1541,97 @@ static int decode_entry(struct codec_ctx *ctx, const struct blob *b,
 	return rc;
 }
 
-int codec_decode_chunk(struct codec_ctx *ctx, const uint8_t *enc,
-		       size_t enc_len, uint32_t i, void *dst)
+int codec_blob_decode_chunk(struct codec_ctx *ctx, const struct codec_blob *b,
+			    uint32_t i, void *dst)
 {
-	if (!ctx || !dst)
+	if (!ctx || !b || !dst)
 		return CODEC_ERR_ARG;
-	struct blob b;
+	if (i >= b->nchunks)
+		return CODEC_ERR_RANGE;
+	struct entry e;
+	get_entry(b, i, &e);
+	return decode_entry(ctx, b, &e, dst);
+}
+
+int64_t codec_blob_decode_range(struct codec_ctx *ctx, const struct codec_blob *b,
+				uint64_t off, void *dst, size_t n)
+{
+	if (!ctx || !b || (!dst && n))
+		return CODEC_ERR_ARG;
+	if (off > b->raw_len)
+		return CODEC_ERR_RANGE;
+	if (n > b->raw_len - off)
+		n = (size_t)(b->raw_len - off);
+	if (n > INT64_MAX)
+		return CODEC_ERR_ARG;
+	uint8_t *d = dst;
+	size_t done = 0;
+	uint32_t i = n ? codec_blob_chunk_at(b, off) : b->nchunks;
+	for (; done < n && i < b->nchunks; i++) {
+		struct entry e;
+		get_entry(b, i, &e);
+		size_t skip = (size_t)(off + done - e.raw_off);
+		size_t want = e.raw_size - skip;
+		if (want > n - done)
+			want = n - done;
+		int rc;
+		if (skip == 0 && want == e.raw_size) {
+			rc = decode_entry(ctx, b, &e, d + done);
+		} else {
+			/* part of a chunk: decode it whole aside, copy the part */
+			uint8_t *whole = scratch(ctx, S_RANGE, e.raw_size);
+			if (!whole)
+				return CODEC_ERR_NOMEM;
+			rc = decode_entry(ctx, b, &e, whole);
+			if (rc == CODEC_OK)
+				memcpy(d + done, whole + skip, want);
+		}
+		if (rc)
+			return rc;
+		done += want;
+	}
+	return (int64_t)done;
+}
+
+/* ---- one-shot calls: a parsed blob on the stack, no allocation ---------- */
+
+int codec_info(const uint8_t *enc, size_t enc_len, uint64_t *raw_len,
+	       uint32_t *nchunks)
+{
+	struct codec_blob b;
+	int rc = parse(enc, enc_len, &b);
+	if (rc)
+		return rc;
+	if (raw_len)
+		*raw_len = b.raw_len;
+	if (nchunks)
+		*nchunks = b.nchunks;
+	return CODEC_OK;
+}
+
+int codec_chunk_span(const uint8_t *enc, size_t enc_len, uint32_t i,
+		     uint64_t *raw_off, uint32_t *raw_len)
+{
+	struct codec_blob b;
 	int rc = parse(enc, enc_len, &b);
 	if (rc)
 		return rc;
 	if (i >= b.nchunks)
 		return CODEC_ERR_RANGE;
-	struct entry e;
-	get_entry(&b, i, &e);
-	return decode_entry(ctx, &b, &e, dst);
+	codec_blob_chunk_span(&b, i, raw_off, raw_len);
+	return CODEC_OK;
 }
 
-/* First chunk whose range ends after off (chunks tile the raw bytes). */
-static uint32_t find_chunk(const struct blob *b, uint64_t off)
+int codec_decode_chunk(struct codec_ctx *ctx, const uint8_t *enc,
+		       size_t enc_len, uint32_t i, void *dst)
 {
-	uint32_t lo = 0, hi = b->nchunks;
-	while (hi - lo > 1) {
-		uint32_t mid = lo + (hi - lo) / 2;
-		if (get64(b->table + (size_t)mid * ENT_SIZE) <= off)
-			lo = mid;
-		else
-			hi = mid;
-	}
-	return lo;
+	if (!ctx || !dst)
+		return CODEC_ERR_ARG;
+	struct codec_blob b;
+	int rc = parse(enc, enc_len, &b);
+	if (rc)
+		return rc;
+	return codec_blob_decode_chunk(ctx, &b, i, dst);
 }
 
 int64_t codec_decode_range(struct codec_ctx *ctx, const uint8_t *enc,
@@ -1526,61 +1639,19 @@ int64_t codec_decode_range(struct codec_ctx *ctx, const uint8_t *enc,
 {
 	if (!ctx || (!dst && n))
 		return CODEC_ERR_ARG;
-	struct blob b;
+	struct codec_blob b;
 	int rc = parse(enc, enc_len, &b);
 	if (rc)
 		return rc;
-	if (off > b.raw_len)
-		return CODEC_ERR_RANGE;
-	if (n > b.raw_len - off)
-		n = (size_t)(b.raw_len - off);
-	if (n > INT64_MAX)
-		return CODEC_ERR_ARG;
-	uint8_t *d = dst;
-	size_t done = 0;
-	uint32_t i = n ? find_chunk(&b, off) : b.nchunks;
-	for (; done < n && i < b.nchunks; i++) {
-		struct entry e;
-		get_entry(&b, i, &e);
-		uint64_t cur = off + done;
-		size_t skip = (size_t)(cur - e.raw_off);
-		size_t take = e.raw_size - skip;
-		if (take > n - done)
-			take = n - done;
-		if (skip == 0 && take == e.raw_size) {
-			rc = decode_entry(ctx, &b, &e, d + done);
-		} else {
-			/* partial chunk: decode whole into scratch 2 */
-			uint8_t *tmp = scratch(ctx, S_RANGE, e.raw_size);
-			if (!tmp)
-				return CODEC_ERR_NOMEM;
-			rc = decode_entry(ctx, &b, &e, tmp);
-			if (rc == CODEC_OK)
-				memcpy(d + done, tmp + skip, take);
-		}
-		if (rc)
-			return rc;
-		done += take;
-	}
-	return (int64_t)done;
+	return codec_blob_decode_range(ctx, &b, off, dst, n);
 }
 
 const char *codec_method_name(const uint8_t *enc, size_t enc_len)
 {
-	struct blob b;
+	struct codec_blob b;
 	if (parse(enc, enc_len, &b))
 		return "corrupt";
-	uint64_t bytes[M_COUNT] = { 0 };
-	for (uint32_t i = 0; i < b.nchunks; i++) {
-		struct entry e;
-		get_entry(&b, i, &e);
-		bytes[e.method] += e.raw_size;
-	}
-	int best = M_STORED;
-	for (int m = 1; m < M_COUNT; m++)
-		if (bytes[m] > bytes[best])
-			best = m;
-	return method_names[best];
+	return codec_blob_method(&b);
 }
 
 const char *codec_strerror(int status)

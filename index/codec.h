@@ -54,29 +54,83 @@ int codec_encode(struct codec_ctx *ctx, const void *raw, size_t raw_len,
 		 const struct codec_layout *layout, int level,
 		 uint8_t **out, size_t *out_len);
 
-/* Validate the header and chunk table of an encoded blob and give its raw
- * length and chunk count.  Cheap: reads only the header and table. */
+/*
+ * Reading.  Open a blob once with codec_blob_open and ask the handle: the
+ * header and chunk table are checked and indexed once, so spans, lookups
+ * and decodes cost nothing per call beyond their own chunk.
+ */
+
+/* An encoded blob parsed once: header and chunk table checked and
+ * indexed in O(chunks).  It borrows enc, which must outlive it. */
+struct codec_blob;
+
+/* Check the header and the whole chunk table of enc[0..enc_len) and give a
+ * handle in *out (owned by the caller, freed with codec_blob_close; *out is
+ * NULL on failure).  Returns CODEC_OK, CODEC_ERR_CORRUPT (anything in the
+ * header or table is wrong; chunk data is checked only when decoded),
+ * CODEC_ERR_NOMEM, or CODEC_ERR_ARG (out NULL). */
+int codec_blob_open(const uint8_t *enc, size_t enc_len, struct codec_blob **out);
+void codec_blob_close(struct codec_blob *b);      /* NULL is fine */
+
+/* Raw (decoded) length and chunk count of an open blob. */
+uint64_t codec_blob_raw_len(const struct codec_blob *b);
+uint32_t codec_blob_chunks(const struct codec_blob *b);
+
+/* Chunk i (< codec_blob_chunks) covers raw [*raw_off, *raw_off + *raw_len).
+ * Chunks tile the raw bytes in order.  Either pointer may be NULL. */
+void codec_blob_chunk_span(const struct codec_blob *b, uint32_t i,
+			   uint64_t *raw_off, uint32_t *raw_len);
+
+/* The chunk holding raw byte off (< raw_len); O(1) when all chunks but the
+ * last have one size (the usual case), O(log chunks) otherwise.  A blob
+ * without chunks gives 0. */
+uint32_t codec_blob_chunk_at(const struct codec_blob *b, uint64_t off);
+
+/* Decode chunk i into dst (room for its raw_len bytes; any alignment).
+ * Returns CODEC_OK, CODEC_ERR_CORRUPT (the chunk does not decode or its
+ * hash does not match), CODEC_ERR_RANGE (i too large), CODEC_ERR_NOMEM
+ * (scratch in ctx), CODEC_ERR_ARG.  ctx is used by one thread at a time;
+ * one blob may be decoded by many threads, each with its own ctx. */
+int codec_blob_decode_chunk(struct codec_ctx *ctx, const struct codec_blob *b,
+			    uint32_t i, void *dst);
+
+/* Decode raw [off, off+n) (clipped at raw_len) into dst, touching only the
+ * chunks that overlap.  Returns the bytes written (>= 0) or a negative
+ * codec_status (CODEC_ERR_RANGE when off > raw_len). */
+int64_t codec_blob_decode_range(struct codec_ctx *ctx, const struct codec_blob *b,
+				uint64_t off, void *dst, size_t n);
+
+/* Method used for most raw bytes ("gradient", "up", "zstd", "stored"), for
+ * stats and tests.  A static string. */
+const char *codec_blob_method(const struct codec_blob *b);
+
+/*
+ * One-shot calls on an encoded buffer, for callers that look once.  Each
+ * checks the header and whole table again (O(chunks) per call): readers that
+ * visit chunks one by one use a codec_blob instead.
+ */
+
+/* Check the header and chunk table and give the raw length and chunk count
+ * (either pointer may be NULL).  CODEC_OK or CODEC_ERR_CORRUPT. */
 int codec_info(const uint8_t *enc, size_t enc_len, uint64_t *raw_len,
 	       uint32_t *nchunks);
 
-/* Chunk i covers raw bytes [*raw_off, *raw_off + *raw_len). */
-int codec_chunk_span(const uint8_t *enc, size_t enc_len, uint32_t i,
-		     uint64_t *raw_off, uint32_t *raw_len);
-
-/* Decode chunk i into dst (room for its raw_len bytes). */
-int codec_decode_chunk(struct codec_ctx *ctx, const uint8_t *enc,
-		       size_t enc_len, uint32_t i, void *dst);
-
-/* Decode raw bytes [off, off + n) into dst, touching only the chunks that
- * overlap; n is clipped at the raw length.  Returns the number of bytes
- * written (>= 0) or a negative codec_status. */
+/* As codec_blob_decode_range on a blob opened for this call only. */
 int64_t codec_decode_range(struct codec_ctx *ctx, const uint8_t *enc,
 			   size_t enc_len, uint64_t off, void *dst, size_t n);
 
-/* Name of the method used for most raw bytes ("gradient", "up", "zstd",
- * "stored"), for stats and tests. */
+/* As codec_blob_method; "corrupt" when the header or table is bad. */
 const char *codec_method_name(const uint8_t *enc, size_t enc_len);
 
+/* Deprecated, O(chunks) per call: kept until index/store.c and fs/reader.c
+ * use struct codec_blob.  Span of chunk i (CODEC_ERR_RANGE when i is too
+ * large) and decode of chunk i, as the codec_blob_ calls. */
+int codec_chunk_span(const uint8_t *enc, size_t enc_len, uint32_t i,
+		     uint64_t *raw_off, uint32_t *raw_len);
+int codec_decode_chunk(struct codec_ctx *ctx, const uint8_t *enc,
+		       size_t enc_len, uint32_t i, void *dst);
+
+/* A short English message for a codec_status (static string). */
 const char *codec_strerror(int status);
 
 #endif

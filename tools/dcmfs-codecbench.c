@@ -2,6 +2,7 @@
  * dcmfs-codecbench - measure the pixel codec on DICOM files.
  *
  *   dcmfs-codecbench [-d] [-l LEVEL] [-r RUNS] [-g COLSxROWS[xBYTES]] FILE...
+ *   dcmfs-codecbench -O MB
  *
  * For every file, finds the native pixel data and its layout with dcm_scan()
  * (or, with -g, takes the last COLS*ROWS*BYTES bytes of the file)
@@ -12,11 +13,19 @@
  * and how many raw bytes each method covered (-d: encode once, time only
  * the decode passes).  Every decode is compared with
  * the raw pixels.  Files without native pixel data are reported and skipped.
+ *
+ * -O MB measures opening a large multi-frame blob instead: MB megabytes of
+ * 256x256 RGB frames (one chunk each, thousands of chunks, like a pathology
+ * slide) are encoded once, then the time to learn every chunk's span is
+ * reported for the one-shot calls (codec_info + codec_chunk_span per chunk,
+ * O(chunks^2)) and for a codec_blob handle (open + span and chunk_at of
+ * every chunk, O(chunks)).
  */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -137,14 +146,92 @@ static int find_pixels(struct item *it, char *why, size_t whylen)
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: dcmfs-codecbench [-d] [-l LEVEL] [-r RUNS] [-g COLSxROWS[xBYTES]] FILE...\n");
+	fprintf(f, "usage: dcmfs-codecbench [-d] [-l LEVEL] [-r RUNS] [-g COLSxROWS[xBYTES]] FILE...\n"
+		   "       dcmfs-codecbench -O MB\n");
+}
+
+/* -O: time learning every chunk's span of a blob of `mb` MB of frames. */
+static int bench_open(unsigned long mb)
+{
+	const uint32_t side = 256;
+	size_t frame = (size_t)side * side * 3;
+	uint32_t frames = (uint32_t)((mb << 20) / frame);
+	if (frames == 0)
+		frames = 1;
+	size_t raw_len = frame * frames;
+	/* untouched anonymous pages read as zeros without using memory; one
+	 * line per frame is set so chunks are not all alike */
+	uint8_t *raw = mmap(NULL, raw_len, PROT_READ | PROT_WRITE,
+			    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (raw == MAP_FAILED) {
+		perror("dcmfs-codecbench: mmap");
+		return 1;
+	}
+	/* small pages: a huge page would be filled for each line set below */
+	(void)madvise(raw, raw_len, MADV_NOHUGEPAGE);
+	for (uint32_t f = 0; f < frames; f++)
+		memset(raw + (size_t)f * frame, (int)(f & 0xff), side * 3);
+	struct codec_layout l = { 1, 3, 0, side, side, frames };
+	struct codec_ctx *ctx = codec_ctx_new();
+	uint8_t *enc = NULL;
+	size_t enc_len = 0;
+	double t0 = now();
+	int rc = ctx ? codec_encode(ctx, raw, raw_len, &l, 1, &enc, &enc_len) :
+		       CODEC_ERR_NOMEM;
+	double t_enc = now() - t0;
+	munmap(raw, raw_len);
+	codec_ctx_free(ctx);
+	if (rc) {
+		fprintf(stderr, "dcmfs-codecbench: encode: %s\n", codec_strerror(rc));
+		return 1;
+	}
+
+	uint64_t sum_oneshot = 0, sum_handle = 0;
+	uint32_t nch = 0;
+	t0 = now();
+	if (codec_info(enc, enc_len, NULL, &nch))
+		return 1;
+	for (uint32_t i = 0; i < nch; i++) {
+		uint64_t off;
+		uint32_t n;
+		if (codec_chunk_span(enc, enc_len, i, &off, &n))
+			return 1;
+		sum_oneshot += off + n;
+	}
+	double t_oneshot = now() - t0;
+
+	t0 = now();
+	struct codec_blob *b;
+	if (codec_blob_open(enc, enc_len, &b))
+		return 1;
+	for (uint32_t i = 0; i < codec_blob_chunks(b); i++) {
+		uint64_t off;
+		uint32_t n;
+		codec_blob_chunk_span(b, i, &off, &n);
+		if (codec_blob_chunk_at(b, off) != i ||
+		    codec_blob_chunk_at(b, off + n - 1) != i)
+			return 1;
+		sum_handle += off + n;
+	}
+	codec_blob_close(b);
+	double t_handle = now() - t0;
+	free(enc);
+	if (sum_oneshot != sum_handle)
+		return 1;
+	printf("raw MB %.0f, frames %u, chunks %u, encoded bytes %zu, encode s %.2f\n",
+	       (double)raw_len / 1e6, frames, nch, enc_len, t_enc);
+	printf("spans of all chunks, one-shot calls   ms %.3f\n", t_oneshot * 1e3);
+	printf("spans of all chunks, codec_blob handle ms %.3f\n", t_handle * 1e3);
+	return 0;
 }
 
 int main(int argc, char **argv)
 {
 	int level = 1, runs = 5, opt, decode_only = 0;
-	while ((opt = getopt(argc, argv, "dg:l:r:h")) != -1) {
+	while ((opt = getopt(argc, argv, "dg:l:r:O:h")) != -1) {
 		switch (opt) {
+		case 'O':
+			return bench_open(strtoul(optarg, NULL, 10));
 		case 'g': {
 			unsigned c = 0, r = 0, b = 2;
 			if (sscanf(optarg, "%ux%ux%u", &c, &r, &b) < 2 || !c || !r ||

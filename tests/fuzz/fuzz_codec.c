@@ -1,10 +1,12 @@
 /*
  * fuzz_codec.c - libFuzzer target: the codec decoder on arbitrary blobs.
  *
- * Inputs that start with the blob magic "DCZB" go to the decoder:
- * codec_info, codec_chunk_span and codec_decode_chunk for every chunk (into
- * a buffer of exactly the chunk's size), codec_decode_range on a range
- * picked from the input, and codec_method_name.  A blob may decode or be
+ * Inputs that start with the blob magic "DCZB" go to the decoder through a
+ * codec_blob handle: codec_blob_open (which must agree with codec_info),
+ * the span and chunk_at of every chunk, codec_blob_decode_chunk for every
+ * chunk (into a buffer of exactly the chunk's size), codec_blob_decode_range
+ * and the one-shot codec_decode_range on a range picked from the input, and
+ * the method names.  A blob may decode or be
  * refused (CODEC_ERR_CORRUPT); it may never touch memory outside its
  * buffers.  The header checksum is recomputed before decoding (see
  * fix_checksum), so mutations of the header and table get past it.
@@ -48,44 +50,56 @@ static void decode_blob(const uint8_t *enc, size_t len)
 {
 	uint64_t raw_len;
 	uint32_t nchunks;
-	if (codec_info(enc, len, &raw_len, &nchunks) != CODEC_OK) {
-		(void)codec_method_name(enc, len);
-		return;
-	}
+	struct codec_blob *b = NULL;
+	int info_rc = codec_info(enc, len, &raw_len, &nchunks);
+	int open_rc = codec_blob_open(enc, len, &b);
 	(void)codec_method_name(enc, len);
+	if (open_rc != info_rc && open_rc != CODEC_ERR_NOMEM)
+		abort();   /* the handle and the one-shot check must agree */
+	if (open_rc != CODEC_OK)
+		return;
+	if (codec_blob_raw_len(b) != raw_len || codec_blob_chunks(b) != nchunks)
+		abort();
+	(void)codec_blob_method(b);
 	uint64_t budget = RAW_BUDGET, total = 0;
-	for (uint32_t i = 0; i < nchunks && budget; i++) {
+	for (uint32_t i = 0; i < nchunks; i++) {
 		uint64_t off;
 		uint32_t n;
-		if (codec_chunk_span(enc, len, i, &off, &n) != CODEC_OK)
-			abort();   /* info said the table is valid */
-		if (off != total)
+		codec_blob_chunk_span(b, i, &off, &n);
+		if (off != total || n == 0)
 			abort();   /* chunks tile the raw bytes */
+		if (codec_blob_chunk_at(b, off) != i ||
+		    codec_blob_chunk_at(b, off + n - 1) != i)
+			abort();
 		total += n;
 		if (n > budget)
-			break;
+			continue;
 		budget -= n;
-		uint8_t *dst = malloc(n ? n : 1);
+		uint8_t *dst = malloc(n);
 		if (!dst)
-			return;
-		(void)codec_decode_chunk(ctx, enc, len, i, dst);
+			break;
+		(void)codec_blob_decode_chunk(ctx, b, i, dst);
 		free(dst);
 	}
-	if (codec_chunk_span(enc, len, nchunks, NULL, NULL) != CODEC_ERR_RANGE)
+	if (total != raw_len)
 		abort();
-	/* a range from the middle, unaligned destination */
+	/* a range from the middle, unaligned destination, both ways */
 	if (raw_len && raw_len <= RAW_BUDGET) {
 		uint64_t off = raw_len / 3, n = raw_len - off;
 		if (n > 70000)
 			n = 70000;
-		uint8_t *dst = malloc(n + 1);
-		if (!dst)
-			return;
-		int64_t got = codec_decode_range(ctx, enc, len, off, dst + 1, n);
-		if (got >= 0 && (uint64_t)got != n)
-			abort();
-		free(dst);
+		uint8_t *dst = malloc(2 * n + 1);
+		if (dst) {
+			int64_t got = codec_blob_decode_range(ctx, b, off, dst + 1, n);
+			int64_t once = codec_decode_range(ctx, enc, len, off, dst + 1 + n, n);
+			if (got >= 0 && (uint64_t)got != n)
+				abort();
+			if (got != once || (got > 0 && memcmp(dst + 1, dst + 1 + n, n)))
+				abort();
+			free(dst);
+		}
 	}
+	codec_blob_close(b);
 }
 
 static void roundtrip(const uint8_t *data, size_t size)
@@ -124,12 +138,19 @@ static void roundtrip(const uint8_t *data, size_t size)
 	if (codec_decode_range(ctx, enc, enc_len, 0, out + 1, raw_len) != (int64_t)raw_len ||
 	    memcmp(out + 1, raw, raw_len) != 0)
 		abort();
+	struct codec_blob *b;
+	if (codec_blob_open(enc, enc_len, &b) != CODEC_OK)
+		abort();
 	if (raw_len > 2) {
 		size_t off = raw_len / 2 - 1, n = raw_len - off - 1;
 		if (codec_decode_range(ctx, enc, enc_len, off, out, n) != (int64_t)n ||
 		    memcmp(out, raw + off, n) != 0)
 			abort();
+		if (codec_blob_decode_range(ctx, b, off, out + 1, n) != (int64_t)n ||
+		    memcmp(out + 1, raw + off, n) != 0)
+			abort();
 	}
+	codec_blob_close(b);
 	free(out);
 	free(enc);
 }

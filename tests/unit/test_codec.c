@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <cmocka.h>
+#include <xxhash.h>
 
 #include "codec.h"
 
@@ -75,6 +76,58 @@ static uint8_t *make_random(size_t n, uint64_t seed)
 	return p;
 }
 
+/* Through a codec_blob handle: every chunk's span tiles the raw bytes and
+ * matches the one-shot call, chunk_at finds each chunk at its first and
+ * last byte, and every decode equals the raw bytes (buf: len + 1 bytes). */
+static void check_handle(struct codec_ctx *ctx, const uint8_t *enc, size_t el,
+			 const uint8_t *raw, size_t len, uint8_t *buf)
+{
+	struct codec_blob *b = (struct codec_blob *)&b;   /* must be replaced */
+	assert_int_equal(codec_blob_open(enc, el, &b), CODEC_OK);
+	assert_non_null(b);
+	uint32_t nch = 0;
+	assert_int_equal(codec_info(enc, el, NULL, &nch), CODEC_OK);
+	assert_int_equal(codec_blob_raw_len(b), len);
+	assert_int_equal(codec_blob_chunks(b), nch);
+	assert_string_equal(codec_blob_method(b), codec_method_name(enc, el));
+	uint64_t next = 0;
+	for (uint32_t i = 0; i < nch; i++) {
+		uint64_t off, one_off;
+		uint32_t n, one_n;
+		codec_blob_chunk_span(b, i, &off, &n);
+		assert_int_equal(codec_chunk_span(enc, el, i, &one_off, &one_n), CODEC_OK);
+		assert_int_equal(off, one_off);
+		assert_int_equal(n, one_n);
+		assert_int_equal(off, next);
+		assert_true(n > 0);
+		assert_int_equal(codec_blob_chunk_at(b, off), i);
+		assert_int_equal(codec_blob_chunk_at(b, off + n - 1), i);
+		if (n > 2)
+			assert_int_equal(codec_blob_chunk_at(b, off + n / 2), i);
+		memset(buf, 0xAA, n + 1);
+		assert_int_equal(codec_blob_decode_chunk(ctx, b, i, buf + 1), CODEC_OK);
+		assert_memory_equal(buf + 1, raw + off, n);
+		next = off + n;
+	}
+	assert_int_equal(next, len);
+	assert_int_equal(codec_blob_decode_chunk(ctx, b, nch, buf), CODEC_ERR_RANGE);
+	memset(buf, 0xAA, len + 1);
+	assert_int_equal(codec_blob_decode_range(ctx, b, 0, buf + 1, len + 5), (int64_t)len);
+	assert_memory_equal(buf + 1, raw, len);
+	if (len > 3) {
+		/* a range across chunk boundaries, as the one-shot path gives it */
+		uint64_t off = len / 3;
+		size_t n = len - off - 1;
+		assert_int_equal(codec_blob_decode_range(ctx, b, off, buf, n), (int64_t)n);
+		assert_memory_equal(buf, raw + off, n);
+		assert_int_equal(codec_decode_range(ctx, enc, el, off, buf + 1, n), (int64_t)n);
+		assert_memory_equal(buf + 1, raw + off, n);
+	}
+	assert_int_equal(codec_blob_decode_range(ctx, b, len + 1, buf, 1), CODEC_ERR_RANGE);
+	assert_int_equal(codec_blob_decode_range(ctx, b, len, buf, 1), 0);
+	codec_blob_close(b);
+}
+
 /* Encode, check info, decode whole and chunk by chunk; returns the blob. */
 static uint8_t *round_trip(const uint8_t *raw, size_t len,
 			   const struct codec_layout *l, size_t *enc_len)
@@ -116,6 +169,7 @@ static uint8_t *round_trip(const uint8_t *raw, size_t len,
 	}
 	assert_int_equal(next, len);
 	assert_int_equal(codec_chunk_span(enc, *enc_len, nch, NULL, NULL), CODEC_ERR_RANGE);
+	check_handle(ctx, enc, *enc_len, raw, len, buf);
 	free(buf);
 	codec_ctx_free(ctx);
 	return enc;
@@ -349,22 +403,37 @@ static void damaged(struct codec_ctx *ctx, const uint8_t *enc, size_t el,
 {
 	uint64_t rl;
 	uint32_t nch;
+	struct codec_blob *b = NULL;
+	int open_rc = codec_blob_open(enc, el, &b);
 	if (codec_info(enc, el, &rl, &nch) != CODEC_OK) {
+		assert_int_equal(open_rc, CODEC_ERR_CORRUPT);
+		assert_null(b);
 		assert_true(codec_decode_range(ctx, enc, el, 0, buf, len) < 0);
 		return;
 	}
-	int64_t got = codec_decode_range(ctx, enc, el, 0, buf, len);
-	if (got >= 0) {
-		assert_int_equal(got, (int64_t)len);
+	assert_int_equal(open_rc, CODEC_OK);
+	assert_int_equal(codec_blob_raw_len(b), rl);
+	assert_int_equal(codec_blob_chunks(b), nch);
+	/* damage the checks cannot see decodes right or fails; both ways agree */
+	int64_t via_handle = codec_blob_decode_range(ctx, b, 0, buf, len);
+	if (via_handle >= 0) {
+		assert_int_equal(via_handle, (int64_t)len);
 		assert_memory_equal(buf, raw, len);
 	}
+	assert_int_equal(codec_decode_range(ctx, enc, el, 0, buf, len), via_handle);
 	for (uint32_t i = 0; i < nch; i++) {
-		uint64_t off;
-		uint32_t n;
-		assert_int_equal(codec_chunk_span(enc, el, i, &off, &n), CODEC_OK);
+		uint64_t off, one_off;
+		uint32_t n, one_n;
+		codec_blob_chunk_span(b, i, &off, &n);
 		assert_true(off + n <= rl);
-		codec_decode_chunk(ctx, enc, el, i, buf);
+		assert_int_equal(codec_blob_chunk_at(b, off), i);
+		assert_int_equal(codec_chunk_span(enc, el, i, &one_off, &one_n), CODEC_OK);
+		assert_int_equal(off, one_off);
+		assert_int_equal(n, one_n);
+		assert_int_equal(codec_blob_decode_chunk(ctx, b, i, buf),
+				 codec_decode_chunk(ctx, enc, el, i, buf));
 	}
+	codec_blob_close(b);
 	(void)codec_method_name(enc, el);
 }
 
@@ -422,6 +491,80 @@ static void corrupt_or_truncated_blobs_fail_cleanly(void **state)
 	codec_ctx_free(ctx);
 }
 
+/* Recompute the header checksum after editing the table, so that only the
+ * edited field can make codec_blob_open refuse the blob. */
+static void reseal(uint8_t *enc)
+{
+	uint32_t nch;
+	memcpy(&nch, enc + 16, 4);
+	size_t head = 48 + (size_t)nch * 32;
+	uint64_t sum = XXH3_64bits(enc, head);
+	memcpy(enc + head, &sum, 8);
+}
+
+static void put_le32(uint8_t *p, uint32_t v)
+{
+	for (int k = 0; k < 4; k++)
+		p[k] = (uint8_t)(v >> (8 * k));
+}
+
+static void inconsistent_chunk_tables_are_refused_at_open(void **state)
+{
+	(void)state;
+	size_t len;
+	uint8_t *raw = make16(512, 301, 3, 21, &len);  /* bands of 151 and 150 rows */
+	struct codec_layout l = { 2, 1, 0, 512, 301, 3 };
+	size_t el;
+	uint8_t *enc = round_trip(raw, len, &l, &el);
+	uint32_t nch;
+	assert_int_equal(codec_info(enc, el, NULL, &nch), CODEC_OK);
+	assert_true(nch >= 4);
+	uint8_t *bad = malloc(el);
+	assert_non_null(bad);
+	/* header: raw length at 8, chunk count at 16, columns at 32; table
+	 * entry i at 48 + 32 i: raw offset, encoded offset (+8), raw size
+	 * (+16), encoded size (+20), method (+24) */
+	const size_t e1 = 48 + 32;
+	struct { size_t at; uint32_t value; } edits[] = {
+		{ 48, 1 },              /* chunk 0 does not start at 0 */
+		{ e1, 7 },              /* chunk 1 does not follow chunk 0 */
+		{ e1 + 8, 1 },          /* encoded offsets out of order */
+		{ e1 + 16, 0 },         /* empty chunk */
+		{ e1 + 16, 5u << 20 },  /* larger than any chunk may be */
+		{ e1 + 20, 0xFFFFFFF0u },  /* encoded size past the end */
+		{ e1 + 24, 9 },         /* unknown method */
+		{ 8, 12345 },           /* raw length not what the chunks cover */
+		{ 16, 1 },              /* one chunk: the table no longer tiles */
+		{ 32, 0 },              /* columns 0: not a pixel layout */
+	};
+	for (size_t k = 0; k < sizeof(edits) / sizeof(edits[0]); k++) {
+		memcpy(bad, enc, el);
+		put_le32(bad + edits[k].at, edits[k].value);
+		reseal(bad);
+		struct codec_blob *b = (struct codec_blob *)bad;
+		assert_int_equal(codec_blob_open(bad, el, &b), CODEC_ERR_CORRUPT);
+		assert_null(b);
+	}
+	/* a zstd chunk turned into "stored" with the wrong size */
+	memcpy(bad, enc, el);
+	bad[48 + 24] = 0;
+	reseal(bad);
+	struct codec_blob *b = NULL;
+	assert_int_equal(codec_blob_open(bad, el, &b), CODEC_ERR_CORRUPT);
+	/* unsealed edits are caught by the checksum */
+	memcpy(bad, enc, el);
+	bad[48 + 28] ^= 1;
+	assert_int_equal(codec_blob_open(bad, el, &b), CODEC_ERR_CORRUPT);
+	assert_int_equal(codec_blob_open(enc, 48 + 32 * (size_t)nch + 7, &b),
+			 CODEC_ERR_CORRUPT);
+	assert_int_equal(codec_blob_open(NULL, 0, &b), CODEC_ERR_CORRUPT);
+	assert_int_equal(codec_blob_open(enc, el, NULL), CODEC_ERR_ARG);
+	codec_blob_close(NULL);
+	free(bad);
+	free(enc);
+	free(raw);
+}
+
 static void bad_arguments_are_refused(void **state)
 {
 	(void)state;
@@ -448,6 +591,7 @@ int main(void)
 		cmocka_unit_test(random_bytes_are_stored_and_zeros_shrink),
 		cmocka_unit_test(any_range_decodes_to_the_raw_bytes),
 		cmocka_unit_test(corrupt_or_truncated_blobs_fail_cleanly),
+		cmocka_unit_test(inconsistent_chunk_tables_are_refused_at_open),
 		cmocka_unit_test(bad_arguments_are_refused),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
