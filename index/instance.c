@@ -6,8 +6,8 @@
  *     with base the sum of the sizes before it.
  *  2. Chunks are numbered across the file: segment i's chunk c is chunk
  *     first + c, and first is the sum of the chunk counts before it.
- *  3. Within a segment the chunk starts are 0 = start[0] < start[1] < ...
- *     < start[nchunks] = raw size (checked at open against the blob header).
+ *  3. A segment's blob is parsed once, at open (codec_blob_open: O(chunks)),
+ *     and its raw length equals the size its blob header and row give.
  * Nothing changes after instance_open, so readers need no lock.
  */
 #include "instance.h"
@@ -25,7 +25,7 @@ struct segment {
 	uint64_t base;          /* file offset of the segment's first byte */
 	uint32_t first;         /* number of its first chunk in the file */
 	uint32_t nchunks;
-	uint64_t *start;        /* nchunks + 1 raw offsets */
+	struct codec_blob *blob; /* parsed view.enc */
 };
 
 struct instance {
@@ -42,35 +42,21 @@ void instance_close(struct instance *in)
 	if (!in)
 		return;
 	for (int i = 0; i < in->nseg; i++) {
+		codec_blob_close(in->seg[i].blob);
 		blob_view_release(&in->seg[i].view);
-		free(in->seg[i].start);
 	}
 	free(in);
 }
 
-/* Read a segment's chunk table (invariant 3).  0, -EBADMSG, -ENOMEM. */
-static int segment_chunks(struct segment *sg)
+/* Parse a segment's blob (invariant 3).  0, -EBADMSG, -ENOMEM. */
+static int segment_parse(struct segment *sg)
 {
-	uint64_t raw;
-	uint32_t n;
-	if (codec_info(sg->view.enc, sg->view.enc_size, &raw, &n) || raw != sg->ref.raw_size)
+	int rc = codec_blob_open(sg->view.enc, sg->view.enc_size, &sg->blob);
+	if (rc)
+		return rc == CODEC_ERR_NOMEM ? -ENOMEM : -EBADMSG;
+	if (codec_blob_raw_len(sg->blob) != sg->ref.raw_size)
 		return -EBADMSG;
-	if (!(sg->start = malloc(((size_t)n + 1) * sizeof(*sg->start))))
-		return -ENOMEM;
-	uint64_t expect = 0;
-	for (uint32_t i = 0; i < n; i++) {
-		uint64_t off;
-		uint32_t len;
-		if (codec_chunk_span(sg->view.enc, sg->view.enc_size, i, &off, &len) ||
-		    off != expect || len == 0)
-			return -EBADMSG;
-		sg->start[i] = off;
-		expect = off + len;
-	}
-	if (expect != raw)
-		return -EBADMSG;
-	sg->start[n] = raw;
-	sg->nchunks = n;
+	sg->nchunks = codec_blob_chunks(sg->blob);
 	return 0;
 }
 
@@ -122,7 +108,7 @@ int instance_open(struct store *s, struct catalog *cat, int64_t id,
 		} else {
 			in->nseg = i + 1;
 			in->size += refs[i].raw_size;
-			if ((r = segment_chunks(sg)) == -EBADMSG) {
+			if ((r = segment_parse(sg)) == -EBADMSG) {
 				snprintf(state, sizeof(state), "has a damaged chunk table");
 				what = state;
 			}
@@ -161,32 +147,23 @@ uint32_t instance_chunk_at(const struct instance *in, uint64_t off)
 	while (i > 0 && (in->seg[i].base > off || in->seg[i].nchunks == 0))
 		i--;
 	const struct segment *sg = &in->seg[i];
-	uint64_t o = off - sg->base;
-	uint32_t lo = 0, hi = sg->nchunks;
-	while (hi - lo > 1) {
-		uint32_t mid = lo + (hi - lo) / 2;
-		if (sg->start[mid] <= o)
-			lo = mid;
-		else
-			hi = mid;
-	}
-	return sg->first + lo;
+	return sg->first + codec_blob_chunk_at(sg->blob, off - sg->base);
 }
 
 void instance_chunk_span(const struct instance *in, uint32_t k, uint64_t *off,
 			 uint32_t *len)
 {
 	const struct segment *sg = segment_of_chunk(in, k);
-	uint32_t c = k - sg->first;
-	*off = sg->base + sg->start[c];
-	*len = (uint32_t)(sg->start[c + 1] - sg->start[c]);
+	uint64_t raw_off;
+	codec_blob_chunk_span(sg->blob, k - sg->first, &raw_off, len);
+	*off = sg->base + raw_off;
 }
 
 int instance_decode_chunk(const struct instance *in, struct codec_ctx *ctx,
 			  uint32_t k, void *dst)
 {
 	const struct segment *sg = segment_of_chunk(in, k);
-	int rc = codec_decode_chunk(ctx, sg->view.enc, sg->view.enc_size, k - sg->first, dst);
+	int rc = codec_blob_decode_chunk(ctx, sg->blob, k - sg->first, dst);
 	if (rc)
 		return rc == CODEC_ERR_NOMEM ? -ENOMEM : -EIO;
 	return 0;
@@ -210,8 +187,7 @@ int64_t instance_read(const struct instance *in, struct codec_ctx *ctx,
 		size_t want = n - done;
 		if (want > len - o)
 			want = (size_t)(len - o);
-		int64_t got = codec_decode_range(ctx, sg->view.enc, sg->view.enc_size, o,
-						 dst + done, want);
+		int64_t got = codec_blob_decode_range(ctx, sg->blob, o, dst + done, want);
 		if (got != (int64_t)want)
 			return got == CODEC_ERR_NOMEM ? -ENOMEM : -EIO;
 		done += want;

@@ -351,22 +351,20 @@ int store_blob_equals(struct store *s, struct codec_ctx *ctx,
 	int r = blob_view_get(s->br, b, &v);
 	if (r < 0)
 		return r;
-	uint32_t nchunks;
-	uint64_t rawlen;
-	r = codec_info(v.enc, v.enc_size, &rawlen, &nchunks) ? -EIO : 0;
-	if (!r && rawlen != len)
-		r = 0, nchunks = 0, rawlen = 1;
+	struct codec_blob *cb;
+	int rc = codec_blob_open(v.enc, v.enc_size, &cb);
+	if (rc) {
+		blob_view_release(&v);
+		return rc == CODEC_ERR_NOMEM ? -ENOMEM : -EIO;
+	}
 	uint8_t *tmp = NULL;
 	size_t tmpcap = 0;
-	int equal = !r && rawlen == len;
+	int equal = codec_blob_raw_len(cb) == len;
 	/* Chunk by chunk, so a mismatch stops early and memory stays small. */
-	for (uint32_t i = 0; equal && i < nchunks; i++) {
-		uint64_t coff;
+	for (uint32_t i = 0; equal && i < codec_blob_chunks(cb); i++) {
+		uint64_t off;
 		uint32_t clen;
-		if (codec_chunk_span(v.enc, v.enc_size, i, &coff, &clen)) {
-			r = -EIO;
-			break;
-		}
+		codec_blob_chunk_span(cb, i, &off, &clen);
 		if (clen > tmpcap) {
 			free(tmp);
 			tmpcap = clen;
@@ -375,13 +373,14 @@ int store_blob_equals(struct store *s, struct codec_ctx *ctx,
 				break;
 			}
 		}
-		if (codec_decode_chunk(ctx, v.enc, v.enc_size, i, tmp)) {
-			r = -EIO;
+		if ((rc = codec_blob_decode_chunk(ctx, cb, i, tmp))) {
+			r = rc == CODEC_ERR_NOMEM ? -ENOMEM : -EIO;
 			break;
 		}
-		equal = memcmp(tmp, (const uint8_t *)raw + coff, clen) == 0;
+		equal = memcmp(tmp, (const uint8_t *)raw + off, clen) == 0;
 	}
 	free(tmp);
+	codec_blob_close(cb);
 	blob_view_release(&v);
 	return r < 0 ? r : equal;
 }
