@@ -6,24 +6,23 @@
  *  - store_open takes the use lock (STORE/lock byte 0, shared) before it
  *    opens index.db, so a reindex that replaces index.db never has an open
  *    store beside it.  A crash drops the OFD locks with the process.
- *  - Mutexes, never two at once: rm_lock (one removal at a time, taken
+ *  - Mutexes, none taken while another is held: rm_lock (one removal at a time, taken
  *    before the removal's catalogue transaction begins), hold_lock (the
  *    ingest hold count, around one fcntl), pack_lock (pack_cat, only when
  *    the blob reader meets a pack whose name it has not cached; the
  *    reader's own lock is not held then).
  *  - Tombstones (maint.c's removals): appended to the tombstone pack, made
  *    durable with store_sync, and only then do the rows go (commit).  A
- *    crash before the commit leaves tombstones of instances still indexed:
- *    reindex applies them (the removal happened), the running index does
- *    not (it did not); a removal that fails cuts its tombstones back.
+ *    crash between the sync and the commit leaves tombstones of instances
+ *    still in the index: verify names them and a reindex applies them.  A
+ *    removal that fails cuts its tombstones back (store_removal_end).
  */
 #include "store.h"
-
-#include <pthread.h>
 
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

@@ -1,5 +1,5 @@
 /*
- * store.h - a store directory and reading what it holds.
+ * store.h - a store: its folder, its locks, and the way to what it holds.
  *
  *   STORE/index.db     the catalogue (SQLite, WAL): a cache over the data
  *   STORE/packs/       append-only pack files: small blobs, instance records
