@@ -1,8 +1,8 @@
 /*
  * reader.h - reading a stored instance for the filesystem.
  *
- * Like instance_open()/instance_read() in index/store.h (the same segments,
- * the same blob views), plus what a mount needs on top: a small per-file
+ * The library's reader (index/instance.h) plus what a mount needs on top:
+ * damage logged with the instance and the file, a small per-file
  * cache of the last partly read chunks, so that the kernel's pieces of a
  * sequential read (128 KiB .. 1 MiB, never aligned to our ~256 KiB chunks)
  * never decode one chunk twice.  A chunk wholly inside a request is decoded
@@ -31,13 +31,15 @@ struct inst_scratch {
 	size_t cap;
 };
 
-/* Map the segments of instance id.  Returns 0, -ENOENT (no such instance),
- * -EIO (a blob is missing or damaged; logged), or -ENOMEM. */
+/* Open instance id (instance_open).  Returns 0 and *out (the caller's, to
+ * inst_file_close), -ENOENT (no such instance), -EIO (a blob is missing or
+ * damaged; logged), or -ENOMEM. */
 int inst_file_open(struct store *s, struct catalog *cat, int64_t id,
 		   struct inst_file **out);
 uint64_t inst_file_size(const struct inst_file *f);
 /* Read [off, off+n); returns bytes read (short only at end of file) or
- * -EIO when a chunk does not decode (logged with instance and offset). */
+ * -EIO when a chunk does not decode (logged with instance and offset), or
+ * -ENOMEM.  sc is the calling thread's. */
 int64_t inst_file_read(struct inst_file *f, struct inst_scratch *sc,
 		       uint64_t off, void *buf, size_t n);
 /* Chunks decoded so far (for tests and benchmarks of the cache). */

@@ -477,11 +477,20 @@ int blob_file_parse(const uint8_t *p, size_t len, int check_body,
  * resident size grows with every pack page it ever touched. */
 /* Open packs, a bounded cache: one pack per removal or import process
  * makes thousands of packs over a long-lived mount, and a descriptor kept
- * for each would end in EMFILE.  Each slot keeps the pack's name with its
- * descriptor, so only a miss asks the catalogue (for the name).  A slot in use by a pread
- * (refs > 0) is never closed; eviction takes an unused slot by the clock
- * (second chance) rule. */
+ * for each would end in EMFILE.  A slot in use by a pread (refs > 0) is
+ * never closed; eviction takes an unused slot by the clock (second chance)
+ * rule.
+ *
+ * Pack names, a second bounded cache: a pack whose descriptor was evicted
+ * opens again without asking the catalogue, because a pack id names one
+ * file for the life of an index (pack rows are never deleted; only reindex,
+ * which no open store can run beside, renumbers them).  Only a name not
+ * cached goes to pack_name, outside br->lock. */
 #define PACK_FD_CACHE BLOB_READER_PACKS
+#define PACK_NAME_BITS 10
+#define PACK_NAME_CACHE (1u << PACK_NAME_BITS)
+_Static_assert(PACK_NAME_CACHE == BLOB_READER_NAMES, "PACK_NAME_BITS must match BLOB_READER_NAMES");
+#define PACK_NAME_MAX 64                    /* longer names are not cached */
 
 struct pack_slot {
 	int64_t id;                 /* 0: empty */
@@ -490,13 +499,21 @@ struct pack_slot {
 	int used;                   /* clock bit: touched since the hand passed */
 };
 
+/* Direct-mapped by a Fibonacci hash of the id (consecutive ids, the
+ * common case, land far apart); a collision replaces the older name. */
+struct pack_name_slot {
+	int64_t id;                 /* 0: empty */
+	char name[PACK_NAME_MAX];
+};
+
 struct blob_reader {
 	char *dir;
 	pack_name_fn pack_name;
 	void *arg;
-	pthread_mutex_t lock;       /* guards slots and hand */
+	pthread_mutex_t lock;       /* guards slots, hand and names */
 	struct pack_slot slots[PACK_FD_CACHE];
 	size_t hand;
+	struct pack_name_slot names[PACK_NAME_CACHE];
 };
 
 struct blob_reader *blob_reader_new(const char *store_dir, pack_name_fn fn,
@@ -505,7 +522,10 @@ struct blob_reader *blob_reader_new(const char *store_dir, pack_name_fn fn,
 	struct blob_reader *br = calloc(1, sizeof(*br));
 	if (!br)
 		return NULL;
-	br->dir = strdup(store_dir);
+	if (!(br->dir = strdup(store_dir))) {
+		free(br);
+		return NULL;
+	}
 	br->pack_name = fn;
 	br->arg = arg;
 	for (size_t i = 0; i < PACK_FD_CACHE; i++)
@@ -524,6 +544,35 @@ void blob_reader_free(struct blob_reader *br)
 	pthread_mutex_destroy(&br->lock);
 	free(br->dir);
 	free(br);
+}
+
+static struct pack_name_slot *name_slot(struct blob_reader *br, int64_t id)
+{
+	return &br->names[(uint64_t)id * 0x9e3779b97f4a7c15ull >> (64 - PACK_NAME_BITS)];
+}
+
+int blob_reader_pack_name(struct blob_reader *br, int64_t id, char *name, size_t len)
+{
+	pthread_mutex_lock(&br->lock);
+	struct pack_name_slot *ns = name_slot(br, id);
+	int hit = ns->id == id && id != 0;
+	if (hit)
+		snprintf(name, len, "%s", ns->name);
+	pthread_mutex_unlock(&br->lock);
+	if (hit)
+		return 0;
+	char found[256];
+	int r = br->pack_name(br->arg, id, found, sizeof(found));
+	if (r < 0)
+		return r;
+	snprintf(name, len, "%s", found);
+	if (strlen(found) < PACK_NAME_MAX) {
+		pthread_mutex_lock(&br->lock);
+		ns->id = id;
+		memcpy(ns->name, found, strlen(found) + 1);
+		pthread_mutex_unlock(&br->lock);
+	}
+	return 0;
 }
 
 size_t blob_reader_open_packs(struct blob_reader *br)
@@ -563,11 +612,9 @@ static int pack_fd_get(struct blob_reader *br, int64_t id, int *slot)
 		pthread_mutex_unlock(&br->lock);
 		return cached;
 	}
-	/* A miss: the name comes from the catalogue (outside our lock, which
-	 * readers of cached packs must not wait behind). */
 	pthread_mutex_unlock(&br->lock);
 	char name[256], path[4096];
-	int r = br->pack_name(br->arg, id, name, sizeof(name));
+	int r = blob_reader_pack_name(br, id, name, sizeof(name));
 	if (r < 0)
 		return r;
 	snprintf(path, sizeof(path), "%s/packs/%s", br->dir, name);

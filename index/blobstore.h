@@ -151,40 +151,54 @@ int blob_file_publish(const char *tmp);
  * Returns 0 or -errno / -EBADMSG. */
 int blob_file_read_header(const char *path, struct blob_header *h);
 int blob_file_check(const char *path, int check_body, struct blob_header *h);
-/* Parse a blob file mapped at p (header check + checksum of the encoded
+/* Parse a blob file held in memory at p (header check + checksum of the encoded
  * bytes when check_body).  Returns 0 and sets *h, *enc; -EBADMSG on damage. */
 int blob_file_parse(const uint8_t *p, size_t len, int check_body,
 		    struct blob_header *h, const uint8_t **enc);
 
 /* ---- reading ---- */
 
-/* Reads blobs: blob files are mapped, pack blobs (small) are read into a
- * buffer.  Thread-safe.  A view is valid until blob_view_release().
+/* Reads blobs and pack entries; thread-safe.  Pack entries (small blobs,
+ * records) are read with pread into a buffer of the view's own; a blob file
+ * is read whole into memory, or mapped when it is larger than 32 MiB.
+ * A view is valid until blob_view_release().
+ *
  * At most BLOB_READER_PACKS pack descriptors stay open, however many packs
  * a store has (least recently used ones are closed, never one a read is
- * using); pack_name is called only when a pack is not open. */
+ * using), and the names of up to BLOB_READER_NAMES packs are remembered:
+ * pack_name (the catalogue) is called only for a pack whose name is not. */
 #define BLOB_READER_PACKS 64
+#define BLOB_READER_NAMES 1024
 struct blob_reader;
 struct blob_view {
 	const uint8_t *enc;
 	size_t enc_size;
 	void *map_base;         /* private: file mapping to undo, or NULL */
 	size_t map_len;
-	void *owned;            /* private: buffer to free (pack blobs are read) */
+	void *owned;            /* private: buffer to free (what was read) */
 };
 
 /* pack_name gives the file name (under packs/) of a pack id; the catalogue
- * knows it.  It returns 0 or -ENOENT. */
+ * knows it.  It returns 0 or -ENOENT (or another -errno), and may be called
+ * from any thread that reads, one call at a time or not: it must lock what
+ * it shares itself. */
 typedef int (*pack_name_fn)(void *arg, int64_t pack_id, char *name, size_t len);
+/* A reader of the store at store_dir (copied).  NULL when out of memory.
+ * Free with blob_reader_free (NULL is fine). */
 struct blob_reader *blob_reader_new(const char *store_dir, pack_name_fn fn,
 				    void *arg);
 void blob_reader_free(struct blob_reader *br);
+/* The file name (under packs/) of pack id, from the reader's cache or, on
+ * a miss, from pack_name (then cached).  0, or pack_name's -errno. */
+int blob_reader_pack_name(struct blob_reader *br, int64_t id, char *name, size_t len);
 /* How many pack descriptors the reader holds open now (for tests). */
 size_t blob_reader_open_packs(struct blob_reader *br);
 /* A blob's encoded bytes.  A pack blob is served only after its entry
  * checks out (magic, type, length, checksum, and a blob header equal to
- * ref's); a blob file after its header does (and its size).  Damage is
- * -EBADMSG, never another blob's bytes. */
+ * ref's); a blob file after its header does (and its size).  Returns 0
+ * (*v is the caller's, to release), -EBADMSG on damage (never another
+ * blob's bytes), -ENOENT when the blob file or pack is gone, -ENOMEM, or
+ * another -errno of the read. */
 int blob_view_get(struct blob_reader *br, const struct blob_ref *ref,
 		  struct blob_view *v);
 /* The payload of the entry of type at payload_off (len bytes) in a pack,

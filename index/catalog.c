@@ -14,7 +14,6 @@
 #include <string.h>
 
 #include "escape.h"
-#include "store.h"
 
 static const char schema_sql[] =
 	"CREATE TABLE IF NOT EXISTS counters(kind TEXT PRIMARY KEY, next INTEGER NOT NULL);"
@@ -812,7 +811,10 @@ static int touch(struct catalog *c, enum stmt_id which, int64_t id, int64_t mtim
 	return step_done(s);
 }
 
-void instance_file_name(const char *sop_uid, uint32_t version, char *out, size_t len)
+/* The instances.name of a version, unique in its series: <SOP>.dcm for the
+ * first version, <SOP>.v<N>.dcm for later ones (SOP escaped and fitted to
+ * 255 bytes, see escape.h).  The names the tree shows are in catalog.h. */
+static void instance_file_name(const char *sop_uid, uint32_t version, char *out, size_t len)
 {
 	char suffix[32], name[NAME_COMPONENT_MAX + 1];
 	if (version <= 1)

@@ -417,7 +417,7 @@ static int ensure_pack(struct ingest *ing, char *err, size_t errlen)
 		return 0;
 	pack_writer_free(ing->pack);
 	ing->pack = NULL;
-	int r = pack_writer_create(ing->s->dir, &ing->pack, err, errlen);
+	int r = pack_writer_create(store_dir(ing->s), &ing->pack, err, errlen);
 	if (r)
 		return r;
 	/* The pack row commits on its own so that blob rows can point to it. */
@@ -494,7 +494,7 @@ static int write_segment(struct ingest *ing, struct item *it, struct segment *sg
 			ing->cappending = cap;
 		}
 		p = &ing->pending[ing->npending];
-		r = blob_file_write_tmp(ing->s->dir, &h, sg->enc, p->tmp, sizeof(p->tmp));
+		r = blob_file_write_tmp(store_dir(ing->s), &h, sg->enc, p->tmp, sizeof(p->tmp));
 		if (!r)
 			ing->npending++;
 	} else {
@@ -662,7 +662,7 @@ static void rollback_data(struct ingest *ing, uint64_t pack_before)
 		struct blob_ref still;
 		if (catalog_blob_by_key(ing->writer_cat, p->ref.hash, p->ref.ordinal, &still) == -ENOENT) {
 			char path[4200];
-			blob_file_path(ing->s->dir, p->ref.hash, p->ref.ordinal, path, sizeof(path));
+			blob_file_path(store_dir(ing->s), p->ref.hash, p->ref.ordinal, path, sizeof(path));
 			unlink(path);
 		}
 	}
@@ -814,7 +814,7 @@ static void close_path_queue(struct ingest *ing)
 int ingest_begin(struct store *s, int threads, ingest_report_fn report,
 		 void *arg, struct ingest **out, char *err, size_t errlen)
 {
-	if (s->readonly) {
+	if (store_readonly(s)) {
 		snprintf(err, errlen, "store is open read-only");
 		return -EROFS;
 	}

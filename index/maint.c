@@ -53,6 +53,7 @@
 #include <unistd.h>
 
 #include "clock.h"
+#include "instance.h"
 
 static void say(maint_problem_fn fn, void *arg, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
@@ -401,13 +402,13 @@ static void verify_damaged_range(void *arg, uint64_t start, uint64_t end, int ta
 static int verify_packs(struct verify_ctx *v)
 {
 	char **names;
-	int n = list_packs(v->s->dir, &names);
+	int n = list_packs(store_dir(v->s), &names);
 	if (n < 0)
 		return n;
 	int r = 0;
 	for (int i = 0; !r && i < n; i++) {
 		char path[4400];
-		snprintf(path, sizeof(path), "%s/packs/%s", v->s->dir, names[i]);
+		snprintf(path, sizeof(path), "%s/packs/%s", store_dir(v->s), names[i]);
 		v->pack_name = names[i];
 		v->newest = i == n - 1;
 		v->growing = pack_writer_alive(names[i]);
@@ -433,7 +434,7 @@ static int verify_pack_gone(void *arg, int64_t id, const char *name)
 	struct verify_ctx *v = arg;
 	char path[4400];
 	int found = 0;
-	snprintf(path, sizeof(path), "%s/packs/%s", v->s->dir, name);
+	snprintf(path, sizeof(path), "%s/packs/%s", store_dir(v->s), name);
 	if (access(path, F_OK) == 0 || errno != ENOENT)
 		return 0;
 	catalog_affected(v->cat, id, 0, INT64_MAX, note_found, &found);
@@ -461,7 +462,7 @@ static void blob_where(struct verify_ctx *v, const struct blob_ref *b, char *out
 			 (unsigned long long)(b->offset - BLOB_HEADER_BYTES - PACK_ENTRY_HEADER),
 			 (unsigned long long)(b->offset + b->enc_size));
 	} else {
-		blob_file_path(v->s->dir, b->hash, b->ordinal, out, len);
+		blob_file_path(store_dir(v->s), b->hash, b->ordinal, out, len);
 		snprintf(out + strlen(out), len - strlen(out), " (blob file)");
 	}
 }
@@ -477,7 +478,7 @@ static int verify_blob(void *arg, const struct blob_ref *b, int64_t refs)
 	if (verify_buf_reserve(v, b->raw_size))
 		return -ENOMEM;
 	struct blob_view view;
-	int r = blob_view_get(v->s->br, b, &view);
+	int r = store_blob_view(v->s, b, &view);
 	const char *what = NULL;
 	struct blob_ref now;
 	if (r < 0 && catalog_blob_by_id(v->fresh, b->id, &now) == -ENOENT) {
@@ -519,7 +520,7 @@ static int check_record(struct verify_ctx *v, const struct cat_instance *row,
 			struct instance_record *rec, char *why, size_t len)
 {
 	struct blob_view view;
-	int r = pack_entry_get(v->s->br, row->rec.pack, row->rec.offset, row->rec.len,
+	int r = store_pack_entry(v->s, row->rec.pack, row->rec.offset, row->rec.len,
 			       PACK_ENTRY_INSTANCE, &view);
 	if (r) {
 		snprintf(why, len, "%s", r == -EBADMSG ? "damaged entry" : strerror(-r));
@@ -664,8 +665,8 @@ static int verify_instance(void *arg, int64_t id)
 		check_identity(v, &row, rec);
 	}
 	free(rec);
-	struct instance_handle *h;
-	int r = instance_open(v->s, v->cat, id, &h);
+	struct instance *h;
+	int r = instance_open(v->s, v->cat, id, &h, NULL, 0);
 	if (r) {
 		/* Removed and its data freed since our snapshot began? */
 		if (catalog_node(v->fresh, CAT_INSTANCE, id, &gone) == -ENOENT)
@@ -751,10 +752,10 @@ int store_verify(struct store *s, maint_problem_fn problem, maint_progress_fn pr
 		 void *arg, struct verify_totals *t)
 {
 	memset(t, 0, sizeof(*t));
-	struct verify_ctx v = { .s = s, .cat = s->cat, .problem = problem,
+	struct verify_ctx v = { .s = s, .cat = store_main_catalog(s), .problem = problem,
 				.progress = progress, .arg = arg, .t = t };
 	char marker[4200];
-	if (!marker_path(s->dir, marker, sizeof(marker)) && access(marker, F_OK) == 0) {
+	if (!marker_path(store_dir(s), marker, sizeof(marker)) && access(marker, F_OK) == 0) {
 		/* Damage the index no longer shows is still damage until it
 		 * is restored (and reindexed) or accepted. */
 		t->marker = 1;
@@ -766,11 +767,11 @@ int store_verify(struct store *s, maint_problem_fn problem, maint_progress_fn pr
 	int r = store_catalog(s, &v.fresh);
 	if (r)
 		return r;
-	v.accepted = accepted_load(s->dir);
-	v.marker = t->marker ? lines_load(s->dir, "") : NULL;
+	v.accepted = accepted_load(store_dir(s));
+	v.marker = t->marker ? lines_load(store_dir(s), "") : NULL;
 	struct cat_totals tot;
-	catalog_totals(s->cat, &tot);
-	catalog_all_blobs(s->cat, add_raw_size, &v.total);
+	catalog_totals(store_main_catalog(s), &tot);
+	catalog_all_blobs(store_main_catalog(s), add_raw_size, &v.total);
 	v.total += tot.logical_bytes;
 	if (!(v.codec = codec_ctx_new())) {
 		catalog_close(v.fresh);
@@ -779,25 +780,25 @@ int store_verify(struct store *s, maint_problem_fn problem, maint_progress_fn pr
 		return -ENOMEM;
 	}
 	/* One read transaction: a consistent snapshot while imports go on. */
-	catalog_exec(s->cat, "BEGIN");
+	catalog_exec(store_main_catalog(s), "BEGIN");
 	/* The index's own pages first: a bad page makes rows say anything;
 	 * integrity_check also finds a row whose value no longer matches its
 	 * index entries (a flipped bit in a record offset). */
 	char qc[512];
-	if (catalog_integrity_check(s->cat, qc, sizeof(qc))) {
+	if (catalog_integrity_check(store_main_catalog(s), qc, sizeof(qc))) {
 		t->problems++;
 		say(problem, arg, "index.db fails SQLite's integrity_check: %s; fix: dcmfsctl reindex", qc);
 	}
 	r = verify_packs(&v);
 	if (!r)
-		r = catalog_each_pack(s->cat, verify_pack_gone, &v);
+		r = catalog_each_pack(store_main_catalog(s), verify_pack_gone, &v);
 	if (!r)
-		r = catalog_all_blobs(s->cat, verify_blob, &v);
+		r = catalog_all_blobs(store_main_catalog(s), verify_blob, &v);
 	if (!r)
-		r = catalog_instances_under(s->cat, 0, 0, verify_instance, &v);
+		r = catalog_instances_under(store_main_catalog(s), 0, 0, verify_instance, &v);
 	if (!r)
-		r = walk_blob_files(s->dir, verify_blob_file, &v);
-	catalog_exec(s->cat, "COMMIT");
+		r = walk_blob_files(store_dir(s), verify_blob_file, &v);
+	catalog_exec(store_main_catalog(s), "COMMIT");
 	catalog_close(v.fresh);
 	codec_ctx_free(v.codec);
 	free(v.buf);
@@ -1249,43 +1250,32 @@ struct rm_ctx {
 	struct store *s;
 	struct catalog *cat;
 	int64_t removed;
+	struct pack_writer *tombs;  /* the store's tombstone pack, once needed */
 	int appended;               /* tombstones written by this removal */
 	uint64_t mark;              /* the pack's size before them */
 };
-
-/* The process's tombstone pack, made when first needed (a removal of
- * nothing makes none) and rotated past PACK_SIZE_LIMIT.  rm_lock held. */
-static int tomb_writer(struct rm_ctx *c)
-{
-	struct store *s = c->s;
-	if (s->tomb_pw && pack_writer_size(s->tomb_pw) >= PACK_SIZE_LIMIT) {
-		pack_writer_free(s->tomb_pw);
-		s->tomb_pw = NULL;
-	}
-	if (!s->tomb_pw) {
-		char err[256];
-		int r = pack_writer_create(s->dir, &s->tomb_pw, err, sizeof(err));
-		if (r)
-			return r;
-	}
-	c->mark = pack_writer_size(s->tomb_pw);
-	return 0;
-}
 
 static int rm_one(void *arg, int64_t id)
 {
 	struct rm_ctx *c = arg;
 	uint8_t tomb[TOMBSTONE_BYTES];
 	uint64_t off;
-	int r = c->appended ? 0 : tomb_writer(c);
-	/* The index names the tombstones' pack, so that verify sees it go. */
-	int64_t pack_id;
-	if (!r && !c->appended)
-		r = catalog_pack_id(c->cat, pack_writer_name(c->s->tomb_pw), &pack_id);
-	if (r)
-		return r;
+	int r = 0;
+	if (!c->appended) {
+		/* The process's tombstone pack is made when first needed (a
+		 * removal of nothing makes none); the index names it, so that
+		 * verify sees it go. */
+		int64_t pack_id;
+		r = store_tombstone_pack(c->s, &c->tombs);
+		if (!r) {
+			c->mark = pack_writer_size(c->tombs);
+			r = catalog_pack_id(c->cat, pack_writer_name(c->tombs), &pack_id);
+		}
+		if (r)
+			return r;
+	}
 	tombstone_encode(id, wall_clock_ns(), tomb);
-	r = pack_append(c->s->tomb_pw, PACK_ENTRY_TOMBSTONE, tomb, sizeof(tomb), NULL, 0, &off);
+	r = pack_append(c->tombs, PACK_ENTRY_TOMBSTONE, tomb, sizeof(tomb), NULL, 0, &off);
 	if (r)
 		return r;
 	c->appended++;
@@ -1299,7 +1289,7 @@ int store_remove_node(struct store *s, struct catalog *cat, int kind, int64_t id
 		      int64_t *removed)
 {
 	struct rm_ctx c = { .s = s, .cat = cat };
-	pthread_mutex_lock(&s->rm_lock);
+	store_removal_begin(s);
 	int r = catalog_begin(cat);
 	if (!r)
 		r = catalog_instances_under(cat, kind, id, rm_one, &c);
@@ -1313,12 +1303,8 @@ int store_remove_node(struct store *s, struct catalog *cat, int kind, int64_t id
 	else
 		catalog_rollback(cat);
 	/* A removal that did not happen leaves no tombstones for a reindex
-	 * to apply; a pack that cannot be cut back is not appended to again. */
-	if (r && c.appended && pack_writer_truncate(s->tomb_pw, c.mark) < 0) {
-		pack_writer_free(s->tomb_pw);
-		s->tomb_pw = NULL;
-	}
-	pthread_mutex_unlock(&s->rm_lock);
+	 * to apply. */
+	store_removal_end(s, r && c.appended, c.mark);
 	*removed = r ? 0 : c.removed;
 	return r;
 }
@@ -1327,7 +1313,7 @@ int store_remove(struct store *s, int kind, const char *uid, int64_t *removed,
 		 char *err, size_t errlen)
 {
 	int64_t *ids;
-	int n = catalog_find_ids(s->cat, kind, uid, &ids);
+	int n = catalog_find_ids(store_main_catalog(s), kind, uid, &ids);
 	*removed = 0;
 	if (n <= 0) {
 		snprintf(err, errlen, n ? "cannot look up '%s': %s" : "'%s' is not in the store",
@@ -1342,7 +1328,7 @@ int store_remove(struct store *s, int kind, const char *uid, int64_t *removed,
 		n = 1;
 	for (int i = 0; !r && i < n; i++) {
 		int64_t k;
-		r = store_remove_node(s, s->cat, kind, ids[i], &k);
+		r = store_remove_node(s, store_main_catalog(s), kind, ids[i], &k);
 		if (r)
 			snprintf(err, errlen, "cannot remove '%s': %s", uid, strerror(-r));
 		else
@@ -1406,7 +1392,7 @@ static int gc_orphans(void *arg, const char *path, const char *name)
 			return 0;
 		if (unlink(path) == 0)
 			g->t->temporary_removed++;
-	} else if (k == 0 && catalog_blob_by_key(g->s->cat, hash, ordinal, &b) != 0) {
+	} else if (k == 0 && catalog_blob_by_key(store_main_catalog(g->s), hash, ordinal, &b) != 0) {
 		if (unlink(path) == 0)
 			g->t->files_removed++;
 	}
@@ -1418,7 +1404,7 @@ static int gc_orphans(void *arg, const char *path, const char *name)
 static void gc_spool(struct store *s, struct gc_totals *t)
 {
 	char path[4096];
-	snprintf(path, sizeof(path), "%s/spool", s->dir);
+	snprintf(path, sizeof(path), "%s/spool", store_dir(s));
 	DIR *d = opendir(path);
 	if (!d)
 		return;
@@ -1441,7 +1427,7 @@ int store_gc(struct store *s, int force, struct gc_totals *t, char *err, size_t 
 	memset(t, 0, sizeof(*t));
 	struct gc_ctx g = { .s = s, .t = t };
 	char marker[4200];
-	int r = marker_path(s->dir, marker, sizeof(marker));
+	int r = marker_path(store_dir(s), marker, sizeof(marker));
 	if (!r && !force && access(marker, F_OK) == 0) {
 		snprintf(err, errlen, "gc refused: %s lists damage that reindex skipped; a damaged"
 			 " instance record may have named blobs that gc would free for good."
@@ -1456,22 +1442,22 @@ int store_gc(struct store *s, int force, struct gc_totals *t, char *err, size_t 
 	}
 	/* Hold the write lock while looking at files: no import is then between
 	 * publishing a blob file and committing its row. */
-	r = catalog_begin(s->cat);
+	r = catalog_begin(store_main_catalog(s));
 	if (!r)
-		r = catalog_all_blobs(s->cat, gc_collect, &g);
+		r = catalog_all_blobs(store_main_catalog(s), gc_collect, &g);
 	/* Orphans before the dead rows go: a file is unlinked only once no
 	 * committed row names it (verify, running meanwhile, relies on it). */
 	if (!r)
-		r = walk_blob_files(s->dir, gc_orphans, &g);
+		r = walk_blob_files(store_dir(s), gc_orphans, &g);
 	for (size_t i = 0; !r && i < g.ndead; i++) {
-		r = catalog_delete_blob(s->cat, g.dead[i]);
+		r = catalog_delete_blob(store_main_catalog(s), g.dead[i]);
 		if (r == -EBUSY)
 			r = 0;
 	}
 	if (!r)
-		r = catalog_commit(s->cat);
+		r = catalog_commit(store_main_catalog(s));
 	else
-		catalog_rollback(s->cat);
+		catalog_rollback(store_main_catalog(s));
 	if (r) {
 		snprintf(err, errlen, "gc failed: %s", strerror(-r));
 	} else {
@@ -1479,12 +1465,12 @@ int store_gc(struct store *s, int force, struct gc_totals *t, char *err, size_t 
 		/* Rows are gone for good: now the files. */
 		for (size_t i = 0; i < g.nfiles; i++) {
 			char path[4096];
-			blob_file_path(s->dir, g.dead_files[i].hash, g.dead_files[i].ordinal, path, sizeof(path));
+			blob_file_path(store_dir(s), g.dead_files[i].hash, g.dead_files[i].ordinal, path, sizeof(path));
 			if (unlink(path) == 0)
 				t->files_removed++;
 		}
 		gc_spool(s, t);
-		if (force && (r = accept_marker(s->dir)))
+		if (force && (r = accept_marker(store_dir(s))))
 			snprintf(err, errlen, "gc done, but cannot clear %s: %s", marker, strerror(-r));
 	}
 	store_ingest_unlock(s);

@@ -1,14 +1,49 @@
-/* store.c - opening a store, reading blobs and instances. */
+/*
+ * store.c - opening a store: its locks, catalogue connections, blob reader
+ * and the process's tombstone pack.
+ *
+ * Order, and what a crash leaves:
+ *  - store_open takes the use lock (STORE/lock byte 0, shared) before it
+ *    opens index.db, so a reindex that replaces index.db never has an open
+ *    store beside it.  A crash drops the OFD locks with the process.
+ *  - Mutexes, none taken while another is held: rm_lock (one removal at a time, taken
+ *    before the removal's catalogue transaction begins), hold_lock (the
+ *    ingest hold count, around one fcntl), pack_lock (pack_cat, only when
+ *    the blob reader meets a pack whose name it has not cached; the
+ *    reader's own lock is not held then).
+ *  - Tombstones (maint.c's removals): appended to the tombstone pack, made
+ *    durable with store_sync, and only then do the rows go (commit).  A
+ *    crash between the sync and the commit leaves tombstones of instances
+ *    still in the index: verify names them and a reindex applies them.  A
+ *    removal that fails cuts its tombstones back (store_removal_end).
+ */
 #include "store.h"
 
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+struct store {
+	char *dir;
+	int readonly;
+	int dirfd;
+	struct catalog *cat;            /* for the opening thread only */
+	struct blob_reader *br;
+	pthread_mutex_t pack_lock;      /* guards pack_cat */
+	struct catalog *pack_cat;       /* resolves pack names for br */
+	pthread_mutex_t rm_lock;        /* guards tomb_pw; one removal at a time */
+	struct pack_writer *tomb_pw;    /* this process's tombstones, or NULL */
+	int lockfd;                     /* STORE/lock holding the use lock, or -1 */
+	pthread_mutex_t hold_lock;      /* guards holds */
+	int holds;                      /* ingest sessions of this process */
+	void (*waiting)(const char *what);
+};
 
 static const char *const store_dirs[] = { "packs", "blobs", "shares", "spool" };
 
@@ -55,6 +90,8 @@ int store_init(const char *dir, char *err, size_t errlen)
 	return 0;
 }
 
+/* The blob reader's source of pack names, asked only for names it has not
+ * cached: one connection of its own, since any thread may read. */
 static int pack_name_cb(void *arg, int64_t id, char *name, size_t len)
 {
 	struct store *s = arg;
@@ -253,16 +290,55 @@ int store_sync(struct store *s)
 	return syncfs(s->dirfd) < 0 ? -errno : 0;
 }
 
-int64_t store_blob_read(struct store *s, struct codec_ctx *ctx,
-			const struct blob_ref *b, uint64_t off, void *buf, size_t n)
+const char *store_dir(const struct store *s) { return s->dir; }
+int store_readonly(const struct store *s) { return s->readonly; }
+struct catalog *store_main_catalog(struct store *s) { return s->cat; }
+void store_set_waiting(struct store *s, void (*fn)(const char *what)) { s->waiting = fn; }
+
+int store_blob_view(struct store *s, const struct blob_ref *b, struct blob_view *v)
 {
-	struct blob_view v;
-	int r = blob_view_get(s->br, b, &v);
-	if (r < 0)
-		return r;
-	int64_t got = codec_decode_range(ctx, v.enc, v.enc_size, off, buf, n);
-	blob_view_release(&v);
-	return got < 0 ? -EIO : got;
+	return blob_view_get(s->br, b, v);
+}
+
+int store_pack_entry(struct store *s, int64_t pack, uint64_t payload_off, size_t len,
+		     int type, struct blob_view *v)
+{
+	return pack_entry_get(s->br, pack, payload_off, len, type, v);
+}
+
+int store_pack_name(struct store *s, int64_t pack, char *name, size_t len)
+{
+	return blob_reader_pack_name(s->br, pack, name, len);
+}
+
+void store_removal_begin(struct store *s)
+{
+	pthread_mutex_lock(&s->rm_lock);
+}
+
+int store_tombstone_pack(struct store *s, struct pack_writer **pw)
+{
+	if (s->tomb_pw && pack_writer_size(s->tomb_pw) >= PACK_SIZE_LIMIT) {
+		pack_writer_free(s->tomb_pw);
+		s->tomb_pw = NULL;
+	}
+	if (!s->tomb_pw) {
+		char err[256];
+		int r = pack_writer_create(s->dir, &s->tomb_pw, err, sizeof(err));
+		if (r)
+			return r;
+	}
+	*pw = s->tomb_pw;
+	return 0;
+}
+
+void store_removal_end(struct store *s, int cut_back, uint64_t mark)
+{
+	if (cut_back && s->tomb_pw && pack_writer_truncate(s->tomb_pw, mark) < 0) {
+		pack_writer_free(s->tomb_pw);
+		s->tomb_pw = NULL;
+	}
+	pthread_mutex_unlock(&s->rm_lock);
 }
 
 int store_blob_equals(struct store *s, struct codec_ctx *ctx,
@@ -274,22 +350,20 @@ int store_blob_equals(struct store *s, struct codec_ctx *ctx,
 	int r = blob_view_get(s->br, b, &v);
 	if (r < 0)
 		return r;
-	uint32_t nchunks;
-	uint64_t rawlen;
-	r = codec_info(v.enc, v.enc_size, &rawlen, &nchunks) ? -EIO : 0;
-	if (!r && rawlen != len)
-		r = 0, nchunks = 0, rawlen = 1;
+	struct codec_blob *cb;
+	int rc = codec_blob_open(v.enc, v.enc_size, &cb);
+	if (rc) {
+		blob_view_release(&v);
+		return rc == CODEC_ERR_NOMEM ? -ENOMEM : -EIO;
+	}
 	uint8_t *tmp = NULL;
 	size_t tmpcap = 0;
-	int equal = !r && rawlen == len;
+	int equal = codec_blob_raw_len(cb) == len;
 	/* Chunk by chunk, so a mismatch stops early and memory stays small. */
-	for (uint32_t i = 0; equal && i < nchunks; i++) {
-		uint64_t coff;
+	for (uint32_t i = 0; equal && i < codec_blob_chunks(cb); i++) {
+		uint64_t off;
 		uint32_t clen;
-		if (codec_chunk_span(v.enc, v.enc_size, i, &coff, &clen)) {
-			r = -EIO;
-			break;
-		}
+		codec_blob_chunk_span(cb, i, &off, &clen);
 		if (clen > tmpcap) {
 			free(tmp);
 			tmpcap = clen;
@@ -298,82 +372,14 @@ int store_blob_equals(struct store *s, struct codec_ctx *ctx,
 				break;
 			}
 		}
-		if (codec_decode_chunk(ctx, v.enc, v.enc_size, i, tmp)) {
-			r = -EIO;
+		if ((rc = codec_blob_decode_chunk(ctx, cb, i, tmp))) {
+			r = rc == CODEC_ERR_NOMEM ? -ENOMEM : -EIO;
 			break;
 		}
-		equal = memcmp(tmp, (const uint8_t *)raw + coff, clen) == 0;
+		equal = memcmp(tmp, (const uint8_t *)raw + off, clen) == 0;
 	}
 	free(tmp);
+	codec_blob_close(cb);
 	blob_view_release(&v);
 	return r < 0 ? r : equal;
-}
-
-struct instance_handle {
-	struct store *s;
-	uint64_t size;
-	int nseg;
-	struct blob_ref seg[RECORD_MAX_SEGMENTS];
-	struct blob_view view[RECORD_MAX_SEGMENTS];
-};
-
-int instance_open(struct store *s, struct catalog *cat, int64_t instance_id,
-		  struct instance_handle **out)
-{
-	struct instance_handle *h = calloc(1, sizeof(*h));
-	if (!h)
-		return -ENOMEM;
-	h->s = s;
-	int n = catalog_segments(cat, instance_id, h->seg, RECORD_MAX_SEGMENTS);
-	if (n <= 0) {
-		free(h);
-		return n < 0 ? n : -ENOENT;
-	}
-	h->nseg = n;
-	for (int i = 0; i < n; i++) {
-		int r = blob_view_get(s->br, &h->seg[i], &h->view[i]);
-		if (r < 0) {
-			h->nseg = i;
-			instance_close(h);
-			return r == -ENOENT ? -EIO : r;
-		}
-		h->size += h->seg[i].raw_size;
-	}
-	*out = h;
-	return 0;
-}
-
-uint64_t instance_size(const struct instance_handle *h) { return h->size; }
-
-int64_t instance_read(struct instance_handle *h, struct codec_ctx *ctx,
-		      uint64_t off, void *buf, size_t n)
-{
-	uint8_t *dst = buf;
-	uint64_t base = 0;
-	size_t done = 0;
-	for (int i = 0; i < h->nseg && done < n; i++) {
-		uint64_t len = h->seg[i].raw_size;
-		if (off + done < base + len) {
-			uint64_t o = off + done - base;
-			size_t want = n - done;
-			if (want > len - o)
-				want = (size_t)(len - o);
-			int64_t got = codec_decode_range(ctx, h->view[i].enc, h->view[i].enc_size,
-							 o, dst + done, want);
-			if (got != (int64_t)want)
-				return -EIO;
-			done += want;
-		}
-		base += len;
-	}
-	return (int64_t)done;
-}
-
-void instance_close(struct instance_handle *h)
-{
-	if (!h)
-		return;
-	for (int i = 0; i < h->nseg; i++)
-		blob_view_release(&h->view[i]);
-	free(h);
 }

@@ -1,5 +1,5 @@
 /*
- * store.h - a store directory and reading what it holds.
+ * store.h - a store: its folder, its locks, and the way to what it holds.
  *
  *   STORE/index.db     the catalogue (SQLite, WAL): a cache over the data
  *   STORE/packs/       append-only pack files: small blobs, instance records
@@ -9,9 +9,9 @@
  *
  *   STORE/lock         the store's locks (below)
  *
- * An instance is read by concatenating its segments (header, pixel value,
- * trailer), each a blob decoded with the codec; reading a range decodes only
- * the chunks it touches.
+ * struct store is opaque: programs reach the catalogue, the blob reader and
+ * the process's tombstone pack through the functions below.  Instances are
+ * read with index/instance.h.
  *
  * Locks.  STORE/lock carries two byte-range locks of the open file
  * description (fcntl F_OFD_*): they belong to one open of the file, so
@@ -33,7 +33,6 @@
 #ifndef DCMFS_STORE_H
 #define DCMFS_STORE_H
 
-#include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -41,41 +40,47 @@
 #include "catalog.h"
 #include "codec.h"
 
-struct store {
-	char *dir;
-	int readonly;
-	int dirfd;
-	struct catalog *cat;            /* for the opening thread only */
-	struct blob_reader *br;
-	pthread_mutex_t pack_lock;      /* guards pack_cat */
-	struct catalog *pack_cat;       /* resolves pack names for br */
-	/* Removals of this process append their tombstones to one pack,
-	 * made on the first and started anew past PACK_SIZE_LIMIT (maint.c). */
-	pthread_mutex_t rm_lock;        /* guards tomb_pw; one removal at a time */
-	struct pack_writer *tomb_pw;
-	int lockfd;                     /* STORE/lock holding the use lock, or -1 */
-	pthread_mutex_t hold_lock;      /* guards holds */
-	int holds;                      /* ingest sessions of this process */
-	/* Called (may be NULL) when the store has to wait for another
-	 * process, with what it waits for: a tool tells its user why. */
-	void (*waiting)(const char *what);
-};
+struct store;
 
 #define STORE_LOCK_FILE "lock"
 
-
-/* Create an empty store at dir (which may exist and be empty). */
+/* Create an empty store at dir (which may exist and be empty).  0, or
+ * -EEXIST (already a store), -ENOTEMPTY, -errno; err says which. */
 int store_init(const char *dir, char *err, size_t errlen);
-/* Open a store; refuses a folder that is not a store, or a newer schema. */
+/* Open a store: takes the use lock shared, opens the catalogue.  0 and
+ * *out (the caller's, to store_close), or -ENOENT (not a store; err says
+ * what to do), -EAGAIN (a reindex is running), -ENOMEM, -errno; err says
+ * which.  Refuses a newer schema. */
 int store_open(const char *dir, int readonly, struct store **out,
 	       char *err, size_t errlen);
+/* Close everything the store opened and drop its locks.  NULL is fine. */
 void store_close(struct store *s);
+
+/* The folder given to store_open (owned by the store). */
+const char *store_dir(const struct store *s);
+/* 1 when opened read-only. */
+int store_readonly(const struct store *s);
+/* The catalogue connection of the thread that opened the store (owned by
+ * the store; other threads take their own with store_catalog). */
+struct catalog *store_main_catalog(struct store *s);
+/* A new catalogue connection for another thread: 0 and *out (the caller's,
+ * to catalog_close), or -errno. */
+int store_catalog(struct store *s, struct catalog **out);
+/* Called (fn may be NULL) when the store has to wait for another process,
+ * with what it waits for: a tool tells its user why. */
+void store_set_waiting(struct store *s, void (*fn)(const char *what));
+/* Make every write so far durable (one syncfs of the store's filesystem).
+ * 0 or -errno. */
+int store_sync(struct store *s);
+
+/* ---- locks (above) ---- */
 /* The ingest lock, shared, counted per process: the first hold waits for a
  * gc to finish, the last release drops it.  0 or -errno. */
 int store_ingest_hold(struct store *s);
 void store_ingest_release(struct store *s);
 /* The ingest lock, exclusive (gc): waits for every ingest session of other
- * processes to end, telling s->waiting when it has to.  0 or -errno. */
+ * processes to end, telling the waiting function when it has to.  0,
+ * -EROFS (a read-only store without a lock file), or -errno. */
 int store_ingest_exclusive(struct store *s);
 void store_ingest_unlock(struct store *s);
 /* The use lock of dir, exclusive, without waiting (reindex): an open
@@ -83,32 +88,34 @@ void store_ingest_unlock(struct store *s);
  * anything has the store open, or -errno. */
 int store_lock_exclusive(const char *dir, char *err, size_t errlen);
 void store_unlock(int fd);
-/* A new catalogue connection for another thread (close with catalog_close). */
-int store_catalog(struct store *s, struct catalog **out);
-/* Make every write so far durable (one syncfs of the store's filesystem). */
-int store_sync(struct store *s);
 
-/* Read raw bytes [off, off+n) of a blob.  Returns bytes read or -errno. */
-int64_t store_blob_read(struct store *s, struct codec_ctx *ctx,
-			const struct blob_ref *b, uint64_t off, void *buf, size_t n);
-/* 1 when the blob's raw bytes equal raw[0..len), 0 when not, -errno. */
+/* ---- blobs ---- */
+/* A blob's encoded bytes, checked (blob_view_get): 0 and *v (release with
+ * blob_view_release), -EBADMSG (damaged), -ENOENT (gone), -ENOMEM, -errno.
+ * Any thread. */
+int store_blob_view(struct store *s, const struct blob_ref *b, struct blob_view *v);
+/* The payload of a pack entry, checked (pack_entry_get); as above. */
+int store_pack_entry(struct store *s, int64_t pack, uint64_t payload_off, size_t len,
+		     int type, struct blob_view *v);
+/* The file name (under packs/) of a pack id: 0, -ENOENT, -errno.  Cached:
+ * asks the catalogue only for a pack never seen.  Any thread. */
+int store_pack_name(struct store *s, int64_t pack, char *name, size_t len);
+/* 1 when the blob's raw bytes equal raw[0..len), 0 when not, or -EIO
+ * (does not decode), -EBADMSG, -ENOENT, -ENOMEM.  ctx is the caller's. */
 int store_blob_equals(struct store *s, struct codec_ctx *ctx,
 		      const struct blob_ref *b, const void *raw, size_t len);
 
-/* An open instance: its segments mapped, ready for random reads. */
-struct instance_handle;
-int instance_open(struct store *s, struct catalog *cat, int64_t instance_id,
-		  struct instance_handle **out);
-uint64_t instance_size(const struct instance_handle *h);
-/* Read [off, off+n) of the file; returns bytes read (short only at EOF) or -errno. */
-int64_t instance_read(struct instance_handle *h, struct codec_ctx *ctx,
-		      uint64_t off, void *buf, size_t n);
-void instance_close(struct instance_handle *h);
-
-/* The instances.name of a version, unique in its series: <SOP>.dcm for the
- * first version, <SOP>.v<N>.dcm for later ones (SOP escaped and fitted to
- * 255 bytes, see escape.h).  The names the tree shows are in catalog.h. */
-void instance_file_name(const char *sop_uid, uint32_t version, char *out,
-			size_t len);
+/* ---- removals ----
+ * Removals of this process append their tombstones to one pack, made on
+ * the first and started anew past PACK_SIZE_LIMIT (maint.c writes them).
+ * store_removal_begin waits for any other removal of this process and must
+ * be paired with store_removal_end.  Between them, store_tombstone_pack
+ * gives the pack to append to (owned by the store): 0 or -errno.
+ * store_removal_end with cut_back set cuts the pack back to mark (what a
+ * removal that did not happen must leave), and forgets a pack that cannot
+ * be cut, so that it is never appended to again. */
+void store_removal_begin(struct store *s);
+int store_tombstone_pack(struct store *s, struct pack_writer **pw);
+void store_removal_end(struct store *s, int cut_back, uint64_t mark);
 
 #endif

@@ -25,6 +25,7 @@
 #include "catalog.h"
 #include "cli.h"
 #include "ingest.h"
+#include "instance.h"
 #include "maint.h"
 #include "store.h"
 
@@ -69,7 +70,7 @@ static struct store *open_store(const char *dir, int readonly)
 	char err[512];
 	if (store_open(dir, readonly, &s, err, sizeof(err)))
 		die("%s", err);
-	s->waiting = note_waiting;
+	store_set_waiting(s, note_waiting);
 	return s;
 }
 
@@ -556,9 +557,9 @@ static int cmd_stats(int argc, char **argv)
 		usage_error("stats needs a STORE");
 	struct store *s = open_store(dir, 1);
 	struct cat_totals t;
-	catalog_totals(s->cat, &t);
+	catalog_totals(store_main_catalog(s), &t);
 	struct modality_list *ml = calloc(1, sizeof(*ml));
-	if (!ml || catalog_totals_by_modality(s->cat, collect_modality, ml))
+	if (!ml || catalog_totals_by_modality(store_main_catalog(s), collect_modality, ml))
 		die("cannot read the totals by modality");
 	uint64_t idx = index_bytes(dir);
 	if (json) {
@@ -637,7 +638,7 @@ static int cmd_ls(int argc, char **argv)
 	/* ls --quarantine STORE, or ls STORE --quarantine */
 	if (argc == 3 && (!strcmp(argv[1], "--quarantine") || !strcmp(argv[2], "--quarantine"))) {
 		struct store *s = open_store(argv[strcmp(argv[1], "--quarantine") ? 1 : 2], 1);
-		int r = catalog_quarantined(s->cat, quarantine_print, NULL);
+		int r = catalog_quarantined(store_main_catalog(s), quarantine_print, NULL);
 		store_close(s);
 		if (r)
 			die("cannot list the quarantine: %s", strerror(-r));
@@ -651,14 +652,14 @@ static int cmd_ls(int argc, char **argv)
 	for (int i = 2; i < argc; i++) {
 		struct cat_node n;
 		/* Accept the folder name as shown, or the raw ID/UID. */
-		int r = catalog_lookup(s->cat, kind, id, argv[i], &n);
+		int r = catalog_lookup(store_main_catalog(s), kind, id, argv[i], &n);
 		if (r) {
 			int64_t *ids;
 			int k = kind == 0 ? CAT_PATIENT : kind + 1;
-			int m = catalog_find_ids(s->cat, k, argv[i], &ids);
+			int m = catalog_find_ids(store_main_catalog(s), k, argv[i], &ids);
 			/* The UID may be in several parents: take the one under id. */
 			for (int j = 0; r && j < m; j++)
-				if (catalog_node(s->cat, k, ids[j], &n) == 0 &&
+				if (catalog_node(store_main_catalog(s), k, ids[j], &n) == 0 &&
 				    (kind == 0 || n.parent == id))
 					r = 0;
 			free(ids);
@@ -668,8 +669,8 @@ static int cmd_ls(int argc, char **argv)
 		kind = n.kind;
 		id = n.id;
 	}
-	struct ls_ctx l = { s->cat, kind };
-	catalog_children(s->cat, kind, id, ls_print, &l);
+	struct ls_ctx l = { store_main_catalog(s), kind };
+	catalog_children(store_main_catalog(s), kind, id, ls_print, &l);
 	store_close(s);
 	return finish(0);
 }
@@ -681,12 +682,12 @@ static int write_instance(struct store *s, struct catalog *cat, struct codec_ctx
 			  int64_t id, int fd, const char *what, uint8_t *buf, size_t bufsz,
 			  char *err, size_t errlen)
 {
-	struct instance_handle *h;
-	int r = instance_open(s, cat, id, &h);
+	struct instance *h;
+	int r = instance_open(s, cat, id, &h, NULL, 0);
 	if (r == -EBADMSG || r == -EIO) {
 		snprintf(err, errlen, "cannot read '%s' (instance inode %" PRId64 "): its stored data is"
 			 " damaged (%s); 'dcmfsctl verify %s' names the damage", what, id, strerror(-r),
-			 s->dir);
+			 store_dir(s));
 		return -1;
 	}
 	if (r) {
@@ -700,7 +701,7 @@ static int write_instance(struct store *s, struct catalog *cat, struct codec_ctx
 		if (got == -EBADMSG || got == -EIO) {
 			snprintf(err, errlen, "cannot read '%s' (instance inode %" PRId64 ") at offset %" PRIu64
 				 ": its stored data is damaged (%s); 'dcmfsctl verify %s' names the damage",
-				 what, id, off, strerror((int)-got), s->dir);
+				 what, id, off, strerror((int)-got), store_dir(s));
 			bad = 1;
 			break;
 		}
@@ -782,7 +783,7 @@ static int collect_file(void *arg, int64_t id)
 	if (!p)
 		die("out of memory");
 	o->files = p;
-	if (catalog_node(o->s->cat, CAT_INSTANCE, id, &o->files[o->n]) == 0)
+	if (catalog_node(store_main_catalog(o->s), CAT_INSTANCE, id, &o->files[o->n]) == 0)
 		o->n++;
 	return 0;
 }
@@ -841,7 +842,7 @@ static int cmd_get(int argc, char **argv)
 			usage_error("get --series UID needs STORE and -o FOLDER");
 		struct store *s = open_store(argv[optind], 1);
 		int64_t *ids;
-		int n = catalog_find_ids(s->cat, CAT_SERIES, series, &ids);
+		int n = catalog_find_ids(store_main_catalog(s), CAT_SERIES, series, &ids);
 		if (n <= 0)
 			die("series '%s' is not in the store", series);
 		if (mkdir(out, 0755) < 0 && errno != EEXIST)
@@ -859,7 +860,7 @@ static int cmd_get(int argc, char **argv)
 		pthread_mutex_init(&o.lock, NULL);
 		double t0 = now_s();
 		for (int i = 0; i < n; i++)
-			catalog_instances_under(s->cat, CAT_SERIES, ids[i], collect_file, &o);
+			catalog_instances_under(store_main_catalog(s), CAT_SERIES, ids[i], collect_file, &o);
 		free(ids);
 		long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
 		int nth = ncpu < 1 ? 1 : ncpu > 16 ? 16 : (int)ncpu;
@@ -889,7 +890,7 @@ static int cmd_get(int argc, char **argv)
 		struct store *s = open_store(argv[optind], 1);
 		const char *uid = argv[optind + 1];
 		struct cat_version *v;
-		int n = catalog_versions(s->cat, uid, &v);
+		int n = catalog_versions(store_main_catalog(s), uid, &v);
 		if (n <= 0)
 			die("instance '%s' is not in the store", uid);
 		int pick = n - 1;
@@ -916,12 +917,12 @@ static int cmd_get(int argc, char **argv)
 			int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 			if (dfd < 0)
 				die("cannot open folder '%s': %s", dir, strerror(errno));
-			write_instance_file(s, s->cat, ctx, v[pick].instance_id, dfd, name, out, buf,
+			write_instance_file(s, store_main_catalog(s), ctx, v[pick].instance_id, dfd, name, out, buf,
 					    bufsz, 1);
 			close(dfd);
 			free(dcopy);
 			free(bcopy);
-		} else if (write_instance(s, s->cat, ctx, v[pick].instance_id, 1, "stdout", buf, bufsz,
+		} else if (write_instance(s, store_main_catalog(s), ctx, v[pick].instance_id, 1, "stdout", buf, bufsz,
 					  err, sizeof(err))) {
 			die("%s", err);
 		}
