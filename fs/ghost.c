@@ -116,42 +116,37 @@ int list_ghosts(struct dcmfs *d, struct open_file *f, fuse_ino_t parent)
 }
 
 /* Remove instance (or report ENOENT); folders it leaves empty become ghosts. */
+/* A folder the removal emptied (and the catalogue dropped) becomes a ghost
+ * in the folder that listed it. */
+static int ghost_emptied(void *arg, const struct cat_change *ch)
+{
+	struct dcmfs *d = arg;
+	struct cat_node n = { .kind = ch->kind, .id = ch->id, .parent = ch->parent,
+			      .mtime_ns = ch->mtime_ns };
+	snprintf(n.name, sizeof(n.name), "%s", ch->name);
+	fuse_ino_t listed_in = ch->kind == K_SERIES ? ino_make(K_STUDY, ch->parent) :
+			       ch->kind == K_STUDY ? ino_make(K_STUDIES, ch->parent) :
+			       INO_PATIENTS;
+	ghost_add(d, ch->kind, &n, listed_in);
+	return 0;
+}
+
 int tree_unlink(struct dcmfs *d, struct catalog *cat, fuse_ino_t parent,
 		const char *name)
 {
 	if (ino_kind(parent) != K_SERIES)
 		return -EPERM;
-	struct cat_node inst, chain[3];
+	struct cat_node inst;
 	int r = catalog_lookup(cat, CAT_SERIES, ino_id(parent), name, &inst);
 	if (r)
 		return r;
 	pthread_mutex_lock(&d->rm_lock);
-	/* chain: series, study, patient */
-	int have = 0;
-	if (!catalog_node(cat, CAT_SERIES, inst.parent, &chain[0])) {
-		have = 1;
-		if (!catalog_node(cat, CAT_STUDY, chain[0].parent, &chain[1])) {
-			have = 2;
-			if (!catalog_node(cat, CAT_PATIENT, chain[1].parent, &chain[2]))
-				have = 3;
-		}
-	}
 	int64_t removed = 0;
-	r = store_remove_node(d->store, cat, CAT_INSTANCE, inst.id, &removed);
-	if (r) {
+	r = store_remove_node_emptied(d->store, cat, CAT_INSTANCE, inst.id, &removed,
+				      ghost_emptied, d);
+	if (r)
 		fuse_log(FUSE_LOG_ERR, "dcmfs: cannot remove instance %lld: %s\n",
 			 (long long)inst.id, strerror(-r));
-	} else {
-		static const int kinds[3] = { K_SERIES, K_STUDY, K_PATIENT };
-		for (int i = 0; i < have; i++) {
-			struct cat_node n;
-			if (catalog_node(cat, kinds[i], chain[i].id, &n) != -ENOENT)
-				break;
-			fuse_ino_t gp = i == 0 ? ino_make(K_STUDY, chain[i].parent) :
-					i == 1 ? ino_make(K_STUDIES, chain[i].parent) : INO_PATIENTS;
-			ghost_add(d, kinds[i], &chain[i], gp);
-		}
-	}
 	pthread_mutex_unlock(&d->rm_lock);
 	return r;
 }

@@ -1,5 +1,22 @@
 /*
  * notify.c - the thread that keeps the kernel's view of the catalogue true.
+ *
+ * The kernel keeps what it learnt of the tree: folder listings for good
+ * (cache_readdir), file names for an hour, folder attributes for a second.
+ * When another process (an import, `dcmfsctl rm`) or this mount changes the
+ * catalogue, this thread tells the kernel to forget exactly what changed,
+ * so the change shows within a second.  It polls the catalogue's
+ * data_version (cheap: no I/O) every POLL_MS, and when it moved reads the
+ * change feed (catalog.h) from the last change it saw: for each folder that
+ * changed it drops the folder's attributes and listing, and its parent's;
+ * for each folder or file no longer shown under its name, that name (and
+ * with a folder's name, everything the kernel cached below it).
+ *
+ * The work follows the size of the change, not of the store.  Only when
+ * the feed cannot say what changed (a store opened read-only before any
+ * writable open gave it a feed, or this mount fell so far behind that the
+ * rows it needs were dropped) does it walk every folder once and drop
+ * them all, as a fresh start.
  */
 #include "dcmfs.h"
 
@@ -10,152 +27,149 @@
 
 #define POLL_MS 300
 
-/* One folder of the catalogue, as last seen. */
-struct fsnap {
-	int kind;
-	int64_t id;
-	fuse_ino_t parent;
-	int64_t mtime_ns;
-	uint64_t nchildren;
-	char *name;
-};
-
-struct snap {
-	struct fsnap *v;
-	size_t n, cap;
-	int64_t newest;
-};
-
-static void snap_free(struct snap *s)
+/* The folder that lists a catalogue node of this kind. */
+static fuse_ino_t listing_folder(int kind, int64_t parent)
 {
-	for (size_t i = 0; i < s->n; i++)
-		free(s->v[i].name);
-	free(s->v);
-	memset(s, 0, sizeof(*s));
-}
-
-struct walk {
-	struct catalog *cat;
-	struct snap *s;
-	int kind;
-	fuse_ino_t parent;
-	int err;
-};
-
-static int walk_cb(void *arg, const struct cat_node *n);
-
-static int walk_level(struct catalog *cat, struct snap *s, int pkind, int64_t pid,
-		      fuse_ino_t parent)
-{
-	struct walk w = { cat, s, pkind + 1, parent, 0 };
-	int r = catalog_children(cat, pkind, pid, walk_cb, &w);
-	return r ? r : w.err;
-}
-
-static int walk_cb(void *arg, const struct cat_node *n)
-{
-	struct walk *w = arg;
-	struct snap *s = w->s;
-	if (s->n == s->cap) {
-		size_t cap = s->cap ? s->cap * 2 : 256;
-		struct fsnap *p = realloc(s->v, cap * sizeof(*p));
-		if (!p)
-			return -ENOMEM;
-		s->v = p;
-		s->cap = cap;
+	switch (kind) {
+	case K_PATIENT:
+		return INO_PATIENTS;
+	case K_STUDY:
+		return ino_make(K_STUDIES, parent);
+	case K_SERIES:
+		return ino_make(K_STUDY, parent);
+	default:
+		return ino_make(K_SERIES, parent);
 	}
-	struct fsnap *f = &s->v[s->n];
-	f->kind = w->kind;
-	f->id = n->id;
-	f->parent = w->parent;
-	f->mtime_ns = n->mtime_ns;
-	f->nchildren = n->size;
-	if (!(f->name = strdup(n->name)))
-		return -ENOMEM;
-	s->n++;
-	if (n->mtime_ns > s->newest)
-		s->newest = n->mtime_ns;
-	if (w->kind == K_PATIENT)
-		return walk_level(w->cat, s, CAT_PATIENT, n->id, ino_make(K_STUDIES, n->id));
-	if (w->kind == K_STUDY)
-		return walk_level(w->cat, s, CAT_STUDY, n->id, ino_make(K_STUDY, n->id));
+}
+
+/* Forget one node of the tree: its attributes and listing (folders), the
+ * listing of its parent, and its name when it is no longer shown. */
+static void forget_node(struct dcmfs *d, int kind, int64_t id, int64_t parent,
+			const char *name, int shown)
+{
+	fuse_ino_t folder = listing_folder(kind, parent);
+	if (kind != K_INSTANCE)
+		fuse_lowlevel_notify_inval_inode(d->se, ino_make(kind, id), 0, 0);
+	if (kind == K_PATIENT)
+		fuse_lowlevel_notify_inval_inode(d->se, ino_make(K_STUDIES, id), 0, 0);
+	/* Gone under this name: drop the name, and with a folder's name the
+	 * kernel's cached names below it (files are cached for an hour). */
+	if (!shown)
+		fuse_lowlevel_notify_inval_entry(d->se, folder, name, strlen(name));
+	fuse_lowlevel_notify_inval_inode(d->se, folder, 0, 0);
+}
+
+/* One round of changes.  An import batch changes each of its folders
+ * once per file: `done` remembers the shown folders already forgotten in
+ * this round (an open-addressed set of inode numbers; when full, folders
+ * are simply forgotten again). */
+#define DONE_SLOTS 4096
+struct feed_round {
+	struct dcmfs *d;
+	long changes, forgotten;
+	fuse_ino_t done[DONE_SLOTS];
+};
+
+/* 1 if ino was in the set (else it is added). */
+static int done_before(struct feed_round *round, fuse_ino_t ino)
+{
+	size_t i = (size_t)((ino * UINT64_C(0x9E3779B97F4A7C15)) >> 52) % DONE_SLOTS;
+	for (int probe = 0; probe < 16; probe++, i = (i + 1) % DONE_SLOTS) {
+		if (round->done[i] == ino)
+			return 1;
+		if (!round->done[i]) {
+			round->done[i] = ino;
+			return 0;
+		}
+	}
 	return 0;
 }
 
-static int fsnap_cmp(const void *a, const void *b)
+static int apply_change(void *arg, const struct cat_change *ch)
 {
-	const struct fsnap *x = a, *y = b;
-	if (x->kind != y->kind)
-		return x->kind < y->kind ? -1 : 1;
-	return x->id < y->id ? -1 : x->id > y->id;
+	struct feed_round *round = arg;
+	int shown = ch->state == CAT_CHANGE_SHOWN;
+	round->changes++;
+	if (shown && done_before(round, ino_make(ch->kind, ch->id)))
+		return 0;
+	round->forgotten++;
+	forget_node(round->d, ch->kind, ch->id, ch->parent, ch->name, shown);
+	return 0;
 }
 
-static void inval_changed(struct dcmfs *d, const struct fsnap *o, const struct fsnap *n)
+/* ---- the fresh start: every folder shown now ---- */
+
+struct walk {
+	struct dcmfs *d;
+	struct catalog *cat;
+	int kind;                   /* of the children being listed */
+	long folders;
+};
+
+static int forget_folder(void *arg, const struct cat_node *n)
 {
-	fuse_ino_t ino = ino_make((o ? o : n)->kind, (o ? o : n)->id);
-	if (n)
-		fuse_lowlevel_notify_inval_inode(d->se, ino, 0, 0);
-	if ((n ? n : o)->kind == K_PATIENT)
-		fuse_lowlevel_notify_inval_inode(d->se, ino_make(K_STUDIES, (n ? n : o)->id), 0, 0);
-	/* Something below went away: drop the folder's entry, and with it the
-	 * kernel's cached entries below (instances are cached for an hour). */
-	if (o && (!n || n->nchildren < o->nchildren || n->mtime_ns != o->mtime_ns))
-		fuse_lowlevel_notify_inval_entry(d->se, o->parent, o->name, strlen(o->name));
-	fuse_lowlevel_notify_inval_inode(d->se, (n ? n : o)->parent, 0, 0);
+	struct walk *w = arg;
+	w->folders++;
+	forget_node(w->d, w->kind, n->id, n->parent, n->name, 0);
+	if (w->kind == K_SERIES)
+		return 0;
+	struct walk below = { w->d, w->cat, w->kind + 1, 0 };
+	int r = catalog_children(w->cat, w->kind, n->id, forget_folder, &below);
+	w->folders += below.folders;
+	return r;
 }
 
-/* Compare two sorted snapshots and tell the kernel what changed. */
-static void snap_diff(struct dcmfs *d, const struct snap *a, const struct snap *b)
+/* Returns the number of folders forgotten. */
+static long forget_everything(struct dcmfs *d, struct catalog *cat)
 {
-	size_t i = 0, j = 0;
-	int top = 0;
-	while (i < a->n || j < b->n) {
-		int c = i == a->n ? 1 : j == b->n ? -1 : fsnap_cmp(&a->v[i], &b->v[j]);
-		if (c < 0) {
-			inval_changed(d, &a->v[i], NULL);
-			top |= a->v[i].kind == K_PATIENT;
-			i++;
-		} else if (c > 0) {
-			inval_changed(d, NULL, &b->v[j]);
-			top |= b->v[j].kind == K_PATIENT;
-			j++;
-		} else {
-			if (a->v[i].mtime_ns != b->v[j].mtime_ns ||
-			    a->v[i].nchildren != b->v[j].nchildren ||
-			    strcmp(a->v[i].name, b->v[j].name)) {
-				inval_changed(d, &a->v[i], &b->v[j]);
-				top |= a->v[i].kind == K_PATIENT;
-			}
-			i++;
-			j++;
-		}
-	}
-	if (top || a->newest != b->newest) {
+	struct walk w = { d, cat, K_PATIENT, 0 };
+	catalog_children(cat, 0, 0, forget_folder, &w);
+	fuse_lowlevel_notify_inval_inode(d->se, INO_PATIENTS, 0, 0);
+	fuse_lowlevel_notify_inval_inode(d->se, INO_ROOT, 0, 0);
+	return w.folders;
+}
+
+/* Counts and times shown by / and /patients. */
+static void publish_totals(struct dcmfs *d, struct catalog *cat)
+{
+	int64_t count, newest;
+	if (catalog_shown_patients(cat, &count, &newest))
+		return;
+	if (newest != d->newest_ns || count != d->npatients) {
+		d->npatients = count;
+		d->newest_ns = newest;
 		fuse_lowlevel_notify_inval_inode(d->se, INO_PATIENTS, 0, 0);
 		fuse_lowlevel_notify_inval_inode(d->se, INO_ROOT, 0, 0);
 	}
 }
 
-static int take_snap(struct catalog *cat, struct snap *s)
+/* Tell the kernel what changed after *seen, and advance *seen.  With
+ * DCMFS_NOTIFY_TIMES set in the environment, each round's work and time
+ * go to the log (for measuring). */
+static void follow_changes(struct dcmfs *d, struct catalog *cat, int64_t *seen)
 {
-	memset(s, 0, sizeof(*s));
-	int r = walk_level(cat, s, 0, 0, INO_PATIENTS);
-	if (r) {
-		snap_free(s);
-		return r;
+	static struct feed_round round;         /* one thread; too big for its stack */
+	memset(&round, 0, sizeof(round));
+	round.d = d;
+	struct timespec t0, t1;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	int r = catalog_changes_since(cat, *seen, seen, apply_change, &round);
+	if (r == -ESTALE || r == -ENOSYS) {
+		/* Start afresh: from the feed's newest change on, everything
+		 * shown now forgotten once (no feed: -ENOSYS again next time). */
+		int64_t seq = catalog_change_seq(cat);
+		round.forgotten = forget_everything(d, cat);
+		*seen = seq > 0 ? seq : 0;
+	} else if (r) {
+		return;                 /* try again at the next poll */
 	}
-	if (s->n)
-		qsort(s->v, s->n, sizeof(*s->v), fsnap_cmp);
-	return 0;
-}
-
-static void snap_publish(struct dcmfs *d, const struct snap *s)
-{
-	long long np = 0;
-	for (size_t i = 0; i < s->n; i++)
-		np += s->v[i].kind == K_PATIENT;
-	d->npatients = np;
-	d->newest_ns = s->newest;
+	publish_totals(d, cat);
+	if (getenv("DCMFS_NOTIFY_TIMES")) {
+		clock_gettime(CLOCK_MONOTONIC, &t1);
+		fuse_log(FUSE_LOG_NOTICE, "dcmfs: notify: %s, %ld changes, %ld forgotten, %.3f ms\n",
+			 r ? "fresh start" : "feed", round.changes, round.forgotten,
+			 (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6);
+	}
 }
 
 static void *notify_thread(void *arg)
@@ -166,11 +180,15 @@ static void *notify_thread(void *arg)
 		fuse_log(FUSE_LOG_ERR, "dcmfs: cannot open the catalogue: folders will not refresh\n");
 		return NULL;
 	}
-	struct snap cur;
 	int64_t ver = catalog_data_version(cat);
-	if (take_snap(cat, &cur))
-		memset(&cur, 0, sizeof(cur));
-	snap_publish(d, &cur);
+	int64_t seen = catalog_change_seq(cat);
+	if (seen < 0)
+		seen = 0;
+	int64_t count = 0, newest = 0;
+	if (!catalog_shown_patients(cat, &count, &newest)) {
+		d->npatients = count;
+		d->newest_ns = newest;
+	}
 	int ra_done = 0, ticks = 0;
 	while (!d->stop) {
 		struct timespec ts = { 0, 50 * 1000000 };
@@ -188,15 +206,8 @@ static void *notify_thread(void *arg)
 		if (v == ver)
 			continue;
 		ver = v;
-		struct snap next;
-		if (take_snap(cat, &next))
-			continue;
-		snap_publish(d, &next);
-		snap_diff(d, &cur, &next);
-		snap_free(&cur);
-		cur = next;
+		follow_changes(d, cat, &seen);
 	}
-	snap_free(&cur);
 	catalog_close(cat);
 	return NULL;
 }
