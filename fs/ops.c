@@ -145,8 +145,8 @@ static void dcmfs_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info 
 	f->type = OPEN_DIR;
 	pthread_mutex_init(&f->lock, NULL);
 	fi->fh = (uintptr_t)f;
-	/* Catalogue folders change only through the catalogue, and the poll
-	 * thread invalidates those that do: the kernel may keep their
+	/* Catalogue folders change only through the catalogue, and the notify
+	 * thread (notify.c) invalidates those that do: the kernel may keep their
 	 * listings, and then does not even call readdir (so list lazily). */
 	int view, pkind;
 	int64_t pid;

@@ -268,7 +268,7 @@ static int list_cb(void *arg, const struct cat_node *n)
 	struct list_ctx *c = arg;
 	struct stat st;
 	stat_node(c->d, c->kind, n, &st);
-	/* Views are not watched by the poll thread: the kernel asks again
+	/* Views are not followed by notify.c: the kernel asks again
 	 * after a second. */
 	return listing_add(c->f, n->name, &st, kind_view(c->kind) ? TIMEOUT_DIR : node_timeout(c->kind));
 }
