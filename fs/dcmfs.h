@@ -1,71 +1,43 @@
 /*
- * dcmfs.h - the daemon's shared state and inode numbering (fs/ only).
+ * dcmfs.h - the daemon's shared state and the functions its rooms offer
+ * each other (fs/ only; inode numbers are in inode.h).
  *
- * Inode numbers are stable across remounts: a kind in the top byte and a
- * catalogue row id below (row ids are never reused), or a small fixed number.
- *
- *   1 /            2 /patients        3 /incoming       4 /incoming/.rejected
- *   K_PATIENT|id   /patients/<p>                 (patients row)
- *   K_STUDIES|id   /patients/<p>/studies         (patients row of <p>)
- *   K_STUDY|id     .../studies/<study>           (studies row)
- *   K_SERIES|id    .../<study>/<series>          (series row)
- *   K_INSTANCE|id  .../<series>/<SOP>.dcm        (instances row)
- *   K_SPOOL|n      entries below /incoming; n counts up from 1 per mount
- *
- *   5 /versions    6 /quarantine
- *   view_kind(CAT_VIEW_VERSIONS, K_PATIENT..K_INSTANCE)|id
- *                  /versions/<p>/<study>/<series>/<SOP>.v<N>.dcm (every
- *                  version; no "studies" level), and the same below
- *                  /quarantine with CAT_VIEW_QUARANTINE (unclean versions):
- *                  the view in bits 4-5 of the kind, the catalogue kind below
+ * Where a FUSE request goes: ops.c holds the lowlevel ops table and sends
+ * each request by inode class (inode.h) to
+ *   tree.c      the catalogue tree (/, /patients, /versions, /quarantine):
+ *               attributes, lookup, listings
+ *   ghost.c     unlink and rmdir under /patients, and the emptied folders
+ *               ("ghosts") they leave until rmdir
+ *   incoming.c  the in-memory /incoming filesystem over STORE/spool, and
+ *               ingesting its files when they are closed
+ *   icache.c    open instances by inode (read-only mounts)
+ * and, beside the requests, notify.c (the thread that tells the kernel what
+ * changed in the catalogue), prefetch.c (read-ahead of a series) and
+ * main.c (options, per-thread handles, the session).
  */
 #ifndef DCMFS_FS_DCMFS_H
 #define DCMFS_FS_DCMFS_H
 
-#define FUSE_USE_VERSION 314
-#include <fuse_lowlevel.h>
+#include "inode.h"
+
+#include <errno.h>
 
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
+#include <sys/stat.h>
 #include <sys/types.h>
+#include <time.h>
 
 #include "catalog.h"
+#include "clock.h"
 #include "codec.h"
 #include "ingest.h"
 #include "store.h"
 #include "reader.h"
 
-#define INO_ROOT 1
-#define INO_PATIENTS 2
-#define INO_INCOMING 3
-#define INO_REJECTED 4
-#define INO_VERSIONS 5
-#define INO_QUARANTINE 6
-
-enum ino_kind {
-	K_FIXED = 0,
-	K_PATIENT = CAT_PATIENT,
-	K_STUDY = CAT_STUDY,
-	K_SERIES = CAT_SERIES,
-	K_INSTANCE = CAT_INSTANCE,
-	K_STUDIES = 5,
-	K_SPOOL = 6,
-};
-
-/* Kinds of the /versions and /quarantine views (catalog.h, enum cat_view). */
-static inline int view_kind(int view, int cat_kind) { return view << 4 | cat_kind; }
-static inline int kind_view(int kind) { return kind >> 4 & 3; }
-static inline int kind_cat(int kind) { return kind & 15; }
-
-#define INO_SHIFT 56
-#define INO_ID_MASK ((UINT64_C(1) << INO_SHIFT) - 1)
-static inline fuse_ino_t ino_make(int kind, int64_t id)
-{
-	return ((uint64_t)kind << INO_SHIFT) | ((uint64_t)id & INO_ID_MASK);
-}
-static inline int ino_kind(fuse_ino_t ino) { return (int)(ino >> INO_SHIFT); }
-static inline int64_t ino_id(fuse_ino_t ino) { return (int64_t)(ino & INO_ID_MASK); }
+#define TIMEOUT_FILE 3600.0
+#define TIMEOUT_DIR 1.0
 
 /* A folder that left the catalogue when its last file was unlinked; it stays
  * visible, empty, until rmdir (so `rm -r` ends as on any filesystem). */
@@ -80,7 +52,7 @@ struct ghost {
 };
 
 /* An entry below /incoming (files are real files in STORE/spool). */
-struct spool_ent {
+struct spool_entry {
 	fuse_ino_t ino, parent;
 	char *name;
 	int dir;
@@ -90,7 +62,7 @@ struct spool_ent {
 	gid_t gid;
 	int64_t mtime_ns;           /* folders */
 	int busy;                   /* being ingested */
-	struct spool_ent *next;
+	struct spool_entry *next;
 };
 
 struct dcmfs_opts {
@@ -113,7 +85,7 @@ struct dcmfs {
 	pthread_key_t tkey;         /* per-thread struct tstate */
 	int64_t started_ns;
 
-	/* written by the poll thread, read by handlers */
+	/* written by the notify thread, read by handlers */
 	atomic_llong npatients;
 	atomic_llong newest_ns;
 	atomic_int inited;
@@ -123,18 +95,18 @@ struct dcmfs {
 	pthread_mutex_t rm_lock;        /* serialises removals (ghost bookkeeping) */
 
 	pthread_mutex_t in_lock;        /* guards spool, spool_next */
-	struct spool_ent *spool;
+	struct spool_entry *spool;
 	uint64_t spool_next;
 
-	pthread_t poller;
+	pthread_t notifier;
 	atomic_int stop;
-	int poller_running;
+	int notifier_running;
+
+	struct prefetch *prefetch;      /* decodes the next files of a series */
 
 	/* Read-only mounts answer open with ENOSYS: the kernel then stops
 	 * sending OPEN/RELEASE (and keeps the page cache), and reads find
 	 * their instance here by inode. */
-	struct prefetch *prefetch;      /* decodes the next files of a series */
-
 	pthread_mutex_t icache_lock;    /* guards icache, icache_clock */
 	struct icache_ent *icache;
 	uint64_t icache_clock;
@@ -156,6 +128,128 @@ struct tstate {
 	char *reply;                /* read reply buffer */
 	size_t reply_cap;
 };
+
+/* What fi->fh points to: an open instance (writable mounts), an open
+ * /incoming file, or a folder's listing. */
+enum { OPEN_INSTANCE = 1, OPEN_SPOOL, OPEN_DIR };
+
+struct listing_entry {
+	char *name;
+	struct stat st;
+	double timeout;
+};
+
+struct open_file {
+	int type;
+	/* OPEN_INSTANCE */
+	struct inst_file *inst;
+	/* OPEN_SPOOL */
+	int fd;
+	fuse_ino_t ino;
+	pthread_mutex_t lock;       /* guards dirty, ingested, write_err; OPEN_DIR: the listing */
+	int dirty, ingested;
+	int created;                /* made by this open: its last close ingests it even if empty */
+	int write_err;              /* a write failed (e.g. ENOSPC): never ingest */
+	/* OPEN_DIR: a listing taken at the first readdir (under lock) */
+	struct listing_entry *ents;
+	size_t n, cap;
+	int listed;
+};
+
+static inline struct dcmfs *req_daemon(fuse_req_t req) { return fuse_req_userdata(req); }
+static inline struct open_file *open_file_of(struct fuse_file_info *fi)
+{
+	return (struct open_file *)(uintptr_t)fi->fh;
+}
+/* What a write to anything but /incoming fails with. */
+static inline int refusal_errno(struct dcmfs *d) { return d->o.ro ? EROFS : EPERM; }
+
+/* main.c */
+/* This thread's handles, made at its first request; NULL when they cannot
+ * be made (logged).  Freed when the thread ends (tstate_free). */
 struct tstate *tstate_get(struct dcmfs *d);
+void tstate_free(void *t);
+/* Raise the mount's readahead to 1 MiB (after INIT; best effort). */
+void raise_readahead(struct dcmfs *d);
+
+/* ops.c */
+extern const struct fuse_lowlevel_ops dcmfs_ops;
+void open_file_free(struct open_file *f);                 /* NULL-safe */
+/* Append an entry to a listing: 0 or -ENOMEM. */
+int listing_add(struct open_file *f, const char *name, const struct stat *st, double timeout);
+void reply_entry(fuse_req_t req, const struct stat *st, double timeout);
+
+/* tree.c: stats and the catalogue folders */
+void fill_common(struct dcmfs *d, struct stat *st, fuse_ino_t ino, mode_t type,
+		 mode_t perm, nlink_t nlink, int64_t mtime_ns);
+void stat_dir(struct dcmfs *d, struct stat *st, fuse_ino_t ino, nlink_t nlink,
+	      int64_t mtime_ns);
+/* The stat of any inode and its cache time: 0, -ENOENT, or a catalogue error. */
+int node_getattr(struct dcmfs *d, struct catalog *cat, fuse_ino_t ino,
+		 struct stat *st, double *timeout);
+/* Look up name in a folder outside /incoming: 0, -ENOENT, -ENOTDIR. */
+int tree_lookup(struct dcmfs *d, struct catalog *cat, fuse_ino_t parent,
+		const char *name, struct stat *st, double *timeout);
+/* Fill f with the listing of folder ino (any folder): 0 or -errno. */
+int list_dir(struct dcmfs *d, struct catalog *cat, fuse_ino_t ino, struct open_file *f);
+/* Is ino a view folder (/versions, /quarantine or below)?  Fills its view
+ * and the catalogue parent of its children; 0, or -ENOTDIR if not one. */
+int view_parent(fuse_ino_t ino, int *view, int *pkind, int64_t *pid);
+
+/* ghost.c */
+int ghost_find(struct dcmfs *d, int kind, int64_t id, struct ghost *out);
+int ghost_by_name(struct dcmfs *d, fuse_ino_t parent, const char *name, struct ghost *out);
+int ghost_children(struct dcmfs *d, fuse_ino_t parent);
+void stat_ghost(struct dcmfs *d, const struct ghost *g, struct stat *st);
+/* Add the ghosts of folder parent not already in the listing: 0 or -ENOMEM. */
+int list_ghosts(struct dcmfs *d, struct open_file *f, fuse_ino_t parent);
+void ghosts_free(struct dcmfs *d);
+/* unlink of an instance / rmdir of an emptied folder under /patients:
+ * 0 or -errno (EPERM, ENOENT, ENOTDIR, ENOTEMPTY, or the store's). */
+int tree_unlink(struct dcmfs *d, struct catalog *cat, fuse_ino_t parent, const char *name);
+int tree_rmdir(struct dcmfs *d, struct catalog *cat, fuse_ino_t parent, const char *name);
+
+/* incoming.c: /incoming (admin mounts only; every function expects d->ing
+ * unless it says otherwise) */
+int is_incoming_ino(fuse_ino_t ino);
+/* Caller holds in_lock. */
+struct spool_entry *spool_find(struct dcmfs *d, fuse_ino_t ino);
+struct spool_entry *spool_by_name(struct dcmfs *d, fuse_ino_t parent, const char *name);
+int spool_stat(struct dcmfs *d, fuse_ino_t ino, struct stat *st);
+/* At mount: drop files of dead daemons, show STORE/spool/.rejected. */
+void spool_clean_stale(struct dcmfs *d);
+void spool_load_rejected(struct dcmfs *d);
+void spool_free_all(struct dcmfs *d);
+/* The parts of open/release/unlink/rmdir that concern /incoming. */
+void incoming_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
+void incoming_release(struct dcmfs *d, struct open_file *f);
+int spool_remove(struct dcmfs *d, fuse_ino_t parent, const char *name, int dir);
+/* Handlers of requests that only /incoming accepts (refused elsewhere). */
+void incoming_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size,
+		    off_t off, struct fuse_file_info *fi);
+void incoming_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
+void incoming_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi);
+void incoming_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
+		     struct fuse_file_info *fi);
+void incoming_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode);
+void incoming_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
+		      struct fuse_file_info *fi);
+void incoming_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
+		     fuse_ino_t newparent, const char *newname, unsigned int flags);
+void incoming_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset,
+			off_t length, struct fuse_file_info *fi);
+
+/* icache.c: read-only mounts.  icache_get returns the open instance of ino
+ * with a reference (give it back with icache_put), or NULL with *err set
+ * (EIO for damaged data); *uncached says every slot was busy and the file
+ * is the caller's alone. */
+struct inst_file *icache_get(struct dcmfs *d, fuse_ino_t ino, int *uncached, int *err);
+void icache_put(struct dcmfs *d, struct inst_file *f, int uncached);
+void icache_free(struct dcmfs *d);
+
+/* notify.c: the thread that follows the catalogue's changes.  notify_start
+ * returns 0 or an errno (then folders do not refresh); notify_stop joins it. */
+int notify_start(struct dcmfs *d);
+void notify_stop(struct dcmfs *d);
 
 #endif

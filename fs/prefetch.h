@@ -5,7 +5,11 @@
 #ifndef DCMFS_FS_PREFETCH_H
 #define DCMFS_FS_PREFETCH_H
 
-#include "dcmfs.h"
+#include "inode.h"
+
+#include <pthread.h>
+
+#include "store.h"
 
 struct prefetch;
 

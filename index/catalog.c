@@ -74,6 +74,47 @@ static const char schema_sql[] =
 #define NODE_SERIES "SELECT id, study, dirname, mtime, nchildren FROM series"
 #define NODE_INSTANCES(name) "SELECT id, series, " name ", stored_at, size FROM instances"
 
+/* The change feed (catalog.h): the table, the triggers that fill it, and
+ * the one that bounds it.  A folder row is recorded only when what
+ * /patients shows of it changes (its name, mtime or child count, while it
+ * is shown before or after), so prune's store-wide recount adds rows only
+ * for the folders it changed.  FOLDER_TRIGGERS(table, kind, parent of NEW,
+ * parent of OLD) makes the three triggers of a folder table. */
+#define FEED_ROW "INSERT INTO changes(kind, id, parent, name, mtime, state)"
+#define FOLDER_TRIGGERS(t, k, pnew, pold) \
+	"CREATE TRIGGER IF NOT EXISTS changes_" t "_add AFTER INSERT ON " t \
+	" WHEN NEW.nchildren>0 BEGIN " FEED_ROW \
+	" VALUES(" k ", NEW.id, " pnew ", NEW.dirname, NEW.mtime, 1); END;" \
+	"CREATE TRIGGER IF NOT EXISTS changes_" t "_change AFTER UPDATE OF dirname, mtime, nchildren" \
+	" ON " t " WHEN (OLD.nchildren>0 OR NEW.nchildren>0) AND (OLD.dirname IS NOT NEW.dirname" \
+	" OR OLD.mtime IS NOT NEW.mtime OR OLD.nchildren IS NOT NEW.nchildren) BEGIN " \
+	FEED_ROW " SELECT " k ", OLD.id, " pold ", OLD.dirname, OLD.mtime, 0" \
+	" WHERE OLD.dirname IS NOT NEW.dirname AND OLD.nchildren>0; " \
+	FEED_ROW " VALUES(" k ", NEW.id, " pnew ", NEW.dirname, NEW.mtime, NEW.nchildren>0); END;" \
+	"CREATE TRIGGER IF NOT EXISTS changes_" t "_delete AFTER DELETE ON " t " BEGIN " FEED_ROW \
+	" VALUES(" k ", OLD.id, " pold ", OLD.dirname, OLD.mtime, -1); END;"
+#define KEPT_TEXT(n) #n
+#define KEPT(n) KEPT_TEXT(n)
+static const char feed_sql[] =
+	"CREATE TABLE IF NOT EXISTS changes(seq INTEGER PRIMARY KEY AUTOINCREMENT,"
+	" kind INTEGER NOT NULL, id INTEGER NOT NULL, parent INTEGER NOT NULL,"
+	" name TEXT NOT NULL, mtime INTEGER NOT NULL, state INTEGER NOT NULL);"
+	FOLDER_TRIGGERS("patients", "1", "0", "0")
+	FOLDER_TRIGGERS("studies", "2", "NEW.patient", "OLD.patient")
+	FOLDER_TRIGGERS("series", "3", "NEW.study", "OLD.study")
+	/* Files: only a current version that stops being current needs a row
+	 * (its cached name must go); a new one changes its series row anyway. */
+	"CREATE TRIGGER IF NOT EXISTS changes_instances_delete AFTER DELETE ON instances"
+	" WHEN OLD.current=1 BEGIN " FEED_ROW
+	" VALUES(4, OLD.id, OLD.series, OLD.fname, OLD.stored_at, -1); END;"
+	"CREATE TRIGGER IF NOT EXISTS changes_instances_hide AFTER UPDATE OF current, fname"
+	" ON instances WHEN OLD.current=1 AND (NEW.current=0 OR OLD.fname IS NOT NEW.fname) BEGIN "
+	FEED_ROW " VALUES(4, OLD.id, OLD.series, OLD.fname, OLD.stored_at, 0); END;"
+	/* Amortised: one range delete (by primary key) every 1024 rows. */
+	"CREATE TRIGGER IF NOT EXISTS changes_bound AFTER INSERT ON changes"
+	" WHEN NEW.seq % 1024 = 0 BEGIN DELETE FROM changes WHERE seq <= NEW.seq - "
+	KEPT(CATALOG_CHANGES_KEPT) "; END;";
+
 enum stmt_id {
 	S_RESERVE_GET, S_RESERVE_SET, S_BLOB_CAND, S_BLOB_ID, S_BLOB_KEY,
 	S_BLOB_INS, S_PACK_GET, S_PACK_INS, S_PACK_NAME, S_VERSIONS, S_SEGMENTS,
@@ -248,6 +289,31 @@ static sqlite3_stmt *vstmt(struct catalog *c, enum vstmt_id id);
 	" WHERE j.sop_uid=i.sop_uid ORDER BY j.unclean<>'', j.version DESC LIMIT 1)" \
 	" FROM instances i GROUP BY i.sop_uid HAVING max(i.current)=0);"
 
+/* Make the change feed unless it is there (the last trigger made tells):
+ * checking first keeps a writable open from taking the write lock. */
+static int feed_create(struct catalog *c, char *err, size_t errlen)
+{
+	sqlite3_stmt *s;
+	int there = 0;
+	if (sqlite3_prepare_v2(c->db, "SELECT 1 FROM sqlite_master WHERE type='trigger'"
+			       " AND name='changes_bound'", -1, &s, NULL) == SQLITE_OK) {
+		there = sqlite3_step(s) == SQLITE_ROW;
+		sqlite3_finalize(s);
+	}
+	if (there)
+		return 0;
+	char *msg = NULL;
+	char sql[sizeof(feed_sql) + 32];
+	snprintf(sql, sizeof(sql), "BEGIN IMMEDIATE;%sCOMMIT;", feed_sql);
+	if (sqlite3_exec(c->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+		snprintf(err, errlen, "cannot add the change feed to the index: %s", msg ? msg : "?");
+		sqlite3_free(msg);
+		sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
+		return -EIO;
+	}
+	return 0;
+}
+
 int catalog_open(const char *store_dir, int create, int readonly,
 		 struct catalog **out, char *err, size_t errlen)
 {
@@ -313,6 +379,8 @@ int catalog_open(const char *store_dir, int create, int readonly,
 			goto fail;
 		}
 	}
+	if (!readonly && feed_create(c, err, errlen))
+		goto fail;
 	*out = c;
 	return 0;
 fail:
@@ -1728,4 +1796,137 @@ int catalog_each_pack(struct catalog *c, cat_pack_cb cb, void *arg)
 		r = sqerr(rc);
 	sqlite3_finalize(s);
 	return r;
+}
+
+/* ---------------- the change feed ---------------- */
+
+/* A one-off statement of the feed (prepared per call: the feed is read a
+ * few times a second at most).  NULL, and *err -ENOSYS, when the store
+ * has no feed. */
+static sqlite3_stmt *feed_stmt(struct catalog *c, const char *sql, int *err)
+{
+	sqlite3_stmt *s = NULL;
+	int rc = sqlite3_prepare_v2(c->db, sql, -1, &s, NULL);
+	if (rc == SQLITE_OK)
+		return s;
+	*err = strstr(sqlite3_errmsg(c->db), "no such table") ? -ENOSYS : sqerr(rc);
+	return NULL;
+}
+
+/* One integer from a query, *v unchanged when it gives NULL or no row. */
+static int feed_int(struct catalog *c, const char *sql, int64_t *v)
+{
+	int r = 0;
+	sqlite3_stmt *s = feed_stmt(c, sql, &r);
+	if (!s)
+		return r;
+	int rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW && sqlite3_column_type(s, 0) != SQLITE_NULL)
+		*v = sqlite3_column_int64(s, 0);
+	sqlite3_finalize(s);
+	return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : sqerr(rc);
+}
+
+int64_t catalog_change_seq(struct catalog *c)
+{
+	int64_t seq = 0, unused = 0;
+	int r = feed_int(c, "SELECT 1 FROM changes LIMIT 0", &unused);
+	if (r)
+		return r;
+	/* sqlite_sequence has no row for the feed before its first change. */
+	r = feed_int(c, "SELECT seq FROM sqlite_sequence WHERE name='changes'", &seq);
+	return r == -ENOSYS ? 0 : r ? r : seq;
+}
+
+#define FEED_BATCH 1024
+
+static int feed_walk(struct catalog *c, int64_t after, int64_t *last,
+		     cat_change_cb cb, void *arg)
+{
+	int64_t newest = 0, oldest = 0;
+	int64_t seq = catalog_change_seq(c);
+	if (seq < 0)
+		return (int)seq;
+	newest = seq;
+	int r = feed_int(c, "SELECT min(seq) FROM changes", &oldest);
+	if (r)
+		return r;
+	if (after > newest)
+		return -ESTALE;             /* a feed of another index.db */
+	if (after == newest)
+		return 0;
+	if (!oldest || oldest > after + 1)
+		return -ESTALE;             /* rows after `after` were dropped */
+	sqlite3_stmt *s = feed_stmt(c, "SELECT seq, kind, id, parent, name, mtime, state"
+				    " FROM changes WHERE seq > ?1 ORDER BY seq LIMIT "
+				    KEPT(FEED_BATCH), &r);
+	if (!s)
+		return r;
+	struct cat_change *batch = malloc(FEED_BATCH * sizeof(*batch));
+	if (!batch) {
+		sqlite3_finalize(s);
+		return -ENOMEM;
+	}
+	for (;;) {
+		sqlite3_reset(s);
+		sqlite3_bind_int64(s, 1, after);
+		int n = 0, rc;
+		while (n < FEED_BATCH && (rc = sqlite3_step(s)) == SQLITE_ROW) {
+			struct cat_change *ch = &batch[n++];
+			ch->seq = sqlite3_column_int64(s, 0);
+			ch->kind = sqlite3_column_int(s, 1);
+			ch->id = sqlite3_column_int64(s, 2);
+			ch->parent = sqlite3_column_int64(s, 3);
+			snprintf(ch->name, sizeof(ch->name), "%s",
+				 (const char *)sqlite3_column_text(s, 4));
+			ch->mtime_ns = sqlite3_column_int64(s, 5);
+			ch->state = sqlite3_column_int(s, 6);
+		}
+		if (n < FEED_BATCH && rc != SQLITE_DONE) {
+			r = sqerr(rc);
+			break;
+		}
+		sqlite3_reset(s);
+		for (int i = 0; i < n && !r; i++) {
+			r = cb(arg, &batch[i]);
+			after = *last = batch[i].seq;
+		}
+		if (r || n < FEED_BATCH)
+			break;
+	}
+	free(batch);
+	sqlite3_finalize(s);
+	return r;
+}
+
+int catalog_changes_since(struct catalog *c, int64_t after, int64_t *last,
+			  cat_change_cb cb, void *arg)
+{
+	*last = after;
+	/* One snapshot: no prune may drop rows between the check and the walk. */
+	int own = sqlite3_get_autocommit(c->db);
+	if (own && sqlite3_exec(c->db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK)
+		return -EIO;
+	int r = feed_walk(c, after, last, cb, arg);
+	if (own)
+		sqlite3_exec(c->db, "COMMIT", NULL, NULL, NULL);
+	return r;
+}
+
+int catalog_shown_patients(struct catalog *c, int64_t *count, int64_t *newest_ns)
+{
+	*count = 0;
+	*newest_ns = 0;
+	sqlite3_stmt *s;
+	int rc = sqlite3_prepare_v2(c->db, "SELECT count(*), max(mtime) FROM patients"
+				    " WHERE nchildren>0", -1, &s, NULL);
+	if (rc != SQLITE_OK)
+		return sqerr(rc);
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW) {
+		*count = sqlite3_column_int64(s, 0);
+		*newest_ns = sqlite3_column_int64(s, 1);
+	}
+	sqlite3_finalize(s);
+	return rc == SQLITE_ROW ? 0 : sqerr(rc);
 }

@@ -325,8 +325,63 @@ int catalog_rx_defer(struct catalog *c, const struct record_loc *loc, const void
 int catalog_rx_deferred_next(struct catalog *c, int64_t *cursor, struct record_loc *loc,
 			     void **payload);
 
-/* Run SQL (one or more statements, no results) for tools and tests that
- * need a one-off query. */
+/* ---- the change feed: what changed in the tree, in commit order ----
+ *
+ * Every writer records, in the transaction that makes the change, which
+ * folders and files of /patients changed: SQLite triggers on the folder
+ * and instance tables append rows to the `changes` table, so ingest, rm,
+ * reindex and the mount's own unlink need no code of their own.  A
+ * reader (the mount) keeps the seq of the last change it has seen and
+ * asks for what came after it.
+ *
+ * On disk: changes(seq INTEGER PRIMARY KEY AUTOINCREMENT, kind, id,
+ * parent, name, mtime, state), one row per folder row (patients, studies,
+ * series) whose name, mtime or child count changed, and per instance that
+ * stopped being the current file of its series (deleted, or replaced by a
+ * newer version).  kind, id, parent: as in struct cat_node; name: its name
+ * in its parent folder (the name it had, when state is not SHOWN); mtime:
+ * its mtime then; state: enum cat_change_state.  The feed is bounded: a
+ * trigger keeps the newest CATALOG_CHANGES_KEPT rows or so, and a reader
+ * that fell further behind is told so (-ESTALE) and starts afresh.  The
+ * table and its triggers are made (IF NOT EXISTS) whenever a store is
+ * opened writable, so older stores gain them at their first writable open;
+ * a read-only open of a store without them gets -ENOSYS from the calls
+ * below.  seq values are never reused within one index.db; a reindexed
+ * index.db starts a new feed at seq 1 (no mount runs across a reindex). */
+#define CATALOG_CHANGES_KEPT 65536
+enum cat_change_state {
+	CAT_CHANGE_DELETED = -1,    /* the row is gone (folders: the catalogue dropped it) */
+	CAT_CHANGE_HIDDEN = 0,      /* no longer shown under this name */
+	CAT_CHANGE_SHOWN = 1,       /* shown (new, or its mtime or child count changed) */
+};
+struct cat_change {
+	int64_t seq;
+	int kind;                   /* enum cat_kind */
+	int64_t id;
+	int64_t parent;             /* 0 for a patient */
+	char name[256];
+	int64_t mtime_ns;
+	int state;                  /* enum cat_change_state */
+};
+typedef int (*cat_change_cb)(void *arg, const struct cat_change *ch);
+/* The seq of the newest change (0 when none yet), or -ENOSYS when the
+ * store has no feed, or -errno. */
+int64_t catalog_change_seq(struct catalog *c);
+/* Hand cb every change after seq `after`, oldest first, in one snapshot
+ * of the catalogue (inside the caller's transaction, if one is open), and
+ * set *last to the seq of the last one (after, when none).  cb may read
+ * the catalogue but not write it; a non-zero return stops the walk and is
+ * returned.  Returns 0; -ESTALE when changes after `after` were already
+ * dropped, or `after` is newer than the feed (another index.db): the
+ * caller must treat everything as changed, from catalog_change_seq on;
+ * -ENOSYS when the store has no feed; or -errno. */
+int catalog_changes_since(struct catalog *c, int64_t after, int64_t *last,
+			  cat_change_cb cb, void *arg);
+/* How many patient folders /patients shows, and the newest mtime among
+ * them (0 when none): 0 or -errno. */
+int catalog_shown_patients(struct catalog *c, int64_t *count, int64_t *newest_ns);
+
+/* Raw SQL for tools and tests that need a one-off query; NULL-safe. */
 int catalog_exec(struct catalog *c, const char *sql);
 
 #endif

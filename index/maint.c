@@ -1285,16 +1285,56 @@ static int rm_one(void *arg, int64_t id)
 	return r == -ENOENT ? 0 : r;
 }
 
+/* The folders a removal took out of the catalogue, read from the change
+ * feed inside its transaction (so no other writer's changes mix in). */
+struct emptied_list {
+	struct cat_change *v;
+	size_t n, cap;
+};
+
+static int collect_emptied(void *arg, const struct cat_change *ch)
+{
+	struct emptied_list *l = arg;
+	if (ch->kind == CAT_INSTANCE || ch->state != CAT_CHANGE_DELETED)
+		return 0;
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? 2 * l->cap : 8;
+		struct cat_change *p = realloc(l->v, cap * sizeof(*p));
+		if (!p)
+			return -ENOMEM;
+		l->v = p;
+		l->cap = cap;
+	}
+	l->v[l->n++] = *ch;
+	return 0;
+}
+
 int store_remove_node(struct store *s, struct catalog *cat, int kind, int64_t id,
 		      int64_t *removed)
 {
+	return store_remove_node_emptied(s, cat, kind, id, removed, NULL, NULL);
+}
+
+int store_remove_node_emptied(struct store *s, struct catalog *cat, int kind, int64_t id,
+			      int64_t *removed, cat_change_cb emptied, void *arg)
+{
 	struct rm_ctx c = { .s = s, .cat = cat };
+	struct emptied_list gone = { 0 };
 	store_removal_begin(s);
 	int r = catalog_begin(cat);
+	int64_t before = r || !emptied ? -1 : catalog_change_seq(cat);
 	if (!r)
 		r = catalog_instances_under(cat, kind, id, rm_one, &c);
 	if (!r)
 		r = catalog_prune(cat);
+	if (!r && before >= 0) {
+		/* A removal too big for the feed's window reports no folders
+		 * (the rows are gone); that is no reason to undo it. */
+		int64_t last;
+		int fr = catalog_changes_since(cat, before, &last, collect_emptied, &gone);
+		if (fr != -ESTALE && fr != -ENOSYS)
+			r = fr;
+	}
 	/* The tombstones are durable before the rows go. */
 	if (!r && c.appended)
 		r = store_sync(s);
@@ -1306,6 +1346,9 @@ int store_remove_node(struct store *s, struct catalog *cat, int kind, int64_t id
 	 * to apply. */
 	store_removal_end(s, r && c.appended, c.mark);
 	*removed = r ? 0 : c.removed;
+	for (size_t i = 0; !r && i < gone.n; i++)
+		emptied(arg, &gone.v[i]);
+	free(gone.v);
 	return r;
 }
 

@@ -133,6 +133,15 @@ int store_remove(struct store *s, int kind, const char *uid, int64_t *removed,
  * is 0 with *removed 0.  Returns 0 or -errno. */
 int store_remove_node(struct store *s, struct catalog *cat, int kind, int64_t id,
 		      int64_t *removed);
+/* The same, and then, when it succeeded, emptied(arg, ch) for each folder
+ * (patient, study, series) that left the catalogue with it, because its
+ * last file went (the catalogue's rule: a folder lives while it has a
+ * file).  ch is a change of the feed (catalog.h) with state
+ * CAT_CHANGE_DELETED and the folder's last name and mtime; emptied's
+ * return value is ignored.  Without a change feed (a store opened
+ * read-only), nothing is reported. */
+int store_remove_node_emptied(struct store *s, struct catalog *cat, int kind, int64_t id,
+			      int64_t *removed, cat_change_cb emptied, void *arg);
 
 struct gc_totals {
 	int64_t blobs_freed, files_removed, temporary_removed, spool_removed;
