@@ -15,6 +15,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -429,21 +430,33 @@ static void constant_hash(const void *data, size_t len, uint8_t out[HASH_LEN])
 	memset(out, 0xAB, HASH_LEN);
 }
 
-/* Small valid DICOM files: from ../shared/corpus or Debian's pydicom. */
-static int find_inputs(const char **out, int max)
+/* Small valid DICOM files: from ../shared/corpus or Debian's pydicom,
+ * wherever the test runs from: the corpus is found beside the source tree
+ * (DCMFS_TOP, set by the Makefile), and DCMFS_TEST_CORPUS and
+ * DCMFS_TEST_PYDICOM override both folders as they do for tests/system.
+ * The names are written into paths[] (max entries of PATH_MAX bytes). */
+static int find_inputs(char paths[][PATH_MAX], int max)
 {
-	static const char *cands[] = {
-		"../shared/corpus/variety/CT_small.dcm",
-		"../shared/corpus/variety/MR_small.dcm",
-		"../shared/corpus/real/ct/CT1_UNC.explicit_little_endian.dcm",
-		"/usr/lib/python3/dist-packages/pydicom/data/test_files/CT_small.dcm",
-		"/usr/lib/python3/dist-packages/pydicom/data/test_files/MR_small.dcm",
-		"/usr/lib/python3/dist-packages/pydicom/data/test_files/rtplan.dcm",
+	static const char *corpus_files[] = {
+		"variety/CT_small.dcm", "variety/MR_small.dcm",
+		"real/ct/CT1_UNC.explicit_little_endian.dcm",
 	};
+	static const char *pydicom_files[] = { "CT_small.dcm", "MR_small.dcm", "rtplan.dcm" };
+	const char *corpus = getenv("DCMFS_TEST_CORPUS");
+	const char *pydicom = getenv("DCMFS_TEST_PYDICOM");
+	if (!corpus)
+		corpus = DCMFS_TOP "/../shared/corpus";
+	if (!pydicom)
+		pydicom = "/usr/lib/python3/dist-packages/pydicom/data/test_files";
 	int n = 0;
-	for (size_t i = 0; i < sizeof(cands) / sizeof(*cands) && n < max; i++)
-		if (access(cands[i], R_OK) == 0)
-			out[n++] = cands[i];
+	for (size_t i = 0; i < 6 && n < max; i++) {
+		if (i < 3)
+			snprintf(paths[n], PATH_MAX, "%s/%s", corpus, corpus_files[i]);
+		else
+			snprintf(paths[n], PATH_MAX, "%s/%s", pydicom, pydicom_files[i - 3]);
+		if (access(paths[n], R_OK) == 0)
+			n++;
+	}
 	return n;
 }
 
@@ -464,7 +477,7 @@ static uint8_t *slurp(const char *path, size_t *len)
 static void test_forced_collision_never_shares(void **state)
 {
 	(void)state;
-	const char *inputs[3];
+	static char inputs[3][PATH_MAX];
 	int n = find_inputs(inputs, 3);
 	if (n < 2) {
 		print_message("skip: no sample DICOM files (../shared/corpus or python3-pydicom)\n");
