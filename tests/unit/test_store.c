@@ -26,21 +26,7 @@
 #include "ingest.h"
 #include "maint.h"
 #include "store.h"
-
-static char *make_tmpdir(void)
-{
-	char tmpl[] = "/tmp/dcmfs-test-XXXXXX";
-	char *d = mkdtemp(tmpl);
-	assert_non_null(d);
-	return strdup(d);
-}
-
-static void rm_rf(const char *dir)
-{
-	char cmd[4200];
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-	assert_int_equal(system(cmd), 0);
-}
+#include "scratch.h"
 
 /* ---- packs ---- */
 
@@ -116,7 +102,7 @@ static void poke(const char *path, uint64_t off, uint8_t xor)
 /* A pack of three entries; their payload offsets in off[], file size in *size. */
 static char *three_entry_pack(char *path, size_t pathlen, uint64_t off[3], uint64_t *size)
 {
-	char *dir = make_tmpdir();
+	char *dir = scratch_make();
 	snprintf(path, pathlen, "%s/packs", dir);
 	assert_int_equal(mkdir(path, 0755), 0);
 	struct pack_writer *pw;
@@ -168,7 +154,7 @@ static void test_pack_roundtrip_and_torn_tail(void **state)
 	assert_int_equal(w.g.n, 1);
 	assert_int_equal(w.g.end[0], size);
 	assert_int_equal(w.g.tail[0], 0);
-	rm_rf(dir);
+	scratch_remove(dir);
 	free(dir);
 }
 
@@ -176,7 +162,7 @@ static void test_pack_roundtrip_and_torn_tail(void **state)
 static void test_pack_truncate(void **state)
 {
 	(void)state;
-	char *dir = make_tmpdir();
+	char *dir = scratch_make();
 	char path[4200];
 	snprintf(path, sizeof(path), "%s/packs", dir);
 	assert_int_equal(mkdir(path, 0755), 0);
@@ -201,7 +187,7 @@ static void test_pack_truncate(void **state)
 	assert_int_equal(w.s.n, 2);
 	assert_int_equal(w.s.types[1], PACK_ENTRY_TOMBSTONE);
 	assert_int_equal(w.g.n, 0);
-	rm_rf(dir);
+	scratch_remove(dir);
 	free(dir);
 }
 
@@ -242,7 +228,7 @@ static void test_pack_resync(void **state)
 	assert_int_equal(w.g.start[0], 0);
 	assert_int_equal(w.g.end[0], PACK_FILE_HEADER);
 	assert_int_equal(w.g.tail[0], 0);
-	rm_rf(dir);
+	scratch_remove(dir);
 	free(dir);
 }
 
@@ -252,7 +238,7 @@ static void test_pack_resync(void **state)
 static void test_pack_fake_entry_in_payload(void **state)
 {
 	(void)state;
-	char *dir = make_tmpdir();
+	char *dir = scratch_make();
 	char path[4200];
 	snprintf(path, sizeof(path), "%s/packs", dir);
 	assert_int_equal(mkdir(path, 0755), 0);
@@ -288,7 +274,7 @@ static void test_pack_fake_entry_in_payload(void **state)
 	assert_int_equal(w.g.n, 1);
 	assert_int_equal(w.g.start[0], o2 - PACK_ENTRY_HEADER);
 	assert_int_equal(w.g.end[0], o3 - PACK_ENTRY_HEADER);
-	rm_rf(dir);
+	scratch_remove(dir);
 	free(dir);
 }
 
@@ -309,7 +295,7 @@ static int v1_pack_name(void *arg, int64_t id, char *name, size_t len)
 static void test_pack_v1_readable(void **state)
 {
 	(void)state;
-	char *dir = make_tmpdir();
+	char *dir = scratch_make();
 	char path[4200];
 	snprintf(path, sizeof(path), "%s/packs", dir);
 	assert_int_equal(mkdir(path, 0755), 0);
@@ -368,7 +354,7 @@ static void test_pack_v1_readable(void **state)
 	poke(path, blob_payload + 50, 0x01);        /* the second one's */
 	assert_int_equal(blob_view_get(br, &ref, &v), -EBADMSG);
 	blob_reader_free(br);
-	rm_rf(dir);
+	scratch_remove(dir);
 	free(dir);
 }
 
@@ -377,7 +363,7 @@ static void test_pack_v1_readable(void **state)
 static void test_blob_file(void **state)
 {
 	(void)state;
-	char *dir = make_tmpdir();
+	char *dir = scratch_make();
 	char blobs[4200];
 	snprintf(blobs, sizeof(blobs), "%s/blobs", dir);
 	assert_int_equal(mkdir(blobs, 0755), 0);
@@ -417,7 +403,7 @@ static void test_blob_file(void **state)
 	/* A short file is refused by the header check. */
 	assert_int_equal(truncate(path, 100), 0);
 	assert_int_equal(blob_file_read_header(path, &g), -EBADMSG);
-	rm_rf(dir);
+	scratch_remove(dir);
 	free(dir);
 }
 
@@ -483,7 +469,7 @@ static void test_forced_collision_never_shares(void **state)
 		print_message("skip: no sample DICOM files (../shared/corpus or python3-pydicom)\n");
 		skip();
 	}
-	char *dir = make_tmpdir();
+	char *dir = scratch_make();
 	char store_dir[4200], err[512];
 	snprintf(store_dir, sizeof(store_dir), "%s/store", dir);
 	assert_int_equal(store_init(store_dir, err, sizeof(err)), 0);
@@ -543,7 +529,7 @@ static void test_forced_collision_never_shares(void **state)
 	codec_ctx_free(ctx);
 	store_close(s);
 	hash_fn = hash_xxh3_128;
-	rm_rf(dir);
+	scratch_remove(dir);
 	free(dir);
 }
 
@@ -609,7 +595,7 @@ static void *many_reader(void *arg)
 static void test_reader_bounded_packs(void **state)
 {
 	(void)state;
-	char *dir = make_tmpdir();
+	char *dir = scratch_make();
 	char path[4200];
 	snprintf(path, sizeof(path), "%s/packs", dir);
 	assert_int_equal(mkdir(path, 0755), 0);
@@ -658,7 +644,7 @@ static void test_reader_bounded_packs(void **state)
 	assert_true(count_fds() <= before + BLOB_READER_PACKS);
 	blob_reader_free(m.br);
 	assert_int_equal(count_fds(), before);
-	rm_rf(dir);
+	scratch_remove(dir);
 	free(dir);
 }
 
