@@ -90,6 +90,16 @@ static void full_record(struct instance_record *r, uint32_t nseg)
 	d->syntax = 2;
 }
 
+/* full_record(r, nseg), encoded: a malloc'd buffer of *len bytes. */
+static uint8_t *encode_full(struct instance_record *r, uint32_t nseg, size_t *len)
+{
+	uint8_t *buf = NULL;
+	full_record(r, nseg);
+	assert_int_equal(record_encode(r, &buf, len), 0);
+	assert_non_null(buf);
+	return buf;
+}
+
 /* Decodes to the very same record (fields a record does not carry, such
  * as where the pixel data is, stay 0 on both sides). */
 static void assert_round_trip(const struct instance_record *r)
@@ -138,10 +148,8 @@ static void test_many_records_differ_in_every_field(void **state)
 	/* Records that differ from a base in one head or segment byte each
 	 * decode to themselves, not to the base. */
 	static struct instance_record base, r, back;
-	full_record(&base, RECORD_MAX_SEGMENTS);
-	uint8_t *b0, *b1;
 	size_t l0, l1;
-	assert_int_equal(record_encode(&base, &b0, &l0), 0);
+	uint8_t *b0 = encode_full(&base, RECORD_MAX_SEGMENTS, &l0), *b1;
 	for (size_t i = 0; i < sizeof(base.seg); i += 5) {
 		r = base;
 		((uint8_t *)r.seg)[i] ^= 0x5A;
@@ -174,10 +182,8 @@ static void test_truncated_records_are_refused(void **state)
 {
 	(void)state;
 	static struct instance_record r, back;
-	full_record(&r, 2);
-	uint8_t *buf;
 	size_t len;
-	assert_int_equal(record_encode(&r, &buf, &len), 0);
+	uint8_t *buf = encode_full(&r, 2, &len);
 	size_t fixed = HEAD_BYTES + 2 * SEGMENT_BYTES;
 	assert_true(len > fixed);
 	size_t ends[64];
@@ -213,10 +219,8 @@ static void test_corrupted_records_are_refused(void **state)
 {
 	(void)state;
 	static struct instance_record r, back;
-	full_record(&r, 3);
-	uint8_t *buf;
 	size_t len;
-	assert_int_equal(record_encode(&r, &buf, &len), 0);
+	uint8_t *buf = encode_full(&r, 3, &len);
 	uint8_t *bad = malloc(len);
 
 	/* Another record format version. */
@@ -248,10 +252,8 @@ static void test_unknown_and_oversized_fields(void **state)
 {
 	(void)state;
 	static struct instance_record r, back;
-	full_record(&r, 1);
-	uint8_t *buf;
 	size_t len;
-	assert_int_equal(record_encode(&r, &buf, &len), 0);
+	uint8_t *buf = encode_full(&r, 1, &len);
 	/* A newer writer's field (unknown id 200) and an over-long modality
 	 * (id 14, 300 bytes for a 65-byte field) are appended. */
 	size_t extra = 3 + 10 + 3 + 300;
@@ -292,10 +294,8 @@ static void test_random_damage_never_escapes(void **state)
 {
 	(void)state;
 	static struct instance_record r, back;
-	full_record(&r, 3);
-	uint8_t *buf;
 	size_t len;
-	assert_int_equal(record_encode(&r, &buf, &len), 0);
+	uint8_t *buf = encode_full(&r, 3, &len);
 	uint8_t *bad = malloc(len);
 	uint64_t seed = 0x9E3779B97F4A7C15ULL;
 	for (int round = 0; round < 20000; round++) {
