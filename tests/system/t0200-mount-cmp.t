@@ -28,7 +28,7 @@ check "cmp finds every file equal to its original" [ "$bad" = 0 ]
 # /versions every stored version.
 n=$(find "$M/patients" -type f | wc -l)
 all=$(instances "$S")
-later=$("$CTL" stats --json "$S" | $PY -c 'import json,sys; print(json.load(sys.stdin)["total"]["versions"])')
+later=$(stat_total "$S" versions)
 want=$((all - later))
 check "find counts $want files in /patients, the instances of stats less later versions ($n)" [ "$n" = "$want" ]
 nv=$(find "$M/versions" -type f | wc -l)

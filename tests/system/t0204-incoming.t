@@ -27,7 +27,7 @@ check "the store has the 10 instances" [ "$(instances "$S")" = 10 ]
 fs_match_originals "$M/patients" "$T/src" >"$T/map"
 check "each shows under /patients byte-identical" [ "$(grep -c '^MISSING' "$T/map")" = 0 -a "$(wc -l <"$T/map")" = 10 ]
 
-before=$("$CTL" stats --json "$S" | $PY -c 'import json,sys; print(json.load(sys.stdin)["total"])')
+before=$(stat_total "$S" '')
 printf 'not a DICOM file\n' >"$T/notes.txt"
 if cp "$T/notes.txt" "$M/incoming/" 2>"$T/cperr"; then
 	not_ok "cp of a text file into /incoming fails"
@@ -38,7 +38,7 @@ check "the refused file is in /incoming/.rejected" cmp -s "$T/notes.txt" "$M/inc
 check "with its .reason beside it" [ -s "$M/incoming/.rejected/notes.txt.reason" ]
 sed 's/^/reason: /' "$M/incoming/.rejected/notes.txt.reason" | diag
 check "and not in /incoming itself" [ ! -e "$M/incoming/notes.txt" ]
-after=$("$CTL" stats --json "$S" | $PY -c 'import json,sys; print(json.load(sys.stdin)["total"])')
+after=$(stat_total "$S" '')
 check "stats are unchanged by the refused file" [ "$before" = "$after" ]
 check "the refused file is kept in STORE/spool/.rejected" [ -f "$S/spool/.rejected/notes.txt" ]
 
