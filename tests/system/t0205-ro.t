@@ -61,6 +61,6 @@ for dp, dn, fn in os.walk(sys.argv[1]):
 sys.exit(bad != 0)
 PY
 check "no /incoming on a read-only mount" [ ! -e "$M/incoming" ]
-check "the store still has every instance" [ "$(find "$M/patients" -type f | wc -l)" = "$(instances "$S")" ]
+check "the store still has every instance" [ "$(find "$M/patients" -type f | wc -l)" = "$(shown_instances "$S")" ]
 check "unmount" fs_umount "$M"
 done_testing

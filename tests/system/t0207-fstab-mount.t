@@ -28,7 +28,7 @@ check "mount -t fuse.dcmfs STORE MNT -o ro,allow_other" \
 	env PATH="$T/bin:$PATH" mount -t fuse.dcmfs "$S" "$M" -o ro,allow_other,noauto,_netdev,nofail,x-systemd.automount
 check "it is mounted" fs_wait_mount "$M"
 check "the mount table names the store and the type" grep -q " $M fuse.dcmfs .*$S\| $M .* - fuse.dcmfs $S " /proc/self/mountinfo
-check "the tree shows every instance" [ "$(find "$M/patients" -type f | wc -l)" = "$(instances "$S")" ]
+check "the tree shows every instance" [ "$(find "$M/patients" -type f | wc -l)" = "$(shown_instances "$S")" ]
 check "it is read-only" fails touch "$M/patients/x"
 check "umount MNT unmounts" umount "$M"
 check "it is unmounted" fails mountpoint -q "$M"

@@ -154,6 +154,13 @@ stat_total() {
 }
 # instances STORE: the number of instances (every version) in the store.
 instances() { stat_total "$1" instances; }
+# shown_instances STORE: the files /patients shows, one per SOPInstanceUID
+# (every instance less the versions after the first).
+shown_instances() {
+	local all later
+	all=$(stat_total "$1" instances) && later=$(stat_total "$1" versions) || { echo stats-failed; return 1; }
+	echo $((all - later))
+}
 
 # ---- mounts ----
 
