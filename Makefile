@@ -71,6 +71,9 @@ $(BUILD)/dcmfs-%: $(BUILD)/tools/dcmfs-%.o $(LIB)
 $(FS): $(patsubst %.c,$(BUILD)/%.o,$(wildcard fs/*.c)) $(LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
+# Unit tests find sample data beside the source tree, wherever they run from.
+$(BUILD)/tests/unit/%.o: CFLAGS += -DDCMFS_TOP='"$(abspath .)"'
+
 $(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka

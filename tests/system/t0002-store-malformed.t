@@ -3,10 +3,10 @@
 # where its element structure is sound, stored and read back byte-identical.
 # Truncated, non-DICOM and length-past-end files must be refused.  No crash,
 # no partial row; verify is clean afterwards.
-. "$(dirname "$0")/lib/store-common.sh"
+. "$(dirname "$0")/lib/common.sh"
 [ -n "$CORPUS" ] || skip_all "../shared/corpus absent (malformed files live there)"
 M=$CORPUS/malformed
-S=$TMP/store
+S=$T/store
 "$CTL" init "$S" >/dev/null
 must_refuse="MR_truncated.dcm:truncated|ends rtplan_truncated.dcm:ends zipMR.gz:dicm|plausible
 jpeg_named.dcm:dicm|plausible zero_length.dcm:empty preamble_only.dcm:ends truncated_in_meta.dcm:ends

@@ -5,12 +5,14 @@
 # whose escaped names pass 255 bytes, 300 versions of one instance.  Then the
 # catalogue, dcmfsctl and the mounted tree must keep every one apart and
 # reachable by name.
-. "$(dirname "$0")/lib/fs-common.sh"
-GEN="$PY $FS_HERE/lib/identity_gen.py"
-$PY -c 'import pydicom' 2>/dev/null || fs_skip "no pydicom"
+. "$(dirname "$0")/lib/common.sh"
+need_fuse
+need_samples
+GEN="$PY $LIB/identity_gen.py"
+$PY -c 'import pydicom' 2>/dev/null || skip_all "no pydicom"
 CT=$CORPUS/real/series/ct_ge_hispeed_head_tilt_28sl/01.dcm
 SMALL=$CORPUS/variety/SC_rgb_small_odd.dcm
-[ -f "$CT" ] && [ -f "$SMALL" ] || fs_skip "no shared corpus seeds"
+[ -f "$CT" ] && [ -f "$SMALL" ] || skip_all "no shared corpus seeds"
 
 # sql STORE QUERY: one value from the catalogue
 sql() { sqlite3 -readonly "$1/index.db" "$2"; }
@@ -18,10 +20,10 @@ sql() { sqlite3 -readonly "$1/index.db" "$2"; }
 # ---- 1. no PatientID: keyed by name, birth date and issuer ----
 $GEN noid "$CT" "$T/noid" || not_ok "generate noid files"
 S=$T/s1
-check "import five instances without a PatientID" fs_store "$S" "$T/noid"
+check "import five instances without a PatientID" new_store "$S" "$T/noid"
 np=$(sql "$S" "SELECT count(*) FROM patients")
 check "four patients: only name+birth+issuer all equal merge (got $np)" [ "$np" = 4 ]
-"$DCMFSCTL" ls "$S" >"$T/ls1"
+"$CTL" ls "$S" >"$T/ls1"
 diag <"$T/ls1"
 check "their folders are %noid-<8 hex>" [ "$(grep -cE ' %noid-[0-9a-f]{8}$' "$T/ls1")" = 4 ]
 check "no folder is the bare %" fails grep -qE ' %$' "$T/ls1"
@@ -31,7 +33,7 @@ check "Jane 1970 without issuer has both of her studies" [ "$(sql "$S" "SELECT n
 # ---- 2. values are never cut ----
 $GEN long "$CT" "$T/long" || not_ok "generate long files"
 S=$T/s2 M=$T/m2
-check "import long UIDs, NUL values, long IDs" fs_store "$S" "$T/long"
+check "import long UIDs, NUL values, long IDs" new_store "$S" "$T/long"
 check "two 81-character SOPInstanceUIDs are two instances, not versions" \
 	[ "$(sql "$S" "SELECT count(*) FROM instances WHERE length(sop_uid)=81 AND version=1")" = 2 ]
 check "the full 81 characters are kept" \
@@ -53,16 +55,16 @@ sleep 2
 check "and still there 2 s later" [ "$(find "$M/patients" -type f | wc -l)" = 6 ]
 check "rsync copies the tree without errors" rsync -a "$M/patients/" "$T/copy/"
 fs_match_originals "$T/copy" "$T/long" >"$T/map2"
-check "the copies are the originals" [ "$(grep -c '^MISSING' "$T/map2")" = 0 ] && [ "$(wc -l <"$T/map2")" = 6 ]
+check "the copies are the originals" [ "$(grep -c '^MISSING' "$T/map2")" = 0 -a "$(wc -l <"$T/map2")" = 6 ]
 check "unmount" fs_umount "$M"
 # An index of schema 1 (the code before issue 7) is refused with the way
 # out; reindex rebuilds it from the packs with every name fitted.
 sqlite3 "$S/index.db" "PRAGMA user_version=1" || not_ok "make an old index"
-"$DCMFSCTL" stats "$S" >"$T/old.out" 2>&1
+"$CTL" stats "$S" >"$T/old.out" 2>&1
 st=$?
 check "an index of schema 1 is refused (exit $st), naming reindex" \
 	eval '[ $st = 2 ] && grep -q "dcmfsctl reindex" "$T/old.out"'
-check "reindex rebuilds it" "$DCMFSCTL" reindex "$S"
+check "reindex rebuilds it" "$CTL" reindex "$S"
 fs_mount_or_bail "$S" "$M" -o ro
 check "rebuilt, every file is found and opens" \
 	[ "$(find "$M/patients" -type f -exec cmp -s {} {} \; -print | wc -l)" = 6 ]
@@ -76,8 +78,8 @@ clean=$(grep -l "$sop" "$SER"/*.dcm | head -1)
 [ -f "$GARBAGE" ] && [ -n "$clean" ] || not_ok "trailing_garbage.dcm shares a UID with a slice of $SER"
 $GEN correct "$clean" "$T/corr" || not_ok "generate a corrected header"
 S=$T/s3 M=$T/m3
-fs_store "$S" "$SER"
-"$DCMFSCTL" import "$S" "$GARBAGE" >"$T/imp3" 2>"$T/imp3.err"
+new_store "$S" "$SER"
+"$CTL" import "$S" "$GARBAGE" >"$T/imp3" 2>"$T/imp3.err"
 st=$?
 diag <"$T/imp3"
 diag <"$T/imp3.err"
@@ -85,27 +87,27 @@ check "trailing garbage is stored (exit $st) and the summary says 1 quarantined"
 	grep -Eq ', 1 quarantined[,;]' "$T/imp3"
 check "and names the file with the reason" grep -q "quarantined '.*trailing_garbage.dcm': .*after the pixel data" "$T/imp3.err"
 check "get returns the clean version, not the later unclean one" \
-	bash -c "'$DCMFSCTL' get '$S' '$sop' | cmp - '$clean'"
+	bash -o pipefail -c "'$CTL' get '$S' '$sop' | cmp - '$clean'"
 check "get --version 2 returns the unclean one exactly" \
-	bash -c "'$DCMFSCTL' get '$S' '$sop' --version 2 | cmp - '$GARBAGE'"
-"$DCMFSCTL" ls --quarantine "$S" >"$T/q3"
+	bash -o pipefail -c "'$CTL' get '$S' '$sop' --version 2 | cmp - '$GARBAGE'"
+"$CTL" ls --quarantine "$S" >"$T/q3"
 diag <"$T/q3"
 check "ls --quarantine lists it, not current" [ "$(grep -c '\.v2\.dcm	not current	.*after the pixel data' "$T/q3")" = 1 ]
-fs_store "$T/s3b" "$GARBAGE"
-"$DCMFSCTL" import -q "$T/s3b" "$SER" >/dev/null 2>&1
+new_store "$T/s3b" "$GARBAGE"
+"$CTL" import -q "$T/s3b" "$SER" >/dev/null 2>&1
 check "unclean first, clean later: the clean one is current" \
-	bash -c "'$DCMFSCTL' get '$T/s3b' '$sop' | cmp - '$clean'"
-fs_store "$T/s3c" "$GARBAGE"
+	bash -o pipefail -c "'$CTL' get '$T/s3b' '$sop' | cmp - '$clean'"
+new_store "$T/s3c" "$GARBAGE"
 check "the only version, though unclean, is current (nothing better) and in quarantine" \
-	bash -c "'$DCMFSCTL' get '$T/s3c' '$sop' | cmp - '$GARBAGE' && '$DCMFSCTL' ls --quarantine '$T/s3c' | grep -q 'current (no clean version)'"
-"$DCMFSCTL" import -q "$S" "$T/corr" >/dev/null 2>&1
+	bash -o pipefail -c "'$CTL' get '$T/s3c' '$sop' | cmp - '$GARBAGE' && '$CTL' ls --quarantine '$T/s3c' | grep 'current (no clean version)' >/dev/null"
+"$CTL" import -q "$S" "$T/corr" >/dev/null 2>&1
 check "a corrected clean header (version 3) becomes current" \
-	bash -c "'$DCMFSCTL' get '$S' '$sop' | cmp - '$T/corr/corrected.dcm'"
-"$DCMFSCTL" reindex "$S" >/dev/null 2>&1
+	bash -o pipefail -c "'$CTL' get '$S' '$sop' | cmp - '$T/corr/corrected.dcm'"
+"$CTL" reindex "$S" >/dev/null 2>&1
 check "after reindex the quarantine is the same (records keep the reason)" \
-	bash -c "'$DCMFSCTL' ls --quarantine '$S' | cmp - '$T/q3'"
+	bash -o pipefail -c "'$CTL' ls --quarantine '$S' | cmp - '$T/q3'"
 check "and the corrected version is still current" \
-	bash -c "'$DCMFSCTL' get '$S' '$sop' | cmp - '$T/corr/corrected.dcm'"
+	bash -o pipefail -c "'$CTL' get '$S' '$sop' | cmp - '$T/corr/corrected.dcm'"
 fs_mount_or_bail "$S" "$M" -o ro
 n_pat=$(find "$M/patients" -type f | wc -l)
 check "the series folder holds one file per SOPInstanceUID ($n_pat)" [ "$n_pat" = 28 ]
@@ -117,7 +119,7 @@ check "/quarantine holds only the unclean file" [ "$(find "$M/quarantine" -type 
 check "/quarantine/.../<SOP>.v2.dcm is it, exactly" cmp "$(find "$M/quarantine" -type f)" "$GARBAGE"
 check "rsync of /versions backs up every version" rsync -a "$M/versions/" "$T/vcopy/"
 fs_match_originals "$T/vcopy" "$SER" "$GARBAGE" "$T/corr" >"$T/map3"
-check "each copy is a stored original" [ "$(grep -c '^MISSING' "$T/map3")" = 0 ] && [ "$(wc -l <"$T/map3")" = 30 ]
+check "each copy is a stored original" [ "$(grep -c '^MISSING' "$T/map3")" = 0 -a "$(wc -l <"$T/map3")" = 30 ]
 vdir=$(dirname "$(find "$M/versions" -name "$sop.v2.dcm" | grep . || echo "$M/versions/missing/x")")
 check "nothing can be written in /versions" fails touch "$vdir/new.dcm"
 ls -i "$(dirname "$(find "$M/versions" -name "$sop.v1.dcm")")" | sort >"$T/ino1"
@@ -129,10 +131,10 @@ check "unmount" fs_umount "$M"
 # a version in another series moves the instance: the old folder is left out
 $GEN moved "$clean" "$T/moved" || not_ok "generate a moved version"
 S=$T/s3d
-fs_store "$S" "$clean" "$T/moved"
+new_store "$S" "$clean" "$T/moved"
 fs_mount_or_bail "$S" "$M" -o ro
 check "a version moved to another series shows once, in the new series only" \
-	[ "$(find "$M/patients" -type f | wc -l)" = 1 ] && cmp "$(find "$M/patients" -type f)" "$T/moved/moved.dcm"
+	eval '[ "$(find "$M/patients" -type f | wc -l)" = 1 ] && cmp "$(find "$M/patients" -type f)" "$T/moved/moved.dcm"'
 check "and the series it left is not an empty folder in /patients" \
 	[ "$(find "$M/patients" -mindepth 4 -maxdepth 4 -type d | wc -l)" = 1 ]
 check "unmount" fs_umount "$M"
@@ -141,12 +143,12 @@ S=$T/s3
 fs_mount_or_bail "$S" "$M"
 check "rm in /versions fails, even on the admin mount" fails rm "$(find "$M/versions" -name "$sop.v1.dcm")"
 check "rmdir in /quarantine fails" fails rmdir "$(find "$M/quarantine" -mindepth 3 -maxdepth 3 -type d)"
-check "both are still there" [ "$(find "$M/versions" -name "$sop.*" | wc -l)" = 3 ] && [ "$(find "$M/quarantine" -type f | wc -l)" = 1 ]
+check "both are still there" [ "$(find "$M/versions" -name "$sop.*" | wc -l)" = 3 -a "$(find "$M/quarantine" -type f | wc -l)" = 1 ]
 check "rm of the shown file" rm "$(find "$M/patients" -name "$sop.dcm")"
-check "removes all three versions" fails "$DCMFSCTL" get "$S" "$sop" --version 1
+check "removes all three versions" fails "$CTL" get "$S" "$sop" --version 1
 sleep 1.5
 check "and they are gone from /versions and /quarantine" \
-	[ "$(find "$M/versions" -name "$sop.*" | wc -l)" = 0 ] && [ "$(find "$M/quarantine" -type f | wc -l)" = 0 ]
+	[ "$(find "$M/versions" -name "$sop.*" | wc -l)" = 0 -a "$(find "$M/quarantine" -type f | wc -l)" = 0 ]
 check "unmount" fs_umount "$M"
 
 # ---- 4. no fixed limits: 300 versions of one instance, rm of them all ----
@@ -154,26 +156,26 @@ $GEN versions "$SMALL" "$T/ver" 300 || not_ok "generate versions"
 mkdir -p "$T/ver2"
 mv "$T/ver"/v02[0-9][0-9].dcm "$T/ver"/v03*.dcm "$T/ver2/"
 S=$T/s4
-fs_store "$S" "$T/ver"
-"$DCMFSCTL" import -q "$S" "$T/ver2" "$CT" >"$T/imp4" 2>&1
+new_store "$S" "$T/ver"
+"$CTL" import -q "$S" "$T/ver2" "$CT" >"$T/imp4" 2>&1
 st=$?
 diag <"$T/imp4"
 check "importing versions 200..300 beside another file succeeds (exit $st)" [ $st = 0 ]
 check "301 rows: 300 versions and the CT slice" [ "$(sql "$S" "SELECT count(*) FROM instances")" = 301 ]
 uid=$(sql "$S" "SELECT sop_uid FROM instances WHERE version=300")
-"$DCMFSCTL" get "$S" "$uid" --version 300 -o "$T/v300.dcm"
+"$CTL" get "$S" "$uid" --version 300 -o "$T/v300.dcm"
 want=$(sha256sum "$T/v300.dcm" | cut -c1-64)
 check "get --version 300 gives one of the files of the second import" \
 	grep -q "$want" <(sha256sum "$T/ver2"/*.dcm)
 packs0=$(ls "$S/packs" | wc -l)
-"$DCMFSCTL" rm "$S" --instance "$uid" >"$T/rm4" 2>&1
+"$CTL" rm "$S" --instance "$uid" >"$T/rm4" 2>&1
 diag <"$T/rm4"
 check "rm --instance removes all 300 versions" [ "$(sql "$S" "SELECT count(*) FROM instances")" = 1 ]
 check "with one pack of tombstones" [ "$(ls "$S/packs" | wc -l)" -le $((packs0 + 1)) ]
 $GEN modalities "$SMALL" "$T/mods" 40 || not_ok "generate modalities"
-"$DCMFSCTL" import -q "$S" "$T/mods" >/dev/null 2>&1
-check "stats lists all 41 modalities" [ "$("$DCMFSCTL" stats "$S" | grep -cE '^M[0-9][0-9] |^CT ')" = 41 ]
-check "stats --json too" [ "$("$DCMFSCTL" stats --json "$S" | grep -cE '"M[0-9][0-9]"')" = 40 ]
+"$CTL" import -q "$S" "$T/mods" >/dev/null 2>&1
+check "stats lists all 41 modalities" [ "$("$CTL" stats "$S" | grep -cE '^M[0-9][0-9] |^CT ')" = 41 ]
+check "stats --json too" [ "$("$CTL" stats --json "$S" | grep -cE '"M[0-9][0-9]"')" = 40 ]
 
 # ---- 5. the same SOPInstanceUID under another patient: a version, said aloud ----
 S=$T/s5
@@ -185,10 +187,10 @@ ds = pydicom.dcmread(sys.argv[1])
 ds.PatientID = "SOMEONE-ELSE"
 ds.save_as(sys.argv[2])
 PYEOF
-"$DCMFSCTL" init "$S" >/dev/null
-"$DCMFSCTL" import -q "$S" "$src" >/dev/null 2>&1
-"$DCMFSCTL" import "$S" "$T/refile/other.dcm" >"$T/refile.out" 2>"$T/refile.err"
+"$CTL" init "$S" >/dev/null
+"$CTL" import -q "$S" "$src" >/dev/null 2>&1
+"$CTL" import "$S" "$T/refile/other.dcm" >"$T/refile.out" 2>"$T/refile.err"
 check "a version under another patient is imported (1 new version)" grep -q ", 1 new version," "$T/refile.out"
 check "and the import says it was first filed elsewhere" grep -q "first version is filed in another series" "$T/refile.err"
 
-fs_done
+done_testing

@@ -3,12 +3,14 @@
 # read the original: pydicom, dcmdump (DCMTK) and gdcmdump (GDCM) exit as
 # they do on the original file (a file a reader refuses in the original is
 # not held against the mount), and dcmdump prints the same dump.
-. "$(dirname "$0")/lib/fs-common.sh"
+. "$(dirname "$0")/lib/common.sh"
+need_fuse
+need_samples
 
 S=$T/store M=$T/mnt
-check "import the corpus" fs_store "$S" "$CORPUS"
+check "import the corpus" new_store "$S" "$SAMPLES"
 fs_mount_or_bail "$S" "$M" -o ro
-fs_match_originals "$M/patients" "$CORPUS" >"$T/map"
+fs_match_originals "$M/patients" "$SAMPLES" >"$T/map"
 check "every file has its original" [ "$(grep -c '^MISSING' "$T/map")" = 0 ]
 
 check "pydicom reads every file as it reads the original" $PY - "$T/map" <<'PY'
@@ -50,12 +52,12 @@ run_cmp() { # tool: exit status and output on mount and original agree
 if command -v dcmdump >/dev/null; then
 	check "dcmdump reads every file as the original" run_cmp dcmdump
 else
-	ok "# SKIP no dcmdump"
+	skip "no dcmdump"
 fi
 if command -v gdcmdump >/dev/null; then
 	check "gdcmdump reads every file as the original" run_cmp gdcmdump
 else
-	ok "# SKIP no gdcmdump"
+	skip "no gdcmdump"
 fi
 check "unmount" fs_umount "$M"
-fs_done
+done_testing

@@ -2,11 +2,13 @@
 # t0202-rsync-remount.t - a backup tool sees a stable tree: rsync -a copies
 # the mount exactly (diff -r), inode numbers, sizes and mtimes are the same
 # after a remount, a second rsync -a transfers nothing, and rsync -aH works.
-. "$(dirname "$0")/lib/fs-common.sh"
-command -v rsync >/dev/null || fs_skip "no rsync"
+. "$(dirname "$0")/lib/common.sh"
+need_fuse
+need_samples
+command -v rsync >/dev/null || skip_all "no rsync"
 
 S=$T/store M=$T/mnt D=$T/dest
-check "import the corpus" fs_store "$S" "$CORPUS"
+check "import the corpus" new_store "$S" "$SAMPLES"
 fs_mount_or_bail "$S" "$M" -o ro
 check "rsync -a copies the tree" rsync -a "$M/" "$D/"
 check "diff -r finds no difference" diff -r "$M" "$D"
@@ -23,4 +25,4 @@ head "$T/items" | diag
 check "rsync -aH copies the tree" rsync -aH "$M/" "$T/dest2/"
 check "diff -r after rsync -aH" diff -r "$M" "$T/dest2"
 check "unmount" fs_umount "$M"
-fs_done
+done_testing

@@ -3,14 +3,16 @@
 # store: 4 parallel readers read random ranges of every file of a CT series
 # and compare them with the originals while `dcmfsctl import` adds another
 # study; every read is exact and the new study shows under /patients within 2 s.
-. "$(dirname "$0")/lib/fs-common.sh"
+. "$(dirname "$0")/lib/common.sh"
+need_fuse
+need_samples
 
-SER=${CT_SERIES:-$CORPUS}
+SER=${CT_SERIES:-$SAMPLES}
 NEW=$CORPUS/real/series/mr_ge_3d_t1_mprage_130sl
 [ -d "$NEW" ] || NEW=$CORPUS/real/mr
-[ -d "$NEW" ] || fs_skip "no second series to import"
+[ -d "$NEW" ] || skip_all "no second series to import"
 S=$T/store M=$T/mnt
-check "import a CT series" fs_store "$S" "$SER"
+check "import a CT series" new_store "$S" "$SER"
 fs_mount_or_bail "$S" "$M"
 fs_match_originals "$M/patients" "$SER" >"$T/map"
 check "every file has its original" [ "$(grep -c '^MISSING' "$T/map")" = 0 ]
@@ -45,7 +47,7 @@ for i in 1 2 3 4; do
 	pids+=($!)
 done
 sleep 1
-"$DCMFSCTL" import -q "$S" "$NEW" >"$T/import2" 2>&1
+"$CTL" import -q "$S" "$NEW" >"$T/import2" 2>&1
 imported=$?
 t0=$(date +%s%N)
 seen=0
@@ -69,6 +71,6 @@ check "4 parallel readers read every range exactly" [ $allok = 0 ]
 fs_match_originals "$M/patients" "$SER" "$NEW" >"$T/map2"
 check "the new files read back identical" [ "$(grep -c '^MISSING' "$T/map2")" = 0 ]
 n=$(find "$M/patients" -type f | wc -l)
-check "find counts every instance ($n)" [ "$n" = "$(fs_instances "$S")" ]
+check "find counts every instance ($n)" [ "$n" = "$(instances "$S")" ]
 check "unmount" fs_umount "$M"
-fs_done
+done_testing

@@ -6,13 +6,15 @@
 # storescp writing into /incoming receives a series from storescu and every
 # dataset shows under /patients; rm of an instance and rm -r of a series
 # under /patients remove them from the store.
-. "$(dirname "$0")/lib/fs-common.sh"
+. "$(dirname "$0")/lib/common.sh"
+need_fuse
+need_samples
 
 SER=${CT_SERIES:-}
-[ -n "$SER" ] || fs_skip "no CT series in ../shared/corpus"
+[ -n "$SER" ] || skip_all "no CT series in ../shared/corpus"
 SER2=$CORPUS/real/series/ct_philips_ingenuity_phantom_54sl
 S=$T/store M=$T/mnt
-check "an empty store" fs_store "$S"
+check "an empty store" new_store "$S"
 fs_mount_or_bail "$S" "$M"
 check "/incoming is a writable folder (0755)" [ "$(stat -c %a "$M/incoming")" = 755 ]
 
@@ -21,11 +23,11 @@ cp "$SER"/0[1-5].dcm "$T/src/"
 cp "$SER"/1[0-4].dcm "$T/src/sub/"
 check "cp -r of a folder with a sub-folder into /incoming succeeds" cp -r "$T/src" "$M/incoming/"
 check "the copied files left /incoming" [ "$(find "$M/incoming" -path '*/.rejected' -prune -o -type f -print | wc -l)" = 0 ]
-check "the store has the 10 instances" [ "$(fs_instances "$S")" = 10 ]
+check "the store has the 10 instances" [ "$(instances "$S")" = 10 ]
 fs_match_originals "$M/patients" "$T/src" >"$T/map"
-check "each shows under /patients byte-identical" [ "$(grep -c '^MISSING' "$T/map")" = 0 ] && [ "$(wc -l <"$T/map")" = 10 ]
+check "each shows under /patients byte-identical" [ "$(grep -c '^MISSING' "$T/map")" = 0 -a "$(wc -l <"$T/map")" = 10 ]
 
-before=$("$DCMFSCTL" stats --json "$S" | $PY -c 'import json,sys; print(json.load(sys.stdin)["total"])')
+before=$(stat_total "$S" '')
 printf 'not a DICOM file\n' >"$T/notes.txt"
 if cp "$T/notes.txt" "$M/incoming/" 2>"$T/cperr"; then
 	not_ok "cp of a text file into /incoming fails"
@@ -36,7 +38,7 @@ check "the refused file is in /incoming/.rejected" cmp -s "$T/notes.txt" "$M/inc
 check "with its .reason beside it" [ -s "$M/incoming/.rejected/notes.txt.reason" ]
 sed 's/^/reason: /' "$M/incoming/.rejected/notes.txt.reason" | diag
 check "and not in /incoming itself" [ ! -e "$M/incoming/notes.txt" ]
-after=$("$DCMFSCTL" stats --json "$S" | $PY -c 'import json,sys; print(json.load(sys.stdin)["total"])')
+after=$(stat_total "$S" '')
 check "stats are unchanged by the refused file" [ "$before" = "$after" ]
 check "the refused file is kept in STORE/spool/.rejected" [ -f "$S/spool/.rejected/notes.txt" ]
 
@@ -50,11 +52,11 @@ check "mkdir, write and rm in /incoming work" sh -c "mkdir '$M/incoming/d' && rm
 
 # dcmtk end to end: storescp writes into /incoming
 if command -v storescp >/dev/null && command -v storescu >/dev/null; then
-	n_before=$(fs_instances "$S")
-	port=$(fs_free_port)
+	n_before=$(instances "$S")
+	port=$(free_port)
 	storescp --output-directory "$M/incoming" "$port" >"$T/storescp.log" 2>&1 &
 	SCP=$!
-	FS_PIDS+=("$SCP")
+	CLEANUP_PIDS+=("$SCP")
 	for i in $(seq 50); do
 		ss -ltn 2>/dev/null | grep -q ":$port " && break
 		sleep 0.1
@@ -66,7 +68,7 @@ if command -v storescp >/dev/null && command -v storescu >/dev/null; then
 	# storescp writes a new meta header: the 10 copied above come back as
 	# new versions beside the first ones, so every file counts
 	n=$(ls "$SER"/*.dcm | wc -l)
-	check "the store gained every instance of the series ($n)" [ "$(fs_instances "$S")" = $((n_before + n)) ]
+	check "the store gained every instance of the series ($n)" [ "$(instances "$S")" = $((n_before + n)) ]
 	# compare datasets: dcmdump without the meta group (storescp writes a new one)
 	bad=0
 	for o in "$SER"/*.dcm; do
@@ -83,35 +85,35 @@ if command -v storescp >/dev/null && command -v storescu >/dev/null; then
 	check "each received dataset equals the sent one (meta group aside)" [ $bad = 0 ]
 	check "storescp's files left /incoming" [ "$(find "$M/incoming" -path '*/.rejected' -prune -o -type f -print | wc -l)" = 0 ]
 else
-	ok "# SKIP no storescp/storescu"
+	skip "no storescp/storescu"
 fi
 
 # removing
 check "rmdir of a non-empty folder fails" fails rmdir "$(find "$M/patients" -mindepth 1 -maxdepth 1 -type d | head -1)"
 check "mv of a stored file fails" fails mv "$(find "$M/patients" -type f | head -1)" "$M/patients/x"
 check "chmod of a stored file fails" fails chmod 600 "$(find "$M/patients" -type f | head -1)"
-n0=$(fs_instances "$S")
+n0=$(instances "$S")
 f=$(find "$M/patients" -type f | head -1)
 check "rm of an instance succeeds" rm "$f"
 check "the file is gone" [ ! -e "$f" ]
-check "the store has one instance less" [ "$(fs_instances "$S")" = $((n0 - 1)) ]
+check "the store has one instance less" [ "$(instances "$S")" = $((n0 - 1)) ]
 if [ -d "$SER2" ]; then
-	"$DCMFSCTL" import -q "$S" "$SER2" >/dev/null 2>&1
+	"$CTL" import -q "$S" "$SER2" >/dev/null 2>&1
 	sleep 0.5
-	n1=$(fs_instances "$S")
+	n1=$(instances "$S")
 	sdir=$(dirname "$(find "$M/patients" -type f -name '*.dcm' | xargs -d '\n' grep -l . | while read -r x; do
 		s=$(dirname "$x"); [ "$(ls "$s" | wc -l)" = "$(ls "$SER2" | wc -l)" ] && echo "$x" && break; done)")
 	k=$(ls "$sdir" | wc -l)
 	check "rm -r of a series folder ($k files) succeeds" rm -r "$sdir"
 	check "the series folder is gone" [ ! -e "$sdir" ]
-	check "the store lost exactly that series" [ "$(fs_instances "$S")" = $((n1 - k)) ]
+	check "the store lost exactly that series" [ "$(instances "$S")" = $((n1 - k)) ]
 	pdir=$(find "$M/patients" -mindepth 1 -maxdepth 1 -type d | head -1)
 	k=$(find "$pdir" -type f | wc -l)
 	# rm of a file removes every version of it: /versions has them all
 	kv=$(find "$M/versions/$(basename "$pdir")" -type f | wc -l)
-	n2=$(fs_instances "$S")
+	n2=$(instances "$S")
 	check "rm -r of a patient folder ($k files) succeeds" rm -r "$pdir"
-	check "the store lost that patient's instances, every version ($kv)" [ "$(fs_instances "$S")" = $((n2 - kv)) ]
+	check "the store lost that patient's instances, every version ($kv)" [ "$(instances "$S")" = $((n2 - kv)) ]
 fi
 check "unmount" fs_umount "$M"
-fs_done
+done_testing

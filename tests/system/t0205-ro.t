@@ -2,11 +2,13 @@
 # t0205-ro.t - a read-only mount refuses every write with EROFS (create,
 # mkdir, rm, rmdir, mv, chmod, chown, truncate, append, utime, setxattr) and
 # reports modes 0444 for files and 0555 for folders; it has no /incoming.
-. "$(dirname "$0")/lib/fs-common.sh"
+. "$(dirname "$0")/lib/common.sh"
+need_fuse
+need_samples
 
 S=$T/store M=$T/mnt
-SRC=${CT_SERIES:-$CORPUS}
-check "import a series" fs_store "$S" "$SRC"
+SRC=${CT_SERIES:-$SAMPLES}
+check "import a series" new_store "$S" "$SRC"
 fs_mount_or_bail "$S" "$M" -o ro
 check "every write fails with EROFS" $PY - "$M" <<'PY'
 import errno, os, sys
@@ -59,6 +61,6 @@ for dp, dn, fn in os.walk(sys.argv[1]):
 sys.exit(bad != 0)
 PY
 check "no /incoming on a read-only mount" [ ! -e "$M/incoming" ]
-check "the store still has every instance" [ "$(find "$M/patients" -type f | wc -l)" = "$(fs_instances "$S")" ]
+check "the store still has every instance" [ "$(find "$M/patients" -type f | wc -l)" = "$(shown_instances "$S")" ]
 check "unmount" fs_umount "$M"
-fs_done
+done_testing

@@ -3,12 +3,14 @@
 # '..', spaces, non-ASCII (UTF-8) bytes and an empty ID each map to a single
 # path component that holds no '/', is not '.' or '..', and is not empty,
 # and the files under them read back identical.
-. "$(dirname "$0")/lib/fs-common.sh"
-command -v dcmodify >/dev/null || fs_skip "no dcmodify (dcmtk)"
+. "$(dirname "$0")/lib/common.sh"
+need_fuse
+need_samples
+command -v dcmodify >/dev/null || skip_all "no dcmodify (dcmtk)"
 
 base=$CORPUS/variety/CT_small.dcm
-[ -f "$base" ] || base=$(find "$CORPUS" -name 'CT_small.dcm' | head -1)
-[ -f "$base" ] || fs_skip "no CT_small.dcm in the corpus"
+[ -f "$base" ] || base=$(find "$SAMPLES" -name 'CT_small.dcm' | head -1)
+[ -f "$base" ] || skip_all "no CT_small.dcm in the corpus"
 mkdir -p "$T/in"
 i=0
 for id in 'a/b' '..' '.' '../x' 'with space' 'Zoë' '' '%41' '.hidden'; do
@@ -18,7 +20,7 @@ for id in 'a/b' '..' '.' '../x' 'with space' 'Zoë' '' '%41' '.hidden'; do
 		{ echo "# dcmodify failed for '$id'"; }
 done
 S=$T/store M=$T/mnt
-check "import the files with weird PatientIDs" fs_store "$S" "$T/in"
+check "import the files with weird PatientIDs" new_store "$S" "$T/in"
 fs_mount_or_bail "$S" "$M" -o ro
 ls -1 "$M/patients" | diag
 check "every patient folder name is one safe, distinct component" $PY - "$M/patients" "$i" <<'PY'
@@ -35,7 +37,7 @@ if len(set(names)) != int(sys.argv[2]):
 sys.exit(bad != 0)
 PY
 fs_match_originals "$M/patients" "$T/in" >"$T/map"
-check "every file reads back identical" [ "$(grep -c '^MISSING' "$T/map")" = 0 ] && [ "$(wc -l <"$T/map")" = "$i" ]
+check "every file reads back identical" [ "$(grep -c '^MISSING' "$T/map")" = 0 -a "$(wc -l <"$T/map")" = "$i" ]
 check "files sit exactly four levels below /patients" [ "$(find "$M/patients" -mindepth 5 -maxdepth 5 -type f | wc -l)" = "$i" ]
 check "unmount" fs_umount "$M"
-fs_done
+done_testing

@@ -3,11 +3,13 @@
 # -o allow_other,uid=,gid=,umask= set owner, group and modes, and the kernel
 # enforces them (default_permissions): a member of the group reads, others
 # get EACCES.
-. "$(dirname "$0")/lib/fs-common.sh"
-command -v setpriv >/dev/null || fs_skip "setpriv (util-linux) not installed"
+. "$(dirname "$0")/lib/common.sh"
+need_fuse
+need_samples
+command -v setpriv >/dev/null || skip_all "setpriv (util-linux) not installed"
 S=$T/store M=$T/mnt
-SRC=${CT_SERIES:-$CORPUS}
-check "import" fs_store "$S" "$SRC"
+SRC=${CT_SERIES:-$SAMPLES}
+check "import" new_store "$S" "$SRC"
 chmod 755 "$T"
 fs_mount_or_bail "$S" "$M" -o ro,allow_other,uid=1234,gid=5678,umask=027
 f=$(find "$M/patients" -type f -name '*.dcm' -print -quit)
@@ -22,4 +24,4 @@ case "$out" in *"Permission denied"*) ok "anyone else gets EACCES reading" ;; *)
 out=$(as 65534 65534 ls "$d" 2>&1 >/dev/null)
 case "$out" in *"Permission denied"*) ok "anyone else gets EACCES listing" ;; *) not_ok "other user: $out" ;; esac
 check "unmount" fs_umount "$M"
-fs_done
+done_testing

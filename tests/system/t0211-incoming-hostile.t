@@ -5,12 +5,14 @@
 # the file and died of SIGBUS); spool files left by a daemon killed (-9) in
 # the middle of a copy are removed at the next mount, while those of a
 # daemon still running stay.
-. "$(dirname "$0")/lib/fs-common.sh"
+. "$(dirname "$0")/lib/common.sh"
+need_fuse
+need_samples
 
 SER=${CT_SERIES:-}
-[ -n "$SER" ] || fs_skip "no CT series in ../shared/corpus"
+[ -n "$SER" ] || skip_all "no CT series in ../shared/corpus"
 S=$T/store M=$T/mnt
-check "an empty store" fs_store "$S"
+check "an empty store" new_store "$S"
 fs_mount_or_bail "$S" "$M"
 PID1=$FS_PID
 
@@ -64,7 +66,7 @@ check "and the mount still answers" bash -c "ls '$M/patients' >/dev/null"
 # (a flush through the second descriptor after the ingest may say EIO: a
 # documented sharp edge; a dead daemon says ENOTCONN)
 check "no writer saw the daemon go away" bash -c "! grep -Eq 'Transport|not connected|No space' '$T/trunc.log'"
-check "verify is clean" bash -c "'$DCMFSCTL' verify '$S' >/dev/null"
+check "verify is clean" bash -c "'$CTL' verify '$S' >/dev/null"
 
 # kill -9 in the middle of a copy into /incoming
 $PY - "$T/big.dcm" "$M/incoming/slow.dcm" >"$T/slow.log" 2>&1 <<'EOF' &
@@ -75,14 +77,13 @@ os.write(fd, data[:1 << 20])
 time.sleep(60)
 EOF
 W=$!
-FS_PIDS+=("$W")
+CLEANUP_PIDS+=("$W")
 for i in $(seq 100); do
 	[ -n "$(find "$S/spool" -maxdepth 1 -name "in-$PID1-*" -size +0)" ] && break
 	sleep 0.1
 done
 check "a copy in progress has a spool file" [ -n "$(find "$S/spool" -maxdepth 1 -name "in-$PID1-*")" ]
-kill -9 "$PID1"
-wait "$PID1" 2>/dev/null
+fs_killed "$PID1"
 kill "$W" 2>/dev/null
 wait "$W" 2>/dev/null
 fusermount3 -u "$M" 2>/dev/null || umount -l "$M"
@@ -91,7 +92,7 @@ check "the killed daemon left its spool file" [ -n "$(find "$S/spool" -maxdepth 
 # A daemon still running (another store) whose pid names a spool file here,
 # and a pid that cannot exist.
 S2=$T/store2 M2=$T/mnt2
-check "a second store" fs_store "$S2"
+check "a second store" new_store "$S2"
 fs_mount_or_bail "$S2" "$M2"
 PID2=$FS_PID
 : >"$S/spool/in-$PID2-99"
@@ -102,5 +103,5 @@ check "so is one of a pid that does not exist" [ ! -e "$S/spool/in-999999999-1" 
 check "a running daemon's spool file stays" [ -e "$S/spool/in-$PID2-99" ]
 check "/incoming is empty" [ -z "$(ls "$M/incoming")" ]
 rm -f "$S/spool/in-$PID2-99"
-fusermount3 -u "$M2"
-fs_done
+check "unmount the second store" fs_umount "$M2"
+done_testing

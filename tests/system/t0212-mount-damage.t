@@ -2,11 +2,13 @@
 # t0211-mount-damage.t - a flipped bit in a pack blob: reading that file
 # through the mount fails with EIO (not EBADMSG), the daemon logs the
 # instance and the pack; every other file reads back as before.
-. "$(dirname "$0")/lib/fs-common.sh"
-[ -n "$CT_SERIES" ] || fs_skip "needs ../shared/corpus (a real CT series)"
-command -v sqlite3 >/dev/null || fs_skip "sqlite3 not installed"
+. "$(dirname "$0")/lib/common.sh"
+need_fuse
+need_samples
+[ -n "$CT_SERIES" ] || skip_all "needs ../shared/corpus (a real CT series)"
+command -v sqlite3 >/dev/null || skip_all "sqlite3 not installed"
 S=$T/store M=$T/mnt
-check "import a CT series" fs_store "$S" "$CT_SERIES"
+check "import a CT series" new_store "$S" "$CT_SERIES"
 read -r bid boff bsize < <(sqlite3 "$S/index.db" "SELECT b.id, b.offset, b.enc_size FROM blobs b WHERE b.pack > 0
 	AND (SELECT count(*) FROM segments g WHERE g.blob=b.id) = 1 ORDER BY b.offset LIMIT 1 OFFSET 5" | tr '|' ' ')
 uid=$(sqlite3 "$S/index.db" "SELECT i.sop_uid FROM segments g JOIN instances i ON i.id=g.instance WHERE g.blob=$bid")
@@ -24,8 +26,8 @@ for x in $(find "$M/patients" -type f ! -name "$uid*"); do
 	cat "$x" >/dev/null 2>&1 || bad=$((bad + 1))
 done
 [ $bad = 0 ] && ok "every other file reads" || not_ok "$bad other files fail to read"
-fs_umount "$M"
+check "unmount" fs_umount "$M"
 grep -q "instance $uid (inode [0-9]*): segment [0-9] is damaged.*packs/$(basename "$pack")" "$T/dcmfs.log" &&
 	ok "the daemon logs the instance and the pack" || { not_ok "log:"; diag <"$T/dcmfs.log"; }
 : >"$T/dcmfs.log"   # those lines were expected
-fs_done
+done_testing

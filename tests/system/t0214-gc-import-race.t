@@ -4,12 +4,12 @@
 # again while gc runs, twenty times.  Each round verify must pass and every
 # stored instance must read back byte-identical to the original file with
 # its SOPInstanceUID (the defect filed one slice's bytes under another).
-. "$(dirname "$0")/lib/store-common.sh"
+. "$(dirname "$0")/lib/common.sh"
 
 SER=${CORPUS:+$CORPUS/real/series/ct_ge_hispeed_head_tilt_28sl}
 [ -n "$SER" ] && [ -d "$SER" ] || skip_all "no ../shared/corpus/real/series/ct_ge_hispeed_head_tilt_28sl"
 ROUNDS=${T0214_ROUNDS:-20}
-S=$TMP/store
+S=$T/store
 
 # The originals by SOPInstanceUID.
 declare -A orig
@@ -26,7 +26,7 @@ n=${#orig[@]}
 
 # Every instance of the series, fetched by SOP, equals its original.
 readback() {
-	local out=$TMP/out bad=0 got=0
+	local out=$T/out bad=0 got=0
 	rm -rf "$out"
 	"$CTL" get "$S" --series "$series_uid" -o "$out" >/dev/null || return 1
 	for f in "$out"/*; do
@@ -46,25 +46,25 @@ check "init" "$CTL" init "$S"
 check "import the series ($n files)" "$CTL" import -q "$S" "$SER"
 rounds_bad=0
 for ((i = 1; i <= ROUNDS; i++)); do
-	"$CTL" rm "$S" --patient "$patient" >"$TMP/rm.log" 2>&1 || { echo "# rm failed"; sed 's/^/# /' "$TMP/rm.log"; }
-	"$CTL" import -q "$S" "$SER" >"$TMP/import.log" 2>&1 &
+	"$CTL" rm "$S" --patient "$patient" >"$T/rm.log" 2>&1 || { echo "# rm failed"; sed 's/^/# /' "$T/rm.log"; }
+	"$CTL" import -q "$S" "$SER" >"$T/import.log" 2>&1 &
 	ipid=$!
-	"$CTL" gc "$S" >"$TMP/gc.log" 2>&1
+	"$CTL" gc "$S" >"$T/gc.log" 2>&1
 	gst=$?
 	wait "$ipid"
 	ist=$?
 	round_ok=1
-	[ "$ist" = 0 ] || { round_ok=0; echo "# round $i: import exited $ist"; sed 's/^/# /' "$TMP/import.log"; }
-	[ "$gst" = 0 ] || { round_ok=0; echo "# round $i: gc exited $gst"; sed 's/^/# /' "$TMP/gc.log"; }
-	if ! "$CTL" verify "$S" >"$TMP/verify.log" 2>&1; then
+	[ "$ist" = 0 ] || { round_ok=0; echo "# round $i: import exited $ist"; sed 's/^/# /' "$T/import.log"; }
+	[ "$gst" = 0 ] || { round_ok=0; echo "# round $i: gc exited $gst"; sed 's/^/# /' "$T/gc.log"; }
+	if ! "$CTL" verify "$S" >"$T/verify.log" 2>&1; then
 		round_ok=0
 		echo "# round $i: verify failed"
-		grep -v '^verify' "$TMP/verify.log" | head -5 | sed 's/^/# /'
+		grep -v '^verify' "$T/verify.log" | head -5 | sed 's/^/# /'
 	fi
-	if ! readback >"$TMP/readback.log" 2>&1; then
+	if ! readback >"$T/readback.log" 2>&1; then
 		round_ok=0
 		echo "# round $i: read back differs"
-		head -5 "$TMP/readback.log" | sed 's/^/# /'
+		head -5 "$T/readback.log" | sed 's/^/# /'
 	fi
 	[ "$round_ok" = 1 ] || rounds_bad=$((rounds_bad + 1))
 done

@@ -5,14 +5,13 @@
 # (a patient folder, a study or series UID, a file name, current, unclean)
 # is a problem naming the instance and the fix; a bad record offset is
 # printed as sane numbers.
-. "$(dirname "$0")/lib/store-common.sh"
+. "$(dirname "$0")/lib/common.sh"
 command -v sqlite3 >/dev/null || skip_all "sqlite3 not installed"
-PY=/usr/bin/python3
 $PY -c "import pydicom" 2>/dev/null || skip_all "no pydicom"
 SEED=""
 [ -n "$CORPUS" ] && SEED=$CORPUS/real/series/ct_ge_hispeed_head_tilt_28sl
 [ -d "$SEED" ] || skip_all "no shared corpus"
-IN=$TMP/in
+IN=$T/in
 mkdir -p "$IN"
 cp "$SEED"/0[1-4].dcm "$IN"/
 # Two instances whose SOPInstanceUIDs are longer than DICOM's 64.
@@ -29,8 +28,8 @@ for n in (81, 300):
     ds.file_meta.MediaStorageSOPInstanceUID = uid
     ds.save_as(f"{out}/uid{n}.dcm", write_like_original=True)
 EOF
-S0=$TMP/s0
-S=$TMP/s
+S0=$T/s0
+S=$T/s
 "$CTL" init "$S0" >/dev/null
 "$CTL" import -q "$S0" "$IN" >/dev/null 2>&1
 q() { sqlite3 "$S/index.db" "$1"; }
@@ -41,10 +40,10 @@ L=$(sqlite3 "$S0/index.db" "SELECT group_concat(length(sop_uid)) FROM instances 
 	not_ok "stored $N instances, long UIDs: $L"
 
 # 1. Long UIDs are not a disagreement with the record.
-"$CTL" verify "$S0" >"$TMP/v0.out" 2>&1
+"$CTL" verify "$S0" >"$T/v0.out" 2>&1
 rc=$?
 [ $rc = 0 ] && ok "verify: a healthy store with 81- and 300-character SOP UIDs is clean" ||
-	{ not_ok "verify of a healthy store: exit $rc"; sed 's/^/# /' "$TMP/v0.out" | head; }
+	{ not_ok "verify of a healthy store: exit $rc"; sed 's/^/# /' "$T/v0.out" | head; }
 
 # 2. One identity value changed in index.db: verify exits 1, names the
 # instance and says to reindex.  UID is a SOP UID of the instance hit.
@@ -54,12 +53,12 @@ damaged() {
 	local what=$1 sql=$2 rc
 	fresh
 	q "$sql"
-	"$CTL" verify "$S" >"$TMP/v.out" 2>&1
+	"$CTL" verify "$S" >"$T/v.out" 2>&1
 	rc=$?
-	if [ $rc = 1 ] && grep -qF "$UID0" "$TMP/v.out" && grep -q "dcmfsctl reindex" "$TMP/v.out"; then
+	if [ $rc = 1 ] && grep -qF "$UID0" "$T/v.out" && grep -q "dcmfsctl reindex" "$T/v.out"; then
 		ok "verify finds $what"
 	else
-		not_ok "verify misses $what (exit $rc)"; sed 's/^/# /' "$TMP/v.out" | head
+		not_ok "verify misses $what (exit $rc)"; sed 's/^/# /' "$T/v.out" | head
 	fi
 }
 SER0="(SELECT series FROM instances WHERE id=$ID0)"
@@ -81,36 +80,36 @@ damaged "a flipped unclean reason" "UPDATE instances SET unclean='x' WHERE id=$I
 # 3. A record offset turned to nonsense: verify names it in sane numbers.
 fresh
 q "UPDATE instances SET record_offset=4 WHERE id=$ID0"
-"$CTL" verify "$S" >"$TMP/v.out" 2>&1
+"$CTL" verify "$S" >"$T/v.out" 2>&1
 rc=$?
-if [ $rc = 1 ] && grep -qF "$UID0" "$TMP/v.out" && ! grep -q "18446744" "$TMP/v.out"; then
+if [ $rc = 1 ] && grep -qF "$UID0" "$T/v.out" && ! grep -q "18446744" "$T/v.out"; then
 	ok "verify: a bad record offset is a problem with sane numbers"
 else
-	not_ok "verify with a bad record offset: exit $rc"; sed 's/^/# /' "$TMP/v.out" | head
+	not_ok "verify with a bad record offset: exit $rc"; sed 's/^/# /' "$T/v.out" | head
 fi
 fresh
 q "UPDATE instances SET record_offset=-18396 WHERE id=$ID0"   # a high bit flipped in a 2-byte integer
-"$CTL" verify "$S" >"$TMP/v.out" 2>&1
+"$CTL" verify "$S" >"$T/v.out" 2>&1
 rc=$?
-if [ $rc = 1 ] && grep -qF "$UID0" "$TMP/v.out" && ! grep -q "18446744" "$TMP/v.out"; then
+if [ $rc = 1 ] && grep -qF "$UID0" "$T/v.out" && ! grep -q "18446744" "$T/v.out"; then
 	ok "verify: a negative record offset is a problem with sane numbers"
 else
-	not_ok "verify with a negative record offset: exit $rc"; sed 's/^/# /' "$TMP/v.out" | head
+	not_ok "verify with a negative record offset: exit $rc"; sed 's/^/# /' "$T/v.out" | head
 fi
 
 # 4. No false alarm on hostile identities (t0008's): patients without a
 # PatientID (%noid folders), NULs inside IDs, long IDs, versions, moves,
 # and malformed files (quarantined or rejected).
 G="$PY $TOP/tests/system/lib/identity_gen.py"
-for w in noid long correct moved; do $G $w "$SEED/01.dcm" "$TMP/h/$w"; done
-$G versions "$SEED/01.dcm" "$TMP/h/versions" 5
-H=$TMP/hs
+for w in noid long correct moved; do $G $w "$SEED/01.dcm" "$T/h/$w"; done
+$G versions "$SEED/01.dcm" "$T/h/versions" 5
+H=$T/hs
 "$CTL" init "$H" >/dev/null
-"$CTL" import -q "$H" "$TMP/h" "$SEED/01.dcm" "$CORPUS/malformed" >/dev/null 2>&1
-"$CTL" verify "$H" >"$TMP/vh.out" 2>&1
+"$CTL" import -q "$H" "$T/h" "$SEED/01.dcm" "$CORPUS/malformed" >/dev/null 2>&1
+"$CTL" verify "$H" >"$T/vh.out" 2>&1
 rc=$?
 [ $rc = 0 ] && ok "verify: hostile identities (noid, NULs, long IDs, versions, unclean) are clean" ||
-	{ not_ok "verify of hostile identities: exit $rc"; sed 's/^/# /' "$TMP/vh.out" | head; }
+	{ not_ok "verify of hostile identities: exit $rc"; sed 's/^/# /' "$T/vh.out" | head; }
 
 # 5. One real flipped bit in index.db, in an instance row's record_offset
 # (a 2-byte integer turned negative): verify says so, with sane numbers.
@@ -131,12 +130,12 @@ while (i := d.find(name, i + 1)) >= 0:
         sys.exit(0)
 sys.exit(1)
 EOF
-"$CTL" verify "$S" >"$TMP/v.out" 2>&1
+"$CTL" verify "$S" >"$T/v.out" 2>&1
 rc=$?
-if [ $rc = 1 ] && grep -q "integrity_check" "$TMP/v.out" && grep -qF "$UID0" "$TMP/v.out" &&
-	! grep -q "18446744" "$TMP/v.out"; then
+if [ $rc = 1 ] && grep -q "integrity_check" "$T/v.out" && grep -qF "$UID0" "$T/v.out" &&
+	! grep -q "18446744" "$T/v.out"; then
 	ok "verify: a flipped bit in a row's record_offset is found, with sane numbers"
 else
-	not_ok "verify with a flipped bit in record_offset: exit $rc"; sed 's/^/# /' "$TMP/v.out" | head
+	not_ok "verify with a flipped bit in record_offset: exit $rc"; sed 's/^/# /' "$T/v.out" | head
 fi
 done_testing

@@ -15,6 +15,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -26,21 +27,7 @@
 #include "instance.h"
 #include "maint.h"
 #include "store.h"
-
-static char *make_tmpdir(void)
-{
-	char tmpl[] = "/tmp/dcmfs-test-XXXXXX";
-	char *d = mkdtemp(tmpl);
-	assert_non_null(d);
-	return strdup(d);
-}
-
-static void rm_rf(const char *dir)
-{
-	char cmd[4200];
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-	assert_int_equal(system(cmd), 0);
-}
+#include "scratch.h"
 
 /* ---- packs ---- */
 
@@ -116,7 +103,7 @@ static void poke(const char *path, uint64_t off, uint8_t xor)
 /* A pack of three entries; their payload offsets in off[], file size in *size. */
 static char *three_entry_pack(char *path, size_t pathlen, uint64_t off[3], uint64_t *size)
 {
-	char *dir = make_tmpdir();
+	char *dir = scratch_make();
 	snprintf(path, pathlen, "%s/packs", dir);
 	assert_int_equal(mkdir(path, 0755), 0);
 	struct pack_writer *pw;
@@ -168,7 +155,7 @@ static void test_pack_roundtrip_and_torn_tail(void **state)
 	assert_int_equal(w.g.n, 1);
 	assert_int_equal(w.g.end[0], size);
 	assert_int_equal(w.g.tail[0], 0);
-	rm_rf(dir);
+	scratch_remove(dir);
 	free(dir);
 }
 
@@ -176,7 +163,7 @@ static void test_pack_roundtrip_and_torn_tail(void **state)
 static void test_pack_truncate(void **state)
 {
 	(void)state;
-	char *dir = make_tmpdir();
+	char *dir = scratch_make();
 	char path[4200];
 	snprintf(path, sizeof(path), "%s/packs", dir);
 	assert_int_equal(mkdir(path, 0755), 0);
@@ -201,7 +188,7 @@ static void test_pack_truncate(void **state)
 	assert_int_equal(w.s.n, 2);
 	assert_int_equal(w.s.types[1], PACK_ENTRY_TOMBSTONE);
 	assert_int_equal(w.g.n, 0);
-	rm_rf(dir);
+	scratch_remove(dir);
 	free(dir);
 }
 
@@ -242,7 +229,7 @@ static void test_pack_resync(void **state)
 	assert_int_equal(w.g.start[0], 0);
 	assert_int_equal(w.g.end[0], PACK_FILE_HEADER);
 	assert_int_equal(w.g.tail[0], 0);
-	rm_rf(dir);
+	scratch_remove(dir);
 	free(dir);
 }
 
@@ -252,7 +239,7 @@ static void test_pack_resync(void **state)
 static void test_pack_fake_entry_in_payload(void **state)
 {
 	(void)state;
-	char *dir = make_tmpdir();
+	char *dir = scratch_make();
 	char path[4200];
 	snprintf(path, sizeof(path), "%s/packs", dir);
 	assert_int_equal(mkdir(path, 0755), 0);
@@ -288,7 +275,7 @@ static void test_pack_fake_entry_in_payload(void **state)
 	assert_int_equal(w.g.n, 1);
 	assert_int_equal(w.g.start[0], o2 - PACK_ENTRY_HEADER);
 	assert_int_equal(w.g.end[0], o3 - PACK_ENTRY_HEADER);
-	rm_rf(dir);
+	scratch_remove(dir);
 	free(dir);
 }
 
@@ -309,7 +296,7 @@ static int v1_pack_name(void *arg, int64_t id, char *name, size_t len)
 static void test_pack_v1_readable(void **state)
 {
 	(void)state;
-	char *dir = make_tmpdir();
+	char *dir = scratch_make();
 	char path[4200];
 	snprintf(path, sizeof(path), "%s/packs", dir);
 	assert_int_equal(mkdir(path, 0755), 0);
@@ -368,7 +355,7 @@ static void test_pack_v1_readable(void **state)
 	poke(path, blob_payload + 50, 0x01);        /* the second one's */
 	assert_int_equal(blob_view_get(br, &ref, &v), -EBADMSG);
 	blob_reader_free(br);
-	rm_rf(dir);
+	scratch_remove(dir);
 	free(dir);
 }
 
@@ -377,7 +364,7 @@ static void test_pack_v1_readable(void **state)
 static void test_blob_file(void **state)
 {
 	(void)state;
-	char *dir = make_tmpdir();
+	char *dir = scratch_make();
 	char blobs[4200];
 	snprintf(blobs, sizeof(blobs), "%s/blobs", dir);
 	assert_int_equal(mkdir(blobs, 0755), 0);
@@ -417,7 +404,7 @@ static void test_blob_file(void **state)
 	/* A short file is refused by the header check. */
 	assert_int_equal(truncate(path, 100), 0);
 	assert_int_equal(blob_file_read_header(path, &g), -EBADMSG);
-	rm_rf(dir);
+	scratch_remove(dir);
 	free(dir);
 }
 
@@ -430,21 +417,33 @@ static void constant_hash(const void *data, size_t len, uint8_t out[HASH_LEN])
 	memset(out, 0xAB, HASH_LEN);
 }
 
-/* Small valid DICOM files: from ../shared/corpus or Debian's pydicom. */
-static int find_inputs(const char **out, int max)
+/* Small valid DICOM files: from ../shared/corpus or Debian's pydicom,
+ * wherever the test runs from: the corpus is found beside the source tree
+ * (DCMFS_TOP, set by the Makefile), and DCMFS_TEST_CORPUS and
+ * DCMFS_TEST_PYDICOM override both folders as they do for tests/system.
+ * The names are written into paths[] (max entries of PATH_MAX bytes). */
+static int find_inputs(char paths[][PATH_MAX], int max)
 {
-	static const char *cands[] = {
-		"../shared/corpus/variety/CT_small.dcm",
-		"../shared/corpus/variety/MR_small.dcm",
-		"../shared/corpus/real/ct/CT1_UNC.explicit_little_endian.dcm",
-		"/usr/lib/python3/dist-packages/pydicom/data/test_files/CT_small.dcm",
-		"/usr/lib/python3/dist-packages/pydicom/data/test_files/MR_small.dcm",
-		"/usr/lib/python3/dist-packages/pydicom/data/test_files/rtplan.dcm",
+	static const char *corpus_files[] = {
+		"variety/CT_small.dcm", "variety/MR_small.dcm",
+		"real/ct/CT1_UNC.explicit_little_endian.dcm",
 	};
+	static const char *pydicom_files[] = { "CT_small.dcm", "MR_small.dcm", "rtplan.dcm" };
+	const char *corpus = getenv("DCMFS_TEST_CORPUS");
+	const char *pydicom = getenv("DCMFS_TEST_PYDICOM");
+	if (!corpus)
+		corpus = DCMFS_TOP "/../shared/corpus";
+	if (!pydicom)
+		pydicom = "/usr/lib/python3/dist-packages/pydicom/data/test_files";
 	int n = 0;
-	for (size_t i = 0; i < sizeof(cands) / sizeof(*cands) && n < max; i++)
-		if (access(cands[i], R_OK) == 0)
-			out[n++] = cands[i];
+	for (size_t i = 0; i < 6 && n < max; i++) {
+		if (i < 3)
+			snprintf(paths[n], PATH_MAX, "%s/%s", corpus, corpus_files[i]);
+		else
+			snprintf(paths[n], PATH_MAX, "%s/%s", pydicom, pydicom_files[i - 3]);
+		if (access(paths[n], R_OK) == 0)
+			n++;
+	}
 	return n;
 }
 
@@ -465,13 +464,13 @@ static uint8_t *slurp(const char *path, size_t *len)
 static void test_forced_collision_never_shares(void **state)
 {
 	(void)state;
-	const char *inputs[3];
+	static char inputs[3][PATH_MAX];
 	int n = find_inputs(inputs, 3);
 	if (n < 2) {
 		print_message("skip: no sample DICOM files (../shared/corpus or python3-pydicom)\n");
 		skip();
 	}
-	char *dir = make_tmpdir();
+	char *dir = scratch_make();
 	char store_dir[4200], err[512];
 	snprintf(store_dir, sizeof(store_dir), "%s/store", dir);
 	assert_int_equal(store_init(store_dir, err, sizeof(err)), 0);
@@ -531,7 +530,7 @@ static void test_forced_collision_never_shares(void **state)
 	codec_ctx_free(ctx);
 	store_close(s);
 	hash_fn = hash_xxh3_128;
-	rm_rf(dir);
+	scratch_remove(dir);
 	free(dir);
 }
 
@@ -597,7 +596,7 @@ static void *many_reader(void *arg)
 static void test_reader_bounded_packs(void **state)
 {
 	(void)state;
-	char *dir = make_tmpdir();
+	char *dir = scratch_make();
 	char path[4200];
 	snprintf(path, sizeof(path), "%s/packs", dir);
 	assert_int_equal(mkdir(path, 0755), 0);
@@ -650,7 +649,7 @@ static void test_reader_bounded_packs(void **state)
 	assert_true(count_fds() <= before + BLOB_READER_PACKS);
 	blob_reader_free(m.br);
 	assert_int_equal(count_fds(), before);
-	rm_rf(dir);
+	scratch_remove(dir);
 	free(dir);
 }
 
