@@ -171,11 +171,10 @@ struct dcm_element {
 	size_t length_offset;           /* first byte of the length field */
 	size_t value_offset;            /* first byte of the value */
 	size_t end;                     /* first byte after the element: after its
-					 * value, or after the delimiter that ends
-					 * an undefined length (items and delimiters
-					 * inside a sequence end at value_offset +
-					 * their defined length, delimiters at
-					 * value_offset) */
+					 * value, after the delimiter that closes
+					 * an undefined length, or for a delimiter
+					 * (whose length field is not used) right
+					 * after its 8-byte header */
 };
 
 /* Where a walk is; the caller owns it (a plain value, nothing to free). */

@@ -6,7 +6,10 @@
  * Each patient draws from its own stream keyed by (seed, patient number),
  * and every UID from one stream keyed by the seed, so the same options give
  * the same bytes.  The order of the draws is part of the output: changing it
- * changes every corpus made from a seed.
+ * changes every corpus made from a seed.  Some draws are arguments of one
+ * snprintf() call (dates, times), so their order is the compiler's (C leaves
+ * it unspecified); they are kept so, because spelling an order out could
+ * change the corpora existing seeds make.
  */
 #include "gencorpus.h"
 
