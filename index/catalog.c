@@ -379,7 +379,10 @@ int catalog_open(const char *store_dir, int create, int readonly,
 			goto fail;
 		}
 	}
-	if (!readonly && feed_create(c, err, errlen))
+	/* A new index.db gets its feed at its next writable open: reindex
+	 * fills a new one in one long transaction, and a feed of that would
+	 * cost it dearly and serve no mount (none runs across a reindex). */
+	if (!readonly && version == CATALOG_SCHEMA_VERSION && feed_create(c, err, errlen))
 		goto fail;
 	*out = c;
 	return 0;

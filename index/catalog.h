@@ -343,11 +343,13 @@ int catalog_rx_deferred_next(struct catalog *c, int64_t *cursor, struct record_l
  * its mtime then; state: enum cat_change_state.  The feed is bounded: a
  * trigger keeps the newest CATALOG_CHANGES_KEPT rows or so, and a reader
  * that fell further behind is told so (-ESTALE) and starts afresh.  The
- * table and its triggers are made (IF NOT EXISTS) whenever a store is
- * opened writable, so older stores gain them at their first writable open;
- * a read-only open of a store without them gets -ENOSYS from the calls
+ * table and its triggers are made (IF NOT EXISTS) whenever an existing
+ * index is opened writable, so older stores gain them at their first
+ * writable open, and a new index.db (init, reindex) at its second: a
+ * reindex does not fill a feed no mount can use (none runs across it).
+ * A read-only open of a store without them gets -ENOSYS from the calls
  * below.  seq values are never reused within one index.db; a reindexed
- * index.db starts a new feed at seq 1 (no mount runs across a reindex). */
+ * index.db starts a new feed at seq 1. */
 #define CATALOG_CHANGES_KEPT 65536
 enum cat_change_state {
 	CAT_CHANGE_DELETED = -1,    /* the row is gone (folders: the catalogue dropped it) */
