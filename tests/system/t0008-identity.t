@@ -131,7 +131,9 @@ check "unmount" fs_umount "$M"
 # a version in another series moves the instance: the old folder is left out
 $GEN moved "$clean" "$T/moved" || not_ok "generate a moved version"
 S=$T/s3d
-new_store "$S" "$clean" "$T/moved"
+# one import after the other, so that the moved one is version 2
+check "store the seed, then its version in another series" new_store "$S" "$clean"
+check "import the version in another series" "$CTL" import -q "$S" "$T/moved"
 fs_mount_or_bail "$S" "$M" -o ro
 check "a version moved to another series shows once, in the new series only" \
 	eval '[ "$(find "$M/patients" -type f | wc -l)" = 1 ] && cmp "$(find "$M/patients" -type f)" "$T/moved/moved.dcm"'

@@ -61,17 +61,18 @@ diag() {
 skip_all() { echo "1..0 # SKIP $*"; exit 0; }
 # check TITLE COMMAND...: one TAP line from the command's exit status.  The
 # command runs in this shell (a function may set variables); its output is
-# shown as comments when it fails, and its own "# " lines always.
+# shown as comments when it fails, and its own "# " lines always.  (Its
+# locals have names no test uses: an eval'd command sees the test's own.)
 check() {
-	local title=$1 st
+	local check_title_=$1 check_status_
 	shift
 	"$@" >"$T/.check.out" 2>&1
-	st=$?
-	if [ $st = 0 ]; then
-		ok "$title"
+	check_status_=$?
+	if [ $check_status_ = 0 ]; then
+		ok "$check_title_"
 		grep '^# ' "$T/.check.out"
 	else
-		not_ok "$title"
+		not_ok "$check_title_"
 		head -20 "$T/.check.out" | diag
 	fi
 	return 0
@@ -79,8 +80,8 @@ check() {
 # fails COMMAND...: the command exits non-zero (and is not killed by a signal).
 fails() {
 	"$@" 2>/dev/null
-	local st=$?
-	[ $st -ne 0 ] && [ $st -lt 128 ]
+	local fails_status_=$?
+	[ $fails_status_ -ne 0 ] && [ $fails_status_ -lt 128 ]
 }
 # done_testing: the plan, and the exit status (1 when a line failed).
 done_testing() {
@@ -304,10 +305,12 @@ need_samples() {
 # exits_with STATUS TEXT COMMAND...: the command exits with STATUS and its
 # output (stdout and stderr) holds TEXT (a grep pattern).
 exits_with() {
-	local want=$1 text=$2 st
+	local exits_want_=$1 exits_text_=$2 exits_status_
 	shift 2
 	"$@" >"$T/.exits_with.out" 2>&1
-	st=$?
-	[ "$st" = "$want" ] || { echo "exit status $st, want $want"; cat "$T/.exits_with.out"; return 1; }
-	grep -q -- "$text" "$T/.exits_with.out" || { echo "no '$text' in:"; cat "$T/.exits_with.out"; return 1; }
+	exits_status_=$?
+	[ "$exits_status_" = "$exits_want_" ] ||
+		{ echo "exit status $exits_status_, want $exits_want_"; cat "$T/.exits_with.out"; return 1; }
+	grep -q -- "$exits_text_" "$T/.exits_with.out" ||
+		{ echo "no '$exits_text_' in:"; cat "$T/.exits_with.out"; return 1; }
 }
