@@ -29,6 +29,7 @@
 #include <sys/types.h>
 #include <time.h>
 
+#include "audit.h"
 #include "catalog.h"
 #include "clock.h"
 #include "codec.h"
@@ -67,6 +68,7 @@ struct spool_entry {
 
 struct dcmfs_opts {
 	int ro, rw;
+	int audit;                  /* -o audit: record every open (index/audit.h) */
 	int uid_set, gid_set;
 	unsigned uid, gid, umask;
 	int has_fsname, has_subtype;
@@ -103,6 +105,7 @@ struct dcmfs {
 	int notifier_running;
 
 	struct prefetch *prefetch;      /* decodes the next files of a series */
+	struct audit_log *audit;        /* -o audit; NULL without */
 
 	/* Read-only mounts answer open with ENOSYS: the kernel then stops
 	 * sending OPEN/RELEASE (and keeps the page cache), and reads find

@@ -126,6 +126,7 @@ static const struct fuse_opt dcmfs_optspec[] = {
 	FUSE_OPT_KEY("ro", KEY_KEEP),
 	DOPT("rw", rw, 1),                      /* the default */
 	FUSE_OPT_KEY("rw", KEY_DROP),
+	DOPT("audit", audit, 1),                /* record every open in STORE/audit (off) */
 	FUSE_OPT_KEY("uid=", KEY_UID),          /* owner of every entry (0) */
 	FUSE_OPT_KEY("gid=", KEY_GID),          /* group of every entry (0) */
 	FUSE_OPT_KEY("umask=", KEY_UMASK),      /* bits cleared from every mode (0) */
@@ -172,6 +173,7 @@ static void usage(FILE *f)
 		"  -f                 stay in the foreground\n"
 		"  -d                 debug output (implies -f)\n"
 		"  -o ro              read-only: every write fails with EROFS\n"
+		"  -o audit           record every open of a file in STORE/audit (off; see dcmfsctl audit)\n"
 		"  -o allow_other     let other users use the mount (off)\n"
 		"  -o uid=N,gid=N     owner and group shown for every entry (0, 0)\n"
 		"  -o umask=M         mode bits to clear (0; modes 0444 files, 0555 folders)\n"
@@ -320,6 +322,12 @@ int main(int argc, char *argv[])
 	}
 	store_close(d.store);
 	d.store = NULL;
+	if (d.o.audit && audit_open(d.store_dir, &d.audit, err, sizeof(err))) {
+		fprintf(stderr, "dcmfs: %s\n", err);
+		goto out_args;
+	}
+	audit_close(d.audit);       /* checked; opened again after the fork */
+	d.audit = NULL;
 	if (!d.o.ro) {
 		char path[PATH_MAX];
 		snprintf(path, sizeof(path), "%s/spool/.rejected", d.store_dir);
@@ -360,6 +368,11 @@ int main(int argc, char *argv[])
 		spool_clean_stale(&d);
 		spool_load_rejected(&d);
 	}
+	if (d.o.audit && audit_open(d.store_dir, &d.audit, err, sizeof(err))) {
+		fuse_log(FUSE_LOG_ERR, "dcmfs: %s\n", err);
+		ret = 2;
+		goto out_unmount;
+	}
 	notify_start(&d);
 	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
 	if (ncpu > 1)
@@ -399,6 +412,7 @@ out_key:
 			ret = 1;
 		}
 	}
+	audit_close(d.audit);
 out_store:
 	store_close(d.store);
 	spool_free_all(&d);

@@ -246,7 +246,7 @@ static void dcmfs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 		fuse_reply_err(req, refusal_errno(d));
 		return;
 	}
-	if (d->icache) {
+	if (d->icache && !d->audit) {
 		/* Zero-message opens: the kernel keeps the page cache, sends no
 		 * more OPEN or RELEASE for files, and reads carry fh 0. */
 		fuse_reply_err(req, ENOSYS);
@@ -262,6 +262,10 @@ static void dcmfs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	}
 	f->type = OPEN_INSTANCE;
 	fi->fh = (uintptr_t)f;
+	if (d->audit) {         /* an audited mount keeps its opens: one record each */
+		const struct fuse_ctx *c = fuse_req_ctx(req);
+		audit_record_instance(d->audit, t->cat, ino_id(ino), c->uid, c->pid, d->mountpoint, "");
+	}
 	fi->keep_cache = 1;
 	fi->noflush = 1;
 	if (fuse_reply_open(req, fi) == -ENOENT)
