@@ -92,13 +92,6 @@ static size_t escape_field(char *out, const char *s)
 	return n;
 }
 
-size_t audit_escape(const char *s, char *out)
-{
-	size_t n = escape_field(out, s);
-	out[n] = '\0';
-	return n;
-}
-
 void audit_format_time(int64_t ns, char *out, size_t len)
 {
 	time_t s = (time_t)(ns / 1000000000);
@@ -596,6 +589,8 @@ int audit_parse_time(const char *text, int64_t *ns)
 			 .tm_hour = (int)h, .tm_min = (int)m, .tm_sec = (int)s };
 	time_t t = timegm(&tm);
 	if (t == (time_t)-1 || tm.tm_mday != D)     /* e.g. 2026-02-30 */
+		return -EINVAL;
+	if ((int64_t)t >= INT64_MAX / 1000000000)   /* nanoseconds end in 2262 */
 		return -EINVAL;
 	*ns = (int64_t)t * 1000000000 + frac;
 	return 0;

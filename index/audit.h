@@ -134,14 +134,11 @@ int audit_read(const char *store_dir, int64_t since_ns, audit_entry_cb cb,
  * without an @issuer after it)?  1 or 0. */
 int audit_patient_matches(const char *folder, const char *id);
 
-/* s percent-escaped as the log's text fields are (above) into out, which
- * has room for 3*strlen(s)+1 bytes; NUL-terminated.  Returns its length. */
-size_t audit_escape(const char *s, char *out);
 /* Time as the log writes it (TIME above) into out (at least 32 bytes). */
 void audit_format_time(int64_t ns, char *out, size_t len);
 /* Parse "YYYY-MM-DD", "YYYY-MM-DDTHH:MM", "YYYY-MM-DDTHH:MM:SS" (also with
- * a space for the T, fractional seconds and a final Z; always UTC) into
- * nanoseconds since the epoch: 0, or -EINVAL. */
+ * a space for the T, fractional seconds and a final Z; always UTC, from
+ * 1970 to 2261) into nanoseconds since the epoch: 0, or -EINVAL. */
 int audit_parse_time(const char *text, int64_t *ns);
 
 #endif

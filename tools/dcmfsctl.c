@@ -1117,12 +1117,15 @@ static void audit_skipped(void *arg, const char *file, uint64_t line, const char
 		file, line, why);
 }
 
-/* A value for a terminal: percent-escaped as in the log (no control bytes). */
+/* A value for a terminal and for cut/awk: a control byte (tab included)
+ * shown as '?' (--json has the exact value). */
 static const char *audit_safe(const char *s, char **buf)
 {
 	free(*buf);
-	*buf = xmalloc(3 * strlen(s) + 1);
-	audit_escape(s, *buf);
+	*buf = xstrdup(s);
+	for (char *p = *buf; *p; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			*p = '?';
 	return *buf;
 }
 
