@@ -24,13 +24,11 @@
 
 #include "catalog.h"
 #include "cli.h"
+#include "dcmfsctl.h"
 #include "ingest.h"
 #include "instance.h"
 #include "maint.h"
 #include "store.h"
-
-#define EXIT_PROBLEMS 1
-#define EXIT_ERROR 2
 
 static int progress_on;
 
@@ -112,6 +110,7 @@ static const char usage_text[] =
 	"  gc [--force] STORE              free data that nothing references (--force: even\n"
 	"                                  after a reindex that skipped damage); waits for\n"
 	"                                  running imports to finish\n"
+	SHARE_USAGE
 	"\n"
 	"Exit status: 0 ok, 1 problems found (rejected files, verify problems, damage\n"
 	"skipped by reindex, or an import that skipped entries and imported nothing),\n"
@@ -1101,6 +1100,7 @@ static const struct command {
 	{ "init", cmd_init }, { "import", cmd_import }, { "stats", cmd_stats },
 	{ "ls", cmd_ls }, { "get", cmd_get }, { "verify", cmd_verify },
 	{ "reindex", cmd_reindex }, { "rm", cmd_rm }, { "gc", cmd_gc },
+	{ "share", cmd_share },
 };
 
 int main(int argc, char **argv)
