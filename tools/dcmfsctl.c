@@ -62,7 +62,7 @@ static void note_waiting(const char *what)
 		fprintf(stderr, "dcmfsctl: %s\n", what);
 }
 
-static struct store *open_store(const char *dir, int readonly)
+struct store *open_store(const char *dir, int readonly)
 {
 	struct store *s;
 	char err[512];
@@ -73,7 +73,7 @@ static struct store *open_store(const char *dir, int readonly)
 }
 
 /* Close stdout and fail if that fails, so a full disk cannot pass as success. */
-static int finish(int status)
+int finish(int status)
 {
 	if (fflush(stdout) || ferror(stdout) || fclose(stdout))
 		die("cannot write output: %s", strerror(errno));
@@ -116,8 +116,7 @@ static const char usage_text[] =
 	"skipped by reindex, or an import that skipped entries and imported nothing),\n"
 	"2 usage or store error.\n";
 
-static void usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
-static void usage_error(const char *fmt, ...)
+void usage_error(const char *fmt, ...)
 {
 	va_list ap;
 	fputs("dcmfsctl: ", stderr);

@@ -8,6 +8,16 @@
 #define EXIT_PROBLEMS 1
 #define EXIT_ERROR 2
 
+struct store;
+
+/* "dcmfsctl: <message>" and a pointer to --help on stderr; exit(2). */
+void usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+/* Close stdout (failing if that fails: a full disk is no success) and
+ * return status. */
+int finish(int status);
+/* Open a store or die saying why (the caller closes it with store_close). */
+struct store *open_store(const char *dir, int readonly);
+
 /* `dcmfsctl share SUBCOMMAND ...` (dcmfsctl_share.c): argv[0] is "share".
  * Returns the exit status. */
 int cmd_share(int argc, char **argv);

@@ -9,7 +9,6 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <json-c/json.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,34 +19,6 @@
 #include "dcmfsctl.h"
 #include "share.h"
 #include "store.h"
-
-static void share_usage(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
-static void share_usage(const char *fmt, ...)
-{
-	va_list ap;
-	fputs("dcmfsctl: ", stderr);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputs("\n(see 'dcmfsctl --help')\n", stderr);
-	exit(EXIT_ERROR);
-}
-
-static int done(int status)
-{
-	if (fflush(stdout) || ferror(stdout) || fclose(stdout))
-		die("cannot write output: %s", strerror(errno));
-	return status;
-}
-
-static struct store *share_store(const char *dir, int readonly)
-{
-	struct store *s;
-	char err[512];
-	if (store_open(dir, readonly, &s, err, sizeof(err)))
-		die("%s", err);
-	return s;
-}
 
 /* The catalogue keeps a 0x01 byte of a value as 0x01 0x01 (dicom.h): a
  * value typed on the command line is the DICOM value, so map it alike. */
@@ -131,10 +102,10 @@ static int share_create(int argc, char **argv)
 			if (strcmp(a, lists[l].opt))
 				continue;
 			if (i + 1 >= argc)
-				share_usage("share create: %s needs a value", a);
+				usage_error("share create: %s needs a value", a);
 			const char *v = argv[++i];
 			if (!v[0])
-				share_usage("share create: %s needs a value, not an empty one", a);
+				usage_error("share create: %s needs a value, not an empty one", a);
 			char *cv = catalog_form(v);
 			char ***list = (char ***)((char *)sh + lists[l].list);
 			if (share_add_value(list, counts[l], cv))
@@ -146,23 +117,23 @@ static int share_create(int argc, char **argv)
 			continue;
 		if (!strcmp(a, "--from") || !strcmp(a, "--to")) {
 			if (i + 1 >= argc)
-				share_usage("share create: %s needs a date YYYYMMDD", a);
+				usage_error("share create: %s needs a date YYYYMMDD", a);
 			const char *v = argv[++i];
 			char *dst = a[2] == 'f' ? sh->from : sh->to;
 			if (dst[0])
-				share_usage("share create: %s is given twice", a);
+				usage_error("share create: %s is given twice", a);
 			if (share_date_check(v))
-				share_usage("share create: %s '%s' is not a calendar date YYYYMMDD", a, v);
+				usage_error("share create: %s '%s' is not a calendar date YYYYMMDD", a, v);
 			memcpy(dst, v, 9);
 		} else if (!strcmp(a, "--expires")) {
 			if (i + 1 >= argc)
-				share_usage("share create: --expires needs a date YYYY-MM-DD");
+				usage_error("share create: --expires needs a date YYYY-MM-DD");
 			if (have_expiry++)
-				share_usage("share create: --expires is given twice");
+				usage_error("share create: --expires is given twice");
 			const char *v = argv[++i];
 			int64_t t = parse_expiry(v);
 			if (t <= 0)
-				share_usage("share create: --expires '%s' is not a calendar date YYYY-MM-DD"
+				usage_error("share create: --expires '%s' is not a calendar date YYYY-MM-DD"
 					    " (or YYYY-MM-DDTHH:MM:SS, UTC)", v);
 			sh->expires_s = t;
 		} else if (!strcmp(a, "--all")) {
@@ -174,27 +145,27 @@ static int share_create(int argc, char **argv)
 		} else if (!strcmp(a, "--allow-burned-in")) {
 			sh->allow_burned_in = 1;
 		} else if (a[0] == '-' && a[1] == '-') {
-			share_usage("share create: unknown option '%s'", a);
+			usage_error("share create: unknown option '%s'", a);
 		} else if (!dir) {
 			dir = a;
 		} else if (!name) {
 			name = a;
 		} else {
-			share_usage("share create: unexpected '%s' (one STORE and one NAME)", a);
+			usage_error("share create: unexpected '%s' (one STORE and one NAME)", a);
 		}
 	}
 	if (!dir || !name)
-		share_usage("share create needs STORE and NAME");
+		usage_error("share create needs STORE and NAME");
 	char err[512];
 	if (share_name_check(name, err, sizeof(err)))
-		share_usage("%s", err);
+		usage_error("%s", err);
 	snprintf(sh->name, sizeof(sh->name), "%s", name);
 	if ((sh->shift_dates || sh->allow_burned_in) && !sh->deidentify)
-		share_usage("share create: %s only applies to a --deidentify share",
+		usage_error("share create: %s only applies to a --deidentify share",
 			    sh->shift_dates ? "--shift-dates" : "--allow-burned-in");
 	if (share_validate(sh, err, sizeof(err)))
-		share_usage("%s", err);
-	struct store *s = share_store(dir, 0);
+		usage_error("%s", err);
+	struct store *s = open_store(dir, 0);
 	/* the indexes the share's queries use, on stores made before them */
 	if (catalog_share_indexes(store_main_catalog(s)))
 		fprintf(stderr, "dcmfsctl: warning: cannot add the share indexes: %s\n",
@@ -207,7 +178,7 @@ static int share_create(int argc, char **argv)
 	if (rc == -EEXIST) {
 		fprintf(stderr, "dcmfsctl: %s\n", err);
 		share_free(sh);
-		return done(EXIT_PROBLEMS);
+		return finish(EXIT_PROBLEMS);
 	}
 	if (rc)
 		die("%s", err);
@@ -221,7 +192,7 @@ static int share_create(int argc, char **argv)
 	printf("\n");
 	free(rules);
 	share_free(sh);
-	return done(0);
+	return finish(0);
 }
 
 /* ---------------- JSON and text of a definition ---------------- */
@@ -285,15 +256,15 @@ static int share_list(int argc, char **argv)
 		if (!strcmp(argv[i], "--json"))
 			json = 1;
 		else if (argv[i][0] == '-' && argv[i][1] == '-')
-			share_usage("share list: unknown option '%s'", argv[i]);
+			usage_error("share list: unknown option '%s'", argv[i]);
 		else if (!dir)
 			dir = argv[i];
 		else
-			share_usage("share list takes one STORE");
+			usage_error("share list takes one STORE");
 	}
 	if (!dir)
-		share_usage("share list needs a STORE");
-	struct store *s = share_store(dir, 1);
+		usage_error("share list needs a STORE");
+	struct store *s = open_store(dir, 1);
 	char **names;
 	size_t n;
 	int rc = share_names(dir, &names, &n);
@@ -331,7 +302,7 @@ static int share_list(int argc, char **argv)
 	if (json)
 		print_json(arr);
 	store_close(s);
-	return done(status);
+	return finish(status);
 }
 
 /* ---------------- show ---------------- */
@@ -344,26 +315,26 @@ static int share_show(int argc, char **argv)
 		if (!strcmp(argv[i], "--json"))
 			json = 1;
 		else if (argv[i][0] == '-' && argv[i][1] == '-')
-			share_usage("share show: unknown option '%s'", argv[i]);
+			usage_error("share show: unknown option '%s'", argv[i]);
 		else if (!dir)
 			dir = argv[i];
 		else if (!name)
 			name = argv[i];
 		else
-			share_usage("share show takes STORE and NAME");
+			usage_error("share show takes STORE and NAME");
 	}
 	if (!dir || !name)
-		share_usage("share show needs STORE and NAME");
+		usage_error("share show needs STORE and NAME");
 	char err[512];
 	if (share_name_check(name, err, sizeof(err)))
-		share_usage("%s", err);
-	struct store *s = share_store(dir, 1);
+		usage_error("%s", err);
+	struct store *s = open_store(dir, 1);
 	struct share *sh;
 	int rc = share_load(dir, name, &sh, err, sizeof(err));
 	if (rc == -ENOENT) {
 		store_close(s);
 		fprintf(stderr, "dcmfsctl: no share %s in %s\n", name, dir);
-		return done(EXIT_PROBLEMS);
+		return finish(EXIT_PROBLEMS);
 	}
 	if (rc)
 		die("%s", err);
@@ -417,7 +388,7 @@ static int share_show(int argc, char **argv)
 	}
 	share_free(sh);
 	store_close(s);
-	return done(0);
+	return finish(0);
 }
 
 /* ---------------- rm ---------------- */
@@ -425,28 +396,28 @@ static int share_show(int argc, char **argv)
 static int share_rm(int argc, char **argv)
 {
 	if (argc != 3)
-		share_usage("share rm takes STORE and NAME");
+		usage_error("share rm takes STORE and NAME");
 	const char *dir = argv[1], *name = argv[2];
 	char err[512];
 	if (share_name_check(name, err, sizeof(err)))
-		share_usage("%s", err);
-	struct store *s = share_store(dir, 1);
+		usage_error("%s", err);
+	struct store *s = open_store(dir, 1);
 	int rc = share_remove(dir, name);
 	store_close(s);
 	if (rc == -ENOENT) {
 		fprintf(stderr, "dcmfsctl: no share %s in %s\n", name, dir);
-		return done(EXIT_PROBLEMS);
+		return finish(EXIT_PROBLEMS);
 	}
 	if (rc)
 		die("cannot remove share %s: %s", name, strerror(-rc));
 	printf("removed share %s\n", name);
-	return done(0);
+	return finish(0);
 }
 
 int cmd_share(int argc, char **argv)
 {
 	if (argc < 2)
-		share_usage("share needs a subcommand: create, list, show or rm");
+		usage_error("share needs a subcommand: create, list, show or rm");
 	static const struct { const char *name; int (*fn)(int, char **); } subs[] = {
 		{ "create", share_create }, { "list", share_list }, { "show", share_show },
 		{ "rm", share_rm },
@@ -454,5 +425,5 @@ int cmd_share(int argc, char **argv)
 	for (size_t i = 0; i < sizeof(subs) / sizeof(subs[0]); i++)
 		if (!strcmp(argv[1], subs[i].name))
 			return subs[i].fn(argc - 1, argv + 1);
-	share_usage("share: unknown subcommand '%s' (create, list, show or rm)", argv[1]);
+	usage_error("share: unknown subcommand '%s' (create, list, show or rm)", argv[1]);
 }
