@@ -177,6 +177,21 @@ int share_is_deid_file(fuse_ino_t ino)
 }
 
 #if HAVE_DEID
+/* The slot holding ino, with a reference taken, or -1.  Caller holds
+ * deid_lock. */
+static int deid_hold(struct dcmfs *d, fuse_ino_t ino)
+{
+	for (int i = 0; i < DEID_SLOTS; i++) {
+		struct deid_slot *e = &d->deid_cache[i];
+		if (e->ino == ino) {
+			e->refs++;
+			e->used = ++deid_clock;
+			return i;
+		}
+	}
+	return -1;
+}
+
 /* Open (or find) the de-identified file of instance row in view v, with a
  * reference: 0 and *slot (an index into d->deid_cache, or -1 with *own set
  * when every slot is busy), 1 when the instance is left out, or -errno. */
@@ -186,17 +201,10 @@ static int deid_get(struct dcmfs *d, struct catalog *cat, struct share_view *v, 
 	fuse_ino_t ino = share_ino(v->slot, K_INSTANCE, row);
 	*own = NULL;
 	pthread_mutex_lock(&d->deid_lock);
-	for (int i = 0; i < DEID_SLOTS; i++) {
-		struct deid_slot *e = &d->deid_cache[i];
-		if (e->ino == ino) {
-			e->refs++;
-			e->used = ++deid_clock;
-			pthread_mutex_unlock(&d->deid_lock);
-			*slot = i;
-			return 0;
-		}
-	}
+	*slot = deid_hold(d, ino);
 	pthread_mutex_unlock(&d->deid_lock);
+	if (*slot >= 0)
+		return 0;
 	struct deid_file *f = NULL;
 	const char *why = NULL;
 	int r = deid_file_open(d->store, cat, v->sh, row, &f, &why);
@@ -206,17 +214,14 @@ static int deid_get(struct dcmfs *d, struct catalog *cat, struct share_view *v, 
 		return r;
 	struct deid_file *evicted = NULL;
 	pthread_mutex_lock(&d->deid_lock);
+	if ((*slot = deid_hold(d, ino)) >= 0) {     /* another thread was quicker */
+		pthread_mutex_unlock(&d->deid_lock);
+		deid_file_close(f);
+		return 0;
+	}
 	struct deid_slot *victim = NULL;
 	for (int i = 0; i < DEID_SLOTS; i++) {
 		struct deid_slot *e = &d->deid_cache[i];
-		if (e->ino == ino) {
-			e->refs++;
-			e->used = ++deid_clock;
-			pthread_mutex_unlock(&d->deid_lock);
-			deid_file_close(f);
-			*slot = i;
-			return 0;
-		}
 		if (!e->refs && (!victim || e->used < victim->used))
 			victim = e;
 	}
@@ -358,6 +363,34 @@ static double entry_timeout(struct share_view *v, int kind)
 	return kind == K_INSTANCE ? TIMEOUT_FILE : TIMEOUT_DIR;
 }
 
+/* The stat of an instance node of a member series, as its folder lists it:
+ * the stored file (plain) or the de-identified one.  0, 1 (left out), -errno. */
+static int instance_stat(struct dcmfs *d, struct catalog *cat, struct share_view *v,
+			 const struct cat_node *n, struct stat *st)
+{
+	if (v->sh->deidentify) {
+#if HAVE_DEID
+		uint64_t size = 0;
+		int r = deid_size(d, cat, v, n->id, &size);
+		if (r)
+			return r;
+		fill_common(d, st, share_ino(v->slot, K_INSTANCE, n->id), S_IFREG, 0444, 1, n->mtime_ns);
+		st->st_size = (off_t)size;
+		st->st_blocks = (blkcnt_t)((size + 511) / 512);
+		return 0;
+#else
+		(void)cat;
+		return 1;
+#endif
+	}
+	fill_common(d, st, ino_make(K_INSTANCE, n->id), S_IFREG, 0444, 1, n->mtime_ns);
+	st->st_size = (off_t)n->size;
+	st->st_blocks = (blkcnt_t)((n->size + 511) / 512);
+	return 0;
+}
+
+static int cat_kind_of(int kind) { return kind == K_STUDIES ? CAT_PATIENT : kind; }
+
 /* The stat of a node of kind (a share kind, inode.h) and row in view v:
  * 0, -ENOENT (not a member, or not shown), or -errno.  *n (may be NULL)
  * gets the catalogue node of catalogue kinds. */
@@ -386,88 +419,36 @@ static int view_stat(struct dcmfs *d, struct catalog *cat, struct share_view *v,
 	switch (kind) {
 	case K_PATIENT:
 	case K_STUDIES:
-		if (!share_members_has(v->m, CAT_PATIENT, row))
-			return -ENOENT;
-		if ((r = catalog_node(cat, CAT_PATIENT, row, &n)))
-			return r;
-		if (!n.nchildren)
-			return -ENOENT;
-		if (kind == K_PATIENT)
-			stat_dir(d, st, ino, 3, n.mtime_ns);
-		else
-			stat_dir(d, st, ino, 2 + (nlink_t)share_members_count(v->m, CAT_STUDY, row),
-				 n.mtime_ns);
-		break;
 	case K_STUDY:
-		if (!share_members_has(v->m, CAT_STUDY, row))
+	case K_SERIES: {
+		int ck = cat_kind_of(kind);
+		if (!share_members_has(v->m, ck, row))
 			return -ENOENT;
-		if ((r = catalog_node(cat, CAT_STUDY, row, &n)))
+		if ((r = catalog_node(cat, ck, row, &n)))
 			return r;
 		if (!n.nchildren)
 			return -ENOENT;
-		stat_dir(d, st, ino, 2 + (nlink_t)share_members_count(v->m, CAT_SERIES, row),
-			 n.mtime_ns);
+		/* patient: "studies"; studies, study: their member subfolders */
+		nlink_t nlink = kind == K_PATIENT ? 3 : kind == K_SERIES ? 2 :
+				2 + (nlink_t)share_members_count(v->m, ck + 1, row);
+		stat_dir(d, st, ino, nlink, n.mtime_ns);
 		break;
-	case K_SERIES:
-		if (!share_members_has(v->m, CAT_SERIES, row))
-			return -ENOENT;
-		if ((r = catalog_node(cat, CAT_SERIES, row, &n)))
-			return r;
-		if (!n.nchildren)
-			return -ENOENT;
-		stat_dir(d, st, ino, 2, n.mtime_ns);
-		break;
-	case K_INSTANCE: {
+	}
+	case K_INSTANCE:
 		if (!v->sh->deidentify)
 			return -ENOENT;
 		if ((r = catalog_node(cat, CAT_INSTANCE, row, &n)))
 			return r;
 		if (!share_members_has(v->m, CAT_SERIES, n.parent))
 			return -ENOENT;
-#if HAVE_DEID
-		uint64_t size = 0;
-		if ((r = deid_size(d, cat, v, row, &size)))
+		if ((r = instance_stat(d, cat, v, &n, st)))
 			return r > 0 ? -ENOENT : r;
-		fill_common(d, st, ino, S_IFREG, 0444, 1, n.mtime_ns);
-		st->st_size = (off_t)size;
-		st->st_blocks = (blkcnt_t)((size + 511) / 512);
-		*timeout = TIMEOUT_DIR;
 		break;
-#else
-		return -ENOENT;
-#endif
-	}
 	default:
 		return -ENOENT;
 	}
 	if (out)
 		*out = n;
-	return 0;
-}
-
-/* The stat of an instance node of a member series, as its folder lists it:
- * the stored file (plain) or the de-identified one.  0, 1 (left out), -errno. */
-static int instance_stat(struct dcmfs *d, struct catalog *cat, struct share_view *v,
-			 const struct cat_node *n, struct stat *st)
-{
-	if (v->sh->deidentify) {
-#if HAVE_DEID
-		uint64_t size = 0;
-		int r = deid_size(d, cat, v, n->id, &size);
-		if (r)
-			return r;
-		fill_common(d, st, share_ino(v->slot, K_INSTANCE, n->id), S_IFREG, 0444, 1, n->mtime_ns);
-		st->st_size = (off_t)size;
-		st->st_blocks = (blkcnt_t)((size + 511) / 512);
-		return 0;
-#else
-		(void)cat;
-		return 1;
-#endif
-	}
-	fill_common(d, st, ino_make(K_INSTANCE, n->id), S_IFREG, 0444, 1, n->mtime_ns);
-	st->st_size = (off_t)n->size;
-	st->st_blocks = (blkcnt_t)((n->size + 511) / 512);
 	return 0;
 }
 
@@ -520,21 +501,21 @@ int64_t share_plain_series(struct dcmfs *d, fuse_ino_t ino)
 
 /* ---- lookup ---- */
 
-struct find_ctx {
+/* A walk over the children of a share folder: finding a name, or listing. */
+struct view_walk {
 	struct dcmfs *d;
 	struct catalog *cat;
 	struct share_view *v;
-	int kind;                   /* share kind of the candidates */
-	const char *name;
+	int kind;                   /* share kind of the children */
+	const char *name;           /* finding: the name, and the id found */
 	int64_t found;
+	struct open_file *f;        /* listing: the listing */
 };
-
-static int cat_kind_of(int kind) { return kind == K_STUDIES ? CAT_PATIENT : kind; }
 
 /* A de-identified share: is member id named c->name? */
 static int find_member_cb(void *arg, int64_t id)
 {
-	struct find_ctx *c = arg;
+	struct view_walk *c = arg;
 	struct cat_node n;
 	char name[256];
 	if (catalog_node(c->cat, cat_kind_of(c->kind), id, &n))
@@ -550,7 +531,7 @@ static int find_member_cb(void *arg, int64_t id)
 
 static int find_instance_cb(void *arg, const struct cat_node *n)
 {
-	struct find_ctx *c = arg;
+	struct view_walk *c = arg;
 	char name[256];
 	if (member_name(c->v, c->cat, CAT_INSTANCE, n, name, sizeof(name)))
 		return 0;
@@ -596,7 +577,7 @@ static int view_lookup(struct dcmfs *d, struct catalog *cat, struct share_view *
 		*timeout = entry_timeout(v, ckind);
 		return view_stat(d, cat, v, ckind, n.id, st, timeout, NULL);
 	}
-	struct find_ctx c = { d, cat, v, ckind, name, 0 };
+	struct view_walk c = { d, cat, v, ckind, name, 0, NULL };
 	if (ckind == CAT_INSTANCE)
 		r = catalog_children(cat, CAT_SERIES, prow, find_instance_cb, &c);
 	else
@@ -632,17 +613,9 @@ int share_lookup(struct dcmfs *d, struct catalog *cat, fuse_ino_t parent,
 
 /* ---- listings ---- */
 
-struct slist_ctx {
-	struct dcmfs *d;
-	struct catalog *cat;
-	struct share_view *v;
-	struct open_file *f;
-	int kind;                   /* share kind of the children */
-};
-
 static int list_member_cb(void *arg, int64_t id)
 {
-	struct slist_ctx *c = arg;
+	struct view_walk *c = arg;
 	struct stat st;
 	double to;
 	struct cat_node n;
@@ -659,7 +632,7 @@ static int list_member_cb(void *arg, int64_t id)
 
 static int list_instance_cb(void *arg, const struct cat_node *n)
 {
-	struct slist_ctx *c = arg;
+	struct view_walk *c = arg;
 	struct stat st;
 	char name[256];
 	int r = instance_stat(c->d, c->cat, c->v, n, &st);
@@ -690,7 +663,7 @@ static int view_list(struct dcmfs *d, struct catalog *cat, struct share_view *v,
 	}
 	if (v->dead)
 		return 0;
-	struct slist_ctx c = { d, cat, v, f, 0 };
+	struct view_walk c = { d, cat, v, 0, NULL, 0, f };
 	switch (kind) {
 	case K_FIXED:
 		c.kind = K_PATIENT;
