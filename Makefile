@@ -59,7 +59,10 @@ $(LIB): $(INDEX_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
 
-$(BUILD)/dcmfsctl: $(BUILD)/tools/dcmfsctl.o $(CLI_OBJ) $(LIB)
+# dcmfsctl: its main file and one file per family of subcommands
+CTL_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(wildcard tools/dcmfsctl*.c))
+
+$(BUILD)/dcmfsctl: $(CTL_OBJ) $(CLI_OBJ) $(LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/dcmfs-gencorpus: $(GENCORPUS_OBJ) $(CLI_OBJ) $(LIB)

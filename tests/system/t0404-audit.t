@@ -1,7 +1,8 @@
 #!/bin/bash
 # t0404-audit.t - `-o audit` records every open of a file (time, uid, pid,
 # mount, share, SOPInstanceUID, patient folder) in STORE/audit, for root and
-# for another user, one record per open; `dcmfsctl audit` reads it back with
+# for another user, one record per open, on the admin mount and on a share
+# mount; `dcmfsctl audit` reads it back with
 # --json, --share, --patient and --since; records older than a second
 # survive a kill -9 of the daemon; a damaged or torn line is skipped with a
 # message naming it, and the records around it are still read.
@@ -94,6 +95,19 @@ check "plain output: one tab-separated line per record (time, uid, pid, share, p
 check "--since with a bad date: exit 2 naming the forms" exits_with 2 "YYYY-MM-DD" "$CTL" audit "$S" --since 30.11.2026
 check "an unknown option: exit 2" exits_with 2 "unknown option '--bogus'" "$CTL" audit "$S" --bogus
 check "not a store: exit 2" exits_with 2 "" "$CTL" audit "$T/nothing"
+
+# A share mount records its share's name.
+check "define a share of everything" "$CTL" share create "$S" research --all
+M3=$T/mnt3
+fs_mount_or_bail "$S" "$M3" -o share=research,audit
+SF=$(find "$M3/patients" -type f -name '*.dcm' -print -quit)
+SHARE_PID=$(sh -c 'echo $$; exec cat "$1" >/dev/null' _ "$SF")
+check "unmount the share" fs_umount "$M3"
+share_record() {
+	records 1 --share research && grep -q "\"pid\":$SHARE_PID,\"mount\":\"$M3\",\"share\":\"research\"" "$T/r.json"
+}
+check "--share research: the share mount's one record, with the share's name" share_record
+check "--share '' keeps the admin mount's records only" records 5 --share ""
 
 # A second audited mount of the same store appends to the same file; kill -9
 # it a second after its opens: the records are there.
