@@ -253,10 +253,22 @@ static void dcmfs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 		fuse_reply_err(req, t ? ENOENT : ENOMEM);      /* not in the share */
 		return;
 	}
-	if (d->icache && !d->audit) {
+	if (d->audit) {         /* an audited mount keeps its opens: one record each */
+		const struct fuse_ctx *c = fuse_req_ctx(req);
+		audit_record_instance(d->audit, t->cat, is_share_ino(ino) ? share_ino_row(ino) : ino_id(ino),
+				      c->uid, c->pid, d->mountpoint, d->self ? d->self->name : "");
+	}
+	if (d->icache) {
 		/* Zero-message opens: the kernel keeps the page cache, sends no
-		 * more OPEN or RELEASE for files, and reads carry fh 0. */
-		fuse_reply_err(req, ENOSYS);
+		 * more OPEN or RELEASE for files, and reads carry fh 0.  With
+		 * audit, opens are answered (fh 0 all the same: reads find the
+		 * instance in the icache). */
+		fi->keep_cache = 1;
+		fi->noflush = 1;
+		if (d->audit)
+			fuse_reply_open(req, fi);
+		else
+			fuse_reply_err(req, ENOSYS);
 		return;
 	}
 	struct open_file *f = calloc(1, sizeof(*f));
@@ -269,11 +281,6 @@ static void dcmfs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	}
 	f->type = share_is_deid_file(ino) ? OPEN_DEID : OPEN_INSTANCE;
 	fi->fh = (uintptr_t)f;
-	if (d->audit) {         /* an audited mount keeps its opens: one record each */
-		const struct fuse_ctx *c = fuse_req_ctx(req);
-		audit_record_instance(d->audit, t->cat, is_share_ino(ino) ? share_ino_row(ino) : ino_id(ino),
-				      c->uid, c->pid, d->mountpoint, d->self ? d->self->name : "");
-	}
 	fi->keep_cache = 1;
 	fi->noflush = 1;
 	if (fuse_reply_open(req, fi) == -ENOENT)
