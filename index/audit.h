@@ -6,10 +6,11 @@
  * What it promises:
  *  - audit_record never blocks its caller for long: it formats one line and
  *    puts it in an in-memory queue; a writer thread appends the queue to the
- *    log with one write() per batch and makes it durable with fdatasync at
- *    most once a second.  A daemon killed with kill -9 loses only what was
- *    still queued (a write() is in the kernel's page cache as soon as it
- *    returns); a machine that stops loses at most the last second.
+ *    log with one write() per batch (lines gather for AUDIT_GATHER_MS) and
+ *    makes it durable with fdatasync at most once a second.  A daemon killed
+ *    with kill -9 loses only what was still queued, the last AUDIT_GATHER_MS
+ *    (a write() is in the kernel's page cache as soon as it returns); a
+ *    machine that stops loses at most the last second.
  *  - When the queue is full (the disk stalls, AUDIT_QUEUE_BYTES pending),
  *    an open waits up to AUDIT_WAIT_MS for room; if none comes the record is
  *    dropped and counted, and opens go on without waiting until the writer
@@ -67,6 +68,7 @@
 #define AUDIT_QUEUE_BYTES (4u << 20)    /* pending lines before opens wait */
 #define AUDIT_WAIT_MS 250               /* the longest an open waits for room */
 #define AUDIT_SYNC_MS 1000              /* fdatasync at most this often */
+#define AUDIT_GATHER_MS 10              /* queued lines wait this long, to share a write() */
 
 struct audit_log;
 
@@ -87,9 +89,11 @@ void audit_record(struct audit_log *a, uid_t uid, pid_t pid, const char *mount,
 
 struct catalog;
 /* audit_record for instance id of cat (a connection of the calling
- * thread): looks up its SOPInstanceUID and patient folder.  Returns 0, or
- * -ENOENT / -EIO when the catalogue has no such instance (then the record
- * is still made, with what is known: empty SOP_UID or PATIENT). */
+ * thread): looks up its SOPInstanceUID and patient folder (remembered for
+ * the last 1024 instances or so: an instance row never changes them).
+ * Returns 0, or -ENOENT / -EIO when the catalogue has no such instance
+ * (then the record is still made, with what is known: empty SOP_UID or
+ * PATIENT). */
 int audit_record_instance(struct audit_log *a, struct catalog *cat, int64_t instance_id,
 			  uid_t uid, pid_t pid, const char *mount, const char *share);
 
