@@ -14,9 +14,11 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -189,6 +191,37 @@ static void test_damaged_and_torn_lines_are_skipped_by_number(void **state)
 	free(dir);
 }
 
+/* Writes that fail (here: past RLIMIT_FSIZE) lose their records, and the
+ * log says how many in a "lost=N" line as soon as it can write again. */
+static void test_records_a_write_loses_are_counted_in_the_log(void **state)
+{
+	(void)state;
+	char *dir = scratch_make();
+	struct audit_log *a;
+	char err[256];
+	assert_int_equal(audit_open(dir, &a, err, sizeof(err)), 0);
+	struct rlimit old, tiny;
+	assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
+	signal(SIGXFSZ, SIG_IGN);
+	tiny = old;
+	tiny.rlim_cur = 10;
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &tiny), 0);
+	for (int i = 0; i < 100; i++)
+		audit_record(a, 0, i, "/m", "", "1.2.3", "P");
+	while (audit_lost(a) < 100)         /* the writer has tried */
+		usleep(10000);
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
+	audit_record(a, 0, 100, "/m", "", "1.2.3", "P");
+	audit_close(a);
+	struct got g;
+	read_all(dir, &g);
+	assert_int_equal(g.n, 1);
+	assert_int_equal(g.lost, 100);
+	assert_true(g.skipped <= 1);        /* the cut first line, if any */
+	scratch_remove(dir);
+	free(dir);
+}
+
 static void test_times_parse_and_print_in_utc(void **state)
 {
 	(void)state;
@@ -227,6 +260,7 @@ int main(void)
 		cmocka_unit_test(test_hostile_values_come_back_exactly),
 		cmocka_unit_test(test_every_record_of_many_threads_is_read_or_counted_lost),
 		cmocka_unit_test(test_damaged_and_torn_lines_are_skipped_by_number),
+		cmocka_unit_test(test_records_a_write_loses_are_counted_in_the_log),
 		cmocka_unit_test(test_times_parse_and_print_in_utc),
 		cmocka_unit_test(test_patient_filter_takes_a_folder_or_an_id),
 	};
