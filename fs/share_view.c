@@ -165,7 +165,6 @@ struct deid_slot {
 #endif
 	int refs;
 	uint64_t used;
-	pthread_mutex_t lock;           /* one read at a time per file */
 };
 #if HAVE_DEID
 static uint64_t deid_clock;
@@ -252,18 +251,14 @@ static void deid_put(struct dcmfs *d, int slot, struct deid_file *own)
 	pthread_mutex_unlock(&d->deid_lock);
 }
 
-/* The size of the de-identified file: 0, 1 (left out), or -errno. */
+/* The size of the de-identified file (from the header cache; the pixel
+ * data is not opened): 0, 1 (left out), or -errno. */
 static int deid_size(struct dcmfs *d, struct catalog *cat, struct share_view *v, int64_t row,
 		     uint64_t *size)
 {
-	int slot;
-	struct deid_file *own;
-	int r = deid_get(d, cat, v, row, &slot, &own);
-	if (r)
-		return r;
-	*size = deid_file_size(slot < 0 ? own : d->deid_cache[slot].f);
-	deid_put(d, slot, own);
-	return 0;
+	const char *why = NULL;
+	int r = deid_file_stat(d->store, cat, v->sh, row, size, &why);
+	return r > 0 ? 1 : r;
 }
 #endif
 
@@ -303,14 +298,8 @@ int64_t share_deid_read(struct dcmfs *d, struct catalog *cat, struct codec_ctx *
 			struct deid_file *own;
 			int g = deid_get(d, cat, v, row, &slot, &own);
 			if (g == 0) {
-				if (slot < 0) {
-					r = deid_file_read(own, ctx, off, buf, n);
-				} else {
-					struct deid_slot *e = &d->deid_cache[slot];
-					pthread_mutex_lock(&e->lock);
-					r = deid_file_read(e->f, ctx, off, buf, n);
-					pthread_mutex_unlock(&e->lock);
-				}
+				r = deid_file_read(slot < 0 ? own : d->deid_cache[slot].f, ctx, off,
+						   buf, n);
 				deid_put(d, slot, own);
 			} else {
 				r = g > 0 ? -ENOENT : g;
@@ -710,8 +699,6 @@ int shares_start(struct dcmfs *d, struct catalog *cat)
 	d->next_slot = 1;
 	if (!(d->deid_cache = calloc(DEID_SLOTS, sizeof(*d->deid_cache))))
 		return -ENOMEM;
-	for (int i = 0; i < DEID_SLOTS; i++)
-		pthread_mutex_init(&d->deid_cache[i].lock, NULL);
 	if (d->o.share) {
 		struct share_view *v;
 		int r = view_load(d, cat, d->o.share, 0, &v);
@@ -730,12 +717,10 @@ int shares_start(struct dcmfs *d, struct catalog *cat)
 void shares_free(struct dcmfs *d)
 {
 	if (d->deid_cache) {
-		for (int i = 0; i < DEID_SLOTS; i++) {
 #if HAVE_DEID
+		for (int i = 0; i < DEID_SLOTS; i++)
 			deid_file_close(d->deid_cache[i].f);
 #endif
-			pthread_mutex_destroy(&d->deid_cache[i].lock);
-		}
 		free(d->deid_cache);
 		d->deid_cache = NULL;
 	}
