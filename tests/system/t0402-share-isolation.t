@@ -221,5 +221,34 @@ o = [opened(p, mfd) for p in others[:10]]
 print('# members: %s; others: %s' % (sorted(set(m)), sorted(set(o))))
 sys.exit(0 if set(m) == {'same'} and 'same' not in o and 'other bytes' not in o else 1)
 PY
+	# A de-identified share of the same patient shows other files: the
+	# stored ones (which carry the original header) are not reachable by
+	# number, not even its own patient's.
+	check "share create anonpat --patient $PID --deidentify" "$CTL" share create "$S" anonpat --patient "$PID" --deidentify
+	fs_mount_or_bail "$S" "$T/anonpat" -o share=anonpat
+	check "a de-identified share mount refuses every stored file and folder by number" \
+		$PY - "$A" "$T/anonpat" <<'PY'
+import ctypes, errno, os, sys
+admin, mnt = sys.argv[1:]
+libc = ctypes.CDLL(None, use_errno=True)
+class Handle(ctypes.Structure):
+    _fields_ = [('handle_bytes', ctypes.c_uint), ('handle_type', ctypes.c_int),
+                ('f_handle', ctypes.c_ubyte * 128)]
+mfd = os.open(mnt, os.O_RDONLY | os.O_DIRECTORY)
+n = opened = 0
+for dp, dn, fn in os.walk(os.path.join(admin, 'patients')):
+    for name, flags in [(d, os.O_RDONLY | os.O_DIRECTORY) for d in dn] + [(f, os.O_RDONLY) for f in fn]:
+        h = Handle(); h.handle_bytes = 128; mid = ctypes.c_int()
+        assert libc.name_to_handle_at(-100, os.path.join(dp, name).encode(), ctypes.byref(h), ctypes.byref(mid), 0) == 0
+        fd = libc.open_by_handle_at(mfd, ctypes.byref(h), flags)
+        n += 1
+        if fd >= 0:
+            os.close(fd)
+            opened += 1
+            print('# %s opened' % os.path.join(dp, name))
+files = [os.path.join(dp, f) for dp, dn, fn in os.walk(os.path.join(mnt, 'patients')) for f in fn]
+print('# %d handles of the admin mount tried, %d opened; the share shows %d files' % (n, opened, len(files)))
+sys.exit(1 if opened or not files else 0)
+PY
 fi
 done_testing

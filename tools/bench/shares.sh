@@ -10,8 +10,9 @@
 #       and through a fresh read-only admin mount (first read), then again on
 #       the same mounts (second read); median of RUNS.
 #   shares.sh list WORK TOTAL SHARED RUNS
-#       Makes TOTAL patients (dcmfs-gencorpus --small, one study, one image
-#       each) in one store and the first SHARED of them alone in another,
+#       Makes TOTAL patients (one small image each: a dcmfs-gencorpus --small
+#       seed with new PatientID and UIDs) in one store and the first SHARED
+#       (at most 1000) of them alone in another,
 #       shares those SHARED in the first, and lists them: `ls -l patients`
 #       and `find patients` (every file) on a fresh share mount, against a
 #       fresh read-only mount of the small store; median of RUNS.
@@ -99,20 +100,42 @@ read)
 list)
 	W=$2 TOTAL=$3 SHARED=$4 RUNS=$5
 	mkdir -p "$W"
-	if [ ! -d "$W/gen/patients" ]; then
-		"$GEN" "$W/gen" --small --patients "$TOTAL" --studies-per-patient 1 --dup-rate 0 \
-			--max-instances "$TOTAL" -q
+	# one small image per patient (dcmfs-gencorpus makes series of 100+
+	# slices, too many files for 100,000 patients): a seed from the
+	# generator's seeds with new PatientID and UIDs
+	if [ ! -e "$W/gen/done" ]; then
+		seed=$("$GEN" "$W/seedgen" --small --patients 1 --studies-per-patient 1 --dup-rate 0 \
+			--max-instances 1 -q >/dev/null 2>&1 && find "$W/seedgen/patients" -type f | head -1)
+		[ -n "$seed" ] || { echo "shares.sh: dcmfs-gencorpus made no seed" >&2; exit 1; }
+		/usr/bin/python3 - "$seed" "$W/gen" "$TOTAL" <<'PY'
+import os, sys, pydicom
+seed, out, total = sys.argv[1], sys.argv[2], int(sys.argv[3])
+ds = pydicom.dcmread(seed)
+for i in range(total):
+    d = os.path.join(out, 'p%03d' % (i // 1000))
+    if i % 1000 == 0:
+        os.makedirs(d, exist_ok=True)
+    ds.PatientID = 'BP%07d' % i
+    ds.PatientName = 'BENCH^%07d' % i
+    ds.StudyInstanceUID = '2.25.%d1' % (1000000 + i)
+    ds.SeriesInstanceUID = '2.25.%d2' % (1000000 + i)
+    ds.SOPInstanceUID = '2.25.%d3' % (1000000 + i)
+    ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+    ds.save_as(os.path.join(d, '%07d.dcm' % i))
+open(os.path.join(out, 'done'), 'w').close()
+PY
+		rm -rf "$W/seedgen"
 	fi
-	ls "$W/gen/patients" | sort | head -n "$SHARED" > "$W/shared.names"
-	if [ ! -e "$W/all/index.db" ]; then
+	if [ ! -e "$W/few/index.db" ]; then
 		rm -rf "$W/all" "$W/few"
 		"$CTL" init "$W/all" >/dev/null
-		"$CTL" import -q "$W/all" "$W/gen/patients" >/dev/null
+		"$CTL" import -q "$W/all" "$W/gen" >/dev/null
 		"$CTL" init "$W/few" >/dev/null
-		sed "s#^#$W/gen/patients/#" "$W/shared.names" | xargs "$CTL" import -q "$W/few" >/dev/null
+		"$CTL" import -q "$W/few" $(seq -f "$W/gen/p000/%07g.dcm" 0 $((SHARED - 1))) >/dev/null
 	fi
+	seq -f 'BP%07g' 0 $((SHARED - 1)) > "$W/shared.names"
 	args=()
-	while read -r p; do args+=(--patient "$(patient_of "$W/all" "$p")"); done < "$W/shared.names"
+	while read -r p; do args+=(--patient "$p"); done < "$W/shared.names"
 	"$CTL" share rm "$W/all" bench-list >/dev/null 2>&1 || true
 	"$CTL" share create "$W/all" bench-list "${args[@]}" >/dev/null
 	np=$(sqlite3 "$W/all/index.db" "SELECT count(*) FROM patients")
