@@ -90,6 +90,8 @@ struct share_view {
 	struct share_members *m;
 	int64_t file_ino, file_mtime_ns;   /* the definition file this was read from */
 	atomic_int dead;            /* expired or removed: shows an empty patients/ */
+	pthread_mutex_t names_lock; /* guards names */
+	struct name_cache *names;   /* de-identified: (folder, name) -> row */
 	struct share_view *next;
 };
 

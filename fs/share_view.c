@@ -69,10 +69,91 @@ static struct share_view *view_named(struct dcmfs *d, const char *name)
 	return NULL;
 }
 
+/* ---- names of a de-identified share: a pseudonym cannot be turned back
+ * into its row, so every name made (listing, lookup walk) is kept here,
+ * (folder inode, name) -> row, and a lookup walks a folder's members once.
+ * Bounded: emptied when it holds NAMES_MAX names. ---- */
+
+#define NAME_BUCKETS 4096
+#define NAMES_MAX 262144
+struct name_ent {
+	struct name_ent *next;
+	fuse_ino_t parent;
+	int64_t row;
+	char name[];
+};
+struct name_cache {
+	size_t n;
+	struct name_ent *b[NAME_BUCKETS];
+};
+
+static size_t name_hash(fuse_ino_t parent, const char *name)
+{
+	uint64_t h = 1469598103934665603ULL ^ parent;
+	for (const unsigned char *p = (const unsigned char *)name; *p; p++)
+		h = (h ^ *p) * 1099511628211ULL;
+	return (size_t)(h % NAME_BUCKETS);
+}
+
+static void names_clear(struct name_cache *c)
+{
+	for (size_t i = 0; c && i < NAME_BUCKETS; i++)
+		while (c->b[i]) {
+			struct name_ent *e = c->b[i];
+			c->b[i] = e->next;
+			free(e);
+		}
+	if (c)
+		c->n = 0;
+}
+
+static void names_put(struct share_view *v, fuse_ino_t parent, const char *name, int64_t row)
+{
+	size_t h = name_hash(parent, name), len = strlen(name);
+	pthread_mutex_lock(&v->names_lock);
+	if (!v->names)
+		v->names = calloc(1, sizeof(*v->names));
+	struct name_cache *c = v->names;
+	struct name_ent *e = NULL;
+	if (c) {
+		for (e = c->b[h]; e; e = e->next)
+			if (e->parent == parent && !strcmp(e->name, name))
+				break;
+		if (!e && c->n >= NAMES_MAX)
+			names_clear(c);
+	}
+	if (c && !e && (e = malloc(sizeof(*e) + len + 1))) {
+		e->parent = parent;
+		e->row = row;
+		memcpy(e->name, name, len + 1);
+		e->next = c->b[h];
+		c->b[h] = e;
+		c->n++;
+	}
+	pthread_mutex_unlock(&v->names_lock);
+}
+
+/* The row named name in folder parent, or 0 when not known. */
+static int64_t names_get(struct share_view *v, fuse_ino_t parent, const char *name)
+{
+	int64_t row = 0;
+	pthread_mutex_lock(&v->names_lock);
+	for (struct name_ent *e = v->names ? v->names->b[name_hash(parent, name)] : NULL; e; e = e->next)
+		if (e->parent == parent && !strcmp(e->name, name)) {
+			row = e->row;
+			break;
+		}
+	pthread_mutex_unlock(&v->names_lock);
+	return row;
+}
+
 static void view_free(struct share_view *v)
 {
 	if (!v)
 		return;
+	names_clear(v->names);
+	free(v->names);
+	pthread_mutex_destroy(&v->names_lock);
 	share_members_free(v->m);
 	share_free(v->sh);
 	free(v);
@@ -138,6 +219,7 @@ static int view_load(struct dcmfs *d, struct catalog *cat, const char *name, int
 	if (!v)
 		return -ENOMEM;
 	v->slot = slot;
+	pthread_mutex_init(&v->names_lock, NULL);
 	snprintf(v->name, sizeof(v->name), "%s", name);
 	int r = def_file_id(d->store_dir, name, &v->file_ino, &v->file_mtime_ns);
 	if (!r)
@@ -165,7 +247,6 @@ struct deid_slot {
 #endif
 	int refs;
 	uint64_t used;
-	pthread_mutex_t lock;           /* one read at a time per file */
 };
 #if HAVE_DEID
 static uint64_t deid_clock;
@@ -252,18 +333,14 @@ static void deid_put(struct dcmfs *d, int slot, struct deid_file *own)
 	pthread_mutex_unlock(&d->deid_lock);
 }
 
-/* The size of the de-identified file: 0, 1 (left out), or -errno. */
+/* The size of the de-identified file (from the header cache; the pixel
+ * data is not opened): 0, 1 (left out), or -errno. */
 static int deid_size(struct dcmfs *d, struct catalog *cat, struct share_view *v, int64_t row,
 		     uint64_t *size)
 {
-	int slot;
-	struct deid_file *own;
-	int r = deid_get(d, cat, v, row, &slot, &own);
-	if (r)
-		return r;
-	*size = deid_file_size(slot < 0 ? own : d->deid_cache[slot].f);
-	deid_put(d, slot, own);
-	return 0;
+	const char *why = NULL;
+	int r = deid_file_stat(d->store, cat, v->sh, row, size, &why);
+	return r > 0 ? 1 : r;
 }
 #endif
 
@@ -303,14 +380,8 @@ int64_t share_deid_read(struct dcmfs *d, struct catalog *cat, struct codec_ctx *
 			struct deid_file *own;
 			int g = deid_get(d, cat, v, row, &slot, &own);
 			if (g == 0) {
-				if (slot < 0) {
-					r = deid_file_read(own, ctx, off, buf, n);
-				} else {
-					struct deid_slot *e = &d->deid_cache[slot];
-					pthread_mutex_lock(&e->lock);
-					r = deid_file_read(e->f, ctx, off, buf, n);
-					pthread_mutex_unlock(&e->lock);
-				}
+				r = deid_file_read(slot < 0 ? own : d->deid_cache[slot].f, ctx, off,
+						   buf, n);
 				deid_put(d, slot, own);
 			} else {
 				r = g > 0 ? -ENOENT : g;
@@ -510,6 +581,7 @@ struct view_walk {
 	const char *name;           /* finding: the name, and the id found */
 	int64_t found;
 	struct open_file *f;        /* listing: the listing */
+	fuse_ino_t folder;          /* the folder walked (de-identified names are kept) */
 };
 
 /* A de-identified share: is member id named c->name? */
@@ -523,10 +595,10 @@ static int find_member_cb(void *arg, int64_t id)
 	n.id = id;
 	if (member_name(c->v, c->cat, cat_kind_of(c->kind), &n, name, sizeof(name)))
 		return 0;
-	if (strcmp(name, c->name))
-		return 0;
-	c->found = id;
-	return 1;
+	names_put(c->v, c->folder, name, id);
+	if (!c->found && !strcmp(name, c->name))
+		c->found = id;
+	return 0;               /* walk on: every name of the folder is kept */
 }
 
 static int find_instance_cb(void *arg, const struct cat_node *n)
@@ -535,10 +607,10 @@ static int find_instance_cb(void *arg, const struct cat_node *n)
 	char name[256];
 	if (member_name(c->v, c->cat, CAT_INSTANCE, n, name, sizeof(name)))
 		return 0;
-	if (strcmp(name, c->name))
-		return 0;
-	c->found = n->id;
-	return 1;
+	names_put(c->v, c->folder, name, n->id);
+	if (!c->found && !strcmp(name, c->name))
+		c->found = n->id;
+	return 0;
 }
 
 /* Child name of folder (pkind, prow) in view v. */
@@ -577,8 +649,11 @@ static int view_lookup(struct dcmfs *d, struct catalog *cat, struct share_view *
 		*timeout = entry_timeout(v, ckind);
 		return view_stat(d, cat, v, ckind, n.id, st, timeout, NULL);
 	}
-	struct view_walk c = { d, cat, v, ckind, name, 0, NULL };
-	if (ckind == CAT_INSTANCE)
+	fuse_ino_t folder = share_ino(v->slot, pkind, prow);
+	struct view_walk c = { d, cat, v, ckind, name, names_get(v, folder, name), NULL, folder };
+	if (c.found)
+		r = 0;
+	else if (ckind == CAT_INSTANCE)
 		r = catalog_children(cat, CAT_SERIES, prow, find_instance_cb, &c);
 	else
 		r = share_members_each(v->m, ckind, catpid, find_member_cb, &c);
@@ -627,6 +702,8 @@ static int list_member_cb(void *arg, int64_t id)
 		return r;
 	if (member_name(c->v, c->cat, cat_kind_of(c->kind), &n, name, sizeof(name)))
 		return 0;
+	if (c->v->sh->deidentify)
+		names_put(c->v, c->folder, name, id);
 	return listing_add(c->f, name, &st, entry_timeout(c->v, c->kind));
 }
 
@@ -642,6 +719,8 @@ static int list_instance_cb(void *arg, const struct cat_node *n)
 		return r;
 	if (member_name(c->v, c->cat, CAT_INSTANCE, n, name, sizeof(name)))
 		return 0;
+	if (c->v->sh->deidentify)
+		names_put(c->v, c->folder, name, n->id);
 	return listing_add(c->f, name, &st, entry_timeout(c->v, K_INSTANCE));
 }
 
@@ -663,7 +742,7 @@ static int view_list(struct dcmfs *d, struct catalog *cat, struct share_view *v,
 	}
 	if (v->dead)
 		return 0;
-	struct view_walk c = { d, cat, v, 0, NULL, 0, f };
+	struct view_walk c = { d, cat, v, 0, NULL, 0, f, share_ino(v->slot, kind, row) };
 	switch (kind) {
 	case K_FIXED:
 		c.kind = K_PATIENT;
@@ -710,8 +789,6 @@ int shares_start(struct dcmfs *d, struct catalog *cat)
 	d->next_slot = 1;
 	if (!(d->deid_cache = calloc(DEID_SLOTS, sizeof(*d->deid_cache))))
 		return -ENOMEM;
-	for (int i = 0; i < DEID_SLOTS; i++)
-		pthread_mutex_init(&d->deid_cache[i].lock, NULL);
 	if (d->o.share) {
 		struct share_view *v;
 		int r = view_load(d, cat, d->o.share, 0, &v);
@@ -730,12 +807,10 @@ int shares_start(struct dcmfs *d, struct catalog *cat)
 void shares_free(struct dcmfs *d)
 {
 	if (d->deid_cache) {
-		for (int i = 0; i < DEID_SLOTS; i++) {
 #if HAVE_DEID
+		for (int i = 0; i < DEID_SLOTS; i++)
 			deid_file_close(d->deid_cache[i].f);
 #endif
-			pthread_mutex_destroy(&d->deid_cache[i].lock);
-		}
 		free(d->deid_cache);
 		d->deid_cache = NULL;
 	}

@@ -165,6 +165,62 @@ check "a new study of the shared patient shows in the share mount within a secon
 	wait_for 1 nfiles_is "$M/patients" $((before + 1))
 check "and in /shares/p1" wait_for 1 nfiles_is "$A/shares/p1/patients" $((before + 1))
 
+# A de-identified share: its own files (other inodes), names that are
+# pseudonyms and new UIDs, never an original value.
+"$CTL" share create "$S" anon --all --deidentify >/dev/null
+fs_mount "$S" "$T/anon" -o share=anon
+check "a de-identified share mounts and names nothing by an original value" \
+	$PY - "$S/index.db" "$A" "$T/anon" "$A/shares/anon" <<'PY'
+import os, sqlite3, sys
+db, admin, mnt, view = sys.argv[1:]
+c = sqlite3.connect('file:%s?mode=ro' % db, uri=True)
+orig = set()
+for row in c.execute('SELECT patient_id, dirname FROM patients'):
+    orig.update(r for r in row if r)
+for row in c.execute('SELECT study_uid, dirname, accession FROM studies'):
+    orig.update(r for r in row if r)
+for row in c.execute('SELECT series_uid, dirname FROM series'):
+    orig.update(r for r in row if r)
+for row in c.execute('SELECT sop_uid, fname FROM instances'):
+    orig.update(r for r in row if r)
+orig.update(o[:-4] for o in list(orig) if o.endswith('.dcm'))
+admin_inos = {os.stat(os.path.join(dp, f)).st_ino
+              for dp, dn, fn in os.walk(os.path.join(admin, 'patients')) for f in fn}
+bad = 0
+for top in (mnt, view):
+    n = 0
+    for dp, dn, fn in os.walk(os.path.join(top, 'patients')):
+        for name in dn + fn:
+            stem = name[:-4] if name.endswith('.dcm') else name
+            if name in orig or stem in orig:
+                print('# %s: an original value' % os.path.join(dp, name)); bad = 1
+        for f in fn:
+            n += 1
+            p = os.path.join(dp, f)
+            if os.stat(p).st_ino in admin_inos:
+                print('# %s: the inode of a stored file' % p); bad = 1
+    print('# %s: %d files' % (top, n))
+    if n == 0:
+        bad = 1
+sys.exit(bad)
+PY
+check "its files read whole, as DICOM with PatientIdentityRemoved YES" $PY - "$T/anon" <<'PY'
+import os, sys, pydicom
+bad = 0
+files = [os.path.join(dp, f) for dp, dn, fn in os.walk(os.path.join(sys.argv[1], 'patients')) for f in fn]
+for p in files[:40]:
+    data = open(p, 'rb').read()
+    if len(data) != os.stat(p).st_size:
+        print('# %s: read %d bytes, stat says %d' % (p, len(data), os.stat(p).st_size)); bad = 1
+    ds = pydicom.dcmread(p)
+    if ds.get('PatientIdentityRemoved') != 'YES':
+        print('# %s: PatientIdentityRemoved %r' % (p, ds.get('PatientIdentityRemoved'))); bad = 1
+sys.exit(bad)
+PY
+check "writes to it fail with EROFS" eval "{ touch '$T/anon/patients/x' 2>&1 || true; } | grep -q 'Read-only file system'"
+check "fusermount3 -u the de-identified share" fs_umount "$T/anon"
+"$CTL" share rm "$S" anon >/dev/null
+
 # Refusals: exit 1, one line.
 mkdir -p "$T/m2"
 "$DCMFS" "$S" "$T/m2" -o share=nosuch >"$T/out" 2>&1
