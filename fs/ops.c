@@ -255,6 +255,10 @@ static void dcmfs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	}
 	if (d->audit) {         /* an audited mount keeps its opens: one record each */
 		const struct fuse_ctx *c = fuse_req_ctx(req);
+		if (!t) {
+			fuse_reply_err(req, ENOMEM);
+			return;
+		}
 		audit_record_instance(d->audit, t->cat, is_share_ino(ino) ? share_ino_row(ino) : ino_id(ino),
 				      c->uid, c->pid, d->mountpoint, d->self ? d->self->name : "");
 	}

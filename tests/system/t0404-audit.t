@@ -109,6 +109,26 @@ share_record() {
 check "--share research: the share mount's one record, with the share's name" share_record
 check "--share '' keeps the admin mount's records only" records 5 --share ""
 
+# A de-identified share mount records the stored instance (its SOP UID and
+# patient folder), not the pseudonyms it shows.
+check "define a de-identified share" "$CTL" share create "$S" anon --all --deidentify
+fs_mount_or_bail "$S" "$M3" -o share=anon,audit
+DF=$(find "$M3/patients" -type f -name '*.dcm' -print -quit)
+ANON_PID=$(sh -c 'echo $$; exec cat "$1" >/dev/null' _ "$DF")
+check "unmount the de-identified share" fs_umount "$M3"
+deid_record() {
+	records 1 --share anon || return 1
+	$PY - "$T/r.json" "$T/all.json" "$ANON_PID" "$(basename "$DF" .dcm)" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))[0]
+stored = {x['sop_uid']: x['patient'] for x in json.load(open(sys.argv[2]))}
+print('# shown as %s, recorded as %s of %s' % (sys.argv[4], r['sop_uid'], r['patient']))
+sys.exit(not (r['pid'] == int(sys.argv[3]) and r['sop_uid'] != sys.argv[4] and r['sop_uid'] != '' and
+              (r['sop_uid'] not in stored or stored[r['sop_uid']] == r['patient'])))
+PY
+}
+check "--share anon: one record, of the stored SOP UID, not the shown one" deid_record
+
 # A second audited mount of the same store appends to the same file; kill -9
 # it a second after its opens: the records are there.
 M2=$T/mnt2
