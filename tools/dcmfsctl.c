@@ -22,15 +22,16 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <json-c/json.h>
+
+#include "audit.h"
 #include "catalog.h"
 #include "cli.h"
+#include "dcmfsctl.h"
 #include "ingest.h"
 #include "instance.h"
 #include "maint.h"
 #include "store.h"
-
-#define EXIT_PROBLEMS 1
-#define EXIT_ERROR 2
 
 static int progress_on;
 
@@ -64,7 +65,7 @@ static void note_waiting(const char *what)
 		fprintf(stderr, "dcmfsctl: %s\n", what);
 }
 
-static struct store *open_store(const char *dir, int readonly)
+struct store *open_store(const char *dir, int readonly)
 {
 	struct store *s;
 	char err[512];
@@ -75,7 +76,7 @@ static struct store *open_store(const char *dir, int readonly)
 }
 
 /* Close stdout and fail if that fails, so a full disk cannot pass as success. */
-static int finish(int status)
+int finish(int status)
 {
 	if (fflush(stdout) || ferror(stdout) || fclose(stdout))
 		die("cannot write output: %s", strerror(errno));
@@ -109,16 +110,19 @@ static const char usage_text[] =
 	"                                  refused while anything has the store open\n"
 	"  rm STORE --patient ID|--study UID|--series UID|--instance UID\n"
 	"                                  remove from the catalogue (gc frees the data)\n"
+	"  audit STORE [--share NAME] [--patient ID] [--since DATE] [--json]\n"
+	"                                  opens recorded by mounts with -o audit (--share ''\n"
+	"                                  for the admin mount; DATE is UTC, YYYY-MM-DD[THH:MM[:SS]])\n"
 	"  gc [--force] STORE              free data that nothing references (--force: even\n"
 	"                                  after a reindex that skipped damage); waits for\n"
 	"                                  running imports to finish\n"
+	SHARE_USAGE
 	"\n"
 	"Exit status: 0 ok, 1 problems found (rejected files, verify problems, damage\n"
 	"skipped by reindex, or an import that skipped entries and imported nothing),\n"
 	"2 usage or store error.\n";
 
-static void usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
-static void usage_error(const char *fmt, ...)
+void usage_error(const char *fmt, ...)
 {
 	va_list ap;
 	fputs("dcmfsctl: ", stderr);
@@ -1094,6 +1098,133 @@ static int cmd_gc(int argc, char **argv)
 	return finish(0);
 }
 
+/* ---------------- audit ---------------- */
+
+struct audit_out {
+	const char *store;
+	const char *share, *patient;    /* filters; NULL = any */
+	int json;
+	uint64_t shown, skipped, lost;
+};
+
+static void audit_skipped(void *arg, const char *file, uint64_t line, const char *why)
+{
+	struct audit_out *o = arg;
+	o->skipped++;
+	fprintf(stderr, "dcmfsctl audit: '%s/audit/%s' line %" PRIu64 ": %s; skipped\n", o->store,
+		file, line, why);
+}
+
+/* A value for a terminal and for cut/awk: a control byte (tab included)
+ * shown as '?' (--json has the exact value). */
+static const char *audit_safe(const char *s, char **buf)
+{
+	free(*buf);
+	*buf = xstrdup(s);
+	for (char *p = *buf; *p; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			*p = '?';
+	return *buf;
+}
+
+static int audit_print(void *arg, const struct audit_entry *e)
+{
+	struct audit_out *o = arg;
+	if (o->share && strcmp(e->share, o->share))
+		return 0;
+	if (o->patient && !e->lost && !audit_patient_matches(e->patient, o->patient))
+		return 0;
+	char when[40];
+	audit_format_time(e->time_ns, when, sizeof(when));
+	if (e->lost) {
+		/* A gap in the log: every filter but the patient's may hide it. */
+		char *m = NULL;
+		fprintf(stderr, "dcmfsctl audit: %" PRIu64 " record%s of the mount at '%s' (pid %" PRId64
+			") could not be written before %s\n", e->lost, e->lost == 1 ? "" : "s",
+			audit_safe(e->mount, &m), e->pid, when);
+		free(m);
+		o->lost += e->lost;
+	}
+	if (o->json) {
+		json_object *j = json_object_new_object();
+		if (!j)
+			die("out of memory");
+		json_object_object_add(j, "time", json_object_new_string(when));
+		json_object_object_add(j, "time_ns", json_object_new_int64(e->time_ns));
+		json_object_object_add(j, "event", json_object_new_string(e->lost ? "lost" : "open"));
+		if (e->lost)
+			json_object_object_add(j, "lost", json_object_new_uint64(e->lost));
+		json_object_object_add(j, "uid", json_object_new_int64(e->uid));
+		json_object_object_add(j, "pid", json_object_new_int64(e->pid));
+		json_object_object_add(j, "mount", json_object_new_string(e->mount));
+		json_object_object_add(j, "share", json_object_new_string(e->share));
+		json_object_object_add(j, "sop_uid", json_object_new_string(e->sop_uid));
+		json_object_object_add(j, "patient", json_object_new_string(e->patient));
+		/* One array, written as it goes: the log may be larger than memory. */
+		printf("%s%s", o->shown ? ",\n  " : "\n  ",
+		       json_object_to_json_string_ext(j, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+		json_object_put(j);
+	} else if (!e->lost) {
+		char *a = NULL, *b = NULL, *c = NULL, *d = NULL;
+		printf("%s\t%" PRId64 "\t%" PRId64 "\t%s\t%s\t%s\t%s\n", when, e->uid, e->pid,
+		       e->share[0] ? audit_safe(e->share, &a) : "(admin)", audit_safe(e->patient, &b),
+		       audit_safe(e->sop_uid, &c), audit_safe(e->mount, &d));
+		free(a);
+		free(b);
+		free(c);
+		free(d);
+	}
+	o->shown++;
+	return 0;
+}
+
+static int cmd_audit(int argc, char **argv)
+{
+	struct audit_out o = { 0 };
+	const char *since = NULL;
+	int64_t since_ns = 0;
+	for (int i = 1; i < argc; i++) {
+		const char **val = !strcmp(argv[i], "--share") ? &o.share :
+				   !strcmp(argv[i], "--patient") ? &o.patient :
+				   !strcmp(argv[i], "--since") ? &since : NULL;
+		if (val) {
+			if (i + 1 >= argc)
+				usage_error("audit: %s needs a value", argv[i]);
+			if (*val)
+				usage_error("audit: %s given twice", argv[i]);
+			*val = argv[++i];
+		} else if (!strcmp(argv[i], "--json")) {
+			o.json = 1;
+		} else if (argv[i][0] == '-' && argv[i][1]) {
+			usage_error("audit: unknown option '%s'", argv[i]);
+		} else if (o.store) {
+			usage_error("audit: unexpected '%s' (one STORE only)", argv[i]);
+		} else {
+			o.store = argv[i];
+		}
+	}
+	if (!o.store)
+		usage_error("audit needs a STORE");
+	if (o.patient && !o.patient[0])
+		usage_error("audit: --patient needs an ID, not ''");
+	if (since && audit_parse_time(since, &since_ns))
+		usage_error("audit: --since needs a UTC date YYYY-MM-DD or YYYY-MM-DDTHH:MM[:SS], not '%s'",
+			    since);
+	store_close(open_store(o.store, 1));    /* a store, or a clear error */
+	char err[1024];
+	if (o.json)
+		printf("[");
+	int r = audit_read(o.store, since_ns, audit_print, audit_skipped, &o, err, sizeof(err));
+	if (r)
+		die("audit: %s", err);
+	if (o.json)
+		printf("%s]\n", o.shown ? "\n" : "");
+	if (o.skipped || o.lost)
+		fprintf(stderr, "dcmfsctl audit: %" PRIu64 " line%s skipped, %" PRIu64 " record%s lost\n",
+			o.skipped, o.skipped == 1 ? "" : "s", o.lost, o.lost == 1 ? "" : "s");
+	return finish(o.skipped || o.lost ? EXIT_PROBLEMS : 0);
+}
+
 static const struct command {
 	const char *name;
 	int (*fn)(int, char **);
@@ -1101,6 +1232,8 @@ static const struct command {
 	{ "init", cmd_init }, { "import", cmd_import }, { "stats", cmd_stats },
 	{ "ls", cmd_ls }, { "get", cmd_get }, { "verify", cmd_verify },
 	{ "reindex", cmd_reindex }, { "rm", cmd_rm }, { "gc", cmd_gc },
+	{ "audit", cmd_audit },
+	{ "share", cmd_share },
 };
 
 int main(int argc, char **argv)
