@@ -22,7 +22,7 @@ endif
 DEBIAN_PACKAGES := build-essential pkg-config libfuse3-dev fuse3 libxxhash-dev \
 	libzstd-dev libsqlite3-dev zlib1g-dev libgdcm-dev libgdcm-tools dcmtk \
 	python3 python3-pydicom libcmocka-dev rsync perl util-linux procps \
-	iproute2 time sqlite3 attr python3-xxhash python3-zstandard libjson-c-dev
+	iproute2 time sqlite3 attr python3-xxhash python3-zstandard libjson-c-dev libssl-dev
 
 PKGS := fuse3 libzstd sqlite3 zlib libxxhash json-c
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
@@ -34,8 +34,19 @@ CFLAGS += -std=c11 -Wall -Wextra -Werror -D_GNU_SOURCE -D_FILE_OFFSET_BITS=64 \
 LDFLAGS += $(SANFLAGS)
 LDLIBS += $(PKG_LIBS) -lpthread -lm
 
+# De-identified shares (index/deid*.{c,cc}): GDCM behind one C++ shim, and
+# OpenSSL's HMAC-SHA256 for the keyed names.  Debian 12's libgdcm-dev has
+# no pkg-config file: its headers are in /usr/include/gdcm-3.0.
+GDCM_CFLAGS ?= -I/usr/include/gdcm-3.0
+GDCM_LIBS ?= -lgdcmMSFF -lgdcmDSED -lgdcmDICT -lgdcmCommon
+CXXFLAGS ?= -O2 -g
+CXXFLAGS += -std=c++14 -Wall -Wextra -Werror -D_GNU_SOURCE -D_FILE_OFFSET_BITS=64 \
+	-Iindex $(GDCM_CFLAGS) $(SANFLAGS) -MMD -MP
+LDLIBS += $(GDCM_LIBS) -lcrypto -lstdc++
+
 INDEX_SRC := $(wildcard index/*.c)
-INDEX_OBJ := $(INDEX_SRC:%.c=$(BUILD)/%.o)
+INDEX_CXX_SRC := $(wildcard index/*.cc)
+INDEX_OBJ := $(INDEX_SRC:%.c=$(BUILD)/%.o) $(INDEX_CXX_SRC:%.cc=$(BUILD)/%.o)
 LIB := $(BUILD)/libdcmfs.a
 
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
@@ -49,11 +60,18 @@ EXTRA_TOOLS := $(patsubst tools/%.c,$(BUILD)/%,$(filter-out tools/dcmfsctl.c,$(w
 CLI_OBJ := $(BUILD)/tools/cli.o
 GENCORPUS_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(wildcard tools/gencorpus/*.c))
 
-all: $(LIB) $(TOOLS) $(EXTRA_TOOLS) $(if $(wildcard fs/*.c),$(FS)) $(UNIT_BIN)
+# Test programs the system tests run (tests/tools/*.c, one file each).
+TEST_TOOLS := $(patsubst tests/tools/%.c,$(BUILD)/tests/tools/%,$(wildcard tests/tools/*.c))
+
+all: $(LIB) $(TOOLS) $(EXTRA_TOOLS) $(if $(wildcard fs/*.c),$(FS)) $(UNIT_BIN) $(TEST_TOOLS)
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c $< -o $@
+
+$(BUILD)/%.o: %.cc
+	@mkdir -p $(dir $@)
+	$(CXX) $(CXXFLAGS) -c $< -o $@
 
 $(LIB): $(INDEX_OBJ)
 	@rm -f $@
@@ -80,6 +98,9 @@ $(BUILD)/tests/unit/%.o: CFLAGS += -DDCMFS_TOP='"$(abspath .)"'
 $(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka
+
+$(TEST_TOOLS): $(BUILD)/tests/tools/%: $(BUILD)/tests/tools/%.o $(LIB)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 # Install what is missing (apt-get update first: a fresh machine's lists may be empty).
 deps:
@@ -115,7 +136,8 @@ FUZZ_DIR := build/fuzz
 FUZZ_FLAGS := -g -O1 -fno-omit-frame-pointer -fsanitize=address,undefined \
 	-fno-sanitize-recover=undefined -std=c11 -D_GNU_SOURCE -D_FILE_OFFSET_BITS=64 \
 	-Iindex $(PKG_CFLAGS) -Wno-unknown-attributes -Wno-ignored-attributes
-FUZZ_OBJ := $(INDEX_SRC:index/%.c=$(FUZZ_DIR)/obj/%.o)
+# deid.c needs the C++ shim and GDCM: not part of what the fuzzers link.
+FUZZ_OBJ := $(patsubst index/%.c,$(FUZZ_DIR)/obj/%.o,$(filter-out index/deid.c,$(INDEX_SRC)))
 FUZZ_TARGETS := $(FUZZ_DIR)/fuzz_dicom $(FUZZ_DIR)/fuzz_codec $(FUZZ_DIR)/fuzz_record
 
 $(FUZZ_DIR)/obj/%.o: index/%.c

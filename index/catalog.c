@@ -1741,6 +1741,29 @@ int catalog_identity(struct catalog *c, int64_t instance_id, struct cat_identity
 	return res;
 }
 
+int catalog_folder_key(struct catalog *c, int kind, int64_t id, char *key, size_t keylen,
+		       char *issuer, size_t issuerlen)
+{
+	const char *q = kind == CAT_PATIENT ? "SELECT patient_id, issuer FROM patients WHERE id=?1"
+		: kind == CAT_STUDY ? "SELECT study_uid, '' FROM studies WHERE id=?1"
+		: kind == CAT_SERIES ? "SELECT series_uid, '' FROM series WHERE id=?1" : NULL;
+	sqlite3_stmt *s;
+	if (!q)
+		return -ENOENT;
+	if (sqlite3_prepare_v2(c->db, q, -1, &s, NULL) != SQLITE_OK)
+		return -EIO;
+	sqlite3_bind_int64(s, 1, id);
+	int rc = sqlite3_step(s), res = 0;
+	if (rc == SQLITE_ROW) {
+		copy_col(s, 0, key, keylen);
+		copy_col(s, 1, issuer, issuerlen);
+	} else {
+		res = rc == SQLITE_DONE ? -ENOENT : sqerr(rc);
+	}
+	sqlite3_finalize(s);
+	return res;
+}
+
 int catalog_identity_want(const struct instance_record *r, struct cat_identity *out)
 {
 	const struct dcm_info *d = &r->info;

@@ -210,6 +210,12 @@ struct cat_identity {
 int catalog_identity(struct catalog *c, int64_t instance_id, struct cat_identity *out);
 /* Needs no connection.  0, or -ENOMEM. */
 int catalog_identity_want(const struct instance_record *r, struct cat_identity *out);
+/* The identifying value of a folder row (de-identified names): for a
+ * patient its key (patients.patient_id, as cat_identity.patient_key) and
+ * issuer; for a study or series its UID (issuer set to "").  0, -ENOENT
+ * (no such row, or another kind); values are cut to their buffers. */
+int catalog_folder_key(struct catalog *c, int kind, int64_t id, char *key, size_t keylen,
+		       char *issuer, size_t issuerlen);
 /* PRAGMA integrity_check (unlike quick_check, it finds index entries that
  * disagree with their rows): 0 when "ok", else -EBADMSG (or -errno) and
  * the first line SQLite gives in msg. */
