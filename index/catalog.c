@@ -1184,6 +1184,28 @@ int catalog_node(struct catalog *c, int kind, int64_t id, struct cat_node *out)
 	return one_node(s, kind, out);
 }
 
+int catalog_nodes(struct catalog *c, int kind, const int64_t *ids, size_t n,
+		  cat_node_cb cb, void *arg)
+{
+	if (kind < CAT_PATIENT || kind > CAT_INSTANCE)
+		return -ENOENT;
+	int own = sqlite3_get_autocommit(c->db);
+	if (own && sqlite3_exec(c->db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK)
+		return -EIO;
+	int rc = 0;
+	for (size_t i = 0; i < n && !rc; i++) {
+		struct cat_node node;
+		rc = catalog_node(c, kind, ids[i], &node);
+		if (rc == -ENOENT)
+			rc = 0;
+		else if (!rc)
+			rc = cb(arg, &node);
+	}
+	if (own)
+		sqlite3_exec(c->db, "COMMIT", NULL, NULL, NULL);
+	return rc;
+}
+
 int catalog_instance_row(struct catalog *c, int64_t instance_id,
 			 struct cat_instance *out)
 {

@@ -173,6 +173,13 @@ int catalog_lookup(struct catalog *c, int parent_kind, int64_t parent_id,
 		   const char *name, struct cat_node *out);
 /* The node of one row: 0, or -ENOENT (also for a kind that is not one). */
 int catalog_node(struct catalog *c, int kind, int64_t id, struct cat_node *out);
+/* The nodes of rows ids[0..n) of one kind, in that order, to cb (rows that
+ * do not exist are skipped), read in one read transaction (unless the
+ * caller has one open): a share lists its members with one lock instead
+ * of one per row.  Returns 0, cb's non-zero value, -ENOENT for a kind that
+ * is not one, or -errno. */
+int catalog_nodes(struct catalog *c, int kind, const int64_t *ids, size_t n,
+		  cat_node_cb cb, void *arg);
 /* The row of one instance: what its record must agree with, and where
  * the record is. */
 struct cat_instance {

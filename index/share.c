@@ -1117,6 +1117,39 @@ int share_members_each(const struct share_members *m, int cat_kind, int64_t pare
 	return rc;
 }
 
+struct shown {
+	cat_node_cb cb;
+	void *arg;
+};
+
+static int shown_only(void *arg, const struct cat_node *n)
+{
+	struct shown *s = arg;
+	return n->nchildren > 0 ? s->cb(s->arg, n) : 0;
+}
+
+int share_members_nodes(const struct share_members *m, struct catalog *cat, int cat_kind,
+			int64_t parent, cat_node_cb cb, void *arg)
+{
+	const struct kindset *s = kset(m, cat_kind);
+	if (!s)
+		return -EINVAL;
+	if (cat_kind == CAT_PATIENT)
+		parent = 0;
+	pthread_rwlock_rdlock((pthread_rwlock_t *)&m->lock);
+	size_t first, n = run_of(s, parent, &first);
+	int64_t *ids = n ? malloc(n * sizeof(*ids)) : NULL;
+	for (size_t i = 0; ids && i < n; i++)
+		ids[i] = s->v[first + i].id;
+	pthread_rwlock_unlock((pthread_rwlock_t *)&m->lock);
+	if (n && !ids)
+		return -ENOMEM;
+	struct shown sh = { cb, arg };
+	int rc = catalog_nodes(cat, cat_kind, ids, n, shown_only, &sh);
+	free(ids);
+	return rc;
+}
+
 /* Drop a study or patient that no member series or study holds now,
  * and then its parent the same way. */
 static void drop_if_empty(struct share_members *m, int kind, int64_t id)
