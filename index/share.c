@@ -1092,25 +1092,37 @@ size_t share_members_count(const struct share_members *m, int cat_kind, int64_t 
 	return n;
 }
 
-int share_members_each(const struct share_members *m, int cat_kind, int64_t parent,
-		       int (*cb)(void *arg, int64_t id), void *arg)
+/* A copy of the ids of the members of a kind under parent: 0 and *ids
+ * (malloc'd, NULL when *n is 0), -EINVAL for another kind, -ENOMEM. */
+static int copy_run(const struct share_members *m, int cat_kind, int64_t parent,
+		    int64_t **ids, size_t *n)
 {
 	const struct kindset *s = kset(m, cat_kind);
+	*ids = NULL;
+	*n = 0;
 	if (!s)
 		return -EINVAL;
 	if (cat_kind == CAT_PATIENT)
 		parent = 0;
 	pthread_rwlock_rdlock((pthread_rwlock_t *)&m->lock);
-	size_t first, n = run_of(s, parent, &first);
-	int64_t *ids = n ? malloc(n * sizeof(*ids)) : NULL;
-	if (n && !ids) {
-		pthread_rwlock_unlock((pthread_rwlock_t *)&m->lock);
-		return -ENOMEM;
-	}
-	for (size_t i = 0; i < n; i++)
-		ids[i] = s->v[first + i].id;
+	size_t first, cnt = run_of(s, parent, &first);
+	int64_t *v = cnt ? malloc(cnt * sizeof(*v)) : NULL;
+	for (size_t i = 0; v && i < cnt; i++)
+		v[i] = s->v[first + i].id;
 	pthread_rwlock_unlock((pthread_rwlock_t *)&m->lock);
-	int rc = 0;
+	if (cnt && !v)
+		return -ENOMEM;
+	*ids = v;
+	*n = cnt;
+	return 0;
+}
+
+int share_members_each(const struct share_members *m, int cat_kind, int64_t parent,
+		       int (*cb)(void *arg, int64_t id), void *arg)
+{
+	int64_t *ids;
+	size_t n;
+	int rc = copy_run(m, cat_kind, parent, &ids, &n);
 	for (size_t i = 0; i < n && !rc; i++)
 		rc = cb(arg, ids[i]);
 	free(ids);
@@ -1131,21 +1143,13 @@ static int shown_only(void *arg, const struct cat_node *n)
 int share_members_nodes(const struct share_members *m, struct catalog *cat, int cat_kind,
 			int64_t parent, cat_node_cb cb, void *arg)
 {
-	const struct kindset *s = kset(m, cat_kind);
-	if (!s)
-		return -EINVAL;
-	if (cat_kind == CAT_PATIENT)
-		parent = 0;
-	pthread_rwlock_rdlock((pthread_rwlock_t *)&m->lock);
-	size_t first, n = run_of(s, parent, &first);
-	int64_t *ids = n ? malloc(n * sizeof(*ids)) : NULL;
-	for (size_t i = 0; ids && i < n; i++)
-		ids[i] = s->v[first + i].id;
-	pthread_rwlock_unlock((pthread_rwlock_t *)&m->lock);
-	if (n && !ids)
-		return -ENOMEM;
+	int64_t *ids;
+	size_t n;
+	int rc = copy_run(m, cat_kind, parent, &ids, &n);
+	if (rc)
+		return rc;
 	struct shown sh = { cb, arg };
-	int rc = catalog_nodes(cat, cat_kind, ids, n, shown_only, &sh);
+	rc = catalog_nodes(cat, cat_kind, ids, n, shown_only, &sh);
 	free(ids);
 	return rc;
 }

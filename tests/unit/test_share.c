@@ -253,6 +253,13 @@ static void assert_same(const struct share_members *a, const struct share_member
 	}
 }
 
+static int count_node(void *arg, const struct cat_node *n)
+{
+	assert_true(n->kind == CAT_PATIENT && n->nchildren > 0);
+	(*(int *)arg)++;
+	return 0;
+}
+
 static void test_members(void **state)
 {
 	(void)state;
@@ -302,6 +309,10 @@ static void test_members(void **state)
 	assert_same(m, fresh);
 	assert_int_equal(share_members_count(m, CAT_PATIENT, 0), 2);
 	share_members_free(fresh);
+	/* the members as nodes: the same two patients, in one transaction */
+	int nodes = 0;
+	assert_int_equal(share_members_nodes(m, f.cat, CAT_PATIENT, 0, count_node, &nodes), 0);
+	assert_int_equal(nodes, 2);
 
 	/* removals: an instance (its series stays), then a whole series */
 	rm_instance(&f, late);
