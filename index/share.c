@@ -837,10 +837,10 @@ int share_series_matches(struct catalog *cat, const struct share *sh, int64_t se
 /*
  * A member set per kind: (parent, id) pairs sorted by parent then id, so
  * the members under one parent are one contiguous run (found by binary
- * search), and an id -> position lookup through an open-addressing hash
- * of ids.  Inserting or removing shifts the array: fine for the rates the
- * change feed brings (a new series now and then), and the build is one
- * sort.
+ * search), and an open-addressing hash of the same pairs by id, which
+ * gives a member's parent and so its place in the array.  Inserting or
+ * removing shifts the array: fine for the rates the change feed brings (a
+ * new series now and then), and the build is one sort.
  */
 struct pair {
 	int64_t parent, id;
@@ -849,7 +849,7 @@ struct pair {
 struct kindset {
 	struct pair *v;
 	size_t n, cap;
-	int64_t *slots;             /* ids; 0 = empty, -1 = deleted */
+	struct pair *slots;         /* by id; id 0 = empty, -1 = deleted */
 	size_t nslots, used;        /* used: live + deleted */
 };
 
@@ -857,6 +857,13 @@ struct share_members {
 	const struct share *sh;
 	pthread_rwlock_t lock;
 	struct kindset k[3];        /* patients, studies, series */
+	/* Series seen not to match (parent 0).  The rules are about values a
+	 * series row never changes (its patient's PatientID, its study's UID,
+	 * AccessionNumber and StudyDate, its own UID and Modality) and ids are
+	 * never reused, so a series once found outside stays outside: the
+	 * feed's many changes of one series cost one query.  Only the thread
+	 * applying changes uses it. */
+	struct kindset outside;
 };
 
 static struct kindset *kset(const struct share_members *m, int kind)
@@ -872,17 +879,23 @@ static size_t hash_id(int64_t id)
 	return (size_t)(x ^ (x >> 29));
 }
 
-static int hash_has(const struct kindset *s, int64_t id)
+/* The slot of id, or NULL when it is not a member. */
+static struct pair *hash_find(const struct kindset *s, int64_t id)
 {
 	if (!s->nslots)
-		return 0;
+		return NULL;
 	size_t mask = s->nslots - 1;
 	for (size_t i = hash_id(id) & mask;; i = (i + 1) & mask) {
-		if (s->slots[i] == id)
-			return 1;
-		if (s->slots[i] == 0)
-			return 0;
+		if (s->slots[i].id == id)
+			return &s->slots[i];
+		if (s->slots[i].id == 0)
+			return NULL;
 	}
+}
+
+static int hash_has(const struct kindset *s, int64_t id)
+{
+	return hash_find(s, id) != NULL;
 }
 
 static int hash_rebuild(struct kindset *s, size_t want)
@@ -890,14 +903,14 @@ static int hash_rebuild(struct kindset *s, size_t want)
 	size_t ns = 16;
 	while (ns < want * 2)
 		ns <<= 1;
-	int64_t *slots = calloc(ns, sizeof(*slots));
+	struct pair *slots = calloc(ns, sizeof(*slots));
 	if (!slots)
 		return -ENOMEM;
 	for (size_t j = 0; j < s->n; j++) {
 		size_t i = hash_id(s->v[j].id) & (ns - 1);
-		while (slots[i])
+		while (slots[i].id)
 			i = (i + 1) & (ns - 1);
-		slots[i] = s->v[j].id;
+		slots[i] = s->v[j];
 	}
 	free(s->slots);
 	s->slots = slots;
@@ -955,33 +968,27 @@ static int set_add(struct kindset *s, int64_t parent, int64_t id)
 		return rc;
 	}
 	size_t mask = s->nslots - 1, i = hash_id(id) & mask;
-	while (s->slots[i] != 0 && s->slots[i] != -1)
+	while (s->slots[i].id != 0 && s->slots[i].id != -1)
 		i = (i + 1) & mask;
-	if (s->slots[i] == 0)
+	if (s->slots[i].id == 0)
 		s->used++;
-	s->slots[i] = id;
+	s->slots[i] = (struct pair){ parent, id };
 	return 0;
 }
 
-/* Remove id (its parent found by a scan when not known): 1 when it was a
- * member, and its parent in *parent. */
+/* Remove id: 1 when it was a member (its parent then in *parent), else 0. */
 static int set_remove(struct kindset *s, int64_t id, int64_t *parent)
 {
-	if (!hash_has(s, id))
+	struct pair *slot = hash_find(s, id);
+	if (!slot)
 		return 0;
-	size_t mask = s->nslots - 1;
-	for (size_t i = hash_id(id) & mask;; i = (i + 1) & mask)
-		if (s->slots[i] == id) {
-			s->slots[i] = -1;
-			break;
-		}
-	for (size_t j = 0; j < s->n; j++)
-		if (s->v[j].id == id) {
-			*parent = s->v[j].parent;
-			memmove(s->v + j, s->v + j + 1, (s->n - j - 1) * sizeof(*s->v));
-			s->n--;
-			return 1;
-		}
+	*parent = slot->parent;
+	slot->id = -1;
+	size_t j = lower(s, *parent, id);
+	if (j < s->n && s->v[j].id == id) {
+		memmove(s->v + j, s->v + j + 1, (s->n - j - 1) * sizeof(*s->v));
+		s->n--;
+	}
 	return 1;
 }
 
@@ -1039,6 +1046,8 @@ void share_members_free(struct share_members *m)
 		free(m->k[k].v);
 		free(m->k[k].slots);
 	}
+	free(m->outside.v);
+	free(m->outside.slots);
 	pthread_rwlock_destroy(&m->lock);
 	free(m);
 }
@@ -1196,6 +1205,8 @@ int share_members_apply(struct share_members *m, struct catalog *cat,
 		int kind = ch->kind;
 		if (set_remove(&m->k[kind - CAT_PATIENT], ch->id, &parent) && kind > CAT_PATIENT)
 			drop_if_empty(m, kind - 1, parent);
+		if (kind == CAT_SERIES)
+			set_remove(&m->outside, ch->id, &parent);
 		/* a folder's members below it go with it (rows are deleted
 		 * children first, but the feed may be read in pieces) */
 		drop_below(m, kind, ch->id);
@@ -1204,11 +1215,17 @@ int share_members_apply(struct share_members *m, struct catalog *cat,
 	}
 	if (ch->state != CAT_CHANGE_SHOWN || ch->kind != CAT_SERIES)
 		return 0;
-	if (share_members_has(m, CAT_SERIES, ch->id))
+	if (share_members_has(m, CAT_SERIES, ch->id) || hash_has(&m->outside, ch->id))
 		return 0;
 	int rc = share_series_matches(cat, m->sh, ch->id);
-	if (rc <= 0)
+	if (rc < 0)
 		return rc;
+	if (rc == 0) {
+		pthread_rwlock_wrlock(&m->lock);
+		rc = set_add(&m->outside, 0, ch->id);
+		pthread_rwlock_unlock(&m->lock);
+		return rc;
+	}
 	struct cat_node study;
 	if ((rc = catalog_node(cat, CAT_STUDY, ch->parent, &study)))
 		return rc == -ENOENT ? 0 : rc;
