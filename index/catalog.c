@@ -2095,13 +2095,25 @@ int catalog_share_series(struct catalog *c, const struct cat_share_rules *r,
 			 int64_t series_id, cat_share_cb cb, void *arg)
 {
 	sqlite3_stmt *s;
-	int r0 = share_stmt(c, r, series_id, "SELECT se.id, se.study, st.patient", "", &s);
+	int r0 = share_stmt(c, r, series_id, "SELECT p.id, 0, p.dirname, p.mtime, p.nchildren,"
+			    " st.id, st.patient, st.dirname, st.mtime, st.nchildren,"
+			    " se.id, se.study, se.dirname, se.mtime, se.nchildren", "", &s);
 	if (r0)
 		return r0;
 	int rc, ret = 0;
-	while (!ret && (rc = sqlite3_step(s)) == SQLITE_ROW)
-		ret = cb(arg, sqlite3_column_int64(s, 0), sqlite3_column_int64(s, 1),
-			 sqlite3_column_int64(s, 2));
+	while (!ret && (rc = sqlite3_step(s)) == SQLITE_ROW) {
+		struct cat_node n[3];
+		for (int k = 0; k < 3; k++) {
+			const char *name = (const char *)sqlite3_column_text(s, 5 * k + 2);
+			n[k].kind = CAT_PATIENT + k;
+			n[k].id = sqlite3_column_int64(s, 5 * k);
+			n[k].parent = sqlite3_column_int64(s, 5 * k + 1);
+			snprintf(n[k].name, sizeof(n[k].name), "%s", name ? name : "");
+			n[k].mtime_ns = sqlite3_column_int64(s, 5 * k + 3);
+			n[k].nchildren = (uint64_t)sqlite3_column_int64(s, 5 * k + 4);
+		}
+		ret = cb(arg, &n[0], &n[1], &n[2]);
+	}
 	if (!ret && rc != SQLITE_DONE)
 		ret = sqerr(rc) ? sqerr(rc) : -EIO;
 	sqlite3_finalize(s);

@@ -412,11 +412,13 @@ struct cat_share_rules {
 	const char *from, *to;
 };
 /* The series matching the rules (only series_id when it is not 0), each
- * with its study and patient, to cb in no particular order.  One query,
- * driven by the indexes on the rule columns (catalog_share_indexes).
- * Returns 0, cb's non-zero value, -E2BIG when the rules hold more values
- * than one statement can bind (32000), or -errno. */
-typedef int (*cat_share_cb)(void *arg, int64_t series, int64_t study, int64_t patient);
+ * with its study and patient, as nodes of /patients (catalog_node's), to
+ * cb in no particular order.  One query, driven by the indexes on the rule
+ * columns (catalog_share_indexes).  Returns 0, cb's non-zero value, -E2BIG
+ * when the rules hold more values than one statement can bind (32000), or
+ * -errno. */
+typedef int (*cat_share_cb)(void *arg, const struct cat_node *patient,
+			    const struct cat_node *study, const struct cat_node *series);
 int catalog_share_series(struct catalog *c, const struct cat_share_rules *r,
 			 int64_t series_id, cat_share_cb cb, void *arg);
 /* What the rules cover in /patients now: the shown series that match,

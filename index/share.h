@@ -196,12 +196,15 @@ int share_members_each(const struct share_members *m, int cat_kind, int64_t pare
 		       int (*cb)(void *arg, int64_t id), void *arg);
 
 /* The members of a kind under parent (as share_members_each) that
- * /patients shows now (nchildren > 0), as nodes of the tree, id
- * ascending, to cb: one read transaction for all of them
- * (catalog_nodes).  cat is the calling thread's connection.  Returns 0,
- * cb's value, -EINVAL for another kind, or -errno. */
-int share_members_nodes(const struct share_members *m, struct catalog *cat, int cat_kind,
-			int64_t parent, cat_node_cb cb, void *arg);
+ * /patients shows now, as nodes of the tree, id ascending, to cb: from
+ * memory (the members keep each folder's name and mtime, and whether it
+ * is shown, from the build and the change feed), so a listing costs no
+ * query.  A node's nchildren is its member children (a patient's studies
+ * in the share, a study's series in the share); a series' is 1.  The walk
+ * runs on a copy, so cb may call anything.  Returns 0, cb's value,
+ * -EINVAL for another kind, or -ENOMEM. */
+int share_members_nodes(const struct share_members *m, int cat_kind, int64_t parent,
+			cat_node_cb cb, void *arg);
 
 /* How many members of a kind are under parent (parent 0 for patients: all
  * of them); 0 for another kind. */
