@@ -214,6 +214,17 @@ static void *notify_thread(void *arg)
 
 int notify_start(struct dcmfs *d)
 {
+	/* / and /patients show the newest patient's time from the first
+	 * request on, not the daemon's start until the thread has run. */
+	struct catalog *cat;
+	if (store_catalog(d->store, &cat) == 0) {
+		int64_t count, newest;
+		if (!catalog_shown_patients(cat, &count, &newest)) {
+			d->npatients = count;
+			d->newest_ns = newest;
+		}
+		catalog_close(cat);
+	}
 	int r = pthread_create(&d->notifier, NULL, notify_thread, d);
 	d->notifier_running = r == 0;
 	return r;

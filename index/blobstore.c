@@ -404,6 +404,23 @@ int blob_file_write(const char *store_dir, const struct blob_header *h,
 	return r;
 }
 
+/* The fixed header of a blob file of file_size bytes: magic, version, its
+ * checksum, and an encoded size that fills the rest of the file.  0 and *h
+ * set, or -EBADMSG. */
+static int blob_file_header_parse(const uint8_t hdr[BLOB_FILE_HEADER], uint64_t file_size,
+				  struct blob_header *h)
+{
+	if (memcmp(hdr, BLOB_MAGIC, 8) != 0 || get32(hdr + 8) != BLOB_VERSION)
+		return -EBADMSG;
+	size_t ck = 16 + BLOB_HEADER_BYTES + 8;
+	if (checksum64(hdr, ck) != get64(hdr + ck))
+		return -EBADMSG;
+	blob_header_get(hdr + 16, h);
+	if (file_size < BLOB_FILE_HEADER || h->enc_size != file_size - BLOB_FILE_HEADER)
+		return -EBADMSG;
+	return 0;
+}
+
 int blob_file_read_header(const char *path, struct blob_header *h)
 {
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -416,16 +433,9 @@ int blob_file_read_header(const char *path, struct blob_header *h)
 	close(fd);
 	if (r)
 		return r;
-	if (n != (ssize_t)sizeof(hdr) || memcmp(hdr, BLOB_MAGIC, 8) != 0 ||
-	    get32(hdr + 8) != BLOB_VERSION)
+	if (n != (ssize_t)sizeof(hdr))
 		return -EBADMSG;
-	size_t ck = 16 + BLOB_HEADER_BYTES + 8;
-	if (checksum64(hdr, ck) != get64(hdr + ck))
-		return -EBADMSG;
-	blob_header_get(hdr + 16, h);
-	if (h->enc_size != (uint64_t)st.st_size - BLOB_FILE_HEADER)
-		return -EBADMSG;
-	return 0;
+	return blob_file_header_parse(hdr, (uint64_t)st.st_size, h);
 }
 
 int blob_file_check(const char *path, int check_body, struct blob_header *h)
@@ -453,14 +463,7 @@ int blob_file_check(const char *path, int check_body, struct blob_header *h)
 int blob_file_parse(const uint8_t *p, size_t len, int check_body,
 		    struct blob_header *h, const uint8_t **enc)
 {
-	if (len < BLOB_FILE_HEADER || memcmp(p, BLOB_MAGIC, 8) != 0 ||
-	    get32(p + 8) != BLOB_VERSION)
-		return -EBADMSG;
-	size_t ck = 16 + BLOB_HEADER_BYTES + 8;
-	if (checksum64(p, ck) != get64(p + ck))
-		return -EBADMSG;
-	blob_header_get(p + 16, h);
-	if (h->enc_size != len - BLOB_FILE_HEADER)
+	if (len < BLOB_FILE_HEADER || blob_file_header_parse(p, len, h))
 		return -EBADMSG;
 	if (check_body && checksum64(p + BLOB_FILE_HEADER, h->enc_size) !=
 			  get64(p + 16 + BLOB_HEADER_BYTES))

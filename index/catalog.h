@@ -347,7 +347,7 @@ int catalog_rx_deferred_next(struct catalog *c, int64_t *cursor, struct record_l
  * reader (the mount) keeps the seq of the last change it has seen and
  * asks for what came after it.
  *
- * On disk: changes(seq INTEGER PRIMARY KEY AUTOINCREMENT, kind, id,
+ * On disk: changes(seq INTEGER PRIMARY KEY, kind, id,
  * parent, name, mtime, state), one row per folder row (patients, studies,
  * series) whose name, mtime or child count changed, and per instance that
  * stopped being the current file of its series (deleted, or replaced by a

@@ -342,9 +342,11 @@ static int verify_pack_entry(void *arg, int type, const uint8_t *p, size_t len, 
 	/* A tombstone whose instance still has rows: a removal killed between
 	 * its durable tombstone and its row delete.  The tree shows what a
 	 * reindex would take away; both readings cannot be right.  (Checked
-	 * again on a fresh connection: an rm may be finishing right now.) */
+	 * again on a fresh connection once no removal is between its
+	 * tombstones and its commit: an rm may be finishing right now.) */
 	if (type == PACK_ENTRY_TOMBSTONE && tombstone_decode(p, len, &id) == 0 &&
 	    catalog_node(v->cat, CAT_INSTANCE, id, &n) == 0 &&
+	    (store_removals_settle(v->s), 1) &&
 	    (!v->fresh || catalog_node(v->fresh, CAT_INSTANCE, id, &n) == 0)) {
 		v->t->problems++;
 		say(v->problem, v->arg, "instance inode %" PRId64 " (%s) is removed by a tombstone in pack"

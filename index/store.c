@@ -113,6 +113,7 @@ static int lock_byte(int fd, short type, off_t byte, int wait)
 
 #define LOCK_USE 0
 #define LOCK_INGEST 1
+#define LOCK_REMOVAL 2
 
 /* Open STORE/lock and take the use lock shared.  A read-only open that
  * cannot create or open the file goes on without it (-1 in *fd). */
@@ -314,6 +315,17 @@ int store_pack_name(struct store *s, int64_t pack, char *name, size_t len)
 void store_removal_begin(struct store *s)
 {
 	pthread_mutex_lock(&s->rm_lock);
+	/* Shared: removals of several processes go on together; only
+	 * store_removals_settle waits for them.  Best effort: without the
+	 * lock a verify may report a removal in flight as interrupted. */
+	if (s->lockfd >= 0)
+		lock_byte(s->lockfd, F_RDLCK, LOCK_REMOVAL, 1);
+}
+
+void store_removals_settle(struct store *s)
+{
+	if (s->lockfd >= 0 && lock_byte(s->lockfd, F_WRLCK, LOCK_REMOVAL, 1) == 0)
+		lock_byte(s->lockfd, F_UNLCK, LOCK_REMOVAL, 0);
 }
 
 int store_tombstone_pack(struct store *s, struct pack_writer **pw)
@@ -338,6 +350,8 @@ void store_removal_end(struct store *s, int cut_back, uint64_t mark)
 		pack_writer_free(s->tomb_pw);
 		s->tomb_pw = NULL;
 	}
+	if (s->lockfd >= 0)
+		lock_byte(s->lockfd, F_UNLCK, LOCK_REMOVAL, 0);
 	pthread_mutex_unlock(&s->rm_lock);
 }
 

@@ -13,7 +13,7 @@
  * the process's tombstone pack through the functions below.  Instances are
  * read with index/instance.h.
  *
- * Locks.  STORE/lock carries two byte-range locks of the open file
+ * Locks.  STORE/lock carries three byte-range locks of the open file
  * description (fcntl F_OFD_*): they belong to one open of the file, so
  * threads of a process share them and a process that dies drops them; the
  * file is opened O_CLOEXEC, so programs started from a holder do not keep
@@ -27,6 +27,10 @@
  *     file of the mount's /incoming); gc holds it exclusively while it
  *     decides and frees, after waiting for imports to finish.  So gc never
  *     frees a blob that an import in flight has decided to share.
+ *   byte 2, the removal lock: a removal holds it shared from its first
+ *     tombstone to its commit (or cut back); verify, meeting a tombstone
+ *     whose instance still has rows, waits for it exclusively once
+ *     (store_removals_settle) before calling that an interrupted removal.
  * A read-only open of a store whose lock file cannot be created (a
  * read-only folder) goes on without locks: it can only read.
  */
@@ -117,5 +121,9 @@ int store_blob_equals(struct store *s, struct codec_ctx *ctx,
 void store_removal_begin(struct store *s);
 int store_tombstone_pack(struct store *s, struct pack_writer **pw);
 void store_removal_end(struct store *s, int cut_back, uint64_t mark);
+/* Wait until no removal of any process is between its tombstones and its
+ * commit (then a tombstone whose instance has rows is a removal that was
+ * killed).  Waits as long as removals keep going; no-op without locks. */
+void store_removals_settle(struct store *s);
 
 #endif

@@ -614,7 +614,7 @@ static int ls_print(void *arg, const struct cat_node *n)
 		printf("%s  %12" PRIu64 "  %s\n", when, n->size, n->name);
 	} else {
 		static const char *what[] = { "", "studies", "series", "instances" };
-		printf("%s  %6" PRIu64 " %-9s  %s\n", when, n->size, what[n->kind], n->name);
+		printf("%s  %6" PRIu64 " %-9s  %s\n", when, n->nchildren, what[n->kind], n->name);
 	}
 	(void)l;
 	return 0;
