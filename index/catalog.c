@@ -1993,12 +1993,13 @@ int catalog_share_indexes(struct catalog *c)
 
 #define SHARE_MAX_VALUES 32000
 
-/* Append " AND col IN (?,?...)" for a non-empty list. */
-static int share_in(char **sql, size_t *len, size_t *cap, const char *col, size_t n)
+/* Append pre "col IN (?first,?first+1,...)" for a non-empty list of n. */
+static int share_in(char **sql, size_t *len, size_t *cap, const char *pre, const char *col,
+		    int first, size_t n)
 {
 	if (!n)
 		return 0;
-	size_t need = *len + strlen(col) + 16 + 2 * n;
+	size_t need = *len + strlen(pre) + strlen(col) + 16 + 8 * n;
 	if (need > *cap) {
 		size_t nc = need * 2;
 		char *p = realloc(*sql, nc);
@@ -2007,12 +2008,9 @@ static int share_in(char **sql, size_t *len, size_t *cap, const char *col, size_
 		*sql = p;
 		*cap = nc;
 	}
-	*len += (size_t)sprintf(*sql + *len, " AND %s IN (", col);
-	for (size_t i = 0; i < n; i++) {
-		if (i)
-			(*sql)[(*len)++] = ',';
-		(*sql)[(*len)++] = '?';
-	}
+	*len += (size_t)sprintf(*sql + *len, "%s%s IN (", pre, col);
+	for (size_t i = 0; i < n; i++)
+		*len += (size_t)sprintf(*sql + *len, i ? ",?%d" : "?%d", first + (int)i);
 	(*sql)[(*len)++] = ')';
 	(*sql)[*len] = 0;
 	return 0;
@@ -2036,15 +2034,26 @@ static int share_stmt(struct catalog *c, const struct cat_share_rules *r, int64_
 	int rc = 0;
 	int dates = !r->all && ((r->from && r->from[0]) || (r->to && r->to[0]));
 	if (!r->all) {
-		rc = share_in(&sql, &len, &cap, "p.patient_id", r->npatients);
+		/* a patient by its PatientID or by its folder's name (patients
+		 * without a PatientID, or one issuer's) */
+		int k = 1;
+		rc = share_in(&sql, &len, &cap, " AND (", "p.patient_id", k, r->npatients);
 		if (!rc)
-			rc = share_in(&sql, &len, &cap, "st.study_uid", r->nstudies);
+			rc = share_in(&sql, &len, &cap, " OR ", "p.dirname", k, r->npatients);
+		if (!rc && r->npatients)
+			strcpy(sql + len++, ")");
+		k += (int)r->npatients;
 		if (!rc)
-			rc = share_in(&sql, &len, &cap, "se.series_uid", r->nseries);
+			rc = share_in(&sql, &len, &cap, " AND ", "st.study_uid", k, r->nstudies);
+		k += (int)r->nstudies;
 		if (!rc)
-			rc = share_in(&sql, &len, &cap, "st.accession", r->naccessions);
+			rc = share_in(&sql, &len, &cap, " AND ", "se.series_uid", k, r->nseries);
+		k += (int)r->nseries;
 		if (!rc)
-			rc = share_in(&sql, &len, &cap, "se.modality", r->nmodalities);
+			rc = share_in(&sql, &len, &cap, " AND ", "st.accession", k, r->naccessions);
+		k += (int)r->naccessions;
+		if (!rc)
+			rc = share_in(&sql, &len, &cap, " AND ", "se.modality", k, r->nmodalities);
 	}
 	if (!rc && len + strlen(tail) + 160 > cap) {
 		char *p = realloc(sql, len + strlen(tail) + 160);

@@ -404,7 +404,7 @@ int catalog_shown_patients(struct catalog *c, int64_t *count, int64_t *newest_ns
  * every series (the lists are then ignored).  Lists are the caller's. */
 struct cat_share_rules {
 	int all;
-	char *const *patients;   size_t npatients;     /* patients.patient_id */
+	char *const *patients;   size_t npatients;     /* patients.patient_id or dirname */
 	char *const *studies;    size_t nstudies;      /* StudyInstanceUID */
 	char *const *series;     size_t nseries;       /* SeriesInstanceUID */
 	char *const *accessions; size_t naccessions;   /* the study's AccessionNumber */

@@ -13,7 +13,9 @@
  * series is in the share when it matches, a study or patient when one of
  * its series is.  Values are compared exactly, as the catalogue keeps them
  * (patients.patient_id: a NUL inside a PatientID is the bytes 0x01 '0',
- * see dicom.h).  A study without a StudyDate never matches a date rule.
+ * see dicom.h); a patient value also matches the patient whose folder in
+ * /patients has that name, so a patient without a PatientID (%noid-...)
+ * or one issuer's patient (ID@Issuer) can be shared.  A study without a StudyDate never matches a date rule.
  * `all` covers everything and has no other rule.
  *
  * On disk: STORE/shares/NAME, mode 0600, one definition per file; the file

@@ -233,6 +233,14 @@ assert show["deidentified"]["instances"] + got == show["covers"]["instances"], s
 PY
 	check "show prints what is left out and why" exits_with 0 "left out .* instances" \
 		"$CTL" share show "$S" anon
+	# a patient without a PatientID, by its folder's name
+	noid=$(q "SELECT dirname FROM patients WHERE patient_id LIKE char(1)||'%' ORDER BY id LIMIT 1")
+	noid_n=$(q "SELECT count(*) FROM instances i JOIN series se ON se.id=i.series JOIN studies st
+		ON st.id=se.study JOIN patients p ON p.id=st.patient WHERE p.dirname='$noid' AND i.current=1")
+	check "a patient without a PatientID is shared by its folder name ($noid)" \
+		"$CTL" share create "$S" noid --patient "$noid"
+	check "it covers that patient's $noid_n instances" test \
+		"$("$CTL" share show --json "$S" noid | $PY -c 'import json,sys; c=json.load(sys.stdin)["covers"]; print(c["patients"], c["instances"])')" = "1 $noid_n"
 	all_n=$("$CTL" share show --json "$S" everything | $PY -c 'import json,sys; print(json.load(sys.stdin)["covers"]["instances"])')
 	check "--all covers every shown instance" test "$all_n" = "$(shown_instances "$S")"
 else
