@@ -179,13 +179,17 @@ int share_members_build(struct catalog *cat, const struct share *sh,
  * else 0 (also for other kinds). */
 int share_members_has(const struct share_members *m, int cat_kind, int64_t id);
 
-/* Follow one change of the catalogue's change feed (catalog.h): a series
- * shown (new, or changed) is checked against the rules and, when it
- * matches, added with its study and patient; a folder row deleted is
- * dropped, and a study or patient left without member series with it.
- * Instances and other changes cost nothing.  Returns 0 or -errno (the
- * members are then as before this change; rebuild on doubt).  When the
- * feed says -ESTALE, build anew instead. */
+/* Follow one change of the catalogue's change feed (catalog.h), on the
+ * one thread that applies changes, with that thread's connection: a
+ * member folder's change updates its name, mtime and shown state; a
+ * series shown that is not a member is checked against the rules once (a
+ * series row never changes what the rules look at, so one found outside
+ * is remembered) and, when it matches, added with its study and patient
+ * as the catalogue has them now; a folder row deleted is dropped, with
+ * its members below, and a study or patient left without member series.
+ * Instance changes cost nothing.  Returns 0 or -errno (-ENOMEM, or the
+ * query's error: rebuild then).  When the feed says -ESTALE, build anew
+ * instead. */
 int share_members_apply(struct share_members *m, struct catalog *cat,
 			const struct cat_change *ch);
 
