@@ -1186,6 +1186,28 @@ int catalog_node(struct catalog *c, int kind, int64_t id, struct cat_node *out)
 	return one_node(s, kind, out);
 }
 
+int catalog_nodes(struct catalog *c, int kind, const int64_t *ids, size_t n,
+		  cat_node_cb cb, void *arg)
+{
+	if (kind < CAT_PATIENT || kind > CAT_INSTANCE)
+		return -ENOENT;
+	int own = sqlite3_get_autocommit(c->db);
+	if (own && sqlite3_exec(c->db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK)
+		return -EIO;
+	int rc = 0;
+	for (size_t i = 0; i < n && !rc; i++) {
+		struct cat_node node;
+		rc = catalog_node(c, kind, ids[i], &node);
+		if (rc == -ENOENT)
+			rc = 0;
+		else if (!rc)
+			rc = cb(arg, &node);
+	}
+	if (own)
+		sqlite3_exec(c->db, "COMMIT", NULL, NULL, NULL);
+	return rc;
+}
+
 int catalog_instance_row(struct catalog *c, int64_t instance_id,
 			 struct cat_instance *out)
 {
@@ -1971,12 +1993,13 @@ int catalog_share_indexes(struct catalog *c)
 
 #define SHARE_MAX_VALUES 32000
 
-/* Append " AND col IN (?,?...)" for a non-empty list. */
-static int share_in(char **sql, size_t *len, size_t *cap, const char *col, size_t n)
+/* Append pre "col IN (?first,?first+1,...)" for a non-empty list of n. */
+static int share_in(char **sql, size_t *len, size_t *cap, const char *pre, const char *col,
+		    int first, size_t n)
 {
 	if (!n)
 		return 0;
-	size_t need = *len + strlen(col) + 16 + 2 * n;
+	size_t need = *len + strlen(pre) + strlen(col) + 16 + 8 * n;
 	if (need > *cap) {
 		size_t nc = need * 2;
 		char *p = realloc(*sql, nc);
@@ -1985,12 +2008,9 @@ static int share_in(char **sql, size_t *len, size_t *cap, const char *col, size_
 		*sql = p;
 		*cap = nc;
 	}
-	*len += (size_t)sprintf(*sql + *len, " AND %s IN (", col);
-	for (size_t i = 0; i < n; i++) {
-		if (i)
-			(*sql)[(*len)++] = ',';
-		(*sql)[(*len)++] = '?';
-	}
+	*len += (size_t)sprintf(*sql + *len, "%s%s IN (", pre, col);
+	for (size_t i = 0; i < n; i++)
+		*len += (size_t)sprintf(*sql + *len, i ? ",?%d" : "?%d", first + (int)i);
 	(*sql)[(*len)++] = ')';
 	(*sql)[*len] = 0;
 	return 0;
@@ -2014,15 +2034,26 @@ static int share_stmt(struct catalog *c, const struct cat_share_rules *r, int64_
 	int rc = 0;
 	int dates = !r->all && ((r->from && r->from[0]) || (r->to && r->to[0]));
 	if (!r->all) {
-		rc = share_in(&sql, &len, &cap, "p.patient_id", r->npatients);
+		/* a patient by its PatientID or by its folder's name (patients
+		 * without a PatientID, or one issuer's) */
+		int k = 1;
+		rc = share_in(&sql, &len, &cap, " AND (", "p.patient_id", k, r->npatients);
 		if (!rc)
-			rc = share_in(&sql, &len, &cap, "st.study_uid", r->nstudies);
+			rc = share_in(&sql, &len, &cap, " OR ", "p.dirname", k, r->npatients);
+		if (!rc && r->npatients)
+			strcpy(sql + len++, ")");
+		k += (int)r->npatients;
 		if (!rc)
-			rc = share_in(&sql, &len, &cap, "se.series_uid", r->nseries);
+			rc = share_in(&sql, &len, &cap, " AND ", "st.study_uid", k, r->nstudies);
+		k += (int)r->nstudies;
 		if (!rc)
-			rc = share_in(&sql, &len, &cap, "st.accession", r->naccessions);
+			rc = share_in(&sql, &len, &cap, " AND ", "se.series_uid", k, r->nseries);
+		k += (int)r->nseries;
 		if (!rc)
-			rc = share_in(&sql, &len, &cap, "se.modality", r->nmodalities);
+			rc = share_in(&sql, &len, &cap, " AND ", "st.accession", k, r->naccessions);
+		k += (int)r->naccessions;
+		if (!rc)
+			rc = share_in(&sql, &len, &cap, " AND ", "se.modality", k, r->nmodalities);
 	}
 	if (!rc && len + strlen(tail) + 160 > cap) {
 		char *p = realloc(sql, len + strlen(tail) + 160);
@@ -2071,13 +2102,25 @@ int catalog_share_series(struct catalog *c, const struct cat_share_rules *r,
 			 int64_t series_id, cat_share_cb cb, void *arg)
 {
 	sqlite3_stmt *s;
-	int r0 = share_stmt(c, r, series_id, "SELECT se.id, se.study, st.patient", "", &s);
+	int r0 = share_stmt(c, r, series_id, "SELECT p.id, 0, p.dirname, p.mtime, p.nchildren,"
+			    " st.id, st.patient, st.dirname, st.mtime, st.nchildren,"
+			    " se.id, se.study, se.dirname, se.mtime, se.nchildren", "", &s);
 	if (r0)
 		return r0;
 	int rc, ret = 0;
-	while (!ret && (rc = sqlite3_step(s)) == SQLITE_ROW)
-		ret = cb(arg, sqlite3_column_int64(s, 0), sqlite3_column_int64(s, 1),
-			 sqlite3_column_int64(s, 2));
+	while (!ret && (rc = sqlite3_step(s)) == SQLITE_ROW) {
+		struct cat_node n[3];
+		for (int k = 0; k < 3; k++) {
+			const char *name = (const char *)sqlite3_column_text(s, 5 * k + 2);
+			n[k].kind = CAT_PATIENT + k;
+			n[k].id = sqlite3_column_int64(s, 5 * k);
+			n[k].parent = sqlite3_column_int64(s, 5 * k + 1);
+			snprintf(n[k].name, sizeof(n[k].name), "%s", name ? name : "");
+			n[k].mtime_ns = sqlite3_column_int64(s, 5 * k + 3);
+			n[k].nchildren = (uint64_t)sqlite3_column_int64(s, 5 * k + 4);
+		}
+		ret = cb(arg, &n[0], &n[1], &n[2]);
+	}
 	if (!ret && rc != SQLITE_DONE)
 		ret = sqerr(rc) ? sqerr(rc) : -EIO;
 	sqlite3_finalize(s);

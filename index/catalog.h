@@ -173,6 +173,13 @@ int catalog_lookup(struct catalog *c, int parent_kind, int64_t parent_id,
 		   const char *name, struct cat_node *out);
 /* The node of one row: 0, or -ENOENT (also for a kind that is not one). */
 int catalog_node(struct catalog *c, int kind, int64_t id, struct cat_node *out);
+/* The nodes of rows ids[0..n) of one kind, in that order, to cb (rows that
+ * do not exist are skipped), read in one read transaction (unless the
+ * caller has one open): a share lists its members with one lock instead
+ * of one per row.  Returns 0, cb's non-zero value, -ENOENT for a kind that
+ * is not one, or -errno. */
+int catalog_nodes(struct catalog *c, int kind, const int64_t *ids, size_t n,
+		  cat_node_cb cb, void *arg);
 /* The row of one instance: what its record must agree with, and where
  * the record is. */
 struct cat_instance {
@@ -397,7 +404,7 @@ int catalog_shown_patients(struct catalog *c, int64_t *count, int64_t *newest_ns
  * every series (the lists are then ignored).  Lists are the caller's. */
 struct cat_share_rules {
 	int all;
-	char *const *patients;   size_t npatients;     /* patients.patient_id */
+	char *const *patients;   size_t npatients;     /* patients.patient_id or dirname */
 	char *const *studies;    size_t nstudies;      /* StudyInstanceUID */
 	char *const *series;     size_t nseries;       /* SeriesInstanceUID */
 	char *const *accessions; size_t naccessions;   /* the study's AccessionNumber */
@@ -405,11 +412,13 @@ struct cat_share_rules {
 	const char *from, *to;
 };
 /* The series matching the rules (only series_id when it is not 0), each
- * with its study and patient, to cb in no particular order.  One query,
- * driven by the indexes on the rule columns (catalog_share_indexes).
- * Returns 0, cb's non-zero value, -E2BIG when the rules hold more values
- * than one statement can bind (32000), or -errno. */
-typedef int (*cat_share_cb)(void *arg, int64_t series, int64_t study, int64_t patient);
+ * with its study and patient, as nodes of /patients (catalog_node's), to
+ * cb in no particular order.  One query, driven by the indexes on the rule
+ * columns (catalog_share_indexes).  Returns 0, cb's non-zero value, -E2BIG
+ * when the rules hold more values than one statement can bind (32000), or
+ * -errno. */
+typedef int (*cat_share_cb)(void *arg, const struct cat_node *patient,
+			    const struct cat_node *study, const struct cat_node *series);
 int catalog_share_series(struct catalog *c, const struct cat_share_rules *r,
 			 int64_t series_id, cat_share_cb cb, void *arg);
 /* What the rules cover in /patients now: the shown series that match,

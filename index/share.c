@@ -814,11 +814,12 @@ static void rules_of(const struct share *sh, struct cat_share_rules *r)
 	r->to = sh->to;
 }
 
-static int count_cb(void *arg, int64_t series, int64_t study, int64_t patient)
+static int count_cb(void *arg, const struct cat_node *patient, const struct cat_node *study,
+		    const struct cat_node *series)
 {
-	(void)series;
-	(void)study;
 	(void)patient;
+	(void)study;
+	(void)series;
 	(*(int *)arg)++;
 	return 0;
 }
@@ -835,21 +836,30 @@ int share_series_matches(struct catalog *cat, const struct share *sh, int64_t se
 }
 
 /*
- * A member set per kind: (parent, id) pairs sorted by parent then id, so
- * the members under one parent are one contiguous run (found by binary
- * search), and an id -> position lookup through an open-addressing hash
- * of ids.  Inserting or removing shifts the array: fine for the rates the
- * change feed brings (a new series now and then), and the build is one
- * sort.
+ * A member set per kind: members sorted by parent then id, so the members
+ * under one parent are one contiguous run (found by binary search), and an
+ * open-addressing hash of (parent, id) by id, which gives a member's
+ * parent and so its place in the array.  Each member keeps what a listing
+ * shows of it (its name, its mtime, whether /patients shows it), followed
+ * from the change feed, so a listing needs no query.  Inserting or
+ * removing shifts the array: fine for the rates the change feed brings (a
+ * new series now and then), and the build is one sort.
  */
 struct pair {
 	int64_t parent, id;
 };
 
+struct member {
+	int64_t parent, id;         /* first: sorted as a struct pair */
+	int64_t mtime_ns;
+	char *name;                 /* malloc'd */
+	int shown;                  /* nchildren > 0 in the catalogue */
+};
+
 struct kindset {
-	struct pair *v;
+	struct member *v;
 	size_t n, cap;
-	int64_t *slots;             /* ids; 0 = empty, -1 = deleted */
+	struct pair *slots;         /* by id; id 0 = empty, -1 = deleted */
 	size_t nslots, used;        /* used: live + deleted */
 };
 
@@ -857,6 +867,13 @@ struct share_members {
 	const struct share *sh;
 	pthread_rwlock_t lock;
 	struct kindset k[3];        /* patients, studies, series */
+	/* Series seen not to match (parent 0).  The rules are about values a
+	 * series row never changes (its patient's PatientID, its study's UID,
+	 * AccessionNumber and StudyDate, its own UID and Modality) and ids are
+	 * never reused, so a series once found outside stays outside: the
+	 * feed's many changes of one series cost one query.  Only the thread
+	 * applying changes uses it. */
+	struct kindset outside;
 };
 
 static struct kindset *kset(const struct share_members *m, int kind)
@@ -872,17 +889,23 @@ static size_t hash_id(int64_t id)
 	return (size_t)(x ^ (x >> 29));
 }
 
-static int hash_has(const struct kindset *s, int64_t id)
+/* The slot of id, or NULL when it is not a member. */
+static struct pair *hash_find(const struct kindset *s, int64_t id)
 {
 	if (!s->nslots)
-		return 0;
+		return NULL;
 	size_t mask = s->nslots - 1;
 	for (size_t i = hash_id(id) & mask;; i = (i + 1) & mask) {
-		if (s->slots[i] == id)
-			return 1;
-		if (s->slots[i] == 0)
-			return 0;
+		if (s->slots[i].id == id)
+			return &s->slots[i];
+		if (s->slots[i].id == 0)
+			return NULL;
 	}
+}
+
+static int hash_has(const struct kindset *s, int64_t id)
+{
+	return hash_find(s, id) != NULL;
 }
 
 static int hash_rebuild(struct kindset *s, size_t want)
@@ -890,14 +913,14 @@ static int hash_rebuild(struct kindset *s, size_t want)
 	size_t ns = 16;
 	while (ns < want * 2)
 		ns <<= 1;
-	int64_t *slots = calloc(ns, sizeof(*slots));
+	struct pair *slots = calloc(ns, sizeof(*slots));
 	if (!slots)
 		return -ENOMEM;
 	for (size_t j = 0; j < s->n; j++) {
 		size_t i = hash_id(s->v[j].id) & (ns - 1);
-		while (slots[i])
+		while (slots[i].id)
 			i = (i + 1) & (ns - 1);
-		slots[i] = s->v[j].id;
+		slots[i] = (struct pair){ s->v[j].parent, s->v[j].id };
 	}
 	free(s->slots);
 	s->slots = slots;
@@ -906,22 +929,26 @@ static int hash_rebuild(struct kindset *s, size_t want)
 	return 0;
 }
 
-static int cmp_pair(const void *a, const void *b)
+static int cmp_key(int64_t p1, int64_t i1, int64_t p2, int64_t i2)
 {
-	const struct pair *x = a, *y = b;
-	if (x->parent != y->parent)
-		return x->parent < y->parent ? -1 : 1;
-	return x->id < y->id ? -1 : x->id > y->id;
+	if (p1 != p2)
+		return p1 < p2 ? -1 : 1;
+	return i1 < i2 ? -1 : i1 > i2;
 }
 
-/* First position whose pair is not below (parent, id). */
+static int cmp_member(const void *a, const void *b)
+{
+	const struct member *x = a, *y = b;
+	return cmp_key(x->parent, x->id, y->parent, y->id);
+}
+
+/* First position whose member is not below (parent, id). */
 static size_t lower(const struct kindset *s, int64_t parent, int64_t id)
 {
 	size_t lo = 0, hi = s->n;
-	struct pair key = { parent, id };
 	while (lo < hi) {
 		size_t mid = lo + (hi - lo) / 2;
-		if (cmp_pair(&s->v[mid], &key) < 0)
+		if (cmp_key(s->v[mid].parent, s->v[mid].id, parent, id) < 0)
 			lo = mid + 1;
 		else
 			hi = mid;
@@ -929,21 +956,42 @@ static size_t lower(const struct kindset *s, int64_t parent, int64_t id)
 	return lo;
 }
 
-static int set_add(struct kindset *s, int64_t parent, int64_t id)
+/* The member id, or NULL. */
+static struct member *member_of(const struct kindset *s, int64_t id)
 {
-	if (hash_has(s, id))
+	struct pair *slot = hash_find(s, id);
+	if (!slot)
+		return NULL;
+	size_t j = lower(s, slot->parent, id);
+	return j < s->n && s->v[j].id == id ? &s->v[j] : NULL;
+}
+
+static int grow(struct kindset *s)
+{
+	if (s->n < s->cap)
 		return 0;
-	if (s->n == s->cap) {
-		size_t nc = s->cap ? s->cap * 2 : 64;
-		struct pair *v = realloc(s->v, nc * sizeof(*v));
-		if (!v)
-			return -ENOMEM;
-		s->v = v;
-		s->cap = nc;
+	size_t nc = s->cap ? s->cap * 2 : 64;
+	struct member *v = realloc(s->v, nc * sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	s->v = v;
+	s->cap = nc;
+	return 0;
+}
+
+/* Add node n (its kind's set s) unless it is a member already. */
+static int set_add(struct kindset *s, const struct cat_node *n)
+{
+	if (hash_has(s, n->id))
+		return 0;
+	char *name = strdup(n->name);
+	if (!name || grow(s)) {
+		free(name);
+		return -ENOMEM;
 	}
-	size_t pos = lower(s, parent, id);
+	size_t pos = lower(s, n->parent, n->id);
 	memmove(s->v + pos + 1, s->v + pos, (s->n - pos) * sizeof(*s->v));
-	s->v[pos] = (struct pair){ parent, id };
+	s->v[pos] = (struct member){ n->parent, n->id, n->mtime_ns, name, n->nchildren > 0 };
 	s->n++;
 	if ((s->used + 1) * 2 > s->nslots) {
 		/* the table is rebuilt from v, the new member included */
@@ -951,37 +999,33 @@ static int set_add(struct kindset *s, int64_t parent, int64_t id)
 		if (rc) {
 			memmove(s->v + pos, s->v + pos + 1, (s->n - pos - 1) * sizeof(*s->v));
 			s->n--;
+			free(name);
 		}
 		return rc;
 	}
-	size_t mask = s->nslots - 1, i = hash_id(id) & mask;
-	while (s->slots[i] != 0 && s->slots[i] != -1)
+	size_t mask = s->nslots - 1, i = hash_id(n->id) & mask;
+	while (s->slots[i].id != 0 && s->slots[i].id != -1)
 		i = (i + 1) & mask;
-	if (s->slots[i] == 0)
+	if (s->slots[i].id == 0)
 		s->used++;
-	s->slots[i] = id;
+	s->slots[i] = (struct pair){ n->parent, n->id };
 	return 0;
 }
 
-/* Remove id (its parent found by a scan when not known): 1 when it was a
- * member, and its parent in *parent. */
+/* Remove id: 1 when it was a member (its parent then in *parent), else 0. */
 static int set_remove(struct kindset *s, int64_t id, int64_t *parent)
 {
-	if (!hash_has(s, id))
+	struct pair *slot = hash_find(s, id);
+	if (!slot)
 		return 0;
-	size_t mask = s->nslots - 1;
-	for (size_t i = hash_id(id) & mask;; i = (i + 1) & mask)
-		if (s->slots[i] == id) {
-			s->slots[i] = -1;
-			break;
-		}
-	for (size_t j = 0; j < s->n; j++)
-		if (s->v[j].id == id) {
-			*parent = s->v[j].parent;
-			memmove(s->v + j, s->v + j + 1, (s->n - j - 1) * sizeof(*s->v));
-			s->n--;
-			return 1;
-		}
+	*parent = slot->parent;
+	slot->id = -1;
+	size_t j = lower(s, *parent, id);
+	if (j < s->n && s->v[j].id == id) {
+		free(s->v[j].name);
+		memmove(s->v + j, s->v + j + 1, (s->n - j - 1) * sizeof(*s->v));
+		s->n--;
+	}
 	return 1;
 }
 
@@ -994,26 +1038,20 @@ static size_t run_of(const struct kindset *s, int64_t parent, size_t *first)
 	return b - a;
 }
 
-struct build {
-	struct share_members *m;
-	int rc;
-};
-
-static int build_cb(void *arg, int64_t series, int64_t study, int64_t patient)
+static int build_cb(void *arg, const struct cat_node *patient, const struct cat_node *study,
+		    const struct cat_node *series)
 {
-	struct build *b = arg;
-	struct pair row[3] = { { 0, patient }, { patient, study }, { study, series } };
+	struct share_members *m = arg;
+	const struct cat_node *row[3] = { patient, study, series };
 	for (int k = 0; k < 3; k++) {
-		struct kindset *s = &b->m->k[k];
-		if (s->n == s->cap) {
-			size_t nc = s->cap ? s->cap * 2 : 64;
-			struct pair *v = realloc(s->v, nc * sizeof(*v));
-			if (!v)
-				return -ENOMEM;
-			s->v = v;
-			s->cap = nc;
+		struct kindset *s = &m->k[k];
+		char *name = strdup(row[k]->name);
+		if (!name || grow(s)) {
+			free(name);
+			return -ENOMEM;
 		}
-		s->v[s->n++] = row[k];
+		s->v[s->n++] = (struct member){ row[k]->parent, row[k]->id, row[k]->mtime_ns, name,
+						row[k]->nchildren > 0 };
 	}
 	return 0;
 }
@@ -1023,22 +1061,32 @@ static void set_settle(struct kindset *s)
 {
 	if (!s->n)
 		return;
-	qsort(s->v, s->n, sizeof(*s->v), cmp_pair);
+	qsort(s->v, s->n, sizeof(*s->v), cmp_member);
 	size_t w = 1;
-	for (size_t i = 1; i < s->n; i++)
-		if (cmp_pair(&s->v[i], &s->v[w - 1]))
+	for (size_t i = 1; i < s->n; i++) {
+		if (cmp_member(&s->v[i], &s->v[w - 1]))
 			s->v[w++] = s->v[i];
+		else
+			free(s->v[i].name);
+	}
 	s->n = w;
+}
+
+static void set_free(struct kindset *s)
+{
+	for (size_t i = 0; i < s->n; i++)
+		free(s->v[i].name);
+	free(s->v);
+	free(s->slots);
 }
 
 void share_members_free(struct share_members *m)
 {
 	if (!m)
 		return;
-	for (int k = 0; k < 3; k++) {
-		free(m->k[k].v);
-		free(m->k[k].slots);
-	}
+	for (int k = 0; k < 3; k++)
+		set_free(&m->k[k]);
+	set_free(&m->outside);
 	pthread_rwlock_destroy(&m->lock);
 	free(m);
 }
@@ -1056,8 +1104,7 @@ int share_members_build(struct catalog *cat, const struct share *sh, struct shar
 	m->sh = sh;
 	struct cat_share_rules r;
 	rules_of(sh, &r);
-	struct build b = { m, 0 };
-	int rc = catalog_share_series(cat, &r, 0, build_cb, &b);
+	int rc = catalog_share_series(cat, &r, 0, build_cb, m);
 	for (int k = 0; !rc && k < 3; k++) {
 		set_settle(&m->k[k]);
 		rc = hash_rebuild(&m->k[k], m->k[k].n);
@@ -1092,28 +1139,73 @@ size_t share_members_count(const struct share_members *m, int cat_kind, int64_t 
 	return n;
 }
 
-int share_members_each(const struct share_members *m, int cat_kind, int64_t parent,
-		       int (*cb)(void *arg, int64_t id), void *arg)
+/* A copy of the members of a kind under parent (all, or the shown ones
+ * as nodes): 0 and *ids or *nodes (malloc'd, NULL when *n is 0), -EINVAL
+ * for another kind, -ENOMEM. */
+static int copy_run(const struct share_members *m, int cat_kind, int64_t parent,
+		    int64_t **ids, struct cat_node **nodes, size_t *n)
 {
 	const struct kindset *s = kset(m, cat_kind);
+	*n = 0;
+	if (ids)
+		*ids = NULL;
+	if (nodes)
+		*nodes = NULL;
 	if (!s)
 		return -EINVAL;
 	if (cat_kind == CAT_PATIENT)
 		parent = 0;
+	const struct kindset *child = cat_kind < CAT_SERIES ? &m->k[cat_kind - CAT_PATIENT + 1] : NULL;
 	pthread_rwlock_rdlock((pthread_rwlock_t *)&m->lock);
-	size_t first, n = run_of(s, parent, &first);
-	int64_t *ids = n ? malloc(n * sizeof(*ids)) : NULL;
-	if (n && !ids) {
-		pthread_rwlock_unlock((pthread_rwlock_t *)&m->lock);
-		return -ENOMEM;
+	size_t first, cnt = run_of(s, parent, &first), w = 0;
+	void *v = cnt ? malloc(cnt * (ids ? sizeof(int64_t) : sizeof(struct cat_node))) : NULL;
+	for (size_t i = 0; v && i < cnt; i++) {
+		const struct member *e = &s->v[first + i];
+		if (ids) {
+			((int64_t *)v)[w++] = e->id;
+		} else if (e->shown) {
+			struct cat_node *nd = &((struct cat_node *)v)[w++];
+			size_t f2;
+			nd->kind = cat_kind;
+			nd->id = e->id;
+			nd->parent = e->parent;
+			snprintf(nd->name, sizeof(nd->name), "%s", e->name);
+			nd->mtime_ns = e->mtime_ns;
+			nd->nchildren = child ? run_of(child, e->id, &f2) : 1;
+		}
 	}
-	for (size_t i = 0; i < n; i++)
-		ids[i] = s->v[first + i].id;
 	pthread_rwlock_unlock((pthread_rwlock_t *)&m->lock);
-	int rc = 0;
+	if (cnt && !v)
+		return -ENOMEM;
+	if (ids)
+		*ids = v;
+	else
+		*nodes = v;
+	*n = w;
+	return 0;
+}
+
+int share_members_each(const struct share_members *m, int cat_kind, int64_t parent,
+		       int (*cb)(void *arg, int64_t id), void *arg)
+{
+	int64_t *ids;
+	size_t n;
+	int rc = copy_run(m, cat_kind, parent, &ids, NULL, &n);
 	for (size_t i = 0; i < n && !rc; i++)
 		rc = cb(arg, ids[i]);
 	free(ids);
+	return rc;
+}
+
+int share_members_nodes(const struct share_members *m, int cat_kind, int64_t parent,
+			cat_node_cb cb, void *arg)
+{
+	struct cat_node *nodes;
+	size_t n;
+	int rc = copy_run(m, cat_kind, parent, NULL, &nodes, &n);
+	for (size_t i = 0; i < n && !rc; i++)
+		rc = cb(arg, &nodes[i]);
+	free(nodes);
 	return rc;
 }
 
@@ -1148,39 +1240,74 @@ static void drop_below(struct share_members *m, int kind, int64_t id)
 	}
 }
 
+/* A new matching series: it, its study and its patient become members,
+ * the folders as the catalogue has them now. */
+static int add_series(struct share_members *m, struct catalog *cat, const struct cat_change *ch)
+{
+	struct cat_node n[3];
+	int rc = catalog_node(cat, CAT_SERIES, ch->id, &n[2]);
+	if (!rc)
+		rc = catalog_node(cat, CAT_STUDY, n[2].parent, &n[1]);
+	if (!rc)
+		rc = catalog_node(cat, CAT_PATIENT, n[1].parent, &n[0]);
+	if (rc)
+		return rc == -ENOENT ? 0 : rc;      /* gone since: its deletion follows */
+	pthread_rwlock_wrlock(&m->lock);
+	for (int k = 0; k < 3 && !rc; k++)
+		rc = set_add(&m->k[k], &n[k]);
+	pthread_rwlock_unlock(&m->lock);
+	return rc;
+}
+
 int share_members_apply(struct share_members *m, struct catalog *cat,
 			const struct cat_change *ch)
 {
 	if (ch->kind < CAT_PATIENT || ch->kind > CAT_SERIES)
 		return 0;
+	int kind = ch->kind, rc;
 	if (ch->state == CAT_CHANGE_DELETED) {
 		pthread_rwlock_wrlock(&m->lock);
 		int64_t parent = 0;
-		int kind = ch->kind;
 		if (set_remove(&m->k[kind - CAT_PATIENT], ch->id, &parent) && kind > CAT_PATIENT)
 			drop_if_empty(m, kind - 1, parent);
+		if (kind == CAT_SERIES)
+			set_remove(&m->outside, ch->id, &parent);
 		/* a folder's members below it go with it (rows are deleted
 		 * children first, but the feed may be read in pieces) */
 		drop_below(m, kind, ch->id);
 		pthread_rwlock_unlock(&m->lock);
 		return 0;
 	}
-	if (ch->state != CAT_CHANGE_SHOWN || ch->kind != CAT_SERIES)
-		return 0;
-	if (share_members_has(m, CAT_SERIES, ch->id))
-		return 0;
-	int rc = share_series_matches(cat, m->sh, ch->id);
-	if (rc <= 0)
-		return rc;
-	struct cat_node study;
-	if ((rc = catalog_node(cat, CAT_STUDY, ch->parent, &study)))
-		return rc == -ENOENT ? 0 : rc;
+	/* A member's name, mtime and whether it is shown follow the feed:
+	 * the last row of a change is the folder's new state (a rename gives
+	 * a hidden row of the old name, then a shown row of the new one). */
 	pthread_rwlock_wrlock(&m->lock);
-	rc = set_add(&m->k[0], 0, study.parent);
-	if (!rc)
-		rc = set_add(&m->k[1], study.parent, study.id);
-	if (!rc)
-		rc = set_add(&m->k[2], study.id, ch->id);
+	struct member *e = member_of(&m->k[kind - CAT_PATIENT], ch->id);
+	rc = 0;
+	if (e) {
+		char *name = strcmp(e->name, ch->name) ? strdup(ch->name) : NULL;
+		if (name) {
+			free(e->name);
+			e->name = name;
+		} else if (strcmp(e->name, ch->name)) {
+			rc = -ENOMEM;
+		}
+		e->mtime_ns = ch->mtime_ns;
+		e->shown = ch->state == CAT_CHANGE_SHOWN;
+	}
+	pthread_rwlock_unlock(&m->lock);
+	if (e || rc || kind != CAT_SERIES || ch->state != CAT_CHANGE_SHOWN)
+		return rc;
+	if (hash_has(&m->outside, ch->id))
+		return 0;
+	rc = share_series_matches(cat, m->sh, ch->id);
+	if (rc < 0)
+		return rc;
+	if (rc > 0)
+		return add_series(m, cat, ch);
+	struct cat_node out = { .kind = CAT_SERIES, .id = ch->id };
+	pthread_rwlock_wrlock(&m->lock);
+	rc = set_add(&m->outside, &out);
 	pthread_rwlock_unlock(&m->lock);
 	return rc;
 }

@@ -13,7 +13,9 @@
  * series is in the share when it matches, a study or patient when one of
  * its series is.  Values are compared exactly, as the catalogue keeps them
  * (patients.patient_id: a NUL inside a PatientID is the bytes 0x01 '0',
- * see dicom.h).  A study without a StudyDate never matches a date rule.
+ * see dicom.h); a patient value also matches the patient whose folder in
+ * /patients has that name, so a patient without a PatientID (%noid-...)
+ * or one issuer's patient (ID@Issuer) can be shared.  A study without a StudyDate never matches a date rule.
  * `all` covers everything and has no other rule.
  *
  * On disk: STORE/shares/NAME, mode 0600, one definition per file; the file
@@ -177,13 +179,17 @@ int share_members_build(struct catalog *cat, const struct share *sh,
  * else 0 (also for other kinds). */
 int share_members_has(const struct share_members *m, int cat_kind, int64_t id);
 
-/* Follow one change of the catalogue's change feed (catalog.h): a series
- * shown (new, or changed) is checked against the rules and, when it
- * matches, added with its study and patient; a folder row deleted is
- * dropped, and a study or patient left without member series with it.
- * Instances and other changes cost nothing.  Returns 0 or -errno (the
- * members are then as before this change; rebuild on doubt).  When the
- * feed says -ESTALE, build anew instead. */
+/* Follow one change of the catalogue's change feed (catalog.h), on the
+ * one thread that applies changes, with that thread's connection: a
+ * member folder's change updates its name, mtime and shown state; a
+ * series shown that is not a member is checked against the rules once (a
+ * series row never changes what the rules look at, so one found outside
+ * is remembered) and, when it matches, added with its study and patient
+ * as the catalogue has them now; a folder row deleted is dropped, with
+ * its members below, and a study or patient left without member series.
+ * Instance changes cost nothing.  Returns 0 or -errno (-ENOMEM, or the
+ * query's error: rebuild then).  When the feed says -ESTALE, build anew
+ * instead. */
 int share_members_apply(struct share_members *m, struct catalog *cat,
 			const struct cat_change *ch);
 
@@ -194,6 +200,17 @@ int share_members_apply(struct share_members *m, struct catalog *cat,
  * cb's value, -EINVAL for another kind, or -ENOMEM. */
 int share_members_each(const struct share_members *m, int cat_kind, int64_t parent,
 		       int (*cb)(void *arg, int64_t id), void *arg);
+
+/* The members of a kind under parent (as share_members_each) that
+ * /patients shows now, as nodes of the tree, id ascending, to cb: from
+ * memory (the members keep each folder's name and mtime, and whether it
+ * is shown, from the build and the change feed), so a listing costs no
+ * query.  A node's nchildren is its member children (a patient's studies
+ * in the share, a study's series in the share); a series' is 1.  The walk
+ * runs on a copy, so cb may call anything.  Returns 0, cb's value,
+ * -EINVAL for another kind, or -ENOMEM. */
+int share_members_nodes(const struct share_members *m, int cat_kind, int64_t parent,
+			cat_node_cb cb, void *arg);
 
 /* How many members of a kind are under parent (parent 0 for patients: all
  * of them); 0 for another kind. */

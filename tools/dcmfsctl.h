@@ -26,7 +26,8 @@ int cmd_share(int argc, char **argv);
 #define SHARE_USAGE \
 	"  share create STORE NAME RULE... [--deidentify [--shift-dates] [--allow-burned-in]]\n" \
 	"               [--expires YYYY-MM-DD[THH:MM:SS]]\n" \
-	"                                  define a share.  RULE: --patient ID, --study UID,\n" \
+	"                                  define a share.  RULE: --patient ID (a PatientID,\n" \
+	"                                  or a folder name of /patients), --study UID,\n" \
 	"                                  --series UID, --accession N, --modality M (each\n" \
 	"                                  repeatable: ORed), --from YYYYMMDD, --to YYYYMMDD\n" \
 	"                                  (StudyDate, inclusive); kinds are ANDed.  --all\n" \

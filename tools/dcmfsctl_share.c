@@ -17,6 +17,7 @@
 #include "catalog.h"
 #include "cli.h"
 #include "dcmfsctl.h"
+#include "deid.h"
 #include "share.h"
 #include "store.h"
 
@@ -305,6 +306,88 @@ static int share_list(int argc, char **argv)
 	return finish(status);
 }
 
+/* ---------------- what a de-identified share leaves out ---------------- */
+
+#define MAX_REASONS 8
+
+struct left_out {
+	struct store *s;
+	struct catalog *cat;
+	const struct share *sh;
+	const struct share_members *m;
+	int64_t shown, bytes;               /* instances the share shows, their sizes */
+	const char *why[MAX_REASONS];
+	int64_t n[MAX_REASONS];
+	int nwhy;
+	int rc;
+};
+
+static int left_out_instance(void *arg, const struct cat_node *node)
+{
+	struct left_out *lo = arg;
+	uint64_t size = 0;
+	const char *why = NULL;
+	int rc = deid_file_stat(lo->s, lo->cat, lo->sh, node->id, &size, &why);
+	if (rc == 0) {
+		lo->shown++;
+		lo->bytes += (int64_t)size;
+		return 0;
+	}
+	if (rc == -ENOENT)
+		return 0;
+	if (rc < 0)
+		why = "cannot be read (damaged or missing data)";
+	else if (!why)
+		why = "left out";
+	int k = 0;
+	while (k < lo->nwhy && strcmp(lo->why[k], why))
+		k++;
+	if (k == lo->nwhy) {
+		if (lo->nwhy == MAX_REASONS)
+			k--;
+		else
+			lo->why[lo->nwhy++] = why;
+	}
+	lo->n[k]++;
+	return 0;
+}
+
+static int left_out_series(void *arg, int64_t id)
+{
+	struct left_out *lo = arg;
+	return catalog_children(lo->cat, CAT_SERIES, id, left_out_instance, lo);
+}
+
+static int left_out_study(void *arg, int64_t id)
+{
+	struct left_out *lo = arg;
+	return share_members_each(lo->m, CAT_SERIES, id, left_out_series, lo);
+}
+
+static int left_out_patient(void *arg, int64_t id)
+{
+	struct left_out *lo = arg;
+	return share_members_each(lo->m, CAT_STUDY, id, left_out_study, lo);
+}
+
+/* Walk every instance a de-identified share covers and sort them: shown
+ * (and the size of their de-identified files), or left out and why. */
+static int count_left_out(struct store *s, const struct share *sh, struct left_out *lo)
+{
+	memset(lo, 0, sizeof(*lo));
+	lo->s = s;
+	lo->cat = store_main_catalog(s);
+	lo->sh = sh;
+	struct share_members *m;
+	int rc = share_members_build(lo->cat, sh, &m);
+	if (rc)
+		return rc;
+	lo->m = m;
+	rc = share_members_each(m, CAT_PATIENT, 0, left_out_patient, lo);
+	share_members_free(m);
+	return rc;
+}
+
 /* ---------------- show ---------------- */
 
 static int share_show(int argc, char **argv)
@@ -349,6 +432,9 @@ static int share_show(int argc, char **argv)
 	if ((rc = catalog_share_totals(store_main_catalog(s), &r, &t)))
 		die("cannot count what share %s covers: %s", name, strerror(-rc));
 	int64_t now = (int64_t)time(NULL);
+	struct left_out lo;
+	if (sh->deidentify && (rc = count_left_out(s, sh, &lo)))
+		die("cannot sort what share %s leaves out: %s", name, strerror(-rc));
 	if (json) {
 		json_object *o = share_json(sh, now);
 		json_object *c = json_object_new_object();
@@ -358,8 +444,19 @@ static int share_show(int argc, char **argv)
 		json_object_object_add(c, "instances", json_object_new_int64(t.instances));
 		json_object_object_add(c, "bytes", json_object_new_int64((int64_t)t.bytes));
 		json_object_object_add(o, "covers", c);
-		/* left out by the de-identification: not counted yet */
-		json_object_object_add(o, "left_out", NULL);
+		if (sh->deidentify) {
+			json_object *d = json_object_new_object();
+			json_object_object_add(d, "instances", json_object_new_int64(lo.shown));
+			json_object_object_add(d, "bytes", json_object_new_int64(lo.bytes));
+			json_object_object_add(o, "deidentified", d);
+			json_object *l = json_object_new_object();
+			for (int k = 0; k < lo.nwhy; k++)
+				json_object_object_add(l, lo.why[k], json_object_new_int64(lo.n[k]));
+			json_object_object_add(o, "left_out", l);
+		} else {
+			json_object_object_add(o, "deidentified", NULL);
+			json_object_object_add(o, "left_out", NULL);
+		}
 		print_json(o);
 	} else {
 		char *rules = share_rules_text(sh);
@@ -383,8 +480,16 @@ static int share_show(int argc, char **argv)
 		printf("covers        %" PRId64 " patients, %" PRId64 " studies, %" PRId64 " series, %"
 		       PRId64 " instances, %" PRIu64 " bytes\n", t.patients, t.studies, t.series,
 		       t.instances, t.bytes);
-		if (sh->deidentify)
-			printf("left out      not counted yet\n");
+		if (sh->deidentify) {
+			int64_t out = 0;
+			for (int k = 0; k < lo.nwhy; k++)
+				out += lo.n[k];
+			printf("shows         %" PRId64 " de-identified instances, %" PRId64 " bytes\n",
+			       lo.shown, lo.bytes);
+			printf("left out      %" PRId64 " instances%s\n", out, out ? ":" : "");
+			for (int k = 0; k < lo.nwhy; k++)
+				printf("              %" PRId64 " %s\n", lo.n[k], lo.why[k]);
+		}
 	}
 	share_free(sh);
 	store_close(s);
