@@ -24,7 +24,7 @@
 #include "instance.h"
 
 /* Bump when the rewrite changes: old cache files are then never used. */
-#define DEID_PROFILE_VERSION 1
+#define DEID_PROFILE_VERSION 2
 #define CACHE_MAGIC "DCMDEID1"
 #define CACHE_HEAD 32
 
@@ -463,6 +463,7 @@ static int make_rewrite(struct store *s, struct catalog *cat, const struct share
 		.secret = sh->secret,
 		.patient_id = pid,
 		.patient_name = pname,
+		.whole = seg->kind == BLOB_WHOLE,
 		.shift_days = sh->shift_dates ? patient_shift(sh->secret, ident->patient_key,
 							      ident->issuer) : 0,
 	};

@@ -432,7 +432,7 @@ extern "C" int deid_gdcm_rewrite(const struct deid_gdcm_job *job, struct deid_gd
 		copy_str(res->modality, sizeof(res->modality), found(ds, Tag(0x0008, 0x0060)));
 		// The pixel element itself is the caller's; nothing at or past it.
 		std::vector<Tag> past;
-		for (DataSet::Iterator it = ds.Begin(); it != ds.End(); ++it)
+		for (DataSet::Iterator it = ds.Begin(); it != ds.End() && !job->whole; ++it)
 			if (!(it->GetTag() < Tag(0x7FE0, 0x0008)))
 				past.push_back(it->GetTag());
 		for (const Tag &t : past)

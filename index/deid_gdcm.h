@@ -53,6 +53,8 @@ struct deid_gdcm_job {
 	const char *patient_id;     /* the pseudonyms to write */
 	const char *patient_name;
 	int shift_days;             /* 0: dates removed; else added to every DA/DT */
+	int whole;                  /* a whole file: keep its pixel data (else
+				     * anything at or past (7FE0,0008) is dropped) */
 };
 
 struct deid_gdcm_result {
