@@ -22,9 +22,9 @@ endif
 DEBIAN_PACKAGES := build-essential pkg-config libfuse3-dev fuse3 libxxhash-dev \
 	libzstd-dev libsqlite3-dev zlib1g-dev libgdcm-dev libgdcm-tools dcmtk \
 	python3 python3-pydicom libcmocka-dev rsync perl util-linux procps \
-	iproute2 time sqlite3 attr python3-xxhash python3-zstandard libssl-dev
+	iproute2 time sqlite3 attr python3-xxhash python3-zstandard libjson-c-dev libssl-dev
 
-PKGS := fuse3 libzstd sqlite3 zlib libxxhash
+PKGS := fuse3 libzstd sqlite3 zlib libxxhash json-c
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
@@ -77,7 +77,10 @@ $(LIB): $(INDEX_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
 
-$(BUILD)/dcmfsctl: $(BUILD)/tools/dcmfsctl.o $(CLI_OBJ) $(LIB)
+# dcmfsctl: its main file and one file per family of subcommands
+CTL_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(wildcard tools/dcmfsctl*.c))
+
+$(BUILD)/dcmfsctl: $(CTL_OBJ) $(CLI_OBJ) $(LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/dcmfs-gencorpus: $(GENCORPUS_OBJ) $(CLI_OBJ) $(LIB)

@@ -15,6 +15,12 @@
 
 #include "escape.h"
 
+/* The indexes share rules are matched with (catalog_share_indexes). */
+#define SHARE_INDEXES_SQL \
+	"CREATE INDEX IF NOT EXISTS studies_accession ON studies(accession);" \
+	"CREATE INDEX IF NOT EXISTS studies_date ON studies(study_date);" \
+	"CREATE INDEX IF NOT EXISTS series_modality ON series(modality);"
+
 static const char schema_sql[] =
 	"CREATE TABLE IF NOT EXISTS counters(kind TEXT PRIMARY KEY, next INTEGER NOT NULL);"
 	"CREATE TABLE IF NOT EXISTS packs(id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE);"
@@ -65,7 +71,8 @@ static const char schema_sql[] =
 	"CREATE TABLE IF NOT EXISTS import_log("
 	" id INTEGER PRIMARY KEY, started INTEGER, ended INTEGER, n_new INTEGER,"
 	" n_duplicate INTEGER, n_version INTEGER, n_rejected INTEGER,"
-	" bytes_in INTEGER, bytes_stored INTEGER);";
+	" bytes_in INTEGER, bytes_stored INTEGER);"
+	SHARE_INDEXES_SQL;
 
 /* The columns node_from_row reads, in its order: id, parent, name, mtime,
  * and the file size (instances) or the number of entries shown (folders). */
@@ -1955,4 +1962,153 @@ int catalog_shown_patients(struct catalog *c, int64_t *count, int64_t *newest_ns
 	}
 	sqlite3_finalize(s);
 	return rc == SQLITE_ROW ? 0 : sqerr(rc);
+}
+
+/* ---- shares ---- */
+
+int catalog_share_indexes(struct catalog *c)
+{
+	return sqerr(sqlite3_exec(c->db, SHARE_INDEXES_SQL, NULL, NULL, NULL));
+}
+
+#define SHARE_MAX_VALUES 32000
+
+/* Append " AND col IN (?,?...)" for a non-empty list. */
+static int share_in(char **sql, size_t *len, size_t *cap, const char *col, size_t n)
+{
+	if (!n)
+		return 0;
+	size_t need = *len + strlen(col) + 16 + 2 * n;
+	if (need > *cap) {
+		size_t nc = need * 2;
+		char *p = realloc(*sql, nc);
+		if (!p)
+			return -ENOMEM;
+		*sql = p;
+		*cap = nc;
+	}
+	*len += (size_t)sprintf(*sql + *len, " AND %s IN (", col);
+	for (size_t i = 0; i < n; i++) {
+		if (i)
+			(*sql)[(*len)++] = ',';
+		(*sql)[(*len)++] = '?';
+	}
+	(*sql)[(*len)++] = ')';
+	(*sql)[*len] = 0;
+	return 0;
+}
+
+/* The statement "<head> FROM series se JOIN studies st ... WHERE <rules>
+ * <tail>" with the rules bound.  0 and *out, or -errno. */
+static int share_stmt(struct catalog *c, const struct cat_share_rules *r, int64_t series_id,
+		      const char *head, const char *tail, sqlite3_stmt **out)
+{
+	size_t total = r->all ? 0 : r->npatients + r->nstudies + r->nseries +
+		r->naccessions + r->nmodalities;
+	if (total > SHARE_MAX_VALUES)
+		return -E2BIG;
+	size_t cap = strlen(head) + strlen(tail) + 512 + 4 * total, len = 0;
+	char *sql = malloc(cap);
+	if (!sql)
+		return -ENOMEM;
+	len = (size_t)snprintf(sql, cap, "%s FROM series se JOIN studies st ON st.id=se.study"
+			       " JOIN patients p ON p.id=st.patient WHERE 1", head);
+	int rc = 0;
+	int dates = !r->all && ((r->from && r->from[0]) || (r->to && r->to[0]));
+	if (!r->all) {
+		rc = share_in(&sql, &len, &cap, "p.patient_id", r->npatients);
+		if (!rc)
+			rc = share_in(&sql, &len, &cap, "st.study_uid", r->nstudies);
+		if (!rc)
+			rc = share_in(&sql, &len, &cap, "se.series_uid", r->nseries);
+		if (!rc)
+			rc = share_in(&sql, &len, &cap, "st.accession", r->naccessions);
+		if (!rc)
+			rc = share_in(&sql, &len, &cap, "se.modality", r->nmodalities);
+	}
+	if (!rc && len + strlen(tail) + 160 > cap) {
+		char *p = realloc(sql, len + strlen(tail) + 160);
+		if (!p)
+			rc = -ENOMEM;
+		else
+			sql = p;
+	}
+	if (rc) {
+		free(sql);
+		return rc;
+	}
+	if (dates)
+		len += (size_t)sprintf(sql + len, " AND length(st.study_date)=8"
+				       " AND st.study_date>=?%d AND st.study_date<=?%d",
+				       (int)total + 1, (int)total + 2);
+	if (series_id)
+		len += (size_t)sprintf(sql + len, " AND se.id=?%d", (int)total + 3);
+	sprintf(sql + len, " %s", tail);
+	sqlite3_stmt *s;
+	int prc = sqlite3_prepare_v2(c->db, sql, -1, &s, NULL);
+	free(sql);
+	if (prc != SQLITE_OK)
+		return sqerr(prc) ? sqerr(prc) : -EIO;
+	int k = 1;
+	if (!r->all) {
+		char *const *lists[] = { r->patients, r->studies, r->series, r->accessions, r->modalities };
+		size_t ns[] = { r->npatients, r->nstudies, r->nseries, r->naccessions, r->nmodalities };
+		for (int l = 0; l < 5; l++)
+			for (size_t i = 0; i < ns[l]; i++)
+				sqlite3_bind_text(s, k++, lists[l][i], -1, SQLITE_STATIC);
+	}
+	if (dates) {
+		sqlite3_bind_text(s, (int)total + 1, r->from && r->from[0] ? r->from : "00000000", -1,
+				  SQLITE_STATIC);
+		sqlite3_bind_text(s, (int)total + 2, r->to && r->to[0] ? r->to : "99999999", -1,
+				  SQLITE_STATIC);
+	}
+	if (series_id)
+		sqlite3_bind_int64(s, (int)total + 3, series_id);
+	*out = s;
+	return 0;
+}
+
+int catalog_share_series(struct catalog *c, const struct cat_share_rules *r,
+			 int64_t series_id, cat_share_cb cb, void *arg)
+{
+	sqlite3_stmt *s;
+	int r0 = share_stmt(c, r, series_id, "SELECT se.id, se.study, st.patient", "", &s);
+	if (r0)
+		return r0;
+	int rc, ret = 0;
+	while (!ret && (rc = sqlite3_step(s)) == SQLITE_ROW)
+		ret = cb(arg, sqlite3_column_int64(s, 0), sqlite3_column_int64(s, 1),
+			 sqlite3_column_int64(s, 2));
+	if (!ret && rc != SQLITE_DONE)
+		ret = sqerr(rc) ? sqerr(rc) : -EIO;
+	sqlite3_finalize(s);
+	return ret;
+}
+
+int catalog_share_totals(struct catalog *c, const struct cat_share_rules *r,
+			 struct cat_share_totals *t)
+{
+	memset(t, 0, sizeof(*t));
+	sqlite3_stmt *s;
+	int r0 = share_stmt(c, r, 0, "WITH m AS (SELECT se.id AS series, se.study AS study,"
+			    " st.patient AS patient",
+			    "AND se.nchildren>0) SELECT (SELECT count(DISTINCT patient) FROM m),"
+			    " (SELECT count(DISTINCT study) FROM m), (SELECT count(*) FROM m),"
+			    " (SELECT count(*) FROM m JOIN instances i ON i.series=m.series AND i.current=1),"
+			    " (SELECT coalesce(sum(i.size), 0) FROM m JOIN instances i ON i.series=m.series"
+			    " AND i.current=1)", &s);
+	if (r0)
+		return r0;
+	int rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW) {
+		t->patients = sqlite3_column_int64(s, 0);
+		t->studies = sqlite3_column_int64(s, 1);
+		t->series = sqlite3_column_int64(s, 2);
+		t->instances = sqlite3_column_int64(s, 3);
+		t->bytes = (uint64_t)sqlite3_column_int64(s, 4);
+		rc = SQLITE_DONE;
+	}
+	sqlite3_finalize(s);
+	return rc == SQLITE_DONE ? 0 : sqerr(rc) ? sqerr(rc) : -EIO;
 }

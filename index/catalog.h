@@ -389,6 +389,45 @@ int catalog_changes_since(struct catalog *c, int64_t after, int64_t *last,
  * them (0 when none): 0 or -errno. */
 int catalog_shown_patients(struct catalog *c, int64_t *count, int64_t *newest_ns);
 
+/* ---- shares (share.h): the rules of a share, in SQL ----
+ * Values of one kind are ORed, kinds are ANDed; an empty list is no rule
+ * of that kind.  from/to bound the study's StudyDate (8 characters,
+ * compared as text, both inclusive; "" or NULL = open); a study without
+ * an 8-character StudyDate never matches a date bound.  all = 1 matches
+ * every series (the lists are then ignored).  Lists are the caller's. */
+struct cat_share_rules {
+	int all;
+	char *const *patients;   size_t npatients;     /* patients.patient_id */
+	char *const *studies;    size_t nstudies;      /* StudyInstanceUID */
+	char *const *series;     size_t nseries;       /* SeriesInstanceUID */
+	char *const *accessions; size_t naccessions;   /* the study's AccessionNumber */
+	char *const *modalities; size_t nmodalities;   /* the series' Modality */
+	const char *from, *to;
+};
+/* The series matching the rules (only series_id when it is not 0), each
+ * with its study and patient, to cb in no particular order.  One query,
+ * driven by the indexes on the rule columns (catalog_share_indexes).
+ * Returns 0, cb's non-zero value, -E2BIG when the rules hold more values
+ * than one statement can bind (32000), or -errno. */
+typedef int (*cat_share_cb)(void *arg, int64_t series, int64_t study, int64_t patient);
+int catalog_share_series(struct catalog *c, const struct cat_share_rules *r,
+			 int64_t series_id, cat_share_cb cb, void *arg);
+/* What the rules cover in /patients now: the shown series that match,
+ * their studies and patients, their current instances and the sum of
+ * those instances' sizes.  0 or -errno. */
+struct cat_share_totals {
+	int64_t patients, studies, series, instances;
+	uint64_t bytes;
+};
+int catalog_share_totals(struct catalog *c, const struct cat_share_rules *r,
+			 struct cat_share_totals *t);
+/* Make the indexes share queries use (IF NOT EXISTS: a no-op when they are
+ * there): studies(accession), studies(study_date), series(modality);
+ * patients(patient_id) is the prefix of its UNIQUE index.  New indexes
+ * (init, reindex) have them from the start.  Needs a writable connection;
+ * 0 or -errno. */
+int catalog_share_indexes(struct catalog *c);
+
 /* Raw SQL for tools and tests that need a one-off query; NULL-safe. */
 int catalog_exec(struct catalog *c, const char *sql);
 

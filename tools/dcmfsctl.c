@@ -24,13 +24,11 @@
 
 #include "catalog.h"
 #include "cli.h"
+#include "dcmfsctl.h"
 #include "ingest.h"
 #include "instance.h"
 #include "maint.h"
 #include "store.h"
-
-#define EXIT_PROBLEMS 1
-#define EXIT_ERROR 2
 
 static int progress_on;
 
@@ -64,7 +62,7 @@ static void note_waiting(const char *what)
 		fprintf(stderr, "dcmfsctl: %s\n", what);
 }
 
-static struct store *open_store(const char *dir, int readonly)
+struct store *open_store(const char *dir, int readonly)
 {
 	struct store *s;
 	char err[512];
@@ -75,7 +73,7 @@ static struct store *open_store(const char *dir, int readonly)
 }
 
 /* Close stdout and fail if that fails, so a full disk cannot pass as success. */
-static int finish(int status)
+int finish(int status)
 {
 	if (fflush(stdout) || ferror(stdout) || fclose(stdout))
 		die("cannot write output: %s", strerror(errno));
@@ -112,13 +110,13 @@ static const char usage_text[] =
 	"  gc [--force] STORE              free data that nothing references (--force: even\n"
 	"                                  after a reindex that skipped damage); waits for\n"
 	"                                  running imports to finish\n"
+	SHARE_USAGE
 	"\n"
 	"Exit status: 0 ok, 1 problems found (rejected files, verify problems, damage\n"
 	"skipped by reindex, or an import that skipped entries and imported nothing),\n"
 	"2 usage or store error.\n";
 
-static void usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
-static void usage_error(const char *fmt, ...)
+void usage_error(const char *fmt, ...)
 {
 	va_list ap;
 	fputs("dcmfsctl: ", stderr);
@@ -1101,6 +1099,7 @@ static const struct command {
 	{ "init", cmd_init }, { "import", cmd_import }, { "stats", cmd_stats },
 	{ "ls", cmd_ls }, { "get", cmd_get }, { "verify", cmd_verify },
 	{ "reindex", cmd_reindex }, { "rm", cmd_rm }, { "gc", cmd_gc },
+	{ "share", cmd_share },
 };
 
 int main(int argc, char **argv)
