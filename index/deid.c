@@ -241,7 +241,7 @@ static int cache_dirs(const char *store_dir, const struct share *sh, char *top, 
 	char g[33];
 	keyed(sh->secret, "cache", "", 0, NULL, 0, h);
 	hex(h, 8, g);
-	if (fmt(top, toplen, "%s/shares/.deid/%s", store_dir, sh->name) ||
+	if (fmt(top, toplen, "%s/shares/" SHARE_DEID_DIR "/%s", store_dir, sh->name) ||
 	    fmt(gen, genlen, "%s/%s", top, g))
 		return -ENAMETOOLONG;
 	return 0;
@@ -270,16 +270,6 @@ static int rm_tree(const char *path)
 	if (rmdir(path) && errno != ENOENT && !rc)
 		rc = -errno;
 	return rc;
-}
-
-int deid_cache_drop(const char *store_dir, const char *name)
-{
-	char p[4096];
-	if (!name[0] || strchr(name, '/') || name[0] == '.')
-		return -EINVAL;
-	if (fmt(p, sizeof(p), "%s/shares/.deid/%s", store_dir, name))
-		return -ENAMETOOLONG;
-	return rm_tree(p);
 }
 
 static int mkdir_p(const char *path)

@@ -1,7 +1,8 @@
 #!/bin/bash
 # t0403-share-deid.t - a de-identified share of the whole store
-# (index/deid.h), through the test program dcmfs-deid-export (the files
-# and names deid_file_* and deid_node_name give, as a mount shows them):
+# (`dcmfsctl share create STORE NAME --all --deidentify`, index/deid.h),
+# through the test program dcmfs-deid-export (the files and names
+# deid_file_* and deid_node_name give, as a mount shows them):
 # for every instance that is kept, pydicom reads it, dcmdump and gdcmdump
 # read it, no original PatientName, PatientID, PatientBirthDate,
 # AccessionNumber or UID is in its bytes or in the tree's names, its pixel
@@ -16,13 +17,14 @@ need_samples
 EXPORT=$BUILD/tests/tools/dcmfs-deid-export
 [ -x "$EXPORT" ] || skip_all "no $EXPORT (make all builds it)"
 S=$T/store
-SECRET=000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f
-OTHER=f0e1d2c3b4a5968778695a4b3c2d1e0ff0e1d2c3b4a5968778695a4b3c2d1e0f
 check "import the samples" new_store "$S" "$SAMPLES"
 du_before=$(du -sk "$S/packs" "$S/blobs" 2>/dev/null | awk '{s += $1} END {print s}')
 
-check "export a de-identified share of everything" \
-	eval '"$EXPORT" "$S" "$T/a" --name a --secret $SECRET >"$T/a.out" 2>"$T/a.err" || { cat "$T/a.err"; false; }'
+share() { "$CTL" share create "$S" "$@" --all --deidentify >/dev/null; }
+check "define de-identified shares a, b, c (--shift-dates) and d (--allow-burned-in)" \
+	eval 'share a && share b && share c --shift-dates && share d --allow-burned-in'
+check "export share a" \
+	eval '"$EXPORT" "$S" "$T/a" --share a >"$T/a.out" 2>"$T/a.err" || { cat "$T/a.err"; false; }'
 diag <"$T/a.out"
 check "every kept file: pydicom reads it, no original value in bytes or names, pixels equal, structure kept" \
 	$PY -W ignore "$LIB/deid_check.py" "$T/a"
@@ -47,12 +49,11 @@ check "instances left out are left out for a named reason" left_reasons "$T/a"
 
 rm -rf "$S/shares/.deid/a"
 check "the same share without its cache gives the same files and names" \
-	eval '"$EXPORT" "$S" "$T/a2" --name a --secret $SECRET >/dev/null && diff -r -q "$T/a/deid" "$T/a2/deid"'
+	eval '"$EXPORT" "$S" "$T/a2" --share a >/dev/null && diff -r -q "$T/a/deid" "$T/a2/deid"'
 check "the same share from its cache gives the same files and names" \
-	eval '"$EXPORT" "$S" "$T/a3" --name a --secret $SECRET >/dev/null && diff -r -q "$T/a/deid" "$T/a3/deid"'
+	eval '"$EXPORT" "$S" "$T/a3" --share a >/dev/null && diff -r -q "$T/a/deid" "$T/a3/deid"'
 
-check "a share with another secret" \
-	eval '"$EXPORT" "$S" "$T/b" --name b --secret $OTHER >/dev/null'
+check "export share b" eval '"$EXPORT" "$S" "$T/b" --share b >/dev/null'
 differ() {
 	local a b
 	a=$(cd "$T/a/deid" && find . -mindepth 1 | sort)
@@ -61,8 +62,7 @@ differ() {
 }
 check "two shares share no patient, study, series or file name" differ
 
-check "a share with --shift-dates" \
-	eval '"$EXPORT" "$S" "$T/c" --name c --secret $SECRET --shift-dates >/dev/null'
+check "export share c (--shift-dates)" eval '"$EXPORT" "$S" "$T/c" --share c >/dev/null'
 check "shifted: the same checks hold" $PY -W ignore "$LIB/deid_check.py" "$T/c"
 check "shifted dates: one shift of 1 to 365 days back per patient, intervals kept" $PY - "$T/c" <<'PY'
 import datetime, os, sys, warnings
@@ -100,7 +100,7 @@ sys.exit(1 if bad or not n else 0)
 PY
 
 check "--allow-burned-in keeps what was left out for burned-in reasons" \
-	eval '"$EXPORT" "$S" "$T/d" --name d --secret $SECRET --allow-burned-in >/dev/null &&
+	eval '"$EXPORT" "$S" "$T/d" --share d >/dev/null &&
 	      [ "$(grep -c "	left	" "$T/d/map.tsv")" = "$(grep -c "cannot be de-identified" "$T/a/map.tsv")" ] &&
 	      $PY -W ignore "$LIB/deid_check.py" "$T/d"'
 
@@ -112,4 +112,9 @@ no_pixels() {
 	[ "$after" = "$du_before" ]
 }
 check "de-identified shares add no pixel storage (only the header cache)" no_pixels
+check "share rm drops the share's header cache" \
+	eval '"$CTL" share rm "$S" a >/dev/null && [ ! -e "$S/shares/.deid/a" ] && [ -d "$S/shares/.deid/b" ]'
+check "a share made again under the same name gets new names (a new secret)" \
+	eval 'share a && "$EXPORT" "$S" "$T/a4" --share a >/dev/null &&
+	      [ "$(ls "$T/a/deid" | sort)" != "$(ls "$T/a4/deid" | sort)" ]'
 done_testing

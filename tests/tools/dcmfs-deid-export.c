@@ -4,8 +4,12 @@
  * deid_file_*, next to the original files, so that a test can hold the two
  * against each other without a mount.
  *
+ *   dcmfs-deid-export STORE OUT [--share NAME]
  *   dcmfs-deid-export STORE OUT [--secret HEX64] [--name NAME]
- *                     [--shift-dates] [--allow-burned-in] [--threads N]
+ *                     [--shift-dates] [--allow-burned-in]
+ *
+ * --share: the share defined in the store (its members only, share_load);
+ * else a de-identified share of everything with this secret.
  *
  * OUT/deid/<patient>/<study>/<series>/<file>  the de-identified tree
  * OUT/orig/<instance id>.dcm                  each original file
@@ -92,7 +96,7 @@ int main(int argc, char **argv)
 				" [--shift-dates] [--allow-burned-in]\n");
 		return 2;
 	}
-	struct share sh;
+	struct share sh, *loaded = NULL;
 	memset(&sh, 0, sizeof(sh));
 	snprintf(sh.name, sizeof(sh.name), "export");
 	sh.all = 1;
@@ -104,6 +108,13 @@ int main(int argc, char **argv)
 			sh.shift_dates = 1;
 		} else if (!strcmp(argv[i], "--allow-burned-in")) {
 			sh.allow_burned_in = 1;
+		} else if (!strcmp(argv[i], "--share") && i + 1 < argc) {
+			char e[256];
+			if (share_load(argv[1], argv[++i], &loaded, e, sizeof(e))) {
+				fprintf(stderr, "dcmfs-deid-export: %s\n", e);
+				return 2;
+			}
+			sh = *loaded;
 		} else if (!strcmp(argv[i], "--name") && i + 1 < argc) {
 			snprintf(sh.name, sizeof(sh.name), "%s", argv[++i]);
 		} else if (!strcmp(argv[i], "--secret") && i + 1 < argc && strlen(argv[i + 1]) == 64) {
@@ -147,7 +158,8 @@ int main(int argc, char **argv)
 	for (size_t i = 0; i < studies.n; i++)
 		catalog_children(cat, CAT_STUDY, studies.v[i].id, collect, &series);
 	for (size_t i = 0; i < series.n; i++)
-		catalog_children(cat, CAT_SERIES, series.v[i].id, collect, &insts);
+		if (!loaded || share_series_matches(cat, loaded, series.v[i].id) == 1)
+			catalog_children(cat, CAT_SERIES, series.v[i].id, collect, &insts);
 	int bad = 0;
 	double cold_sum = 0, cold_max = 0, warm_sum = 0, warm_max = 0;
 	double orig_us = 0, deid_us = 0, open_us = 0;
@@ -286,6 +298,7 @@ int main(int argc, char **argv)
 	free(series.v);
 	free(insts.v);
 	codec_ctx_free(ctx);
+	share_free(loaded);
 	store_close(s);
 	return bad;
 }
