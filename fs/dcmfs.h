@@ -11,6 +11,9 @@
  *   incoming.c  the in-memory /incoming filesystem over STORE/spool, and
  *               ingesting its files when they are closed
  *   icache.c    open instances by inode (read-only mounts)
+ *   share_view.c  shares: /shares/<NAME>/... in the admin mount, the whole
+ *               tree of a share mount (-o share=NAME), membership checks,
+ *               de-identified files, and following definitions and changes
  * and, beside the requests, notify.c (the thread that tells the kernel what
  * changed in the catalogue), prefetch.c (read-ahead of a series) and
  * main.c (options, per-thread handles, the session).
@@ -35,6 +38,7 @@
 #include "ingest.h"
 #include "store.h"
 #include "reader.h"
+#include "share.h"
 
 #define TIMEOUT_FILE 3600.0
 #define TIMEOUT_DIR 1.0
@@ -67,6 +71,7 @@ struct spool_entry {
 
 struct dcmfs_opts {
 	int ro, rw;
+	char *share;                /* -o share=NAME: mount that share alone */
 	int uid_set, gid_set;
 	unsigned uid, gid, umask;
 	int has_fsname, has_subtype;
@@ -74,6 +79,21 @@ struct dcmfs_opts {
 	char *store;
 	int bad;                    /* an option was refused (already reported) */
 };
+
+/* One share as a mount shows it (share_view.c). */
+struct share_view {
+	int slot;                   /* inode.h: 0 in a share mount, else 1.. */
+	char name[SHARE_NAME_MAX + 1];
+	struct share *sh;
+	struct share_members *m;
+	int64_t file_ino, file_mtime_ns;   /* the definition file this was read from */
+	atomic_int dead;            /* expired or removed: shows an empty patients/ */
+	pthread_mutex_t names_lock; /* guards names */
+	struct name_cache *names;   /* de-identified: (folder, name) -> row */
+	struct share_view *next;
+};
+
+struct deid_slot;               /* open de-identified files (share_view.c) */
 
 struct dcmfs {
 	struct dcmfs_opts o;
@@ -104,6 +124,18 @@ struct dcmfs {
 
 	struct prefetch *prefetch;      /* decodes the next files of a series */
 
+	/* Shares.  A share mount has self (slot 0) and nothing else; the admin
+	 * mount has every share of STORE/shares in views.  Handlers hold
+	 * shares_lock for reading while they use a view; the notify thread
+	 * takes it for writing only to change the list (and never calls the
+	 * kernel while it holds it). */
+	struct share_view *self;
+	pthread_rwlock_t shares_lock;
+	struct share_view *views;
+	int next_slot;
+	pthread_mutex_t deid_lock;      /* guards deid_cache */
+	struct deid_slot *deid_cache;
+
 	/* Read-only mounts answer open with ENOSYS: the kernel then stops
 	 * sending OPEN/RELEASE (and keeps the page cache), and reads find
 	 * their instance here by inode. */
@@ -130,8 +162,9 @@ struct tstate {
 };
 
 /* What fi->fh points to: an open instance (writable mounts), an open
- * /incoming file, or a folder's listing. */
-enum { OPEN_INSTANCE = 1, OPEN_SPOOL, OPEN_DIR };
+ * /incoming file, a folder's listing, or a de-identified file (writable
+ * mounts; its bytes come from share_deid_read, which needs no handle). */
+enum { OPEN_INSTANCE = 1, OPEN_SPOOL, OPEN_DIR, OPEN_DEID };
 
 struct listing_entry {
 	char *name;
@@ -163,6 +196,11 @@ static inline struct open_file *open_file_of(struct fuse_file_info *fi)
 }
 /* What a write to anything but /incoming fails with. */
 static inline int refusal_errno(struct dcmfs *d) { return d->o.ro ? EROFS : EPERM; }
+/* The same for a write at inode ino: shares are read-only everywhere. */
+static inline int refusal_at(struct dcmfs *d, fuse_ino_t ino)
+{
+	return d->o.ro || is_share_ino(ino) || ino == INO_SHARES ? EROFS : EPERM;
+}
 
 /* main.c */
 /* This thread's handles, made at its first request; NULL when they cannot
@@ -246,6 +284,41 @@ void incoming_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset,
 struct inst_file *icache_get(struct dcmfs *d, fuse_ino_t ino, int *uncached, int *err);
 void icache_put(struct dcmfs *d, struct inst_file *f, int uncached);
 void icache_free(struct dcmfs *d);
+
+/* share_view.c (every function takes shares_lock itself) */
+/* Before daemonizing: can share name be mounted?  0, or -ENOENT (no such
+ * share), -EINVAL (damaged definition), -ETIME (expired), with a one-line
+ * message in err. */
+int share_mount_check(const char *store_dir, const char *name, char *err, size_t errlen);
+/* After daemonizing: load the share of a share mount (d->o.share) or every
+ * share (admin mount) and their members.  0, or -errno (logged). */
+int shares_start(struct dcmfs *d, struct catalog *cat);
+void shares_free(struct dcmfs *d);
+/* Stats, lookups and listings of share inodes (is_share_ino) and of
+ * INO_SHARES; as node_getattr, tree_lookup and list_dir. */
+int share_getattr(struct dcmfs *d, struct catalog *cat, fuse_ino_t ino,
+		  struct stat *st, double *timeout);
+int share_lookup(struct dcmfs *d, struct catalog *cat, fuse_ino_t parent,
+		 const char *name, struct stat *st, double *timeout);
+int share_list(struct dcmfs *d, struct catalog *cat, fuse_ino_t ino, struct open_file *f);
+/* A share mount: is stored instance id a file of its share now?  1 or 0. */
+int share_mount_has_instance(struct dcmfs *d, struct catalog *cat, int64_t id);
+/* 1 when ino is a de-identified file (read with share_deid_read). */
+int share_is_deid_file(fuse_ino_t ino);
+/* Read bytes [off, off + n) of de-identified file ino into buf: the count
+ * (short at the end), or -ENOENT, -EIO, -ENOMEM. */
+int64_t share_deid_read(struct dcmfs *d, struct catalog *cat, struct codec_ctx *ctx,
+			fuse_ino_t ino, uint64_t off, void *buf, size_t n);
+/* A series of a plain share whose listing the kernel now knows (prefetch):
+ * its series id, or 0. */
+int64_t share_plain_series(struct dcmfs *d, fuse_ino_t ino);
+/* For notify.c: every poll, re-read the definitions (new, removed,
+ * changed and expired shares); per change of the feed, update members and
+ * forget what the kernel keeps of the shares' folders; after a fresh
+ * start, rebuild every share's members and forget everything. */
+void shares_poll(struct dcmfs *d, struct catalog *cat);
+void shares_change(struct dcmfs *d, struct catalog *cat, const struct cat_change *ch);
+void shares_fresh(struct dcmfs *d, struct catalog *cat);
 
 /* notify.c: the thread that follows the catalogue's changes.  notify_start
  * returns 0 or an errno (then folders do not refresh); notify_stop joins it. */

@@ -442,7 +442,7 @@ void incoming_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 {
 	struct dcmfs *d = req_daemon(req);
 	if (d->o.ro || !in_writable_dir(d, parent)) {
-		fuse_reply_err(req, d->o.ro ? EROFS : is_incoming_ino(parent) ? EACCES : EPERM);
+		fuse_reply_err(req, refusal_at(d, parent) == EROFS ? EROFS : is_incoming_ino(parent) ? EACCES : EPERM);
 		return;
 	}
 	if (strlen(name) > 240) {
@@ -498,7 +498,7 @@ void incoming_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t 
 {
 	struct dcmfs *d = req_daemon(req);
 	if (d->o.ro || !in_writable_dir(d, parent)) {
-		fuse_reply_err(req, d->o.ro ? EROFS : EPERM);
+		fuse_reply_err(req, refusal_at(d, parent));
 		return;
 	}
 	const struct fuse_ctx *ctx = fuse_req_ctx(req);
@@ -553,7 +553,7 @@ void incoming_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 {
 	struct dcmfs *d = req_daemon(req);
 	if (d->o.ro || !is_incoming_ino(ino) || ino == INO_INCOMING || ino == INO_REJECTED || !d->ing) {
-		fuse_reply_err(req, refusal_errno(d));
+		fuse_reply_err(req, refusal_at(d, ino));
 		return;
 	}
 	int r = 0;
@@ -611,7 +611,7 @@ void incoming_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 		     fuse_ino_t newparent, const char *newname, unsigned int flags)
 {
 	struct dcmfs *d = req_daemon(req);
-	if (d->o.ro) {
+	if (refusal_at(d, parent) == EROFS || refusal_at(d, newparent) == EROFS) {
 		fuse_reply_err(req, EROFS);
 		return;
 	}

@@ -20,6 +20,27 @@
  *                  version; no "studies" level), and the same below
  *                  /quarantine with CAT_VIEW_QUARANTINE (unclean versions):
  *                  the view in bits 4-5 of the kind, the catalogue kind below
+ *
+ *   7 /shares      (admin mount only)
+ *   share_ino(slot, kind, id)   folders of a share, and files of a
+ *                  de-identified share: K_SHARE (bit 6) | the kind in the
+ *                  top byte, the share's slot in bits 40-55 and the row id
+ *                  in bits 0-39 (row ids stay below 2^40).  Kinds as above
+ *                  (K_PATIENT, K_STUDIES, K_STUDY, K_SERIES; K_INSTANCE for
+ *                  a de-identified file, which is another file than the
+ *                  stored one), and K_FIXED with id SHARE_ROOT (the share's
+ *                  own folder, /shares/<NAME>) or SHARE_PATIENTS (its
+ *                  patients/ folder).  A share's folders list other
+ *                  children than the same folders under /patients, so they
+ *                  need their own numbers.  Files of a plain share are the
+ *                  stored files and keep K_INSTANCE|id: within one mount the
+ *                  same instance has one inode number wherever it shows
+ *                  (rsync -aH, du count it once).
+ *                  Slots: a share mount (-o share=NAME) shows one share, in
+ *                  slot 0, at its root; the admin mount gives each share it
+ *                  meets the next slot from 1 (a share removed and made
+ *                  again gets a new one, so numbers of the old one go
+ *                  stale).  Share inode numbers are not kept across mounts.
  */
 #ifndef DCMFS_FS_INODE_H
 #define DCMFS_FS_INODE_H
@@ -37,6 +58,7 @@
 #define INO_REJECTED 4
 #define INO_VERSIONS 5
 #define INO_QUARANTINE 6
+#define INO_SHARES 7
 
 enum ino_kind {
 	K_FIXED = 0,
@@ -61,5 +83,25 @@ static inline fuse_ino_t ino_make(int kind, int64_t id)
 }
 static inline int ino_kind(fuse_ino_t ino) { return (int)(ino >> INO_SHIFT); }
 static inline int64_t ino_id(fuse_ino_t ino) { return (int64_t)(ino & INO_ID_MASK); }
+
+/* Shares (above). */
+#define K_SHARE 0x40
+#define SHARE_ROOT 1
+#define SHARE_PATIENTS 2
+#define SHARE_SLOT_SHIFT 40
+#define SHARE_ROW_MASK ((UINT64_C(1) << SHARE_SLOT_SHIFT) - 1)
+#define SHARE_SLOTS 65535
+static inline fuse_ino_t share_ino(int slot, int kind, int64_t id)
+{
+	return ino_make(K_SHARE | kind, (int64_t)((uint64_t)slot << SHARE_SLOT_SHIFT |
+						  ((uint64_t)id & SHARE_ROW_MASK)));
+}
+static inline int is_share_ino(fuse_ino_t ino) { return (ino_kind(ino) & K_SHARE) != 0; }
+static inline int share_ino_slot(fuse_ino_t ino)
+{
+	return (int)((uint64_t)ino_id(ino) >> SHARE_SLOT_SHIFT);
+}
+static inline int share_ino_kind(fuse_ino_t ino) { return ino_kind(ino) & ~K_SHARE; }
+static inline int64_t share_ino_row(fuse_ino_t ino) { return (int64_t)((uint64_t)ino_id(ino) & SHARE_ROW_MASK); }
 
 #endif

@@ -5,6 +5,11 @@
  *   /patients/<patient>/studies/<study>/<series>/<SOP>.dcm   (read-only files)
  *   /incoming/                 (admin mount: drop files here to import them)
  *   /incoming/.rejected/       (files that were refused, each with <name>.reason)
+ *   /shares/<NAME>/patients/...   (every share, read-only)
+ *
+ * With -o share=NAME the mount shows that share alone, as /patients/...,
+ * read-only (the kernel mount too); an unknown, damaged or expired share
+ * is refused before the daemon detaches, with exit status 1.
  *
  * libfuse3 low-level API, multi-threaded loop.  Every file read through the
  * mount is byte-for-byte the file that was stored; stored files never change,
@@ -116,6 +121,7 @@ enum {
 	KEY_UMASK,
 	KEY_FSNAME,
 	KEY_SUBTYPE,
+	KEY_SHARE,
 };
 
 #define DOPT(t, m, v) { t, offsetof(struct dcmfs_opts, m), v }
@@ -129,6 +135,7 @@ static const struct fuse_opt dcmfs_optspec[] = {
 	FUSE_OPT_KEY("uid=", KEY_UID),          /* owner of every entry (0) */
 	FUSE_OPT_KEY("gid=", KEY_GID),          /* group of every entry (0) */
 	FUSE_OPT_KEY("umask=", KEY_UMASK),      /* bits cleared from every mode (0) */
+	FUSE_OPT_KEY("share=", KEY_SHARE),      /* mount one share, read-only */
 	FUSE_OPT_KEY("allow_other", KEY_KEEP),  /* let other users in (off) */
 	FUSE_OPT_KEY("allow_root", KEY_KEEP),
 	FUSE_OPT_KEY("default_permissions", KEY_KEEP), /* always on */
@@ -175,6 +182,8 @@ static void usage(FILE *f)
 		"  -o allow_other     let other users use the mount (off)\n"
 		"  -o uid=N,gid=N     owner and group shown for every entry (0, 0)\n"
 		"  -o umask=M         mode bits to clear (0; modes 0444 files, 0555 folders)\n"
+		"  -o share=NAME      mount share NAME alone (dcmfsctl share create): its root\n"
+		"                     holds patients/ with what the share covers, always read-only\n"
 		"  fstab words (auto, noauto, user, users, _netdev, nofail, x-systemd.*, ...) are ignored\n"
 		"\n"
 		"See dcmfs(8).\n");
@@ -242,6 +251,14 @@ static int opt_proc(void *data, const char *arg, int key, struct fuse_args *outa
 	case KEY_SUBTYPE:
 		o->has_subtype = 1;
 		return 1;
+	case KEY_SHARE:
+		free(o->share);
+		o->share = strdup(arg + strlen("share="));
+		if (!o->share || !*o->share) {
+			fprintf(stderr, "dcmfs: option 'share=' needs a share name\n");
+			o->bad = 1;
+		}
+		return 0;
 	}
 	return 1;
 }
@@ -269,9 +286,16 @@ int main(int argc, char *argv[])
 	pthread_mutex_init(&d.ghost_lock, NULL);
 	pthread_mutex_init(&d.rm_lock, NULL);
 	pthread_mutex_init(&d.in_lock, NULL);
+	pthread_rwlock_init(&d.shares_lock, NULL);
+	pthread_mutex_init(&d.deid_lock, NULL);
 
 	if (fuse_opt_parse(&args, &d.o, dcmfs_optspec, opt_proc) == -1 || d.o.bad)
 		goto out_args;
+	if (d.o.share) {
+		/* a share is read-only, whatever other options say */
+		d.o.ro = 1;
+		d.o.rw = 0;
+	}
 	if (d.o.ro && d.o.rw) {
 		fprintf(stderr, "dcmfs: options 'ro' and 'rw' conflict\n");
 		goto out_args;
@@ -297,6 +321,8 @@ int main(int argc, char *argv[])
 	}
 	/* default_permissions is always on; the store names the mount */
 	fuse_opt_add_arg(&args, "-odefault_permissions");
+	if (d.o.share)
+		fuse_opt_add_arg(&args, "-oro");       /* the kernel mount is read-only */
 	if (!d.o.has_subtype)
 		fuse_opt_add_arg(&args, "-osubtype=dcmfs");
 	if (!d.o.has_fsname) {
@@ -320,6 +346,15 @@ int main(int argc, char *argv[])
 	}
 	store_close(d.store);
 	d.store = NULL;
+	if (d.o.share) {
+		/* an unknown, damaged or expired share is refused here, with exit 1 */
+		int r = share_mount_check(d.store_dir, d.o.share, err, sizeof(err));
+		if (r) {
+			fprintf(stderr, "dcmfs: %s\n", err);
+			ret = 1;
+			goto out_args;
+		}
+	}
 	if (!d.o.ro) {
 		char path[PATH_MAX];
 		snprintf(path, sizeof(path), "%s/spool/.rejected", d.store_dir);
@@ -359,6 +394,10 @@ int main(int argc, char *argv[])
 		}
 		spool_clean_stale(&d);
 		spool_load_rejected(&d);
+	}
+	if (shares_start(&d, store_main_catalog(d.store))) {
+		ret = 1;
+		goto out_unmount;
 	}
 	notify_start(&d);
 	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
@@ -403,7 +442,9 @@ out_store:
 	store_close(d.store);
 	spool_free_all(&d);
 	ghosts_free(&d);
+	shares_free(&d);
 out_args:
+	free(d.o.share);
 	free(d.o.store);
 	free(d.store_dir);
 	free(d.mountpoint);

@@ -12,6 +12,11 @@
  * for each folder or file no longer shown under its name, that name (and
  * with a folder's name, everything the kernel cached below it).
  *
+ * Shares (share_view.c) follow the same feed: each change updates every
+ * share's members and forgets the share folders it touches; and every poll
+ * re-reads STORE/shares, so shares made, removed or expired show within a
+ * second.
+ *
  * The work follows the size of the change, not of the store.  Only when
  * the feed cannot say what changed (a store opened read-only before any
  * writable open gave it a feed, or this mount fell so far behind that the
@@ -66,6 +71,7 @@ static void forget_node(struct dcmfs *d, int kind, int64_t id, int64_t parent,
 #define DONE_SLOTS 4096
 struct feed_round {
 	struct dcmfs *d;
+	struct catalog *cat;
 	long changes, forgotten;
 	fuse_ino_t done[DONE_SLOTS];
 };
@@ -90,6 +96,8 @@ static int apply_change(void *arg, const struct cat_change *ch)
 	struct feed_round *round = arg;
 	int shown = ch->state == CAT_CHANGE_SHOWN;
 	round->changes++;
+	if (round->d->views)
+		shares_change(round->d, round->cat, ch);      /* members, and the shares' folders */
 	if (shown && done_before(round, ino_make(ch->kind, ch->id)))
 		return 0;
 	round->forgotten++;
@@ -151,6 +159,7 @@ static void follow_changes(struct dcmfs *d, struct catalog *cat, int64_t *seen)
 	static struct feed_round round;         /* one thread; too big for its stack */
 	memset(&round, 0, sizeof(round));
 	round.d = d;
+	round.cat = cat;
 	struct timespec t0, t1;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	int r = catalog_changes_since(cat, *seen, seen, apply_change, &round);
@@ -159,6 +168,7 @@ static void follow_changes(struct dcmfs *d, struct catalog *cat, int64_t *seen)
 		 * shown now forgotten once (no feed: -ENOSYS again next time). */
 		int64_t seq = catalog_change_seq(cat);
 		round.forgotten = forget_everything(d, cat);
+		shares_fresh(d, cat);
 		*seen = seq > 0 ? seq : 0;
 	} else if (r) {
 		return;                 /* try again at the next poll */
@@ -202,6 +212,7 @@ static void *notify_thread(void *arg)
 		}
 		if (ticks++ % (POLL_MS / 50))
 			continue;
+		shares_poll(d, cat);    /* definitions made, removed, expired */
 		int64_t v = catalog_data_version(cat);
 		if (v == ver)
 			continue;

@@ -175,8 +175,9 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		f->listed = 1;
 		/* The kernel learns the files' inodes from this listing: reading
 		 * ahead in this series can now push into its page cache. */
-		if (plus && ino_kind(ino) == K_SERIES)
-			prefetch_listed(d->prefetch, ino_id(ino));
+		int64_t series = ino_kind(ino) == K_SERIES ? ino_id(ino) : share_plain_series(d, ino);
+		if (plus && series)
+			prefetch_listed(d->prefetch, series);
 	}
 	pthread_mutex_unlock(&f->lock);
 	char *buf = malloc(size);
@@ -243,7 +244,13 @@ static void dcmfs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 		return;
 	}
 	if (acc != O_RDONLY || (fi->flags & O_TRUNC)) {
-		fuse_reply_err(req, refusal_errno(d));
+		fuse_reply_err(req, refusal_at(d, ino));
+		return;
+	}
+	struct tstate *t = tstate_get(d);
+	if (d->self && !share_is_deid_file(ino) &&
+	    (!t || !share_mount_has_instance(d, t->cat, ino_id(ino)))) {
+		fuse_reply_err(req, t ? ENOENT : ENOMEM);      /* not in the share */
 		return;
 	}
 	if (d->icache) {
@@ -252,15 +259,15 @@ static void dcmfs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 		fuse_reply_err(req, ENOSYS);
 		return;
 	}
-	struct tstate *t = tstate_get(d);
 	struct open_file *f = calloc(1, sizeof(*f));
-	int r = !t || !f ? -ENOMEM : inst_file_open(d->store, t->cat, ino_id(ino), &f->inst);
+	int r = !t || !f ? -ENOMEM : share_is_deid_file(ino) ? 0 :
+		inst_file_open(d->store, t->cat, ino_id(ino), &f->inst);
 	if (r) {
 		free(f);
 		fuse_reply_err(req, r == -EBADMSG ? EIO : -r);   /* damaged data: EIO */
 		return;
 	}
-	f->type = OPEN_INSTANCE;
+	f->type = share_is_deid_file(ino) ? OPEN_DEID : OPEN_INSTANCE;
 	fi->fh = (uintptr_t)f;
 	fi->keep_cache = 1;
 	fi->noflush = 1;
@@ -275,6 +282,37 @@ static void dcmfs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	struct open_file *f = open_file_of(fi);
 	struct inst_file *inst = f ? f->inst : NULL;
 	int uncached = 0;
+	if (share_is_deid_file(ino) || (d->self && ino_kind(ino) == K_INSTANCE)) {
+		/* a de-identified file; or a share mount, which checks that the
+		 * file is still in its share at every read */
+		struct tstate *t = tstate_get(d);
+		if (!t) {
+			fuse_reply_err(req, ENOMEM);
+			return;
+		}
+		if (share_is_deid_file(ino)) {
+			if (t->reply_cap < size) {
+				free(t->reply);
+				t->reply_cap = 0;
+				if (!(t->reply = malloc(size))) {
+					fuse_reply_err(req, ENOMEM);
+					return;
+				}
+				t->reply_cap = size;
+			}
+			int64_t got = share_deid_read(d, t->cat, t->ctx, ino, (uint64_t)off,
+						      t->reply, size);
+			if (got < 0)
+				fuse_reply_err(req, (int)-got);
+			else
+				fuse_reply_buf(req, t->reply, (size_t)got);
+			return;
+		}
+		if (!share_mount_has_instance(d, t->cat, ino_id(ino))) {
+			fuse_reply_err(req, ENOENT);
+			return;
+		}
+	}
 	if (!f) {
 		int err = EIO;
 		int file = kind_cat(ino_kind(ino)) == K_INSTANCE;
@@ -336,7 +374,7 @@ static void dcmfs_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
 	struct dcmfs *d = req_daemon(req);
 	int r;
-	if (d->o.ro)
+	if (refusal_at(d, parent) == EROFS)
 		r = -EROFS;
 	else if (is_incoming_ino(parent))
 		r = spool_remove(d, parent, name, 0);
@@ -351,7 +389,7 @@ static void dcmfs_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
 	struct dcmfs *d = req_daemon(req);
 	int r;
-	if (d->o.ro)
+	if (refusal_at(d, parent) == EROFS)
 		r = -EROFS;
 	else if (is_incoming_ino(parent))
 		r = spool_remove(d, parent, name, 1);
@@ -366,28 +404,25 @@ static void dcmfs_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
 		       const char *newname)
 {
 	(void)ino;
-	(void)newparent;
 	(void)newname;
-	fuse_reply_err(req, refusal_errno(req_daemon(req)));
+	fuse_reply_err(req, refusal_at(req_daemon(req), newparent));
 }
 
 static void dcmfs_symlink(fuse_req_t req, const char *link, fuse_ino_t parent,
 			  const char *name)
 {
 	(void)link;
-	(void)parent;
 	(void)name;
-	fuse_reply_err(req, refusal_errno(req_daemon(req)));
+	fuse_reply_err(req, refusal_at(req_daemon(req), parent));
 }
 
 static void dcmfs_mknod(fuse_req_t req, fuse_ino_t parent, const char *name,
 			mode_t mode, dev_t rdev)
 {
-	(void)parent;
 	(void)name;
 	(void)mode;
 	(void)rdev;
-	fuse_reply_err(req, refusal_errno(req_daemon(req)));
+	fuse_reply_err(req, refusal_at(req_daemon(req), parent));
 }
 
 static void dcmfs_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
@@ -398,14 +433,14 @@ static void dcmfs_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 	(void)size;
 	(void)flags;
 	struct dcmfs *d = req_daemon(req);
-	fuse_reply_err(req, d->o.ro ? EROFS : is_incoming_ino(ino) ? ENOTSUP : EPERM);
+	fuse_reply_err(req, refusal_at(d, ino) == EROFS ? EROFS : is_incoming_ino(ino) ? ENOTSUP : EPERM);
 }
 
 static void dcmfs_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 {
 	(void)name;
 	struct dcmfs *d = req_daemon(req);
-	fuse_reply_err(req, d->o.ro ? EROFS : is_incoming_ino(ino) ? ENODATA : EPERM);
+	fuse_reply_err(req, refusal_at(d, ino) == EROFS ? EROFS : is_incoming_ino(ino) ? ENODATA : EPERM);
 }
 
 /* No extended attributes are stored.  ENOSYS (not ENODATA) makes the
@@ -449,6 +484,12 @@ static void dcmfs_init(void *userdata, struct fuse_conn_info *conn)
 		conn->want |= FUSE_CAP_PARALLEL_DIROPS;
 	if (conn->capable & FUSE_CAP_READDIRPLUS)
 		conn->want |= FUSE_CAP_READDIRPLUS;
+	/* File handles (NFS export, open_by_handle_at) name inodes by number
+	 * alone, which is all this daemon needs: it answers the kernel's "."
+	 * and ".." lookups (tree.c), and a share mount refuses every number
+	 * outside its share there as anywhere. */
+	if (conn->capable & FUSE_CAP_EXPORT_SUPPORT)
+		conn->want |= FUSE_CAP_EXPORT_SUPPORT;
 	/* Files never change: no need to drop their pages on attribute changes. */
 	conn->want &= ~FUSE_CAP_AUTO_INVAL_DATA;
 	conn->want &= ~FUSE_CAP_WRITEBACK_CACHE;

@@ -2,7 +2,9 @@
  * tree.c - the catalogue as folders: stats, lookup and listings of /,
  * /patients/..., /versions/... and /quarantine/... (and the dispatch of
  * getattr, lookup and listing to /incoming and the ghosts, which keep
- * their own state).
+ * their own state, and to share_view.c for /shares and share mounts: a
+ * share mount answers ENOENT for every inode but its root, its share's
+ * and the stored files of its share).
  *
  * Nothing here is cached: every answer comes from the catalogue (through
  * the thread's own connection), and the kernel's cache of it is kept true
@@ -106,11 +108,23 @@ int node_getattr(struct dcmfs *d, struct catalog *cat, fuse_ino_t ino,
 	int kind = ino_kind(ino);
 	int64_t id = ino_id(ino);
 	*timeout = TIMEOUT_DIR;
+	if (is_share_ino(ino) || ino == INO_SHARES)
+		return share_getattr(d, cat, ino, st, timeout);
+	if (d->self) {
+		/* A share mount: its root, its share (above), and the stored
+		 * files of the share's series; nothing else, whatever the number. */
+		if (ino == INO_ROOT) {
+			stat_dir(d, st, ino, 3, d->newest_ns ? d->newest_ns : d->started_ns);
+			return 0;
+		}
+		if (kind != K_INSTANCE || !share_mount_has_instance(d, cat, id))
+			return -ENOENT;
+	}
 	if (kind == K_FIXED) {
 		int64_t newest = d->newest_ns ? d->newest_ns : d->started_ns;
 		switch (ino) {
 		case INO_ROOT:
-			stat_dir(d, st, ino, d->ing ? 6 : 5, newest);
+			stat_dir(d, st, ino, d->ing ? 7 : 6, newest);
 			if (d->ing)
 				st->st_mode = S_IFDIR | (0755 & ~d->o.umask);
 			return 0;
@@ -208,12 +222,76 @@ static int cat_parent(fuse_ino_t ino, int *pkind, int64_t *pid)
 	return 0;
 }
 
+/* The folder holding folder ino, for ".." lookups (NFS export: the kernel
+ * reconnects a handle's folder to the tree): 0, or -ENOENT. */
+static int parent_of(struct dcmfs *d, struct catalog *cat, fuse_ino_t ino, fuse_ino_t *out)
+{
+	int share = is_share_ino(ino);
+	int kind = share ? share_ino_kind(ino) : ino_kind(ino);
+	int64_t row = share ? share_ino_row(ino) : ino_id(ino);
+	int slot = share ? share_ino_slot(ino) : 0;
+	struct cat_node n;
+	if (ino == INO_ROOT || ino == INO_PATIENTS || ino == INO_SHARES ||
+	    ino == INO_VERSIONS || ino == INO_QUARANTINE) {
+		*out = INO_ROOT;
+		return 0;
+	}
+	switch (kind) {
+	case K_FIXED:
+		if (!share)
+			return -ENOENT;
+		*out = row == SHARE_ROOT ? INO_SHARES : d->self ? INO_ROOT : share_ino(slot, K_FIXED, SHARE_ROOT);
+		return 0;
+	case K_PATIENT:
+		*out = share ? share_ino(slot, K_FIXED, SHARE_PATIENTS) : INO_PATIENTS;
+		return 0;
+	case K_STUDIES:
+		*out = share ? share_ino(slot, K_PATIENT, row) : ino_make(K_PATIENT, row);
+		return 0;
+	case K_STUDY:
+		if (catalog_node(cat, CAT_STUDY, row, &n))
+			return -ENOENT;
+		*out = share ? share_ino(slot, K_STUDIES, n.parent) : ino_make(K_STUDIES, n.parent);
+		return 0;
+	case K_SERIES:
+		if (catalog_node(cat, CAT_SERIES, row, &n))
+			return -ENOENT;
+		*out = share ? share_ino(slot, K_STUDY, n.parent) : ino_make(K_STUDY, n.parent);
+		return 0;
+	default:
+		return -ENOENT;
+	}
+}
+
 /* Look up name in a folder of the stored tree (not /incoming). */
 int tree_lookup(struct dcmfs *d, struct catalog *cat, fuse_ino_t parent,
 		const char *name, struct stat *st, double *timeout)
 {
 	*timeout = TIMEOUT_DIR;
+	/* The kernel asks for "." and ".." only to turn a file handle into a
+	 * file (export): both answer only what the inode itself may show. */
+	if (!strcmp(name, ".") || !strcmp(name, "..")) {
+		int r = node_getattr(d, cat, parent, st, timeout);
+		fuse_ino_t up;
+		if (r || !strcmp(name, "."))
+			return r;
+		if (!S_ISDIR(st->st_mode))
+			return -ENOTDIR;
+		if ((r = parent_of(d, cat, parent, &up)))
+			return r;
+		return node_getattr(d, cat, up, st, timeout);
+	}
+	if (is_share_ino(parent) || parent == INO_SHARES)
+		return share_lookup(d, cat, parent, name, st, timeout);
+	if (d->self) {
+		/* a share mount: / holds patients/ alone */
+		if (parent != INO_ROOT || strcmp(name, "patients"))
+			return -ENOENT;
+		return share_getattr(d, cat, share_ino(0, K_FIXED, SHARE_PATIENTS), st, timeout);
+	}
 	if (parent == INO_ROOT) {
+		if (!strcmp(name, "shares"))
+			return node_getattr(d, cat, INO_SHARES, st, timeout);
 		if (!strcmp(name, "patients"))
 			return node_getattr(d, cat, INO_PATIENTS, st, timeout);
 		if (d->ing && !strcmp(name, "incoming"))
@@ -291,8 +369,19 @@ int list_dir(struct dcmfs *d, struct catalog *cat, fuse_ino_t ino,
 	pst.st_ino = INO_ROOT;  /* the kernel fills in "..", but 0 would hide it */
 	if ((r = listing_add(f, "..", &pst, 0)))
 		return r;
+	if (is_share_ino(ino) || ino == INO_SHARES)
+		return share_list(d, cat, ino, f);
+	if (d->self) {
+		if (ino != INO_ROOT)
+			return -ENOTDIR;
+		if (!(r = share_getattr(d, cat, share_ino(0, K_FIXED, SHARE_PATIENTS), &st, &to)))
+			r = listing_add(f, "patients", &st, to);
+		return r;
+	}
 	if (ino == INO_ROOT) {
-		if (!(r = node_getattr(d, cat, INO_PATIENTS, &st, &to)))
+		if (!(r = node_getattr(d, cat, INO_SHARES, &st, &to)))
+			r = listing_add(f, "shares", &st, to);
+		if (!r && !(r = node_getattr(d, cat, INO_PATIENTS, &st, &to)))
 			r = listing_add(f, "patients", &st, to);
 		if (!r && d->ing && !(r = node_getattr(d, cat, INO_INCOMING, &st, &to)))
 			r = listing_add(f, "incoming", &st, 0);

@@ -13,6 +13,8 @@
 #   BENCH_ZSTD19=1             0 skips the slow tar | zstd -19 --long -T0 row (the
 #                              slowest row: minutes on 2 cores)
 #   BENCH_ORTHANC=1            0 skips the Orthanc comparison
+#   BENCH_SHARE_TOTAL=100000   patients of the store a share lists from, and
+#   BENCH_SHARE_PATIENTS=1000  how many of them the share covers
 #   DCMFS_CORPUS=../shared/corpus
 set -euo pipefail
 export LC_ALL=C
@@ -366,6 +368,22 @@ for p in "${cbp[@]}"; do wait "$p" || true; dropval PIDS "$p" "${PIDS[@]:-}"; do
 DN=$(cat "$TMP"/cbd[0-9]*.txt | awk '/^decode MB\/s/{s+=$3; n++} END{print (n ? s : 0)}')
 row "codec in-memory decode of the same pixels: 1 process; $NP processes at once (sum)" "${D1:-?}; ${DN:-?}" "-" "MB/s" "-" "-"
 
+# ---------------------------------------------------------------- 3b shares
+section shares "3b. Shares: a share mount against the admin mount (tools/bench/shares.sh)"
+if [ "$HAVE_FS" = 1 ]; then
+	say "bench: shares: reads"
+	BUILD=$BUILD "$ROOT/tools/bench/shares.sh" read "$STORE" "$BIGSER" "$TMP/bigser.names" "$RUNS" > "$TMP/shares.tsv"
+	say "bench: shares: listing ${BENCH_SHARE_PATIENTS:-1000} of ${BENCH_SHARE_TOTAL:-100000} patients"
+	BUILD=$BUILD "$ROOT/tools/bench/shares.sh" list "$TMP/shares" "${BENCH_SHARE_TOTAL:-100000}" \
+		"${BENCH_SHARE_PATIENTS:-1000}" "$RUNS" >> "$TMP/shares.tsv"
+	while IFS=$'\t' read -r m v r u g y; do
+		row "$m" "$v" "$r" "$u" "$g" "$y"
+		goal "$m $g" "$v vs $r" "${y%% (*}"
+	done < "$TMP/shares.tsv"
+	rm -rf "$TMP/shares"
+else
+	skip "shares" "build/dcmfs not built yet"
+fi
 # ---------------------------------------------------------------- 4 metadata
 section meta "4. Metadata over a tree of $META_N instances (small real images; ext4 twin = generator output)"
 say "bench: generating metadata tree ($META_N instances)"
