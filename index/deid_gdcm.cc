@@ -303,6 +303,14 @@ bool rewrite(const context &cx, DataSet &ds, int depth)
 		}
 		if (t.GetGroup() == 0x0002)
 			continue;   // the file meta is the writer's
+		// Overlay data and comments (60xx,3000/4000) and the retired
+		// curves (50xx) may carry identity drawn or written by hand.
+		if ((t.GetGroup() >= 0x6000 && t.GetGroup() <= 0x60FF &&
+		     (t.GetElement() == 0x3000 || t.GetElement() == 0x4000)) ||
+		    (t.GetGroup() >= 0x5000 && t.GetGroup() <= 0x50FF)) {
+			drop.push_back(t);
+			continue;
+		}
 		VR vr = vr_of(de);
 		bool in_table = pr.table.count(t) != 0;
 		if (t == Tag(0x0010, 0x0010) || t == Tag(0x0010, 0x0020)) {

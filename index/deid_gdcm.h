@@ -23,6 +23,8 @@
  *    other patient ids, addresses, device serial numbers, icon images, ...)
  *    is emptied when the standard makes it Type 2 (AccessionNumber,
  *    ReferringPhysicianName, StudyID, PatientSex), else removed;
+ *  - overlay data and comments (60xx,3000/4000) and curves (50xx) are
+ *    removed;
  *  - public elements that arrive as UN whose dictionary VR is UI, DA, DT,
  *    PN or SQ, or that are in the profile, are removed (their values
  *    cannot be rewritten safely);
