@@ -90,6 +90,10 @@ struct profile {
 	std::set<Tag> table, empty, keep_uid;
 	profile()
 	{
+		// GDCM's messages are global switches: set once, before any rewrite.
+		gdcm::Trace::SetError(false);
+		gdcm::Trace::SetWarning(false);
+		gdcm::Trace::SetDebug(false);
 		for (const Tag &t : gdcm::Anonymizer::GetBasicApplicationLevelConfidentialityProfileAttributes())
 			table.insert(t);
 		for (const Tag &t : extra_tags)
@@ -423,9 +427,7 @@ extern "C" int deid_gdcm_rewrite(const struct deid_gdcm_job *job, struct deid_gd
 {
 	std::memset(res, 0, sizeof(*res));
 	try {
-		gdcm::Trace::SetError(false);
-		gdcm::Trace::SetWarning(false);
-		gdcm::Trace::SetDebug(false);
+		const profile &prof = the_profile();
 		std::istringstream is(std::string((const char *)job->in, job->in_len));
 		gdcm::Reader r;
 		r.SetStream(is);
@@ -445,7 +447,7 @@ extern "C" int deid_gdcm_rewrite(const struct deid_gdcm_job *job, struct deid_gd
 				past.push_back(it->GetTag());
 		for (const Tag &t : past)
 			ds.Remove(t);
-		context cx = { job, &the_profile() };
+		context cx = { job, &prof };
 		if (!rewrite(cx, ds, 0)) {
 			std::snprintf(err, errlen, "a sequence does not parse");
 			return -EINVAL;

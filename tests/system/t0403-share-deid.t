@@ -8,7 +8,8 @@
 # AccessionNumber or UID is in its bytes or in the tree's names, its pixel
 # value equals the original's byte for byte, and patients, studies and
 # series map one to one; what is left out is left out for a burned-in
-# reason; the same share gives the same bytes again (cache or not), two
+# reason; a mount of the share shows the same tree and bytes; the same
+# share gives the same bytes again (cache or not), two
 # shares give different names; shifted dates keep their intervals; the
 # cache is all a share adds to the store.
 . "$(dirname "$0")/lib/common.sh"
@@ -61,6 +62,34 @@ differ() {
 	[ -n "$a" ] && [ -z "$(comm -12 <(echo "$a" | tr '/' '\n' | sort -u) <(echo "$b" | tr '/' '\n' | sort -u) | grep -v '^\.$')" ]
 }
 check "two shares share no patient, study, series or file name" differ
+
+# The mount shows what the export wrote: the same tree, the same bytes.
+mounted_equal() {
+	local m=$1 e=$2 bad=0 n=0 rel
+	diff <(cd "$e" && find . -type f | sort) \
+	     <(cd "$m/patients" && find . -type f | sed 's|^\./\([^/]*\)/studies/|./\1/|' | sort) |
+		head -5 | sed 's/^/# /'
+	[ "${PIPESTATUS[0]}" = 0 ] || bad=1
+	while IFS= read -r -d '' rel; do
+		n=$((n + 1))
+		p=${rel#./}
+		cmp -s "$e/$p" "$m/patients/${p%%/*}/studies/${p#*/}" || { bad=1; echo "# differs: $p"; }
+	done < <(cd "$e" && find . -type f -print0)
+	echo "# $n files compared"
+	[ $bad = 0 ] && [ $n -gt 0 ]
+}
+if [ -x "$DCMFS" ] && [ -e /dev/fuse ] && command -v fusermount3 >/dev/null; then
+	FS_USED=1
+	: >"$T/dcmfs.log"
+	if fs_mount "$S" "$T/mnt" -o share=b; then
+		check "the mount of share b shows the exported tree and bytes" mounted_equal "$T/mnt" "$T/b/deid"
+		fs_umount "$T/mnt"
+	else
+		not_ok "mount share b"
+	fi
+else
+	skip "no FUSE here: the mount is not compared"
+fi
 
 check "export share c (--shift-dates)" eval '"$EXPORT" "$S" "$T/c" --share c >/dev/null'
 check "shifted: the same checks hold" $PY -W ignore "$LIB/deid_check.py" "$T/c"
