@@ -78,17 +78,19 @@ read)
 	sed "s#^#$W/m/patients/$SER/#" "$NAMES" > "$W/list"
 	sr() { python3 "$ROOT/tools/bench/seqread.py" "$W/list"; }
 	declare -A F S2
-	for how in admin share; do
-		f=() s=()
-		for i in $(seq "$RUNS"); do
+	fa=() sa=() fs=() ss=()
+	# the two mounts take turns, so that a busy machine slows both alike
+	for i in $(seq "$RUNS"); do
+		for how in admin share; do
 			if [ $how = admin ]; then mnt "$S" "$W/m" -o ro; else mnt "$S" "$W/m" -o share=bench-read; fi
 			read -r bytes _ a < <(sr)
 			read -r _ _ b < <(sr)
-			f+=("$a") s+=("$b")
+			if [ $how = admin ]; then fa+=("$a") sa+=("$b"); else fs+=("$a") ss+=("$b"); fi
 			umnt "$W/m"
 		done
-		F[$how]=$(median "${f[@]}") S2[$how]=$(median "${s[@]}")
 	done
+	F[admin]=$(median "${fa[@]}") S2[admin]=$(median "${sa[@]}")
+	F[share]=$(median "${fs[@]}") S2[share]=$(median "${ss[@]}")
 	"$CTL" share rm "$S" bench-read >/dev/null
 	n=$(wc -l < "$NAMES")
 	for w in first second; do
@@ -103,7 +105,7 @@ list)
 	# one small image per patient (dcmfs-gencorpus makes series of 100+
 	# slices, too many files for 100,000 patients): a seed from the
 	# generator's seeds with new PatientID and UIDs
-	if [ ! -e "$W/gen/done" ]; then
+	if [ ! -e "$W/gen.done" ]; then
 		seed=$("$GEN" "$W/seedgen" --small --patients 1 --studies-per-patient 1 --dup-rate 0 \
 			--max-instances 1 -q >/dev/null 2>&1 && find "$W/seedgen/patients" -type f | head -1)
 		[ -n "$seed" ] || { echo "shares.sh: dcmfs-gencorpus made no seed" >&2; exit 1; }
@@ -122,17 +124,21 @@ for i in range(total):
     ds.SOPInstanceUID = '2.25.%d3' % (1000000 + i)
     ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
     ds.save_as(os.path.join(d, '%07d.dcm' % i))
-open(os.path.join(out, 'done'), 'w').close()
 PY
+		touch "$W/gen.done"
 		rm -rf "$W/seedgen"
 	fi
-	if [ ! -e "$W/few/index.db" ]; then
-		rm -rf "$W/all" "$W/few"
-		"$CTL" init "$W/all" >/dev/null
-		"$CTL" import -q "$W/all" "$W/gen" >/dev/null
-		"$CTL" init "$W/few" >/dev/null
-		"$CTL" import -q "$W/few" $(seq -f "$W/gen/p000/%07g.dcm" 0 $((SHARED - 1))) >/dev/null
-	fi
+	for st in all few; do
+		[ -e "$W/$st.done" ] && continue
+		rm -rf "${W:?}/$st"
+		"$CTL" init "$W/$st" >/dev/null
+		if [ $st = all ]; then
+			"$CTL" import -q "$W/all" "$W/gen" >/dev/null
+		else
+			"$CTL" import -q "$W/few" $(seq -f "$W/gen/p000/%07g.dcm" 0 $((SHARED - 1))) >/dev/null
+		fi
+		touch "$W/$st.done"
+	done
 	seq -f 'BP%07g' 0 $((SHARED - 1)) > "$W/shared.names"
 	args=()
 	while read -r p; do args+=(--patient "$p"); done < "$W/shared.names"
