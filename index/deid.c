@@ -24,7 +24,7 @@
 #include "instance.h"
 
 /* Bump when the rewrite changes: old cache files are then never used. */
-#define DEID_PROFILE_VERSION 3
+#define DEID_PROFILE_VERSION 4
 #define CACHE_MAGIC "DCMDEID1"
 #define CACHE_HEAD 32
 
