@@ -47,7 +47,8 @@
  *           header does not parse)
  *    12  4  reserved, 0
  *    16  8  n: bytes of the rewritten header
- *    24  8  XXH3-64 of bytes 0..24 and of the n bytes that follow
+ *    24  8  XXH3-64 of bytes 0..24, xor XXH3-64 with seed
+ *           0x646569642d763121 of the n bytes that follow
  *    32  n  the rewritten header (for a left-out status, still the
  *           rewrite when there is one: allow_burned_in shows it)
  * Written to a temporary name in the same folder and renamed, never
