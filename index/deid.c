@@ -24,7 +24,7 @@
 #include "instance.h"
 
 /* Bump when the rewrite changes: old cache files are then never used. */
-#define DEID_PROFILE_VERSION 1
+#define DEID_PROFILE_VERSION 4
 #define CACHE_MAGIC "DCMDEID1"
 #define CACHE_HEAD 32
 
@@ -241,7 +241,7 @@ static int cache_dirs(const char *store_dir, const struct share *sh, char *top, 
 	char g[33];
 	keyed(sh->secret, "cache", "", 0, NULL, 0, h);
 	hex(h, 8, g);
-	if (fmt(top, toplen, "%s/shares/.deid/%s", store_dir, sh->name) ||
+	if (fmt(top, toplen, "%s/shares/" SHARE_DEID_DIR "/%s", store_dir, sh->name) ||
 	    fmt(gen, genlen, "%s/%s", top, g))
 		return -ENAMETOOLONG;
 	return 0;
@@ -270,16 +270,6 @@ static int rm_tree(const char *path)
 	if (rmdir(path) && errno != ENOENT && !rc)
 		rc = -errno;
 	return rc;
-}
-
-int deid_cache_drop(const char *store_dir, const char *name)
-{
-	char p[4096];
-	if (!name[0] || strchr(name, '/') || name[0] == '.')
-		return -EINVAL;
-	if (fmt(p, sizeof(p), "%s/shares/.deid/%s", store_dir, name))
-		return -ENAMETOOLONG;
-	return rm_tree(p);
 }
 
 static int mkdir_p(const char *path)
@@ -463,6 +453,7 @@ static int make_rewrite(struct store *s, struct catalog *cat, const struct share
 		.secret = sh->secret,
 		.patient_id = pid,
 		.patient_name = pname,
+		.whole = seg->kind == BLOB_WHOLE,
 		.shift_days = sh->shift_dates ? patient_shift(sh->secret, ident->patient_key,
 							      ident->issuer) : 0,
 	};
@@ -567,12 +558,25 @@ int deid_file_stat(struct store *s, struct catalog *cat, const struct share *sh,
 	return rc;
 }
 
+/* Decoded chunks kept by a file: reads rarely start or end on a chunk
+ * boundary (the rewritten header moves every offset), so the chunk a read
+ * ends in is the one the next read starts in. */
+#define KEPT_CHUNKS 2
+
 struct deid_file {
 	uint8_t *hdr;
 	size_t hdr_len;
 	uint64_t pix_off;           /* where the pixel value starts in the original */
 	uint64_t pix_len;
 	struct instance *in;        /* NULL when there are no pixel bytes */
+	pthread_mutex_t lock;       /* the kept chunks */
+	struct {
+		uint32_t k;
+		uint32_t len;           /* 0: empty */
+		uint64_t off;
+		uint8_t *bytes;
+	} kept[KEPT_CHUNKS];
+	unsigned next;              /* the slot to fill next */
 };
 
 int deid_file_open(struct store *s, struct catalog *cat, const struct share *sh,
@@ -594,6 +598,7 @@ int deid_file_open(struct store *s, struct catalog *cat, const struct share *sh,
 		free(rw.hdr);
 		return -ENOMEM;
 	}
+	pthread_mutex_init(&f->lock, NULL);
 	f->hdr = rw.hdr;
 	f->hdr_len = rw.len;
 	f->pix_len = pixel_len(segs, nseg);
@@ -615,6 +620,57 @@ uint64_t deid_file_size(const struct deid_file *f)
 	return f->hdr_len + f->pix_len;
 }
 
+/* Original file bytes [off, off + n) of a pixel value: whole chunks are
+ * decoded straight into buf, a part of one through the kept chunks. */
+static int read_pixels(struct deid_file *f, struct codec_ctx *ctx, uint64_t off, uint8_t *buf,
+		       size_t n)
+{
+	while (n) {
+		uint32_t k = instance_chunk_at(f->in, off), clen;
+		uint64_t coff;
+		instance_chunk_span(f->in, k, &coff, &clen);
+		if (clen == 0)
+			return -EIO;
+		size_t skip = (size_t)(off - coff), take = clen - skip < n ? clen - skip : n;
+		if (skip == 0 && take == clen) {
+			int r = instance_decode_chunk(f->in, ctx, k, buf);
+			if (r)
+				return r;
+		} else {
+			pthread_mutex_lock(&f->lock);
+			int slot = -1;
+			for (int i = 0; i < KEPT_CHUNKS; i++)
+				if (f->kept[i].len && f->kept[i].k == k && f->kept[i].off == coff)
+					slot = i;
+			if (slot < 0) {
+				slot = (int)(f->next++ % KEPT_CHUNKS);
+				uint8_t *p = f->kept[slot].len >= clen ? f->kept[slot].bytes
+								       : realloc(f->kept[slot].bytes, clen);
+				if (!p) {
+					pthread_mutex_unlock(&f->lock);
+					return -ENOMEM;
+				}
+				f->kept[slot].bytes = p;
+				f->kept[slot].len = 0;
+				int r = instance_decode_chunk(f->in, ctx, k, p);
+				if (r) {
+					pthread_mutex_unlock(&f->lock);
+					return r;
+				}
+				f->kept[slot].k = k;
+				f->kept[slot].off = coff;
+				f->kept[slot].len = clen;
+			}
+			memcpy(buf, f->kept[slot].bytes + skip, take);
+			pthread_mutex_unlock(&f->lock);
+		}
+		buf += take;
+		off += take;
+		n -= take;
+	}
+	return 0;
+}
+
 int64_t deid_file_read(struct deid_file *f, struct codec_ctx *ctx, uint64_t off, void *buf,
 		       size_t n)
 {
@@ -629,17 +685,13 @@ int64_t deid_file_read(struct deid_file *f, struct codec_ctx *ctx, uint64_t off,
 		memcpy(buf, f->hdr + off, k);
 		done = k;
 	}
-	while (done < n) {
-		uint64_t poff = off + done - f->hdr_len;
-		int64_t r = instance_read(f->in, ctx, f->pix_off + poff, (uint8_t *)buf + done,
-					  n - done);
-		if (r < 0)
-			return r;
-		if (r == 0)
-			return -EIO;   /* the stored file is shorter than its segments say */
-		done += (size_t)r;
+	if (done < n) {
+		int r = read_pixels(f, ctx, f->pix_off + (off + done - f->hdr_len),
+				    (uint8_t *)buf + done, n - done);
+		if (r)
+			return r == -ENOMEM ? r : -EIO;
 	}
-	return (int64_t)done;
+	return (int64_t)n;
 }
 
 void deid_file_close(struct deid_file *f)
@@ -647,6 +699,9 @@ void deid_file_close(struct deid_file *f)
 	if (!f)
 		return;
 	instance_close(f->in);
+	for (int i = 0; i < KEPT_CHUNKS; i++)
+		free(f->kept[i].bytes);
+	pthread_mutex_destroy(&f->lock);
 	free(f->hdr);
 	free(f);
 }

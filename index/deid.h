@@ -33,10 +33,11 @@
  *
  * The cache, on disk.  Rewritten headers are kept in the store, so that
  * stat sizes are exact and a second mount is fast:
- *   STORE/shares/.deid/NAME/GEN/ab/<32 hex>
+ *   STORE/shares/.deid/NAME/GEN/ab/<32 hex>   (.deid is SHARE_DEID_DIR)
  * GEN is 16 hex of H("cache"): a recreated share (a new secret) uses a new
  * GEN and the first open that makes it removes the other GENs of NAME;
- * deid_cache_drop removes NAME's whole folder (share rm).  A file is named
+ * share_drop_cache (share.h) removes NAME's whole folder (share rm and
+ * share create).  A file is named
  * by 32 hex of H("header" 0 blob hash 0 ordinal 0 kind 0 shift_dates 0
  * profile version) of the instance's header blob, so instances that share
  * a header share their rewrite.  Its bytes (integers little endian):
@@ -46,7 +47,8 @@
  *           header does not parse)
  *    12  4  reserved, 0
  *    16  8  n: bytes of the rewritten header
- *    24  8  XXH3-64 of bytes 0..24 and of the n bytes that follow
+ *    24  8  XXH3-64 of bytes 0..24, xor XXH3-64 with seed
+ *           0x646569642d763121 of the n bytes that follow
  *    32  n  the rewritten header (for a left-out status, still the
  *           rewrite when there is one: allow_burned_in shows it)
  * Written to a temporary name in the same folder and renamed, never
@@ -65,26 +67,7 @@
 
 #include "catalog.h"
 #include "codec.h"
-#if __has_include("share.h")
 #include "share.h"
-#else
-/* Until index/share.h lands: the shared design's struct, removed then. */
-#define SHARE_NAME_MAX 64
-struct share {
-	char name[SHARE_NAME_MAX + 1];
-	int all;
-	char **patients;   size_t npatients;
-	char **studies;    size_t nstudies;
-	char **series;     size_t nseries;
-	char **accessions; size_t naccessions;
-	char **modalities; size_t nmodalities;
-	char from[9], to[9];
-	int deidentify, shift_dates, allow_burned_in;
-	int64_t expires_s;
-	int64_t created_s;
-	uint8_t secret[32];
-};
-#endif
 #include "store.h"
 
 /* Returned (> 0) by deid_file_open and deid_file_stat for an instance
@@ -131,9 +114,5 @@ void deid_uid(const uint8_t secret[32], const char *uid, char out[65]);
  * 18 characters), into out. */
 void deid_patient_pseudonym(const uint8_t secret[32], const char *key, const char *issuer,
 			    char out[32]);
-
-/* Remove the cache of share name (share rm, share create over an old
- * one).  0, or -errno other than -ENOENT. */
-int deid_cache_drop(const char *store_dir, const char *name);
 
 #endif

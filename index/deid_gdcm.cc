@@ -70,6 +70,14 @@ const Tag extra_tags[] = {
 	Tag(0x4000, 0x4000), Tag(0x4008, 0x0042), Tag(0x4008, 0x0100), Tag(0x4008, 0x0102),
 	Tag(0x4008, 0x0114), Tag(0x4008, 0x0119), Tag(0x4008, 0x011A), Tag(0x4008, 0x0300),
 	Tag(0x4008, 0x4000), Tag(0xFFFA, 0xFFFA), Tag(0xFFFC, 0xFFFC),
+	// Patient address, history and status; admissions; comments.
+	Tag(0x0008, 0x0201), Tag(0x0008, 0x1120), Tag(0x0010, 0x1040), Tag(0x0010, 0x1050),
+	Tag(0x0010, 0x2000), Tag(0x0010, 0x2110), Tag(0x0010, 0x21A0), Tag(0x0010, 0x21C0),
+	Tag(0x0010, 0x21D0), Tag(0x0010, 0x21F0), Tag(0x0010, 0x2203), Tag(0x0018, 0x1400),
+	Tag(0x0018, 0x4000), Tag(0x0018, 0xA003), Tag(0x0032, 0x1030), Tag(0x0032, 0x1050),
+	Tag(0x0032, 0x1051), Tag(0x0038, 0x001E), Tag(0x0038, 0x0020), Tag(0x0038, 0x0021),
+	Tag(0x0038, 0x0040), Tag(0x0038, 0x0050), Tag(0x0040, 0x0310), Tag(0x0040, 0x1101),
+	Tag(0x0040, 0x1104), Tag(0x0040, 0xA088),
 };
 
 // Type 2 attributes the profile empties (Z) rather than removes.
@@ -90,6 +98,10 @@ struct profile {
 	std::set<Tag> table, empty, keep_uid;
 	profile()
 	{
+		// GDCM's messages are global switches: set once, before any rewrite.
+		gdcm::Trace::SetError(false);
+		gdcm::Trace::SetWarning(false);
+		gdcm::Trace::SetDebug(false);
 		for (const Tag &t : gdcm::Anonymizer::GetBasicApplicationLevelConfidentialityProfileAttributes())
 			table.insert(t);
 		for (const Tag &t : extra_tags)
@@ -303,6 +315,14 @@ bool rewrite(const context &cx, DataSet &ds, int depth)
 		}
 		if (t.GetGroup() == 0x0002)
 			continue;   // the file meta is the writer's
+		// Overlay data and comments (60xx,3000/4000) and the retired
+		// curves (50xx) may carry identity drawn or written by hand.
+		if ((t.GetGroup() >= 0x6000 && t.GetGroup() <= 0x60FF &&
+		     (t.GetElement() == 0x3000 || t.GetElement() == 0x4000)) ||
+		    (t.GetGroup() >= 0x5000 && t.GetGroup() <= 0x50FF)) {
+			drop.push_back(t);
+			continue;
+		}
 		VR vr = vr_of(de);
 		bool in_table = pr.table.count(t) != 0;
 		if (t == Tag(0x0010, 0x0010) || t == Tag(0x0010, 0x0020)) {
@@ -415,9 +435,7 @@ extern "C" int deid_gdcm_rewrite(const struct deid_gdcm_job *job, struct deid_gd
 {
 	std::memset(res, 0, sizeof(*res));
 	try {
-		gdcm::Trace::SetError(false);
-		gdcm::Trace::SetWarning(false);
-		gdcm::Trace::SetDebug(false);
+		const profile &prof = the_profile();
 		std::istringstream is(std::string((const char *)job->in, job->in_len));
 		gdcm::Reader r;
 		r.SetStream(is);
@@ -432,12 +450,12 @@ extern "C" int deid_gdcm_rewrite(const struct deid_gdcm_job *job, struct deid_gd
 		copy_str(res->modality, sizeof(res->modality), found(ds, Tag(0x0008, 0x0060)));
 		// The pixel element itself is the caller's; nothing at or past it.
 		std::vector<Tag> past;
-		for (DataSet::Iterator it = ds.Begin(); it != ds.End(); ++it)
+		for (DataSet::Iterator it = ds.Begin(); it != ds.End() && !job->whole; ++it)
 			if (!(it->GetTag() < Tag(0x7FE0, 0x0008)))
 				past.push_back(it->GetTag());
 		for (const Tag &t : past)
 			ds.Remove(t);
-		context cx = { job, &the_profile() };
+		context cx = { job, &prof };
 		if (!rewrite(cx, ds, 0)) {
 			std::snprintf(err, errlen, "a sequence does not parse");
 			return -EINVAL;

@@ -23,6 +23,8 @@
  *    other patient ids, addresses, device serial numbers, icon images, ...)
  *    is emptied when the standard makes it Type 2 (AccessionNumber,
  *    ReferringPhysicianName, StudyID, PatientSex), else removed;
+ *  - overlay data and comments (60xx,3000/4000) and curves (50xx) are
+ *    removed;
  *  - public elements that arrive as UN whose dictionary VR is UI, DA, DT,
  *    PN or SQ, or that are in the profile, are removed (their values
  *    cannot be rewritten safely);
@@ -53,6 +55,8 @@ struct deid_gdcm_job {
 	const char *patient_id;     /* the pseudonyms to write */
 	const char *patient_name;
 	int shift_days;             /* 0: dates removed; else added to every DA/DT */
+	int whole;                  /* a whole file: keep its pixel data (else
+				     * anything at or past (7FE0,0008) is dropped) */
 };
 
 struct deid_gdcm_result {

@@ -369,13 +369,18 @@ DN=$(cat "$TMP"/cbd[0-9]*.txt | awk '/^decode MB\/s/{s+=$3; n++} END{print (n ? 
 row "codec in-memory decode of the same pixels: 1 process; $NP processes at once (sum)" "${D1:-?}; ${DN:-?}" "-" "MB/s" "-" "-"
 
 # ---------------------------------------------------------------- 3b shares
-section shares "3b. Shares: a share mount against the admin mount (tools/bench/shares.sh)"
+section shares "3b. Shares: a share mount against the admin mount, de-identified shares (tools/bench/shares.sh, deid.sh)"
 if [ "$HAVE_FS" = 1 ]; then
 	say "bench: shares: reads"
 	BUILD=$BUILD "$ROOT/tools/bench/shares.sh" read "$STORE" "$BIGSER" "$TMP/bigser.names" "$RUNS" > "$TMP/shares.tsv"
 	say "bench: shares: listing ${BENCH_SHARE_PATIENTS:-1000} of ${BENCH_SHARE_TOTAL:-100000} patients"
 	BUILD=$BUILD "$ROOT/tools/bench/shares.sh" list "$TMP/shares" "${BENCH_SHARE_TOTAL:-100000}" \
 		"${BENCH_SHARE_PATIENTS:-1000}" "$RUNS" >> "$TMP/shares.tsv"
+	if [ -d "$SERIES_DIR/ct_ge_hispeed_head_tilt_28sl" ]; then
+		say "bench: shares: de-identified (tools/bench/deid.sh)"
+		BUILD=$BUILD "$ROOT/tools/bench/deid.sh" "$TMP/deid" "$SERIES_DIR/ct_ge_hispeed_head_tilt_28sl" \
+			"$RUNS" >> "$TMP/shares.tsv"
+	fi
 	while IFS=$'\t' read -r m v r u g y; do
 		row "$m" "$v" "$r" "$u" "$g" "$y"
 		goal "$m $g" "$v vs $r" "${y%% (*}"

@@ -4,7 +4,8 @@
 #   MOUNT_ROOT: where the new relative paths of map.tsv are (OUT/deid)
 # Checks: pydicom reads every kept file; no original identifying value
 # (PatientName, PatientID, PatientBirthDate, AccessionNumber, any UID
-# outside the DICOM root) is in its bytes or in the tree's names; its
+# outside the DICOM root) is in its bytes or in the tree's names, and
+# none of ALSO keeps its value; its
 # pixel value equals the original's byte for byte; patients, studies and
 # series map one to one; PatientIdentityRemoved is YES.
 import os, sys
@@ -25,6 +26,24 @@ SKIP_SHORT = 6   # shorter values (a PatientID "0010") occur in new UIDs' digits
 KEPT_UI = {0x00080016, 0x0008001A, 0x00080062, 0x0008010C, 0x00080117, 0x00081150,
            0x00041510, 0x04000010, 0x04000510}
 
+# Searched for in every byte of the file: PatientName, PatientID,
+# PatientBirthDate, AccessionNumber (and the UIDs).
+IDENTIFYING = {0x00100010, 0x00100020, 0x00100030, 0x00080050}
+# Others the profile removes, held against the new dataset's values (a
+# byte search for "TOSHIBA" would find the Manufacturer, which stays):
+# institution name and address, referring, performing and reading
+# physicians, operators, station name, device serial number, other
+# patient ids and names, patient address, issuer of patient id.
+ALSO = {0x00080080, 0x00080081, 0x00080090, 0x00081050, 0x00081060, 0x00081070,
+        0x00081010, 0x00181000, 0x00101000, 0x00101001, 0x00101040, 0x00100021}
+
+def values_of(ds, tags):
+    out = set()
+    for el in ds.iterall():
+        if el.tag in tags and el.value not in (None, '', b''):
+            out.add((int(el.tag), str(el.value)))
+    return out
+
 def secrets_of(ds, acc):
     """Identifying values of a dataset, at every level."""
     for el in ds.iterall():
@@ -36,7 +55,7 @@ def secrets_of(ds, acc):
                 u = str(u).strip('\0 ')
                 if u and not u.startswith('1.2.840.10008.') and len(u) >= 8:
                     acc.add(u.encode())
-        elif el.tag in (0x00100010, 0x00100020, 0x00100030, 0x00080050) and v:
+        elif el.tag in IDENTIFYING and v:
             s = el.value if isinstance(el.value, bytes) else str(el.value).encode('utf-8', 'replace')
             s = s.strip(b'\0 ')
             if len(s) >= SKIP_SHORT:
@@ -79,6 +98,8 @@ for line in open(os.path.join(out, 'map.tsv')):
             fail('%s: original value %r is in its bytes' % (npath, s))
         if s.decode('utf-8', 'replace') in npath:
             fail('%s: original value %r is in its name' % (npath, s))
+    for tag, v in sorted(values_of(o, ALSO) & values_of(n, ALSO)):
+        fail('%s: (%04X,%04X) keeps its original value %r' % (npath, tag >> 16, tag & 0xFFFF, v))
     if pixel(o) != pixel(n):
         fail('%s: pixel data differs' % npath)
     if getattr(n, 'PatientIdentityRemoved', '') != 'YES':
