@@ -21,7 +21,7 @@
  *                      or for a patient without one, name and birth date);
  *                      PatientID and the patient folder are the pseudonym,
  *                      PatientName is "ANON^" + pseudonym
- *   date shift         -(1 + (first 4 bytes of H("shift" 0 key 0 issuer))
+ *   date shift         -(1 + (first 4 bytes, big endian, of H("shift" 0 key 0 issuer))
  *                      mod 365) days, one per patient (shift_dates)
  *
  * Left out.  Unless the share has allow_burned_in, an instance that may
@@ -37,10 +37,11 @@
  * GEN is 16 hex of H("cache"): a recreated share (a new secret) uses a new
  * GEN and the first open that makes it removes the other GENs of NAME;
  * share_drop_cache (share.h) removes NAME's whole folder (share rm and
- * share create).  A file is named
- * by 32 hex of H("header" 0 blob hash 0 ordinal 0 kind 0 shift_dates 0
- * profile version) of the instance's header blob, so instances that share
- * a header share their rewrite.  Its bytes (integers little endian):
+ * share create).  A file is named by 32 hex of H("header" 0 hash ordinal
+ * kind shift_dates version), with the 16-byte hash, ordinal and kind of the
+ * instance's header blob and the other three as u32 little endian (version:
+ * of the rewrite rules, DEID_PROFILE_VERSION in deid.c), so instances that
+ * share a header share their rewrite.  Its bytes (integers little endian):
  *     0  8  magic "DCMDEID1"
  *     8  4  status: 0 rewritten, or why the instance is left out
  *           (enum in deid.c: burned-in, secondary capture, ultrasound,
