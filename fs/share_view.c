@@ -551,10 +551,12 @@ int share_mount_has_instance(struct dcmfs *d, struct catalog *cat, int64_t id)
 {
 	pthread_rwlock_rdlock(&d->shares_lock);
 	struct share_view *v = d->self;
-	struct cat_node n;
+	int64_t series;
+	/* Only the version a share shows: an older one is not in the share,
+	 * even of a member series. */
 	int has = v && !v->dead && !v->sh->deidentify &&
-		  !catalog_node(cat, CAT_INSTANCE, id, &n) &&
-		  share_members_has(v->m, CAT_SERIES, n.parent);
+		  catalog_instance_shown(cat, id, &series) == 1 &&
+		  share_members_has(v->m, CAT_SERIES, series);
 	pthread_rwlock_unlock(&d->shares_lock);
 	return has;
 }

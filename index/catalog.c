@@ -131,7 +131,7 @@ enum stmt_id {
 	S_INST_INS, S_SEG_INS, S_PAT_TOUCH, S_STU_TOUCH, S_SER_TOUCH,
 	S_CH_PATIENTS, S_CH_STUDIES, S_CH_SERIES, S_CH_INSTANCES,
 	S_LK_PATIENT, S_LK_STUDY, S_LK_SERIES, S_LK_INSTANCE,
-	S_NODE_PATIENT, S_NODE_STUDY, S_NODE_SERIES, S_NODE_INSTANCE,
+	S_NODE_PATIENT, S_NODE_STUDY, S_NODE_SERIES, S_NODE_INSTANCE, S_INST_SHOWN,
 	S_INST_RECORD, S_INST_DEL, S_SEG_DEL, S_DATA_VERSION, S_NEXT_IN_SERIES,
 	S_RX_TOMB_ADD, S_RX_TOMB_HAS, S_RX_DEFER, S_RX_NEXT,
 	S_RX_FOLDERS, S_RX_DROP_SERIES, S_RX_DROP_STUDY, S_RX_DROP_PATIENT,
@@ -199,6 +199,7 @@ static const char *stmt_sql[S_NSTMT] = {
 	[S_NODE_STUDY] = NODE_STUDIES " WHERE id=?1",
 	[S_NODE_SERIES] = NODE_SERIES " WHERE id=?1",
 	[S_NODE_INSTANCE] = NODE_INSTANCES("name") " WHERE id=?1",
+	[S_INST_SHOWN] = "SELECT series, current FROM instances WHERE id=?1",
 	[S_INST_RECORD] = "SELECT i.id, i.series, se.study, st.patient, i.sop_uid, i.version, i.size,"
 			  " i.file_hash, i.record_pack, i.record_offset, i.record_len"
 			  " FROM instances i LEFT JOIN series se ON se.id=i.series"
@@ -1184,6 +1185,20 @@ int catalog_node(struct catalog *c, int kind, int64_t id, struct cat_node *out)
 		return -EIO;
 	sqlite3_bind_int64(s, 1, id);
 	return one_node(s, kind, out);
+}
+
+int catalog_instance_shown(struct catalog *c, int64_t id, int64_t *series)
+{
+	sqlite3_stmt *s = stmt(c, S_INST_SHOWN);
+	if (!s)
+		return -EIO;
+	sqlite3_bind_int64(s, 1, id);
+	int rc = sqlite3_step(s);
+	int r = rc == SQLITE_ROW ? sqlite3_column_int(s, 1) != 0 : rc == SQLITE_DONE ? -ENOENT : -EIO;
+	if (rc == SQLITE_ROW && series)
+		*series = sqlite3_column_int64(s, 0);
+	sqlite3_reset(s);
+	return r;
 }
 
 int catalog_nodes(struct catalog *c, int kind, const int64_t *ids, size_t n,

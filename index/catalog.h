@@ -173,6 +173,9 @@ int catalog_lookup(struct catalog *c, int parent_kind, int64_t parent_id,
 		   const char *name, struct cat_node *out);
 /* The node of one row: 0, or -ENOENT (also for a kind that is not one). */
 int catalog_node(struct catalog *c, int kind, int64_t id, struct cat_node *out);
+/* Whether instance id is the version its series folder shows (current):
+ * 1 or 0, with *series (may be NULL) set to its series; -ENOENT; -EIO. */
+int catalog_instance_shown(struct catalog *c, int64_t id, int64_t *series);
 /* The nodes of rows ids[0..n) of one kind, in that order, to cb (rows that
  * do not exist are skipped), read in one read transaction (unless the
  * caller has one open): a share lists its members with one lock instead
