@@ -193,6 +193,11 @@ done
 # On a share mount that has looked nothing up, a handle makes the kernel ask
 # the daemon for the inode by number ("." lookup): members open, others not.
 if [ $ROOT = 1 ]; then
+	# An older version of a member: the same SOP again, another header.
+	f=$(find "$A/shares/pat/patients" -name '*.dcm' | sort | head -1)
+	$PY -c 'import pydicom, sys
+d = pydicom.dcmread(sys.argv[1]); d.StudyDescription = "second version"; d.save_as(sys.argv[2])' "$f" "$T/v2.dcm"
+	check "import a second version of a member" "$CTL" import -q "$S" "$T/v2.dcm"
 	fs_mount_or_bail "$S" "$T/fresh" -o share=pat
 	check "a fresh share mount opens a member by its number, and refuses others" \
 		$PY - "$A" "$T/fresh" "$PID" <<'PY'
@@ -220,6 +225,49 @@ m = [opened(p, mfd) for p in members[:10]]
 o = [opened(p, mfd) for p in others[:10]]
 print('# members: %s; others: %s' % (sorted(set(m)), sorted(set(o))))
 sys.exit(0 if set(m) == {'same'} and 'same' not in o and 'other bytes' not in o else 1)
+PY
+	# Every instance row by its number, as a handle names it (the fuse
+	# handle: the node id's high and low 32 bits, then the generation;
+	# checked against a real one first): only the versions the
+	# share shows open; an older version of a member does not.
+	check "by number, only the versions share 'pat' shows open (older versions of its members do not)" \
+		$PY - "$T/fresh" "$S/index.db" "$PID" <<'PY'
+import ctypes, errno, os, sqlite3, struct, sys
+mnt, db, pid = sys.argv[1:]
+libc = ctypes.CDLL(None, use_errno=True)
+class Handle(ctypes.Structure):
+    _fields_ = [('handle_bytes', ctypes.c_uint), ('handle_type', ctypes.c_int),
+                ('f_handle', ctypes.c_ubyte * 128)]
+files = [os.path.join(dp, f) for dp, dn, fn in os.walk(os.path.join(mnt, 'patients')) for f in fn]
+tmpl = Handle(); tmpl.handle_bytes = 128; mid = ctypes.c_int()
+assert libc.name_to_handle_at(-100, files[0].encode(), ctypes.byref(tmpl), ctypes.byref(mid), 0) == 0
+raw = bytes(tmpl.f_handle[:tmpl.handle_bytes])
+hi, lo = struct.unpack_from('<II', raw)
+if hi << 32 | lo != os.stat(files[0]).st_ino:
+    print('# the handle does not start with the node id: not tried')
+    sys.exit(0)
+rows = sqlite3.connect(db).execute(
+    "SELECT i.id, i.current, p.patient_id = ? FROM instances i JOIN series se ON se.id=i.series"
+    " JOIN studies st ON st.id=se.study JOIN patients p ON p.id=st.patient", (pid,)).fetchall()
+mfd = os.open(mnt, os.O_RDONLY | os.O_DIRECTORY)
+bad, opened, older = 0, 0, 0
+for iid, current, mine in rows:
+    h = Handle(); h.handle_bytes = tmpl.handle_bytes; h.handle_type = tmpl.handle_type
+    b = struct.pack('<II', (4 << 24), iid) + raw[8:]
+    for i, c in enumerate(b):
+        h.f_handle[i] = c
+    fd = libc.open_by_handle_at(mfd, ctypes.byref(h), os.O_RDONLY)
+    want = bool(current and mine)
+    older += bool(mine and not current)
+    if fd >= 0:
+        os.close(fd)
+        opened += 1
+    if (fd >= 0) != want:
+        bad += 1
+        print('# instance %d (current %d, in the share %d): %s' % (iid, current, mine,
+              'opened' if fd >= 0 else errno.errorcode.get(ctypes.get_errno())))
+print('# %d instance rows tried by number, %d opened, %d older versions of members' % (len(rows), opened, older))
+sys.exit(1 if bad or not opened else 0)
 PY
 	# A de-identified share of the same patient shows other files: the
 	# stored ones (which carry the original header) are not reachable by
