@@ -469,7 +469,8 @@ static int view_stat(struct dcmfs *d, struct catalog *cat, struct share_view *v,
 		     int64_t row, struct stat *st, double *timeout, struct cat_node *out)
 {
 	fuse_ino_t ino = share_ino(v->slot, kind, row);
-	int64_t newest = d->newest_ns ? d->newest_ns : d->started_ns;
+	/* Stable across remounts (rsync -a): never the daemon's start. */
+	int64_t newest = d->newest_ns ? d->newest_ns : v->file_mtime_ns;
 	struct cat_node n;
 	int r;
 	*timeout = TIMEOUT_DIR;
@@ -534,7 +535,14 @@ int share_getattr(struct dcmfs *d, struct catalog *cat, fuse_ino_t ino,
 			nlink_t n = 2;
 			for (struct share_view *v = d->views; v; v = v->next)
 				n++;
-			stat_dir(d, st, ino, n, d->started_ns);
+			/* The time shares were last made or removed: the folder
+			 * of definitions changes then (stable across remounts). */
+			char path[4096];
+			struct stat ds;
+			snprintf(path, sizeof(path), "%s/shares", d->store_dir);
+			int64_t mt = stat(path, &ds) == 0 ?
+				     (int64_t)ds.st_mtim.tv_sec * 1000000000 + ds.st_mtim.tv_nsec : d->newest_ns;
+			stat_dir(d, st, ino, n, mt);
 			r = 0;
 		}
 	} else if (is_share_ino(ino)) {
