@@ -437,6 +437,27 @@ static int in_writable_dir(struct dcmfs *d, fuse_ino_t parent)
 	return ok;
 }
 
+/* A new entry name under parent, owned by the caller of the request: a
+ * file backed by path, or a folder when path is NULL.  0 with *e and *st
+ * set; -EEXIST (the name is taken, or is .rejected) or -ENOMEM. */
+static int spool_add(struct dcmfs *d, fuse_ino_t parent, const char *name, const char *path,
+		     mode_t mode, const struct fuse_ctx *ctx, struct spool_entry **e, struct stat *st)
+{
+	int r = 0;
+	pthread_mutex_lock(&d->in_lock);
+	if (spool_by_name(d, parent, name) || (parent == INO_INCOMING && !strcmp(name, ".rejected")))
+		r = -EEXIST;
+	else if (!(*e = spool_new(d, parent, name, !path, path, mode & ~ctx->umask)))
+		r = -ENOMEM;
+	if (*e) {
+		(*e)->uid = ctx->uid;
+		(*e)->gid = ctx->gid;
+		r = spool_stat(d, (*e)->ino, st);
+	}
+	pthread_mutex_unlock(&d->in_lock);
+	return r;
+}
+
 void incoming_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 		     mode_t mode, struct fuse_file_info *fi)
 {
@@ -459,19 +480,8 @@ void incoming_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 	const struct fuse_ctx *ctx = fuse_req_ctx(req);
 	struct open_file *f = calloc(1, sizeof(*f));
 	struct stat st;
-	pthread_mutex_lock(&d->in_lock);
-	int r = 0;
 	struct spool_entry *e = NULL;
-	if (spool_by_name(d, parent, name) || (parent == INO_INCOMING && !strcmp(name, ".rejected")))
-		r = -EEXIST;
-	else if (!f || !(e = spool_new(d, parent, name, 0, path, mode & ~ctx->umask)))
-		r = -ENOMEM;
-	if (e) {
-		e->uid = ctx->uid;
-		e->gid = ctx->gid;
-		r = spool_stat(d, e->ino, &st);
-	}
-	pthread_mutex_unlock(&d->in_lock);
+	int r = f ? spool_add(d, parent, name, path, mode, ctx, &e, &st) : -ENOMEM;
 	if (r) {
 		close(fd);
 		unlink(path);
@@ -503,19 +513,8 @@ void incoming_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t 
 	}
 	const struct fuse_ctx *ctx = fuse_req_ctx(req);
 	struct stat st;
-	int r = 0;
-	pthread_mutex_lock(&d->in_lock);
 	struct spool_entry *e = NULL;
-	if (spool_by_name(d, parent, name) || (parent == INO_INCOMING && !strcmp(name, ".rejected")))
-		r = -EEXIST;
-	else if (!(e = spool_new(d, parent, name, 1, NULL, mode & ~ctx->umask)))
-		r = -ENOMEM;
-	if (e) {
-		e->uid = ctx->uid;
-		e->gid = ctx->gid;
-		r = spool_stat(d, e->ino, &st);
-	}
-	pthread_mutex_unlock(&d->in_lock);
+	int r = spool_add(d, parent, name, NULL, mode, ctx, &e, &st);
 	if (r)
 		fuse_reply_err(req, -r);
 	else
