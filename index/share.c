@@ -700,7 +700,8 @@ int share_load(const char *store_dir, const char *name, struct share **out,
 		snprintf(err, errlen, "store path too long");
 		return -ENAMETOOLONG;
 	}
-	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	/* O_NONBLOCK: a FIFO planted here must be refused, not wait for a writer. */
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
 	if (fd < 0) {
 		rc = -errno;
 		if (rc == -ENOENT)

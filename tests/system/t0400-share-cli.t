@@ -331,4 +331,11 @@ check "list no longer shows it" bash -c "! '$CTL' share list '$S' | grep -q '^ct
 check "the name can be used again" "$CTL" share create "$S" ct --modality MR
 check "with a new secret" bash -c "! grep -qx \"\$(grep ^secret '$T/ct.good')\" '$S/shares/ct'"
 check "verify is clean" "$CTL" verify "$S"
+# A FIFO or a symbolic link planted as a definition is refused at once
+# (never opened as a FIFO would block, never followed).
+mkfifo "$S/shares/planted-fifo"
+ln -s /etc/passwd "$S/shares/planted-link"
+check "a FIFO as a definition: show refuses it (exit 2), without waiting" exits_with 2 "not a share definition" timeout 10 "$CTL" share show "$S" planted-fifo
+check "a symbolic link as a definition: show refuses it (exit 2)" exits_with 2 "" timeout 10 "$CTL" share show "$S" planted-link
+rm -f "$S/shares/planted-fifo" "$S/shares/planted-link"
 done_testing
