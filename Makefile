@@ -79,6 +79,8 @@ $(LIB): $(INDEX_OBJ)
 
 # dcmfsctl: its main file and one file per family of subcommands
 CTL_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(wildcard tools/dcmfsctl*.c))
+# the one JSON writer of every --json (tools/json_out.h)
+CTL_OBJ += $(BUILD)/tools/json_out.o
 
 $(BUILD)/dcmfsctl: $(CTL_OBJ) $(CLI_OBJ) $(LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
@@ -98,6 +100,9 @@ $(BUILD)/tests/unit/%.o: CFLAGS += -DDCMFS_TOP='"$(abspath .)"'
 $(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka
+
+# The JSON writer's test links the writer itself (it lives in tools/).
+$(BUILD)/tests/test_json_out: $(BUILD)/tools/json_out.o $(CLI_OBJ)
 
 $(TEST_TOOLS): $(BUILD)/tests/tools/%: $(BUILD)/tests/tools/%.o $(LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)

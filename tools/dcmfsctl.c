@@ -30,6 +30,7 @@
 #include "dcmfsctl.h"
 #include "ingest.h"
 #include "instance.h"
+#include "json_out.h"
 #include "maint.h"
 #include "store.h"
 
@@ -485,17 +486,25 @@ static int cmd_import(int argc, char **argv)
 
 static double ratio(uint64_t a, uint64_t b) { return b ? (double)a / (double)b : 0.0; }
 
-static void print_totals_json(const char *name, const struct cat_totals *t, int comma)
+/* One totals object of stats --json. */
+static json_object *totals_json(const struct cat_totals *t)
 {
-	printf("  \"%s\": {\"patients\": %" PRId64 ", \"studies\": %" PRId64 ", \"series\": %" PRId64
-	       ", \"instances\": %" PRId64 ", \"versions\": %" PRId64 ", \"logical_bytes\": %" PRIu64
-	       ", \"unique_bytes\": %" PRIu64 ", \"stored_bytes\": %" PRIu64
-	       ", \"pixel_raw_bytes\": %" PRIu64 ", \"pixel_stored_bytes\": %" PRIu64
-	       ", \"dedup_ratio\": %.4f, \"compression_ratio\": %.4f, \"pixel_compression_ratio\": %.4f}%s\n",
-	       name, t->patients, t->studies, t->series, t->instances, t->versions, t->logical_bytes,
-	       t->unique_raw_bytes, t->stored_bytes, t->pixel_raw_bytes, t->pixel_stored_bytes,
-	       ratio(t->logical_bytes, t->unique_raw_bytes), ratio(t->unique_raw_bytes, t->stored_bytes),
-	       ratio(t->pixel_raw_bytes, t->pixel_stored_bytes), comma ? "," : "");
+	json_object *o = json_obj();
+	json_set(o, "patients", json_int(t->patients));
+	json_set(o, "studies", json_int(t->studies));
+	json_set(o, "series", json_int(t->series));
+	json_set(o, "instances", json_int(t->instances));
+	json_set(o, "versions", json_int(t->versions));
+	json_set(o, "logical_bytes", json_int((int64_t)t->logical_bytes));
+	json_set(o, "unique_bytes", json_int((int64_t)t->unique_raw_bytes));
+	json_set(o, "stored_bytes", json_int((int64_t)t->stored_bytes));
+	json_set(o, "pixel_raw_bytes", json_int((int64_t)t->pixel_raw_bytes));
+	json_set(o, "pixel_stored_bytes", json_int((int64_t)t->pixel_stored_bytes));
+	json_set(o, "dedup_ratio", json_object_new_double(ratio(t->logical_bytes, t->unique_raw_bytes)));
+	json_set(o, "compression_ratio", json_object_new_double(ratio(t->unique_raw_bytes, t->stored_bytes)));
+	json_set(o, "pixel_compression_ratio",
+		 json_object_new_double(ratio(t->pixel_raw_bytes, t->pixel_stored_bytes)));
+	return o;
 }
 
 /* Every modality the store holds, however many. */
@@ -567,14 +576,15 @@ static int cmd_stats(int argc, char **argv)
 		die("cannot read the totals by modality");
 	uint64_t idx = index_bytes(dir);
 	if (json) {
-		printf("{\n  \"index_bytes\": %" PRIu64 ",\n", idx);
-		print_totals_json("total", &t, 1);
-		printf("  \"modalities\": {\n");
-		for (int i = 0; i < ml->n; i++) {
-			printf("  ");
-			print_totals_json(ml->name[i], &ml->t[i], i + 1 < ml->n);
-		}
-		printf("  }\n}\n");
+		/* Modality values are the store's, whatever bytes they hold:
+		 * the one JSON writer escapes them (json_out.h). */
+		json_object *o = json_obj(), *m = json_obj();
+		json_set(o, "index_bytes", json_int((int64_t)idx));
+		json_set(o, "total", totals_json(&t));
+		for (int i = 0; i < ml->n; i++)
+			json_set(m, ml->name[i], totals_json(&ml->t[i]));
+		json_set(o, "modalities", m);
+		json_print(o);
 	} else {
 		char a[32], b[32], c[32], d[32];
 		printf("patients %" PRId64 ", studies %" PRId64 ", series %" PRId64 ", instances %" PRId64
@@ -1149,20 +1159,20 @@ static int audit_print(void *arg, const struct audit_entry *e)
 		json_object *j = json_object_new_object();
 		if (!j)
 			die("out of memory");
-		json_object_object_add(j, "time", json_object_new_string(when));
-		json_object_object_add(j, "time_ns", json_object_new_int64(e->time_ns));
-		json_object_object_add(j, "event", json_object_new_string(e->lost ? "lost" : "open"));
+		json_set(j, "time", json_str(when));
+		json_set(j, "time_ns", json_object_new_int64(e->time_ns));
+		json_set(j, "event", json_str(e->lost ? "lost" : "open"));
 		if (e->lost)
-			json_object_object_add(j, "lost", json_object_new_uint64(e->lost));
-		json_object_object_add(j, "uid", json_object_new_int64(e->uid));
-		json_object_object_add(j, "pid", json_object_new_int64(e->pid));
-		json_object_object_add(j, "mount", json_object_new_string(e->mount));
-		json_object_object_add(j, "share", json_object_new_string(e->share));
-		json_object_object_add(j, "sop_uid", json_object_new_string(e->sop_uid));
-		json_object_object_add(j, "patient", json_object_new_string(e->patient));
+			json_set(j, "lost", json_object_new_uint64(e->lost));
+		json_set(j, "uid", json_object_new_int64(e->uid));
+		json_set(j, "pid", json_object_new_int64(e->pid));
+		json_set(j, "mount", json_str(e->mount));
+		json_set(j, "share", json_str(e->share));
+		json_set(j, "sop_uid", json_str(e->sop_uid));
+		json_set(j, "patient", json_str(e->patient));
 		/* One array, written as it goes: the log may be larger than memory. */
 		printf("%s%s", o->shown ? ",\n  " : "\n  ",
-		       json_object_to_json_string_ext(j, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+		       json_line(j));
 		json_object_put(j);
 	} else if (!e->lost) {
 		char *a = NULL, *b = NULL, *c = NULL, *d = NULL;

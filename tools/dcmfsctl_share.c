@@ -9,6 +9,8 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <json-c/json.h>
+
+#include "json_out.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +18,7 @@
 
 #include "catalog.h"
 #include "cli.h"
+#include "json_out.h"
 #include "dcmfsctl.h"
 #include "deid.h"
 #include "share.h"
@@ -200,51 +203,43 @@ static int share_create(int argc, char **argv)
 
 static json_object *json_list(char **v, size_t n)
 {
-	json_object *a = json_object_new_array();
+	json_object *a = json_arr();
 	for (size_t i = 0; i < n; i++)
-		json_object_array_add(a, json_object_new_string(v[i]));
+		json_push(a, json_str(v[i]));
 	return a;
 }
 
 static json_object *share_json(const struct share *sh, int64_t now)
 {
-	json_object *o = json_object_new_object();
-	json_object_object_add(o, "name", json_object_new_string(sh->name));
-	json_object *r = json_object_new_object();
-	json_object_object_add(r, "all", json_object_new_boolean(sh->all));
-	json_object_object_add(r, "patients", json_list(sh->patients, sh->npatients));
-	json_object_object_add(r, "studies", json_list(sh->studies, sh->nstudies));
-	json_object_object_add(r, "series", json_list(sh->series, sh->nseries));
-	json_object_object_add(r, "accessions", json_list(sh->accessions, sh->naccessions));
-	json_object_object_add(r, "modalities", json_list(sh->modalities, sh->nmodalities));
-	json_object_object_add(r, "from", sh->from[0] ? json_object_new_string(sh->from) : NULL);
-	json_object_object_add(r, "to", sh->to[0] ? json_object_new_string(sh->to) : NULL);
-	json_object_object_add(o, "rules", r);
+	json_object *o = json_obj();
+	json_set(o, "name", json_str(sh->name));
+	json_object *r = json_obj();
+	json_set(r, "all", json_object_new_boolean(sh->all));
+	json_set(r, "patients", json_list(sh->patients, sh->npatients));
+	json_set(r, "studies", json_list(sh->studies, sh->nstudies));
+	json_set(r, "series", json_list(sh->series, sh->nseries));
+	json_set(r, "accessions", json_list(sh->accessions, sh->naccessions));
+	json_set(r, "modalities", json_list(sh->modalities, sh->nmodalities));
+	json_set(r, "from", sh->from[0] ? json_str(sh->from) : NULL);
+	json_set(r, "to", sh->to[0] ? json_str(sh->to) : NULL);
+	json_set(o, "rules", r);
 	char *text = share_rules_text(sh);
-	json_object_object_add(o, "rules_text", json_object_new_string(text ? text : ""));
+	json_set(o, "rules_text", json_str(text ? text : ""));
 	free(text);
-	json_object_object_add(o, "deidentify", json_object_new_boolean(sh->deidentify));
-	json_object_object_add(o, "shift_dates", json_object_new_boolean(sh->shift_dates));
-	json_object_object_add(o, "allow_burned_in", json_object_new_boolean(sh->allow_burned_in));
+	json_set(o, "deidentify", json_object_new_boolean(sh->deidentify));
+	json_set(o, "shift_dates", json_object_new_boolean(sh->shift_dates));
+	json_set(o, "allow_burned_in", json_object_new_boolean(sh->allow_burned_in));
 	char when[32];
 	iso_utc(sh->created_s, when, sizeof(when));
-	json_object_object_add(o, "created", json_object_new_string(when));
+	json_set(o, "created", json_str(when));
 	if (sh->expires_s) {
 		iso_utc(sh->expires_s, when, sizeof(when));
-		json_object_object_add(o, "expires", json_object_new_string(when));
+		json_set(o, "expires", json_str(when));
 	} else {
-		json_object_object_add(o, "expires", NULL);
+		json_set(o, "expires", NULL);
 	}
-	json_object_object_add(o, "expired", json_object_new_boolean(share_expired(sh, now)));
+	json_set(o, "expired", json_object_new_boolean(share_expired(sh, now)));
 	return o;
-}
-
-static void print_json(json_object *o)
-{
-	fputs(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED |
-					     JSON_C_TO_STRING_NOSLASHESCAPE), stdout);
-	fputc('\n', stdout);
-	json_object_put(o);
 }
 
 /* ---------------- list ---------------- */
@@ -301,7 +296,7 @@ static int share_list(int argc, char **argv)
 	}
 	free(names);
 	if (json)
-		print_json(arr);
+		json_print(arr);
 	store_close(s);
 	return finish(status);
 }
@@ -457,7 +452,7 @@ static int share_show(int argc, char **argv)
 			json_object_object_add(o, "deidentified", NULL);
 			json_object_object_add(o, "left_out", NULL);
 		}
-		print_json(o);
+		json_print(o);
 	} else {
 		char *rules = share_rules_text(sh);
 		char when[32];
