@@ -21,6 +21,12 @@
 	"CREATE INDEX IF NOT EXISTS studies_date ON studies(study_date);" \
 	"CREATE INDEX IF NOT EXISTS series_modality ON series(modality);"
 
+/* The indexes find uses besides the share indexes (catalog_find_indexes):
+ * name patterns are matched on upper(name), by range on their prefix. */
+#define FIND_INDEXES_SQL \
+	"CREATE INDEX IF NOT EXISTS patients_name_upper ON patients(upper(name));" \
+	"CREATE INDEX IF NOT EXISTS patients_birth ON patients(birth_date);"
+
 static const char schema_sql[] =
 	"CREATE TABLE IF NOT EXISTS counters(kind TEXT PRIMARY KEY, next INTEGER NOT NULL);"
 	"CREATE TABLE IF NOT EXISTS packs(id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE);"
@@ -72,7 +78,8 @@ static const char schema_sql[] =
 	" id INTEGER PRIMARY KEY, started INTEGER, ended INTEGER, n_new INTEGER,"
 	" n_duplicate INTEGER, n_version INTEGER, n_rejected INTEGER,"
 	" bytes_in INTEGER, bytes_stored INTEGER);"
-	SHARE_INDEXES_SQL;
+	SHARE_INDEXES_SQL
+	FIND_INDEXES_SQL;
 
 /* The columns node_from_row reads, in its order: id, parent, name, mtime,
  * and the file size (instances) or the number of entries shown (folders). */
@@ -324,6 +331,31 @@ static int feed_create(struct catalog *c, char *err, size_t errlen)
 	return 0;
 }
 
+/* Make find's indexes unless they are there (checked first, as the
+ * feed is, so that a writable open takes no write lock for nothing). */
+static int find_indexes_create(struct catalog *c, char *err, size_t errlen)
+{
+	sqlite3_stmt *s;
+	int there = 0;
+	if (sqlite3_prepare_v2(c->db, "SELECT count(*) FROM sqlite_master WHERE type='index'"
+			       " AND name IN ('patients_name_upper', 'patients_birth')", -1, &s,
+			       NULL) == SQLITE_OK) {
+		there = sqlite3_step(s) == SQLITE_ROW && sqlite3_column_int(s, 0) == 2;
+		sqlite3_finalize(s);
+	}
+	if (there)
+		return 0;
+	char *msg = NULL;
+	if (sqlite3_exec(c->db, "BEGIN IMMEDIATE;" FIND_INDEXES_SQL "COMMIT;", NULL, NULL, &msg) !=
+	    SQLITE_OK) {
+		snprintf(err, errlen, "cannot add the search indexes to the index: %s", msg ? msg : "?");
+		sqlite3_free(msg);
+		sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
+		return -EIO;
+	}
+	return 0;
+}
+
 int catalog_open(const char *store_dir, int create, int readonly,
 		 struct catalog **out, char *err, size_t errlen)
 {
@@ -393,6 +425,8 @@ int catalog_open(const char *store_dir, int create, int readonly,
 	 * fills a new one in one long transaction, and a feed of that would
 	 * cost it dearly and serve no mount (none runs across a reindex). */
 	if (!readonly && version == CATALOG_SCHEMA_VERSION && feed_create(c, err, errlen))
+		goto fail;
+	if (!readonly && version == CATALOG_SCHEMA_VERSION && find_indexes_create(c, err, errlen))
 		goto fail;
 	*out = c;
 	return 0;
@@ -2167,4 +2201,344 @@ int catalog_share_totals(struct catalog *c, const struct cat_share_rules *r,
 	}
 	sqlite3_finalize(s);
 	return rc == SQLITE_DONE ? 0 : sqerr(rc) ? sqerr(rc) : -EIO;
+}
+
+/* ---- finding studies ---- */
+
+int catalog_find_indexes(struct catalog *c)
+{
+	return sqerr(sqlite3_exec(c->db, FIND_INDEXES_SQL, NULL, NULL, NULL));
+}
+
+/* The columns study_from_row reads, in its order. */
+#define STUDY_INFO_SQL \
+	"SELECT p.id, p.patient_id, p.issuer, p.name, p.birth_date, p.sex, p.dirname," \
+	" st.id, st.study_uid, st.study_date, st.study_time, st.description, st.accession," \
+	" st.dirname," \
+	" (SELECT group_concat(m, '\\') FROM (SELECT DISTINCT coalesce(se.modality, '') m" \
+	"  FROM series se WHERE se.study=st.id AND se.nchildren>0 ORDER BY 1))," \
+	" (SELECT count(*) FROM series se WHERE se.study=st.id AND se.nchildren>0)," \
+	" (SELECT coalesce(sum(se.nchildren), 0) FROM series se WHERE se.study=st.id)" \
+	" FROM studies st JOIN patients p ON p.id=st.patient WHERE st.nchildren>0"
+
+static const char *col_text(sqlite3_stmt *s, int col)
+{
+	const char *t = (const char *)sqlite3_column_text(s, col);
+	return t ? t : "";
+}
+
+static int study_rows(sqlite3_stmt *s, cat_study_cb cb, void *arg, int *found)
+{
+	int rc, r = 0;
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		const char *pid = col_text(s, 1);
+		struct cat_study_info i = {
+			.patient_row = sqlite3_column_int64(s, 0),
+			/* a key without a PatientID starts with \x01 (patient_key) */
+			.patient_id = pid[0] == '\x01' ? "" : pid,
+			.issuer = col_text(s, 2), .patient_name = col_text(s, 3),
+			.birth_date = col_text(s, 4), .sex = col_text(s, 5), .patient_dir = col_text(s, 6),
+			.study_row = sqlite3_column_int64(s, 7), .study_uid = col_text(s, 8),
+			.study_date = col_text(s, 9), .study_time = col_text(s, 10),
+			.description = col_text(s, 11), .accession = col_text(s, 12),
+			.study_dir = col_text(s, 13), .modalities = col_text(s, 14),
+			.nseries = sqlite3_column_int64(s, 15), .ninstances = sqlite3_column_int64(s, 16),
+		};
+		if (found)
+			(*found)++;
+		if ((r = cb(arg, &i)))
+			break;
+	}
+	if (!r && rc != SQLITE_DONE)
+		r = sqerr(rc) ? sqerr(rc) : -EIO;
+	sqlite3_finalize(s);
+	return r;
+}
+
+/* A DICOM pattern as a GLOB over upper-cased text (fold) or as it is:
+ * '*' and '?' stay, '[' is made literal.  *prefix gets the text before the
+ * first wildcard (same case treatment).  Both malloc'd; NULL on ENOMEM. */
+static char *dicom_glob(const char *pat, int fold, char **prefix)
+{
+	size_t n = strlen(pat);
+	char *g = malloc(3 * n + 1), *p = malloc(n + 1);
+	if (!g || !p) {
+		free(g);
+		free(p);
+		return NULL;
+	}
+	size_t o = 0, k = 0;
+	int wild = 0;
+	for (size_t i = 0; i < n; i++) {
+		char ch = pat[i];
+		if (fold && ch >= 'a' && ch <= 'z')
+			ch = (char)(ch - 'a' + 'A');
+		if (ch == '*' || ch == '?')
+			wild = 1;
+		if (ch == '[') {
+			memcpy(g + o, "[[]", 3);
+			o += 3;
+		} else {
+			g[o++] = ch;
+		}
+		if (!wild)
+			p[k++] = ch;
+	}
+	g[o] = 0;
+	p[k] = 0;
+	*prefix = p;
+	return g;
+}
+
+/* The text after every text with this prefix, in BINARY order: the prefix
+ * with its last byte below 0xff raised by one (trailing 0xff bytes cut);
+ * "" when there is none (no upper bound then). */
+static void prefix_end(const char *prefix, char *out, size_t len)
+{
+	size_t n = strlen(prefix);
+	if (n >= len)
+		n = len - 1;
+	memcpy(out, prefix, n);
+	while (n && (unsigned char)out[n - 1] == 0xff)
+		n--;
+	if (n)
+		out[n - 1] = (char)((unsigned char)out[n - 1] + 1);
+	out[n] = 0;
+}
+
+/* A growing statement text and the values bound to it, in order. */
+struct find_sql {
+	char *sql;
+	size_t len, cap;
+	const char *val[24];
+	int nval;
+	char *owned[8];             /* patterns made here, freed at the end */
+	int nowned;
+	int oom;
+};
+
+static void fs_add(struct find_sql *q, const char *text)
+{
+	size_t n = strlen(text);
+	if (q->len + n + 1 > q->cap) {
+		size_t cap = (q->len + n + 1) * 2;
+		char *p = realloc(q->sql, cap);
+		if (!p) {
+			q->oom = 1;
+			return;
+		}
+		q->sql = p;
+		q->cap = cap;
+	}
+	memcpy(q->sql + q->len, text, n + 1);
+	q->len += n;
+}
+
+/* " AND <cond>" with each '?' in cond taking the next value. */
+static void fs_cond(struct find_sql *q, const char *cond, const char *v1, const char *v2)
+{
+	fs_add(q, " AND ");
+	fs_add(q, cond);
+	q->val[q->nval++] = v1;
+	if (v2)
+		q->val[q->nval++] = v2;
+}
+
+static char *fs_own(struct find_sql *q, char *p)
+{
+	if (!p)
+		q->oom = 1;
+	else
+		q->owned[q->nowned++] = p;
+	return p;
+}
+
+/* A pattern condition on expression expr: equality when pat has no
+ * wildcard, else a range on its prefix (for the index) and a GLOB. */
+static void fs_pattern(struct find_sql *q, const char *expr, const char *pat, int fold)
+{
+	char *prefix = NULL;
+	char *g = fs_own(q, dicom_glob(pat, fold, &prefix));
+	if (!g)
+		return;
+	fs_own(q, prefix);
+	char cond[256];
+	if (!strpbrk(pat, "*?")) {
+		snprintf(cond, sizeof(cond), "%s=?", expr);
+		fs_cond(q, cond, prefix, NULL);
+		return;
+	}
+	if (prefix[0]) {
+		char *end = fs_own(q, malloc(strlen(prefix) + 1));
+		if (!end)
+			return;
+		prefix_end(prefix, end, strlen(prefix) + 1);
+		snprintf(cond, sizeof(cond), "%s>=?", expr);
+		fs_cond(q, cond, prefix, NULL);
+		if (end[0]) {
+			snprintf(cond, sizeof(cond), "%s<?", expr);
+			fs_cond(q, cond, end, NULL);
+		}
+	}
+	snprintf(cond, sizeof(cond), "%s GLOB ?", expr);
+	fs_cond(q, cond, g, NULL);
+}
+
+/* A date bound pair on col: 8-character values only. */
+static void fs_dates(struct find_sql *q, const char *col, const char *from, const char *to)
+{
+	char cond[128];
+	if (!from && !to)
+		return;
+	snprintf(cond, sizeof(cond), "length(%s)=8", col);
+	fs_add(q, " AND ");
+	fs_add(q, cond);
+	if (from) {
+		snprintf(cond, sizeof(cond), "%s>=?", col);
+		fs_cond(q, cond, from, NULL);
+	}
+	if (to) {
+		snprintf(cond, sizeof(cond), "%s<=?", col);
+		fs_cond(q, cond, to, NULL);
+	}
+}
+
+int catalog_find_studies(struct catalog *c, const struct cat_study_filter *f,
+			 cat_study_cb cb, void *arg)
+{
+	struct find_sql q = { 0 };
+	fs_add(&q, STUDY_INFO_SQL);
+	if (f->name)
+		fs_pattern(&q, "upper(p.name)", f->name, 1);
+	if (f->patient_id) {
+		/* a PatientID, or the folder name /patients shows */
+		char *prefix = NULL;
+		char *g = fs_own(&q, dicom_glob(f->patient_id, 0, &prefix));
+		fs_own(&q, prefix);
+		if (g && strpbrk(f->patient_id, "*?"))
+			fs_cond(&q, "(p.patient_id GLOB ? OR p.dirname GLOB ?)", g, g);
+		else if (g)
+			fs_cond(&q, "(p.patient_id=? OR p.dirname=?)", f->patient_id, f->patient_id);
+	}
+	fs_dates(&q, "p.birth_date", f->birth_from, f->birth_to);
+	fs_dates(&q, "st.study_date", f->date_from, f->date_to);
+	if (f->accession)
+		fs_cond(&q, "st.accession=?", f->accession, NULL);
+	/* With another condition to start from, a study's series are looked
+	 * at through (study, ...) ('+' keeps the planner off series_modality,
+	 * which would walk every series of the modality for each study);
+	 * alone, the modality's series give the studies. */
+	int others = f->name || f->patient_id || f->birth_from || f->birth_to || f->date_from ||
+		     f->date_to || f->accession;
+	if (f->modality && others)
+		fs_cond(&q, "EXISTS (SELECT 1 FROM series sm WHERE sm.study=st.id AND +sm.modality=?"
+			" AND sm.nchildren>0)", f->modality, NULL);
+	else if (f->modality)
+		fs_cond(&q, "st.id IN (SELECT sm.study FROM series sm WHERE sm.modality=?"
+			" AND sm.nchildren>0)", f->modality, NULL);
+	if (f->description) {
+		if (strpbrk(f->description, "*?"))
+			fs_pattern(&q, "upper(coalesce(st.description, ''))", f->description, 1);
+		else
+			fs_cond(&q, "instr(upper(coalesce(st.description, '')), upper(?))>0",
+				f->description, NULL);
+	}
+	fs_add(&q, " ORDER BY p.dirname, st.study_date, st.dirname");
+	int r = q.oom ? -ENOMEM : 0;
+	sqlite3_stmt *s = NULL;
+	if (!r)
+		r = sqlite3_prepare_v2(c->db, q.sql, -1, &s, NULL) == SQLITE_OK ? 0 : -EIO;
+	if (!r) {
+		for (int i = 0; i < q.nval; i++)
+			sqlite3_bind_text(s, i + 1, q.val[i], -1, SQLITE_STATIC);
+		r = study_rows(s, cb, arg, NULL);
+	}
+	for (int i = 0; i < q.nowned; i++)
+		free(q.owned[i]);
+	free(q.sql);
+	return r;
+}
+
+int catalog_study_info(struct catalog *c, int64_t study_id, cat_study_cb cb, void *arg)
+{
+	sqlite3_stmt *s;
+	if (sqlite3_prepare_v2(c->db, STUDY_INFO_SQL " AND st.id=?", -1, &s, NULL) != SQLITE_OK)
+		return -EIO;
+	sqlite3_bind_int64(s, 1, study_id);
+	int found = 0;
+	int r = study_rows(s, cb, arg, &found);
+	return r ? r : found ? 0 : -ENOENT;
+}
+
+/* One row of sql (with ?1 = id) to fill, then cb: 0, -ENOENT, -errno. */
+static int one_row(struct catalog *c, const char *sql, int64_t id, sqlite3_stmt **out)
+{
+	if (sqlite3_prepare_v2(c->db, sql, -1, out, NULL) != SQLITE_OK)
+		return -EIO;
+	sqlite3_bind_int64(*out, 1, id);
+	int rc = sqlite3_step(*out);
+	if (rc == SQLITE_ROW)
+		return 0;
+	sqlite3_finalize(*out);
+	return rc == SQLITE_DONE ? -ENOENT : sqerr(rc) ? sqerr(rc) : -EIO;
+}
+
+int catalog_patient_info(struct catalog *c, int64_t patient_id, cat_patient_cb cb, void *arg)
+{
+	sqlite3_stmt *s;
+	int r = one_row(c, "SELECT id, patient_id, issuer, name, birth_date, sex, dirname, nchildren"
+			" FROM patients WHERE id=?1", patient_id, &s);
+	if (r)
+		return r;
+	const char *pid = col_text(s, 1);
+	struct cat_patient_info p = {
+		.row = sqlite3_column_int64(s, 0), .patient_id = pid[0] == '\x01' ? "" : pid,
+		.issuer = col_text(s, 2), .name = col_text(s, 3), .birth_date = col_text(s, 4),
+		.sex = col_text(s, 5), .dir = col_text(s, 6), .nstudies = sqlite3_column_int64(s, 7),
+	};
+	r = cb(arg, &p);
+	sqlite3_finalize(s);
+	return r;
+}
+
+int catalog_series_info(struct catalog *c, int64_t series_id, cat_series_cb cb, void *arg)
+{
+	sqlite3_stmt *s;
+	int r = one_row(c, "SELECT id, series_uid, modality, description, dirname,"
+			" coalesce(number, -1), nchildren FROM series WHERE id=?1", series_id, &s);
+	if (r)
+		return r;
+	struct cat_series_info i = {
+		.row = sqlite3_column_int64(s, 0), .series_uid = col_text(s, 1),
+		.modality = col_text(s, 2), .description = col_text(s, 3), .dir = col_text(s, 4),
+		.number = sqlite3_column_int64(s, 5), .ninstances = sqlite3_column_int64(s, 6),
+	};
+	r = cb(arg, &i);
+	sqlite3_finalize(s);
+	return r;
+}
+
+int catalog_recent_imports(struct catalog *c, int max, cat_import_cb cb, void *arg)
+{
+	sqlite3_stmt *s;
+	if (sqlite3_prepare_v2(c->db, "SELECT coalesce(started, 0), coalesce(ended, 0), coalesce(n_new, 0),"
+			       " coalesce(n_duplicate, 0), coalesce(n_version, 0), coalesce(n_rejected, 0),"
+			       " coalesce(bytes_in, 0), coalesce(bytes_stored, 0) FROM import_log"
+			       " ORDER BY id DESC LIMIT ?", -1, &s, NULL) != SQLITE_OK)
+		return -EIO;
+	sqlite3_bind_int(s, 1, max);
+	int rc, r = 0;
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		struct cat_import im = {
+			sqlite3_column_int64(s, 0), sqlite3_column_int64(s, 1), sqlite3_column_int64(s, 2),
+			sqlite3_column_int64(s, 3), sqlite3_column_int64(s, 4), sqlite3_column_int64(s, 5),
+			(uint64_t)sqlite3_column_int64(s, 6), (uint64_t)sqlite3_column_int64(s, 7),
+		};
+		if ((r = cb(arg, &im)))
+			break;
+	}
+	if (!r && rc != SQLITE_DONE)
+		r = sqerr(rc) ? sqerr(rc) : -EIO;
+	sqlite3_finalize(s);
+	return r;
 }

@@ -443,4 +443,77 @@ int catalog_share_indexes(struct catalog *c);
 /* Raw SQL for tools and tests that need a one-off query; NULL-safe. */
 int catalog_exec(struct catalog *c, const char *sql);
 
+
+/* ---- finding studies (dcmfsctl find) ----
+ * Every field of a filter is optional (NULL = no condition); the fields
+ * given are ANDed.  Patterns are DICOM's: '*' any run, '?' any one
+ * character, else the whole value must match.  Dates are YYYYMMDD text
+ * bounds, both inclusive, compared as text (a value not 8 characters long
+ * never matches a bound).  Only what /patients shows is found: studies
+ * with at least one series shown. */
+struct cat_study_filter {
+	const char *name;              /* PatientName pattern, ASCII letters any case */
+	const char *patient_id;        /* PatientID pattern (or a patient folder name), exact case */
+	const char *birth_from, *birth_to;   /* PatientBirthDate bounds */
+	const char *date_from, *date_to;     /* StudyDate bounds */
+	const char *modality;          /* one of the study's series has this Modality */
+	const char *accession;         /* AccessionNumber, exactly */
+	const char *description;       /* StudyDescription contains this (ASCII letters
+					* any case); a pattern when it holds '*' or '?' */
+};
+/* One study found, with its patient.  Text is valid during the callback
+ * only; a value the store lacks is "". */
+struct cat_study_info {
+	int64_t patient_row, study_row;
+	const char *patient_id;        /* "" for a patient without a PatientID */
+	const char *issuer, *patient_name, *birth_date, *sex;
+	const char *study_uid, *study_date, *study_time, *description, *accession;
+	const char *modalities;        /* of its shown series, distinct, sorted, '\\'-separated */
+	const char *patient_dir, *study_dir;   /* folder names in /patients */
+	int64_t nseries, ninstances;   /* shown: series, and current instances */
+};
+typedef int (*cat_study_cb)(void *arg, const struct cat_study_info *s);
+/* The studies matching f, ordered by patient folder, StudyDate and study
+ * folder, to cb.  Returns 0, cb's non-zero value, or -errno.  Driven by
+ * the indexes of catalog_find_indexes when they are there (a read-only
+ * open of an older store goes without them: slower, same answer). */
+int catalog_find_studies(struct catalog *c, const struct cat_study_filter *f,
+			 cat_study_cb cb, void *arg);
+/* The details of one study row, as catalog_find_studies gives them, to cb
+ * (ls): 0, cb's non-zero value, -ENOENT, or -errno. */
+int catalog_study_info(struct catalog *c, int64_t study_id, cat_study_cb cb, void *arg);
+/* A patient's row: its values, valid during the callback only. */
+struct cat_patient_info {
+	int64_t row;
+	const char *patient_id, *issuer, *name, *birth_date, *sex, *dir;
+	int64_t nstudies;
+};
+/* A series row's values, valid during the callback only. */
+struct cat_series_info {
+	int64_t row;
+	const char *series_uid, *modality, *description, *dir;
+	int64_t number;                /* SeriesNumber, -1 when absent */
+	int64_t ninstances;
+};
+typedef int (*cat_patient_cb)(void *arg, const struct cat_patient_info *p);
+typedef int (*cat_series_cb)(void *arg, const struct cat_series_info *s);
+/* The values of one patient / series row to cb: 0, -ENOENT, or -errno. */
+int catalog_patient_info(struct catalog *c, int64_t patient_id, cat_patient_cb cb, void *arg);
+int catalog_series_info(struct catalog *c, int64_t series_id, cat_series_cb cb, void *arg);
+/* Make the indexes find uses (IF NOT EXISTS): patients(upper(name)) and
+ * patients(birth_date); studies(accession), studies(study_date) and
+ * series(modality) are the share indexes'.  catalog_open makes them at
+ * every writable open of a store that lacks them (older stores gain them
+ * at their first), and new indexes have them from the start.  0 or -errno. */
+int catalog_find_indexes(struct catalog *c);
+
+/* The newest import_log rows, newest first, at most max, to cb (status). */
+struct cat_import {
+	int64_t started_ns, ended_ns;
+	int64_t n_new, n_duplicate, n_version, n_rejected;
+	uint64_t bytes_in, bytes_stored;
+};
+typedef int (*cat_import_cb)(void *arg, const struct cat_import *im);
+int catalog_recent_imports(struct catalog *c, int max, cat_import_cb cb, void *arg);
+
 #endif

@@ -99,6 +99,13 @@ static const char usage_text[] =
 	"                                  unless nothing at all was imported (exit 1)\n"
 	"  stats [--json] STORE            counts, bytes, dedup and compression ratios\n"
 	"  ls STORE [PATIENT [STUDY [SERIES]]]  what is stored, one line each\n"
+	"  find STORE [--name PATTERN] [--patient-id ID] [--birth DATE] [--date DATE]\n"
+	"       [--modality M] [--accession N] [--description TEXT] [--json]\n"
+	"                                  studies matching every option given: patient,\n"
+	"                                  date, modalities, counts and path in the mount.\n"
+	"                                  PATTERN: DICOM's ('*', '?'; DOE^J*), letters any\n"
+	"                                  case; DATE: YYYYMMDD or a range FROM-TO, FROM-, -TO;\n"
+	"                                  TEXT: words in the StudyDescription, any case\n"
 	"  ls --quarantine STORE           versions whose dataset does not parse to its end\n"
 	"  get STORE SOPUID [-o FILE] [--version N]  write a stored file, byte-identical\n"
 	"                                  (the current version unless --version)\n"
@@ -1243,6 +1250,7 @@ static const struct command {
 	{ "ls", cmd_ls }, { "get", cmd_get }, { "verify", cmd_verify },
 	{ "reindex", cmd_reindex }, { "rm", cmd_rm }, { "gc", cmd_gc },
 	{ "audit", cmd_audit },
+	{ "find", cmd_find },
 	{ "share", cmd_share },
 };
 

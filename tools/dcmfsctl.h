@@ -5,6 +5,8 @@
 #ifndef DCMFS_DCMFSCTL_H
 #define DCMFS_DCMFSCTL_H
 
+#include <json-c/json.h>
+
 #define EXIT_PROBLEMS 1
 #define EXIT_ERROR 2
 
@@ -21,6 +23,20 @@ struct store *open_store(const char *dir, int readonly);
 /* `dcmfsctl share SUBCOMMAND ...` (dcmfsctl_share.c): argv[0] is "share".
  * Returns the exit status. */
 int cmd_share(int argc, char **argv);
+
+/* `dcmfsctl find ...` (dcmfsctl_find.c): argv[0] is "find". */
+int cmd_find(int argc, char **argv);
+/* A date option's value, YYYYMMDD or a DICOM range FROM-TO, FROM-, -TO,
+ * into from and to ("" = open; one date is both); a usage error naming
+ * opt when it is none of these. */
+void find_date_range(const char *opt, const char *text, char from[9], char to[9]);
+/* s with control bytes shown as '?', in *buf (freed and replaced at each
+ * call; the caller frees the last). */
+const char *text_safe(const char *s, char **buf);
+struct cat_study_info;
+/* A study as a JSON object (find, ls): its values, modalities as a list,
+ * and its path in the mount. */
+json_object *study_json(const struct cat_study_info *i);
 
 /* The usage lines of the share subcommands, in dcmfsctl --help. */
 #define SHARE_USAGE \
