@@ -2227,6 +2227,16 @@ static const char *col_text(sqlite3_stmt *s, int col)
 	return t ? t : "";
 }
 
+/* The end of a walk of s: cb's value r, else the error that stopped the
+ * steps (rc), else 0; s is finalized. */
+static int walk_end(sqlite3_stmt *s, int rc, int r)
+{
+	if (!r && rc != SQLITE_DONE)
+		r = sqerr(rc) ? sqerr(rc) : -EIO;
+	sqlite3_finalize(s);
+	return r;
+}
+
 static int study_rows(sqlite3_stmt *s, cat_study_cb cb, void *arg, int *found)
 {
 	int rc, r = 0;
@@ -2249,10 +2259,7 @@ static int study_rows(sqlite3_stmt *s, cat_study_cb cb, void *arg, int *found)
 		if ((r = cb(arg, &i)))
 			break;
 	}
-	if (!r && rc != SQLITE_DONE)
-		r = sqerr(rc) ? sqerr(rc) : -EIO;
-	sqlite3_finalize(s);
-	return r;
+	return walk_end(s, rc, r);
 }
 
 /* A DICOM pattern as a GLOB over upper-cased text (fold) or as it is:
@@ -2537,8 +2544,5 @@ int catalog_recent_imports(struct catalog *c, int max, cat_import_cb cb, void *a
 		if ((r = cb(arg, &im)))
 			break;
 	}
-	if (!r && rc != SQLITE_DONE)
-		r = sqerr(rc) ? sqerr(rc) : -EIO;
-	sqlite3_finalize(s);
-	return r;
+	return walk_end(s, rc, r);
 }

@@ -1132,18 +1132,6 @@ static void audit_skipped(void *arg, const char *file, uint64_t line, const char
 		file, line, why);
 }
 
-/* A value for a terminal and for cut/awk: a control byte (tab included)
- * shown as '?' (--json has the exact value). */
-static const char *audit_safe(const char *s, char **buf)
-{
-	free(*buf);
-	*buf = xstrdup(s);
-	for (char *p = *buf; *p; p++)
-		if ((unsigned char)*p < 0x20 || *p == 0x7f)
-			*p = '?';
-	return *buf;
-}
-
 static int audit_print(void *arg, const struct audit_entry *e)
 {
 	struct audit_out *o = arg;
@@ -1158,7 +1146,7 @@ static int audit_print(void *arg, const struct audit_entry *e)
 		char *m = NULL;
 		fprintf(stderr, "dcmfsctl audit: %" PRIu64 " record%s of the mount at '%s' (pid %" PRId64
 			") could not be written before %s\n", e->lost, e->lost == 1 ? "" : "s",
-			audit_safe(e->mount, &m), e->pid, when);
+			text_safe(e->mount, &m), e->pid, when);
 		free(m);
 		o->lost += e->lost;
 	}
@@ -1184,8 +1172,8 @@ static int audit_print(void *arg, const struct audit_entry *e)
 	} else if (!e->lost) {
 		char *a = NULL, *b = NULL, *c = NULL, *d = NULL;
 		printf("%s\t%" PRId64 "\t%" PRId64 "\t%s\t%s\t%s\t%s\n", when, e->uid, e->pid,
-		       e->share[0] ? audit_safe(e->share, &a) : "(admin)", audit_safe(e->patient, &b),
-		       audit_safe(e->sop_uid, &c), audit_safe(e->mount, &d));
+		       e->share[0] ? text_safe(e->share, &a) : "(admin)", text_safe(e->patient, &b),
+		       text_safe(e->sop_uid, &c), text_safe(e->mount, &d));
 		free(a);
 		free(b);
 		free(c);
