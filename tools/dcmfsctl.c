@@ -98,7 +98,10 @@ static const char usage_text[] =
 	"                                  skipped and do not change the exit status,\n"
 	"                                  unless nothing at all was imported (exit 1)\n"
 	"  stats [--json] STORE            counts, bytes, dedup and compression ratios\n"
-	"  ls STORE [PATIENT [STUDY [SERIES]]]  what is stored, one line each\n"
+	"  ls [--json] STORE [PATIENT [STUDY [SERIES]]]  what is stored, one line each:\n"
+	"                                  patients with name and birth date, studies with\n"
+	"                                  date, modalities and description, series with\n"
+	"                                  modality, number and description\n"
 	"  find STORE [--name PATTERN] [--patient-id ID] [--birth DATE] [--date DATE]\n"
 	"       [--modality M] [--accession N] [--description TEXT] [--json]\n"
 	"                                  studies matching every option given: patient,\n"
@@ -624,22 +627,118 @@ static int cmd_stats(int argc, char **argv)
 
 struct ls_ctx {
 	struct catalog *cat;
-	int kind;
+	json_object *arr;           /* --json: the entries, else NULL */
+	json_object *cur;           /* the entry being filled (--json) */
+	char *line;                 /* the details of the entry being printed (text) */
 };
+
+static char *ls_fmt(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static char *ls_fmt(const char *fmt, ...)
+{
+	va_list ap;
+	char *out = NULL;
+	va_start(ap, fmt);
+	int n = vasprintf(&out, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		die("out of memory");
+	return out;
+}
+
+/* What ls adds for a patient, study or series: the values a person knows
+ * them by, before the folder name (which stays the last column). */
+static int ls_patient(void *arg, const struct cat_patient_info *p)
+{
+	struct ls_ctx *l = arg;
+	if (l->cur) {
+		json_set(l->cur, "patient_id", json_str(p->patient_id));
+		json_set(l->cur, "issuer", json_str(p->issuer));
+		json_set(l->cur, "patient_name", json_str(p->name));
+		json_set(l->cur, "birth_date", json_str(p->birth_date));
+		json_set(l->cur, "sex", json_str(p->sex));
+	} else {
+		char *a = NULL;
+		l->line = ls_fmt("%-30s %-8s", text_safe(p->name, &a), p->birth_date);
+		free(a);
+	}
+	return 0;
+}
+
+static int ls_study(void *arg, const struct cat_study_info *i)
+{
+	struct ls_ctx *l = arg;
+	if (l->cur) {
+		json_object *o = study_json(i);
+		json_object_object_foreach(o, k, v)
+			json_set(l->cur, k, json_object_get(v));
+		json_object_put(o);
+	} else {
+		char *a = NULL, *b = NULL, *c = NULL;
+		l->line = ls_fmt("%-8s %-8s %-30s", text_safe(i->study_date, &a), text_safe(i->modalities, &b),
+				 text_safe(i->description, &c));
+		free(a);
+		free(b);
+		free(c);
+	}
+	return 0;
+}
+
+static int ls_series(void *arg, const struct cat_series_info *i)
+{
+	struct ls_ctx *l = arg;
+	char num[24] = "";
+	if (i->number >= 0)
+		snprintf(num, sizeof(num), "%" PRId64, i->number);
+	if (l->cur) {
+		json_set(l->cur, "series_uid", json_str(i->series_uid));
+		json_set(l->cur, "modality", json_str(i->modality));
+		json_set(l->cur, "number", i->number >= 0 ? json_int(i->number) : NULL);
+		json_set(l->cur, "description", json_str(i->description));
+	} else {
+		char *a = NULL, *b = NULL;
+		l->line = ls_fmt("%-6s %5s %-30s", text_safe(i->modality, &a), num, text_safe(i->description, &b));
+		free(a);
+		free(b);
+	}
+	return 0;
+}
 
 static int ls_print(void *arg, const struct cat_node *n)
 {
 	struct ls_ctx *l = arg;
+	static const char *what[] = { "", "studies", "series", "instances" };
+	static const char *kind[] = { "", "patient", "study", "series", "instance" };
 	char when[32];
 	time_t tt = (time_t)(n->mtime_ns / 1000000000);
 	strftime(when, sizeof(when), "%Y-%m-%d %H:%M", localtime(&tt));
-	if (n->kind == CAT_INSTANCE) {
+	if (l->arr) {
+		l->cur = json_obj();
+		json_set(l->cur, "kind", json_str(kind[n->kind]));
+		json_set(l->cur, "name", json_str(n->name));
+		json_set(l->cur, "mtime_ns", json_int(n->mtime_ns));
+		if (n->kind == CAT_INSTANCE)
+			json_set(l->cur, "size", json_int((int64_t)n->size));
+		else
+			json_set(l->cur, what[n->kind], json_int((int64_t)n->nchildren));
+	}
+	/* a row gone since the listing was read just shows no details */
+	if (n->kind == CAT_PATIENT)
+		catalog_patient_info(l->cat, n->id, ls_patient, l);
+	else if (n->kind == CAT_STUDY)
+		catalog_study_info(l->cat, n->id, ls_study, l);
+	else if (n->kind == CAT_SERIES)
+		catalog_series_info(l->cat, n->id, ls_series, l);
+	if (l->arr) {
+		json_push(l->arr, l->cur);
+		l->cur = NULL;
+	} else if (n->kind == CAT_INSTANCE) {
 		printf("%s  %12" PRIu64 "  %s\n", when, n->size, n->name);
 	} else {
-		static const char *what[] = { "", "studies", "series", "instances" };
-		printf("%s  %6" PRIu64 " %-9s  %s\n", when, n->nchildren, what[n->kind], n->name);
+		printf("%s  %6" PRIu64 " %-9s  %s  %s\n", when, n->nchildren, what[n->kind],
+		       l->line ? l->line : "", n->name);
 	}
-	(void)l;
+	free(l->line);
+	l->line = NULL;
 	return 0;
 }
 
@@ -665,19 +764,30 @@ static int cmd_ls(int argc, char **argv)
 			die("cannot list the quarantine: %s", strerror(-r));
 		return finish(0);
 	}
-	if (argc < 2 || argc > 5)
-		usage_error("ls takes STORE [PATIENT [STUDY [SERIES]]]");
-	struct store *s = open_store(argv[1], 1);
+	/* --json anywhere; the rest are STORE [PATIENT [STUDY [SERIES]]] */
+	int json = 0, na = 0;
+	char *args[5];
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--json"))
+			json = 1;
+		else if (na < 4)
+			args[na++] = argv[i];
+		else
+			usage_error("ls takes [--json] STORE [PATIENT [STUDY [SERIES]]]");
+	}
+	if (na < 1)
+		usage_error("ls takes [--json] STORE [PATIENT [STUDY [SERIES]]]");
+	struct store *s = open_store(args[0], 1);
 	int kind = 0;
 	int64_t id = 0;
-	for (int i = 2; i < argc; i++) {
+	for (int i = 1; i < na; i++) {
 		struct cat_node n;
 		/* Accept the folder name as shown, or the raw ID/UID. */
-		int r = catalog_lookup(store_main_catalog(s), kind, id, argv[i], &n);
+		int r = catalog_lookup(store_main_catalog(s), kind, id, args[i], &n);
 		if (r) {
 			int64_t *ids;
 			int k = kind == 0 ? CAT_PATIENT : kind + 1;
-			int m = catalog_find_ids(store_main_catalog(s), k, argv[i], &ids);
+			int m = catalog_find_ids(store_main_catalog(s), k, args[i], &ids);
 			/* The UID may be in several parents: take the one under id. */
 			for (int j = 0; r && j < m; j++)
 				if (catalog_node(store_main_catalog(s), k, ids[j], &n) == 0 &&
@@ -686,13 +796,17 @@ static int cmd_ls(int argc, char **argv)
 			free(ids);
 		}
 		if (r)
-			die("'%s' not found", argv[i]);
+			die("'%s' not found", args[i]);
 		kind = n.kind;
 		id = n.id;
 	}
-	struct ls_ctx l = { store_main_catalog(s), kind };
-	catalog_children(store_main_catalog(s), kind, id, ls_print, &l);
+	struct ls_ctx l = { .cat = store_main_catalog(s), .arr = json ? json_arr() : NULL };
+	int r = catalog_children(store_main_catalog(s), kind, id, ls_print, &l);
 	store_close(s);
+	if (r)
+		die("cannot list '%s': %s", args[na - 1], strerror(-r));
+	if (json)
+		json_print(l.arr);
 	return finish(0);
 }
 
