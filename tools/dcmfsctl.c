@@ -114,6 +114,10 @@ static const char usage_text[] =
 	"                                  (the current version unless --version)\n"
 	"  get STORE --series UID -o FOLDER         write every file of a series\n"
 	"                                  (FOLDER must not be a symbolic link)\n"
+	"  get STORE --study UID | --patient ID -o FOLDER\n"
+	"                                  write a study's or a patient's files as the mount\n"
+	"                                  shows them: FOLDER/patients/<patient>/studies/...\n"
+	"                                  (no symbolic link is followed below FOLDER)\n"
 	"  verify STORE                    check every pack entry, blob and record; read back\n"
 	"                                  everything and check every hash\n"
 	"  reindex STORE                   rebuild index.db from packs and blob files (skips\n"
@@ -949,13 +953,175 @@ static void *series_writer(void *arg)
 	return NULL;
 }
 
+/* Write every collected file, one thread per core (at most 16); returns
+ * the bytes written.  o->files is freed. */
+static uint64_t write_collected(struct series_out *o)
+{
+	pthread_mutex_init(&o->lock, NULL);
+	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+	int nth = ncpu < 1 ? 1 : ncpu > 16 ? 16 : (int)ncpu;
+	pthread_t th[16];
+	int started = 0;
+	while (started < nth && !pthread_create(&th[started], NULL, series_writer, o))
+		started++;
+	if (!started)
+		series_writer(o);   /* no thread to be had: this one does it all */
+	for (int i = 0; i < started; i++)
+		pthread_join(th[i], NULL);
+	pthread_mutex_destroy(&o->lock);
+	uint64_t bytes = 0;
+	for (size_t i = 0; i < o->n; i++)
+		bytes += o->files[i].size;
+	free(o->files);
+	o->files = NULL;
+	return bytes;
+}
+
+/* The output folder, made when missing and opened once without following
+ * a link: one planted at FOLDER (say in /tmp) would send root's writes
+ * elsewhere.  Files are then made relative to it. */
+static int open_out_folder(const char *out)
+{
+	if (mkdir(out, 0755) < 0 && errno != EEXIST)
+		die("cannot create '%s': %s", out, strerror(errno));
+	struct stat ost;
+	int odfd = open(out, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (odfd < 0 && !lstat(out, &ost) && S_ISLNK(ost.st_mode))
+		die("'%s' is a symbolic link: give the folder it points to", out);
+	if (odfd < 0)
+		die("cannot open '%s': %s", out, strerror(errno));
+	return odfd;
+}
+
+/* get --study / --patient: the files as the mount shows them, under
+ * OUT/patients/<patient>/studies/<study>/<series>/ (the same escaped names,
+ * so `find`'s paths hold below OUT too).  Every folder is made and opened
+ * relative to its parent without following links (mkdirat, then openat
+ * with O_NOFOLLOW): a link planted anywhere below OUT is refused, never
+ * written through. */
+struct tree_out {
+	struct store *s;
+	const char *out;
+	int64_t files, series;
+	uint64_t bytes;
+};
+
+static int sub_folder(int dfd, const char *name, const char *path)
+{
+	if (mkdirat(dfd, name, 0755) < 0 && errno != EEXIST)
+		die("cannot create '%s': %s", path, strerror(errno));
+	int fd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0 && (errno == ELOOP || errno == ENOTDIR))
+		die("'%s' is not a folder (a symbolic link or a file is in the way): not written through",
+		    path);
+	if (fd < 0)
+		die("cannot open '%s': %s", path, strerror(errno));
+	return fd;
+}
+
+static int collect_node(void *arg, const struct cat_node *n)
+{
+	struct series_out *o = arg;
+	o->files = xrealloc(o->files, (o->n + 1) * sizeof(*o->files));
+	o->files[o->n++] = *n;
+	return 0;
+}
+
+/* The nodes below a folder, in the mount's order, into a malloc'd array. */
+struct node_list {
+	struct cat_node *v;
+	size_t n;
+};
+
+static int collect_child(void *arg, const struct cat_node *n)
+{
+	struct node_list *l = arg;
+	l->v = xrealloc(l->v, (l->n + 1) * sizeof(*l->v));
+	l->v[l->n++] = *n;
+	return 0;
+}
+
+static struct node_list children_of(struct store *s, int kind, int64_t id)
+{
+	struct node_list l = { 0 };
+	int r = catalog_children(store_main_catalog(s), kind, id, collect_child, &l);
+	if (r)
+		die("cannot list the catalogue: %s", strerror(-r));
+	return l;
+}
+
+/* Write the folder (kind, id) below dfd, whose path is dpath.  A patient
+ * goes to dfd/patients/<name>/, a study to .../studies/<name>/ below its
+ * patient's; a series below its study. */
+static void tree_write_node(struct tree_out *t, int dfd, const char *dpath, const struct cat_node *n)
+{
+	char *path = xmalloc(strlen(dpath) + strlen(n->name) + 2);
+	sprintf(path, "%s/%s", dpath, n->name);
+	int fd = sub_folder(dfd, n->name, path);
+	if (n->kind == CAT_SERIES) {
+		struct series_out o = { .s = t->s, .dir = path, .dfd = fd };
+		int r = catalog_children(store_main_catalog(t->s), CAT_SERIES, n->id, collect_node, &o);
+		if (r)
+			die("cannot list series '%s': %s", path, strerror(-r));
+		t->files += (int64_t)o.n;
+		t->bytes += write_collected(&o);
+		t->series++;
+	} else {
+		int cfd = fd;
+		char *cpath = path;
+		if (n->kind == CAT_PATIENT) {
+			cpath = xmalloc(strlen(path) + 16);
+			sprintf(cpath, "%s/studies", path);
+			cfd = sub_folder(fd, "studies", cpath);
+		}
+		struct node_list l = children_of(t->s, n->kind, n->id);
+		for (size_t i = 0; i < l.n; i++)
+			tree_write_node(t, cfd, cpath, &l.v[i]);
+		free(l.v);
+		if (cfd != fd) {
+			close(cfd);
+			free(cpath);
+		}
+	}
+	close(fd);
+	free(path);
+}
+
+static void tree_write(struct tree_out *t, int odfd, int kind, int64_t id)
+{
+	struct catalog *cat = store_main_catalog(t->s);
+	struct cat_node n, p;
+	if (catalog_node(cat, kind, id, &n))
+		return;                 /* gone since it was found */
+	char *ppath = xmalloc(strlen(t->out) + 16);
+	sprintf(ppath, "%s/patients", t->out);
+	int pfd = sub_folder(odfd, "patients", ppath);
+	if (kind == CAT_PATIENT) {
+		tree_write_node(t, pfd, ppath, &n);
+	} else if (!catalog_node(cat, CAT_PATIENT, n.parent, &p)) {
+		/* a study: its patient's folder and studies/ first */
+		char *path = xmalloc(strlen(ppath) + strlen(p.name) + 16);
+		sprintf(path, "%s/%s", ppath, p.name);
+		int fd = sub_folder(pfd, p.name, path);
+		strcat(path, "/studies");
+		int sfd = sub_folder(fd, "studies", path);
+		tree_write_node(t, sfd, path, &n);
+		close(sfd);
+		close(fd);
+		free(path);
+	}
+	close(pfd);
+	free(ppath);
+}
+
 static int cmd_get(int argc, char **argv)
 {
-	const char *out = NULL, *series = NULL;
+	const char *out = NULL, *series = NULL, *study = NULL, *patient = NULL;
 	int version = 0, c;
 	static const struct option opts[] = {
 		{ "output", required_argument, NULL, 'o' }, { "version", required_argument, NULL, 'V' },
-		{ "series", required_argument, NULL, 'S' }, { 0 } };
+		{ "series", required_argument, NULL, 'S' }, { "study", required_argument, NULL, 'T' },
+		{ "patient", required_argument, NULL, 'P' }, { 0 } };
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "o:", opts, NULL)) != -1) {
 		if (c == 'o')
@@ -964,6 +1130,10 @@ static int cmd_get(int argc, char **argv)
 			version = int_arg("--version", optarg, 1, INT32_MAX);
 		else if (c == 'S')
 			series = optarg;
+		else if (c == 'T')
+			study = optarg;
+		else if (c == 'P')
+			patient = optarg;
 		else
 			usage_error("get: unknown option");
 	}
@@ -980,37 +1150,13 @@ static int cmd_get(int argc, char **argv)
 		int n = catalog_find_ids(store_main_catalog(s), CAT_SERIES, series, &ids);
 		if (n <= 0)
 			die("series '%s' is not in the store", series);
-		if (mkdir(out, 0755) < 0 && errno != EEXIST)
-			die("cannot create '%s': %s", out, strerror(errno));
-		/* The folder is opened once, without following a link: one
-		 * planted at FOLDER (say in /tmp) would send root's writes
-		 * elsewhere.  Files are then made relative to it. */
-		struct stat ost;
-		int odfd = open(out, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-		if (odfd < 0 && !lstat(out, &ost) && S_ISLNK(ost.st_mode))
-			die("'%s' is a symbolic link: give the folder it points to", out);
-		if (odfd < 0)
-			die("cannot open '%s': %s", out, strerror(errno));
+		int odfd = open_out_folder(out);
 		struct series_out o = { .s = s, .dir = out, .dfd = odfd };
-		pthread_mutex_init(&o.lock, NULL);
 		double t0 = now_s();
 		for (int i = 0; i < n; i++)
 			catalog_instances_under(store_main_catalog(s), CAT_SERIES, ids[i], collect_file, &o);
 		free(ids);
-		long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-		int nth = ncpu < 1 ? 1 : ncpu > 16 ? 16 : (int)ncpu;
-		pthread_t th[16];
-		int started = 0;
-		while (started < nth && !pthread_create(&th[started], NULL, series_writer, &o))
-			started++;
-		if (!started)
-			series_writer(&o);   /* no thread to be had: this one does it all */
-		for (int i = 0; i < started; i++)
-			pthread_join(th[i], NULL);
-		uint64_t bytes = 0;
-		for (size_t i = 0; i < o.n; i++)
-			bytes += o.files[i].size;
-		free(o.files);
+		uint64_t bytes = write_collected(&o);
 		if (syncfs(odfd) < 0)
 			die("cannot sync '%s': %s", out, strerror(errno));
 		close(odfd);
@@ -1018,6 +1164,32 @@ static int cmd_get(int argc, char **argv)
 		char b[32];
 		printf("wrote %zu files (%s) to %s in %.2f s, %.0f MB/s\n", o.n,
 		       human(bytes, b, sizeof(b)), out, el, el > 0 ? (double)bytes / 1e6 / el : 0.0);
+		store_close(s);
+	} else if (study || patient) {
+		if (argc - optind != 1 || !out)
+			usage_error("get --study UID or --patient ID needs STORE and -o FOLDER");
+		if (study && patient)
+			usage_error("get takes one of --series, --study, --patient");
+		struct store *s = open_store(argv[optind], 1);
+		double t0 = now_s();
+		struct tree_out t = { .s = s, .out = out };
+		int64_t *ids;
+		int kind = study ? CAT_STUDY : CAT_PATIENT;
+		int n = catalog_find_ids(store_main_catalog(s), kind, study ? study : patient, &ids);
+		if (n <= 0)
+			die("%s '%s' is not in the store", study ? "study" : "patient", study ? study : patient);
+		int odfd = open_out_folder(out);
+		for (int i = 0; i < n; i++)
+			tree_write(&t, odfd, kind, ids[i]);
+		free(ids);
+		if (syncfs(odfd) < 0)
+			die("cannot sync '%s': %s", out, strerror(errno));
+		close(odfd);
+		double el = now_s() - t0;
+		char b[32];
+		printf("wrote %" PRId64 " files (%s) in %" PRId64 " series to %s/patients in %.2f s, %.0f MB/s\n",
+		       t.files, human(t.bytes, b, sizeof(b)), t.series, out, el,
+		       el > 0 ? (double)t.bytes / 1e6 / el : 0.0);
 		store_close(s);
 	} else {
 		if (argc - optind != 2)
