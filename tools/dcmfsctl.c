@@ -45,7 +45,7 @@ static double now_s(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-static const char *human(uint64_t n, char *buf, size_t len)
+const char *human(uint64_t n, char *buf, size_t len)
 {
 	const char *u[] = { "B", "KiB", "MiB", "GiB", "TiB" };
 	double v = (double)n;
@@ -118,6 +118,10 @@ static const char usage_text[] =
 	"                                  write a study's or a patient's files as the mount\n"
 	"                                  shows them: FOLDER/patients/<patient>/studies/...\n"
 	"                                  (no symbolic link is followed below FOLDER)\n"
+	"  status [--json] STORE           live mounts of the store (pid, mountpoint,\n"
+	"                                  options), other processes using it, the last\n"
+	"                                  imports, disk space used and free, versions\n"
+	"                                  and quarantined files\n"
 	"  verify STORE                    check every pack entry, blob and record; read back\n"
 	"                                  everything and check every hash\n"
 	"  reindex STORE                   rebuild index.db from packs and blob files (skips\n"
@@ -1525,6 +1529,7 @@ static const struct command {
 	{ "reindex", cmd_reindex }, { "rm", cmd_rm }, { "gc", cmd_gc },
 	{ "audit", cmd_audit },
 	{ "find", cmd_find },
+	{ "status", cmd_status },
 	{ "share", cmd_share },
 };
 

@@ -5,6 +5,9 @@
 #ifndef DCMFS_DCMFSCTL_H
 #define DCMFS_DCMFSCTL_H
 
+#include <stddef.h>
+#include <stdint.h>
+
 #include <json-c/json.h>
 
 #define EXIT_PROBLEMS 1
@@ -26,6 +29,10 @@ int cmd_share(int argc, char **argv);
 
 /* `dcmfsctl find ...` (dcmfsctl_find.c): argv[0] is "find". */
 int cmd_find(int argc, char **argv);
+/* n bytes for a person ("1.5 MiB") into buf; returns buf. */
+const char *human(uint64_t n, char *buf, size_t len);
+/* `dcmfsctl status [--json] STORE` (dcmfsctl_status.c). */
+int cmd_status(int argc, char **argv);
 /* A date option's value, YYYYMMDD or a DICOM range FROM-TO, FROM-, -TO,
  * into from and to ("" = open; one date is both); a usage error naming
  * opt when it is none of these. */
