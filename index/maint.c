@@ -43,6 +43,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -53,6 +54,7 @@
 #include <unistd.h>
 
 #include "clock.h"
+#include "hash.h"
 #include "instance.h"
 
 static void say(maint_problem_fn fn, void *arg, const char *fmt, ...)
@@ -401,6 +403,142 @@ static void verify_damaged_range(void *arg, uint64_t start, uint64_t end, int ta
 		catalog_affected(v->cat, v->pack_id, start, end, say_affected_instance, v);
 }
 
+/* ---- damage in words ----
+ * A read that fails says only -EBADMSG ("damaged") or an errno; verify and
+ * reindex look again at the bytes and say what is wrong with them, in the
+ * terms of the formats in blobstore.h.  Nothing here is trusted for
+ * anything but the message. */
+
+/* An errno from reading stored data, for a person. */
+static const char *read_error_words(int err)
+{
+	switch (err) {
+	case EBADMSG: return "its stored bytes fail their checks (damaged)";
+	case EIO: return "the disk or filesystem returned an input/output error";
+	case ENOENT: return "a file it is stored in is missing";
+	case EACCES: case EPERM: return "a file it is stored in cannot be opened (permission denied)";
+	case ENOMEM: return "there was not enough memory to read it";
+	case EMFILE: case ENFILE: return "too many files are open to read it";
+	default: return strerror(err);
+	}
+}
+
+static uint64_t le64(const uint8_t *p)
+{
+	uint64_t v = 0;
+	for (int i = 7; i >= 0; i--)
+		v = v << 8 | p[i];
+	return v;
+}
+
+static uint32_t le32(const uint8_t *p)
+{
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+/* What is wrong with the blob file at path, which should hold blob b
+ * (NULL: no index row to hold its header against). */
+static void blob_file_why(const char *path, const struct blob_ref *b, char *out, size_t len)
+{
+	/* "DCMFSBL1", u32 version, u32 0, 40-byte blob header, u64 body
+	 * checksum, u64 checksum of the 64 bytes before it (blobstore.h) */
+	enum { HDR = 16 + BLOB_HEADER_BYTES + 16 };
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	struct stat st;
+	if (fd < 0 || fstat(fd, &st) < 0) {
+		snprintf(out, len, errno == ENOENT ? "the blob file is missing" :
+			 "the blob file cannot be opened: %s", read_error_words(errno));
+		if (fd >= 0)
+			close(fd);
+		return;
+	}
+	uint8_t h[HDR];
+	uint64_t size = (uint64_t)st.st_size;
+	ssize_t n = size >= HDR ? pread(fd, h, HDR, 0) : 0;
+	if (size == 0)
+		snprintf(out, len, "the blob file is empty");
+	else if (size < HDR)
+		snprintf(out, len, "the blob file is shorter (%llu bytes) than its fixed %d-byte header",
+			 (unsigned long long)size, (int)HDR);
+	else if (n != HDR)
+		snprintf(out, len, "the blob file's header cannot be read: %s",
+			 read_error_words(n < 0 ? errno : EIO));
+	else if (memcmp(h, "DCMFSBL1", 8))
+		snprintf(out, len, "the blob file does not start with DCMFSBL1 (overwritten, or not a blob file)");
+	else if (le32(h + 8) != 1)
+		snprintf(out, len, "the blob file has format version %u, which this dcmfs does not know",
+			 le32(h + 8));
+	else if (checksum64(h, 16 + BLOB_HEADER_BYTES + 8) != le64(h + 16 + BLOB_HEADER_BYTES + 8))
+		snprintf(out, len, "the blob file's header fails its checksum (its first %d bytes changed)",
+			 (int)HDR);
+	else if (le64(h + 48) > size - HDR)
+		snprintf(out, len, "the blob file is shorter than its header says (%llu bytes of encoded"
+			 " data; the header says %llu): cut short", (unsigned long long)(size - HDR),
+			 (unsigned long long)le64(h + 48));
+	else if (le64(h + 48) < size - HDR)
+		snprintf(out, len, "the blob file is longer than its header says (%llu bytes of encoded"
+			 " data; the header says %llu)", (unsigned long long)(size - HDR),
+			 (unsigned long long)le64(h + 48));
+	else if (b && (memcmp(h + 16, b->hash, HASH_LEN) || le32(h + 32) != b->ordinal ||
+		       le64(h + 40) != b->raw_size || le64(h + 48) != b->enc_size))
+		snprintf(out, len, "the blob file's header names another blob than the index expects there");
+	else
+		snprintf(out, len, "the blob file's encoded bytes fail their checksum (changed on disk)");
+	close(fd);
+}
+
+/* What is wrong with the pack entry whose payload of plen bytes the index
+ * places at payload_off in pack file path. */
+static void pack_entry_why(const char *path, uint64_t payload_off, uint64_t plen, char *out, size_t len)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	struct stat st;
+	if (fd < 0 || fstat(fd, &st) < 0) {
+		snprintf(out, len, errno == ENOENT ? "the pack file is missing" :
+			 "the pack file cannot be opened: %s", read_error_words(errno));
+		if (fd >= 0)
+			close(fd);
+		return;
+	}
+	uint64_t size = (uint64_t)st.st_size, start = payload_off - PACK_ENTRY_HEADER;
+	uint8_t h[PACK_ENTRY_HEADER];
+	if (payload_off < PACK_FILE_HEADER + PACK_ENTRY_HEADER)
+		snprintf(out, len, "the index places it inside the pack's file header (its row is damaged)");
+	else if (payload_off + plen > size)
+		snprintf(out, len, "the pack file ends (at byte %llu) before the entry does (at byte %llu):"
+			 " the pack was cut short", (unsigned long long)size,
+			 (unsigned long long)(payload_off + plen));
+	else if (pread(fd, h, sizeof(h), (off_t)start) != (ssize_t)sizeof(h))
+		snprintf(out, len, "the entry's header cannot be read: %s", read_error_words(errno ? errno : EIO));
+	else if (le32(h) != 0x32454b50 && le32(h) != 0x31454b50)
+		snprintf(out, len, "no pack entry starts at byte %llu, where the index says one does"
+			 " (overwritten there)", (unsigned long long)start);
+	else if (le32(h + 16) != plen && le32(h + 8) != plen)
+		snprintf(out, len, "the entry at byte %llu has another length than the index says",
+			 (unsigned long long)start);
+	else
+		snprintf(out, len, "the entry's bytes fail their checksum (changed on disk)");
+	close(fd);
+}
+
+/* Why blob b does not read (err from store_blob_view), in words. */
+static void blob_why(struct store *s, struct catalog *cat, const struct blob_ref *b, int err,
+		     char *out, size_t len)
+{
+	char path[4400];
+	if (err != EBADMSG && err != ENOENT) {
+		snprintf(out, len, "%s", read_error_words(err));
+	} else if (b->pack) {
+		char name[256] = "?";
+		catalog_pack_name(cat, b->pack, name, sizeof(name));
+		snprintf(path, sizeof(path), "%s/packs/%s", store_dir(s), name);
+		pack_entry_why(path, b->offset - BLOB_HEADER_BYTES, BLOB_HEADER_BYTES + b->enc_size, out, len);
+	} else {
+		blob_file_path(store_dir(s), b->hash, b->ordinal, path, sizeof(path));
+		blob_file_why(path, b, out, len);
+	}
+}
+
 static int verify_packs(struct verify_ctx *v)
 {
 	char **names;
@@ -421,7 +559,7 @@ static int verify_packs(struct verify_ctx *v)
 			r = 0;
 		else if (r < 0) {
 			v->t->problems++;
-			say(v->problem, v->arg, "unreadable: pack %s: %s", names[i], strerror(-r));
+			say(v->problem, v->arg, "unreadable: pack %s: %s", names[i], read_error_words(-r));
 			r = 0;
 		}
 	}
@@ -488,20 +626,37 @@ static int verify_blob(void *arg, const struct blob_ref *b, int64_t refs)
 		progress_add(v, b->raw_size);
 		return 0;
 	}
+	char why[600] = "";
 	if (r == -ENOENT) {
 		what = "missing";
 	} else if (r < 0) {
-		what = r == -EBADMSG ? "damaged (checksum or header)" : "unreadable";
+		what = r == -EBADMSG ? "damaged" : "unreadable";
+		blob_why(v->s, v->cat, b, -r, why, sizeof(why));
 	} else {
 		int64_t got = codec_decode_range(v->codec, view.enc, view.enc_size, 0, v->buf, b->raw_size);
 		blob_view_release(&view);
 		uint8_t h[HASH_LEN];
 		if (got != (int64_t)b->raw_size) {
-			what = "damaged (does not decode)";
+			/* Reads check a blob file's header only: its body's
+			 * checksum tells a change on disk from a bad encoding. */
+			char path[4400];
+			struct blob_header bh;
+			what = "damaged";
+			if (!b->pack) {
+				blob_file_path(store_dir(v->s), b->hash, b->ordinal, path, sizeof(path));
+				if (blob_file_check(path, 1, &bh) == -EBADMSG)
+					blob_file_why(path, b, why, sizeof(why));
+			}
+			if (!why[0])
+				snprintf(why, sizeof(why), "its checksums hold, but its encoded bytes do not"
+					 " decode to the %llu bytes the index says (written damaged, or a codec"
+					 " bug)", (unsigned long long)b->raw_size);
 		} else {
 			hash_bytes(v->buf, b->raw_size, h);
-			if (memcmp(h, b->hash, HASH_LEN))
-				what = "damaged (decodes to other bytes)";
+			if (memcmp(h, b->hash, HASH_LEN)) {
+				what = "damaged";
+				snprintf(why, sizeof(why), "it decodes to other bytes than its hash names");
+			}
 		}
 		v->t->bytes_checked += b->raw_size;
 	}
@@ -509,7 +664,7 @@ static int verify_blob(void *arg, const struct blob_ref *b, int64_t refs)
 		v->t->problems++;
 		blob_where(v, b, where, sizeof(where));
 		say(v->problem, v->arg, "%s: blob %s.%u in %s%s%s", what, hex, b->ordinal, where,
-		    r < 0 && r != -EBADMSG ? ": " : "", r < 0 && r != -EBADMSG ? strerror(-r) : "");
+		    why[0] ? ": " : "", why);
 		catalog_blob_users(v->cat, b->id, say_affected_instance, v);
 	}
 	progress_add(v, b->raw_size);
@@ -524,14 +679,22 @@ static int check_record(struct verify_ctx *v, const struct cat_instance *row,
 	struct blob_view view;
 	int r = store_pack_entry(v->s, row->rec.pack, row->rec.offset, row->rec.len,
 			       PACK_ENTRY_INSTANCE, &view);
+	if (r == -EBADMSG) {
+		char name[256] = "?", path[4400];
+		catalog_pack_name(v->cat, row->rec.pack, name, sizeof(name));
+		snprintf(path, sizeof(path), "%s/packs/%s", store_dir(v->s), name);
+		pack_entry_why(path, row->rec.offset, row->rec.len, why, len);
+		return -1;
+	}
 	if (r) {
-		snprintf(why, len, "%s", r == -EBADMSG ? "damaged entry" : strerror(-r));
+		snprintf(why, len, "%s", read_error_words(-r));
 		return -1;
 	}
 	r = record_decode(view.enc, view.enc_size, rec);
 	blob_view_release(&view);
 	if (r) {
-		snprintf(why, len, "does not decode");
+		snprintf(why, len, "its checksum holds, but it is not a record this dcmfs can read"
+			 " (written damaged, or by a newer dcmfs)");
 		return -1;
 	}
 	struct blob_ref segs[RECORD_MAX_SEGMENTS];
@@ -675,7 +838,8 @@ static int verify_instance(void *arg, int64_t id)
 			return 0;
 		v->t->problems++;
 		say(v->problem, v->arg, "instance %s (inode %lld): cannot be read: %s", row.sop_uid,
-		    (long long)id, r == -EBADMSG ? "a blob is damaged" : strerror(-r));
+		    (long long)id, r == -EBADMSG ? "one of its blobs is damaged (listed with its blob)"
+		    : read_error_words(-r));
 		return 0;
 	}
 	uint64_t size = instance_size(h);
@@ -691,13 +855,17 @@ static int verify_instance(void *arg, int64_t id)
 	if (got < 0) {
 		v->t->problems++;
 		say(v->problem, v->arg, "instance %s (inode %lld): cannot be read back: %s", row.sop_uid,
-		    (long long)id, strerror((int)-got));
+		    (long long)id, got == -EBADMSG ? "one of its blobs is damaged (listed with its blob)"
+		    : got == -EIO ? "its data does not read back (a damaged blob listed with it, or an"
+		    " input/output error from the disk)" : read_error_words((int)-got));
 		return 0;
 	}
 	if (got != (int64_t)row.size || size != row.size) {
 		v->t->problems++;
-		say(v->problem, v->arg, "instance %s (inode %lld): reads %lld bytes, expected %llu",
-		    row.sop_uid, (long long)id, (long long)got, (unsigned long long)row.size);
+		/* got >= 0 here: the errors were said above */
+		say(v->problem, v->arg, "instance %s (inode %lld): reads back %llu bytes, but its index"
+		    " row says the file has %llu", row.sop_uid, (long long)id, (unsigned long long)got,
+		    (unsigned long long)row.size);
 		return 0;
 	}
 	hash_bytes(v->buf, size, hash);
@@ -1005,8 +1173,9 @@ static int reindex_record(struct reindex_ctx *x, const uint8_t *p, const struct 
 	int pr = catalog_place(x->cat, rec, &none, &none, &none);
 	if (pr) {
 		t->skipped++;
-		say(x->problem, x->arg, "instance record %s not placed: %s", rec->info.sop_instance_uid,
-		    strerror(-pr));
+		say(x->problem, x->arg, "instance record %s not placed in the tree: %s",
+		    rec->info.sop_instance_uid, pr == -EEXIST ? "its folder names clash with another's"
+		    : read_error_words(-pr));
 		return 0;
 	}
 	if (catalog_insert_instance(x->cat, rec, blob_ids, loc) == 0)
@@ -1078,9 +1247,13 @@ static int reindex_blob_file(void *arg, const char *path, const char *name)
 		return r;
 	if (r < 0 || memcmp(h.hash, hash, HASH_LEN) || h.ordinal != ordinal) {
 		x->t->damaged++;
-		say(x->problem, x->arg, "skipped damaged blob file %s: %s", path,
-		    r < 0 ? (r == -EBADMSG ? "checksum or header mismatch" : strerror(-r))
-			  : "its header names another blob");
+		char why[600];
+		if (r == -EBADMSG)
+			blob_file_why(path, NULL, why, sizeof(why));
+		else
+			snprintf(why, sizeof(why), "%s", r < 0 ? read_error_words(-r) :
+				 "its header names another blob than its file name");
+		say(x->problem, x->arg, "skipped damaged blob file %s: %s", path, why);
 		damage_marker_add(x, "blob %s\n", path);
 		return 0;
 	}
@@ -1159,7 +1332,7 @@ int store_reindex(const char *dir, maint_problem_fn problem, maint_progress_fn p
 		}
 		if (w < 0) {
 			t->damaged++;
-			say(problem, arg, "pack %s: unreadable (%s), skipped", names[i], strerror(-w));
+			say(problem, arg, "pack %s: unreadable (%s), skipped", names[i], read_error_words(-w));
 			damage_marker_add(&x, "pack %s 0 unreadable\n", names[i]);
 		} else {
 			reindex_check_cut_pack(&x, path);

@@ -122,7 +122,7 @@ static const char usage_text[] =
 	"                                  options), other processes using it, the last\n"
 	"                                  imports, disk space used and free, versions\n"
 	"                                  and quarantined files\n"
-	"  verify STORE                    check every pack entry, blob and record; read back\n"
+	"  verify [--json] STORE           check every pack entry, blob and record; read back\n"
 	"                                  everything and check every hash\n"
 	"  reindex STORE                   rebuild index.db from packs and blob files (skips\n"
 	"                                  and lists damaged ranges; then gc needs --force);\n"
@@ -1267,19 +1267,57 @@ static void on_verify_progress(void *arg, uint64_t done, uint64_t total)
 	fprintf(stderr, "\r\033[Kverifying: %.0f%%", total ? 100.0 * (double)done / (double)total : 100.0);
 }
 
+/* verify --json: each problem line joins the array as it comes. */
+static void on_problem_json(void *arg, const char *what)
+{
+	json_push(arg, json_str(what));
+}
+
+static void verify_json(const char *dir, const struct verify_totals *t, json_object *problems,
+			double secs)
+{
+	json_object *o = json_obj();
+	json_set(o, "store", json_str(dir));
+	json_set(o, "pack_entries", json_int(t->pack_entries));
+	json_set(o, "instances", json_int(t->instances));
+	json_set(o, "blobs", json_int(t->blobs));
+	json_set(o, "bytes_checked", json_int((int64_t)t->bytes_checked));
+	json_set(o, "seconds", json_object_new_double(secs));
+	json_set(o, "problem_count", json_int(t->problems));
+	json_set(o, "problems", problems);
+	json_set(o, "damaged_ranges", json_int(t->damaged_ranges));
+	json_set(o, "damaged_bytes", json_int((int64_t)t->damaged_bytes));
+	json_set(o, "unreferenced_blobs", json_int(t->unreferenced_blobs));
+	json_set(o, "orphan_files", json_int(t->orphan_files));
+	json_set(o, "temporary_files", json_int(t->temporary_files));
+	json_set(o, "kept_files", json_int(t->kept_files));
+	json_set(o, "accepted_ranges", json_int(t->accepted_ranges));
+	json_set(o, "torn_tail", json_object_new_boolean(t->torn_tail));
+	json_set(o, "damage_marker", json_object_new_boolean(t->marker));
+	json_print(o);
+}
+
 static int cmd_verify(int argc, char **argv)
 {
-	if (argc != 2)
-		usage_error("verify takes one STORE");
-	struct store *s = open_store(argv[1], 1);
+	int json = argc == 3 && (!strcmp(argv[1], "--json") || !strcmp(argv[2], "--json"));
+	if (argc != 2 + json)
+		usage_error("verify takes [--json] and one STORE");
+	const char *dir = argv[json && !strcmp(argv[1], "--json") ? 2 : 1];
+	argv[1] = (char *)dir;      /* the messages below name it */
+	struct store *s = open_store(dir, 1);
 	struct verify_totals t;
 	double t0 = now_s();
-	int r = store_verify(s, on_problem, on_verify_progress, NULL, &t);
+	json_object *problems = json ? json_arr() : NULL;
+	int r = store_verify(s, json ? on_problem_json : on_problem, on_verify_progress, problems, &t);
 	if (progress_on)
 		fputs("\r\033[K", stderr);
 	store_close(s);
 	if (r)
 		die("verify could not finish: %s", strerror(-r));
+	if (json) {
+		verify_json(dir, &t, problems, now_s() - t0);
+		return finish(t.problems ? EXIT_PROBLEMS : 0);
+	}
 	char b[32];
 	printf("verified %" PRId64 " pack entries, %" PRId64 " instances and %" PRId64 " blobs (%s) in %.1f s: %"
 	       PRId64 " problem%s", t.pack_entries, t.instances, t.blobs, human(t.bytes_checked, b, sizeof(b)),
