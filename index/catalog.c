@@ -2215,8 +2215,8 @@ int catalog_find_indexes(struct catalog *c)
 	"SELECT p.id, p.patient_id, p.issuer, p.name, p.birth_date, p.sex, p.dirname," \
 	" st.id, st.study_uid, st.study_date, st.study_time, st.description, st.accession," \
 	" st.dirname," \
-	" (SELECT group_concat(m, '\\') FROM (SELECT DISTINCT coalesce(se.modality, '') m" \
-	"  FROM series se WHERE se.study=st.id AND se.nchildren>0 ORDER BY 1))," \
+	" (SELECT group_concat(m, char(0)) FROM (SELECT DISTINCT se.modality m" \
+	"  FROM series se WHERE se.study=st.id AND se.nchildren>0 AND se.modality<>'' ORDER BY 1))," \
 	" (SELECT count(*) FROM series se WHERE se.study=st.id AND se.nchildren>0)," \
 	" (SELECT coalesce(sum(se.nchildren), 0) FROM series se WHERE se.study=st.id)" \
 	" FROM studies st JOIN patients p ON p.id=st.patient WHERE st.nchildren>0"
@@ -2241,6 +2241,17 @@ static int study_rows(sqlite3_stmt *s, cat_study_cb cb, void *arg, int *found)
 {
 	int rc, r = 0;
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		/* the modalities, NUL-separated by the query: no value holds a NUL */
+		const void *mv = sqlite3_column_blob(s, 14);
+		size_t ml = mv ? (size_t)sqlite3_column_bytes(s, 14) : 0;
+		char *mods = malloc(ml + 2);
+		if (!mods) {
+			r = -ENOMEM;
+			break;
+		}
+		if (ml)
+			memcpy(mods, mv, ml);
+		mods[ml] = mods[ml + 1] = 0;
 		const char *pid = col_text(s, 1);
 		struct cat_study_info i = {
 			.patient_row = sqlite3_column_int64(s, 0),
@@ -2251,12 +2262,14 @@ static int study_rows(sqlite3_stmt *s, cat_study_cb cb, void *arg, int *found)
 			.study_row = sqlite3_column_int64(s, 7), .study_uid = col_text(s, 8),
 			.study_date = col_text(s, 9), .study_time = col_text(s, 10),
 			.description = col_text(s, 11), .accession = col_text(s, 12),
-			.study_dir = col_text(s, 13), .modalities = col_text(s, 14),
+			.study_dir = col_text(s, 13), .modalities = mods,
 			.nseries = sqlite3_column_int64(s, 15), .ninstances = sqlite3_column_int64(s, 16),
 		};
 		if (found)
 			(*found)++;
-		if ((r = cb(arg, &i)))
+		r = cb(arg, &i);
+		free(mods);
+		if (r)
 			break;
 	}
 	return walk_end(s, rc, r);

@@ -468,7 +468,8 @@ struct cat_study_info {
 	const char *patient_id;        /* "" for a patient without a PatientID */
 	const char *issuer, *patient_name, *birth_date, *sex;
 	const char *study_uid, *study_date, *study_time, *description, *accession;
-	const char *modalities;        /* of its shown series, distinct, sorted, '\\'-separated */
+	const char *modalities;        /* of its shown series, distinct, sorted, each ended
+					* by a NUL, the list by an empty one ("CT\0MR\0\0") */
 	const char *patient_dir, *study_dir;   /* folder names in /patients */
 	int64_t nseries, ninstances;   /* shown: series, and current instances */
 };

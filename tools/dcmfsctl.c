@@ -681,9 +681,10 @@ static int ls_study(void *arg, const struct cat_study_info *i)
 			json_set(l->cur, k, json_object_get(v));
 		json_object_put(o);
 	} else {
-		char *a = NULL, *b = NULL, *c = NULL;
-		l->line = ls_fmt("%-8s %-8s %-30s", text_safe(i->study_date, &a), text_safe(i->modalities, &b),
+		char *a = NULL, *b = NULL, *c = NULL, *mods = modalities_text(i->modalities);
+		l->line = ls_fmt("%-8s %-8s %-30s", text_safe(i->study_date, &a), text_safe(mods, &b),
 				 text_safe(i->description, &c));
+		free(mods);
 		free(a);
 		free(b);
 		free(c);

@@ -40,6 +40,9 @@ void find_date_range(const char *opt, const char *text, char from[9], char to[9]
 /* s with control bytes shown as '?', in *buf (freed and replaced at each
  * call; the caller frees the last). */
 const char *text_safe(const char *s, char **buf);
+/* A study's modalities (cat_study_info) as one text, separated by '\\' as
+ * DICOM writes several values; malloc'd, the caller frees it. */
+char *modalities_text(const char *list);
 struct cat_study_info;
 /* A study as a JSON object (find, ls): its values, modalities as a list,
  * and its path in the mount. */

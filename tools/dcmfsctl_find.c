@@ -54,6 +54,18 @@ void find_date_range(const char *opt, const char *text, char from[9], char to[9]
 		usage_error("%s: '%s' ends before it starts", opt, text);
 }
 
+char *modalities_text(const char *list)
+{
+	size_t n = 0;
+	for (const char *p = list; *p; p += strlen(p) + 1)
+		n += strlen(p) + 1;
+	char *t = xmalloc(n + 1), *o = t;
+	for (const char *p = list; *p; p += strlen(p) + 1)
+		o += sprintf(o, "%s%s", o == t ? "" : "\\", p);
+	*o = 0;
+	return t;
+}
+
 const char *text_safe(const char *s, char **buf)
 {
 	free(*buf);
@@ -77,13 +89,8 @@ json_object *study_json(const struct cat_study_info *i)
 	json_set(o, "study_time", json_str(i->study_time));
 	json_set(o, "description", json_str(i->description));
 	json_set(o, "accession", json_str(i->accession));
-	/* the modalities as a list: a value may hold the text separator */
-	for (const char *p = i->modalities; *p;) {
-		const char *e = strchr(p, '\\');
-		size_t n = e ? (size_t)(e - p) : strlen(p);
-		json_push(m, json_str_len(p, n));
-		p += n + (e ? 1 : 0);
-	}
+	for (const char *p = i->modalities; *p; p += strlen(p) + 1)
+		json_push(m, json_str(p));
 	json_set(o, "modalities", m);
 	json_set(o, "series", json_int(i->nseries));
 	json_set(o, "instances", json_int(i->ninstances));
@@ -105,18 +112,19 @@ static int find_print(void *arg, const struct cat_study_info *i)
 	if (o->arr) {
 		json_push(o->arr, study_json(i));
 	} else {
-		char *b[9] = { 0 };
+		char *b[9] = { 0 }, *mods = modalities_text(i->modalities);
 		if (!o->n)
 			printf("PATIENT_ID\tNAME\tBIRTH\tSTUDY_DATE\tMODALITIES\tSERIES\tINSTANCES\t"
 			       "ACCESSION\tDESCRIPTION\tPATH\n");
 		printf("%s\t%s\t%s\t%s\t%s\t%" PRId64 "\t%" PRId64 "\t%s\t%s\t/patients/%s/studies/%s\n",
 		       text_safe(i->patient_id, &b[0]), text_safe(i->patient_name, &b[1]),
 		       text_safe(i->birth_date, &b[2]), text_safe(i->study_date, &b[3]),
-		       text_safe(i->modalities, &b[4]), i->nseries, i->ninstances,
+		       text_safe(mods, &b[4]), i->nseries, i->ninstances,
 		       text_safe(i->accession, &b[5]), text_safe(i->description, &b[6]),
 		       text_safe(i->patient_dir, &b[7]), text_safe(i->study_dir, &b[8]));
 		for (int k = 0; k < 9; k++)
 			free(b[k]);
+		free(mods);
 	}
 	o->n++;
 	return 0;
