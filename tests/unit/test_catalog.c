@@ -701,6 +701,96 @@ static void test_totals(void **state)
 	assert_int_equal(t.logical_bytes, 1000 + 1200 + 3000);
 }
 
+
+/* ---- find ---- */
+
+struct found {
+	int n;
+	int64_t series, instances;
+	char names[8][64];
+};
+
+static int on_study(void *arg, const struct cat_study_info *i)
+{
+	struct found *f = arg;
+	if (f->n < 8)
+		snprintf(f->names[f->n], sizeof(f->names[0]), "%s", i->patient_name);
+	f->n++;
+	f->series += i->nseries;
+	f->instances += i->ninstances;
+	return 0;
+}
+
+static struct found find(struct catalog *c, struct cat_study_filter flt)
+{
+	struct found f;
+	memset(&f, 0, sizeof(f));
+	assert_int_equal(catalog_find_studies(c, &flt, on_study, &f), 0);
+	return f;
+}
+
+static void test_find_studies(void **state)
+{
+	struct fixture *f = *state;
+	struct catalog *c = f->cat;
+	add_instance(f, &(struct inst){ .patient_id = "P1", .patient_name = "DOE^JOHN", .birth_date = "19500101",
+					.study_uid = "1.1", .series_uid = "1.1.1", .sop_uid = "1.1.1.1", .modality = "CT",
+					.size = 1000, .content = 1 });
+	add_instance(f, &(struct inst){ .patient_id = "P1", .patient_name = "DOE^JOHN", .birth_date = "19500101",
+					.study_uid = "1.1", .series_uid = "1.1.2", .sop_uid = "1.1.2.1", .modality = "MR",
+					.size = 1000, .content = 2 });
+	add_instance(f, &(struct inst){ .patient_id = "P1", .patient_name = "DOE^JOHN", .birth_date = "19500101",
+					.study_uid = "1.1", .series_uid = "1.1.2", .sop_uid = "1.1.2.2", .modality = "MR",
+					.size = 1000, .content = 3 });
+	add_instance(f, &(struct inst){ .patient_id = "P2", .patient_name = "doe^jane", .birth_date = "19600202",
+					.study_uid = "2.1", .series_uid = "2.1.1", .sop_uid = "2.1.1.1", .modality = "US",
+					.size = 1000, .content = 4 });
+	add_instance(f, &(struct inst){ .patient_id = "Q3", .patient_name = "O'BRIEN^[X]", .birth_date = "",
+					.study_uid = "3.1", .series_uid = "3.1.1", .sop_uid = "3.1.1.1", .modality = "CT",
+					.size = 1000, .content = 5 });
+	assert_int_equal(catalog_exec(c, "UPDATE studies SET study_date='20200115', description='CT Head',"
+				      " accession='A1' WHERE study_uid='1.1';"
+				      "UPDATE studies SET study_date='20210301', description='abdomen'"
+				      " WHERE study_uid='2.1';"
+				      "UPDATE studies SET study_date='2021' WHERE study_uid='3.1'"), 0);
+
+	struct found r = find(c, (struct cat_study_filter){ 0 });
+	assert_int_equal(r.n, 3);
+	assert_int_equal(r.instances, 5);
+	assert_int_equal(r.series, 4);
+	/* names: DICOM patterns, letters in any case; exact without a wildcard */
+	assert_int_equal(find(c, (struct cat_study_filter){ .name = "doe^j*" }).n, 2);
+	assert_int_equal(find(c, (struct cat_study_filter){ .name = "DOE^J?HN" }).n, 1);
+	assert_int_equal(find(c, (struct cat_study_filter){ .name = "DOE" }).n, 0);
+	assert_int_equal(find(c, (struct cat_study_filter){ .name = "*ANE" }).n, 1);
+	assert_int_equal(find(c, (struct cat_study_filter){ .name = "o'brien^[x]" }).n, 1);
+	assert_int_equal(find(c, (struct cat_study_filter){ .name = "O'BRIEN^[*" }).n, 1);
+	assert_int_equal(find(c, (struct cat_study_filter){ .name = "O'BRIEN^X*" }).n, 0);
+	/* IDs keep their case; a pattern works there too */
+	assert_int_equal(find(c, (struct cat_study_filter){ .patient_id = "P*" }).n, 2);
+	assert_int_equal(find(c, (struct cat_study_filter){ .patient_id = "p1" }).n, 0);
+	r = find(c, (struct cat_study_filter){ .patient_id = "P1" });
+	assert_int_equal(r.n, 1);
+	assert_int_equal(r.series, 2);
+	assert_int_equal(r.instances, 3);
+	/* dates: bounds inclusive, a value not 8 long never within them */
+	assert_int_equal(find(c, (struct cat_study_filter){ .date_from = "20200115", .date_to = "20200115" }).n, 1);
+	assert_int_equal(find(c, (struct cat_study_filter){ .date_from = "20200116" }).n, 1);
+	assert_int_equal(find(c, (struct cat_study_filter){ .date_to = "20991231" }).n, 2);
+	assert_int_equal(find(c, (struct cat_study_filter){ .birth_from = "19550101" }).n, 1);
+	/* modality alone and with another condition (two query shapes) */
+	assert_int_equal(find(c, (struct cat_study_filter){ .modality = "MR" }).n, 1);
+	assert_int_equal(find(c, (struct cat_study_filter){ .modality = "CT" }).n, 2);
+	assert_int_equal(find(c, (struct cat_study_filter){ .modality = "CT", .name = "DOE*" }).n, 1);
+	assert_int_equal(find(c, (struct cat_study_filter){ .modality = "US", .name = "DOE^JOHN" }).n, 0);
+	assert_int_equal(find(c, (struct cat_study_filter){ .accession = "A1" }).n, 1);
+	assert_int_equal(find(c, (struct cat_study_filter){ .description = "HEAD" }).n, 1);
+	assert_int_equal(find(c, (struct cat_study_filter){ .description = "*dom*" }).n, 1);
+	/* what /patients no longer shows is not found */
+	remove_sop(f, "2.1.1.1");
+	assert_int_equal(find(c, (struct cat_study_filter){ .name = "doe^j*" }).n, 1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -715,6 +805,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_remove_prunes_empty_folders, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reindex_tombstones, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_totals, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_find_studies, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
