@@ -74,19 +74,6 @@ static void unoctal(char *s)
 	*o = 0;
 }
 
-/* The daemon names a mount after the store with fuse_opt_add_opt_escaped:
- * ',' and '\' are preceded by '\'. */
-static void unescape_fsname(char *s)
-{
-	char *o = s;
-	for (char *p = s; *p; p++) {
-		if (p[0] == '\\' && p[1])
-			p++;
-		*o++ = *p;
-	}
-	*o = 0;
-}
-
 static void find_mounts(struct status *st)
 {
 	FILE *f = fopen("/proc/self/mountinfo", "r");
@@ -109,8 +96,9 @@ static void find_mounts(struct status *st)
 		if (dash < 0 || dash + 3 >= n || strcmp(fld[dash + 1], "fuse.dcmfs"))
 			continue;
 		char *src = fld[dash + 2];
+		/* libfuse unescapes the daemon's fsname= before the kernel
+		 * sees it: the source is the store's path as it is */
 		unoctal(src);
-		unescape_fsname(src);
 		if (strcmp(src, st->real))
 			continue;
 		unoctal(fld[4]);

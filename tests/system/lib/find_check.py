@@ -132,7 +132,7 @@ def check(ctl, store, oracle_path, name):
         bad = 1
     for uid in sorted(set(got) & set(want)):
         g, w = got[uid], want[uid]
-        mods = sorted(set(w["series"].values()))
+        mods = sorted(set(m for m in w["series"].values() if m))
         for field, gv, wv in (("series", g["series"], len(w["series"])),
                               ("instances", g["instances"], len(w["sops"])),
                               ("modalities", g["modalities"], mods),
