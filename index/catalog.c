@@ -337,16 +337,19 @@ static int find_indexes_create(struct catalog *c, char *err, size_t errlen)
 {
 	sqlite3_stmt *s;
 	int there = 0;
+	/* find also uses the share indexes, which older stores made only
+	 * with their first share: they are made here too */
 	if (sqlite3_prepare_v2(c->db, "SELECT count(*) FROM sqlite_master WHERE type='index'"
-			       " AND name IN ('patients_name_upper', 'patients_birth')", -1, &s,
-			       NULL) == SQLITE_OK) {
-		there = sqlite3_step(s) == SQLITE_ROW && sqlite3_column_int(s, 0) == 2;
+			       " AND name IN ('patients_name_upper', 'patients_birth', 'studies_accession',"
+			       " 'studies_date', 'series_modality')", -1, &s, NULL) == SQLITE_OK) {
+		there = sqlite3_step(s) == SQLITE_ROW && sqlite3_column_int(s, 0) == 5;
 		sqlite3_finalize(s);
 	}
 	if (there)
 		return 0;
 	char *msg = NULL;
-	if (sqlite3_exec(c->db, "BEGIN IMMEDIATE;" FIND_INDEXES_SQL "COMMIT;", NULL, NULL, &msg) !=
+	if (sqlite3_exec(c->db, "BEGIN IMMEDIATE;" FIND_INDEXES_SQL SHARE_INDEXES_SQL "COMMIT;", NULL, NULL,
+			 &msg) !=
 	    SQLITE_OK) {
 		snprintf(err, errlen, "cannot add the search indexes to the index: %s", msg ? msg : "?");
 		sqlite3_free(msg);

@@ -503,9 +503,10 @@ int catalog_patient_info(struct catalog *c, int64_t patient_id, cat_patient_cb c
 int catalog_series_info(struct catalog *c, int64_t series_id, cat_series_cb cb, void *arg);
 /* Make the indexes find uses (IF NOT EXISTS): patients(upper(name)) and
  * patients(birth_date); studies(accession), studies(study_date) and
- * series(modality) are the share indexes'.  catalog_open makes them at
- * every writable open of a store that lacks them (older stores gain them
- * at their first), and new indexes have them from the start.  0 or -errno. */
+ * series(modality) are the share indexes'.  catalog_open makes these and
+ * the share indexes at every writable open of a store that lacks one
+ * (older stores gain them at their first), and new indexes have them from
+ * the start.  0 or -errno. */
 int catalog_find_indexes(struct catalog *c);
 
 /* The newest import_log rows, newest first, at most max, to cb (status). */

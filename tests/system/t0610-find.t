@@ -29,14 +29,15 @@ check "an empty value is refused" exits_with 2 "needs a value" "$CTL" find "$S" 
 check "a missing store is one line, exit 2" exits_with 2 "dcmfsctl: " "$CTL" find "$T/nothing"
 
 # ---- an older store: no search indexes ----
-idx() { sqlite3 "$S/index.db" "SELECT count(*) FROM sqlite_master WHERE name IN ('patients_name_upper','patients_birth')"; }
-check "a new store has the search indexes" [ "$(idx)" = 2 ]
-sqlite3 "$S/index.db" "DROP INDEX patients_name_upper; DROP INDEX patients_birth" || not_ok "drop the indexes"
+idx() { sqlite3 "$S/index.db" "SELECT count(*) FROM sqlite_master WHERE name IN ('patients_name_upper','patients_birth','studies_accession','studies_date','series_modality')"; }
+check "a new store has the search indexes" [ "$(idx)" = 5 ]
+sqlite3 "$S/index.db" "DROP INDEX patients_name_upper; DROP INDEX patients_birth; DROP INDEX studies_accession; DROP INDEX studies_date; DROP INDEX series_modality" ||
+	not_ok "drop the indexes"
 n_all=$("$CTL" find "$S" --json | $PY -c 'import json,sys; print(len(json.load(sys.stdin)))')
 check "a store without them is searched read-only (23 or so studies: $n_all)" [ "${n_all:-0}" -gt 0 ]
 check "and stays without them after a read-only search" [ "$(idx)" = 0 ]
 "$CTL" import -q "$S" "$D" >/dev/null 2>&1
-check "its first writable open (an import) adds them" [ "$(idx)" = 2 ]
+check "its first writable open (an import) adds them" [ "$(idx)" = 5 ]
 
 # ---- get --study / --patient ----
 $PY - "$T/oracle.json" >"$T/pick" <<'PYEOF' || not_ok "pick a study"
