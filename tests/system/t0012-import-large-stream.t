@@ -23,9 +23,13 @@ S=$T/store
 st=$?
 diag <"$T/import.log"
 check "import exits 0" test $st = 0
-rss=$(cat "$T/rss" | tail -1)
-[ "$rss" -lt "$RSS_LIMIT_KB" ] && ok "peak import RSS $rss KB < $RSS_LIMIT_KB KB for a $((size >> 20)) MiB file" ||
-	not_ok "peak import RSS $rss KB, limit $RSS_LIMIT_KB KB"
+rss=$(tail -1 "$T/rss")
+case "$BUILD" in
+*sanitize*) skip "peak RSS under AddressSanitizer (its quarantine keeps freed memory): $rss KB" ;;
+*)
+	[ "$rss" -lt "$RSS_LIMIT_KB" ] && ok "peak import RSS $rss KB < $RSS_LIMIT_KB KB for a $((size >> 20)) MiB file" ||
+		not_ok "peak import RSS $rss KB, limit $RSS_LIMIT_KB KB" ;;
+esac
 nseg=$(sqlite3 "$S/index.db" "SELECT count(*) FROM segments")
 [ "$nseg" -gt 3 ] && ok "stored in pieces: $nseg segments" || not_ok "stored in $nseg segments, not in pieces"
 sop=$(sqlite3 "$S/index.db" "SELECT sop_uid FROM instances")
