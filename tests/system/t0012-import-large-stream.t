@@ -2,9 +2,11 @@
 # t0012-import-large-stream.t - a large file (a generated whole-slide image,
 # native RGB, ~120 MB) is imported streamed: in pieces, with a bounded peak
 # RSS, and comes back byte-identical through get, the mount, verify and
-# reindex; a second import finds it a duplicate; kill -9 in the middle of
-# its import leaves a store verify finds clean, with no partial blob visible;
-# a full disk fails it with a one-line error and leaves nothing behind.
+# reindex; a second import finds it a duplicate, and so does the same file
+# met twice in one import; a file cut short while it is read is refused;
+# kill -9 in the middle of its import leaves a store verify finds clean,
+# with no partial blob visible; a full disk fails it with a one-line error
+# and leaves nothing behind.
 . "$(dirname "$0")/lib/common.sh"
 SEED=${CORPUS:+$CORPUS/real/us/US1_UNCR.dcm}
 [ -n "$SEED" ] && [ -f "$SEED" ] || skip_all "needs ../shared/corpus (real/us/US1_UNCR.dcm, an RGB image)"
@@ -54,6 +56,41 @@ if [ -e /dev/fuse ] && command -v fusermount3 >/dev/null; then
 else
 	skip "no FUSE here: the mount read is not tried"
 fi
+
+# The same large file twice in one import (the second meets the first's
+# pieces before they are published): one stored, one duplicate, no blob twice.
+S4=$T/store4
+mkdir -p "$T/two"
+ln "$W" "$T/two/a.dcm" && ln "$W" "$T/two/b.dcm"
+"$CTL" init "$S4" >/dev/null
+"$CTL" import -q "$S4" "$T/two" >"$T/two.log" 2>&1
+grep -q "1 new, 1 duplicate" "$T/two.log" && ok "the same large file twice: 1 new, 1 duplicate" ||
+	not_ok "twice: $(cat "$T/two.log")"
+check "no blob stored twice" test "$(sqlite3 "$S4/index.db" "SELECT count(*) FROM (SELECT hash FROM blobs GROUP BY hash HAVING count(*) > 1)")" = 0
+check "no temporary piece file left" test -z "$(find "$S4/blobs" -name '*.tmp*')"
+rm -rf "$S4" "$T/two"
+
+# The file cut short by another program while its pieces are read: refused,
+# nothing of it stored.
+S5=$T/store5
+cp "$W" "$T/cut.dcm"
+"$CTL" init "$S5" >/dev/null
+"$CTL" import -q "$S5" "$T/cut.dcm" >"$T/cut.log" 2>&1 &
+pid=$!
+CLEANUP_PIDS+=("$pid")
+for _ in $(seq 1 400); do
+	[ -n "$(find "$S5/blobs" -name '*.tmp*' 2>/dev/null | head -1)" ] && break
+	sleep 0.01
+done
+truncate -s 50000000 "$T/cut.dcm"
+wait $pid
+st=$?
+diag <"$T/cut.log"
+[ $st = 1 ] && grep -q "rejected.*changed while it was read" "$T/cut.log" && ok "a file cut short meanwhile is refused (exit 1)" ||
+	not_ok "cut short: exit $st"
+check "nothing of it is stored" test "$(sqlite3 "$S5/index.db" "SELECT count(*) FROM blobs")" = 0
+check "no piece file of it is left" test -z "$(find "$S5/blobs" -type f)"
+rm -rf "$S5" "$T/cut.dcm"
 
 # kill -9 while the pieces are being written: no blob of it visible.
 S2=$T/store2
