@@ -1,6 +1,6 @@
 #!/bin/bash
 # t0012-import-large-stream.t - a large file (a generated whole-slide image,
-# native RGB, ~120 MB) is imported streamed: in pieces, with a bounded peak
+# native RGB, ~100 MB) is imported streamed: in pieces, with a bounded peak
 # RSS, and comes back byte-identical through get, the mount, verify and
 # reindex; a second import finds it a duplicate, and so does the same file
 # met twice in one import; a file cut short while it is read is refused;
@@ -15,9 +15,9 @@ SEED=${CORPUS:+$CORPUS/real/us/US1_UNCR.dcm}
 RSS_LIMIT_KB=$((200 * 1024))
 
 W=$T/slide.dcm
-"$PY" "$LIB/wsi_gen.py" "$SEED" "$W" 600 7 || { echo "Bail out! wsi_gen.py failed"; exit 1; }
+"$PY" "$LIB/wsi_gen.py" "$SEED" "$W" 500 7 || { echo "Bail out! wsi_gen.py failed"; exit 1; }
 size=$(stat -c %s "$W")
-diag "generated slide: $size bytes, 600 tiles of 256x256 RGB"
+diag "generated slide: $size bytes, 500 tiles of 256x256 RGB"
 
 S=$T/store
 "$CTL" init "$S" >/dev/null
@@ -57,6 +57,19 @@ else
 	skip "no FUSE here: the mount read is not tried"
 fi
 
+# import_until_a_piece STORE FILE LOG: a new store, FILE imported into it in
+# the background (its pid in $pid) until its first piece file is written.
+import_until_a_piece() {
+	"$CTL" init "$1" >/dev/null
+	"$CTL" import -q "$1" "$2" >"$3" 2>&1 &
+	pid=$!
+	CLEANUP_PIDS+=("$pid")
+	for _ in $(seq 1 400); do
+		[ -n "$(find "$1/blobs" -name '*.tmp*' 2>/dev/null | head -1)" ] && break
+		sleep 0.01
+	done
+}
+
 # The same large file twice in one import (the second meets the first's
 # pieces before they are published): one stored, one duplicate, no blob twice.
 S4=$T/store4
@@ -74,14 +87,7 @@ rm -rf "$S4" "$T/two"
 # nothing of it stored.
 S5=$T/store5
 cp "$W" "$T/cut.dcm"
-"$CTL" init "$S5" >/dev/null
-"$CTL" import -q "$S5" "$T/cut.dcm" >"$T/cut.log" 2>&1 &
-pid=$!
-CLEANUP_PIDS+=("$pid")
-for _ in $(seq 1 400); do
-	[ -n "$(find "$S5/blobs" -name '*.tmp*' 2>/dev/null | head -1)" ] && break
-	sleep 0.01
-done
+import_until_a_piece "$S5" "$T/cut.dcm" "$T/cut.log"
 truncate -s 50000000 "$T/cut.dcm"
 wait $pid
 st=$?
@@ -94,14 +100,7 @@ rm -rf "$S5" "$T/cut.dcm"
 
 # kill -9 while the pieces are being written: no blob of it visible.
 S2=$T/store2
-"$CTL" init "$S2" >/dev/null
-"$CTL" import -q "$S2" "$W" >/dev/null 2>&1 &
-pid=$!
-CLEANUP_PIDS+=("$pid")
-for _ in $(seq 1 400); do
-	[ -n "$(find "$S2/blobs" -name '*.tmp*' 2>/dev/null | head -1)" ] && break
-	sleep 0.01
-done
+import_until_a_piece "$S2" "$W" /dev/null
 kill -9 $pid 2>/dev/null
 wait $pid 2>/dev/null
 n=$(sqlite3 "$S2/index.db" "SELECT count(*) FROM instances")
