@@ -81,7 +81,8 @@ struct item {
 	                                * NULL for a streamed file */
 	size_t len;                    /* the file's size */
 	size_t reserved;               /* counted in ing->inflight until committed */
-	int src_fd;                    /* a streamed file, open until freed; else -1 */
+	int src_fd;                    /* a streamed file, open until freed; -1
+	                                * none yet; -2 large but read whole */
 	struct dcm_info info;
 	uint8_t file_hash[HASH_LEN];
 	int nseg;
@@ -669,7 +670,7 @@ static void prepare(struct ingest *ing, struct catalog *cat, struct codec_ctx *c
 			return;
 		/* Not cut into pieces after all: read whole like any file. */
 		close(it->src_fd);
-		it->src_fd = -2;   /* read_file reads it whole now */
+		it->src_fd = -2;   /* read_file reads it whole this time */
 		memset(&it->info, 0, sizeof(it->info));
 		if (read_file(ing, it) < 0)
 			return;
