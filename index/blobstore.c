@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stdatomic.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -23,7 +24,10 @@
 #define BLOB_VERSION 1
 
 #define BLOB_FILE_HEADER (16 + BLOB_HEADER_BYTES + 8 + 8)
-#define BLOB_READ_MAX (32u << 20)   /* blob files up to this size are read, larger mapped */
+/* Blob files up to this size are read, larger mapped: a large file stored in
+ * pieces (ingest.h) opens as many mappings, never its encoded bytes read
+ * into memory whole. */
+#define BLOB_READ_MAX (4u << 20)
 
 static void put32(uint8_t *p, uint32_t v) { memcpy(p, &v, 4); }
 static void put64(uint8_t *p, uint64_t v) { memcpy(p, &v, 8); }
@@ -353,15 +357,16 @@ static int mkdir_parents(char *path)
 	return r;
 }
 
-int blob_file_write_tmp(const char *store_dir, const struct blob_header *h,
-			const void *enc, char *tmp, size_t tmplen)
+/* Write h and enc to a new file named tmp (path + suffix). */
+static int blob_file_write_as(const char *store_dir, const struct blob_header *h,
+			      const void *enc, const char *suffix, char *tmp, size_t tmplen)
 {
 	char path[4096];
 	blob_file_path(store_dir, h->hash, h->ordinal, path, sizeof(path));
 	int r = mkdir_parents(path);
 	if (r < 0)
 		return r;
-	snprintf(tmp, tmplen, "%s.tmp%d", path, (int)getpid());
+	snprintf(tmp, tmplen, "%s.tmp%d%s", path, (int)getpid(), suffix);
 	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0444);
 	if (fd < 0)
 		return -errno;
@@ -380,6 +385,21 @@ int blob_file_write_tmp(const char *store_dir, const struct blob_header *h,
 	if (r)
 		unlink(tmp);
 	return r;
+}
+
+int blob_file_write_tmp(const char *store_dir, const struct blob_header *h,
+			const void *enc, char *tmp, size_t tmplen)
+{
+	return blob_file_write_as(store_dir, h, enc, "", tmp, tmplen);
+}
+
+int blob_file_write_tmp_unique(const char *store_dir, const struct blob_header *h,
+			       const void *enc, char *tmp, size_t tmplen)
+{
+	static atomic_ulong serial;
+	char suffix[32];
+	snprintf(suffix, sizeof(suffix), "-%lu", atomic_fetch_add(&serial, 1) + 1);
+	return blob_file_write_as(store_dir, h, enc, suffix, tmp, tmplen);
 }
 
 int blob_file_publish(const char *tmp)

@@ -146,6 +146,12 @@ int blob_file_write(const char *store_dir, const struct blob_header *h,
 int blob_file_write_tmp(const char *store_dir, const struct blob_header *h,
 			const void *enc, char *tmp, size_t tmplen);
 int blob_file_publish(const char *tmp);
+/* As blob_file_write_tmp, named <path>.tmp<pid>-<n> with n unique in the
+ * process: pieces of a large file are written by several threads before
+ * the writer decides on them, and two may have the same content.  Publish
+ * gives the same final name; gc takes it for a temporary of pid. */
+int blob_file_write_tmp_unique(const char *store_dir, const struct blob_header *h,
+			       const void *enc, char *tmp, size_t tmplen);
 /* Read and check a blob file's header (checksum, and its size against the
  * file's); with check_body also the checksum of its encoded bytes.
  * Returns 0 or -errno / -EBADMSG. */

@@ -539,8 +539,12 @@ static int left_out(const struct share *sh, uint32_t status, const char **why)
 
 static uint64_t pixel_len(const struct blob_ref *segs, int nseg)
 {
-	return nseg >= 2 && segs[0].kind == BLOB_HEADER && segs[1].kind == BLOB_PIXELS
-		       ? segs[1].raw_size : 0;
+	/* A large pixel value is stored in pieces: consecutive pixel segments. */
+	uint64_t len = 0;
+	for (int i = 1; nseg >= 2 && segs[0].kind == BLOB_HEADER && i < nseg &&
+			segs[i].kind == BLOB_PIXELS; i++)
+		len += segs[i].raw_size;
+	return len;
 }
 
 int deid_file_stat(struct store *s, struct catalog *cat, const struct share *sh,

@@ -14,6 +14,27 @@ void hash_xxh3_128(const void *data, size_t len, uint8_t out[HASH_LEN])
 
 hash_fn_t hash_fn = hash_xxh3_128;
 
+struct hash_stream *hash_stream_new(void)
+{
+	XXH3_state_t *st = XXH3_createState();
+	if (st)
+		XXH3_128bits_reset(st);
+	return (struct hash_stream *)st;
+}
+
+void hash_stream_add(struct hash_stream *hs, const void *data, size_t len)
+{
+	XXH3_128bits_update((XXH3_state_t *)hs, data, len);
+}
+
+void hash_stream_end(struct hash_stream *hs, uint8_t out[HASH_LEN])
+{
+	XXH128_canonical_t c;
+	XXH128_canonicalFromHash(&c, XXH3_128bits_digest((XXH3_state_t *)hs));
+	memcpy(out, c.digest, HASH_LEN);
+	XXH3_freeState((XXH3_state_t *)hs);
+}
+
 uint64_t checksum64(const void *data, size_t len)
 {
 	return XXH3_64bits(data, len);

@@ -27,6 +27,14 @@ static inline void hash_bytes(const void *data, size_t len, uint8_t out[HASH_LEN
 	hash_fn(data, len, out);
 }
 
+/* XXH3-128 of bytes given piece by piece (a file too large to hold):
+ * the same key hash_xxh3_128 gives for the bytes joined.  new returns NULL
+ * when out of memory; end writes the key and frees the stream. */
+struct hash_stream;
+struct hash_stream *hash_stream_new(void);
+void hash_stream_add(struct hash_stream *hs, const void *data, size_t len);
+void hash_stream_end(struct hash_stream *hs, uint8_t out[HASH_LEN]);
+
 /* 64-bit checksum (XXH3-64) for envelopes (pack entries, blob file
  * headers) and short names (escape.h).  Cannot fail. */
 uint64_t checksum64(const void *data, size_t len);

@@ -36,9 +36,12 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <setjmp.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -50,32 +53,50 @@
 #define BATCH_MAX 64
 #define PATHQ_MAX 4096
 #define MAX_CANDIDATES 16
+/* Files larger than this are streamed (ingest.h): their pixel value is cut
+ * into pieces of about PIECE_BYTES, each a blob of its own, hashed, looked
+ * up and encoded on every core, never the whole file in memory. */
+#define STREAM_FILE_BYTES (64ull << 20)
+#define PIECE_BYTES (16ull << 20)
+#define HASH_READ_BYTES (4u << 20)
 
 struct segment {
 	uint64_t off, len;
 	uint32_t kind;
+	int piece;                     /* one piece of a streamed pixel value */
 	uint8_t hash[HASH_LEN];
 	struct blob_ref found;         /* found.id != 0: same bytes already stored */
 	uint8_t *enc;                  /* encoded bytes when new */
 	size_t enc_len;
+	uint8_t *raw_own;              /* header or trailer of a streamed file */
+	char *tmp;                     /* a new piece, encoded and written by a
+	                                * worker as a temporary blob file (ordinal
+	                                * 0) that the writer has not taken yet */
 };
 
 struct item {
 	struct item *next;
 	char *path;
-	const uint8_t *bytes;          /* the whole file, read into memory (malloc) */
-	size_t len;                    /* counted in ing->inflight until committed */
+	const uint8_t *bytes;          /* the whole file, read into memory (malloc);
+	                                * NULL for a streamed file */
+	size_t len;                    /* the file's size */
+	size_t reserved;               /* counted in ing->inflight until committed */
+	int src_fd;                    /* a streamed file, open until freed; -1
+	                                * none yet; -2 large but read whole */
 	struct dcm_info info;
 	uint8_t file_hash[HASH_LEN];
 	int nseg;
-	struct segment seg[RECORD_MAX_SEGMENTS];
+	struct segment *seg;           /* seg_small, or RECORD_MAX_SEGMENTS (streamed) */
+	struct segment seg_small[3];
 	struct ingest_result res;
 };
 
 /* A blob file written under its temporary name in the current batch. */
 struct pending {
 	struct blob_ref ref;
-	const uint8_t *raw;
+	const uint8_t *raw;            /* its bytes, or NULL: a piece, in src_fd */
+	int src_fd;
+	uint64_t src_off;
 	char tmp[4200];
 };
 
@@ -104,6 +125,8 @@ struct ingest {
 	int64_t queued;
 	struct ingest_totals totals;
 	int first_error;
+	int piece_slots;              /* pieces that may be in memory now */
+	int piece_slots_max;          /* ... at once: bounds a streamed file's memory */
 
 	pthread_mutex_t write_lock;   /* the writer state: one batch at a time */
 	struct catalog *writer_cat;
@@ -122,12 +145,31 @@ struct ingest {
 	                               * ingest_add to ingest_end (store.h) */
 };
 
+static struct item *item_new(void)
+{
+	struct item *it = calloc(1, sizeof(*it));
+	if (it) {
+		it->src_fd = -1;
+		it->seg = it->seg_small;
+	}
+	return it;
+}
+
 static void item_free(struct item *it)
 {
 	if (!it)
 		return;
-	for (int i = 0; i < it->nseg; i++)
+	for (int i = 0; i < it->nseg; i++) {
 		free(it->seg[i].enc);
+		free(it->seg[i].raw_own);
+		if (it->seg[i].tmp)
+			unlink(it->seg[i].tmp);   /* a piece nobody took */
+		free(it->seg[i].tmp);
+	}
+	if (it->seg != it->seg_small)
+		free(it->seg);
+	if (it->src_fd >= 0)
+		close(it->src_fd);
 	free((void *)it->bytes);
 	free(it->path);
 	free(it);
@@ -160,6 +202,41 @@ static int native_layout(const struct dcm_info *d, struct codec_layout *l)
 	return 1;
 }
 
+/* The bytes a layout row (or, for colour planes, frame) takes: a piece of
+ * a streamed pixel value is cut at a multiple of it.  1 when opaque. */
+static uint64_t piece_unit(const struct dcm_info *d)
+{
+	struct codec_layout l;
+	if (!native_layout(d, &l))
+		return 1;
+	uint64_t row = (uint64_t)l.columns * l.samples_per_pixel * l.bytes_per_sample;
+	uint64_t unit = l.planar ? row * l.rows : row;
+	/* A frame of planes larger than this is cut as opaque bytes. */
+	return unit && unit <= 2 * PIECE_BYTES ? unit : 1;
+}
+
+/* The codec layout of a segment: native pixel data by its image; a piece
+ * of it (whole rows, or whole frames of planes) as one tall image of its
+ * rows, or its frames.  0 when the bytes are opaque. */
+static int segment_layout(const struct dcm_info *d, const struct segment *sg,
+			  struct codec_layout *l)
+{
+	if (sg->kind != BLOB_PIXELS || !native_layout(d, l))
+		return 0;
+	if (!sg->piece)
+		return 1;
+	uint64_t unit = piece_unit(d);
+	if (unit == 1 || sg->len % unit)
+		return 0;
+	if (l->planar) {
+		l->frames = (uint32_t)(sg->len / unit);
+	} else {
+		l->rows = (uint32_t)(sg->len / unit);
+		l->frames = 1;
+	}
+	return 1;
+}
+
 /* Compress a new segment's bytes raw into sg->enc (sg->enc_len bytes,
  * owned by the segment and freed with its item).  Native pixel data is
  * coded by its image layout; pixels get zstd level 1 (codec.h), headers and
@@ -168,7 +245,7 @@ static int encode_segment(struct codec_ctx *ctx, const struct dcm_info *d,
 			  const uint8_t *raw, struct segment *sg)
 {
 	struct codec_layout lay;
-	int native = sg->kind == BLOB_PIXELS && native_layout(d, &lay);
+	int native = segment_layout(d, sg, &lay);
 	int level = sg->kind == BLOB_PIXELS ? 1 : 3;
 	if (codec_encode(ctx, raw, sg->len, native ? &lay : NULL, level, &sg->enc, &sg->enc_len))
 		return -ENOMEM;
@@ -249,8 +326,13 @@ static int read_file(struct ingest *ing, struct item *it)
 		reject(it, "%s", "empty file (0 bytes)");
 		return -1;
 	}
+	it->len = len;
+	if (len > STREAM_FILE_BYTES && it->src_fd == -1) {
+		it->src_fd = fd;   /* streamed: prepare_streamed reads it */
+		return 1;
+	}
 	reserve_bytes(ing, len);
-	it->len = len;   /* from here on, the writer gives the budget back */
+	it->reserved = len;   /* from here on, the writer gives the budget back */
 	uint8_t *buf = malloc(len);
 	if (!buf) {
 		/* A store-side failure, not the file's fault: not "rejected". */
@@ -282,12 +364,317 @@ static int read_file(struct ingest *ing, struct item *it)
 	return 0;
 }
 
+/* ---- streamed files ---- */
+
+/* Read exactly len bytes at off.  0, 1 when the file ends first (it shrank),
+ * or -errno. */
+static int pread_full(int fd, void *buf, size_t len, uint64_t off)
+{
+	size_t got = 0;
+	while (got < len) {
+		ssize_t n = pread(fd, (uint8_t *)buf + got, len - got, (off_t)(off + got));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		if (n == 0)
+			return 1;
+		got += (size_t)n;
+	}
+	return 0;
+}
+
+/* A SIGBUS while the scanner walks a mapped file (another writer cut the
+ * file short) ends that scan, not the process. */
+static __thread sigjmp_buf *scan_guard;
+static pthread_once_t sigbus_once = PTHREAD_ONCE_INIT;
+
+static void on_sigbus(int sig)
+{
+	if (scan_guard)
+		siglongjmp(*scan_guard, 1);
+	signal(sig, SIG_DFL);   /* not ours: the fault repeats and kills, as it would */
+}
+
+static void sigbus_install(void)
+{
+	struct sigaction old, sa;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_sigbus;
+	sigemptyset(&sa.sa_mask);
+	/* Only where nobody else handles SIGBUS. */
+	if (sigaction(SIGBUS, NULL, &old) == 0 && old.sa_handler == SIG_DFL)
+		sigaction(SIGBUS, &sa, NULL);
+}
+
+/* dcm_scan over a mapping of the file: the scanner skips the pixel value
+ * by its length (fragments by their item headers), so only the pages it
+ * reads are touched, never the whole file.  The DCM status, or -1 when the
+ * file was cut short meanwhile, or -errno of the mapping. */
+static int scan_mapped(int fd, size_t len, struct dcm_info *info, char *err, size_t errlen)
+{
+	pthread_once(&sigbus_once, sigbus_install);
+	void *p = mmap(NULL, len, PROT_READ, MAP_SHARED, fd, 0);
+	if (p == MAP_FAILED)
+		return -errno;
+	madvise(p, len, MADV_RANDOM);
+	sigjmp_buf jb;
+	int rc = -1;
+	if (sigsetjmp(jb, 1) == 0) {
+		scan_guard = &jb;
+		rc = dcm_scan(p, len, info, err, errlen);
+	}
+	scan_guard = NULL;
+	munmap(p, len);
+	return rc;
+}
+
+/* Pieces of one streamed file, shared by the threads that do them. */
+struct piece_job {
+	struct ingest *ing;
+	struct item *it;
+	pthread_mutex_t lock;
+	int next, end;             /* segments [next, end) are pieces not yet taken */
+	int err;                   /* the first failure: -errno, or 1 (file shrank) */
+};
+
+static void piece_slot_take(struct ingest *ing)
+{
+	pthread_mutex_lock(&ing->lock);
+	while (ing->piece_slots <= 0)
+		pthread_cond_wait(&ing->cond, &ing->lock);
+	ing->piece_slots--;
+	pthread_mutex_unlock(&ing->lock);
+}
+
+static void piece_slot_give(struct ingest *ing)
+{
+	pthread_mutex_lock(&ing->lock);
+	ing->piece_slots++;
+	pthread_cond_broadcast(&ing->cond);
+	pthread_mutex_unlock(&ing->lock);
+}
+
+/* One piece: read, hash, look up, and when new encode it and write it as a
+ * temporary blob file (the writer decides for good).  0, 1 (short read),
+ * or -errno. */
+static int piece_do(struct ingest *ing, struct catalog *cat, struct codec_ctx *ctx,
+		    struct item *it, struct segment *sg)
+{
+	uint8_t *raw = malloc(sg->len);
+	if (!raw)
+		return -ENOMEM;
+	int r = pread_full(it->src_fd, raw, sg->len, sg->off);
+	if (r) {
+		free(raw);
+		return r;
+	}
+	hash_bytes(raw, sg->len, sg->hash);
+	r = find_existing(ing->s, cat, ctx, sg, raw, &sg->found);
+	if (r == 0 && (r = encode_segment(ctx, &it->info, raw, sg)) == 0) {
+		free(raw);
+		raw = NULL;
+		struct blob_header h = { .ordinal = 0, .kind = sg->kind, .raw_size = sg->len,
+					 .enc_size = sg->enc_len };
+		memcpy(h.hash, sg->hash, HASH_LEN);
+		char tmp[4200];
+		r = blob_file_write_tmp_unique(store_dir(ing->s), &h, sg->enc, tmp, sizeof(tmp));
+		free(sg->enc);
+		sg->enc = NULL;
+		if (!r && !(sg->tmp = strdup(tmp))) {
+			unlink(tmp);
+			r = -ENOMEM;
+		}
+	}
+	free(raw);
+	return r < 0 ? r : 0;
+}
+
+static void piece_loop(struct piece_job *job, struct catalog *cat, struct codec_ctx *ctx)
+{
+	for (;;) {
+		pthread_mutex_lock(&job->lock);
+		int i = job->err ? job->end : job->next++;
+		pthread_mutex_unlock(&job->lock);
+		if (i >= job->end)
+			return;
+		piece_slot_take(job->ing);
+		int r = piece_do(job->ing, cat, ctx, job->it, &job->it->seg[i]);
+		piece_slot_give(job->ing);
+		if (r) {
+			pthread_mutex_lock(&job->lock);
+			if (!job->err)
+				job->err = r;
+			pthread_mutex_unlock(&job->lock);
+		}
+	}
+}
+
+static void *piece_helper(void *arg)
+{
+	struct piece_job *job = arg;
+	struct catalog *cat = NULL;
+	struct codec_ctx *ctx = codec_ctx_new();
+	int r = ctx ? store_catalog(job->ing->s, &cat) : -ENOMEM;
+	if (!r) {
+		piece_loop(job, cat, ctx);
+	} else {
+		pthread_mutex_lock(&job->lock);
+		if (!job->err)
+			job->err = r;
+		pthread_mutex_unlock(&job->lock);
+	}
+	catalog_close(cat);
+	codec_ctx_free(ctx);
+	return NULL;
+}
+
+/* The whole file's key, read in order.  0, 1 (it shrank), or -errno. */
+static int hash_whole_file(struct item *it)
+{
+	uint8_t *buf = malloc(HASH_READ_BYTES);
+	struct hash_stream *hs = hash_stream_new();
+	int r = buf && hs ? 0 : -ENOMEM;
+	for (uint64_t off = 0; !r && off < it->len; off += HASH_READ_BYTES) {
+		size_t n = it->len - off < HASH_READ_BYTES ? (size_t)(it->len - off) : HASH_READ_BYTES;
+		if (!(r = pread_full(it->src_fd, buf, n, off)))
+			hash_stream_add(hs, buf, n);
+	}
+	if (hs)
+		hash_stream_end(hs, it->file_hash);
+	free(buf);
+	return r;
+}
+
+static void fail_item(struct item *it, int err, const char *what)
+{
+	it->res.outcome = INGEST_FAILED;
+	it->res.err = err;
+	snprintf(it->res.reason, sizeof(it->res.reason), "%s: %s", what, strerror(-err));
+}
+
+/* Prepare a file larger than STREAM_FILE_BYTES from it->src_fd: header and
+ * trailer in memory, the pixel value in pieces done on every core (at most
+ * ing->piece_slots in memory at once), the file's key read in order
+ * meanwhile.  Returns 1 when the file cannot be cut (deflated, no pixel
+ * value, little of it) and is to be read whole, else 0 (it->res says what
+ * went wrong, if anything). */
+static int prepare_streamed(struct ingest *ing, struct catalog *cat, struct codec_ctx *ctx,
+			    struct item *it)
+{
+	char err[200] = "";
+	struct stat before, after;
+	if (fstat(it->src_fd, &before) < 0) {
+		reject(it, "cannot read: %s", strerror(errno));
+		return 0;
+	}
+	int sc = scan_mapped(it->src_fd, it->len, &it->info, err, sizeof(err));
+	if (sc == -1) {
+		reject(it, "%s", "the file shrank while it was read (truncated by another writer?)");
+		return 0;
+	}
+	if (sc < 0) {
+		reject(it, "cannot map: %s", strerror(-sc));
+		return 0;
+	}
+	if (sc != DCM_OK) {
+		reject(it, "%s", err[0] ? err : dcm_strerror(sc));
+		return 0;
+	}
+	const struct dcm_info *d = &it->info;
+	uint64_t po = d->pixel_value_offset, pl = d->pixel_value_length;
+	if (d->syntax == DCM_SYNTAX_DEFLATED || !d->pixel_tag || pl < 2 * PIECE_BYTES)
+		return 1;
+	/* Pieces of whole rows (frames of planes), at most RECORD_MAX_PIECES. */
+	uint64_t unit = piece_unit(d);
+	uint64_t piece = PIECE_BYTES;
+	if (pl / piece >= RECORD_MAX_PIECES)
+		piece = pl / RECORD_MAX_PIECES + 1;
+	piece = (piece + unit - 1) / unit * unit;
+	if (!(it->seg = calloc(RECORD_MAX_SEGMENTS, sizeof(*it->seg)))) {
+		it->seg = it->seg_small;
+		fail_item(it, -ENOMEM, "out of memory");
+		return 0;
+	}
+	it->seg[it->nseg++] = (struct segment){ .off = 0, .len = po, .kind = BLOB_HEADER };
+	int first_piece = it->nseg;
+	for (uint64_t o = 0; o < pl; o += piece)
+		it->seg[it->nseg++] = (struct segment){ .off = po + o, .len = pl - o < piece ? pl - o : piece,
+							.kind = BLOB_PIXELS, .piece = 1 };
+	int end_piece = it->nseg;
+	if (po + pl < it->len)
+		it->seg[it->nseg++] = (struct segment){ .off = po + pl, .len = it->len - po - pl,
+							.kind = BLOB_TRAILER };
+	/* Header and trailer: small, in memory, done like any file's. */
+	for (int i = 0; i < it->nseg; i++) {
+		struct segment *sg = &it->seg[i];
+		if (sg->piece)
+			continue;
+		int r = (sg->raw_own = malloc(sg->len ? sg->len : 1)) ? 0 : -ENOMEM;
+		if (!r)
+			r = pread_full(it->src_fd, sg->raw_own, sg->len, sg->off);
+		if (!r) {
+			hash_bytes(sg->raw_own, sg->len, sg->hash);
+			r = find_existing(ing->s, cat, ctx, sg, sg->raw_own, &sg->found);
+			if (r == 0)
+				r = encode_segment(ctx, d, sg->raw_own, sg);
+			else if (r == 1)
+				r = 0;
+		}
+		if (r == 1) {
+			reject(it, "%s", "the file shrank while it was read (truncated by another writer?)");
+			return 0;
+		}
+		if (r) {
+			fail_item(it, r, "cannot prepare");
+			return 0;
+		}
+	}
+	struct piece_job job = { .ing = ing, .it = it, .next = first_piece, .end = end_piece };
+	pthread_mutex_init(&job.lock, NULL);
+	int helpers = ing->piece_slots_max - 1;
+	if (helpers > end_piece - first_piece - 1)
+		helpers = end_piece - first_piece - 1;
+	pthread_t tids[8];
+	int started = 0;
+	while (started < helpers && started < 8 &&
+	       pthread_create(&tids[started], NULL, piece_helper, &job) == 0)
+		started++;
+	/* The whole file's key in order while the helpers encode; then help. */
+	int hr = hash_whole_file(it);
+	piece_loop(&job, cat, ctx);
+	for (int i = 0; i < started; i++)
+		pthread_join(tids[i], NULL);
+	pthread_mutex_destroy(&job.lock);
+	int r = job.err ? job.err : hr;
+	if (!r && (fstat(it->src_fd, &after) < 0 || after.st_size != before.st_size ||
+		   after.st_mtim.tv_sec != before.st_mtim.tv_sec ||
+		   after.st_mtim.tv_nsec != before.st_mtim.tv_nsec))
+		r = 1;
+	if (r == 1)
+		reject(it, "%s", "the file changed while it was read (written by another program?)");
+	else if (r)
+		fail_item(it, r, r == -ENOMEM ? "out of memory" : "cannot store a piece");
+	return 0;
+}
+
 static void prepare(struct ingest *ing, struct catalog *cat, struct codec_ctx *ctx,
 		    struct item *it)
 {
 	it->res.path = it->path;
-	if (read_file(ing, it) < 0)
+	int rf = read_file(ing, it);
+	if (rf < 0)
 		return;
+	if (rf == 1) {
+		if (prepare_streamed(ing, cat, ctx, it) == 0)
+			return;
+		/* Not cut into pieces after all: read whole like any file. */
+		close(it->src_fd);
+		it->src_fd = -2;   /* read_file reads it whole this time */
+		memset(&it->info, 0, sizeof(it->info));
+		if (read_file(ing, it) < 0)
+			return;
+	}
 	char err[200];
 	int scanned = dcm_scan(it->bytes, it->len, &it->info, err, sizeof(err));
 	if (scanned != DCM_OK) {
@@ -375,7 +762,7 @@ static void *worker_main(void *arg)
 	int r = store_catalog(ing->s, &cat);
 	char *path;
 	while (pop_path(ing, &path)) {
-		struct item *it = calloc(1, sizeof(*it));
+		struct item *it = item_new();
 		if (!it) {
 			/* Not counted as done otherwise: a progress loop waiting for
 			 * the queue to drain would wait for ever. */
@@ -433,28 +820,110 @@ static int ensure_pack(struct ingest *ing, char *err, size_t errlen)
 	return r;
 }
 
+/* A streamed piece's bytes, read again from its file into *buf (the
+ * caller's, to free); they must still hash to its key.  0, -ENOMEM,
+ * -ESTALE (the file changed since the worker read it), or -errno. */
+static int load_piece(int fd, uint64_t off, uint64_t len, const uint8_t hash[HASH_LEN],
+		      uint8_t **buf)
+{
+	uint8_t *b = malloc(len ? len : 1);
+	if (!b)
+		return -ENOMEM;
+	int r = pread_full(fd, b, len, off);
+	uint8_t h[HASH_LEN];
+	if (!r) {
+		hash_bytes(b, len, h);
+		if (memcmp(h, hash, HASH_LEN))
+			r = -ESTALE;
+	}
+	if (r) {
+		free(b);
+		return r == 1 ? -ESTALE : r;
+	}
+	*buf = b;
+	return 0;
+}
+
+/* The bytes of a segment held in memory: the file's, or a streamed file's
+ * header or trailer.  NULL for a piece (read again when needed). */
+static const uint8_t *segment_raw(const struct item *it, const struct segment *sg)
+{
+	return it->bytes ? it->bytes + sg->off : sg->raw_own;
+}
+
+/* A piece written by a worker that the writer does not take. */
+static void drop_piece_file(struct segment *sg)
+{
+	if (sg->tmp) {
+		unlink(sg->tmp);
+		free(sg->tmp);
+		sg->tmp = NULL;
+	}
+}
+
+/* Whether pending blob p holds raw[0..len) (p's bytes from its file when
+ * they are not in memory).  1, 0, or -errno. */
+static int pending_equals(const struct pending *p, const uint8_t *raw, uint64_t len)
+{
+	if (p->raw)
+		return !memcmp(p->raw, raw, len);
+	uint8_t *b;
+	int r = load_piece(p->src_fd, p->src_off, len, p->ref.hash, &b);
+	if (r)
+		return r;
+	r = !memcmp(b, raw, len);
+	free(b);
+	return r;
+}
+
+/* *raw, or when NULL (a piece) its bytes read again into *loaded.  0 or
+ * load_piece's error. */
+static int need_raw(const struct item *it, const struct segment *sg, const uint8_t **raw,
+		    uint8_t **loaded)
+{
+	if (*raw)
+		return 0;
+	int r = load_piece(it->src_fd, sg->off, sg->len, sg->hash, loaded);
+	if (!r)
+		*raw = *loaded;
+	return r;
+}
+
 /* Store one new segment (or find that this batch already stored it). */
 static int write_segment(struct ingest *ing, struct item *it, struct segment *sg,
 			 uint64_t *stored)
 {
-	const uint8_t *raw = it->bytes + sg->off;
+	const uint8_t *raw = segment_raw(it, sg);
+	uint8_t *loaded = NULL;        /* a piece's bytes, read when a comparison needs them */
 	struct blob_ref cand[MAX_CANDIDATES];
 	uint32_t ordinal = 0;
+	int r = 0, eq;
 	/* Files of this batch are not under their final names yet. */
 	for (size_t i = 0; i < ing->npending; i++) {
 		struct pending *p = &ing->pending[i];
 		if (memcmp(p->ref.hash, sg->hash, HASH_LEN))
 			continue;
-		if (p->ref.raw_size == sg->len && !memcmp(p->raw, raw, sg->len)) {
-			sg->found = p->ref;
-			return 0;
+		if (p->ref.raw_size == sg->len) {
+			if ((r = need_raw(it, sg, &raw, &loaded)))
+				goto out;
+			if ((eq = pending_equals(p, raw, sg->len)) < 0) {
+				r = eq;
+				goto out;
+			}
+			if (eq) {
+				sg->found = p->ref;
+				drop_piece_file(sg);
+				goto out;
+			}
 		}
 		if (p->ref.ordinal >= ordinal)
 			ordinal = p->ref.ordinal + 1;
 	}
 	int n = catalog_blob_candidates(ing->writer_cat, sg->hash, cand, MAX_CANDIDATES);
-	if (n < 0)
-		return n;
+	if (n < 0) {
+		r = n;
+		goto out;
+	}
 	for (int i = 0; i < n; i++) {
 		if (cand[i].pack == 0) {
 			int pend = 0;
@@ -463,20 +932,31 @@ static int write_segment(struct ingest *ing, struct item *it, struct segment *sg
 			if (pend)
 				continue;   /* compared above */
 		}
-		int eq = store_blob_equals(ing->s, ing->writer_codec, &cand[i], raw, sg->len);
+		if ((r = need_raw(it, sg, &raw, &loaded)))
+			goto out;
+		eq = store_blob_equals(ing->s, ing->writer_codec, &cand[i], raw, sg->len);
 		if (eq == 1) {
 			sg->found = cand[i];
-			return 0;
+			drop_piece_file(sg);
+			goto out;
 		}
 		if (cand[i].ordinal >= ordinal)
 			ordinal = cand[i].ordinal + 1;
 	}
-	if (n == MAX_CANDIDATES)
-		return -EOVERFLOW;
-	int r;
+	if (n == MAX_CANDIDATES) {
+		r = -EOVERFLOW;
+		goto out;
+	}
+	/* A worker's piece file names ordinal 0: another ordinal is written here. */
+	if (ordinal)
+		drop_piece_file(sg);
 	/* No sg->enc: the worker found it stored, but gc freed it since. */
-	if (!sg->enc && (r = encode_segment(ing->writer_codec, &it->info, raw, sg)))
-		return r;
+	if (!sg->enc && !sg->tmp) {
+		if ((r = need_raw(it, sg, &raw, &loaded)))
+			goto out;
+		if ((r = encode_segment(ing->writer_codec, &it->info, raw, sg)))
+			goto out;
+	}
 	struct blob_header h = { .ordinal = ordinal, .kind = sg->kind,
 				 .raw_size = sg->len, .enc_size = sg->enc_len };
 	memcpy(h.hash, sg->hash, HASH_LEN);
@@ -484,17 +964,26 @@ static int write_segment(struct ingest *ing, struct item *it, struct segment *sg
 				.enc_size = sg->enc_len };
 	memcpy(ref.hash, sg->hash, HASH_LEN);
 	struct pending *p = NULL;
-	if (sg->enc_len >= BLOB_FILE_THRESHOLD) {
+	if (sg->tmp || sg->enc_len >= BLOB_FILE_THRESHOLD) {
 		if (ing->npending == ing->cappending) {
 			size_t cap = ing->cappending ? ing->cappending * 2 : 64;
 			struct pending *np = realloc(ing->pending, cap * sizeof(*np));
-			if (!np)
-				return -ENOMEM;
+			if (!np) {
+				r = -ENOMEM;
+				goto out;
+			}
 			ing->pending = np;
 			ing->cappending = cap;
 		}
 		p = &ing->pending[ing->npending];
-		r = blob_file_write_tmp(store_dir(ing->s), &h, sg->enc, p->tmp, sizeof(p->tmp));
+		if (sg->tmp) {
+			/* Written by a worker already: the writer takes it over. */
+			snprintf(p->tmp, sizeof(p->tmp), "%s", sg->tmp);
+			free(sg->tmp);
+			sg->tmp = NULL;
+		} else {
+			r = blob_file_write_tmp(store_dir(ing->s), &h, sg->enc, p->tmp, sizeof(p->tmp));
+		}
 		if (!r)
 			ing->npending++;
 	} else {
@@ -506,17 +995,21 @@ static int write_segment(struct ingest *ing, struct item *it, struct segment *sg
 		ref.offset = off + BLOB_HEADER_BYTES;
 	}
 	if (r)
-		return r;
+		goto out;
 	r = catalog_insert_blob(ing->writer_cat, &ref);
 	if (r)
-		return r;
+		goto out;
 	if (p) {
 		p->ref = ref;
-		p->raw = raw;
+		p->raw = segment_raw(it, sg);
+		p->src_fd = it->src_fd;
+		p->src_off = sg->off;
 	}
 	sg->found = ref;
 	*stored += sg->enc_len;
-	return 0;
+out:
+	free(loaded);
+	return r;
 }
 
 static int segments_match(struct catalog *cat, int64_t instance_id, const struct item *it)
@@ -739,7 +1232,7 @@ static void commit_batch(struct ingest *ing, struct item **v, int n)
 					 culprit->path, why);
 		}
 		account(ing, it);
-		ing->inflight -= it->len;
+		ing->inflight -= it->reserved;
 		ing->inflight_items--;
 		ing->queued--;
 	}
@@ -829,6 +1322,7 @@ int ingest_begin(struct store *s, int threads, ingest_report_fn report,
 		threads = n > 0 ? (int)n : 1;
 	}
 	ing->nthreads = threads;
+	ing->piece_slots = ing->piece_slots_max = threads < 4 ? threads : 4;
 	ing->totals.started_ns = wall_clock_ns();
 	pthread_mutex_init(&ing->lock, NULL);
 	pthread_cond_init(&ing->cond, NULL);
@@ -955,7 +1449,7 @@ int ingest_end(struct ingest *ing, struct ingest_totals *t)
 
 int ingest_one(struct ingest *ing, const char *path, struct ingest_result *res)
 {
-	struct item *it = calloc(1, sizeof(*it));
+	struct item *it = item_new();
 	if (!it || !(it->path = strdup(path))) {
 		free(it);
 		return -ENOMEM;

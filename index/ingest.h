@@ -8,6 +8,19 @@
  * interrupted import leaves at most orphan data that gc removes; running it
  * again completes the set with nothing stored twice.
  *
+ * A file larger than 64 MiB is streamed, never held whole: it is scanned
+ * through a mapping (only the pages the scanner reads are touched), its
+ * header and trailer are read, and its pixel value is cut into pieces of
+ * about 16 MiB (FORMAT.md), each a blob of its own that the worker and
+ * helper threads (one per core, at most 4) read, hash, look up, confirm and
+ * encode in parallel, and write as a temporary blob file that the writer
+ * takes over (or drops, when the bytes turn out stored); meanwhile the
+ * worker reads the file once in order for its whole-file key.  At most one
+ * piece per helper is in memory, so an import's peak memory does not grow
+ * with the file.  The writer compares a piece again by reading it from the
+ * file (checked against its key).  A file that changes while it is read
+ * is refused.
+ *
  * A session holds the store's ingest lock shared (store.h) from its first
  * ingest_add to ingest_end, and ingest_one for its one file, so gc cannot
  * free a blob between a worker choosing to share it and the commit; the

@@ -34,7 +34,7 @@ struct instance {
 	uint64_t size;
 	uint32_t nchunks;
 	int nseg;
-	struct segment seg[RECORD_MAX_SEGMENTS];
+	struct segment *seg;    /* up to RECORD_MAX_SEGMENTS: sized at open */
 };
 
 void instance_close(struct instance *in)
@@ -45,6 +45,7 @@ void instance_close(struct instance *in)
 		codec_blob_close(in->seg[i].blob);
 		blob_view_release(&in->seg[i].view);
 	}
+	free(in->seg);
 	free(in);
 }
 
@@ -84,11 +85,21 @@ int instance_open(struct store *s, struct catalog *cat, int64_t id,
 		return -ENOMEM;
 	in->store = s;
 	in->id = id;
-	struct blob_ref refs[RECORD_MAX_SEGMENTS];
-	int n = catalog_segments(cat, id, refs, RECORD_MAX_SEGMENTS);
-	if (n <= 0) {
+	/* Most files have 1 to 3 segments; a large one stored in pieces more. */
+	struct blob_ref small[4], *refs = small;
+	int n = catalog_segments(cat, id, refs, 4);
+	if (n == 4) {   /* perhaps more: ask again for all */
+		if (!(refs = malloc(RECORD_MAX_SEGMENTS * sizeof(*refs)))) {
+			free(in);
+			return -ENOMEM;
+		}
+		n = catalog_segments(cat, id, refs, RECORD_MAX_SEGMENTS);
+	}
+	if (n <= 0 || !(in->seg = calloc((size_t)n, sizeof(*in->seg)))) {
+		if (refs != small)
+			free(refs);
 		free(in);
-		return n < 0 ? n : -ENOENT;
+		return n < 0 ? n : n ? -ENOMEM : -ENOENT;
 	}
 	int r = 0;
 	for (int i = 0; i < n && !r; i++) {
@@ -119,6 +130,8 @@ int instance_open(struct store *s, struct catalog *cat, int64_t id,
 			snprintf(why, whylen, "segment %d %s: %s", i, what, where);
 		}
 	}
+	if (refs != small)
+		free(refs);
 	if (r) {
 		instance_close(in);
 		return r;

@@ -11,6 +11,8 @@
 #include <string.h>
 
 #define RECORD_VERSION 1
+#define RECORD_VERSION_PIECES 2     /* more than RECORD_V1_SEGMENTS segments */
+#define RECORD_V1_SEGMENTS 3
 
 /* Numbers are copied in host order: the format says little endian. */
 _Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__,
@@ -69,7 +71,8 @@ static int put32(struct buf *b, uint32_t v) { return put(b, &v, 4); }
 int record_encode(const struct instance_record *r, uint8_t **out, size_t *len)
 {
 	struct buf b = {0};
-	int e = put32(&b, RECORD_VERSION) | put64(&b, (uint64_t)r->instance_id) |
+	uint32_t ver = r->nseg > RECORD_V1_SEGMENTS ? RECORD_VERSION_PIECES : RECORD_VERSION;
+	int e = put32(&b, ver) | put64(&b, (uint64_t)r->instance_id) |
 		put64(&b, (uint64_t)r->series_id) | put64(&b, (uint64_t)r->study_id) |
 		put64(&b, (uint64_t)r->patient_id) | put32(&b, r->version) |
 		put64(&b, (uint64_t)r->stored_at_ns) | put64(&b, r->size) |
@@ -124,7 +127,9 @@ int record_decode(const uint8_t *p, size_t len, struct instance_record *r)
 	get(&d, &r->size, 8);
 	get(&d, r->file_hash, HASH_LEN);
 	get(&d, &r->nseg, 4);
-	if (d.bad || ver != RECORD_VERSION || r->nseg > RECORD_MAX_SEGMENTS)
+	uint32_t max = ver == RECORD_VERSION ? RECORD_V1_SEGMENTS
+		       : ver == RECORD_VERSION_PIECES ? RECORD_MAX_SEGMENTS : 0;
+	if (d.bad || (ver != RECORD_VERSION && ver != RECORD_VERSION_PIECES) || r->nseg > max)
 		return -EBADMSG;
 	for (uint32_t i = 0; i < r->nseg; i++) {
 		get(&d, r->seg[i].hash, HASH_LEN);

@@ -9,11 +9,14 @@
  * instance removed, so that reindex does not bring it back.  FORMAT.md
  * says the same in prose; the two must agree.
  *
- * Record payload, version 1.  Integers little endian; i64 signed, the
- * rest unsigned.
+ * Record payload, version 1 or 2.  Integers little endian; i64 signed,
+ * the rest unsigned.  Version 2 is version 1 with more segments allowed:
+ * it is written only for a record of more than 3 segments (a large pixel
+ * value stored in pieces, ingest.h), so readers of version 1 refuse it
+ * rather than misread it; every other record is still written as version 1.
  *
  *   offset   size  field
- *        0      4  record version: 1
+ *        0      4  record version: 1, or 2 when s > 3
  *        4      8  i64 instance id (the file's inode number in the mount)
  *       12      8  i64 series id
  *       20      8  i64 study id
@@ -23,10 +26,12 @@
  *       40      8  i64 stored at, ns since 1970 (CLOCK_REALTIME)
  *       48      8  file size
  *       56     16  file hash: XXH3-128 of the whole file (hash.h)
- *       72      4  number of segments s, 1 to RECORD_MAX_SEGMENTS
+ *       72      4  number of segments s, 1 to 3 in version 1, 1 to
+ *                  RECORD_MAX_SEGMENTS in version 2
  *       76   32*s  segments, in file order, each:
  *                    +0 16 blob hash, +16 4 ordinal, +20 4 kind (enum
- *                    blob_kind), +24 8 raw size
+ *                    blob_kind), +24 8 raw size; a pixel value stored in
+ *                    pieces is consecutive segments of kind pixels
  *   76+32s    ...  attributes to the end of the payload, each
  *                  u8 id, u16 length n, n bytes; text without a NUL,
  *                  integers i32 (n = 4).  Ids (record.c, fields[]):
@@ -64,7 +69,9 @@
 #include "dicom.h"
 #include "hash.h"
 
-#define RECORD_MAX_SEGMENTS 3
+/* Header, up to 1024 pieces of pixel value, trailer. */
+#define RECORD_MAX_PIECES 1024
+#define RECORD_MAX_SEGMENTS (RECORD_MAX_PIECES + 2)
 
 struct record_segment {
 	uint8_t hash[HASH_LEN];
@@ -91,8 +98,8 @@ int record_encode(const struct instance_record *r, uint8_t **out, size_t *len);
 /* Parse the len-byte payload p into *r (overwritten whole; strings are
  * cut to their field in struct dcm_info, absent numbers stay 0, absent
  * series and instance numbers -1).  Returns 0, or -EBADMSG when the
- * payload is short, of another record version, has more than
- * RECORD_MAX_SEGMENTS segments, or an attribute runs past its end. */
+ * payload is short, of another record version, has more segments than
+ * its version allows, or an attribute runs past its end. */
 int record_decode(const uint8_t *p, size_t len, struct instance_record *r);
 
 #define TOMBSTONE_BYTES 16

@@ -124,6 +124,30 @@ static void test_round_trip_full_record(void **state)
 	}
 }
 
+/* Up to 3 segments a record is version 1, as older dcmfs reads it; more
+ * (a pixel value stored in pieces) is version 2; a version 1 record that
+ * claims more than 3 segments is refused. */
+static void test_record_version_follows_segment_count(void **state)
+{
+	(void)state;
+	static struct instance_record r, back;
+	size_t len;
+	uint32_t ver;
+	uint8_t *buf = encode_full(&r, 3, &len);
+	memcpy(&ver, buf, 4);
+	assert_int_equal(ver, 1);
+	free(buf);
+	buf = encode_full(&r, 4, &len);
+	memcpy(&ver, buf, 4);
+	assert_int_equal(ver, 2);
+	assert_int_equal(record_decode(buf, len, &back), 0);
+	assert_int_equal(back.nseg, 4);
+	ver = 1;
+	memcpy(buf, &ver, 4);
+	assert_int_equal(record_decode(buf, len, &back), -EBADMSG);
+	free(buf);
+}
+
 static void test_round_trip_small_and_empty_values(void **state)
 {
 	(void)state;
@@ -335,6 +359,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_round_trip_full_record),
+		cmocka_unit_test(test_record_version_follows_segment_count),
 		cmocka_unit_test(test_round_trip_small_and_empty_values),
 		cmocka_unit_test(test_many_records_differ_in_every_field),
 		cmocka_unit_test(test_truncated_records_are_refused),

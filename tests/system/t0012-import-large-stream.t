@@ -1,0 +1,134 @@
+#!/bin/bash
+# t0012-import-large-stream.t - a large file (a generated whole-slide image,
+# native RGB, ~100 MB) is imported streamed: in pieces, with a bounded peak
+# RSS, and comes back byte-identical through get, the mount, verify and
+# reindex; a second import finds it a duplicate, and so does the same file
+# met twice in one import; a file cut short while it is read is refused;
+# kill -9 in the middle of its import leaves a store verify finds clean,
+# with no partial blob visible; a full disk fails it with a one-line error
+# and leaves nothing behind.
+. "$(dirname "$0")/lib/common.sh"
+SEED=${CORPUS:+$CORPUS/real/us/US1_UNCR.dcm}
+[ -n "$SEED" ] && [ -f "$SEED" ] || skip_all "needs ../shared/corpus (real/us/US1_UNCR.dcm, an RGB image)"
+"$PY" -c 'import numpy, pydicom' 2>/dev/null || skip_all "needs python3-numpy and python3-pydicom"
+[ -x /usr/bin/time ] || skip_all "needs /usr/bin/time (GNU time) for the peak RSS"
+RSS_LIMIT_KB=$((200 * 1024))
+
+W=$T/slide.dcm
+"$PY" "$LIB/wsi_gen.py" "$SEED" "$W" 500 7 || { echo "Bail out! wsi_gen.py failed"; exit 1; }
+size=$(stat -c %s "$W")
+diag "generated slide: $size bytes, 500 tiles of 256x256 RGB"
+
+S=$T/store
+"$CTL" init "$S" >/dev/null
+/usr/bin/time -f %M -o "$T/rss" "$CTL" import -q "$S" "$W" >"$T/import.log" 2>&1
+st=$?
+diag <"$T/import.log"
+check "import exits 0" test $st = 0
+rss=$(tail -1 "$T/rss")
+case "$BUILD" in
+*sanitize*) skip "peak RSS under AddressSanitizer (its quarantine keeps freed memory): $rss KB" ;;
+*)
+	[ "$rss" -lt "$RSS_LIMIT_KB" ] && ok "peak import RSS $rss KB < $RSS_LIMIT_KB KB for a $((size >> 20)) MiB file" ||
+		not_ok "peak import RSS $rss KB, limit $RSS_LIMIT_KB KB" ;;
+esac
+nseg=$(sqlite3 "$S/index.db" "SELECT count(*) FROM segments")
+[ "$nseg" -gt 3 ] && ok "stored in pieces: $nseg segments" || not_ok "stored in $nseg segments, not in pieces"
+sop=$(sqlite3 "$S/index.db" "SELECT sop_uid FROM instances")
+check "get gives the file back byte-identical" bash -c "'$CTL' get '$S' '$sop' -o '$T/back.dcm' && cmp '$W' '$T/back.dcm'"
+rm -f "$T/back.dcm"
+check "verify is clean" "$CTL" verify "$S"
+"$CTL" import -q "$S" "$W" >"$T/again.log" 2>&1
+grep -q "0 new, 1 duplicate" "$T/again.log" && ok "a second import finds a duplicate" ||
+	not_ok "second import: $(cat "$T/again.log")"
+check "reindex" "$CTL" reindex "$S"
+check "after reindex, get is byte-identical" bash -c "'$CTL' get '$S' '$sop' -o '$T/back.dcm' && cmp '$W' '$T/back.dcm'"
+rm -f "$T/back.dcm"
+check "after reindex, verify is clean" "$CTL" verify "$S"
+
+# The mount reads it back too.
+if [ -e /dev/fuse ] && command -v fusermount3 >/dev/null; then
+	need_fuse
+	fs_mount_or_bail "$S" "$T/mnt" -o ro
+	f=$(find "$T/mnt/patients" -type f | head -1)
+	check "the mount reads it byte-identical" cmp "$W" "$f"
+	check "unmount" fs_umount "$T/mnt"
+else
+	skip "no FUSE here: the mount read is not tried"
+fi
+
+# import_until_a_piece STORE FILE LOG: a new store, FILE imported into it in
+# the background (its pid in $pid) until its first piece file is written.
+import_until_a_piece() {
+	"$CTL" init "$1" >/dev/null
+	"$CTL" import -q "$1" "$2" >"$3" 2>&1 &
+	pid=$!
+	CLEANUP_PIDS+=("$pid")
+	for _ in $(seq 1 400); do
+		[ -n "$(find "$1/blobs" -name '*.tmp*' 2>/dev/null | head -1)" ] && break
+		sleep 0.01
+	done
+}
+
+# The same large file twice in one import (the second meets the first's
+# pieces before they are published): one stored, one duplicate, no blob twice.
+S4=$T/store4
+mkdir -p "$T/two"
+ln "$W" "$T/two/a.dcm" && ln "$W" "$T/two/b.dcm"
+"$CTL" init "$S4" >/dev/null
+"$CTL" import -q "$S4" "$T/two" >"$T/two.log" 2>&1
+grep -q "1 new, 1 duplicate" "$T/two.log" && ok "the same large file twice: 1 new, 1 duplicate" ||
+	not_ok "twice: $(cat "$T/two.log")"
+check "no blob stored twice" test "$(sqlite3 "$S4/index.db" "SELECT count(*) FROM (SELECT hash FROM blobs GROUP BY hash HAVING count(*) > 1)")" = 0
+check "no temporary piece file left" test -z "$(find "$S4/blobs" -name '*.tmp*')"
+rm -rf "$S4" "$T/two"
+
+# The file cut short by another program while its pieces are read: refused,
+# nothing of it stored.
+S5=$T/store5
+cp "$W" "$T/cut.dcm"
+import_until_a_piece "$S5" "$T/cut.dcm" "$T/cut.log"
+truncate -s 50000000 "$T/cut.dcm"
+wait $pid
+st=$?
+diag <"$T/cut.log"
+[ $st = 1 ] && grep -q "rejected.*changed while it was read" "$T/cut.log" && ok "a file cut short meanwhile is refused (exit 1)" ||
+	not_ok "cut short: exit $st"
+check "nothing of it is stored" test "$(sqlite3 "$S5/index.db" "SELECT count(*) FROM blobs")" = 0
+check "no piece file of it is left" test -z "$(find "$S5/blobs" -type f)"
+rm -rf "$S5" "$T/cut.dcm"
+
+# kill -9 while the pieces are being written: no blob of it visible.
+S2=$T/store2
+import_until_a_piece "$S2" "$W" /dev/null
+kill -9 $pid 2>/dev/null
+wait $pid 2>/dev/null
+n=$(sqlite3 "$S2/index.db" "SELECT count(*) FROM instances")
+diag "killed with $(find "$S2/blobs" -name '*.tmp*' | wc -l) temporary piece files, $n instances"
+check "no instance of the killed import" test "$n" = 0
+check "no blob of it under a final name" test -z "$(find "$S2/blobs" -type f ! -name '*.tmp*')"
+check "verify is clean after kill -9" "$CTL" verify "$S2"
+check "gc removes its temporary files" bash -c "'$CTL' gc '$S2' >/dev/null && test -z \"\$(find '$S2/blobs' -name '*.tmp*')\""
+check "the import again completes it" "$CTL" import -q "$S2" "$W"
+check "and get is byte-identical" bash -c "'$CTL' get '$S2' '$sop' -o '$T/back.dcm' && cmp '$W' '$T/back.dcm'"
+rm -f "$T/back.dcm" && rm -rf "$S2"
+
+# A full disk: a one-line error, exit 2, nothing left behind.
+mkdir -p "$T/small"
+if mount -t tmpfs -o size=40m tmpfs "$T/small" 2>/dev/null; then
+	CLEANUP_MOUNTS+=("$T/small")
+	S3=$T/small/store
+	"$CTL" init "$S3" >/dev/null
+	"$CTL" import -q "$S3" "$W" >"$T/full.log" 2>&1
+	st=$?
+	diag <"$T/full.log"
+	[ $st = 2 ] && grep -q "No space left" "$T/full.log" && ok "a full disk: exit 2, says no space" ||
+		not_ok "a full disk: exit $st"
+	check "nothing of it is left in blobs/" test -z "$(find "$S3/blobs" -type f)"
+	check "no instance" test "$(sqlite3 "$S3/index.db" "SELECT count(*) FROM instances")" = 0
+	check "verify is clean after ENOSPC" "$CTL" verify "$S3"
+	umount "$T/small"
+else
+	skip "cannot mount a tmpfs: the full disk is not tried"
+fi
+done_testing
