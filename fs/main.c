@@ -35,6 +35,7 @@
 #include <unistd.h>
 
 #include "prefetch.h"
+#include "version.h"
 
 /* ---------------- per-thread state ---------------- */
 
@@ -229,7 +230,7 @@ static int opt_proc(void *data, const char *arg, int key, struct fuse_args *outa
 		usage(stdout);
 		exit(0);
 	case KEY_VERSION:
-		printf("dcmfs 0.1 (libfuse %s)\n", fuse_pkgversion());
+		printf("dcmfs %s (libfuse %s)\n", DCMFS_VERSION, fuse_pkgversion());
 		exit(0);
 	case KEY_KEEP:
 		return 1;
