@@ -22,7 +22,8 @@ endif
 DEBIAN_PACKAGES := build-essential pkg-config libfuse3-dev fuse3 libxxhash-dev \
 	libzstd-dev libsqlite3-dev zlib1g-dev libgdcm-dev libgdcm-tools dcmtk \
 	python3 python3-pydicom libcmocka-dev rsync perl util-linux procps \
-	iproute2 time sqlite3 attr python3-xxhash python3-zstandard libjson-c-dev libssl-dev
+	iproute2 time sqlite3 attr python3-xxhash python3-zstandard libjson-c-dev libssl-dev \
+	libsystemd-dev
 
 PKGS := fuse3 libzstd sqlite3 zlib libxxhash json-c
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
@@ -89,8 +90,9 @@ $(BUILD)/dcmfs-gencorpus: $(GENCORPUS_OBJ) $(CLI_OBJ) $(LIB)
 $(BUILD)/dcmfs-%: $(BUILD)/tools/dcmfs-%.o $(LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
+# the daemon tells systemd when the mount is ready (sd_notify)
 $(FS): $(patsubst %.c,$(BUILD)/%.o,$(wildcard fs/*.c)) $(LIB)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lsystemd
 
 # Unit tests find sample data beside the source tree, wherever they run from.
 $(BUILD)/tests/unit/%.o: CFLAGS += -DDCMFS_TOP='"$(abspath .)"'

@@ -32,8 +32,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <syslog.h>
 #include <unistd.h>
 
+#include <signal.h>
+#include <systemd/sd-daemon.h>
+
+#include "log.h"
 #include "prefetch.h"
 #include "version.h"
 
@@ -69,45 +74,108 @@ struct tstate *tstate_get(struct dcmfs *d)
 	return t;
 }
 
-/* Raise the mount's readahead to 1 MiB (the kernel default is 128 KiB). */
-void raise_readahead(struct dcmfs *d)
+/* One line of /proc/self/mountinfo, the fields we use, unescaped. */
+struct mount_line {
+	unsigned maj, min;
+	char point[4096];
+	char opts[1024];            /* this mount's: rw or ro first */
+	char type[256];
+	char source[4096];
+};
+
+/* The kernel writes space, tab, newline and backslash as \ooo. */
+static void unescape_octal(const char *in, char *out, size_t len)
+{
+	size_t k = 0;
+	for (const char *p = in; *p && k + 1 < len; p++) {
+		if (p[0] == '\\' && p[1] >= '0' && p[1] <= '7' && p[2] && p[3]) {
+			out[k++] = (char)((p[1] - '0') * 64 + (p[2] - '0') * 8 + (p[3] - '0'));
+			p += 3;
+		} else {
+			out[k++] = *p;
+		}
+	}
+	out[k] = 0;
+}
+
+/* Call fn for each mount of this process's namespace until it returns
+ * nonzero; returns that value, 0 when none did, -1 without mountinfo. */
+static int each_mount(int (*fn)(const struct mount_line *, void *), void *arg)
 {
 	FILE *f = fopen("/proc/self/mountinfo", "r");
 	if (!f)
-		return;
-	char line[8192], dev[64] = "";
-	while (fgets(line, sizeof(line), f)) {
-		unsigned maj, min;
-		char mp[4096];
-		if (sscanf(line, "%*d %*d %u:%u %*s %4095s", &maj, &min, mp) != 3)
+		return -1;
+	char line[16384];
+	char point[4096], source[4096];
+	struct mount_line m;
+	int r = 0;
+	while (!r && fgets(line, sizeof(line), f)) {
+		const char *dash = strstr(line, " - ");
+		if (!dash || sscanf(line, "%*d %*d %u:%u %*s %4095s %1023s", &m.maj, &m.min,
+				    point, m.opts) != 4 ||
+		    sscanf(dash + 3, "%255s %4095s", m.type, source) != 2)
 			continue;
-		/* unescape \ooo */
-		char un[4096];
-		size_t k = 0;
-		for (const char *p = mp; *p && k + 1 < sizeof(un); p++) {
-			if (p[0] == '\\' && p[1] >= '0' && p[1] <= '7' && p[2] && p[3]) {
-				un[k++] = (char)((p[1] - '0') * 64 + (p[2] - '0') * 8 + (p[3] - '0'));
-				p += 3;
-			} else {
-				un[k++] = *p;
-			}
-		}
-		un[k] = 0;
-		if (!strcmp(un, d->mountpoint) && strstr(line, " - fuse"))
-			snprintf(dev, sizeof(dev), "%u:%u", maj, min);
+		unescape_octal(point, m.point, sizeof(m.point));
+		unescape_octal(source, m.source, sizeof(m.source));
+		r = fn(&m, arg);
 	}
 	fclose(f);
-	if (!dev[0])
-		return;
+	return r;
+}
+
+static int is_our_fuse_mount(const struct mount_line *m, void *arg)
+{
+	struct dcmfs *d = arg;
+	if (strcmp(m->point, d->mountpoint) || strncmp(m->type, "fuse", 4))
+		return 0;
 	char path[128];
-	snprintf(path, sizeof(path), "/sys/class/bdi/%s/read_ahead_kb", dev);
+	snprintf(path, sizeof(path), "/sys/class/bdi/%u:%u/read_ahead_kb", m->maj, m->min);
 	int fd = open(path, O_WRONLY | O_CLOEXEC);
-	if (fd < 0)
-		return;
-	if (write(fd, "1024", 4) < 0) {
-		/* not root: keep the default */
+	if (fd >= 0) {
+		if (write(fd, "1024", 4) < 0) {
+			/* not root: keep the default */
+		}
+		close(fd);
 	}
-	close(fd);
+	return 1;
+}
+
+/* Raise the mount's readahead to 1 MiB (the kernel default is 128 KiB). */
+void raise_readahead(struct dcmfs *d)
+{
+	each_mount(is_our_fuse_mount, d);
+}
+
+static int is_mounted_at(const struct mount_line *m, void *arg)
+{
+	return !strcmp(m->point, (const char *)arg);
+}
+
+/* A read-write dcmfs mount of d's store elsewhere: warn (two admin mounts
+ * both ingest what is dropped in their /incoming). */
+static int warn_second_rw(const struct mount_line *m, void *arg)
+{
+	struct dcmfs *d = arg;
+	if (!strcmp(m->type, "fuse.dcmfs") && !strcmp(m->source, d->store_dir) &&
+	    !strncmp(m->opts, "rw", 2) && (m->opts[2] == ',' || !m->opts[2]))
+		fprintf(stderr, "dcmfs: warning: store '%s' is already mounted read-write at '%s'\n",
+			d->store_dir, m->point);
+	return 0;
+}
+
+/* The options as given, "a,b,c", for the mount's log line. */
+static void given_options(int argc, char **argv, char *out, size_t len)
+{
+	size_t k = 0;
+	out[0] = 0;
+	for (int i = 1; i < argc; i++) {
+		const char *o = !strcmp(argv[i], "-o") && i + 1 < argc ? argv[++i] :
+				!strncmp(argv[i], "-o", 2) ? argv[i] + 2 : NULL;
+		if (o && k + 1 < len)
+			k += (size_t)snprintf(out + k, len - k, "%s%s", k ? "," : "", o);
+		if (k >= len)
+			k = len - 1;
+	}
 }
 
 /* ---------------- options and main ---------------- */
@@ -116,13 +184,16 @@ enum {
 	KEY_HELP,
 	KEY_VERSION,
 	KEY_KEEP,       /* passed on to libfuse (mount flags, allow_other, ...) */
-	KEY_DROP,       /* fstab-only words */
+	KEY_DROP,       /* fstab-only words; libfuse's high-level caching words */
 	KEY_UID,
 	KEY_GID,
 	KEY_UMASK,
 	KEY_FSNAME,
 	KEY_SUBTYPE,
 	KEY_SHARE,
+	KEY_LOG_LEVEL,
+	KEY_SUID,
+	KEY_DEV,
 };
 
 #define DOPT(t, m, v) { t, offsetof(struct dcmfs_opts, m), v }
@@ -146,15 +217,46 @@ static const struct fuse_opt dcmfs_optspec[] = {
 	FUSE_OPT_KEY("subtype=", KEY_SUBTYPE),  /* (dcmfs) */
 	FUSE_OPT_KEY("max_idle_threads=", KEY_KEEP),
 	FUSE_OPT_KEY("clone_fd", KEY_KEEP),
-	FUSE_OPT_KEY("suid", KEY_KEEP),
-	FUSE_OPT_KEY("nosuid", KEY_KEEP),
-	FUSE_OPT_KEY("dev", KEY_KEEP),
-	FUSE_OPT_KEY("nodev", KEY_KEEP),
+	FUSE_OPT_KEY("suid", KEY_SUID),
+	FUSE_OPT_KEY("nosuid", KEY_SUID),       /* nosuid,nodev unless said otherwise */
+	FUSE_OPT_KEY("dev", KEY_DEV),
+	FUSE_OPT_KEY("nodev", KEY_DEV),
+	FUSE_OPT_KEY("log_level=", KEY_LOG_LEVEL), /* err, warning, notice, info (info) */
+	FUSE_OPT_KEY("sync", KEY_KEEP),         /* the rest of mount(8)'s and libfuse's */
+	FUSE_OPT_KEY("async", KEY_KEEP),
+	FUSE_OPT_KEY("dirsync", KEY_KEEP),
+	FUSE_OPT_KEY("diratime", KEY_DROP), /* atimes: dcmfs shows stored times */
+	FUSE_OPT_KEY("nodiratime", KEY_DROP),
+	FUSE_OPT_KEY("norelatime", KEY_DROP),
+	FUSE_OPT_KEY("strictatime", KEY_DROP),
+	FUSE_OPT_KEY("nostrictatime", KEY_DROP),
+	FUSE_OPT_KEY("max_readahead=", KEY_DROP),
+	FUSE_OPT_KEY("max_background=", KEY_DROP),
+	FUSE_OPT_KEY("congestion_threshold=", KEY_DROP),
+	FUSE_OPT_KEY("context=", KEY_KEEP),
+	FUSE_OPT_KEY("fscontext=", KEY_KEEP),
+	FUSE_OPT_KEY("defcontext=", KEY_KEEP),
+	FUSE_OPT_KEY("rootcontext=", KEY_KEEP),
+	FUSE_OPT_KEY("kernel_cache", KEY_DROP),
+	FUSE_OPT_KEY("auto_cache", KEY_DROP),
+	FUSE_OPT_KEY("noauto_cache", KEY_DROP),
+	FUSE_OPT_KEY("entry_timeout=", KEY_DROP),
+	FUSE_OPT_KEY("attr_timeout=", KEY_DROP),
+	FUSE_OPT_KEY("negative_timeout=", KEY_DROP),
+	FUSE_OPT_KEY("ac_attr_timeout=", KEY_DROP),
+	FUSE_OPT_KEY("use_ino", KEY_DROP),
+	FUSE_OPT_KEY("readdir_ino", KEY_DROP),
+	FUSE_OPT_KEY("direct_io", KEY_DROP),
+	FUSE_OPT_KEY("hard_remove", KEY_DROP),
+	FUSE_OPT_KEY("intr", KEY_DROP),
+	FUSE_OPT_KEY("intr_signal=", KEY_DROP),
+	FUSE_OPT_KEY("big_writes", KEY_DROP),
+	FUSE_OPT_KEY("nonempty", KEY_DROP),
 	FUSE_OPT_KEY("exec", KEY_KEEP),
 	FUSE_OPT_KEY("noexec", KEY_KEEP),
 	FUSE_OPT_KEY("atime", KEY_KEEP),
 	FUSE_OPT_KEY("noatime", KEY_KEEP),
-	FUSE_OPT_KEY("relatime", KEY_KEEP),
+	FUSE_OPT_KEY("relatime", KEY_DROP),  /* libfuse 3.14 does not pass it on */
 	FUSE_OPT_KEY("auto", KEY_DROP),
 	FUSE_OPT_KEY("noauto", KEY_DROP),
 	FUSE_OPT_KEY("user", KEY_DROP),
@@ -187,6 +289,12 @@ static void usage(FILE *f)
 		"  -o umask=M         mode bits to clear (0; modes 0444 files, 0555 folders)\n"
 		"  -o share=NAME      mount share NAME alone (dcmfsctl share create): its root\n"
 		"                     holds patients/ with what the share covers, always read-only\n"
+		"  -o log_level=L     err, warning, notice, info or debug: what is logged, to\n"
+		"                     syslog (info), or to stderr with -f (warning)\n"
+		"  -V, --version      print the version\n"
+		"  mount(8) and libfuse options (nosuid, nodev, noexec, noatime, sync,\n"
+		"  ...) go to the kernel; nosuid,nodev are the default.  libfuse's caching\n"
+		"  options (kernel_cache, attr_timeout=, ...) are accepted; dcmfs sets its own\n"
 		"  fstab words (auto, noauto, user, users, _netdev, nofail, x-systemd.*, ...) are ignored\n"
 		"\n"
 		"See dcmfs(8).\n");
@@ -254,6 +362,20 @@ static int opt_proc(void *data, const char *arg, int key, struct fuse_args *outa
 	case KEY_SUBTYPE:
 		o->has_subtype = 1;
 		return 1;
+	case KEY_LOG_LEVEL:
+		o->log_level = log_level_parse(arg + strlen("log_level="));
+		if (o->log_level < 0) {
+			fprintf(stderr, "dcmfs: option '%s': the level is err, warning, notice, info or debug\n",
+				arg);
+			o->bad = 1;
+		}
+		return 0;
+	case KEY_SUID:
+		o->has_suid = 1;
+		return 1;
+	case KEY_DEV:
+		o->has_dev = 1;
+		return 1;
 	case KEY_SHARE:
 		free(o->share);
 		o->share = strdup(arg + strlen("share="));
@@ -285,6 +407,7 @@ int main(int argc, char *argv[])
 	d.o.uid = 0;
 	d.o.gid = 0;
 	d.o.umask = 0;
+	d.o.log_level = -1;         /* info to syslog, warning to stderr (-f) */
 	d.started_ns = wall_clock_ns();
 	pthread_mutex_init(&d.ghost_lock, NULL);
 	pthread_mutex_init(&d.rm_lock, NULL);
@@ -305,6 +428,8 @@ int main(int argc, char *argv[])
 	}
 	if (fuse_parse_cmdline(&args, &cmd) != 0)
 		goto out_args;
+	log_start(cmd.debug ? LOG_DEBUG : d.o.log_level >= 0 ? d.o.log_level :
+		  cmd.foreground ? LOG_WARNING : LOG_INFO);
 	if (cmd.show_help) {
 		usage(stdout);
 		ret = 0;
@@ -322,10 +447,27 @@ int main(int argc, char *argv[])
 		fprintf(stderr, "dcmfs: bad mountpoint '%s': %s\n", cmd.mountpoint, strerror(errno));
 		goto out_args;
 	}
+	struct stat mst;
+	if (stat(d.mountpoint, &mst) < 0 || !S_ISDIR(mst.st_mode)) {
+		fprintf(stderr, "dcmfs: mountpoint '%s' is not a folder\n", cmd.mountpoint);
+		goto out_args;
+	}
+	if (each_mount(is_mounted_at, d.mountpoint) > 0) {
+		fprintf(stderr, "dcmfs: mountpoint '%s' is already a mount (unmount it first)\n",
+			cmd.mountpoint);
+		goto out_args;
+	}
+	if (!d.o.ro)
+		each_mount(warn_second_rw, &d);
 	/* default_permissions is always on; the store names the mount */
 	fuse_opt_add_arg(&args, "-odefault_permissions");
 	if (d.o.share)
 		fuse_opt_add_arg(&args, "-oro");       /* the kernel mount is read-only */
+	/* as libfuse's own direct mount does, also from fstab (mount.fuse3) */
+	if (!d.o.has_suid)
+		fuse_opt_add_arg(&args, "-onosuid");
+	if (!d.o.has_dev)
+		fuse_opt_add_arg(&args, "-onodev");
 	if (!d.o.has_subtype)
 		fuse_opt_add_arg(&args, "-osubtype=dcmfs");
 	if (!d.o.has_fsname) {
@@ -389,6 +531,8 @@ int main(int argc, char *argv[])
 	if (fuse_session_mount(d.se, d.mountpoint) != 0)
 		goto out_signals;
 	fuse_daemonize(cmd.foreground);
+	if (!cmd.foreground)
+		log_to_syslog();
 
 	if (store_open(d.store_dir, d.o.ro, &d.store, err, sizeof(err))) {
 		fuse_log(FUSE_LOG_ERR, "dcmfs: %s\n", err);
@@ -418,6 +562,13 @@ int main(int argc, char *argv[])
 	if (ncpu > 1)
 		reader_pool_start((int)ncpu - 1);
 	d.prefetch = prefetch_start(d.store, d.se, ncpu > 1 ? (int)ncpu : 1);
+	char given[1024];
+	given_options(argc, argv, given, sizeof(given));
+	fuse_log(FUSE_LOG_NOTICE, "dcmfs: mounted store '%s' at '%s' (%s; options: %s)\n",
+		 d.store_dir, d.mountpoint, d.o.share ? "share" : d.o.ro ? "read-only" : "read-write",
+		 given[0] ? given : "none");
+	/* systemd (Type=notify): the mount answers from now on */
+	sd_notifyf(0, "READY=1\nSTATUS=serving %s at %s", d.store_dir, d.mountpoint);
 	if (cmd.singlethread) {
 		ret = fuse_session_loop(d.se);
 	} else {
@@ -429,7 +580,13 @@ int main(int argc, char *argv[])
 		ret = fuse_session_loop_mt(d.se, lc);
 		fuse_loop_cfg_destroy(lc);
 	}
-	ret = ret ? 1 : 0;
+	/* SIGTERM, SIGINT or SIGHUP asked for the stop: a clean one, exit 0 */
+	int sig = ret < 0 ? -ret : ret;
+	int stop_signal = sig == SIGTERM || sig == SIGINT || sig == SIGHUP ? sig : 0;
+	ret = ret && !stop_signal ? 1 : 0;
+	sd_notify(0, "STOPPING=1");
+	fuse_log(FUSE_LOG_NOTICE, "dcmfs: unmounting '%s' (%s)\n", d.mountpoint,
+		 stop_signal ? strsignal(stop_signal) : ret ? "the session failed" : "unmounted");
 	prefetch_stop(d.prefetch);
 	reader_pool_stop();
 
