@@ -81,7 +81,6 @@ struct dcmfs_opts {
 	char *store;
 	int bad;                    /* an option was refused (already reported) */
 	int log_level;              /* -o log_level=: a syslog level (log.h) */
-	int has_suid, has_dev;      /* given: else nosuid,nodev, as a direct mount */
 };
 
 /* One share as a mount shows it (share_view.c). */

@@ -192,8 +192,6 @@ enum {
 	KEY_SUBTYPE,
 	KEY_SHARE,
 	KEY_LOG_LEVEL,
-	KEY_SUID,
-	KEY_DEV,
 };
 
 #define DOPT(t, m, v) { t, offsetof(struct dcmfs_opts, m), v }
@@ -217,10 +215,10 @@ static const struct fuse_opt dcmfs_optspec[] = {
 	FUSE_OPT_KEY("subtype=", KEY_SUBTYPE),  /* (dcmfs) */
 	FUSE_OPT_KEY("max_idle_threads=", KEY_KEEP),
 	FUSE_OPT_KEY("clone_fd", KEY_KEEP),
-	FUSE_OPT_KEY("suid", KEY_SUID),
-	FUSE_OPT_KEY("nosuid", KEY_SUID),       /* nosuid,nodev unless said otherwise */
-	FUSE_OPT_KEY("dev", KEY_DEV),
-	FUSE_OPT_KEY("nodev", KEY_DEV),
+	FUSE_OPT_KEY("suid", KEY_DROP),         /* always nosuid,nodev: mount.fuse3 */
+	FUSE_OPT_KEY("nosuid", KEY_DROP),       /* adds suid,dev to every fstab mount */
+	FUSE_OPT_KEY("dev", KEY_DROP),
+	FUSE_OPT_KEY("nodev", KEY_DROP),
 	FUSE_OPT_KEY("log_level=", KEY_LOG_LEVEL), /* err, warning, notice, info (info) */
 	FUSE_OPT_KEY("sync", KEY_KEEP),         /* the rest of mount(8)'s and libfuse's */
 	FUSE_OPT_KEY("async", KEY_KEEP),
@@ -292,8 +290,8 @@ static void usage(FILE *f)
 		"  -o log_level=L     err, warning, notice, info or debug: what is logged, to\n"
 		"                     syslog (info), or to stderr with -f (warning)\n"
 		"  -V, --version      print the version\n"
-		"  mount(8) and libfuse options (nosuid, nodev, noexec, noatime, sync,\n"
-		"  ...) go to the kernel; nosuid,nodev are the default.  libfuse's caching\n"
+		"  mount(8) and libfuse options (noexec, noatime, sync, ...) go to the kernel;\n"
+		"  the mount is always nosuid,nodev (suid, dev are ignored).  libfuse's caching\n"
 		"  options (kernel_cache, attr_timeout=, ...) are accepted; dcmfs sets its own\n"
 		"  fstab words (auto, noauto, user, users, _netdev, nofail, x-systemd.*, ...) are ignored\n"
 		"\n"
@@ -370,12 +368,6 @@ static int opt_proc(void *data, const char *arg, int key, struct fuse_args *outa
 			o->bad = 1;
 		}
 		return 0;
-	case KEY_SUID:
-		o->has_suid = 1;
-		return 1;
-	case KEY_DEV:
-		o->has_dev = 1;
-		return 1;
 	case KEY_SHARE:
 		free(o->share);
 		o->share = strdup(arg + strlen("share="));
@@ -463,11 +455,9 @@ int main(int argc, char *argv[])
 	fuse_opt_add_arg(&args, "-odefault_permissions");
 	if (d.o.share)
 		fuse_opt_add_arg(&args, "-oro");       /* the kernel mount is read-only */
-	/* as libfuse's own direct mount does, also from fstab (mount.fuse3) */
-	if (!d.o.has_suid)
-		fuse_opt_add_arg(&args, "-onosuid");
-	if (!d.o.has_dev)
-		fuse_opt_add_arg(&args, "-onodev");
+	/* A store holds no programs or devices: nosuid,nodev always, also
+	 * from fstab, where mount.fuse3 would ask for suid,dev. */
+	fuse_opt_add_arg(&args, "-onosuid,nodev");
 	if (!d.o.has_subtype)
 		fuse_opt_add_arg(&args, "-osubtype=dcmfs");
 	if (!d.o.has_fsname) {
