@@ -47,10 +47,21 @@ static void log_line(enum fuse_log_level level, const char *fmt, va_list ap)
 		return;
 	/* The daemon's own messages start "dcmfs: " (the ident says it in
 	 * syslog, and stderr gets it once); libfuse's do not. */
-	const char *msg = strncmp(pending, "dcmfs: ", 7) ? pending : pending + 7;
-	int len = (int)(pending + pending_len - msg);
-	while (len && msg[len - 1] == '\n')
-		len--;
+	const char *raw = strncmp(pending, "dcmfs: ", 7) ? pending : pending + 7;
+	size_t rawlen = (size_t)(pending + pending_len - raw);
+	while (rawlen && raw[rawlen - 1] == '\n')
+		rawlen--;
+	/* Names come from users (files dropped in /incoming): a control byte
+	 * in one must not forge or break a line of the log. */
+	char msg[sizeof(pending) * 4];
+	int len = 0;
+	for (size_t i = 0; i < rawlen && (size_t)len + 5 < sizeof(msg); i++) {
+		unsigned char c = (unsigned char)raw[i];
+		if (c < 0x20 || c == 0x7f)
+			len += snprintf(msg + len, sizeof(msg) - (size_t)len, "\\x%02x", c);
+		else
+			msg[len++] = (char)c;
+	}
 	if (log_syslog)
 		syslog((int)level, "%.*s", len, msg);
 	else if (log_journal)

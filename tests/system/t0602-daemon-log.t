@@ -2,7 +2,7 @@
 # t0602-daemon-log.t - the daemon's log (with -f it goes to standard error;
 # detached, to syslog): one line for the mount (store, options), one per
 # file taken in through /incoming (stored, duplicate, rejected with its
-# reason), one naming the instance and the pack file for a read that fails
+# reason; a control byte in a name is escaped), one naming the instance and the pack file for a read that fails
 # with EIO on a damaged blob, one for the unmount.  log_level=err keeps
 # only the error.
 . "$(dirname "$0")/lib/common.sh"
@@ -20,11 +20,15 @@ check "copy two files into /incoming" cp "${files[0]}" "${files[1]}" "$M/incomin
 check "a copy of the first again (a duplicate)" cp "${files[0]}" "$M/incoming/again.dcm"
 printf 'not DICOM at all' >"$T/junk.dcm"
 fails cp "$T/junk.dcm" "$M/incoming/junk.dcm"
+fails cp "$T/junk.dcm" "$M/incoming/evil
+dcmfs: forged.dcm"
 n0=$(basename "${files[0]}")
 check "stored: one line per file" eval '[ "$(grep -c "incoming .*: stored, new instance [0-9]" "$LOG")" = 2 ] &&
 	grep -q "incoming '\''$n0'\'': stored, new instance" "$LOG"'
 check "the duplicate is named" grep -q "incoming 'again.dcm': duplicate of instance [0-9]" "$LOG"
 check "the rejected file with its reason" grep -q "incoming 'junk.dcm': rejected: .*dicm" "$LOG"
+check "a newline in a name does not start a line" eval 'grep -q "incoming '\''evil\\\\x0adcmfs: forged.dcm'\'': rejected" "$LOG" &&
+	! grep -q "^dcmfs: forged" "$LOG"'
 check "unmount" fs_umount "$M"
 check "the unmount line" grep -q "^dcmfs: unmounting '$M' (unmounted)" "$LOG"
 diag <"$LOG"
