@@ -203,8 +203,8 @@ static const struct fuse_opt dcmfs_optspec[] = {
 	DOPT("rw", rw, 1),                      /* the default */
 	FUSE_OPT_KEY("rw", KEY_DROP),
 	DOPT("audit", audit, 1),                /* record every open in STORE/audit (off) */
-	FUSE_OPT_KEY("uid=", KEY_UID),          /* owner of every entry (0) */
-	FUSE_OPT_KEY("gid=", KEY_GID),          /* group of every entry (0) */
+	FUSE_OPT_KEY("uid=", KEY_UID),          /* owner of every entry (the mounter) */
+	FUSE_OPT_KEY("gid=", KEY_GID),          /* group of every entry (the mounter's) */
 	FUSE_OPT_KEY("umask=", KEY_UMASK),      /* bits cleared from every mode (0) */
 	FUSE_OPT_KEY("share=", KEY_SHARE),      /* mount one share, read-only */
 	FUSE_OPT_KEY("allow_other", KEY_KEEP),  /* let other users in (off) */
@@ -283,7 +283,8 @@ static void usage(FILE *f)
 		"  -o ro              read-only: every write fails with EROFS\n"
 		"  -o audit           record every open of a file in STORE/audit (off; see dcmfsctl audit)\n"
 		"  -o allow_other     let other users use the mount (off)\n"
-		"  -o uid=N,gid=N     owner and group shown for every entry (0, 0)\n"
+		"  -o uid=N,gid=N     owner and group shown for every entry (the user who\n"
+		"                     mounts, and that user's group)\n"
 		"  -o umask=M         mode bits to clear (0; modes 0444 files, 0555 folders)\n"
 		"  -o share=NAME      mount share NAME alone (dcmfsctl share create): its root\n"
 		"                     holds patients/ with what the share covers, always read-only\n"
@@ -396,8 +397,10 @@ int main(int argc, char *argv[])
 	memset(&d, 0, sizeof(d));
 	memset(&cmd, 0, sizeof(cmd));
 	/* defaults, in one place */
-	d.o.uid = 0;
-	d.o.gid = 0;
+	/* the mounting user's, as rclone: a service user (dcmfs@.service)
+	 * can then write /incoming of its own admin mount */
+	d.o.uid = getuid();
+	d.o.gid = getgid();
 	d.o.umask = 0;
 	d.o.log_level = -1;         /* info to syslog, warning to stderr (-f) */
 	d.started_ns = wall_clock_ns();
