@@ -23,6 +23,7 @@
  */
 #include "dcmfs.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -448,8 +449,15 @@ int main(int argc, char *argv[])
 		goto out_args;
 	}
 	if (each_mount(is_mounted_at, d.mountpoint) > 0) {
-		fprintf(stderr, "dcmfs: mountpoint '%s' is already a mount (unmount it first)\n",
-			cmd.mountpoint);
+		DIR *probe = opendir(d.mountpoint);
+		if (!probe && errno == ENOTCONN)
+			fprintf(stderr, "dcmfs: mountpoint '%s' is a dead mount (its daemon ended): "
+				"unmount it first (fusermount3 -u)\n", cmd.mountpoint);
+		else
+			fprintf(stderr, "dcmfs: mountpoint '%s' is already a mount (unmount it first)\n",
+				cmd.mountpoint);
+		if (probe)
+			closedir(probe);
 		goto out_args;
 	}
 	if (!d.o.ro)

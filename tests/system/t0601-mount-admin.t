@@ -1,7 +1,8 @@
 #!/bin/bash
 # t0601-mount-admin.t - the mount as an administrator expects it: a
-# mountpoint that is a regular file or already a mount is refused with one
-# line and exit 2 (and nothing is left mounted); mounting one store
+# mountpoint that is a regular file, already a mount or a dead mount (its
+# daemon killed) is refused with one line and exit 2 (and nothing is left
+# mounted); mounting one store
 # read-write twice warns; a bad log level is refused; libfuse's caching and
 # the atime options are accepted; a direct mount and an fstab mount
 # (mount -t fuse.dcmfs) both get nosuid,nodev; SIGTERM unmounts and the
@@ -44,6 +45,15 @@ check "SIGTERM ends the daemon with status 0 ($st)" [ "$st" = 0 ]
 check "  after unmounting" fails mountpoint -q "$M2"
 check "a read-only second mount does not warn" eval '"$DCMFS" "$S" "$M2" -o ro 2>"$T/ro.log" && fs_wait_mount "$M2" && [ ! -s "$T/ro.log" ]'
 fusermount3 -u "$M2"
+check "unmount" fs_umount "$M"
+
+# a daemon killed leaves a dead mount: refused by name, mountable once unmounted
+fs_mount "$S" "$M" -o ro
+fs_killed "$FS_PID"
+check "a dead mount as mountpoint: exit 2" exits_with 2 "is a dead mount" "$DCMFS" "$S" "$M"
+check "  in one line" [ "$(wc -l <"$T/.exits_with.out")" = 1 ]
+check "fusermount3 -u clears it" fusermount3 -u "$M"
+fs_mount_or_bail "$S" "$M" -o ro
 check "unmount" fs_umount "$M"
 
 # the fstab form (mount.fuse3 runs dcmfs from a standard PATH, as t0207)
