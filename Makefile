@@ -6,7 +6,8 @@
 #   make deps       install the Debian packages building, testing and the demo need
 #   make bench      benchmarks (numbers, not pass/fail)
 #   make check SANITIZE=1   the same tests under AddressSanitizer + UBSan
-#   make install    programs, man page and systemd unit under PREFIX (/usr/local)
+#   make install    programs, man pages and systemd units under PREFIX (/usr/local)
+#   make deb        a binary Debian package (build/dcmfs_*.deb)
 #   make fuzz       libFuzzer targets (clang), FUZZ_SECONDS each (default 60)
 #   make torture    kill -9 and corruption harness for TORTURE_SECONDS (default 600)
 
@@ -23,7 +24,7 @@ DEBIAN_PACKAGES := build-essential pkg-config libfuse3-dev fuse3 libxxhash-dev \
 	libzstd-dev libsqlite3-dev zlib1g-dev libgdcm-dev libgdcm-tools dcmtk \
 	python3 python3-pydicom libcmocka-dev rsync perl util-linux procps \
 	iproute2 time sqlite3 attr python3-xxhash python3-zstandard libjson-c-dev libssl-dev \
-	python3-numpy
+	python3-numpy libsystemd-dev dpkg-dev lintian
 
 PKGS := fuse3 libzstd sqlite3 zlib libxxhash json-c
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
@@ -92,8 +93,9 @@ $(BUILD)/dcmfs-gencorpus: $(GENCORPUS_OBJ) $(CLI_OBJ) $(LIB)
 $(BUILD)/dcmfs-%: $(BUILD)/tools/dcmfs-%.o $(LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
+# the daemon tells systemd when the mount is ready (sd_notify)
 $(FS): $(patsubst %.c,$(BUILD)/%.o,$(wildcard fs/*.c)) $(LIB)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lsystemd
 
 # Unit tests find sample data beside the source tree, wherever they run from.
 $(BUILD)/tests/unit/%.o: CFLAGS += -DDCMFS_TOP='"$(abspath .)"'
@@ -185,23 +187,45 @@ torture: deps
 
 PREFIX ?= /usr/local
 DESTDIR ?=
-# Installs the programs, the man page and the systemd unit (with its paths
-# pointing to PREFIX); mount.fuse3 finds dcmfs in $(PREFIX)/bin for fstab.
+UNITDIR ?= /etc/systemd/system
+SYSCONFDIR ?= /etc
+# Installs the programs, the man pages, the systemd units (with their paths
+# pointing to PREFIX), the storescp front door and example configuration in
+# SYSCONFDIR/dcmfs (kept when there); mount.fuse3 finds dcmfs in
+# $(PREFIX)/bin for fstab.  make deb installs with PREFIX=/usr.
+INSTALLED_BIN := dcmfs dcmfsctl dcmfs-scan
+INSTALLED_UNITS := dcmfs@.service dcmfs-storescp@.service
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man8 \
-		$(DESTDIR)/etc/systemd/system
-	install -m 0755 $(BUILD)/dcmfs $(BUILD)/dcmfsctl $(DESTDIR)$(PREFIX)/bin/
-	install -m 0644 packaging/dcmfs.1 $(DESTDIR)$(PREFIX)/share/man/man8/dcmfs.8
-	sed 's|/usr/bin/dcmfs|$(PREFIX)/bin/dcmfs|' packaging/dcmfs@.service \
-		>$(DESTDIR)/etc/systemd/system/dcmfs@.service
+		$(DESTDIR)$(UNITDIR) $(DESTDIR)$(PREFIX)/lib/dcmfs $(DESTDIR)$(SYSCONFDIR)/dcmfs
+	install -m 0755 $(addprefix $(BUILD)/,$(INSTALLED_BIN)) $(DESTDIR)$(PREFIX)/bin/
+	install -m 0755 tools/dcmfs-extract.py $(DESTDIR)$(PREFIX)/bin/dcmfs-extract
+	install -m 0755 packaging/dcmfs-storescp $(DESTDIR)$(PREFIX)/lib/dcmfs/
+	install -m 0644 packaging/dcmfs.8 packaging/dcmfsctl.8 $(DESTDIR)$(PREFIX)/share/man/man8/
+	for u in $(INSTALLED_UNITS); do \
+		sed -e 's|/usr/bin/|$(PREFIX)/bin/|' -e 's|/usr/lib/dcmfs/|$(PREFIX)/lib/dcmfs/|' \
+			-e 's|/etc/dcmfs/|$(SYSCONFDIR)/dcmfs/|' packaging/$$u >$(DESTDIR)$(UNITDIR)/$$u || exit 1; \
+	done
+	for f in packaging/etc/*; do \
+		[ -e $(DESTDIR)$(SYSCONFDIR)/dcmfs/$${f##*/} ] || \
+			install -m 0644 $$f $(DESTDIR)$(SYSCONFDIR)/dcmfs/ || exit 1; \
+	done
 
+# Configuration in SYSCONFDIR/dcmfs stays: it may have been edited.
 uninstall:
-	rm -f $(DESTDIR)$(PREFIX)/bin/dcmfs $(DESTDIR)$(PREFIX)/bin/dcmfsctl \
-		$(DESTDIR)$(PREFIX)/share/man/man8/dcmfs.8 $(DESTDIR)/etc/systemd/system/dcmfs@.service
+	rm -f $(addprefix $(DESTDIR)$(PREFIX)/bin/,$(INSTALLED_BIN) dcmfs-extract) \
+		$(DESTDIR)$(PREFIX)/lib/dcmfs/dcmfs-storescp \
+		$(DESTDIR)$(PREFIX)/share/man/man8/dcmfs.8 $(DESTDIR)$(PREFIX)/share/man/man8/dcmfsctl.8 \
+		$(addprefix $(DESTDIR)$(UNITDIR)/,$(INSTALLED_UNITS))
+	-rmdir $(DESTDIR)$(PREFIX)/lib/dcmfs 2>/dev/null
+
+# A binary Debian package, build/dcmfs_<version>_<arch>.deb (packaging/debian/build-deb).
+deb: all
+	packaging/debian/build-deb $(BUILD)
 
 clean:
 	rm -rf build
 
-.PHONY: all deps check bench demo clean install uninstall fuzz fuzz-build fuzz-deps torture
+.PHONY: all deps check bench demo clean install uninstall deb fuzz fuzz-build fuzz-deps torture
 .SECONDARY:
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

@@ -80,6 +80,7 @@ struct dcmfs_opts {
 	int nonopt;
 	char *store;
 	int bad;                    /* an option was refused (already reported) */
+	int log_level;              /* -o log_level=: a syslog level (log.h) */
 };
 
 /* One share as a mount shows it (share_view.c). */

@@ -270,6 +270,27 @@ static void spool_reject(struct dcmfs *d, struct spool_entry *e, const char *rea
 	pthread_mutex_unlock(&d->in_lock);
 }
 
+/* One line per file ingested through /incoming (log.h): what became of it. */
+static void incoming_log(const char *name, int r, const struct ingest_result *res)
+{
+	static const char *const outcome[] = {
+		[INGEST_NEW] = "stored, new", [INGEST_DUPLICATE] = "duplicate of",
+		[INGEST_VERSION] = "stored, new version of",
+	};
+	if (r == -EINVAL) {
+		fuse_log(FUSE_LOG_INFO, "dcmfs: incoming '%s': rejected: %s\n", name,
+			 res->reason[0] ? res->reason : "not accepted");
+	} else if (r) {
+		fuse_log(FUSE_LOG_ERR, "dcmfs: incoming '%s': not stored (%s): %s\n", name,
+			 strerror(-r), res->reason[0] ? res->reason : strerror(-r));
+	} else if (res->outcome >= 0 && (size_t)res->outcome < sizeof(outcome) / sizeof(*outcome) &&
+		   outcome[res->outcome]) {
+		fuse_log(FUSE_LOG_INFO, "dcmfs: incoming '%s': %s instance %" PRId64 "%s%s\n", name,
+			 outcome[res->outcome], res->instance_id, res->quarantined ? "; quarantined: " : "",
+			 res->quarantined ? res->reason : "");
+	}
+}
+
 /* Ingest the spool file of entry ino.  Returns 0 when stored (or already
  * there), -EINVAL when refused, or the store's -errno. */
 static int spool_ingest(struct dcmfs *d, fuse_ino_t ino)
@@ -305,7 +326,6 @@ static int spool_ingest(struct dcmfs *d, fuse_ino_t ino)
 			break;
 		default:
 			r = res.err < 0 ? res.err : -EIO;
-			fuse_log(FUSE_LOG_ERR, "dcmfs: cannot store '%s': %s\n", path, res.reason);
 			break;
 		}
 	}
@@ -316,6 +336,7 @@ static int spool_ingest(struct dcmfs *d, fuse_ino_t ino)
 	else if (e)
 		e->busy = 0;
 	pthread_mutex_unlock(&d->in_lock);
+	incoming_log(e ? e->name : path, r, &res);
 	if (e && r == 0) {
 		unlink(path);
 		spool_free(e);

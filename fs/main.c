@@ -23,6 +23,7 @@
  */
 #include "dcmfs.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -32,9 +33,15 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <syslog.h>
 #include <unistd.h>
 
+#include <signal.h>
+#include <systemd/sd-daemon.h>
+
+#include "log.h"
 #include "prefetch.h"
+#include "version.h"
 
 /* ---------------- per-thread state ---------------- */
 
@@ -68,45 +75,108 @@ struct tstate *tstate_get(struct dcmfs *d)
 	return t;
 }
 
-/* Raise the mount's readahead to 1 MiB (the kernel default is 128 KiB). */
-void raise_readahead(struct dcmfs *d)
+/* One line of /proc/self/mountinfo, the fields we use, unescaped. */
+struct mount_line {
+	unsigned maj, min;
+	char point[4096];
+	char opts[1024];            /* this mount's: rw or ro first */
+	char type[256];
+	char source[4096];
+};
+
+/* The kernel writes space, tab, newline and backslash as \ooo. */
+static void unescape_octal(const char *in, char *out, size_t len)
+{
+	size_t k = 0;
+	for (const char *p = in; *p && k + 1 < len; p++) {
+		if (p[0] == '\\' && p[1] >= '0' && p[1] <= '7' && p[2] && p[3]) {
+			out[k++] = (char)((p[1] - '0') * 64 + (p[2] - '0') * 8 + (p[3] - '0'));
+			p += 3;
+		} else {
+			out[k++] = *p;
+		}
+	}
+	out[k] = 0;
+}
+
+/* Call fn for each mount of this process's namespace until it returns
+ * nonzero; returns that value, 0 when none did, -1 without mountinfo. */
+static int each_mount(int (*fn)(const struct mount_line *, void *), void *arg)
 {
 	FILE *f = fopen("/proc/self/mountinfo", "r");
 	if (!f)
-		return;
-	char line[8192], dev[64] = "";
-	while (fgets(line, sizeof(line), f)) {
-		unsigned maj, min;
-		char mp[4096];
-		if (sscanf(line, "%*d %*d %u:%u %*s %4095s", &maj, &min, mp) != 3)
+		return -1;
+	char line[16384];
+	char point[4096], source[4096];
+	struct mount_line m;
+	int r = 0;
+	while (!r && fgets(line, sizeof(line), f)) {
+		const char *dash = strstr(line, " - ");
+		if (!dash || sscanf(line, "%*d %*d %u:%u %*s %4095s %1023s", &m.maj, &m.min,
+				    point, m.opts) != 4 ||
+		    sscanf(dash + 3, "%255s %4095s", m.type, source) != 2)
 			continue;
-		/* unescape \ooo */
-		char un[4096];
-		size_t k = 0;
-		for (const char *p = mp; *p && k + 1 < sizeof(un); p++) {
-			if (p[0] == '\\' && p[1] >= '0' && p[1] <= '7' && p[2] && p[3]) {
-				un[k++] = (char)((p[1] - '0') * 64 + (p[2] - '0') * 8 + (p[3] - '0'));
-				p += 3;
-			} else {
-				un[k++] = *p;
-			}
-		}
-		un[k] = 0;
-		if (!strcmp(un, d->mountpoint) && strstr(line, " - fuse"))
-			snprintf(dev, sizeof(dev), "%u:%u", maj, min);
+		unescape_octal(point, m.point, sizeof(m.point));
+		unescape_octal(source, m.source, sizeof(m.source));
+		r = fn(&m, arg);
 	}
 	fclose(f);
-	if (!dev[0])
-		return;
+	return r;
+}
+
+static int is_our_fuse_mount(const struct mount_line *m, void *arg)
+{
+	struct dcmfs *d = arg;
+	if (strcmp(m->point, d->mountpoint) || strncmp(m->type, "fuse", 4))
+		return 0;
 	char path[128];
-	snprintf(path, sizeof(path), "/sys/class/bdi/%s/read_ahead_kb", dev);
+	snprintf(path, sizeof(path), "/sys/class/bdi/%u:%u/read_ahead_kb", m->maj, m->min);
 	int fd = open(path, O_WRONLY | O_CLOEXEC);
-	if (fd < 0)
-		return;
-	if (write(fd, "1024", 4) < 0) {
-		/* not root: keep the default */
+	if (fd >= 0) {
+		if (write(fd, "1024", 4) < 0) {
+			/* not root: keep the default */
+		}
+		close(fd);
 	}
-	close(fd);
+	return 1;
+}
+
+/* Raise the mount's readahead to 1 MiB (the kernel default is 128 KiB). */
+void raise_readahead(struct dcmfs *d)
+{
+	each_mount(is_our_fuse_mount, d);
+}
+
+static int is_mounted_at(const struct mount_line *m, void *arg)
+{
+	return !strcmp(m->point, (const char *)arg);
+}
+
+/* A read-write dcmfs mount of d's store elsewhere: warn (two admin mounts
+ * both ingest what is dropped in their /incoming). */
+static int warn_second_rw(const struct mount_line *m, void *arg)
+{
+	struct dcmfs *d = arg;
+	if (!strcmp(m->type, "fuse.dcmfs") && !strcmp(m->source, d->store_dir) &&
+	    !strncmp(m->opts, "rw", 2) && (m->opts[2] == ',' || !m->opts[2]))
+		fprintf(stderr, "dcmfs: warning: store '%s' is already mounted read-write at '%s'\n",
+			d->store_dir, m->point);
+	return 0;
+}
+
+/* The options as given, "a,b,c", for the mount's log line. */
+static void given_options(int argc, char **argv, char *out, size_t len)
+{
+	size_t k = 0;
+	out[0] = 0;
+	for (int i = 1; i < argc; i++) {
+		const char *o = !strcmp(argv[i], "-o") && i + 1 < argc ? argv[++i] :
+				!strncmp(argv[i], "-o", 2) ? argv[i] + 2 : NULL;
+		if (o && k + 1 < len)
+			k += (size_t)snprintf(out + k, len - k, "%s%s", k ? "," : "", o);
+		if (k >= len)
+			k = len - 1;
+	}
 }
 
 /* ---------------- options and main ---------------- */
@@ -115,13 +185,14 @@ enum {
 	KEY_HELP,
 	KEY_VERSION,
 	KEY_KEEP,       /* passed on to libfuse (mount flags, allow_other, ...) */
-	KEY_DROP,       /* fstab-only words */
+	KEY_DROP,       /* fstab-only words; libfuse's high-level caching words */
 	KEY_UID,
 	KEY_GID,
 	KEY_UMASK,
 	KEY_FSNAME,
 	KEY_SUBTYPE,
 	KEY_SHARE,
+	KEY_LOG_LEVEL,
 };
 
 #define DOPT(t, m, v) { t, offsetof(struct dcmfs_opts, m), v }
@@ -133,8 +204,8 @@ static const struct fuse_opt dcmfs_optspec[] = {
 	DOPT("rw", rw, 1),                      /* the default */
 	FUSE_OPT_KEY("rw", KEY_DROP),
 	DOPT("audit", audit, 1),                /* record every open in STORE/audit (off) */
-	FUSE_OPT_KEY("uid=", KEY_UID),          /* owner of every entry (0) */
-	FUSE_OPT_KEY("gid=", KEY_GID),          /* group of every entry (0) */
+	FUSE_OPT_KEY("uid=", KEY_UID),          /* owner of every entry (the mounter) */
+	FUSE_OPT_KEY("gid=", KEY_GID),          /* group of every entry (the mounter's) */
 	FUSE_OPT_KEY("umask=", KEY_UMASK),      /* bits cleared from every mode (0) */
 	FUSE_OPT_KEY("share=", KEY_SHARE),      /* mount one share, read-only */
 	FUSE_OPT_KEY("allow_other", KEY_KEEP),  /* let other users in (off) */
@@ -145,15 +216,46 @@ static const struct fuse_opt dcmfs_optspec[] = {
 	FUSE_OPT_KEY("subtype=", KEY_SUBTYPE),  /* (dcmfs) */
 	FUSE_OPT_KEY("max_idle_threads=", KEY_KEEP),
 	FUSE_OPT_KEY("clone_fd", KEY_KEEP),
-	FUSE_OPT_KEY("suid", KEY_KEEP),
-	FUSE_OPT_KEY("nosuid", KEY_KEEP),
-	FUSE_OPT_KEY("dev", KEY_KEEP),
-	FUSE_OPT_KEY("nodev", KEY_KEEP),
+	FUSE_OPT_KEY("suid", KEY_DROP),         /* always nosuid,nodev: mount.fuse3 */
+	FUSE_OPT_KEY("nosuid", KEY_DROP),       /* adds suid,dev to every fstab mount */
+	FUSE_OPT_KEY("dev", KEY_DROP),
+	FUSE_OPT_KEY("nodev", KEY_DROP),
+	FUSE_OPT_KEY("log_level=", KEY_LOG_LEVEL), /* err, warning, notice, info (info) */
+	FUSE_OPT_KEY("sync", KEY_KEEP),         /* the rest of mount(8)'s and libfuse's */
+	FUSE_OPT_KEY("async", KEY_KEEP),
+	FUSE_OPT_KEY("dirsync", KEY_KEEP),
+	FUSE_OPT_KEY("diratime", KEY_DROP), /* atimes: dcmfs shows stored times */
+	FUSE_OPT_KEY("nodiratime", KEY_DROP),
+	FUSE_OPT_KEY("norelatime", KEY_DROP),
+	FUSE_OPT_KEY("strictatime", KEY_DROP),
+	FUSE_OPT_KEY("nostrictatime", KEY_DROP),
+	FUSE_OPT_KEY("max_readahead=", KEY_DROP),
+	FUSE_OPT_KEY("max_background=", KEY_DROP),
+	FUSE_OPT_KEY("congestion_threshold=", KEY_DROP),
+	FUSE_OPT_KEY("context=", KEY_KEEP),
+	FUSE_OPT_KEY("fscontext=", KEY_KEEP),
+	FUSE_OPT_KEY("defcontext=", KEY_KEEP),
+	FUSE_OPT_KEY("rootcontext=", KEY_KEEP),
+	FUSE_OPT_KEY("kernel_cache", KEY_DROP),
+	FUSE_OPT_KEY("auto_cache", KEY_DROP),
+	FUSE_OPT_KEY("noauto_cache", KEY_DROP),
+	FUSE_OPT_KEY("entry_timeout=", KEY_DROP),
+	FUSE_OPT_KEY("attr_timeout=", KEY_DROP),
+	FUSE_OPT_KEY("negative_timeout=", KEY_DROP),
+	FUSE_OPT_KEY("ac_attr_timeout=", KEY_DROP),
+	FUSE_OPT_KEY("use_ino", KEY_DROP),
+	FUSE_OPT_KEY("readdir_ino", KEY_DROP),
+	FUSE_OPT_KEY("direct_io", KEY_DROP),
+	FUSE_OPT_KEY("hard_remove", KEY_DROP),
+	FUSE_OPT_KEY("intr", KEY_DROP),
+	FUSE_OPT_KEY("intr_signal=", KEY_DROP),
+	FUSE_OPT_KEY("big_writes", KEY_DROP),
+	FUSE_OPT_KEY("nonempty", KEY_DROP),
 	FUSE_OPT_KEY("exec", KEY_KEEP),
 	FUSE_OPT_KEY("noexec", KEY_KEEP),
 	FUSE_OPT_KEY("atime", KEY_KEEP),
 	FUSE_OPT_KEY("noatime", KEY_KEEP),
-	FUSE_OPT_KEY("relatime", KEY_KEEP),
+	FUSE_OPT_KEY("relatime", KEY_DROP),  /* libfuse 3.14 does not pass it on */
 	FUSE_OPT_KEY("auto", KEY_DROP),
 	FUSE_OPT_KEY("noauto", KEY_DROP),
 	FUSE_OPT_KEY("user", KEY_DROP),
@@ -182,10 +284,17 @@ static void usage(FILE *f)
 		"  -o ro              read-only: every write fails with EROFS\n"
 		"  -o audit           record every open of a file in STORE/audit (off; see dcmfsctl audit)\n"
 		"  -o allow_other     let other users use the mount (off)\n"
-		"  -o uid=N,gid=N     owner and group shown for every entry (0, 0)\n"
+		"  -o uid=N,gid=N     owner and group shown for every entry (the user who\n"
+		"                     mounts, and that user's group)\n"
 		"  -o umask=M         mode bits to clear (0; modes 0444 files, 0555 folders)\n"
 		"  -o share=NAME      mount share NAME alone (dcmfsctl share create): its root\n"
 		"                     holds patients/ with what the share covers, always read-only\n"
+		"  -o log_level=L     err, warning, notice, info or debug: what is logged, to\n"
+		"                     syslog (info), or to stderr with -f (warning)\n"
+		"  -V, --version      print the version\n"
+		"  mount(8) and libfuse options (noexec, noatime, sync, ...) go to the kernel;\n"
+		"  the mount is always nosuid,nodev (suid, dev are ignored).  libfuse's caching\n"
+		"  options (kernel_cache, attr_timeout=, ...) are accepted; dcmfs sets its own\n"
 		"  fstab words (auto, noauto, user, users, _netdev, nofail, x-systemd.*, ...) are ignored\n"
 		"\n"
 		"See dcmfs(8).\n");
@@ -229,7 +338,7 @@ static int opt_proc(void *data, const char *arg, int key, struct fuse_args *outa
 		usage(stdout);
 		exit(0);
 	case KEY_VERSION:
-		printf("dcmfs 0.1 (libfuse %s)\n", fuse_pkgversion());
+		printf("dcmfs %s (libfuse %s)\n", DCMFS_VERSION, fuse_pkgversion());
 		exit(0);
 	case KEY_KEEP:
 		return 1;
@@ -253,6 +362,14 @@ static int opt_proc(void *data, const char *arg, int key, struct fuse_args *outa
 	case KEY_SUBTYPE:
 		o->has_subtype = 1;
 		return 1;
+	case KEY_LOG_LEVEL:
+		o->log_level = log_level_parse(arg + strlen("log_level="));
+		if (o->log_level < 0) {
+			fprintf(stderr, "dcmfs: option '%s': the level is err, warning, notice, info or debug\n",
+				arg);
+			o->bad = 1;
+		}
+		return 0;
 	case KEY_SHARE:
 		free(o->share);
 		o->share = strdup(arg + strlen("share="));
@@ -281,9 +398,12 @@ int main(int argc, char *argv[])
 	memset(&d, 0, sizeof(d));
 	memset(&cmd, 0, sizeof(cmd));
 	/* defaults, in one place */
-	d.o.uid = 0;
-	d.o.gid = 0;
+	/* the mounting user's, as rclone: a service user (dcmfs@.service)
+	 * can then write /incoming of its own admin mount */
+	d.o.uid = getuid();
+	d.o.gid = getgid();
 	d.o.umask = 0;
+	d.o.log_level = -1;         /* info to syslog, warning to stderr (-f) */
 	d.started_ns = wall_clock_ns();
 	pthread_mutex_init(&d.ghost_lock, NULL);
 	pthread_mutex_init(&d.rm_lock, NULL);
@@ -304,6 +424,8 @@ int main(int argc, char *argv[])
 	}
 	if (fuse_parse_cmdline(&args, &cmd) != 0)
 		goto out_args;
+	log_start(cmd.debug ? LOG_DEBUG : d.o.log_level >= 0 ? d.o.log_level :
+		  cmd.foreground ? LOG_WARNING : LOG_INFO);
 	if (cmd.show_help) {
 		usage(stdout);
 		ret = 0;
@@ -321,10 +443,32 @@ int main(int argc, char *argv[])
 		fprintf(stderr, "dcmfs: bad mountpoint '%s': %s\n", cmd.mountpoint, strerror(errno));
 		goto out_args;
 	}
+	struct stat mst;
+	if (stat(d.mountpoint, &mst) < 0 || !S_ISDIR(mst.st_mode)) {
+		fprintf(stderr, "dcmfs: mountpoint '%s' is not a folder\n", cmd.mountpoint);
+		goto out_args;
+	}
+	if (each_mount(is_mounted_at, d.mountpoint) > 0) {
+		DIR *probe = opendir(d.mountpoint);
+		if (!probe && errno == ENOTCONN)
+			fprintf(stderr, "dcmfs: mountpoint '%s' is a dead mount (its daemon ended): "
+				"unmount it first (fusermount3 -u)\n", cmd.mountpoint);
+		else
+			fprintf(stderr, "dcmfs: mountpoint '%s' is already a mount (unmount it first)\n",
+				cmd.mountpoint);
+		if (probe)
+			closedir(probe);
+		goto out_args;
+	}
+	if (!d.o.ro)
+		each_mount(warn_second_rw, &d);
 	/* default_permissions is always on; the store names the mount */
 	fuse_opt_add_arg(&args, "-odefault_permissions");
 	if (d.o.share)
 		fuse_opt_add_arg(&args, "-oro");       /* the kernel mount is read-only */
+	/* A store holds no programs or devices: nosuid,nodev always, also
+	 * from fstab, where mount.fuse3 would ask for suid,dev. */
+	fuse_opt_add_arg(&args, "-onosuid,nodev");
 	if (!d.o.has_subtype)
 		fuse_opt_add_arg(&args, "-osubtype=dcmfs");
 	if (!d.o.has_fsname) {
@@ -388,6 +532,8 @@ int main(int argc, char *argv[])
 	if (fuse_session_mount(d.se, d.mountpoint) != 0)
 		goto out_signals;
 	fuse_daemonize(cmd.foreground);
+	if (!cmd.foreground)
+		log_to_syslog();
 
 	if (store_open(d.store_dir, d.o.ro, &d.store, err, sizeof(err))) {
 		fuse_log(FUSE_LOG_ERR, "dcmfs: %s\n", err);
@@ -417,6 +563,13 @@ int main(int argc, char *argv[])
 	if (ncpu > 1)
 		reader_pool_start((int)ncpu - 1);
 	d.prefetch = prefetch_start(d.store, d.se, ncpu > 1 ? (int)ncpu : 1);
+	char given[1024];
+	given_options(argc, argv, given, sizeof(given));
+	fuse_log(FUSE_LOG_NOTICE, "dcmfs: mounted store '%s' at '%s' (%s; options: %s)\n",
+		 d.store_dir, d.mountpoint, d.o.share ? "share" : d.o.ro ? "read-only" : "read-write",
+		 given[0] ? given : "none");
+	/* systemd (Type=notify): the mount answers from now on */
+	sd_notifyf(0, "READY=1\nSTATUS=serving %s at %s", d.store_dir, d.mountpoint);
 	if (cmd.singlethread) {
 		ret = fuse_session_loop(d.se);
 	} else {
@@ -428,7 +581,13 @@ int main(int argc, char *argv[])
 		ret = fuse_session_loop_mt(d.se, lc);
 		fuse_loop_cfg_destroy(lc);
 	}
-	ret = ret ? 1 : 0;
+	/* SIGTERM, SIGINT or SIGHUP asked for the stop: a clean one, exit 0 */
+	int sig = ret < 0 ? -ret : ret;
+	int stop_signal = sig == SIGTERM || sig == SIGINT || sig == SIGHUP ? sig : 0;
+	ret = ret && !stop_signal ? 1 : 0;
+	sd_notify(0, "STOPPING=1");
+	fuse_log(FUSE_LOG_NOTICE, "dcmfs: unmounting '%s' (%s)\n", d.mountpoint,
+		 stop_signal ? strsignal(stop_signal) : ret ? "the session failed" : "unmounted");
 	prefetch_stop(d.prefetch);
 	reader_pool_stop();
 

@@ -31,6 +31,7 @@
 
 #include "codec.h"
 #include "dicom.h"
+#include "version.h"
 
 struct item {
 	const char *path;
@@ -240,6 +241,7 @@ static int bench_open(unsigned long mb)
 int main(int argc, char **argv)
 {
 	int level = 1, runs = 5, opt, decode_only = 0;
+	version_exit_if_asked(argc, argv, "dcmfs-codecbench");
 	while ((opt = getopt(argc, argv, "dg:l:r:O:h")) != -1) {
 		switch (opt) {
 		case 'O':

@@ -614,7 +614,14 @@ class Store:
             yield r
 
 
+# Kept equal to DCMFS_VERSION in index/version.h (t0600 checks).
+VERSION = "0.2.0"
+
+
 def main(argv):
+    if argv[1:2] == ["--version"]:
+        print("dcmfs-extract.py " + VERSION)
+        return 0
     args = [a for a in argv[1:] if not a.startswith("-")]
     quiet = "-q" in argv
     verify = "--no-verify" not in argv

@@ -4,6 +4,7 @@
  * Exit 0 when every file scanned OK, 1 otherwise.
  */
 #include "dicom.h"
+#include "version.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -92,6 +93,7 @@ int main(int argc, char **argv)
 {
 	int bad = 0;
 
+	version_exit_if_asked(argc, argv, "dcmfs-scan");
 	if (argc < 2) {
 		fprintf(stderr, "usage: %s FILE...\n", argv[0]);
 		return 2;

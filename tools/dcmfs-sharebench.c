@@ -24,6 +24,7 @@
 
 #include "catalog.h"
 #include "share.h"
+#include "version.h"
 
 #define RUNS 21
 
@@ -122,6 +123,7 @@ static void bench_share(struct catalog *big, const struct share *sh, const char 
 
 int main(int argc, char **argv)
 {
+	version_exit_if_asked(argc, argv, "dcmfs-sharebench");
 	if (argc < 2 || argc > 4) {
 		fprintf(stderr, "usage: dcmfs-sharebench DIR [PATIENTS [SHARED]]\n");
 		return 2;

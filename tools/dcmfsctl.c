@@ -33,6 +33,7 @@
 #include "json_out.h"
 #include "maint.h"
 #include "store.h"
+#include "version.h"
 
 static int progress_on;
 
@@ -139,7 +140,8 @@ static const char usage_text[] =
 	"\n"
 	"Exit status: 0 ok, 1 problems found (rejected files, verify problems, damage\n"
 	"skipped by reindex, or an import that skipped entries and imported nothing),\n"
-	"2 usage or store error.\n";
+	"2 usage or store error.\n"
+	"'dcmfsctl COMMAND --help' shows one command; 'dcmfsctl --version' the version.\n";
 
 void usage_error(const char *fmt, ...)
 {
@@ -158,6 +160,32 @@ static int want_help(int argc, char **argv)
 		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h"))
 			return 1;
 	return 0;
+}
+
+/* Print the blocks of usage_text that describe COMMAND: each starts with
+ * "  COMMAND " at two spaces and runs on over the lines indented deeper.
+ * Returns how many blocks were printed. */
+static int print_command_usage(const char *command)
+{
+	size_t n = strlen(command);
+	int printing = 0, blocks = 0;
+	printf("usage: dcmfsctl %s ...\n\n", command);
+	for (const char *line = usage_text; *line;) {
+		const char *end = strchr(line, '\n');
+		size_t len = end ? (size_t)(end - line) + 1 : strlen(line);
+		if (len > 2 && line[0] == ' ' && line[1] == ' ' && line[2] != ' ') {
+			printing = !strncmp(line + 2, command, n) &&
+				   (line[2 + n] == ' ' || line[2 + n] == '\n');
+			blocks += printing;
+		} else if (len < 3 || line[0] != ' ') {
+			printing = 0;
+		}
+		if (printing)
+			fwrite(line, 1, len, stdout);
+		line += len;
+	}
+	printf("\nSee 'dcmfsctl --help' for every command and the exit status.\n");
+	return blocks;
 }
 
 /* ---------------- init ---------------- */
@@ -1579,6 +1607,12 @@ int main(int argc, char **argv)
 		fputs(usage_text, stderr);
 		return EXIT_ERROR;
 	}
+	version_exit_if_asked(argc, argv, "dcmfsctl");
+	if (!strcmp(argv[1], "help") && argc == 3) {
+		if (!print_command_usage(argv[2]))
+			usage_error("unknown command '%s'", argv[2]);
+		return finish(0);
+	}
 	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
 		fputs(usage_text, stdout);
 		return finish(0);
@@ -1586,7 +1620,7 @@ int main(int argc, char **argv)
 	for (size_t i = 0; i < sizeof(commands) / sizeof(*commands); i++)
 		if (!strcmp(argv[1], commands[i].name)) {
 			if (want_help(argc - 1, argv + 1)) {
-				fputs(usage_text, stdout);
+				print_command_usage(commands[i].name);
 				return finish(0);
 			}
 			return commands[i].fn(argc - 1, argv + 1);

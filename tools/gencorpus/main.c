@@ -16,6 +16,7 @@
 
 #include "../cli.h"
 #include "gencorpus.h"
+#include "version.h"
 
 const char cli_program_name[] = "dcmfs-gencorpus";
 
@@ -177,6 +178,7 @@ int main(int argc, char **argv)
 {
 	static struct gencorpus g;
 	const char *seeds_dir = NULL;
+	version_exit_if_asked(argc, argv, "dcmfs-gencorpus");
 	int list = parse_options(&g, argc, argv, &seeds_dir);
 	find_seeds(&g, seeds_dir);
 	if (list) {

@@ -1,0 +1,57 @@
+#!/bin/bash
+# t0602-daemon-log.t - the daemon's log (with -f it goes to standard error;
+# detached, to syslog): one line for the mount (store, options), one per
+# file taken in through /incoming (stored, duplicate, rejected with its
+# reason; a control byte in a name is escaped), one naming the instance and the pack file for a read that fails
+# with EIO on a damaged blob, one for the unmount.  log_level=err keeps
+# only the error.
+. "$(dirname "$0")/lib/common.sh"
+need_fuse
+need_samples
+[ -n "$CT_SERIES" ] || skip_all "needs ../shared/corpus (a real CT series)"
+command -v sqlite3 >/dev/null || skip_all "sqlite3 not installed"
+S=$T/store M=$T/mnt LOG=$T/dcmfs.log
+check "an empty store" new_store "$S"
+fs_mount_or_bail "$S" "$M" -o log_level=info
+check "the mount line names the store and the options" \
+	grep -q "^dcmfs: mounted store '$S' at '$M' (read-write; options: log_level=info)" "$LOG"
+files=("$CT_SERIES"/*)
+check "copy two files into /incoming" cp "${files[0]}" "${files[1]}" "$M/incoming/"
+check "a copy of the first again (a duplicate)" cp "${files[0]}" "$M/incoming/again.dcm"
+printf 'not DICOM at all' >"$T/junk.dcm"
+fails cp "$T/junk.dcm" "$M/incoming/junk.dcm"
+fails cp "$T/junk.dcm" "$M/incoming/evil
+dcmfs: forged.dcm"
+n0=$(basename "${files[0]}")
+check "stored: one line per file" eval '[ "$(grep -c "incoming .*: stored, new instance [0-9]" "$LOG")" = 2 ] &&
+	grep -q "incoming '\''$n0'\'': stored, new instance" "$LOG"'
+check "the duplicate is named" grep -q "incoming 'again.dcm': duplicate of instance [0-9]" "$LOG"
+check "the rejected file with its reason" grep -q "incoming 'junk.dcm': rejected: .*dicm" "$LOG"
+check "a newline in a name does not start a line" eval 'grep -q "incoming '\''evil\\\\x0adcmfs: forged.dcm'\'': rejected" "$LOG" &&
+	! grep -q "^dcmfs: forged" "$LOG"'
+check "unmount" fs_umount "$M"
+check "the unmount line" grep -q "^dcmfs: unmounting '$M' (unmounted)" "$LOG"
+diag <"$LOG"
+: >"$LOG"       # those lines were asked for (log_level=info)
+
+# a damaged blob: EIO at the mount, and the line that says why
+read -r bid boff bsize < <(sqlite3 "$S/index.db" "SELECT b.id, b.offset, b.enc_size FROM blobs b WHERE b.pack > 0
+	AND (SELECT count(*) FROM segments g WHERE g.blob=b.id) = 1 ORDER BY b.offset DESC LIMIT 1" | tr '|' ' ')
+check "a blob of one instance in a pack" [ -n "${bsize:-}" ]
+uid=$(sqlite3 "$S/index.db" "SELECT i.sop_uid FROM segments g JOIN instances i ON i.id=g.instance WHERE g.blob=$bid")
+pack=$(sqlite3 "$S/index.db" "SELECT p.name FROM packs p JOIN blobs b ON b.pack=p.id WHERE b.id=$bid" 2>/dev/null)
+[ -n "$pack" ] || pack=$(cd "$S/packs" && ls -- *.pack | head -1)
+$PY -c 'import sys
+p, o = sys.argv[1], int(sys.argv[2])
+with open(p, "r+b") as f:
+    f.seek(o); b = f.read(1); f.seek(o); f.write(bytes([b[0] ^ 0x20]))' "$S/packs/$pack" $((boff + bsize / 2))
+fs_mount_or_bail "$S" "$M" -o ro,log_level=err
+f=$(find "$M/patients" -name "$uid.dcm")
+out=$(cat "$f" 2>&1 >/dev/null)
+check "reading the damaged file fails with EIO" eval '[[ "$out" == *"Input/output error"* ]]'
+check "unmount" fs_umount "$M"
+check "the log names the instance and the pack" grep -q "instance $uid .*packs/$pack" "$LOG"
+check "log_level=err: no mount or unmount line" fails grep -q "mounted store\|unmounting" "$LOG"
+diag <"$LOG"
+: >"$LOG"
+done_testing
