@@ -11,6 +11,7 @@
  *   incoming.c  the in-memory /incoming filesystem over STORE/spool, and
  *               ingesting its files when they are closed
  *   icache.c    open instances by inode (read-only mounts)
+ *   views.c     the readable views /by-date and /by-accession
  *   share_view.c  shares: /shares/<NAME>/... in the admin mount, the whole
  *               tree of a share mount (-o share=NAME), membership checks,
  *               de-identified files, and following definitions and changes
@@ -225,6 +226,13 @@ void fill_common(struct dcmfs *d, struct stat *st, fuse_ino_t ino, mode_t type,
 		 mode_t perm, nlink_t nlink, int64_t mtime_ns);
 void stat_dir(struct dcmfs *d, struct stat *st, fuse_ino_t ino, nlink_t nlink,
 	      int64_t mtime_ns);
+/* The mtime of STORE/sub (0 when it cannot be read): folders of the mount
+ * that have no catalogue row take theirs from the store's folders. */
+int64_t store_sub_time_ns(struct dcmfs *d, const char *sub);
+/* The time of / and the folders beside /patients that have no row. */
+int64_t top_time_ns(struct dcmfs *d);
+/* A catalogue node of inode kind `kind` as a stat. */
+void stat_node(struct dcmfs *d, int kind, const struct cat_node *n, struct stat *st);
 /* The stat of any inode and its cache time: 0, -ENOENT, or a catalogue error. */
 int node_getattr(struct dcmfs *d, struct catalog *cat, fuse_ino_t ino,
 		 struct stat *st, double *timeout);
@@ -322,6 +330,21 @@ int64_t share_plain_series(struct dcmfs *d, fuse_ino_t ino);
 void shares_poll(struct dcmfs *d, struct catalog *cat);
 void shares_change(struct dcmfs *d, struct catalog *cat, const struct cat_change *ch);
 void shares_fresh(struct dcmfs *d, struct catalog *cat);
+
+/* views.c: the folders of is_views_ino (none on share mounts: -ENOENT);
+ * as node_getattr, tree_lookup and list_dir. */
+int views_getattr(struct dcmfs *d, struct catalog *cat, fuse_ino_t ino,
+		  struct stat *st, double *timeout);
+int views_lookup(struct dcmfs *d, struct catalog *cat, fuse_ino_t parent,
+		 const char *name, struct stat *st, double *timeout);
+int views_list(struct dcmfs *d, struct catalog *cat, fuse_ino_t ino, struct open_file *f);
+/* The folder holding view folder ino (".."): 0 or -ENOENT. */
+int views_parent(struct dcmfs *d, struct catalog *cat, fuse_ino_t ino, fuse_ino_t *out);
+/* For notify.c: drop the view folders a change of the feed touches. */
+void views_forget(struct dcmfs *d, const struct cat_change *ch);
+/* How many folders show each stored file of /patients (nlink): 3 with the
+ * views, 1 on share mounts. */
+static inline nlink_t file_links(const struct dcmfs *d) { return d->self ? 1 : 3; }
 
 /* notify.c: the thread that follows the catalogue's changes.  notify_start
  * returns 0 or an errno (then folders do not refresh); notify_stop joins it. */

@@ -105,8 +105,11 @@ static int spool_subdir_count(struct dcmfs *d, fuse_ino_t parent)
 int spool_stat(struct dcmfs *d, fuse_ino_t ino, struct stat *st)
 {
 	if (ino == INO_INCOMING || ino == INO_REJECTED) {
+		/* Their times are the spool folders' on disk, which change
+		 * exactly when these do (not at each mount). */
+		int64_t t = store_sub_time_ns(d, ino == INO_INCOMING ? "spool" : "spool/.rejected");
 		fill_common(d, st, ino, S_IFDIR, 0755, 2 + spool_subdir_count(d, ino) +
-			    (ino == INO_INCOMING), d->started_ns);
+			    (ino == INO_INCOMING), t ? t : store_sub_time_ns(d, "spool"));
 		st->st_size = 4096;
 		st->st_blocks = 8;
 		return 0;

@@ -150,7 +150,7 @@ static void dcmfs_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info 
 	 * listings, and then does not even call readdir (so list lazily). */
 	int view, pkind;
 	int64_t pid;
-	if (!is_incoming_ino(ino) && view_parent(ino, &view, &pkind, &pid)) {
+	if (!is_incoming_ino(ino) && !is_views_ino(ino) && view_parent(ino, &view, &pkind, &pid)) {
 		fi->cache_readdir = 1;
 		fi->keep_cache = 1;
 	}
