@@ -95,12 +95,12 @@ static int group_named(struct catalog *cat, int by, const char *value, struct st
 		study_name(&l->v[i].info, "", l->v[i].name);
 	qsort(l->v, l->n, sizeof(*l->v), by_name_then_id);
 	/* Equal names: the first (smallest id) keeps it, the others get their id. */
-	for (size_t i = 1; i < l->n; i++) {
-		size_t first = i;
-		while (first > 0 && !strcmp(l->v[first - 1].name, l->v[i].name))
-			first--;
-		if (first == i)
+	char kept[NAME_COMPONENT_MAX + 1] = "";
+	for (size_t i = 0; i < l->n; i++) {
+		if (i == 0 || strcmp(kept, l->v[i].name)) {
+			memcpy(kept, l->v[i].name, sizeof(kept));
 			continue;
+		}
 		char suffix[32];
 		snprintf(suffix, sizeof(suffix), "~%lld", (long long)l->v[i].info.id);
 		study_name(&l->v[i].info, suffix, l->v[i].name);
