@@ -68,6 +68,7 @@ struct spool_entry {
 	gid_t gid;
 	int64_t mtime_ns;           /* folders */
 	int busy;                   /* being ingested */
+	int64_t emptied_ns;         /* folders: when ingest last took a file out (0: never) */
 	struct spool_entry *next;
 };
 
@@ -265,6 +266,9 @@ int is_incoming_ino(fuse_ino_t ino);
 struct spool_entry *spool_find(struct dcmfs *d, fuse_ino_t ino);
 struct spool_entry *spool_by_name(struct dcmfs *d, fuse_ino_t parent, const char *name);
 int spool_stat(struct dcmfs *d, fuse_ino_t ino, struct stat *st);
+/* Drop the folders ingest emptied (idle for a moment: a copy may still
+ * be making its next file there).  Caller holds in_lock. */
+void spool_reap_emptied(struct dcmfs *d);
 /* At mount: drop files of dead daemons, show STORE/spool/.rejected. */
 void spool_clean_stale(struct dcmfs *d);
 void spool_load_rejected(struct dcmfs *d);

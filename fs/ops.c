@@ -78,6 +78,7 @@ static void dcmfs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 			return;
 		}
 		pthread_mutex_lock(&d->in_lock);
+		spool_reap_emptied(d);
 		if (parent == INO_INCOMING && !strcmp(name, ".rejected")) {
 			r = spool_stat(d, INO_REJECTED, &st);
 		} else {

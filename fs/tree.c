@@ -428,6 +428,7 @@ int list_dir(struct dcmfs *d, struct catalog *cat, fuse_ino_t ino,
 		return views_list(d, cat, ino, f);
 	if (is_incoming_ino(ino)) {
 		pthread_mutex_lock(&d->in_lock);
+		spool_reap_emptied(d);
 		if (ino == INO_INCOMING && !(r = spool_stat(d, INO_REJECTED, &st)))
 			r = listing_add(f, ".rejected", &st, 0);
 		for (struct spool_entry *e = d->spool; e && !r; e = e->next)
