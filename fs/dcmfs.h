@@ -12,6 +12,7 @@
  *               ingesting its files when they are closed
  *   icache.c    open instances by inode (read-only mounts)
  *   views.c     the readable views /by-date and /by-accession
+ *   ino32.c     -o ino32: the inode numbers stat shows, in 32 bits
  *   share_view.c  shares: /shares/<NAME>/... in the admin mount, the whole
  *               tree of a share mount (-o share=NAME), membership checks,
  *               de-identified files, and following definitions and changes
@@ -76,6 +77,7 @@ struct dcmfs_opts {
 	int ro, rw;
 	int audit;                  /* -o audit: record every open (index/audit.h) */
 	char *share;                /* -o share=NAME: mount that share alone */
+	int ino32;                  /* -o ino32: st_ino and d_ino fit 32 bits (ino32.c) */
 	int uid_set, gid_set;
 	unsigned uid, gid, umask;
 	int has_fsname, has_subtype;
@@ -349,6 +351,13 @@ void views_forget(struct dcmfs *d, const struct cat_change *ch);
 /* How many folders show each stored file of /patients (nlink): 3 with the
  * views, 1 on share mounts. */
 static inline nlink_t file_links(const struct dcmfs *d) { return d->self ? 1 : 3; }
+
+/* ino32.c: -o ino32.  Every stat sent to the kernel goes through
+ * stat_for_kernel (entries, attributes, listings; the node id stays the
+ * full number).  ino32_check, before mounting: 0, or -EOVERFLOW (the
+ * store's ids do not fit) or -errno, with a one-line message in err. */
+void stat_for_kernel(const struct dcmfs *d, struct stat *st);
+int ino32_check(const char *store_dir, char *err, size_t errlen);
 
 /* notify.c: the thread that follows the catalogue's changes.  notify_start
  * returns 0 or an errno (then folders do not refresh); notify_stop joins it. */

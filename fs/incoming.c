@@ -633,6 +633,7 @@ void incoming_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 	memset(&ep, 0, sizeof(ep));
 	ep.ino = st.st_ino;
 	ep.attr = st;
+	stat_for_kernel(d, &ep.attr);
 	if (fuse_reply_create(req, &ep, fi) == -ENOENT)
 		open_file_free(f);
 }
@@ -733,6 +734,7 @@ void incoming_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 	if (!r)
 		r = spool_stat(d, ino, &st);
 	pthread_mutex_unlock(&d->in_lock);
+	stat_for_kernel(d, &st);
 	if (r)
 		fuse_reply_err(req, -r);
 	else

@@ -2102,6 +2102,21 @@ int catalog_study_info(struct catalog *c, int64_t id, struct cat_study_info *out
 	return rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? -ENOENT : sqerr(rc);
 }
 
+int catalog_max_row_id(struct catalog *c, int64_t *out)
+{
+	sqlite3_stmt *s;
+	int rc = sqlite3_prepare_v2(c->db, "SELECT max(coalesce((SELECT max(next) - 1 FROM counters), 0),"
+				    " coalesce((SELECT max(id) FROM patients), 0), coalesce((SELECT max(id) FROM studies), 0),"
+				    " coalesce((SELECT max(id) FROM series), 0), coalesce((SELECT max(id) FROM instances), 0))",
+				    -1, &s, NULL);
+	if (rc != SQLITE_OK)
+		return sqerr(rc);
+	rc = sqlite3_step(s);
+	*out = rc == SQLITE_ROW ? sqlite3_column_int64(s, 0) : 0;
+	sqlite3_finalize(s);
+	return rc == SQLITE_ROW ? 0 : sqerr(rc);
+}
+
 /* ---- shares ---- */
 
 int catalog_share_indexes(struct catalog *c)

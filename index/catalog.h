@@ -427,6 +427,10 @@ int catalog_group_studies(struct catalog *c, int by, const char *value,
 			  cat_study_cb cb, void *arg);
 /* One shown study: 0, -ENOENT (no such row, or not shown), or -errno. */
 int catalog_study_info(struct catalog *c, int64_t id, struct cat_study_info *out);
+/* The largest row id a patient, study, series or instance has or can be
+ * given next (reserved ids included): what inode numbers must hold (the
+ * mount's -o ino32).  0 or -errno. */
+int catalog_max_row_id(struct catalog *c, int64_t *out);
 
 /* ---- shares (share.h): the rules of a share, in SQL ----
  * Values of one kind are ORed, kinds are ANDed; an empty list is no rule
