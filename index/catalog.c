@@ -2012,23 +2012,27 @@ int catalog_shown_patients(struct catalog *c, int64_t *count, int64_t *newest_ns
 int catalog_study_groups(struct catalog *c, int by, const char *prefix, int len,
 			 cat_group_cb cb, void *arg)
 {
-	const char *sql = by == CAT_BY_DATE ?
+	/* With a prefix, the index on the value finds the rows (dates: the
+	 * range of text starting with it; ':' sorts right after '9'). */
+	const char *sql = by == CAT_BY_DATE ? (prefix[0] ?
 		"SELECT g, max(mtime), min(id) FROM (SELECT " GROUP_DATE " AS g, mtime, id"
-		" FROM studies WHERE nchildren>0) WHERE substr(g, 1, length(?2))=?2"
-		" GROUP BY g ORDER BY g" :
+		" FROM studies WHERE nchildren>0 AND study_date>=?2 AND study_date<?2 || ':')"
+		" WHERE substr(g, 1, length(?2))=?2 GROUP BY g ORDER BY g" :
+		"SELECT g, max(mtime), min(id) FROM (SELECT " GROUP_DATE " AS g, mtime, id"
+		" FROM studies WHERE nchildren>0) GROUP BY g ORDER BY g") : prefix[0] ?
+		"SELECT accession, max(mtime), min(id) FROM studies"
+		" WHERE nchildren>0 AND accession=?2 GROUP BY 1" :
 		"SELECT " GROUP_ACCESSION ", max(mtime), min(id) FROM studies"
-		" WHERE nchildren>0 AND substr(" GROUP_ACCESSION ", 1, length(?2))=?2"
-		" GROUP BY 1 ORDER BY 1";
+		" WHERE nchildren>0 GROUP BY 1 ORDER BY 1";
 	sqlite3_stmt *s;
 	int rc = sqlite3_prepare_v2(c->db, sql, -1, &s, NULL);
 	if (rc != SQLITE_OK)
 		return sqerr(rc);
 	if (by == CAT_BY_DATE)
 		sqlite3_bind_int(s, 1, len);
-	sqlite3_bind_text(s, 2, prefix, -1, SQLITE_STATIC);
+	if (prefix[0])
+		sqlite3_bind_text(s, 2, prefix, -1, SQLITE_STATIC);
 	int r = 0;
-	/* A group query reads few rows: the callback may not run statements
-	 * of its own, and none does (views.c only copies). */
 	while (!r && (rc = sqlite3_step(s)) == SQLITE_ROW)
 		r = cb(arg, (const char *)sqlite3_column_text(s, 0), sqlite3_column_int64(s, 1),
 		       sqlite3_column_int64(s, 2));

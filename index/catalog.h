@@ -415,8 +415,11 @@ struct cat_study_info {
 /* The groups of shown studies whose value starts with prefix, by value
  * ascending: for CAT_BY_DATE the first len characters of the date (4, 6
  * or 8; undated studies give "" when prefix is ""), for CAT_BY_ACCESSION
- * the whole value (len ignored).  Each group to cb with its newest study
- * mtime and its smallest study id.  0, cb's value, or -errno. */
+ * the whole value (len ignored; a non-empty prefix is the whole value
+ * asked for).  Each group to cb with its newest study mtime and its
+ * smallest study id; cb may not write the catalogue.  0, cb's value, or
+ * -errno.  With a prefix the query is indexed; without, it reads every
+ * study row. */
 typedef int (*cat_group_cb)(void *arg, const char *value, int64_t mtime_ns, int64_t first_id);
 int catalog_study_groups(struct catalog *c, int by, const char *prefix, int len,
 			 cat_group_cb cb, void *arg);
