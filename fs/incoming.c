@@ -107,7 +107,7 @@ static int spool_in_rejected(struct dcmfs *d, fuse_ino_t ino)
 
 /* How long a folder emptied by ingest stays (cp -r, storescp: the next
  * file of the folder may be on its way). */
-#define EMPTIED_GRACE_NS (2 * INT64_C(1000000000))
+#define EMPTIED_GRACE_NS (5 * INT64_C(1000000000))
 
 void spool_reap_emptied(struct dcmfs *d)
 {

@@ -17,7 +17,7 @@ S=$T/store M=$T/mnt
 check "a store of one CT series" new_store "$S" "$CT_SERIES"
 fs_mount_or_bail "$S" "$M"
 I=$M/incoming
-within_4s() { local i; for ((i = 0; i < 40; i++)); do "$@" && return 0; sleep 0.1; done; return 1; }
+within_8s() { local i; for ((i = 0; i < 80; i++)); do "$@" && return 0; sleep 0.1; done; return 1; }
 gone() { ! stat "$1" >/dev/null 2>&1; }
 
 echo "not dicom a" >"$T/xa"
@@ -36,8 +36,8 @@ mkdir -p "$I/d1/d2"
 cp "$T/xa" "$I/d1/d2/y" 2>/dev/null
 check "d1/d2/y refused is .rejected/d1/d2/y" cmp "$T/xa" "$I/.rejected/d1/d2/y"
 check "nothing can be made in a folder of .rejected" fails cp "$T/xa" "$I/.rejected/a/new"
-check "folders emptied by ingest leave /incoming" within_4s gone "$I/a"
-check "all of them (b, d1)" within_4s eval '[ "$(ls "$I")" = keep ]'
+check "folders emptied by ingest leave /incoming" within_8s gone "$I/a"
+check "all of them (b, d1)" within_8s eval '[ "$(ls "$I")" = keep ]'
 check "a folder made and left empty stays" test -d "$I/keep"
 # cp -r of a folder of several files: every file stored, cp content.
 mkdir -p "$T/ser"
@@ -47,7 +47,14 @@ check "cp -r of a folder of 5 files into /incoming succeeds" cp -r "$T/ser" "$I/
 check "and stores nothing new (they are there already) but refuses none" \
 	test "$(find "$I/.rejected" -path '*ser*' | wc -l)" = 0
 check "the instance count is unchanged" test "$(instances "$S")" = "$before"
-check "the copied folder leaves /incoming" within_4s gone "$I/ser"
+check "the copied folder leaves /incoming" within_8s gone "$I/ser"
+# a writer that pauses between two files of its folder still finds it
+mkdir "$I/slow"
+cp "$T/ser/$(ls "$T/ser" | head -1)" "$I/slow/"
+sleep 1
+check "a folder emptied a second ago still takes the next file" \
+	cp "$T/ser/$(ls "$T/ser" | tail -1)" "$I/slow/"
+check "and then leaves too" within_8s gone "$I/slow"
 check "unlink and rmdir in .rejected work" rm -r "$I/.rejected/d1"
 check "and remove the files on disk" gone "$S/spool/.rejected/d1"
 check "rmdir keep" rmdir "$I/keep"
