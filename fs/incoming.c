@@ -734,7 +734,8 @@ void incoming_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 	if (!r)
 		r = spool_stat(d, ino, &st);
 	pthread_mutex_unlock(&d->in_lock);
-	stat_for_kernel(d, &st);
+	if (!r)
+		stat_for_kernel(d, &st);
 	if (r)
 		fuse_reply_err(req, -r);
 	else

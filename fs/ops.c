@@ -122,7 +122,8 @@ static void dcmfs_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info 
 	struct stat st;
 	double to;
 	int r = t ? node_getattr(d, t->cat, ino, &st, &to) : -ENOMEM;
-	stat_for_kernel(d, &st);
+	if (!r)
+		stat_for_kernel(d, &st);
 	if (r)
 		fuse_reply_err(req, -r);
 	else
