@@ -11,6 +11,8 @@
  *   incoming.c  the in-memory /incoming filesystem over STORE/spool, and
  *               ingesting its files when they are closed
  *   icache.c    open instances by inode (read-only mounts)
+ *   views.c     the readable views /by-date and /by-accession
+ *   ino32.c     -o ino32: the inode numbers stat shows, in 32 bits
  *   share_view.c  shares: /shares/<NAME>/... in the admin mount, the whole
  *               tree of a share mount (-o share=NAME), membership checks,
  *               de-identified files, and following definitions and changes
@@ -67,6 +69,7 @@ struct spool_entry {
 	gid_t gid;
 	int64_t mtime_ns;           /* folders */
 	int busy;                   /* being ingested */
+	int64_t emptied_ns;         /* folders: when ingest last took a file out (0: never) */
 	struct spool_entry *next;
 };
 
@@ -74,6 +77,7 @@ struct dcmfs_opts {
 	int ro, rw;
 	int audit;                  /* -o audit: record every open (index/audit.h) */
 	char *share;                /* -o share=NAME: mount that share alone */
+	int ino32;                  /* -o ino32: st_ino and d_ino fit 32 bits (ino32.c) */
 	int uid_set, gid_set;
 	unsigned uid, gid, umask;
 	int has_fsname, has_subtype;
@@ -226,6 +230,13 @@ void fill_common(struct dcmfs *d, struct stat *st, fuse_ino_t ino, mode_t type,
 		 mode_t perm, nlink_t nlink, int64_t mtime_ns);
 void stat_dir(struct dcmfs *d, struct stat *st, fuse_ino_t ino, nlink_t nlink,
 	      int64_t mtime_ns);
+/* The mtime of STORE/sub (0 when it cannot be read): folders of the mount
+ * that have no catalogue row take theirs from the store's folders. */
+int64_t store_sub_time_ns(struct dcmfs *d, const char *sub);
+/* The time of / and the folders beside /patients that have no row. */
+int64_t top_time_ns(struct dcmfs *d);
+/* A catalogue node of inode kind `kind` as a stat. */
+void stat_node(struct dcmfs *d, int kind, const struct cat_node *n, struct stat *st);
 /* The stat of any inode and its cache time: 0, -ENOENT, or a catalogue error. */
 int node_getattr(struct dcmfs *d, struct catalog *cat, fuse_ino_t ino,
 		 struct stat *st, double *timeout);
@@ -258,6 +269,9 @@ int is_incoming_ino(fuse_ino_t ino);
 struct spool_entry *spool_find(struct dcmfs *d, fuse_ino_t ino);
 struct spool_entry *spool_by_name(struct dcmfs *d, fuse_ino_t parent, const char *name);
 int spool_stat(struct dcmfs *d, fuse_ino_t ino, struct stat *st);
+/* Drop the folders ingest emptied (idle for a moment: a copy may still
+ * be making its next file there).  Caller holds in_lock. */
+void spool_reap_emptied(struct dcmfs *d);
 /* At mount: drop files of dead daemons, show STORE/spool/.rejected. */
 void spool_clean_stale(struct dcmfs *d);
 void spool_load_rejected(struct dcmfs *d);
@@ -323,6 +337,28 @@ int64_t share_plain_series(struct dcmfs *d, fuse_ino_t ino);
 void shares_poll(struct dcmfs *d, struct catalog *cat);
 void shares_change(struct dcmfs *d, struct catalog *cat, const struct cat_change *ch);
 void shares_fresh(struct dcmfs *d, struct catalog *cat);
+
+/* views.c: the folders of is_views_ino (none on share mounts: -ENOENT);
+ * as node_getattr, tree_lookup and list_dir. */
+int views_getattr(struct dcmfs *d, struct catalog *cat, fuse_ino_t ino,
+		  struct stat *st, double *timeout);
+int views_lookup(struct dcmfs *d, struct catalog *cat, fuse_ino_t parent,
+		 const char *name, struct stat *st, double *timeout);
+int views_list(struct dcmfs *d, struct catalog *cat, fuse_ino_t ino, struct open_file *f);
+/* The folder holding view folder ino (".."): 0 or -ENOENT. */
+int views_parent(struct dcmfs *d, struct catalog *cat, fuse_ino_t ino, fuse_ino_t *out);
+/* For notify.c: drop the view folders a change of the feed touches. */
+void views_forget(struct dcmfs *d, const struct cat_change *ch);
+/* How many folders show each stored file of /patients (nlink): 3 with the
+ * views, 1 on share mounts. */
+static inline nlink_t file_links(const struct dcmfs *d) { return d->self ? 1 : 3; }
+
+/* ino32.c: -o ino32.  Every stat sent to the kernel goes through
+ * stat_for_kernel (entries, attributes, listings; the node id stays the
+ * full number).  ino32_check, before mounting: 0, or -EOVERFLOW (the
+ * store's ids do not fit) or -errno, with a one-line message in err. */
+void stat_for_kernel(const struct dcmfs *d, struct stat *st);
+int ino32_check(const char *store_dir, char *err, size_t errlen);
 
 /* notify.c: the thread that follows the catalogue's changes.  notify_start
  * returns 0 or an errno (then folders do not refresh); notify_stop joins it. */

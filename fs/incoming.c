@@ -93,6 +93,41 @@ static int spool_has_children(struct dcmfs *d, fuse_ino_t parent)
 	return 0;
 }
 
+/* Is ino .rejected or below it?  Caller holds in_lock. */
+static int spool_in_rejected(struct dcmfs *d, fuse_ino_t ino)
+{
+	for (int depth = 0; ino_kind(ino) == K_SPOOL && depth < 1000; depth++) {
+		struct spool_entry *e = spool_find(d, ino);
+		if (!e)
+			return 0;
+		ino = e->parent;
+	}
+	return ino == INO_REJECTED;
+}
+
+/* How long a folder emptied by ingest stays (cp -r, storescp: the next
+ * file of the folder may be on its way). */
+#define EMPTIED_GRACE_NS (5 * INT64_C(1000000000))
+
+void spool_reap_emptied(struct dcmfs *d)
+{
+	int64_t now = wall_clock_ns();
+	for (struct spool_entry *e = d->spool; e;) {
+		if (!e->dir || !e->emptied_ns || now - e->emptied_ns < EMPTIED_GRACE_NS ||
+		    spool_has_children(d, e->ino)) {
+			e = e->next;
+			continue;
+		}
+		/* Its parent, emptied by this in turn, may go at once. */
+		struct spool_entry *up = ino_kind(e->parent) == K_SPOOL ? spool_find(d, e->parent) : NULL;
+		if (up)
+			up->emptied_ns = e->emptied_ns;
+		spool_unlink(d, e);
+		spool_free(e);
+		e = d->spool;
+	}
+}
+
 static int spool_subdir_count(struct dcmfs *d, fuse_ino_t parent)
 {
 	int n = 0;
@@ -105,8 +140,11 @@ static int spool_subdir_count(struct dcmfs *d, fuse_ino_t parent)
 int spool_stat(struct dcmfs *d, fuse_ino_t ino, struct stat *st)
 {
 	if (ino == INO_INCOMING || ino == INO_REJECTED) {
+		/* Their times are the spool folders' on disk, which change
+		 * exactly when these do (not at each mount). */
+		int64_t t = store_sub_time_ns(d, ino == INO_INCOMING ? "spool" : "spool/.rejected");
 		fill_common(d, st, ino, S_IFDIR, 0755, 2 + spool_subdir_count(d, ino) +
-			    (ino == INO_INCOMING), d->started_ns);
+			    (ino == INO_INCOMING), t ? t : store_sub_time_ns(d, "spool"));
 		st->st_size = 4096;
 		st->st_blocks = 8;
 		return 0;
@@ -115,7 +153,11 @@ int spool_stat(struct dcmfs *d, fuse_ino_t ino, struct stat *st)
 	if (!e)
 		return -ENOENT;
 	if (e->dir) {
-		fill_common(d, st, ino, S_IFDIR, e->mode, 2 + spool_subdir_count(d, ino), e->mtime_ns);
+		/* a folder of .rejected has its folder on disk, and its time */
+		struct stat real;
+		int64_t t = e->path && !stat(e->path, &real) ?
+			(int64_t)real.st_mtim.tv_sec * 1000000000 + real.st_mtim.tv_nsec : e->mtime_ns;
+		fill_common(d, st, ino, S_IFDIR, e->mode, 2 + spool_subdir_count(d, ino), t);
 		st->st_size = 4096;
 		st->st_blocks = 8;
 	} else {
@@ -194,60 +236,145 @@ void spool_clean_stale(struct dcmfs *d)
 	closedir(dp);
 }
 
+#define REJECTED_DEPTH 64        /* folders below .rejected, at most */
+
+/* Show folder dfd (path, closed here) as folder parent of .rejected: its
+ * regular files and folders, never what a link or FIFO planted there
+ * points to (lstat, O_NOFOLLOW). */
+static void load_rejected_dir(struct dcmfs *d, int dfd, const char *path, fuse_ino_t parent,
+			      int depth)
+{
+	DIR *dp = fdopendir(dfd);
+	if (!dp) {
+		close(dfd);
+		return;
+	}
+	struct dirent *de;
+	while ((de = readdir(dp))) {
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		char sub[PATH_MAX];
+		struct stat st;
+		if (fstatat(dirfd(dp), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
+		    snprintf(sub, sizeof(sub), "%s/%s", path, de->d_name) >= (int)sizeof(sub))
+			continue;
+		if (S_ISREG(st.st_mode)) {
+			pthread_mutex_lock(&d->in_lock);
+			spool_new(d, parent, de->d_name, 0, sub, 0644);
+			pthread_mutex_unlock(&d->in_lock);
+		} else if (S_ISDIR(st.st_mode) && depth < REJECTED_DEPTH) {
+			int fd = openat(dirfd(dp), de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+			if (fd < 0)
+				continue;
+			pthread_mutex_lock(&d->in_lock);
+			struct spool_entry *e = spool_new(d, parent, de->d_name, 1, sub, 0755);
+			fuse_ino_t ino = e ? e->ino : 0;
+			pthread_mutex_unlock(&d->in_lock);
+			if (ino)
+				load_rejected_dir(d, fd, sub, ino, depth + 1);
+			else
+				close(fd);
+		}
+	}
+	closedir(dp);
+}
+
 /* Load STORE/spool/.rejected into /incoming/.rejected. */
 void spool_load_rejected(struct dcmfs *d)
 {
 	char dir[PATH_MAX];
 	snprintf(dir, sizeof(dir), "%s/spool/.rejected", d->store_dir);
-	DIR *dp = opendir(dir);
-	if (!dp)
-		return;
-	struct dirent *de;
-	while ((de = readdir(dp))) {
-		if (de->d_name[0] == '.' && (!de->d_name[1] || !strcmp(de->d_name, "..")))
-			continue;
-		char path[PATH_MAX + 512];
-		struct stat st;
-		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
-		if (stat(path, &st) < 0 || !S_ISREG(st.st_mode))
-			continue;
-		pthread_mutex_lock(&d->in_lock);
-		spool_new(d, INO_REJECTED, de->d_name, 0, path, 0644);
-		pthread_mutex_unlock(&d->in_lock);
-	}
-	closedir(dp);
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd >= 0)
+		load_rejected_dir(d, fd, dir, INO_REJECTED, 0);
 }
 
-/* Move a refused spool file to .rejected/<name> with <name>.reason beside
- * it; e (already out of the list) becomes the entry of the moved file. */
+/* The folder of .rejected that takes a file refused from folder parent of
+ * /incoming: the same relative path, made on disk and shown.  Folders are
+ * opened without following links: where one cannot be a folder (a file
+ * or a planted link has its name) the file stays in the last one that is.
+ * Returns an open descriptor of it, with its path in dir and its inode in
+ * *shown; -1 when not even .rejected opens.  Caller holds in_lock. */
+static int rejected_folder(struct dcmfs *d, fuse_ino_t parent, char *dir, size_t len,
+			   fuse_ino_t *shown)
+{
+	const char *names[REJECTED_DEPTH];
+	int n = 0;
+	for (fuse_ino_t p = parent; ino_kind(p) == K_SPOOL;) {
+		struct spool_entry *e = spool_find(d, p);
+		if (!e)
+			break;
+		if (n == REJECTED_DEPTH)        /* too deep: the innermost folders only */
+			break;
+		names[n++] = e->name;
+		p = e->parent;
+	}
+	snprintf(dir, len, "%s/spool/.rejected", d->store_dir);
+	mkdir(dir, 0755);
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	*shown = INO_REJECTED;
+	while (fd >= 0 && n > 0) {
+		const char *name = names[--n];
+		size_t used = strlen(dir);
+		if (used + 1 + strlen(name) >= len)
+			break;
+		if (mkdirat(fd, name, 0755) < 0 && errno != EEXIST)
+			break;
+		int sub = openat(fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (sub < 0)
+			break;
+		struct spool_entry *e = spool_by_name(d, *shown, name);
+		if (e && !e->dir) {
+			close(sub);
+			break;
+		}
+		snprintf(dir + used, len - used, "/%s", name);
+		if (!e && !(e = spool_new(d, *shown, name, 1, dir, 0755))) {
+			dir[used] = '\0';
+			close(sub);
+			break;
+		}
+		close(fd);
+		fd = sub;
+		*shown = e->ino;
+	}
+	return fd;
+}
+
+/* Move a refused spool file to .rejected/<path>/<name> (its path below
+ * /incoming kept) with <name>.reason beside it; e (already out of the
+ * list) becomes the entry of the moved file. */
 static void spool_reject(struct dcmfs *d, struct spool_entry *e, const char *reason)
 {
-	char dir[PATH_MAX], dst[PATH_MAX + 512], rpath[PATH_MAX + 600], name[NAME_MAX + 1];
-	snprintf(dir, sizeof(dir), "%s/spool/.rejected", d->store_dir);
-	mkdir(dir, 0755);
+	char dir[PATH_MAX], name[NAME_MAX + 1], rname[NAME_MAX + 16];
+	fuse_ino_t folder;
 	pthread_mutex_lock(&d->in_lock);
+	int dfd = rejected_folder(d, e->parent, dir, sizeof(dir), &folder);
 	/* A free name: <name>, <name>.1, ... (neither it nor its .reason taken). */
-	for (int i = 0; i < 10000; i++) {
+	for (int i = 0; dfd >= 0 && i < 10000; i++) {
 		if (i)
 			snprintf(name, sizeof(name), "%.200s.%d", e->name, i);
 		else
 			snprintf(name, sizeof(name), "%.240s", e->name);
-		snprintf(dst, sizeof(dst), "%s/%s", dir, name);
-		snprintf(rpath, sizeof(rpath), "%s.reason", dst);
-		if (access(dst, F_OK) && access(rpath, F_OK) &&
-		    !spool_by_name(d, INO_REJECTED, name))
+		snprintf(rname, sizeof(rname), "%s.reason", name);
+		if (faccessat(dfd, name, F_OK, AT_SYMLINK_NOFOLLOW) &&
+		    faccessat(dfd, rname, F_OK, AT_SYMLINK_NOFOLLOW) &&
+		    !spool_by_name(d, folder, name))
 			break;
 	}
-	if (rename(e->path, dst) < 0) {
-		fuse_log(FUSE_LOG_ERR, "dcmfs: cannot move '%s' to '%s': %s\n", e->path, dst,
+	if (dfd < 0 || renameat(AT_FDCWD, e->path, dfd, name) < 0) {
+		fuse_log(FUSE_LOG_ERR, "dcmfs: cannot move '%s' to '%s': %s\n", e->path, dir,
 			 strerror(errno));
 		unlink(e->path);
+		if (dfd >= 0)
+			close(dfd);
 		pthread_mutex_unlock(&d->in_lock);
 		spool_free(e);
 		return;
 	}
 	/* The name was picked free above: create it, never follow or reuse. */
-	int rfd = open(rpath, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+	int rfd = openat(dfd, rname, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+	close(dfd);
 	FILE *f = rfd < 0 ? NULL : fdopen(rfd, "w");
 	if (!f && rfd >= 0)
 		close(rfd);
@@ -255,18 +382,19 @@ static void spool_reject(struct dcmfs *d, struct spool_entry *e, const char *rea
 		fprintf(f, "%s\n", reason);
 		fclose(f);
 	}
+	char dst[PATH_MAX + 2 * NAME_MAX], rpath[PATH_MAX + 2 * NAME_MAX + 16];
+	snprintf(dst, sizeof(dst), "%s/%s", dir, name);
+	snprintf(rpath, sizeof(rpath), "%s/%s", dir, rname);
 	free(e->name);
 	free(e->path);
 	e->name = strdup(name);
 	e->path = strdup(dst);
-	e->parent = INO_REJECTED;
+	e->parent = folder;
 	e->busy = 0;
 	e->next = d->spool;
 	d->spool = e;
-	char rname[NAME_MAX + 16];
-	snprintf(rname, sizeof(rname), "%s.reason", name);
 	if (f)
-		spool_new(d, INO_REJECTED, rname, 0, rpath, 0644);
+		spool_new(d, folder, rname, 0, rpath, 0644);
 	pthread_mutex_unlock(&d->in_lock);
 }
 
@@ -297,7 +425,7 @@ static int spool_ingest(struct dcmfs *d, fuse_ino_t ino)
 {
 	pthread_mutex_lock(&d->in_lock);
 	struct spool_entry *e = spool_find(d, ino);
-	if (!e || e->dir || e->busy || e->parent == INO_REJECTED) {
+	if (!e || e->dir || e->busy || spool_in_rejected(d, ino)) {
 		pthread_mutex_unlock(&d->in_lock);
 		return e && e->busy ? -EBUSY : e ? 0 : -EIO;
 	}
@@ -331,10 +459,15 @@ static int spool_ingest(struct dcmfs *d, fuse_ino_t ino)
 	}
 	pthread_mutex_lock(&d->in_lock);
 	e = spool_find(d, ino);
-	if (e && (r == 0 || r == -EINVAL))
+	if (e && (r == 0 || r == -EINVAL)) {
 		spool_unlink(d, e);
-	else if (e)
+		/* its folder, if now empty, goes after a moment (spool_reap_emptied) */
+		struct spool_entry *up = ino_kind(e->parent) == K_SPOOL ? spool_find(d, e->parent) : NULL;
+		if (up)
+			up->emptied_ns = wall_clock_ns();
+	} else if (e) {
 		e->busy = 0;
+	}
 	pthread_mutex_unlock(&d->in_lock);
 	incoming_log(e ? e->name : path, r, &res);
 	if (e && r == 0) {
@@ -453,7 +586,7 @@ static int in_writable_dir(struct dcmfs *d, fuse_ino_t parent)
 		return 1;
 	pthread_mutex_lock(&d->in_lock);
 	struct spool_entry *e = ino_kind(parent) == K_SPOOL ? spool_find(d, parent) : NULL;
-	int ok = e && e->dir;
+	int ok = e && e->dir && !spool_in_rejected(d, parent);
 	pthread_mutex_unlock(&d->in_lock);
 	return ok;
 }
@@ -521,6 +654,7 @@ void incoming_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 	memset(&ep, 0, sizeof(ep));
 	ep.ino = st.st_ino;
 	ep.attr = st;
+	stat_for_kernel(d, &ep.attr);
 	if (fuse_reply_create(req, &ep, fi) == -ENOENT)
 		open_file_free(f);
 }
@@ -559,7 +693,7 @@ int spool_remove(struct dcmfs *d, fuse_ino_t parent, const char *name, int dir)
 		r = -ENOTEMPTY;
 	if (!r) {
 		spool_unlink(d, e);
-		if (e->path && unlink(e->path) < 0 && errno != ENOENT)
+		if (e->path && (e->dir ? rmdir(e->path) : unlink(e->path)) < 0 && errno != ENOENT)
 			fuse_log(FUSE_LOG_WARNING, "dcmfs: cannot remove '%s': %s\n", e->path,
 				 strerror(errno));
 		spool_free(e);
@@ -621,6 +755,8 @@ void incoming_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 	if (!r)
 		r = spool_stat(d, ino, &st);
 	pthread_mutex_unlock(&d->in_lock);
+	if (!r)
+		stat_for_kernel(d, &st);
 	if (r)
 		fuse_reply_err(req, -r);
 	else
@@ -635,7 +771,10 @@ void incoming_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 		fuse_reply_err(req, EROFS);
 		return;
 	}
-	if (!is_incoming_ino(parent) || !in_writable_dir(d, newparent) || parent == INO_REJECTED) {
+	pthread_mutex_lock(&d->in_lock);
+	int from_rejected = spool_in_rejected(d, parent);
+	pthread_mutex_unlock(&d->in_lock);
+	if (!is_incoming_ino(parent) || !in_writable_dir(d, newparent) || from_rejected) {
 		fuse_reply_err(req, is_incoming_ino(parent) != is_incoming_ino(newparent) ? EXDEV : EPERM);
 		return;
 	}

@@ -41,6 +41,16 @@
  *                  meets the next slot from 1 (a share removed and made
  *                  again gets a new one, so numbers of the old one go
  *                  stale).  Share inode numbers are not kept across mounts.
+ *
+ *   8 /by-date     9 /by-accession   (views.c; not on share mounts)
+ *   K_YEAR|YYYY, K_MONTH|YYYYMM, K_DAY|YYYYMMDD   /by-date/<YYYY>/<MM>/<DD>,
+ *                  and K_DAY|DAY_UNKNOWN  /by-date/unknown
+ *   K_ACCESSION|id /by-accession/<accession>: id is the smallest row id
+ *                  among the group's shown studies
+ *   K_DSTUDY|id, K_DSERIES|id  a study folder (studies row) in /by-date
+ *                  and its series folders (series rows); K_ASTUDY|id,
+ *                  K_ASERIES|id the same in /by-accession.  The files in
+ *                  them are the stored files: K_INSTANCE|id.
  */
 #ifndef DCMFS_FS_INODE_H
 #define DCMFS_FS_INODE_H
@@ -59,6 +69,8 @@
 #define INO_VERSIONS 5
 #define INO_QUARANTINE 6
 #define INO_SHARES 7
+#define INO_BYDATE 8
+#define INO_BYACCESSION 9
 
 enum ino_kind {
 	K_FIXED = 0,
@@ -68,7 +80,17 @@ enum ino_kind {
 	K_INSTANCE = CAT_INSTANCE,
 	K_STUDIES = 5,
 	K_SPOOL = 6,
+	K_YEAR = 7,             /* the readable views (views.c) */
+	K_MONTH = 8,
+	K_DAY = 9,
+	K_ACCESSION = 10,
+	K_DSTUDY = 11,
+	K_ASTUDY = 12,
+	K_DSERIES = 13,
+	K_ASERIES = 14,
 };
+#define DAY_UNKNOWN 100000000   /* K_DAY of /by-date/unknown: no 8-digit date */
+static inline int is_views_kind(int kind) { return kind >= K_YEAR && kind <= K_ASERIES; }
 
 /* Kinds of the /versions and /quarantine views (catalog.h, enum cat_view). */
 static inline int view_kind(int view, int cat_kind) { return view << 4 | cat_kind; }
@@ -83,6 +105,10 @@ static inline fuse_ino_t ino_make(int kind, int64_t id)
 }
 static inline int ino_kind(fuse_ino_t ino) { return (int)(ino >> INO_SHIFT); }
 static inline int64_t ino_id(fuse_ino_t ino) { return (int64_t)(ino & INO_ID_MASK); }
+static inline int is_views_ino(fuse_ino_t ino)
+{
+	return ino == INO_BYDATE || ino == INO_BYACCESSION || is_views_kind(ino_kind(ino));
+}
 
 /* Shares (above). */
 #define K_SHARE 0x40

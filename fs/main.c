@@ -204,6 +204,7 @@ static const struct fuse_opt dcmfs_optspec[] = {
 	DOPT("rw", rw, 1),                      /* the default */
 	FUSE_OPT_KEY("rw", KEY_DROP),
 	DOPT("audit", audit, 1),                /* record every open in STORE/audit (off) */
+	DOPT("ino32", ino32, 1),                /* inode numbers in 32 bits (off; ino32.c) */
 	FUSE_OPT_KEY("uid=", KEY_UID),          /* owner of every entry (the mounter) */
 	FUSE_OPT_KEY("gid=", KEY_GID),          /* group of every entry (the mounter's) */
 	FUSE_OPT_KEY("umask=", KEY_UMASK),      /* bits cleared from every mode (0) */
@@ -287,6 +288,8 @@ static void usage(FILE *f)
 		"  -o uid=N,gid=N     owner and group shown for every entry (the user who\n"
 		"                     mounts, and that user's group)\n"
 		"  -o umask=M         mode bits to clear (0; modes 0444 files, 0555 folders)\n"
+		"  -o ino32           inode numbers below 2^32, for old 32-bit programs (refused\n"
+		"                     when the store's ids do not fit)\n"
 		"  -o share=NAME      mount share NAME alone (dcmfsctl share create): its root\n"
 		"                     holds patients/ with what the share covers, always read-only\n"
 		"  -o log_level=L     err, warning, notice, info or debug: what is logged, to\n"
@@ -506,6 +509,10 @@ int main(int argc, char *argv[])
 			ret = 1;
 			goto out_args;
 		}
+	}
+	if (d.o.ino32 && ino32_check(d.store_dir, err, sizeof(err))) {
+		fprintf(stderr, "dcmfs: %s\n", err);
+		goto out_args;
 	}
 	if (!d.o.ro) {
 		char path[PATH_MAX];

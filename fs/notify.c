@@ -102,6 +102,7 @@ static int apply_change(void *arg, const struct cat_change *ch)
 		return 0;
 	round->forgotten++;
 	forget_node(round->d, ch->kind, ch->id, ch->parent, ch->name, shown);
+	views_forget(round->d, ch);
 	return 0;
 }
 

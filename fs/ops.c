@@ -61,6 +61,7 @@ void reply_entry(fuse_req_t req, const struct stat *st, double timeout)
 	memset(&e, 0, sizeof(e));
 	e.ino = st->st_ino;
 	e.attr = *st;
+	stat_for_kernel(req_daemon(req), &e.attr);
 	e.attr_timeout = timeout;
 	e.entry_timeout = timeout;
 	fuse_reply_entry(req, &e);
@@ -78,6 +79,7 @@ static void dcmfs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 			return;
 		}
 		pthread_mutex_lock(&d->in_lock);
+		spool_reap_emptied(d);
 		if (parent == INO_INCOMING && !strcmp(name, ".rejected")) {
 			r = spool_stat(d, INO_REJECTED, &st);
 		} else {
@@ -120,6 +122,8 @@ static void dcmfs_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info 
 	struct stat st;
 	double to;
 	int r = t ? node_getattr(d, t->cat, ino, &st, &to) : -ENOMEM;
+	if (!r)
+		stat_for_kernel(d, &st);
 	if (r)
 		fuse_reply_err(req, -r);
 	else
@@ -150,7 +154,7 @@ static void dcmfs_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info 
 	 * listings, and then does not even call readdir (so list lazily). */
 	int view, pkind;
 	int64_t pid;
-	if (!is_incoming_ino(ino) && view_parent(ino, &view, &pkind, &pid)) {
+	if (!is_incoming_ino(ino) && !is_views_ino(ino) && view_parent(ino, &view, &pkind, &pid)) {
 		fi->cache_readdir = 1;
 		fi->keep_cache = 1;
 	}
@@ -196,13 +200,16 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 			/* "." and ".." get no entry (and no lookup reference). */
 			ep.ino = dot ? 0 : e->st.st_ino;
 			ep.attr = e->st;
+			stat_for_kernel(d, &ep.attr);
 			ep.attr_timeout = dot ? 0 : e->timeout;
 			ep.entry_timeout = dot ? 0 : e->timeout;
 			len = fuse_add_direntry_plus(req, buf + used, size - used, e->name,
 						     &ep, (off_t)i + 1);
 		} else {
+			struct stat st = e->st;
+			stat_for_kernel(d, &st);
 			len = fuse_add_direntry(req, buf + used, size - used, e->name,
-						&e->st, (off_t)i + 1);
+						&st, (off_t)i + 1);
 		}
 		if (len > size - used)
 			break;

@@ -40,6 +40,24 @@ void fill_common(struct dcmfs *d, struct stat *st, fuse_ino_t ino,
 
 static mode_t dir_perm(struct dcmfs *d) { (void)d; return 0555; }
 
+int64_t store_sub_time_ns(struct dcmfs *d, const char *sub)
+{
+	char path[4096];
+	struct stat st;
+	snprintf(path, sizeof(path), "%s/%s", d->store_dir, sub);
+	if (stat(path, &st) < 0)
+		return 0;
+	return (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
+}
+
+/* The time of / and the other top folders: the newest patient's, or for
+ * an empty store that of STORE/packs (it changes only with an import),
+ * never the daemon's start, so a remount changes nothing rsync sees. */
+int64_t top_time_ns(struct dcmfs *d)
+{
+	return d->newest_ns ? d->newest_ns : store_sub_time_ns(d, "packs");
+}
+
 void stat_dir(struct dcmfs *d, struct stat *st, fuse_ino_t ino,
 	      nlink_t nlink, int64_t mtime_ns)
 {
@@ -49,8 +67,7 @@ void stat_dir(struct dcmfs *d, struct stat *st, fuse_ino_t ino,
 }
 
 /* A catalogue node (kind from enum cat_kind) as a stat. */
-static void stat_node(struct dcmfs *d, int kind, const struct cat_node *n,
-		      struct stat *st)
+void stat_node(struct dcmfs *d, int kind, const struct cat_node *n, struct stat *st)
 {
 	fuse_ino_t ino = ino_make(kind, n->id);
 	if (kind_view(kind) && kind_cat(kind) != K_SERIES && kind_cat(kind) != K_INSTANCE) {
@@ -70,7 +87,8 @@ static void stat_node(struct dcmfs *d, int kind, const struct cat_node *n,
 		stat_dir(d, st, ino, 2, n->mtime_ns);
 		break;
 	default:
-		fill_common(d, st, ino, S_IFREG, 0444, 1, n->mtime_ns);
+		/* a file of /patients shows in the views too (views.c) */
+		fill_common(d, st, ino, S_IFREG, 0444, kind == K_INSTANCE ? file_links(d) : 1, n->mtime_ns);
 		st->st_size = (off_t)n->size;
 		st->st_blocks = (blkcnt_t)((n->size + 511) / 512);
 		break;
@@ -110,21 +128,23 @@ int node_getattr(struct dcmfs *d, struct catalog *cat, fuse_ino_t ino,
 	*timeout = TIMEOUT_DIR;
 	if (is_share_ino(ino) || ino == INO_SHARES)
 		return share_getattr(d, cat, ino, st, timeout);
+	if (is_views_ino(ino))
+		return views_getattr(d, cat, ino, st, timeout);
 	if (d->self) {
 		/* A share mount: its root, its share (above), and the stored
 		 * files of the share's series; nothing else, whatever the number. */
 		if (ino == INO_ROOT) {
-			stat_dir(d, st, ino, 3, d->newest_ns ? d->newest_ns : d->started_ns);
+			stat_dir(d, st, ino, 3, top_time_ns(d));
 			return 0;
 		}
 		if (kind != K_INSTANCE || !share_mount_has_instance(d, cat, id))
 			return -ENOENT;
 	}
 	if (kind == K_FIXED) {
-		int64_t newest = d->newest_ns ? d->newest_ns : d->started_ns;
+		int64_t newest = top_time_ns(d);
 		switch (ino) {
 		case INO_ROOT:
-			stat_dir(d, st, ino, d->ing ? 7 : 6, newest);
+			stat_dir(d, st, ino, d->ing ? 9 : 8, newest);
 			if (d->ing)
 				st->st_mode = S_IFDIR | (0755 & ~d->o.umask);
 			return 0;
@@ -232,10 +252,13 @@ static int parent_of(struct dcmfs *d, struct catalog *cat, fuse_ino_t ino, fuse_
 	int slot = share ? share_ino_slot(ino) : 0;
 	struct cat_node n;
 	if (ino == INO_ROOT || ino == INO_PATIENTS || ino == INO_SHARES ||
-	    ino == INO_VERSIONS || ino == INO_QUARANTINE) {
+	    ino == INO_VERSIONS || ino == INO_QUARANTINE ||
+	    ino == INO_BYDATE || ino == INO_BYACCESSION) {
 		*out = INO_ROOT;
 		return 0;
 	}
+	if (is_views_ino(ino))
+		return views_parent(d, cat, ino, out);
 	switch (kind) {
 	case K_FIXED:
 		if (!share)
@@ -300,8 +323,14 @@ int tree_lookup(struct dcmfs *d, struct catalog *cat, fuse_ino_t parent,
 			return node_getattr(d, cat, INO_VERSIONS, st, timeout);
 		if (!strcmp(name, "quarantine"))
 			return node_getattr(d, cat, INO_QUARANTINE, st, timeout);
+		if (!strcmp(name, "by-date"))
+			return node_getattr(d, cat, INO_BYDATE, st, timeout);
+		if (!strcmp(name, "by-accession"))
+			return node_getattr(d, cat, INO_BYACCESSION, st, timeout);
 		return -ENOENT;
 	}
+	if (is_views_ino(parent))
+		return views_lookup(d, cat, parent, name, st, timeout);
 	int view, pkind;
 	int64_t pid;
 	if (!view_parent(parent, &view, &pkind, &pid)) {
@@ -389,10 +418,17 @@ int list_dir(struct dcmfs *d, struct catalog *cat, fuse_ino_t ino,
 			r = listing_add(f, "versions", &st, to);
 		if (!r && !(r = node_getattr(d, cat, INO_QUARANTINE, &st, &to)))
 			r = listing_add(f, "quarantine", &st, to);
+		if (!r && !(r = node_getattr(d, cat, INO_BYDATE, &st, &to)))
+			r = listing_add(f, "by-date", &st, to);
+		if (!r && !(r = node_getattr(d, cat, INO_BYACCESSION, &st, &to)))
+			r = listing_add(f, "by-accession", &st, to);
 		return r;
 	}
+	if (is_views_ino(ino))
+		return views_list(d, cat, ino, f);
 	if (is_incoming_ino(ino)) {
 		pthread_mutex_lock(&d->in_lock);
+		spool_reap_emptied(d);
 		if (ino == INO_INCOMING && !(r = spool_stat(d, INO_REJECTED, &st)))
 			r = listing_add(f, ".rejected", &st, 0);
 		for (struct spool_entry *e = d->spool; e && !r; e = e->next)

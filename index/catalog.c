@@ -2036,6 +2036,128 @@ int catalog_shown_patients(struct catalog *c, int64_t *count, int64_t *newest_ns
 	return rc == SQLITE_ROW ? 0 : sqerr(rc);
 }
 
+/* ---- the readable views ---- */
+
+#define DATE8 "'[0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9]'"
+/* A shown study's group value in each view (catalog.h). */
+#define GROUP_DATE "CASE WHEN study_date GLOB " DATE8 " THEN substr(study_date, 1, ?1) ELSE '' END"
+#define GROUP_ACCESSION "coalesce(accession, '')"
+#define STUDY_INFO "SELECT s.id, s.mtime, s.nchildren, p.dirname, coalesce(p.name, ''),"  \
+	" coalesce(s.description, ''), coalesce(s.study_date, ''), coalesce(s.accession, '')" \
+	" FROM studies s JOIN patients p ON p.id=s.patient WHERE s.nchildren>0"
+
+int catalog_study_groups(struct catalog *c, int by, const char *prefix, int len,
+			 cat_group_cb cb, void *arg)
+{
+	/* With a prefix, the index on the value finds the rows (dates: the
+	 * range of text starting with it; ':' sorts right after '9'). */
+	const char *sql = by == CAT_BY_DATE ? (prefix[0] ?
+		"SELECT g, max(mtime), min(id) FROM (SELECT " GROUP_DATE " AS g, mtime, id"
+		" FROM studies WHERE nchildren>0 AND study_date>=?2 AND study_date<?2 || ':')"
+		" WHERE substr(g, 1, length(?2))=?2 GROUP BY g ORDER BY g" :
+		"SELECT g, max(mtime), min(id) FROM (SELECT " GROUP_DATE " AS g, mtime, id"
+		" FROM studies WHERE nchildren>0) GROUP BY g ORDER BY g") : prefix[0] ?
+		"SELECT accession, max(mtime), min(id) FROM studies"
+		" WHERE nchildren>0 AND accession=?2 GROUP BY 1" :
+		"SELECT " GROUP_ACCESSION ", max(mtime), min(id) FROM studies"
+		" WHERE nchildren>0 GROUP BY 1 ORDER BY 1";
+	sqlite3_stmt *s;
+	int rc = sqlite3_prepare_v2(c->db, sql, -1, &s, NULL);
+	if (rc != SQLITE_OK)
+		return sqerr(rc);
+	if (by == CAT_BY_DATE)
+		sqlite3_bind_int(s, 1, len);
+	if (prefix[0])
+		sqlite3_bind_text(s, 2, prefix, -1, SQLITE_STATIC);
+	int r = 0;
+	while (!r && (rc = sqlite3_step(s)) == SQLITE_ROW)
+		r = cb(arg, (const char *)sqlite3_column_text(s, 0), sqlite3_column_int64(s, 1),
+		       sqlite3_column_int64(s, 2));
+	if (!r && rc != SQLITE_DONE)
+		r = sqerr(rc);
+	sqlite3_finalize(s);
+	return r;
+}
+
+static void study_info_from_row(sqlite3_stmt *s, struct cat_view_study *o)
+{
+	o->id = sqlite3_column_int64(s, 0);
+	o->mtime_ns = sqlite3_column_int64(s, 1);
+	o->nchildren = (uint64_t)sqlite3_column_int64(s, 2);
+	snprintf(o->patient_dir, sizeof(o->patient_dir), "%s", (const char *)sqlite3_column_text(s, 3));
+	snprintf(o->patient_name, sizeof(o->patient_name), "%s", (const char *)sqlite3_column_text(s, 4));
+	snprintf(o->description, sizeof(o->description), "%s", (const char *)sqlite3_column_text(s, 5));
+	snprintf(o->date, sizeof(o->date), "%s", (const char *)sqlite3_column_text(s, 6));
+	snprintf(o->accession, sizeof(o->accession), "%s", (const char *)sqlite3_column_text(s, 7));
+}
+
+int catalog_group_studies(struct catalog *c, int by, const char *value,
+			  cat_view_study_cb cb, void *arg)
+{
+	const char *sql = by == CAT_BY_ACCESSION ?
+		STUDY_INFO " AND " GROUP_ACCESSION "=?2 ORDER BY s.id" :
+		value[0] ? STUDY_INFO " AND s.study_date=?2 ORDER BY s.id" :
+		STUDY_INFO " AND NOT coalesce(s.study_date, '') GLOB " DATE8 " ORDER BY s.id";
+	sqlite3_stmt *s;
+	int rc = sqlite3_prepare_v2(c->db, sql, -1, &s, NULL);
+	if (rc != SQLITE_OK)
+		return sqerr(rc);
+	if (sqlite3_bind_parameter_count(s) >= 2)
+		sqlite3_bind_text(s, 2, value, -1, SQLITE_STATIC);
+	struct cat_view_study *all = NULL;
+	size_t n = 0, cap = 0;
+	int r = 0;
+	/* All rows first: the callback may run other statements. */
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		if (n == cap) {
+			cap = cap ? cap * 2 : 16;
+			struct cat_view_study *p = realloc(all, cap * sizeof(*all));
+			if (!p) {
+				r = -ENOMEM;
+				break;
+			}
+			all = p;
+		}
+		study_info_from_row(s, &all[n++]);
+	}
+	if (!r && rc != SQLITE_DONE)
+		r = sqerr(rc);
+	sqlite3_finalize(s);
+	for (size_t i = 0; !r && i < n; i++)
+		r = cb(arg, &all[i]);
+	free(all);
+	return r;
+}
+
+int catalog_view_study(struct catalog *c, int64_t id, struct cat_view_study *out)
+{
+	sqlite3_stmt *s;
+	int rc = sqlite3_prepare_v2(c->db, STUDY_INFO " AND s.id=?1", -1, &s, NULL);
+	if (rc != SQLITE_OK)
+		return sqerr(rc);
+	sqlite3_bind_int64(s, 1, id);
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW)
+		study_info_from_row(s, out);
+	sqlite3_finalize(s);
+	return rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? -ENOENT : sqerr(rc);
+}
+
+int catalog_max_row_id(struct catalog *c, int64_t *out)
+{
+	sqlite3_stmt *s;
+	int rc = sqlite3_prepare_v2(c->db, "SELECT max(coalesce((SELECT max(next) - 1 FROM counters), 0),"
+				    " coalesce((SELECT max(id) FROM patients), 0), coalesce((SELECT max(id) FROM studies), 0),"
+				    " coalesce((SELECT max(id) FROM series), 0), coalesce((SELECT max(id) FROM instances), 0))",
+				    -1, &s, NULL);
+	if (rc != SQLITE_OK)
+		return sqerr(rc);
+	rc = sqlite3_step(s);
+	*out = rc == SQLITE_ROW ? sqlite3_column_int64(s, 0) : 0;
+	sqlite3_finalize(s);
+	return rc == SQLITE_ROW ? 0 : sqerr(rc);
+}
+
 /* ---- shares ---- */
 
 int catalog_share_indexes(struct catalog *c)

@@ -399,6 +399,42 @@ int catalog_changes_since(struct catalog *c, int64_t after, int64_t *last,
  * them (0 when none): 0 or -errno. */
 int catalog_shown_patients(struct catalog *c, int64_t *count, int64_t *newest_ns);
 
+/* ---- the readable views (/by-date, /by-accession in the mount) ----
+ * Studies shown in /patients (a study with a current instance), grouped by
+ * StudyDate or AccessionNumber.  A StudyDate is a date when it is 8 digits;
+ * every other value (none, "2020", "2020.01.01") groups as "".  An empty or
+ * missing AccessionNumber groups as "". */
+enum cat_by { CAT_BY_DATE = 1, CAT_BY_ACCESSION = 2 };
+struct cat_view_study {
+	int64_t id, mtime_ns;
+	uint64_t nchildren;                     /* series shown */
+	char patient_dir[NAME_COMPONENT_MAX + 1];   /* its patient's folder name */
+	char patient_name[256], description[256];   /* cut to fit */
+	char date[16], accession[256];              /* as stored, cut to fit */
+};
+/* The groups of shown studies whose value starts with prefix, by value
+ * ascending: for CAT_BY_DATE the first len characters of the date (4, 6
+ * or 8; undated studies give "" when prefix is ""), for CAT_BY_ACCESSION
+ * the whole value (len ignored; a non-empty prefix is the whole value
+ * asked for).  Each group to cb with its newest study mtime and its
+ * smallest study id; cb may not write the catalogue.  0, cb's value, or
+ * -errno.  With a prefix the query is indexed; without, it reads every
+ * study row. */
+typedef int (*cat_group_cb)(void *arg, const char *value, int64_t mtime_ns, int64_t first_id);
+int catalog_study_groups(struct catalog *c, int by, const char *prefix, int len,
+			 cat_group_cb cb, void *arg);
+/* The shown studies of one group (value: 8 digits or "" for by date), id
+ * ascending, to cb.  0, cb's value, or -errno. */
+typedef int (*cat_view_study_cb)(void *arg, const struct cat_view_study *s);
+int catalog_group_studies(struct catalog *c, int by, const char *value,
+			  cat_view_study_cb cb, void *arg);
+/* One shown study: 0, -ENOENT (no such row, or not shown), or -errno. */
+int catalog_view_study(struct catalog *c, int64_t id, struct cat_view_study *out);
+/* The largest row id a patient, study, series or instance has or can be
+ * given next (reserved ids included): what inode numbers must hold (the
+ * mount's -o ino32).  0 or -errno. */
+int catalog_max_row_id(struct catalog *c, int64_t *out);
+
 /* ---- shares (share.h): the rules of a share, in SQL ----
  * Values of one kind are ORed, kinds are ANDed; an empty list is no rule
  * of that kind.  from/to bound the study's StudyDate (8 characters,

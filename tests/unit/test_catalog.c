@@ -64,6 +64,7 @@ struct inst {
 	const char *patient_id, *issuer, *patient_name, *birth_date;
 	const char *study_uid, *series_uid, *sop_uid, *modality;
 	const char *unclean;        /* NULL or "" when clean */
+	const char *study_date, *accession, *description;   /* NULL: none */
 	uint64_t size;
 	uint8_t content;            /* distinguishes the bytes (file hash, blobs) */
 };
@@ -90,6 +91,10 @@ static int64_t add_instance(struct fixture *f, const struct inst *in)
 	snprintf(d->sop_instance_uid, sizeof(d->sop_instance_uid), "%s", in->sop_uid);
 	snprintf(d->modality, sizeof(d->modality), "%s", in->modality ? in->modality : "CT");
 	snprintf(d->unclean, sizeof(d->unclean), "%s", in->unclean ? in->unclean : "");
+	snprintf(d->study_date, sizeof(d->study_date), "%s", in->study_date ? in->study_date : "");
+	snprintf(d->accession_number, sizeof(d->accession_number), "%s", in->accession ? in->accession : "");
+	snprintf(d->study_description, sizeof(d->study_description), "%s",
+		 in->description ? in->description : "");
 	d->series_number = 1;
 	d->instance_number = 1;
 
@@ -791,6 +796,106 @@ static void test_find_studies(void **state)
 	assert_int_equal(find(c, (struct cat_study_filter){ .name = "doe^j*" }).n, 1);
 }
 
+/* ---- the readable views' queries ---- */
+
+struct groups {
+	int n;
+	char value[8][32];
+	int64_t first[8];
+};
+
+static int collect_group(void *arg, const char *value, int64_t mtime_ns, int64_t first_id)
+{
+	struct groups *g = arg;
+	assert_true(mtime_ns > 0);
+	if (g->n < 8) {
+		snprintf(g->value[g->n], sizeof(g->value[0]), "%s", value);
+		g->first[g->n] = first_id;
+	}
+	g->n++;
+	return 0;
+}
+
+static struct groups groups(struct catalog *c, int by, const char *prefix, int len)
+{
+	struct groups g;
+	memset(&g, 0, sizeof(g));
+	assert_int_equal(catalog_study_groups(c, by, prefix, len, collect_group, &g), 0);
+	return g;
+}
+
+static int count_study(void *arg, const struct cat_view_study *s)
+{
+	(void)s;
+	(*(int *)arg)++;
+	return 0;
+}
+
+static void test_view_groups(void **state)
+{
+	struct fixture *f = *state;
+	struct catalog *c = f->cat;
+	int64_t a = add_instance(f, &(struct inst){ .patient_id = "P", .study_uid = "1", .series_uid = "1.1",
+		.sop_uid = "1.1.1", .size = 100, .content = 1, .study_date = "20210305", .accession = "A1",
+		.description = "Head" });
+	add_instance(f, &(struct inst){ .patient_id = "P", .study_uid = "2", .series_uid = "2.1",
+		.sop_uid = "2.1.1", .size = 100, .content = 2, .study_date = "20210307", .accession = "A1" });
+	add_instance(f, &(struct inst){ .patient_id = "Q", .study_uid = "3", .series_uid = "3.1",
+		.sop_uid = "3.1.1", .size = 100, .content = 3, .study_date = "2021" });
+	add_instance(f, &(struct inst){ .patient_id = "Q", .study_uid = "4", .series_uid = "4.1",
+		.sop_uid = "4.1.1", .size = 100, .content = 4, .study_date = "19991231", .accession = "B%/" });
+
+	struct groups g = groups(c, CAT_BY_DATE, "", 4);
+	assert_int_equal(g.n, 3);               /* "" (undated: "2021" is no date), 1999, 2021 */
+	assert_string_equal(g.value[0], "");
+	assert_string_equal(g.value[1], "1999");
+	assert_string_equal(g.value[2], "2021");
+	g = groups(c, CAT_BY_DATE, "2021", 6);
+	assert_int_equal(g.n, 1);
+	assert_string_equal(g.value[0], "202103");
+	g = groups(c, CAT_BY_DATE, "202103", 8);
+	assert_int_equal(g.n, 2);
+	assert_string_equal(g.value[1], "20210307");
+	g = groups(c, CAT_BY_DATE, "20210306", 8);
+	assert_int_equal(g.n, 0);
+	g = groups(c, CAT_BY_ACCESSION, "", 0);
+	assert_int_equal(g.n, 3);               /* "", "A1", "B%/" */
+	assert_string_equal(g.value[0], "");
+	assert_string_equal(g.value[1], "A1");
+	assert_string_equal(g.value[2], "B%/");
+	int64_t first_a1 = g.first[1];
+	g = groups(c, CAT_BY_ACCESSION, "A1", 0);
+	assert_int_equal(g.n, 1);
+	assert_int_equal(g.first[0], first_a1);
+	g = groups(c, CAT_BY_ACCESSION, "A", 0);    /* a value, not a prefix */
+	assert_int_equal(g.n, 0);
+
+	int n = 0;
+	assert_int_equal(catalog_group_studies(c, CAT_BY_ACCESSION, "A1", count_study, &n), 0);
+	assert_int_equal(n, 2);
+	n = 0;
+	assert_int_equal(catalog_group_studies(c, CAT_BY_DATE, "", count_study, &n), 0);
+	assert_int_equal(n, 1);
+	struct cat_view_study si;
+	assert_int_equal(catalog_view_study(c, first_a1, &si), 0);
+	assert_string_equal(si.patient_dir, "P");
+	assert_string_equal(si.description, "Head");
+	assert_string_equal(si.date, "20210305");
+	assert_string_equal(si.accession, "A1");
+	assert_int_equal(si.nchildren, 1);
+	int64_t max = 0;
+	assert_int_equal(catalog_max_row_id(c, &max), 0);
+	assert_true(max >= a);
+
+	/* A removed study leaves its groups. */
+	remove_sop(f, "4.1.1");
+	g = groups(c, CAT_BY_DATE, "", 4);
+	assert_int_equal(g.n, 2);
+	g = groups(c, CAT_BY_ACCESSION, "B%/", 0);
+	assert_int_equal(g.n, 0);
+	assert_int_equal(catalog_view_study(c, 999999, &si), -ENOENT);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -806,6 +911,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_reindex_tombstones, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_totals, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_find_studies, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_view_groups, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
