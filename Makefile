@@ -22,7 +22,8 @@ endif
 DEBIAN_PACKAGES := build-essential pkg-config libfuse3-dev fuse3 libxxhash-dev \
 	libzstd-dev libsqlite3-dev zlib1g-dev libgdcm-dev libgdcm-tools dcmtk \
 	python3 python3-pydicom libcmocka-dev rsync perl util-linux procps \
-	iproute2 time sqlite3 attr python3-xxhash python3-zstandard libjson-c-dev libssl-dev
+	iproute2 time sqlite3 attr python3-xxhash python3-zstandard libjson-c-dev libssl-dev \
+	libcharls-dev libopenjph-dev
 
 PKGS := fuse3 libzstd sqlite3 zlib libxxhash json-c
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
@@ -88,6 +89,11 @@ $(BUILD)/dcmfs-gencorpus: $(GENCORPUS_OBJ) $(CLI_OBJ) $(LIB)
 
 $(BUILD)/dcmfs-%: $(BUILD)/tools/dcmfs-%.o $(LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+# dcmfs-codecbench -R: reference codecs (tools/codecbench/), CharLS and OpenJPH
+CODECBENCH_OBJ := $(patsubst %,$(BUILD)/%.o,$(basename $(wildcard tools/codecbench/*.c tools/codecbench/*.cc)))
+$(BUILD)/dcmfs-codecbench: $(BUILD)/tools/dcmfs-codecbench.o $(CODECBENCH_OBJ) $(LIB)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcharls -lopenjph
 
 $(FS): $(patsubst %.c,$(BUILD)/%.o,$(wildcard fs/*.c)) $(LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
