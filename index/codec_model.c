@@ -225,12 +225,65 @@ static void ctx_filter16(const uint16_t *p, size_t nr, size_t w, size_t step,
 	}
 }
 
-/* One row of 8-bit residuals; u is the row above or NULL for a first row. */
-static void filter_row8(const uint8_t *c, const uint8_t *u, size_t w,
-			size_t step, int up, uint8_t *r)
+/* One row of 8-bit residuals; u is the row above or NULL for a first row.
+ * The same residuals as predict8 gives, with the edge (x < step) apart so
+ * the rest is one branch-free loop the compiler vectorises. */
+VECTORIZE static void filter_row8(const uint8_t *restrict c,
+				  const uint8_t *restrict u, size_t w,
+				  size_t step, int up, uint8_t *restrict r)
 {
-	for (size_t x = 0; x < w; x++)
+	size_t lo = step < w ? step : w;
+	for (size_t x = 0; x < lo; x++)
 		r[x] = zz8((uint8_t)(c[x] - predict8(c, u, x, step, up)));
+	if (!u) {
+		for (size_t x = lo; x < w; x++)
+			r[x] = zz8((uint8_t)(c[x] - c[x - step]));
+	} else if (up) {
+		for (size_t x = lo; x < w; x++)
+			r[x] = zz8((uint8_t)(c[x] - u[x]));
+	} else {
+		for (size_t x = lo; x < w; x++)
+			r[x] = zz8((uint8_t)((c[x] - u[x]) - (c[x - step] - u[x - step])));
+	}
+}
+
+/* Inverse of filter_row8 on a row whose residuals r are already gathered:
+ * the row c from r and the row above u (NULL on a first row).  r is
+ * overwritten.  Gradient and left rows are a running sum along each chain
+ * x = k, k + step ...; the terms are formed in one vectorised pass and the
+ * sum keeps one accumulator per chain in registers for the usual steps. */
+VECTORIZE static void unfilter_row8(uint8_t *restrict c, const uint8_t *restrict u,
+				    uint8_t *restrict r, size_t w, size_t step,
+				    int up)
+{
+	size_t lo = step < w ? step : w;
+	for (size_t x = 0; x < w; x++)
+		r[x] = unzz8(r[x]);
+	if (u && up) {
+		for (size_t x = 0; x < w; x++)
+			c[x] = (uint8_t)(u[x] + r[x]);
+		return;
+	}
+	for (size_t x = 0; x < lo; x++)
+		c[x] = (uint8_t)((u ? u[x] : 0) + r[x]);
+	if (u)
+		for (size_t x = lo; x < w; x++)
+			r[x] = (uint8_t)(r[x] + u[x] - u[x - step]);
+	size_t x = lo;
+	if (step == 1) {
+		uint8_t a = c[0];
+		for (; x < w; x++)
+			c[x] = a = (uint8_t)(a + r[x]);
+	} else if (step == 3 && w >= 3) {
+		uint8_t a0 = c[0], a1 = c[1], a2 = c[2];
+		for (; x + 3 <= w; x += 3) {
+			c[x] = a0 = (uint8_t)(a0 + r[x]);
+			c[x + 1] = a1 = (uint8_t)(a1 + r[x + 1]);
+			c[x + 2] = a2 = (uint8_t)(a2 + r[x + 2]);
+		}
+	}
+	for (; x < w; x++)
+		c[x] = (uint8_t)(c[x - step] + r[x]);
 }
 
 static void ctx_filter8(const uint8_t *p, size_t nr, size_t w, size_t step,
@@ -449,8 +502,7 @@ static int ctx_unfilter8(uint8_t *out, size_t nr, size_t w, size_t step,
 			contexts8(u, y > 1 ? u - w : u, w, step, s->ctx, s->tmp);
 		if (gather_row(s, s->ctx, w, r))
 			return -1;
-		for (size_t x = 0; x < w; x++)
-			c[x] = (uint8_t)(predict8(c, u, x, step, up) + unzz8(r[x]));
+		unfilter_row8(c, u, r, w, step, up);
 	}
 	return 0;
 }
