@@ -128,9 +128,27 @@ static int encode_chunk(struct codec_ctx *ctx, struct out_buf *o,
 				return CODEC_ERR_NOMEM;
 			memcpy(pix, raw, raw_size);
 		}
-		int m = codec_pick_predictor(g, pix, raw_off, raw_size);
+		uint64_t cost;
+		int m = codec_pick_predictor_cost(g, pix, raw_off, raw_size, &cost);
+		int ctx_form = raw_size / g->bps <= CTX_MAX_SAMPLES, cd = 0;
+		if (g->step == 3 && ctx_form) {
+			/* 3-sample pixels: colour differences when the sampled
+			 * rows predict better so (RGB: 1.5x on ultrasound) */
+			uint8_t *dp = codec_scratch(ctx, S_COLOUR, raw_size);
+			if (!dp)
+				return CODEC_ERR_NOMEM;
+			codec_colour_diff(g, pix, dp, raw_size);
+			uint64_t cd_cost;
+			int cd_m = codec_pick_predictor_cost(g, dp, raw_off, raw_size,
+							     &cd_cost);
+			if (cd_cost < cost) {
+				pix = dp;
+				m = cd_m;
+				cd = 1;
+			}
+		}
 		size_t r;
-		if (raw_size / g->bps <= CTX_MAX_SAMPLES)
+		if (ctx_form)
 			r = encode_ctx(ctx, o, g, pix, raw_off, raw_size,
 				       m == M_UP, level);
 		else
@@ -139,8 +157,12 @@ static int encode_chunk(struct codec_ctx *ctx, struct out_buf *o,
 			return CODEC_ERR_NOMEM;
 		if (r < best) {
 			best = r;
-			best_m = raw_size / g->bps <= CTX_MAX_SAMPLES ?
-				 (m == M_UP ? M_UP_CTX : M_GRADIENT_CTX) : m;
+			if (!ctx_form)
+				best_m = m;
+			else if (cd)
+				best_m = m == M_UP ? M_UP_CTX_CD : M_GRADIENT_CTX_CD;
+			else
+				best_m = m == M_UP ? M_UP_CTX : M_GRADIENT_CTX;
 		}
 	}
 	if (!g || best > raw_size / 2) {

@@ -372,6 +372,24 @@ static int gather_row(struct token_streams *s, const uint8_t *cx, size_t w,
 		/* 8 tokens of each segment per store */
 		size_t q8 = q & ~(size_t)7, x;
 		for (x = 0; x < q8; x += 8) {
+			/* 8 samples of one context in every segment (flat areas):
+			 * 8 tokens in a row from each stream, one copy each */
+			uint64_t same = 1;
+#pragma GCC unroll 8
+			for (int g = 0; g < GATHER_SEGS; g++) {
+				uint64_t c8;
+				memcpy(&c8, cx + (size_t)g * q + x, 8);
+				same &= c8 == (c8 & 0xff) * 0x0101010101010101u;
+			}
+			if (same) {
+#pragma GCC unroll 8
+				for (int g = 0; g < GATHER_SEGS; g++) {
+					const uint8_t **pk = &p[g][cx[(size_t)g * q + x]];
+					memcpy(t + (size_t)g * q + x, *pk, 8);
+					*pk += 8;
+				}
+				continue;
+			}
 			uint64_t a[GATHER_SEGS] = { 0 };
 #pragma GCC unroll 8
 			for (int i = 0; i < 8; i++) {
