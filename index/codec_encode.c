@@ -4,7 +4,8 @@
  * (codec_format.h).
  *
  * A pixel chunk gets the predictor (gradient or up) that a sample of its
- * rows favours, in the context-split form (the plane form, 6% larger on CT,
+ * rows favours (on colour differences for 3-sample pixels when they
+ * predict better), in the context-split form (the plane form, 6% larger on CT,
  * is kept for chunks beyond the context method's scratch, which CHUNK_MAX
  * rules out today); chunks whose prediction gains less than 2:1 are also
  * tried as plain zstd, and whatever does not shrink is stored.
