@@ -17,7 +17,8 @@
  * -R also measures reference codecs in process on the same pixels, one
  * core, median of RUNS (tools/codecbench/refs.h): CharLS JPEG-LS and
  * OpenJPH HTJ2K (lossless, real bit depth, a codestream per frame) and a
- * gradient + zstd -1 over the whole series, and prints one line per codec,
+ * gradient + zstd -1 over the whole series, and zstd -1 of each image's
+ * bytes, and prints one line per codec,
  * ours first, for tools/bench.sh:
  *   ref NAME RATIO ENCODE_MB/s DECODE_MB/s
  *
@@ -478,7 +479,8 @@ int main(int argc, char **argv)
 		uint8_t *all = malloc(raw ? raw : 1);
 		if (!all)
 			return 1;
-		const struct ref_codec *list[] = { &ref_jpegls, &ref_htj2k, &ref_gradzstd };
+		const struct ref_codec *list[] = { &ref_jpegls, &ref_htj2k, &ref_gradzstd,
+						   &ref_zstd1 };
 		for (size_t k = 0; k < sizeof(list) / sizeof(list[0]); k++)
 			if (bench_ref(list[k], items, n, runs, all, raw))
 				failed = 1;

@@ -2,8 +2,9 @@
  * refs.h - reference codecs dcmfs-codecbench measures beside ours, in
  * process, on the same pixels: CharLS JPEG-LS (lossless, the data's real
  * bit depth), OpenJPH HTJ2K (lossless, reversible colour transform for
- * RGB), and a plain gradient predictor + zigzag + byte shuffle + one zstd
- * frame over the whole series (what a simple codec reaches).
+ * RGB), a plain gradient predictor + zigzag + byte shuffle + one zstd
+ * frame over the whole series (what a simple codec reaches), and zstd -1
+ * of each image's bytes (no model at all).
  *
  * Each reference encodes a series (the images a run was given) into the
  * images' own buffers (jpegls, htj2k: one codestream per frame, as DICOM
@@ -47,7 +48,7 @@ struct ref_codec {
 	int (*decode)(struct ref_series *s, uint8_t *dst);
 };
 
-extern const struct ref_codec ref_jpegls, ref_htj2k, ref_gradzstd;
+extern const struct ref_codec ref_jpegls, ref_htj2k, ref_gradzstd, ref_zstd1;
 
 /* Bits needed for the largest sample of an image read unsigned (2..16):
  * the real bit depth JPEG-LS is given (it has no signed samples). */
