@@ -8,6 +8,10 @@
  */
 #include "codec_filter.h"
 
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
+
 /* The normal vectoriser cost model for the colour loops (gcc 12's -O2
  * default leaves stride-3 loops scalar); see codec_model.c. */
 #define VECTORIZE_FILTER __attribute__((optimize("tree-vectorize", "vect-cost-model=dynamic")))
@@ -248,7 +252,21 @@ VECTORIZE_FILTER void codec_colour_undiff(const struct pixel_geom *g,
 		}
 		return;
 	}
-	for (size_t i = 0; i < n; i++) {
+	size_t i = 0;
+#ifdef __SSE2__
+	/* 5 pixels per 16-byte vector: lane 3k takes lane 3k + 1 (shifted
+	 * down), lane 3k + 2 takes lane 3k + 1 (shifted up); lane 15, the
+	 * next pixel's first sample, is stored back unchanged */
+	const __m128i first = _mm_setr_epi8(-1, 0, 0, -1, 0, 0, -1, 0, 0, -1, 0, 0, -1, 0, 0, 0);
+	const __m128i third = _mm_setr_epi8(0, 0, -1, 0, 0, -1, 0, 0, -1, 0, 0, -1, 0, 0, -1, 0);
+	for (; 3 * i + 16 <= 3 * n; i += 5) {
+		__m128i v = _mm_loadu_si128((const __m128i *)(const void *)(pix + 3 * i));
+		__m128i add = _mm_or_si128(_mm_and_si128(_mm_srli_si128(v, 1), first),
+					   _mm_and_si128(_mm_slli_si128(v, 1), third));
+		_mm_storeu_si128((__m128i *)(void *)(pix + 3 * i), _mm_add_epi8(v, add));
+	}
+#endif
+	for (; i < n; i++) {
 		uint8_t c1 = pix[3 * i + 1];
 		pix[3 * i] = (uint8_t)(pix[3 * i] + c1);
 		pix[3 * i + 2] = (uint8_t)(pix[3 * i + 2] + c1);
