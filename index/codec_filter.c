@@ -181,8 +181,9 @@ int codec_pick_predictor(const struct pixel_geom *g, const uint8_t *pix,
 	return codec_pick_predictor_cost(g, pix, raw_off, raw_size, &cost);
 }
 
-int codec_pick_predictor_cost(const struct pixel_geom *g, const uint8_t *pix,
-			      uint64_t raw_off, size_t raw_size, uint64_t *cost)
+VECTORIZE_FILTER int codec_pick_predictor_cost(const struct pixel_geom *g,
+					       const uint8_t *pix, uint64_t raw_off,
+					       size_t raw_size, uint64_t *cost)
 {
 	uint64_t cost_grad = 0, cost_up = 0;
 	size_t w = g->row_samples, step = g->step;
