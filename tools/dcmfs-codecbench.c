@@ -469,6 +469,20 @@ int main(int argc, char **argv)
 		printf(" %s %.1f%%", names[k], 100.0 * (double)bytes[k] / (double)raw);
 	printf("\n");
 
+	/* the references take 1- and 2-byte samples whose layout fills the
+	 * pixel data exactly: on other files they are not run */
+	for (int i = 0; i < n && refs; i++) {
+		const struct codec_layout *l = &items[i].layout;
+		uint64_t want = (uint64_t)l->bytes_per_sample * l->samples_per_pixel *
+				l->columns * l->rows * l->frames;
+		if ((l->bytes_per_sample != 1 && l->bytes_per_sample != 2) ||
+		    (l->samples_per_pixel != 1 && l->samples_per_pixel != 3) ||
+		    want != items[i].pix_len) {
+			fprintf(stderr, "dcmfs-codecbench: '%s': not 1- or 2-byte grey or RGB "
+				"filling its pixel data: no references run\n", items[i].path);
+			refs = 0;
+		}
+	}
 	if (refs) {
 		/* ours by CPU time, as the references */
 		printf("codec              ratio enc MB/s dec MB/s  (one core, CPU time, median of %d)\n",

@@ -1,7 +1,8 @@
 /*
  * htj2k.cc - OpenJPH HTJ2K lossless as a reference: each frame one
- * codestream (reversible 5/3 wavelet, 5 levels, 64x64 code blocks, the
- * reversible colour transform for 3 components), the data's real bit depth.
+ * codestream (reversible 5/3 wavelet, 5 levels or fewer for tiny images,
+ * 64x64 code blocks, the reversible colour transform for 3 components), the
+ * data's real bit depth.
  * OpenJPH reports errors by throwing: every call is caught here.
  */
 #include "refs.h"
@@ -66,7 +67,12 @@ void encode_frame(const uint8_t *frame, const codec_layout &l, int bits,
 	siz.set_tile_size(ojph::size(l.columns, l.rows));
 	siz.set_tile_offset(ojph::point(0, 0));
 	ojph::param_cod cod = cs.access_cod();
-	cod.set_num_decomposition(5);
+	/* 5 levels, fewer for images too small for them (OpenJPH then
+	 * decodes wrong pixels: a 3x3 image takes 1) */
+	ojph::ui32 levels = 0, side = l.columns < l.rows ? l.columns : l.rows;
+	while (levels < 5 && (side >> (levels + 1)) >= 1)
+		levels++;
+	cod.set_num_decomposition(levels);
 	cod.set_block_dims(64, 64);
 	cod.set_progression_order("RPCL");
 	cod.set_color_transform(l.samples_per_pixel == 3);
