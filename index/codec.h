@@ -59,7 +59,9 @@ void codec_ctx_free(struct codec_ctx *ctx);
 
 /* Encode raw[0..raw_len).  layout may be NULL (opaque bytes); a layout whose
  * sizes do not match raw_len is treated as opaque too, never an error.
- * level is the zstd level (1 is the default for pixels).  The same input
+ * level is the zstd level (1 is the default for pixels; the token streams of
+ * pixels are coded at 1, and those shrinking more than 4:1 again at a higher
+ * level, the smaller kept: slower, never larger).  The same input
  * always gives the same bytes.  On success *out is a malloc'd buffer of
  * *out_len bytes owned by the caller.  Returns CODEC_OK, CODEC_ERR_NOMEM,
  * or CODEC_ERR_ARG (ctx, out or out_len NULL, raw NULL with raw_len > 0). */

@@ -54,6 +54,29 @@ static size_t zstd_into(struct codec_ctx *ctx, struct out_buf *o,
 	return r;
 }
 
+/* A token stream into the output: zstd level 1, whose entropy stage is all
+ * noisy streams gain from (higher levels lose 3% on CT); a stream that
+ * shrinks more than 4:1 (flat areas: long matches) is compressed again at
+ * `level` when that is higher, and the smaller frame kept (MR at level 6:
+ * 17.8 -> 19.3).  Returns the size, 0 on error. */
+static size_t zstd_stream_into(struct codec_ctx *ctx, struct out_buf *o,
+			       const void *src, size_t n, int level)
+{
+	size_t z = zstd_into(ctx, o, src, n, 1);
+	if (z == 0 || level <= 1 || n <= 4 * z)
+		return z;
+	o->len += z;
+	size_t again = zstd_into(ctx, o, src, n, level);
+	o->len -= z;
+	if (again == 0)
+		return 0;
+	if (again < z) {
+		memmove(o->p + o->len, o->p + o->len + z, again);
+		z = again;
+	}
+	return z;
+}
+
 /* Plane encoding of a chunk, for chunks too large for the context method.
  * Appends to o, returns the size, 0 on error. */
 static size_t encode_planes(struct codec_ctx *ctx, struct out_buf *o,
@@ -97,7 +120,7 @@ static size_t encode_ctx(struct codec_ctx *ctx, struct out_buf *o,
 		size_t bytes = k < NCTX ? cnt : cnt * 2;
 		size_t z = 0;
 		if (bytes) {
-			z = zstd_into(ctx, o, src, bytes, level);
+			z = zstd_stream_into(ctx, o, src, bytes, level);
 			if (z == 0)
 				return 0;
 		}

@@ -884,6 +884,32 @@ static void damaged_colour_blobs_fail_cleanly(void **state)
 	codec_ctx_free(ctx);
 }
 
+/* A higher level re-codes only the streams that shrink well (flat
+ * areas): never larger than level 1, smaller on a padded image, and the
+ * same pixels back. */
+static void higher_levels_never_grow_pixel_blobs(void **state)
+{
+	(void)state;
+	size_t len;
+	uint8_t *raw = make16(256, 256, 4, 61, &len);   /* padding around a disc */
+	struct codec_layout l = { 2, 1, 0, 256, 256, 4 };
+	struct codec_ctx *ctx = codec_ctx_new();
+	assert_non_null(ctx);
+	uint8_t *one = NULL, *nine = NULL, *buf = malloc(len);
+	size_t l1, l9;
+	assert_non_null(buf);
+	assert_int_equal(codec_encode(ctx, raw, len, &l, 1, &one, &l1), CODEC_OK);
+	assert_int_equal(codec_encode(ctx, raw, len, &l, 9, &nine, &l9), CODEC_OK);
+	assert_true(l9 < l1);
+	assert_int_equal(codec_decode_range(ctx, nine, l9, 0, buf, len), (int64_t)len);
+	assert_memory_equal(buf, raw, len);
+	free(one);
+	free(nine);
+	free(buf);
+	free(raw);
+	codec_ctx_free(ctx);
+}
+
 static void bad_arguments_are_refused(void **state)
 {
 	(void)state;
@@ -916,6 +942,7 @@ int main(void)
 		cmocka_unit_test(every_bit_depth_round_trips),
 		cmocka_unit_test(rgb_blob_of_the_previous_encoder_decodes),
 		cmocka_unit_test(damaged_colour_blobs_fail_cleanly),
+		cmocka_unit_test(higher_levels_never_grow_pixel_blobs),
 		cmocka_unit_test(bad_arguments_are_refused),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
