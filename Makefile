@@ -22,8 +22,7 @@ endif
 DEBIAN_PACKAGES := build-essential pkg-config libfuse3-dev fuse3 libxxhash-dev \
 	libzstd-dev libsqlite3-dev zlib1g-dev libgdcm-dev libgdcm-tools dcmtk \
 	python3 python3-pydicom libcmocka-dev rsync perl util-linux procps \
-	iproute2 time sqlite3 attr python3-xxhash python3-zstandard libjson-c-dev libssl-dev \
-	libcharls-dev libopenjph-dev
+	iproute2 time sqlite3 attr python3-xxhash python3-zstandard libjson-c-dev libssl-dev
 
 PKGS := fuse3 libzstd sqlite3 zlib libxxhash json-c
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
@@ -90,11 +89,6 @@ $(BUILD)/dcmfs-gencorpus: $(GENCORPUS_OBJ) $(CLI_OBJ) $(LIB)
 $(BUILD)/dcmfs-%: $(BUILD)/tools/dcmfs-%.o $(LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-# dcmfs-codecbench -R: reference codecs (tools/codecbench/), CharLS and OpenJPH
-CODECBENCH_OBJ := $(patsubst %,$(BUILD)/%.o,$(basename $(wildcard tools/codecbench/*.c tools/codecbench/*.cc)))
-$(BUILD)/dcmfs-codecbench: $(BUILD)/tools/dcmfs-codecbench.o $(CODECBENCH_OBJ) $(LIB)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcharls -lopenjph
-
 $(FS): $(patsubst %.c,$(BUILD)/%.o,$(wildcard fs/*.c)) $(LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
@@ -107,6 +101,12 @@ $(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(LIB)
 
 $(TEST_TOOLS): $(BUILD)/tests/tools/%: $(BUILD)/tests/tools/%.o $(LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+# dcmfs-codecbench -R: reference codecs (tools/codecbench/), CharLS and OpenJPH
+DEBIAN_PACKAGES += libcharls-dev libopenjph-dev
+CODECBENCH_OBJ := $(patsubst %,$(BUILD)/%.o,$(basename $(wildcard tools/codecbench/*.c tools/codecbench/*.cc)))
+$(BUILD)/dcmfs-codecbench: $(BUILD)/tools/dcmfs-codecbench.o $(CODECBENCH_OBJ) $(LIB)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcharls -lopenjph
 
 # Install what is missing (apt-get update first: a fresh machine's lists may be empty).
 deps:

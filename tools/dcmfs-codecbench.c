@@ -37,8 +37,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "codec.h"
 #include "codecbench/refs.h"
+#include "codec.h"
 #include "dicom.h"
 
 struct item {
@@ -308,7 +308,8 @@ static int bench_open(unsigned long mb)
 
 int main(int argc, char **argv)
 {
-	int level = 1, runs = 5, opt, decode_only = 0, refs = 0;
+	int level = 1, runs = 5, opt, decode_only = 0;
+	int refs = 0;
 	while ((opt = getopt(argc, argv, "dRg:l:r:O:h")) != -1) {
 		switch (opt) {
 		case 'R':
