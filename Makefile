@@ -111,6 +111,12 @@ $(BUILD)/tests/test_json_out: $(BUILD)/tools/json_out.o $(CLI_OBJ)
 $(TEST_TOOLS): $(BUILD)/tests/tools/%: $(BUILD)/tests/tools/%.o $(LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
+# dcmfs-codecbench -R: reference codecs (tools/codecbench/), CharLS and OpenJPH
+DEBIAN_PACKAGES += libcharls-dev libopenjph-dev
+CODECBENCH_OBJ := $(patsubst %,$(BUILD)/%.o,$(basename $(wildcard tools/codecbench/*.c tools/codecbench/*.cc)))
+$(BUILD)/dcmfs-codecbench: $(BUILD)/tools/dcmfs-codecbench.o $(CODECBENCH_OBJ) $(LIB)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcharls -lopenjph
+
 # Install what is missing (apt-get update first: a fresh machine's lists may be empty).
 deps:
 	@missing=""; for p in $(DEBIAN_PACKAGES); do \

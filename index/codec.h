@@ -12,7 +12,9 @@
  * predictor (gradient: left + up - upper-left; or up, whichever a sample of
  * rows favours), zigzag-mapped modulo 2^16 (2^8), and its residuals split by
  * a context the decoder knows (the activity of the two rows above) into
- * several zstd streams, each with its own entropy table.  Plain zstd and
+ * several zstd streams, each with its own entropy table.  3-sample pixels
+ * (RGB, planar 0) are first turned into colour differences (R - G, G,
+ * B - G) where a sample of rows predicts better so.  Plain zstd and
  * stored-as-is are kept instead when smaller; the method is recorded per
  * chunk.  Opaque bytes (no layout: headers, trailers, encapsulated pixel
  * data) are chunked plain zstd, or stored when zstd does not shrink them.
@@ -57,7 +59,9 @@ void codec_ctx_free(struct codec_ctx *ctx);
 
 /* Encode raw[0..raw_len).  layout may be NULL (opaque bytes); a layout whose
  * sizes do not match raw_len is treated as opaque too, never an error.
- * level is the zstd level (1 is the default for pixels).  The same input
+ * level is the zstd level (1 is the default for pixels; the token streams of
+ * pixels are coded at 1, and those shrinking more than 4:1 again at a higher
+ * level, the smaller kept: slower, never larger).  The same input
  * always gives the same bytes.  On success *out is a malloc'd buffer of
  * *out_len bytes owned by the caller.  Returns CODEC_OK, CODEC_ERR_NOMEM,
  * or CODEC_ERR_ARG (ctx, out or out_len NULL, raw NULL with raw_len > 0). */
@@ -111,8 +115,8 @@ int codec_blob_decode_chunk(struct codec_ctx *ctx, const struct codec_blob *b,
 int64_t codec_blob_decode_range(struct codec_ctx *ctx, const struct codec_blob *b,
 				uint64_t off, void *dst, size_t n);
 
-/* Method used for most raw bytes ("gradient", "up", "zstd", "stored"), for
- * stats and tests.  A static string. */
+/* Method used for most raw bytes ("gradient", "up", "gradient-rgb",
+ * "up-rgb", "zstd", "stored"), for stats and tests.  A static string. */
 const char *codec_blob_method(const struct codec_blob *b);
 
 /*

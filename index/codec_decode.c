@@ -17,7 +17,8 @@
 #include <xxhash.h>
 
 static const char *const method_names[M_COUNT] = {
-	"stored", "zstd", "gradient", "up", "gradient", "up"
+	"stored", "zstd", "gradient", "up", "gradient", "up", "gradient-rgb",
+	"up-rgb"
 };
 
 /* zstd frame src -> exactly n bytes at dst. */
@@ -154,6 +155,10 @@ static int parse(const uint8_t *enc, size_t enc_len, struct codec_blob *b)
 		    (b->kind != KIND_PIXEL || e.raw_off % b->g.row_bytes ||
 		     e.raw_size % b->g.row_bytes))
 			return CODEC_ERR_CORRUPT;
+		/* colour differences need whole 3-sample pixels */
+		if ((e.method == M_GRADIENT_CTX_CD || e.method == M_UP_CTX_CD) &&
+		    b->g.step != 3)
+			return CODEC_ERR_CORRUPT;
 		if (i + 1 < b->nchunks && e.raw_size != b->uniform_size)
 			b->uniform_size = 0;
 		method_bytes[e.method] += e.raw_size;
@@ -247,6 +252,13 @@ static int decode_pixels(struct codec_ctx *ctx, const struct codec_blob *b,
 	if (e->method == M_GRADIENT_CTX || e->method == M_UP_CTX)
 		return decode_ctx(ctx, &b->g, src, e->enc_size, e->raw_off, n,
 				  e->method == M_UP_CTX, pix);
+	if (e->method == M_GRADIENT_CTX_CD || e->method == M_UP_CTX_CD) {
+		int rc = decode_ctx(ctx, &b->g, src, e->enc_size, e->raw_off, n,
+				    e->method == M_UP_CTX_CD, pix);
+		if (rc == CODEC_OK)
+			codec_colour_undiff(&b->g, pix, n);
+		return rc;
+	}
 	uint8_t *planes = codec_scratch(ctx, S_BYTES, n);
 	if (!planes)
 		return CODEC_ERR_NOMEM;

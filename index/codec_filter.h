@@ -79,6 +79,20 @@ static inline void unpredict_row16(uint16_t *c, const uint16_t *u,
 int codec_pick_predictor(const struct pixel_geom *g, const uint8_t *pix,
 			 uint64_t raw_off, size_t raw_size);
 
+/* As codec_pick_predictor, and the picked predictor's summed absolute
+ * residuals on those rows in *cost (to compare two forms of one chunk). */
+int codec_pick_predictor_cost(const struct pixel_geom *g, const uint8_t *pix,
+			      uint64_t raw_off, size_t raw_size, uint64_t *cost);
+
+/* Colour differences of a chunk of 3-sample pixels (methods 6, 7):
+ * (s0, s1, s2) to (s0 - s1, s1, s2 - s1) from src into dst (raw_size
+ * bytes, both aligned for 16-bit samples, not overlapping), and back in
+ * place. */
+void codec_colour_diff(const struct pixel_geom *g, const uint8_t *src,
+		       uint8_t *dst, size_t raw_size);
+void codec_colour_undiff(const struct pixel_geom *g, uint8_t *pix,
+			 size_t raw_size);
+
 /* Plane form of the chunk pix[0..raw_size) at raw offset raw_off (16-bit
  * samples aligned) with predictor method (M_UP or M_GRADIENT) into
  * planes[0..raw_size): the low bytes of the zigzag residuals, then for

@@ -37,7 +37,7 @@
  * whichever comes first, and prediction restarts at every band's first row,
  * so every chunk decodes on its own.
  *
- * Residuals (methods 2..5).  Arithmetic is modulo 2^(8b) on the stored
+ * Residuals (methods 2..7).  Arithmetic is modulo 2^(8b) on the stored
  * words, so any bit pattern round-trips.  With c[x] the sample, u[x] the
  * one above and left = c[x - step]: the first row of a band predicts left
  * (0 for x < step); other rows predict u[x] (up), or u[x] for x < step and
@@ -66,7 +66,17 @@
  *               For b = 1 the token is the residual and the escape count 0;
  *               for b = 2 a residual below ESC is its own token, any other
  *               is the token ESC and its u16 value goes to the escape stream.
- * Methods 2..5 occur only in kind 1 blobs.  Opaque blobs (kind 0) are cut
+ *   6 gradient, colour-differenced, context-split
+ *   7 up, colour-differenced, context-split
+ *               only when samples per pixel is 3 and planar is 0: each
+ *               pixel (s0, s1, s2) of the chunk is first replaced by
+ *               (s0 - s1, s1, s2 - s1) modulo 2^(8b) (for RGB: R - G, G,
+ *               B - G), then coded as method 4 (6) or 5 (7) on those
+ *               samples.  The decoder undoes the difference after the
+ *               whole chunk is rebuilt (contexts come from the differenced
+ *               rows).  Written since the colour methods were added;
+ *               blobs without them are unchanged, and version stays 1.
+ * Methods 2..7 occur only in kind 1 blobs.  Opaque blobs (kind 0) are cut
  * into chunks of CHUNK_TARGET bytes (the last shorter), each 0 or 1.
  */
 #ifndef DCMFS_CODEC_FORMAT_H
@@ -107,6 +117,8 @@ enum chunk_method {
 	M_UP = 3,
 	M_GRADIENT_CTX = 4,     /* context-split form */
 	M_UP_CTX = 5,
+	M_GRADIENT_CTX_CD = 6,  /* context-split form of colour differences */
+	M_UP_CTX_CD = 7,
 	M_COUNT
 };
 

@@ -26,6 +26,7 @@ enum scratch_slot {
 	S_RANGE,        /* a whole chunk when only part of it is wanted */
 	S_ESC,          /* escape values */
 	S_ROW,          /* per-row contexts and activities */
+	S_COLOUR,       /* colour differences of a chunk (encoder) */
 	NSCRATCH
 };
 

@@ -225,12 +225,65 @@ static void ctx_filter16(const uint16_t *p, size_t nr, size_t w, size_t step,
 	}
 }
 
-/* One row of 8-bit residuals; u is the row above or NULL for a first row. */
-static void filter_row8(const uint8_t *c, const uint8_t *u, size_t w,
-			size_t step, int up, uint8_t *r)
+/* One row of 8-bit residuals; u is the row above or NULL for a first row.
+ * The same residuals as predict8 gives, with the edge (x < step) apart so
+ * the rest is one branch-free loop the compiler vectorises. */
+VECTORIZE static void filter_row8(const uint8_t *restrict c,
+				  const uint8_t *restrict u, size_t w,
+				  size_t step, int up, uint8_t *restrict r)
 {
-	for (size_t x = 0; x < w; x++)
+	size_t lo = step < w ? step : w;
+	for (size_t x = 0; x < lo; x++)
 		r[x] = zz8((uint8_t)(c[x] - predict8(c, u, x, step, up)));
+	if (!u) {
+		for (size_t x = lo; x < w; x++)
+			r[x] = zz8((uint8_t)(c[x] - c[x - step]));
+	} else if (up) {
+		for (size_t x = lo; x < w; x++)
+			r[x] = zz8((uint8_t)(c[x] - u[x]));
+	} else {
+		for (size_t x = lo; x < w; x++)
+			r[x] = zz8((uint8_t)((c[x] - u[x]) - (c[x - step] - u[x - step])));
+	}
+}
+
+/* Inverse of filter_row8 on a row whose residuals r are already gathered:
+ * the row c from r and the row above u (NULL on a first row).  r is
+ * overwritten.  Gradient and left rows are a running sum along each chain
+ * x = k, k + step ...; the terms are formed in one vectorised pass and the
+ * sum keeps one accumulator per chain in registers for the usual steps. */
+VECTORIZE static void unfilter_row8(uint8_t *restrict c, const uint8_t *restrict u,
+				    uint8_t *restrict r, size_t w, size_t step,
+				    int up)
+{
+	size_t lo = step < w ? step : w;
+	for (size_t x = 0; x < w; x++)
+		r[x] = unzz8(r[x]);
+	if (u && up) {
+		for (size_t x = 0; x < w; x++)
+			c[x] = (uint8_t)(u[x] + r[x]);
+		return;
+	}
+	for (size_t x = 0; x < lo; x++)
+		c[x] = (uint8_t)((u ? u[x] : 0) + r[x]);
+	if (u)
+		for (size_t x = lo; x < w; x++)
+			r[x] = (uint8_t)(r[x] + u[x] - u[x - step]);
+	size_t x = lo;
+	if (step == 1) {
+		uint8_t a = c[0];
+		for (; x < w; x++)
+			c[x] = a = (uint8_t)(a + r[x]);
+	} else if (step == 3 && w >= 3) {
+		uint8_t a0 = c[0], a1 = c[1], a2 = c[2];
+		for (; x + 3 <= w; x += 3) {
+			c[x] = a0 = (uint8_t)(a0 + r[x]);
+			c[x + 1] = a1 = (uint8_t)(a1 + r[x + 1]);
+			c[x + 2] = a2 = (uint8_t)(a2 + r[x + 2]);
+		}
+	}
+	for (; x < w; x++)
+		c[x] = (uint8_t)(c[x - step] + r[x]);
 }
 
 static void ctx_filter8(const uint8_t *p, size_t nr, size_t w, size_t step,
@@ -319,6 +372,24 @@ static int gather_row(struct token_streams *s, const uint8_t *cx, size_t w,
 		/* 8 tokens of each segment per store */
 		size_t q8 = q & ~(size_t)7, x;
 		for (x = 0; x < q8; x += 8) {
+			/* 8 samples of one context in every segment (flat areas):
+			 * 8 tokens in a row from each stream, one copy each */
+			uint64_t same = 1;
+#pragma GCC unroll 8
+			for (int g = 0; g < GATHER_SEGS; g++) {
+				uint64_t c8;
+				memcpy(&c8, cx + (size_t)g * q + x, 8);
+				same &= c8 == (c8 & 0xff) * 0x0101010101010101u;
+			}
+			if (same) {
+#pragma GCC unroll 8
+				for (int g = 0; g < GATHER_SEGS; g++) {
+					const uint8_t **pk = &p[g][cx[(size_t)g * q + x]];
+					memcpy(t + (size_t)g * q + x, *pk, 8);
+					*pk += 8;
+				}
+				continue;
+			}
 			uint64_t a[GATHER_SEGS] = { 0 };
 #pragma GCC unroll 8
 			for (int i = 0; i < 8; i++) {
@@ -449,8 +520,7 @@ static int ctx_unfilter8(uint8_t *out, size_t nr, size_t w, size_t step,
 			contexts8(u, y > 1 ? u - w : u, w, step, s->ctx, s->tmp);
 		if (gather_row(s, s->ctx, w, r))
 			return -1;
-		for (size_t x = 0; x < w; x++)
-			c[x] = (uint8_t)(predict8(c, u, x, step, up) + unzz8(r[x]));
+		unfilter_row8(c, u, r, w, step, up);
 	}
 	return 0;
 }

@@ -235,37 +235,22 @@ else
 fi
 rm -f "$TMP/a.tar.zst"
 
-# pixel codec per real series: codecbench vs GDCM JPEG-LS / JPEG 2000 of the unique images
-say "bench: codecbench and gdcmconv per series"
+# pixel codec per real series: codecbench and its in-process references on the same
+# pixels (-R: CharLS JPEG-LS, OpenJPH HTJ2K, gradient + zstd -1 over the series)
+say "bench: codecbench and its references per series"
 declare -A GOALR=([ct_ge_hispeed_head_tilt_28sl]=">= 4.09" [ct_philips_ingenuity_phantom_54sl]=">= 4.58" [mr_ge_3d_t1_mprage_130sl]="> 13.3")
 ALL_ENC=() ALL_DEC=()
-pixlen() { "$BUILD/dcmfs-scan" "$1" | sed -n 's/^pixel_value_length=//p'; }
-# gdcm_one FILE: "raw jpegls_bytes j2k_bytes" of one file (0 where gdcmconv fails);
-# run on all cores through xargs -P: only sizes are kept, not times
-gdcm_one() {
-	local o raw l=0 j=0
-	o=$(mktemp -d "$TMP/gdcm/XXXXXX")
-	raw=$(pixlen "$1")
-	if gdcmconv --jpegls "$1" "$o/ls.dcm" 2>/dev/null; then l=$(pixlen "$o/ls.dcm"); fi
-	if gdcmconv --j2k "$1" "$o/j2k.dcm" 2>/dev/null; then j=$(pixlen "$o/j2k.dcm"); fi
-	rm -rf "$o"
-	echo "$raw $l $j"
-}
-export -f gdcm_one pixlen
-export BUILD TMP
+# refcol NAME: "ratio enc dec" of a reference line of cb.txt ("-" when it failed)
+refcol() { awk -v n="$1" '$1=="ref" && $2==n {print $3" x, "$4" / "$5" MB/s"; f=1} END{if(!f) print "-"}' "$TMP/cb.txt"; }
 for sd in "$SERIES_DIR"/*/; do
 	name=$(basename "$sd")
-	"$BUILD/dcmfs-codecbench" -r "$RUNS" "$sd"* > "$TMP/cb.txt" 2>&1 || true
+	"$BUILD/dcmfs-codecbench" -R -r "$RUNS" "$sd"* > "$TMP/cb.txt" 2>&1 || true
 	ratio=$(awk '/^ratio/{print $2}' "$TMP/cb.txt")
 	enc=$(awk '/^encode MB\/s/{print $3}' "$TMP/cb.txt")
 	dec=$(awk '/^decode MB\/s/{print $3}' "$TMP/cb.txt")
 	ALL_ENC+=("$enc") ALL_DEC+=("$dec")
-	mkdir -p "$TMP/gdcm"
-	# a foreground pipeline (not a process substitution): a signal to this script waits for it
-	printf '%s\0' "$sd"* | xargs -0 -n1 -P "$(nproc)" bash -c 'gdcm_one "$1"' _ 2>/dev/null > "$TMP/gdcm.txt"
-	read -r raw ls_b j2_b < <(awk '{r+=$1; l+=$2; j+=$3} END{print r, l, j}' "$TMP/gdcm.txt")
 	g=${GOALR[$name]:-"> 0"}
-	row "pixel ratio $name (codecbench)" "$ratio" "JPEG-LS $(calc "$raw / $ls_b" 2), J2K $(calc "$raw / $j2_b" 2)" "x" "$g" \
+	row "pixel ratio $name (codecbench)" "$ratio" "JPEG-LS $(refcol jpeg-ls); HTJ2K $(refcol htj2k); gradient+zstd $(refcol gradient+zstd)" "x" "$g" \
 		"$(yn "$ratio $g")"
 	row "codec encode / decode $name (1 core)" "$enc / $dec" "-" "MB/s" ">= 180 / >= 800" "enc $(yn "$enc >= 180"), dec $(yn "$dec >= 800")"
 	goal "pixel ratio $name $g" "$ratio" "$(yn "$ratio $g")"

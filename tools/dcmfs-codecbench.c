@@ -1,7 +1,7 @@
 /*
  * dcmfs-codecbench - measure the pixel codec on DICOM files.
  *
- *   dcmfs-codecbench [-d] [-l LEVEL] [-r RUNS] [-g COLSxROWS[xBYTES]] FILE...
+ *   dcmfs-codecbench [-d] [-R] [-l LEVEL] [-r RUNS] [-g COLSxROWS[xBYTES]] FILE...
  *   dcmfs-codecbench -O MB
  *
  * For every file, finds the native pixel data and its layout with dcm_scan()
@@ -13,6 +13,14 @@
  * and how many raw bytes each method covered (-d: encode once, time only
  * the decode passes).  Every decode is compared with
  * the raw pixels.  Files without native pixel data are reported and skipped.
+ *
+ * -R also measures reference codecs in process on the same pixels, one
+ * core, median of RUNS (tools/codecbench/refs.h): CharLS JPEG-LS and
+ * OpenJPH HTJ2K (lossless, real bit depth, a codestream per frame) and a
+ * gradient + zstd -1 over the whole series, and zstd -1 of each image's
+ * bytes, and prints one line per codec,
+ * ours first, for tools/bench.sh:
+ *   ref NAME RATIO ENCODE_MB/s DECODE_MB/s
  *
  * -O MB measures opening a large multi-frame blob instead: MB megabytes of
  * 256x256 RGB frames (one chunk each, thousands of chunks, like a pathology
@@ -29,6 +37,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "codecbench/refs.h"
 #include "codec.h"
 #include "dicom.h"
 #include "version.h"
@@ -40,6 +49,7 @@ struct item {
 	const uint8_t *pix;
 	size_t pix_len;
 	struct codec_layout layout;
+	int is_signed;          /* PixelRepresentation 1 */
 	uint8_t *enc;
 	size_t enc_len;
 };
@@ -141,6 +151,7 @@ static int find_pixels(struct item *it, char *why, size_t whylen)
 	}
 	it->pix = it->file + info.pixel_value_offset;
 	it->pix_len = (size_t)info.pixel_value_length;
+	it->is_signed = info.pixel_representation == 1;
 	it->layout.bytes_per_sample = (uint32_t)(info.bits_allocated + 7) / 8;
 	it->layout.samples_per_pixel = (uint32_t)info.samples_per_pixel;
 	it->layout.planar = (uint32_t)info.planar_configuration;
@@ -157,9 +168,67 @@ static int find_pixels(struct item *it, char *why, size_t whylen)
 	return 0;
 }
 
+/* -R: one reference codec over all items, RUNS passes; prints its line.
+ * Every decode is compared with the pixels. */
+static int bench_ref(const struct ref_codec *rc, struct item *items, int n,
+		     int runs, uint8_t *all, size_t all_len)
+{
+	struct ref_image *im = calloc((size_t)n, sizeof(*im));
+	double *te = calloc((size_t)runs, sizeof(double));
+	double *td = calloc((size_t)runs, sizeof(double));
+	if (!im || !te || !td) {
+		free(im);
+		free(te);
+		free(td);
+		return -1;
+	}
+	struct ref_series s = { .im = im, .n = n };
+	for (int i = 0; i < n; i++)
+		im[i] = (struct ref_image){ items[i].pix, items[i].pix_len,
+					    items[i].layout, items[i].is_signed,
+					    NULL, 0 };
+	int bad = 0;
+	for (int r = 0; r < runs && !bad; r++) {
+		ref_series_clear(&s);
+		double t0 = cpu_now();
+		bad = rc->encode(&s);
+		te[r] = cpu_now() - t0;
+		t0 = cpu_now();
+		bad = bad || rc->decode(&s, all);
+		td[r] = cpu_now() - t0;
+		size_t at = 0;
+		for (int i = 0; i < n && !bad; i++) {
+			if (memcmp(all + at, items[i].pix, items[i].pix_len)) {
+				snprintf(s.why, sizeof(s.why), "decoded pixels of '%s' differ",
+					 items[i].path);
+				bad = 1;
+			}
+			at += items[i].pix_len;
+		}
+	}
+	size_t enc = s.enc_len;
+	for (int i = 0; i < n; i++)
+		enc += im[i].enc_len;
+	if (bad)
+		fprintf(stderr, "dcmfs-codecbench: %s: %s\n", rc->name, s.why);
+	else {
+		qsort(te, (size_t)runs, sizeof(double), cmp_double);
+		qsort(td, (size_t)runs, sizeof(double), cmp_double);
+		printf("ref %-14s %8.3f %8.0f %8.0f\n", rc->name,
+		       (double)all_len / (double)enc,
+		       (double)all_len / te[runs / 2] / 1e6,
+		       (double)all_len / td[runs / 2] / 1e6);
+	}
+	ref_series_clear(&s);
+	free(im);
+	free(te);
+	free(td);
+	return bad ? -1 : 0;
+}
+
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: dcmfs-codecbench [-d] [-l LEVEL] [-r RUNS] [-g COLSxROWS[xBYTES]] FILE...\n"
+	fprintf(f, "usage: dcmfs-codecbench [-d] [-R] [-l LEVEL] [-r RUNS] [-g COLSxROWS[xBYTES]] FILE...\n"
 		   "       dcmfs-codecbench -O MB\n");
 }
 
@@ -241,9 +310,13 @@ static int bench_open(unsigned long mb)
 int main(int argc, char **argv)
 {
 	int level = 1, runs = 5, opt, decode_only = 0;
+	int refs = 0;
 	version_exit_if_asked(argc, argv, "dcmfs-codecbench");
-	while ((opt = getopt(argc, argv, "dg:l:r:O:h")) != -1) {
+	while ((opt = getopt(argc, argv, "dRg:l:r:O:h")) != -1) {
 		switch (opt) {
+		case 'R':
+			refs = 1;
+			break;
 		case 'O':
 			return bench_open(strtoul(optarg, NULL, 10));
 		case 'g': {
@@ -398,6 +471,38 @@ int main(int argc, char **argv)
 	for (int k = 0; k < nnames; k++)
 		printf(" %s %.1f%%", names[k], 100.0 * (double)bytes[k] / (double)raw);
 	printf("\n");
+
+	/* the references take 1- and 2-byte samples whose layout fills the
+	 * pixel data exactly: on other files they are not run */
+	for (int i = 0; i < n && refs; i++) {
+		const struct codec_layout *l = &items[i].layout;
+		uint64_t want = (uint64_t)l->bytes_per_sample * l->samples_per_pixel *
+				l->columns * l->rows * l->frames;
+		if ((l->bytes_per_sample != 1 && l->bytes_per_sample != 2) ||
+		    (l->samples_per_pixel != 1 && l->samples_per_pixel != 3) ||
+		    want != items[i].pix_len) {
+			fprintf(stderr, "dcmfs-codecbench: '%s': not 1- or 2-byte grey or RGB "
+				"filling its pixel data: no references run\n", items[i].path);
+			refs = 0;
+		}
+	}
+	if (refs) {
+		/* ours by CPU time, as the references */
+		printf("codec              ratio enc MB/s dec MB/s  (one core, CPU time, median of %d)\n",
+		       runs);
+		printf("ref %-14s %8.3f %8.0f %8.0f\n", "dcmfs",
+		       enc ? (double)raw / (double)enc : 0.0,
+		       (double)raw / cenc[runs / 2] / 1e6, (double)raw / cdec[runs / 2] / 1e6);
+		uint8_t *all = malloc(raw ? raw : 1);
+		if (!all)
+			return 1;
+		const struct ref_codec *list[] = { &ref_jpegls, &ref_htj2k, &ref_gradzstd,
+						   &ref_zstd1 };
+		for (size_t k = 0; k < sizeof(list) / sizeof(list[0]); k++)
+			if (bench_ref(list[k], items, n, runs, all, raw))
+				failed = 1;
+		free(all);
+	}
 
 	for (int i = 0; i < n; i++) {
 		free(items[i].enc);

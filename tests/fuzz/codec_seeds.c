@@ -1,7 +1,8 @@
 /*
  * codec_seeds.c - seed blobs for fuzz_codec: encodes pixel data taken from
  * DICOM files with the real encoder, so the fuzzer starts from valid blobs
- * of every method (context-split gradient/up, plain zstd, stored).
+ * of every method (context-split gradient/up, the same on colour
+ * differences for RGB, plain zstd, stored).
  *
  *   codec-seeds OUTDIR FILE...
  *
