@@ -5,7 +5,8 @@
  *
  * Invariant: a cache slot holds the whole decoded chunk k; slots are
  * replaced, never changed in place, under f->lock.  Decoding happens
- * outside the lock.
+ * outside the lock, into the reply or into a buffer of the read's own that
+ * then replaces the oldest slot.
  */
 #include "reader.h"
 
@@ -21,7 +22,7 @@
 
 #include "instance.h"
 
-#define CACHE_SLOTS 2
+#define CACHE_SLOTS 4
 
 struct slot {
 	int64_t chunk;          /* -1 = empty */
@@ -97,55 +98,41 @@ static int decode(struct inst_file *f, struct codec_ctx *ctx, uint32_t k, void *
 	return r;
 }
 
-/* Copy [skip, skip+take) of chunk k into dst through the cache.  The
- * chunk is decoded into the caller's scratch buffer, which then trades
- * places with the oldest slot's buffer: no allocation in the steady state. */
-static int copy_through_cache(struct inst_file *f, struct inst_scratch *sc, uint32_t k,
-			      size_t skip, size_t take, uint8_t *dst)
+/* Copy [skip, skip+take) of chunk k into dst if the cache holds it: 1, else 0. */
+static int copy_from_cache(struct inst_file *f, uint32_t k, size_t skip, size_t take, uint8_t *dst)
 {
+	int hit = 0;
 	pthread_mutex_lock(&f->lock);
-	for (int i = 0; i < CACHE_SLOTS; i++) {
+	for (int i = 0; i < CACHE_SLOTS && !hit; i++) {
 		struct slot *sl = &f->slot[i];
 		if (sl->chunk == k) {
 			memcpy(dst, sl->data + skip, take);
 			sl->used = ++f->clock;
-			pthread_mutex_unlock(&f->lock);
-			return 0;
+			hit = 1;
 		}
 	}
 	pthread_mutex_unlock(&f->lock);
+	return hit;
+}
 
-	uint64_t start;
-	uint32_t len;
-	instance_chunk_span(f->in, k, &start, &len);
-	if (sc->cap < len) {
-		free(sc->buf);
-		sc->cap = 0;
-		if (!(sc->buf = malloc(len)))
-			return -ENOMEM;
-		sc->cap = len;
-	}
-	int r = decode(f, sc->ctx, k, sc->buf);
-	if (r)
-		return r;
-	memcpy(dst, sc->buf + skip, take);
-
+/* Keep decoded chunk k (buf, cap bytes, malloc'd) in the cache in place of
+ * the oldest slot, whose buffer is returned to be reused or freed. */
+static uint8_t *cache_keep(struct inst_file *f, uint32_t k, uint32_t len, uint8_t *buf, size_t cap)
+{
 	pthread_mutex_lock(&f->lock);
 	struct slot *victim = &f->slot[0];
-	for (int i = 1; i < CACHE_SLOTS; i++)
+	for (int i = 0; i < CACHE_SLOTS; i++) {
+		if (f->slot[i].chunk == k) {    /* another read was quicker */
+			victim = &f->slot[i];
+			break;
+		}
 		if (f->slot[i].used < victim->used)
 			victim = &f->slot[i];
+	}
 	uint8_t *old = victim->data;
-	size_t oldcap = victim->cap;
-	victim->chunk = k;
-	victim->len = len;
-	victim->data = sc->buf;
-	victim->cap = sc->cap;
-	victim->used = ++f->clock;
-	sc->buf = old;
-	sc->cap = oldcap;
+	*victim = (struct slot){ .chunk = k, .len = len, .data = buf, .cap = cap, .used = ++f->clock };
 	pthread_mutex_unlock(&f->lock);
-	return 0;
+	return old;
 }
 
 /* ---------------- parallel decode ----------------
@@ -160,11 +147,17 @@ struct job_group {
 	int rc;
 };
 
+/* One chunk to decode: straight into the reply (copy_to NULL), or into a
+ * buffer of its own whose [skip, skip + take) then goes to copy_to and which
+ * the cache keeps. */
 struct decode_job {
 	struct decode_job *next;
 	struct inst_file *f;
-	uint32_t chunk;
+	uint32_t chunk, len;
 	uint8_t *dst;
+	size_t cap;             /* of dst when it is the job's buffer */
+	uint8_t *copy_to;
+	size_t skip, take;
 	struct job_group *g;
 };
 
@@ -254,7 +247,14 @@ static int job_unqueue(struct decode_job *j)
 	return found;
 }
 
-#define MAX_OFFLOAD 16
+/* A request of at most this many chunks (a tile, a small random read) goes
+ * whole through the cache: neighbouring tiles share the chunks at their
+ * edges (the kernel reads whole pages, which reach into the next and the
+ * previous chunk).  Larger requests (1 MiB sequential reads) decode whole
+ * chunks straight into the reply. */
+#define SMALL_READ_CHUNKS 3
+#define MAX_JOBS 64
+
 
 int64_t inst_file_read(struct inst_file *f, struct inst_scratch *sc,
 		       uint64_t off, void *buf, size_t n)
@@ -265,54 +265,93 @@ int64_t inst_file_read(struct inst_file *f, struct inst_scratch *sc,
 	if (n > size - off)
 		n = (size_t)(size - off);
 	uint8_t *dst = buf;
-	size_t done = 0;
+	uint32_t k0 = instance_chunk_at(f->in, off), k1 = instance_chunk_at(f->in, off + n - 1);
+	int small = k1 - k0 < SMALL_READ_CHUNKS;
 	struct job_group g = { .m = PTHREAD_MUTEX_INITIALIZER, .done = PTHREAD_COND_INITIALIZER };
-	struct decode_job jobs[MAX_OFFLOAD];
-	int njobs = 0, whole = 0, r = 0;
-	for (uint32_t k = instance_chunk_at(f->in, off); done < n && !r; k++) {
+	struct decode_job jobs[MAX_JOBS];
+	int njobs = 0, r = 0;
+	size_t done = 0;
+	/* 1. What must be decoded; what the cache already holds is copied. */
+	for (uint32_t k = k0; done < n && !r; k++) {
 		uint64_t start;
 		uint32_t len;
 		instance_chunk_span(f->in, k, &start, &len);
 		size_t skip = (size_t)(off + done - start);
-		size_t take = len - skip;
-		if (take > n - done)
-			take = n - done;
-		if (skip == 0 && take == len) {
-			/* Every other whole chunk goes to the pool. */
-			if (pool.nthreads && (whole++ & 1) && njobs < MAX_OFFLOAD) {
-				struct decode_job *j = &jobs[njobs++];
-				*j = (struct decode_job){ .f = f, .chunk = k, .dst = dst + done, .g = &g };
-				pthread_mutex_lock(&g.m);
-				g.pending++;
-				pthread_mutex_unlock(&g.m);
-				pthread_mutex_lock(&pool.m);
-				if (pool.tail)
-					pool.tail->next = j;
-				else
-					pool.head = j;
-				pool.tail = j;
-				pthread_cond_signal(&pool.work);
-				pthread_mutex_unlock(&pool.m);
-			} else {
-				r = decode(f, sc->ctx, k, dst + done);
-			}
+		size_t take = len - skip < n - done ? len - skip : n - done;
+		int whole = skip == 0 && take == len;
+		if ((small || !whole) && copy_from_cache(f, k, skip, take, dst + done)) {
+			done += take;
+			continue;
+		}
+		struct decode_job tmp, *j = njobs < MAX_JOBS ? &jobs[njobs] : &tmp;
+		*j = (struct decode_job){ .f = f, .chunk = k, .len = len, .dst = dst + done, .g = &g };
+		if (small || !whole) {
+			j->copy_to = dst + done;
+			j->skip = skip;
+			j->take = take;
+			if (!(j->dst = malloc(len)))
+				r = -ENOMEM;
+			j->cap = len;
+		}
+		if (j == &tmp) {                /* more than MAX_JOBS: no help for the rest */
+			if (!r && !(r = decode(f, sc->ctx, j->chunk, j->dst)) && j->copy_to)
+				memcpy(j->copy_to, j->dst + j->skip, j->take);
+			if (j->copy_to)
+				free(j->dst);
+		} else if (!r) {
+			njobs++;
 		} else {
-			r = copy_through_cache(f, sc, k, skip, take, dst + done);
+			free(j->dst);
 		}
 		done += take;
 	}
-	/* Jobs still queued are ours to do; then wait for the started ones
-	 * (jobs[] lives on this stack: never return before they finish). */
-	for (int i = 0; i < njobs; i++)
-		if (job_unqueue(&jobs[i])) {
-			int rc = r ? r : decode(f, sc->ctx, jobs[i].chunk, jobs[i].dst);
-			job_finish(&jobs[i], rc);
+	/* 2. All but the first to the pool; the first here; then whichever
+	 * nobody has started; then wait for the started ones (jobs[] lives on
+	 * this stack: never return before they finish). */
+	if (pool.nthreads && njobs > 1) {
+		pthread_mutex_lock(&g.m);
+		g.pending = njobs - 1;
+		pthread_mutex_unlock(&g.m);
+		pthread_mutex_lock(&pool.m);
+		for (int i = 1; i < njobs; i++) {
+			if (pool.tail)
+				pool.tail->next = &jobs[i];
+			else
+				pool.head = &jobs[i];
+			pool.tail = &jobs[i];
 		}
+		pthread_cond_broadcast(&pool.work);
+		pthread_mutex_unlock(&pool.m);
+	}
+	int queued = pool.nthreads && njobs > 1;
+	for (int i = 0; i < njobs; i++) {
+		if (i == 0 || !queued) {
+			int rc = r ? r : decode(f, sc->ctx, jobs[i].chunk, jobs[i].dst);
+			pthread_mutex_lock(&g.m);
+			if (rc && !g.rc)
+				g.rc = rc;
+			pthread_mutex_unlock(&g.m);
+		} else if (job_unqueue(&jobs[i])) {
+			job_finish(&jobs[i], r ? r : decode(f, sc->ctx, jobs[i].chunk, jobs[i].dst));
+		}
+	}
 	pthread_mutex_lock(&g.m);
 	while (g.pending)
 		pthread_cond_wait(&g.done, &g.m);
 	pthread_mutex_unlock(&g.m);
 	if (!r)
 		r = g.rc;
+	/* 3. Chunks decoded into buffers: copy their part, keep them. */
+	for (int i = 0; i < njobs; i++) {
+		struct decode_job *j = &jobs[i];
+		if (!j->copy_to)
+			continue;
+		if (r) {
+			free(j->dst);
+			continue;
+		}
+		memcpy(j->copy_to, j->dst + j->skip, j->take);
+		free(cache_keep(f, j->chunk, j->len, j->dst, j->cap));
+	}
 	return r ? r : (int64_t)done;
 }
