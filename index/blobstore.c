@@ -799,6 +799,12 @@ void blob_view_release(struct blob_view *v)
 	memset(v, 0, sizeof(*v));
 }
 
+void blob_view_trim(const struct blob_view *v)
+{
+	if (v->map_base)
+		madvise(v->map_base, v->map_len, MADV_DONTNEED);
+}
+
 size_t blob_header_encode(const struct blob_header *h, uint8_t *out)
 {
 	blob_header_put(out, h);
