@@ -275,15 +275,12 @@ static void dcmfs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 			fuse_reply_err(req, ENOSYS);
 		return;
 	}
+	/* The stored file is opened by the first read that the page cache
+	 * (kept across opens: files never change) or a file decoded ahead
+	 * does not answer (open_lazily): a second read opens nothing. */
 	struct open_file *f = calloc(1, sizeof(*f));
-	/* A file decoded ahead needs no open: its reads take the decoded
-	 * bytes (open_lazily if they are gone by then). */
-	int r = !t || !f ? -ENOMEM : share_is_deid_file(ino) ||
-		prefetch_holds(d->prefetch, ino_id(ino)) ? 0 :
-		inst_file_open(d->store, t->cat, ino_id(ino), &f->inst);
-	if (r) {
-		free(f);
-		fuse_reply_err(req, r == -EBADMSG ? EIO : -r);   /* damaged data: EIO */
+	if (!f) {
+		fuse_reply_err(req, ENOMEM);
 		return;
 	}
 	f->type = share_is_deid_file(ino) ? OPEN_DEID : OPEN_INSTANCE;
@@ -294,8 +291,8 @@ static void dcmfs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 		open_file_free(f);
 }
 
-/* Open the instance of a handle whose open skipped it (prefetch_holds);
- * two reads may race here: one open wins.  0 or an errno. */
+/* Open the instance of a handle at its first read that needs it; two
+ * reads may race here: one open wins.  0 or an errno (EIO: damaged). */
 static int open_lazily(struct dcmfs *d, struct open_file *f, fuse_ino_t ino)
 {
 	struct tstate *t = tstate_get(d);

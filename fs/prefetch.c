@@ -201,18 +201,6 @@ int prefetch_take(struct prefetch *p, int64_t id, struct prefetch_pin *pin)
 	return got;
 }
 
-int prefetch_holds(struct prefetch *p, int64_t id)
-{
-	if (!p)
-		return 0;
-	int held = 0;
-	pthread_mutex_lock(&p->m);
-	for (int i = 0; i < SLOTS && !held; i++)
-		held = p->slot[i].id == id && (p->slot[i].state == S_READY || p->slot[i].state == S_DECODING);
-	pthread_mutex_unlock(&p->m);
-	return held;
-}
-
 void prefetch_put(struct prefetch *p, struct prefetch_pin *pin, int finished)
 {
 	struct ahead *a = pin->slot;

@@ -32,9 +32,6 @@ void prefetch_hint(struct prefetch *p, int64_t instance_id, int ahead);
  * decode under way is waited for), else 0 (the caller decodes it; a queued
  * decode of it is cancelled).  NULL-safe. */
 int prefetch_take(struct prefetch *p, int64_t instance_id, struct prefetch_pin *pin);
-/* Is instance_id decoded or being decoded ahead?  (Its open may then
- * skip opening the stored file.)  NULL-safe. */
-int prefetch_holds(struct prefetch *p, int64_t instance_id);
 /* Give back a pin; `finished` when the read reached the end of the file
  * (its bytes are then dropped once no other read holds them). */
 void prefetch_put(struct prefetch *p, struct prefetch_pin *pin, int finished);
