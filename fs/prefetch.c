@@ -39,6 +39,7 @@
 #define SLOTS 16
 #define PREFETCH_BYTES (32u << 20)
 #define PREFETCH_MAX_FILE (16u << 20)
+#define KEEP_BUFFER (1u << 20)
 #define RECENT 512
 #define LISTED 256
 
@@ -47,7 +48,8 @@ enum { S_FREE, S_QUEUED, S_DECODING, S_READY };
 struct ahead {
 	int64_t id;
 	int state;
-	uint8_t *data;              /* READY: the whole file */
+	uint8_t *data;              /* READY: the whole file; else NULL or a spare buffer */
+	size_t cap;                 /* of data */
 	uint64_t size;              /* from the catalogue; checked on decode */
 	uint64_t seq;               /* when queued: queue order and age */
 	int refs;                   /* pins */
@@ -110,13 +112,18 @@ static void remember(struct prefetch *p, int64_t id)
 	p->recent_next = (p->recent_next + 1) % RECENT;
 }
 
-/* Empty a slot nobody pins (under m). */
+/* Empty a slot nobody pins (under m).  A buffer up to KEEP_BUFFER bytes
+ * stays with the slot for its next file: a fresh one would cost a page
+ * fault per 4 KiB again (glibc gives memory back between files). */
 static void slot_drop(struct prefetch *p, struct ahead *a)
 {
 	if (a->state == S_READY || a->state == S_DECODING)
 		p->bytes -= a->size;
-	free(a->data);
-	*a = (struct ahead){ .state = S_FREE };
+	uint8_t *keep = a->cap <= KEEP_BUFFER ? a->data : NULL;
+	size_t cap = keep ? a->cap : 0;
+	if (!keep)
+		free(a->data);
+	*a = (struct ahead){ .state = S_FREE, .data = keep, .cap = cap };
 }
 
 /* The oldest unpinned decoded file queued before `before`, to make room. */
@@ -162,7 +169,10 @@ void prefetch_hint(struct prefetch *p, int64_t instance_id, int ahead)
 		if (!a)
 			break;
 		remember(p, ids[i]);
-		*a = (struct ahead){ .id = ids[i], .state = S_QUEUED, .size = sizes[i], .seq = ++p->seq };
+		a->id = ids[i];
+		a->state = S_QUEUED;
+		a->size = sizes[i];
+		a->seq = ++p->seq;
 		pthread_cond_signal(&p->work);
 	}
 	pthread_mutex_unlock(&p->m);
@@ -239,21 +249,27 @@ static struct ahead *next_job(struct prefetch *p)
 	}
 }
 
-/* Decode instance id whole into a new buffer of `size` bytes: it or NULL. */
-static uint8_t *decode_whole(struct prefetch *p, struct catalog *cat, struct inst_scratch *sc,
-			     int64_t id, uint64_t size)
+/* Decode instance id whole (`size` bytes) into *buf (capacity *cap, grown
+ * as needed; the caller's either way): 0, or -1 when it does not. */
+static int decode_whole(struct prefetch *p, struct catalog *cat, struct inst_scratch *sc,
+			int64_t id, uint64_t size, uint8_t **buf, size_t *cap)
 {
 	struct inst_file *f;
 	if (inst_file_open(p->store, cat, id, &f))
-		return NULL;
-	uint8_t *buf = NULL;
-	if (inst_file_size(f) == size && (buf = malloc(size ? size : 1)) &&
-	    inst_file_read(f, sc, 0, buf, size) != (int64_t)size) {
-		free(buf);
-		buf = NULL;
+		return -1;
+	int r = inst_file_size(f) == size ? 0 : -1;
+	if (!r && *cap < size) {
+		free(*buf);
+		*cap = 0;
+		if ((*buf = malloc(size)))
+			*cap = size;
+		else
+			r = -1;
 	}
+	if (!r && inst_file_read(f, sc, 0, *buf, size) != (int64_t)size)
+		r = -1;
 	inst_file_close(f);
-	return buf;
+	return r;
 }
 
 static void *prefetch_main(void *arg)
@@ -269,18 +285,22 @@ static void *prefetch_main(void *arg)
 		int64_t id = a->id;
 		uint64_t size = a->size;
 		int listed = p->nlisted > 0;
+		uint8_t *data = a->data;        /* the slot's spare buffer, if any */
+		size_t cap = a->cap;
+		a->data = NULL;
+		a->cap = 0;
 		pthread_mutex_unlock(&p->m);
-		uint8_t *data = decode_whole(p, cat, &sc, id, size);
+		int bad = decode_whole(p, cat, &sc, id, size, &data, &cap);
 		struct cat_node self = { 0 };
-		listed = listed && data && catalog_node(cat, CAT_INSTANCE, id, &self) == 0;
+		listed = listed && !bad && catalog_node(cat, CAT_INSTANCE, id, &self) == 0;
 		pthread_mutex_lock(&p->m);
 		listed = listed && was_listed(p, self.parent);
-		if (!data) {
+		a->data = data;
+		a->cap = cap;
+		if (bad)
 			slot_drop(p, a);        /* damaged or gone: the read will say so */
-		} else {
-			a->data = data;
+		else
 			a->state = S_READY;
-		}
 		pthread_cond_broadcast(&p->changed);
 		if (!listed)
 			continue;
