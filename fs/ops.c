@@ -357,11 +357,14 @@ static void dcmfs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 			prefetch_put(d->prefetch, &pin, (uint64_t)off + n >= pin.size);
 			return;
 		}
-		if (f && !f->inst && (r = open_lazily(d, f, ino))) {
+	}
+	/* Any stored file (also below /versions and /quarantine). */
+	if (f && f->type == OPEN_INSTANCE && !f->inst) {
+		if ((r = open_lazily(d, f, ino))) {
 			fuse_reply_err(req, r);
 			return;
 		}
-		inst = f ? f->inst : NULL;
+		inst = f->inst;
 	}
 	if (!f) {
 		int err = EIO;

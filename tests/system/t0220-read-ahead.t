@@ -4,8 +4,8 @@
 # by path without listing (files decoded ahead into the daemon) and after
 # listing (pushed into the page cache), and through the admin mount, gives
 # the original bytes, and reads are taken from the files decoded ahead; on
-# the admin mount, a file kept in the page cache shows its new version, and
-# then its removal, within 2 s of an import and an rm elsewhere; four
+# the admin mount, a file kept in the page cache shows its new version (and
+# the first stays readable below /versions), and then its removal, within 2 s of an import and an rm elsewhere; four
 # concurrent readers of one large tiled file (a whole-slide image) at
 # random offsets, tile by tile and in odd sizes, get the original's bytes.
 . "$(dirname "$0")/lib/common.sh"
@@ -89,6 +89,8 @@ cat "$rwpath" >/dev/null        # in the page cache, kept across opens
 # within_2s COMMAND...: true once the command succeeds, polling for 2 s
 within_2s() { local i; for ((i = 0; i < 20; i++)); do "$@" && return 0; sleep 0.1; done; return 1; }
 check "its new version, imported elsewhere, shows at its path within 2 s" within_2s cmp -s "$rwpath" "$T/v2.dcm"
+v1=$(find "$M/versions" -name "$sop.v1.dcm" | head -1)
+check "its first version reads whole below /versions" cmp "$v1" "$orig"
 "$CTL" rm "$S" --instance "$sop" >/dev/null
 no_stat() { ! stat "$1" >/dev/null 2>&1; }
 check "removed elsewhere, it no longer stats within 2 s" within_2s no_stat "$rwpath"
