@@ -276,7 +276,8 @@ static void *prefetch_main(void *arg)
 {
 	struct prefetch *p = arg;
 	struct catalog *cat = NULL;
-	struct inst_scratch sc = { .ctx = codec_ctx_new() };
+	/* The helpers decode files side by side: each decodes its own alone. */
+	struct inst_scratch sc = { .ctx = codec_ctx_new(), .alone = 1 };
 	if (store_catalog(p->store, &cat) || !sc.ctx)
 		goto out;
 	pthread_mutex_lock(&p->m);

@@ -308,7 +308,8 @@ int64_t inst_file_read(struct inst_file *f, struct inst_scratch *sc,
 	/* 2. All but the first to the pool; the first here; then whichever
 	 * nobody has started; then wait for the started ones (jobs[] lives on
 	 * this stack: never return before they finish). */
-	if (pool.nthreads && njobs > 1) {
+	int queued = pool.nthreads && njobs > 1 && !sc->alone;
+	if (queued) {
 		pthread_mutex_lock(&g.m);
 		g.pending = njobs - 1;
 		pthread_mutex_unlock(&g.m);
@@ -323,7 +324,6 @@ int64_t inst_file_read(struct inst_file *f, struct inst_scratch *sc,
 		pthread_cond_broadcast(&pool.work);
 		pthread_mutex_unlock(&pool.m);
 	}
-	int queued = pool.nthreads && njobs > 1;
 	for (int i = 0; i < njobs; i++) {
 		if (i == 0 || !queued) {
 			int rc = r ? r : decode(f, sc->ctx, jobs[i].chunk, jobs[i].dst);

@@ -32,6 +32,7 @@ struct inst_scratch {
 	struct codec_ctx *ctx;
 	uint8_t *buf;
 	size_t cap;
+	int alone;      /* decode on this thread only (threads that are a pool already) */
 };
 
 /* Open instance id (instance_open).  Returns 0 and *out (the caller's, to
