@@ -117,7 +117,8 @@ static int copy_from_cache(struct inst_file *f, uint32_t k, size_t skip, size_t 
 
 /* Keep decoded chunk k (buf, cap bytes, malloc'd) in the cache in place of
  * the oldest slot, whose buffer is returned to be reused or freed. */
-static uint8_t *cache_keep(struct inst_file *f, uint32_t k, uint32_t len, uint8_t *buf, size_t cap)
+static uint8_t *cache_keep(struct inst_file *f, uint32_t k, uint32_t len, uint8_t *buf, size_t cap,
+			   size_t *oldcap)
 {
 	pthread_mutex_lock(&f->lock);
 	struct slot *victim = &f->slot[0];
@@ -130,10 +131,42 @@ static uint8_t *cache_keep(struct inst_file *f, uint32_t k, uint32_t len, uint8_
 			victim = &f->slot[i];
 	}
 	uint8_t *old = victim->data;
+	*oldcap = victim->cap;
 	*victim = (struct slot){ .chunk = k, .len = len, .data = buf, .cap = cap, .used = ++f->clock };
 	pthread_mutex_unlock(&f->lock);
 	return old;
 }
+
+/* Copy [skip, skip+take) of chunk k into dst through the cache.  The
+ * chunk is decoded into the caller's scratch buffer, which then trades
+ * places with the oldest slot's buffer: no allocation in the steady state. */
+static int copy_through_cache(struct inst_file *f, struct inst_scratch *sc, uint32_t k,
+			      size_t skip, size_t take, uint8_t *dst)
+{
+	if (copy_from_cache(f, k, skip, take, dst))
+		return 0;
+	uint64_t start;
+	uint32_t len;
+	instance_chunk_span(f->in, k, &start, &len);
+	if (sc->cap < len) {
+		free(sc->buf);
+		sc->cap = 0;
+		if (!(sc->buf = malloc(len)))
+			return -ENOMEM;
+		sc->cap = len;
+	}
+	int r = decode(f, sc->ctx, k, sc->buf);
+	if (r)
+		return r;
+	memcpy(dst, sc->buf + skip, take);
+	size_t oldcap;
+	sc->buf = cache_keep(f, k, len, sc->buf, sc->cap, &oldcap);
+	sc->cap = sc->buf ? oldcap : 0;
+	return 0;
+}
+
+struct decode_job;
+static int job_do(struct codec_ctx *ctx, struct decode_job *j, int rc);
 
 /* ---------------- parallel decode ----------------
  * A read that covers several whole chunks (a 1 MiB request holds about
@@ -197,7 +230,7 @@ static void *pool_main(void *arg)
 		pthread_mutex_unlock(&pool.m);
 		if (!j)
 			break;
-		job_finish(j, ctx ? decode(j->f, ctx, j->chunk, j->dst) : -ENOMEM);
+		job_finish(j, job_do(ctx, j, ctx ? 0 : -ENOMEM));
 	}
 	codec_ctx_free(ctx);
 	return NULL;
@@ -253,22 +286,35 @@ static int job_unqueue(struct decode_job *j)
  * previous chunk).  Larger requests (1 MiB sequential reads) decode whole
  * chunks straight into the reply. */
 #define SMALL_READ_CHUNKS 3
-#define MAX_JOBS 64
 
-
-int64_t inst_file_read(struct inst_file *f, struct inst_scratch *sc,
-		       uint64_t off, void *buf, size_t n)
+/* Decode job j (unless rc says the read failed already).  A chunk decoded
+ * into a buffer of its own gives its part to the reply and goes into the
+ * cache at once, so that a concurrent read of the next range finds it. */
+static int job_do(struct codec_ctx *ctx, struct decode_job *j, int rc)
 {
-	uint64_t size = instance_size(f->in);
-	if (off >= size)
-		return 0;
-	if (n > size - off)
-		n = (size_t)(size - off);
-	uint8_t *dst = buf;
-	uint32_t k0 = instance_chunk_at(f->in, off), k1 = instance_chunk_at(f->in, off + n - 1);
-	int small = k1 - k0 < SMALL_READ_CHUNKS;
+	if (!rc)
+		rc = decode(j->f, ctx, j->chunk, j->dst);
+	if (!j->copy_to)
+		return rc;
+	if (rc) {
+		free(j->dst);
+	} else {
+		memcpy(j->copy_to, j->dst + j->skip, j->take);
+		size_t oldcap;
+		free(cache_keep(j->f, j->chunk, j->len, j->dst, j->cap, &oldcap));
+	}
+	j->dst = NULL;
+	return rc;
+}
+
+/* A small read (a tile and the edges of its pages): every chunk it needs
+ * decoded at once, all but one on the pool, and kept in the cache. */
+static int64_t read_small(struct inst_file *f, struct inst_scratch *sc,
+			  uint64_t off, uint8_t *dst, size_t n)
+{
+	uint32_t k0 = instance_chunk_at(f->in, off);
 	struct job_group g = { .m = PTHREAD_MUTEX_INITIALIZER, .done = PTHREAD_COND_INITIALIZER };
-	struct decode_job jobs[MAX_JOBS];
+	struct decode_job jobs[SMALL_READ_CHUNKS];
 	int njobs = 0, r = 0;
 	size_t done = 0;
 	/* 1. What must be decoded; what the cache already holds is copied. */
@@ -278,31 +324,19 @@ int64_t inst_file_read(struct inst_file *f, struct inst_scratch *sc,
 		instance_chunk_span(f->in, k, &start, &len);
 		size_t skip = (size_t)(off + done - start);
 		size_t take = len - skip < n - done ? len - skip : n - done;
-		int whole = skip == 0 && take == len;
-		if ((small || !whole) && copy_from_cache(f, k, skip, take, dst + done)) {
+		if (copy_from_cache(f, k, skip, take, dst + done)) {
 			done += take;
 			continue;
 		}
-		struct decode_job tmp, *j = njobs < MAX_JOBS ? &jobs[njobs] : &tmp;
-		*j = (struct decode_job){ .f = f, .chunk = k, .len = len, .dst = dst + done, .g = &g };
-		if (small || !whole) {
-			j->copy_to = dst + done;
-			j->skip = skip;
-			j->take = take;
-			if (!(j->dst = malloc(len)))
-				r = -ENOMEM;
-			j->cap = len;
-		}
-		if (j == &tmp) {                /* more than MAX_JOBS: no help for the rest */
-			if (!r && !(r = decode(f, sc->ctx, j->chunk, j->dst)) && j->copy_to)
-				memcpy(j->copy_to, j->dst + j->skip, j->take);
-			if (j->copy_to)
-				free(j->dst);
-		} else if (!r) {
+		struct decode_job *j = &jobs[njobs];     /* at most SMALL_READ_CHUNKS */
+		*j = (struct decode_job){ .f = f, .chunk = k, .len = len, .copy_to = dst + done,
+					  .skip = skip, .take = take, .cap = len, .g = &g };
+		if (!(j->dst = malloc(len)))
+			r = -ENOMEM;
+		if (!r)
 			njobs++;
-		} else {
+		else
 			free(j->dst);
-		}
 		done += take;
 	}
 	/* 2. All but the first to the pool; the first here; then whichever
@@ -326,13 +360,13 @@ int64_t inst_file_read(struct inst_file *f, struct inst_scratch *sc,
 	}
 	for (int i = 0; i < njobs; i++) {
 		if (i == 0 || !queued) {
-			int rc = r ? r : decode(f, sc->ctx, jobs[i].chunk, jobs[i].dst);
+			int rc = job_do(sc->ctx, &jobs[i], r);
 			pthread_mutex_lock(&g.m);
 			if (rc && !g.rc)
 				g.rc = rc;
 			pthread_mutex_unlock(&g.m);
 		} else if (job_unqueue(&jobs[i])) {
-			job_finish(&jobs[i], r ? r : decode(f, sc->ctx, jobs[i].chunk, jobs[i].dst));
+			job_finish(&jobs[i], job_do(sc->ctx, &jobs[i], r));
 		}
 	}
 	pthread_mutex_lock(&g.m);
@@ -341,17 +375,78 @@ int64_t inst_file_read(struct inst_file *f, struct inst_scratch *sc,
 	pthread_mutex_unlock(&g.m);
 	if (!r)
 		r = g.rc;
-	/* 3. Chunks decoded into buffers: copy their part, keep them. */
-	for (int i = 0; i < njobs; i++) {
-		struct decode_job *j = &jobs[i];
-		if (!j->copy_to)
-			continue;
-		if (r) {
-			free(j->dst);
-			continue;
-		}
-		memcpy(j->copy_to, j->dst + j->skip, j->take);
-		free(cache_keep(f, j->chunk, j->len, j->dst, j->cap));
-	}
 	return r ? r : (int64_t)done;
+}
+
+#define MAX_OFFLOAD 16
+
+/* A large read (1 MiB sequential): whole chunks straight into the reply,
+ * every other one on the pool; the partial ones at its ends through the
+ * cache, here. */
+static int64_t read_large(struct inst_file *f, struct inst_scratch *sc,
+			  uint64_t off, uint8_t *dst, size_t n)
+{
+	size_t done = 0;
+	struct job_group g = { .m = PTHREAD_MUTEX_INITIALIZER, .done = PTHREAD_COND_INITIALIZER };
+	struct decode_job jobs[MAX_OFFLOAD];
+	int njobs = 0, whole = 0, r = 0;
+	for (uint32_t k = instance_chunk_at(f->in, off); done < n && !r; k++) {
+		uint64_t start;
+		uint32_t len;
+		instance_chunk_span(f->in, k, &start, &len);
+		size_t skip = (size_t)(off + done - start);
+		size_t take = len - skip;
+		if (take > n - done)
+			take = n - done;
+		if (skip == 0 && take == len) {
+			/* Every other whole chunk goes to the pool. */
+			if (pool.nthreads && !sc->alone && (whole++ & 1) && njobs < MAX_OFFLOAD) {
+				struct decode_job *j = &jobs[njobs++];
+				*j = (struct decode_job){ .f = f, .chunk = k, .dst = dst + done, .g = &g };
+				pthread_mutex_lock(&g.m);
+				g.pending++;
+				pthread_mutex_unlock(&g.m);
+				pthread_mutex_lock(&pool.m);
+				if (pool.tail)
+					pool.tail->next = j;
+				else
+					pool.head = j;
+				pool.tail = j;
+				pthread_cond_signal(&pool.work);
+				pthread_mutex_unlock(&pool.m);
+			} else {
+				r = decode(f, sc->ctx, k, dst + done);
+			}
+		} else {
+			r = copy_through_cache(f, sc, k, skip, take, dst + done);
+		}
+		done += take;
+	}
+	/* Jobs still queued are ours to do; then wait for the started ones
+	 * (jobs[] lives on this stack: never return before they finish). */
+	for (int i = 0; i < njobs; i++)
+		if (job_unqueue(&jobs[i])) {
+			int rc = r ? r : decode(f, sc->ctx, jobs[i].chunk, jobs[i].dst);
+			job_finish(&jobs[i], rc);
+		}
+	pthread_mutex_lock(&g.m);
+	while (g.pending)
+		pthread_cond_wait(&g.done, &g.m);
+	pthread_mutex_unlock(&g.m);
+	if (!r)
+		r = g.rc;
+	return r ? r : (int64_t)done;
+}
+
+int64_t inst_file_read(struct inst_file *f, struct inst_scratch *sc,
+		       uint64_t off, void *buf, size_t n)
+{
+	uint64_t size = instance_size(f->in);
+	if (off >= size)
+		return 0;
+	if (n > size - off)
+		n = (size_t)(size - off);
+	uint32_t k0 = instance_chunk_at(f->in, off), k1 = instance_chunk_at(f->in, off + n - 1);
+	return k1 - k0 < SMALL_READ_CHUNKS ? read_small(f, sc, off, buf, n) :
+	       read_large(f, sc, off, buf, n);
 }
