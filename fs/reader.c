@@ -307,6 +307,18 @@ static int job_do(struct codec_ctx *ctx, struct decode_job *j, int rc)
 	return rc;
 }
 
+/* Wait for a read's started jobs; its result: the first error, or done. */
+static int64_t group_wait(struct job_group *g, int r, size_t done)
+{
+	pthread_mutex_lock(&g->m);
+	while (g->pending)
+		pthread_cond_wait(&g->done, &g->m);
+	pthread_mutex_unlock(&g->m);
+	if (!r)
+		r = g->rc;
+	return r ? r : (int64_t)done;
+}
+
 /* A small read (a tile and the edges of its pages): every chunk it needs
  * decoded at once, all but one on the pool, and kept in the cache. */
 static int64_t read_small(struct inst_file *f, struct inst_scratch *sc,
@@ -369,13 +381,7 @@ static int64_t read_small(struct inst_file *f, struct inst_scratch *sc,
 			job_finish(&jobs[i], job_do(sc->ctx, &jobs[i], r));
 		}
 	}
-	pthread_mutex_lock(&g.m);
-	while (g.pending)
-		pthread_cond_wait(&g.done, &g.m);
-	pthread_mutex_unlock(&g.m);
-	if (!r)
-		r = g.rc;
-	return r ? r : (int64_t)done;
+	return group_wait(&g, r, done);
 }
 
 #define MAX_OFFLOAD 16
@@ -429,13 +435,7 @@ static int64_t read_large(struct inst_file *f, struct inst_scratch *sc,
 			int rc = r ? r : decode(f, sc->ctx, jobs[i].chunk, jobs[i].dst);
 			job_finish(&jobs[i], rc);
 		}
-	pthread_mutex_lock(&g.m);
-	while (g.pending)
-		pthread_cond_wait(&g.done, &g.m);
-	pthread_mutex_unlock(&g.m);
-	if (!r)
-		r = g.rc;
-	return r ? r : (int64_t)done;
+	return group_wait(&g, r, done);
 }
 
 int64_t inst_file_read(struct inst_file *f, struct inst_scratch *sc,
