@@ -26,6 +26,8 @@ DEBIAN_PACKAGES := build-essential pkg-config libfuse3-dev fuse3 libxxhash-dev \
 	iproute2 time sqlite3 attr python3-xxhash python3-zstandard libjson-c-dev libssl-dev \
 	python3-numpy libsystemd-dev dpkg-dev lintian
 DEBIAN_PACKAGES += samba smbclient gcc-multilib
+# dcmfs-gencorpus --wsi encodes JPEG tiles with libjpeg-turbo
+DEBIAN_PACKAGES += libjpeg62-turbo-dev
 
 PKGS := fuse3 libzstd sqlite3 zlib libxxhash json-c
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
@@ -89,7 +91,7 @@ $(BUILD)/dcmfsctl: $(CTL_OBJ) $(CLI_OBJ) $(LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/dcmfs-gencorpus: $(GENCORPUS_OBJ) $(CLI_OBJ) $(LIB)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -ljpeg
 
 $(BUILD)/dcmfs-%: $(BUILD)/tools/dcmfs-%.o $(LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)

@@ -282,12 +282,12 @@ static void dcmfs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 			fuse_reply_err(req, ENOSYS);
 		return;
 	}
+	/* The stored file is opened by the first read that the page cache
+	 * (kept across opens: files never change) or a file decoded ahead
+	 * does not answer (open_lazily): a second read opens nothing. */
 	struct open_file *f = calloc(1, sizeof(*f));
-	int r = !t || !f ? -ENOMEM : share_is_deid_file(ino) ? 0 :
-		inst_file_open(d->store, t->cat, ino_id(ino), &f->inst);
-	if (r) {
-		free(f);
-		fuse_reply_err(req, r == -EBADMSG ? EIO : -r);   /* damaged data: EIO */
+	if (!f) {
+		fuse_reply_err(req, ENOMEM);
 		return;
 	}
 	f->type = share_is_deid_file(ino) ? OPEN_DEID : OPEN_INSTANCE;
@@ -298,13 +298,27 @@ static void dcmfs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 		open_file_free(f);
 }
 
+/* Open the instance of a handle at its first read that needs it; two
+ * reads may race here: one open wins.  0 or an errno (EIO: damaged). */
+static int open_lazily(struct dcmfs *d, struct open_file *f, fuse_ino_t ino)
+{
+	struct tstate *t = tstate_get(d);
+	struct inst_file *inst = NULL, *none = NULL;
+	int r = t ? inst_file_open(d->store, t->cat, ino_id(ino), &inst) : -ENOMEM;
+	if (r)
+		return r == -EBADMSG ? EIO : -r;
+	if (!__atomic_compare_exchange_n(&f->inst, &none, inst, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+		inst_file_close(inst);
+	return 0;
+}
+
 static void dcmfs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		       struct fuse_file_info *fi)
 {
 	struct dcmfs *d = req_daemon(req);
 	struct open_file *f = open_file_of(fi);
 	struct inst_file *inst = f ? f->inst : NULL;
-	int uncached = 0;
+	int uncached = 0, r;
 	if (share_is_deid_file(ino) || (d->self && ino_kind(ino) == K_INSTANCE)) {
 		/* a de-identified file; or a share mount, which checks that the
 		 * file is still in its share at every read */
@@ -336,6 +350,29 @@ static void dcmfs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 			return;
 		}
 	}
+	/* A file read from its start is likely one of a series being read
+	 * in order: have the next ones decoded meanwhile; and this one may
+	 * have been decoded ahead already. */
+	if (ino_kind(ino) == K_INSTANCE && (!f || f->type == OPEN_INSTANCE)) {
+		struct prefetch_pin pin;
+		if (off == 0)
+			prefetch_hint(d->prefetch, ino_id(ino), PREFETCH_AHEAD);
+		if (prefetch_take(d->prefetch, ino_id(ino), &pin)) {
+			size_t n = (uint64_t)off >= pin.size ? 0 :
+				   pin.size - (uint64_t)off < size ? (size_t)(pin.size - (uint64_t)off) : size;
+			fuse_reply_buf(req, (const char *)pin.data + (n ? off : 0), n);
+			prefetch_put(d->prefetch, &pin, (uint64_t)off + n >= pin.size);
+			return;
+		}
+	}
+	/* Any stored file (also below /versions and /quarantine). */
+	if (f && f->type == OPEN_INSTANCE && !f->inst) {
+		if ((r = open_lazily(d, f, ino))) {
+			fuse_reply_err(req, r);
+			return;
+		}
+		inst = f->inst;
+	}
 	if (!f) {
 		int err = EIO;
 		int file = kind_cat(ino_kind(ino)) == K_INSTANCE;
@@ -361,12 +398,6 @@ static void dcmfs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		t->reply_cap = 0;
 		if ((t->reply = malloc(size)))
 			t->reply_cap = size;
-	}
-	/* A file read from its start is likely one of a series being read
-	 * in order: have the next ones decoded meanwhile. */
-	if (off == 0 && ino_kind(ino) == K_INSTANCE) {
-		prefetch_forget(d->prefetch, ino_id(ino));
-		prefetch_hint(d->prefetch, ino_id(ino), PREFETCH_AHEAD);
 	}
 	int64_t got = !t || !t->reply ? -ENOMEM :
 		      inst_file_read(inst, &t->sc, (uint64_t)off, t->reply, size);

@@ -1,6 +1,10 @@
 /*
- * prefetch.h - decode the next files of a series into the kernel's page
- * cache while a program reads the series file after file (see prefetch.c).
+ * prefetch.h - decode the next files of a series ahead of a program that
+ * reads the series file after file (see prefetch.c).
+ *
+ * Files decoded ahead wait in the daemon's memory (at most PREFETCH_BYTES
+ * in all) until a read takes them; files of a series whose folder was
+ * listed are also pushed into the kernel's page cache.
  */
 #ifndef DCMFS_FS_PREFETCH_H
 #define DCMFS_FS_PREFETCH_H
@@ -13,12 +17,24 @@
 
 struct prefetch;
 
+/* A file decoded ahead, held by one read (prefetch_take .. prefetch_put). */
+struct prefetch_pin {
+	const uint8_t *data;        /* the whole file */
+	uint64_t size;
+	void *slot;                 /* private */
+};
+
 /* nthreads helper threads; NULL on failure (then hints do nothing). */
 struct prefetch *prefetch_start(struct store *s, struct fuse_session *se, int nthreads);
 /* A file was read from its start: queue up to `ahead` files after it. */
 void prefetch_hint(struct prefetch *p, int64_t instance_id, int ahead);
-/* The reader asked for this file itself: no helper need decode it. */
-void prefetch_forget(struct prefetch *p, int64_t instance_id);
+/* A read of instance_id: 1 and *pin when its bytes were decoded ahead (a
+ * decode under way is waited for), else 0 (the caller decodes it; a queued
+ * decode of it is cancelled).  NULL-safe. */
+int prefetch_take(struct prefetch *p, int64_t instance_id, struct prefetch_pin *pin);
+/* Give back a pin; `finished` when the read reached the end of the file
+ * (its bytes are then dropped once no other read holds them). */
+void prefetch_put(struct prefetch *p, struct prefetch_pin *pin, int finished);
 /* A series folder was listed (the kernel now knows its files' inodes). */
 void prefetch_listed(struct prefetch *p, int64_t series_id);
 /* Stop the threads (before the session ends); NULL-safe. */

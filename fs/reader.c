@@ -5,7 +5,8 @@
  *
  * Invariant: a cache slot holds the whole decoded chunk k; slots are
  * replaced, never changed in place, under f->lock.  Decoding happens
- * outside the lock.
+ * outside the lock, into the reply or into a buffer of the read's own that
+ * then replaces the oldest slot.
  */
 #include "reader.h"
 
@@ -21,7 +22,7 @@
 
 #include "instance.h"
 
-#define CACHE_SLOTS 2
+#define CACHE_SLOTS 4
 
 struct slot {
 	int64_t chunk;          /* -1 = empty */
@@ -97,24 +98,53 @@ static int decode(struct inst_file *f, struct codec_ctx *ctx, uint32_t k, void *
 	return r;
 }
 
+/* Copy [skip, skip+take) of chunk k into dst if the cache holds it: 1, else 0. */
+static int copy_from_cache(struct inst_file *f, uint32_t k, size_t skip, size_t take, uint8_t *dst)
+{
+	int hit = 0;
+	pthread_mutex_lock(&f->lock);
+	for (int i = 0; i < CACHE_SLOTS && !hit; i++) {
+		struct slot *sl = &f->slot[i];
+		if (sl->chunk == k) {
+			memcpy(dst, sl->data + skip, take);
+			sl->used = ++f->clock;
+			hit = 1;
+		}
+	}
+	pthread_mutex_unlock(&f->lock);
+	return hit;
+}
+
+/* Keep decoded chunk k (buf, cap bytes, malloc'd) in the cache in place of
+ * the oldest slot, whose buffer is returned to be reused or freed. */
+static uint8_t *cache_keep(struct inst_file *f, uint32_t k, uint32_t len, uint8_t *buf, size_t cap,
+			   size_t *oldcap)
+{
+	pthread_mutex_lock(&f->lock);
+	struct slot *victim = &f->slot[0];
+	for (int i = 0; i < CACHE_SLOTS; i++) {
+		if (f->slot[i].chunk == k) {    /* another read was quicker */
+			victim = &f->slot[i];
+			break;
+		}
+		if (f->slot[i].used < victim->used)
+			victim = &f->slot[i];
+	}
+	uint8_t *old = victim->data;
+	*oldcap = victim->cap;
+	*victim = (struct slot){ .chunk = k, .len = len, .data = buf, .cap = cap, .used = ++f->clock };
+	pthread_mutex_unlock(&f->lock);
+	return old;
+}
+
 /* Copy [skip, skip+take) of chunk k into dst through the cache.  The
  * chunk is decoded into the caller's scratch buffer, which then trades
  * places with the oldest slot's buffer: no allocation in the steady state. */
 static int copy_through_cache(struct inst_file *f, struct inst_scratch *sc, uint32_t k,
 			      size_t skip, size_t take, uint8_t *dst)
 {
-	pthread_mutex_lock(&f->lock);
-	for (int i = 0; i < CACHE_SLOTS; i++) {
-		struct slot *sl = &f->slot[i];
-		if (sl->chunk == k) {
-			memcpy(dst, sl->data + skip, take);
-			sl->used = ++f->clock;
-			pthread_mutex_unlock(&f->lock);
-			return 0;
-		}
-	}
-	pthread_mutex_unlock(&f->lock);
-
+	if (copy_from_cache(f, k, skip, take, dst))
+		return 0;
 	uint64_t start;
 	uint32_t len;
 	instance_chunk_span(f->in, k, &start, &len);
@@ -129,24 +159,14 @@ static int copy_through_cache(struct inst_file *f, struct inst_scratch *sc, uint
 	if (r)
 		return r;
 	memcpy(dst, sc->buf + skip, take);
-
-	pthread_mutex_lock(&f->lock);
-	struct slot *victim = &f->slot[0];
-	for (int i = 1; i < CACHE_SLOTS; i++)
-		if (f->slot[i].used < victim->used)
-			victim = &f->slot[i];
-	uint8_t *old = victim->data;
-	size_t oldcap = victim->cap;
-	victim->chunk = k;
-	victim->len = len;
-	victim->data = sc->buf;
-	victim->cap = sc->cap;
-	victim->used = ++f->clock;
-	sc->buf = old;
-	sc->cap = oldcap;
-	pthread_mutex_unlock(&f->lock);
+	size_t oldcap;
+	sc->buf = cache_keep(f, k, len, sc->buf, sc->cap, &oldcap);
+	sc->cap = sc->buf ? oldcap : 0;
 	return 0;
 }
+
+struct decode_job;
+static int job_do(struct codec_ctx *ctx, struct decode_job *j, int rc);
 
 /* ---------------- parallel decode ----------------
  * A read that covers several whole chunks (a 1 MiB request holds about
@@ -160,11 +180,17 @@ struct job_group {
 	int rc;
 };
 
+/* One chunk to decode: straight into the reply (copy_to NULL), or into a
+ * buffer of its own whose [skip, skip + take) then goes to copy_to and which
+ * the cache keeps. */
 struct decode_job {
 	struct decode_job *next;
 	struct inst_file *f;
-	uint32_t chunk;
+	uint32_t chunk, len;
 	uint8_t *dst;
+	size_t cap;             /* of dst when it is the job's buffer */
+	uint8_t *copy_to;
+	size_t skip, take;
 	struct job_group *g;
 };
 
@@ -204,7 +230,7 @@ static void *pool_main(void *arg)
 		pthread_mutex_unlock(&pool.m);
 		if (!j)
 			break;
-		job_finish(j, ctx ? decode(j->f, ctx, j->chunk, j->dst) : -ENOMEM);
+		job_finish(j, job_do(ctx, j, ctx ? 0 : -ENOMEM));
 	}
 	codec_ctx_free(ctx);
 	return NULL;
@@ -254,17 +280,118 @@ static int job_unqueue(struct decode_job *j)
 	return found;
 }
 
+/* A request of at most this many chunks (a tile, a small random read) goes
+ * whole through the cache: neighbouring tiles share the chunks at their
+ * edges (the kernel reads whole pages, which reach into the next and the
+ * previous chunk).  Larger requests (1 MiB sequential reads) decode whole
+ * chunks straight into the reply. */
+#define SMALL_READ_CHUNKS 3
+
+/* Decode job j (unless rc says the read failed already).  A chunk decoded
+ * into a buffer of its own gives its part to the reply and goes into the
+ * cache at once, so that a concurrent read of the next range finds it. */
+static int job_do(struct codec_ctx *ctx, struct decode_job *j, int rc)
+{
+	if (!rc)
+		rc = decode(j->f, ctx, j->chunk, j->dst);
+	if (!j->copy_to)
+		return rc;
+	if (rc) {
+		free(j->dst);
+	} else {
+		memcpy(j->copy_to, j->dst + j->skip, j->take);
+		size_t oldcap;
+		free(cache_keep(j->f, j->chunk, j->len, j->dst, j->cap, &oldcap));
+	}
+	j->dst = NULL;
+	return rc;
+}
+
+/* Wait for a read's started jobs; its result: the first error, or done. */
+static int64_t group_wait(struct job_group *g, int r, size_t done)
+{
+	pthread_mutex_lock(&g->m);
+	while (g->pending)
+		pthread_cond_wait(&g->done, &g->m);
+	pthread_mutex_unlock(&g->m);
+	if (!r)
+		r = g->rc;
+	return r ? r : (int64_t)done;
+}
+
+/* A small read (a tile and the edges of its pages): every chunk it needs
+ * decoded at once, all but one on the pool, and kept in the cache. */
+static int64_t read_small(struct inst_file *f, struct inst_scratch *sc,
+			  uint64_t off, uint8_t *dst, size_t n)
+{
+	uint32_t k0 = instance_chunk_at(f->in, off);
+	struct job_group g = { .m = PTHREAD_MUTEX_INITIALIZER, .done = PTHREAD_COND_INITIALIZER };
+	struct decode_job jobs[SMALL_READ_CHUNKS];
+	int njobs = 0, r = 0;
+	size_t done = 0;
+	/* 1. What must be decoded; what the cache already holds is copied. */
+	for (uint32_t k = k0; done < n && !r; k++) {
+		uint64_t start;
+		uint32_t len;
+		instance_chunk_span(f->in, k, &start, &len);
+		size_t skip = (size_t)(off + done - start);
+		size_t take = len - skip < n - done ? len - skip : n - done;
+		if (copy_from_cache(f, k, skip, take, dst + done)) {
+			done += take;
+			continue;
+		}
+		struct decode_job *j = &jobs[njobs];     /* at most SMALL_READ_CHUNKS */
+		*j = (struct decode_job){ .f = f, .chunk = k, .len = len, .copy_to = dst + done,
+					  .skip = skip, .take = take, .cap = len, .g = &g };
+		if (!(j->dst = malloc(len)))
+			r = -ENOMEM;
+		if (!r)
+			njobs++;
+		else
+			free(j->dst);
+		done += take;
+	}
+	/* 2. All but the first to the pool; the first here; then whichever
+	 * nobody has started; then wait for the started ones (jobs[] lives on
+	 * this stack: never return before they finish). */
+	int queued = pool.nthreads && njobs > 1 && !sc->alone;
+	if (queued) {
+		pthread_mutex_lock(&g.m);
+		g.pending = njobs - 1;
+		pthread_mutex_unlock(&g.m);
+		pthread_mutex_lock(&pool.m);
+		for (int i = 1; i < njobs; i++) {
+			if (pool.tail)
+				pool.tail->next = &jobs[i];
+			else
+				pool.head = &jobs[i];
+			pool.tail = &jobs[i];
+		}
+		pthread_cond_broadcast(&pool.work);
+		pthread_mutex_unlock(&pool.m);
+	}
+	for (int i = 0; i < njobs; i++) {
+		if (i == 0 || !queued) {
+			int rc = job_do(sc->ctx, &jobs[i], r);
+			pthread_mutex_lock(&g.m);
+			if (rc && !g.rc)
+				g.rc = rc;
+			pthread_mutex_unlock(&g.m);
+		} else if (job_unqueue(&jobs[i])) {
+			job_finish(&jobs[i], job_do(sc->ctx, &jobs[i], r));
+		}
+	}
+	return group_wait(&g, r, done);
+}
+
 #define MAX_OFFLOAD 16
 
-int64_t inst_file_read(struct inst_file *f, struct inst_scratch *sc,
-		       uint64_t off, void *buf, size_t n)
+/* A large read (1 MiB sequential): whole chunks straight into the reply,
+ * every other one on the pool; the partial ones at its ends through the
+ * cache, here. */
+static int64_t read_large(struct inst_file *f, struct inst_scratch *sc,
+			  uint64_t off, uint8_t *dst, size_t n)
 {
-	uint64_t size = instance_size(f->in);
-	if (off >= size)
-		return 0;
-	if (n > size - off)
-		n = (size_t)(size - off);
-	uint8_t *dst = buf;
 	size_t done = 0;
 	struct job_group g = { .m = PTHREAD_MUTEX_INITIALIZER, .done = PTHREAD_COND_INITIALIZER };
 	struct decode_job jobs[MAX_OFFLOAD];
@@ -279,7 +406,7 @@ int64_t inst_file_read(struct inst_file *f, struct inst_scratch *sc,
 			take = n - done;
 		if (skip == 0 && take == len) {
 			/* Every other whole chunk goes to the pool. */
-			if (pool.nthreads && (whole++ & 1) && njobs < MAX_OFFLOAD) {
+			if (pool.nthreads && !sc->alone && (whole++ & 1) && njobs < MAX_OFFLOAD) {
 				struct decode_job *j = &jobs[njobs++];
 				*j = (struct decode_job){ .f = f, .chunk = k, .dst = dst + done, .g = &g };
 				pthread_mutex_lock(&g.m);
@@ -308,11 +435,18 @@ int64_t inst_file_read(struct inst_file *f, struct inst_scratch *sc,
 			int rc = r ? r : decode(f, sc->ctx, jobs[i].chunk, jobs[i].dst);
 			job_finish(&jobs[i], rc);
 		}
-	pthread_mutex_lock(&g.m);
-	while (g.pending)
-		pthread_cond_wait(&g.done, &g.m);
-	pthread_mutex_unlock(&g.m);
-	if (!r)
-		r = g.rc;
-	return r ? r : (int64_t)done;
+	return group_wait(&g, r, done);
+}
+
+int64_t inst_file_read(struct inst_file *f, struct inst_scratch *sc,
+		       uint64_t off, void *buf, size_t n)
+{
+	uint64_t size = instance_size(f->in);
+	if (off >= size)
+		return 0;
+	if (n > size - off)
+		n = (size_t)(size - off);
+	uint32_t k0 = instance_chunk_at(f->in, off), k1 = instance_chunk_at(f->in, off + n - 1);
+	return k1 - k0 < SMALL_READ_CHUNKS ? read_small(f, sc, off, buf, n) :
+	       read_large(f, sc, off, buf, n);
 }

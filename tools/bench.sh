@@ -10,6 +10,7 @@
 #   BENCH_META_N=100000        instances in the metadata tree (small images)
 #   BENCH_RUNS=3               repetitions of every timed measurement
 #   BENCH_RANDOM_READS=5000    random 64 KiB reads per run
+#   BENCH_WSI_TILES=2000       tiles of the whole-slide image read in section 3
 #   BENCH_ZSTD19=1             0 skips the slow tar | zstd -19 --long -T0 row (the
 #                              slowest row: minutes on 2 cores)
 #   BENCH_ORTHANC=1            0 skips the Orthanc comparison
@@ -368,6 +369,71 @@ for i in $(seq "$NP"); do "${CB[@]}" "$ARCH/patients/$BIGSER"/*.dcm > "$TMP/cbd$
 for p in "${cbp[@]}"; do wait "$p" || true; dropval PIDS "$p" "${PIDS[@]:-}"; done
 DN=$(cat "$TMP"/cbd[0-9]*.txt | awk '/^decode MB\/s/{s+=$3; n++} END{print (n ? s : 0)}')
 row "codec in-memory decode of the same pixels: 1 process; $NP processes at once (sum)" "${D1:-?}; ${DN:-?}" "-" "MB/s" "-" "-"
+# first read against that decode: paths opened without listing (FIRST[ro], above) and
+# with the folder listed first (readdirplus; files decoded ahead go to the page cache)
+if [ "$HAVE_FS" = 1 ] && [ -n "${DN:-}" ]; then
+	say "bench: first read, folder listed first"
+	fl=()
+	for i in $(seq "$RUNS"); do
+		mount_fs ro "$STORE" "$MNT"
+		ls -l "$MNT/patients/$BIGSER" > /dev/null
+		fl+=("$(sr "$TMP/big.mnt.list")")
+		hwm HWM3
+		umount_fs "$MNT"
+	done
+	FL=$(calc "$BIGSER_BYTES / $(median "${fl[@]}") / 1e6" 0)
+	for v in "paths opened without listing:${FIRST[ro]}" "folder listed first:$FL"; do
+		row "read-only mount: first read, ${v%%:*}" "${v##*:}" "$DN (codec, $NP processes)" "MB/s" ">= 0.8 x codec" \
+			"$(yn "${v##*:} >= 0.8 * $DN") ($(calc "${v##*:} / $DN" 2)x)"
+	done
+	goal "first read >= 0.8 x $NP-core in-memory decode (not listed; listed)" "${FIRST[ro]}; $FL vs $DN MB/s" \
+		"$(yn "${FIRST[ro]} >= 0.8 * $DN && $FL >= 0.8 * $DN")"
+fi
+# a whole-slide image (dcmfs-gencorpus --wsi, native RGB tiles of 256x256), read as a viewer
+# does (tools/bench/tiles.py: tile by tile at offsets from the frame size) through a fresh
+# read-only mount, against the same file on ext4 (page cache) and the codec's decode of it
+WSI_TILES=${BENCH_WSI_TILES:-2000}
+if [ "$HAVE_FS" = 1 ] && "$GEN" --wsi "$TMP/wsi" --wsi-form native --wsi-tiles "$WSI_TILES" --wsi-levels 2 \
+	--seed "$SEED" > "$TMP/wsi.txt" 2>&1; then
+	say "bench: whole-slide image reads"
+	WSI=$TMP/wsi/native-level0.dcm WB=$(bytes_of "$TMP/wsi/native-level0.dcm")
+	"$CTL" init "$TMP/wstore" > /dev/null && "$CTL" import -q "$TMP/wstore" "$WSI" > /dev/null
+	wsop=$("$BUILD/dcmfs-scan" "$WSI" | sed -n 's/^sop_instance_uid=//p')
+	tf=() tr=() ws=() te=() tre=()
+	for i in $(seq "$RUNS"); do
+		mount_fs ro "$TMP/wstore" "$MNT"
+		wp=$(find "$MNT/patients" -name "$wsop.dcm")
+		read -r a b _ < <(python3 "$ROOT/tools/bench/tiles.py" "$wp:$WSI" 500 "$i")
+		tf+=("$a") tr+=("$b")
+		hwm HWM3
+		umount_fs "$MNT"
+		mount_fs ro "$TMP/wstore" "$MNT"
+		ws+=("$(echo "$wp" | python3 "$ROOT/tools/bench/seqread.py" /dev/stdin | cut -d' ' -f3)")
+		hwm HWM3
+		umount_fs "$MNT"
+		warm "$WSI"
+		read -r a b _ < <(python3 "$ROOT/tools/bench/tiles.py" "$WSI" 500 "$i")
+		te+=("$a") tre+=("$b")
+	done
+	warm "$WSI"
+	we=$(echo "$WSI" | python3 "$ROOT/tools/bench/seqread.py" /dev/stdin | cut -d' ' -f3)
+	"${CB[@]}" "$WSI" > "$TMP/cbw.txt" 2>&1 || true
+	W1=$(awk '/^decode MB\/s/{print $3}' "$TMP/cbw.txt")
+	cbp=()
+	for i in $(seq "$NP"); do "${CB[@]}" "$WSI" > "$TMP/cbw$i.txt" 2>&1 & cbp+=($!) PIDS+=($!); done
+	for p in "${cbp[@]}"; do wait "$p" || true; dropval PIDS "$p" "${PIDS[@]:-}"; done
+	WN=$(cat "$TMP"/cbw[0-9]*.txt | awk '/^decode MB\/s/{s+=$3; n++} END{print (n ? s : 0)}')
+	TF=$(median "${tf[@]}") TR=$(median "${tr[@]}") WS=$(median "${ws[@]}")
+	row "slide ($(calc "$WB/1e6" 0) MB, $WSI_TILES+ tiles): first tile, fresh ro mount (open to bytes)" "$TF" "$(median "${te[@]}") (ext4, page cache)" "ms" "< 5" "$(yn "$TF < 5")"
+	row "slide: each further random tile (mean of 500)" "$TR" "$(median "${tre[@]}") (ext4, page cache)" "ms" "< 0.5" "$(yn "$TR < 0.5")"
+	row "slide: sequential read, 1 MiB reads, fresh ro mount" "$WS" "$we (ext4, page cache); codec ${W1:-?} (1 process), ${WN:-?} ($NP)" "MB/s" ">= 0.8 x codec, $NP processes" \
+		"$(yn "$WS >= 0.8 * ${WN:-0}") ($(calc "$WS / ${WN:-1}" 2)x)"
+	goal "slide: first tile < 5 ms; random tile < 0.5 ms; sequential >= 0.8 x $NP-core decode" "$TF; $TR ms; $WS vs ${WN:-?} MB/s" \
+		"$(yn "$TF < 5 && $TR < 0.5 && $WS >= 0.8 * ${WN:-0}")"
+	rm -rf "$TMP/wsi" "$TMP/wstore"
+else
+	skip "whole-slide image reads" "build/dcmfs or dcmfs-gencorpus --wsi not available"
+fi
 
 # ---------------------------------------------------------------- 3b shares
 section shares "3b. Shares: a share mount against the admin mount, de-identified shares (tools/bench/shares.sh, deid.sh)"

@@ -13,6 +13,7 @@
  *   plan.c     patients, studies, series and instances, and their
  *              duplicates, written under OUT
  *   report.c   the counts printed at the end
+ *   wsi.c      --wsi: whole-slide image pyramids (native and JPEG tiles)
  * Everything mutable lives in struct gencorpus, made once by main() and
  * passed to every part; nothing here is global.  Same options and seed,
  * same bytes.
@@ -98,6 +99,13 @@ struct gencorpus {
 	long patients, studies_per_patient, max_instances;
 	double dup_rate;
 	int small, exact_pixels, quiet;
+	/* --wsi */
+	int wsi;
+	int wsi_forms;                  /* bit 0 native, bit 1 jpeg */
+	double wsi_mb;                  /* level-0 size wanted, MiB */
+	long wsi_tiles;                 /* level-0 tiles wanted (0: from wsi_mb) */
+	int wsi_levels, wsi_quality;
+	const char *wsi_texture;        /* NULL: the corpus's RGB ultrasound */
 
 	/* seeds found, and by modality class */
 	const char *seeds_dir;          /* the folder they came from */
@@ -144,6 +152,13 @@ struct inst {
 	uint32_t serial;        /* pixel tweak serial, 0 = none */
 };
 
+/* Append n bytes to o. */
+void obuf_put(struct obuf *o, const void *src, size_t n);
+/* Append a text element (explicit or implicit VR little endian), padded to
+ * even length: UI and OB with NUL, others with a space. */
+void put_text_element(struct obuf *o, uint32_t tag, const char *vr, const char *val,
+		      int explicit_vr);
+
 /* Write into o (replacing what it held) the seed rewritten as in. */
 void rewrite_instance(struct obuf *o, const struct seed *s, const struct inst *in);
 
@@ -155,5 +170,11 @@ void plan_make_dirs(char *path);
 void plan_write_corpus(struct gencorpus *g);
 /* Print the counts on stdout; dies when stdout cannot be written. */
 void report_print(const struct gencorpus *g);
+
+/* ---- wsi.c ---- */
+
+/* Write the whole-slide series asked for by the --wsi options into
+ * g->outdir (which exists), one line per instance on stdout. */
+void wsi_write(struct gencorpus *g);
 
 #endif

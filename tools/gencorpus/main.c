@@ -5,6 +5,9 @@
  *   dcmfs-gencorpus OUT --patients N [--studies-per-patient K] [--seed S]
  *                   [--dup-rate R] [--seeds DIR] [--small] [--max-instances M]
  *                   [--exact-pixels] [--list-seeds] [-q]
+ *   dcmfs-gencorpus --wsi OUT [--wsi-form F] [--wsi-mb N | --wsi-tiles N]
+ *                   [--wsi-levels L] [--wsi-quality Q] [--wsi-texture FILE]
+ *                   [--seed S] [-q]
  *
  * See usage_text below for what is written and how, and gencorpus.h for the
  * parts.  This file reads the options, finds the seeds and runs the parts.
@@ -12,6 +15,7 @@
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/stat.h>
 
 #include "../cli.h"
@@ -22,6 +26,7 @@ const char cli_program_name[] = "dcmfs-gencorpus";
 
 static const char usage_text[] =
 "usage: dcmfs-gencorpus OUT --patients N [options]\n"
+"       dcmfs-gencorpus --wsi OUT [wsi options]\n"
 "\n"
 "Writes a DICOM archive made from real seed images into OUT (created):\n"
 "  OUT/patients/<PatientID>/studies/<StudyUID>/<SeriesUID>/<SOPUID>.dcm  originals\n"
@@ -88,7 +93,27 @@ static const char usage_text[] =
 "  corrected  same UIDs and pixels, a corrected PatientName\n"
 "  merged     same study (UIDs, pixels) under a second PatientID\n"
 "At the end it prints instances, bytes and pixel bytes by kind, and the\n"
-"expected unique pixel bytes (what an ideal segment dedup keeps).\n";
+"expected unique pixel bytes (what an ideal segment dedup keeps).\n"
+"\n"
+"Whole-slide images (--wsi OUT): one series of VL Whole Slide Microscopy\n"
+"Image Storage instances per form, a pyramid of tiled multi-frame levels\n"
+"(TILED_FULL, 256x256 RGB tiles, row by row), written as\n"
+"OUT/<form>-level<L>.dcm; level L samples the picture every 2^L pixels.\n"
+"  --wsi-form F              native (Explicit VR LE, RGB), jpeg (JPEG\n"
+"                            baseline tiles, YBR_FULL_422, one fragment a\n"
+"                            tile, Basic Offset Table) or both (default)\n"
+"  --wsi-mb N                level 0 about N MiB, 1..2048 (default 100);\n"
+"                            the upper levels add about a third\n"
+"  --wsi-tiles N             level 0 holds at least N tiles (overrides -mb)\n"
+"  --wsi-levels L            2 or 3 levels (default 3)\n"
+"  --wsi-quality Q           JPEG quality 1..100 (default 85)\n"
+"  --wsi-texture FILE        native 8-bit RGB DICOM image the slide is made\n"
+"                            of (default: real/us/US1_UNCR.dcm of the corpus)\n"
+"The texture is repeated mirror-wise; every sample gets noise in [-3, 3]\n"
+"keyed by --seed, level and tile, so tiles differ and the same options give\n"
+"the same bytes.  Files are streamed (one tile in memory) and refused when\n"
+"they exist.  One line per instance on stdout: path, form, level, tiles,\n"
+"grid, matrix and bytes.\n";
 
 static void usage(int status)
 {
@@ -110,6 +135,13 @@ static int parse_options(struct gencorpus *g, int argc, char **argv, const char 
 		{ "max-instances", required_argument, 0, 'M' },
 		{ "exact-pixels", no_argument, 0, 'x' },
 		{ "list-seeds", no_argument, 0, 'l' },
+		{ "wsi", no_argument, 0, 'W' },
+		{ "wsi-form", required_argument, 0, 'F' },
+		{ "wsi-mb", required_argument, 0, 'B' },
+		{ "wsi-tiles", required_argument, 0, 'T' },
+		{ "wsi-levels", required_argument, 0, 'L' },
+		{ "wsi-quality", required_argument, 0, 'Q' },
+		{ "wsi-texture", required_argument, 0, 'X' },
 		{ "help", no_argument, 0, 'h' },
 		{ 0, 0, 0, 0 },
 	};
@@ -119,6 +151,10 @@ static int parse_options(struct gencorpus *g, int argc, char **argv, const char 
 	g->studies_per_patient = 2;
 	g->seed = 1;
 	g->dup_rate = 0.3;
+	g->wsi_forms = 3;
+	g->wsi_mb = 100;
+	g->wsi_levels = 3;
+	g->wsi_quality = 85;
 	while ((c = getopt_long(argc, argv, "qh", lo, NULL)) != -1) {
 		switch (c) {
 		case 'p': g->patients = strtol(optarg, &end, 10); if (*end || g->patients < 0) die("bad --patients"); break;
@@ -131,12 +167,28 @@ static int parse_options(struct gencorpus *g, int argc, char **argv, const char 
 		case 'x': g->exact_pixels = 1; break;
 		case 'l': list = 1; break;
 		case 'q': g->quiet = 1; break;
+		case 'W': g->wsi = 1; break;
+		case 'F':
+			if (!strcmp(optarg, "native")) g->wsi_forms = 1;
+			else if (!strcmp(optarg, "jpeg")) g->wsi_forms = 2;
+			else if (!strcmp(optarg, "both")) g->wsi_forms = 3;
+			else die("bad --wsi-form '%s' (native, jpeg or both)", optarg);
+			break;
+		case 'B': g->wsi_mb = strtod(optarg, &end); if (*end || !(g->wsi_mb >= 1 && g->wsi_mb <= 2048)) die("bad --wsi-mb '%s' (1..2048)", optarg); break;
+		case 'T': g->wsi_tiles = strtol(optarg, &end, 10); if (*end || g->wsi_tiles < 1 || g->wsi_tiles > 20000) die("bad --wsi-tiles '%s' (1..20000)", optarg); break;
+		case 'L': g->wsi_levels = (int)strtol(optarg, &end, 10); if (*end || g->wsi_levels < 2 || g->wsi_levels > 3) die("bad --wsi-levels '%s' (2 or 3)", optarg); break;
+		case 'Q': g->wsi_quality = (int)strtol(optarg, &end, 10); if (*end || g->wsi_quality < 1 || g->wsi_quality > 100) die("bad --wsi-quality '%s' (1..100)", optarg); break;
+		case 'X': g->wsi_texture = optarg; break;
 		case 'h': usage(0); break;
 		default: usage(2);
 		}
 	}
-	if (!list && (optind != argc - 1 || g->patients < 0))
+	if (g->wsi) {
+		if (list || optind != argc - 1 || g->patients >= 0)
+			die("--wsi takes one OUT folder and no --patients or --list-seeds; see -h");
+	} else if (!list && (optind != argc - 1 || g->patients < 0)) {
 		usage(2);
+	}
 	g->outdir = list ? NULL : argv[optind];
 	return list;
 }
@@ -180,6 +232,13 @@ int main(int argc, char **argv)
 	const char *seeds_dir = NULL;
 	version_exit_if_asked(argc, argv, "dcmfs-gencorpus");
 	int list = parse_options(&g, argc, argv, &seeds_dir);
+	if (g.wsi) {
+		char dir[1024];
+		snprintf(dir, sizeof(dir), "%s", g.outdir);
+		plan_make_dirs(dir);
+		wsi_write(&g);
+		return 0;
+	}
 	find_seeds(&g, seeds_dir);
 	if (list) {
 		seeds_list(&g);

@@ -43,7 +43,7 @@ static void obuf_need(struct obuf *o, size_t add)
 	}
 }
 
-static void obuf_put(struct obuf *o, const void *src, size_t n)
+void obuf_put(struct obuf *o, const void *src, size_t n)
 {
 	obuf_need(o, n);
 	memcpy(o->p + o->n, src, n);
@@ -52,8 +52,8 @@ static void obuf_put(struct obuf *o, const void *src, size_t n)
 
 /* A text element, padded to even length (UI and OB with NUL, others with a
  * space), with the long-VR header rule of the scanner. */
-static void put_text_element(struct obuf *o, uint32_t tag, const char *vr, const char *val,
-			     int explicit_vr)
+void put_text_element(struct obuf *o, uint32_t tag, const char *vr, const char *val,
+		      int explicit_vr)
 {
 	size_t vl = strlen(val);
 	size_t pl = vl + (vl & 1);
