@@ -23,8 +23,8 @@ DEBIAN_PACKAGES := build-essential pkg-config libfuse3-dev fuse3 libxxhash-dev \
 	libzstd-dev libsqlite3-dev zlib1g-dev libgdcm-dev libgdcm-tools dcmtk \
 	python3 python3-pydicom libcmocka-dev rsync perl util-linux procps \
 	iproute2 time sqlite3 attr python3-xxhash python3-zstandard libjson-c-dev libssl-dev
-# dcmfs-gencorpus --wsi encodes JPEG tiles with libjpeg-turbo
-DEBIAN_PACKAGES += libjpeg62-turbo-dev
+# dcmfs-gencorpus --wsi encodes JPEG tiles with libjpeg-turbo; its tests decode them with PIL
+DEBIAN_PACKAGES += libjpeg62-turbo-dev python3-pil
 
 PKGS := fuse3 libzstd sqlite3 zlib libxxhash json-c
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
