@@ -154,11 +154,15 @@ static void tile_make(const struct texture *t, uint64_t seed, const struct level
 
 /* ---- JPEG ---- */
 
-/* Encode one RGB tile as baseline JPEG, 4:2:2 (YBR_FULL_422).  *out and
- * *outlen are libjpeg's memory destination: reused, grown as needed. */
+/* Encode one RGB tile as baseline JPEG, 4:2:2 (YBR_FULL_422), into a new
+ * buffer *out of *outlen bytes that the caller frees.  (libjpeg's memory
+ * destination would grow a buffer it was given by allocating another and
+ * leaving the old one to us, so it always starts from none.) */
 static void tile_jpeg(const uint8_t *rgb, int quality, unsigned char **out,
 		      unsigned long *outlen)
 {
+	*out = NULL;
+	*outlen = 0;
 	struct jpeg_compress_struct c;
 	struct jpeg_error_mgr e;
 	c.err = jpeg_std_error(&e);     /* its error_exit prints and exits */
@@ -439,7 +443,7 @@ static uint64_t level_write(const struct gencorpus *g, const struct slide *s,
 	uint32_t *bot = NULL;
 	uint64_t bot_at = 0, frag_base = 0;
 	unsigned char *jbuf = NULL;
-	unsigned long jcap = 0;
+	unsigned long jlen = 0;
 	if (lv->jpeg) {
 		/* Basic Offset Table item, filled in when the offsets are known */
 		bot = xmalloc(sizeof(uint32_t) * (size_t)frames);
@@ -461,10 +465,7 @@ static uint64_t level_write(const struct gencorpus *g, const struct slide *s,
 				pos += TILE_BYTES;
 				continue;
 			}
-			unsigned long jlen = jcap;
 			tile_jpeg(tile, g->wsi_quality, &jbuf, &jlen);
-			if (jlen > jcap)
-				jcap = jlen;
 			uint32_t even = (uint32_t)(jlen + (jlen & 1));
 			if (pos - frag_base > 0xFFFFFFFFull)
 				die("'%s': Basic Offset Table offsets pass 4 GB; ask for a smaller slide", path);
@@ -473,6 +474,7 @@ static uint64_t level_write(const struct gencorpus *g, const struct slide *s,
 			tag(&h, 0xFFFEE000u);
 			put32(&h, even);
 			obuf_put(&h, jbuf, jlen);
+			free(jbuf);
 			if (jlen & 1)
 				obuf_put(&h, "", 1);         /* a fragment has even length */
 			write_all(f, h.p, h.n, tmp);
@@ -497,7 +499,6 @@ static uint64_t level_write(const struct gencorpus *g, const struct slide *s,
 		die("cannot write '%s': %s", tmp, strerror(errno));
 	if (rename(tmp, path))
 		die("cannot rename '%s' to '%s': %s", tmp, path, strerror(errno));
-	free(jbuf);
 	free(bot);
 	free(tile);
 	free(h.p);
@@ -517,11 +518,10 @@ static double jpeg_mean_tile(const struct gencorpus *g, const struct texture *t,
 	for (int i = 0; i < n; i++) {
 		long k = (long)((double)i * (double)(gx * gy) / n);
 		tile_make(t, g->seed, &lv, k % gx, k / gx, tile);
-		jlen = 0;
 		tile_jpeg(tile, g->wsi_quality, &jbuf, &jlen);
+		free(jbuf);
 		sum += (double)(jlen + 8 + 4);  /* item header, offset table entry */
 	}
-	free(jbuf);
 	free(tile);
 	return sum / n;
 }
