@@ -17,7 +17,10 @@ export DCMFS_CORPUS=$CORPUS
 check "a 3-level slide of both forms, 40 MiB each, under /usr/bin/time" \
 	/usr/bin/time -f %M -o "$T/rss" "$GEN" -q --wsi "$T/a" --wsi-mb 40 --seed 7
 rss=$(tail -1 "$T/rss")
-check "the generator streams: peak RSS ${rss} kB < 40 MB" test "$rss" -lt 40960
+case "$BUILD" in
+*sanitize*) skip "peak RSS (${rss} kB) is not bounded under AddressSanitizer" ;;
+*) check "the generator streams: peak RSS ${rss} kB < 40 MB" test "$rss" -lt 40960 ;;
+esac
 check "the same seed gives the same bytes" \
 	sh -c "'$GEN' -q --wsi '$T/b' --wsi-mb 40 --seed 7 >/dev/null && for f in '$T'/a/*.dcm; do cmp \"\$f\" '$T/b/'\$(basename \"\$f\") || exit 1; done"
 check "another seed gives other pixels" \

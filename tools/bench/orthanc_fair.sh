@@ -141,6 +141,6 @@ for comp in false true; do
 		python) how="tools/bench/orthanc_load.py, one keep-alive http.client connection" ;;
 		esac
 		tsv "ingest, $ver, StorageCompression=$comp, $how; $files files ($(calc "$bytes/1e6" 0) MB, round-robin over clients), fresh Orthanc each run, best of $RUNS; $stored instances stored (last run)" \
-			"$dcmfs (dcmfsctl import)" "best $best ($bestn client(s)); ${counts// / \/ } clients: $(IFS=/; echo "${vals[*]}" | sed 's#/# / #g')" "MB/s" "-" "dcmfs $(calc "$dcmfs / $best" 1)x Orthanc's best"
+			"$dcmfs (dcmfsctl import)" "best $best ($bestn client(s)); ${counts// / \/ } client(s): $(IFS=/; echo "${vals[*]}" | sed 's#/# / #g')" "MB/s" "-" "dcmfs $(calc "$dcmfs / $best" 1)x Orthanc's best"
 	done
 done

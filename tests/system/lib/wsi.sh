@@ -53,7 +53,10 @@ PY
 	"$CTL" init "$S" >/dev/null || { not_ok "init"; echo "Bail out! no store"; exit 1; }
 	check "import the slide" /usr/bin/time -f %M -o "$T/rss" "$CTL" import -q "$S" "$W"
 	rss=$(cat "$T/rss" 2>/dev/null | tail -1)
-	check "import peak RSS ${rss:-?} kB < $WSI_RSS_LIMIT_KB kB" test "${rss:-999999999}" -lt "$WSI_RSS_LIMIT_KB"
+	case "$BUILD" in
+	*sanitize*) skip "import peak RSS (${rss:-?} kB) is not bounded under AddressSanitizer (its quarantine keeps freed memory)" ;;
+	*) check "import peak RSS ${rss:-?} kB < $WSI_RSS_LIMIT_KB kB" test "${rss:-999999999}" -lt "$WSI_RSS_LIMIT_KB" ;;
+	esac
 	check "both levels are stored" test "$(instances "$S")" = 2
 	for f in "${files[@]}"; do
 		uid=$($PY "$WSITILES" --uid "$f") || helper_failed "no SOPInstanceUID in $f"
