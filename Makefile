@@ -26,8 +26,8 @@ DEBIAN_PACKAGES := build-essential pkg-config libfuse3-dev fuse3 libxxhash-dev \
 	iproute2 time sqlite3 attr python3-xxhash python3-zstandard libjson-c-dev libssl-dev \
 	python3-numpy libsystemd-dev dpkg-dev lintian
 DEBIAN_PACKAGES += samba smbclient gcc-multilib
-# dcmfs-gencorpus --wsi encodes JPEG tiles with libjpeg-turbo
-DEBIAN_PACKAGES += libjpeg62-turbo-dev
+# dcmfs-gencorpus --wsi encodes JPEG tiles with libjpeg-turbo; its tests decode them with PIL
+DEBIAN_PACKAGES += libjpeg62-turbo-dev python3-pil
 
 PKGS := fuse3 libzstd sqlite3 zlib libxxhash json-c
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)

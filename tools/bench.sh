@@ -16,6 +16,10 @@
 #   BENCH_ORTHANC=1            0 skips the Orthanc comparison
 #   BENCH_SHARE_TOTAL=100000   patients of the store a share lists from, and
 #   BENCH_SHARE_PATIENTS=1000  how many of them the share covers
+#   BENCH_LARGE_MB=400         level 0 of each whole-slide image (section 3c)
+#   BENCH_ONLY=large,orthanc-fair  run only these sections (the ones that
+#                              need no generated archive), e.g. on a shared
+#                              machine: BENCH_ONLY=large make bench
 #   DCMFS_CORPUS=../shared/corpus
 set -euo pipefail
 export LC_ALL=C
@@ -129,10 +133,58 @@ goal() { GOALS+=("$1"$'\t'"$2"$'\t'"$3"); }
 HAVE_FS=0
 [ -x "$DAEMON" ] && HAVE_FS=1
 
+# ---------------------------------------------------------------- sections without the archive
+# (defined here, run in their place below, or alone with BENCH_ONLY)
+large_section() {
+	local mb=${BENCH_LARGE_MB:-400}
+	section large "3c. Large objects: whole-slide images, level 0 about $mb MiB (tools/bench/large.sh; dcmfs-gencorpus --wsi)"
+	if [ "$HAVE_FS" = 1 ] && [ -f "$CORPUS/real/us/US1_UNCR.dcm" ]; then
+		say "bench: large objects ($mb MiB slides)"
+		BUILD=$BUILD "$ROOT/tools/bench/large.sh" "$TMP/large" "$mb" "$RUNS" > "$TMP/large.tsv"
+		while IFS=$'\t' read -r m v r u g y; do
+			row "$m" "$v" "$r" "$u" "$g" "$y"
+			[ "$g" = - ] || goal "$m $g" "$v vs $r" "${y%% (*}"
+		done < "$TMP/large.tsv"
+	else
+		skip "large objects" "build/dcmfs not built or no real/us/US1_UNCR.dcm in $CORPUS"
+	fi
+}
+orthanc_fair_section() {
+	section orthanc-fair "6b. Orthanc at its best: 1, 2 and 4 concurrent clients, compression off and on, shared corpus (tools/bench/orthanc_fair.sh)"
+	if [ "$ORTHANC" = 1 ] && command -v Orthanc >/dev/null && command -v unshare >/dev/null; then
+		find "$CORPUS" -type f ! -name '*.md' ! -name '*.tsv' | sort > "$TMP/l_fair"
+		say "bench: Orthanc with 1, 2, 4 clients"
+		BUILD=$BUILD unshare -n bash "$ROOT/tools/bench/orthanc_fair.sh" "$TMP/fair" "$TMP/l_fair" "$RUNS" > "$TMP/fair.tsv"
+		while IFS=$'\t' read -r m v r u g y; do row "$m" "$v" "$r" "$u" "$g" "$y"; done < "$TMP/fair.tsv"
+	else
+		skip "Orthanc at its best" "BENCH_ORTHANC=0 or orthanc/unshare missing"
+	fi
+}
+
 echo "# dcmfs benchmarks"
 echo
 echo "$(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores, $(awk '/MemTotal/{printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(. /etc/os-release; echo "$PRETTY_NAME"), $(uname -r), commit $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')"
 echo "Sizes: BENCH_PATIENTS=$PATIENTS BENCH_STUDIES=$STUDIES BENCH_DUP=$DUP BENCH_SEED=$SEED BENCH_META_N=$META_N BENCH_RUNS=$RUNS; all in $TMP (same filesystem: $(df --output=fstype "$ROOT" | tail -1)); medians of $RUNS runs."
+
+if [ -n "${BENCH_ONLY:-}" ]; then
+	for sec in ${BENCH_ONLY//,/ }; do
+		case $sec in
+		large) large_section ;;
+		orthanc-fair) orthanc_fair_section ;;
+		*) say "bench: BENCH_ONLY: no section '$sec' (large, orthanc-fair)"; exit 2 ;;
+		esac
+	done
+	printf '\n### Goals\n\n| goal | measured | reached |\n| --- | --- | --- |\n'
+	for gl in "${GOALS[@]:-}"; do
+		[ -n "$gl" ] || continue
+		IFS=$'\t' read -r gg gm gr <<< "$gl"
+		printf '| %s | %s | %s |\n' "$gg" "$gm" "$gr"
+	done
+	mv "$RES.new" "$ROOT/bench/results-only.tsv"
+	echo
+	echo "Total bench time: $(( $(date +%s) - T0 )) s.  Machine-readable: bench/results-only.tsv"
+	exit 0
+fi
 
 # ---------------------------------------------------------------- corpus
 say "bench: generating archive"
@@ -456,6 +508,8 @@ if [ "$HAVE_FS" = 1 ]; then
 else
 	skip "shares" "build/dcmfs not built yet"
 fi
+large_section
+
 # ---------------------------------------------------------------- 4 metadata
 section meta "4. Metadata over a tree of $META_N instances (small real images; ext4 twin = generator output)"
 say "bench: generating metadata tree ($META_N instances)"
@@ -594,6 +648,8 @@ if [ "$ORTHANC" = 1 ] && command -v Orthanc >/dev/null && command -v unshare >/d
 else
 	skip "Orthanc comparison" "BENCH_ORTHANC=0 or orthanc/unshare missing"
 fi
+
+orthanc_fair_section
 
 # ---------------------------------------------------------------- goals
 SECTION=goals

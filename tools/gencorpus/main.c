@@ -175,7 +175,7 @@ static int parse_options(struct gencorpus *g, int argc, char **argv, const char 
 			else die("bad --wsi-form '%s' (native, jpeg or both)", optarg);
 			break;
 		case 'B': g->wsi_mb = strtod(optarg, &end); if (*end || !(g->wsi_mb >= 1 && g->wsi_mb <= 2048)) die("bad --wsi-mb '%s' (1..2048)", optarg); break;
-		case 'T': g->wsi_tiles = strtol(optarg, &end, 10); if (*end || g->wsi_tiles < 1 || g->wsi_tiles > 20000) die("bad --wsi-tiles '%s' (1..20000)", optarg); break;
+		case 'T': g->wsi_tiles = strtol(optarg, &end, 10); if (*end || g->wsi_tiles < 1 || g->wsi_tiles > 200000) die("bad --wsi-tiles '%s' (1..200000)", optarg); break;
 		case 'L': g->wsi_levels = (int)strtol(optarg, &end, 10); if (*end || g->wsi_levels < 2 || g->wsi_levels > 3) die("bad --wsi-levels '%s' (2 or 3)", optarg); break;
 		case 'Q': g->wsi_quality = (int)strtol(optarg, &end, 10); if (*end || g->wsi_quality < 1 || g->wsi_quality > 100) die("bad --wsi-quality '%s' (1..100)", optarg); break;
 		case 'X': g->wsi_texture = optarg; break;

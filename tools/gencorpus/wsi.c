@@ -154,11 +154,15 @@ static void tile_make(const struct texture *t, uint64_t seed, const struct level
 
 /* ---- JPEG ---- */
 
-/* Encode one RGB tile as baseline JPEG, 4:2:2 (YBR_FULL_422).  *out and
- * *outlen are libjpeg's memory destination: reused, grown as needed. */
+/* Encode one RGB tile as baseline JPEG, 4:2:2 (YBR_FULL_422), into a new
+ * buffer *out of *outlen bytes that the caller frees.  (libjpeg's memory
+ * destination would grow a buffer it was given by allocating another and
+ * leaving the old one to us, so it always starts from none.) */
 static void tile_jpeg(const uint8_t *rgb, int quality, unsigned char **out,
 		      unsigned long *outlen)
 {
+	*out = NULL;
+	*outlen = 0;
 	struct jpeg_compress_struct c;
 	struct jpeg_error_mgr e;
 	c.err = jpeg_std_error(&e);     /* its error_exit prints and exits */
@@ -420,8 +424,6 @@ static uint64_t level_write(const struct gencorpus *g, const struct slide *s,
 {
 	char tmp[1100];
 	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-	if (access(path, F_OK) == 0)
-		die("'%s' exists; use an empty folder", path);
 	FILE *f = fopen(tmp, "wb");
 	if (!f)
 		die("cannot create '%s': %s", tmp, strerror(errno));
@@ -441,7 +443,7 @@ static uint64_t level_write(const struct gencorpus *g, const struct slide *s,
 	uint32_t *bot = NULL;
 	uint64_t bot_at = 0, frag_base = 0;
 	unsigned char *jbuf = NULL;
-	unsigned long jcap = 0;
+	unsigned long jlen = 0;
 	if (lv->jpeg) {
 		/* Basic Offset Table item, filled in when the offsets are known */
 		bot = xmalloc(sizeof(uint32_t) * (size_t)frames);
@@ -463,10 +465,7 @@ static uint64_t level_write(const struct gencorpus *g, const struct slide *s,
 				pos += TILE_BYTES;
 				continue;
 			}
-			unsigned long jlen = jcap;
 			tile_jpeg(tile, g->wsi_quality, &jbuf, &jlen);
-			if (jlen > jcap)
-				jcap = jlen;
 			uint32_t even = (uint32_t)(jlen + (jlen & 1));
 			if (pos - frag_base > 0xFFFFFFFFull)
 				die("'%s': Basic Offset Table offsets pass 4 GB; ask for a smaller slide", path);
@@ -475,6 +474,7 @@ static uint64_t level_write(const struct gencorpus *g, const struct slide *s,
 			tag(&h, 0xFFFEE000u);
 			put32(&h, even);
 			obuf_put(&h, jbuf, jlen);
+			free(jbuf);
 			if (jlen & 1)
 				obuf_put(&h, "", 1);         /* a fragment has even length */
 			write_all(f, h.p, h.n, tmp);
@@ -499,31 +499,40 @@ static uint64_t level_write(const struct gencorpus *g, const struct slide *s,
 		die("cannot write '%s': %s", tmp, strerror(errno));
 	if (rename(tmp, path))
 		die("cannot rename '%s' to '%s': %s", tmp, path, strerror(errno));
-	free(jbuf);
 	free(bot);
 	free(tile);
 	free(h.p);
 	return pos;
 }
 
-/* Mean JPEG size of a few level-0 tiles spread over a grid of n tiles. */
-static double jpeg_mean_tile(const struct gencorpus *g, const struct texture *t)
+/* Mean stored size of 32 level-0 JPEG tiles spread over a gx x gy grid. */
+static double jpeg_mean_tile(const struct gencorpus *g, const struct texture *t,
+			     long gx, long gy)
 {
-	struct level lv = { .jpeg = 1, .gx = 64, .gy = 32 };
+	struct level lv = { .jpeg = 1, .gx = gx, .gy = gy };
 	uint8_t *tile = xmalloc(TILE_BYTES);
 	unsigned char *jbuf = NULL;
 	unsigned long jlen = 0;
 	double sum = 0;
-	int n = 16;
+	int n = 32;
 	for (int i = 0; i < n; i++) {
-		tile_make(t, g->seed, &lv, (i * 13) % lv.gx, (i * 7) % lv.gy, tile);
-		jlen = 0;
+		long k = (long)((double)i * (double)(gx * gy) / n);
+		tile_make(t, g->seed, &lv, k % gx, k / gx, tile);
 		tile_jpeg(tile, g->wsi_quality, &jbuf, &jlen);
-		sum += (double)(jlen + 8 + 4);
+		free(jbuf);
+		sum += (double)(jlen + 8 + 4);  /* item header, offset table entry */
 	}
-	free(jbuf);
 	free(tile);
 	return sum / n;
+}
+
+/* The level-0 grid for n tiles: about twice as wide as high. */
+static void grid_for(long n, long *gx, long *gy)
+{
+	*gy = (long)floor(sqrt((double)n / 2.0));
+	if (*gy < 1)
+		*gy = 1;
+	*gx = (n + *gy - 1) / *gy;
 }
 
 void wsi_write(struct gencorpus *g)
@@ -539,6 +548,16 @@ void wsi_write(struct gencorpus *g)
 	uid_make(&ur, s.specimen_uid, sizeof(s.specimen_uid));
 	uid_make(&ur, s.dim_uid, sizeof(s.dim_uid));
 
+	/* refuse before writing anything, not halfway */
+	for (int form = 0; form < 2; form++) {
+		for (int l = 0; l < g->wsi_levels && (g->wsi_forms & (1 << form)); l++) {
+			char path[1024];
+			snprintf(path, sizeof(path), "%s/%s-level%d.dcm", g->outdir,
+				 form ? "jpeg" : "native", l);
+			if (access(path, F_OK) == 0)
+				die("'%s' exists; use an empty folder", path);
+		}
+	}
 	for (int form = 0; form < 2; form++) {
 		if (!(g->wsi_forms & (1 << form)))
 			continue;
@@ -546,14 +565,16 @@ void wsi_write(struct gencorpus *g)
 		const char *name = jpeg ? "jpeg" : "native";
 		long n0 = g->wsi_tiles;
 		if (!n0) {
-			double per = jpeg ? jpeg_mean_tile(g, &t) : TILE_BYTES;
-			n0 = (long)ceil(g->wsi_mb * 1048576.0 / per);
+			/* a JPEG tile's size depends on where it is: estimate on
+			 * a guessed grid, then again on the grid that gives */
+			double want = g->wsi_mb * 1048576.0;
+			n0 = (long)ceil(want / TILE_BYTES);
+			for (int pass = 0; jpeg && pass < 2; pass++) {
+				grid_for(n0, &s.gx, &s.gy);
+				n0 = (long)ceil(want / jpeg_mean_tile(g, &t, s.gx, s.gy));
+			}
 		}
-		/* a slide is about twice as wide as high */
-		s.gy = (long)floor(sqrt((double)n0 / 2.0));
-		if (s.gy < 1)
-			s.gy = 1;
-		s.gx = (n0 + s.gy - 1) / s.gy;
+		grid_for(n0, &s.gx, &s.gy);
 		char series_uid[DCM_UI_MAX];
 		uid_make(&ur, series_uid, sizeof(series_uid));
 		for (int l = 0; l < g->wsi_levels; l++) {
