@@ -288,7 +288,9 @@ struct cat_totals {
 	uint64_t stored_bytes;      /* sum of encoded sizes of all blobs */
 	uint64_t pixel_raw_bytes, pixel_stored_bytes;
 };
-/* The whole store's totals.  Always 0: a count that cannot be read is 0. */
+/* The whole store's totals.  Always 0: a count that cannot be read is 0.
+ * Read from the kept totals (a few thousand rows at any size) once a
+ * writable open has made them; counted from the rows before that. */
 int catalog_totals(struct catalog *c, struct cat_totals *t);
 /* The totals of each modality, to cb. */
 typedef int (*cat_modality_cb)(void *arg, const char *modality,
