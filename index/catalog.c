@@ -1698,10 +1698,12 @@ int catalog_totals(struct catalog *c, struct cat_totals *t)
 static int64_t tally_differences(sqlite3 *db, const char *kept, const char *counted, const char *nonzero)
 {
 	char sql[1536];
+	/* counted once (MATERIALIZED), compared both ways */
 	snprintf(sql, sizeof(sql),
-		 "SELECT count(*) FROM (SELECT * FROM (SELECT * FROM %s WHERE %s EXCEPT SELECT * FROM (%s)"
-		 " WHERE %s) UNION ALL SELECT * FROM (SELECT * FROM (%s) WHERE %s EXCEPT SELECT * FROM %s"
-		 " WHERE %s))", kept, nonzero, counted, nonzero, counted, nonzero, kept, nonzero);
+		 "WITH k AS (SELECT * FROM %s WHERE %s), c AS MATERIALIZED (SELECT * FROM (%s) WHERE %s)"
+		 " SELECT count(*) FROM (SELECT * FROM (SELECT * FROM k EXCEPT SELECT * FROM c)"
+		 " UNION ALL SELECT * FROM (SELECT * FROM c EXCEPT SELECT * FROM k))",
+		 kept, nonzero, counted, nonzero);
 	sqlite3_stmt *s;
 	int64_t n = -1;
 	if (sqlite3_prepare_v2(db, sql, -1, &s, NULL) != SQLITE_OK)
