@@ -8,6 +8,7 @@
 #include "catalog.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -130,6 +131,82 @@ static const char feed_sql[] =
 	"CREATE TRIGGER IF NOT EXISTS changes_bound AFTER INSERT ON changes"
 	" WHEN NEW.seq % 1024 = 0 BEGIN DELETE FROM changes WHERE seq <= NEW.seq - "
 	KEPT(CATALOG_CHANGES_KEPT) "; END;";
+
+/* The kept totals stats reads instead of scanning (catalog_totals): made
+ * and filled once at the first writable open of a store without them, then
+ * kept by triggers in the transaction of every change, so a crash leaves
+ * them as right as the rows they count.
+ *   tallies          per series and modality: instances, later versions,
+ *                    their bytes (a few rows per series)
+ *   blob_tallies     per blob kind: blobs, raw and encoded bytes
+ *   modality_blobs   per modality: the bytes of the blobs its instances
+ *                    reference, each blob once (shared blobs count in
+ *                    each modality that references them)
+ * Instance rows change only in current, names and unclean, and blob rows
+ * never: inserts and deletes are all the triggers need to see.  A segment
+ * is inserted after its instance and deleted before it (catalog_insert_
+ * instance, delete_instance_rows), so its trigger finds the modality. */
+#define TALLY_MODALITY(inst) "(SELECT coalesce(modality,'') FROM instances WHERE id=" inst ")"
+/* Whether another segment row than this one references blob b from an
+ * instance of modality m. */
+#define TALLY_BLOB_ELSEWHERE(row, b, m) \
+	"EXISTS(SELECT 1 FROM segments g JOIN instances i ON i.id=g.instance WHERE g.blob=" b \
+	" AND (g.instance<>" row ".instance OR g.idx<>" row ".idx) AND coalesce(i.modality,'')=" m ")"
+#define TALLY_BLOB_ADD(sign, row) \
+	"INSERT INTO modality_blobs(modality, raw, enc, pixel_raw, pixel_enc)" \
+	" SELECT m, " sign "raw_size, " sign "enc_size, " sign "(kind=1)*raw_size, " sign "(kind=1)*enc_size" \
+	" FROM blobs, (SELECT " TALLY_MODALITY(row ".instance") " AS m) WHERE blobs.id=" row ".blob" \
+	" ON CONFLICT(modality) DO UPDATE SET raw=raw+excluded.raw, enc=enc+excluded.enc," \
+	" pixel_raw=pixel_raw+excluded.pixel_raw, pixel_enc=pixel_enc+excluded.pixel_enc;"
+static const char tally_tables_sql[] =
+	"CREATE TABLE IF NOT EXISTS tallies(series INTEGER NOT NULL, modality TEXT NOT NULL,"
+	" instances INTEGER NOT NULL, versions INTEGER NOT NULL, bytes INTEGER NOT NULL,"
+	" PRIMARY KEY(series, modality)) WITHOUT ROWID;"
+	"CREATE TABLE IF NOT EXISTS blob_tallies(kind INTEGER PRIMARY KEY, blobs INTEGER NOT NULL,"
+	" raw INTEGER NOT NULL, enc INTEGER NOT NULL);"
+	"CREATE TABLE IF NOT EXISTS modality_blobs(modality TEXT PRIMARY KEY, raw INTEGER NOT NULL,"
+	" enc INTEGER NOT NULL, pixel_raw INTEGER NOT NULL, pixel_enc INTEGER NOT NULL);";
+/* What the kept totals must hold, counted from the rows (the first fill,
+ * and verify's check). */
+#define TALLIES_COUNTED \
+	"SELECT series, coalesce(modality,'') AS modality, count(*) AS instances," \
+	" sum(version>1) AS versions, sum(size) AS bytes" \
+	" FROM instances GROUP BY 1, 2"
+#define BLOB_TALLIES_COUNTED \
+	"SELECT kind, count(*) AS blobs, sum(raw_size) AS raw, sum(enc_size) AS enc FROM blobs GROUP BY kind"
+#define MODALITY_BLOBS_COUNTED \
+	"SELECT m AS modality, sum(raw_size) AS raw, sum(enc_size) AS enc," \
+	" sum((kind=1)*raw_size) AS pixel_raw, sum((kind=1)*enc_size) AS pixel_enc" \
+	" FROM (SELECT DISTINCT coalesce(i.modality,'') AS m, g.blob AS blob FROM segments g" \
+	" JOIN instances i ON i.id=g.instance) JOIN blobs b ON b.id=blob GROUP BY m"
+static const char tally_fill_sql[] =
+	"DELETE FROM tallies; INSERT INTO tallies " TALLIES_COUNTED ";"
+	"DELETE FROM blob_tallies; INSERT INTO blob_tallies " BLOB_TALLIES_COUNTED ";"
+	"DELETE FROM modality_blobs; INSERT INTO modality_blobs " MODALITY_BLOBS_COUNTED ";";
+static const char tally_triggers_sql[] =
+	"CREATE TRIGGER IF NOT EXISTS tally_instance_add AFTER INSERT ON instances BEGIN"
+	" INSERT INTO tallies(series, modality, instances, versions, bytes)"
+	" VALUES(NEW.series, coalesce(NEW.modality,''), 1, NEW.version>1, NEW.size)"
+	" ON CONFLICT(series, modality) DO UPDATE SET instances=instances+1,"
+	" versions=versions+excluded.versions, bytes=bytes+excluded.bytes; END;"
+	"CREATE TRIGGER IF NOT EXISTS tally_instance_drop AFTER DELETE ON instances BEGIN"
+	" UPDATE tallies SET instances=instances-1, versions=versions-(OLD.version>1), bytes=bytes-OLD.size"
+	" WHERE series=OLD.series AND modality=coalesce(OLD.modality,'');"
+	" DELETE FROM tallies WHERE series=OLD.series AND modality=coalesce(OLD.modality,'')"
+	" AND instances<=0; END;"
+	"CREATE TRIGGER IF NOT EXISTS tally_blob_add AFTER INSERT ON blobs BEGIN"
+	" INSERT INTO blob_tallies(kind, blobs, raw, enc) VALUES(NEW.kind, 1, NEW.raw_size, NEW.enc_size)"
+	" ON CONFLICT(kind) DO UPDATE SET blobs=blobs+1, raw=raw+excluded.raw, enc=enc+excluded.enc; END;"
+	"CREATE TRIGGER IF NOT EXISTS tally_blob_drop AFTER DELETE ON blobs BEGIN"
+	" UPDATE blob_tallies SET blobs=blobs-1, raw=raw-OLD.raw_size, enc=enc-OLD.enc_size"
+	" WHERE kind=OLD.kind; END;"
+	"CREATE TRIGGER IF NOT EXISTS tally_segment_add AFTER INSERT ON segments"
+	" WHEN NOT " TALLY_BLOB_ELSEWHERE("NEW", "NEW.blob", TALLY_MODALITY("NEW.instance")) " BEGIN "
+	TALLY_BLOB_ADD("", "NEW") " END;"
+	/* the last one made: tallies_create looks for it */
+	"CREATE TRIGGER IF NOT EXISTS tally_segment_drop AFTER DELETE ON segments"
+	" WHEN NOT " TALLY_BLOB_ELSEWHERE("OLD", "OLD.blob", TALLY_MODALITY("OLD.instance")) " BEGIN "
+	TALLY_BLOB_ADD("-", "OLD") " END;";
 
 enum stmt_id {
 	S_RESERVE_GET, S_RESERVE_SET, S_BLOB_CAND, S_BLOB_ID, S_BLOB_KEY,
@@ -306,6 +383,20 @@ static sqlite3_stmt *vstmt(struct catalog *c, enum vstmt_id id);
 	" WHERE j.sop_uid=i.sop_uid ORDER BY j.unclean<>'', j.version DESC LIMIT 1)" \
 	" FROM instances i GROUP BY i.sop_uid HAVING max(i.current)=0);"
 
+/* Run sql (a whole transaction) that adds what to the schema: 0, or -EIO
+ * with err saying what could not be added. */
+static int schema_add(struct catalog *c, const char *sql, const char *what, char *err, size_t errlen)
+{
+	char *msg = NULL;
+	if (sqlite3_exec(c->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+		snprintf(err, errlen, "cannot add %s to the index: %s", what, msg ? msg : "?");
+		sqlite3_free(msg);
+		sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
+		return -EIO;
+	}
+	return 0;
+}
+
 /* Make the change feed unless it is there (the last trigger made tells):
  * checking first keeps a writable open from taking the write lock. */
 static int feed_create(struct catalog *c, char *err, size_t errlen)
@@ -319,16 +410,9 @@ static int feed_create(struct catalog *c, char *err, size_t errlen)
 	}
 	if (there)
 		return 0;
-	char *msg = NULL;
 	char sql[sizeof(feed_sql) + 32];
 	snprintf(sql, sizeof(sql), "BEGIN IMMEDIATE;%sCOMMIT;", feed_sql);
-	if (sqlite3_exec(c->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
-		snprintf(err, errlen, "cannot add the change feed to the index: %s", msg ? msg : "?");
-		sqlite3_free(msg);
-		sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
-		return -EIO;
-	}
-	return 0;
+	return schema_add(c, sql, "the change feed", err, errlen);
 }
 
 /* Make find's indexes unless they are there (checked first, as the
@@ -347,16 +431,34 @@ static int find_indexes_create(struct catalog *c, char *err, size_t errlen)
 	}
 	if (there)
 		return 0;
-	char *msg = NULL;
-	if (sqlite3_exec(c->db, "BEGIN IMMEDIATE;" FIND_INDEXES_SQL SHARE_INDEXES_SQL "COMMIT;", NULL, NULL,
-			 &msg) !=
-	    SQLITE_OK) {
-		snprintf(err, errlen, "cannot add the search indexes to the index: %s", msg ? msg : "?");
-		sqlite3_free(msg);
-		sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
-		return -EIO;
+	return schema_add(c, "BEGIN IMMEDIATE;" FIND_INDEXES_SQL SHARE_INDEXES_SQL "COMMIT;",
+			  "the search indexes", err, errlen);
+}
+
+/* Whether the kept totals are there (their last trigger made tells). */
+static int tallies_there(sqlite3 *db)
+{
+	sqlite3_stmt *s;
+	int there = 0;
+	if (sqlite3_prepare_v2(db, "SELECT 1 FROM sqlite_master WHERE type='trigger'"
+			       " AND name='tally_segment_drop'", -1, &s, NULL) == SQLITE_OK) {
+		there = sqlite3_step(s) == SQLITE_ROW;
+		sqlite3_finalize(s);
 	}
-	return 0;
+	return there;
+}
+
+/* Make the kept totals unless they are there, counted once from the rows
+ * in the same transaction as their triggers (the upgrade of a store made
+ * before them: one scan, then never again). */
+static int tallies_create(struct catalog *c, char *err, size_t errlen)
+{
+	if (tallies_there(c->db))
+		return 0;
+	char sql[sizeof(tally_tables_sql) + sizeof(tally_fill_sql) + sizeof(tally_triggers_sql) + 32];
+	snprintf(sql, sizeof(sql), "BEGIN IMMEDIATE;%s%s%sCOMMIT;", tally_tables_sql, tally_fill_sql,
+		 tally_triggers_sql);
+	return schema_add(c, sql, "the kept totals", err, errlen);
 }
 
 int catalog_open(const char *store_dir, int create, int readonly,
@@ -431,6 +533,8 @@ int catalog_open(const char *store_dir, int create, int readonly,
 		goto fail;
 	if (!readonly && version == CATALOG_SCHEMA_VERSION && find_indexes_create(c, err, errlen))
 		goto fail;
+	if (!readonly && version == CATALOG_SCHEMA_VERSION && tallies_create(c, err, errlen))
+		goto fail;
 	*out = c;
 	return 0;
 fail:
@@ -460,6 +564,12 @@ int64_t catalog_data_version(struct catalog *c)
 	if (s)
 		sqlite3_reset(s);
 	return v;
+}
+
+int catalog_bulk_writer(struct catalog *c)
+{
+	/* 64 MiB of cache, a WAL of up to 16 MiB between checkpoints */
+	return catalog_exec(c, "PRAGMA cache_size=-65536; PRAGMA wal_autocheckpoint=4096");
 }
 
 int catalog_begin(struct catalog *c)
@@ -1506,7 +1616,47 @@ static int64_t scalar(sqlite3 *db, const char *sql, const char *bind)
 	return v;
 }
 
-static void totals_for(sqlite3 *db, const char *mod, struct cat_totals *t)
+/* The columns of the one row of sql (?1 bound to bind unless NULL) into
+ * v[0..n-1]; zeros when there is none. */
+static void row_of(sqlite3 *db, const char *sql, const char *bind, int64_t *v, int n)
+{
+	sqlite3_stmt *s;
+	memset(v, 0, (size_t)n * sizeof(*v));
+	if (sqlite3_prepare_v2(db, sql, -1, &s, NULL) != SQLITE_OK)
+		return;
+	if (bind)
+		sqlite3_bind_text(s, 1, bind, -1, SQLITE_STATIC);
+	if (sqlite3_step(s) == SQLITE_ROW)
+		for (int i = 0; i < n; i++)
+			v[i] = sqlite3_column_int64(s, i);
+	sqlite3_finalize(s);
+}
+
+/* The totals from the kept counters (tally_tables_sql): a few thousand
+ * rows read, whatever the number of instances. */
+static void totals_kept(sqlite3 *db, const char *mod, struct cat_totals *t)
+{
+	char sql[512];
+	int64_t v[6];
+	snprintf(sql, sizeof(sql), "SELECT coalesce(sum(t.instances),0), coalesce(sum(t.versions),0),"
+		 " coalesce(sum(t.bytes),0), count(DISTINCT t.series), count(DISTINCT se.study),"
+		 " count(DISTINCT st.patient) FROM tallies t JOIN series se ON se.id=t.series"
+		 " JOIN studies st ON st.id=se.study%s", mod ? " WHERE t.modality=?1" : "");
+	row_of(db, sql, mod, v, 6);
+	*t = (struct cat_totals){ .instances = v[0], .versions = v[1], .logical_bytes = (uint64_t)v[2],
+				  .series = v[3], .studies = v[4], .patients = v[5] };
+	row_of(db, mod ? "SELECT raw, enc, pixel_raw, pixel_enc FROM modality_blobs WHERE modality=?1" :
+	       "SELECT coalesce(sum(raw),0), coalesce(sum(enc),0), coalesce(sum((kind=1)*raw),0),"
+	       " coalesce(sum((kind=1)*enc),0) FROM blob_tallies", mod, v, 4);
+	t->unique_raw_bytes = (uint64_t)v[0];
+	t->stored_bytes = (uint64_t)v[1];
+	t->pixel_raw_bytes = (uint64_t)v[2];
+	t->pixel_stored_bytes = (uint64_t)v[3];
+}
+
+/* The totals counted from the rows: for a store opened read-only before a
+ * writable open gave it kept counters. */
+static void totals_scanned(sqlite3 *db, const char *mod, struct cat_totals *t)
 {
 	/* With a modality, count what its instances reference; blobs shared
 	 * across modalities count in each. */
@@ -1531,16 +1681,72 @@ static void totals_for(sqlite3 *db, const char *mod, struct cat_totals *t)
 #undef Q
 }
 
+static void totals_for(sqlite3 *db, int kept, const char *mod, struct cat_totals *t)
+{
+	(kept ? totals_kept : totals_scanned)(db, mod, t);
+}
+
 int catalog_totals(struct catalog *c, struct cat_totals *t)
 {
-	totals_for(c->db, NULL, t);
+	totals_for(c->db, tallies_there(c->db), NULL, t);
+	return 0;
+}
+
+/* The number of rows of kept (a table of kept totals) and counted (what it
+ * must hold) that are not in the other; rows of nothing but zeros left by
+ * deletes do not count. */
+static int64_t tally_differences(sqlite3 *db, const char *kept, const char *counted, const char *nonzero)
+{
+	char sql[1536];
+	/* counted once (MATERIALIZED), compared both ways */
+	snprintf(sql, sizeof(sql),
+		 "WITH k AS (SELECT * FROM %s WHERE %s), c AS MATERIALIZED (SELECT * FROM (%s) WHERE %s)"
+		 " SELECT count(*) FROM (SELECT * FROM (SELECT * FROM k EXCEPT SELECT * FROM c)"
+		 " UNION ALL SELECT * FROM (SELECT * FROM c EXCEPT SELECT * FROM k))",
+		 kept, nonzero, counted, nonzero);
+	sqlite3_stmt *s;
+	int64_t n = -1;
+	if (sqlite3_prepare_v2(db, sql, -1, &s, NULL) != SQLITE_OK)
+		return -1;
+	if (sqlite3_step(s) == SQLITE_ROW)
+		n = sqlite3_column_int64(s, 0);
+	sqlite3_finalize(s);
+	return n;
+}
+
+int catalog_tallies_check(struct catalog *c, char *msg, size_t len)
+{
+	if (!tallies_there(c->db))
+		return 0;
+	static const struct { const char *table, *counted, *nonzero, *what; } t[] = {
+		{ "tallies", TALLIES_COUNTED, "1", "instances, versions and bytes per series" },
+		{ "blob_tallies", BLOB_TALLIES_COUNTED, "blobs<>0 OR raw<>0 OR enc<>0", "blobs and bytes per kind" },
+		{ "modality_blobs", MODALITY_BLOBS_COUNTED,
+		  "raw<>0 OR enc<>0 OR pixel_raw<>0 OR pixel_enc<>0", "blob bytes per modality" },
+	};
+	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		int64_t n = tally_differences(c->db, t[i].table, t[i].counted, t[i].nonzero);
+		if (n < 0) {
+			snprintf(msg, len, "index: cannot count the kept totals (%s): %s", t[i].table,
+				 sqlite3_errmsg(c->db));
+			return -EIO;
+		}
+		if (n > 0) {
+			snprintf(msg, len, "index: the kept totals (%s, %s) differ from a count in %" PRId64
+				 " row%s: 'dcmfsctl reindex' rebuilds them", t[i].table, t[i].what, n,
+				 n == 1 ? "" : "s");
+			return 1;
+		}
+	}
 	return 0;
 }
 
 int catalog_totals_by_modality(struct catalog *c, cat_modality_cb cb, void *arg)
 {
 	sqlite3_stmt *s;
-	if (sqlite3_prepare_v2(c->db, "SELECT DISTINCT coalesce(modality,'') FROM instances ORDER BY 1",
+	int kept = tallies_there(c->db);
+	if (sqlite3_prepare_v2(c->db, kept ? "SELECT DISTINCT modality FROM tallies ORDER BY 1" :
+			       "SELECT DISTINCT coalesce(modality,'') FROM instances ORDER BY 1",
 			       -1, &s, NULL) != SQLITE_OK)
 		return -EIO;
 	/* Read every name first (totals_for runs other statements); any
@@ -1569,7 +1775,7 @@ int catalog_totals_by_modality(struct catalog *c, cat_modality_cb cb, void *arg)
 		r = sqerr(rc);
 	for (size_t i = 0; !r && i < n; i++) {
 		struct cat_totals t;
-		totals_for(c->db, mods[i], &t);
+		totals_for(c->db, kept, mods[i], &t);
 		r = cb(arg, mods[i], &t);
 	}
 	for (size_t i = 0; i < n; i++)

@@ -77,6 +77,12 @@ const char *catalog_errmsg(struct catalog *c);
 int64_t catalog_data_version(struct catalog *c);
 
 /* ---- transactions (writer) ---- */
+/* Make c a bulk writer's connection (the import's): a page cache big
+ * enough for the inner pages of the randomly keyed indexes (SOP UIDs, blob
+ * hashes) of a store of millions, and checkpoints less often, so that a
+ * page written by many batches goes to index.db once.  Any other connection
+ * keeps the small default.  0 or -errno. */
+int catalog_bulk_writer(struct catalog *c);
 /* BEGIN IMMEDIATE: takes the database's write lock, waiting for other
  * writers up to SQLite's busy timeout (then -EBUSY). */
 int catalog_begin(struct catalog *c);
@@ -282,12 +288,18 @@ struct cat_totals {
 	uint64_t stored_bytes;      /* sum of encoded sizes of all blobs */
 	uint64_t pixel_raw_bytes, pixel_stored_bytes;
 };
-/* The whole store's totals.  Always 0: a count that cannot be read is 0. */
+/* The whole store's totals.  Always 0: a count that cannot be read is 0.
+ * Read from the kept totals (a few thousand rows at any size) once a
+ * writable open has made them; counted from the rows before that. */
 int catalog_totals(struct catalog *c, struct cat_totals *t);
 /* The totals of each modality, to cb. */
 typedef int (*cat_modality_cb)(void *arg, const char *modality,
 			       const struct cat_totals *t);
 int catalog_totals_by_modality(struct catalog *c, cat_modality_cb cb, void *arg);
+/* Check the kept totals catalog_totals reads against a count of the rows:
+ * 0 when they agree (or the store has none yet), 1 when they differ (msg
+ * says which), -errno when they cannot be counted (msg says why). */
+int catalog_tallies_check(struct catalog *c, char *msg, size_t len);
 
 /* ---- identity: which version is shown, and the other views ----
  *

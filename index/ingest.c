@@ -1332,6 +1332,8 @@ int ingest_begin(struct store *s, int threads, ingest_report_fn report,
 	ing->paths.cap = PATHQ_MAX;
 	ing->paths.v = calloc(PATHQ_MAX, sizeof(char *));
 	int r = ing->paths.v ? store_catalog(s, &ing->writer_cat) : -ENOMEM;
+	if (!r)
+		r = catalog_bulk_writer(ing->writer_cat);
 	if (!r && !(ing->writer_codec = codec_ctx_new()))
 		r = -ENOMEM;
 	if (r) {
