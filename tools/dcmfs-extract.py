@@ -207,7 +207,7 @@ def parse_record(p):
 # ---------------------------------------------------------------- codec
 
 HDR_SIZE, ENT_SIZE, SUM_SIZE = 48, 32, 8
-M_STORED, M_ZSTD, M_GRADIENT, M_UP, M_GRADIENT_CTX, M_UP_CTX = range(6)
+M_STORED, M_ZSTD, M_GRADIENT, M_UP, M_GRADIENT_CTX, M_UP_CTX, M_GRADIENT_CTX_CD, M_UP_CTX_CD = range(8)
 NCTX = 10
 NSTREAM = NCTX + 1
 ESC = 255
@@ -244,6 +244,8 @@ class Geom:
                 or not rows or not frames:
             raise Corrupt("bad layout")
         self.bps = bps
+        self.spp = spp
+        self.planar = planar
         self.step = 1 if planar else spp
         self.row_samples = columns * (1 if planar else spp)
         self.row_bytes = self.row_samples * bps
@@ -394,6 +396,28 @@ def decode_planes(g, src, raw_off, raw_size, up):
     return samples_to_bytes(rows, g.bps)
 
 
+def undo_colour_differences(g, raw):
+    """Methods 6 and 7: every pixel (s0 - s1, s1, s2 - s1) back to (s0, s1, s2)."""
+    if g.bps == 1:
+        a = bytearray(raw)
+        mask = 0xff
+    else:
+        a = array("H")
+        a.frombytes(raw)
+        if sys.byteorder == "big":
+            a.byteswap()
+        mask = 0xffff
+    for p in range(0, len(a) - 2, 3):
+        mid = a[p + 1]
+        a[p] = (a[p] + mid) & mask
+        a[p + 2] = (a[p + 2] + mid) & mask
+    if g.bps == 1:
+        return bytes(a)
+    if sys.byteorder == "big":
+        a.byteswap()
+    return a.tobytes()
+
+
 def codec_decode(enc):
     """The raw bytes of an encoded blob (FORMAT.md, "Pixel codec")."""
     if len(enc) < HDR_SIZE + SUM_SIZE or enc[:4] != b"DCZB" or enc[4] != 1 or enc[5] > 1:
@@ -414,7 +438,7 @@ def codec_decode(enc):
     raw_pos = enc_pos = 0
     for i in range(nch):
         (roff, eoff, rsz, esz, method, chash) = struct.unpack_from("<QQIIB3xI", enc, HDR_SIZE + i * ENT_SIZE)
-        if roff != raw_pos or eoff != enc_pos or not rsz or rsz > CHUNK_MAX or method > M_UP_CTX \
+        if roff != raw_pos or eoff != enc_pos or not rsz or rsz > CHUNK_MAX or method > M_UP_CTX_CD \
                 or rsz > raw_len - raw_pos or esz > len(data) - enc_pos:
             raise Corrupt("chunk table entry %d" % i)
         if method >= M_GRADIENT and (g is None or roff % g.row_bytes or rsz % g.row_bytes):
@@ -428,8 +452,12 @@ def codec_decode(enc):
             raw = _zstd(src, rsz)
         elif method in (M_GRADIENT, M_UP):
             raw = decode_planes(g, src, roff, rsz, method == M_UP)
-        else:
+        elif method in (M_GRADIENT_CTX, M_UP_CTX):
             raw = decode_ctx(g, src, roff, rsz, method == M_UP_CTX)
+        else:
+            if g.spp != 3 or g.planar:
+                raise Corrupt("chunk %d: colour differences without 3 interleaved samples" % i)
+            raw = undo_colour_differences(g, decode_ctx(g, src, roff, rsz, method == M_UP_CTX_CD))
         if len(raw) != rsz or (xxh64(raw) & 0xffffffff) != chash:
             raise Corrupt("chunk %d: hash mismatch" % i)
         out.append(raw)
