@@ -1,7 +1,7 @@
 /*
  * dcmfs-codecbench - measure the pixel codec on DICOM files.
  *
- *   dcmfs-codecbench [-d] [-R] [-E] [-l LEVEL] [-r RUNS] [-g COLSxROWS[xBYTES]] FILE...
+ *   dcmfs-codecbench [-d] [-R] [-E] [-M] [-l LEVEL] [-r RUNS] [-g COLSxROWS[xBYTES]] FILE...
  *   dcmfs-codecbench -O MB
  *
  * For every file, finds the native pixel data and its layout with dcm_scan()
@@ -13,6 +13,9 @@
  * and how many raw bytes each method covered (-d: encode once, time only
  * the decode passes).  Every decode is compared with
  * the raw pixels.  Files without native pixel data are reported and skipped.
+ *
+ * -M estimates instead what a residual model not built yet would reach on
+ * the grey images (tools/codecbench/model.c) and prints its ratios.
  *
  * -E takes the encapsulated pixel data element's value (items, fragments
  * and delimiter, as import keeps them) as opaque bytes instead: what the
@@ -41,6 +44,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "codecbench/model.h"
 #include "codecbench/refs.h"
 #include "codec.h"
 #include "dicom.h"
@@ -54,6 +58,7 @@ struct item {
 	size_t pix_len;
 	struct codec_layout layout;
 	int is_signed;          /* PixelRepresentation 1 */
+	int bits_stored;
 	uint8_t *enc;
 	size_t enc_len;
 };
@@ -170,6 +175,7 @@ static int find_pixels(struct item *it, char *why, size_t whylen)
 	it->pix = it->file + info.pixel_value_offset;
 	it->pix_len = (size_t)info.pixel_value_length;
 	it->is_signed = info.pixel_representation == 1;
+	it->bits_stored = info.bits_stored;
 	it->layout.bytes_per_sample = (uint32_t)(info.bits_allocated + 7) / 8;
 	it->layout.samples_per_pixel = (uint32_t)info.samples_per_pixel;
 	it->layout.planar = (uint32_t)info.planar_configuration;
@@ -246,7 +252,7 @@ static int bench_ref(const struct ref_codec *rc, struct item *items, int n,
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: dcmfs-codecbench [-d] [-R] [-E] [-l LEVEL] [-r RUNS] [-g COLSxROWS[xBYTES]] FILE...\n"
+	fprintf(f, "usage: dcmfs-codecbench [-d] [-R] [-E] [-M] [-l LEVEL] [-r RUNS] [-g COLSxROWS[xBYTES]] FILE...\n"
 		   "       dcmfs-codecbench -O MB\n");
 }
 
@@ -328,15 +334,18 @@ static int bench_open(unsigned long mb)
 int main(int argc, char **argv)
 {
 	int level = 1, runs = 5, opt, decode_only = 0;
-	int refs = 0;
+	int refs = 0, model = 0;
 	version_exit_if_asked(argc, argv, "dcmfs-codecbench");
-	while ((opt = getopt(argc, argv, "dREg:l:r:O:h")) != -1) {
+	while ((opt = getopt(argc, argv, "dREMg:l:r:O:h")) != -1) {
 		switch (opt) {
 		case 'R':
 			refs = 1;
 			break;
 		case 'E':
 			encapsulated_opaque = 1;
+			break;
+		case 'M':
+			model = 1;
 			break;
 		case 'O':
 			return bench_open(strtoul(optarg, NULL, 10));
@@ -407,6 +416,22 @@ int main(int argc, char **argv)
 	if (n == 0) {
 		fprintf(stderr, "dcmfs-codecbench: no file with native pixel data\n");
 		return 1;
+	}
+
+	if (model) {
+		struct model_image *mi = calloc((size_t)n, sizeof(*mi));
+		if (!mi)
+			return 1;
+		for (int i = 0; i < n; i++)
+			mi[i] = (struct model_image){ items[i].pix, items[i].pix_len,
+						      items[i].layout, items[i].bits_stored,
+						      items[i].is_signed };
+		int rc = model_estimate(mi, n);
+		free(mi);
+		for (int i = 0; i < n; i++)
+			free(items[i].file);
+		free(items);
+		return rc ? 1 : failed;
 	}
 
 	struct codec_ctx *ctx = codec_ctx_new();
