@@ -17,7 +17,8 @@
  * B - G) where a sample of rows predicts better so.  Plain zstd and
  * stored-as-is are kept instead when smaller; the method is recorded per
  * chunk.  Opaque bytes (no layout: headers, trailers, encapsulated pixel
- * data) are chunked plain zstd, or stored when zstd does not shrink them.
+ * data) are chunked plain zstd, or stored when zstd saves less than 3%
+ * (encapsulated JPEG: a tile read is then a copy, not a decompression).
  *
  * Decoding is hostile-input safe: every length in the header and the chunk
  * table is checked against the buffer, and every decoded chunk against its

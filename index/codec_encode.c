@@ -8,7 +8,8 @@
  * predict better), in the context-split form (the plane form, 6% larger on CT,
  * is kept for chunks beyond the context method's scratch, which CHUNK_MAX
  * rules out today); chunks whose prediction gains less than 2:1 are also
- * tried as plain zstd, and whatever does not shrink is stored.
+ * tried as plain zstd, and whatever does not shrink is stored.  An opaque
+ * chunk is zstd only when that saves at least 3%, else stored.
  */
 #include "codec_internal.h"
 #include "codec_filter.h"
@@ -133,6 +134,18 @@ static size_t encode_ctx(struct codec_ctx *ctx, struct out_buf *o,
 	return n;
 }
 
+/* Opaque bytes (encapsulated JPEG, JPEG 2000 ... fragments) are kept as
+ * zstd only when that saves at least OPAQUE_MIN_GAIN_PCT percent of the
+ * chunk: otherwise a read of a tile would pay a decompression for a gain
+ * of a percent or two, where a stored chunk costs a copy. */
+#define OPAQUE_MIN_GAIN_PCT 3u
+
+static size_t opaque_zstd_limit(size_t raw_size)
+{
+	return raw_size - raw_size / 100u * OPAQUE_MIN_GAIN_PCT -
+	       raw_size % 100u * OPAQUE_MIN_GAIN_PCT / 100u;
+}
+
 /* Encode one chunk at the end of o; records method and size in *e. */
 static int encode_chunk(struct codec_ctx *ctx, struct out_buf *o,
 			const struct pixel_geom *g, const uint8_t *raw,
@@ -197,7 +210,7 @@ static int encode_chunk(struct codec_ctx *ctx, struct out_buf *o,
 		o->len = save;
 		if (r == 0)
 			return CODEC_ERR_NOMEM;
-		if (r < best) {
+		if (r < best && (g || r <= opaque_zstd_limit(raw_size))) {
 			if (best_m != M_STORED)
 				memmove(o->p + base, o->p + base + best, r);
 			best = r;

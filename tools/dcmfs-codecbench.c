@@ -1,7 +1,7 @@
 /*
  * dcmfs-codecbench - measure the pixel codec on DICOM files.
  *
- *   dcmfs-codecbench [-d] [-R] [-l LEVEL] [-r RUNS] [-g COLSxROWS[xBYTES]] FILE...
+ *   dcmfs-codecbench [-d] [-R] [-E] [-M] [-l LEVEL] [-r RUNS] [-g COLSxROWS[xBYTES]] FILE...
  *   dcmfs-codecbench -O MB
  *
  * For every file, finds the native pixel data and its layout with dcm_scan()
@@ -13,6 +13,13 @@
  * and how many raw bytes each method covered (-d: encode once, time only
  * the decode passes).  Every decode is compared with
  * the raw pixels.  Files without native pixel data are reported and skipped.
+ *
+ * -M estimates instead what a residual model not built yet would reach on
+ * the grey images (tools/codecbench/model.c) and prints its ratios.
+ *
+ * -E takes the encapsulated pixel data element's value (items, fragments
+ * and delimiter, as import keeps them) as opaque bytes instead: what the
+ * codec gains on JPEG tiles and what a read of them costs.
  *
  * -R also measures reference codecs in process on the same pixels, one
  * core, median of RUNS (tools/codecbench/refs.h): CharLS JPEG-LS and
@@ -37,6 +44,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "codecbench/model.h"
 #include "codecbench/refs.h"
 #include "codec.h"
 #include "dicom.h"
@@ -50,6 +58,7 @@ struct item {
 	size_t pix_len;
 	struct codec_layout layout;
 	int is_signed;          /* PixelRepresentation 1 */
+	int bits_stored;
 	uint8_t *enc;
 	size_t enc_len;
 };
@@ -114,6 +123,7 @@ static int read_file(const char *path, uint8_t **buf, size_t *len)
 
 /* -g mode: the pixels are the last columns*rows*frames*bytes of the file. */
 static struct codec_layout tail_layout;
+static int encapsulated_opaque;         /* -E */
 
 static int find_tail(struct item *it, char *why, size_t whylen)
 {
@@ -139,6 +149,19 @@ static int find_pixels(struct item *it, char *why, size_t whylen)
 	int rc = dcm_scan(it->file, it->file_len, &info, why, whylen);
 	if (rc != DCM_OK)
 		return -1;
+	if (encapsulated_opaque && info.pixel_tag && info.pixel_encapsulated &&
+	    info.pixel_value_offset <= it->file_len &&
+	    info.pixel_value_length <= it->file_len - info.pixel_value_offset) {
+		/* an all-zero layout is no layout: the codec codes opaque bytes */
+		it->pix = it->file + info.pixel_value_offset;
+		it->pix_len = (size_t)info.pixel_value_length;
+		memset(&it->layout, 0, sizeof(it->layout));
+		return 0;
+	}
+	if (encapsulated_opaque) {
+		snprintf(why, whylen, "no encapsulated pixel data");
+		return -1;
+	}
 	if (!info.pixel_tag || info.pixel_encapsulated ||
 	    info.syntax == DCM_SYNTAX_DEFLATED) {
 		snprintf(why, whylen, "no native pixel data");
@@ -152,6 +175,7 @@ static int find_pixels(struct item *it, char *why, size_t whylen)
 	it->pix = it->file + info.pixel_value_offset;
 	it->pix_len = (size_t)info.pixel_value_length;
 	it->is_signed = info.pixel_representation == 1;
+	it->bits_stored = info.bits_stored;
 	it->layout.bytes_per_sample = (uint32_t)(info.bits_allocated + 7) / 8;
 	it->layout.samples_per_pixel = (uint32_t)info.samples_per_pixel;
 	it->layout.planar = (uint32_t)info.planar_configuration;
@@ -228,7 +252,7 @@ static int bench_ref(const struct ref_codec *rc, struct item *items, int n,
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: dcmfs-codecbench [-d] [-R] [-l LEVEL] [-r RUNS] [-g COLSxROWS[xBYTES]] FILE...\n"
+	fprintf(f, "usage: dcmfs-codecbench [-d] [-R] [-E] [-M] [-l LEVEL] [-r RUNS] [-g COLSxROWS[xBYTES]] FILE...\n"
 		   "       dcmfs-codecbench -O MB\n");
 }
 
@@ -310,12 +334,18 @@ static int bench_open(unsigned long mb)
 int main(int argc, char **argv)
 {
 	int level = 1, runs = 5, opt, decode_only = 0;
-	int refs = 0;
+	int refs = 0, model = 0;
 	version_exit_if_asked(argc, argv, "dcmfs-codecbench");
-	while ((opt = getopt(argc, argv, "dRg:l:r:O:h")) != -1) {
+	while ((opt = getopt(argc, argv, "dREMg:l:r:O:h")) != -1) {
 		switch (opt) {
 		case 'R':
 			refs = 1;
+			break;
+		case 'E':
+			encapsulated_opaque = 1;
+			break;
+		case 'M':
+			model = 1;
 			break;
 		case 'O':
 			return bench_open(strtoul(optarg, NULL, 10));
@@ -352,6 +382,10 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
+	if (refs && encapsulated_opaque) {
+		fprintf(stderr, "dcmfs-codecbench: -R needs native pixels, not -E\n");
+		return 2;
+	}
 
 	int nfiles = argc - optind, n = 0, failed = 0;
 	struct item *items = calloc((size_t)nfiles, sizeof(*items));
@@ -382,6 +416,22 @@ int main(int argc, char **argv)
 	if (n == 0) {
 		fprintf(stderr, "dcmfs-codecbench: no file with native pixel data\n");
 		return 1;
+	}
+
+	if (model) {
+		struct model_image *mi = calloc((size_t)n, sizeof(*mi));
+		if (!mi)
+			return 1;
+		for (int i = 0; i < n; i++)
+			mi[i] = (struct model_image){ items[i].pix, items[i].pix_len,
+						      items[i].layout, items[i].bits_stored,
+						      items[i].is_signed };
+		int rc = model_estimate(mi, n);
+		free(mi);
+		for (int i = 0; i < n; i++)
+			free(items[i].file);
+		free(items);
+		return rc ? 1 : failed;
 	}
 
 	struct codec_ctx *ctx = codec_ctx_new();

@@ -9,7 +9,8 @@
  * Whole pixel values are large, and the fuzzer works best on small inputs,
  * so each native image gives a few crops (a corner of R rows x C columns,
  * one or two frames), each encoded with its layout; the file's header
- * bytes (up to 4 KiB) are encoded as opaque bytes.  Writes OUTDIR/seed-N.
+ * bytes (up to 4 KiB) and the first 16 KiB of encapsulated pixel data are
+ * encoded as opaque bytes.  Writes OUTDIR/seed-N.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -122,6 +123,13 @@ int main(int argc, char **argv)
 				crop(ctx, argv[1], pix, &d, 24, 40, 1);
 				crop(ctx, argv[1], pix, &d, 64, 64, 2);
 				crop(ctx, argv[1], pix, &d, 3, 129, 3);
+			}
+			/* encapsulated fragments are opaque bytes: stored chunks
+			 * of real JPEG data, or zstd where it saves 3% */
+			if (d.pixel_encapsulated && d.pixel_value_offset < len) {
+				size_t el = len - (size_t)d.pixel_value_offset;
+				encode_seed(ctx, argv[1], p + d.pixel_value_offset,
+					    el < 16384 ? el : 16384, NULL);
 			}
 		}
 		munmap(p, len);
