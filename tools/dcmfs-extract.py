@@ -173,7 +173,8 @@ def parse_record(p):
         return None
     (ver, iid, seid, stid, paid, version, stored, size, fhash,
      nseg) = RECORD_HEAD.unpack_from(p, 0)
-    if ver != 1 or nseg > 3:
+    # Version 2 is version 1 with more segments (a streamed file's pieces).
+    if not (ver == 1 and nseg <= 3) and not (ver == 2 and 3 < nseg <= 1026):
         return None
     off = RECORD_HEAD.size
     segs = []
