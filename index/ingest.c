@@ -433,19 +433,21 @@ static int scan_mapped(int fd, size_t len, struct dcm_info *info, char *err, siz
  * mapped scan steps over every item header, and the kernel maps the cached
  * pages around each one, so a slide of small tiles would count whole in
  * the process's memory.  Instead the first PROBE_BYTES are scanned to find
- * the pixel element, its items are walked with 8-byte reads, and the
- * dataset is scanned again with the item sequence replaced by an empty
- * one (header + empty item + delimiter + trailer): the same elements, so
- * the same info.  Pieces are cut where an item starts, once a piece holds
- * at least piece bytes, so one tile (fragment) lies in one piece; an item
- * longer than a piece (one fragment for a whole frame) is cut inside, as
- * opaque bytes, so that no piece exceeds 2 * piece.  cuts[] gets the file
- * offsets where pieces 2.. begin.  0, or 1: not this way (no encapsulated
- * pixel element in the probe, items that do not walk cleanly, bytes after
- * the pixel data that do not parse): the caller scans the mapping, which
- * says exactly what is wrong; or -errno. */
+ * the pixel element, its items are walked with 8-byte reads, and the file
+ * is scanned again as a stand-in of the same size: an anonymous mapping
+ * holding the header and the trailer where they are, and between them
+ * items of zeros ending where the real items end, so that only the pages
+ * written count, and the info, offsets and messages are those of the file.
+ * Pieces are cut where an item starts, once a piece holds at least piece
+ * bytes, so one tile (fragment) lies in one piece; an item longer than a
+ * piece (one fragment for a whole frame) is cut inside, as opaque bytes, so
+ * that no piece exceeds 2 * piece.  cuts[] gets the file offsets where
+ * pieces 2.. begin.  0, or 1: not this way (no encapsulated pixel element
+ * in the probe, items that do not walk cleanly, a trailer over
+ * STAND_IN_TRAILER_MAX): the caller scans the mapping, which says exactly
+ * what is wrong; or -errno. */
 #define PROBE_BYTES (1u << 20)
-#define SPLICE_TRAILER_MAX (16u << 20)
+#define STAND_IN_TRAILER_MAX (16u << 20)
 
 static int walk_items(int fd, uint64_t file_len, uint64_t pos, uint64_t piece,
 		      uint64_t *cuts, int *ncuts, uint64_t *value_end)
@@ -495,7 +497,7 @@ static int scan_encapsulated(struct item *it, uint64_t piece, uint64_t *cuts, in
 	size_t probe_len = it->len < PROBE_BYTES ? it->len : PROBE_BYTES;
 	uint8_t *probe = malloc(probe_len);
 	struct dcm_info *first = malloc(sizeof(*first));
-	uint8_t *spliced = NULL;
+	uint8_t *stand_in = MAP_FAILED;
 	int r = probe && first ? pread_full(it->src_fd, probe, probe_len, 0) : -ENOMEM;
 	if (r)
 		goto out;
@@ -509,35 +511,48 @@ static int scan_encapsulated(struct item *it, uint64_t piece, uint64_t *cuts, in
 	uint64_t po = first->pixel_value_offset, value_end;
 	if ((r = walk_items(it->src_fd, it->len, po, piece, cuts, ncuts, &value_end)))
 		goto out;
-	uint64_t trailer = it->len - value_end;
 	r = 1;
-	if (trailer > SPLICE_TRAILER_MAX)
+	if (it->len - value_end > STAND_IN_TRAILER_MAX)
 		goto out;
-	static const uint8_t empty_items[16] = { 0xFE, 0xFF, 0x00, 0xE0, 0, 0, 0, 0,
-						 0xFE, 0xFF, 0xDD, 0xE0, 0, 0, 0, 0 };
-	size_t slen = (size_t)po + sizeof(empty_items) + (size_t)trailer;
-	if (!(spliced = malloc(slen))) {
+	stand_in = mmap(NULL, it->len, PROT_READ | PROT_WRITE,
+			MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (stand_in == MAP_FAILED) {
 		r = -ENOMEM;
 		goto out;
 	}
-	memcpy(spliced, probe, (size_t)po);
-	memcpy(spliced + po, empty_items, sizeof(empty_items));
-	if ((r = pread_full(it->src_fd, spliced + po + sizeof(empty_items), (size_t)trailer, value_end)))
+	madvise(stand_in, it->len, MADV_NOHUGEPAGE);   /* a touched page, not 2 MiB */
+	memcpy(stand_in, probe, (size_t)po);
+	/* Items of zeros from po to the delimiter, each at most 2 GiB, none
+	 * left shorter than its 8-byte header. */
+	uint64_t pos = po, delim = value_end - 8;
+	while (pos < delim) {
+		uint64_t len = delim - pos - 8;
+		if (len > (1ull << 31))
+			len = 1ull << 31;
+		if (delim - pos - 8 - len < 8 && delim - pos - 8 - len > 0)
+			len -= 8;
+		uint8_t *h = stand_in + pos;
+		h[0] = 0xFE, h[1] = 0xFF, h[2] = 0x00, h[3] = 0xE0;
+		h[4] = (uint8_t)len, h[5] = (uint8_t)(len >> 8), h[6] = (uint8_t)(len >> 16),
+		h[7] = (uint8_t)(len >> 24);
+		pos += 8 + len;
+	}
+	memcpy(stand_in + delim, (const uint8_t[8]){ 0xFE, 0xFF, 0xDD, 0xE0, 0, 0, 0, 0 }, 8);
+	if ((r = pread_full(it->src_fd, stand_in + value_end, (size_t)(it->len - value_end), value_end)))
 		goto out;
 	r = 1;
-	if (dcm_scan(spliced, slen, &it->info, err, sizeof(err)) != DCM_OK ||
+	if (dcm_scan(stand_in, it->len, &it->info, err, sizeof(err)) != DCM_OK ||
 	    it->info.pixel_tag != first->pixel_tag || !it->info.pixel_encapsulated ||
-	    it->info.pixel_value_offset != po || it->info.pixel_value_length != sizeof(empty_items) ||
-	    it->info.unclean[0])
+	    it->info.pixel_value_offset != po || it->info.pixel_value_length != value_end - po)
 		goto out;
-	it->info.pixel_value_length = value_end - po;
 	r = 0;
 out:
 	if (r)
 		memset(&it->info, 0, sizeof(it->info));
+	if (stand_in != MAP_FAILED)
+		munmap(stand_in, it->len);
 	free(probe);
 	free(first);
-	free(spliced);
 	return r;
 }
 
