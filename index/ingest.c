@@ -429,6 +429,133 @@ static int scan_mapped(int fd, size_t len, struct dcm_info *info, char *err, siz
 	return rc;
 }
 
+/* An encapsulated pixel value, found without touching its fragments: a
+ * mapped scan steps over every item header, and the kernel maps the cached
+ * pages around each one, so a slide of small tiles would count whole in
+ * the process's memory.  Instead the first PROBE_BYTES are scanned to find
+ * the pixel element, its items are walked with 8-byte reads, and the file
+ * is scanned again as a stand-in of the same size: an anonymous mapping
+ * holding the header and the trailer where they are, and between them
+ * items of zeros ending where the real items end, so that only the pages
+ * written count, and the info, offsets and messages are those of the file.
+ * Pieces are cut where an item starts, once a piece holds at least piece
+ * bytes, so one tile (fragment) lies in one piece; an item longer than a
+ * piece (one fragment for a whole frame) is cut inside, as opaque bytes, so
+ * that no piece exceeds 2 * piece.  cuts[] gets the file offsets where
+ * pieces 2.. begin.  0, or 1: not this way (no encapsulated pixel element
+ * in the probe, items that do not walk cleanly, a trailer over
+ * STAND_IN_TRAILER_MAX): the caller scans the mapping, which says exactly
+ * what is wrong; or -errno. */
+#define PROBE_BYTES (1u << 20)
+#define STAND_IN_TRAILER_MAX (16u << 20)
+
+static int walk_items(int fd, uint64_t file_len, uint64_t pos, uint64_t piece,
+		      uint64_t *cuts, int *ncuts, uint64_t *value_end)
+{
+	uint64_t value_start = pos, start = pos;
+	int n = 0;
+	for (;;) {
+		uint8_t h[8];
+		if (file_len - pos < 8 || pread_full(fd, h, 8, pos))
+			return 1;
+		uint32_t group = (uint32_t)h[0] | (uint32_t)h[1] << 8;
+		uint32_t elem = (uint32_t)h[2] | (uint32_t)h[3] << 8;
+		uint32_t len = (uint32_t)h[4] | (uint32_t)h[5] << 8 | (uint32_t)h[6] << 16 |
+			       (uint32_t)h[7] << 24;
+		if ((group << 16 | elem) == DCM_TAG_SEQUENCE_DELIMITER) {
+			*value_end = pos + 8;
+			break;
+		}
+		if ((group << 16 | elem) != DCM_TAG_ITEM || len == DCM_UNDEFINED_LENGTH ||
+		    len > file_len - pos - 8)
+			return 1;
+		if (pos - start >= piece) {
+			if (n >= RECORD_MAX_PIECES - 1)
+				return 1;
+			cuts[n++] = start = pos;
+		}
+		uint64_t end = pos + 8 + len;
+		while (end - start > 2 * piece) {
+			if (n >= RECORD_MAX_PIECES - 1)
+				return 1;
+			cuts[n++] = start += piece;
+		}
+		pos = end;
+	}
+	/* No piece of a few bytes at the end: the last cut goes when what
+	 * follows it is short (the piece before then stays under 2.25x). */
+	if (n && *value_end - cuts[n - 1] < piece / 4 &&
+	    *value_end - (n > 1 ? cuts[n - 2] : value_start) <= 2 * piece + piece / 4)
+		n--;
+	*ncuts = n;
+	return 0;
+}
+
+static int scan_encapsulated(struct item *it, uint64_t piece, uint64_t *cuts, int *ncuts)
+{
+	char err[200];
+	size_t probe_len = it->len < PROBE_BYTES ? it->len : PROBE_BYTES;
+	uint8_t *probe = malloc(probe_len);
+	struct dcm_info *first = malloc(sizeof(*first));
+	uint8_t *stand_in = MAP_FAILED;
+	int r = probe && first ? pread_full(it->src_fd, probe, probe_len, 0) : -ENOMEM;
+	if (r)
+		goto out;
+	r = 1;
+	/* The probe ends inside the fragments: dcm_scan fails there, having
+	 * found the element; what it found is checked by the second scan. */
+	if (dcm_scan(probe, probe_len, first, err, sizeof(err)) == DCM_OK || !first->pixel_tag ||
+	    !first->pixel_encapsulated || first->syntax == DCM_SYNTAX_DEFLATED ||
+	    first->syntax == DCM_SYNTAX_EXPLICIT_BE || first->pixel_value_offset > probe_len)
+		goto out;
+	uint64_t po = first->pixel_value_offset, value_end;
+	if ((r = walk_items(it->src_fd, it->len, po, piece, cuts, ncuts, &value_end)))
+		goto out;
+	r = 1;
+	if (it->len - value_end > STAND_IN_TRAILER_MAX)
+		goto out;
+	stand_in = mmap(NULL, it->len, PROT_READ | PROT_WRITE,
+			MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (stand_in == MAP_FAILED) {
+		r = -ENOMEM;
+		goto out;
+	}
+	madvise(stand_in, it->len, MADV_NOHUGEPAGE);   /* a touched page, not 2 MiB */
+	memcpy(stand_in, probe, (size_t)po);
+	/* Items of zeros from po to the delimiter, each at most 2 GiB, none
+	 * left shorter than its 8-byte header. */
+	uint64_t pos = po, delim = value_end - 8;
+	while (pos < delim) {
+		uint64_t len = delim - pos - 8;
+		if (len > (1ull << 31))
+			len = 1ull << 31;
+		if (delim - pos - 8 - len < 8 && delim - pos - 8 - len > 0)
+			len -= 8;
+		uint8_t *h = stand_in + pos;
+		h[0] = 0xFE, h[1] = 0xFF, h[2] = 0x00, h[3] = 0xE0;
+		h[4] = (uint8_t)len, h[5] = (uint8_t)(len >> 8), h[6] = (uint8_t)(len >> 16),
+		h[7] = (uint8_t)(len >> 24);
+		pos += 8 + len;
+	}
+	memcpy(stand_in + delim, (const uint8_t[8]){ 0xFE, 0xFF, 0xDD, 0xE0, 0, 0, 0, 0 }, 8);
+	if ((r = pread_full(it->src_fd, stand_in + value_end, (size_t)(it->len - value_end), value_end)))
+		goto out;
+	r = 1;
+	if (dcm_scan(stand_in, it->len, &it->info, err, sizeof(err)) != DCM_OK ||
+	    it->info.pixel_tag != first->pixel_tag || !it->info.pixel_encapsulated ||
+	    it->info.pixel_value_offset != po || it->info.pixel_value_length != value_end - po)
+		goto out;
+	r = 0;
+out:
+	if (r)
+		memset(&it->info, 0, sizeof(it->info));
+	if (stand_in != MAP_FAILED)
+		munmap(stand_in, it->len);
+	free(probe);
+	free(first);
+	return r;
+}
+
 /* Pieces of one streamed file, shared by the threads that do them. */
 struct piece_job {
 	struct ingest *ing;
@@ -568,7 +695,23 @@ static int prepare_streamed(struct ingest *ing, struct catalog *cat, struct code
 		reject(it, "cannot read: %s", strerror(errno));
 		return 0;
 	}
-	int sc = scan_mapped(it->src_fd, it->len, &it->info, err, sizeof(err));
+	/* Pieces of at most RECORD_MAX_PIECES; the file's size bounds the
+	 * pixel value's, which encapsulated cuts are chosen before knowing. */
+	uint64_t piece = PIECE_BYTES;
+	if (it->len / piece >= RECORD_MAX_PIECES)
+		piece = it->len / RECORD_MAX_PIECES + 1;
+	uint64_t cuts[RECORD_MAX_PIECES];
+	int ncuts = 0;
+	int sc = scan_encapsulated(it, piece, cuts, &ncuts);
+	if (sc < 0) {
+		fail_item(it, sc, sc == -ENOMEM ? "out of memory" : "cannot read");
+		return 0;
+	}
+	if (sc == 0)
+		sc = DCM_OK;   /* cut at items: cuts[] */
+	else
+		sc = scan_mapped(it->src_fd, it->len, &it->info, err, sizeof(err));
+	int by_items = sc == DCM_OK && it->info.pixel_encapsulated && ncuts > 0;
 	if (sc == -1) {
 		reject(it, "%s", "the file shrank while it was read (truncated by another writer?)");
 		return 0;
@@ -585,11 +728,8 @@ static int prepare_streamed(struct ingest *ing, struct catalog *cat, struct code
 	uint64_t po = d->pixel_value_offset, pl = d->pixel_value_length;
 	if (d->syntax == DCM_SYNTAX_DEFLATED || !d->pixel_tag || pl < 2 * PIECE_BYTES)
 		return 1;
-	/* Pieces of whole rows (frames of planes), at most RECORD_MAX_PIECES. */
+	/* Native: pieces of whole rows (frames of planes). */
 	uint64_t unit = piece_unit(d);
-	uint64_t piece = PIECE_BYTES;
-	if (pl / piece >= RECORD_MAX_PIECES)
-		piece = pl / RECORD_MAX_PIECES + 1;
 	piece = (piece + unit - 1) / unit * unit;
 	if (!(it->seg = calloc(RECORD_MAX_SEGMENTS, sizeof(*it->seg)))) {
 		it->seg = it->seg_small;
@@ -598,9 +738,18 @@ static int prepare_streamed(struct ingest *ing, struct catalog *cat, struct code
 	}
 	it->seg[it->nseg++] = (struct segment){ .off = 0, .len = po, .kind = BLOB_HEADER };
 	int first_piece = it->nseg;
-	for (uint64_t o = 0; o < pl; o += piece)
-		it->seg[it->nseg++] = (struct segment){ .off = po + o, .len = pl - o < piece ? pl - o : piece,
-							.kind = BLOB_PIXELS, .piece = 1 };
+	if (by_items) {
+		for (int c = 0; c <= ncuts; c++) {
+			uint64_t from = c ? cuts[c - 1] : po, to = c < ncuts ? cuts[c] : po + pl;
+			it->seg[it->nseg++] = (struct segment){ .off = from, .len = to - from,
+								.kind = BLOB_PIXELS, .piece = 1 };
+		}
+	} else {
+		for (uint64_t o = 0; o < pl; o += piece)
+			it->seg[it->nseg++] = (struct segment){ .off = po + o,
+								.len = pl - o < piece ? pl - o : piece,
+								.kind = BLOB_PIXELS, .piece = 1 };
+	}
 	int end_piece = it->nseg;
 	if (po + pl < it->len)
 		it->seg[it->nseg++] = (struct segment){ .off = po + pl, .len = it->len - po - pl,

@@ -19,7 +19,11 @@
  * piece per helper is in memory, so an import's peak memory does not grow
  * with the file.  The writer compares a piece again by reading it from the
  * file (checked against its key).  A file that changes while it is read
- * is refused.
+ * is refused.  Native pixels are cut at whole rows; encapsulated ones
+ * (their items walked with small reads, not through the mapping) where an
+ * item begins, so that a tile lies in one piece, and inside an item only
+ * when it is longer than two pieces.  Deflated files and files without
+ * pixel data are read whole.
  *
  * A session holds the store's ingest lock shared (store.h) from its first
  * ingest_add to ingest_end, and ingest_one for its one file, so gc cannot

@@ -8,11 +8,8 @@
 # with no partial blob visible; a full disk fails it with a one-line error
 # and leaves nothing behind.
 . "$(dirname "$0")/lib/common.sh"
-SEED=${CORPUS:+$CORPUS/real/us/US1_UNCR.dcm}
-[ -n "$SEED" ] && [ -f "$SEED" ] || skip_all "needs ../shared/corpus (real/us/US1_UNCR.dcm, an RGB image)"
-"$PY" -c 'import numpy, pydicom' 2>/dev/null || skip_all "needs python3-numpy and python3-pydicom"
-[ -x /usr/bin/time ] || skip_all "needs /usr/bin/time (GNU time) for the peak RSS"
-RSS_LIMIT_KB=$((200 * 1024))
+. "$(dirname "$0")/lib/large_import.sh"
+large_import_needs numpy pydicom
 
 W=$T/slide.dcm
 "$PY" "$LIB/wsi_gen.py" "$SEED" "$W" 500 7 || { echo "Bail out! wsi_gen.py failed"; exit 1; }
@@ -57,19 +54,6 @@ else
 	skip "no FUSE here: the mount read is not tried"
 fi
 
-# import_until_a_piece STORE FILE LOG: a new store, FILE imported into it in
-# the background (its pid in $pid) until its first piece file is written.
-import_until_a_piece() {
-	"$CTL" init "$1" >/dev/null
-	"$CTL" import -q "$1" "$2" >"$3" 2>&1 &
-	pid=$!
-	CLEANUP_PIDS+=("$pid")
-	for _ in $(seq 1 400); do
-		[ -n "$(find "$1/blobs" -name '*.tmp*' 2>/dev/null | head -1)" ] && break
-		sleep 0.01
-	done
-}
-
 # The same large file twice in one import (the second meets the first's
 # pieces before they are published): one stored, one duplicate, no blob twice.
 S4=$T/store4
@@ -98,37 +82,6 @@ check "nothing of it is stored" test "$(sqlite3 "$S5/index.db" "SELECT count(*) 
 check "no piece file of it is left" test -z "$(find "$S5/blobs" -type f)"
 rm -rf "$S5" "$T/cut.dcm"
 
-# kill -9 while the pieces are being written: no blob of it visible.
-S2=$T/store2
-import_until_a_piece "$S2" "$W" /dev/null
-kill -9 $pid 2>/dev/null
-wait $pid 2>/dev/null
-n=$(sqlite3 "$S2/index.db" "SELECT count(*) FROM instances")
-diag "killed with $(find "$S2/blobs" -name '*.tmp*' | wc -l) temporary piece files, $n instances"
-check "no instance of the killed import" test "$n" = 0
-check "no blob of it under a final name" test -z "$(find "$S2/blobs" -type f ! -name '*.tmp*')"
-check "verify is clean after kill -9" "$CTL" verify "$S2"
-check "gc removes its temporary files" bash -c "'$CTL' gc '$S2' >/dev/null && test -z \"\$(find '$S2/blobs' -name '*.tmp*')\""
-check "the import again completes it" "$CTL" import -q "$S2" "$W"
-check "and get is byte-identical" bash -c "'$CTL' get '$S2' '$sop' -o '$T/back.dcm' && cmp '$W' '$T/back.dcm'"
-rm -f "$T/back.dcm" && rm -rf "$S2"
-
-# A full disk: a one-line error, exit 2, nothing left behind.
-mkdir -p "$T/small"
-if mount -t tmpfs -o size=40m tmpfs "$T/small" 2>/dev/null; then
-	CLEANUP_MOUNTS+=("$T/small")
-	S3=$T/small/store
-	"$CTL" init "$S3" >/dev/null
-	"$CTL" import -q "$S3" "$W" >"$T/full.log" 2>&1
-	st=$?
-	diag <"$T/full.log"
-	[ $st = 2 ] && grep -q "No space left" "$T/full.log" && ok "a full disk: exit 2, says no space" ||
-		not_ok "a full disk: exit $st"
-	check "nothing of it is left in blobs/" test -z "$(find "$S3/blobs" -type f)"
-	check "no instance" test "$(sqlite3 "$S3/index.db" "SELECT count(*) FROM instances")" = 0
-	check "verify is clean after ENOSPC" "$CTL" verify "$S3"
-	umount "$T/small"
-else
-	skip "cannot mount a tmpfs: the full disk is not tried"
-fi
+kill9_mid_import "$W" "$sop"
+full_disk_import "$W"
 done_testing
