@@ -366,12 +366,14 @@ static void dcmfs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		}
 	}
 	/* Any stored file (also below /versions and /quarantine). */
-	if (f && f->type == OPEN_INSTANCE && !f->inst) {
-		if ((r = open_lazily(d, f, ino))) {
+	/* Read f->inst again: another read of this handle may have opened it
+	 * since (the value read on entry would still be NULL). */
+	if (f && f->type == OPEN_INSTANCE) {
+		if (!__atomic_load_n(&f->inst, __ATOMIC_ACQUIRE) && (r = open_lazily(d, f, ino))) {
 			fuse_reply_err(req, r);
 			return;
 		}
-		inst = f->inst;
+		inst = __atomic_load_n(&f->inst, __ATOMIC_ACQUIRE);
 	}
 	if (!f) {
 		int err = EIO;
