@@ -179,6 +179,16 @@ void instance_chunk_span(const struct instance *in, uint32_t k, uint64_t *off,
 	*off = sg->base + raw_off;
 }
 
+/* Count len more bytes decoded; trim the mappings every TRIM_EVERY. */
+static void count_decoded(const struct instance *in, uint64_t len)
+{
+	struct instance *w = (struct instance *)in;     /* the counter only */
+	uint64_t before = atomic_fetch_add(&w->decoded, len);
+	if (before / TRIM_EVERY != (before + len) / TRIM_EVERY)
+		for (int i = 0; i < in->nseg; i++)
+			blob_view_trim(&in->seg[i].view);
+}
+
 int instance_decode_chunk(const struct instance *in, struct codec_ctx *ctx,
 			  uint32_t k, void *dst)
 {
@@ -188,11 +198,7 @@ int instance_decode_chunk(const struct instance *in, struct codec_ctx *ctx,
 		return rc == CODEC_ERR_NOMEM ? -ENOMEM : -EIO;
 	uint32_t len;
 	codec_blob_chunk_span(sg->blob, k - sg->first, NULL, &len);
-	struct instance *w = (struct instance *)in;     /* the counter only */
-	uint64_t before = atomic_fetch_add(&w->decoded, len);
-	if (before / TRIM_EVERY != (before + len) / TRIM_EVERY)
-		for (int i = 0; i < in->nseg; i++)
-			blob_view_trim(&in->seg[i].view);
+	count_decoded(in, len);
 	return 0;
 }
 
@@ -218,6 +224,7 @@ int64_t instance_read(const struct instance *in, struct codec_ctx *ctx,
 		if (got != (int64_t)want)
 			return got == CODEC_ERR_NOMEM ? -ENOMEM : -EIO;
 		done += want;
+		count_decoded(in, want);
 	}
 	return (int64_t)done;
 }
