@@ -22,6 +22,10 @@ done
 # ---- usage ----
 check "a date that is no date is refused" exits_with 2 "needs YYYYMMDD" "$CTL" find "$S" --date 2004-08-26
 check "a month 13 is refused" exits_with 2 "needs YYYYMMDD" "$CTL" find "$S" --birth 19401305
+check "a day 31 in April is refused" exits_with 2 "needs YYYYMMDD" "$CTL" find "$S" --date 20200431
+check "February 30 is refused" exits_with 2 "needs YYYYMMDD" "$CTL" find "$S" --date 20200230-
+check "February 29 of 2021 (not leap) is refused" exits_with 2 "needs YYYYMMDD" "$CTL" find "$S" --birth -20210229
+check "February 29 of 2020 and of 2000 are dates" eval '"$CTL" find "$S" --date 20200229 >/dev/null && "$CTL" find "$S" --birth 20000229 >/dev/null'
 check "a range that ends before it starts is refused" exits_with 2 "ends before it starts" \
 	"$CTL" find "$S" --date 20100101-20000101
 check "an unknown option is refused" exits_with 2 "unknown option '--nmae'" "$CTL" find "$S" --nmae x
