@@ -447,6 +447,13 @@ int main(int argc, char *argv[])
 		goto out_args;
 	}
 	struct stat mst;
+	if (stat(d.mountpoint, &mst) < 0 && errno == ENOTCONN) {
+		/* the kernel's cached stat of a dead mount's root lasts only a
+		 * second; after it, stat itself says the daemon is gone */
+		fprintf(stderr, "dcmfs: mountpoint '%s' is a dead mount (its daemon ended): "
+			"unmount it first (fusermount3 -u)\n", cmd.mountpoint);
+		goto out_args;
+	}
 	if (stat(d.mountpoint, &mst) < 0 || !S_ISDIR(mst.st_mode)) {
 		fprintf(stderr, "dcmfs: mountpoint '%s' is not a folder\n", cmd.mountpoint);
 		goto out_args;

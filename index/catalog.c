@@ -2663,7 +2663,7 @@ struct find_sql {
 	size_t len, cap;
 	const char *val[24];
 	int nval;
-	char *owned[8];             /* patterns made here, freed at the end */
+	char *owned[12];            /* patterns made here, freed at the end */
 	int nowned;
 	int oom;
 };
@@ -2781,12 +2781,18 @@ int catalog_find_studies(struct catalog *c, const struct cat_study_filter *f,
 	 * alone, the modality's series give the studies. */
 	int others = f->name || f->patient_id || f->birth_from || f->birth_to || f->date_from ||
 		     f->date_to || f->accession;
-	if (f->modality && others)
-		fs_cond(&q, "EXISTS (SELECT 1 FROM series sm WHERE sm.study=st.id AND +sm.modality=?"
-			" AND sm.nchildren>0)", f->modality, NULL);
-	else if (f->modality)
-		fs_cond(&q, "st.id IN (SELECT sm.study FROM series sm WHERE sm.modality=?"
-			" AND sm.nchildren>0)", f->modality, NULL);
+	/* the value as given or upper-cased (Modality codes are upper case:
+	 * "ct" finds CT), each an exact lookup in the index */
+	char *mod_upper = f->modality ? fs_own(&q, strdup(f->modality)) : NULL;
+	for (char *p = mod_upper; p && *p; p++)
+		if (*p >= 'a' && *p <= 'z')
+			*p = (char)(*p - 'a' + 'A');
+	if (mod_upper && others)
+		fs_cond(&q, "EXISTS (SELECT 1 FROM series sm WHERE sm.study=st.id AND +sm.modality IN (?, ?)"
+			" AND sm.nchildren>0)", f->modality, mod_upper);
+	else if (mod_upper)
+		fs_cond(&q, "st.id IN (SELECT sm.study FROM series sm WHERE sm.modality IN (?, ?)"
+			" AND sm.nchildren>0)", f->modality, mod_upper);
 	if (f->description) {
 		if (strpbrk(f->description, "*?"))
 			fs_pattern(&q, "upper(coalesce(st.description, ''))", f->description, 1);

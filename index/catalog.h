@@ -504,7 +504,7 @@ struct cat_study_filter {
 	const char *patient_id;        /* PatientID pattern (or a patient folder name), exact case */
 	const char *birth_from, *birth_to;   /* PatientBirthDate bounds */
 	const char *date_from, *date_to;     /* StudyDate bounds */
-	const char *modality;          /* one of the study's series has this Modality */
+	const char *modality;          /* one of the study's series has this Modality, as given or in upper case */
 	const char *accession;         /* AccessionNumber, exactly */
 	const char *description;       /* StudyDescription contains this (ASCII letters
 					* any case); a pattern when it holds '*' or '?' */

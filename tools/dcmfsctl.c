@@ -904,12 +904,52 @@ static int write_instance(struct store *s, struct catalog *cat, struct codec_ctx
  * can neither guess it nor plant a link there that makes us write through
  * it (we often run as root).  renameat replaces a link planted at the final
  * name, never the file it points to.  what names the file in messages. */
+/* The temporary files being written now, one slot per writer thread,
+ * made and given up under the lock.  A writer that fails takes the lock for
+ * good, removes every temporary (the other threads' too: they stop at the
+ * lock) and says its one line: no two threads enter exit(), no partial
+ * file is left behind. */
+static pthread_mutex_t writing_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct {
+	int used;
+	int dfd;
+	char name[300];
+} writing[32];
+
+static int writing_claim(int dfd, const char *tmp)
+{
+	for (int i = 0; i < 32; i++)
+		if (!writing[i].used) {
+			writing[i].used = 1;
+			writing[i].dfd = dfd;
+			snprintf(writing[i].name, sizeof(writing[i].name), "%s", tmp);
+			return i;
+		}
+	return -1;                  /* more writers than slots: not tracked */
+}
+
+static _Noreturn void writer_die(const char *msg)
+{
+	pthread_mutex_lock(&writing_lock);
+	for (int i = 0; i < 32; i++)
+		if (writing[i].used)
+			unlinkat(writing[i].dfd, writing[i].name, 0);
+	die("%s", msg);
+}
+
+/* Write name in folder dfd atomically: a temporary file, fsync (unless the
+ * caller syncs the whole batch at the end), rename.  The temporary name is
+ * random and made with O_EXCL | O_NOFOLLOW: a user who can write the folder
+ * can neither guess it nor plant a link there that makes us write through
+ * it (we often run as root).  renameat replaces a link planted at the final
+ * name, never the file it points to.  what names the file in messages. */
 static void write_instance_file(struct store *s, struct catalog *cat, struct codec_ctx *ctx,
 				int64_t id, int dfd, const char *name, const char *what,
 				uint8_t *buf, size_t bufsz, int sync)
 {
 	char tmp[300], err[600];
-	int fd = -1;
+	int fd = -1, slot = -1;
+	pthread_mutex_lock(&writing_lock);
 	for (int tries = 0; fd < 0 && tries < 100; tries++) {
 		uint64_t rnd = 0;
 		if (getrandom(&rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd))
@@ -919,20 +959,35 @@ static void write_instance_file(struct store *s, struct catalog *cat, struct cod
 		if (fd < 0 && errno != EEXIST)
 			break;
 	}
-	if (fd < 0)
-		die("cannot create a temporary file for '%s': %s", what, strerror(errno));
+	int open_errno = errno;
+	if (fd >= 0)
+		slot = writing_claim(dfd, tmp);
+	pthread_mutex_unlock(&writing_lock);
+	if (fd < 0) {
+		snprintf(err, sizeof(err), "cannot create a temporary file for '%s': %s", what,
+			 strerror(open_errno));
+		writer_die(err);
+	}
 	int bad = write_instance(s, cat, ctx, id, fd, what, buf, bufsz, err, sizeof(err));
 	if (!bad && sync && fsync(fd) < 0)
 		bad = errno;
 	if (close(fd) < 0 && !bad)
 		bad = errno;
-	if (!bad && renameat(dfd, tmp, dfd, name) < 0)
-		bad = errno;
 	if (bad) {
 		if (bad > 0)
 			snprintf(err, sizeof(err), "cannot write '%s': %s", what, strerror(bad));
+		writer_die(err);
+	}
+	pthread_mutex_lock(&writing_lock);
+	int renamed = renameat(dfd, tmp, dfd, name);
+	int rename_errno = errno;
+	if (slot >= 0)
+		writing[slot].used = 0;
+	pthread_mutex_unlock(&writing_lock);
+	if (renamed < 0) {
 		unlinkat(dfd, tmp, 0);
-		die("%s", err);
+		snprintf(err, sizeof(err), "cannot write '%s': %s", what, strerror(rename_errno));
+		writer_die(err);
 	}
 }
 

@@ -20,7 +20,7 @@
 #include "json_out.h"
 #include "store.h"
 
-/* A DICOM date, YYYYMMDD, with a month and day that can exist. */
+/* A DICOM date, YYYYMMDD, that exists (February 29 in leap years only). */
 static int is_date(const char *s, size_t n)
 {
 	if (n != 8)
@@ -28,8 +28,12 @@ static int is_date(const char *s, size_t n)
 	for (size_t i = 0; i < 8; i++)
 		if (s[i] < '0' || s[i] > '9')
 			return 0;
+	int year = (s[0] - '0') * 1000 + (s[1] - '0') * 100 + (s[2] - '0') * 10 + (s[3] - '0');
 	int month = (s[4] - '0') * 10 + (s[5] - '0'), day = (s[6] - '0') * 10 + (s[7] - '0');
-	return month >= 1 && month <= 12 && day >= 1 && day <= 31;
+	static const int days[] = { 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
+	int leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
+	return month >= 1 && month <= 12 && day >= 1 && day <= days[month - 1] &&
+	       (month != 2 || day < 29 || leap);
 }
 
 void find_date_range(const char *opt, const char *text, char from[9], char to[9])
@@ -41,7 +45,7 @@ void find_date_range(const char *opt, const char *text, char from[9], char to[9]
 	int ok = (a == 0 || is_date(text, a)) && (!b || !*b || is_date(b, strlen(b))) &&
 		 (a || (b && *b)) && (!b || !strchr(b, '-'));
 	if (!ok)
-		usage_error("%s needs YYYYMMDD, FROM-TO, FROM- or -TO (dates as YYYYMMDD), not '%s'", opt,
+		usage_error("%s needs YYYYMMDD, FROM-TO, FROM- or -TO (dates that exist, as YYYYMMDD), not '%s'", opt,
 			    text);
 	from[0] = to[0] = 0;
 	if (a)

@@ -36,6 +36,8 @@
 struct mount_seen {
 	char *point, *options, *source;
 	long pid;                   /* its daemon, 0 when not found */
+	int dead;                   /* its daemon ended: the kernel says ENOTCONN */
+	long conn;                  /* the minor of its device: the FUSE connection */
 };
 
 struct holder {
@@ -109,6 +111,7 @@ static void find_mounts(struct status *st)
 		m->options = xmalloc(strlen(fld[5]) + strlen(fld[dash + 3]) + 2);
 		sprintf(m->options, "%s,%s", fld[5], fld[dash + 3]);
 		m->pid = 0;
+		m->conn = strchr(fld[2], ':') ? strtol(strchr(fld[2], ':') + 1, NULL, 10) : -1;
 	}
 	free(line);
 	fclose(f);
@@ -228,8 +231,40 @@ static void find_holders(struct status *st)
 
 /* A daemon's mount: the argument that, taken from its working folder,
  * is the mountpoint; else, when one daemon and one mount are left, those. */
+/* The FUSE connections a process serves: the "fuse_connection:" of each
+ * /dev/fuse descriptor's fdinfo (Linux 6.x), which is the minor number of
+ * the mount's device.  A daemonized dcmfs works from '/', so its relative
+ * mountpoint argument cannot name its mount; this can. */
+static void pair_by_connection(struct status *st, long pid)
+{
+	char p[64];
+	snprintf(p, sizeof(p), "/proc/%ld/fd", pid);
+	DIR *fds = opendir(p);
+	if (!fds)
+		return;
+	struct dirent *fe;
+	while ((fe = readdir(fds))) {
+		char fp[320], target[32];
+		snprintf(fp, sizeof(fp), "/proc/%ld/fd/%s", pid, fe->d_name);
+		ssize_t n = readlink(fp, target, sizeof(target) - 1);
+		if (n < 0 || (target[n] = 0, strcmp(target, "/dev/fuse")))
+			continue;
+		snprintf(fp, sizeof(fp), "/proc/%ld/fdinfo/%s", pid, fe->d_name);
+		char *info = read_small(fp, NULL), *c = info ? strstr(info, "\nfuse_connection:") : NULL;
+		long conn = c ? strtol(c + strlen("\nfuse_connection:"), NULL, 10) : -1;
+		for (int m = 0; conn >= 0 && m < st->nm; m++)
+			if (!st->m[m].pid && st->m[m].conn == conn)
+				st->m[m].pid = pid;
+		free(info);
+	}
+	closedir(fds);
+}
+
 static void pair_daemons(struct status *st)
 {
+	for (int i = 0; i < st->nh; i++)
+		if (st->h[i].is_daemon)
+			pair_by_connection(st, st->h[i].pid);
 	for (int i = 0; i < st->nh; i++) {
 		struct holder *h = &st->h[i];
 		for (int a = 1; h->is_daemon && a < h->nargs; a++) {
@@ -369,6 +404,15 @@ int cmd_status(int argc, char **argv)
 	find_mounts(&st);
 	find_holders(&st);
 	pair_daemons(&st);
+	/* A mount without a daemon we can see is dead when statfs (which the
+	 * kernel never answers from a cache) says the daemon is gone; without
+	 * root it may only be someone else's.  A seen daemon is not asked. */
+	int ndead = 0;
+	for (int i = 0; i < st.nm; i++) {
+		struct statvfs mv;
+		st.m[i].dead = !st.m[i].pid && statvfs(st.m[i].point, &mv) < 0 && errno == ENOTCONN;
+		ndead += st.m[i].dead;
+	}
 	struct catalog *cat = store_main_catalog(s);
 	struct cat_totals t;
 	catalog_totals(cat, &t);
@@ -391,10 +435,16 @@ int cmd_status(int argc, char **argv)
 	}
 	int64_t nimports = 0;
 	if (json) {
-		json_object *o = json_obj(), *ma = json_arr(), *ha = json_arr();
+		json_object *o = json_obj(), *ma = json_arr(), *ha = json_arr(), *da = json_arr();
 		json_set(o, "store", json_str(st.real));
 		for (int i = 0; i < st.nm; i++) {
 			json_object *j = json_obj();
+			if (st.m[i].dead) {
+				json_set(j, "mountpoint", json_str(st.m[i].point));
+				json_set(j, "options", json_str(st.m[i].options));
+				json_push(da, j);
+				continue;
+			}
 			json_set(j, "mountpoint", json_str(st.m[i].point));
 			json_set(j, "pid", st.m[i].pid ? json_int(st.m[i].pid) : NULL);
 			json_set(j, "options", json_str(st.m[i].options));
@@ -403,6 +453,7 @@ int cmd_status(int argc, char **argv)
 			json_push(ma, j);
 		}
 		json_set(o, "mounts", ma);
+		json_set(o, "dead_mounts", da);
 		for (int h = 0; h < st.nh; h++) {
 			json_object *j = json_obj();
 			json_set(j, "pid", json_int(st.h[h].pid));
@@ -429,8 +480,10 @@ int cmd_status(int argc, char **argv)
 	} else {
 		char *a = NULL, *b = NULL, *c = NULL;
 		printf("store %s\n", text_safe(st.real, &a));
-		printf("live mounts: %d\n", st.nm);
+		printf("live mounts: %d\n", st.nm - ndead);
 		for (int i = 0; i < st.nm; i++) {
+			if (st.m[i].dead)
+				continue;
 			char pid[24] = "?";
 			if (st.m[i].pid)
 				snprintf(pid, sizeof(pid), "%ld", st.m[i].pid);
@@ -439,6 +492,11 @@ int cmd_status(int argc, char **argv)
 			       text_safe(st.m[i].options, &b), h ? "  command: " : "",
 			       h ? text_safe(h->cmdline, &c) : "");
 		}
+		if (ndead)
+			printf("dead mounts (their daemon ended; unmount with fusermount3 -u): %d\n", ndead);
+		for (int i = 0; i < st.nm; i++)
+			if (st.m[i].dead)
+				printf("  %s\n", text_safe(st.m[i].point, &a));
 		int others = 0;
 		for (int h = 0; h < st.nh; h++)
 			if (!st.h[h].is_daemon || !mounted_by(&st, st.h[h].pid))

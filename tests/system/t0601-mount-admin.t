@@ -52,6 +52,8 @@ fs_mount "$S" "$M" -o ro
 fs_killed "$FS_PID"
 check "a dead mount as mountpoint: exit 2" exits_with 2 "is a dead mount" "$DCMFS" "$S" "$M"
 check "  in one line" [ "$(wc -l <"$T/.exits_with.out")" = 1 ]
+sleep 1.2   # past the kernel's cached stat of the root (1 s): stat now fails
+check "  still named so once stat says ENOTCONN" exits_with 2 "is a dead mount" "$DCMFS" "$S" "$M"
 check "fusermount3 -u clears it" fusermount3 -u "$M"
 fs_mount_or_bail "$S" "$M" -o ro
 check "unmount" fs_umount "$M"

@@ -6,7 +6,9 @@
 # to what storescp writes (the same command line from the same config file,
 # INCOMING pointed at a plain folder); storescp keeps the data set bytes as
 # sent (bit-preserving) and writes its own file meta header.  A config with
-# an unknown setting, or an INCOMING that is not a folder, is refused.
+# an unknown setting, or an INCOMING that is not a folder, is refused; so
+# are a PORT outside 1-65535, an AE title that DICOM does not allow, and an
+# INCOMING that is not a live dcmfs mount's /incoming (unless CHECK_MOUNT=no).
 . "$(dirname "$0")/lib/common.sh"
 need_fuse
 [ -n "$CT_SERIES" ] || skip_all "needs ../shared/corpus (a real CT series)"
@@ -26,6 +28,7 @@ ACCESS_CONTROL=no
 EXTRA_OPTIONS=
 CONF
 sed "s|^INCOMING=.*|INCOMING=$PLAIN|" "$T/storescp-test.conf" >"$T/storescp-plain.conf"
+echo CHECK_MOUNT=no >>"$T/storescp-plain.conf"   # a plain folder, on purpose
 
 # front_door CONFIG: run it as the unit does, send the series, stop it.
 front_door() {
@@ -81,5 +84,26 @@ check "a config with an unknown setting is refused" exits_with 2 "unknown settin
 	"$FRONT" <(echo PROT=1)
 check "an INCOMING that is not a folder is refused" exits_with 2 "is not a folder" \
 	"$FRONT" <(echo "INCOMING=$T/none")
+# bad settings: one line naming the setting, exit 2, before storescp starts
+bad_conf() {  # bad_conf TEXT SETTING-LINE: a good config with that line added
+	local text=$1
+	{ cat "$T/storescp-test.conf"; echo "$2"; } >"$T/bad.conf"
+	# (a setting let through would start storescp: timeout ends it)
+	exits_with 2 "$text" timeout 10 "$FRONT" "$T/bad.conf" && [ "$(wc -l <"$T/.exits_with.out")" = 1 ]
+}
+check "PORT=0 is refused" bad_conf "PORT 0 is not between 1 and 65535" PORT=0
+check "PORT=70000 is refused" bad_conf "PORT 70000 is not between 1 and 65535" PORT=70000
+check "an AE title of 17 characters is refused" bad_conf "AE_TITLE 'ABCDEFGHIJKLMNOPQ' is not 1 to 16" AE_TITLE=ABCDEFGHIJKLMNOPQ
+check "an AE title with a backslash is refused" bad_conf "is not 1 to 16 printable" 'AE_TITLE=A\B'
+check "an AE title of blanks is refused" bad_conf "is not 1 to 16 printable" 'AE_TITLE="   "'
+check "an INCOMING that is a plain folder is refused" bad_conf "is not the /incoming of a dcmfs mount" "INCOMING=$PLAIN"
+check "so is the mount's root" bad_conf "is not the /incoming of a dcmfs mount" "INCOMING=$M"
+check "CHECK_MOUNT is yes or no" bad_conf "CHECK_MOUNT is yes or no" CHECK_MOUNT=1
 check "unmount" fs_umount "$M"
+check "INCOMING left as a folder below the mountpoint is refused" bad_conf \
+	"is not the /incoming of a dcmfs mount (is the admin mount up?" "INCOMING=$PLAIN"
+mkdir -p "$M/incoming"
+check "so is a left-over incoming/ in the unmounted mountpoint" bad_conf \
+	"is not the /incoming of a dcmfs mount" "INCOMING=$M/incoming"
+rmdir "$M/incoming"
 done_testing

@@ -6,7 +6,8 @@
 # line; a store without the search indexes (an older store) is searched
 # read-only as it is and gains them at its first writable open; get --study
 # and --patient write the files as the mount shows them, byte-identical,
-# and refuse a planted link.
+# and refuse a planted link; on a full disk they say one line and leave no
+# temporary file.
 . "$(dirname "$0")/lib/common.sh"
 [ -n "$CORPUS" ] && [ -d "$CORPUS/real" ] || skip_all "needs the real corpus (../shared/corpus/real) for pydicom's counts"
 D=$CORPUS/real
@@ -22,6 +23,10 @@ done
 # ---- usage ----
 check "a date that is no date is refused" exits_with 2 "needs YYYYMMDD" "$CTL" find "$S" --date 2004-08-26
 check "a month 13 is refused" exits_with 2 "needs YYYYMMDD" "$CTL" find "$S" --birth 19401305
+check "a day 31 in April is refused" exits_with 2 "needs YYYYMMDD" "$CTL" find "$S" --date 20200431
+check "February 30 is refused" exits_with 2 "needs YYYYMMDD" "$CTL" find "$S" --date 20200230-
+check "February 29 of 2021 (not leap) is refused" exits_with 2 "needs YYYYMMDD" "$CTL" find "$S" --birth -20210229
+check "February 29 of 2020 and of 2000 are dates" eval '"$CTL" find "$S" --date 20200229 >/dev/null && "$CTL" find "$S" --birth 20000229 >/dev/null'
 check "a range that ends before it starts is refused" exits_with 2 "ends before it starts" \
 	"$CTL" find "$S" --date 20100101-20000101
 check "an unknown option is refused" exits_with 2 "unknown option '--nmae'" "$CTL" find "$S" --nmae x
@@ -65,6 +70,26 @@ ln -s "$T/evil-target" "$T/out2/patients/$(basename "$(dirname "$(dirname "$path
 check "a link planted below OUT is refused, exit 2" exits_with 2 "not written through" \
 	"$CTL" get "$S" --study "$study" -o "$T/out2"
 check "and nothing was written where it points" [ -z "$(ls -A "$T/evil-target")" ]
+# a full disk: one line naming the file, exit 2, no temporary file left
+# (get writes with a thread per core: only one of them may speak; tried
+# five times, as which thread fails first is a matter of timing)
+full_get() {
+	local i lines
+	for i in 1 2 3 4 5; do
+		mount -t tmpfs -o size=40k dcmfs-test "$T/full" || return 1
+		exits_with 2 "No space left on device" "$CTL" get "$S" --patient "$patient" -o "$T/full/o" ||
+			{ umount "$T/full"; return 1; }
+		lines=$(wc -l <"$T/.exits_with.out")
+		[ -z "$(find "$T/full" -name '.*.dcmfs-*')" ] || { echo "a temporary file is left"; umount "$T/full"; return 1; }
+		umount "$T/full"
+		[ "$lines" = 1 ] || { echo "try $i: $lines lines"; cat "$T/.exits_with.out"; return 1; }
+	done
+}
+if [ "$(id -u)" = 0 ] && mkdir -p "$T/full"; then
+	check "get --patient on a full disk: exit 2, one line, no temporary file (5 tries)" full_get
+else
+	skip "get on a full disk: needs root to mount a small tmpfs"
+fi
 check "an unknown study is one line, exit 2" exits_with 2 "is not in the store" \
 	"$CTL" get "$S" --study 1.2.3.4.5 -o "$T/out3"
 check "--study and --patient together are refused" exits_with 2 "one of" \

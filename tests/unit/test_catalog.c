@@ -809,6 +809,9 @@ static void test_find_studies(void **state)
 	assert_int_equal(find(c, (struct cat_study_filter){ .modality = "MR" }).n, 1);
 	assert_int_equal(find(c, (struct cat_study_filter){ .modality = "CT" }).n, 2);
 	assert_int_equal(find(c, (struct cat_study_filter){ .modality = "CT", .name = "DOE*" }).n, 1);
+	/* a Modality code in lower case finds the upper-case value (both query shapes) */
+	assert_int_equal(find(c, (struct cat_study_filter){ .modality = "ct" }).n, 2);
+	assert_int_equal(find(c, (struct cat_study_filter){ .modality = "cT", .name = "DOE*" }).n, 1);
 	assert_int_equal(find(c, (struct cat_study_filter){ .modality = "US", .name = "DOE^JOHN" }).n, 0);
 	assert_int_equal(find(c, (struct cat_study_filter){ .accession = "A1" }).n, 1);
 	assert_int_equal(find(c, (struct cat_study_filter){ .description = "HEAD" }).n, 1);
