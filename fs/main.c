@@ -71,6 +71,7 @@ struct tstate *tstate_get(struct dcmfs *d)
 		return NULL;
 	}
 	t->sc.ctx = t->ctx;
+	t->sc.cat = t->cat;
 	pthread_setspecific(d->tkey, t);
 	return t;
 }

@@ -280,6 +280,7 @@ static void *prefetch_main(void *arg)
 	struct inst_scratch sc = { .ctx = codec_ctx_new(), .alone = 1 };
 	if (store_catalog(p->store, &cat) || !sc.ctx)
 		goto out;
+	sc.cat = cat;
 	pthread_mutex_lock(&p->m);
 	struct ahead *a;
 	while ((a = next_job(p))) {

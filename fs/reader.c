@@ -38,6 +38,8 @@ struct inst_file {
 	struct slot slot[CACHE_SLOTS];
 	uint64_t clock;
 	atomic_uint_fast64_t decodes;
+	atomic_uint bad_chunk;  /* 1 + a chunk that did not decode, or 0 */
+	atomic_int reported;    /* its log line is written (once per open) */
 };
 
 void inst_file_close(struct inst_file *f)
@@ -86,16 +88,30 @@ static int decode(struct inst_file *f, struct codec_ctx *ctx, uint32_t k, void *
 {
 	int r = instance_decode_chunk(f->in, ctx, k, dst);
 	atomic_fetch_add(&f->decodes, 1);
-	if (r == -EIO) {
-		char where[4400];
-		uint64_t off;
-		uint32_t len;
-		instance_chunk_span(f->in, k, &off, &len);
-		instance_chunk_where(f->in, k, where, sizeof(where));
-		fuse_log(FUSE_LOG_ERR, "dcmfs: instance inode %lld: chunk %u (file offset %llu) does not decode: %s\n",
-			 (long long)instance_id(f->in), k, (unsigned long long)off, where);
-	}
+	if (r == -EIO)  /* logged by the reader's thread, which has a catalogue */
+		atomic_store(&f->bad_chunk, k + 1);
 	return r;
+}
+
+/* One line per open file for a chunk that does not decode: which instance
+ * (the kernel reads a damaged range several times), where, and which file. */
+static void report_damage(struct inst_file *f, struct catalog *cat)
+{
+	unsigned k1 = atomic_load(&f->bad_chunk);
+	if (!k1 || atomic_exchange(&f->reported, 1))
+		return;
+	char where[4400];
+	uint64_t off;
+	uint32_t len;
+	instance_chunk_span(f->in, k1 - 1, &off, &len);
+	instance_chunk_where(f->in, k1 - 1, where, sizeof(where));
+	struct cat_instance row;
+	int64_t id = instance_id(f->in);
+	if (!cat || catalog_instance_row(cat, id, &row))
+		snprintf(row.sop_uid, sizeof(row.sop_uid), "?");
+	fuse_log(FUSE_LOG_ERR, "dcmfs: instance %s (inode %lld): chunk %u (file offset %llu) "
+		 "does not decode: %s\n", row.sop_uid, (long long)id, k1 - 1,
+		 (unsigned long long)off, where);
 }
 
 /* Copy [skip, skip+take) of chunk k into dst if the cache holds it: 1, else 0. */
@@ -447,6 +463,9 @@ int64_t inst_file_read(struct inst_file *f, struct inst_scratch *sc,
 	if (n > size - off)
 		n = (size_t)(size - off);
 	uint32_t k0 = instance_chunk_at(f->in, off), k1 = instance_chunk_at(f->in, off + n - 1);
-	return k1 - k0 < SMALL_READ_CHUNKS ? read_small(f, sc, off, buf, n) :
-	       read_large(f, sc, off, buf, n);
+	int64_t got = k1 - k0 < SMALL_READ_CHUNKS ? read_small(f, sc, off, buf, n) :
+		      read_large(f, sc, off, buf, n);
+	if (got == -EIO)
+		report_damage(f, sc->cat);
+	return got;
 }

@@ -33,6 +33,7 @@ struct inst_scratch {
 	uint8_t *buf;
 	size_t cap;
 	int alone;      /* decode on this thread only (threads that are a pool already) */
+	struct catalog *cat;    /* this thread's, to name a damaged instance in the log */
 };
 
 /* Open instance id (instance_open).  Returns 0 and *out (the caller's, to
@@ -42,7 +43,8 @@ int inst_file_open(struct store *s, struct catalog *cat, int64_t id,
 		   struct inst_file **out);
 uint64_t inst_file_size(const struct inst_file *f);
 /* Read [off, off+n); returns bytes read (short only at end of file) or
- * -EIO when a chunk does not decode (logged with instance and offset), or
+ * -EIO when a chunk does not decode (logged once per open file with the
+ * instance's SOPInstanceUID, the chunk's offset and its pack or blob file), or
  * -ENOMEM.  sc is the calling thread's. */
 int64_t inst_file_read(struct inst_file *f, struct inst_scratch *sc,
 		       uint64_t off, void *buf, size_t n);

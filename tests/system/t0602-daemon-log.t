@@ -54,4 +54,31 @@ check "the log names the instance and the pack" grep -q "instance $uid .*packs/$
 check "log_level=err: no mount or unmount line" fails grep -q "mounted store\|unmounting" "$LOG"
 diag <"$LOG"
 : >"$LOG"
+
+# a damaged chunk in a blob file (a large pixel blob): EIO, and one line
+# that names the instance by its SOPInstanceUID, the chunk and the file,
+# however often the kernel reads the damaged range
+if "$BUILD/dcmfs-gencorpus" --wsi "$T/wsi" --wsi-form native --wsi-tiles 100 --wsi-levels 2 \
+	-q >/dev/null 2>&1 && "$CTL" import -q "$S" "$T/wsi/native-level0.dcm" >/dev/null; then
+	uid=$($PY -c 'import pydicom,sys; print(pydicom.dcmread(sys.argv[1], stop_before_pixels=True).SOPInstanceUID)' \
+		"$T/wsi/native-level0.dcm")
+	bf=$(find "$S/blobs" -type f ! -name '.tmp*' -size +1M | head -1)
+	check "the slide's pixels are in a blob file" [ -n "$bf" ]
+	$PY -c 'import os,sys
+p = sys.argv[1]; o = os.path.getsize(p) // 2
+with open(p, "r+b") as f:
+    f.seek(o); b = f.read(1); f.seek(o); f.write(bytes([b[0] ^ 0x20]))' "$bf"
+	fs_mount_or_bail "$S" "$M" -o ro,log_level=err
+	f=$(find "$M/patients" -name "$uid.dcm")
+	out=$(cat "$f" 2>&1 >/dev/null; cat "$f" 2>&1 >/dev/null)
+	check "reading the damaged slide fails with EIO" eval '[[ "$out" == *"Input/output error"* ]]'
+	check "unmount" fs_umount "$M"
+	check "the log names the instance, the chunk and the blob file" \
+		grep -q "instance $uid (inode [0-9]*): chunk [0-9]* (file offset [0-9]*) does not decode: .*$(basename "$bf")" "$LOG"
+	check "once per open file" [ "$(grep -c "instance $uid" "$LOG")" -le 2 ]
+	diag <"$LOG"
+	: >"$LOG"
+else
+	skip "dcmfs-gencorpus --wsi or its import failed: no slide to damage"
+fi
 done_testing
