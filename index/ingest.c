@@ -1591,9 +1591,13 @@ int ingest_end(struct ingest *ing, struct ingest_totals *t)
 		store_ingest_release(ing->s);   /* every commit is done */
 	int r = ing->first_error;
 	*t = ing->totals;
-	catalog_log_import(ing->writer_cat, ing->totals.started_ns, wall_clock_ns(), t->n_new,
-			   t->n_duplicate, t->n_version, t->n_rejected, t->bytes_in,
-			   t->bytes_stored);
+	/* A session that was offered nothing (a read-write mount whose
+	 * /incoming stayed empty) leaves no row in the import log. */
+	if (t->n_new || t->n_duplicate || t->n_version || t->n_rejected || t->n_failed ||
+	    t->bytes_in)
+		catalog_log_import(ing->writer_cat, ing->totals.started_ns, wall_clock_ns(),
+				   t->n_new, t->n_duplicate, t->n_version, t->n_rejected,
+				   t->bytes_in, t->bytes_stored);
 	ingest_free(ing);
 	return r;
 }
