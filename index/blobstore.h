@@ -166,7 +166,7 @@ int blob_file_parse(const uint8_t *p, size_t len, int check_body,
 
 /* Reads blobs and pack entries; thread-safe.  Pack entries (small blobs,
  * records) are read with pread into a buffer of the view's own; a blob file
- * is read whole into memory, or mapped when it is larger than 32 MiB.
+ * is read whole into memory, or mapped when it is larger than 4 MiB (BLOB_READ_MAX).
  * A view is valid until blob_view_release().
  *
  * At most BLOB_READER_PACKS pack descriptors stay open, however many packs
