@@ -24,7 +24,8 @@ DEBIAN_PACKAGES := build-essential pkg-config libfuse3-dev fuse3 libxxhash-dev \
 	libzstd-dev libsqlite3-dev zlib1g-dev libgdcm-dev libgdcm-tools dcmtk \
 	python3 python3-pydicom libcmocka-dev rsync perl util-linux procps \
 	iproute2 time sqlite3 attr python3-xxhash python3-zstandard libjson-c-dev libssl-dev \
-	python3-numpy libsystemd-dev dpkg-dev lintian
+	python3-numpy libsystemd-dev dpkg-dev lintian \
+	postgresql-15 libpq-dev ceph-mon ceph-osd ceph-common librados-dev
 
 PKGS := fuse3 libzstd sqlite3 zlib libxxhash json-c
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
@@ -109,6 +110,10 @@ $(BUILD)/tests/test_json_out: $(BUILD)/tools/json_out.o $(CLI_OBJ)
 
 $(TEST_TOOLS): $(BUILD)/tests/tools/%: $(BUILD)/tests/tools/%.o $(LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+# The servers' probe links the PostgreSQL and Ceph client libraries (issue 13).
+$(BUILD)/tests/tools/dcmfs-servers-probe.o: CFLAGS += -I$(shell pg_config --includedir 2>/dev/null || echo /usr/include/postgresql)
+$(BUILD)/tests/tools/dcmfs-servers-probe: LDLIBS += -lpq -lrados
 
 # Install what is missing (apt-get update first: a fresh machine's lists may be empty).
 deps:
