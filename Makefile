@@ -24,7 +24,8 @@ DEBIAN_PACKAGES := build-essential pkg-config libfuse3-dev fuse3 libxxhash-dev \
 	libzstd-dev libsqlite3-dev zlib1g-dev libgdcm-dev libgdcm-tools dcmtk \
 	python3 python3-pydicom libcmocka-dev rsync perl util-linux procps \
 	iproute2 time sqlite3 attr python3-xxhash python3-zstandard libjson-c-dev libssl-dev \
-	python3-numpy libsystemd-dev dpkg-dev lintian
+	python3-numpy libsystemd-dev dpkg-dev lintian \
+	postgresql-15 libpq-dev ceph-mon ceph-osd ceph-common librados-dev
 DEBIAN_PACKAGES += samba smbclient gcc-multilib
 # dcmfs-gencorpus --wsi encodes JPEG tiles with libjpeg-turbo; its tests decode them with PIL
 DEBIAN_PACKAGES += libjpeg62-turbo-dev python3-pil
@@ -118,6 +119,10 @@ DEBIAN_PACKAGES += libcharls-dev libopenjph-dev
 CODECBENCH_OBJ := $(patsubst %,$(BUILD)/%.o,$(basename $(wildcard tools/codecbench/*.c tools/codecbench/*.cc)))
 $(BUILD)/dcmfs-codecbench: $(BUILD)/tools/dcmfs-codecbench.o $(CODECBENCH_OBJ) $(LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcharls -lopenjph
+
+# The servers' probe links the PostgreSQL and Ceph client libraries (issue 13).
+$(BUILD)/tests/tools/dcmfs-servers-probe.o: CFLAGS += -I$(shell pg_config --includedir 2>/dev/null || echo /usr/include/postgresql)
+$(BUILD)/tests/tools/dcmfs-servers-probe: LDLIBS += -lpq -lrados
 
 # Install what is missing (apt-get update first: a fresh machine's lists may be empty).
 deps:
