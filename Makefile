@@ -5,6 +5,7 @@
 #   make demo       install missing packages, build, import sample DICOM, mount it
 #   make deps       install the Debian packages building, testing and the demo need
 #   make bench      benchmarks (numbers, not pass/fail)
+#   make bench-scale  the scale benchmark, BENCH_SCALE_N instances (default 1M)
 #   make check SANITIZE=1   the same tests under AddressSanitizer + UBSan
 #   make install    programs, man page and systemd unit under PREFIX (/usr/local)
 #   make fuzz       libFuzzer targets (clang), FUZZ_SECONDS each (default 60)
@@ -23,7 +24,7 @@ DEBIAN_PACKAGES := build-essential pkg-config libfuse3-dev fuse3 libxxhash-dev \
 	libzstd-dev libsqlite3-dev zlib1g-dev libgdcm-dev libgdcm-tools dcmtk \
 	python3 python3-pydicom libcmocka-dev rsync perl util-linux procps \
 	iproute2 time sqlite3 attr python3-xxhash python3-zstandard libjson-c-dev libssl-dev \
-	python3-numpy
+	python3-numpy gnuplot-nox
 
 PKGS := fuse3 libzstd sqlite3 zlib libxxhash json-c
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
@@ -129,6 +130,12 @@ bench: deps
 	$(MAKE) all
 	BUILD=$(abspath $(BUILD)) tools/bench.sh
 
+# the scale benchmark of issue 12 (hours at 10M; see BENCHMARKS.md, Scale):
+# BENCH_SCALE_N, BENCH_SCALE_CORPUS, BENCH_SCALE_DIR (tools/bench/scale.sh)
+bench-scale: deps
+	$(MAKE) all
+	BUILD=$(abspath $(BUILD)) tools/bench/scale.sh
+
 demo: deps
 	$(MAKE) all
 	BUILD=$(abspath $(BUILD)) tools/demo.sh
@@ -202,6 +209,6 @@ uninstall:
 clean:
 	rm -rf build
 
-.PHONY: all deps check bench demo clean install uninstall fuzz fuzz-build fuzz-deps torture
+.PHONY: all deps check bench bench-scale demo clean install uninstall fuzz fuzz-build fuzz-deps torture
 .SECONDARY:
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

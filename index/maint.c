@@ -1176,11 +1176,13 @@ static void totals_add(struct verify_totals *to, const struct verify_totals *fro
 	to->bytes_checked += from->bytes_checked;
 }
 
-/* Checkers: one per core the process may use, at most VERIFY_MAX_WORKERS. */
+/* Checkers: one per online core, at most VERIFY_MAX_WORKERS, or
+ * DCMFS_VERIFY_WORKERS (maint.h). */
 #define VERIFY_MAX_WORKERS 8
 static int verify_workers_wanted(void)
 {
-	long n = sysconf(_SC_NPROCESSORS_ONLN);
+	const char *env = getenv("DCMFS_VERIFY_WORKERS");
+	long n = env && *env ? strtol(env, NULL, 10) : sysconf(_SC_NPROCESSORS_ONLN);
 	return n < 1 ? 1 : n > VERIFY_MAX_WORKERS ? VERIFY_MAX_WORKERS : (int)n;
 }
 
