@@ -44,27 +44,26 @@ else
 fi
 
 # ---- meanwhile: an import, then an rm with gc ----
+# verify_meanwhile WHAT CMD...: CMD in the background (started first), verify
+# of the busy store meanwhile: both succeed, nothing found
+verify_meanwhile() {
+	local what=$1 bp st
+	shift
+	"$@" >"$T/bg.log" 2>&1 &
+	bp=$!
+	CLEANUP_PIDS+=("$bp")
+	sleep 0.3
+	"$CTL" verify "$T/busy" >"$T/busy.txt" 2>&1
+	st=$?
+	wait "$bp"
+	check "$what meanwhile finishes" [ $? = 0 ]
+	check "verify during $what: nothing found (exit $st)" [ "$st" = 0 ]
+	diag <"$T/busy.txt"
+}
 cp -a "$S" "$T/busy"
-"$CTL" import -q "$T/busy" "$T/more/patients" >"$T/import.log" 2>&1 &
-ip=$!
-CLEANUP_PIDS+=("$ip")
-sleep 0.3
-"$CTL" verify "$T/busy" >"$T/busy1.txt" 2>&1
-st=$?
-wait "$ip"
-check "an import meanwhile finishes" [ $? = 0 ]
-check "verify during an import: nothing found (exit $st)" [ "$st" = 0 ]
-diag <"$T/busy1.txt"
+verify_meanwhile "an import" "$CTL" import -q "$T/busy" "$T/more/patients"
 pat=$(sqlite3 "$T/busy/index.db" "SELECT patient_id FROM patients ORDER BY id LIMIT 1")
-( "$CTL" rm "$T/busy" --patient "$pat" && "$CTL" gc "$T/busy" ) >"$T/rm.log" 2>&1 &
-rp=$!
-CLEANUP_PIDS+=("$rp")
-"$CTL" verify "$T/busy" >"$T/busy2.txt" 2>&1
-st=$?
-wait "$rp"
-check "an rm and gc meanwhile finish" [ $? = 0 ]
-check "verify during rm and gc: nothing found (exit $st)" [ "$st" = 0 ]
-diag <"$T/busy2.txt"
+verify_meanwhile "an rm and gc" bash -c '"$1" rm "$2" --patient "$3" && "$1" gc "$2"' - "$CTL" "$T/busy" "$pat"
 
 # ---- damage of several kinds: the same lines, one worker or four ----
 D=$T/damaged
