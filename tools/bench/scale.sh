@@ -99,7 +99,7 @@ printf 'stored_before\tstored_after\tseconds\trate\n' > "$OUT.tsv"
 stored=0 IMPORT_S=0 IMPORT_RSS=0
 while IFS=$'\t' read -r k cnt; do
 	[ -s "$TMP/step$k.lst" ] || continue
-	timed s /usr/bin/time -f %M -o "$TMP/rss" xargs -d '\n' -a "$TMP/step$k.lst" "$CTL" import -q "$STORE"
+	timed s /usr/bin/time -f %M -o "$TMP/rss" xargs -d '\n' -a "$TMP/step$k.lst" "$CTL" import -q "$STORE" >> "$TMP/import.log"
 	rss=$(tail -1 "$TMP/rss")
 	[ "$rss" -gt "$IMPORT_RSS" ] && IMPORT_RSS=$rss
 	IMPORT_S=$(calc "$IMPORT_S + $s" 3)
@@ -190,7 +190,7 @@ probe_series() { # VAR SECONDS: median probe time over a while
 }
 probe > /dev/null
 probe_series PROBE_IDLE 10
-"$CTL" import -q "$STORE" "$FEED/patients" &
+"$CTL" import -q "$STORE" "$FEED/patients" >> "$TMP/import.log" &
 IPID=$!
 t0=$(now)
 sleep 1
