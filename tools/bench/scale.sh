@@ -110,9 +110,13 @@ done < "$TMP/steps.tsv"
 # first and last 10 % of the instances: the steps that make them up
 read -r RATE_FIRST RATE_LAST < <(awk -F'\t' -v total="$TOTAL" 'NR > 1 {
 	mid = ($1 + $2) / 2
+	if (NR == 2) { n1 = $2 - $1; s1 = $3 }      # steps wider than 10 %: the first and last
+	nl = $2 - $1; sl = $3
 	if (mid <= total * 0.1) { fn += $2 - $1; fs += $3 }
 	if (mid >= total * 0.9) { ln += $2 - $1; ls += $3 } }
-	END { printf "%.0f %.0f\n", fs ? fn / fs : 0, ls ? ln / ls : 0 }' "$OUT.tsv")
+	END { if (!fs) { fn = n1; fs = s1 }
+	      if (!ls) { ln = nl; ls = sl }
+	      printf "%.0f %.0f\n", fs ? fn / fs : 0, ls ? ln / ls : 0 }' "$OUT.tsv")
 INDEX_BYTES=$(stat -c %s "$STORE/index.db")
 STORE_BYTES=$(du -sb "$STORE" | cut -f1)
 
