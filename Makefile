@@ -5,6 +5,7 @@
 #   make demo       install missing packages, build, import sample DICOM, mount it
 #   make deps       install the Debian packages building, testing and the demo need
 #   make bench      benchmarks (numbers, not pass/fail)
+#   make bench-scale  the scale benchmark, BENCH_SCALE_N instances (default 1M)
 #   make check SANITIZE=1   the same tests under AddressSanitizer + UBSan
 #   make install    programs, man pages and systemd units under PREFIX (/usr/local)
 #   make deb        a binary Debian package (build/dcmfs_*.deb)
@@ -24,7 +25,7 @@ DEBIAN_PACKAGES := build-essential pkg-config libfuse3-dev fuse3 libxxhash-dev \
 	libzstd-dev libsqlite3-dev zlib1g-dev libgdcm-dev libgdcm-tools dcmtk \
 	python3 python3-pydicom libcmocka-dev rsync perl util-linux procps \
 	iproute2 time sqlite3 attr python3-xxhash python3-zstandard libjson-c-dev libssl-dev \
-	python3-numpy libsystemd-dev dpkg-dev lintian \
+	python3-numpy libsystemd-dev dpkg-dev lintian gnuplot-nox \
 	postgresql-15 libpq-dev ceph-mon ceph-osd ceph-common librados-dev
 DEBIAN_PACKAGES += samba smbclient gcc-multilib
 # dcmfs-gencorpus --wsi encodes JPEG tiles with libjpeg-turbo; its tests decode them with PIL
@@ -145,6 +146,12 @@ bench: deps
 	$(MAKE) all
 	BUILD=$(abspath $(BUILD)) tools/bench.sh
 
+# the scale benchmark of issue 12 (hours at 10M; see BENCHMARKS.md, Scale):
+# BENCH_SCALE_N, BENCH_SCALE_CORPUS, BENCH_SCALE_DIR (tools/bench/scale.sh)
+bench-scale: deps
+	$(MAKE) all
+	BUILD=$(abspath $(BUILD)) tools/bench/scale.sh
+
 demo: deps
 	$(MAKE) all
 	BUILD=$(abspath $(BUILD)) tools/demo.sh
@@ -240,6 +247,6 @@ deb: all
 clean:
 	rm -rf build
 
-.PHONY: all deps check bench demo clean install uninstall deb fuzz fuzz-build fuzz-deps torture
+.PHONY: all deps check bench bench-scale demo clean install uninstall deb fuzz fuzz-build fuzz-deps torture
 .SECONDARY:
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

@@ -45,6 +45,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -287,16 +288,22 @@ static int accept_marker(const char *dir)
 
 /* ---------------- verify ---------------- */
 
+struct verify_shared;
+
+/* One checker: the main thread's, or a worker's (its own connections,
+ * codec and buffer; its problem lines are held until its item is done,
+ * then told in order, see verify_done). */
 struct verify_ctx {
 	struct store *s;
 	struct catalog *cat;        /* the snapshot being checked */
 	struct catalog *fresh;      /* sees commits made since (gc, rm) */
 	struct codec_ctx *codec;
-	maint_problem_fn problem;
-	maint_progress_fn progress;
-	void *arg;
-	struct verify_totals *t;
-	uint64_t done, total;
+	maint_problem_fn problem;   /* verify_hold: into held */
+	void *arg;                  /* this ctx */
+	struct verify_shared *sh;
+	struct verify_totals *t;    /* this checker's own counts, summed at the end */
+	char *held;                 /* problem lines not yet told, each ending in '\0' */
+	size_t held_len, held_cap;
 	uint8_t *buf;
 	size_t cap;
 	char *accepted;             /* DAMAGED.accepted */
@@ -320,11 +327,116 @@ static int verify_buf_reserve(struct verify_ctx *v, size_t n)
 	return 0;
 }
 
+/* What the checkers share: the caller's callbacks (told under lock, one
+ * item's lines together), progress, and the queue of work. */
+enum verify_item_kind { VI_PACK, VI_PACKS_GONE, VI_BLOB, VI_INSTANCE };
+struct verify_item {
+	enum verify_item_kind kind;
+	int64_t id;                 /* VI_INSTANCE */
+	int pack;                   /* VI_PACK: index in packs */
+	int64_t refs;               /* VI_BLOB */
+	struct blob_ref b;
+};
+#define VERIFY_QUEUE 256
+/* Items taken but not yet told, at most: their lines wait to be told in
+ * the order the items were listed (the same order as one checker's). */
+#define VERIFY_WINDOW 4096
+struct verify_told {
+	int done;
+	char *lines;                /* each ending in '\0'; NULL: none */
+	size_t len;
+};
+struct verify_shared {
+	pthread_mutex_t lock;
+	pthread_cond_t more, room;
+	maint_problem_fn problem;
+	maint_progress_fn progress;
+	void *arg;
+	uint64_t done, total;
+	char **packs;               /* sorted names (list_packs) */
+	int npacks;
+	struct verify_item q[VERIFY_QUEUE];
+	size_t head, count;
+	int closed;                 /* no more items come */
+	int err;                    /* a checker failed (-errno): the rest is drained */
+	uint64_t taken, told;       /* items taken off the queue; told, in order */
+	pthread_cond_t window;      /* told moved */
+	struct verify_told slot[VERIFY_WINDOW];   /* item n in slot[n % VERIFY_WINDOW] */
+};
+
 static void progress_add(struct verify_ctx *v, uint64_t n)
 {
-	v->done += n;
-	if (v->progress)
-		v->progress(v->arg, v->done, v->total);
+	struct verify_shared *sh = v->sh;
+	pthread_mutex_lock(&sh->lock);
+	sh->done += n;
+	if (sh->progress)
+		sh->progress(sh->arg, sh->done, sh->total);
+	pthread_mutex_unlock(&sh->lock);
+}
+
+/* A checker's problem line, held until its item is done. */
+static void verify_hold(void *arg, const char *what)
+{
+	struct verify_ctx *v = arg;
+	size_t n = strlen(what) + 1;
+	if (v->held_len + n > v->held_cap) {
+		size_t cap = v->held_cap ? v->held_cap : 4096;
+		while (cap < v->held_len + n)
+			cap *= 2;
+		char *p = realloc(v->held, cap);
+		if (!p) {
+			/* Told now, perhaps between another item's lines. */
+			pthread_mutex_lock(&v->sh->lock);
+			if (v->sh->problem)
+				v->sh->problem(v->sh->arg, what);
+			pthread_mutex_unlock(&v->sh->lock);
+			return;
+		}
+		v->held = p;
+		v->held_cap = cap;
+	}
+	memcpy(v->held + v->held_len, what, n);
+	v->held_len += n;
+}
+
+static void tell_lines(struct verify_shared *sh, const char *lines, size_t len)
+{
+	for (size_t at = 0; at < len; at += strlen(lines + at) + 1)
+		if (sh->problem)
+			sh->problem(sh->arg, lines + at);
+}
+
+/* Tell the lines held now (the main thread, no worker running). */
+static void verify_flush(struct verify_ctx *v)
+{
+	tell_lines(v->sh, v->held, v->held_len);
+	v->held_len = 0;
+}
+
+/* Item seq is done: its lines are told once every item before it is, so
+ * a problem and the instances it affects stay one block and the order is
+ * the listing's whatever the number of checkers. */
+static void verify_done(struct verify_ctx *v, uint64_t seq)
+{
+	struct verify_shared *sh = v->sh;
+	pthread_mutex_lock(&sh->lock);
+	struct verify_told *me = &sh->slot[seq % VERIFY_WINDOW];
+	me->done = 1;
+	if (v->held_len) {
+		me->lines = v->held;    /* handed over: a new buffer next time */
+		me->len = v->held_len;
+		v->held = NULL;
+		v->held_len = v->held_cap = 0;
+	}
+	struct verify_told *next;
+	while ((next = &sh->slot[sh->told % VERIFY_WINDOW])->done) {
+		tell_lines(sh, next->lines, next->len);
+		free(next->lines);
+		*next = (struct verify_told){ 0 };
+		sh->told++;
+		pthread_cond_broadcast(&sh->window);
+	}
+	pthread_mutex_unlock(&sh->lock);
 }
 
 static int say_affected_instance(void *arg, int64_t id, const char *sop, int record)
@@ -539,31 +651,25 @@ static void blob_why(struct store *s, struct catalog *cat, const struct blob_ref
 	}
 }
 
-static int verify_packs(struct verify_ctx *v)
+/* Pack i of the shared list, every entry. */
+static int verify_pack(struct verify_ctx *v, int i)
 {
-	char **names;
-	int n = list_packs(store_dir(v->s), &names);
-	if (n < 0)
-		return n;
-	int r = 0;
-	for (int i = 0; !r && i < n; i++) {
-		char path[4400];
-		snprintf(path, sizeof(path), "%s/packs/%s", store_dir(v->s), names[i]);
-		v->pack_name = names[i];
-		v->newest = i == n - 1;
-		v->growing = pack_writer_alive(names[i]);
-		if (catalog_pack_find(v->cat, names[i], &v->pack_id))
-			v->pack_id = 0;
-		r = pack_walk(path, verify_pack_entry, verify_damaged_range, v);
-		if (r == -ENOENT)
-			r = 0;
-		else if (r < 0) {
-			v->t->problems++;
-			say(v->problem, v->arg, "unreadable: pack %s: %s", names[i], read_error_words(-r));
-			r = 0;
-		}
+	char path[4400];
+	const char *name = v->sh->packs[i];
+	snprintf(path, sizeof(path), "%s/packs/%s", store_dir(v->s), name);
+	v->pack_name = name;
+	v->newest = i == v->sh->npacks - 1;
+	v->growing = pack_writer_alive(name);
+	if (catalog_pack_find(v->cat, name, &v->pack_id))
+		v->pack_id = 0;
+	int r = pack_walk(path, verify_pack_entry, verify_damaged_range, v);
+	if (r == -ENOENT)
+		r = 0;
+	else if (r < 0) {
+		v->t->problems++;
+		say(v->problem, v->arg, "unreadable: pack %s: %s", name, read_error_words(-r));
+		r = 0;
 	}
-	free_names(names, n);
 	return r;
 }
 
@@ -811,6 +917,12 @@ static int verify_instance(void *arg, int64_t id)
 	struct cat_node gone;
 	v->t->instances++;
 	if (catalog_instance_row(v->cat, id, &row)) {
+		/* A worker's snapshot begins a moment after the listing's:
+		 * an instance removed between is not missing. */
+		if (catalog_node(v->fresh, CAT_INSTANCE, id, &gone) == -ENOENT) {
+			v->t->instances--;
+			return 0;
+		}
 		v->t->problems++;
 		say(v->problem, v->arg, "instance inode %lld: no readable row", (long long)id);
 		return 0;
@@ -939,12 +1051,179 @@ static int add_raw_size(void *arg, const struct blob_ref *b, int64_t refs)
 	return 0;
 }
 
+static int verify_item(struct verify_ctx *v, const struct verify_item *it)
+{
+	switch (it->kind) {
+	case VI_PACK: return verify_pack(v, it->pack);
+	case VI_PACKS_GONE: return catalog_each_pack(v->cat, verify_pack_gone, v);
+	case VI_BLOB: return verify_blob(v, &it->b, it->refs);
+	case VI_INSTANCE: return verify_instance(v, it->id);
+	}
+	return 0;
+}
+
+/* A worker: items from the queue until it is closed and empty. */
+static void *verify_worker(void *arg)
+{
+	struct verify_ctx *v = arg;
+	struct verify_shared *sh = v->sh;
+	for (;;) {
+		pthread_mutex_lock(&sh->lock);
+		while (!sh->count && !sh->closed)
+			pthread_cond_wait(&sh->more, &sh->lock);
+		if (!sh->count) {
+			pthread_mutex_unlock(&sh->lock);
+			return NULL;
+		}
+		/* Not too far ahead of the item told last (whose checker is
+		 * busy with it, so this wait ends). */
+		while (sh->taken - sh->told >= VERIFY_WINDOW)
+			pthread_cond_wait(&sh->window, &sh->lock);
+		struct verify_item it = sh->q[sh->head];
+		uint64_t seq = sh->taken++;
+		sh->head = (sh->head + 1) % VERIFY_QUEUE;
+		sh->count--;
+		int failed = sh->err;
+		pthread_cond_signal(&sh->room);
+		pthread_mutex_unlock(&sh->lock);
+		int r = failed ? 0 : verify_item(v, &it);
+		verify_done(v, seq);
+		if (r) {
+			pthread_mutex_lock(&sh->lock);
+			if (!sh->err)
+				sh->err = r;
+			pthread_mutex_unlock(&sh->lock);
+		}
+	}
+}
+
+/* Queue an item (waits for room); the first checker's error stops the
+ * listing that feeds the queue. */
+static int verify_push(struct verify_shared *sh, const struct verify_item *it)
+{
+	pthread_mutex_lock(&sh->lock);
+	while (sh->count == VERIFY_QUEUE && !sh->err)
+		pthread_cond_wait(&sh->room, &sh->lock);
+	int r = sh->err;
+	if (!r) {
+		sh->q[(sh->head + sh->count) % VERIFY_QUEUE] = *it;
+		sh->count++;
+		pthread_cond_signal(&sh->more);
+	}
+	pthread_mutex_unlock(&sh->lock);
+	return r;
+}
+
+static int push_blob(void *arg, const struct blob_ref *b, int64_t refs)
+{
+	struct verify_item it = { .kind = VI_BLOB, .b = *b, .refs = refs };
+	return verify_push(arg, &it);
+}
+
+static int push_instance(void *arg, int64_t id)
+{
+	struct verify_item it = { .kind = VI_INSTANCE, .id = id };
+	return verify_push(arg, &it);
+}
+
+/* A checker's own connections (its snapshot begun now, a moment after the
+ * main one: what changed between is told from damage like any change made
+ * during the run), codec and problem lines. */
+static int verify_ctx_open(struct verify_ctx *v, struct verify_ctx *main_v, struct verify_totals *t)
+{
+	*v = (struct verify_ctx){ .s = main_v->s, .sh = main_v->sh, .t = t, .problem = verify_hold,
+				  .accepted = main_v->accepted, .marker = main_v->marker };
+	v->arg = v;
+	int r = store_catalog(v->s, &v->cat);
+	if (!r)
+		r = store_catalog(v->s, &v->fresh);
+	if (!r && !(v->codec = codec_ctx_new()))
+		r = -ENOMEM;
+	if (!r) {
+		struct cat_totals tot;
+		catalog_exec(v->cat, "BEGIN");
+		catalog_totals(v->cat, &tot);      /* a read: the snapshot starts */
+	}
+	return r;
+}
+
+static void verify_ctx_close(struct verify_ctx *v)
+{
+	if (v->cat) {
+		catalog_exec(v->cat, "COMMIT");
+		catalog_close(v->cat);
+	}
+	catalog_close(v->fresh);
+	codec_ctx_free(v->codec);
+	free(v->buf);
+	free(v->held);
+}
+
+static void totals_add(struct verify_totals *to, const struct verify_totals *from)
+{
+	to->instances += from->instances;
+	to->blobs += from->blobs;
+	to->problems += from->problems;
+	to->pack_entries += from->pack_entries;
+	to->damaged_ranges += from->damaged_ranges;
+	to->accepted_ranges += from->accepted_ranges;
+	to->damaged_bytes += from->damaged_bytes;
+	to->torn_tail += from->torn_tail;
+	to->temporary_files += from->temporary_files;
+	to->orphan_files += from->orphan_files;
+	to->kept_files += from->kept_files;
+	to->unreferenced_blobs += from->unreferenced_blobs;
+	to->bytes_checked += from->bytes_checked;
+}
+
+/* PRAGMA integrity_check on its own connection, beside the workers: on a
+ * large index it takes as long as a good part of the rest.  r: 0, or the
+ * -errno of opening the connection (then it is run on the main one). */
+struct integrity_job {
+	struct store *s;
+	int r, bad;
+	char what[512];
+};
+
+static void *integrity_thread(void *arg)
+{
+	struct integrity_job *j = arg;
+	struct catalog *c;
+	if ((j->r = store_catalog(j->s, &c)))
+		return NULL;
+	j->bad = catalog_integrity_check(c, j->what, sizeof(j->what)) != 0;
+	catalog_close(c);
+	return NULL;
+}
+
+/* Checkers: one per online core, at most VERIFY_MAX_WORKERS, or
+ * DCMFS_VERIFY_WORKERS (maint.h). */
+#define VERIFY_MAX_WORKERS 8
+static int verify_workers_wanted(void)
+{
+	const char *env = getenv("DCMFS_VERIFY_WORKERS");
+	long n = env && *env ? strtol(env, NULL, 10) : sysconf(_SC_NPROCESSORS_ONLN);
+	return n < 1 ? 1 : n > VERIFY_MAX_WORKERS ? VERIFY_MAX_WORKERS : (int)n;
+}
+
 int store_verify(struct store *s, maint_problem_fn problem, maint_progress_fn progress,
 		 void *arg, struct verify_totals *t)
 {
 	memset(t, 0, sizeof(*t));
+	struct verify_shared *sh = calloc(1, sizeof(*sh));
+	if (!sh)
+		return -ENOMEM;
+	pthread_mutex_init(&sh->lock, NULL);
+	pthread_cond_init(&sh->more, NULL);
+	pthread_cond_init(&sh->room, NULL);
+	pthread_cond_init(&sh->window, NULL);
+	sh->problem = problem;
+	sh->progress = progress;
+	sh->arg = arg;
+	/* The main thread lists the work and checks what is left (orphans,
+	 * packs gone); its lines are told as they come. */
 	struct verify_ctx v = { .s = s, .cat = store_main_catalog(s), .problem = problem,
-				.progress = progress, .arg = arg, .t = t };
+				.arg = arg, .t = t, .sh = sh };
 	char marker[4200];
 	if (!marker_path(store_dir(s), marker, sizeof(marker)) && access(marker, F_OK) == 0) {
 		/* Damage the index no longer shows is still damage until it
@@ -955,46 +1234,111 @@ int store_verify(struct store *s, maint_problem_fn problem, maint_progress_fn pr
 		    " and run 'dcmfsctl reindex' again, or accept the loss with 'dcmfsctl gc --force'"
 		    " (gc refuses to run until then)", marker);
 	}
+	struct verify_ctx workers[VERIFY_MAX_WORKERS];
+	struct verify_totals wt[VERIFY_MAX_WORKERS];
+	pthread_t tid[VERIFY_MAX_WORKERS];
+	int nwant = verify_workers_wanted(), nopen = 0, nrun = 0;
+	/* The listing of every blob is sorted by place: on disk past the
+	 * cache, not in memory (170 MB a million instances, and growing). */
+	catalog_exec(store_main_catalog(s), "PRAGMA temp_store=FILE");
 	int r = store_catalog(s, &v.fresh);
 	if (r)
-		return r;
+		goto out;
 	v.accepted = accepted_load(store_dir(s));
 	v.marker = t->marker ? lines_load(store_dir(s), "") : NULL;
 	struct cat_totals tot;
 	catalog_totals(store_main_catalog(s), &tot);
-	catalog_all_blobs(store_main_catalog(s), add_raw_size, &v.total);
-	v.total += tot.logical_bytes;
-	if (!(v.codec = codec_ctx_new())) {
-		catalog_close(v.fresh);
-		free(v.accepted);
-		free(v.marker);
-		return -ENOMEM;
+	catalog_all_blobs(store_main_catalog(s), add_raw_size, &sh->total);
+	sh->total += tot.logical_bytes;
+	if ((sh->npacks = list_packs(store_dir(s), &sh->packs)) < 0) {
+		r = sh->npacks;
+		sh->npacks = 0;
+		goto out;
 	}
-	/* One read transaction: a consistent snapshot while imports go on. */
+	/* One read transaction: a consistent snapshot while imports go on,
+	 * begun by a read now (the workers' must begin after it: they find
+	 * every row it lists). */
 	catalog_exec(store_main_catalog(s), "BEGIN");
-	/* The index's own pages first: a bad page makes rows say anything;
+	catalog_totals(store_main_catalog(s), &tot);
+	/* The index's own pages: a bad page makes rows say anything;
 	 * integrity_check also finds a row whose value no longer matches its
-	 * index entries (a flipped bit in a record offset). */
-	char qc[512];
-	if (catalog_integrity_check(store_main_catalog(s), qc, sizeof(qc))) {
-		t->problems++;
-		say(problem, arg, "index.db fails SQLite's integrity_check: %s; fix: dcmfsctl reindex", qc);
+	 * index entries (a flipped bit in a record offset).  Told after the
+	 * workers' lines. */
+	struct integrity_job ij = { .s = s };
+	pthread_t itid;
+	int ithread = pthread_create(&itid, NULL, integrity_thread, &ij) == 0;
+	if (!ithread)
+		ij.r = -EAGAIN;
+	/* The main thread's lines wait for the workers' (blob files come
+	 * last). */
+	v.problem = verify_hold;
+	v.arg = &v;
+	/* Packs, blobs and instances are checked by the workers, in that
+	 * order as they come off the queue; memory is the queue's and each
+	 * worker's buffer, whatever the store's size. */
+	for (; !r && nopen < nwant; nopen++) {
+		memset(&wt[nopen], 0, sizeof(wt[nopen]));
+		if ((r = verify_ctx_open(&workers[nopen], &v, &wt[nopen])))
+			verify_ctx_close(&workers[nopen]);
 	}
-	r = verify_packs(&v);
+	if (r)
+		nopen--;
+	for (; !r && nrun < nopen; nrun++)
+		if (pthread_create(&tid[nrun], NULL, verify_worker, &workers[nrun]))
+			break;
+	if (!r && !nrun)
+		r = -EAGAIN;
+	for (int i = 0; !r && i < sh->npacks; i++) {
+		struct verify_item it = { .kind = VI_PACK, .pack = i };
+		r = verify_push(sh, &it);
+	}
+	if (!r) {
+		struct verify_item it = { .kind = VI_PACKS_GONE };
+		r = verify_push(sh, &it);
+	}
 	if (!r)
-		r = catalog_each_pack(store_main_catalog(s), verify_pack_gone, &v);
+		r = catalog_all_blobs(store_main_catalog(s), push_blob, sh);
 	if (!r)
-		r = catalog_all_blobs(store_main_catalog(s), verify_blob, &v);
+		r = catalog_instances_under(store_main_catalog(s), 0, 0, push_instance, sh);
+	pthread_mutex_lock(&sh->lock);
+	sh->closed = 1;
+	if (r && !sh->err)
+		sh->err = r;       /* the workers drain the queue unchecked */
+	pthread_cond_broadcast(&sh->more);
+	pthread_mutex_unlock(&sh->lock);
+	for (int i = 0; i < nrun; i++)
+		pthread_join(tid[i], NULL);
 	if (!r)
-		r = catalog_instances_under(store_main_catalog(s), 0, 0, verify_instance, &v);
+		r = sh->err;
+	if (ithread)
+		pthread_join(itid, NULL);
+	if (ij.r)
+		ij.bad = catalog_integrity_check(store_main_catalog(s), ij.what, sizeof(ij.what)) != 0;
+	if (ij.bad) {
+		t->problems++;
+		say(v.problem, v.arg, "index.db fails SQLite's integrity_check: %s; fix: dcmfsctl reindex",
+		    ij.what);
+	}
 	if (!r)
 		r = walk_blob_files(store_dir(s), verify_blob_file, &v);
+	verify_flush(&v);
 	catalog_exec(store_main_catalog(s), "COMMIT");
+out:
+	catalog_exec(store_main_catalog(s), "PRAGMA temp_store=MEMORY");   /* as catalog_open sets it */
+	for (int i = 0; i < nopen; i++) {
+		totals_add(t, &wt[i]);
+		verify_ctx_close(&workers[i]);
+	}
 	catalog_close(v.fresh);
-	codec_ctx_free(v.codec);
-	free(v.buf);
 	free(v.accepted);
 	free(v.marker);
+	free(v.held);
+	free_names(sh->packs, sh->npacks);
+	pthread_cond_destroy(&sh->more);
+	pthread_cond_destroy(&sh->room);
+	pthread_cond_destroy(&sh->window);
+	pthread_mutex_destroy(&sh->lock);
+	free(sh);
 	return r;
 }
 

@@ -80,9 +80,14 @@ struct verify_totals {
  * with the instances it affects; so is each damaged blob file.  Orphans and
  * temporary files are counted, not problems.  Safe to run while imports
  * and gc run: data freed meanwhile is not reported missing.  *t is filled
- * in.  Returns 0, or -ENOMEM or a catalogue -errno when the check could not
- * be done (problems found are not an error of verify itself: t->problems
- * counts them). */
+ * in.  The packs, blobs and instances are checked by one worker thread per
+ * online core (at most 8; DCMFS_VERIFY_WORKERS=N in the environment sets
+ * N), each with its own catalogue connections, in memory bounded by a
+ * queue and a buffer per worker; problems are told in the same order and
+ * words whatever the number of workers (one call at a time).  Returns 0,
+ * or -ENOMEM, -EAGAIN (no thread starts) or a catalogue -errno when the
+ * check could not be done (problems found are not an error of verify
+ * itself: t->problems counts them). */
 int store_verify(struct store *s, maint_problem_fn problem, maint_progress_fn progress,
 		 void *arg, struct verify_totals *t);
 
