@@ -1301,7 +1301,21 @@ static int cmd_get(int argc, char **argv)
 				die("instance '%s' has no version %d (it has %d)", uid, version, n);
 		}
 		char err[600];
-		if (out) {
+		struct stat ost;
+		if (out && lstat(out, &ost) == 0 && S_ISDIR(ost.st_mode))
+			usage_error("get: -o needs a FILE name, not the folder '%s' (get --series writes into a folder)", out);
+		if (out && lstat(out, &ost) == 0 && !S_ISREG(ost.st_mode) && !S_ISLNK(ost.st_mode)) {
+			/* A device, FIFO or socket (/dev/null, a pipe) is written
+			 * into, never replaced by a file renamed over it. */
+			int fd = open(out, O_WRONLY | O_NOCTTY | O_CLOEXEC);
+			if (fd < 0)
+				die("cannot open '%s': %s", out, strerror(errno));
+			if (write_instance(s, store_main_catalog(s), ctx, v[pick].instance_id, fd, out, buf, bufsz,
+					   err, sizeof(err)))
+				die("%s", err);
+			if (close(fd) < 0)
+				die("cannot write '%s': %s", out, strerror(errno));
+		} else if (out) {
 			/* The temporary file goes beside FILE, so the rename is atomic. */
 			char *dcopy = strdup(out), *bcopy = strdup(out);
 			if (!dcopy || !bcopy)

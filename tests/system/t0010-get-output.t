@@ -81,4 +81,22 @@ for v in abc 0 1abc -1; do
 		ok "get --version $v is a usage error (exit 2), nothing written" ||
 		not_ok "get --version $v: exit $rc, $(head -c 200 "$T/err6")"
 done
+# 7. A device or a FIFO as FILE is written into, never replaced: as root,
+# 'get -o /dev/null' renamed a regular file over the machine's /dev/null.
+if mknod "$T/null" c 1 3 2>/dev/null; then
+	"$CTL" get "$S" "$sop" -o "$T/null" 2>"$T/err7"
+	rc=$?
+	[ $rc -eq 0 ] && [ -c "$T/null" ] && ok "get -o onto a character device writes into it, which stays a device" ||
+		not_ok "get -o DEVICE: exit $rc, $([ -c "$T/null" ] || echo 'replaced by a file'), $(cat "$T/err7")"
+else
+	skip "mknod is not allowed here: no device to write into"
+fi
+mkfifo "$T/fifo"
+cat "$T/fifo" >"$T/from-fifo" & reader=$!
+"$CTL" get "$S" "$sop" -o "$T/fifo" 2>"$T/err7"
+rc=$?
+wait "$reader"
+[ $rc -eq 0 ] && [ -p "$T/fifo" ] && cmp -s "$T/from-fifo" "$A" &&
+	ok "get -o onto a FIFO writes the file's bytes into it" ||
+	not_ok "get -o FIFO: exit $rc, $(cat "$T/err7")"
 done_testing
