@@ -433,7 +433,7 @@ static int scan_mapped(int fd, size_t len, struct dcm_info *info, char *err, siz
  * mapped scan steps over every item header, and the kernel maps the cached
  * pages around each one, so a slide of small tiles would count whole in
  * the process's memory.  Instead the first PROBE_BYTES are scanned to find
- * the pixel element, its items are walked with 8-byte reads, and the file
+ * the pixel element, its items are walked with small reads, and the file
  * is scanned again as a stand-in of the same size: an anonymous mapping
  * holding the header and the trailer where they are, and between them
  * items of zeros ending where the real items end, so that only the pages
@@ -449,14 +449,41 @@ static int scan_mapped(int fd, size_t len, struct dcm_info *info, char *err, siz
 #define PROBE_BYTES (1u << 20)
 #define STAND_IN_TRAILER_MAX (16u << 20)
 
-static int walk_items(int fd, uint64_t file_len, uint64_t pos, uint64_t piece,
-		      uint64_t *cuts, int *ncuts, uint64_t *value_end)
+/* Item headers are read through a window: an item that ends within
+ * WALK_WINDOW of the last read brings in a whole window (9 M empty items,
+ * one 8-byte pread each, took 6.4 s for 72 MB), one past it 8 bytes (a
+ * slide of large tiles is not read twice). */
+#define WALK_WINDOW (64u << 10)
+
+struct walk_window {
+	uint8_t *buf;
+	uint64_t off, len;
+};
+
+static int walk_header(int fd, struct walk_window *w, uint64_t file_len, uint64_t pos,
+		       uint8_t h[8])
+{
+	if (pos + 8 > w->off + w->len) {
+		uint64_t n = pos + 8 - (w->off + w->len) < WALK_WINDOW ? WALK_WINDOW : 8;
+		if (n > file_len - pos)
+			n = file_len - pos;
+		int r = pread_full(fd, w->buf, (size_t)n, pos);
+		if (r)
+			return r;
+		w->off = pos, w->len = n;
+	}
+	memcpy(h, w->buf + (pos - w->off), 8);
+	return 0;
+}
+
+static int walk_cut(int fd, struct walk_window *w, uint64_t file_len, uint64_t pos,
+		    uint64_t piece, uint64_t *cuts, int *ncuts, uint64_t *value_end)
 {
 	uint64_t value_start = pos, start = pos;
 	int n = 0;
 	for (;;) {
 		uint8_t h[8];
-		if (file_len - pos < 8 || pread_full(fd, h, 8, pos))
+		if (file_len - pos < 8 || walk_header(fd, w, file_len, pos, h))
 			return 1;
 		uint32_t group = (uint32_t)h[0] | (uint32_t)h[1] << 8;
 		uint32_t elem = (uint32_t)h[2] | (uint32_t)h[3] << 8;
@@ -489,6 +516,17 @@ static int walk_items(int fd, uint64_t file_len, uint64_t pos, uint64_t piece,
 		n--;
 	*ncuts = n;
 	return 0;
+}
+
+static int walk_items(int fd, uint64_t file_len, uint64_t pos, uint64_t piece,
+		      uint64_t *cuts, int *ncuts, uint64_t *value_end)
+{
+	struct walk_window w = { .buf = malloc(WALK_WINDOW), .off = 0, .len = 0 };
+	if (!w.buf)
+		return -ENOMEM;
+	int r = walk_cut(fd, &w, file_len, pos, piece, cuts, ncuts, value_end);
+	free(w.buf);
+	return r;
 }
 
 static int scan_encapsulated(struct item *it, uint64_t piece, uint64_t *cuts, int *ncuts)

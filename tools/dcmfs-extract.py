@@ -687,34 +687,39 @@ def main(argv):
         rel = os.path.join(pat, name_component(info.get("study_uid", b"")),
                            name_component(info.get("series_uid", b"")), name)
         status = "ok"
-        parts = []
-        for h, ordinal, kind, raw in r["segments"]:
-            key = (h, ordinal)
-            try:
-                if key not in cache:
-                    cache.clear()   # one blob kept: consecutive instances share headers
-                    cache[key] = st.blob(h, ordinal, raw)
-                parts.append(cache[key])
-            except KeyError:
-                status = "missing blob %s.%d" % (h.hex(), ordinal)
-                break
-            except Corrupt as e:
-                status = "corrupt blob %s.%d: %s" % (h.hex(), ordinal, e)
-                break
-        data = b"".join(parts)
-        if status == "ok" and len(data) != r["size"]:
-            status = "size %d, record says %d" % (len(data), r["size"])
-        if status == "ok" and verify and xxh128(data) != r["file_hash"]:
+        # Written blob by blob and hashed as it goes: a streamed file of
+        # gigabytes is never held whole (it was: 580 MB for a 200 MB file).
+        part = os.path.join(outdir, ".dcmfs-extract.part")
+        hs = xxhash.xxh3_128()
+        size = 0
+        with open(part, "wb") as f:
+            for h, ordinal, kind, raw in r["segments"]:
+                key = (h, ordinal)
+                try:
+                    if key not in cache:
+                        cache.clear()   # one blob kept: consecutive instances share headers
+                        cache[key] = st.blob(h, ordinal, raw)
+                except KeyError:
+                    status = "missing blob %s.%d" % (h.hex(), ordinal)
+                    break
+                except Corrupt as e:
+                    status = "corrupt blob %s.%d: %s" % (h.hex(), ordinal, e)
+                    break
+                f.write(cache[key])
+                hs.update(cache[key])
+                size += len(cache[key])
+        if status == "ok" and size != r["size"]:
+            status = "size %d, record says %d" % (size, r["size"])
+        if status == "ok" and verify and hs.digest() != r["file_hash"]:
             status = "file hash mismatch"
         if status == "ok":
             path = os.path.join(outdir, rel)
             os.makedirs(os.path.dirname(path), exist_ok=True)
-            with open(path + ".part", "wb") as f:
-                f.write(data)
-            os.replace(path + ".part", path)
+            os.replace(part, path)
             ok += 1
         else:
             bad += 1
+            os.unlink(part)
             log("instance %d (%s): %s" % (r["instance_id"], sop.decode("latin-1"), status))
         manifest.append("\t".join([status, str(r["instance_id"]), str(r["version"]),
                                    str(r["size"]), r["file_hash"].hex(),
