@@ -43,8 +43,15 @@ cp "$T/junk" "$M/incoming/junk.dcm" 2>/dev/null
 fusermount3 -u "$M"
 wait $lpid
 INSIDE
-unshare -m --propagation private bash "$T/inside.sh" "$T" "$S" "$M" "$f" "$DCMFS" "$PY" >"$T/inside.log" 2>&1
-st=$?
+# In a chroot whose / is no mount point (a fresh-machine check) mounts
+# cannot be made private, and a tmpfs on /dev would reach the host: skip.
+if unshare -m --propagation private true 2>"$T/inside.log"; then
+	unshare -m --propagation private bash "$T/inside.sh" "$T" "$S" "$M" "$f" "$DCMFS" "$PY" >"$T/inside.log" 2>&1
+	st=$?
+else
+	echo "no private mount namespace here (a chroot whose / is no mount point?)" >>"$T/inside.log"
+	st=3
+fi
 if [ $st = 3 ]; then
 	skip "no private /dev could be made: $(tail -1 "$T/inside.log")"
 else
