@@ -25,7 +25,7 @@ DEBIAN_PACKAGES := build-essential pkg-config libfuse3-dev fuse3 libxxhash-dev \
 	libzstd-dev libsqlite3-dev zlib1g-dev libgdcm-dev libgdcm-tools dcmtk \
 	python3 python3-pydicom libcmocka-dev rsync perl util-linux procps \
 	iproute2 time sqlite3 attr python3-xxhash python3-zstandard libjson-c-dev libssl-dev \
-	python3-numpy libsystemd-dev dpkg-dev lintian gnuplot-nox \
+	python3-numpy libsystemd-dev systemd man-db dpkg-dev lintian gnuplot-nox \
 	postgresql-15 libpq-dev ceph-mon ceph-osd ceph-common librados-dev
 DEBIAN_PACKAGES += samba smbclient gcc-multilib
 # dcmfs-gencorpus --wsi encodes JPEG tiles with libjpeg-turbo; its tests decode them with PIL
