@@ -23,7 +23,7 @@
 #define BLOB_MAGIC "DCMFSBL1"
 #define BLOB_VERSION 1
 
-#define BLOB_FILE_HEADER (16 + BLOB_HEADER_BYTES + 8 + 8)
+#define BLOB_FILE_HEADER BLOB_FILE_HEADER_BYTES
 /* Blob files up to this size are read, larger ones mapped: a large file
  * stored in pieces (ingest.h) opens as many mappings, never its encoded bytes
  * read into memory whole, and a viewer's first tile of a 30 MB blob does not
@@ -425,20 +425,58 @@ int blob_file_write(const char *store_dir, const struct blob_header *h,
 	return r;
 }
 
+int blob_file_header_why(const uint8_t *hdr, uint64_t file_size, const struct blob_header *want,
+			 char *out, size_t len)
+{
+	size_t ck = 16 + BLOB_HEADER_BYTES + 8;
+	struct blob_header h;
+	if (file_size < BLOB_FILE_HEADER) {
+		snprintf(out, len, "the blob file is shorter (%llu bytes) than its fixed %d-byte header",
+			 (unsigned long long)file_size, (int)BLOB_FILE_HEADER);
+		return 1;
+	}
+	if (memcmp(hdr, BLOB_MAGIC, 8) != 0) {
+		snprintf(out, len, "the blob file does not start with %s (overwritten, or not a blob file)",
+			 BLOB_MAGIC);
+		return 1;
+	}
+	if (get32(hdr + 8) != BLOB_VERSION) {
+		snprintf(out, len, "the blob file has format version %u, which this dcmfs does not know",
+			 get32(hdr + 8));
+		return 1;
+	}
+	if (checksum64(hdr, ck) != get64(hdr + ck)) {
+		snprintf(out, len, "the blob file's header fails its checksum (its first %d bytes changed)",
+			 (int)BLOB_FILE_HEADER);
+		return 1;
+	}
+	blob_header_get(hdr + 16, &h);
+	uint64_t body = file_size - BLOB_FILE_HEADER;
+	if (h.enc_size != body) {
+		snprintf(out, len, "the blob file is %s than its header says (%llu bytes of encoded data; "
+			 "the header says %llu)%s", h.enc_size > body ? "shorter" : "longer",
+			 (unsigned long long)body, (unsigned long long)h.enc_size,
+			 h.enc_size > body ? ": cut short" : "");
+		return 1;
+	}
+	if (want && (memcmp(h.hash, want->hash, HASH_LEN) || h.ordinal != want->ordinal ||
+		     h.raw_size != want->raw_size || h.enc_size != want->enc_size)) {
+		snprintf(out, len, "the blob file's header names another blob than the index expects there");
+		return 1;
+	}
+	return 0;
+}
+
 /* The fixed header of a blob file of file_size bytes: magic, version, its
  * checksum, and an encoded size that fills the rest of the file.  0 and *h
- * set, or -EBADMSG. */
+ * set, or -EBADMSG (blob_file_header_why says why). */
 static int blob_file_header_parse(const uint8_t hdr[BLOB_FILE_HEADER], uint64_t file_size,
 				  struct blob_header *h)
 {
-	if (memcmp(hdr, BLOB_MAGIC, 8) != 0 || get32(hdr + 8) != BLOB_VERSION)
-		return -EBADMSG;
-	size_t ck = 16 + BLOB_HEADER_BYTES + 8;
-	if (checksum64(hdr, ck) != get64(hdr + ck))
+	char why[8];    /* only whether: the reason is for verify */
+	if (blob_file_header_why(hdr, file_size, NULL, why, sizeof(why)))
 		return -EBADMSG;
 	blob_header_get(hdr + 16, h);
-	if (file_size < BLOB_FILE_HEADER || h->enc_size != file_size - BLOB_FILE_HEADER)
-		return -EBADMSG;
 	return 0;
 }
 

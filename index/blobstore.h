@@ -157,6 +157,15 @@ int blob_file_write_tmp_unique(const char *store_dir, const struct blob_header *
  * Returns 0 or -errno / -EBADMSG. */
 int blob_file_read_header(const char *path, struct blob_header *h);
 int blob_file_check(const char *path, int check_body, struct blob_header *h);
+/* Bytes of a blob file's fixed header (magic, version, blob header, body
+ * checksum, header checksum). */
+#define BLOB_FILE_HEADER_BYTES (16 + BLOB_HEADER_BYTES + 8 + 8)
+/* What is wrong with the fixed header hdr (BLOB_FILE_HEADER_BYTES, read
+ * from a file of file_size bytes; anything when the file is shorter), in
+ * words into out, compared with want when not NULL: 1, or 0 when nothing
+ * is wrong with it. */
+int blob_file_header_why(const uint8_t *hdr, uint64_t file_size, const struct blob_header *want,
+			 char *out, size_t len);
 /* Parse a blob file held in memory at p (header check + checksum of the encoded
  * bytes when check_body).  Returns 0 and sets *h, *enc; -EBADMSG on damage. */
 int blob_file_parse(const uint8_t *p, size_t len, int check_body,

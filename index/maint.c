@@ -535,14 +535,6 @@ static const char *read_error_words(int err)
 	}
 }
 
-static uint64_t le64(const uint8_t *p)
-{
-	uint64_t v = 0;
-	for (int i = 7; i >= 0; i--)
-		v = v << 8 | p[i];
-	return v;
-}
-
 static uint32_t le32(const uint8_t *p)
 {
 	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
@@ -552,9 +544,6 @@ static uint32_t le32(const uint8_t *p)
  * (NULL: no index row to hold its header against). */
 static void blob_file_why(const char *path, const struct blob_ref *b, char *out, size_t len)
 {
-	/* "DCMFSBL1", u32 version, u32 0, 40-byte blob header, u64 body
-	 * checksum, u64 checksum of the 64 bytes before it (blobstore.h) */
-	enum { HDR = 16 + BLOB_HEADER_BYTES + 16 };
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	struct stat st;
 	if (fd < 0 || fstat(fd, &st) < 0) {
@@ -564,37 +553,22 @@ static void blob_file_why(const char *path, const struct blob_ref *b, char *out,
 			close(fd);
 		return;
 	}
-	uint8_t h[HDR];
+	uint8_t h[BLOB_FILE_HEADER_BYTES] = {0};
 	uint64_t size = (uint64_t)st.st_size;
-	ssize_t n = size >= HDR ? pread(fd, h, HDR, 0) : 0;
+	ssize_t n = size >= sizeof(h) ? pread(fd, h, sizeof(h), 0) : 0;
+	struct blob_header want;
+	if (b) {
+		memcpy(want.hash, b->hash, HASH_LEN);
+		want.ordinal = b->ordinal;
+		want.raw_size = b->raw_size;
+		want.enc_size = b->enc_size;
+	}
 	if (size == 0)
 		snprintf(out, len, "the blob file is empty");
-	else if (size < HDR)
-		snprintf(out, len, "the blob file is shorter (%llu bytes) than its fixed %d-byte header",
-			 (unsigned long long)size, (int)HDR);
-	else if (n != HDR)
+	else if (size >= sizeof(h) && n != (ssize_t)sizeof(h))
 		snprintf(out, len, "the blob file's header cannot be read: %s",
 			 read_error_words(n < 0 ? errno : EIO));
-	else if (memcmp(h, "DCMFSBL1", 8))
-		snprintf(out, len, "the blob file does not start with DCMFSBL1 (overwritten, or not a blob file)");
-	else if (le32(h + 8) != 1)
-		snprintf(out, len, "the blob file has format version %u, which this dcmfs does not know",
-			 le32(h + 8));
-	else if (checksum64(h, 16 + BLOB_HEADER_BYTES + 8) != le64(h + 16 + BLOB_HEADER_BYTES + 8))
-		snprintf(out, len, "the blob file's header fails its checksum (its first %d bytes changed)",
-			 (int)HDR);
-	else if (le64(h + 48) > size - HDR)
-		snprintf(out, len, "the blob file is shorter than its header says (%llu bytes of encoded"
-			 " data; the header says %llu): cut short", (unsigned long long)(size - HDR),
-			 (unsigned long long)le64(h + 48));
-	else if (le64(h + 48) < size - HDR)
-		snprintf(out, len, "the blob file is longer than its header says (%llu bytes of encoded"
-			 " data; the header says %llu)", (unsigned long long)(size - HDR),
-			 (unsigned long long)le64(h + 48));
-	else if (b && (memcmp(h + 16, b->hash, HASH_LEN) || le32(h + 32) != b->ordinal ||
-		       le64(h + 40) != b->raw_size || le64(h + 48) != b->enc_size))
-		snprintf(out, len, "the blob file's header names another blob than the index expects there");
-	else
+	else if (!blob_file_header_why(h, size, b ? &want : NULL, out, len))
 		snprintf(out, len, "the blob file's encoded bytes fail their checksum (changed on disk)");
 	close(fd);
 }
