@@ -75,13 +75,19 @@ static int write_all(int fd, const void *buf, size_t n, uint64_t off)
 /* Open path read-only and stat it: the descriptor, or -errno. */
 static int open_for_reading(const char *path, struct stat *st)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	/* Non-blocking: a FIFO planted where a data file belongs must not
+	 * hang its reader; it is refused below as damage. */
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
 	if (fd < 0)
 		return -errno;
 	if (fstat(fd, st) < 0) {
 		int e = errno;
 		close(fd);
 		return -e;
+	}
+	if (!S_ISREG(st->st_mode)) {
+		close(fd);
+		return -EBADMSG;
 	}
 	return fd;
 }
@@ -482,13 +488,13 @@ static int blob_file_header_parse(const uint8_t hdr[BLOB_FILE_HEADER], uint64_t 
 
 int blob_file_read_header(const char *path, struct blob_header *h)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	uint8_t hdr[BLOB_FILE_HEADER];
 	struct stat st;
+	int fd = open_for_reading(path, &st);
+	if (fd < 0)
+		return fd;
+	uint8_t hdr[BLOB_FILE_HEADER];
 	ssize_t n = pread(fd, hdr, sizeof(hdr), 0);
-	int r = fstat(fd, &st) < 0 ? -errno : 0;
+	int r = 0;
 	close(fd);
 	if (r)
 		return r;
@@ -680,9 +686,10 @@ static int pack_fd_get(struct blob_reader *br, int64_t id, int *slot)
 	if (r < 0)
 		return r;
 	snprintf(path, sizeof(path), "%s/packs/%s", br->dir, name);
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	struct stat st;
+	int fd = open_for_reading(path, &st);
 	if (fd < 0)
-		return -errno;
+		return fd;
 	*slot = -1;
 	pthread_mutex_lock(&br->lock);
 	/* Another thread may have opened it meanwhile: use theirs. */

@@ -544,7 +544,7 @@ static uint32_t le32(const uint8_t *p)
  * (NULL: no index row to hold its header against). */
 static void blob_file_why(const char *path, const struct blob_ref *b, char *out, size_t len)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);   /* a planted FIFO must not hang */
 	struct stat st;
 	if (fd < 0 || fstat(fd, &st) < 0) {
 		snprintf(out, len, errno == ENOENT ? "the blob file is missing" :
@@ -563,7 +563,9 @@ static void blob_file_why(const char *path, const struct blob_ref *b, char *out,
 		want.raw_size = b->raw_size;
 		want.enc_size = b->enc_size;
 	}
-	if (size == 0)
+	if (!S_ISREG(st.st_mode))
+		snprintf(out, len, "the blob file is not a regular file (a FIFO, device or folder in its place)");
+	else if (size == 0)
 		snprintf(out, len, "the blob file is empty");
 	else if (size >= sizeof(h) && n != (ssize_t)sizeof(h))
 		snprintf(out, len, "the blob file's header cannot be read: %s",
@@ -577,7 +579,7 @@ static void blob_file_why(const char *path, const struct blob_ref *b, char *out,
  * places at payload_off in pack file path. */
 static void pack_entry_why(const char *path, uint64_t payload_off, uint64_t plen, char *out, size_t len)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);   /* a planted FIFO must not hang */
 	struct stat st;
 	if (fd < 0 || fstat(fd, &st) < 0) {
 		snprintf(out, len, errno == ENOENT ? "the pack file is missing" :

@@ -324,4 +324,32 @@ tomb=$(ls "$S/packs" | grep -vxF "$before")
 "$CTL" verify "$S" >/dev/null 2>&1 && [ -n "$tomb" ] && ok "rm writes a pack of tombstones ($tomb); verify exits 0" || not_ok "rm: pack '$tomb'"
 rm -f "$S/packs/$tomb"
 verify_finds "a deleted pack of tombstones" "missing: pack $tomb"
+# 16. A FIFO where a blob file and a pack belong: verify, get and reindex
+# name the damage and never wait on it (they hung before).
+fresh
+read -r fhash ford fid < <(q "SELECT lower(hex(hash)), ordinal, id FROM blobs WHERE pack=0 ORDER BY id LIMIT 1" | tr '|' ' ')
+if [ -n "${fhash:-}" ]; then
+	fuid=$(q "SELECT i.sop_uid FROM segments g JOIN instances i ON i.id=g.instance WHERE g.blob=$fid LIMIT 1")
+	F="$S/blobs/${fhash:0:2}/${fhash:2:2}/$fhash"
+	[ "$ford" = 0 ] || F="$F.$ford"
+	rm -f "$F" && mkfifo "$F"
+	rm -f "$PACK" && mkfifo "$PACK"
+	"$CTL" verify "$S" >"$T/v16.out" 2>&1 &
+	vp=$!
+	for _ in $(seq 200); do kill -0 $vp 2>/dev/null || break; sleep 0.1; done
+	if kill -0 $vp 2>/dev/null; then
+		kill -9 $vp; not_ok "verify with FIFOs for a blob file and a pack still runs after 20 s"
+	else
+		wait $vp; rc=$?
+		[ $rc = 1 ] && grep -q "not a regular file" "$T/v16.out" && grep -q "$fuid" "$T/v16.out" &&
+			ok "verify names a FIFO in a blob file's place, and one in a pack's, and ends (exit 1)" ||
+			{ not_ok "verify with FIFOs: exit $rc"; sed 's/^/# /' "$T/v16.out" | head; }
+	fi
+	timeout 20 "$CTL" get "$S" "$fuid" >/dev/null 2>"$T/get16.err"
+	rc=$?
+	[ $rc != 124 ] && [ $rc != 0 ] && ok "get of its instance fails at once (exit $rc)" ||
+		not_ok "get with a FIFO for its blob file: exit $rc"
+else
+	skip "no blob file in this store"
+fi
 done_testing
