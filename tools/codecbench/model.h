@@ -1,8 +1,9 @@
 /*
  * model.h - dcmfs-codecbench -M: estimates the ratio a residual model would
  * reach on grey images before it is built (model.c says which model), so
- * a codec's next method can be chosen by numbers.  Prints three lines
- * "model ratio, ..."; returns 0, or -1 (no usable image, out of memory).
+ * a codec's next method can be chosen by numbers.  Prints six lines
+ * "model ratio, ..." (three for the JPEG-LS-like model, three for its
+ * decoder-friendly variant); returns 0, or -1 (no usable image, out of memory).
  */
 #ifndef DCMFS_CODECBENCH_MODEL_H
 #define DCMFS_CODECBENCH_MODEL_H
