@@ -27,6 +27,8 @@ enum scratch_slot {
 	S_ESC,          /* escape values */
 	S_ROW,          /* per-row contexts and activities */
 	S_COLOUR,       /* colour differences of a chunk (encoder) */
+	S_HUFF,         /* codec_huff.c: per-sample arrays and streams */
+	S_HUFF_OUT,     /* codec_huff.c: payload (encoder), tables (decoder) */
 	NSCRATCH
 };
 

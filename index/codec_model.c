@@ -525,6 +525,29 @@ static int ctx_unfilter8(uint8_t *out, size_t nr, size_t w, size_t step,
 	return 0;
 }
 
+void codec_model_contexts(const struct pixel_geom *g, const uint8_t *u1,
+			  const uint8_t *u2, uint8_t *ctx, uint16_t *tmp)
+{
+	if (g->bps == 2)
+		contexts16((const uint16_t *)(const void *)u1,
+			   (const uint16_t *)(const void *)u2, g->row_samples,
+			   g->step, ctx, tmp);
+	else
+		contexts8(u1, u2, g->row_samples, g->step, ctx, tmp);
+}
+
+void codec_model_unpredict16(uint16_t *c, const uint16_t *u,
+			     const uint16_t *r, size_t w, size_t step)
+{
+#ifdef __SSE2__
+	if (step == 1) {
+		prefix16(c, u, r, w);
+		return;
+	}
+#endif
+	unpredict_row16(c, u, r, w, step, 0);
+}
+
 int codec_model_scratch(struct codec_ctx *ctx, const struct pixel_geom *g,
 			struct token_streams *s)
 {

@@ -49,4 +49,15 @@ int codec_model_join(const struct pixel_geom *g, uint8_t *pix,
 		     uint64_t raw_off, size_t raw_size, int up,
 		     struct token_streams *s);
 
+/* Activity context (0..NCTX-1, as above) of every sample of a row from
+ * the native rows u1 (above) and u2 (above u1; u1 again on a band's second
+ * row) of g; tmp holds 2 w values.  codec_huff.c takes it as its class. */
+void codec_model_contexts(const struct pixel_geom *g, const uint8_t *u1,
+			  const uint8_t *u2, uint8_t *ctx, uint16_t *tmp);
+
+/* Gradient rebuild of a 16-bit row, as unpredict_row16 (codec_filter.h)
+ * with up 0, vectorised for step 1. */
+void codec_model_unpredict16(uint16_t *c, const uint16_t *u,
+			     const uint16_t *r, size_t w, size_t step);
+
 #endif

@@ -1,0 +1,108 @@
+/*
+ * biashuff.c - the experimental bias-corrected Huffman chunk coder
+ * (index/codec_huff.h) as a reference: every chunk the codec would cut
+ * (whole images up to CHUNK_TARGET, else bands of rows) coded with it
+ * alone, each image's chunks as { u32 payload size, payload } in its own
+ * buffer.  What the coder would add as a chunk method, on the same pixels.
+ */
+#include "refs.h"
+#include "codec_huff.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static struct codec_ctx *bh_ctx;
+
+/* Raw bytes of the chunk at pos of an image of geometry g. */
+static size_t chunk_at(const struct pixel_geom *g, size_t pos, size_t len)
+{
+	size_t n = g->img_bytes <= CHUNK_TARGET ?
+		   CHUNK_TARGET / g->img_bytes * g->img_bytes :
+		   (CHUNK_TARGET / g->row_bytes ? CHUNK_TARGET / g->row_bytes : 1) * g->row_bytes;
+	if (g->img_bytes > CHUNK_TARGET && n > g->img_bytes - pos % g->img_bytes)
+		n = g->img_bytes - pos % g->img_bytes;
+	return n < len - pos ? n : len - pos;
+}
+
+static int geom_of(struct ref_series *s, const struct ref_image *im,
+		   struct pixel_geom *g)
+{
+	if (codec_geom_from_layout(&im->layout, im->pix_len, g)) {
+		snprintf(s->why, sizeof(s->why), "bias-huff: a layout that does not fit the pixels");
+		return -1;
+	}
+	if (!bh_ctx && !(bh_ctx = codec_ctx_new())) {
+		snprintf(s->why, sizeof(s->why), "bias-huff: out of memory");
+		return -1;
+	}
+	return 0;
+}
+
+static int biashuff_encode(struct ref_series *s)
+{
+	for (int i = 0; i < s->n; i++) {
+		struct ref_image *im = &s->im[i];
+		struct pixel_geom g;
+		if (geom_of(s, im, &g))
+			return -1;
+		size_t cap = im->pix_len + im->pix_len / 4 + 4096, len = 0;
+		uint8_t *enc = malloc(cap), *pix = malloc(CHUNK_TARGET + g.row_bytes);
+		im->enc = enc;
+		for (size_t pos = 0, n; enc && pix && pos < im->pix_len; pos += n) {
+			n = chunk_at(&g, pos, im->pix_len);
+			memcpy(pix, im->pix + pos, n);   /* 16-bit samples aligned */
+			const uint8_t *p;
+			size_t pl;
+			if (codec_huff_encode(bh_ctx, &g, pix, pos, n, &p, &pl))
+				break;
+			if (cap - len < pl + 4) {
+				cap = (cap + pl + 4) * 2;
+				uint8_t *more = realloc(enc, cap);
+				if (!more)
+					break;
+				im->enc = enc = more;
+			}
+			memcpy(enc + len, &(uint32_t){ (uint32_t)pl }, 4);
+			memcpy(enc + len + 4, p, pl);
+			len += 4 + pl;
+			im->enc_len = len;
+		}
+		free(pix);
+		if (!enc || im->enc_len != len || (len == 0 && im->pix_len)) {
+			snprintf(s->why, sizeof(s->why), "bias-huff: out of memory");
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static int biashuff_decode(struct ref_series *s, uint8_t *dst)
+{
+	for (int i = 0; i < s->n; i++) {
+		const struct ref_image *im = &s->im[i];
+		struct pixel_geom g;
+		if (geom_of(s, im, &g))
+			return -1;
+		size_t at = 0;
+		for (size_t pos = 0, n; pos < im->pix_len; pos += n) {
+			n = chunk_at(&g, pos, im->pix_len);
+			uint32_t pl;
+			if (im->enc_len - at < 4)
+				goto bad;
+			memcpy(&pl, im->enc + at, 4);
+			if (im->enc_len - at - 4 < pl ||
+			    codec_huff_decode(bh_ctx, &g, im->enc + at + 4, pl, pos, n,
+					      dst + pos) != CODEC_OK)
+				goto bad;
+			at += 4 + pl;
+		}
+		dst += im->pix_len;
+	}
+	return 0;
+bad:
+	snprintf(s->why, sizeof(s->why), "bias-huff: a chunk does not decode");
+	return -1;
+}
+
+const struct ref_codec ref_biashuff = { "bias-huff", biashuff_encode, biashuff_decode };
