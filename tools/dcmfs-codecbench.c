@@ -26,8 +26,8 @@
  * OpenJPH HTJ2K (lossless, real bit depth, a codestream per frame) and a
  * gradient + zstd -1 over the whole series, zstd -1 of each image's
  * bytes, and the experimental bias-corrected Huffman coder on the codec's
- * own chunks (index/codec_huff.h, not a stored method), and prints one
- * line per codec,
+ * own chunks (index/codec_huff.h, not a stored method) alone and as one
+ * more method (per chunk the smaller), and prints one line per codec,
  * ours first, for tools/bench.sh:
  *   ref NAME RATIO ENCODE_MB/s DECODE_MB/s
  *
@@ -549,7 +549,7 @@ int main(int argc, char **argv)
 		if (!all)
 			return 1;
 		const struct ref_codec *list[] = { &ref_jpegls, &ref_htj2k, &ref_gradzstd,
-						   &ref_zstd1, &ref_biashuff };
+						   &ref_zstd1, &ref_biashuff, &ref_biashuff_or_dcmfs };
 		for (size_t k = 0; k < sizeof(list) / sizeof(list[0]); k++)
 			if (bench_ref(list[k], items, n, runs, all, raw))
 				failed = 1;

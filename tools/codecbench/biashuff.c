@@ -39,7 +39,24 @@ static int geom_of(struct ref_series *s, const struct ref_image *im,
 	return 0;
 }
 
-static int biashuff_encode(struct ref_series *s)
+/* The layout of a chunk of n bytes as a blob of its own: whole images as
+ * frames, or a band of rows; a colour plane (planar 1) is a grey image. */
+static void chunk_layout(const struct ref_image *im, const struct pixel_geom *g,
+			 size_t n, struct codec_layout *l)
+{
+	*l = im->layout;
+	if (l->planar)
+		l->samples_per_pixel = 1;
+	l->planar = 0;
+	if (g->img_bytes <= CHUNK_TARGET) {
+		l->frames = (uint32_t)(n / g->img_bytes);
+		return;
+	}
+	l->rows = (uint32_t)(n / g->row_bytes);
+	l->frames = 1;
+}
+
+static int encode_series(struct ref_series *s, int pick)
 {
 	for (int i = 0; i < s->n; i++) {
 		struct ref_image *im = &s->im[i];
@@ -54,17 +71,35 @@ static int biashuff_encode(struct ref_series *s)
 			memcpy(pix, im->pix + pos, n);   /* 16-bit samples aligned */
 			const uint8_t *p;
 			size_t pl;
+			uint8_t *blob = NULL, tag = 0;
 			if (codec_huff_encode(bh_ctx, &g, pix, pos, n, &p, &pl))
 				break;
-			if (cap - len < pl + 4) {
-				cap = (cap + pl + 4) * 2;
-				uint8_t *more = realloc(enc, cap);
-				if (!more)
+			struct codec_layout cl;
+			size_t bl;
+			if (pick) {
+				chunk_layout(im, &g, n, &cl);
+				if (codec_encode(bh_ctx, pix, n, &cl, 1, &blob, &bl))
 					break;
+				if (bl < pl) {
+					p = blob;
+					pl = bl;
+					tag = 1;
+				}
+			}
+			if (cap - len < pl + 5) {
+				cap = (cap + pl + 5) * 2;
+				uint8_t *more = realloc(enc, cap);
+				if (!more) {
+					free(blob);
+					break;
+				}
 				im->enc = enc = more;
 			}
+			if (pick)
+				enc[len++] = tag;
 			memcpy(enc + len, &(uint32_t){ (uint32_t)pl }, 4);
 			memcpy(enc + len + 4, p, pl);
+			free(blob);
 			len += 4 + pl;
 			im->enc_len = len;
 		}
@@ -77,7 +112,7 @@ static int biashuff_encode(struct ref_series *s)
 	return 0;
 }
 
-static int biashuff_decode(struct ref_series *s, uint8_t *dst)
+static int decode_series(struct ref_series *s, uint8_t *dst, int pick)
 {
 	for (int i = 0; i < s->n; i++) {
 		const struct ref_image *im = &s->im[i];
@@ -88,14 +123,19 @@ static int biashuff_decode(struct ref_series *s, uint8_t *dst)
 		for (size_t pos = 0, n; pos < im->pix_len; pos += n) {
 			n = chunk_at(&g, pos, im->pix_len);
 			uint32_t pl;
+			uint8_t tag = 0;
+			if (pick && at < im->enc_len)
+				tag = im->enc[at++];
 			if (im->enc_len - at < 4)
 				goto bad;
 			memcpy(&pl, im->enc + at, 4);
-			if (im->enc_len - at - 4 < pl ||
-			    codec_huff_decode(bh_ctx, &g, im->enc + at + 4, pl, pos, n,
-					      dst + pos) != CODEC_OK)
+			at += 4;
+			if (im->enc_len - at < pl)
 				goto bad;
-			at += 4 + pl;
+			if (tag ? codec_decode_range(bh_ctx, im->enc + at, pl, 0, dst + pos, n) != (int64_t)n :
+			    codec_huff_decode(bh_ctx, &g, im->enc + at, pl, pos, n, dst + pos) != CODEC_OK)
+				goto bad;
+			at += pl;
 		}
 		dst += im->pix_len;
 	}
@@ -105,4 +145,26 @@ bad:
 	return -1;
 }
 
+static int biashuff_encode(struct ref_series *s)
+{
+	return encode_series(s, 0);
+}
+
+static int biashuff_decode(struct ref_series *s, uint8_t *dst)
+{
+	return decode_series(s, dst, 0);
+}
+
+static int either_encode(struct ref_series *s)
+{
+	return encode_series(s, 1);
+}
+
+static int either_decode(struct ref_series *s, uint8_t *dst)
+{
+	return decode_series(s, dst, 1);
+}
+
 const struct ref_codec ref_biashuff = { "bias-huff", biashuff_encode, biashuff_decode };
+const struct ref_codec ref_biashuff_or_dcmfs = { "bias-huff|dcmfs", either_encode,
+						 either_decode };

@@ -52,6 +52,8 @@ extern const struct ref_codec ref_jpegls, ref_htj2k, ref_gradzstd, ref_zstd1;
 /* The experimental bias-corrected Huffman coder (index/codec_huff.h) on
  * the codec's own chunks: a candidate method, not a stored one. */
 extern const struct ref_codec ref_biashuff;
+/* Per chunk the smaller of it and today's codec: it as one more method. */
+extern const struct ref_codec ref_biashuff_or_dcmfs;
 
 /* Bits needed for the largest sample of an image read unsigned (2..16):
  * the real bit depth JPEG-LS is given (it has no signed samples). */
