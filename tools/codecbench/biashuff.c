@@ -2,8 +2,10 @@
  * biashuff.c - the experimental bias-corrected Huffman chunk coder
  * (index/codec_huff.h) as a reference: every chunk the codec would cut
  * (whole images up to CHUNK_TARGET, else bands of rows) coded with it
- * alone, each image's chunks as { u32 payload size, payload } in its own
- * buffer.  What the coder would add as a chunk method, on the same pixels.
+ * alone, each image's chunks as { u32 low half of the chunk's XXH3-64, u32
+ * payload size, payload } in its own buffer (the hash checked at decode,
+ * as today's codec does).  What the coder would add as a chunk method, on
+ * the same pixels.
  */
 #include "refs.h"
 #include "codec_huff.h"
@@ -11,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <xxhash.h>
 
 static struct codec_ctx *bh_ctx;
 
@@ -86,8 +89,8 @@ static int encode_series(struct ref_series *s, int pick)
 					tag = 1;
 				}
 			}
-			if (cap - len < pl + 5) {
-				cap = (cap + pl + 5) * 2;
+			if (cap - len < pl + 9) {
+				cap = (cap + pl + 9) * 2;
 				uint8_t *more = realloc(enc, cap);
 				if (!more) {
 					free(blob);
@@ -97,6 +100,11 @@ static int encode_series(struct ref_series *s, int pick)
 			}
 			if (pick)
 				enc[len++] = tag;
+			if (!tag) {
+				/* the chunk hash today's codec checks at every decode */
+				memcpy(enc + len, &(uint32_t){ (uint32_t)XXH3_64bits(pix, n) }, 4);
+				len += 4;
+			}
 			memcpy(enc + len, &(uint32_t){ (uint32_t)pl }, 4);
 			memcpy(enc + len + 4, p, pl);
 			free(blob);
@@ -124,8 +132,15 @@ static int decode_series(struct ref_series *s, uint8_t *dst, int pick)
 			n = chunk_at(&g, pos, im->pix_len);
 			uint32_t pl;
 			uint8_t tag = 0;
+			uint32_t hash = 0;
 			if (pick && at < im->enc_len)
 				tag = im->enc[at++];
+			if (!tag) {
+				if (im->enc_len - at < 4)
+					goto bad;
+				memcpy(&hash, im->enc + at, 4);
+				at += 4;
+			}
 			if (im->enc_len - at < 4)
 				goto bad;
 			memcpy(&pl, im->enc + at, 4);
@@ -133,7 +148,8 @@ static int decode_series(struct ref_series *s, uint8_t *dst, int pick)
 			if (im->enc_len - at < pl)
 				goto bad;
 			if (tag ? codec_decode_range(bh_ctx, im->enc + at, pl, 0, dst + pos, n) != (int64_t)n :
-			    codec_huff_decode(bh_ctx, &g, im->enc + at, pl, pos, n, dst + pos) != CODEC_OK)
+			    (codec_huff_decode(bh_ctx, &g, im->enc + at, pl, pos, n, dst + pos) != CODEC_OK ||
+			     (uint32_t)XXH3_64bits(dst + pos, n) != hash))
 				goto bad;
 			at += pl;
 		}
