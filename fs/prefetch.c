@@ -62,6 +62,7 @@ struct ahead {
 	int finished;               /* read to its end, or pushed: drop when unpinned */
 	uint64_t pushed_from;       /* the kernel holds [pushed_from, size); 0: nothing */
 	uint64_t read_to;           /* the furthest end a read of it reached */
+	int wanted;                 /* a read waited for its decode */
 };
 
 struct prefetch {
@@ -206,6 +207,7 @@ int prefetch_take(struct prefetch *p, int64_t id, struct prefetch_pin *pin)
 		}
 		if (a->state == S_DECODING) {
 			p->waits++;
+			a->wanted = 1;
 			pthread_cond_wait(&p->changed, &p->m);
 			continue;               /* the slot may be another file's by now */
 		}
@@ -315,8 +317,13 @@ static void *prefetch_main(void *arg)
 		else
 			a->state = S_READY;
 		pthread_cond_broadcast(&p->changed);
-		if (!listed || size <= p->page)
-			continue;       /* a file of one page: its READ takes it */
+		/* A read that came while it was decoding asked the kernel's
+		 * readahead for all its pages (none was pushed yet), and holds
+		 * them locked: that READ fills them; a push would wait for it
+		 * and copy every byte a second time.  A file of one page: its
+		 * READ takes it. */
+		if (!listed || a->wanted || size <= p->page)
+			continue;
 		/* Into the kernel's page cache but for the first page (see the
 		 * top).  (-ENOENT: the kernel forgot the inode meanwhile; fine.) */
 		a->refs++;
