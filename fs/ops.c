@@ -361,7 +361,7 @@ static void dcmfs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 			size_t n = (uint64_t)off >= pin.size ? 0 :
 				   pin.size - (uint64_t)off < size ? (size_t)(pin.size - (uint64_t)off) : size;
 			fuse_reply_buf(req, (const char *)pin.data + (n ? off : 0), n);
-			prefetch_put(d->prefetch, &pin, (uint64_t)off + n >= pin.size);
+			prefetch_put(d->prefetch, &pin, (uint64_t)off + n);
 			return;
 		}
 	}

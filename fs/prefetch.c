@@ -13,8 +13,13 @@
  *
  * Files of a series whose folder was listed (readdirplus made the kernel
  * know their inodes) are also pushed into the kernel's page cache with
- * fuse_lowlevel_notify_store(), so that their reads do not even reach the
- * daemon; their decoded bytes are then dropped here.
+ * fuse_lowlevel_notify_store(), all but their first page: the reader's READ
+ * of that page is the one round trip its file costs (a copy of a page), and
+ * it is what tells us the reader moved on: as any READ from a file's
+ * start, it queues the next files.  (Pushed whole, a series read without
+ * a single READ never hinted again, and every seventh file was decoded by
+ * the reader while the helpers sat idle.)  The bytes are dropped here once
+ * that first page is read.
  *
  * Memory: at most PREFETCH_BYTES of decoded files are held (reserved when
  * a decode starts); a file leaves when a read reaches its end, or, if
@@ -30,6 +35,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "reader.h"
 
@@ -54,12 +60,16 @@ struct ahead {
 	uint64_t seq;               /* when queued: queue order and age */
 	int refs;                   /* pins */
 	int finished;               /* read to its end, or pushed: drop when unpinned */
+	uint64_t pushed_from;       /* the kernel holds [pushed_from, size); 0: nothing */
+	uint64_t read_to;           /* the furthest end a read of it reached */
+	int wanted;                 /* a read waited for its decode */
 };
 
 struct prefetch {
 	struct store *store;
 	struct fuse_session *se;
 	int nthreads;
+	uint64_t page;              /* the kernel's page size */
 	pthread_t th[8];
 	pthread_mutex_t m;          /* guards everything below */
 	pthread_cond_t work;        /* a slot was queued, or stop */
@@ -197,6 +207,7 @@ int prefetch_take(struct prefetch *p, int64_t id, struct prefetch_pin *pin)
 		}
 		if (a->state == S_DECODING) {
 			p->waits++;
+			a->wanted = 1;
 			pthread_cond_wait(&p->changed, &p->m);
 			continue;               /* the slot may be another file's by now */
 		}
@@ -211,11 +222,13 @@ int prefetch_take(struct prefetch *p, int64_t id, struct prefetch_pin *pin)
 	return got;
 }
 
-void prefetch_put(struct prefetch *p, struct prefetch_pin *pin, int finished)
+void prefetch_put(struct prefetch *p, struct prefetch_pin *pin, uint64_t read_end)
 {
 	struct ahead *a = pin->slot;
 	pthread_mutex_lock(&p->m);
-	a->finished |= finished;
+	if (read_end > a->read_to)
+		a->read_to = read_end;
+	a->finished |= a->read_to >= (a->pushed_from ? a->pushed_from : a->size);
 	if (--a->refs == 0 && a->finished)
 		slot_drop(p, a);
 	pthread_mutex_unlock(&p->m);
@@ -304,17 +317,25 @@ static void *prefetch_main(void *arg)
 		else
 			a->state = S_READY;
 		pthread_cond_broadcast(&p->changed);
-		if (!listed)
+		/* A read that came while it was decoding asked the kernel's
+		 * readahead for all its pages (none was pushed yet), and holds
+		 * them locked: that READ fills them; a push would wait for it
+		 * and copy every byte a second time.  A file of one page: its
+		 * READ takes it. */
+		if (!listed || a->wanted || size <= p->page)
 			continue;
-		/* Into the kernel's page cache: the reads then never come here.
-		 * (-ENOENT: the kernel forgot the inode meanwhile; fine.) */
+		/* Into the kernel's page cache but for the first page (see the
+		 * top).  (-ENOENT: the kernel forgot the inode meanwhile; fine.) */
 		a->refs++;
 		pthread_mutex_unlock(&p->m);
-		struct fuse_bufvec bv = FUSE_BUFVEC_INIT(size);
-		bv.buf[0].mem = data;
-		int r = fuse_lowlevel_notify_store(p->se, ino_make(K_INSTANCE, id), 0, &bv, 0);
+		struct fuse_bufvec bv = FUSE_BUFVEC_INIT(size - p->page);
+		bv.buf[0].mem = data + p->page;
+		int r = fuse_lowlevel_notify_store(p->se, ino_make(K_INSTANCE, id), p->page, &bv, 0);
 		pthread_mutex_lock(&p->m);
-		a->finished |= r == 0;
+		if (r == 0) {
+			a->pushed_from = p->page;
+			a->finished |= a->read_to >= p->page;
+		}
 		p->pushed += r == 0;
 		if (--a->refs == 0 && a->finished)
 			slot_drop(p, a);
@@ -334,6 +355,8 @@ struct prefetch *prefetch_start(struct store *s, struct fuse_session *se, int nt
 		return NULL;
 	p->store = s;
 	p->se = se;
+	long page = sysconf(_SC_PAGESIZE);
+	p->page = page > 0 ? (uint64_t)page : 4096;
 	pthread_mutex_init(&p->m, NULL);
 	pthread_cond_init(&p->work, NULL);
 	pthread_cond_init(&p->changed, NULL);

@@ -296,11 +296,12 @@ static int job_unqueue(struct decode_job *j)
 	return found;
 }
 
-/* A request of at most this many chunks (a tile, a small random read) goes
- * whole through the cache: neighbouring tiles share the chunks at their
- * edges (the kernel reads whole pages, which reach into the next and the
- * previous chunk).  Larger requests (1 MiB sequential reads) decode whole
- * chunks straight into the reply. */
+/* A request of at most this many chunks (a tile, a small random read, a
+ * small file read whole) has all its chunks decoded at once; those it needs
+ * only part of go through the cache: neighbouring tiles share the chunks at
+ * their edges (the kernel reads whole pages, which reach into the next and
+ * the previous chunk).  Larger requests (1 MiB sequential reads) hand every
+ * other whole chunk to the pool as they go. */
 #define SMALL_READ_CHUNKS 3
 
 /* Decode job j (unless rc says the read failed already).  A chunk decoded
@@ -335,8 +336,9 @@ static int64_t group_wait(struct job_group *g, int r, size_t done)
 	return r ? r : (int64_t)done;
 }
 
-/* A small read (a tile and the edges of its pages): every chunk it needs
- * decoded at once, all but one on the pool, and kept in the cache. */
+/* A small read (a tile and the edges of its pages, or a whole small file):
+ * every chunk it needs decoded at once, all but one on the pool; the
+ * chunks it needs only part of are kept in the cache. */
 static int64_t read_small(struct inst_file *f, struct inst_scratch *sc,
 			  uint64_t off, uint8_t *dst, size_t n)
 {
@@ -357,6 +359,14 @@ static int64_t read_small(struct inst_file *f, struct inst_scratch *sc,
 			continue;
 		}
 		struct decode_job *j = &jobs[njobs];     /* at most SMALL_READ_CHUNKS */
+		if (skip == 0 && take == len) {
+			/* Wholly inside (a whole small file read at once, or a file
+			 * decoded ahead): straight into the reply, no cache, no copy. */
+			*j = (struct decode_job){ .f = f, .chunk = k, .dst = dst + done, .g = &g };
+			njobs++;
+			done += take;
+			continue;
+		}
 		*j = (struct decode_job){ .f = f, .chunk = k, .len = len, .copy_to = dst + done,
 					  .skip = skip, .take = take, .cap = len, .g = &g };
 		if (!(j->dst = malloc(len)))
