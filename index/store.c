@@ -330,7 +330,7 @@ void store_removals_settle(struct store *s)
 
 int store_tombstone_pack(struct store *s, struct pack_writer **pw)
 {
-	if (s->tomb_pw && pack_writer_size(s->tomb_pw) >= PACK_SIZE_LIMIT) {
+	if (s->tomb_pw && pack_writer_size(s->tomb_pw) >= pack_writer_limit(s->tomb_pw)) {
 		pack_writer_free(s->tomb_pw);
 		s->tomb_pw = NULL;
 	}
