@@ -234,6 +234,59 @@ int pack_writer_truncate(struct pack_writer *pw, uint64_t size)
 	return r;
 }
 
+struct pack_names {
+	char **names;
+	size_t n, cap;
+};
+
+static int add_pack_name(void *arg, const char *path)
+{
+	struct pack_names *pn = arg;
+	const char *base = strrchr(path, '/');
+	base = base ? base + 1 : path;
+	size_t l = strlen(base);
+	if (l < 6 || strcmp(base + l - 5, ".pack"))
+		return 0;
+	if (pn->n == pn->cap) {
+		size_t cap = pn->cap ? pn->cap * 2 : 64;
+		char **nn = realloc(pn->names, cap * sizeof(*nn));
+		if (!nn)
+			return -ENOMEM;
+		pn->names = nn;
+		pn->cap = cap;
+	}
+	if (!(pn->names[pn->n] = strdup(base)))
+		return -ENOMEM;
+	pn->n++;
+	return 0;
+}
+
+static int cmp_pack_names(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+int pack_list(const char *store_dir, char ***out)
+{
+	char path[4096];
+	const char *name;
+	snprintf(path, sizeof(path), "%s/packs/", store_dir);
+	struct datastore *ds = datastore_resolve(path, &name);
+	struct pack_names pn = {0};
+	int r = ds->ops->list(ds, name, add_pack_name, &pn);
+	*out = NULL;
+	if (r) {
+		for (size_t i = 0; i < pn.n; i++)
+			free(pn.names[i]);
+		free(pn.names);
+		return r;
+	}
+	if (pn.n)
+		qsort(pn.names, pn.n, sizeof(*pn.names), cmp_pack_names);
+	*out = pn.names;
+	return (int)pn.n;
+}
+
 /* Which entry formats a walk accepts: a v2 pack holds only v2 entries, a
  * v1 pack only v1 ones; a pack whose file header is damaged either. */
 enum { ACCEPT_V1 = 1, ACCEPT_V2 = 2 };

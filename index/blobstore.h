@@ -127,6 +127,11 @@ int pack_writer_truncate(struct pack_writer *pw, uint64_t size);
  * damaged
  * file header is a range [0, 16) like any other; the entries after it are
  * still read.  cb returns 0 to go on.  Returns 0, a cb value, or -errno. */
+/* The names (under packs/) of every pack, sorted (creation time first:
+ * the last is the newest), wherever the store's data store keeps them.
+ * The count and *names (free each and the array), or -errno. */
+int pack_list(const char *store_dir, char ***names);
+
 typedef int (*pack_entry_cb)(void *arg, int type, const uint8_t *payload,
 			     size_t len, uint64_t payload_off);
 typedef void (*pack_skip_cb)(void *arg, uint64_t start, uint64_t end, int tail);

@@ -160,56 +160,12 @@ static int pack_writer_alive(const char *name)
 	return *end == '\0' && pid != getpid() && pid_alive(pid);
 }
 
-static int cmp_pack_names(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
 /* The pack files of a store, sorted by name (creation time first: the
- * last one is the newest).  Returns the count or -errno. */
+ * last one is the newest), wherever its data store keeps them.  Returns
+ * the count or -errno. */
 static int list_packs(const char *dir, char ***out)
 {
-	char path[4096];
-	snprintf(path, sizeof(path), "%s/packs", dir);
-	*out = NULL;
-	DIR *d = opendir(path);
-	if (!d)
-		return -errno;
-	char **names = NULL;
-	size_t n = 0, cap = 0;
-	struct dirent *e;
-	int r = 0;
-	while ((e = readdir(d))) {
-		size_t l = strlen(e->d_name);
-		if (l < 6 || strcmp(e->d_name + l - 5, ".pack"))
-			continue;
-		if (n == cap) {
-			cap = cap ? cap * 2 : 64;
-			char **nn = realloc(names, cap * sizeof(*nn));
-			if (!nn) {
-				r = -ENOMEM;
-				break;
-			}
-			names = nn;
-		}
-		if (!(names[n] = strdup(e->d_name))) {
-			r = -ENOMEM;
-			break;
-		}
-		n++;
-	}
-	closedir(d);
-	if (n)
-		qsort(names, n, sizeof(*names), cmp_pack_names);
-	*out = names;
-	if (r) {
-		for (size_t i = 0; i < n; i++)
-			free(names[i]);
-		free(names);
-		*out = NULL;
-		return r;
-	}
-	return (int)n;
+	return pack_list(dir, out);
 }
 
 static void free_names(char **names, int n)
@@ -657,7 +613,7 @@ static int verify_pack_gone(void *arg, int64_t id, const char *name)
 	char path[4400];
 	int found = 0;
 	snprintf(path, sizeof(path), "%s/packs/%s", store_dir(v->s), name);
-	if (access(path, F_OK) == 0 || errno != ENOENT)
+	if (data_file_exists(path) != -ENOENT)
 		return 0;
 	catalog_affected(v->cat, id, 0, INT64_MAX, note_found, &found);
 	if (!found) {
@@ -1612,6 +1568,12 @@ int store_reindex(const char *dir, maint_problem_fn problem, maint_progress_fn p
 	memset(t, 0, sizeof(*t));
 	char path[4096], old_index[4200], tmpdir[4200];
 	char **names;
+	/* Blob files are still listed by readdir below: not in RADOS yet. */
+	if (store_dir_data_remote(dir)) {
+		snprintf(err, errlen, "reindex of a store whose data is in RADOS is not built yet:"
+			 " '%s' is left as it is", dir);
+		return -ENOTSUP;
+	}
 	int n = list_packs(dir, &names);
 	if (n < 0) {
 		snprintf(err, errlen, "'%s' is not a dcmfs store: %s", dir, strerror(-n));
@@ -1986,6 +1948,10 @@ int store_gc(struct store *s, int force, struct gc_totals *t, char *err, size_t 
 	memset(t, 0, sizeof(*t));
 	struct gc_ctx g = { .s = s, .t = t };
 	char marker[4200];
+	if (store_data_remote(s)) {
+		snprintf(err, errlen, "gc of a store whose data is in RADOS is not built yet: nothing freed");
+		return -ENOTSUP;
+	}
 	int r = marker_path(store_dir(s), marker, sizeof(marker));
 	if (!r && !force && access(marker, F_OK) == 0) {
 		snprintf(err, errlen, "gc refused: %s lists damage that reindex skipped; a damaged"

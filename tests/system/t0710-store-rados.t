@@ -1,0 +1,67 @@
+#!/bin/bash
+# t0710: a store whose packs and blob files live in a RADOS pool (one-node
+# memstore Ceph, tests/system/lib/ceph.sh): `dcmfsctl init STORE --data
+# rados://...` writes STORE/store.conf and claims the pool; import, get,
+# verify and a read-only mount work on it and give every file back
+# byte-identical; the data is in the pool, not in the folder; what is not
+# built for such a store yet (gc, reindex) refuses and changes nothing;
+# a wrong pool, a bad url and a newer store.conf are refused by name.
+. "$(dirname "$0")/lib/common.sh"
+. "$LIB/ceph.sh"
+need_ceph
+need_samples
+need_fuse
+check "Ceph (one mon, one memstore osd) starts in its own folder" ceph_start dcmfs
+diag "Ceph usable in $CEPH_START_SECONDS s"
+
+S=$T/store
+check "init --data writes a store whose data is in the pool" "$CTL" init "$S" --data "$CEPH_URL"
+check "store.conf says so: format 1, a store id, the url" \
+	eval 'grep -qx "format = 1" "$S/store.conf" && grep -qx "data = $CEPH_URL" "$S/store.conf" &&
+	      grep -qE "^store_id = [0-9a-f]{32}$" "$S/store.conf"'
+check "the pool holds the store's id" \
+	eval '[ "$(ceph_rados get dcmfs-store-id - )" = "$(sed -n "s/^store_id = //p" "$S/store.conf")" ]'
+check "a second store on the same pool is refused, by name" \
+	exits_with 2 "already holds the data of store" "$CTL" init "$T/second" --data "$CEPH_URL"
+check "a url without conf= is refused" exits_with 2 "names no ceph.conf" "$CTL" init "$T/third" --data "rados://dcmfs"
+check "a pool that does not exist is refused" \
+	exits_with 2 "no such pool" "$CTL" init "$T/fourth" --data "rados://nopool?conf=$CEPH_CONF"
+check "a url that is not rados:// is a usage error" exits_with 2 "not a rados://" "$CTL" init "$T/fifth" --data "s3://x"
+
+"$CTL" import -q "$S" "$SAMPLES" >"$T/import.out" 2>"$T/import.err"
+rc=$?
+[ $rc -le 1 ] && ok "import into the RADOS store (exit $rc)" || { not_ok "import exit status $rc"; diag <"$T/import.err"; }
+check "import stored instances" eval '[ "$(instances "$S")" -gt 0 ]'
+diag "$(instances "$S") instances, pool: $(ceph_rados ls | grep -c '^packs/') packs, $(ceph_rados ls | grep '^blobs/' | grep -vc '@') blob files"
+check "the packs and blob files are in the pool" \
+	eval '[ "$(ceph_rados ls | grep -c "^packs/")" -gt 0 ] && [ "$(ceph_rados ls | grep -c "^blobs/")" -gt 0 ]'
+check "and not in the folder" eval '[ -z "$(find "$S/packs" "$S/blobs" -type f)" ]'
+check "no temporary object is left" eval '! ceph_rados ls | grep -q "\.tmp"'
+check "every accepted file reads back byte-identical through get" \
+	$PY "$LIB/roundtrip.py" "$CTL" "$SCAN" "$S" "$SAMPLES"
+check "verify is clean" "$CTL" verify "$S"
+
+M=$T/mnt
+fs_mount_or_bail "$S" "$M" -o ro
+fs_match_originals "$M" "$SAMPLES" >"$T/match.out"
+check "every file of the read-only mount is byte-identical to an original" \
+	eval '[ -s "$T/match.out" ] && ! grep -q "^MISSING" "$T/match.out"'
+check "unmount" fs_umount "$M"
+
+check "gc refuses, saying it is not built for RADOS yet" exits_with 2 "not built yet" "$CTL" gc "$S"
+check "reindex refuses, saying it is not built for RADOS yet" exits_with 2 "not built yet" "$CTL" reindex "$S"
+check "and after both the store still verifies clean" "$CTL" verify "$S"
+
+# Damage in the pool: one byte of a blob file object changed.
+blob=$(ceph_rados ls | grep '^blobs/' | grep -v '@' | head -1)
+ceph_rados get "$blob" "$T/blob.obj"
+printf 'X' | dd of="$T/blob.obj" bs=1 seek=200 conv=notrunc status=none
+ceph_rados put "$blob" "$T/blob.obj"
+check "verify names a damaged blob object (exit 1)" exits_with 1 "blob" "$CTL" verify "$S"
+
+sed -i 's/^format = 1$/format = 2/' "$S/store.conf"
+check "a store.conf of a newer format is refused" exits_with 2 "newer than this dcmfs" "$CTL" stats "$S"
+sed -i 's/^format = 2$/format = 1/' "$S/store.conf"
+ceph_rados rm dcmfs-store-id
+check "a pool that does not hold this store's id is refused" exits_with 2 "wrong pool" "$CTL" stats "$S"
+done_testing
