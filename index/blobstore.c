@@ -144,6 +144,9 @@ int pack_writer_create(const char *store_dir, struct pack_writer **out,
 	struct timespec ts;
 	clock_gettime(CLOCK_REALTIME, &ts);
 	char path[4096];
+	uint8_t hdr[PACK_FILE_HEADER] = {0};
+	memcpy(hdr, PACK_MAGIC, 8);
+	put32(hdr + 8, PACK_VERSION);
 	int r = -EEXIST;
 	for (int attempt = 0; attempt < 100; attempt++) {
 		snprintf(pw->name, sizeof(pw->name), "%016llx-%08x-%02d.pack",
@@ -152,25 +155,12 @@ int pack_writer_create(const char *store_dir, struct pack_writer **out,
 		snprintf(path, sizeof(path), "%s/packs/%s", store_dir, pw->name);
 		const char *name;
 		pw->ds = datastore_resolve(path, &name);
-		r = pw->ds->ops->create(pw->ds, name, &pw->f);
+		r = pw->ds->ops->create(pw->ds, name, hdr, sizeof(hdr), &pw->f);
 		if (r != -EEXIST)
 			break;
 	}
 	if (r < 0) {
 		snprintf(err, errlen, "cannot create pack '%s': %s", path, strerror(-r));
-		free(pw);
-		return r;
-	}
-	uint8_t hdr[PACK_FILE_HEADER] = {0};
-	memcpy(hdr, PACK_MAGIC, 8);
-	put32(hdr + 8, PACK_VERSION);
-	r = pw->ds->ops->append(pw->f, hdr, sizeof(hdr), 0);
-	if (r < 0) {
-		const char *name;
-		datastore_resolve(path, &name);
-		snprintf(err, errlen, "cannot write pack '%s': %s", path, strerror(-r));
-		pw->ds->ops->close(pw->f);
-		pw->ds->ops->remove(pw->ds, name);
 		free(pw);
 		return r;
 	}

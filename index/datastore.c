@@ -81,17 +81,22 @@ static void folder_close(struct ds_file *f)
 	free(ff);
 }
 
-static int folder_create(struct datastore *ds, const char *name, struct ds_file **f)
+static int folder_write_at(int fd, const void *buf, size_t n, uint64_t off);
+
+static int folder_create(struct datastore *ds, const char *name, const void *first, size_t len,
+			 struct ds_file **f)
 {
 	(void)ds;
 	int fd = open(name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
 	if (fd < 0)
 		return -errno;
 	struct folder_file *ff = malloc(sizeof(*ff));
-	if (!ff) {
+	int r = ff ? folder_write_at(fd, first, len, 0) : -ENOMEM;
+	if (r) {
+		free(ff);
 		close(fd);
 		unlink(name);
-		return -ENOMEM;
+		return r;
 	}
 	ff->fd = fd;
 	*f = (struct ds_file *)ff;

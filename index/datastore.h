@@ -42,8 +42,11 @@ struct datastore_ops {
 	 * then callers read. */
 	void *(*map)(struct ds_file *f, uint64_t size);
 	void (*close)(struct ds_file *f);
-	/* Create name, which must not exist (-EEXIST), empty, for appending. */
-	int (*create)(struct datastore *ds, const char *name, struct ds_file **f);
+	/* Create name, which must not exist (-EEXIST), holding its first len
+	 * bytes (a pack's file header: a pack never exists without one), for
+	 * appending after them. */
+	int (*create)(struct datastore *ds, const char *name, const void *first, size_t len,
+		      struct ds_file **f);
 	/* Append: off is the current end.  0 or -errno. */
 	int (*append)(struct ds_file *f, const void *buf, size_t len, uint64_t off);
 	/* Cut back to size; durable when asked. */

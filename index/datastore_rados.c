@@ -206,13 +206,17 @@ static void rds_close(struct ds_file *file)
 	file_free(f);
 }
 
-static int rds_create(struct datastore *ds, const char *name, struct ds_file **out)
+static int rds_create(struct datastore *ds, const char *name, const void *first, size_t len,
+		      struct ds_file **out)
 {
 	struct rados_store *rs = RS(ds);
 	rados_write_op_t op = rados_create_write_op();
 	if (!op)
 		return -ENOMEM;
+	/* One operation: the object never exists without its first bytes. */
 	rados_write_op_create(op, LIBRADOS_CREATE_EXCLUSIVE, NULL);
+	if (len)
+		rados_write_op_write(op, first, len, 0);
 	int r = rados_write_op_operate(op, rs->io, name, NULL, 0);
 	rados_release_write_op(op);
 	if (r < 0)
@@ -224,6 +228,7 @@ static int rds_create(struct datastore *ds, const char *name, struct ds_file **o
 	}
 	f->writer = 1;
 	f->blob = 0;            /* a pack (or the store id): one object */
+	f->flushed = len;
 	pthread_mutex_lock(&rs->lock);
 	f->next = rs->writers;
 	if (rs->writers)

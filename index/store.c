@@ -58,7 +58,7 @@ static const char *const store_dirs[] = { "packs", "blobs", "shares", "spool" };
 static int data_claim(struct datastore *ds, const char *url, const char *id, char *err, size_t errlen)
 {
 	struct ds_file *f;
-	int r = ds->ops->create(ds, STORE_ID_OBJECT, &f);
+	int r = ds->ops->create(ds, STORE_ID_OBJECT, id, strlen(id), &f);
 	if (r == -EEXIST) {
 		char other[STORE_ID_HEX + 1] = "";
 		uint64_t size;
@@ -71,12 +71,8 @@ static int data_claim(struct datastore *ds, const char *url, const char *id, cha
 			 " its own", url, other);
 		return r;
 	}
-	if (!r) {
-		r = ds->ops->append(f, id, strlen(id), 0);
-		ds->ops->close(f);      /* writes it out */
-		if (!r)
-			r = ds->ops->sync(ds, STORE_ID_OBJECT);
-	}
+	if (!r)
+		ds->ops->close(f);
 	if (r)
 		snprintf(err, errlen, "cannot write to '%s': %s", url, strerror(-r));
 	return r;

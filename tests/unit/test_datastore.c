@@ -277,9 +277,17 @@ static void test_create_exclusive(void **state)
 	const char *name;
 	struct datastore *ds = datastore_resolve(path, &name);
 	struct ds_file *a, *b;
-	assert_int_equal(ds->ops->create(ds, name, &a), 0);
-	assert_int_equal(ds->ops->create(ds, name, &b), -EEXIST);
+	assert_int_equal(ds->ops->create(ds, name, "first", 5, &a), 0);
+	assert_int_equal(ds->ops->create(ds, name, "other", 5, &b), -EEXIST);
 	ds->ops->close(a);
+	/* the first bytes are there at once, without a sync */
+	uint64_t size;
+	char got[8] = "";
+	assert_int_equal(ds->ops->open_read(ds, name, &b, &size), 0);
+	assert_int_equal(size, 5);
+	assert_int_equal(ds->ops->pread(b, got, 5, 0), 5);
+	assert_memory_equal(got, "first", 5);
+	ds->ops->close(b);
 	assert_int_equal(ds->ops->remove(ds, name), 0);
 }
 
