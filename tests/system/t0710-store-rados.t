@@ -3,7 +3,8 @@
 # memstore Ceph, tests/system/lib/ceph.sh): `dcmfsctl init STORE --data
 # rados://...` writes STORE/store.conf and claims the pool; import, get,
 # verify and a read-only mount work on it and give every file back
-# byte-identical; the data is in the pool, not in the folder; what is not
+# byte-identical, and so does the admin mount's /incoming (and its rm); the
+# data is in the pool, not in the folder; what is not
 # built for such a store yet (gc, reindex) refuses and changes nothing;
 # a wrong pool, a bad url and a newer store.conf are refused by name.
 . "$(dirname "$0")/lib/common.sh"
@@ -27,6 +28,23 @@ check "a url without conf= is refused" exits_with 2 "names no ceph.conf" "$CTL" 
 check "a pool that does not exist is refused" \
 	exits_with 2 "no such pool" "$CTL" init "$T/fourth" --data "rados://nopool?conf=$CEPH_CONF"
 check "a url that is not rados:// is a usage error" exits_with 2 "not a rados://" "$CTL" init "$T/fifth" --data "s3://x"
+
+# The admin (read-write) mount: files copied into /incoming are stored in
+# the pool and read back; rm through the mount removes one.
+if [ -n "$CT_SERIES" ]; then
+	fs_mount_or_bail "$S" "$T/rw"
+	check "cp of a CT series into the mount's /incoming succeeds" cp -r "$CT_SERIES" "$T/rw/incoming/"
+	fs_match_originals "$T/rw/patients" "$CT_SERIES" >"$T/rw.match"
+	check "the series shows under /patients, every file byte-identical" \
+		eval '[ "$(grep -vc "^MISSING" "$T/rw.match")" = "$(ls "$CT_SERIES" | wc -l)" ] && ! grep -q "^MISSING" "$T/rw.match"'
+	first=$(head -1 "$T/rw.match" | cut -f1)
+	check "rm of one file through the mount" rm "$first"
+	check "it is gone" eval '[ ! -e "$first" ] && [ "$(instances "$S")" = "$(($(ls "$CT_SERIES" | wc -l) - 1))" ]'
+	check "unmount the admin mount" fs_umount "$T/rw"
+	check "verify is clean after the admin mount" "$CTL" verify "$S"
+else
+	skip "no CT series in the corpus: the admin mount is not tried"
+fi
 
 "$CTL" import -q "$S" "$SAMPLES" >"$T/import.out" 2>"$T/import.err"
 rc=$?
