@@ -1569,10 +1569,12 @@ int store_reindex(const char *dir, maint_problem_fn problem, maint_progress_fn p
 	char path[4096], old_index[4200], tmpdir[4200];
 	char **names;
 	/* Blob files are still listed by readdir below: not in RADOS yet. */
-	if (store_dir_data_remote(dir)) {
-		snprintf(err, errlen, "reindex of a store whose data is in RADOS is not built yet:"
-			 " '%s' is left as it is", dir);
-		return -ENOTSUP;
+	int remote = store_dir_data_remote(dir);
+	if (remote) {
+		snprintf(err, errlen, remote < 0 ? "reindex refused: '%s/store.conf' does not read"
+			 " (run 'dcmfsctl stats %s' to see why)" : "reindex of a store whose data is in"
+			 " RADOS is not built yet: '%s' is left as it is", dir, dir);
+		return remote < 0 ? remote : -ENOTSUP;
 	}
 	int n = list_packs(dir, &names);
 	if (n < 0) {
