@@ -477,6 +477,19 @@ int blob_file_remove(const char *path)
 	return ds->ops->remove(ds, name);
 }
 
+int data_file_read(const char *path, void *buf, size_t len, uint64_t off, uint64_t *size,
+		   int64_t *got)
+{
+	struct datastore *ds;
+	struct ds_file *f;
+	int r = data_open(path, &ds, &f, size);
+	if (r < 0)
+		return r;
+	*got = off < *size ? ds->ops->pread(f, buf, len, off) : 0;
+	ds->ops->close(f);
+	return 0;
+}
+
 int data_file_exists(const char *path)
 {
 	const char *name;

@@ -163,6 +163,12 @@ int blob_file_publish(const char *tmp);
 int blob_file_remove(const char *path);
 /* 0 when the pack or blob file at path exists, -ENOENT, -errno. */
 int data_file_exists(const char *path);
+/* Open the pack or blob file at path wherever it is and read up to len
+ * bytes at off: 0 with *size (the file's) and *got (bytes read, short past
+ * the end, or the read's -errno); or the open's -errno (-EBADMSG: not a
+ * regular file).  For verify's words about damage. */
+int data_file_read(const char *path, void *buf, size_t len, uint64_t off, uint64_t *size,
+		   int64_t *got);
 /* As blob_file_write_tmp, named <path>.tmp<pid>-<n> with n unique in the
  * process: pieces of a large file are written by several threads before
  * the writer decides on them, and two may have the same content.  Publish

@@ -500,18 +500,16 @@ static uint32_t le32(const uint8_t *p)
  * (NULL: no index row to hold its header against). */
 static void blob_file_why(const char *path, const struct blob_ref *b, char *out, size_t len)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);   /* a planted FIFO must not hang */
-	struct stat st;
-	if (fd < 0 || fstat(fd, &st) < 0) {
-		snprintf(out, len, errno == ENOENT ? "the blob file is missing" :
-			 "the blob file cannot be opened: %s", read_error_words(errno));
-		if (fd >= 0)
-			close(fd);
+	/* Through the data store: a file, or an object of a RADOS pool. */
+	uint8_t h[BLOB_FILE_HEADER_BYTES] = {0};
+	uint64_t size = 0;
+	int64_t n = 0;
+	int r = data_file_read(path, h, sizeof(h), 0, &size, &n);
+	if (r < 0 && r != -EBADMSG) {
+		snprintf(out, len, r == -ENOENT ? "the blob file is missing" :
+			 "the blob file cannot be opened: %s", read_error_words(-r));
 		return;
 	}
-	uint8_t h[BLOB_FILE_HEADER_BYTES] = {0};
-	uint64_t size = (uint64_t)st.st_size;
-	ssize_t n = size >= sizeof(h) ? pread(fd, h, sizeof(h), 0) : 0;
 	struct blob_header want;
 	if (b) {
 		memcpy(want.hash, b->hash, HASH_LEN);
@@ -519,41 +517,40 @@ static void blob_file_why(const char *path, const struct blob_ref *b, char *out,
 		want.raw_size = b->raw_size;
 		want.enc_size = b->enc_size;
 	}
-	if (!S_ISREG(st.st_mode))
+	if (r == -EBADMSG)
 		snprintf(out, len, "the blob file is not a regular file (a FIFO, device or folder in its place)");
 	else if (size == 0)
 		snprintf(out, len, "the blob file is empty");
-	else if (size >= sizeof(h) && n != (ssize_t)sizeof(h))
+	else if (size >= sizeof(h) && n != (int64_t)sizeof(h))
 		snprintf(out, len, "the blob file's header cannot be read: %s",
-			 read_error_words(n < 0 ? errno : EIO));
+			 read_error_words(n < 0 ? (int)-n : EIO));
 	else if (!blob_file_header_why(h, size, b ? &want : NULL, out, len))
 		snprintf(out, len, "the blob file's encoded bytes fail their checksum (changed on disk)");
-	close(fd);
 }
 
 /* What is wrong with the pack entry whose payload of plen bytes the index
  * places at payload_off in pack file path. */
 static void pack_entry_why(const char *path, uint64_t payload_off, uint64_t plen, char *out, size_t len)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);   /* a planted FIFO must not hang */
-	struct stat st;
-	if (fd < 0 || fstat(fd, &st) < 0) {
-		snprintf(out, len, errno == ENOENT ? "the pack file is missing" :
-			 "the pack file cannot be opened: %s", read_error_words(errno));
-		if (fd >= 0)
-			close(fd);
+	uint64_t size = 0, start = payload_off - PACK_ENTRY_HEADER;
+	uint8_t h[PACK_ENTRY_HEADER];
+	int64_t n = 0;
+	/* Through the data store: a file, or an object of a RADOS pool. */
+	int r = data_file_read(path, h, sizeof(h), start, &size, &n);
+	if (r < 0) {
+		snprintf(out, len, r == -ENOENT ? "the pack file is missing" : r == -EBADMSG ?
+			 "the pack file is not a regular file (a FIFO, device or folder in its place)" :
+			 "the pack file cannot be opened: %s", read_error_words(-r));
 		return;
 	}
-	uint64_t size = (uint64_t)st.st_size, start = payload_off - PACK_ENTRY_HEADER;
-	uint8_t h[PACK_ENTRY_HEADER];
 	if (payload_off < PACK_FILE_HEADER + PACK_ENTRY_HEADER)
 		snprintf(out, len, "the index places it inside the pack's file header (its row is damaged)");
 	else if (payload_off + plen > size)
 		snprintf(out, len, "the pack file ends (at byte %llu) before the entry does (at byte %llu):"
 			 " the pack was cut short", (unsigned long long)size,
 			 (unsigned long long)(payload_off + plen));
-	else if (pread(fd, h, sizeof(h), (off_t)start) != (ssize_t)sizeof(h))
-		snprintf(out, len, "the entry's header cannot be read: %s", read_error_words(errno ? errno : EIO));
+	else if (n != (int64_t)sizeof(h))
+		snprintf(out, len, "the entry's header cannot be read: %s", read_error_words(n < 0 ? (int)-n : EIO));
 	else if (le32(h) != 0x32454b50 && le32(h) != 0x31454b50)
 		snprintf(out, len, "no pack entry starts at byte %llu, where the index says one does"
 			 " (overwritten there)", (unsigned long long)start);
@@ -562,7 +559,6 @@ static void pack_entry_why(const char *path, uint64_t payload_off, uint64_t plen
 			 (unsigned long long)start);
 	else
 		snprintf(out, len, "the entry's bytes fail their checksum (changed on disk)");
-	close(fd);
 }
 
 /* Why blob b does not read (err from store_blob_view), in words. */

@@ -79,7 +79,8 @@ blob=$(ceph_rados ls | grep '^blobs/' | grep -v '@' | head -1)
 ceph_rados get "$blob" "$T/blob.obj"
 printf 'X' | dd of="$T/blob.obj" bs=1 seek=200 conv=notrunc status=none
 ceph_rados put "$blob" "$T/blob.obj"
-check "verify names a damaged blob object (exit 1)" exits_with 1 "blob" "$CTL" verify "$S"
+check "verify names a damaged blob object, in words (exit 1)" \
+	exits_with 1 "encoded bytes fail their checksum" "$CTL" verify "$S"
 
 # kill -9 during an import, into a second store (its own pool): what the
 # cluster acknowledged before the catalogue committed is all there.
