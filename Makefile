@@ -50,6 +50,8 @@ CXXFLAGS ?= -O2 -g
 CXXFLAGS += -std=c++14 -Wall -Wextra -Werror -D_GNU_SOURCE -D_FILE_OFFSET_BITS=64 \
 	-Iindex $(GDCM_CFLAGS) $(SANFLAGS) -MMD -MP
 LDLIBS += $(GDCM_LIBS) -lcrypto -lstdc++
+# A store's data in a RADOS pool (index/datastore_rados.c): librados-dev
+LDLIBS += -lrados
 
 INDEX_SRC := $(wildcard index/*.c)
 INDEX_CXX_SRC := $(wildcard index/*.cc)

@@ -3,6 +3,7 @@
  * All integers are little endian (x86-64 and arm64 hosts).
  */
 #include "blobstore.h"
+#include "datastore.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -55,48 +56,82 @@ static void blob_header_get(const uint8_t *p, struct blob_header *h)
 	h->enc_size = get64(p + 32);
 }
 
-static int write_all(int fd, const void *buf, size_t n, uint64_t off)
+/* Open path (wherever its data store keeps it) for reading: 0 and *ds,
+ * *f, *size, or -errno (-EBADMSG: not a regular file). */
+static int data_open(const char *path, struct datastore **ds, struct ds_file **f,
+		     uint64_t *size)
 {
-	const uint8_t *p = buf;
-	while (n) {
-		ssize_t w = pwrite(fd, p, n, (off_t)off);
-		if (w < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		p += w;
-		n -= (size_t)w;
-		off += (uint64_t)w;
-	}
-	return 0;
+	const char *name;
+	*ds = datastore_resolve(path, &name);
+	return (*ds)->ops->open_read(*ds, name, f, size);
 }
 
-/* Open path read-only and stat it: the descriptor, or -errno. */
-static int open_for_reading(const char *path, struct stat *st)
+/* All of an open file's size bytes, mapped when the data store maps and
+ * map is set (-1: when it is larger than BLOB_READ_MAX) (*mapped = 1,
+ * munmap to undo), else read into memory (free).
+ * NULL with errno set on failure. */
+static uint8_t *data_load(struct datastore *ds, struct ds_file *f, uint64_t size, int map,
+			  int *mapped)
 {
-	/* Non-blocking: a FIFO planted where a data file belongs must not
-	 * hang its reader; it is refused below as damage. */
-	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-	if (fd < 0)
-		return -errno;
-	if (fstat(fd, st) < 0) {
-		int e = errno;
-		close(fd);
-		return -e;
+	*mapped = 0;
+	if (map < 0)    /* map only what is too large to read */
+		map = size > BLOB_READ_MAX;
+	if (map && ds->ops->map) {
+		uint8_t *p = ds->ops->map(f, size);
+		if (p)
+			*mapped = 1;
+		return p;
 	}
-	if (!S_ISREG(st->st_mode)) {
-		close(fd);
-		return -EBADMSG;
+	uint8_t *p = malloc(size ? (size_t)size : 1);
+	if (!p) {
+		errno = ENOMEM;
+		return NULL;
 	}
-	return fd;
+	int64_t n = ds->ops->pread(f, p, (size_t)size, 0);
+	if (n != (int64_t)size) {
+		free(p);
+		errno = n < 0 ? (int)-n : EIO;
+		return NULL;
+	}
+	return p;
+}
+
+/* All of the file at path, as data_load (map or read): 0 and *p, *len,
+ * *mapped (undo with data_unload), -EBADMSG when it is shorter than
+ * min_len, or -errno. */
+static int data_load_path(const char *path, int map, uint64_t min_len, uint8_t **p,
+			  uint64_t *len, int *mapped)
+{
+	struct datastore *ds;
+	struct ds_file *f;
+	int r = data_open(path, &ds, &f, len);
+	if (r < 0)
+		return r;
+	*p = NULL;
+	*mapped = 0;
+	if (*len < min_len)
+		r = -EBADMSG;
+	else if (*len && !(*p = data_load(ds, f, *len, map, mapped)))
+		r = -errno;
+	ds->ops->close(f);
+	return r;
+}
+
+static void data_unload(uint8_t *p, uint64_t len, int mapped)
+{
+	if (mapped)
+		munmap(p, (size_t)len);
+	else
+		free(p);
 }
 
 /* ---------------- packs ---------------- */
 
 struct pack_writer {
-	int fd;
+	struct datastore *ds;
+	struct ds_file *f;
 	uint64_t size;
+	uint64_t limit;
 	char name[64];
 };
 
@@ -109,33 +144,28 @@ int pack_writer_create(const char *store_dir, struct pack_writer **out,
 	struct timespec ts;
 	clock_gettime(CLOCK_REALTIME, &ts);
 	char path[4096];
+	uint8_t hdr[PACK_FILE_HEADER] = {0};
+	memcpy(hdr, PACK_MAGIC, 8);
+	put32(hdr + 8, PACK_VERSION);
+	int r = -EEXIST;
 	for (int attempt = 0; attempt < 100; attempt++) {
 		snprintf(pw->name, sizeof(pw->name), "%016llx-%08x-%02d.pack",
 			 (unsigned long long)ts.tv_sec * 1000000000ull + (unsigned long long)ts.tv_nsec,
 			 (unsigned)getpid(), attempt);
 		snprintf(path, sizeof(path), "%s/packs/%s", store_dir, pw->name);
-		pw->fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-		if (pw->fd >= 0 || errno != EEXIST)
+		const char *name;
+		pw->ds = datastore_resolve(path, &name);
+		r = pw->ds->ops->create(pw->ds, name, hdr, sizeof(hdr), &pw->f);
+		if (r != -EEXIST)
 			break;
 	}
-	if (pw->fd < 0) {
-		int e = errno;
-		snprintf(err, errlen, "cannot create pack '%s': %s", path, strerror(e));
-		free(pw);
-		return -e;
-	}
-	uint8_t hdr[PACK_FILE_HEADER] = {0};
-	memcpy(hdr, PACK_MAGIC, 8);
-	put32(hdr + 8, PACK_VERSION);
-	int r = write_all(pw->fd, hdr, sizeof(hdr), 0);
 	if (r < 0) {
-		snprintf(err, errlen, "cannot write pack '%s': %s", path, strerror(-r));
-		close(pw->fd);
-		unlink(path);
+		snprintf(err, errlen, "cannot create pack '%s': %s", path, strerror(-r));
 		free(pw);
 		return r;
 	}
 	pw->size = PACK_FILE_HEADER;
+	pw->limit = pw->ds->ops->pack_limit ? pw->ds->ops->pack_limit : PACK_SIZE_LIMIT;
 	*out = pw;
 	return 0;
 }
@@ -144,12 +174,13 @@ void pack_writer_free(struct pack_writer *pw)
 {
 	if (!pw)
 		return;
-	close(pw->fd);
+	pw->ds->ops->close(pw->f);
 	free(pw);
 }
 
 const char *pack_writer_name(const struct pack_writer *pw) { return pw->name; }
 uint64_t pack_writer_size(const struct pack_writer *pw) { return pw->size; }
+uint64_t pack_writer_limit(const struct pack_writer *pw) { return pw->limit; }
 
 int pack_append(struct pack_writer *pw, int type, const void *a, size_t alen,
 		const void *b, size_t blen, uint64_t *payload_off)
@@ -169,11 +200,11 @@ int pack_append(struct pack_writer *pw, int type, const void *a, size_t alen,
 	if (blen)
 		memcpy(buf + ENTRY_HEADER + alen, b, blen);
 	put64(buf + 4, checksum64_seed(buf + 12, 8 + len, pw->size));
-	int r = write_all(pw->fd, buf, ENTRY_HEADER + len, pw->size);
+	int r = pw->ds->ops->append(pw->f, buf, ENTRY_HEADER + len, pw->size);
 	free(buf);
 	if (r < 0) {
 		/* Leave no torn entry behind for the next append to follow. */
-		if (ftruncate(pw->fd, (off_t)pw->size) < 0) { /* reported by r */ }
+		if (pw->ds->ops->truncate(pw->f, pw->size, 0) < 0) { /* reported by r */ }
 		return r;
 	}
 	*payload_off = pw->size + ENTRY_HEADER;
@@ -185,12 +216,65 @@ int pack_writer_truncate(struct pack_writer *pw, uint64_t size)
 {
 	if (size < PACK_FILE_HEADER || size > pw->size)
 		return -EINVAL;
-	if (ftruncate(pw->fd, (off_t)size) < 0)
-		return -errno;
-	pw->size = size;
 	/* The cut entries were synced already: make their removal durable
 	 * too, or a crash could bring them back. */
-	return fsync(pw->fd) < 0 ? -errno : 0;
+	int r = pw->ds->ops->truncate(pw->f, size, 1);
+	if (!r)
+		pw->size = size;
+	return r;
+}
+
+struct pack_names {
+	char **names;
+	size_t n, cap;
+};
+
+static int add_pack_name(void *arg, const char *path)
+{
+	struct pack_names *pn = arg;
+	const char *base = strrchr(path, '/');
+	base = base ? base + 1 : path;
+	size_t l = strlen(base);
+	if (l < 6 || strcmp(base + l - 5, ".pack"))
+		return 0;
+	if (pn->n == pn->cap) {
+		size_t cap = pn->cap ? pn->cap * 2 : 64;
+		char **nn = realloc(pn->names, cap * sizeof(*nn));
+		if (!nn)
+			return -ENOMEM;
+		pn->names = nn;
+		pn->cap = cap;
+	}
+	if (!(pn->names[pn->n] = strdup(base)))
+		return -ENOMEM;
+	pn->n++;
+	return 0;
+}
+
+static int cmp_pack_names(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+int pack_list(const char *store_dir, char ***out)
+{
+	char path[4096];
+	const char *name;
+	snprintf(path, sizeof(path), "%s/packs/", store_dir);
+	struct datastore *ds = datastore_resolve(path, &name);
+	struct pack_names pn = {0};
+	int r = ds->ops->list(ds, name, add_pack_name, &pn);
+	*out = NULL;
+	if (r) {
+		for (size_t i = 0; i < pn.n; i++)
+			free(pn.names[i]);
+		free(pn.names);
+		return r;
+	}
+	if (pn.n)
+		qsort(pn.names, pn.n, sizeof(*pn.names), cmp_pack_names);
+	*out = pn.names;
+	return (int)pn.n;
 }
 
 /* Which entry formats a walk accepts: a v2 pack holds only v2 entries, a
@@ -270,23 +354,19 @@ static int looks_torn(const uint8_t *p, uint64_t len, uint64_t off)
 
 int pack_walk(const char *path, pack_entry_cb cb, pack_skip_cb skip, void *arg)
 {
-	struct stat st;
-	int fd = open_for_reading(path, &st);
-	if (fd < 0)
-		return fd;
-	uint64_t len = (uint64_t)st.st_size;
+	uint8_t *p;
+	uint64_t len;
+	int mapped, r = data_load_path(path, 1, 0, &p, &len, &mapped);
+	if (r < 0)
+		return r;
 	if (len == 0) {
-		close(fd);
 		if (skip)
 			skip(arg, 0, 0, 1);
 		return 0;
 	}
-	const uint8_t *p = mmap(NULL, (size_t)len, PROT_READ, MAP_SHARED, fd, 0);
-	close(fd);
-	if (p == MAP_FAILED)
-		return -errno;
-	madvise((void *)p, (size_t)len, MADV_SEQUENTIAL);
-	int r = 0, accept = ACCEPT_V1 | ACCEPT_V2;
+	if (mapped)
+		madvise((void *)p, (size_t)len, MADV_SEQUENTIAL);
+	int accept = ACCEPT_V1 | ACCEPT_V2;
 	uint64_t off = PACK_FILE_HEADER, dropped = 0;
 	if (len >= PACK_FILE_HEADER && !memcmp(p, PACK_MAGIC, 8) && get32(p + 12) == 0 &&
 	    (get32(p + 8) == 1 || get32(p + 8) == 2)) {
@@ -314,13 +394,13 @@ int pack_walk(const char *path, pack_entry_cb cb, pack_skip_cb skip, void *arg)
 		off += size;
 		/* Unmap the pages behind us (they stay in the page cache): a
 		 * walk of a 256 MiB pack holds a few MiB resident, not all. */
-		if (off - dropped >= PACK_WALK_WINDOW) {
+		if (mapped && off - dropped >= PACK_WALK_WINDOW) {
 			uint64_t to = off & ~(uint64_t)(PACK_WALK_WINDOW - 1);
 			madvise((void *)(p + dropped), (size_t)(to - dropped), MADV_DONTNEED);
 			dropped = to;
 		}
 	}
-	munmap((void *)p, (size_t)len);
+	data_unload(p, len, mapped);
 	return r;
 }
 
@@ -339,44 +419,17 @@ void blob_file_path(const char *store_dir, const uint8_t hash[HASH_LEN],
 			 hex + 2, hex);
 }
 
-static int mkdir_parents(char *path)
-{
-	/* path is a file path; create its two fan-out folders. */
-	char *slash = strrchr(path, '/');
-	if (!slash)
-		return 0;
-	*slash = '\0';
-	int r = 0;
-	if (mkdir(path, 0755) < 0 && errno != EEXIST) {
-		char *s2 = strrchr(path, '/');
-		if (s2 && errno == ENOENT) {
-			*s2 = '\0';
-			if (mkdir(path, 0755) < 0 && errno != EEXIST)
-				r = -errno;
-			*s2 = '/';
-			if (!r && mkdir(path, 0755) < 0 && errno != EEXIST)
-				r = -errno;
-		} else {
-			r = -errno;
-		}
-	}
-	*slash = '/';
-	return r;
-}
-
 /* Write h and enc to a new file named tmp (path + suffix). */
 static int blob_file_write_as(const char *store_dir, const struct blob_header *h,
 			      const void *enc, const char *suffix, char *tmp, size_t tmplen)
 {
-	char path[4096];
+	char path[4096], tag[64];
 	blob_file_path(store_dir, h->hash, h->ordinal, path, sizeof(path));
-	int r = mkdir_parents(path);
-	if (r < 0)
-		return r;
-	snprintf(tmp, tmplen, "%s.tmp%d%s", path, (int)getpid(), suffix);
-	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0444);
-	if (fd < 0)
-		return -errno;
+	const char *name, *tmpname;
+	struct datastore *ds = datastore_resolve(path, &name);
+	ds->ops->writer_tag(ds, tag, sizeof(tag));
+	snprintf(tmp, tmplen, "%s.tmp%s%s", path, tag, suffix);
+	datastore_resolve(tmp, &tmpname);
 	uint8_t hdr[BLOB_FILE_HEADER] = {0};
 	memcpy(hdr, BLOB_MAGIC, 8);
 	put32(hdr + 8, BLOB_VERSION);
@@ -384,14 +437,7 @@ static int blob_file_write_as(const char *store_dir, const struct blob_header *h
 	put64(hdr + 16 + BLOB_HEADER_BYTES, checksum64(enc, h->enc_size));
 	put64(hdr + 16 + BLOB_HEADER_BYTES + 8,
 	      checksum64(hdr, 16 + BLOB_HEADER_BYTES + 8));
-	r = write_all(fd, hdr, sizeof(hdr), 0);
-	if (!r)
-		r = write_all(fd, enc, h->enc_size, sizeof(hdr));
-	if (close(fd) < 0 && !r)
-		r = -errno;
-	if (r)
-		unlink(tmp);
-	return r;
+	return ds->ops->put_tmp(ds, name, tmpname, hdr, sizeof(hdr), enc, h->enc_size);
 }
 
 int blob_file_write_tmp(const char *store_dir, const struct blob_header *h,
@@ -418,7 +464,37 @@ int blob_file_publish(const char *tmp)
 		return -EINVAL;
 	memcpy(path, tmp, (size_t)(dot - tmp));
 	path[dot - tmp] = '\0';
-	return rename(tmp, path) < 0 ? -errno : 0;
+	const char *tmpname, *name;
+	struct datastore *ds = datastore_resolve(tmp, &tmpname);
+	datastore_resolve(path, &name);
+	return ds->ops->publish(ds, tmpname, name);
+}
+
+int blob_file_remove(const char *path)
+{
+	const char *name;
+	struct datastore *ds = datastore_resolve(path, &name);
+	return ds->ops->remove(ds, name);
+}
+
+int data_file_read(const char *path, void *buf, size_t len, uint64_t off, uint64_t *size,
+		   int64_t *got)
+{
+	struct datastore *ds;
+	struct ds_file *f;
+	int r = data_open(path, &ds, &f, size);
+	if (r < 0)
+		return r;
+	*got = off < *size ? ds->ops->pread(f, buf, len, off) : 0;
+	ds->ops->close(f);
+	return 0;
+}
+
+int data_file_exists(const char *path)
+{
+	const char *name;
+	struct datastore *ds = datastore_resolve(path, &name);
+	return ds->ops->exists(ds, name);
 }
 
 int blob_file_write(const char *store_dir, const struct blob_header *h,
@@ -427,7 +503,7 @@ int blob_file_write(const char *store_dir, const struct blob_header *h,
 	char tmp[4200];
 	int r = blob_file_write_tmp(store_dir, h, enc, tmp, sizeof(tmp));
 	if (!r && (r = blob_file_publish(tmp)))
-		unlink(tmp);
+		blob_file_remove(tmp);
 	return r;
 }
 
@@ -488,40 +564,32 @@ static int blob_file_header_parse(const uint8_t hdr[BLOB_FILE_HEADER], uint64_t 
 
 int blob_file_read_header(const char *path, struct blob_header *h)
 {
-	struct stat st;
-	int fd = open_for_reading(path, &st);
-	if (fd < 0)
-		return fd;
-	uint8_t hdr[BLOB_FILE_HEADER];
-	ssize_t n = pread(fd, hdr, sizeof(hdr), 0);
-	int r = 0;
-	close(fd);
-	if (r)
+	struct datastore *ds;
+	struct ds_file *f;
+	uint64_t size;
+	int r = data_open(path, &ds, &f, &size);
+	if (r < 0)
 		return r;
-	if (n != (ssize_t)sizeof(hdr))
-		return -EBADMSG;
-	return blob_file_header_parse(hdr, (uint64_t)st.st_size, h);
+	uint8_t hdr[BLOB_FILE_HEADER];
+	int64_t n = ds->ops->pread(f, hdr, sizeof(hdr), 0);
+	ds->ops->close(f);
+	if (n != (int64_t)sizeof(hdr))
+		return n < 0 ? (int)n : -EBADMSG;
+	return blob_file_header_parse(hdr, size, h);
 }
 
 int blob_file_check(const char *path, int check_body, struct blob_header *h)
 {
 	if (!check_body)
 		return blob_file_read_header(path, h);
-	struct stat st;
-	int fd = open_for_reading(path, &st);
-	if (fd < 0)
-		return fd;
-	if (st.st_size < BLOB_FILE_HEADER) {
-		close(fd);
-		return -EBADMSG;
-	}
-	void *p = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_SHARED, fd, 0);
-	close(fd);
-	if (p == MAP_FAILED)
-		return -errno;
+	uint8_t *p;
+	uint64_t size;
+	int mapped, r = data_load_path(path, 1, BLOB_FILE_HEADER, &p, &size, &mapped);
+	if (r < 0)
+		return r == -EIO ? -EBADMSG : r;
 	const uint8_t *enc;
-	int r = blob_file_parse(p, (size_t)st.st_size, 1, h, &enc);
-	munmap(p, (size_t)st.st_size);
+	r = blob_file_parse(p, (size_t)size, 1, h, &enc);
+	data_unload(p, size, mapped);
 	return r;
 }
 
@@ -562,7 +630,8 @@ _Static_assert(PACK_NAME_CACHE == BLOB_READER_NAMES, "PACK_NAME_BITS must match 
 
 struct pack_slot {
 	int64_t id;                 /* 0: empty */
-	int fd;
+	struct datastore *ds;
+	struct ds_file *f;          /* NULL: empty */
 	unsigned refs;              /* preads under way */
 	int used;                   /* clock bit: touched since the hand passed */
 };
@@ -596,8 +665,6 @@ struct blob_reader *blob_reader_new(const char *store_dir, pack_name_fn fn,
 	}
 	br->pack_name = fn;
 	br->arg = arg;
-	for (size_t i = 0; i < PACK_FD_CACHE; i++)
-		br->slots[i].fd = -1;
 	pthread_mutex_init(&br->lock, NULL);
 	return br;
 }
@@ -607,8 +674,8 @@ void blob_reader_free(struct blob_reader *br)
 	if (!br)
 		return;
 	for (size_t i = 0; i < PACK_FD_CACHE; i++)
-		if (br->slots[i].fd >= 0)
-			close(br->slots[i].fd);
+		if (br->slots[i].f)
+			br->slots[i].ds->ops->close(br->slots[i].f);
 	pthread_mutex_destroy(&br->lock);
 	free(br->dir);
 	free(br);
@@ -648,37 +715,40 @@ size_t blob_reader_open_packs(struct blob_reader *br)
 	size_t n = 0;
 	pthread_mutex_lock(&br->lock);
 	for (size_t i = 0; i < PACK_FD_CACHE; i++)
-		n += br->slots[i].fd >= 0;
+		n += br->slots[i].f != NULL;
 	pthread_mutex_unlock(&br->lock);
 	return n;
 }
 
-/* Under br->lock: the cached descriptor of pack id, referenced for the
- * caller (*slot set), or -1 when it is not cached. */
-static int slot_take(struct blob_reader *br, int64_t id, int *slot)
+/* Under br->lock: the cached open pack id, referenced for the caller
+ * (*slot set), or NULL when it is not cached. */
+static struct pack_slot *slot_take(struct blob_reader *br, int64_t id, int *slot)
 {
 	for (size_t i = 0; i < PACK_FD_CACHE; i++) {
 		struct pack_slot *e = &br->slots[i];
-		if (e->id == id && e->fd >= 0) {
+		if (e->id == id && e->f) {
 			e->refs++;
 			e->used = 1;
 			*slot = (int)i;
-			return e->fd;
+			return e;
 		}
 	}
-	return -1;
+	return NULL;
 }
 
-/* A pack's descriptor, held until pack_fd_put(br, *slot, fd).  *slot is
- * the cache slot, or -1 for a descriptor of its own (every slot busy) that
- * put closes.  Returns the descriptor or -errno. */
-static int pack_fd_get(struct blob_reader *br, int64_t id, int *slot)
+/* A pack open for reading (*ds, *f), held until pack_fd_put(br, *slot, ds,
+ * f).  *slot is the cache slot, or -1 for an open of its own (every slot
+ * busy) that put closes.  Returns 0 or -errno. */
+static int pack_fd_get(struct blob_reader *br, int64_t id, int *slot,
+		       struct datastore **ds, struct ds_file **f)
 {
 	pthread_mutex_lock(&br->lock);
-	int cached = slot_take(br, id, slot);
-	if (cached >= 0) {
+	struct pack_slot *cached = slot_take(br, id, slot);
+	if (cached) {
+		*ds = cached->ds;
+		*f = cached->f;
 		pthread_mutex_unlock(&br->lock);
-		return cached;
+		return 0;
 	}
 	pthread_mutex_unlock(&br->lock);
 	char name[256], path[4096];
@@ -686,17 +756,19 @@ static int pack_fd_get(struct blob_reader *br, int64_t id, int *slot)
 	if (r < 0)
 		return r;
 	snprintf(path, sizeof(path), "%s/packs/%s", br->dir, name);
-	struct stat st;
-	int fd = open_for_reading(path, &st);
-	if (fd < 0)
-		return fd;
+	uint64_t size;
+	r = data_open(path, ds, f, &size);
+	if (r < 0)
+		return r;
 	*slot = -1;
 	pthread_mutex_lock(&br->lock);
 	/* Another thread may have opened it meanwhile: use theirs. */
-	if ((cached = slot_take(br, id, slot)) >= 0) {
+	if ((cached = slot_take(br, id, slot))) {
 		pthread_mutex_unlock(&br->lock);
-		close(fd);
-		return cached;
+		(*ds)->ops->close(*f);
+		*ds = cached->ds;
+		*f = cached->f;
+		return 0;
 	}
 	/* Clock: two sweeps find an unused slot if there is one. */
 	for (size_t n = 0; n < 2 * PACK_FD_CACHE; n++) {
@@ -705,27 +777,29 @@ static int pack_fd_get(struct blob_reader *br, int64_t id, int *slot)
 		br->hand = (br->hand + 1) % PACK_FD_CACHE;
 		if (e->refs)
 			continue;
-		if (e->used && e->fd >= 0) {
+		if (e->used && e->f) {
 			e->used = 0;
 			continue;
 		}
-		if (e->fd >= 0)
-			close(e->fd);
+		if (e->f)
+			e->ds->ops->close(e->f);
 		e->id = id;
-		e->fd = fd;
+		e->ds = *ds;
+		e->f = *f;
 		e->refs = 1;
 		e->used = 1;
 		*slot = (int)i;
 		break;
 	}
 	pthread_mutex_unlock(&br->lock);
-	return fd;
+	return 0;
 }
 
-static void pack_fd_put(struct blob_reader *br, int slot, int fd)
+static void pack_fd_put(struct blob_reader *br, int slot, struct datastore *ds,
+			struct ds_file *f)
 {
 	if (slot < 0) {
-		close(fd);
+		ds->ops->close(f);
 		return;
 	}
 	pthread_mutex_lock(&br->lock);
@@ -763,19 +837,20 @@ int pack_entry_get(struct blob_reader *br, int64_t pack, uint64_t payload_off,
 	if (!buf)
 		return -ENOMEM;
 	int slot;
-	int fd = pack_fd_get(br, pack, &slot);
-	if (fd < 0) {
+	struct datastore *ds;
+	struct ds_file *f;
+	int r = pack_fd_get(br, pack, &slot, &ds, &f);
+	if (r < 0) {
 		free(buf);
-		return fd;
+		return r;
 	}
-	ssize_t n = pread(fd, buf, ENTRY_HEADER + len, (off_t)off);
-	int e = errno;
-	pack_fd_put(br, slot, fd);
-	if (n != (ssize_t)(ENTRY_HEADER + len)) {
+	int64_t n = ds->ops->pread(f, buf, ENTRY_HEADER + len, off);
+	pack_fd_put(br, slot, ds, f);
+	if (n != (int64_t)(ENTRY_HEADER + len)) {
 		free(buf);
-		return n < 0 ? -e : -EBADMSG;   /* short: the entry is not there */
+		return n < 0 ? (int)n : -EBADMSG;   /* short: the entry is not there */
 	}
-	int r = entry_check(buf, off, len, type);
+	r = entry_check(buf, off, len, type);
 	if (r) {
 		free(buf);
 		return r;
@@ -813,40 +888,26 @@ int blob_view_get(struct blob_reader *br, const struct blob_ref *ref,
 	}
 	char path[4096];
 	blob_file_path(br->dir, ref->hash, ref->ordinal, path, sizeof(path));
-	struct stat st;
-	int fd = open_for_reading(path, &st);
-	if (fd < 0)
-		return fd;
-	if (st.st_size == 0) {
-		close(fd);
-		return -EBADMSG;
-	}
 	/* Most blob files are read into memory: mapping and unmapping one per
 	 * open costs page faults and cross-CPU TLB flushes (dear in a VM) that
-	 * a copy from the page cache does not.  Huge ones are mapped. */
-	size_t len = (size_t)st.st_size;
-	void *p;
-	if (len <= BLOB_READ_MAX) {
-		p = malloc(len);
-		ssize_t n = p ? pread(fd, p, len, 0) : -1;
-		int e = p ? errno : ENOMEM;
-		close(fd);
-		if (n != (ssize_t)len) {
-			free(p);
-			return n < 0 ? -e : -EIO;
-		}
-		v->owned = p;
-	} else {
-		p = mmap(NULL, len, PROT_READ, MAP_SHARED, fd, 0);
-		close(fd);
-		if (p == MAP_FAILED)
-			return -errno;
+	 * a copy from the page cache does not.  Huge ones are mapped where
+	 * the data store maps (a folder); RADOS reads them too.  The size is
+	 * known only after the open: a small file is read, never mapped. */
+	uint8_t *p;
+	uint64_t size;
+	int mapped, r = data_load_path(path, -1, 1, &p, &size, &mapped);
+	if (r < 0)
+		return r;
+	size_t len = (size_t)size;
+	if (mapped) {
 		v->map_base = p;
 		v->map_len = len;
+	} else {
+		v->owned = p;
 	}
 	struct blob_header h;
 	const uint8_t *enc;
-	int r = blob_file_parse(p, len, 0, &h, &enc);
+	r = blob_file_parse(p, len, 0, &h, &enc);
 	if (r < 0 || h.enc_size != ref->enc_size || h.raw_size != ref->raw_size ||
 	    memcmp(h.hash, ref->hash, HASH_LEN) || h.ordinal != ref->ordinal) {
 		blob_view_release(v);

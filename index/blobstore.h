@@ -10,6 +10,10 @@
  * Durability is the caller's job: writes land in the page cache, and the
  * ingest writer calls store_sync() (one syncfs for the whole batch) before
  * the rows that name the new data commit.
+ *
+ * Where the bytes are is datastore.h's business: every path below
+ * (STORE/packs/..., STORE/blobs/...) goes through datastore_resolve, so a
+ * store whose data lives in RADOS reads and writes the same formats there.
  */
 #ifndef DCMFS_BLOBSTORE_H
 #define DCMFS_BLOBSTORE_H
@@ -100,6 +104,9 @@ int pack_writer_create(const char *store_dir, struct pack_writer **out,
 void pack_writer_free(struct pack_writer *pw);
 const char *pack_writer_name(const struct pack_writer *pw);
 uint64_t pack_writer_size(const struct pack_writer *pw);
+/* The size past which this pack is closed and a new one started:
+ * PACK_SIZE_LIMIT, or less where the data store caps objects (RADOS). */
+uint64_t pack_writer_limit(const struct pack_writer *pw);
 /* Append one entry (payload = a then b); *payload_off gets the offset of
  * the payload's first byte in the pack.  Returns 0 or -errno. */
 int pack_append(struct pack_writer *pw, int type, const void *a, size_t alen,
@@ -120,6 +127,11 @@ int pack_writer_truncate(struct pack_writer *pw, uint64_t size);
  * damaged
  * file header is a range [0, 16) like any other; the entries after it are
  * still read.  cb returns 0 to go on.  Returns 0, a cb value, or -errno. */
+/* The names (under packs/) of every pack, sorted (creation time first:
+ * the last is the newest), wherever the store's data store keeps them.
+ * The count and *names (free each and the array), or -errno. */
+int pack_list(const char *store_dir, char ***names);
+
 typedef int (*pack_entry_cb)(void *arg, int type, const uint8_t *payload,
 			     size_t len, uint64_t payload_off);
 typedef void (*pack_skip_cb)(void *arg, uint64_t start, uint64_t end, int tail);
@@ -146,6 +158,17 @@ int blob_file_write(const char *store_dir, const struct blob_header *h,
 int blob_file_write_tmp(const char *store_dir, const struct blob_header *h,
 			const void *enc, char *tmp, size_t tmplen);
 int blob_file_publish(const char *tmp);
+/* Remove a blob file (or a temporary one) wherever its data store keeps
+ * it: 0 or -errno (-ENOENT when it is not there). */
+int blob_file_remove(const char *path);
+/* 0 when the pack or blob file at path exists, -ENOENT, -errno. */
+int data_file_exists(const char *path);
+/* Open the pack or blob file at path wherever it is and read up to len
+ * bytes at off: 0 with *size (the file's) and *got (bytes read, short past
+ * the end, or the read's -errno); or the open's -errno (-EBADMSG: not a
+ * regular file).  For verify's words about damage. */
+int data_file_read(const char *path, void *buf, size_t len, uint64_t off, uint64_t *size,
+		   int64_t *got);
 /* As blob_file_write_tmp, named <path>.tmp<pid>-<n> with n unique in the
  * process: pieces of a large file are written by several threads before
  * the writer decides on them, and two may have the same content.  Publish

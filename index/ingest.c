@@ -163,7 +163,7 @@ static void item_free(struct item *it)
 		free(it->seg[i].enc);
 		free(it->seg[i].raw_own);
 		if (it->seg[i].tmp)
-			unlink(it->seg[i].tmp);   /* a piece nobody took */
+			blob_file_remove(it->seg[i].tmp);   /* a piece nobody took */
 		free(it->seg[i].tmp);
 	}
 	if (it->seg != it->seg_small)
@@ -647,7 +647,7 @@ static int piece_do(struct ingest *ing, struct catalog *cat, struct codec_ctx *c
 		free(sg->enc);
 		sg->enc = NULL;
 		if (!r && !(sg->tmp = strdup(tmp))) {
-			unlink(tmp);
+			blob_file_remove(tmp);
 			r = -ENOMEM;
 		}
 	}
@@ -987,7 +987,7 @@ static void *worker_main(void *arg)
 
 static int ensure_pack(struct ingest *ing, char *err, size_t errlen)
 {
-	if (ing->pack && pack_writer_size(ing->pack) < PACK_SIZE_LIMIT)
+	if (ing->pack && pack_writer_size(ing->pack) < pack_writer_limit(ing->pack))
 		return 0;
 	pack_writer_free(ing->pack);
 	ing->pack = NULL;
@@ -1042,7 +1042,7 @@ static const uint8_t *segment_raw(const struct item *it, const struct segment *s
 static void drop_piece_file(struct segment *sg)
 {
 	if (sg->tmp) {
-		unlink(sg->tmp);
+		blob_file_remove(sg->tmp);
 		free(sg->tmp);
 		sg->tmp = NULL;
 	}
@@ -1335,7 +1335,8 @@ static void rollback_data(struct ingest *ing, uint64_t pack_before)
 	}
 	for (size_t i = 0; i < ing->npending; i++) {
 		struct pending *p = &ing->pending[i];
-		if (unlink(p->tmp) == 0 || errno != ENOENT)
+		int gone = blob_file_remove(p->tmp);
+		if (gone != -ENOENT)
 			continue;
 		/* Renamed already: remove it unless a committed row has it
 		 * (another import that stored the same blob meanwhile). */
@@ -1343,7 +1344,7 @@ static void rollback_data(struct ingest *ing, uint64_t pack_before)
 		if (catalog_blob_by_key(ing->writer_cat, p->ref.hash, p->ref.ordinal, &still) == -ENOENT) {
 			char path[4200];
 			blob_file_path(store_dir(ing->s), p->ref.hash, p->ref.ordinal, path, sizeof(path));
-			unlink(path);
+			blob_file_remove(path);
 		}
 	}
 }

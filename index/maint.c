@@ -160,56 +160,12 @@ static int pack_writer_alive(const char *name)
 	return *end == '\0' && pid != getpid() && pid_alive(pid);
 }
 
-static int cmp_pack_names(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
 /* The pack files of a store, sorted by name (creation time first: the
- * last one is the newest).  Returns the count or -errno. */
+ * last one is the newest), wherever its data store keeps them.  Returns
+ * the count or -errno. */
 static int list_packs(const char *dir, char ***out)
 {
-	char path[4096];
-	snprintf(path, sizeof(path), "%s/packs", dir);
-	*out = NULL;
-	DIR *d = opendir(path);
-	if (!d)
-		return -errno;
-	char **names = NULL;
-	size_t n = 0, cap = 0;
-	struct dirent *e;
-	int r = 0;
-	while ((e = readdir(d))) {
-		size_t l = strlen(e->d_name);
-		if (l < 6 || strcmp(e->d_name + l - 5, ".pack"))
-			continue;
-		if (n == cap) {
-			cap = cap ? cap * 2 : 64;
-			char **nn = realloc(names, cap * sizeof(*nn));
-			if (!nn) {
-				r = -ENOMEM;
-				break;
-			}
-			names = nn;
-		}
-		if (!(names[n] = strdup(e->d_name))) {
-			r = -ENOMEM;
-			break;
-		}
-		n++;
-	}
-	closedir(d);
-	if (n)
-		qsort(names, n, sizeof(*names), cmp_pack_names);
-	*out = names;
-	if (r) {
-		for (size_t i = 0; i < n; i++)
-			free(names[i]);
-		free(names);
-		*out = NULL;
-		return r;
-	}
-	return (int)n;
+	return pack_list(dir, out);
 }
 
 static void free_names(char **names, int n)
@@ -544,18 +500,16 @@ static uint32_t le32(const uint8_t *p)
  * (NULL: no index row to hold its header against). */
 static void blob_file_why(const char *path, const struct blob_ref *b, char *out, size_t len)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);   /* a planted FIFO must not hang */
-	struct stat st;
-	if (fd < 0 || fstat(fd, &st) < 0) {
-		snprintf(out, len, errno == ENOENT ? "the blob file is missing" :
-			 "the blob file cannot be opened: %s", read_error_words(errno));
-		if (fd >= 0)
-			close(fd);
+	/* Through the data store: a file, or an object of a RADOS pool. */
+	uint8_t h[BLOB_FILE_HEADER_BYTES] = {0};
+	uint64_t size = 0;
+	int64_t n = 0;
+	int r = data_file_read(path, h, sizeof(h), 0, &size, &n);
+	if (r < 0 && r != -EBADMSG) {
+		snprintf(out, len, r == -ENOENT ? "the blob file is missing" :
+			 "the blob file cannot be opened: %s", read_error_words(-r));
 		return;
 	}
-	uint8_t h[BLOB_FILE_HEADER_BYTES] = {0};
-	uint64_t size = (uint64_t)st.st_size;
-	ssize_t n = size >= sizeof(h) ? pread(fd, h, sizeof(h), 0) : 0;
 	struct blob_header want;
 	if (b) {
 		memcpy(want.hash, b->hash, HASH_LEN);
@@ -563,41 +517,40 @@ static void blob_file_why(const char *path, const struct blob_ref *b, char *out,
 		want.raw_size = b->raw_size;
 		want.enc_size = b->enc_size;
 	}
-	if (!S_ISREG(st.st_mode))
+	if (r == -EBADMSG)
 		snprintf(out, len, "the blob file is not a regular file (a FIFO, device or folder in its place)");
 	else if (size == 0)
 		snprintf(out, len, "the blob file is empty");
-	else if (size >= sizeof(h) && n != (ssize_t)sizeof(h))
+	else if (size >= sizeof(h) && n != (int64_t)sizeof(h))
 		snprintf(out, len, "the blob file's header cannot be read: %s",
-			 read_error_words(n < 0 ? errno : EIO));
+			 read_error_words(n < 0 ? (int)-n : EIO));
 	else if (!blob_file_header_why(h, size, b ? &want : NULL, out, len))
 		snprintf(out, len, "the blob file's encoded bytes fail their checksum (changed on disk)");
-	close(fd);
 }
 
 /* What is wrong with the pack entry whose payload of plen bytes the index
  * places at payload_off in pack file path. */
 static void pack_entry_why(const char *path, uint64_t payload_off, uint64_t plen, char *out, size_t len)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);   /* a planted FIFO must not hang */
-	struct stat st;
-	if (fd < 0 || fstat(fd, &st) < 0) {
-		snprintf(out, len, errno == ENOENT ? "the pack file is missing" :
-			 "the pack file cannot be opened: %s", read_error_words(errno));
-		if (fd >= 0)
-			close(fd);
+	uint64_t size = 0, start = payload_off - PACK_ENTRY_HEADER;
+	uint8_t h[PACK_ENTRY_HEADER];
+	int64_t n = 0;
+	/* Through the data store: a file, or an object of a RADOS pool. */
+	int r = data_file_read(path, h, sizeof(h), start, &size, &n);
+	if (r < 0) {
+		snprintf(out, len, r == -ENOENT ? "the pack file is missing" : r == -EBADMSG ?
+			 "the pack file is not a regular file (a FIFO, device or folder in its place)" :
+			 "the pack file cannot be opened: %s", read_error_words(-r));
 		return;
 	}
-	uint64_t size = (uint64_t)st.st_size, start = payload_off - PACK_ENTRY_HEADER;
-	uint8_t h[PACK_ENTRY_HEADER];
 	if (payload_off < PACK_FILE_HEADER + PACK_ENTRY_HEADER)
 		snprintf(out, len, "the index places it inside the pack's file header (its row is damaged)");
 	else if (payload_off + plen > size)
 		snprintf(out, len, "the pack file ends (at byte %llu) before the entry does (at byte %llu):"
 			 " the pack was cut short", (unsigned long long)size,
 			 (unsigned long long)(payload_off + plen));
-	else if (pread(fd, h, sizeof(h), (off_t)start) != (ssize_t)sizeof(h))
-		snprintf(out, len, "the entry's header cannot be read: %s", read_error_words(errno ? errno : EIO));
+	else if (n != (int64_t)sizeof(h))
+		snprintf(out, len, "the entry's header cannot be read: %s", read_error_words(n < 0 ? (int)-n : EIO));
 	else if (le32(h) != 0x32454b50 && le32(h) != 0x31454b50)
 		snprintf(out, len, "no pack entry starts at byte %llu, where the index says one does"
 			 " (overwritten there)", (unsigned long long)start);
@@ -606,7 +559,6 @@ static void pack_entry_why(const char *path, uint64_t payload_off, uint64_t plen
 			 (unsigned long long)start);
 	else
 		snprintf(out, len, "the entry's bytes fail their checksum (changed on disk)");
-	close(fd);
 }
 
 /* Why blob b does not read (err from store_blob_view), in words. */
@@ -657,7 +609,7 @@ static int verify_pack_gone(void *arg, int64_t id, const char *name)
 	char path[4400];
 	int found = 0;
 	snprintf(path, sizeof(path), "%s/packs/%s", store_dir(v->s), name);
-	if (access(path, F_OK) == 0 || errno != ENOENT)
+	if (data_file_exists(path) != -ENOENT)
 		return 0;
 	catalog_affected(v->cat, id, 0, INT64_MAX, note_found, &found);
 	if (!found) {
@@ -1612,6 +1564,14 @@ int store_reindex(const char *dir, maint_problem_fn problem, maint_progress_fn p
 	memset(t, 0, sizeof(*t));
 	char path[4096], old_index[4200], tmpdir[4200];
 	char **names;
+	/* Blob files are still listed by readdir below: not in RADOS yet. */
+	int remote = store_dir_data_remote(dir);
+	if (remote) {
+		snprintf(err, errlen, remote < 0 ? "reindex refused: '%s/store.conf' does not read"
+			 " (run 'dcmfsctl stats %s' to see why)" : "reindex of a store whose data is in"
+			 " RADOS is not built yet: '%s' is left as it is", dir, dir);
+		return remote < 0 ? remote : -ENOTSUP;
+	}
 	int n = list_packs(dir, &names);
 	if (n < 0) {
 		snprintf(err, errlen, "'%s' is not a dcmfs store: %s", dir, strerror(-n));
@@ -1986,6 +1946,10 @@ int store_gc(struct store *s, int force, struct gc_totals *t, char *err, size_t 
 	memset(t, 0, sizeof(*t));
 	struct gc_ctx g = { .s = s, .t = t };
 	char marker[4200];
+	if (store_data_remote(s)) {
+		snprintf(err, errlen, "gc of a store whose data is in RADOS is not built yet: nothing freed");
+		return -ENOTSUP;
+	}
 	int r = marker_path(store_dir(s), marker, sizeof(marker));
 	if (!r && !force && access(marker, F_OK) == 0) {
 		snprintf(err, errlen, "gc refused: %s lists damage that reindex skipped; a damaged"

@@ -18,6 +18,8 @@
  *    removal that fails cuts its tombstones back (store_removal_end).
  */
 #include "store.h"
+#include "datastore.h"
+#include "storeconf.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -40,6 +42,7 @@ struct store {
 	pthread_mutex_t rm_lock;        /* guards tomb_pw; one removal at a time */
 	struct pack_writer *tomb_pw;    /* this process's tombstones, or NULL */
 	int lockfd;                     /* STORE/lock holding the use lock, or -1 */
+	int data_attached;              /* packs/ and blobs/ are in a data store of store.conf */
 	pthread_mutex_t hold_lock;      /* guards holds */
 	int holds;                      /* ingest sessions of this process */
 	void (*waiting)(const char *what);
@@ -47,7 +50,63 @@ struct store {
 
 static const char *const store_dirs[] = { "packs", "blobs", "shares", "spool" };
 
+/* The object of a RADOS pool that names the store owning it (storeconf.h). */
+#define STORE_ID_OBJECT "dcmfs-store-id"
+
+/* Write id into ds as the owner of its data: -EEXIST (err names the owner)
+ * when another store has it already, else 0 or -errno. */
+static int data_claim(struct datastore *ds, const char *url, const char *id, char *err, size_t errlen)
+{
+	struct ds_file *f;
+	int r = ds->ops->create(ds, STORE_ID_OBJECT, id, strlen(id), &f);
+	if (r == -EEXIST) {
+		char other[STORE_ID_HEX + 1] = "";
+		uint64_t size;
+		if (!ds->ops->open_read(ds, STORE_ID_OBJECT, &f, &size)) {
+			int64_t n = ds->ops->pread(f, other, STORE_ID_HEX, 0);
+			other[n > 0 ? n : 0] = '\0';
+			ds->ops->close(f);
+		}
+		snprintf(err, errlen, "'%s' already holds the data of store %s: a store needs a pool of"
+			 " its own", url, other);
+		return r;
+	}
+	if (!r)
+		ds->ops->close(f);
+	if (r)
+		snprintf(err, errlen, "cannot write to '%s': %s", url, strerror(-r));
+	return r;
+}
+
+/* Whether ds holds the data of store id: 0, or -EINVAL (err says whose). */
+static int data_check_claim(struct datastore *ds, const char *url, const char *id,
+			    char *err, size_t errlen)
+{
+	struct ds_file *f;
+	uint64_t size;
+	char have[STORE_ID_HEX + 1] = "";
+	int r = ds->ops->open_read(ds, STORE_ID_OBJECT, &f, &size);
+	if (!r) {
+		int64_t n = ds->ops->pread(f, have, STORE_ID_HEX, 0);
+		have[n > 0 ? n : 0] = '\0';
+		ds->ops->close(f);
+	}
+	if (r == -ENOENT || (!r && strcmp(have, id))) {
+		snprintf(err, errlen, "'%s' does not hold this store's data (it belongs to %s, this store"
+			 " is %s): store.conf names the wrong pool", url, r ? "no store" : have, id);
+		return -EINVAL;
+	}
+	if (r)
+		snprintf(err, errlen, "cannot read '%s': %s", url, strerror(-r));
+	return r;
+}
+
 int store_init(const char *dir, char *err, size_t errlen)
+{
+	return store_init_data(dir, NULL, err, errlen);
+}
+
+int store_init_data(const char *dir, const char *data_url, char *err, size_t errlen)
 {
 	if (mkdir(dir, 0755) < 0 && errno != EEXIST) {
 		snprintf(err, errlen, "cannot create '%s': %s", dir, strerror(errno));
@@ -74,6 +133,26 @@ int store_init(const char *dir, char *err, size_t errlen)
 	if (nonempty) {
 		snprintf(err, errlen, "'%s' is not empty: a store needs a folder of its own", dir);
 		return -ENOTEMPTY;
+	}
+	if (data_url) {
+		/* The pool is claimed before store.conf names it, and given
+		 * back when store.conf cannot be written. */
+		struct store_conf conf = { .format = STORE_CONF_FORMAT };
+		struct datastore *ds;
+		int r = datastore_rados_open(data_url, &ds, err, errlen);
+		if (r)
+			return r;
+		snprintf(conf.data, sizeof(conf.data), "%s", data_url);
+		r = store_conf_new_id(conf.store_id);
+		if (r)
+			snprintf(err, errlen, "no random store id: %s", strerror(-r));
+		if (!r)
+			r = data_claim(ds, data_url, conf.store_id, err, errlen);
+		if (!r && (r = store_conf_write(dir, &conf, err, errlen)))
+			ds->ops->remove(ds, STORE_ID_OBJECT);
+		ds->ops->free(ds);
+		if (r)
+			return r;
 	}
 	for (size_t i = 0; i < sizeof(store_dirs) / sizeof(*store_dirs); i++) {
 		snprintf(path, sizeof(path), "%s/%s", dir, store_dirs[i]);
@@ -138,6 +217,28 @@ static int use_lock(const char *dir, int readonly, int *fd, char *err, size_t er
 	return r;
 }
 
+/* Attach the data store store.conf names, if it names one. */
+static int data_attach(struct store *s, char *err, size_t errlen)
+{
+	struct store_conf conf;
+	int r = store_conf_read(s->dir, &conf, err, errlen);
+	if (r == -ENOENT)
+		return 0;       /* the embedded store */
+	if (r || !conf.data[0])
+		return r;
+	struct datastore *ds;
+	if ((r = datastore_rados_open(conf.data, &ds, err, errlen)))
+		return r;
+	if ((r = data_check_claim(ds, conf.data, conf.store_id, err, errlen))) {
+		ds->ops->free(ds);
+		return r;
+	}
+	if ((r = datastore_attach(s->dir, ds)))
+		return r;
+	s->data_attached = 1;
+	return 0;
+}
+
 int store_open(const char *dir, int readonly, struct store **out,
 	       char *err, size_t errlen)
 {
@@ -173,6 +274,8 @@ int store_open(const char *dir, int readonly, struct store **out,
 	if (!r)
 		r = use_lock(dir, readonly, &s->lockfd, err, errlen);
 	if (!r)
+		r = data_attach(s, err, errlen);
+	if (!r)
 		r = catalog_open(dir, 0, readonly, &s->cat, err, errlen);
 	if (!r)
 		r = catalog_open(dir, 0, readonly, &s->pack_cat, err, errlen);
@@ -191,6 +294,10 @@ void store_close(struct store *s)
 	if (!s)
 		return;
 	blob_reader_free(s->br);
+	pack_writer_free(s->tomb_pw);   /* before its data store goes */
+	s->tomb_pw = NULL;
+	if (s->data_attached)
+		datastore_detach(s->dir);
 	catalog_close(s->cat);
 	catalog_close(s->pack_cat);
 	if (s->dirfd >= 0)
@@ -288,7 +395,27 @@ int store_catalog(struct store *s, struct catalog **out)
 
 int store_sync(struct store *s)
 {
+	if (s->data_attached) {
+		char path[4200];
+		const char *name;
+		snprintf(path, sizeof(path), "%s/packs/", s->dir);
+		struct datastore *ds = datastore_resolve(path, &name);
+		return ds->ops->sync(ds, name);
+	}
 	return syncfs(s->dirfd) < 0 ? -errno : 0;
+}
+
+int store_data_remote(const struct store *s)
+{
+	return s->data_attached;
+}
+
+int store_dir_data_remote(const char *dir)
+{
+	struct store_conf conf;
+	char err[512];
+	int r = store_conf_read(dir, &conf, err, sizeof(err));
+	return r == -ENOENT ? 0 : r < 0 ? r : conf.data[0] != '\0';
 }
 
 const char *store_dir(const struct store *s) { return s->dir; }
@@ -330,7 +457,7 @@ void store_removals_settle(struct store *s)
 
 int store_tombstone_pack(struct store *s, struct pack_writer **pw)
 {
-	if (s->tomb_pw && pack_writer_size(s->tomb_pw) >= PACK_SIZE_LIMIT) {
+	if (s->tomb_pw && pack_writer_size(s->tomb_pw) >= pack_writer_limit(s->tomb_pw)) {
 		pack_writer_free(s->tomb_pw);
 		s->tomb_pw = NULL;
 	}

@@ -8,6 +8,10 @@
  *   STORE/spool/       files being written into /incoming
  *
  *   STORE/lock         the store's locks (below)
+ *   STORE/store.conf   only in a store whose packs and blob files live
+ *                      elsewhere (a RADOS pool): storeconf.h.  Those are
+ *                      then reached through datastore.h, attached by
+ *                      store_open; packs/ and blobs/ stay empty.
  *
  * struct store is opaque: programs reach the catalogue, the blob reader and
  * the process's tombstone pack through the functions below.  Instances are
@@ -51,6 +55,11 @@ struct store;
 /* Create an empty store at dir (which may exist and be empty).  0, or
  * -EEXIST (already a store), -ENOTEMPTY, -errno; err says which. */
 int store_init(const char *dir, char *err, size_t errlen);
+/* As store_init, with the packs and blob files in the RADOS pool of
+ * data_url (rados://POOL?conf=PATH[&id=CLIENT]; NULL: in the folder).  It
+ * connects, claims the pool for the new store (-EEXIST when another store
+ * has it) and writes STORE/store.conf before the catalogue. */
+int store_init_data(const char *dir, const char *data_url, char *err, size_t errlen);
 /* Open a store: takes the use lock shared, opens the catalogue.  0 and
  * *out (the caller's, to store_close), or -ENOENT (not a store; err says
  * what to do), -EAGAIN (a reindex is running), -ENOMEM, -errno; err says
@@ -73,9 +82,16 @@ int store_catalog(struct store *s, struct catalog **out);
 /* Called (fn may be NULL) when the store has to wait for another process,
  * with what it waits for: a tool tells its user why. */
 void store_set_waiting(struct store *s, void (*fn)(const char *what));
-/* Make every write so far durable (one syncfs of the store's filesystem).
+/* Make every write so far durable (one syncfs of the store's filesystem;
+ * with its data in RADOS, every buffered append written and acknowledged).
  * 0 or -errno. */
 int store_sync(struct store *s);
+/* 1 when the store's packs and blob files are not in its folder (store.conf
+ * names a RADOS pool); what is not built for such a store yet refuses. */
+int store_data_remote(const struct store *s);
+/* The same for a store not open: 1, 0, or -errno (a store.conf that does
+ * not read). */
+int store_dir_data_remote(const char *dir);
 
 /* ---- locks (above) ---- */
 /* The ingest lock, shared, counted per process: the first hold waits for a

@@ -27,6 +27,7 @@
 #include "audit.h"
 #include "catalog.h"
 #include "cli.h"
+#include "datastore.h"
 #include "dcmfsctl.h"
 #include "ingest.h"
 #include "instance.h"
@@ -89,6 +90,8 @@ static const char usage_text[] =
 	"usage: dcmfsctl COMMAND STORE [ARGS]\n"
 	"\n"
 	"  init STORE                      create an empty store\n"
+	"       [--data rados://POOL?conf=PATH[&id=CLIENT]]\n"
+	"                                  with its packs and blob files in a RADOS pool\n"
 	"  import [-j N] [-q] [-L|--follow-symlinks] STORE PATH...\n"
 	"                                  import DICOM files and folders (recursive).\n"
 	"                                  Every PATH must exist (else exit 2, nothing\n"
@@ -190,14 +193,37 @@ static int print_command_usage(const char *command)
 
 /* ---------------- init ---------------- */
 
+/* init STORE [--data rados://POOL?conf=PATH[&id=CLIENT]] */
 static int cmd_init(int argc, char **argv)
 {
-	if (argc != 2)
+	const char *store = NULL, *data = NULL;
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--data")) {
+			if (i + 1 >= argc)
+				usage_error("--data needs a url: rados://POOL?conf=/path/ceph.conf[&id=CLIENT]");
+			if (data)
+				usage_error("--data given twice");
+			data = argv[++i];
+		} else if (!strncmp(argv[i], "--data=", 7)) {
+			if (data)
+				usage_error("--data given twice");
+			data = argv[i] + 7;
+		} else if (argv[i][0] == '-' && argv[i][1]) {
+			usage_error("init: unknown option '%s'", argv[i]);
+		} else if (store) {
+			usage_error("init takes one STORE folder");
+		} else {
+			store = argv[i];
+		}
+	}
+	if (!store)
 		usage_error("init takes one STORE folder");
-	char err[512];
-	if (store_init(argv[1], err, sizeof(err)))
+	if (data && !datastore_url_is_rados(data))
+		usage_error("--data '%s' is not a rados:// url (rados://POOL?conf=/path/ceph.conf[&id=CLIENT])", data);
+	char err[1024];
+	if (store_init_data(store, data, err, sizeof(err)))
 		die("%s", err);
-	printf("created store %s\n", argv[1]);
+	printf("created store %s%s%s\n", store, data ? " with its data in " : "", data ? data : "");
 	return finish(0);
 }
 
