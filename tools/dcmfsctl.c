@@ -12,6 +12,7 @@
 #include <getopt.h>
 #include <inttypes.h>
 #include <libgen.h>
+#include <malloc.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -425,6 +426,17 @@ static int int_arg(const char *opt, const char *text, int lo, int hi)
 	return (int)v;
 }
 
+/* import and get allocate and free a buffer the size of a file (or of its
+ * encoding) for every file: with glibc's defaults those above 128 KiB are
+ * fresh mappings each time, every page faulted in again (some 15,000 faults
+ * for 212 CT/MR files).  These one-shot commands keep freed memory for the
+ * next file instead; their peak stays bounded by what is in flight. */
+static void keep_freed_memory(void)
+{
+	mallopt(M_MMAP_THRESHOLD, 32 << 20);
+	mallopt(M_TRIM_THRESHOLD, 64 << 20);
+}
+
 static int cmd_import(int argc, char **argv)
 {
 	int threads = 0, quiet = 0, follow = 0, c;
@@ -456,6 +468,7 @@ static int cmd_import(int argc, char **argv)
 			free(pst);
 			die("import: cannot use '%s': %s", argv[optind + 1 + i], strerror(e));
 		}
+	keep_freed_memory();
 	struct store *s = open_store(argv[optind], 0);
 	struct import_ui ui = { .quiet = quiet, .start = now_s() };
 	char err[512];
