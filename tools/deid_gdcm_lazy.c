@@ -7,8 +7,9 @@
  * although only the share commands de-identify, and which a whole `get
  * --series` of a small series takes in all.  So dcmfsctl is linked without
  * GDCM; the shim index/deid_gdcm.cc is built as dcmfs-deid-gdcm.so, and
- * opened here at the first call, from beside the program (the build tree)
- * or from ../lib/dcmfs/ (installed).  The shim calls back deid_uid, which
+ * opened here at the first call, from ../lib/dcmfs/ (installed) or from
+ * beside the program (the build tree), when root or we own it and no one
+ * else may write it.  The shim calls back deid_uid, which
  * dcmfsctl exports for it.  When the shim cannot be loaded, every rewrite
  * fails (deid.c then withholds the file, as for a header GDCM cannot
  * parse), and the reason is said once on stderr.
@@ -19,6 +20,7 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "deid_gdcm.h"
@@ -43,12 +45,27 @@ static void load_shim(void)
 	}
 	dir[n] = 0;
 	*strrchr(dir, '/') = 0;          /* readlink gives an absolute path */
-	static const char *const where[] = { "%s/" SHIM_NAME, "%s/../lib/dcmfs/" SHIM_NAME };
+	static const char *const where[] = { "%s/../lib/dcmfs/" SHIM_NAME, "%s/" SHIM_NAME };
 	for (size_t i = 0; i < sizeof(where) / sizeof(*where); i++) {
 		char path[PATH_MAX + 64];
+		struct stat st;
 		snprintf(path, sizeof(path), where[i], dir);
-		if (access(path, F_OK))
+		if (stat(path, &st))
 			continue;
+		/* Code we run (often as root): only a file that root or we own
+		 * and nobody else may change, not one planted beside a copy of
+		 * dcmfsctl in a shared folder. */
+		if (st.st_uid != 0 && st.st_uid != geteuid()) {
+			snprintf(load_error, sizeof(load_error),
+				 "%.2000s is not loaded: it belongs to uid %u", path, (unsigned)st.st_uid);
+			goto said;
+		}
+		if (st.st_mode & (S_IWGRP | S_IWOTH)) {
+			snprintf(load_error, sizeof(load_error),
+				 "%.2000s is not loaded: others may write it (mode %04o)", path,
+				 (unsigned)(st.st_mode & 07777));
+			goto said;
+		}
 		void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
 		if (h)
 			*(void **)&shim = dlsym(h, "deid_gdcm_rewrite");
