@@ -101,6 +101,7 @@ $(DEID_SHIM): $(BUILD)/index/deid_gdcm.pic.o
 	$(CXX) $(LDFLAGS) -shared -o $@ $^ $(GDCM_LIBS)
 	chmod go-w $@   # the loader refuses a shim others may write
 
+all: $(DEID_SHIM)
 $(BUILD)/dcmfsctl: $(CTL_OBJ) $(CLI_OBJ) $(LIB) | $(DEID_SHIM)
 	$(CC) $(LDFLAGS) -Wl,--export-dynamic-symbol=deid_uid -o $@ $^ -Wl,--as-needed $(LDLIBS) -ldl
 
