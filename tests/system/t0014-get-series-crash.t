@@ -1,7 +1,8 @@
 #!/bin/bash
-# t0014-get-series-crash.t - `dcmfsctl get --series` writes each file under a
-# temporary name and renames it when whole, starts each file's writeback
-# early and syncs once at the end.  Whatever stops it (kill -9 at any moment,
+# t0014-get-series-crash.t - `dcmfsctl get --series` writes each file
+# unnamed (O_TMPFILE) and links it in when whole (or under a temporary name
+# renamed when whole), starts each file's writeback early and syncs once at
+# the end.  Whatever stops it (kill -9 at any moment,
 # a full disk) leaves no partial file under a final name: every file there is
 # byte-identical to the original.  A full disk is a one-line ENOSPC error, a
 # non-zero exit and no temporary file left behind.
@@ -40,7 +41,7 @@ check "no temporary file is left" test -z "$(ls -A "$T/out1" | grep '^\.')"
 
 # 2. kill -9 at moments spread over the get (a run takes some 50-300 ms):
 # files under final names are whole; temporary names may be left (a dot file).
-killed=0 partial=0 total=0
+killed=0 partial=0 total=0 temps=0
 for d in 0.005 0.015 0.03 0.05 0.08 0.12 0.2 0.3; do
 	rm -rf "$T/out2"
 	"$CTL" get "$S" --series "$series" -o "$T/out2" >/dev/null 2>&1 &
@@ -51,12 +52,21 @@ for d in 0.005 0.015 0.03 0.05 0.08 0.12 0.2 0.3; do
 	[ $? -eq 137 ] && killed=$((killed + 1))   # died of the SIGKILL, not done before it
 	finals_whole "$T/out2" || partial=$((partial + 1))
 	total=$((total + $(ls "$T/out2" 2>/dev/null | wc -l)))
+	temps=$((temps + $(ls -A "$T/out2" 2>/dev/null | grep -c '^\.')))
 done
 diag "killed $killed of 8 runs mid-get; $total whole files seen under final names"
 [ $partial -eq 0 ] && ok "kill -9 mid-get never leaves a partial file under a final name" ||
 	not_ok "$partial runs left a partial file under a final name"
 [ $killed -gt 0 ] && ok "at least one get was killed while running" ||
 	skip "every get finished before its kill (machine too fast for these delays)"
+# Where the folder's filesystem has unnamed files (O_TMPFILE), get writes
+# each file unnamed and links it in when whole: a kill leaves nothing.
+if $PY -c 'import os, sys; os.close(os.open(sys.argv[1], os.O_TMPFILE | os.O_WRONLY, 0o600))' "$T" 2>/dev/null; then
+	[ $temps -eq 0 ] && ok "kill -9 mid-get leaves no temporary file (O_TMPFILE)" ||
+		not_ok "$temps temporary files left by the killed gets"
+else
+	skip "no O_TMPFILE on the test folder's filesystem: temporary names are used there"
+fi
 # After a kill, a second get completes the folder.
 out=$("$CTL" get "$S" --series "$series" -o "$T/out2" 2>&1)
 [ $? -eq 0 ] && [ "$(ls "$T/out2" | wc -l)" = "$n" ] && finals_whole "$T/out2" &&
