@@ -91,8 +91,21 @@ CTL_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(wildcard tools/dcmfsctl*.c))
 # the one JSON writer of every --json (tools/json_out.h)
 CTL_OBJ += $(BUILD)/tools/json_out.o
 
-$(BUILD)/dcmfsctl: $(CTL_OBJ) $(CLI_OBJ) $(LIB)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+# dcmfsctl loads GDCM only when it de-identifies (tools/deid_gdcm_lazy.c):
+# loading it costs every start some 20 ms.  The shim is its own shared
+# object, which calls back deid_uid; --as-needed drops the unused GDCM libraries.
+CTL_OBJ += $(BUILD)/tools/deid_gdcm_lazy.o
+DEID_SHIM := $(BUILD)/dcmfs-deid-gdcm.so
+$(BUILD)/index/deid_gdcm.pic.o: index/deid_gdcm.cc
+	@mkdir -p $(dir $@)
+	$(CXX) $(CXXFLAGS) -fPIC -c $< -o $@
+$(DEID_SHIM): $(BUILD)/index/deid_gdcm.pic.o
+	$(CXX) $(LDFLAGS) -shared -o $@ $^ $(GDCM_LIBS)
+	chmod go-w $@   # the loader refuses a shim others may write
+
+all: $(DEID_SHIM)
+$(BUILD)/dcmfsctl: $(CTL_OBJ) $(CLI_OBJ) $(LIB) | $(DEID_SHIM)
+	$(CC) $(LDFLAGS) -Wl,--export-dynamic-symbol=deid_uid -o $@ $^ -Wl,--as-needed $(LDLIBS) -ldl
 
 $(BUILD)/dcmfs-gencorpus: $(GENCORPUS_OBJ) $(CLI_OBJ) $(LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -ljpeg
@@ -224,6 +237,7 @@ install: all
 	install -m 0755 $(addprefix $(BUILD)/,$(INSTALLED_BIN)) $(DESTDIR)$(PREFIX)/bin/
 	install -m 0755 tools/dcmfs-extract.py $(DESTDIR)$(PREFIX)/bin/dcmfs-extract
 	install -m 0755 packaging/dcmfs-storescp $(DESTDIR)$(PREFIX)/lib/dcmfs/
+	install -m 0644 $(DEID_SHIM) $(DESTDIR)$(PREFIX)/lib/dcmfs/
 	install -m 0644 packaging/dcmfs.8 packaging/dcmfsctl.8 $(DESTDIR)$(PREFIX)/share/man/man8/
 	for u in $(INSTALLED_UNITS); do \
 		sed -e 's|/usr/bin/|$(PREFIX)/bin/|' -e 's|/usr/lib/dcmfs/|$(PREFIX)/lib/dcmfs/|' \
@@ -237,7 +251,7 @@ install: all
 # Configuration in SYSCONFDIR/dcmfs stays: it may have been edited.
 uninstall:
 	rm -f $(addprefix $(DESTDIR)$(PREFIX)/bin/,$(INSTALLED_BIN) dcmfs-extract) \
-		$(DESTDIR)$(PREFIX)/lib/dcmfs/dcmfs-storescp \
+		$(DESTDIR)$(PREFIX)/lib/dcmfs/dcmfs-storescp $(DESTDIR)$(PREFIX)/lib/dcmfs/dcmfs-deid-gdcm.so \
 		$(DESTDIR)$(PREFIX)/share/man/man8/dcmfs.8 $(DESTDIR)$(PREFIX)/share/man/man8/dcmfsctl.8 \
 		$(addprefix $(DESTDIR)$(UNITDIR)/,$(INSTALLED_UNITS))
 	-rmdir $(DESTDIR)$(PREFIX)/lib/dcmfs 2>/dev/null

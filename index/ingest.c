@@ -887,7 +887,10 @@ static void prepare(struct ingest *ing, struct catalog *cat, struct codec_ctx *c
 	for (int i = 0; i < it->nseg; i++) {
 		struct segment *sg = &it->seg[i];
 		const uint8_t *raw = it->bytes + sg->off;
-		hash_bytes(raw, sg->len, sg->hash);
+		if (sg->off == 0 && sg->len == it->len)
+			memcpy(sg->hash, it->file_hash, HASH_LEN);   /* the whole file: hashed just above */
+		else
+			hash_bytes(raw, sg->len, sg->hash);
 		int r = find_existing(ing->s, cat, ctx, sg, raw, &sg->found);
 		if (r < 0) {
 			it->res.outcome = INGEST_FAILED;

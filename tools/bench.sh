@@ -324,7 +324,7 @@ catser() { (cd "$1/$BIGSER" && xargs -a "$TMP/bigser.names" cat); }
 # dcmfsctl get --series: every file of a series into a fresh folder, one sync at the end;
 # reference: cp -r of the same files (page cache) into a fresh folder + sync
 say "bench: dcmfsctl get --series"
-GET_ALL=()
+GET_ALL=() GET_X=()
 get_series() { # NAME STORE SERIESUID SRCDIR
 	local name=$1 st=$2 uid=$3 src=$4 g=() c=() own=() i a b gb gn n mbs
 	b=$(bytes_of "$src") n=$(find "$src" -type f | wc -l)
@@ -345,6 +345,11 @@ get_series() { # NAME STORE SERIESUID SRCDIR
 	GET_ALL+=("$mbs")
 	row "dcmfsctl get --series, $name ($gn files, $(calc "$gb/1e6" 0) MB; wall time; dcmfsctl's own figure $(median "${own[@]}"))" \
 		"$mbs" "$(calc "$b / $(median "${c[@]}") / 1e6" 0) (cp -r+sync)" "MB/s" ">= 500" "$(yn "$mbs >= 500")"
+	# issue 10: at least the speed of cp -r + sync of the same files
+	local x
+	x=$(calc "$(median "${c[@]}") / $(median "${g[@]}")" 2)
+	GET_X+=("$x")
+	row "dcmfsctl get --series, $name: get speed / cp speed" "$x" "1" "x" ">= 1.0" "$(yn "$x >= 1.0")"
 }
 for sd in "$SERIES_DIR"/*/; do
 	f1=$(find "$sd" -type f | sort | sed -n 1p)
@@ -353,6 +358,7 @@ done
 f1=$(ls "$ARCH/patients/$BIGSER"/*.dcm | sed -n 1p)
 get_series "generated $(basename "$BIGSER")" "$STORE" "$("$BUILD/dcmfs-scan" "$f1" | sed -n 's/^series_uid=//p')" "$ARCH/patients/$BIGSER"
 goal "dcmfsctl get of a whole series >= 500 MB/s (each series)" "$(rng "${GET_ALL[@]}") MB/s" "$(allge 500 "${GET_ALL[@]}")"
+goal "dcmfsctl get of a whole series >= 1.0 x cp -r + sync (each series)" "$(rng "${GET_X[@]}")x" "$(allge 1.0 "${GET_X[@]}")"
 
 # ---------------------------------------------------------------- 3 reads
 section reads "3. Reads through the mount (largest series: $BIGSER_N files, $(calc "$BIGSER_BYTES/1e6" 0) MB; each file opened and read with 1 MiB reads) vs the same files on ext4 in the page cache"
