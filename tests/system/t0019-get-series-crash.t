@@ -1,5 +1,5 @@
 #!/bin/bash
-# t0014-get-series-crash.t - `dcmfsctl get --series` writes each file
+# t0019-get-series-crash.t - `dcmfsctl get --series` writes each file
 # unnamed (O_TMPFILE) and links it in when whole (or under a temporary name
 # renamed when whole), starts each file's writeback early and syncs once at
 # the end.  Whatever stops it (kill -9 at any moment,
