@@ -1607,6 +1607,16 @@ static int reindex_blob_file(void *arg, const char *path, const char *name)
 	return 0;
 }
 
+/* Unlink the -wal and -shm files of the SQLite database at db. */
+static void unlink_sqlite_sides(const char *db)
+{
+	char side[4400];
+	snprintf(side, sizeof(side), "%s-wal", db);
+	unlink(side);
+	snprintf(side, sizeof(side), "%s-shm", db);
+	unlink(side);
+}
+
 /* fsync the file or folder at path: 0 or -errno. */
 static int fsync_path(const char *path, int flags)
 {
@@ -1644,6 +1654,7 @@ int store_reindex(const char *dir, maint_problem_fn problem, maint_progress_fn p
 	snprintf(new_index, sizeof(new_index), "%s/index.db", tmpdir);
 	mkdir(tmpdir, 0755);
 	unlink(new_index);
+	unlink_sqlite_sides(new_index);     /* a killed earlier reindex's */
 	struct catalog *cat;
 	int r = catalog_build_open(tmpdir, &cat, err, errlen);
 	struct reindex_ctx x = { .dir = dir, .cat = cat, .problem = problem, .arg = arg, .t = t,
@@ -1738,13 +1749,8 @@ int store_reindex(const char *dir, maint_problem_fn problem, maint_progress_fn p
 		snprintf(old_index, sizeof(old_index), "%s/index.db.old", dir);
 		if (access(path, F_OK) == 0)
 			rename(path, old_index);
-		for (const char *suf = "-wal"; suf; suf = strcmp(suf, "-wal") ? NULL : "-shm") {
-			char side[4300];
-			snprintf(side, sizeof(side), "%s/index.db%s", dir, suf);
-			unlink(side);
-			snprintf(side, sizeof(side), "%s/index.db%s", tmpdir, suf);
-			unlink(side);
-		}
+		unlink_sqlite_sides(path);
+		unlink_sqlite_sides(new_index);
 		if (rename(new_index, path) < 0) {
 			r = -errno;
 			snprintf(err, errlen, "cannot install the new index: %s", strerror(errno));
