@@ -28,6 +28,47 @@
 	"CREATE INDEX IF NOT EXISTS patients_name_upper ON patients(upper(name));" \
 	"CREATE INDEX IF NOT EXISTS patients_birth ON patients(birth_date);"
 
+/* The file names of an instance (catalog.h, identity), from its row: its
+ * fname and vname columns are NULL when the name is the plain <SOP>.dcm or
+ * <SOP>.v<N>.dcm, and hold it only when the SOP UID had to be escaped or
+ * cut (escape.h); name (fname for version 1, else vname) is always NULL.
+ * Schema 2 kept every name (three copies of the SOP UID, each indexed);
+ * these read both.  t: "" or a table alias with its dot. */
+#define FNAME_OF(t) "coalesce(" t "fname, " t "sop_uid || '.dcm')"
+#define VNAME_OF(t) "coalesce(" t "vname, " t "sop_uid || '.v' || " t "version || '.dcm')"
+#define NAME_OF(t) "coalesce(" t "name, CASE WHEN " t "version<=1 THEN " FNAME_OF(t) \
+	" ELSE " VNAME_OF(t) " END)"
+
+/* Schema 3's instances table (the upgrade from 2 makes it under another
+ * name first) and its indexes.  Schema 2's SOP class, transfer syntax and
+ * character set columns are gone: nothing read them, and the record in its
+ * pack has them.  A name is looked up by its SOP UID
+ * (UNIQUE(sop_uid, version)), or, when it is kept, by the small partial
+ * indexes; a folder's listing and counts by instances_series, in id order
+ * (creation order). */
+#define INSTANCES_COLUMNS \
+	"(id INTEGER PRIMARY KEY, series INTEGER NOT NULL, sop_uid TEXT NOT NULL," \
+	" version INTEGER NOT NULL, instance_number INTEGER," \
+	" frames INTEGER, rows INTEGER, columns INTEGER, bits_allocated INTEGER," \
+	" modality TEXT, size INTEGER NOT NULL," \
+	" stored_at INTEGER NOT NULL, file_hash BLOB NOT NULL, name TEXT," \
+	" record_pack INTEGER NOT NULL, record_offset INTEGER NOT NULL," \
+	" record_len INTEGER NOT NULL, fname TEXT, vname TEXT," \
+	" current INTEGER NOT NULL DEFAULT 0, unclean TEXT NOT NULL DEFAULT ''," \
+	" UNIQUE(sop_uid, version))"
+/* unclean: why the dataset does not parse to its end, '' when it does
+ * (see catalog_quarantined). */
+#define INSTANCES_INDEXES \
+	"CREATE INDEX IF NOT EXISTS instances_series ON instances(series, current);" \
+	"CREATE INDEX IF NOT EXISTS instances_kept_fname ON instances(series, fname) WHERE fname IS NOT NULL;" \
+	"CREATE INDEX IF NOT EXISTS instances_kept_vname ON instances(series, vname) WHERE vname IS NOT NULL;" \
+	"CREATE INDEX IF NOT EXISTS instances_unclean ON instances(unclean) WHERE unclean<>'';"
+/* The indexes only verify, gc and rm use: a bulk build (catalog_build_open)
+ * makes them once at its end, from sorted keys, instead of row by row. */
+#define LATE_INDEXES_SQL \
+	"CREATE INDEX IF NOT EXISTS instances_record ON instances(record_pack, record_offset);" \
+	"CREATE INDEX IF NOT EXISTS segments_blob ON segments(blob);"
+
 static const char schema_sql[] =
 	"CREATE TABLE IF NOT EXISTS counters(kind TEXT PRIMARY KEY, next INTEGER NOT NULL);"
 	"CREATE TABLE IF NOT EXISTS packs(id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE);"
@@ -53,28 +94,11 @@ static const char schema_sql[] =
 	" mtime INTEGER NOT NULL DEFAULT 0, nchildren INTEGER NOT NULL DEFAULT 0,"
 	" UNIQUE(study, series_uid), UNIQUE(study, dirname));"
 	"CREATE INDEX IF NOT EXISTS series_uid ON series(series_uid);"
-	"CREATE TABLE IF NOT EXISTS instances("
-	" id INTEGER PRIMARY KEY, series INTEGER NOT NULL, sop_uid TEXT NOT NULL,"
-	" version INTEGER NOT NULL, sop_class TEXT, instance_number INTEGER,"
-	" frames INTEGER, rows INTEGER, columns INTEGER, bits_allocated INTEGER,"
-	" transfer_syntax TEXT, charset TEXT, modality TEXT, size INTEGER NOT NULL,"
-	" stored_at INTEGER NOT NULL, file_hash BLOB NOT NULL, name TEXT NOT NULL,"
-	" record_pack INTEGER NOT NULL, record_offset INTEGER NOT NULL,"
-	" record_len INTEGER NOT NULL,"
-	/* fname: the name in its series folder (shown when current); vname:
-	 * the name in /versions; unclean: why the dataset does not parse to
-	 * its end, '' when it does (see catalog_quarantined). */
-	" fname TEXT NOT NULL DEFAULT '', vname TEXT NOT NULL DEFAULT '',"
-	" current INTEGER NOT NULL DEFAULT 0, unclean TEXT NOT NULL DEFAULT '',"
-	" UNIQUE(sop_uid, version), UNIQUE(series, name));"
-	"CREATE INDEX IF NOT EXISTS instances_record ON instances(record_pack, record_offset);"
-	"CREATE INDEX IF NOT EXISTS instances_fname ON instances(series, fname);"
-	"CREATE INDEX IF NOT EXISTS instances_vname ON instances(series, vname);"
-	"CREATE INDEX IF NOT EXISTS instances_unclean ON instances(unclean) WHERE unclean<>'';"
+	"CREATE TABLE IF NOT EXISTS instances" INSTANCES_COLUMNS ";"
+	INSTANCES_INDEXES
 	"CREATE TABLE IF NOT EXISTS segments("
 	" instance INTEGER NOT NULL, idx INTEGER NOT NULL, blob INTEGER NOT NULL,"
 	" PRIMARY KEY(instance, idx)) WITHOUT ROWID;"
-	"CREATE INDEX IF NOT EXISTS segments_blob ON segments(blob);"
 	"CREATE TABLE IF NOT EXISTS import_log("
 	" id INTEGER PRIMARY KEY, started INTEGER, ended INTEGER, n_new INTEGER,"
 	" n_duplicate INTEGER, n_version INTEGER, n_rejected INTEGER,"
@@ -82,12 +106,33 @@ static const char schema_sql[] =
 	SHARE_INDEXES_SQL
 	FIND_INDEXES_SQL;
 
+/* Schema 2 to 3, at the first writable open of a store of schema 2: the
+ * instances table made again without the names the SOP UID gives, and
+ * without their three indexes.  legacy_alter_table: the triggers on other
+ * tables that name instances must go on naming it, untouched by the
+ * rename.  The triggers on instances go with the old table: feed_create
+ * and tallies_create make them again. */
+static const char upgrade_2_sql[] =
+	"PRAGMA legacy_alter_table=ON; BEGIN IMMEDIATE;"
+	"CREATE TABLE instances_3" INSTANCES_COLUMNS ";"
+	"INSERT INTO instances_3 SELECT id, series, sop_uid, version, instance_number,"
+	" frames, rows, columns, bits_allocated, modality, size, stored_at,"
+	" file_hash, NULL, record_pack, record_offset, record_len,"
+	" nullif(nullif(fname, ''), sop_uid || '.dcm'),"
+	" nullif(nullif(vname, ''), sop_uid || '.v' || version || '.dcm'), current, unclean"
+	" FROM instances ORDER BY id;"
+	"DROP TABLE instances; ALTER TABLE instances_3 RENAME TO instances;"
+	INSTANCES_INDEXES LATE_INDEXES_SQL
+	"PRAGMA user_version=3; COMMIT; PRAGMA legacy_alter_table=OFF;";
+
 /* The columns node_from_row reads, in its order: id, parent, name, mtime,
  * and the file size (instances) or the number of entries shown (folders). */
 #define NODE_PATIENTS "SELECT id, 0, dirname, mtime, nchildren FROM patients"
 #define NODE_STUDIES "SELECT id, patient, dirname, mtime, nchildren FROM studies"
 #define NODE_SERIES "SELECT id, study, dirname, mtime, nchildren FROM series"
 #define NODE_INSTANCES(name) "SELECT id, series, " name ", stored_at, size FROM instances"
+#define NODE_FNAME NODE_INSTANCES(FNAME_OF(""))
+#define NODE_VNAME NODE_INSTANCES(VNAME_OF(""))
 
 /* The change feed (catalog.h): the table, the triggers that fill it, and
  * the one that bounds it.  A folder row is recorded only when what
@@ -123,10 +168,10 @@ static const char feed_sql[] =
 	 * (its cached name must go); a new one changes its series row anyway. */
 	"CREATE TRIGGER IF NOT EXISTS changes_instances_delete AFTER DELETE ON instances"
 	" WHEN OLD.current=1 BEGIN " FEED_ROW
-	" VALUES(4, OLD.id, OLD.series, OLD.fname, OLD.stored_at, -1); END;"
+	" VALUES(4, OLD.id, OLD.series, " FNAME_OF("OLD.") ", OLD.stored_at, -1); END;"
 	"CREATE TRIGGER IF NOT EXISTS changes_instances_hide AFTER UPDATE OF current, fname"
 	" ON instances WHEN OLD.current=1 AND (NEW.current=0 OR OLD.fname IS NOT NEW.fname) BEGIN "
-	FEED_ROW " VALUES(4, OLD.id, OLD.series, OLD.fname, OLD.stored_at, 0); END;"
+	FEED_ROW " VALUES(4, OLD.id, OLD.series, " FNAME_OF("OLD.") ", OLD.stored_at, 0); END;"
 	/* Amortised: one range delete (by primary key) every 1024 rows. */
 	"CREATE TRIGGER IF NOT EXISTS changes_bound AFTER INSERT ON changes"
 	" WHEN NEW.seq % 1024 = 0 BEGIN DELETE FROM changes WHERE seq <= NEW.seq - "
@@ -214,7 +259,7 @@ enum stmt_id {
 	S_PAT_GET, S_PAT_INS, S_STU_GET, S_STU_INS, S_SER_GET, S_SER_INS,
 	S_INST_INS, S_SEG_INS, S_PAT_TOUCH, S_STU_TOUCH, S_SER_TOUCH,
 	S_CH_PATIENTS, S_CH_STUDIES, S_CH_SERIES, S_CH_INSTANCES,
-	S_LK_PATIENT, S_LK_STUDY, S_LK_SERIES, S_LK_INSTANCE,
+	S_LK_PATIENT, S_LK_STUDY, S_LK_SERIES, S_LK_INSTANCE, S_LK_INSTANCE_SOP,
 	S_NODE_PATIENT, S_NODE_STUDY, S_NODE_SERIES, S_NODE_INSTANCE, S_INST_SHOWN,
 	S_INST_RECORD, S_INST_DEL, S_SEG_DEL, S_DATA_VERSION, S_NEXT_IN_SERIES,
 	S_RX_TOMB_ADD, S_RX_TOMB_HAS, S_RX_DEFER, S_RX_NEXT,
@@ -250,11 +295,12 @@ static const char *stmt_sql[S_NSTMT] = {
 	[S_SER_GET] = "SELECT id FROM series WHERE study=?1 AND series_uid=?2",
 	[S_SER_INS] = "INSERT INTO series(id, study, series_uid, modality, number, description, dirname)"
 		      " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-	[S_INST_INS] = "INSERT INTO instances(id, series, sop_uid, version, sop_class, instance_number,"
-		       " frames, rows, columns, bits_allocated, transfer_syntax, charset, modality, size,"
-		       " stored_at, file_hash, name, record_pack, record_offset, record_len)"
-		       " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9,"
-		       " ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20)",
+	[S_INST_INS] = "INSERT INTO instances(id, series, sop_uid, version, instance_number,"
+		       " frames, rows, columns, bits_allocated, modality, size,"
+		       " stored_at, file_hash, name, record_pack, record_offset, record_len,"
+		       " fname, vname, unclean)"
+		       " VALUES(?1, ?2, ?3, ?4, ?6, ?7, ?8, ?9,"
+		       " ?10, ?13, ?14, ?15, ?16, NULL, ?18, ?19, ?20, ?21, ?22, ?23)",
 	[S_SEG_INS] = "INSERT INTO segments(instance, idx, blob) VALUES(?1, ?2, ?3)",
 	/* /patients shows current versions only (catalog.h): a folder's
 	 * nchildren counts what it shows, and folders showing nothing (all
@@ -270,19 +316,21 @@ static const char *stmt_sql[S_NSTMT] = {
 			 " AND nchildren>0 ORDER BY id",
 	[S_CH_SERIES] = NODE_SERIES " WHERE study=?1"
 			" AND nchildren>0 ORDER BY id",
-	[S_CH_INSTANCES] = NODE_INSTANCES("fname") " WHERE series=?1"
-			   " AND current=1 ORDER BY fname",
+	[S_CH_INSTANCES] = NODE_FNAME " WHERE series=?1"
+			   " AND current=1 ORDER BY id",
 	[S_LK_PATIENT] = NODE_PATIENTS " WHERE dirname=?2 AND nchildren>0",
 	[S_LK_STUDY] = NODE_STUDIES " WHERE patient=?1"
 		       " AND dirname=?2 AND nchildren>0",
 	[S_LK_SERIES] = NODE_SERIES " WHERE study=?1"
 			" AND dirname=?2 AND nchildren>0",
-	[S_LK_INSTANCE] = NODE_INSTANCES("fname") " WHERE series=?1"
+	[S_LK_INSTANCE] = NODE_FNAME " WHERE series=?1"
 			  " AND fname=?2 AND current=1",
+	/* '+': by the SOP UID's index, never by scanning the series */
+	[S_LK_INSTANCE_SOP] = NODE_FNAME " WHERE sop_uid=?2 AND +series=?1 AND +current=1",
 	[S_NODE_PATIENT] = NODE_PATIENTS " WHERE id=?1",
 	[S_NODE_STUDY] = NODE_STUDIES " WHERE id=?1",
 	[S_NODE_SERIES] = NODE_SERIES " WHERE id=?1",
-	[S_NODE_INSTANCE] = NODE_INSTANCES("name") " WHERE id=?1",
+	[S_NODE_INSTANCE] = NODE_INSTANCES(NAME_OF("")) " WHERE id=?1",
 	[S_INST_SHOWN] = "SELECT series, current FROM instances WHERE id=?1",
 	[S_INST_RECORD] = "SELECT i.id, i.series, se.study, st.patient, i.sop_uid, i.version, i.size,"
 			  " i.file_hash, i.record_pack, i.record_offset, i.record_len"
@@ -292,7 +340,7 @@ static const char *stmt_sql[S_NSTMT] = {
 	[S_SEG_DEL] = "DELETE FROM segments WHERE instance=?1",
 	[S_DATA_VERSION] = "PRAGMA data_version",
 	[S_NEXT_IN_SERIES] = "SELECT n.id, n.size FROM instances i JOIN instances n ON n.series=i.series"
-			     " AND n.current=1 AND n.fname>i.fname WHERE i.id=?1 ORDER BY n.fname LIMIT ?2",
+			     " AND n.current=1 AND n.id>i.id WHERE i.id=?1 ORDER BY n.id LIMIT ?2",
 	/* Reindex scratch tables (catalog_rx_begin). */
 	[S_RX_TOMB_ADD] = "INSERT OR IGNORE INTO temp.rx_tomb(id) VALUES(?1)",
 	[S_RX_TOMB_HAS] = "SELECT 1 FROM temp.rx_tomb WHERE id=?1",
@@ -312,9 +360,9 @@ static const char *stmt_sql[S_NSTMT] = {
 /* Statements of the identity rules and the /versions and /quarantine views
  * (kept apart from the table above: one job, one list). */
 enum vstmt_id {
-	V_DIRNAME_USED, V_STATE, V_CURRENT, V_FOLDERS,
+	V_DIRNAME_USED, V_CURRENT, V_FOLDERS,
 	V_CH_PATIENTS, V_CH_STUDIES, V_CH_SERIES, V_CH_INSTANCES,
-	V_LK_PATIENT, V_LK_STUDY, V_LK_SERIES, V_LK_INSTANCE, V_NODE_INSTANCE,
+	V_LK_PATIENT, V_LK_STUDY, V_LK_SERIES, V_LK_INSTANCE, V_LK_INSTANCE_SOP, V_NODE_INSTANCE,
 	V_NSTMT
 };
 
@@ -322,6 +370,7 @@ struct catalog {
 	sqlite3 *db;
 	sqlite3_stmt *st[S_NSTMT];
 	sqlite3_stmt *vst[2 * V_NSTMT];     /* [view - 1][id] */
+	int building;                       /* catalog_build_open's connection */
 };
 
 /* The statement for sql, prepared into *slot on first use and kept; reset
@@ -374,6 +423,8 @@ int catalog_exec(struct catalog *c, const char *sql)
 const char *catalog_errmsg(struct catalog *c) { return sqlite3_errmsg(c->db); }
 
 static int identity_placed(struct catalog *c, const struct instance_record *r);
+static void identity_names(const char *sop_uid, uint32_t version,
+			   char fname[NAME_COMPONENT_MAX + 1], char vname[NAME_COMPONENT_MAX + 1]);
 static sqlite3_stmt *vstmt(struct catalog *c, enum vstmt_id id);
 
 /* Make current, for every SOPInstanceUID without a current version, its
@@ -403,9 +454,10 @@ static int feed_create(struct catalog *c, char *err, size_t errlen)
 {
 	sqlite3_stmt *s;
 	int there = 0;
-	if (sqlite3_prepare_v2(c->db, "SELECT 1 FROM sqlite_master WHERE type='trigger'"
-			       " AND name='changes_bound'", -1, &s, NULL) == SQLITE_OK) {
-		there = sqlite3_step(s) == SQLITE_ROW;
+	/* changes_instances_hide too: schema 2's upgrade drops it */
+	if (sqlite3_prepare_v2(c->db, "SELECT count(*) FROM sqlite_master WHERE type='trigger'"
+			       " AND name IN ('changes_bound', 'changes_instances_hide')", -1, &s, NULL) == SQLITE_OK) {
+		there = sqlite3_step(s) == SQLITE_ROW && sqlite3_column_int(s, 0) == 2;
 		sqlite3_finalize(s);
 	}
 	if (there)
@@ -440,9 +492,10 @@ static int tallies_there(sqlite3 *db)
 {
 	sqlite3_stmt *s;
 	int there = 0;
-	if (sqlite3_prepare_v2(db, "SELECT 1 FROM sqlite_master WHERE type='trigger'"
-			       " AND name='tally_segment_drop'", -1, &s, NULL) == SQLITE_OK) {
-		there = sqlite3_step(s) == SQLITE_ROW;
+	/* tally_instance_drop too: schema 2's upgrade drops it */
+	if (sqlite3_prepare_v2(db, "SELECT count(*) FROM sqlite_master WHERE type='trigger'"
+			       " AND name IN ('tally_segment_drop', 'tally_instance_drop')", -1, &s, NULL) == SQLITE_OK) {
+		there = sqlite3_step(s) == SQLITE_ROW && sqlite3_column_int(s, 0) == 2;
 		sqlite3_finalize(s);
 	}
 	return there;
@@ -461,14 +514,16 @@ static int tallies_create(struct catalog *c, char *err, size_t errlen)
 	return schema_add(c, sql, "the kept totals", err, errlen);
 }
 
-int catalog_open(const char *store_dir, int create, int readonly,
-		 struct catalog **out, char *err, size_t errlen)
+/* catalog_open, or with building catalog_build_open. */
+static int open_index(const char *store_dir, int create, int readonly, int building,
+		      struct catalog **out, char *err, size_t errlen)
 {
 	char path[4096];
 	snprintf(path, sizeof(path), "%s/index.db", store_dir);
 	struct catalog *c = calloc(1, sizeof(*c));
 	if (!c)
 		return -ENOMEM;
+	c->building = building;
 	int flags = SQLITE_OPEN_NOMUTEX |
 		    (readonly ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE) |
 		    (create ? SQLITE_OPEN_CREATE : 0);
@@ -497,29 +552,43 @@ int catalog_open(const char *store_dir, int create, int readonly,
 			 version, CATALOG_SCHEMA_VERSION);
 		goto fail;
 	}
-	if (version > 0 && version < CATALOG_SCHEMA_VERSION) {
+	if (version == 2 && !readonly) {
+		/* Schema 2 reads as it is; a writer makes it 3 first. */
+		if (schema_add(c, upgrade_2_sql, "schema 3 (instances without their names)", err, errlen)) {
+			sqlite3_exec(c->db, "PRAGMA legacy_alter_table=OFF", NULL, NULL, NULL);
+			goto fail;
+		}
+		version = CATALOG_SCHEMA_VERSION;
+	}
+	if (version > 0 && version < CATALOG_SCHEMA_READABLE) {
 		/* The index is a cache: rebuilding it from the packs is the
 		 * upgrade (schema 1 kept a second copy of every record). */
 		snprintf(err, errlen, "store index has schema version %d, older than this dcmfs (%d):"
 			 " rebuild it with 'dcmfsctl reindex %s'", version, CATALOG_SCHEMA_VERSION, store_dir);
 		goto fail;
 	}
-	if (!readonly) {
+	if (building) {
+		/* A new file nobody else opens, thrown away unless finished:
+		 * nothing to journal, one fsync by the caller at the end. */
+		sqlite3_exec(c->db, "PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF;"
+			     " PRAGMA cache_size=-65536", NULL, NULL, NULL);
+	} else if (!readonly) {
 		/* WAL lets the mount read while an import writes; NORMAL sync is
 		 * safe in WAL mode (a crash loses recent commits, never order). */
 		sqlite3_exec(c->db, "PRAGMA journal_mode=WAL", NULL, NULL, NULL);
 	}
-	sqlite3_exec(c->db, "PRAGMA synchronous=NORMAL; PRAGMA cache_size=-8000;"
-		     " PRAGMA temp_store=MEMORY", NULL, NULL, NULL);
+	if (!building)
+		sqlite3_exec(c->db, "PRAGMA synchronous=NORMAL; PRAGMA cache_size=-8000;"
+			     " PRAGMA temp_store=MEMORY", NULL, NULL, NULL);
 	if (version == 0) {
 		if (!create) {
 			snprintf(err, errlen, "'%s' has no dcmfs schema", path);
 			goto fail;
 		}
 		char *msg = NULL;
-		char sql[sizeof(schema_sql) + 64];
-		snprintf(sql, sizeof(sql), "BEGIN IMMEDIATE;%sPRAGMA user_version=%d;COMMIT;",
-			 schema_sql, CATALOG_SCHEMA_VERSION);
+		char sql[sizeof(schema_sql) + sizeof(LATE_INDEXES_SQL) + 64];
+		snprintf(sql, sizeof(sql), "BEGIN IMMEDIATE;%s%sPRAGMA user_version=%d;COMMIT;",
+			 schema_sql, c->building ? "" : LATE_INDEXES_SQL, CATALOG_SCHEMA_VERSION);
 		if (sqlite3_exec(c->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
 			snprintf(err, errlen, "cannot create schema in '%s': %s", path, msg ? msg : "?");
 			sqlite3_free(msg);
@@ -541,6 +610,22 @@ fail:
 	sqlite3_close(c->db);
 	free(c);
 	return -EINVAL;
+}
+
+int catalog_open(const char *store_dir, int create, int readonly,
+		 struct catalog **out, char *err, size_t errlen)
+{
+	return open_index(store_dir, create, readonly, 0, out, err, errlen);
+}
+
+int catalog_build_open(const char *dir, struct catalog **out, char *err, size_t errlen)
+{
+	return open_index(dir, 1, 0, 1, out, err, errlen);
+}
+
+int catalog_build_indexes(struct catalog *c)
+{
+	return catalog_exec(c, LATE_INDEXES_SQL);
 }
 
 void catalog_close(struct catalog *c)
@@ -1039,26 +1124,25 @@ static int touch(struct catalog *c, enum stmt_id which, int64_t id, int64_t mtim
 	return step_done(s);
 }
 
-/* The instances.name of a version, unique in its series: <SOP>.dcm for the
- * first version, <SOP>.v<N>.dcm for later ones (SOP escaped and fitted to
- * 255 bytes, see escape.h).  The names the tree shows are in catalog.h. */
-static void instance_file_name(const char *sop_uid, uint32_t version, char *out, size_t len)
+/* Bind name to parameter i of s when it is not the plain name of
+ * sop_uid with suffix (FNAME_OF, VNAME_OF: only those are kept). */
+static void bind_kept_name(sqlite3_stmt *s, int i, const char *name, const char *sop_uid,
+			   const char *suffix)
 {
-	char suffix[32], name[NAME_COMPONENT_MAX + 1];
-	if (version <= 1)
-		snprintf(suffix, sizeof(suffix), ".dcm");
+	size_t n = strlen(sop_uid);
+	if (strncmp(name, sop_uid, n) || strcmp(name + n, suffix))
+		sqlite3_bind_text(s, i, name, -1, SQLITE_TRANSIENT);
 	else
-		snprintf(suffix, sizeof(suffix), ".v%u.dcm", version);
-	name_component(sop_uid, suffix, name);
-	snprintf(out, len, "%s", name);
+		sqlite3_bind_null(s, i);
 }
 
 int catalog_insert_instance(struct catalog *c, const struct instance_record *r,
 			    const int64_t *seg_blob, const struct record_loc *loc)
 {
 	const struct dcm_info *d = &r->info;
-	char name[256];
-	instance_file_name(d->sop_instance_uid, r->version, name, sizeof(name));
+	char fname[NAME_COMPONENT_MAX + 1], vname[NAME_COMPONENT_MAX + 1], vsuffix[32];
+	identity_names(d->sop_instance_uid, r->version, fname, vname);
+	snprintf(vsuffix, sizeof(vsuffix), ".v%u.dcm", r->version);
 	sqlite3_stmt *s = stmt(c, S_INST_INS);
 	if (!s)
 		return -EIO;
@@ -1066,23 +1150,22 @@ int catalog_insert_instance(struct catalog *c, const struct instance_record *r,
 	sqlite3_bind_int64(s, 2, r->series_id);
 	sqlite3_bind_text(s, 3, d->sop_instance_uid, -1, SQLITE_STATIC);
 	sqlite3_bind_int(s, 4, (int)r->version);
-	sqlite3_bind_text(s, 5, d->sop_class_uid, -1, SQLITE_STATIC);
 	if (d->instance_number >= 0)
 		sqlite3_bind_int(s, 6, d->instance_number);
 	sqlite3_bind_int(s, 7, d->number_of_frames);
 	sqlite3_bind_int(s, 8, d->rows);
 	sqlite3_bind_int(s, 9, d->columns);
 	sqlite3_bind_int(s, 10, d->bits_allocated);
-	sqlite3_bind_text(s, 11, d->transfer_syntax, -1, SQLITE_STATIC);
-	sqlite3_bind_text(s, 12, d->specific_charset, -1, SQLITE_STATIC);
 	sqlite3_bind_text(s, 13, d->modality, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(s, 14, (int64_t)r->size);
 	sqlite3_bind_int64(s, 15, r->stored_at_ns);
 	sqlite3_bind_blob(s, 16, r->file_hash, HASH_LEN, SQLITE_STATIC);
-	sqlite3_bind_text(s, 17, name, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(s, 18, loc->pack);
 	sqlite3_bind_int64(s, 19, (int64_t)loc->offset);
 	sqlite3_bind_int64(s, 20, loc->len);
+	bind_kept_name(s, 21, fname, d->sop_instance_uid, ".dcm");
+	bind_kept_name(s, 22, vname, d->sop_instance_uid, vsuffix);
+	sqlite3_bind_text(s, 23, d->unclean, -1, SQLITE_STATIC);
 	int rc = step_done(s);
 	for (uint32_t i = 0; !rc && i < r->nseg; i++) {
 		s = stmt(c, S_SEG_INS);
@@ -1091,6 +1174,10 @@ int catalog_insert_instance(struct catalog *c, const struct instance_record *r,
 		sqlite3_bind_int64(s, 3, seg_blob[i]);
 		rc = step_done(s);
 	}
+	/* A bulk build leaves counts, mtimes and current versions to its
+	 * catalog_prune: one pass at the end instead of queries per row. */
+	if (c->building)
+		return rc;
 	if (!rc)
 		rc = touch(c, S_SER_TOUCH, r->series_id, r->stored_at_ns);
 	if (!rc)
@@ -1304,6 +1391,57 @@ static int lookup_child(sqlite3_stmt *s, int parent_kind, int64_t parent_id,
 	return one_node(s, parent_kind + 1, out);
 }
 
+/* The SOP UID a file name stands for when it is a plain name (FNAME_OF):
+ * <SOP>.dcm, or with versioned <SOP>.v<N>.dcm (*version set), where
+ * escaping leaves SOP as it is.  1 with sop set, or 0: the name is
+ * escaped, cut, or no instance's, and is looked up as kept. */
+static int plain_name_sop(const char *name, int versioned, char *sop, size_t len,
+			  uint32_t *version)
+{
+	size_t n = strlen(name);
+	if (n < 5 || strcmp(name + n - 4, ".dcm"))
+		return 0;
+	n -= 4;
+	if (versioned) {
+		size_t d = n;
+		while (d > 0 && name[d - 1] >= '0' && name[d - 1] <= '9')
+			d--;
+		if (d == n || n - d > 9 || d < 3 || name[d - 1] != 'v' || name[d - 2] != '.')
+			return 0;
+		*version = (uint32_t)strtoul(name + d, NULL, 10);
+		n = d - 2;
+	}
+	if (n == 0 || n >= len || name[0] == '.')
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		if (!strchr("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789.-_+=,", name[i]) ||
+		    !name[i])
+			return 0;
+	memcpy(sop, name, n);
+	sop[n] = '\0';
+	return 1;
+}
+
+/* The instance named name in series parent_id: by its SOP UID when the
+ * name is plain (by_sop binds ?2 the UID and ?3 the version), else by
+ * its kept name (by_name).  The row's name must be name itself (a
+ * version written "v01" is not "v1"). */
+static int lookup_instance(sqlite3_stmt *by_name, sqlite3_stmt *by_sop, int versioned,
+			   int64_t parent_id, const char *name, struct cat_node *out)
+{
+	char sop[NAME_COMPONENT_MAX + 1];
+	uint32_t version = 0;
+	if (!plain_name_sop(name, versioned, sop, sizeof(sop), &version))
+		return lookup_child(by_name, CAT_SERIES, parent_id, name, out);
+	if (!by_sop)
+		return -EIO;
+	sqlite3_bind_int64(by_sop, 1, parent_id);
+	sqlite3_bind_text(by_sop, 2, sop, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int64(by_sop, 3, version);
+	int r = one_node(by_sop, CAT_INSTANCE, out);
+	return r == 0 && strcmp(out->name, name) ? -ENOENT : r;
+}
+
 int catalog_children(struct catalog *c, int parent_kind, int64_t parent_id,
 		     cat_node_cb cb, void *arg)
 {
@@ -1319,6 +1457,9 @@ int catalog_lookup(struct catalog *c, int parent_kind, int64_t parent_id,
 	static const enum stmt_id which[] = { S_LK_PATIENT, S_LK_STUDY, S_LK_SERIES, S_LK_INSTANCE };
 	if (parent_kind < 0 || parent_kind > CAT_SERIES)
 		return -ENOTDIR;
+	if (parent_kind == CAT_SERIES)
+		return lookup_instance(stmt(c, S_LK_INSTANCE), stmt(c, S_LK_INSTANCE_SOP), 0,
+				       parent_id, name, out);
 	return lookup_child(stmt(c, which[parent_kind]), parent_kind, parent_id, name, out);
 }
 
@@ -1798,7 +1939,6 @@ int catalog_totals_by_modality(struct catalog *c, cat_modality_cb cb, void *arg)
 /* [0]: /versions (every version), [1]: /quarantine (unclean versions). */
 static const char *vstmt_sql[2][V_NSTMT] = { {
 	[V_DIRNAME_USED] = "SELECT 1 FROM patients WHERE dirname=?1",
-	[V_STATE] = "UPDATE instances SET fname=?2, vname=?3, unclean=?4 WHERE id=?1",
 	[V_CURRENT] = "UPDATE instances SET current=(id=(SELECT j.id FROM instances j WHERE"
 		      " j.sop_uid=?1 ORDER BY j.unclean<>'', j.version DESC LIMIT 1)) WHERE sop_uid=?1",
 	[V_FOLDERS] = "SELECT DISTINCT i.series, se.study, st.patient FROM instances i JOIN series se"
@@ -1806,12 +1946,13 @@ static const char *vstmt_sql[2][V_NSTMT] = { {
 	[V_CH_PATIENTS] = NODE_PATIENTS " WHERE 1 ORDER BY id",
 	[V_CH_STUDIES] = NODE_STUDIES " WHERE patient=?1 ORDER BY id",
 	[V_CH_SERIES] = NODE_SERIES " WHERE study=?1 ORDER BY id",
-	[V_CH_INSTANCES] = NODE_INSTANCES("vname") " WHERE series=?1 ORDER BY vname",
+	[V_CH_INSTANCES] = NODE_VNAME " WHERE series=?1 ORDER BY id",
 	[V_LK_PATIENT] = NODE_PATIENTS " WHERE dirname=?2",
 	[V_LK_STUDY] = NODE_STUDIES " WHERE patient=?1 AND dirname=?2",
 	[V_LK_SERIES] = NODE_SERIES " WHERE study=?1 AND dirname=?2",
-	[V_LK_INSTANCE] = NODE_INSTANCES("vname") " WHERE series=?1 AND vname=?2",
-	[V_NODE_INSTANCE] = NODE_INSTANCES("vname") " WHERE id=?1",
+	[V_LK_INSTANCE] = NODE_VNAME " WHERE series=?1 AND vname=?2",
+	[V_LK_INSTANCE_SOP] = NODE_VNAME " WHERE sop_uid=?2 AND version=?3 AND +series=?1",
+	[V_NODE_INSTANCE] = NODE_VNAME " WHERE id=?1",
 }, {
 	[V_CH_PATIENTS] = NODE_PATIENTS " WHERE 1"
 			  Q_UNCLEAN_UNDER_PATIENT " ORDER BY id",
@@ -1819,17 +1960,19 @@ static const char *vstmt_sql[2][V_NSTMT] = { {
 			 Q_UNCLEAN_UNDER_STUDY " ORDER BY id",
 	[V_CH_SERIES] = NODE_SERIES " WHERE study=?1"
 			Q_UNCLEAN_UNDER_SERIES " ORDER BY id",
-	[V_CH_INSTANCES] = NODE_INSTANCES("vname") " WHERE series=?1"
-			   " AND unclean<>'' ORDER BY vname",
+	[V_CH_INSTANCES] = NODE_VNAME " WHERE series=?1"
+			   " AND unclean<>'' ORDER BY id",
 	[V_LK_PATIENT] = NODE_PATIENTS " WHERE dirname=?2"
 			 Q_UNCLEAN_UNDER_PATIENT,
 	[V_LK_STUDY] = NODE_STUDIES " WHERE patient=?1"
 		       " AND dirname=?2" Q_UNCLEAN_UNDER_STUDY,
 	[V_LK_SERIES] = NODE_SERIES " WHERE study=?1"
 			" AND dirname=?2" Q_UNCLEAN_UNDER_SERIES,
-	[V_LK_INSTANCE] = NODE_INSTANCES("vname") " WHERE series=?1"
+	[V_LK_INSTANCE] = NODE_VNAME " WHERE series=?1"
 			  " AND vname=?2 AND unclean<>''",
-	[V_NODE_INSTANCE] = NODE_INSTANCES("vname") " WHERE id=?1"
+	[V_LK_INSTANCE_SOP] = NODE_VNAME " WHERE sop_uid=?2 AND version=?3 AND +series=?1"
+			      " AND unclean<>''",
+	[V_NODE_INSTANCE] = NODE_VNAME " WHERE id=?1"
 			    " AND unclean<>''",
 } };
 
@@ -1857,29 +2000,14 @@ static void identity_names(const char *sop_uid, uint32_t version,
 	name_component(sop_uid, suffix, vname);
 }
 
-static int set_state(struct catalog *c, int64_t id, const char *sop_uid, uint32_t version,
-		     const char *unclean)
-{
-	char fname[NAME_COMPONENT_MAX + 1], vname[NAME_COMPONENT_MAX + 1];
-	identity_names(sop_uid, version, fname, vname);
-	sqlite3_stmt *s = vstmt(c, V_STATE);
-	if (!s)
-		return -EIO;
-	sqlite3_bind_int64(s, 1, id);
-	sqlite3_bind_text(s, 2, fname, -1, SQLITE_TRANSIENT);
-	sqlite3_bind_text(s, 3, vname, -1, SQLITE_TRANSIENT);
-	sqlite3_bind_text(s, 4, unclean, -1, SQLITE_TRANSIENT);
-	return step_done(s);
-}
-
-/* After an instance row is inserted: its names and cleanliness, the
- * current version of its SOPInstanceUID, and the counts of every folder
- * holding a version of it (the current one may have moved). */
+/* After an instance row is inserted: the current version of its
+ * SOPInstanceUID, and the counts of every folder holding a version of it
+ * (the current one may have moved). */
 static int identity_placed(struct catalog *c, const struct instance_record *r)
 {
 	const char *sop = r->info.sop_instance_uid;
-	int rc = set_state(c, r->instance_id, sop, r->version, r->info.unclean);
-	sqlite3_stmt *s = rc ? NULL : vstmt(c, V_CURRENT);
+	int rc = 0;
+	sqlite3_stmt *s = vstmt(c, V_CURRENT);
 	if (!rc && !s)
 		rc = -EIO;
 	if (!rc) {
@@ -1940,6 +2068,9 @@ int catalog_view_lookup(struct catalog *c, int view, int parent_kind, int64_t pa
 		return catalog_lookup(c, parent_kind, parent_id, name, out);
 	if (parent_kind < 0 || parent_kind > CAT_SERIES)
 		return -ENOTDIR;
+	if (parent_kind == CAT_SERIES)
+		return lookup_instance(vstmt_view(c, view, V_LK_INSTANCE),
+				       vstmt_view(c, view, V_LK_INSTANCE_SOP), 1, parent_id, name, out);
 	return lookup_child(vstmt_view(c, view, which[parent_kind]), parent_kind, parent_id,
 			    name, out);
 }
@@ -1959,7 +2090,7 @@ int catalog_quarantined(struct catalog *c, cat_quarantine_cb cb, void *arg)
 {
 	sqlite3_stmt *s;
 	if (sqlite3_prepare_v2(c->db,
-			       "SELECT i.id, p.dirname || '/' || st.dirname || '/' || se.dirname || '/' || i.vname,"
+			       "SELECT i.id, p.dirname || '/' || st.dirname || '/' || se.dirname || '/' || " VNAME_OF("i.") ","
 			       " i.current, i.unclean FROM instances i JOIN series se ON se.id=i.series"
 			       " JOIN studies st ON st.id=se.study JOIN patients p ON p.id=st.patient"
 			       " WHERE i.unclean<>'' ORDER BY i.id", -1, &s, NULL) != SQLITE_OK)
@@ -1988,7 +2119,7 @@ int catalog_identity(struct catalog *c, int64_t instance_id, struct cat_identity
 	/* LEFT JOINs: a row whose folder is gone still answers (empty). */
 	if (sqlite3_prepare_v2(c->db,
 			       "SELECT p.patient_id, p.issuer, p.dirname, st.study_uid, st.dirname,"
-			       " se.series_uid, se.dirname, i.sop_uid, i.version, i.fname, i.vname,"
+			       " se.series_uid, se.dirname, i.sop_uid, i.version, " FNAME_OF("i.") ", " VNAME_OF("i.") ","
 			       " i.unclean, i.current,"
 			       " (SELECT count(*) FROM instances j WHERE j.sop_uid=i.sop_uid AND j.current=1),"
 			       " (SELECT j.id FROM instances j WHERE j.sop_uid=i.sop_uid"

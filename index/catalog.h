@@ -33,7 +33,12 @@
 #include "record.h"
 #include "escape.h"
 
-#define CATALOG_SCHEMA_VERSION 2
+/* Schema 3 keeps an instance's file names only when its SOP UID does not
+ * give them plainly (FORMAT.md).  A store of schema 2 opens read-only as
+ * it is, and is made 3 at its first writable open; older ones need
+ * reindex. */
+#define CATALOG_SCHEMA_VERSION 3
+#define CATALOG_SCHEMA_READABLE 2
 
 struct catalog;
 
@@ -83,6 +88,15 @@ int64_t catalog_data_version(struct catalog *c);
  * page written by many batches goes to index.db once.  Any other connection
  * keeps the small default.  0 or -errno. */
 int catalog_bulk_writer(struct catalog *c);
+/* A new index.db in dir (which must have none) for one bulk build by
+ * reindex: no journal and no syncs (a crash leaves a file to throw away:
+ * the caller fsyncs it before putting it in place), a 64 MiB page cache,
+ * no per-row upkeep of folder counts, mtimes and current versions
+ * (catalog_prune settles them), and the indexes only verify, gc and rm
+ * use left to catalog_build_indexes. */
+int catalog_build_open(const char *dir, struct catalog **out, char *err, size_t errlen);
+/* Make those indexes, once the rows are in (before catalog_prune). */
+int catalog_build_indexes(struct catalog *c);
 /* BEGIN IMMEDIATE: takes the database's write lock, waiting for other
  * writers up to SQLite's busy timeout (then -EBUSY). */
 int catalog_begin(struct catalog *c);
@@ -254,9 +268,9 @@ int catalog_blob_users(struct catalog *c, int64_t blob_id, cat_affected_cb cb, v
 typedef int (*cat_id_cb)(void *arg, int64_t instance_id);
 int catalog_instances_under(struct catalog *c, int kind, int64_t id,
 			    cat_id_cb cb, void *arg);
-/* The instances after instance_id in its series, in name order (the
- * folder's listing order, and the order of `ls`, globs and most copy
- * tools), into ids[] and their sizes into sizes[].  Returns how many were
+/* The instances after instance_id in its series, in the folder's listing
+ * order (id: the order they were stored, which copy tools that walk the
+ * listing read in), into ids[] and their sizes into sizes[].  Returns how many were
  * written, at most max (0 after the last or for an unknown instance), or
  * -errno. */
 int catalog_next_in_series(struct catalog *c, int64_t instance_id, int64_t *ids,

@@ -28,7 +28,8 @@
  *
  * reindex (store_reindex), holding the use lock exclusively:
  *   1. A new index built in STORE/reindex.tmp/index.db, in one
- *      transaction, from the blob files and packs; the damage found is
+ *      transaction without a journal (catalog_build_open), from the blob
+ *      files and packs, then fsynced; the damage found is
  *      written to DAMAGED.tmp.  Left: the old index.db in place, untouched;
  *      reindex.tmp and DAMAGED.tmp, which the next reindex replaces.
  *   2. index.db renamed to index.db.old, its -wal and -shm removed, the
@@ -1558,6 +1559,27 @@ static int reindex_blob_file(void *arg, const char *path, const char *name)
 	return 0;
 }
 
+/* Unlink the -wal and -shm files of the SQLite database at db. */
+static void unlink_sqlite_sides(const char *db)
+{
+	char side[4400];
+	snprintf(side, sizeof(side), "%s-wal", db);
+	unlink(side);
+	snprintf(side, sizeof(side), "%s-shm", db);
+	unlink(side);
+}
+
+/* fsync the file or folder at path: 0 or -errno. */
+static int fsync_path(const char *path, int flags)
+{
+	int fd = open(path, flags | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	int r = fsync(fd) ? -errno : 0;
+	close(fd);
+	return r;
+}
+
 int store_reindex(const char *dir, maint_problem_fn problem, maint_progress_fn progress,
 		  void *arg, struct reindex_totals *t, char *err, size_t errlen)
 {
@@ -1592,8 +1614,9 @@ int store_reindex(const char *dir, maint_problem_fn problem, maint_progress_fn p
 	snprintf(new_index, sizeof(new_index), "%s/index.db", tmpdir);
 	mkdir(tmpdir, 0755);
 	unlink(new_index);
+	unlink_sqlite_sides(new_index);     /* a killed earlier reindex's */
 	struct catalog *cat;
-	int r = catalog_open(tmpdir, 1, 0, &cat, err, errlen);
+	int r = catalog_build_open(tmpdir, &cat, err, errlen);
 	struct reindex_ctx x = { .dir = dir, .cat = cat, .problem = problem, .arg = arg, .t = t,
 			.progress = progress, .accepted = accepted_load(dir) };
 	if (r)
@@ -1663,6 +1686,8 @@ int store_reindex(const char *dir, maint_problem_fn problem, maint_progress_fn p
 	/* Folders emptied by tombstones go; counts and current versions are
 	 * settled once for all. */
 	if (!r)
+		r = catalog_build_indexes(cat);
+	if (!r)
 		r = catalog_prune(cat);
 	static const char *kinds[] = { "patient", "study", "series", "instance" };
 	/* Ids up to the largest met are used: new ones start after them. */
@@ -1674,25 +1699,24 @@ int store_reindex(const char *dir, maint_problem_fn problem, maint_progress_fn p
 		r = catalog_commit(cat);
 	if (r)
 		snprintf(err, errlen, "reindex failed: %s", catalog_errmsg(cat));
-	catalog_exec(cat, "PRAGMA wal_checkpoint(TRUNCATE)");
 	catalog_close(cat);
+	/* Built unjournalled and unsynced: on disk whole before it is put in
+	 * place, or not put there. */
+	if (!r && (r = fsync_path(new_index, O_RDONLY)))
+		snprintf(err, errlen, "cannot sync the new index: %s", strerror(-r));
 	if (!r) {
 		snprintf(path, sizeof(path), "%s/index.db", dir);
 		snprintf(old_index, sizeof(old_index), "%s/index.db.old", dir);
 		if (access(path, F_OK) == 0)
 			rename(path, old_index);
-		for (const char *suf = "-wal"; suf; suf = strcmp(suf, "-wal") ? NULL : "-shm") {
-			char side[4300];
-			snprintf(side, sizeof(side), "%s/index.db%s", dir, suf);
-			unlink(side);
-			snprintf(side, sizeof(side), "%s/index.db%s", tmpdir, suf);
-			unlink(side);
-		}
+		unlink_sqlite_sides(path);
+		unlink_sqlite_sides(new_index);
 		if (rename(new_index, path) < 0) {
 			r = -errno;
 			snprintf(err, errlen, "cannot install the new index: %s", strerror(errno));
 		}
 		rmdir(tmpdir);
+		fsync_path(dir, O_RDONLY | O_DIRECTORY);    /* the renames */
 	}
 	/* The marker says what this reindex skipped; one that skipped
 	 * nothing clears it (the damaged files were restored). */

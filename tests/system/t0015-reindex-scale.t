@@ -18,7 +18,7 @@ check "a store of $n instances" new_store "$S" "$T/gen/patients"
 study=$(sqlite3 "$S/index.db" "SELECT study_uid FROM studies ORDER BY id LIMIT 1 OFFSET 3")
 check "rm of a study" "$CTL" rm "$S" --study "$study"
 q="SELECT 'p', id, dirname FROM patients UNION ALL SELECT 's', id, dirname FROM studies
-	UNION ALL SELECT 'e', id, dirname FROM series UNION ALL SELECT 'i', id, name FROM instances ORDER BY 1, 2"
+	UNION ALL SELECT 'e', id, dirname FROM series UNION ALL SELECT 'i', id, sop_uid || '.v' || version FROM instances ORDER BY 1, 2"
 sqlite3 "$S/index.db" "$q" >"$T/ids.before"
 # ids_same: every folder and file has the id it had before
 ids_same() { sqlite3 "$S/index.db" "$q" >"$T/ids.now" && diff -q "$T/ids.before" "$T/ids.now" >/dev/null; }

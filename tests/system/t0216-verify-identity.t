@@ -72,8 +72,10 @@ damaged "a changed study UID" "UPDATE studies SET study_uid=$(chg study_uid) WHE
 damaged "a renamed study folder" "UPDATE studies SET dirname=$(chg dirname) WHERE id=$STU0"
 damaged "a changed series UID" "UPDATE series SET series_uid=$(chg series_uid) WHERE id=$SER0"
 damaged "a changed SOP UID" "UPDATE instances SET sop_uid=$(chg sop_uid) WHERE id=$ID0"
-damaged "a renamed file (fname)" "UPDATE instances SET fname=$(chg fname) WHERE id=$ID0"
-damaged "a renamed version file (vname)" "UPDATE instances SET vname=$(chg vname) WHERE id=$ID0"
+# (a name the SOP UID gives is not kept: NULL, see FORMAT.md)
+FNAME="coalesce(fname, sop_uid || '.dcm')" VNAME="coalesce(vname, sop_uid || '.v' || version || '.dcm')"
+damaged "a renamed file (fname)" "UPDATE instances SET fname=$(chg "$FNAME") WHERE id=$ID0"
+damaged "a renamed version file (vname)" "UPDATE instances SET vname=$(chg "$VNAME") WHERE id=$ID0"
 damaged "a flipped current flag" "UPDATE instances SET current=0 WHERE id=$ID0"
 damaged "a flipped unclean reason" "UPDATE instances SET unclean='x' WHERE id=$ID0"
 
@@ -115,14 +117,15 @@ rc=$?
 # (a 2-byte integer turned negative): verify says so, with sane numbers.
 fresh
 sqlite3 "$S/index.db" "PRAGMA wal_checkpoint(TRUNCATE)" >/dev/null
-read -r FNAME FOFF < <(q "SELECT name, record_offset FROM instances WHERE id=$ID0" | tr '|' ' ')
+read -r FNAME FOFF < <(q "SELECT hex(file_hash), record_offset FROM instances WHERE id=$ID0" | tr '|' ' ')
 $PY - "$S/index.db" "$FNAME" "$FOFF" <<'EOF'
 import sys
-p, name, off = sys.argv[1], sys.argv[2].encode(), int(sys.argv[3])
+p, name, off = sys.argv[1], bytes.fromhex(sys.argv[2]), int(sys.argv[3])
 d = bytearray(open(p, "rb").read())
 i = -1
 while (i := d.find(name, i + 1)) >= 0:
-    # the table row: its name, then record_pack, then record_offset
+    # the table row: its file hash, (its name, NULL: no bytes), then
+    # record_pack, then record_offset
     j = d.find(off.to_bytes(2, "big"), i + len(name), i + len(name) + 8)
     if j >= 0:
         d[j] ^= 0x80
