@@ -322,6 +322,7 @@ struct catalog {
 	sqlite3 *db;
 	sqlite3_stmt *st[S_NSTMT];
 	sqlite3_stmt *vst[2 * V_NSTMT];     /* [view - 1][id] */
+	sqlite3_stmt *verify_st[4];         /* verify's (the end of this file) */
 };
 
 /* The statement for sql, prepared into *slot on first use and kept; reset
@@ -551,6 +552,8 @@ void catalog_close(struct catalog *c)
 		sqlite3_finalize(c->st[i]);
 	for (int i = 0; i < 2 * V_NSTMT; i++)
 		sqlite3_finalize(c->vst[i]);
+	for (size_t i = 0; i < sizeof(c->verify_st) / sizeof(c->verify_st[0]); i++)
+		sqlite3_finalize(c->verify_st[i]);
 	sqlite3_close(c->db);
 	free(c);
 }
@@ -1551,14 +1554,10 @@ int catalog_find_ids(struct catalog *c, int kind, const char *uid,
 	return r ? r : (int)n;
 }
 
-int catalog_all_blobs(struct catalog *c, cat_blob_cb cb, void *arg)
+/* Every row of s (a blob row and a count of its users) to cb; s is
+ * finalized.  0, cb's non-zero value, or -errno. */
+static int each_blob_row(sqlite3_stmt *s, cat_blob_cb cb, void *arg)
 {
-	sqlite3_stmt *s;
-	if (sqlite3_prepare_v2(c->db,
-			       "SELECT id, hash, ordinal, kind, raw_size, enc_size, pack, offset,"
-			       " (SELECT count(*) FROM segments g WHERE g.blob=b.id)"
-			       " FROM blobs b ORDER BY pack, offset", -1, &s, NULL) != SQLITE_OK)
-		return -EIO;
 	int rc, r = 0;
 	while (!r && (rc = sqlite3_step(s)) == SQLITE_ROW) {
 		struct blob_ref b;
@@ -1569,6 +1568,17 @@ int catalog_all_blobs(struct catalog *c, cat_blob_cb cb, void *arg)
 		r = sqerr(rc);
 	sqlite3_finalize(s);
 	return r;
+}
+
+int catalog_all_blobs(struct catalog *c, cat_blob_cb cb, void *arg)
+{
+	sqlite3_stmt *s;
+	if (sqlite3_prepare_v2(c->db,
+			       "SELECT id, hash, ordinal, kind, raw_size, enc_size, pack, offset,"
+			       " (SELECT count(*) FROM segments g WHERE g.blob=b.id)"
+			       " FROM blobs b ORDER BY pack, offset", -1, &s, NULL) != SQLITE_OK)
+		return -EIO;
+	return each_blob_row(s, cb, arg);
 }
 
 int catalog_delete_blob(struct catalog *c, int64_t blob_id)
@@ -2895,4 +2905,42 @@ int catalog_recent_imports(struct catalog *c, int max, cat_import_cb cb, void *a
 			break;
 	}
 	return walk_end(s, rc, r);
+}
+
+/* ---- verify's queries (maint.c), prepared once per connection ---- */
+
+/* Slots in struct catalog's verify_st. */
+enum { VERIFY_ST_SEGMENTS_USERS };
+
+int catalog_segments_users(struct catalog *c, int64_t instance_id, struct blob_ref *segs,
+			   int64_t *users, int max)
+{
+	sqlite3_stmt *s = cached_stmt(c->db, &c->verify_st[VERIFY_ST_SEGMENTS_USERS],
+				      "SELECT b.id, b.hash, b.ordinal, b.kind, b.raw_size, b.enc_size, b.pack,"
+				      " b.offset, (SELECT count(*) FROM (SELECT 1 FROM segments u"
+				      " WHERE u.blob=b.id LIMIT 2))"
+				      " FROM segments s JOIN blobs b ON b.id=s.blob WHERE s.instance=?1"
+				      " ORDER BY s.idx");
+	if (!s)
+		return -EIO;
+	sqlite3_bind_int64(s, 1, instance_id);
+	int n = 0, rc = SQLITE_DONE;
+	while (n < max && (rc = sqlite3_step(s)) == SQLITE_ROW) {
+		blob_from_row(s, &segs[n]);
+		users[n++] = sqlite3_column_int64(s, 8);
+	}
+	sqlite3_reset(s);
+	return n == max || rc == SQLITE_DONE ? n : sqerr(rc);
+}
+
+int catalog_blobs_not_single(struct catalog *c, cat_blob_cb cb, void *arg)
+{
+	sqlite3_stmt *s;
+	if (sqlite3_prepare_v2(c->db,
+			       "SELECT * FROM (SELECT id, hash, ordinal, kind, raw_size, enc_size, pack, offset,"
+			       " (SELECT count(*) FROM (SELECT 1 FROM segments g WHERE g.blob=b.id LIMIT 2))"
+			       " AS users FROM blobs b)"
+			       " WHERE users<>1 ORDER BY pack, offset", -1, &s, NULL) != SQLITE_OK)
+		return -EIO;
+	return each_blob_row(s, cb, arg);
 }
