@@ -318,11 +318,14 @@ enum vstmt_id {
 	V_NSTMT
 };
 
+/* Statements verify asks for every instance, prepared once per connection. */
+enum { VERIFY_ST_SEGMENTS_USERS, VERIFY_ST_IDENTITY, VERIFY_NST };
+
 struct catalog {
 	sqlite3 *db;
 	sqlite3_stmt *st[S_NSTMT];
 	sqlite3_stmt *vst[2 * V_NSTMT];     /* [view - 1][id] */
-	sqlite3_stmt *verify_st[4];         /* verify's (the end of this file) */
+	sqlite3_stmt *verify_st[VERIFY_NST];   /* asked once or more per instance by verify */
 };
 
 /* The statement for sql, prepared into *slot on first use and kept; reset
@@ -552,7 +555,7 @@ void catalog_close(struct catalog *c)
 		sqlite3_finalize(c->st[i]);
 	for (int i = 0; i < 2 * V_NSTMT; i++)
 		sqlite3_finalize(c->vst[i]);
-	for (size_t i = 0; i < sizeof(c->verify_st) / sizeof(c->verify_st[0]); i++)
+	for (int i = 0; i < VERIFY_NST; i++)
 		sqlite3_finalize(c->verify_st[i]);
 	sqlite3_close(c->db);
 	free(c);
@@ -1994,9 +1997,8 @@ static void copy_col(sqlite3_stmt *s, int col, char *out, size_t len)
 
 int catalog_identity(struct catalog *c, int64_t instance_id, struct cat_identity *out)
 {
-	sqlite3_stmt *s;
 	/* LEFT JOINs: a row whose folder is gone still answers (empty). */
-	if (sqlite3_prepare_v2(c->db,
+	sqlite3_stmt *s = cached_stmt(c->db, &c->verify_st[VERIFY_ST_IDENTITY],
 			       "SELECT p.patient_id, p.issuer, p.dirname, st.study_uid, st.dirname,"
 			       " se.series_uid, se.dirname, i.sop_uid, i.version, i.fname, i.vname,"
 			       " i.unclean, i.current,"
@@ -2005,7 +2007,8 @@ int catalog_identity(struct catalog *c, int64_t instance_id, struct cat_identity
 			       "  ORDER BY j.unclean<>'', j.version DESC LIMIT 1)"
 			       " FROM instances i LEFT JOIN series se ON se.id=i.series"
 			       " LEFT JOIN studies st ON st.id=se.study LEFT JOIN patients p ON p.id=st.patient"
-			       " WHERE i.id=?1", -1, &s, NULL) != SQLITE_OK)
+			       " WHERE i.id=?1");
+	if (!s)
 		return -EIO;
 	sqlite3_bind_int64(s, 1, instance_id);
 	int rc = sqlite3_step(s), res = 0;
@@ -2029,7 +2032,7 @@ int catalog_identity(struct catalog *c, int64_t instance_id, struct cat_identity
 	} else {
 		res = rc == SQLITE_DONE ? -ENOENT : sqerr(rc);
 	}
-	sqlite3_finalize(s);
+	sqlite3_reset(s);
 	return res;
 }
 
@@ -2907,10 +2910,7 @@ int catalog_recent_imports(struct catalog *c, int max, cat_import_cb cb, void *a
 	return walk_end(s, rc, r);
 }
 
-/* ---- verify's queries (maint.c), prepared once per connection ---- */
-
-/* Slots in struct catalog's verify_st. */
-enum { VERIFY_ST_SEGMENTS_USERS };
+/* ---- verify's queries (maint.c) ---- */
 
 int catalog_segments_users(struct catalog *c, int64_t instance_id, struct blob_ref *segs,
 			   int64_t *users, int max)
