@@ -762,6 +762,7 @@ static int verify_blob(void *arg, const struct blob_ref *b, int64_t refs)
 	if (!r) {
 		got = codec_decode_range(v->codec, view.enc, view.enc_size, 0, v->buf, b->raw_size);
 		blob_view_release(&view);
+		v->t->bytes_decoded += got > 0 ? (uint64_t)got : 0;
 		if (got == (int64_t)b->raw_size)
 			hash_bytes(v->buf, b->raw_size, h);
 	}
@@ -933,6 +934,7 @@ static int64_t decode_segment(struct verify_ctx *v, const struct blob_ref *b, st
 {
 	if (dst) {
 		int64_t got = codec_blob_decode_range(v->codec, cb, 0, dst, b->raw_size);
+		v->t->bytes_decoded += got > 0 ? (uint64_t)got : 0;
 		if (own && got == (int64_t)b->raw_size)
 			hash_bytes(dst, b->raw_size, h);
 		return got;
@@ -952,6 +954,7 @@ static int64_t decode_segment(struct verify_ctx *v, const struct blob_ref *b, st
 		else if (own)
 			hash_bytes(v->buf, want, h);     /* the whole blob: one step */
 		off += want;
+		v->t->bytes_decoded += want;
 		blob_view_trim(view);   /* a mapped blob file's pages leave the process */
 	}
 	if (seg)
@@ -1260,6 +1263,7 @@ static void totals_add(struct verify_totals *to, const struct verify_totals *fro
 	to->kept_files += from->kept_files;
 	to->unreferenced_blobs += from->unreferenced_blobs;
 	to->bytes_checked += from->bytes_checked;
+	to->bytes_decoded += from->bytes_decoded;
 }
 
 /* PRAGMA integrity_check on its own connection, beside the workers: on a

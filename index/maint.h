@@ -67,6 +67,7 @@ struct verify_totals {
 	int64_t unreferenced_blobs;  /* freed by rm, not yet by gc */
 	int marker;                  /* STORE/DAMAGED exists */
 	uint64_t bytes_checked;
+	uint64_t bytes_decoded;      /* raw bytes decoded: each blob once where it can be */
 };
 /* Check index.db (PRAGMA integrity_check), every entry of every pack
  * (magic, length, checksum), every blob (read back, decoded, hashed),

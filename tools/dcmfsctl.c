@@ -1380,6 +1380,7 @@ static void verify_json(const char *dir, const struct verify_totals *t, json_obj
 	json_set(o, "instances", json_int(t->instances));
 	json_set(o, "blobs", json_int(t->blobs));
 	json_set(o, "bytes_checked", json_int((int64_t)t->bytes_checked));
+	json_set(o, "bytes_decoded", json_int((int64_t)t->bytes_decoded));
 	json_set(o, "seconds", json_object_new_double(secs));
 	json_set(o, "problem_count", json_int(t->problems));
 	json_set(o, "problems", problems);
