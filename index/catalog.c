@@ -319,7 +319,7 @@ enum vstmt_id {
 };
 
 /* Statements verify asks for every instance, prepared once per connection. */
-enum { VERIFY_ST_SEGMENTS_USERS, VERIFY_ST_IDENTITY, VERIFY_NST };
+enum { VERIFY_ST_SEGMENTS_OWNERS, VERIFY_ST_IDENTITY, VERIFY_NST };
 
 struct catalog {
 	sqlite3 *db;
@@ -2912,13 +2912,12 @@ int catalog_recent_imports(struct catalog *c, int max, cat_import_cb cb, void *a
 
 /* ---- verify's queries (maint.c) ---- */
 
-int catalog_segments_users(struct catalog *c, int64_t instance_id, struct blob_ref *segs,
-			   int64_t *users, int max)
+int catalog_segments_owners(struct catalog *c, int64_t instance_id, struct blob_ref *segs,
+			    int64_t *owners, int max)
 {
-	sqlite3_stmt *s = cached_stmt(c->db, &c->verify_st[VERIFY_ST_SEGMENTS_USERS],
+	sqlite3_stmt *s = cached_stmt(c->db, &c->verify_st[VERIFY_ST_SEGMENTS_OWNERS],
 				      "SELECT b.id, b.hash, b.ordinal, b.kind, b.raw_size, b.enc_size, b.pack,"
-				      " b.offset, (SELECT count(*) FROM (SELECT 1 FROM segments u"
-				      " WHERE u.blob=b.id LIMIT 2))"
+				      " b.offset, (SELECT min(u.instance) FROM segments u WHERE u.blob=b.id)"
 				      " FROM segments s JOIN blobs b ON b.id=s.blob WHERE s.instance=?1"
 				      " ORDER BY s.idx");
 	if (!s)
@@ -2927,20 +2926,19 @@ int catalog_segments_users(struct catalog *c, int64_t instance_id, struct blob_r
 	int n = 0, rc = SQLITE_DONE;
 	while (n < max && (rc = sqlite3_step(s)) == SQLITE_ROW) {
 		blob_from_row(s, &segs[n]);
-		users[n++] = sqlite3_column_int64(s, 8);
+		owners[n++] = sqlite3_column_int64(s, 8);
 	}
 	sqlite3_reset(s);
 	return n == max || rc == SQLITE_DONE ? n : sqerr(rc);
 }
 
-int catalog_blobs_not_single(struct catalog *c, cat_blob_cb cb, void *arg)
+int catalog_blobs_unreferenced(struct catalog *c, cat_blob_cb cb, void *arg)
 {
 	sqlite3_stmt *s;
 	if (sqlite3_prepare_v2(c->db,
-			       "SELECT * FROM (SELECT id, hash, ordinal, kind, raw_size, enc_size, pack, offset,"
-			       " (SELECT count(*) FROM (SELECT 1 FROM segments g WHERE g.blob=b.id LIMIT 2))"
-			       " AS users FROM blobs b)"
-			       " WHERE users<>1 ORDER BY pack, offset", -1, &s, NULL) != SQLITE_OK)
+			       "SELECT id, hash, ordinal, kind, raw_size, enc_size, pack, offset, 0 FROM blobs b"
+			       " WHERE NOT EXISTS (SELECT 1 FROM segments g WHERE g.blob=b.id)"
+			       " ORDER BY pack, offset", -1, &s, NULL) != SQLITE_OK)
 		return -EIO;
 	return each_blob_row(s, cb, arg);
 }

@@ -567,18 +567,16 @@ typedef int (*cat_import_cb)(void *arg, const struct cat_import *im);
 int catalog_recent_imports(struct catalog *c, int max, cat_import_cb cb, void *arg);
 
 /* ---- verify (maint.c): each blob checked once ----
- * A blob that exactly one segment row names is checked with that instance
- * (decoded once for both); the others (shared, or named by none) on their
- * own. */
-/* The segments of an instance, as catalog_segments, and for each how many
- * segment rows (of any instance) name its blob, into users[] (0, 1, or 2
- * for two or more: a blob every file shares is not counted through):
+ * A blob is checked with the first instance (the smallest id) that names
+ * it, decoded once for both; a blob no instance names, on its own. */
+/* The segments of an instance, as catalog_segments, and for each the
+ * smallest instance id that names its blob (its owner), into owners[]:
  * how many segments, or -errno. */
-int catalog_segments_users(struct catalog *c, int64_t instance_id, struct blob_ref *segs,
-			   int64_t *users, int max);
-/* Every blob that not exactly one segment row names, in the order of
- * their places (pack, offset; blob files first), with that number (0, or
- * 2 for two or more) to cb as refs.  0, cb's non-zero value, or -errno. */
-int catalog_blobs_not_single(struct catalog *c, cat_blob_cb cb, void *arg);
+int catalog_segments_owners(struct catalog *c, int64_t instance_id, struct blob_ref *segs,
+			    int64_t *owners, int max);
+/* Every blob no segment row names, in the order of their places (pack,
+ * offset; blob files first), to cb (refs 0).  0, cb's non-zero value, or
+ * -errno. */
+int catalog_blobs_unreferenced(struct catalog *c, cat_blob_cb cb, void *arg);
 
 #endif

@@ -307,7 +307,7 @@ struct verify_ctx {
 	uint8_t *buf;
 	size_t cap;
 	struct blob_ref *segs;      /* the instance being checked: its segments */
-	int64_t *users;             /* and how many segment rows name each blob */
+	int64_t *owners;            /* and the first instance that names each blob */
 	char *accepted;             /* DAMAGED.accepted */
 	char *marker;               /* DAMAGED, when it stands */
 	/* the pack being walked */
@@ -691,9 +691,9 @@ static void blob_where(struct verify_ctx *v, const struct blob_ref *b, char *out
 	}
 }
 
-/* The verdict on blob b, told once by whoever decoded it: the blob pass
- * (a blob shared, or named by no instance) or the check of the one
- * instance that names it.  r: 0, or the -errno of store_blob_view; got:
+/* The verdict on blob b, told once by whoever decoded it: the check of
+ * the first instance that names it, or the blob pass (a blob no instance
+ * names).  r: 0, or the -errno of store_blob_view; got:
  * the bytes it decoded to (r 0; negative: it does not decode); h: their
  * hash (got == raw size). */
 static void blob_verdict(struct verify_ctx *v, const struct blob_ref *b, int r, int64_t got,
@@ -747,7 +747,8 @@ static void blob_verdict(struct verify_ctx *v, const struct blob_ref *b, int r, 
 	progress_add(v, b->raw_size);
 }
 
-/* A blob of the blob pass: read, decoded and hashed on its own. */
+/* A blob of the blob pass (no instance names it): read, decoded and
+ * hashed on its own. */
 static int verify_blob(void *arg, const struct blob_ref *b, int64_t refs)
 {
 	struct verify_ctx *v = arg;
@@ -771,7 +772,7 @@ static int verify_blob(void *arg, const struct blob_ref *b, int64_t refs)
 }
 
 /* The instance's record, read from its pack, against its row and its n
- * segment rows segs (n: catalog_segments_users' answer); the decoded
+ * segment rows segs (n: catalog_segments_owners' answer); the decoded
  * record is left in *rec. */
 static int check_record(struct verify_ctx *v, const struct cat_instance *row,
 			const struct blob_ref *segs, int n, struct instance_record *rec,
@@ -904,11 +905,13 @@ static int record_where(const struct cat_instance *row, char *out, size_t len)
 }
 
 /* ---- an instance's bytes, decoded once ----
- * Its n segments (v->segs, v->users) are read in file order and each is
+ * Its n segments (v->segs, v->owners) are read in file order and each is
  * decoded once: the bytes go to the file hash, and a segment whose blob
- * this instance alone names is held against its blob hash here, its
- * verdict told as the blob pass would tell it (a blob with other users,
- * or none, is the blob pass's).  A file of up to VERIFY_WHOLE bytes is
+ * this instance is the first to name (the smallest id: one instance for
+ * each blob, whatever the order the workers take them in) is held
+ * against its blob hash here, its verdict told as the blob pass would
+ * tell it; a later instance that shares it decodes it again for its own
+ * file hash only.  A file of up to VERIFY_WHOLE bytes is
  * decoded whole into the worker's buffer and hashed as the import did
  * (hash_bytes); a larger one a step at a time into a step-sized buffer,
  * with the whole-file key the import streamed (hash.h). */
@@ -962,9 +965,22 @@ static int64_t decode_segment(struct verify_ctx *v, const struct blob_ref *b, st
 	return (int64_t)off;
 }
 
-/* Read the instance whose n segments are in v->segs once (above) into *fr.
- * Returns 0 or -ENOMEM. */
-static int read_file_once(struct verify_ctx *v, int n, struct file_read *fr)
+/* Whether instance id checks the blob of its segment i: it is the blob's
+ * first user, and this is the blob's first place in the file (a file may
+ * hold two equal pieces). */
+static int owns_segment(const struct verify_ctx *v, int64_t id, int i)
+{
+	if (v->owners[i] != id)
+		return 0;
+	for (int j = 0; j < i; j++)
+		if (v->segs[j].id == v->segs[i].id)
+			return 0;
+	return 1;
+}
+
+/* Read instance id, whose n segments are in v->segs, once (above) into
+ * *fr.  Returns 0 or -ENOMEM. */
+static int read_file_once(struct verify_ctx *v, int64_t id, int n, struct file_read *fr)
 {
 	memset(fr, 0, sizeof(*fr));
 	for (int i = 0; i < n; i++)
@@ -978,7 +994,7 @@ static int read_file_once(struct verify_ctx *v, int n, struct file_read *fr)
 	int r = 0;
 	for (int i = 0; i < n && !r; base += v->segs[i++].raw_size) {
 		const struct blob_ref *b = &v->segs[i];
-		int own = v->users[i] == 1;
+		int own = owns_segment(v, id, i);
 		/* A file that does not read needs no more of its bytes; but
 		 * its first blob that does not read is what it says, as
 		 * instance_open, which reads them all before any byte. */
@@ -1045,9 +1061,9 @@ static int verify_instance(void *arg, int64_t id)
 		return 0;
 	}
 	if (!v->segs && (!(v->segs = malloc(RECORD_MAX_SEGMENTS * sizeof(*v->segs))) ||
-			 !(v->users = malloc(RECORD_MAX_SEGMENTS * sizeof(*v->users)))))
+			 !(v->owners = malloc(RECORD_MAX_SEGMENTS * sizeof(*v->owners)))))
 		return -ENOMEM;
-	int n = catalog_segments_users(v->cat, id, v->segs, v->users, RECORD_MAX_SEGMENTS);
+	int n = catalog_segments_owners(v->cat, id, v->segs, v->owners, RECORD_MAX_SEGMENTS);
 	char why[1400], pack[256] = "?", where[128];
 	struct instance_record *rec = malloc(sizeof(*rec));
 	if (!rec)
@@ -1064,7 +1080,7 @@ static int verify_instance(void *arg, int64_t id)
 	}
 	free(rec);
 	struct file_read fr;
-	int r = n < 0 ? n : !n ? -ENOENT : read_file_once(v, n, &fr);
+	int r = n < 0 ? n : !n ? -ENOENT : read_file_once(v, id, n, &fr);
 	if (r == -ENOMEM)
 		return r;
 	if (r == 0)
@@ -1244,7 +1260,7 @@ static void verify_ctx_close(struct verify_ctx *v)
 	codec_ctx_free(v->codec);
 	free(v->buf);
 	free(v->segs);
-	free(v->users);
+	free(v->owners);
 	free(v->held);
 }
 
@@ -1328,9 +1344,9 @@ int store_verify(struct store *s, maint_problem_fn problem, maint_progress_fn pr
 	struct verify_totals wt[VERIFY_MAX_WORKERS];
 	pthread_t tid[VERIFY_MAX_WORKERS];
 	int nwant = verify_workers_wanted(), nopen = 0, nrun = 0;
-	/* The listing of the blobs the blob pass checks (shared, or named by
-	 * none: many, in a store of much dedup) is sorted by place: on disk
-	 * past the cache, not in memory (every blob took 170 MB a million). */
+	/* The listing of the blobs the blob pass checks (named by no instance:
+	 * many, after removals) is sorted by place: on disk past the cache,
+	 * not in memory (every blob took 170 MB a million). */
 	catalog_exec(store_main_catalog(s), "PRAGMA temp_store=FILE");
 	int r = store_catalog(s, &v.fresh);
 	if (r)
@@ -1339,8 +1355,8 @@ int store_verify(struct store *s, maint_problem_fn problem, maint_progress_fn pr
 	v.marker = t->marker ? lines_load(store_dir(s), "") : NULL;
 	struct cat_totals tot;
 	catalog_totals(store_main_catalog(s), &tot);
-	/* Each blob is checked once and each file once: their bytes, from
-	 * the kept totals, not a scan of every blob. */
+	/* Each referenced blob is checked once and each file once: their
+	 * bytes, from the kept totals, not a scan of every blob. */
 	sh->total = tot.unique_raw_bytes + tot.logical_bytes;
 	if ((sh->npacks = list_packs(store_dir(s), &sh->packs)) < 0) {
 		r = sh->npacks;
@@ -1389,7 +1405,7 @@ int store_verify(struct store *s, maint_problem_fn problem, maint_progress_fn pr
 		r = verify_push(sh, &it);
 	}
 	if (!r)
-		r = catalog_blobs_not_single(store_main_catalog(s), push_blob, sh);
+		r = catalog_blobs_unreferenced(store_main_catalog(s), push_blob, sh);
 	if (!r)
 		r = catalog_instances_under(store_main_catalog(s), 0, 0, push_instance, sh);
 	pthread_mutex_lock(&sh->lock);

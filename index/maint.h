@@ -76,14 +76,13 @@ struct verify_totals {
  * and folder name, study and series UIDs and folder names, SOP UID, file
  * names, unclean reason, and that exactly one version of its SOP UID is
  * current, the one the rules pick; then the whole file read back against
- * its hash).  Each blob is decoded once where it can be: a blob that one
- * instance alone names is checked with that instance, its decoded bytes
- * hashed against the blob's hash and, in file order, against the file's;
- * a blob shared by several, or named by none, is checked on its own
- * (before the instances) and decoded again for each file that has it.
- * The problems found and their words do not depend on which.  A blob one
- * instance alone names is told with that instance (its lines, then the
- * instance's).  A row that disagrees with an intact record is a problem
+ * its hash).  Each blob is decoded once: with the first instance (the
+ * smallest id) that names it, its decoded bytes hashed against the blob's
+ * hash and, in file order, against the file's (a later instance sharing
+ * it decodes it again for its own file hash); a blob no instance names,
+ * on its own, before the instances.  A damaged blob is told with its
+ * first instance: its line and the instances it affects, then that
+ * instance's.  A row that disagrees with an intact record is a problem
  * whose fix is reindex.  Each damaged pack range is named
  * with the instances it affects; so is each damaged blob file.  Orphans and
  * temporary files are counted, not problems.  Safe to run while imports

@@ -2,7 +2,8 @@
 # t0017-verify-once.t - verify decodes each blob once: on a store of small
 # instances, some sharing their pixel blob (dedup), and a slide larger than
 # 64 MiB stored in pieces (checked a step at a time), it decodes exactly the
-# files' bytes plus those of the blobs that are shared or named by no file;
+# files' bytes (a shared blob checked with its first file), plus those of
+# the blobs no file names (after an rm);
 # and it still finds every kind of damage, each blob's once, in the same
 # words and the same order with one worker or three: a flipped bit in a
 # blob of one file and in a shared one, a changed byte in a piece of the
@@ -26,15 +27,23 @@ check "pixel blobs shared by two files: $shared" [ "$shared" -gt 0 ]
 big=$(q "$S" "SELECT count(*) FROM instances WHERE size > 64 * 1048576 AND (SELECT count(*) FROM segments WHERE instance=instances.id) > 3")
 check "a file over 64 MiB stored in pieces" [ "$big" = 1 ]
 
-# ---- a clean store: each blob decoded once ----
-"$CTL" verify --json "$S" >"$T/clean.json" 2>"$T/clean.err"
-check "verify of the clean store: exit 0" [ $? = 0 ]
-decoded=$($PY -c 'import json, sys; print(json.load(open(sys.argv[1]))["bytes_decoded"])' "$T/clean.json")
-files=$(q "$S" "SELECT sum(size) FROM instances")
-alone=$(q "$S" "SELECT coalesce(sum(raw_size), 0) FROM blobs b WHERE $USERS <> 1")
-diag "decoded $decoded bytes: files $files, blobs shared or unnamed $alone"
-check "it decodes the files' bytes once, and the shared blobs' once more ($decoded = $files + $alone)" \
-	[ "$decoded" = $((files + alone)) ]
+# ---- each blob decoded once: a clean store, then one after an rm ----
+decoded_matches() {
+	local st decoded files alone
+	"$CTL" verify --json "$1" >"$T/clean.json" 2>"$T/clean.err"
+	st=$?
+	decoded=$($PY -c 'import json, sys; print(json.load(open(sys.argv[1]))["bytes_decoded"])' "$T/clean.json")
+	files=$(q "$1" "SELECT sum(size) FROM instances")
+	alone=$(q "$1" "SELECT coalesce(sum(raw_size), 0) FROM blobs b WHERE $USERS = 0")
+	check "$2: verify exits 0" [ "$st" = 0 ]
+	check "$2: it decodes the files' bytes and the unnamed blobs' once ($decoded = $files + $alone)" \
+		[ "$decoded" = $((files + alone)) ]
+}
+decoded_matches "$S" "a clean store"
+cp -a "$S" "$T/removed"
+"$CTL" rm "$T/removed" --instance "$(q "$S" "SELECT sop_uid FROM instances ORDER BY id LIMIT 1 OFFSET 3")" >/dev/null
+check "an rm leaves blobs no file names" [ "$(q "$T/removed" "SELECT count(*) FROM blobs b WHERE $USERS = 0")" -gt 0 ]
+decoded_matches "$T/removed" "after an rm"
 
 # ---- damage of every kind in one copy ----
 D=$T/damaged
