@@ -2942,3 +2942,14 @@ int catalog_blobs_unreferenced(struct catalog *c, cat_blob_cb cb, void *arg)
 		return -EIO;
 	return each_blob_row(s, cb, arg);
 }
+
+int catalog_instance_ids(struct catalog *c, cat_id_cb cb, void *arg)
+{
+	sqlite3_stmt *s;
+	if (sqlite3_prepare_v2(c->db, "SELECT id FROM instances ORDER BY id", -1, &s, NULL) != SQLITE_OK)
+		return -EIO;
+	int rc, r = 0;
+	while (!r && (rc = sqlite3_step(s)) == SQLITE_ROW)
+		r = cb(arg, sqlite3_column_int64(s, 0));
+	return walk_end(s, rc, r);
+}

@@ -578,5 +578,9 @@ int catalog_segments_owners(struct catalog *c, int64_t instance_id, struct blob_
  * offset; blob files first), to cb (refs 0).  0, cb's non-zero value, or
  * -errno. */
 int catalog_blobs_unreferenced(struct catalog *c, cat_blob_cb cb, void *arg);
+/* Every instance id in order to cb, as the rows are read (memory flat at
+ * any size, unlike catalog_instances_under): cb must not use c, whose
+ * statement is open meanwhile.  0, cb's non-zero value, or -errno. */
+int catalog_instance_ids(struct catalog *c, cat_id_cb cb, void *arg);
 
 #endif

@@ -1407,7 +1407,7 @@ int store_verify(struct store *s, maint_problem_fn problem, maint_progress_fn pr
 	if (!r)
 		r = catalog_blobs_unreferenced(store_main_catalog(s), push_blob, sh);
 	if (!r)
-		r = catalog_instances_under(store_main_catalog(s), 0, 0, push_instance, sh);
+		r = catalog_instance_ids(store_main_catalog(s), push_instance, sh);
 	pthread_mutex_lock(&sh->lock);
 	sh->closed = 1;
 	if (r && !sh->err)
