@@ -69,7 +69,8 @@ struct verify_totals {
 	uint64_t bytes_checked;
 	uint64_t bytes_decoded;      /* raw bytes decoded: each blob once where it can be */
 };
-/* Check index.db (PRAGMA integrity_check), every entry of every pack
+/* Check index.db (PRAGMA integrity_check, and the kept totals against a
+ * count of the rows, catalog_tallies_check), every entry of every pack
  * (magic, length, checksum), every blob (read back, decoded, hashed),
  * every instance (its record, read from its pack, against its row: ids,
  * version, size, file hash, segments; its identity: patient key, issuer
