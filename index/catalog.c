@@ -366,11 +366,15 @@ enum vstmt_id {
 	V_NSTMT
 };
 
+/* Statements verify asks for every instance, prepared once per connection. */
+enum { VERIFY_ST_SEGMENTS_OWNERS, VERIFY_ST_IDENTITY, VERIFY_NST };
+
 struct catalog {
 	sqlite3 *db;
 	sqlite3_stmt *st[S_NSTMT];
 	sqlite3_stmt *vst[2 * V_NSTMT];     /* [view - 1][id] */
 	int building;                       /* catalog_build_open's connection */
+	sqlite3_stmt *verify_st[VERIFY_NST];   /* asked once or more per instance by verify */
 };
 
 /* The statement for sql, prepared into *slot on first use and kept; reset
@@ -636,6 +640,8 @@ void catalog_close(struct catalog *c)
 		sqlite3_finalize(c->st[i]);
 	for (int i = 0; i < 2 * V_NSTMT; i++)
 		sqlite3_finalize(c->vst[i]);
+	for (int i = 0; i < VERIFY_NST; i++)
+		sqlite3_finalize(c->verify_st[i]);
 	sqlite3_close(c->db);
 	free(c);
 }
@@ -1692,14 +1698,10 @@ int catalog_find_ids(struct catalog *c, int kind, const char *uid,
 	return r ? r : (int)n;
 }
 
-int catalog_all_blobs(struct catalog *c, cat_blob_cb cb, void *arg)
+/* Every row of s (a blob row and a count of its users) to cb; s is
+ * finalized.  0, cb's non-zero value, or -errno. */
+static int each_blob_row(sqlite3_stmt *s, cat_blob_cb cb, void *arg)
 {
-	sqlite3_stmt *s;
-	if (sqlite3_prepare_v2(c->db,
-			       "SELECT id, hash, ordinal, kind, raw_size, enc_size, pack, offset,"
-			       " (SELECT count(*) FROM segments g WHERE g.blob=b.id)"
-			       " FROM blobs b ORDER BY pack, offset", -1, &s, NULL) != SQLITE_OK)
-		return -EIO;
 	int rc, r = 0;
 	while (!r && (rc = sqlite3_step(s)) == SQLITE_ROW) {
 		struct blob_ref b;
@@ -1710,6 +1712,17 @@ int catalog_all_blobs(struct catalog *c, cat_blob_cb cb, void *arg)
 		r = sqerr(rc);
 	sqlite3_finalize(s);
 	return r;
+}
+
+int catalog_all_blobs(struct catalog *c, cat_blob_cb cb, void *arg)
+{
+	sqlite3_stmt *s;
+	if (sqlite3_prepare_v2(c->db,
+			       "SELECT id, hash, ordinal, kind, raw_size, enc_size, pack, offset,"
+			       " (SELECT count(*) FROM segments g WHERE g.blob=b.id)"
+			       " FROM blobs b ORDER BY pack, offset", -1, &s, NULL) != SQLITE_OK)
+		return -EIO;
+	return each_blob_row(s, cb, arg);
 }
 
 int catalog_delete_blob(struct catalog *c, int64_t blob_id)
@@ -2115,9 +2128,8 @@ static void copy_col(sqlite3_stmt *s, int col, char *out, size_t len)
 
 int catalog_identity(struct catalog *c, int64_t instance_id, struct cat_identity *out)
 {
-	sqlite3_stmt *s;
 	/* LEFT JOINs: a row whose folder is gone still answers (empty). */
-	if (sqlite3_prepare_v2(c->db,
+	sqlite3_stmt *s = cached_stmt(c->db, &c->verify_st[VERIFY_ST_IDENTITY],
 			       "SELECT p.patient_id, p.issuer, p.dirname, st.study_uid, st.dirname,"
 			       " se.series_uid, se.dirname, i.sop_uid, i.version, " FNAME_OF("i.") ", " VNAME_OF("i.") ","
 			       " i.unclean, i.current,"
@@ -2126,7 +2138,8 @@ int catalog_identity(struct catalog *c, int64_t instance_id, struct cat_identity
 			       "  ORDER BY j.unclean<>'', j.version DESC LIMIT 1)"
 			       " FROM instances i LEFT JOIN series se ON se.id=i.series"
 			       " LEFT JOIN studies st ON st.id=se.study LEFT JOIN patients p ON p.id=st.patient"
-			       " WHERE i.id=?1", -1, &s, NULL) != SQLITE_OK)
+			       " WHERE i.id=?1");
+	if (!s)
 		return -EIO;
 	sqlite3_bind_int64(s, 1, instance_id);
 	int rc = sqlite3_step(s), res = 0;
@@ -2150,7 +2163,7 @@ int catalog_identity(struct catalog *c, int64_t instance_id, struct cat_identity
 	} else {
 		res = rc == SQLITE_DONE ? -ENOENT : sqerr(rc);
 	}
-	sqlite3_finalize(s);
+	sqlite3_reset(s);
 	return res;
 }
 
@@ -3025,5 +3038,49 @@ int catalog_recent_imports(struct catalog *c, int max, cat_import_cb cb, void *a
 		if ((r = cb(arg, &im)))
 			break;
 	}
+	return walk_end(s, rc, r);
+}
+
+/* ---- verify's queries (maint.c) ---- */
+
+int catalog_segments_owners(struct catalog *c, int64_t instance_id, struct blob_ref *segs,
+			    int64_t *owners, int max)
+{
+	sqlite3_stmt *s = cached_stmt(c->db, &c->verify_st[VERIFY_ST_SEGMENTS_OWNERS],
+				      "SELECT b.id, b.hash, b.ordinal, b.kind, b.raw_size, b.enc_size, b.pack,"
+				      " b.offset, (SELECT min(u.instance) FROM segments u WHERE u.blob=b.id)"
+				      " FROM segments s JOIN blobs b ON b.id=s.blob WHERE s.instance=?1"
+				      " ORDER BY s.idx");
+	if (!s)
+		return -EIO;
+	sqlite3_bind_int64(s, 1, instance_id);
+	int n = 0, rc = SQLITE_DONE;
+	while (n < max && (rc = sqlite3_step(s)) == SQLITE_ROW) {
+		blob_from_row(s, &segs[n]);
+		owners[n++] = sqlite3_column_int64(s, 8);
+	}
+	sqlite3_reset(s);
+	return n == max || rc == SQLITE_DONE ? n : sqerr(rc);
+}
+
+int catalog_blobs_unreferenced(struct catalog *c, cat_blob_cb cb, void *arg)
+{
+	sqlite3_stmt *s;
+	if (sqlite3_prepare_v2(c->db,
+			       "SELECT id, hash, ordinal, kind, raw_size, enc_size, pack, offset, 0 FROM blobs b"
+			       " WHERE NOT EXISTS (SELECT 1 FROM segments g WHERE g.blob=b.id)"
+			       " ORDER BY pack, offset", -1, &s, NULL) != SQLITE_OK)
+		return -EIO;
+	return each_blob_row(s, cb, arg);
+}
+
+int catalog_instance_ids(struct catalog *c, cat_id_cb cb, void *arg)
+{
+	sqlite3_stmt *s;
+	if (sqlite3_prepare_v2(c->db, "SELECT id FROM instances ORDER BY id", -1, &s, NULL) != SQLITE_OK)
+		return -EIO;
+	int rc, r = 0;
+	while (!r && (rc = sqlite3_step(s)) == SQLITE_ROW)
+		r = cb(arg, sqlite3_column_int64(s, 0));
 	return walk_end(s, rc, r);
 }

@@ -580,4 +580,21 @@ struct cat_import {
 typedef int (*cat_import_cb)(void *arg, const struct cat_import *im);
 int catalog_recent_imports(struct catalog *c, int max, cat_import_cb cb, void *arg);
 
+/* ---- verify (maint.c): each blob checked once ----
+ * A blob is checked with the first instance (the smallest id) that names
+ * it, decoded once for both; a blob no instance names, on its own. */
+/* The segments of an instance, as catalog_segments, and for each the
+ * smallest instance id that names its blob (its owner), into owners[]:
+ * how many segments, or -errno. */
+int catalog_segments_owners(struct catalog *c, int64_t instance_id, struct blob_ref *segs,
+			    int64_t *owners, int max);
+/* Every blob no segment row names, in the order of their places (pack,
+ * offset; blob files first), to cb (refs 0).  0, cb's non-zero value, or
+ * -errno. */
+int catalog_blobs_unreferenced(struct catalog *c, cat_blob_cb cb, void *arg);
+/* Every instance id in order to cb, as the rows are read (memory flat at
+ * any size, unlike catalog_instances_under): cb must not use c, whose
+ * statement is open meanwhile.  0, cb's non-zero value, or -errno. */
+int catalog_instance_ids(struct catalog *c, cat_id_cb cb, void *arg);
+
 #endif

@@ -67,15 +67,23 @@ struct verify_totals {
 	int64_t unreferenced_blobs;  /* freed by rm, not yet by gc */
 	int marker;                  /* STORE/DAMAGED exists */
 	uint64_t bytes_checked;
+	uint64_t bytes_decoded;      /* raw bytes decoded: each blob once where it can be */
 };
-/* Check index.db (PRAGMA integrity_check), every entry of every pack
+/* Check index.db (PRAGMA integrity_check, and the kept totals against a
+ * count of the rows, catalog_tallies_check), every entry of every pack
  * (magic, length, checksum), every blob (read back, decoded, hashed),
  * every instance (its record, read from its pack, against its row: ids,
  * version, size, file hash, segments; its identity: patient key, issuer
  * and folder name, study and series UIDs and folder names, SOP UID, file
  * names, unclean reason, and that exactly one version of its SOP UID is
  * current, the one the rules pick; then the whole file read back against
- * its hash).  A row that disagrees with an intact record is a problem
+ * its hash).  Each blob is decoded once: with the first instance (the
+ * smallest id) that names it, its decoded bytes hashed against the blob's
+ * hash and, in file order, against the file's (a later instance sharing
+ * it decodes it again for its own file hash); a blob no instance names,
+ * on its own, before the instances.  A damaged blob is told with its
+ * first instance: its line and the instances it affects, then that
+ * instance's.  A row that disagrees with an intact record is a problem
  * whose fix is reindex.  Each damaged pack range is named
  * with the instances it affects; so is each damaged blob file.  Orphans and
  * temporary files are counted, not problems.  Safe to run while imports
