@@ -51,10 +51,15 @@ listing() {
 	find "$M" -path "$M/incoming" -prune -o -printf '%P %i %s\n' | sort >"$out"
 	fs_umount "$M"
 }
+check "a share of everything" "$CTL" share create "$S" all --all
+check "a de-identified share" "$CTL" share create "$S" anon --all --deidentify
 cp -r "$S" "$O"
 check "its index made schema 2" to_schema_2 "$O"
 check "listed from schema 3 (read-only mount)" listing "$S" "$T/ls.3" -o ro
 check "listed from schema 2 (read-only mount)" listing "$O" "$T/ls.2" -o ro
+# (a share shows current versions: 1.2.3's and 1.9.9's first ones not)
+check "the listing holds both shares' files" eval '[ "$(grep -c "^shares/all/.*\.dcm " "$T/ls.3")" = $((n - 3)) ] &&
+	[ "$(grep -c "^shares/anon/.*\.dcm " "$T/ls.3")" = $((n - 3)) ]'
 check "schema 2 shows the same names, inode numbers and sizes" diff "$T/ls.3" "$T/ls.2"
 check "and is still schema 2" [ "$(sqlite3 "$O/index.db" 'PRAGMA user_version')" = 2 ]
 check "listed through its first writable mount (the upgrade)" listing "$O" "$T/ls.2w"
