@@ -139,6 +139,21 @@ if [ -x "$GEN" ] && "$GEN" "$T/gen" --patients 4 --small --max-instances 1500 --
 		check "the same files, ids and sizes" diff "$T/ls.k" "$T/ls.big"
 		check "a writer opens it afterwards" "$CTL" import -q "$K" "$dup"
 	done
+	# a read-only mount of schema 2 goes on reading while a writer upgrades it
+	rm -rf "$K"; cp -r "$B" "$K"
+	if fs_mount "$K" "$M" -o ro; then
+		"$CTL" import -q "$K" "$dup" >"$T/up.out" 2>&1 &
+		p=$!
+		find "$M" -printf '%P %i %s\n' | sort >"$T/ls.during"
+		wait "$p"
+		check "a writer upgrades it under a read-only mount" [ $? = 0 ]
+		find "$M" -printf '%P %i %s\n' | sort >"$T/ls.after"
+		check "the mount listed the same while it did" diff "$T/ls.during" "$T/ls.big"
+		check "and after, from schema 3" diff "$T/ls.after" "$T/ls.big"
+		check "unmount" fs_umount "$M"
+	else
+		not_ok "a read-only mount of schema 2"
+	fi
 	rm -rf "$K"; cp -r "$B" "$K"
 	check "the upgrade for reindex's kills" "$CTL" import -q "$K" "$dup"
 	listing "$K" "$T/ls.r" -o ro
