@@ -527,6 +527,12 @@ static int upgrade_from_2(struct catalog *c, char *err, size_t errlen)
 			version = sqlite3_column_int(s, 0);
 		sqlite3_finalize(s);
 	}
+	if (!r && version != 2 && version != CATALOG_SCHEMA_VERSION) {
+		snprintf(err, errlen, "cannot add %s to the index: its schema version is now %d",
+			 what, version);
+		sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
+		r = -EIO;
+	}
 	if (!r && version == 2)
 		r = schema_add(c, upgrade_2_sql, what, err, errlen);
 	if (!r)
