@@ -29,11 +29,11 @@
 	"CREATE INDEX IF NOT EXISTS patients_birth ON patients(birth_date);"
 
 /* The file names of an instance (catalog.h, identity), from its row: its
- * fname, vname and name columns are NULL when the name is the plain
- * <SOP>.dcm or <SOP>.v<N>.dcm, and hold it only when the SOP UID had to be
- * escaped or cut (escape.h).  Schema 2 kept every name (three copies of
- * the SOP UID, each indexed); these read both.  t: "" or a table alias
- * with its dot. */
+ * fname and vname columns are NULL when the name is the plain <SOP>.dcm or
+ * <SOP>.v<N>.dcm, and hold it only when the SOP UID had to be escaped or
+ * cut (escape.h); name (fname for version 1, else vname) is always NULL.
+ * Schema 2 kept every name (three copies of the SOP UID, each indexed);
+ * these read both.  t: "" or a table alias with its dot. */
 #define FNAME_OF(t) "coalesce(" t "fname, " t "sop_uid || '.dcm')"
 #define VNAME_OF(t) "coalesce(" t "vname, " t "sop_uid || '.v' || " t "version || '.dcm')"
 #define NAME_OF(t) "coalesce(" t "name, CASE WHEN " t "version<=1 THEN " FNAME_OF(t) \

@@ -365,7 +365,9 @@ def read_back(store, exp, mounts, work):
     try:
         db = sqlite3.connect("file:%s?mode=ro" % os.path.join(store, "index.db"), uri=True)
         rows = db.execute(
-            "SELECT p.dirname, st.dirname, se.dirname, i.vname, i.sop_uid, i.version FROM instances i"
+            # a vname the SOP UID gives plainly is not kept (FORMAT.md, schema 3)
+            "SELECT p.dirname, st.dirname, se.dirname,"
+            " coalesce(i.vname, i.sop_uid || '.v' || i.version || '.dcm'), i.sop_uid, i.version FROM instances i"
             " JOIN series se ON se.id = i.series JOIN studies st ON st.id = se.study"
             " JOIN patients p ON p.id = st.patient").fetchall()
         db.close()

@@ -68,6 +68,7 @@ struct inst {
 	const char *study_date, *accession, *description;   /* NULL: none */
 	uint64_t size;
 	uint8_t content;            /* distinguishes the bytes (file hash, blobs) */
+	int unsettled;              /* no catalog_prune after it (a bulk build's rows) */
 };
 
 /* Store an instance the way the import's writer does: a blob row per
@@ -148,7 +149,8 @@ static int64_t add_instance(struct fixture *f, const struct inst *in)
 	struct record_loc loc = { f->pack_id, f->next_offset, 300 };
 	f->next_offset += 400;
 	assert_int_equal(catalog_insert_instance(c, &r, blob_ids, &loc), 0);
-	assert_int_equal(catalog_prune(c), 0);
+	if (!in->unsettled)
+		assert_int_equal(catalog_prune(c), 0);
 	assert_int_equal(catalog_commit(c), 0);
 	return r.instance_id;
 }
@@ -520,6 +522,55 @@ static void test_instance_names_plain_and_kept(void **state)
 	uint64_t sizes[8];
 	assert_int_equal(catalog_next_in_series(c, shown.node[0].id, ids, sizes, 8), n - 1);
 	assert_int_equal(ids[0], shown.node[1].id);
+}
+
+/* A bulk build (reindex's connection): rows go in without their folders'
+ * counts and current versions, which catalog_build_indexes and
+ * catalog_prune settle at the end (a clean version over a newer unclean
+ * one); the finished index then opens as any other, its feed and kept
+ * totals made and right. */
+static void test_bulk_build(void **state)
+{
+	struct fixture *f = *state;
+	char err[256] = "";
+	char *dir = scratch_make();
+	struct catalog *normal = f->cat;
+	assert_int_equal(catalog_build_open(dir, &f->cat, err, sizeof(err)), 0);
+	struct catalog *c = f->cat;
+	assert_int_equal(catalog_begin(c), 0);
+	assert_int_equal(catalog_pack_id(c, "0000000001.pack", &f->pack_id), 0);
+	assert_int_equal(catalog_commit(c), 0);
+	int64_t clean = add_instance(f, &(struct inst){ .patient_id = "B", .study_uid = "5",
+				     .series_uid = "5.1", .sop_uid = "5.1.1", .size = 100, .content = 1,
+				     .unsettled = 1 });
+	add_instance(f, &(struct inst){ .patient_id = "B", .study_uid = "5", .series_uid = "5.1",
+				     .sop_uid = "5.1.1", .unclean = "bytes after the pixel data",
+				     .size = 120, .content = 2, .unsettled = 1 });
+	add_instance(f, &(struct inst){ .patient_id = "B", .study_uid = "5", .series_uid = "5.1",
+				     .sop_uid = "5.1.2", .size = 100, .content = 3, .unsettled = 1 });
+	struct cat_node n;
+	assert_int_equal(catalog_node(c, CAT_INSTANCE, clean, &n), 0);
+	int64_t ser = n.parent;
+	assert_int_equal(children(c, CAT_VIEW_PATIENTS, CAT_SERIES, ser).n, 0);   /* not settled */
+	assert_int_equal(catalog_build_indexes(c), 0);
+	assert_int_equal(catalog_begin(c), 0);
+	assert_int_equal(catalog_prune(c), 0);
+	assert_int_equal(catalog_commit(c), 0);
+	struct listing shown = children(c, CAT_VIEW_PATIENTS, CAT_SERIES, ser);
+	assert_int_equal(shown.n, 2);
+	const struct cat_node *first = named(&shown, "5.1.1.dcm");
+	assert_non_null(first);
+	assert_int_equal(first->id, clean);
+	assert_int_equal(children(c, CAT_VIEW_VERSIONS, CAT_SERIES, ser).n, 3);
+	assert_int_equal(children(c, CAT_VIEW_PATIENTS, 0, 0).n, 1);
+	catalog_close(c);
+	assert_int_equal(catalog_open(dir, 0, 0, &c, err, sizeof(err)), 0);
+	assert_int_equal(catalog_tallies_check(c, err, sizeof(err)), 0);
+	assert_int_equal(children(c, CAT_VIEW_QUARANTINE, CAT_SERIES, ser).n, 1);
+	catalog_close(c);
+	f->cat = normal;
+	scratch_remove(dir);
+	free(dir);
 }
 
 /* ---- versions, current, views ---- */
@@ -998,6 +1049,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_blobs_are_found_by_key, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_hostile_values_get_safe_unique_names, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_instance_names_plain_and_kept, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_bulk_build, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_versions_and_current, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_quarantine_list, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_remove_prunes_empty_folders, setup, teardown),
