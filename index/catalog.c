@@ -513,13 +513,23 @@ static int tallies_create(struct catalog *c, char *err, size_t errlen)
 	return schema_add(c, sql, "the kept totals", err, errlen);
 }
 
+/* How long a connection waits for another's write lock; and a writer
+ * opening a schema 2 index for another's upgrade of it (upgrade_from_2). */
+#define BUSY_WAIT_MS 30000
+#define UPGRADE_WAIT_MS (15 * 60 * 1000)
+
 /* upgrade_2_sql in one transaction, unless another writer made the index
  * schema 3 while this one waited for the write lock (two opening at once):
  * the version is read again under the lock, so the rows are copied once. */
 static int upgrade_from_2(struct catalog *c, char *err, size_t errlen)
 {
 	static const char what[] = "schema 3 (instances without their names)";
+	/* Who holds the lock of a schema 2 index is upgrading it (any other
+	 * writer would have upgraded it first): a minute at 1M instances,
+	 * past the usual wait, so this one waits up to UPGRADE_WAIT_MS. */
+	sqlite3_busy_timeout(c->db, UPGRADE_WAIT_MS);
 	int r = schema_add(c, "PRAGMA legacy_alter_table=ON; BEGIN IMMEDIATE", what, err, errlen);
+	sqlite3_busy_timeout(c->db, BUSY_WAIT_MS);
 	sqlite3_stmt *s;
 	int version = -1;
 	if (!r && sqlite3_prepare_v2(c->db, "PRAGMA user_version", -1, &s, NULL) == SQLITE_OK) {
@@ -562,7 +572,7 @@ static int open_index(const char *store_dir, int create, int readonly, int build
 		free(c);
 		return sqerr(rc) ? sqerr(rc) : -EIO;
 	}
-	sqlite3_busy_timeout(c->db, 30000);
+	sqlite3_busy_timeout(c->db, BUSY_WAIT_MS);
 	sqlite3_stmt *s;
 	int version = -1;
 	if (sqlite3_prepare_v2(c->db, "PRAGMA user_version", -1, &s, NULL) == SQLITE_OK) {

@@ -9,7 +9,8 @@
 # two writers opening a schema 2 store at once copy its rows once; a
 # kill -9 at any point of the upgrade or of reindex leaves a store verify
 # finds consistent, with the same files under the same ids; a full disk
-# during the upgrade fails it with a clear error and leaves schema 2.
+# during the upgrade fails it with a clear error and leaves schema 2; a
+# writer waits out another's upgrade longer than SQLite's usual wait.
 . "$(dirname "$0")/lib/common.sh"
 . "$LIB/schema2.sh"
 need_fuse
@@ -55,6 +56,18 @@ check "a share of everything" "$CTL" share create "$S" all --all
 check "a de-identified share" "$CTL" share create "$S" anon --all --deidentify
 cp -r "$S" "$O"
 check "its index made schema 2" to_schema_2 "$O"
+# A writer opening a schema 2 store waits for another's upgrade of it, even
+# one longer than SQLite's usual 30 s wait (a minute at 1M instances): a
+# third holds the write lock 33 s while it opens (started here, checked at
+# the end, so the wait overlaps the rest)
+cp -r "$O" "$T/wait"
+{ echo "BEGIN IMMEDIATE;"; sleep 33; echo "COMMIT;"; } | sqlite3 "$T/wait/index.db" &
+waitlock=$!
+at_exit "kill $waitlock 2>/dev/null"
+sleep 0.3
+"$CTL" import -q "$T/wait" "$T/in/2.dcm" >"$T/wait.out" 2>&1 &
+waiter=$!
+at_exit "kill $waiter 2>/dev/null"
 check "listed from schema 3 (read-only mount)" listing "$S" "$T/ls.3" -o ro
 check "listed from schema 2 (read-only mount)" listing "$O" "$T/ls.2" -o ro
 # (a share shows current versions: 1.2.3's and 1.9.9's first ones not)
@@ -187,4 +200,10 @@ if [ "$(id -u)" = 0 ] && mkdir "$T/tfs" && mount -t tmpfs -o size=4m tmpfs "$T/t
 else
 	skip "no tmpfs of a given size (not root): no full disk"
 fi
+wait "$waiter"
+r=$?
+check "a writer waited out a 33 s upgrade of the schema 2 store it opened ($r)" [ "$r" = 0 ]
+head -3 "$T/wait.out" | diag
+wait "$waitlock"
+check "it made it schema 3" [ "$(sqlite3 "$T/wait/index.db" 'PRAGMA user_version')" = 3 ]
 done_testing
