@@ -113,7 +113,6 @@ static const char schema_sql[] =
  * rename.  The triggers on instances go with the old table: feed_create
  * and tallies_create make them again. */
 static const char upgrade_2_sql[] =
-	"PRAGMA legacy_alter_table=ON; BEGIN IMMEDIATE;"
 	"CREATE TABLE instances_3" INSTANCES_COLUMNS ";"
 	"INSERT INTO instances_3 SELECT id, series, sop_uid, version, instance_number,"
 	" frames, rows, columns, bits_allocated, modality, size, stored_at,"
@@ -123,7 +122,7 @@ static const char upgrade_2_sql[] =
 	" FROM instances ORDER BY id;"
 	"DROP TABLE instances; ALTER TABLE instances_3 RENAME TO instances;"
 	INSTANCES_INDEXES LATE_INDEXES_SQL
-	"PRAGMA user_version=3; COMMIT; PRAGMA legacy_alter_table=OFF;";
+	"PRAGMA user_version=3;";
 
 /* The columns node_from_row reads, in its order: id, parent, name, mtime,
  * and the file size (instances) or the number of entries shown (folders). */
@@ -518,6 +517,44 @@ static int tallies_create(struct catalog *c, char *err, size_t errlen)
 	return schema_add(c, sql, "the kept totals", err, errlen);
 }
 
+/* How long a connection waits for another's write lock; and a writer
+ * opening a schema 2 index for another's upgrade of it (upgrade_from_2). */
+#define BUSY_WAIT_MS 30000
+#define UPGRADE_WAIT_MS (15 * 60 * 1000)
+
+/* upgrade_2_sql in one transaction, unless another writer made the index
+ * schema 3 while this one waited for the write lock (two opening at once):
+ * the version is read again under the lock, so the rows are copied once. */
+static int upgrade_from_2(struct catalog *c, char *err, size_t errlen)
+{
+	static const char what[] = "schema 3 (instances without their names)";
+	/* Who holds the lock of a schema 2 index is upgrading it (any other
+	 * writer would have upgraded it first): a minute at 1M instances,
+	 * past the usual wait, so this one waits up to UPGRADE_WAIT_MS. */
+	sqlite3_busy_timeout(c->db, UPGRADE_WAIT_MS);
+	int r = schema_add(c, "PRAGMA legacy_alter_table=ON; BEGIN IMMEDIATE", what, err, errlen);
+	sqlite3_busy_timeout(c->db, BUSY_WAIT_MS);
+	sqlite3_stmt *s;
+	int version = -1;
+	if (!r && sqlite3_prepare_v2(c->db, "PRAGMA user_version", -1, &s, NULL) == SQLITE_OK) {
+		if (sqlite3_step(s) == SQLITE_ROW)
+			version = sqlite3_column_int(s, 0);
+		sqlite3_finalize(s);
+	}
+	if (!r && version != 2 && version != CATALOG_SCHEMA_VERSION) {
+		snprintf(err, errlen, "cannot add %s to the index: its schema version is now %d",
+			 what, version);
+		sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
+		r = -EIO;
+	}
+	if (!r && version == 2)
+		r = schema_add(c, upgrade_2_sql, what, err, errlen);
+	if (!r)
+		r = schema_add(c, "COMMIT", what, err, errlen);
+	sqlite3_exec(c->db, "PRAGMA legacy_alter_table=OFF", NULL, NULL, NULL);
+	return r;
+}
+
 /* catalog_open, or with building catalog_build_open. */
 static int open_index(const char *store_dir, int create, int readonly, int building,
 		      struct catalog **out, char *err, size_t errlen)
@@ -539,7 +576,7 @@ static int open_index(const char *store_dir, int create, int readonly, int build
 		free(c);
 		return sqerr(rc) ? sqerr(rc) : -EIO;
 	}
-	sqlite3_busy_timeout(c->db, 30000);
+	sqlite3_busy_timeout(c->db, BUSY_WAIT_MS);
 	sqlite3_stmt *s;
 	int version = -1;
 	if (sqlite3_prepare_v2(c->db, "PRAGMA user_version", -1, &s, NULL) == SQLITE_OK) {
@@ -558,10 +595,8 @@ static int open_index(const char *store_dir, int create, int readonly, int build
 	}
 	if (version == 2 && !readonly) {
 		/* Schema 2 reads as it is; a writer makes it 3 first. */
-		if (schema_add(c, upgrade_2_sql, "schema 3 (instances without their names)", err, errlen)) {
-			sqlite3_exec(c->db, "PRAGMA legacy_alter_table=OFF", NULL, NULL, NULL);
+		if (upgrade_from_2(c, err, errlen))
 			goto fail;
-		}
 		version = CATALOG_SCHEMA_VERSION;
 	}
 	if (version > 0 && version < CATALOG_SCHEMA_READABLE) {

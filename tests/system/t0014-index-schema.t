@@ -8,6 +8,7 @@
 # (verify is clean, nothing written) and its first writable open makes it
 # schema 3 with the same rows, ids and files.
 . "$(dirname "$0")/lib/common.sh"
+. "$LIB/schema2.sh"
 GEN=$BUILD/dcmfs-gencorpus
 [ -x "$GEN" ] || skip_all "$GEN not built"
 command -v sqlite3 >/dev/null || skip_all "sqlite3 (the shell) not installed"
@@ -73,24 +74,7 @@ q "SELECT 'p', id, dirname FROM patients UNION ALL SELECT 'i', id, series || '/'
 	FROM instances ORDER BY 1, 2" >"$T/ids.before"
 O=$T/old
 cp -r "$S" "$O"
-sqlite3 "$O/index.db" "PRAGMA legacy_alter_table=ON; BEGIN;
-CREATE TABLE i2(id INTEGER PRIMARY KEY, series INTEGER NOT NULL, sop_uid TEXT NOT NULL,
- version INTEGER NOT NULL, sop_class TEXT, instance_number INTEGER, frames INTEGER, rows INTEGER,
- columns INTEGER, bits_allocated INTEGER, transfer_syntax TEXT, charset TEXT, modality TEXT,
- size INTEGER NOT NULL, stored_at INTEGER NOT NULL, file_hash BLOB NOT NULL, name TEXT NOT NULL,
- record_pack INTEGER NOT NULL, record_offset INTEGER NOT NULL, record_len INTEGER NOT NULL,
- fname TEXT NOT NULL DEFAULT '', vname TEXT NOT NULL DEFAULT '', current INTEGER NOT NULL DEFAULT 0,
- unclean TEXT NOT NULL DEFAULT '', UNIQUE(sop_uid, version), UNIQUE(series, name));
-INSERT INTO i2 SELECT id, series, sop_uid, version, '1.2.840.10008.5.1.4.1.1.2', instance_number,
- frames, rows, columns, bits_allocated, '1.2.840.10008.1.2.1', '', modality, size, stored_at,
- file_hash, CASE WHEN version<=1 THEN $F ELSE $V END, record_pack, record_offset, record_len,
- $F, $V, current, unclean FROM instances;
-DROP TABLE instances; ALTER TABLE i2 RENAME TO instances;
-CREATE INDEX instances_record ON instances(record_pack, record_offset);
-CREATE INDEX instances_fname ON instances(series, fname);
-CREATE INDEX instances_vname ON instances(series, vname);
-CREATE INDEX instances_unclean ON instances(unclean) WHERE unclean<>'';
-PRAGMA user_version=2; COMMIT;" || not_ok "make a schema 2 index"
+to_schema_2 "$O" || not_ok "make a schema 2 index"
 qo() { sqlite3 "$O/index.db" "$@"; }
 check "schema 2: verify (read-only) finds it consistent" "$CTL" verify "$O"
 check "schema 2: stats reads it" "$CTL" stats "$O"
