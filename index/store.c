@@ -101,6 +101,37 @@ static int data_check_claim(struct datastore *ds, const char *url, const char *i
 	return r;
 }
 
+/* STORE/<DATA_MARKER_FILE>, written by init --data (FORMAT.md): a
+ * store whose store.conf is lost is refused, not opened as an embedded
+ * store with empty packs/ that an import would then split the data into. */
+#define DATA_MARKER_FILE "store.conf-required"
+
+static int data_marker_write(const char *dir, char *err, size_t errlen)
+{
+	char path[4200];
+	snprintf(path, sizeof(path), "%s/" DATA_MARKER_FILE, dir);
+	FILE *fp = fopen(path, "we");
+	int r = fp ? 0 : -errno;
+	if (fp) {
+		fputs("The packs and blob files of this store are in the data store that"
+		      " store.conf names:\na store without its store.conf is refused.\n", fp);
+		if (fflush(fp) || fsync(fileno(fp)))
+			r = -errno;
+		if (fclose(fp) && !r)
+			r = -errno;
+	}
+	if (r)
+		snprintf(err, errlen, "cannot write '%s': %s", path, strerror(-r));
+	return r;
+}
+
+static int data_marker_present(const char *dir)
+{
+	char path[4200];
+	snprintf(path, sizeof(path), "%s/" DATA_MARKER_FILE, dir);
+	return access(path, F_OK) == 0;
+}
+
 int store_init(const char *dir, char *err, size_t errlen)
 {
 	return store_init_data(dir, NULL, err, errlen);
@@ -139,6 +170,13 @@ int store_init_data(const char *dir, const char *data_url, char *err, size_t err
 		 * back when store.conf cannot be written. */
 		struct store_conf conf = { .format = STORE_CONF_FORMAT };
 		struct datastore *ds;
+		/* Refused before the claim: a url store.conf would cut short
+		 * claims the pool for a store that can never open it. */
+		if (strlen(data_url) >= sizeof(conf.data)) {
+			snprintf(err, errlen, "the data url is too long (%zu bytes; store.conf holds %zu at most)",
+				 strlen(data_url), sizeof(conf.data) - 1);
+			return -ENAMETOOLONG;
+		}
 		int r = datastore_rados_open(data_url, &ds, err, errlen);
 		if (r)
 			return r;
@@ -160,6 +198,11 @@ int store_init_data(const char *dir, const char *data_url, char *err, size_t err
 			snprintf(err, errlen, "cannot create '%s': %s", path, strerror(errno));
 			return -errno;
 		}
+	}
+	if (data_url) {
+		int r = data_marker_write(dir, err, errlen);
+		if (r)
+			return r;
 	}
 	struct catalog *c;
 	int r = catalog_open(dir, 1, 0, &c, err, errlen);
@@ -222,6 +265,11 @@ static int data_attach(struct store *s, char *err, size_t errlen)
 {
 	struct store_conf conf;
 	int r = store_conf_read(s->dir, &conf, err, errlen);
+	if (r == -ENOENT && data_marker_present(s->dir)) {
+		snprintf(err, errlen, "store '%s' keeps its data in a data store but its store.conf is gone"
+			 " (" DATA_MARKER_FILE " says so): put store.conf back", s->dir);
+		return -ENOENT;
+	}
 	if (r == -ENOENT)
 		return 0;       /* the embedded store */
 	if (r || !conf.data[0])
