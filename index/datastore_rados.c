@@ -553,6 +553,9 @@ int datastore_rados_open(const char *url, struct datastore **out, char *err, siz
 		rs->io = NULL;
 		goto fail;
 	}
+	/* A full cluster or pool answers ENOSPC (EDQUOT) at once, instead
+	 * of holding every write until the op timeout says "timed out". */
+	rados_set_pool_full_try(rs->io);
 	*out = &rs->base;
 	goto out;
 fail:
