@@ -177,6 +177,15 @@ int store_init_data(const char *dir, const char *data_url, char *err, size_t err
 				 strlen(data_url), sizeof(conf.data) - 1);
 			return -ENAMETOOLONG;
 		}
+		/* The mount runs in "/": a relative conf= would name another file there. */
+		const char *cp = strstr(data_url, "?conf=");
+		if (!cp)
+			cp = strstr(data_url, "&conf=");
+		if (cp && cp[6] && cp[6] != '/') {
+			snprintf(err, errlen, "the data url's conf= must be an absolute path, not '%.*s'",
+				 (int)strcspn(cp + 6, "&"), cp + 6);
+			return -EINVAL;
+		}
 		int r = datastore_rados_open(data_url, &ds, err, errlen);
 		if (r)
 			return r;
