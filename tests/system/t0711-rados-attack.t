@@ -7,7 +7,7 @@
 # in parts byte-identical; the OSD or the monitor stopped in the middle
 # (a clear error within the store's timeouts, never a hang or a wrong
 # byte, and consistent once they run again); kill -9 of get, verify and
-# the mount.
+# the mount; the OSD full.
 . "$(dirname "$0")/lib/common.sh"
 . "$LIB/ceph.sh"
 need_ceph
@@ -39,6 +39,9 @@ format = 9"
 mkdir -p "$nl_dir" && cp "$FAST" "$nl_dir/ceph.conf"
 check "a url with a newline is refused" \
 	exits_with 2 "control character" "$CTL" init "$T/newline" --data "rados://dcmfs?conf=$nl_dir/ceph.conf"
+check "and the pool is not claimed by it" eval '! claimed dcmfs'
+check "a url whose conf= is a relative path is refused (a mount runs in /)" \
+	exits_with 2 "absolute path" "$CTL" init "$T/relative" --data "rados://dcmfs?conf=fast.conf"
 check "and the pool is not claimed by it" eval '! claimed dcmfs'
 
 S=$T/store
@@ -147,6 +150,9 @@ make_pool other >/dev/null 2>&1
 sed -i 's/^data = rados:\/\/dcmfs?/data = rados:\/\/other?/' "$S/store.conf"
 check "store.conf pointed at another pool is refused" exits_with 2 "wrong pool" "$CTL" stats "$S"
 check "and that pool is not claimed by it" eval '! claimed other'
+"$CTL" init "$T/owner" --data "rados://other?conf=$FAST" >/dev/null
+check "store.conf pointed at a pool another store owns is refused, naming the owner" \
+	exits_with 2 "belongs to $(sed -n 's/^store_id = //p' "$T/owner/store.conf")" "$CTL" import -q "$S" "$SRC"
 cp "$T/store.conf.good" "$S/store.conf"
 mv "$FAST" "$FAST.away"
 check "a ceph.conf that is gone is refused by name" exits_with 2 "cannot read ceph.conf" "$CTL" stats "$S"
@@ -230,4 +236,36 @@ wait $reader 2>/dev/null
 fusermount3 -u "$M" 2>/dev/null
 check "after kill -9 of get, verify and a mount in the middle of reads: verify clean" "$CTL" verify "$S"
 
+# kill -9 of the admin mount while files are copied into its /incoming.
+fs_mount_or_bail "$S" "$T/rw"
+cp -r "$T/wsi" "$SRC" "$T/rw/incoming/" >/dev/null 2>&1 &
+copier=$!
+CLEANUP_PIDS+=("$copier")
+sleep 2
+fs_killed "$FS_PID"
+wait $copier 2>/dev/null
+fusermount3 -u "$T/rw" 2>/dev/null
+check "after kill -9 of the admin mount in the middle of a copy into /incoming: verify clean ($(instances "$S") instances)" \
+	"$CTL" verify "$S"
+
+# The OSD full (as it says once its disk fills): writes fail at once with
+# ENOSPC, not after the op timeout as "timed out".
+pool_full() { ceph -c "$CEPH_CONF" osd dump 2>/dev/null | grep -q "^pool .*'dcmfs'.* flags [^ ]*full"; }
+$GEN -q --wsi "$T/wsi2" --wsi-mb 10 --seed 4 >/dev/null 2>&1
+ceph -c "$CEPH_CONF" tell osd.0 injectfull full >/dev/null 2>&1
+for ((i = 0; i < 100; i++)); do pool_full && break; sleep 0.1; done
+if pool_full; then
+	t0=$SECONDS
+	timeout 60 "$CTL" import -q "$S" "$T/wsi2" >"$T/full.out" 2>&1
+	rc=$?
+	check "with the OSD full, an import fails at once saying so (exit $rc after $((SECONDS - t0)) s)" \
+		eval '[ $rc = 2 ] && grep -q "No space left on device" "$T/full.out" && [ $((SECONDS - t0)) -lt 4 ]'
+	diag <"$T/full.out"
+else
+	not_ok "the pool did not become full after injectfull"
+fi
+ceph -c "$CEPH_CONF" tell osd.0 injectfull none >/dev/null 2>&1
+for ((i = 0; i < 100; i++)); do pool_full || break; sleep 0.1; done
+check "and the store verifies consistent" "$CTL" verify "$S"
+check "no longer full, the import succeeds" "$CTL" import -q "$S" "$T/wsi2"
 done_testing
