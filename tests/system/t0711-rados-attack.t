@@ -226,25 +226,27 @@ for cmd in "get $S $sop -o $T/k.out" "verify $S"; do
 	kill -9 $pid 2>/dev/null
 	wait $pid 2>/dev/null
 done
-fs_mount_or_bail "$S" "$M" -o ro
-find "$M" -type f -exec cat {} + >/dev/null 2>&1 &
-reader=$!
-CLEANUP_PIDS+=("$reader")
-sleep 1
-fs_killed "$FS_PID"
-wait $reader 2>/dev/null
-fusermount3 -u "$M" 2>/dev/null
+# kill_mount_during SECONDS MNT MOUNT_ARGS -- COMMAND...: mount S at MNT,
+# run COMMAND in the background, kill -9 the daemon after SECONDS.
+kill_mount_during() {
+	local delay=$1 mnt=$2 args=() user
+	shift 2
+	while [ "$1" != -- ]; do args+=("$1"); shift; done
+	shift
+	fs_mount_or_bail "$S" "$mnt" "${args[@]}"
+	"$@" >/dev/null 2>&1 &
+	user=$!
+	CLEANUP_PIDS+=("$user")
+	sleep "$delay"
+	fs_killed "$FS_PID"
+	wait $user 2>/dev/null
+	fusermount3 -u "$mnt" 2>/dev/null
+}
+kill_mount_during 1 "$M" -o ro -- find "$M" -type f -exec cat {} +
 check "after kill -9 of get, verify and a mount in the middle of reads: verify clean" "$CTL" verify "$S"
 
 # kill -9 of the admin mount while files are copied into its /incoming.
-fs_mount_or_bail "$S" "$T/rw"
-cp -r "$T/wsi" "$SRC" "$T/rw/incoming/" >/dev/null 2>&1 &
-copier=$!
-CLEANUP_PIDS+=("$copier")
-sleep 2
-fs_killed "$FS_PID"
-wait $copier 2>/dev/null
-fusermount3 -u "$T/rw" 2>/dev/null
+kill_mount_during 2 "$T/rw" -- cp -r "$T/wsi" "$SRC" "$T/rw/incoming/"
 check "after kill -9 of the admin mount in the middle of a copy into /incoming: verify clean ($(instances "$S") instances)" \
 	"$CTL" verify "$S"
 
