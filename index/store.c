@@ -21,6 +21,7 @@
 #include "datastore.h"
 #include "storeconf.h"
 
+#include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -53,6 +54,25 @@ static const char *const store_dirs[] = { "packs", "blobs", "shares", "spool" };
 /* The object of a RADOS pool that names the store owning it (storeconf.h). */
 #define STORE_ID_OBJECT "dcmfs-store-id"
 
+/* The store id object's first bytes as read: what is not a hex digit
+ * shows as '?' (the object may hold anything; errors go to terminals). */
+static int read_store_id(struct datastore *ds, char out[STORE_ID_HEX + 1])
+{
+	struct ds_file *f;
+	uint64_t size;
+	out[0] = '\0';
+	int r = ds->ops->open_read(ds, STORE_ID_OBJECT, &f, &size);
+	if (r)
+		return r;
+	int64_t n = ds->ops->pread(f, out, STORE_ID_HEX, 0);
+	ds->ops->close(f);
+	out[n > 0 ? n : 0] = '\0';
+	for (char *c = out; *c; c++)
+		if (!isxdigit((unsigned char)*c))
+			*c = '?';
+	return n < 0 ? (int)n : 0;
+}
+
 /* Write id into ds as the owner of its data: -EEXIST (err names the owner)
  * when another store has it already, else 0 or -errno. */
 static int data_claim(struct datastore *ds, const char *url, const char *id, char *err, size_t errlen)
@@ -60,13 +80,8 @@ static int data_claim(struct datastore *ds, const char *url, const char *id, cha
 	struct ds_file *f;
 	int r = ds->ops->create(ds, STORE_ID_OBJECT, id, strlen(id), &f);
 	if (r == -EEXIST) {
-		char other[STORE_ID_HEX + 1] = "";
-		uint64_t size;
-		if (!ds->ops->open_read(ds, STORE_ID_OBJECT, &f, &size)) {
-			int64_t n = ds->ops->pread(f, other, STORE_ID_HEX, 0);
-			other[n > 0 ? n : 0] = '\0';
-			ds->ops->close(f);
-		}
+		char other[STORE_ID_HEX + 1];
+		read_store_id(ds, other);
 		snprintf(err, errlen, "'%s' already holds the data of store %s: a store needs a pool of"
 			 " its own", url, other);
 		return r;
@@ -82,15 +97,8 @@ static int data_claim(struct datastore *ds, const char *url, const char *id, cha
 static int data_check_claim(struct datastore *ds, const char *url, const char *id,
 			    char *err, size_t errlen)
 {
-	struct ds_file *f;
-	uint64_t size;
-	char have[STORE_ID_HEX + 1] = "";
-	int r = ds->ops->open_read(ds, STORE_ID_OBJECT, &f, &size);
-	if (!r) {
-		int64_t n = ds->ops->pread(f, have, STORE_ID_HEX, 0);
-		have[n > 0 ? n : 0] = '\0';
-		ds->ops->close(f);
-	}
+	char have[STORE_ID_HEX + 1];
+	int r = read_store_id(ds, have);
 	if (r == -ENOENT || (!r && strcmp(have, id))) {
 		snprintf(err, errlen, "'%s' does not hold this store's data (it belongs to %s, this store"
 			 " is %s): store.conf names the wrong pool", url, r ? "no store" : have, id);

@@ -133,6 +133,16 @@ head -2 "$T/dcmfs.log" | cut -c1-200 | diag
 : >"$T/dcmfs.log"      # expected lines, not held against the daemon below
 check "the pack and the part put back: verify clean again" \
 	eval 'ceph_rados put "$pack" "$T/pack.obj" && ceph_rados put "$part" "$T/part.obj" && "$CTL" verify "$S"'
+head -c 5000 /dev/urandom | ceph_rados append "$pack" -
+check "verify names junk appended to a pack (exit 1)" exits_with 1 "$(basename "$pack")" "$CTL" verify "$S"
+ceph_rados put "$pack" "$T/pack.obj"
+ceph_rados get dcmfs-store-id "$T/id.obj"
+printf '\033[2J\033]0;owned\007\n' | ceph_rados put dcmfs-store-id -
+"$CTL" stats "$S" >"$T/id.out" 2>&1
+rc=$?
+check "a store id object of terminal escapes: refused (exit $rc), and the message carries no control bytes" \
+	eval '[ $rc = 2 ] && grep -q "wrong pool" "$T/id.out" && ! LC_ALL=C grep -q "[[:cntrl:]]" "$T/id.out"'
+ceph_rados put dcmfs-store-id "$T/id.obj"
 
 # ---- store.conf and ceph.conf attacked ----
 cp "$S/store.conf" "$T/store.conf.good"
