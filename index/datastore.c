@@ -260,11 +260,6 @@ static const struct datastore_ops folder_ops = {
 
 static struct datastore folder = { &folder_ops };
 
-struct datastore *datastore_folder(void)
-{
-	return &folder;
-}
-
 /* ---------------- attached data stores ---------------- */
 
 struct data_root {
@@ -369,14 +364,6 @@ void datastore_detach(const char *dir)
 	pthread_mutex_unlock(&roots_lock);
 	if (gone)
 		gone->ops->free(gone);
-}
-
-int datastore_attached(const char *dir)
-{
-	pthread_mutex_lock(&roots_lock);
-	int r = root_of(dir) != NULL;
-	pthread_mutex_unlock(&roots_lock);
-	return r;
 }
 
 int datastore_url_is_rados(const char *url)

@@ -81,8 +81,6 @@ struct datastore {
 /* The data store that holds path, and the name there (a pointer into
  * path).  Never NULL: the folder implementation by default. */
 struct datastore *datastore_resolve(const char *path, const char **name);
-/* The folder implementation (stateless; never freed). */
-struct datastore *datastore_folder(void);
 
 /* Make paths under dir/packs/ and dir/blobs/ resolve to ds.  Attaching a
  * dir that is attached already only counts a reference (ds is freed then:
@@ -90,8 +88,6 @@ struct datastore *datastore_folder(void);
 int datastore_attach(const char *dir, struct datastore *ds);
 /* Drop one reference; the last frees the data store. */
 void datastore_detach(const char *dir);
-/* 1 when dir's data lives in an attached data store. */
-int datastore_attached(const char *dir);
 
 /* The RADOS implementation: url is rados://POOL?conf=PATH[&id=CLIENT].
  * Connects (waiting at most a few seconds for the cluster).  0 and *out,

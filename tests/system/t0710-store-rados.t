@@ -55,10 +55,16 @@ check "the packs and blob files are in the pool" \
 	eval '[ "$(ceph_rados ls | grep -c "^packs/")" -gt 0 ] && [ "$(ceph_rados ls | grep -c "^blobs/")" -gt 0 ]'
 check "and not in the folder" eval '[ -z "$(find "$S/packs" "$S/blobs" -type f)" ]'
 check "no temporary object is left" eval '! ceph_rados ls | grep -q "\.tmp"'
-# get is one process (one cluster connection) a file: a subset of every
-# transfer syntax; the mount below reads them all.
-GET_SAMPLES=$SAMPLES
-[ -n "$CORPUS" ] && GET_SAMPLES=$CORPUS/variety
+# get is a process (a cluster connection) a file: 8 files of as many
+# transfer syntaxes; the mount below reads them all.
+GET_SAMPLES=$T/get-samples
+mkdir -p "$GET_SAMPLES"
+find "$SAMPLES" -name '*.dcm' -size +1k -not -path '*/malformed/*' | sort >"$T/dcm.list"
+for kind in JLS J2K JPEGBaseline JPEGLossless RLE big_endian implicit deflate; do
+	f=$(grep -i -m1 -- "$kind" "$T/dcm.list") && cp "$f" "$GET_SAMPLES/"
+done
+[ "$(ls "$GET_SAMPLES" | wc -l)" -ge 4 ] || head -8 "$T/dcm.list" | xargs -r cp -t "$GET_SAMPLES"
+diag "get checks: $(ls "$GET_SAMPLES" | tr '\n' ' ')"
 check "every accepted file reads back byte-identical through get ($(basename "$GET_SAMPLES"))" \
 	$PY "$LIB/roundtrip.py" "$CTL" "$SCAN" "$S" "$GET_SAMPLES"
 check "verify is clean" "$CTL" verify "$S"
