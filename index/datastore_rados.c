@@ -463,6 +463,13 @@ static int parse_url(const char *url, char **pool, char **conf, char **id, char 
 		snprintf(err, errlen, "'%s' is not a RADOS url (rados://POOL?conf=/path/ceph.conf[&id=CLIENT])", url);
 		return -EINVAL;
 	}
+	/* store.conf holds the url on one line of text. */
+	for (const char *c = url; *c; c++)
+		if ((unsigned char)*c < 0x20 || *c == 0x7f) {
+			snprintf(err, errlen, "the RADOS url has a control character (byte %d at %zu): not allowed",
+				 *c, (size_t)(c - url));
+			return -EINVAL;
+		}
 	const char *p = url + 8;
 	size_t n = strcspn(p, "?");
 	if (n == 0) {
@@ -517,13 +524,25 @@ int datastore_rados_open(const char *url, struct datastore **out, char *err, siz
 		free(rs);
 		goto out;
 	}
+	/* Our timeouts unless ceph.conf sets its own (an admin's choice, and
+	 * what lets a test see a stopped cluster fail in seconds). */
+	static const char *const timeouts[][2] = {
+		{ "client_mount_timeout", "10" },
+		{ "rados_osd_op_timeout", RADOS_TIMEOUT },
+		{ "rados_mon_op_timeout", RADOS_TIMEOUT },
+	};
+	char before[3][64], after[64];
+	for (int i = 0; i < 3; i++)
+		if (rados_conf_get(rs->cluster, timeouts[i][0], before[i], sizeof(before[i])) < 0)
+			before[i][0] = '\0';
 	if ((r = rados_conf_read_file(rs->cluster, conf)) < 0) {
 		snprintf(err, errlen, "cannot read ceph.conf '%s': %s", conf, strerror(-r));
 		goto fail;
 	}
-	rados_conf_set(rs->cluster, "client_mount_timeout", "10");
-	rados_conf_set(rs->cluster, "rados_osd_op_timeout", RADOS_TIMEOUT);
-	rados_conf_set(rs->cluster, "rados_mon_op_timeout", RADOS_TIMEOUT);
+	for (int i = 0; i < 3; i++)
+		if (rados_conf_get(rs->cluster, timeouts[i][0], after, sizeof(after)) < 0 ||
+		    !strcmp(after, before[i]))
+			rados_conf_set(rs->cluster, timeouts[i][0], timeouts[i][1]);
 	if ((r = rados_connect(rs->cluster)) < 0) {
 		snprintf(err, errlen, "cannot connect to the Ceph cluster of '%s': %s", conf, strerror(-r));
 		goto fail;
@@ -534,6 +553,9 @@ int datastore_rados_open(const char *url, struct datastore **out, char *err, siz
 		rs->io = NULL;
 		goto fail;
 	}
+	/* A full cluster or pool answers ENOSPC (EDQUOT) at once, instead
+	 * of holding every write until the op timeout says "timed out". */
+	rados_set_pool_full_try(rs->io);
 	*out = &rs->base;
 	goto out;
 fail:

@@ -21,6 +21,7 @@
 #include "datastore.h"
 #include "storeconf.h"
 
+#include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -53,6 +54,25 @@ static const char *const store_dirs[] = { "packs", "blobs", "shares", "spool" };
 /* The object of a RADOS pool that names the store owning it (storeconf.h). */
 #define STORE_ID_OBJECT "dcmfs-store-id"
 
+/* The store id object's first bytes as read: what is not a hex digit
+ * shows as '?' (the object may hold anything; errors go to terminals). */
+static int read_store_id(struct datastore *ds, char out[STORE_ID_HEX + 1])
+{
+	struct ds_file *f;
+	uint64_t size;
+	out[0] = '\0';
+	int r = ds->ops->open_read(ds, STORE_ID_OBJECT, &f, &size);
+	if (r)
+		return r;
+	int64_t n = ds->ops->pread(f, out, STORE_ID_HEX, 0);
+	ds->ops->close(f);
+	out[n > 0 ? n : 0] = '\0';
+	for (char *c = out; *c; c++)
+		if (!isxdigit((unsigned char)*c))
+			*c = '?';
+	return n < 0 ? (int)n : 0;
+}
+
 /* Write id into ds as the owner of its data: -EEXIST (err names the owner)
  * when another store has it already, else 0 or -errno. */
 static int data_claim(struct datastore *ds, const char *url, const char *id, char *err, size_t errlen)
@@ -60,13 +80,8 @@ static int data_claim(struct datastore *ds, const char *url, const char *id, cha
 	struct ds_file *f;
 	int r = ds->ops->create(ds, STORE_ID_OBJECT, id, strlen(id), &f);
 	if (r == -EEXIST) {
-		char other[STORE_ID_HEX + 1] = "";
-		uint64_t size;
-		if (!ds->ops->open_read(ds, STORE_ID_OBJECT, &f, &size)) {
-			int64_t n = ds->ops->pread(f, other, STORE_ID_HEX, 0);
-			other[n > 0 ? n : 0] = '\0';
-			ds->ops->close(f);
-		}
+		char other[STORE_ID_HEX + 1];
+		read_store_id(ds, other);
 		snprintf(err, errlen, "'%s' already holds the data of store %s: a store needs a pool of"
 			 " its own", url, other);
 		return r;
@@ -82,15 +97,8 @@ static int data_claim(struct datastore *ds, const char *url, const char *id, cha
 static int data_check_claim(struct datastore *ds, const char *url, const char *id,
 			    char *err, size_t errlen)
 {
-	struct ds_file *f;
-	uint64_t size;
-	char have[STORE_ID_HEX + 1] = "";
-	int r = ds->ops->open_read(ds, STORE_ID_OBJECT, &f, &size);
-	if (!r) {
-		int64_t n = ds->ops->pread(f, have, STORE_ID_HEX, 0);
-		have[n > 0 ? n : 0] = '\0';
-		ds->ops->close(f);
-	}
+	char have[STORE_ID_HEX + 1];
+	int r = read_store_id(ds, have);
 	if (r == -ENOENT || (!r && strcmp(have, id))) {
 		snprintf(err, errlen, "'%s' does not hold this store's data (it belongs to %s, this store"
 			 " is %s): store.conf names the wrong pool", url, r ? "no store" : have, id);
@@ -99,6 +107,37 @@ static int data_check_claim(struct datastore *ds, const char *url, const char *i
 	if (r)
 		snprintf(err, errlen, "cannot read '%s': %s", url, strerror(-r));
 	return r;
+}
+
+/* STORE/<DATA_MARKER_FILE>, written by init --data (FORMAT.md): a
+ * store whose store.conf is lost is refused, not opened as an embedded
+ * store with empty packs/ that an import would then split the data into. */
+#define DATA_MARKER_FILE "store.conf-required"
+
+static int data_marker_write(const char *dir, char *err, size_t errlen)
+{
+	char path[4200];
+	snprintf(path, sizeof(path), "%s/" DATA_MARKER_FILE, dir);
+	FILE *fp = fopen(path, "we");
+	int r = fp ? 0 : -errno;
+	if (fp) {
+		fputs("The packs and blob files of this store are in the data store that"
+		      " store.conf names:\na store without its store.conf is refused.\n", fp);
+		if (fflush(fp) || fsync(fileno(fp)))
+			r = -errno;
+		if (fclose(fp) && !r)
+			r = -errno;
+	}
+	if (r)
+		snprintf(err, errlen, "cannot write '%s': %s", path, strerror(-r));
+	return r;
+}
+
+static int data_marker_present(const char *dir)
+{
+	char path[4200];
+	snprintf(path, sizeof(path), "%s/" DATA_MARKER_FILE, dir);
+	return access(path, F_OK) == 0;
 }
 
 int store_init(const char *dir, char *err, size_t errlen)
@@ -139,6 +178,22 @@ int store_init_data(const char *dir, const char *data_url, char *err, size_t err
 		 * back when store.conf cannot be written. */
 		struct store_conf conf = { .format = STORE_CONF_FORMAT };
 		struct datastore *ds;
+		/* Refused before the claim: a url store.conf would cut short
+		 * claims the pool for a store that can never open it. */
+		if (strlen(data_url) >= sizeof(conf.data)) {
+			snprintf(err, errlen, "the data url is too long (%zu bytes; store.conf holds %zu at most)",
+				 strlen(data_url), sizeof(conf.data) - 1);
+			return -ENAMETOOLONG;
+		}
+		/* The mount runs in "/": a relative conf= would name another file there. */
+		const char *cp = strstr(data_url, "?conf=");
+		if (!cp)
+			cp = strstr(data_url, "&conf=");
+		if (cp && cp[6] && cp[6] != '/') {
+			snprintf(err, errlen, "the data url's conf= must be an absolute path, not '%.*s'",
+				 (int)strcspn(cp + 6, "&"), cp + 6);
+			return -EINVAL;
+		}
 		int r = datastore_rados_open(data_url, &ds, err, errlen);
 		if (r)
 			return r;
@@ -160,6 +215,11 @@ int store_init_data(const char *dir, const char *data_url, char *err, size_t err
 			snprintf(err, errlen, "cannot create '%s': %s", path, strerror(errno));
 			return -errno;
 		}
+	}
+	if (data_url) {
+		int r = data_marker_write(dir, err, errlen);
+		if (r)
+			return r;
 	}
 	struct catalog *c;
 	int r = catalog_open(dir, 1, 0, &c, err, errlen);
@@ -222,6 +282,11 @@ static int data_attach(struct store *s, char *err, size_t errlen)
 {
 	struct store_conf conf;
 	int r = store_conf_read(s->dir, &conf, err, errlen);
+	if (r == -ENOENT && data_marker_present(s->dir)) {
+		snprintf(err, errlen, "store '%s' keeps its data in a data store but its store.conf is gone"
+			 " (" DATA_MARKER_FILE " says so): put store.conf back", s->dir);
+		return -ENOENT;
+	}
 	if (r == -ENOENT)
 		return 0;       /* the embedded store */
 	if (r || !conf.data[0])
