@@ -32,8 +32,8 @@ static int folder_open_read(struct datastore *ds, const char *name, struct ds_fi
 	if (fd < 0)
 		return -errno;
 	struct stat st;
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-		int e = S_ISREG(st.st_mode) ? errno : EBADMSG;
+	int e = fstat(fd, &st) < 0 ? errno : S_ISREG(st.st_mode) ? 0 : EBADMSG;
+	if (e) {
 		close(fd);
 		return -e;
 	}

@@ -458,6 +458,7 @@ static const struct datastore_ops rados_ops = {
 /* Parse rados://POOL?conf=PATH[&id=CLIENT] into its parts (malloc'd). */
 static int parse_url(const char *url, char **pool, char **conf, char **id, char *err, size_t errlen)
 {
+	int r = -EINVAL;
 	*pool = *conf = *id = NULL;
 	if (!datastore_url_is_rados(url)) {
 		snprintf(err, errlen, "'%s' is not a RADOS url (rados://POOL?conf=/path/ceph.conf[&id=CLIENT])", url);
@@ -476,7 +477,8 @@ static int parse_url(const char *url, char **pool, char **conf, char **id, char 
 		snprintf(err, errlen, "'%s' names no pool (rados://POOL?conf=/path/ceph.conf)", url);
 		return -EINVAL;
 	}
-	*pool = strndup(p, n);
+	if (!(*pool = strndup(p, n)))
+		goto nomem;
 	p += n;
 	while (*p) {
 		p++;    /* '?' or '&' */
@@ -489,7 +491,8 @@ static int parse_url(const char *url, char **pool, char **conf, char **id, char 
 				 " (only conf=PATH and id=CLIENT)", url, (int)k, p);
 			goto bad;
 		}
-		*slot = strndup(p + k + 1, v);
+		if (!(*slot = strndup(p + k + 1, v)))
+			goto nomem;
 		p += k + 1 + v;
 	}
 	if (!*conf) {
@@ -497,10 +500,13 @@ static int parse_url(const char *url, char **pool, char **conf, char **id, char 
 		goto bad;
 	}
 	return 0;
+nomem:
+	snprintf(err, errlen, "out of memory reading the RADOS url");
+	r = -ENOMEM;
 bad:
 	free(*pool), free(*conf), free(*id);
 	*pool = *conf = *id = NULL;
-	return -EINVAL;
+	return r;
 }
 
 int datastore_rados_open(const char *url, struct datastore **out, char *err, size_t errlen)

@@ -298,8 +298,11 @@ static int data_attach(struct store *s, char *err, size_t errlen)
 		ds->ops->free(ds);
 		return r;
 	}
-	if ((r = datastore_attach(s->dir, ds)))
+	if ((r = datastore_attach(s->dir, ds))) {
+		ds->ops->free(ds);      /* not taken: only a success keeps it */
+		snprintf(err, errlen, "cannot attach the data store of '%s': %s", s->dir, strerror(-r));
 		return r;
+	}
 	s->data_attached = 1;
 	return 0;
 }
