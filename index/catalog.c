@@ -3083,7 +3083,9 @@ int catalog_segments_owners(struct catalog *c, int64_t instance_id, struct blob_
 {
 	sqlite3_stmt *s = cached_stmt(c->db, &c->verify_st[VERIFY_ST_SEGMENTS_OWNERS],
 				      "SELECT b.id, b.hash, b.ordinal, b.kind, b.raw_size, b.enc_size, b.pack,"
-				      " b.offset, (SELECT min(u.instance) FROM segments u WHERE u.blob=b.id)"
+				      " b.offset, (SELECT u.instance FROM segments u WHERE u.blob=b.id"
+				      " AND EXISTS(SELECT 1 FROM instances i WHERE i.id=u.instance)"
+				      " ORDER BY u.instance LIMIT 1)"
 				      " FROM segments s JOIN blobs b ON b.id=s.blob WHERE s.instance=?1"
 				      " ORDER BY s.idx");
 	if (!s)
@@ -3103,7 +3105,8 @@ int catalog_blobs_unreferenced(struct catalog *c, cat_blob_cb cb, void *arg)
 	sqlite3_stmt *s;
 	if (sqlite3_prepare_v2(c->db,
 			       "SELECT id, hash, ordinal, kind, raw_size, enc_size, pack, offset, 0 FROM blobs b"
-			       " WHERE NOT EXISTS (SELECT 1 FROM segments g WHERE g.blob=b.id)"
+			       " WHERE NOT EXISTS (SELECT 1 FROM segments g WHERE g.blob=b.id"
+			       " AND EXISTS(SELECT 1 FROM instances i WHERE i.id=g.instance))"
 			       " ORDER BY pack, offset", -1, &s, NULL) != SQLITE_OK)
 		return -EIO;
 	return each_blob_row(s, cb, arg);

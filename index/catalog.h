@@ -584,11 +584,13 @@ int catalog_recent_imports(struct catalog *c, int max, cat_import_cb cb, void *a
  * A blob is checked with the first instance (the smallest id) that names
  * it, decoded once for both; a blob no instance names, on its own. */
 /* The segments of an instance, as catalog_segments, and for each the
- * smallest instance id that names its blob (its owner), into owners[]:
- * how many segments, or -errno. */
+ * smallest id of an instance row that names its blob (its owner), into
+ * owners[]: how many segments, or -errno.  Segment rows of an instance
+ * that has no row (a damaged index) own nothing: their blob is checked
+ * with the next instance, or as no instance's. */
 int catalog_segments_owners(struct catalog *c, int64_t instance_id, struct blob_ref *segs,
 			    int64_t *owners, int max);
-/* Every blob no segment row names, in the order of their places (pack,
+/* Every blob no segment row of an existing instance names, in the order of their places (pack,
  * offset; blob files first), to cb (refs 0).  0, cb's non-zero value, or
  * -errno. */
 int catalog_blobs_unreferenced(struct catalog *c, cat_blob_cb cb, void *arg);
