@@ -1,7 +1,8 @@
 #!/bin/bash
 # t0605-man-pages.t - dcmfs(8) and dcmfsctl(8) render without a warning
 # under `man --warnings`; dcmfs(8) names every option `dcmfs -h` lists and
-# dcmfsctl(8) every command `dcmfsctl --help` lists.
+# dcmfsctl(8) every command `dcmfsctl --help` lists; dcmfsctl(8) and README.md
+# name every long option it lists.
 . "$(dirname "$0")/lib/common.sh"
 [ -x "$DCMFS" ] && [ -x "$CTL" ] || skip_all "dcmfs and dcmfsctl not built"
 command -v man >/dev/null || skip_all "man (man-db) not installed"
@@ -24,5 +25,9 @@ done
 "$CTL" --help >"$T/help"
 for c in $(sed -n 's/^  \([a-z][a-z]*\) .*/\1/p' "$T/help" | sort -u); do
 	check "dcmfsctl(8) describes $c" grep -q "^       $c\b" "$T/dcmfsctl.8.txt"
+done
+names_both() { grep -q -- "$1" "$T/dcmfsctl.8.txt" && grep -q -- "$1" "$TOP/README.md"; }
+for o in $(grep -o -- '--[a-z][a-z-]*' "$T/help" | sort -u); do
+	check "dcmfsctl(8) and README name $o" names_both "$o"
 done
 done_testing
