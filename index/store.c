@@ -128,6 +128,13 @@ static int data_marker_write(const char *dir, char *err, size_t errlen)
 		if (fclose(fp) && !r)
 			r = -errno;
 	}
+	/* Its name durable too: a marker lost with a power cut guards nothing. */
+	int dfd = r ? -1 : open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd >= 0) {
+		if (fsync(dfd) < 0)
+			r = -errno;
+		close(dfd);
+	}
 	if (r)
 		snprintf(err, errlen, "cannot write '%s': %s", path, strerror(-r));
 	return r;
