@@ -99,12 +99,7 @@ K=$T/killed
 check "a second pool, and a store on it" \
 	eval 'make_pool killed && "$CTL" init "$K" --data "rados://killed?conf=$CEPH_CONF"'
 for delay in 0.5 1.5; do
-	"$CTL" import -q "$K" "$SAMPLES" >/dev/null 2>&1 &
-	pid=$!
-	CLEANUP_PIDS+=("$pid")
-	sleep $delay
-	kill -9 $pid 2>/dev/null
-	wait $pid 2>/dev/null
+	killed_after $delay "$CTL" import -q "$K" "$SAMPLES"
 	check "after kill -9 of an import at $delay s, verify finds the store consistent ($(instances "$K") instances)" \
 		"$CTL" verify "$K"
 done

@@ -18,12 +18,7 @@ S=$T/store
 check "init --data: a store whose data is in the pool" "$CTL" init "$S" --data "$CEPH_URL"
 
 for delay in 0.5 1.5; do
-	"$CTL" import -q "$S" "$SAMPLES" >/dev/null 2>&1 &
-	pid=$!
-	CLEANUP_PIDS+=("$pid")
-	sleep $delay
-	kill -9 $pid 2>/dev/null
-	wait $pid 2>/dev/null
+	killed_after $delay "$CTL" import -q "$S" "$SAMPLES"
 done
 "$CTL" import -q "$S" "$SAMPLES" >"$T/import.out" 2>"$T/import.err"
 rc=$?
@@ -84,10 +79,7 @@ check "verify is clean after that reindex" "$CTL" verify "$S"
 # Reindex of a store imported whole, in its own pool: the same listing,
 # ids and bytes.
 check "a second pool, and a store on it" \
-	eval 'ceph -c "$CEPH_CONF" osd pool create whole 8 8 replicated &&
-	      ceph -c "$CEPH_CONF" osd pool set whole size 1 --yes-i-really-mean-it &&
-	      ceph -c "$CEPH_CONF" osd pool application enable whole rados &&
-	      "$CTL" init "$T/whole" --data "rados://whole?conf=$CEPH_CONF"'
+	eval 'ceph_pool_create whole && "$CTL" init "$T/whole" --data "rados://whole?conf=$CEPH_CONF"'
 S=$T/whole
 "$CTL" import -q "$S" "$SAMPLES" >/dev/null 2>"$T/import.err"
 rc=$?
@@ -96,12 +88,7 @@ q="SELECT id, series, name, size, stored_at FROM instances ORDER BY id"
 sqlite3 "$S/index.db" "$q" >"$T/rows.before"
 "$CTL" stats --json "$S" | strip_index_bytes >"$T/stats.before"
 for delay in 0.05 0.3; do
-	"$CTL" reindex "$S" >/dev/null 2>&1 &
-	pid=$!
-	CLEANUP_PIDS+=("$pid")
-	sleep $delay
-	kill -9 $pid 2>/dev/null
-	wait $pid 2>/dev/null
+	killed_after $delay "$CTL" reindex "$S"
 	sqlite3 "$S/index.db" "$q" >"$T/rows.killed"
 	check "after kill -9 of a reindex at $delay s, the index lists the same rows" diff "$T/rows.before" "$T/rows.killed"
 done
