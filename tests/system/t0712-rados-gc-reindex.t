@@ -81,9 +81,16 @@ check "verify is clean after that reindex" "$CTL" verify "$S"
 check "a second pool, and a store on it" \
 	eval 'ceph_pool_create whole && "$CTL" init "$T/whole" --data "rados://whole?conf=$CEPH_CONF"'
 S=$T/whole
-"$CTL" import -q "$S" "$SAMPLES" >/dev/null 2>"$T/import.err"
+# gc started while the import runs waits for it (the ingest lock).
+"$CTL" import -q "$S" "$SAMPLES" >/dev/null 2>"$T/import.err" &
+pid=$!
+CLEANUP_PIDS+=("$pid")
+sleep 0.5
+check "gc during an import into it succeeds" "$CTL" gc "$S"
+wait $pid
 rc=$?
-[ $rc -le 1 ] && ok "import into it (exit $rc)" || { not_ok "import exit status $rc"; diag <"$T/import.err"; }
+[ $rc -le 1 ] && ok "the import succeeds too (exit $rc)" || { not_ok "import exit status $rc"; diag <"$T/import.err"; }
+check "and the store verifies clean" "$CTL" verify "$S"
 q="SELECT id, series, name, size, stored_at FROM instances ORDER BY id"
 sqlite3 "$S/index.db" "$q" >"$T/rows.before"
 "$CTL" stats --json "$S" | strip_index_bytes >"$T/stats.before"
