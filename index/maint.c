@@ -2148,6 +2148,22 @@ static int gc_collect(void *arg, const struct blob_ref *b, int64_t refs)
 	return 0;
 }
 
+/* Whether name is a part of a blob file in RADOS, "<blob name>@<i>":
+ * other strays stay for a person to look at, as on a folder. */
+static int is_part_name(const char *name)
+{
+	const char *at = strchr(name, '@');
+	char head[256];
+	uint8_t hash[HASH_LEN];
+	uint32_t ordinal;
+	if (!at || at - name >= (ptrdiff_t)sizeof(head) || !at[1] ||
+	    strspn(at + 1, "0123456789") != strlen(at + 1))
+		return 0;
+	memcpy(head, name, (size_t)(at - name));
+	head[at - name] = '\0';
+	return parse_blob_name(head, hash, &ordinal, NULL) == 0;
+}
+
 static int gc_orphans(void *arg, const char *path, const char *name)
 {
 	struct gc_ctx *g = arg;
@@ -2167,7 +2183,7 @@ static int gc_orphans(void *arg, const char *path, const char *name)
 	} else if (k == 0 && catalog_blob_by_key(store_main_catalog(g->s), hash, ordinal, &b) != 0) {
 		if (blob_file_remove(path) == 0)
 			g->t->files_removed++;
-	} else if (k < 0 && strchr(name, '@') && store_data_remote(g->s)) {
+	} else if (k < 0 && store_data_remote(g->s) && is_part_name(name)) {
 		/* A part with no head and no temporary head (walk_blob_objects). */
 		if (blob_file_remove(path) == 0)
 			g->t->temporary_removed++;

@@ -36,7 +36,7 @@ E=blobs/ee/ee/eeeeeeeeeeeeeeeeeeeeeeeeeeeeeeee
 D=blobs/dd/dd/dddddddddddddddddddddddddddddddd
 check "objects planted: dead temporaries, parts without a head, an unreferenced blob, a stray name" \
 	eval 'plant "$head.tmpc999999" && plant "$head.tmpc999999-3" && plant "$F" && plant "$F@1" &&
-	      plant "$E.tmpc999999" && plant "$E@1" && plant "$D@1" && plant blobs/aa/bb/junk'
+	      plant "$E.tmpc999999" && plant "$E@1" && plant "$D@1" && plant blobs/aa/bb/junk && plant blobs/aa/bb/junk@1'
 "$CTL" verify "$S" >"$T/verify.out" 2>&1
 check "verify names the stray objects as it names stray files" \
 	eval 'grep -q "stray file in blobs/: .*blobs/aa/bb/junk" "$T/verify.out" &&
@@ -44,13 +44,16 @@ check "verify names the stray objects as it names stray files" \
 check "verify counts the temporaries and the orphan" \
 	eval 'grep -q "[1-9][0-9]* orphan blob files, [1-9][0-9]* temporary files" "$T/verify.out"'
 check "verify does not call the parts of a blob strays" eval '! grep -q "stray file.*@" "$T/verify.out" || ! grep "stray file.*@" "$T/verify.out" | grep -vq "$D@1"'
-ceph_rados rm blobs/aa/bb/junk
 
 check "gc succeeds" "$CTL" gc "$S"
 ceph_rados ls | sort >"$T/objects.after"
+check "objects that are no blob's stay for a person to look at" \
+	eval 'grep -qx blobs/aa/bb/junk "$T/objects.after" && grep -qx blobs/aa/bb/junk@1 "$T/objects.after"'
+ceph_rados rm blobs/aa/bb/junk
+ceph_rados rm blobs/aa/bb/junk@1
 check "no temporary object is left" eval '! grep -q "\.tmp" "$T/objects.after"'
 check "no part without its head is left" \
-	eval 'for p in $(grep "@" "$T/objects.after"); do grep -qx "${p%@*}" "$T/objects.after" || { echo "orphan $p"; exit 1; }; done'
+	eval 'for p in $(grep "@" "$T/objects.after" | grep -v junk); do grep -qx "${p%@*}" "$T/objects.after" || { echo "orphan $p"; exit 1; }; done'
 check "the unreferenced blob and its part are gone" eval '! grep -q "^$F" "$T/objects.after"'
 check "every pack object is still there" \
 	eval '[ -z "$(comm -23 <(grep "^packs/" "$T/objects.before") "$T/objects.after")" ]'
