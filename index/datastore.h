@@ -63,6 +63,12 @@ struct datastore_ops {
 	 * cb, in no order; cb returns nonzero to stop.  0, cb's value, -errno. */
 	int (*list)(struct datastore *ds, const char *prefix,
 		    int (*cb)(void *arg, const char *name), void *arg);
+	/* Every name that starts with prefix, at any depth and with the parts
+	 * of blobs ("<name>@<i>", RADOS) among them, to cb in no order; cb
+	 * returns nonzero to stop.  Absent for a folder: callers walk its
+	 * directories.  0, cb's value, -errno. */
+	int (*list_all)(struct datastore *ds, const char *prefix,
+			int (*cb)(void *arg, const char *name), void *arg);
 	/* Make everything written so far durable; name is a path inside the
 	 * data (the folder implementation syncs its filesystem). */
 	int (*sync)(struct datastore *ds, const char *name);

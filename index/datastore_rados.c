@@ -401,6 +401,26 @@ static int rds_list(struct datastore *ds, const char *prefix,
 	return r;
 }
 
+static int rds_list_all(struct datastore *ds, const char *prefix,
+			int (*cb)(void *arg, const char *name), void *arg)
+{
+	rados_list_ctx_t ctx;
+	int r = rados_nobjects_list_open(RS(ds)->io, &ctx);
+	if (r < 0)
+		return r;
+	size_t plen = strlen(prefix);
+	const char *entry;
+	int e = 0;
+	while (!r && (e = rados_nobjects_list_next(ctx, &entry, NULL, NULL)) == 0)
+		if (!strncmp(entry, prefix, plen))
+			r = cb(arg, entry);
+	/* The end of the pool is -ENOENT; anything else cut the listing short. */
+	if (!r && e != -ENOENT)
+		r = e;
+	rados_nobjects_list_close(ctx);
+	return r;
+}
+
 static int rds_sync(struct datastore *ds, const char *name)
 {
 	(void)name;
@@ -449,6 +469,7 @@ static const struct datastore_ops rados_ops = {
 	.exists = rds_exists,
 	.remove = rds_remove,
 	.list = rds_list,
+	.list_all = rds_list_all,
 	.sync = rds_sync,
 	.writer_tag = rds_writer_tag,
 	.free = rds_free,

@@ -56,6 +56,7 @@
 #include <unistd.h>
 
 #include "clock.h"
+#include "datastore.h"
 #include "hash.h"
 #include "instance.h"
 
@@ -126,12 +127,93 @@ static int walk_below(const char *path, int depth, blobfile_cb cb, void *arg)
 	return r;
 }
 
+/* The object names of a data store elsewhere, sorted: a part
+ * ("<head>@<i>") then finds its head and the temporaries of its head. */
+struct object_names {
+	char **v;
+	size_t n, cap;
+};
+
+static int object_names_add(void *arg, const char *name)
+{
+	struct object_names *l = arg;
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? 2 * l->cap : 1024;
+		char **nv = realloc(l->v, cap * sizeof(*nv));
+		if (!nv)
+			return -ENOMEM;
+		l->v = nv, l->cap = cap;
+	}
+	if (!(l->v[l->n] = strdup(name)))
+		return -ENOMEM;
+	l->n++;
+	return 0;
+}
+
+static int cmp_names(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Whether a listed name is key (or, with prefix, starts with key). */
+static int object_names_has(const struct object_names *l, const char *key, int prefix)
+{
+	size_t lo = 0, hi = l->n, klen = strlen(key);
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (strcmp(l->v[mid], key) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < l->n && (prefix ? !strncmp(l->v[lo], key, klen) : !strcmp(l->v[lo], key));
+}
+
+/* walk_blob_files on a data store elsewhere (datastore.h): its objects
+ * under blobs/ by one listing, no readdir.  A part goes to cb only when
+ * neither its head nor a temporary of its head exists (a stray: its writer
+ * died before publishing, or its head was removed). */
+static int walk_blob_objects(const char *dir, struct datastore *ds, blobfile_cb cb, void *arg)
+{
+	struct object_names l = { 0 };
+	int r = ds->ops->list_all(ds, "blobs/", object_names_add, &l);
+	if (!r && l.n)
+		qsort(l.v, l.n, sizeof(*l.v), cmp_names);
+	for (size_t i = 0; !r && i < l.n; i++) {
+		const char *name = l.v[i], *base = strrchr(name, '/') + 1;
+		const char *at = strchr(base, '@');
+		char head[4200], path[4400];
+		if (at) {
+			int hl = (int)(at - name);
+			snprintf(head, sizeof(head), "%.*s.tmp", hl, name);
+			if (object_names_has(&l, head, 1))
+				continue;
+			head[hl] = '\0';
+			/* Asked again when not listed: published after the
+			 * listing passed it (a concurrent import). */
+			if (object_names_has(&l, head, 0) || ds->ops->exists(ds, head) != -ENOENT)
+				continue;
+		}
+		snprintf(path, sizeof(path), "%s/%s", dir, name);
+		r = cb(arg, path, base);
+	}
+	for (size_t i = 0; i < l.n; i++)
+		free(l.v[i]);
+	free(l.v);
+	return r;
+}
+
 /* Every file in STORE/blobs/<ab>/<cd>/ to cb (path and name), temporary
- * files and strays included.  Returns 0, the first nonzero cb, or -errno
- * when blobs/ exists but does not open. */
+ * files and strays included, wherever the data store keeps them.  Returns
+ * 0, the first nonzero cb, or -errno when blobs/ exists but does not open. */
 static int walk_blob_files(const char *dir, blobfile_cb cb, void *arg)
 {
 	char blobs[4096];
+	snprintf(blobs, sizeof(blobs), "%s/blobs/", dir);
+	const char *name;
+	struct datastore *ds = datastore_resolve(blobs, &name);
+	if (ds->ops->list_all)
+		return walk_blob_objects(dir, ds, cb, arg);
 	snprintf(blobs, sizeof(blobs), "%s/blobs", dir);
 	DIR *d = opendir(blobs);
 	if (!d)
@@ -1515,16 +1597,19 @@ static void reindex_damaged_range(void *arg, uint64_t start, uint64_t end, int t
  * pack was cut (perhaps at an entry boundary, where no torn bytes show). */
 static void reindex_check_cut_pack(struct reindex_ctx *x, const char *path)
 {
-	struct stat st;
-	if (x->cut_found || !x->old || x->old_pack <= 0 || stat(path, &st) < 0 ||
-	    !old_index_has_data_from(x, (uint64_t)st.st_size))
+	uint64_t size;
+	int64_t got;
+	char none;
+	/* Its size wherever the data store keeps it (a read of no bytes). */
+	if (x->cut_found || !x->old || x->old_pack <= 0 ||
+	    data_file_read(path, &none, 0, 0, &size, &got) < 0 || !old_index_has_data_from(x, size))
 		return;
 	x->t->damaged++;
 	say(x->problem, x->arg, "pack %s: ends at byte %llu, but the old index placed data after"
 	    " that: the pack was cut short, whatever was there is not recovered", x->pack_name,
-	    (unsigned long long)st.st_size);
-	damage_marker_add(x, "pack %s %llu cut\n", x->pack_name, (unsigned long long)st.st_size);
-	catalog_affected(x->old, x->old_pack, (uint64_t)st.st_size, INT64_MAX, say_lost_instance, x);
+	    (unsigned long long)size);
+	damage_marker_add(x, "pack %s %llu cut\n", x->pack_name, (unsigned long long)size);
+	catalog_affected(x->old, x->old_pack, size, INT64_MAX, say_lost_instance, x);
 }
 
 /* A pack the old index knows, gone from packs/: damage if it held data
@@ -1535,7 +1620,7 @@ static int reindex_check_gone_pack(void *arg, int64_t id, const char *name)
 	char path[4400];
 	int found = 0;
 	snprintf(path, sizeof(path), "%s/packs/%s", x->dir, name);
-	if (access(path, F_OK) == 0 || errno != ENOENT)
+	if (data_file_exists(path) != -ENOENT)
 		return 0;
 	catalog_affected(x->old, id, 0, INT64_MAX, note_found, &found);
 	if (!found)
@@ -1726,23 +1811,23 @@ int store_reindex(const char *dir, maint_problem_fn problem, maint_progress_fn p
 	memset(t, 0, sizeof(*t));
 	char path[4096], old_index[4200], tmpdir[4200];
 	char **names;
-	/* Blob files are still listed by readdir below: not in RADOS yet. */
-	int remote = store_dir_data_remote(dir);
-	if (remote) {
-		snprintf(err, errlen, remote < 0 ? "reindex refused: '%s/store.conf' does not read"
-			 " (run 'dcmfsctl stats %s' to see why)" : "reindex of a store whose data is in"
-			 " RADOS is not built yet: '%s' is left as it is", dir, dir);
-		return remote < 0 ? remote : -ENOTSUP;
-	}
+	/* Packs and blob files are then read where store.conf says they are. */
+	int remote = store_dir_data_attach(dir, err, errlen);
+	if (remote < 0)
+		return remote;
 	int n = list_packs(dir, &names);
 	if (n < 0) {
 		snprintf(err, errlen, "'%s' is not a dcmfs store: %s", dir, strerror(-n));
+		if (remote)
+			datastore_detach(dir);
 		return n;
 	}
 	/* Nothing may use the store meanwhile (store.h, the use lock). */
 	int lockfd = store_lock_exclusive(dir, err, errlen);
 	if (lockfd < 0) {
 		free_names(names, n);
+		if (remote)
+			datastore_detach(dir);
 		return lockfd;
 	}
 
@@ -1878,6 +1963,8 @@ int store_reindex(const char *dir, maint_problem_fn problem, maint_progress_fn p
 	}
 out:
 	store_unlock(lockfd);
+	if (remote)
+		datastore_detach(dir);
 	free_names(names, n);
 	free(x.accepted);
 	free(x.rec);
@@ -2061,6 +2148,22 @@ static int gc_collect(void *arg, const struct blob_ref *b, int64_t refs)
 	return 0;
 }
 
+/* Whether name is a part of a blob file in RADOS, "<blob name>@<i>":
+ * other strays stay for a person to look at, as on a folder. */
+static int is_part_name(const char *name)
+{
+	const char *at = strchr(name, '@');
+	char head[256];
+	uint8_t hash[HASH_LEN];
+	uint32_t ordinal;
+	if (!at || at - name >= (ptrdiff_t)sizeof(head) || !at[1] ||
+	    strspn(at + 1, "0123456789") != strlen(at + 1))
+		return 0;
+	memcpy(head, name, (size_t)(at - name));
+	head[at - name] = '\0';
+	return parse_blob_name(head, hash, &ordinal, NULL) == 0;
+}
+
 static int gc_orphans(void *arg, const char *path, const char *name)
 {
 	struct gc_ctx *g = arg;
@@ -2070,14 +2173,20 @@ static int gc_orphans(void *arg, const char *path, const char *name)
 	int k = parse_blob_name(name, hash, &ordinal, &pid);
 	struct blob_ref b;
 	if (k == 1) {
-		/* A temporary file of a live import is not ours to take. */
+		/* A temporary file of a live import is not ours to take.  A
+		 * RADOS writer's tag is no pid (it reads as 0): every writer
+		 * holds the ingest lock gc holds now, so its writer is gone. */
 		if (pid_alive(pid))
 			return 0;
-		if (unlink(path) == 0)
+		if (blob_file_remove(path) == 0)
 			g->t->temporary_removed++;
 	} else if (k == 0 && catalog_blob_by_key(store_main_catalog(g->s), hash, ordinal, &b) != 0) {
-		if (unlink(path) == 0)
+		if (blob_file_remove(path) == 0)
 			g->t->files_removed++;
+	} else if (k < 0 && store_data_remote(g->s) && is_part_name(name)) {
+		/* A part with no head and no temporary head (walk_blob_objects). */
+		if (blob_file_remove(path) == 0)
+			g->t->temporary_removed++;
 	}
 	return 0;
 }
@@ -2110,10 +2219,6 @@ int store_gc(struct store *s, int force, struct gc_totals *t, char *err, size_t 
 	memset(t, 0, sizeof(*t));
 	struct gc_ctx g = { .s = s, .t = t };
 	char marker[4200];
-	if (store_data_remote(s)) {
-		snprintf(err, errlen, "gc of a store whose data is in RADOS is not built yet: nothing freed");
-		return -ENOTSUP;
-	}
 	int r = marker_path(store_dir(s), marker, sizeof(marker));
 	if (!r && !force && access(marker, F_OK) == 0) {
 		snprintf(err, errlen, "gc refused: %s lists damage that reindex skipped; a damaged"
@@ -2136,6 +2241,10 @@ int store_gc(struct store *s, int force, struct gc_totals *t, char *err, size_t 
 	 * committed row names it (verify, running meanwhile, relies on it). */
 	if (!r)
 		r = walk_blob_files(store_dir(s), gc_orphans, &g);
+	/* Parts whose temporary head the walk just removed: seen as strays
+	 * only by a second listing. */
+	if (!r && store_data_remote(s) && t->temporary_removed)
+		r = walk_blob_files(store_dir(s), gc_orphans, &g);
 	for (size_t i = 0; !r && i < g.ndead; i++) {
 		r = catalog_delete_blob(store_main_catalog(s), g.dead[i]);
 		if (r == -EBUSY)
@@ -2153,7 +2262,7 @@ int store_gc(struct store *s, int force, struct gc_totals *t, char *err, size_t 
 		for (size_t i = 0; i < g.nfiles; i++) {
 			char path[4096];
 			blob_file_path(store_dir(s), g.dead_files[i].hash, g.dead_files[i].ordinal, path, sizeof(path));
-			if (unlink(path) == 0)
+			if (blob_file_remove(path) == 0)
 				t->files_removed++;
 		}
 		gc_spool(s, t);

@@ -287,11 +287,20 @@ static int use_lock(const char *dir, int readonly, int *fd, char *err, size_t er
 /* Attach the data store store.conf names, if it names one. */
 static int data_attach(struct store *s, char *err, size_t errlen)
 {
+	int r = store_dir_data_attach(s->dir, err, errlen);
+	if (r < 0)
+		return r;
+	s->data_attached = r;
+	return 0;
+}
+
+int store_dir_data_attach(const char *dir, char *err, size_t errlen)
+{
 	struct store_conf conf;
-	int r = store_conf_read(s->dir, &conf, err, errlen);
-	if (r == -ENOENT && data_marker_present(s->dir)) {
+	int r = store_conf_read(dir, &conf, err, errlen);
+	if (r == -ENOENT && data_marker_present(dir)) {
 		snprintf(err, errlen, "store '%s' keeps its data in a data store but its store.conf is gone"
-			 " (" DATA_MARKER_FILE " says so): put store.conf back", s->dir);
+			 " (" DATA_MARKER_FILE " says so): put store.conf back", dir);
 		return -ENOENT;
 	}
 	if (r == -ENOENT)
@@ -305,13 +314,12 @@ static int data_attach(struct store *s, char *err, size_t errlen)
 		ds->ops->free(ds);
 		return r;
 	}
-	if ((r = datastore_attach(s->dir, ds))) {
+	if ((r = datastore_attach(dir, ds))) {
 		ds->ops->free(ds);      /* not taken: only a success keeps it */
-		snprintf(err, errlen, "cannot attach the data store of '%s': %s", s->dir, strerror(-r));
+		snprintf(err, errlen, "cannot attach the data store of '%s': %s", dir, strerror(-r));
 		return r;
 	}
-	s->data_attached = 1;
-	return 0;
+	return 1;
 }
 
 int store_open(const char *dir, int readonly, struct store **out,

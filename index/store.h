@@ -92,6 +92,10 @@ int store_data_remote(const struct store *s);
 /* The same for a store not open: 1, 0, or -errno (a store.conf that does
  * not read). */
 int store_dir_data_remote(const char *dir);
+/* For a store not open (reindex): attach the data store its store.conf
+ * names (datastore_attach; datastore_detach(dir) undoes it).  1 when
+ * attached, 0 for the embedded store, or -errno with err saying why. */
+int store_dir_data_attach(const char *dir, char *err, size_t errlen);
 
 /* ---- locks (above) ---- */
 /* The ingest lock, shared, counted per process: the first hold waits for a

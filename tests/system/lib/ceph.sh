@@ -156,6 +156,13 @@ ceph_diag() {
 	done | diag
 }
 
+# ceph_pool_create NAME: one more pool of size 1 for RADOS objects.
+ceph_pool_create() {
+	ceph -c "$CEPH_CONF" osd pool create "$1" 8 8 replicated &&
+		ceph -c "$CEPH_CONF" osd pool set "$1" size 1 --yes-i-really-mean-it &&
+		ceph -c "$CEPH_CONF" osd pool application enable "$1" rados
+}
+
 ceph_rados() {
 	rados -c "$CEPH_CONF" -p "$CEPH_POOL" "$@"
 }

@@ -256,6 +256,20 @@ fs_killed() {
 	return 0
 }
 
+# killed_after SECONDS COMMAND...: run the command in the background and
+# kill -9 it after that long (if it is still running).
+killed_after() {
+	local delay=$1 pid
+	shift
+	"$@" >/dev/null 2>&1 &
+	pid=$!
+	CLEANUP_PIDS+=("$pid")
+	sleep "$delay"
+	kill -9 "$pid" 2>/dev/null
+	wait "$pid" 2>/dev/null
+	return 0
+}
+
 # Called by done_testing in a mount test: unmount what is still mounted,
 # then hold every daemon's exit status and the log against it.
 fs_final_checks() {
