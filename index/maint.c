@@ -1157,13 +1157,31 @@ static int verify_instance(void *arg, int64_t id)
 	return 0;
 }
 
+/* Whether name is a part of a blob file in RADOS, "<blob name>@<i>":
+ * other strays stay for a person to look at, as on a folder. */
+static int is_part_name(const char *name)
+{
+	const char *at = strchr(name, '@');
+	char head[256];
+	uint8_t hash[HASH_LEN];
+	uint32_t ordinal;
+	if (!at || at - name >= (ptrdiff_t)sizeof(head) || !at[1] ||
+	    strspn(at + 1, "0123456789") != strlen(at + 1))
+		return 0;
+	memcpy(head, name, (size_t)(at - name));
+	head[at - name] = '\0';
+	return parse_blob_name(head, hash, &ordinal, NULL) == 0;
+}
+
 static int verify_blob_file(void *arg, const char *path, const char *name)
 {
 	struct verify_ctx *v = arg;
 	uint8_t hash[HASH_LEN];
 	uint32_t ordinal;
 	int k = parse_blob_name(name, hash, &ordinal, NULL);
-	if (k == 1) {
+	/* A part with no head (walk_blob_objects) is an interrupted write's
+	 * leftover, as a temporary file is: gc removes both. */
+	if (k == 1 || (k < 0 && is_part_name(name))) {
 		v->t->temporary_files++;
 		return 0;
 	}
@@ -2146,22 +2164,6 @@ static int gc_collect(void *arg, const struct blob_ref *b, int64_t refs)
 		g->dead_files[g->nfiles++] = *b;
 	}
 	return 0;
-}
-
-/* Whether name is a part of a blob file in RADOS, "<blob name>@<i>":
- * other strays stay for a person to look at, as on a folder. */
-static int is_part_name(const char *name)
-{
-	const char *at = strchr(name, '@');
-	char head[256];
-	uint8_t hash[HASH_LEN];
-	uint32_t ordinal;
-	if (!at || at - name >= (ptrdiff_t)sizeof(head) || !at[1] ||
-	    strspn(at + 1, "0123456789") != strlen(at + 1))
-		return 0;
-	memcpy(head, name, (size_t)(at - name));
-	head[at - name] = '\0';
-	return parse_blob_name(head, hash, &ordinal, NULL) == 0;
 }
 
 static int gc_orphans(void *arg, const char *path, const char *name)

@@ -89,7 +89,10 @@ if [ -n "$part" ]; then
 else
 	not_ok "no blob in parts: part damage not tried"
 fi
-pack=$(ceph_rados ls | grep '^packs/' | head -1)
+# The oldest pack: junk after the newest one's end is what a crash's torn
+# append leaves, which verify rightly does not call damage.
+pack=$(ceph_rados ls | grep '^packs/' | sort | head -1)
+npacks=$(ceph_rados ls | grep -c '^packs/')
 ceph_rados get "$pack" "$T/pack.obj"
 size=$(stat -c %s "$T/pack.obj")
 ceph_rados truncate "$pack" $((size / 2))
@@ -133,8 +136,13 @@ head -2 "$T/dcmfs.log" | cut -c1-200 | diag
 : >"$T/dcmfs.log"      # expected lines, not held against the daemon below
 check "the pack and the part put back: verify clean again" \
 	eval 'ceph_rados put "$pack" "$T/pack.obj" && ceph_rados put "$part" "$T/part.obj" && "$CTL" verify "$S"'
-head -c 5000 /dev/urandom | ceph_rados append "$pack" -
-check "verify names junk appended to a pack (exit 1)" exits_with 1 "$(basename "$pack")" "$CTL" verify "$S"
+if [ "$npacks" -ge 2 ]; then
+	head -c 5000 /dev/urandom | ceph_rados append "$pack" -
+	check "verify names junk appended to a pack that is not the newest (exit 1)" \
+		exits_with 1 "$(basename "$pack")" "$CTL" verify "$S"
+else
+	skip "only one pack ($npacks): junk after its end would be a torn append"
+fi
 ceph_rados put "$pack" "$T/pack.obj"
 ceph_rados get dcmfs-store-id "$T/id.obj"
 printf '\033[2J\033]0;owned\007\n' | ceph_rados put dcmfs-store-id -

@@ -39,11 +39,13 @@ check "objects planted: dead temporaries, parts without a head, an unreferenced 
 	      plant "$E.tmpc999999" && plant "$E@1" && plant "$D@1" && plant blobs/aa/bb/junk && plant blobs/aa/bb/junk@1'
 "$CTL" verify "$S" >"$T/verify.out" 2>&1
 check "verify names the stray objects as it names stray files" \
-	eval 'grep -q "stray file in blobs/: .*blobs/aa/bb/junk" "$T/verify.out" &&
-	      grep -q "stray file in blobs/: .*$D@1" "$T/verify.out"'
+	eval 'grep -q "stray file in blobs/: .*blobs/aa/bb/junk" "$T/verify.out"'
 check "verify counts the temporaries and the orphan" \
 	eval 'grep -q "[1-9][0-9]* orphan blob files, [1-9][0-9]* temporary files" "$T/verify.out"'
-check "verify does not call the parts of a blob strays" eval '! grep -q "stray file.*@" "$T/verify.out" || ! grep "stray file.*@" "$T/verify.out" | grep -vq "$D@1"'
+# A part without its head is what a writer killed before publishing leaves:
+# an interrupted write, counted with the temporaries, not damage.
+check "verify calls no part of a blob, nor a part without its head, a stray" \
+	eval '! grep "stray file.*@" "$T/verify.out" | grep -v "aa/bb/junk@1"'
 
 check "gc succeeds" "$CTL" gc "$S"
 ceph_rados ls | sort >"$T/objects.after"
