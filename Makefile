@@ -52,6 +52,9 @@ CXXFLAGS += -std=c++14 -Wall -Wextra -Werror -D_GNU_SOURCE -D_FILE_OFFSET_BITS=6
 LDLIBS += $(GDCM_LIBS) -lcrypto -lstdc++
 # A store's data in a RADOS pool (index/datastore_rados.c): librados-dev
 LDLIBS += -lrados
+# A store's catalogue in PostgreSQL (index/catalog_pg.c): libpq-dev
+$(BUILD)/index/catalog_pg.o: CFLAGS += -I$(shell pg_config --includedir 2>/dev/null || echo /usr/include/postgresql)
+LDLIBS += -lpq
 
 INDEX_SRC := $(wildcard index/*.c)
 INDEX_CXX_SRC := $(wildcard index/*.cc)
