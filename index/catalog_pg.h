@@ -44,7 +44,7 @@
 
 #define PG_CATALOG_SCHEMA 1
 /* pg_advisory_xact_lock's key of a store's writers ("dcmf"). */
-#define PG_CATALOG_LOCK 0x64636d66
+#define PG_CATALOG_LOCK 1684237670   /* 0x64636d66; PostgreSQL 15 reads no hex */
 
 extern const struct catalog_ops catalog_pg_ops;
 
