@@ -20,6 +20,7 @@
 #include "store.h"
 #include "datastore.h"
 #include "storeconf.h"
+#include "catalog_pg.h"
 
 #include <ctype.h>
 #include <dirent.h>
@@ -121,8 +122,8 @@ static int data_marker_write(const char *dir, char *err, size_t errlen)
 	FILE *fp = fopen(path, "we");
 	int r = fp ? 0 : -errno;
 	if (fp) {
-		fputs("The packs and blob files of this store are in the data store that"
-		      " store.conf names:\na store without its store.conf is refused.\n", fp);
+		fputs("The packs and blob files of this store, or its catalogue, are where"
+		      " store.conf says:\na store without its store.conf is refused.\n", fp);
 		if (fflush(fp) || fsync(fileno(fp)))
 			r = -errno;
 		if (fclose(fp) && !r)
@@ -154,6 +155,47 @@ int store_init(const char *dir, char *err, size_t errlen)
 
 int store_init_data(const char *dir, const char *data_url, char *err, size_t errlen)
 {
+	return store_init_conf(dir, data_url, NULL, err, errlen);
+}
+
+/* A catalogue url store.conf can hold and that names no catalogue yet:
+ * 0, or -errno with err. */
+static int catalog_url_check(const char *url, char *err, size_t errlen)
+{
+	struct store_conf conf;
+	if (strlen(url) >= sizeof(conf.catalog)) {
+		snprintf(err, errlen, "the catalog url is too long (%zu bytes; store.conf holds %zu at most)",
+			 strlen(url), sizeof(conf.catalog) - 1);
+		return -ENAMETOOLONG;
+	}
+	for (const char *p = url; *p; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f) {
+			snprintf(err, errlen, "the catalog url holds a control character");
+			return -EINVAL;
+		}
+	if (!store_conf_catalog_url_ok(url)) {
+		snprintf(err, errlen, "the catalog url '%s' is not a postgresql:// url", url);
+		return -EINVAL;
+	}
+	struct catalog *c;
+	char why[512];
+	int r = catalog_pg_open(url, 0, 1, &c, why, sizeof(why));
+	if (!r) {
+		catalog_close(c);
+		snprintf(err, errlen, "the database of '%s' holds a dcmfs catalogue already"
+			 " (another store's?): give each store a database of its own", url);
+		return -EEXIST;
+	}
+	if (r != -EINVAL || !strstr(why, "no dcmfs schema")) {
+		snprintf(err, errlen, "%s", why);
+		return r;
+	}
+	return 0;
+}
+
+int store_init_conf(const char *dir, const char *data_url, const char *catalog_url, char *err,
+		    size_t errlen)
+{
 	if (mkdir(dir, 0755) < 0 && errno != EEXIST) {
 		snprintf(err, errlen, "cannot create '%s': %s", dir, strerror(errno));
 		return -errno;
@@ -180,10 +222,28 @@ int store_init_data(const char *dir, const char *data_url, char *err, size_t err
 		snprintf(err, errlen, "'%s' is not empty: a store needs a folder of its own", dir);
 		return -ENOTEMPTY;
 	}
+	if (catalog_url) {
+		int r = catalog_url_check(catalog_url, err, errlen);
+		if (r)
+			return r;
+	}
+	if (catalog_url && !data_url) {
+		struct store_conf conf = { .format = STORE_CONF_FORMAT };
+		snprintf(conf.catalog, sizeof(conf.catalog), "%s", catalog_url);
+		int r = store_conf_new_id(conf.store_id);
+		if (r)
+			snprintf(err, errlen, "no random store id: %s", strerror(-r));
+		if (!r)
+			r = store_conf_write(dir, &conf, err, errlen);
+		if (r)
+			return r;
+	}
 	if (data_url) {
 		/* The pool is claimed before store.conf names it, and given
 		 * back when store.conf cannot be written. */
 		struct store_conf conf = { .format = STORE_CONF_FORMAT };
+		if (catalog_url)
+			snprintf(conf.catalog, sizeof(conf.catalog), "%s", catalog_url);
 		struct datastore *ds;
 		/* Refused before the claim: a url store.conf would cut short
 		 * claims the pool for a store that can never open it. */
@@ -223,7 +283,7 @@ int store_init_data(const char *dir, const char *data_url, char *err, size_t err
 			return -errno;
 		}
 	}
-	if (data_url) {
+	if (data_url || catalog_url) {
 		int r = data_marker_write(dir, err, errlen);
 		if (r)
 			return r;
@@ -322,6 +382,14 @@ int store_dir_data_attach(const char *dir, char *err, size_t errlen)
 	return 1;
 }
 
+/* Whether dir's store.conf names a catalogue (then there is no index.db). */
+static int store_dir_catalog_elsewhere(const char *dir)
+{
+	struct store_conf conf;
+	char err[256];
+	return store_conf_read(dir, &conf, err, sizeof(err)) == 0 && conf.catalog[0];
+}
+
 int store_open(const char *dir, int readonly, struct store **out,
 	       char *err, size_t errlen)
 {
@@ -332,7 +400,7 @@ int store_open(const char *dir, int readonly, struct store **out,
 		snprintf(err, errlen, "cannot open store '%s': %s", dir, strerror(errno));
 		return -errno;
 	}
-	if (stat(path, &st) < 0) {
+	if (stat(path, &st) < 0 && !store_dir_catalog_elsewhere(dir)) {
 		snprintf(path, sizeof(path), "%s/packs", dir);
 		if (stat(path, &st) == 0)
 			snprintf(err, errlen, "store '%s' has no index.db: run 'dcmfsctl reindex %s'", dir, dir);

@@ -60,6 +60,12 @@ int store_init(const char *dir, char *err, size_t errlen);
  * connects, claims the pool for the new store (-EEXIST when another store
  * has it) and writes STORE/store.conf before the catalogue. */
 int store_init_data(const char *dir, const char *data_url, char *err, size_t errlen);
+/* As store_init_data, with the catalogue in the PostgreSQL database of
+ * catalog_url (postgresql://...; NULL: STORE/index.db), named by
+ * store.conf.  The database must hold no dcmfs catalogue yet (-EEXIST:
+ * another store's); the schema is made in it. */
+int store_init_conf(const char *dir, const char *data_url, const char *catalog_url, char *err,
+		    size_t errlen);
 /* Open a store: takes the use lock shared, opens the catalogue.  0 and
  * *out (the caller's, to store_close), or -ENOENT (not a store; err says
  * what to do), -EAGAIN (a reindex is running), -ENOMEM, -errno; err says

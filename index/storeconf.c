@@ -32,6 +32,11 @@ static int valid_id(const char *id)
 	return 1;
 }
 
+int store_conf_catalog_url_ok(const char *url)
+{
+	return !strncmp(url, "postgresql://", 13) || !strncmp(url, "postgres://", 11);
+}
+
 int store_conf_read(const char *dir, struct store_conf *c, char *err, size_t errlen)
 {
 	char path[4200];
@@ -86,6 +91,14 @@ int store_conf_read(const char *dir, struct store_conf *c, char *err, size_t err
 			} else {
 				snprintf(c->data, sizeof(c->data), "%s", value);
 			}
+		} else if (!strcmp(key, "catalog")) {
+			if (strlen(value) >= sizeof(c->catalog) || !store_conf_catalog_url_ok(value)) {
+				snprintf(err, errlen, "%s line %d: catalog '%s' is not a postgresql:// url",
+					 path, lineno, value);
+				r = -EINVAL;
+			} else {
+				snprintf(c->catalog, sizeof(c->catalog), "%s", value);
+			}
 		} else {
 			snprintf(err, errlen, "%s line %d: unknown key '%s' (a newer dcmfs's setting?)",
 				 path, lineno, key);
@@ -97,8 +110,8 @@ int store_conf_read(const char *dir, struct store_conf *c, char *err, size_t err
 		snprintf(err, errlen, "%s has no 'format = N' line", path);
 		r = -EINVAL;
 	}
-	if (!r && c->data[0] && !c->store_id[0]) {
-		snprintf(err, errlen, "%s names data but no store_id", path);
+	if (!r && (c->data[0] || c->catalog[0]) && !c->store_id[0]) {
+		snprintf(err, errlen, "%s names %s but no store_id", path, c->data[0] ? "data" : "a catalog");
 		r = -EINVAL;
 	}
 	return r;
@@ -119,6 +132,8 @@ int store_conf_write(const char *dir, const struct store_conf *c, char *err, siz
 		"format = %d\nstore_id = %s\n", STORE_CONF_FORMAT, c->store_id);
 	if (c->data[0])
 		fprintf(fp, "data = %s\n", c->data);
+	if (c->catalog[0])
+		fprintf(fp, "catalog = %s\n", c->catalog);
 	int r = fflush(fp) || fsync(fileno(fp)) ? -errno : 0;
 	if (fclose(fp) && !r)
 		r = -errno;

@@ -13,10 +13,15 @@
  *                                two stores never share data by mistake
  *   data = rados://POOL?conf=/path/ceph.conf[&id=CLIENT]
  *                                packs and blob files in that RADOS pool
+ *   catalog = postgresql://...   the catalogue in that PostgreSQL database
+ *                                (a libpq connection URL, catalog_pg.h),
+ *                                instead of STORE/index.db
  *
  * A reader refuses a format newer than it knows and a key it does not
- * know (a newer dcmfs's setting must not be ignored).  The catalogue is
- * STORE/index.db whatever store.conf says (for now).
+ * know (a newer dcmfs's setting must not be ignored): a dcmfs older than
+ * the catalog key refuses such a store rather than open an empty
+ * index.db beside it.  Without a catalog line the catalogue is
+ * STORE/index.db.
  */
 #ifndef DCMFS_STORECONF_H
 #define DCMFS_STORECONF_H
@@ -31,8 +36,12 @@ struct store_conf {
 	int format;
 	char store_id[STORE_ID_HEX + 1];
 	char data[2048];                /* "" when the data is in the folder */
+	char catalog[2048];             /* "" when the catalogue is STORE/index.db */
 };
 
+/* Whether url is a PostgreSQL connection URL (postgresql:// or
+ * postgres://). */
+int store_conf_catalog_url_ok(const char *url);
 /* Read dir/store.conf: 0 and *c; -ENOENT when there is none (an embedded
  * store); -EINVAL (malformed, a newer format, an unknown key: err names the
  * line); -errno. */

@@ -35,6 +35,7 @@
 #include "json_out.h"
 #include "maint.h"
 #include "store.h"
+#include "storeconf.h"
 #include "version.h"
 
 static int progress_on;
@@ -93,6 +94,8 @@ static const char usage_text[] =
 	"  init STORE                      create an empty store\n"
 	"       [--data rados://POOL?conf=PATH[&id=CLIENT]]\n"
 	"                                  with its packs and blob files in a RADOS pool\n"
+	"       [--catalog postgresql:///DB?host=DIR]\n"
+	"                                  with its catalogue in a PostgreSQL database\n"
 	"  import [-j N] [-q] [-L|--follow-symlinks] STORE PATH...\n"
 	"                                  import DICOM files and folders (recursive).\n"
 	"                                  Every PATH must exist (else exit 2, nothing\n"
@@ -194,10 +197,10 @@ static int print_command_usage(const char *command)
 
 /* ---------------- init ---------------- */
 
-/* init STORE [--data rados://POOL?conf=PATH[&id=CLIENT]] */
+/* init STORE [--data rados://POOL?conf=PATH[&id=CLIENT]] [--catalog postgresql://...] */
 static int cmd_init(int argc, char **argv)
 {
-	const char *store = NULL, *data = NULL;
+	const char *store = NULL, *data = NULL, *catalog = NULL;
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--data")) {
 			if (i + 1 >= argc)
@@ -209,6 +212,16 @@ static int cmd_init(int argc, char **argv)
 			if (data)
 				usage_error("--data given twice");
 			data = argv[i] + 7;
+		} else if (!strcmp(argv[i], "--catalog")) {
+			if (i + 1 >= argc)
+				usage_error("--catalog needs a url: postgresql:///DB?host=/socket/dir (libpq's)");
+			if (catalog)
+				usage_error("--catalog given twice");
+			catalog = argv[++i];
+		} else if (!strncmp(argv[i], "--catalog=", 10)) {
+			if (catalog)
+				usage_error("--catalog given twice");
+			catalog = argv[i] + 10;
 		} else if (argv[i][0] == '-' && argv[i][1]) {
 			usage_error("init: unknown option '%s'", argv[i]);
 		} else if (store) {
@@ -221,10 +234,14 @@ static int cmd_init(int argc, char **argv)
 		usage_error("init takes one STORE folder");
 	if (data && !datastore_url_is_rados(data))
 		usage_error("--data '%s' is not a rados:// url (rados://POOL?conf=/path/ceph.conf[&id=CLIENT])", data);
+	if (catalog && !store_conf_catalog_url_ok(catalog))
+		usage_error("--catalog '%s' is not a postgresql:// url (postgresql:///DB?host=/socket/dir)",
+			    catalog);
 	char err[1024];
-	if (store_init_data(store, data, err, sizeof(err)))
+	if (store_init_conf(store, data, catalog, err, sizeof(err)))
 		die("%s", err);
-	printf("created store %s%s%s\n", store, data ? " with its data in " : "", data ? data : "");
+	printf("created store %s%s%s%s%s\n", store, data ? " with its data in " : "", data ? data : "",
+	       catalog ? " with its catalogue in " : "", catalog ? catalog : "");
 	return finish(0);
 }
 
