@@ -192,33 +192,40 @@ static const char triggers_sql[] =
 	" RETURN r; END $$;"
 	"CREATE TRIGGER tally_segment BEFORE INSERT OR DELETE ON segments FOR EACH ROW"
 	" EXECUTE FUNCTION dcmfs_tally_segment();"
-	/* After an instance row is inserted (catalog_insert_instance): its
-	 * folders' mtimes and counts, the current version of its SOP UID, and
-	 * the counts of every folder holding a version of it; series first (a
-	 * study counts its series that show something).  One round trip. */
+	/* After an instance row is inserted (catalog_insert_instance): the
+	 * current version of its SOP UID, then the counts of every folder
+	 * holding a version of it (the current one may have moved), series
+	 * first (a study counts its series that show something), its own
+	 * folders' mtimes raised to p_at.  catalog.c touches its own folders
+	 * before and after the current version moves; once, after, ends in
+	 * the same rows.  One round trip. */
 	"CREATE FUNCTION dcmfs_placed(p_series bigint, p_study bigint, p_patient bigint, p_at bigint,"
 	" p_sop text) RETURNS void LANGUAGE plpgsql AS $$ DECLARE f record; BEGIN"
-	" PERFORM dcmfs_touch(3, p_series, p_at); PERFORM dcmfs_touch(2, p_study, p_at);"
-	" PERFORM dcmfs_touch(1, p_patient, p_at);"
-	" UPDATE instances SET current=(id=(SELECT j.id FROM instances j WHERE j.sop_uid=p_sop"
-	"  ORDER BY j.unclean<>'', j.version DESC LIMIT 1))::integer WHERE sop_uid=p_sop;"
+	" UPDATE instances i SET current=c.v FROM (SELECT j.id, (j.id=(SELECT k.id FROM instances k"
+	"  WHERE k.sop_uid=p_sop ORDER BY k.unclean<>'', k.version DESC LIMIT 1))::integer AS v"
+	"  FROM instances j WHERE j.sop_uid=p_sop) c WHERE i.id=c.id AND i.current<>c.v;"
 	" FOR f IN SELECT DISTINCT i.series AS x FROM instances i WHERE i.sop_uid=p_sop LOOP"
-	"  PERFORM dcmfs_touch(3, f.x, 0); END LOOP;"
+	"  PERFORM dcmfs_touch(3, f.x, CASE WHEN f.x=p_series THEN p_at ELSE 0 END); END LOOP;"
 	" FOR f IN SELECT DISTINCT se.study AS x FROM instances i JOIN series se ON se.id=i.series"
-	"  WHERE i.sop_uid=p_sop LOOP PERFORM dcmfs_touch(2, f.x, 0); END LOOP;"
+	"  WHERE i.sop_uid=p_sop LOOP"
+	"  PERFORM dcmfs_touch(2, f.x, CASE WHEN f.x=p_study THEN p_at ELSE 0 END); END LOOP;"
 	" FOR f IN SELECT DISTINCT st.patient AS x FROM instances i JOIN series se ON se.id=i.series"
 	"  JOIN studies st ON st.id=se.study WHERE i.sop_uid=p_sop LOOP"
-	"  PERFORM dcmfs_touch(1, f.x, 0); END LOOP;"
+	"  PERFORM dcmfs_touch(1, f.x, CASE WHEN f.x=p_patient THEN p_at ELSE 0 END); END LOOP;"
 	" END $$;"
-	/* A folder's mtime (raised to at) and the entries it shows. */
+	/* A folder's mtime (raised to at) and the entries it shows; a row
+	 * that would not change is not written (no dead row, no feed row). */
 	"CREATE FUNCTION dcmfs_touch(k integer, f bigint, at bigint) RETURNS void LANGUAGE plpgsql AS $$"
-	" BEGIN"
-	" IF k = 3 THEN UPDATE series SET mtime=greatest(mtime, at), nchildren=(SELECT count(*)"
-	"  FROM instances WHERE series=f AND current=1) WHERE id=f;"
-	" ELSIF k = 2 THEN UPDATE studies SET mtime=greatest(mtime, at), nchildren=(SELECT count(*)"
-	"  FROM series WHERE study=f AND nchildren>0) WHERE id=f;"
-	" ELSE UPDATE patients SET mtime=greatest(mtime, at), nchildren=(SELECT count(*)"
-	"  FROM studies WHERE patient=f AND nchildren>0) WHERE id=f;"
+	" DECLARE n bigint; BEGIN"
+	" IF k = 3 THEN SELECT count(*) INTO n FROM instances WHERE series=f AND current=1;"
+	"  UPDATE series SET mtime=greatest(mtime, at), nchildren=n WHERE id=f"
+	"  AND (mtime<at OR nchildren<>n);"
+	" ELSIF k = 2 THEN SELECT count(*) INTO n FROM series WHERE study=f AND nchildren>0;"
+	"  UPDATE studies SET mtime=greatest(mtime, at), nchildren=n WHERE id=f"
+	"  AND (mtime<at OR nchildren<>n);"
+	" ELSE SELECT count(*) INTO n FROM studies WHERE patient=f AND nchildren>0;"
+	"  UPDATE patients SET mtime=greatest(mtime, at), nchildren=n WHERE id=f"
+	"  AND (mtime<at OR nchildren<>n);"
 	" END IF; END $$;";
 
 /* ---- the connection ---- */
