@@ -95,7 +95,8 @@ int catalog_bulk_writer(struct catalog *c);
  * (catalog_prune settles them), and the indexes only verify, gc and rm
  * use left to catalog_build_indexes. */
 int catalog_build_open(const char *dir, struct catalog **out, char *err, size_t errlen);
-/* Make those indexes, once the rows are in (before catalog_prune). */
+/* Make those indexes and the kept totals, once the rows are in (before
+ * catalog_prune). */
 int catalog_build_indexes(struct catalog *c);
 /* BEGIN IMMEDIATE: takes the database's write lock, waiting for other
  * writers up to SQLite's busy timeout (then -EBUSY). */
