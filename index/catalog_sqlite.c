@@ -1,11 +1,13 @@
 /*
- * catalog.c - the SQLite index.  The statements of the hot paths (stmt_sql,
- * vstmt_sql) are prepared once per connection and kept: the filesystem runs
- * the same few lookups millions of times.  Walks that run once per verify,
- * gc or reindex prepare theirs per call.  Folder mtimes and child counts are
- * kept in their rows, so that a stat of a folder is one indexed lookup.
+ * catalog_sqlite.c - the SQLite catalogue (catalog_sqlite.h): index.db in
+ * the store folder, behind the table of catalog_impl.h.  The statements of
+ * the hot paths (stmt_sql, vstmt_sql) are prepared once per connection and
+ * kept: the filesystem runs the same few lookups millions of times.  Walks
+ * that run once per verify, gc or reindex prepare theirs per call.  Folder
+ * mtimes and child counts are kept in their rows, so that a stat of a
+ * folder is one indexed lookup.
  */
-#include "catalog.h"
+#include "catalog_sqlite.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -368,13 +370,20 @@ enum vstmt_id {
 /* Statements verify asks for every instance, prepared once per connection. */
 enum { VERIFY_ST_SEGMENTS_OWNERS, VERIFY_ST_IDENTITY, VERIFY_NST };
 
-struct catalog {
+/* One connection: struct catalog first, so a struct catalog * is one. */
+struct sqlite_catalog {
+	struct catalog base;                /* ops = &catalog_sqlite_ops */
 	sqlite3 *db;
 	sqlite3_stmt *st[S_NSTMT];
 	sqlite3_stmt *vst[2 * V_NSTMT];     /* [view - 1][id] */
 	int building;                       /* catalog_build_open's connection */
 	sqlite3_stmt *verify_st[VERIFY_NST];   /* asked once or more per instance by verify */
 };
+
+static struct sqlite_catalog *sq(struct catalog *cat)
+{
+	return (struct sqlite_catalog *)cat;
+}
 
 /* The statement for sql, prepared into *slot on first use and kept; reset
  * and unbound, ready to bind.  NULL when it does not prepare. */
@@ -388,7 +397,7 @@ static sqlite3_stmt *cached_stmt(sqlite3 *db, sqlite3_stmt **slot, const char *s
 	return *slot;
 }
 
-static sqlite3_stmt *stmt(struct catalog *c, enum stmt_id id)
+static sqlite3_stmt *stmt(struct sqlite_catalog *c, enum stmt_id id)
 {
 	return cached_stmt(c->db, &c->st[id], stmt_sql[id]);
 }
@@ -418,17 +427,18 @@ static int step_done(sqlite3_stmt *s)
 	return rc == SQLITE_DONE || rc == SQLITE_ROW ? 0 : sqerr(rc);
 }
 
-int catalog_exec(struct catalog *c, const char *sql)
+static int sq_exec(struct catalog *cat, const char *sql)
 {
+	struct sqlite_catalog *c = sq(cat);
 	return sqerr(sqlite3_exec(c->db, sql, NULL, NULL, NULL));
 }
 
-const char *catalog_errmsg(struct catalog *c) { return sqlite3_errmsg(c->db); }
+static const char *sq_errmsg(struct catalog *cat) { return sqlite3_errmsg(sq(cat)->db); }
 
-static int identity_placed(struct catalog *c, const struct instance_record *r);
+static int identity_placed(struct sqlite_catalog *c, const struct instance_record *r);
 static void identity_names(const char *sop_uid, uint32_t version,
 			   char fname[NAME_COMPONENT_MAX + 1], char vname[NAME_COMPONENT_MAX + 1]);
-static sqlite3_stmt *vstmt(struct catalog *c, enum vstmt_id id);
+static sqlite3_stmt *vstmt(struct sqlite_catalog *c, enum vstmt_id id);
 
 /* Make current, for every SOPInstanceUID without a current version, its
  * newest clean version, or its newest if none is clean. */
@@ -439,7 +449,7 @@ static sqlite3_stmt *vstmt(struct catalog *c, enum vstmt_id id);
 
 /* Run sql (a whole transaction) that adds what to the schema: 0, or -EIO
  * with err saying what could not be added. */
-static int schema_add(struct catalog *c, const char *sql, const char *what, char *err, size_t errlen)
+static int schema_add(struct sqlite_catalog *c, const char *sql, const char *what, char *err, size_t errlen)
 {
 	char *msg = NULL;
 	if (sqlite3_exec(c->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
@@ -453,7 +463,7 @@ static int schema_add(struct catalog *c, const char *sql, const char *what, char
 
 /* Make the change feed unless it is there (the last trigger made tells):
  * checking first keeps a writable open from taking the write lock. */
-static int feed_create(struct catalog *c, char *err, size_t errlen)
+static int feed_create(struct sqlite_catalog *c, char *err, size_t errlen)
 {
 	sqlite3_stmt *s;
 	int there = 0;
@@ -472,7 +482,7 @@ static int feed_create(struct catalog *c, char *err, size_t errlen)
 
 /* Make find's indexes unless they are there (checked first, as the
  * feed is, so that a writable open takes no write lock for nothing). */
-static int find_indexes_create(struct catalog *c, char *err, size_t errlen)
+static int find_indexes_create(struct sqlite_catalog *c, char *err, size_t errlen)
 {
 	sqlite3_stmt *s;
 	int there = 0;
@@ -507,7 +517,7 @@ static int tallies_there(sqlite3 *db)
 /* Make the kept totals unless they are there, counted once from the rows
  * in the same transaction as their triggers (the upgrade of a store made
  * before them: one scan, then never again). */
-static int tallies_create(struct catalog *c, char *err, size_t errlen)
+static int tallies_create(struct sqlite_catalog *c, char *err, size_t errlen)
 {
 	if (tallies_there(c->db))
 		return 0;
@@ -525,7 +535,7 @@ static int tallies_create(struct catalog *c, char *err, size_t errlen)
 /* upgrade_2_sql in one transaction, unless another writer made the index
  * schema 3 while this one waited for the write lock (two opening at once):
  * the version is read again under the lock, so the rows are copied once. */
-static int upgrade_from_2(struct catalog *c, char *err, size_t errlen)
+static int upgrade_from_2(struct sqlite_catalog *c, char *err, size_t errlen)
 {
 	static const char what[] = "schema 3 (instances without their names)";
 	/* Who holds the lock of a schema 2 index is upgrading it (any other
@@ -555,15 +565,16 @@ static int upgrade_from_2(struct catalog *c, char *err, size_t errlen)
 	return r;
 }
 
-/* catalog_open, or with building catalog_build_open. */
+/* catalog_sqlite_open, or with building catalog_sqlite_build_open. */
 static int open_index(const char *store_dir, int create, int readonly, int building,
 		      struct catalog **out, char *err, size_t errlen)
 {
 	char path[4096];
 	snprintf(path, sizeof(path), "%s/index.db", store_dir);
-	struct catalog *c = calloc(1, sizeof(*c));
+	struct sqlite_catalog *c = calloc(1, sizeof(*c));
 	if (!c)
 		return -ENOMEM;
+	c->base.ops = &catalog_sqlite_ops;
 	c->building = building;
 	int flags = SQLITE_OPEN_NOMUTEX |
 		    (readonly ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE) |
@@ -643,7 +654,7 @@ static int open_index(const char *store_dir, int create, int readonly, int build
 		goto fail;
 	if (!readonly && version == CATALOG_SCHEMA_VERSION && tallies_create(c, err, errlen))
 		goto fail;
-	*out = c;
+	*out = &c->base;
 	return 0;
 fail:
 	sqlite3_close(c->db);
@@ -651,24 +662,25 @@ fail:
 	return -EINVAL;
 }
 
-int catalog_open(const char *store_dir, int create, int readonly,
-		 struct catalog **out, char *err, size_t errlen)
+int catalog_sqlite_open(const char *store_dir, int create, int readonly,
+			struct catalog **out, char *err, size_t errlen)
 {
 	return open_index(store_dir, create, readonly, 0, out, err, errlen);
 }
 
-int catalog_build_open(const char *dir, struct catalog **out, char *err, size_t errlen)
+int catalog_sqlite_build_open(const char *dir, struct catalog **out, char *err, size_t errlen)
 {
 	return open_index(dir, 1, 0, 1, out, err, errlen);
 }
 
-int catalog_build_indexes(struct catalog *c)
+static int sq_build_indexes(struct catalog *cat)
 {
-	return catalog_exec(c, LATE_INDEXES_SQL);
+	return sq_exec(cat, LATE_INDEXES_SQL);
 }
 
-void catalog_close(struct catalog *c)
+static void sq_close(struct catalog *cat)
 {
+	struct sqlite_catalog *c = sq(cat);
 	if (!c)
 		return;
 	for (int i = 0; i < S_NSTMT; i++)
@@ -681,8 +693,9 @@ void catalog_close(struct catalog *c)
 	free(c);
 }
 
-int64_t catalog_data_version(struct catalog *c)
+static int64_t sq_data_version(struct catalog *cat)
 {
+	struct sqlite_catalog *c = sq(cat);
 	sqlite3_stmt *s = stmt(c, S_DATA_VERSION);
 	int64_t v = -1;
 	if (s && sqlite3_step(s) == SQLITE_ROW)
@@ -692,32 +705,36 @@ int64_t catalog_data_version(struct catalog *c)
 	return v;
 }
 
-int catalog_bulk_writer(struct catalog *c)
+static int sq_bulk_writer(struct catalog *cat)
 {
 	/* 64 MiB of cache, a WAL of up to 16 MiB between checkpoints */
-	return catalog_exec(c, "PRAGMA cache_size=-65536; PRAGMA wal_autocheckpoint=4096");
+	return sq_exec(cat, "PRAGMA cache_size=-65536; PRAGMA wal_autocheckpoint=4096");
 }
 
-int catalog_begin(struct catalog *c)
+static int sq_begin(struct catalog *cat)
 {
+	struct sqlite_catalog *c = sq(cat);
 	return sqerr(sqlite3_exec(c->db, "BEGIN IMMEDIATE", NULL, NULL, NULL));
 }
 
-int catalog_commit(struct catalog *c)
+static int sq_commit(struct catalog *cat)
 {
+	struct sqlite_catalog *c = sq(cat);
 	return sqerr(sqlite3_exec(c->db, "COMMIT", NULL, NULL, NULL));
 }
 
-void catalog_rollback(struct catalog *c)
+static void sq_rollback(struct catalog *cat)
 {
+	struct sqlite_catalog *c = sq(cat);
 	sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
 }
 
-int catalog_reserve_ids(struct catalog *c, const char *kind, int64_t n,
-			int64_t *first)
+static int sq_reserve_ids(struct catalog *cat, const char *kind, int64_t n,
+			  int64_t *first)
 {
+	struct sqlite_catalog *c = sq(cat);
 	int in_txn = !sqlite3_get_autocommit(c->db);
-	int r = in_txn ? 0 : catalog_begin(c);
+	int r = in_txn ? 0 : sq_begin(cat);
 	if (r)
 		return r;
 	sqlite3_stmt *s = stmt(c, S_RESERVE_GET);
@@ -738,9 +755,9 @@ int catalog_reserve_ids(struct catalog *c, const char *kind, int64_t n,
 out:
 	if (!in_txn) {
 		if (r)
-			catalog_rollback(c);
+			sq_rollback(cat);
 		else
-			r = catalog_commit(c);
+			r = sq_commit(cat);
 	}
 	return r;
 }
@@ -770,9 +787,10 @@ static int blob_rows(sqlite3_stmt *s, struct blob_ref *out, int max)
 	return n == max || rc == SQLITE_DONE ? n : sqerr(rc);
 }
 
-int catalog_blob_candidates(struct catalog *c, const uint8_t hash[HASH_LEN],
-			    struct blob_ref *out, int max)
+static int sq_blob_candidates(struct catalog *cat, const uint8_t hash[HASH_LEN],
+			      struct blob_ref *out, int max)
 {
+	struct sqlite_catalog *c = sq(cat);
 	sqlite3_stmt *s = stmt(c, S_BLOB_CAND);
 	if (!s)
 		return -EIO;
@@ -789,8 +807,9 @@ static int one_blob(sqlite3_stmt *s, struct blob_ref *out)
 	return rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? -ENOENT : sqerr(rc);
 }
 
-int catalog_blob_by_id(struct catalog *c, int64_t id, struct blob_ref *out)
+static int sq_blob_by_id(struct catalog *cat, int64_t id, struct blob_ref *out)
 {
+	struct sqlite_catalog *c = sq(cat);
 	sqlite3_stmt *s = stmt(c, S_BLOB_ID);
 	if (!s)
 		return -EIO;
@@ -798,9 +817,10 @@ int catalog_blob_by_id(struct catalog *c, int64_t id, struct blob_ref *out)
 	return one_blob(s, out);
 }
 
-int catalog_blob_by_key(struct catalog *c, const uint8_t hash[HASH_LEN],
-			uint32_t ordinal, struct blob_ref *out)
+static int sq_blob_by_key(struct catalog *cat, const uint8_t hash[HASH_LEN],
+			  uint32_t ordinal, struct blob_ref *out)
 {
+	struct sqlite_catalog *c = sq(cat);
 	sqlite3_stmt *s = stmt(c, S_BLOB_KEY);
 	if (!s)
 		return -EIO;
@@ -809,8 +829,9 @@ int catalog_blob_by_key(struct catalog *c, const uint8_t hash[HASH_LEN],
 	return one_blob(s, out);
 }
 
-int catalog_insert_blob(struct catalog *c, struct blob_ref *ref)
+static int sq_insert_blob(struct catalog *cat, struct blob_ref *ref)
 {
+	struct sqlite_catalog *c = sq(cat);
 	sqlite3_stmt *s = stmt(c, S_BLOB_INS);
 	if (!s)
 		return -EIO;
@@ -829,8 +850,9 @@ int catalog_insert_blob(struct catalog *c, struct blob_ref *ref)
 	return r;
 }
 
-int catalog_pack_find(struct catalog *c, const char *name, int64_t *id)
+static int sq_pack_find(struct catalog *cat, const char *name, int64_t *id)
 {
+	struct sqlite_catalog *c = sq(cat);
 	sqlite3_stmt *s = stmt(c, S_PACK_GET);
 	if (!s)
 		return -EIO;
@@ -842,9 +864,10 @@ int catalog_pack_find(struct catalog *c, const char *name, int64_t *id)
 	return rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? -ENOENT : sqerr(rc);
 }
 
-int catalog_pack_id(struct catalog *c, const char *name, int64_t *id)
+static int sq_pack_id(struct catalog *cat, const char *name, int64_t *id)
 {
-	int r = catalog_pack_find(c, name, id);
+	struct sqlite_catalog *c = sq(cat);
+	int r = sq_pack_find(cat, name, id);
 	if (r != -ENOENT)
 		return r;
 	sqlite3_stmt *s = stmt(c, S_PACK_INS);
@@ -855,8 +878,9 @@ int catalog_pack_id(struct catalog *c, const char *name, int64_t *id)
 	return r;
 }
 
-int catalog_pack_name(struct catalog *c, int64_t id, char *name, size_t len)
+static int sq_pack_name(struct catalog *cat, int64_t id, char *name, size_t len)
 {
+	struct sqlite_catalog *c = sq(cat);
 	sqlite3_stmt *s = stmt(c, S_PACK_NAME);
 	if (!s)
 		return -EIO;
@@ -870,9 +894,10 @@ int catalog_pack_name(struct catalog *c, int64_t id, char *name, size_t len)
 	return r;
 }
 
-int catalog_versions(struct catalog *c, const char *sop_uid,
-		     struct cat_version **out)
+static int sq_versions(struct catalog *cat, const char *sop_uid,
+		       struct cat_version **out)
 {
+	struct sqlite_catalog *c = sq(cat);
 	sqlite3_stmt *s = stmt(c, S_VERSIONS);
 	*out = NULL;
 	if (!s)
@@ -912,9 +937,10 @@ int catalog_versions(struct catalog *c, const char *sop_uid,
 	return n;
 }
 
-int catalog_segments(struct catalog *c, int64_t instance_id,
-		     struct blob_ref *segs, int max)
+static int sq_segments(struct catalog *cat, int64_t instance_id,
+		       struct blob_ref *segs, int max)
 {
+	struct sqlite_catalog *c = sq(cat);
 	sqlite3_stmt *s = stmt(c, S_SEGMENTS);
 	if (!s)
 		return -EIO;
@@ -976,7 +1002,7 @@ static int noid_hash(const char *key, const char *issuer, uint32_t *h)
 	return 0;
 }
 
-static int patient_dir(struct catalog *c, const struct dcm_info *d, const char *key,
+static int patient_dir(struct sqlite_catalog *c, const struct dcm_info *d, const char *key,
 		       char *out)
 {
 	if (d->patient_id[0]) {
@@ -1029,11 +1055,11 @@ static int patient_dir(struct catalog *c, const struct dcm_info *d, const char *
 /* Binds the columns of a new folder row after its id (?1): its parent, its
  * values and its folder name, written into dir, which must stay as it is
  * until the statement has been stepped.  Returns 0 or -errno. */
-typedef int bind_new_folder(struct catalog *c, sqlite3_stmt *insert,
+typedef int bind_new_folder(struct sqlite_catalog *c, sqlite3_stmt *insert,
 			    const struct instance_record *r, const char *patient_key,
 			    char *dir);
 
-static int bind_new_patient(struct catalog *c, sqlite3_stmt *insert,
+static int bind_new_patient(struct sqlite_catalog *c, sqlite3_stmt *insert,
 			    const struct instance_record *r, const char *patient_key,
 			    char *dir)
 {
@@ -1050,7 +1076,7 @@ static int bind_new_patient(struct catalog *c, sqlite3_stmt *insert,
 	return 0;
 }
 
-static int bind_new_study(struct catalog *c, sqlite3_stmt *insert,
+static int bind_new_study(struct sqlite_catalog *c, sqlite3_stmt *insert,
 			  const struct instance_record *r, const char *patient_key,
 			  char *dir)
 {
@@ -1068,7 +1094,7 @@ static int bind_new_study(struct catalog *c, sqlite3_stmt *insert,
 	return 0;
 }
 
-static int bind_new_series(struct catalog *c, sqlite3_stmt *insert,
+static int bind_new_series(struct sqlite_catalog *c, sqlite3_stmt *insert,
 			   const struct instance_record *r, const char *patient_key,
 			   char *dir)
 {
@@ -1090,7 +1116,7 @@ static int bind_new_series(struct catalog *c, sqlite3_stmt *insert,
  * one (reindex replays ids) or the next of pool, and bind fills its other
  * columns.  On success *id is the row's id.  Returns 0, -ERANGE when the
  * pool is used up, -ENOMEM, -EIO or another -errno from SQLite. */
-static int folder_get_or_insert(struct catalog *c, sqlite3_stmt *get,
+static int folder_get_or_insert(struct sqlite_catalog *c, sqlite3_stmt *get,
 				enum stmt_id insert, bind_new_folder *bind,
 				struct id_pool *pool, const struct instance_record *r,
 				const char *patient_key, int64_t *id)
@@ -1119,10 +1145,11 @@ static int folder_get_or_insert(struct catalog *c, sqlite3_stmt *get,
 	return 0;
 }
 
-int catalog_place(struct catalog *c, struct instance_record *r,
-		  struct id_pool *patients, struct id_pool *studies,
-		  struct id_pool *series)
+static int sq_place(struct catalog *cat, struct instance_record *r,
+		    struct id_pool *patients, struct id_pool *studies,
+		    struct id_pool *series)
 {
+	struct sqlite_catalog *c = sq(cat);
 	const struct dcm_info *d = &r->info;
 	char *key = patient_key(d);
 	if (!key)
@@ -1155,7 +1182,7 @@ int catalog_place(struct catalog *c, struct instance_record *r,
 				    r, NULL, &r->series_id);
 }
 
-static int touch(struct catalog *c, enum stmt_id which, int64_t id, int64_t mtime)
+static int touch(struct sqlite_catalog *c, enum stmt_id which, int64_t id, int64_t mtime)
 {
 	sqlite3_stmt *s = stmt(c, which);
 	if (!s)
@@ -1177,9 +1204,10 @@ static void bind_kept_name(sqlite3_stmt *s, int i, const char *name, const char 
 		sqlite3_bind_null(s, i);
 }
 
-int catalog_insert_instance(struct catalog *c, const struct instance_record *r,
-			    const int64_t *seg_blob, const struct record_loc *loc)
+static int sq_insert_instance(struct catalog *cat, const struct instance_record *r,
+			      const int64_t *seg_blob, const struct record_loc *loc)
 {
+	struct sqlite_catalog *c = sq(cat);
 	const struct dcm_info *d = &r->info;
 	char fname[NAME_COMPONENT_MAX + 1], vname[NAME_COMPONENT_MAX + 1], vsuffix[32];
 	identity_names(d->sop_instance_uid, r->version, fname, vname);
@@ -1230,8 +1258,9 @@ int catalog_insert_instance(struct catalog *c, const struct instance_record *r,
 	return rc;
 }
 
-int catalog_delete_instance(struct catalog *c, int64_t instance_id)
+static int sq_delete_instance(struct catalog *cat, int64_t instance_id)
 {
+	struct sqlite_catalog *c = sq(cat);
 	sqlite3_stmt *s = stmt(c, S_SEG_DEL);
 	if (!s)
 		return -EIO;
@@ -1245,18 +1274,19 @@ int catalog_delete_instance(struct catalog *c, int64_t instance_id)
 	return rc ? rc : sqlite3_changes(c->db) ? 0 : -ENOENT;
 }
 
-int catalog_rx_begin(struct catalog *c)
+static int sq_rx_begin(struct catalog *cat)
 {
 	/* On disk, unlike every other temporary table here: a store may hold
 	 * millions of tombstones. */
-	return catalog_exec(c, "PRAGMA temp_store=FILE;"
+	return sq_exec(cat, "PRAGMA temp_store=FILE;"
 		"CREATE TEMP TABLE IF NOT EXISTS rx_tomb(id INTEGER PRIMARY KEY);"
 		"CREATE TEMP TABLE IF NOT EXISTS rx_defer(seq INTEGER PRIMARY KEY,"
 		" pack INTEGER NOT NULL, offset INTEGER NOT NULL, payload BLOB NOT NULL);");
 }
 
-int catalog_rx_tomb_add(struct catalog *c, int64_t instance_id)
+static int sq_rx_tomb_add(struct catalog *cat, int64_t instance_id)
 {
+	struct sqlite_catalog *c = sq(cat);
 	sqlite3_stmt *s = stmt(c, S_RX_TOMB_ADD);
 	if (!s)
 		return -EIO;
@@ -1264,8 +1294,9 @@ int catalog_rx_tomb_add(struct catalog *c, int64_t instance_id)
 	return step_done(s);
 }
 
-int catalog_rx_tomb_apply(struct catalog *c, int64_t instance_id)
+static int sq_rx_tomb_apply(struct catalog *cat, int64_t instance_id)
 {
+	struct sqlite_catalog *c = sq(cat);
 	sqlite3_stmt *s = stmt(c, S_RX_FOLDERS);
 	if (!s)
 		return -EIO;
@@ -1278,7 +1309,7 @@ int catalog_rx_tomb_apply(struct catalog *c, int64_t instance_id)
 	sqlite3_reset(s);
 	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
 		return sqerr(rc);
-	int r = catalog_delete_instance(c, instance_id);
+	int r = sq_delete_instance(cat, instance_id);
 	if (r)
 		return r;
 	/* Emptied folders go now, not at the final prune: a later record of the
@@ -1294,8 +1325,9 @@ int catalog_rx_tomb_apply(struct catalog *c, int64_t instance_id)
 	return r;
 }
 
-int catalog_rx_tomb_has(struct catalog *c, int64_t instance_id)
+static int sq_rx_tomb_has(struct catalog *cat, int64_t instance_id)
 {
+	struct sqlite_catalog *c = sq(cat);
 	sqlite3_stmt *s = stmt(c, S_RX_TOMB_HAS);
 	if (!s)
 		return -EIO;
@@ -1305,8 +1337,9 @@ int catalog_rx_tomb_has(struct catalog *c, int64_t instance_id)
 	return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : sqerr(rc);
 }
 
-int catalog_rx_defer(struct catalog *c, const struct record_loc *loc, const void *payload)
+static int sq_rx_defer(struct catalog *cat, const struct record_loc *loc, const void *payload)
 {
+	struct sqlite_catalog *c = sq(cat);
 	sqlite3_stmt *s = stmt(c, S_RX_DEFER);
 	if (!s)
 		return -EIO;
@@ -1316,9 +1349,10 @@ int catalog_rx_defer(struct catalog *c, const struct record_loc *loc, const void
 	return step_done(s);
 }
 
-int catalog_rx_deferred_next(struct catalog *c, int64_t *cursor, struct record_loc *loc,
-			     void **payload)
+static int sq_rx_deferred_next(struct catalog *cat, int64_t *cursor, struct record_loc *loc,
+			       void **payload)
 {
+	struct sqlite_catalog *c = sq(cat);
 	*payload = NULL;
 	sqlite3_stmt *s = stmt(c, S_RX_NEXT);
 	if (!s)
@@ -1342,9 +1376,9 @@ int catalog_rx_deferred_next(struct catalog *c, int64_t *cursor, struct record_l
 	return *payload ? 1 : -ENOMEM;
 }
 
-int catalog_prune(struct catalog *c)
+static int sq_prune(struct catalog *cat)
 {
-	return catalog_exec(c,
+	return sq_exec(cat,
 		"DELETE FROM series WHERE NOT EXISTS (SELECT 1 FROM instances i WHERE i.series=series.id);"
 		"DELETE FROM studies WHERE NOT EXISTS (SELECT 1 FROM series s WHERE s.study=studies.id);"
 		"DELETE FROM patients WHERE NOT EXISTS (SELECT 1 FROM studies s WHERE s.patient=patients.id);"
@@ -1483,18 +1517,20 @@ static int lookup_instance(sqlite3_stmt *by_name, sqlite3_stmt *by_sop, int vers
 	return r == 0 && strcmp(out->name, name) ? -ENOENT : r;
 }
 
-int catalog_children(struct catalog *c, int parent_kind, int64_t parent_id,
-		     cat_node_cb cb, void *arg)
+static int sq_children(struct catalog *cat, int parent_kind, int64_t parent_id,
+		       cat_node_cb cb, void *arg)
 {
+	struct sqlite_catalog *c = sq(cat);
 	static const enum stmt_id which[] = { S_CH_PATIENTS, S_CH_STUDIES, S_CH_SERIES, S_CH_INSTANCES };
 	if (parent_kind < 0 || parent_kind > CAT_SERIES)
 		return -ENOTDIR;
 	return list_children(stmt(c, which[parent_kind]), parent_kind, parent_id, cb, arg);
 }
 
-int catalog_lookup(struct catalog *c, int parent_kind, int64_t parent_id,
-		   const char *name, struct cat_node *out)
+static int sq_lookup(struct catalog *cat, int parent_kind, int64_t parent_id,
+		     const char *name, struct cat_node *out)
 {
+	struct sqlite_catalog *c = sq(cat);
 	static const enum stmt_id which[] = { S_LK_PATIENT, S_LK_STUDY, S_LK_SERIES, S_LK_INSTANCE };
 	if (parent_kind < 0 || parent_kind > CAT_SERIES)
 		return -ENOTDIR;
@@ -1504,8 +1540,9 @@ int catalog_lookup(struct catalog *c, int parent_kind, int64_t parent_id,
 	return lookup_child(stmt(c, which[parent_kind]), parent_kind, parent_id, name, out);
 }
 
-int catalog_node(struct catalog *c, int kind, int64_t id, struct cat_node *out)
+static int sq_node(struct catalog *cat, int kind, int64_t id, struct cat_node *out)
 {
+	struct sqlite_catalog *c = sq(cat);
 	static const enum stmt_id which[] = { 0, S_NODE_PATIENT, S_NODE_STUDY, S_NODE_SERIES, S_NODE_INSTANCE };
 	if (kind < CAT_PATIENT || kind > CAT_INSTANCE)
 		return -ENOENT;
@@ -1516,8 +1553,9 @@ int catalog_node(struct catalog *c, int kind, int64_t id, struct cat_node *out)
 	return one_node(s, kind, out);
 }
 
-int catalog_instance_shown(struct catalog *c, int64_t id, int64_t *series)
+static int sq_instance_shown(struct catalog *cat, int64_t id, int64_t *series)
 {
+	struct sqlite_catalog *c = sq(cat);
 	sqlite3_stmt *s = stmt(c, S_INST_SHOWN);
 	if (!s)
 		return -EIO;
@@ -1530,9 +1568,10 @@ int catalog_instance_shown(struct catalog *c, int64_t id, int64_t *series)
 	return r;
 }
 
-int catalog_nodes(struct catalog *c, int kind, const int64_t *ids, size_t n,
-		  cat_node_cb cb, void *arg)
+static int sq_nodes(struct catalog *cat, int kind, const int64_t *ids, size_t n,
+		    cat_node_cb cb, void *arg)
 {
+	struct sqlite_catalog *c = sq(cat);
 	if (kind < CAT_PATIENT || kind > CAT_INSTANCE)
 		return -ENOENT;
 	int own = sqlite3_get_autocommit(c->db);
@@ -1541,7 +1580,7 @@ int catalog_nodes(struct catalog *c, int kind, const int64_t *ids, size_t n,
 	int rc = 0;
 	for (size_t i = 0; i < n && !rc; i++) {
 		struct cat_node node;
-		rc = catalog_node(c, kind, ids[i], &node);
+		rc = sq_node(cat, kind, ids[i], &node);
 		if (rc == -ENOENT)
 			rc = 0;
 		else if (!rc)
@@ -1552,9 +1591,10 @@ int catalog_nodes(struct catalog *c, int kind, const int64_t *ids, size_t n,
 	return rc;
 }
 
-int catalog_instance_row(struct catalog *c, int64_t instance_id,
-			 struct cat_instance *out)
+static int sq_instance_row(struct catalog *cat, int64_t instance_id,
+			   struct cat_instance *out)
 {
+	struct sqlite_catalog *c = sq(cat);
 	sqlite3_stmt *s = stmt(c, S_INST_RECORD);
 	if (!s)
 		return -EIO;
@@ -1582,9 +1622,10 @@ int catalog_instance_row(struct catalog *c, int64_t instance_id,
 	return res;
 }
 
-int catalog_affected(struct catalog *c, int64_t pack, uint64_t start, uint64_t end,
-		     cat_affected_cb cb, void *arg)
+static int sq_affected(struct catalog *cat, int64_t pack, uint64_t start, uint64_t end,
+		       cat_affected_cb cb, void *arg)
 {
+	struct sqlite_catalog *c = sq(cat);
 	sqlite3_stmt *s;
 	/* A blob row's offset is that of its encoded bytes; its entry begins
 	 * BLOB_HEADER_BYTES + PACK_ENTRY_HEADER earlier.  A record row's
@@ -1612,8 +1653,9 @@ int catalog_affected(struct catalog *c, int64_t pack, uint64_t start, uint64_t e
 	return r;
 }
 
-int catalog_blob_users(struct catalog *c, int64_t blob_id, cat_affected_cb cb, void *arg)
+static int sq_blob_users(struct catalog *cat, int64_t blob_id, cat_affected_cb cb, void *arg)
 {
+	struct sqlite_catalog *c = sq(cat);
 	sqlite3_stmt *s;
 	if (sqlite3_prepare_v2(c->db, "SELECT i.id, i.sop_uid, 0 FROM segments g JOIN instances i"
 			       " ON i.id=g.instance WHERE g.blob=?1 ORDER BY 1", -1, &s, NULL) != SQLITE_OK)
@@ -1628,9 +1670,10 @@ int catalog_blob_users(struct catalog *c, int64_t blob_id, cat_affected_cb cb, v
 	return r;
 }
 
-int catalog_next_in_series(struct catalog *c, int64_t instance_id, int64_t *ids,
-			   uint64_t *sizes, int max)
+static int sq_next_in_series(struct catalog *cat, int64_t instance_id, int64_t *ids,
+			     uint64_t *sizes, int max)
 {
+	struct sqlite_catalog *c = sq(cat);
 	sqlite3_stmt *s = stmt(c, S_NEXT_IN_SERIES);
 	if (!s)
 		return -EIO;
@@ -1688,9 +1731,10 @@ static int collect_ids(sqlite3 *db, const char *sql, int64_t bind, int bound,
 	return ids_of_rows(s, ids, n);
 }
 
-int catalog_instances_under(struct catalog *c, int kind, int64_t id,
-			    cat_id_cb cb, void *arg)
+static int sq_instances_under(struct catalog *cat, int kind, int64_t id,
+			      cat_id_cb cb, void *arg)
 {
+	struct sqlite_catalog *c = sq(cat);
 	static const char *sql[] = {
 		"SELECT id FROM instances ORDER BY id",
 		"SELECT i.id FROM instances i JOIN series se ON se.id=i.series JOIN studies st"
@@ -1711,9 +1755,10 @@ int catalog_instances_under(struct catalog *c, int kind, int64_t id,
 	return r;
 }
 
-int catalog_find_ids(struct catalog *c, int kind, const char *uid,
-		     int64_t **ids)
+static int sq_find_ids(struct catalog *cat, int kind, const char *uid,
+		       int64_t **ids)
 {
+	struct sqlite_catalog *c = sq(cat);
 	static const char *sql[] = {
 		NULL,
 		"SELECT id FROM patients WHERE patient_id=?1 OR dirname=?1 ORDER BY id",
@@ -1749,8 +1794,9 @@ static int each_blob_row(sqlite3_stmt *s, cat_blob_cb cb, void *arg)
 	return r;
 }
 
-int catalog_all_blobs(struct catalog *c, cat_blob_cb cb, void *arg)
+static int sq_all_blobs(struct catalog *cat, cat_blob_cb cb, void *arg)
 {
+	struct sqlite_catalog *c = sq(cat);
 	sqlite3_stmt *s;
 	if (sqlite3_prepare_v2(c->db,
 			       "SELECT id, hash, ordinal, kind, raw_size, enc_size, pack, offset,"
@@ -1760,8 +1806,9 @@ int catalog_all_blobs(struct catalog *c, cat_blob_cb cb, void *arg)
 	return each_blob_row(s, cb, arg);
 }
 
-int catalog_delete_blob(struct catalog *c, int64_t blob_id)
+static int sq_delete_blob(struct catalog *cat, int64_t blob_id)
 {
+	struct sqlite_catalog *c = sq(cat);
 	sqlite3_stmt *s;
 	if (sqlite3_prepare_v2(c->db, "DELETE FROM blobs WHERE id=?1 AND NOT EXISTS"
 			       " (SELECT 1 FROM segments WHERE blob=?1)", -1, &s, NULL) != SQLITE_OK)
@@ -1773,10 +1820,11 @@ int catalog_delete_blob(struct catalog *c, int64_t blob_id)
 	return rc != SQLITE_DONE ? sqerr(rc) : changed ? 0 : -EBUSY;
 }
 
-int catalog_log_import(struct catalog *c, int64_t started_ns, int64_t ended_ns,
-		       int64_t n_new, int64_t n_dup, int64_t n_version,
-		       int64_t n_rejected, uint64_t bytes_in, uint64_t bytes_stored)
+static int sq_log_import(struct catalog *cat, int64_t started_ns, int64_t ended_ns,
+			 int64_t n_new, int64_t n_dup, int64_t n_version,
+			 int64_t n_rejected, uint64_t bytes_in, uint64_t bytes_stored)
 {
+	struct sqlite_catalog *c = sq(cat);
 	sqlite3_stmt *s;
 	if (sqlite3_prepare_v2(c->db, "INSERT INTO import_log(started, ended, n_new, n_duplicate,"
 			       " n_version, n_rejected, bytes_in, bytes_stored) VALUES(?,?,?,?,?,?,?,?)",
@@ -1875,8 +1923,9 @@ static void totals_for(sqlite3 *db, int kept, const char *mod, struct cat_totals
 	(kept ? totals_kept : totals_scanned)(db, mod, t);
 }
 
-int catalog_totals(struct catalog *c, struct cat_totals *t)
+static int sq_totals(struct catalog *cat, struct cat_totals *t)
 {
+	struct sqlite_catalog *c = sq(cat);
 	totals_for(c->db, tallies_there(c->db), NULL, t);
 	return 0;
 }
@@ -1903,8 +1952,9 @@ static int64_t tally_differences(sqlite3 *db, const char *kept, const char *coun
 	return n;
 }
 
-int catalog_tallies_check(struct catalog *c, char *msg, size_t len)
+static int sq_tallies_check(struct catalog *cat, char *msg, size_t len)
 {
+	struct sqlite_catalog *c = sq(cat);
 	if (!tallies_there(c->db))
 		return 0;
 	static const struct { const char *table, *counted, *nonzero, *what; } t[] = {
@@ -1930,8 +1980,9 @@ int catalog_tallies_check(struct catalog *c, char *msg, size_t len)
 	return 0;
 }
 
-int catalog_totals_by_modality(struct catalog *c, cat_modality_cb cb, void *arg)
+static int sq_totals_by_modality(struct catalog *cat, cat_modality_cb cb, void *arg)
 {
+	struct sqlite_catalog *c = sq(cat);
 	sqlite3_stmt *s;
 	int kept = tallies_there(c->db);
 	if (sqlite3_prepare_v2(c->db, kept ? "SELECT DISTINCT modality FROM tallies ORDER BY 1" :
@@ -2024,7 +2075,7 @@ static const char *vstmt_sql[2][V_NSTMT] = { {
 			    " AND unclean<>''",
 } };
 
-static sqlite3_stmt *vstmt_view(struct catalog *c, int view, enum vstmt_id id)
+static sqlite3_stmt *vstmt_view(struct sqlite_catalog *c, int view, enum vstmt_id id)
 {
 	int k = (view - 1) * V_NSTMT + (int)id;
 	if (view < 1 || view > 2 || !vstmt_sql[view - 1][id])
@@ -2032,7 +2083,7 @@ static sqlite3_stmt *vstmt_view(struct catalog *c, int view, enum vstmt_id id)
 	return cached_stmt(c->db, &c->vst[k], vstmt_sql[view - 1][id]);
 }
 
-static sqlite3_stmt *vstmt(struct catalog *c, enum vstmt_id id)
+static sqlite3_stmt *vstmt(struct sqlite_catalog *c, enum vstmt_id id)
 {
 	return vstmt_view(c, CAT_VIEW_VERSIONS, id);
 }
@@ -2051,7 +2102,7 @@ static void identity_names(const char *sop_uid, uint32_t version,
 /* After an instance row is inserted: the current version of its
  * SOPInstanceUID, and the counts of every folder holding a version of it
  * (the current one may have moved). */
-static int identity_placed(struct catalog *c, const struct instance_record *r)
+static int identity_placed(struct sqlite_catalog *c, const struct instance_record *r)
 {
 	const char *sop = r->info.sop_instance_uid;
 	int rc = 0;
@@ -2096,24 +2147,26 @@ static int identity_placed(struct catalog *c, const struct instance_record *r)
 	return rc;
 }
 
-int catalog_view_children(struct catalog *c, int view, int parent_kind, int64_t parent_id,
-			  cat_node_cb cb, void *arg)
+static int sq_view_children(struct catalog *cat, int view, int parent_kind, int64_t parent_id,
+			    cat_node_cb cb, void *arg)
 {
+	struct sqlite_catalog *c = sq(cat);
 	static const enum vstmt_id which[] = { V_CH_PATIENTS, V_CH_STUDIES, V_CH_SERIES, V_CH_INSTANCES };
 	if (view == CAT_VIEW_PATIENTS)
-		return catalog_children(c, parent_kind, parent_id, cb, arg);
+		return sq_children(cat, parent_kind, parent_id, cb, arg);
 	if (parent_kind < 0 || parent_kind > CAT_SERIES)
 		return -ENOTDIR;
 	return list_children(vstmt_view(c, view, which[parent_kind]), parent_kind, parent_id,
 			     cb, arg);
 }
 
-int catalog_view_lookup(struct catalog *c, int view, int parent_kind, int64_t parent_id,
-			const char *name, struct cat_node *out)
+static int sq_view_lookup(struct catalog *cat, int view, int parent_kind, int64_t parent_id,
+			  const char *name, struct cat_node *out)
 {
+	struct sqlite_catalog *c = sq(cat);
 	static const enum vstmt_id which[] = { V_LK_PATIENT, V_LK_STUDY, V_LK_SERIES, V_LK_INSTANCE };
 	if (view == CAT_VIEW_PATIENTS)
-		return catalog_lookup(c, parent_kind, parent_id, name, out);
+		return sq_lookup(cat, parent_kind, parent_id, name, out);
 	if (parent_kind < 0 || parent_kind > CAT_SERIES)
 		return -ENOTDIR;
 	if (parent_kind == CAT_SERIES)
@@ -2123,10 +2176,11 @@ int catalog_view_lookup(struct catalog *c, int view, int parent_kind, int64_t pa
 			    name, out);
 }
 
-int catalog_view_node(struct catalog *c, int view, int kind, int64_t id, struct cat_node *out)
+static int sq_view_node(struct catalog *cat, int view, int kind, int64_t id, struct cat_node *out)
 {
+	struct sqlite_catalog *c = sq(cat);
 	if (view == CAT_VIEW_PATIENTS || kind != CAT_INSTANCE)
-		return catalog_node(c, kind, id, out);
+		return sq_node(cat, kind, id, out);
 	sqlite3_stmt *s = vstmt_view(c, view, V_NODE_INSTANCE);
 	if (!s)
 		return -EIO;
@@ -2134,8 +2188,9 @@ int catalog_view_node(struct catalog *c, int view, int kind, int64_t id, struct 
 	return one_node(s, kind, out);
 }
 
-int catalog_quarantined(struct catalog *c, cat_quarantine_cb cb, void *arg)
+static int sq_quarantined(struct catalog *cat, cat_quarantine_cb cb, void *arg)
 {
+	struct sqlite_catalog *c = sq(cat);
 	sqlite3_stmt *s;
 	if (sqlite3_prepare_v2(c->db,
 			       "SELECT i.id, p.dirname || '/' || st.dirname || '/' || se.dirname || '/' || " VNAME_OF("i.") ","
@@ -2161,8 +2216,9 @@ static void copy_col(sqlite3_stmt *s, int col, char *out, size_t len)
 	snprintf(out, len, "%s", v ? v : "");
 }
 
-int catalog_identity(struct catalog *c, int64_t instance_id, struct cat_identity *out)
+static int sq_identity(struct catalog *cat, int64_t instance_id, struct cat_identity *out)
 {
+	struct sqlite_catalog *c = sq(cat);
 	/* LEFT JOINs: a row whose folder is gone still answers (empty). */
 	sqlite3_stmt *s = cached_stmt(c->db, &c->verify_st[VERIFY_ST_IDENTITY],
 			       "SELECT p.patient_id, p.issuer, p.dirname, st.study_uid, st.dirname,"
@@ -2202,9 +2258,10 @@ int catalog_identity(struct catalog *c, int64_t instance_id, struct cat_identity
 	return res;
 }
 
-int catalog_folder_key(struct catalog *c, int kind, int64_t id, char *key, size_t keylen,
-		       char *issuer, size_t issuerlen)
+static int sq_folder_key(struct catalog *cat, int kind, int64_t id, char *key, size_t keylen,
+			 char *issuer, size_t issuerlen)
 {
+	struct sqlite_catalog *c = sq(cat);
 	const char *q = kind == CAT_PATIENT ? "SELECT patient_id, issuer FROM patients WHERE id=?1"
 		: kind == CAT_STUDY ? "SELECT study_uid, '' FROM studies WHERE id=?1"
 		: kind == CAT_SERIES ? "SELECT series_uid, '' FROM series WHERE id=?1" : NULL;
@@ -2258,8 +2315,9 @@ int catalog_identity_want(const struct instance_record *r, struct cat_identity *
 	return rc;
 }
 
-int catalog_integrity_check(struct catalog *c, char *msg, size_t len)
+static int sq_integrity_check(struct catalog *cat, char *msg, size_t len)
 {
+	struct sqlite_catalog *c = sq(cat);
 	sqlite3_stmt *s;
 	msg[0] = '\0';
 	if (sqlite3_prepare_v2(c->db, "PRAGMA integrity_check", -1, &s, NULL) != SQLITE_OK) {
@@ -2278,8 +2336,9 @@ int catalog_integrity_check(struct catalog *c, char *msg, size_t len)
 	return res;
 }
 
-int catalog_each_pack(struct catalog *c, cat_pack_cb cb, void *arg)
+static int sq_each_pack(struct catalog *cat, cat_pack_cb cb, void *arg)
 {
+	struct sqlite_catalog *c = sq(cat);
 	sqlite3_stmt *s;
 	if (sqlite3_prepare_v2(c->db, "SELECT id, name FROM packs ORDER BY id", -1, &s, NULL) != SQLITE_OK)
 		return -EIO;
@@ -2297,7 +2356,7 @@ int catalog_each_pack(struct catalog *c, cat_pack_cb cb, void *arg)
 /* A one-off statement of the feed (prepared per call: the feed is read a
  * few times a second at most).  NULL, and *err -ENOSYS, when the store
  * has no feed. */
-static sqlite3_stmt *feed_stmt(struct catalog *c, const char *sql, int *err)
+static sqlite3_stmt *feed_stmt(struct sqlite_catalog *c, const char *sql, int *err)
 {
 	sqlite3_stmt *s = NULL;
 	int rc = sqlite3_prepare_v2(c->db, sql, -1, &s, NULL);
@@ -2308,7 +2367,7 @@ static sqlite3_stmt *feed_stmt(struct catalog *c, const char *sql, int *err)
 }
 
 /* One integer from a query, *v unchanged when it gives NULL or no row. */
-static int feed_int(struct catalog *c, const char *sql, int64_t *v)
+static int feed_int(struct sqlite_catalog *c, const char *sql, int64_t *v)
 {
 	int r = 0;
 	sqlite3_stmt *s = feed_stmt(c, sql, &r);
@@ -2321,8 +2380,9 @@ static int feed_int(struct catalog *c, const char *sql, int64_t *v)
 	return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : sqerr(rc);
 }
 
-int64_t catalog_change_seq(struct catalog *c)
+static int64_t sq_change_seq(struct catalog *cat)
 {
+	struct sqlite_catalog *c = sq(cat);
 	int64_t seq = 0;
 	int r = feed_int(c, "SELECT max(seq) FROM changes", &seq);
 	return r ? r : seq;
@@ -2330,11 +2390,11 @@ int64_t catalog_change_seq(struct catalog *c)
 
 #define FEED_BATCH 1024
 
-static int feed_walk(struct catalog *c, int64_t after, int64_t *last,
+static int feed_walk(struct sqlite_catalog *c, int64_t after, int64_t *last,
 		     cat_change_cb cb, void *arg)
 {
 	int64_t newest = 0, oldest = 0;
-	int64_t seq = catalog_change_seq(c);
+	int64_t seq = sq_change_seq(&c->base);
 	if (seq < 0)
 		return (int)seq;
 	newest = seq;
@@ -2389,9 +2449,10 @@ static int feed_walk(struct catalog *c, int64_t after, int64_t *last,
 	return r;
 }
 
-int catalog_changes_since(struct catalog *c, int64_t after, int64_t *last,
-			  cat_change_cb cb, void *arg)
+static int sq_changes_since(struct catalog *cat, int64_t after, int64_t *last,
+			    cat_change_cb cb, void *arg)
 {
+	struct sqlite_catalog *c = sq(cat);
 	*last = after;
 	/* One snapshot: no prune may drop rows between the check and the walk. */
 	int own = sqlite3_get_autocommit(c->db);
@@ -2403,8 +2464,9 @@ int catalog_changes_since(struct catalog *c, int64_t after, int64_t *last,
 	return r;
 }
 
-int catalog_shown_patients(struct catalog *c, int64_t *count, int64_t *newest_ns)
+static int sq_shown_patients(struct catalog *cat, int64_t *count, int64_t *newest_ns)
 {
+	struct sqlite_catalog *c = sq(cat);
 	*count = 0;
 	*newest_ns = 0;
 	sqlite3_stmt *s;
@@ -2431,9 +2493,10 @@ int catalog_shown_patients(struct catalog *c, int64_t *count, int64_t *newest_ns
 	" coalesce(s.description, ''), coalesce(s.study_date, ''), coalesce(s.accession, '')" \
 	" FROM studies s JOIN patients p ON p.id=s.patient WHERE s.nchildren>0"
 
-int catalog_study_groups(struct catalog *c, int by, const char *prefix, int len,
-			 cat_group_cb cb, void *arg)
+static int sq_study_groups(struct catalog *cat, int by, const char *prefix, int len,
+			   cat_group_cb cb, void *arg)
 {
+	struct sqlite_catalog *c = sq(cat);
 	/* With a prefix, the index on the value finds the rows (dates: the
 	 * range of text starting with it; ':' sorts right after '9'). */
 	const char *sql = by == CAT_BY_DATE ? (prefix[0] ?
@@ -2476,9 +2539,10 @@ static void study_info_from_row(sqlite3_stmt *s, struct cat_view_study *o)
 	snprintf(o->accession, sizeof(o->accession), "%s", (const char *)sqlite3_column_text(s, 7));
 }
 
-int catalog_group_studies(struct catalog *c, int by, const char *value,
-			  cat_view_study_cb cb, void *arg)
+static int sq_group_studies(struct catalog *cat, int by, const char *value,
+			    cat_view_study_cb cb, void *arg)
 {
+	struct sqlite_catalog *c = sq(cat);
 	const char *sql = by == CAT_BY_ACCESSION ?
 		STUDY_INFO " AND " GROUP_ACCESSION "=?2 ORDER BY s.id" :
 		value[0] ? STUDY_INFO " AND s.study_date=?2 ORDER BY s.id" :
@@ -2514,8 +2578,9 @@ int catalog_group_studies(struct catalog *c, int by, const char *value,
 	return r;
 }
 
-int catalog_view_study(struct catalog *c, int64_t id, struct cat_view_study *out)
+static int sq_view_study(struct catalog *cat, int64_t id, struct cat_view_study *out)
 {
+	struct sqlite_catalog *c = sq(cat);
 	sqlite3_stmt *s;
 	int rc = sqlite3_prepare_v2(c->db, STUDY_INFO " AND s.id=?1", -1, &s, NULL);
 	if (rc != SQLITE_OK)
@@ -2528,8 +2593,9 @@ int catalog_view_study(struct catalog *c, int64_t id, struct cat_view_study *out
 	return rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? -ENOENT : sqerr(rc);
 }
 
-int catalog_max_row_id(struct catalog *c, int64_t *out)
+static int sq_max_row_id(struct catalog *cat, int64_t *out)
 {
+	struct sqlite_catalog *c = sq(cat);
 	sqlite3_stmt *s;
 	int rc = sqlite3_prepare_v2(c->db, "SELECT max(coalesce((SELECT max(next) - 1 FROM counters), 0),"
 				    " coalesce((SELECT max(id) FROM patients), 0), coalesce((SELECT max(id) FROM studies), 0),"
@@ -2545,8 +2611,9 @@ int catalog_max_row_id(struct catalog *c, int64_t *out)
 
 /* ---- shares ---- */
 
-int catalog_share_indexes(struct catalog *c)
+static int sq_share_indexes(struct catalog *cat)
 {
+	struct sqlite_catalog *c = sq(cat);
 	return sqerr(sqlite3_exec(c->db, SHARE_INDEXES_SQL, NULL, NULL, NULL));
 }
 
@@ -2577,7 +2644,7 @@ static int share_in(char **sql, size_t *len, size_t *cap, const char *pre, const
 
 /* The statement "<head> FROM series se JOIN studies st ... WHERE <rules>
  * <tail>" with the rules bound.  0 and *out, or -errno. */
-static int share_stmt(struct catalog *c, const struct cat_share_rules *r, int64_t series_id,
+static int share_stmt(struct sqlite_catalog *c, const struct cat_share_rules *r, int64_t series_id,
 		      const char *head, const char *tail, sqlite3_stmt **out)
 {
 	size_t total = r->all ? 0 : r->npatients + r->nstudies + r->nseries +
@@ -2657,9 +2724,10 @@ static int share_stmt(struct catalog *c, const struct cat_share_rules *r, int64_
 	return 0;
 }
 
-int catalog_share_series(struct catalog *c, const struct cat_share_rules *r,
-			 int64_t series_id, cat_share_cb cb, void *arg)
+static int sq_share_series(struct catalog *cat, const struct cat_share_rules *r,
+			   int64_t series_id, cat_share_cb cb, void *arg)
 {
+	struct sqlite_catalog *c = sq(cat);
 	sqlite3_stmt *s;
 	int r0 = share_stmt(c, r, series_id, "SELECT p.id, 0, p.dirname, p.mtime, p.nchildren,"
 			    " st.id, st.patient, st.dirname, st.mtime, st.nchildren,"
@@ -2686,9 +2754,10 @@ int catalog_share_series(struct catalog *c, const struct cat_share_rules *r,
 	return ret;
 }
 
-int catalog_share_totals(struct catalog *c, const struct cat_share_rules *r,
-			 struct cat_share_totals *t)
+static int sq_share_totals(struct catalog *cat, const struct cat_share_rules *r,
+			   struct cat_share_totals *t)
 {
+	struct sqlite_catalog *c = sq(cat);
 	memset(t, 0, sizeof(*t));
 	sqlite3_stmt *s;
 	int r0 = share_stmt(c, r, 0, "WITH m AS (SELECT se.id AS series, se.study AS study,"
@@ -2715,8 +2784,9 @@ int catalog_share_totals(struct catalog *c, const struct cat_share_rules *r,
 
 /* ---- finding studies ---- */
 
-int catalog_find_indexes(struct catalog *c)
+static int sq_find_indexes(struct catalog *cat)
 {
+	struct sqlite_catalog *c = sq(cat);
 	return sqerr(sqlite3_exec(c->db, FIND_INDEXES_SQL, NULL, NULL, NULL));
 }
 
@@ -2933,9 +3003,10 @@ static void fs_dates(struct find_sql *q, const char *col, const char *from, cons
 	}
 }
 
-int catalog_find_studies(struct catalog *c, const struct cat_study_filter *f,
-			 cat_study_cb cb, void *arg)
+static int sq_find_studies(struct catalog *cat, const struct cat_study_filter *f,
+			   cat_study_cb cb, void *arg)
 {
+	struct sqlite_catalog *c = sq(cat);
 	struct find_sql q = { 0 };
 	fs_add(&q, STUDY_INFO_SQL);
 	if (f->name)
@@ -2995,8 +3066,9 @@ int catalog_find_studies(struct catalog *c, const struct cat_study_filter *f,
 	return r;
 }
 
-int catalog_study_info(struct catalog *c, int64_t study_id, cat_study_cb cb, void *arg)
+static int sq_study_info(struct catalog *cat, int64_t study_id, cat_study_cb cb, void *arg)
 {
+	struct sqlite_catalog *c = sq(cat);
 	sqlite3_stmt *s;
 	if (sqlite3_prepare_v2(c->db, STUDY_INFO_SQL " AND st.id=?", -1, &s, NULL) != SQLITE_OK)
 		return -EIO;
@@ -3007,7 +3079,7 @@ int catalog_study_info(struct catalog *c, int64_t study_id, cat_study_cb cb, voi
 }
 
 /* One row of sql (with ?1 = id) to fill, then cb: 0, -ENOENT, -errno. */
-static int one_row(struct catalog *c, const char *sql, int64_t id, sqlite3_stmt **out)
+static int one_row(struct sqlite_catalog *c, const char *sql, int64_t id, sqlite3_stmt **out)
 {
 	if (sqlite3_prepare_v2(c->db, sql, -1, out, NULL) != SQLITE_OK)
 		return -EIO;
@@ -3019,8 +3091,9 @@ static int one_row(struct catalog *c, const char *sql, int64_t id, sqlite3_stmt 
 	return rc == SQLITE_DONE ? -ENOENT : sqerr(rc) ? sqerr(rc) : -EIO;
 }
 
-int catalog_patient_info(struct catalog *c, int64_t patient_id, cat_patient_cb cb, void *arg)
+static int sq_patient_info(struct catalog *cat, int64_t patient_id, cat_patient_cb cb, void *arg)
 {
+	struct sqlite_catalog *c = sq(cat);
 	sqlite3_stmt *s;
 	int r = one_row(c, "SELECT id, patient_id, issuer, name, birth_date, sex, dirname, nchildren"
 			" FROM patients WHERE id=?1", patient_id, &s);
@@ -3037,8 +3110,9 @@ int catalog_patient_info(struct catalog *c, int64_t patient_id, cat_patient_cb c
 	return r;
 }
 
-int catalog_series_info(struct catalog *c, int64_t series_id, cat_series_cb cb, void *arg)
+static int sq_series_info(struct catalog *cat, int64_t series_id, cat_series_cb cb, void *arg)
 {
+	struct sqlite_catalog *c = sq(cat);
 	sqlite3_stmt *s;
 	int r = one_row(c, "SELECT id, series_uid, modality, description, dirname,"
 			" coalesce(number, -1), nchildren FROM series WHERE id=?1", series_id, &s);
@@ -3054,8 +3128,9 @@ int catalog_series_info(struct catalog *c, int64_t series_id, cat_series_cb cb, 
 	return r;
 }
 
-int catalog_recent_imports(struct catalog *c, int max, cat_import_cb cb, void *arg)
+static int sq_recent_imports(struct catalog *cat, int max, cat_import_cb cb, void *arg)
 {
+	struct sqlite_catalog *c = sq(cat);
 	sqlite3_stmt *s;
 	if (sqlite3_prepare_v2(c->db, "SELECT coalesce(started, 0), coalesce(ended, 0), coalesce(n_new, 0),"
 			       " coalesce(n_duplicate, 0), coalesce(n_version, 0), coalesce(n_rejected, 0),"
@@ -3078,9 +3153,10 @@ int catalog_recent_imports(struct catalog *c, int max, cat_import_cb cb, void *a
 
 /* ---- verify's queries (maint.c) ---- */
 
-int catalog_segments_owners(struct catalog *c, int64_t instance_id, struct blob_ref *segs,
-			    int64_t *owners, int max)
+static int sq_segments_owners(struct catalog *cat, int64_t instance_id, struct blob_ref *segs,
+			      int64_t *owners, int max)
 {
+	struct sqlite_catalog *c = sq(cat);
 	sqlite3_stmt *s = cached_stmt(c->db, &c->verify_st[VERIFY_ST_SEGMENTS_OWNERS],
 				      "SELECT b.id, b.hash, b.ordinal, b.kind, b.raw_size, b.enc_size, b.pack,"
 				      " b.offset, (SELECT u.instance FROM segments u WHERE u.blob=b.id"
@@ -3100,8 +3176,9 @@ int catalog_segments_owners(struct catalog *c, int64_t instance_id, struct blob_
 	return n == max || rc == SQLITE_DONE ? n : sqerr(rc);
 }
 
-int catalog_blobs_unreferenced(struct catalog *c, cat_blob_cb cb, void *arg)
+static int sq_blobs_unreferenced(struct catalog *cat, cat_blob_cb cb, void *arg)
 {
+	struct sqlite_catalog *c = sq(cat);
 	sqlite3_stmt *s;
 	if (sqlite3_prepare_v2(c->db,
 			       "SELECT id, hash, ordinal, kind, raw_size, enc_size, pack, offset, 0 FROM blobs b"
@@ -3112,8 +3189,9 @@ int catalog_blobs_unreferenced(struct catalog *c, cat_blob_cb cb, void *arg)
 	return each_blob_row(s, cb, arg);
 }
 
-int catalog_instance_ids(struct catalog *c, cat_id_cb cb, void *arg)
+static int sq_instance_ids(struct catalog *cat, cat_id_cb cb, void *arg)
 {
+	struct sqlite_catalog *c = sq(cat);
 	sqlite3_stmt *s;
 	if (sqlite3_prepare_v2(c->db, "SELECT id FROM instances ORDER BY id", -1, &s, NULL) != SQLITE_OK)
 		return -EIO;
@@ -3122,3 +3200,79 @@ int catalog_instance_ids(struct catalog *c, cat_id_cb cb, void *arg)
 		r = cb(arg, sqlite3_column_int64(s, 0));
 	return walk_end(s, rc, r);
 }
+
+const struct catalog_ops catalog_sqlite_ops = {
+	.close = sq_close,
+	.errmsg = sq_errmsg,
+	.data_version = sq_data_version,
+	.bulk_writer = sq_bulk_writer,
+	.build_indexes = sq_build_indexes,
+	.begin = sq_begin,
+	.commit = sq_commit,
+	.rollback = sq_rollback,
+	.reserve_ids = sq_reserve_ids,
+	.blob_candidates = sq_blob_candidates,
+	.blob_by_id = sq_blob_by_id,
+	.blob_by_key = sq_blob_by_key,
+	.insert_blob = sq_insert_blob,
+	.pack_id = sq_pack_id,
+	.pack_find = sq_pack_find,
+	.pack_name = sq_pack_name,
+	.versions = sq_versions,
+	.segments = sq_segments,
+	.place = sq_place,
+	.insert_instance = sq_insert_instance,
+	.delete_instance = sq_delete_instance,
+	.prune = sq_prune,
+	.children = sq_children,
+	.lookup = sq_lookup,
+	.node = sq_node,
+	.instance_shown = sq_instance_shown,
+	.nodes = sq_nodes,
+	.instance_row = sq_instance_row,
+	.identity = sq_identity,
+	.folder_key = sq_folder_key,
+	.integrity_check = sq_integrity_check,
+	.each_pack = sq_each_pack,
+	.affected = sq_affected,
+	.blob_users = sq_blob_users,
+	.instances_under = sq_instances_under,
+	.next_in_series = sq_next_in_series,
+	.find_ids = sq_find_ids,
+	.all_blobs = sq_all_blobs,
+	.delete_blob = sq_delete_blob,
+	.log_import = sq_log_import,
+	.totals = sq_totals,
+	.totals_by_modality = sq_totals_by_modality,
+	.tallies_check = sq_tallies_check,
+	.view_children = sq_view_children,
+	.view_lookup = sq_view_lookup,
+	.view_node = sq_view_node,
+	.quarantined = sq_quarantined,
+	.rx_begin = sq_rx_begin,
+	.rx_tomb_add = sq_rx_tomb_add,
+	.rx_tomb_has = sq_rx_tomb_has,
+	.rx_tomb_apply = sq_rx_tomb_apply,
+	.rx_defer = sq_rx_defer,
+	.rx_deferred_next = sq_rx_deferred_next,
+	.change_seq = sq_change_seq,
+	.changes_since = sq_changes_since,
+	.shown_patients = sq_shown_patients,
+	.study_groups = sq_study_groups,
+	.group_studies = sq_group_studies,
+	.view_study = sq_view_study,
+	.max_row_id = sq_max_row_id,
+	.share_series = sq_share_series,
+	.share_totals = sq_share_totals,
+	.share_indexes = sq_share_indexes,
+	.exec = sq_exec,
+	.find_studies = sq_find_studies,
+	.study_info = sq_study_info,
+	.patient_info = sq_patient_info,
+	.series_info = sq_series_info,
+	.find_indexes = sq_find_indexes,
+	.recent_imports = sq_recent_imports,
+	.segments_owners = sq_segments_owners,
+	.blobs_unreferenced = sq_blobs_unreferenced,
+	.instance_ids = sq_instance_ids,
+};
