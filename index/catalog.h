@@ -1,20 +1,27 @@
 /*
- * catalog.h - the SQLite index over the packs and blob files.
+ * catalog.h - the catalogue: the index over the packs and blob files.
  *
  * patients -> studies -> series -> instances, the segments of each
- * instance, where every blob is, the packs, and an import log.  index.db is
- * a cache: reindex rebuilds it from the packs and blob files.  Row ids are
- * never reused (ids are reserved in their own committed transaction before
- * use), because they become inode numbers.
+ * instance, where every blob is, the packs, and an import log.  The
+ * catalogue is a cache: reindex rebuilds it from the packs and blob files.
+ * Row ids are never reused (ids are reserved in their own committed
+ * transaction before use), because they become inode numbers.
  *
- * One struct catalog is one SQLite connection: use one per thread.
+ * This is the interface; catalog.c sends each call to the implementation
+ * the store uses (catalog_impl.h).  SQLite is the one there is today
+ * (catalog_sqlite.c: STORE/index.db), and the texts below still speak of
+ * it where they name SQL, PRAGMAs and index.db.  A call an implementation
+ * cannot do returns -ENOTSUP.
+ *
+ * One struct catalog is one connection: use one per thread.
  *
  * Conventions, unless a function says otherwise:
  *  - int functions return 0 or a negative errno: -ENOENT when the row
  *    asked for does not exist, -EBUSY when the database stays locked,
  *    -ENOSPC when the disk is full, -EEXIST when a row would break a
- *    uniqueness rule, -EROFS on a read-only connection, -ENOMEM, and -EIO
- *    for any other SQLite failure (catalog_errmsg says more).
+ *    uniqueness rule, -EROFS on a read-only connection, -ENOMEM, -ENOTSUP
+ *    for a call the implementation cannot do, and -EIO for any other
+ *    failure of the database (catalog_errmsg says more).
  *  - Strings and buffers passed in stay the caller's; whatever is filled
  *    in (structs, names) is copied into the caller's memory.  Arrays the
  *    catalogue allocates say so and are the caller's to free.
@@ -62,7 +69,8 @@ struct cat_node {
 	};
 };
 
-/* Open STORE/index.db into *out (the caller closes it with catalog_close).
+/* Open the store's catalogue into *out (the caller closes it with
+ * catalog_close): today always SQLite's STORE/index.db.
  * create: make the schema when the file is new.  Another schema version is
  * refused, never converted: a newer one needs a newer dcmfs, an older one
  * a `dcmfsctl reindex STORE` (which builds a new index from the packs).
@@ -73,7 +81,7 @@ int catalog_open(const char *store_dir, int create, int readonly,
 		 struct catalog **out, char *err, size_t errlen);
 /* Close the connection and free c.  Accepts NULL. */
 void catalog_close(struct catalog *c);
-/* SQLite's message for the last failure on c; owned by c, valid until its
+/* The database's message for the last failure on c; owned by c, valid until its
  * next call. */
 const char *catalog_errmsg(struct catalog *c);
 
@@ -95,7 +103,8 @@ int catalog_bulk_writer(struct catalog *c);
  * (catalog_prune settles them), and the indexes only verify, gc and rm
  * use left to catalog_build_indexes. */
 int catalog_build_open(const char *dir, struct catalog **out, char *err, size_t errlen);
-/* Make those indexes, once the rows are in (before catalog_prune). */
+/* Make those indexes and the kept totals, once the rows are in (before
+ * catalog_prune). */
 int catalog_build_indexes(struct catalog *c);
 /* BEGIN IMMEDIATE: takes the database's write lock, waiting for other
  * writers up to SQLite's busy timeout (then -EBUSY). */

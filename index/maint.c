@@ -859,7 +859,7 @@ static int check_record(struct verify_ctx *v, const struct cat_instance *row,
 }
 
 /* Whether a %noid folder name is the stem or the stem with a -N added
- * for a clash (catalog.c, patient_dir). */
+ * for a clash (catalog_sqlite.c, patient_dir). */
 static int noid_dir_ok(const char *have, const char *stem)
 {
 	size_t n = strlen(stem);

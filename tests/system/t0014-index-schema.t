@@ -35,7 +35,7 @@ searched() {
 		not_ok "$1 is not an index search"; diag <<<"$p"
 	fi
 }
-# The shapes of catalog.c's statements (S_LK_INSTANCE_SOP, S_LK_INSTANCE,
+# The shapes of catalog_sqlite.c's statements (S_LK_INSTANCE_SOP, S_LK_INSTANCE,
 # V_LK_INSTANCE_SOP, S_CH_INSTANCES, S_NEXT_IN_SERIES, S_VERSIONS, the
 # series count of S_SER_TOUCH).
 F="coalesce(fname, sop_uid || '.dcm')" V="coalesce(vname, sop_uid || '.v' || version || '.dcm')"
