@@ -1,7 +1,8 @@
 /*
  * catalog.c - the catalogue interface (catalog.h): opens the implementation
  * a store uses and sends each call to it through its table
- * (catalog_impl.h).  SQLite (catalog_sqlite.c) is the only one today.
+ * (catalog_impl.h): SQLite (catalog_sqlite.c), or PostgreSQL
+ * (catalog_pg.c) when the store's store.conf names a catalogue.
  * An entry an implementation leaves NULL is a call it cannot do: -ENOTSUP.
  * The dispatch adds one indirect call per catalogue call, nothing next to
  * the query behind it.
@@ -11,19 +12,27 @@
 #include <errno.h>
 
 #include "catalog_impl.h"
+#include "catalog_pg.h"
 #include "catalog_sqlite.h"
+#include "storeconf.h"
 
 /* The entry's answer, or -ENOTSUP when the implementation has none.  The
  * connection is the first argument. */
 #define DISPATCH(entry, ...) \
 	(c->ops->entry ? c->ops->entry(__VA_ARGS__) : -ENOTSUP)
 
-/* The one place that chooses a store's implementation.  Today every store
- * keeps its catalogue in STORE/index.db; a store whose store.conf names a
- * catalogue URL will open PostgreSQL here (issue 13). */
+/* The one place that chooses a store's implementation: PostgreSQL when
+ * the store's store.conf names a catalogue (catalog_pg.h), else
+ * STORE/index.db.  A store.conf that does not read is refused here too. */
 int catalog_open(const char *store_dir, int create, int readonly,
 		 struct catalog **out, char *err, size_t errlen)
 {
+	struct store_conf conf;
+	int r = store_conf_read(store_dir, &conf, err, errlen);
+	if (r && r != -ENOENT)
+		return r;
+	if (!r && conf.catalog[0])
+		return catalog_pg_open(conf.catalog, create, readonly, out, err, errlen);
 	return catalog_sqlite_open(store_dir, create, readonly, out, err, errlen);
 }
 

@@ -1,0 +1,49 @@
+#!/bin/bash
+# t0721: a store whose catalogue is in PostgreSQL (init --catalog) works
+# as an index.db store does: the corpus imports, a second import stores
+# nothing new, every file read through a read-only mount is byte-identical
+# to its original, verify finds no problem, and a second store is refused
+# the database the first one holds.
+. "$(dirname "$0")/lib/common.sh"
+. "$LIB/pg.sh"
+need_pg
+need_fuse
+need_samples
+
+S=$T/store M=$T/mnt
+check "PostgreSQL starts in its own folder" pg_start dcmfs
+check "init --catalog makes a store with no index.db" \
+	eval '"$CTL" init "$S" --catalog "$PG_URL" >/dev/null && [ ! -e "$S/index.db" ] &&
+	      grep -qx "catalog = $PG_URL" "$S/store.conf"'
+"$CTL" import -q "$S" "$SAMPLES" >"$T/import.log" 2>&1
+st=$?
+check "the corpus imports (exit 0 or 1 for rejected files: $st)" [ "$st" -le 1 ]
+[ "$st" -le 1 ] || diag <"$T/import.log"
+n=$(instances "$S")
+check "stats counts the instances ($n)" [ "$n" -gt 0 ]
+check "the catalogue's rows are in PostgreSQL" \
+	eval '[ "$(pg_psql -c "select count(*) from instances")" = "$n" ]'
+"$CTL" import "$S" "$SAMPLES" >"$T/again.log" 2>&1
+check "a second import of the corpus stores nothing new" grep -q "^imported: 0 new" "$T/again.log"
+check "verify finds no problem" "$CTL" verify "$S"
+check "a second store is refused the same database" \
+	exits_with 2 "holds a dcmfs catalogue already" "$CTL" init "$T/other" --catalog "$PG_URL"
+
+fs_mount_or_bail "$S" "$M" -o ro
+fs_match_originals "$M/patients" "$SAMPLES" >"$T/map"
+missing=$(grep -c '^MISSING' "$T/map")
+check "every file under /patients has an original with its bytes" [ "$missing" = 0 ]
+grep '^MISSING' "$T/map" | head | diag
+bad=0
+while IFS=$'\t' read -r f o; do
+	[ "$f" = MISSING ] && continue
+	cmp -s "$f" "$o" || { echo "# differs: $f $o"; bad=$((bad + 1)); }
+done <"$T/map"
+check "cmp finds every file equal to its original" [ "$bad" = 0 ]
+nf=$(find "$M/patients" -type f | wc -l)
+want=$(shown_instances "$S")
+check "find counts $want files in /patients ($nf)" [ "$nf" = "$want" ]
+nv=$(find "$M/versions" -type f | wc -l)
+check "find counts $n files in /versions ($nv)" [ "$nv" = "$n" ]
+check "unmount" fs_umount "$M"
+done_testing
