@@ -192,6 +192,23 @@ static const char triggers_sql[] =
 	" RETURN r; END $$;"
 	"CREATE TRIGGER tally_segment BEFORE INSERT OR DELETE ON segments FOR EACH ROW"
 	" EXECUTE FUNCTION dcmfs_tally_segment();"
+	/* catalog_insert_instance in one round trip: the row (false when its
+	 * id or (sop_uid, version) is taken), its segments, then dcmfs_placed. */
+	"CREATE FUNCTION dcmfs_insert_instance(p_id bigint, p_series bigint, p_sop text, p_version bigint,"
+	" p_inum bigint, p_frames bigint, p_rows bigint, p_cols bigint, p_bits bigint, p_mod text,"
+	" p_size bigint, p_at bigint, p_hash bytea, p_rpack bigint, p_roff bigint, p_rlen bigint,"
+	" p_fname text, p_vname text, p_unclean text, p_segs bigint[], p_study bigint, p_patient bigint)"
+	" RETURNS boolean LANGUAGE plpgsql AS $$ BEGIN"
+	" INSERT INTO instances(id, series, sop_uid, version, instance_number, frames, rows, columns,"
+	"  bits_allocated, modality, size, stored_at, file_hash, record_pack, record_offset, record_len,"
+	"  fname, vname, unclean) VALUES(p_id, p_series, p_sop, p_version, p_inum, p_frames, p_rows,"
+	"  p_cols, p_bits, p_mod, p_size, p_at, p_hash, p_rpack, p_roff, p_rlen, p_fname, p_vname,"
+	"  p_unclean) ON CONFLICT DO NOTHING;"
+	" IF NOT FOUND THEN RETURN false; END IF;"
+	" INSERT INTO segments(instance, idx, blob) SELECT p_id, o - 1, b"
+	"  FROM unnest(p_segs) WITH ORDINALITY AS t(b, o);"
+	" PERFORM dcmfs_placed(p_series, p_study, p_patient, p_at, p_sop);"
+	" RETURN true; END $$;"
 	/* After an instance row is inserted (catalog_insert_instance): the
 	 * current version of its SOP UID, then the counts of every folder
 	 * holding a version of it (the current one may have moved), series
@@ -233,7 +250,7 @@ static const char triggers_sql[] =
 enum stmt_id {
 	S_RESERVE, S_BLOB_CAND, S_BLOB_ID, S_BLOB_KEY, S_BLOB_INS, S_PACK_GET, S_PACK_INS,
 	S_PACK_NAME, S_VERSIONS, S_SEGMENTS, S_PAT_GET, S_PAT_INS, S_STU_GET, S_STU_INS,
-	S_SER_GET, S_SER_INS, S_INST_INS, S_SEG_INS, S_PLACED, S_DIRNAME_USED,
+	S_SER_GET, S_SER_INS, S_INST_INS, S_DIRNAME_USED,
 	S_CH_PATIENTS, S_CH_STUDIES, S_CH_SERIES, S_CH_INSTANCES,
 	S_LK_PATIENT, S_LK_STUDY, S_LK_SERIES, S_LK_INSTANCE, S_LK_INSTANCE_SOP,
 	S_NODE_PATIENT, S_NODE_STUDY, S_NODE_SERIES, S_NODE_INSTANCE, S_INST_SHOWN,
@@ -278,15 +295,8 @@ static const char *const stmt_sql[S_NSTMT] = {
 	[S_SER_GET] = "SELECT id FROM series WHERE study=$1 AND series_uid=$2",
 	[S_SER_INS] = "INSERT INTO series(id, study, series_uid, modality, number, description, dirname)"
 		      " VALUES($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING RETURNING id",
-	[S_INST_INS] = "INSERT INTO instances(id, series, sop_uid, version, instance_number,"
-		       " frames, rows, columns, bits_allocated, modality, size,"
-		       " stored_at, file_hash, record_pack, record_offset, record_len,"
-		       " fname, vname, unclean)"
-		       " VALUES($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16,"
-		       " $17, $18, $19) ON CONFLICT DO NOTHING RETURNING id",
-	[S_SEG_INS] = "INSERT INTO segments(instance, idx, blob) SELECT $1, o - 1, b"
-		      " FROM unnest($2::bigint[]) WITH ORDINALITY AS t(b, o)",
-	[S_PLACED] = "SELECT dcmfs_placed($1, $2, $3, $4, $5)",
+	[S_INST_INS] = "SELECT dcmfs_insert_instance($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12,"
+		       " $13, $14, $15, $16, $17, $18, $19, $20, $21, $22)",
 	[S_DIRNAME_USED] = "SELECT 1 FROM patients WHERE dirname=$1",
 	[S_CH_PATIENTS] = NODE_PATIENTS " WHERE nchildren>0 ORDER BY id",
 	[S_CH_STUDIES] = NODE_STUDIES " WHERE patient=$1 AND nchildren>0 ORDER BY id",
@@ -1149,36 +1159,30 @@ static int pg_insert_instance(struct catalog *cat, const struct instance_record 
 	a_kept_name(&a, fname, d->sop_instance_uid, ".dcm");
 	a_kept_name(&a, vname, d->sop_instance_uid, vsuffix);
 	a_text(&a, d->unclean);
-	int64_t got;
-	int rc = returned_id(c, S_INST_INS, &a, &got);
-	if (rc)
-		return rc;
-	if (r->nseg) {
-		/* the segments in one statement: an array of their blob ids */
-		char *list = malloc((size_t)r->nseg * 22 + 3);
-		if (!list)
-			return -ENOMEM;
-		size_t n = 0;
-		list[n++] = '{';
-		for (uint32_t i = 0; i < r->nseg; i++)
-			n += (size_t)sprintf(list + n, i ? ",%" PRId64 : "%" PRId64, seg_blob[i]);
-		list[n++] = '}';
-		list[n] = '\0';
-		struct args s = { 0 };
-		a_i64(&s, r->instance_id);
-		a_text(&s, list);
-		rc = run_done(c, S_SEG_INS, &s);
-		free(list);
-		if (rc)
-			return rc;
-	}
-	struct args p = { 0 };
-	a_i64(&p, r->series_id);
-	a_i64(&p, r->study_id);
-	a_i64(&p, r->patient_id);
-	a_i64(&p, r->stored_at_ns);
-	a_text(&p, d->sop_instance_uid);
-	return run_done(c, S_PLACED, &p);
+	/* the segments as an array of their blob ids */
+	char *list = malloc((size_t)r->nseg * 22 + 3);
+	if (!list)
+		return -ENOMEM;
+	size_t n = 0;
+	list[n++] = '{';
+	for (uint32_t i = 0; i < r->nseg; i++)
+		n += (size_t)sprintf(list + n, i ? ",%" PRId64 : "%" PRId64, seg_blob[i]);
+	list[n++] = '}';
+	list[n] = '\0';
+	a_text(&a, list);
+	a_i64(&a, r->study_id);
+	a_i64(&a, r->patient_id);
+	int err = 0;
+	PGresult *res = run(c, S_INST_INS, &a, &err);
+	free(list);
+	if (!res)
+		return err;
+	int inserted = !strcmp(g_text(res, 0, 0), "t");
+	PQclear(res);
+	if (!inserted)
+		snprintf(c->msg, sizeof(c->msg), "instance %" PRId64 " (or its SOP UID's version %u)"
+			 " exists already", r->instance_id, r->version);
+	return inserted ? 0 : -EEXIST;
 }
 
 /* Rows a prepared statement changed: >= 0 or -errno. */
