@@ -192,6 +192,46 @@ static const char triggers_sql[] =
 	" RETURN r; END $$;"
 	"CREATE TRIGGER tally_segment BEFORE INSERT OR DELETE ON segments FOR EACH ROW"
 	" EXECUTE FUNCTION dcmfs_tally_segment();"
+	/* catalog_place in one round trip: each folder row found, or made
+	 * with the id offered (NULL: none left, o_err 1); o_used says which
+	 * offered ids were taken (1 patient, 2 study, 4 series); o_err 2 when
+	 * a new row breaks a unique rule.  A %noid patient folder (p_noid)
+	 * takes the first of stem, stem-2, stem-3... no patient has. */
+	"CREATE FUNCTION dcmfs_place(p_key text, p_issuer text, p_name text, p_birth text, p_sex text,"
+	" p_pdir text, p_noid boolean, p_pid bigint, p_study_uid text, p_date text, p_time text,"
+	" p_desc text, p_acc text, p_ref text, p_stdir text, p_stid bigint, p_series_uid text,"
+	" p_mod text, p_num bigint, p_sedesc text, p_sedir text, p_seid bigint,"
+	" OUT o_pat bigint, OUT o_stu bigint, OUT o_ser bigint, OUT o_used integer, OUT o_err integer)"
+	" LANGUAGE plpgsql AS $$ DECLARE d text; n integer; BEGIN"
+	" o_used := 0; o_err := 0;"
+	" SELECT id INTO o_pat FROM patients WHERE patient_id=p_key AND issuer=p_issuer;"
+	" IF NOT FOUND THEN"
+	"  IF p_pid IS NULL THEN o_err := 1; RETURN; END IF;"
+	"  d := p_pdir; n := 1;"
+	"  WHILE p_noid AND EXISTS(SELECT 1 FROM patients WHERE dirname=d) LOOP"
+	"   n := n + 1; d := p_pdir || '-' || n; END LOOP;"
+	"  INSERT INTO patients(id, patient_id, issuer, name, birth_date, sex, dirname)"
+	"  VALUES(p_pid, p_key, p_issuer, p_name, p_birth, p_sex, d) ON CONFLICT DO NOTHING;"
+	"  IF NOT FOUND THEN o_err := 2; RETURN; END IF;"
+	"  o_pat := p_pid; o_used := 1;"
+	" END IF;"
+	" SELECT id INTO o_stu FROM studies WHERE patient=o_pat AND study_uid=p_study_uid;"
+	" IF NOT FOUND THEN"
+	"  IF p_stid IS NULL THEN o_err := 1; RETURN; END IF;"
+	"  INSERT INTO studies(id, patient, study_uid, study_date, study_time, description, accession,"
+	"  referring, dirname) VALUES(p_stid, o_pat, p_study_uid, p_date, p_time, p_desc, p_acc, p_ref,"
+	"  p_stdir) ON CONFLICT DO NOTHING;"
+	"  IF NOT FOUND THEN o_err := 2; RETURN; END IF;"
+	"  o_stu := p_stid; o_used := o_used | 2;"
+	" END IF;"
+	" SELECT id INTO o_ser FROM series WHERE study=o_stu AND series_uid=p_series_uid;"
+	" IF NOT FOUND THEN"
+	"  IF p_seid IS NULL THEN o_err := 1; RETURN; END IF;"
+	"  INSERT INTO series(id, study, series_uid, modality, number, description, dirname)"
+	"  VALUES(p_seid, o_stu, p_series_uid, p_mod, p_num, p_sedesc, p_sedir) ON CONFLICT DO NOTHING;"
+	"  IF NOT FOUND THEN o_err := 2; RETURN; END IF;"
+	"  o_ser := p_seid; o_used := o_used | 4;"
+	" END IF; END $$;"
 	/* catalog_insert_instance in one round trip: the row (false when its
 	 * id or (sop_uid, version) is taken), its segments, then dcmfs_placed. */
 	"CREATE FUNCTION dcmfs_insert_instance(p_id bigint, p_series bigint, p_sop text, p_version bigint,"
@@ -249,8 +289,7 @@ static const char triggers_sql[] =
 
 enum stmt_id {
 	S_RESERVE, S_BLOB_CAND, S_BLOB_ID, S_BLOB_KEY, S_BLOB_INS, S_PACK_GET, S_PACK_INS,
-	S_PACK_NAME, S_VERSIONS, S_SEGMENTS, S_PAT_GET, S_PAT_INS, S_STU_GET, S_STU_INS,
-	S_SER_GET, S_SER_INS, S_INST_INS, S_DIRNAME_USED,
+	S_PACK_NAME, S_VERSIONS, S_SEGMENTS, S_INST_INS, S_PLACE,
 	S_CH_PATIENTS, S_CH_STUDIES, S_CH_SERIES, S_CH_INSTANCES,
 	S_LK_PATIENT, S_LK_STUDY, S_LK_SERIES, S_LK_INSTANCE, S_LK_INSTANCE_SOP,
 	S_NODE_PATIENT, S_NODE_STUDY, S_NODE_SERIES, S_NODE_INSTANCE, S_INST_SHOWN,
@@ -285,19 +324,10 @@ static const char *const stmt_sql[S_NSTMT] = {
 		       " FROM instances WHERE sop_uid=$1 ORDER BY version",
 	[S_SEGMENTS] = "SELECT b.id, b.hash, b.ordinal, b.kind, b.raw_size, b.enc_size, b.pack, b.\"offset\""
 		       " FROM segments s JOIN blobs b ON b.id=s.blob WHERE s.instance=$1 ORDER BY s.idx",
-	[S_PAT_GET] = "SELECT id FROM patients WHERE patient_id=$1 AND issuer=$2",
-	[S_PAT_INS] = "INSERT INTO patients(id, patient_id, issuer, name, birth_date, sex, dirname)"
-		      " VALUES($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING RETURNING id",
-	[S_STU_GET] = "SELECT id FROM studies WHERE patient=$1 AND study_uid=$2",
-	[S_STU_INS] = "INSERT INTO studies(id, patient, study_uid, study_date, study_time, description,"
-		      " accession, referring, dirname) VALUES($1, $2, $3, $4, $5, $6, $7, $8, $9)"
-		      " ON CONFLICT DO NOTHING RETURNING id",
-	[S_SER_GET] = "SELECT id FROM series WHERE study=$1 AND series_uid=$2",
-	[S_SER_INS] = "INSERT INTO series(id, study, series_uid, modality, number, description, dirname)"
-		      " VALUES($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING RETURNING id",
 	[S_INST_INS] = "SELECT dcmfs_insert_instance($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12,"
 		       " $13, $14, $15, $16, $17, $18, $19, $20, $21, $22)",
-	[S_DIRNAME_USED] = "SELECT 1 FROM patients WHERE dirname=$1",
+	[S_PLACE] = "SELECT * FROM dcmfs_place($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13,"
+		    " $14, $15, $16, $17, $18, $19, $20, $21, $22)",
 	[S_CH_PATIENTS] = NODE_PATIENTS " WHERE nchildren>0 ORDER BY id",
 	[S_CH_STUDIES] = NODE_STUDIES " WHERE patient=$1 AND nchildren>0 ORDER BY id",
 	[S_CH_SERIES] = NODE_SERIES " WHERE study=$1 AND nchildren>0 ORDER BY id",
@@ -941,10 +971,13 @@ static int noid_hash(const char *key, const char *issuer, uint32_t *h)
 	return 0;
 }
 
-/* The folder of a patient, as catalog.c's patient_dir: <ID>[@<Issuer>]
- * escaped and fitted, or %noid-<8 hex>[-N] free among the rows. */
-static int patient_dir(struct pgcat *c, const struct dcm_info *d, const char *key, char *out)
+/* The folder of a patient, as catalog_sqlite.c's patient_dir: <ID> or
+ * <ID>@<Issuer>, escaped and fitted; without a PatientID the stem
+ * %noid-<8 hex> (*noid set), to which dcmfs_place adds -N when another
+ * patient has it. */
+static int patient_dir(const struct dcm_info *d, const char *key, char *out, int *noid)
 {
+	*noid = !d->patient_id[0];
 	if (d->patient_id[0]) {
 		size_t a = strlen(d->patient_id), b = strlen(d->issuer_of_patient_id);
 		char *esc = malloc(3 * (a + b) + 8);
@@ -973,63 +1006,20 @@ static int patient_dir(struct pgcat *c, const struct dcm_info *d, const char *ke
 	uint32_t h;
 	if (noid_hash(key, d->issuer_of_patient_id, &h))
 		return -ENOMEM;
-	for (int i = 1;; i++) {
-		if (i == 1)
-			snprintf(out, NAME_COMPONENT_MAX + 1, "%%noid-%08x", h);
-		else
-			snprintf(out, NAME_COMPONENT_MAX + 1, "%%noid-%08x-%d", h, i);
-		struct args a = { 0 };
-		a_text(&a, out);
-		int err = 0;
-		PGresult *r = run(c, S_DIRNAME_USED, &a, &err);
-		if (!r)
-			return err;
-		int used = PQntuples(r);
-		PQclear(r);
-		if (!used)
-			return 0;
-	}
-}
-
-static int take_id(struct id_pool *p, int64_t *want)
-{
-	if (*want)
-		return 0;   /* reindex replays the record's ids */
-	if (p->next >= p->end)
-		return -ERANGE;
-	*want = p->next++;
+	snprintf(out, NAME_COMPONENT_MAX + 1, "%%noid-%08x", h);
 	return 0;
 }
 
-/* The id of the folder row get finds, else of a new one inserted by ins
- * (its id first, then the values in vals): *id changes only on success. */
-static int folder_get_or_insert(struct pgcat *c, enum stmt_id get, const struct args *ga,
-				enum stmt_id ins, struct args *ia, struct id_pool *pool,
-				int64_t *id)
+/* The id a new row of a kind would take: the record's own (reindex
+ * replays them), else the next of its pool; NULL when that is used up. */
+static void a_new_id(struct args *a, int64_t own, const struct id_pool *p)
 {
-	int err = 0;
-	PGresult *r = run(c, get, ga, &err);
-	if (!r)
-		return err;
-	int found = PQntuples(r);
-	if (found)
-		*id = g_i64(r, 0, 0);
-	PQclear(r);
-	if (found)
-		return 0;
-	int64_t new_id = *id;
-	int rc = take_id(pool, &new_id);
-	if (rc)
-		return rc;
-	a_i64(ia, new_id);   /* ia was filled from [1]: put the id first */
-	const char *v = ia->v[ia->n - 1];
-	memmove(&ia->v[1], &ia->v[0], (size_t)(ia->n - 1) * sizeof(ia->v[0]));
-	ia->v[0] = v;
-	int64_t got;
-	if ((rc = returned_id(c, ins, ia, &got)))
-		return rc;
-	*id = new_id;
-	return 0;
+	if (own)
+		a_i64(a, own);
+	else if (p->next < p->end)
+		a_i64(a, p->next);
+	else
+		a_null(a);
 }
 
 static int pg_place(struct catalog *cat, struct instance_record *r, struct id_pool *patients,
@@ -1040,70 +1030,64 @@ static int pg_place(struct catalog *cat, struct instance_record *r, struct id_po
 	char *key = patient_key(d);
 	if (!key)
 		return -ENOMEM;
-	char dir[NAME_COMPONENT_MAX + 1];
-	struct args g = { 0 }, in = { 0 };
-	a_text(&g, key);
-	a_text(&g, d->issuer_of_patient_id);
-	int rc = 0;
-	/* the name is needed only for a new row, but finding it first is what
-	 * a lookup of a new patient costs anyway */
-	int err = 0;
-	PGresult *res = run(c, S_PAT_GET, &g, &err);
-	if (!res) {
+	char pdir[NAME_COMPONENT_MAX + 1], stdir[NAME_COMPONENT_MAX + 1], sedir[NAME_COMPONENT_MAX + 1];
+	int noid;
+	int rc = patient_dir(d, key, pdir, &noid);
+	if (rc) {
 		free(key);
-		return err;
-	}
-	int found = PQntuples(res);
-	if (found)
-		r->patient_id = g_i64(res, 0, 0);
-	PQclear(res);
-	if (!found) {
-		rc = patient_dir(c, d, key, dir);
-		if (!rc) {
-			a_text(&in, key);
-			a_text(&in, d->issuer_of_patient_id);
-			a_text(&in, d->patient_name);
-			a_text(&in, d->patient_birth_date);
-			a_text(&in, d->patient_sex);
-			a_text(&in, dir);
-			rc = folder_get_or_insert(c, S_PAT_GET, &g, S_PAT_INS, &in, patients,
-						  &r->patient_id);
-		}
-	}
-	free(key);
-	if (rc)
 		return rc;
-
-	struct args sg = { 0 }, si = { 0 };
-	a_i64(&sg, r->patient_id);
-	a_text(&sg, d->study_uid);
-	name_component(d->study_uid, "", dir);
-	a_i64(&si, r->patient_id);
-	a_text(&si, d->study_uid);
-	a_text(&si, d->study_date);
-	a_text(&si, d->study_time);
-	a_text(&si, d->study_description);
-	a_text(&si, d->accession_number);
-	a_text(&si, d->referring_physician);
-	a_text(&si, dir);
-	if ((rc = folder_get_or_insert(c, S_STU_GET, &sg, S_STU_INS, &si, studies, &r->study_id)))
-		return rc;
-
-	struct args eg = { 0 }, ei = { 0 };
-	char sdir[NAME_COMPONENT_MAX + 1];
-	a_i64(&eg, r->study_id);
-	a_text(&eg, d->series_uid);
-	name_component(d->series_uid, "", sdir);
-	a_i64(&ei, r->study_id);
-	a_text(&ei, d->series_uid);
-	a_text(&ei, d->modality);
+	}
+	name_component(d->study_uid, "", stdir);
+	name_component(d->series_uid, "", sedir);
+	struct args a = { 0 };
+	a_text(&a, key);
+	a_text(&a, d->issuer_of_patient_id);
+	a_text(&a, d->patient_name);
+	a_text(&a, d->patient_birth_date);
+	a_text(&a, d->patient_sex);
+	a_text(&a, pdir);
+	a_text(&a, noid ? "t" : "f");
+	a_new_id(&a, r->patient_id, patients);
+	a_text(&a, d->study_uid);
+	a_text(&a, d->study_date);
+	a_text(&a, d->study_time);
+	a_text(&a, d->study_description);
+	a_text(&a, d->accession_number);
+	a_text(&a, d->referring_physician);
+	a_text(&a, stdir);
+	a_new_id(&a, r->study_id, studies);
+	a_text(&a, d->series_uid);
+	a_text(&a, d->modality);
 	if (d->series_number >= 0)
-		a_i64(&ei, d->series_number);
+		a_i64(&a, d->series_number);
 	else
-		a_null(&ei);
-	a_text(&ei, d->series_description);
-	a_text(&ei, sdir);
-	return folder_get_or_insert(c, S_SER_GET, &eg, S_SER_INS, &ei, series, &r->series_id);
+		a_null(&a);
+	a_text(&a, d->series_description);
+	a_text(&a, sedir);
+	a_new_id(&a, r->series_id, series);
+	int err = 0;
+	PGresult *res = run(c, S_PLACE, &a, &err);
+	free(key);
+	if (!res)
+		return err;
+	int64_t ids[3] = { g_i64(res, 0, 0), g_i64(res, 0, 1), g_i64(res, 0, 2) };
+	int used = (int)g_i64(res, 0, 3), fail = (int)g_i64(res, 0, 4);
+	PQclear(res);
+	if (fail == 1)
+		return -ERANGE;
+	if (fail) {
+		snprintf(c->msg, sizeof(c->msg), "a new folder row breaks a uniqueness rule");
+		return -EEXIST;
+	}
+	/* *id changes only on success: a failed batch may be placed again */
+	int64_t *own[3] = { &r->patient_id, &r->study_id, &r->series_id };
+	struct id_pool *pool[3] = { patients, studies, series };
+	for (int k = 0; k < 3; k++) {
+		if ((used & 1 << k) && !*own[k])
+			pool[k]->next++;
+		*own[k] = ids[k];
+	}
+	return 0;
 }
 
 /* Names of an instance: in its series folder when current, and in
