@@ -1,0 +1,50 @@
+#!/bin/bash
+# t0722: a mount of a store whose catalogue is in PostgreSQL follows the
+# change feed as an index.db store's does (t0217): a patient imported
+# elsewhere shows in /patients, a patient or a file removed elsewhere
+# leaves its listing and stat, each within 2 s; the feed stays bounded.
+. "$(dirname "$0")/lib/common.sh"
+. "$LIB/pg.sh"
+need_pg
+need_fuse
+GEN=$BUILD/dcmfs-gencorpus
+[ -x "$GEN" ] || skip_all "$GEN not built"
+S=$T/store M=$T/mnt
+"$GEN" "$T/big" --patients 20 --small --max-instances 1500 --dup-rate 0 -q >/dev/null 2>&1 ||
+	skip_all "dcmfs-gencorpus found no seeds"
+newpat=$(ls "$T/big/patients" | tail -1)
+mkdir -p "$T/more/patients" && mv "$T/big/patients/$newpat" "$T/more/patients/"
+check "PostgreSQL starts in its own folder" pg_start dcmfs
+check "a store with its catalogue in PostgreSQL" \
+	eval '"$CTL" init "$S" --catalog "$PG_URL" >/dev/null'
+check "$(find "$T/big/patients" -name '*.dcm' | wc -l) instances import" \
+	"$CTL" import -q "$S" "$T/big/patients"
+fs_mount_or_bail "$S" "$M" -o ro
+within_2s() { local i; for ((i = 0; i < 20; i++)); do "$@" && return 0; sleep 0.1; done; return 1; }
+npat() { ls "$M/patients" | wc -l; }
+find "$M/patients" >/dev/null
+before=$(npat)
+check "the patients are listed" test "$before" -gt 1
+"$CTL" import -q "$S" "$T/more/patients" >/dev/null 2>&1
+count_is() { test "$(npat)" = "$1"; }
+check "a patient imported elsewhere shows in /patients within 2 s" within_2s count_is $((before + 1))
+check "and its files can be read" test "$(find "$M/patients/$newpat" -name '*.dcm' | wc -l)" = \
+	"$(find "$T/more/patients" -name '*.dcm' | wc -l)"
+victim=$(ls "$M/patients" | head -1)
+vfile=$(find "$M/patients/$victim" -name '*.dcm' | head -1)
+vpid=$(pg_psql -c "SELECT patient_id FROM patients WHERE dirname='$victim'")
+"$CTL" rm "$S" --patient "$vpid" >/dev/null
+check "a patient removed elsewhere leaves /patients within 2 s" within_2s count_is "$before"
+no_stat() { ! stat "$1" >/dev/null 2>&1; }
+check "and its files no longer stat" within_2s no_stat "$vfile"
+f=$(find "$M/patients" -name '*.dcm' | head -1)
+ser=$(dirname "$f")
+n=$(ls "$ser" | wc -l)
+"$CTL" rm "$S" --instance "$(basename "$f" .dcm)" >/dev/null
+sercount() { test "$(ls "$ser" 2>/dev/null | wc -l)" = "$1"; }
+check "a file removed elsewhere leaves its series listing within 2 s" within_2s sercount $((n - 1))
+check "and no longer stats" within_2s no_stat "$f"
+check "unmount" fs_umount "$M"
+check "the feed is bounded" test "$(pg_psql -c 'SELECT count(*) FROM changes')" -le 66560
+check "verify finds no problem" "$CTL" verify "$S"
+done_testing
