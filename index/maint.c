@@ -59,6 +59,7 @@
 #include "datastore.h"
 #include "hash.h"
 #include "instance.h"
+#include "storeconf.h"
 
 static void say(maint_problem_fn fn, void *arg, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
@@ -1829,6 +1830,13 @@ int store_reindex(const char *dir, maint_problem_fn problem, maint_progress_fn p
 	memset(t, 0, sizeof(*t));
 	char path[4096], old_index[4200], tmpdir[4200];
 	char **names;
+	/* A new index.db would sit unused beside a catalogue in PostgreSQL. */
+	struct store_conf conf;
+	if (store_conf_read(dir, &conf, err, errlen) == 0 && conf.catalog[0]) {
+		snprintf(err, errlen, "store '%s' keeps its catalogue in PostgreSQL (store.conf):"
+			 " reindex rebuilds only an index.db", dir);
+		return -ENOTSUP;
+	}
 	/* Packs and blob files are then read where store.conf says they are. */
 	int remote = store_dir_data_attach(dir, err, errlen);
 	if (remote < 0)
