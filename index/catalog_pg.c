@@ -388,6 +388,8 @@ struct pgcat {
 	char prepared[S_NSTMT];     /* statement i is prepared as "s<i>" */
 	char msg[512];              /* the last failure, for errmsg */
 	int64_t rx_seq;             /* the last rx_defer row's seq */
+	int readonly;
+	int txn;                    /* the caller's transaction (catalog_begin) is open */
 };
 
 static struct pgcat *pg(struct catalog *c)
@@ -473,10 +475,40 @@ static PGresult *checked(struct pgcat *c, PGresult *res, int *err)
 	return NULL;
 }
 
+static int session_setup(struct pgcat *c);
+
+/* 0 when the connection is up.  One lost (a server restart, the network)
+ * is made again between the caller's transactions, never inside one,
+ * whose later statements would otherwise run on their own: the call that
+ * meets the loss fails (-EIO), the transaction fails to its end, and the
+ * next call after it connects again. */
+static int live(struct pgcat *c)
+{
+	if (PQstatus(c->conn) == CONNECTION_OK)
+		return 0;
+	if (c->txn) {
+		snprintf(c->msg, sizeof(c->msg), "the connection to the catalogue was lost in a transaction");
+		return -EIO;
+	}
+	PQreset(c->conn);
+	if (PQstatus(c->conn) != CONNECTION_OK) {
+		snprintf(c->msg, sizeof(c->msg), "cannot connect to the catalogue again: %s",
+			 PQerrorMessage(c->conn));
+		char *nl = strchr(c->msg, '\n');
+		if (nl)
+			*nl = '\0';
+		return -EIO;
+	}
+	memset(c->prepared, 0, sizeof(c->prepared));
+	return session_setup(c);
+}
+
 /* Run prepared statement id with a's parameters: its result, or NULL and
  * *err. */
 static PGresult *run(struct pgcat *c, enum stmt_id id, const struct args *a, int *err)
 {
+	if ((*err = live(c)))
+		return NULL;
 	char name[16];
 	snprintf(name, sizeof(name), "s%d", (int)id);
 	if (!c->prepared[id]) {
@@ -493,6 +525,8 @@ static PGresult *run(struct pgcat *c, enum stmt_id id, const struct args *a, int
 /* Run sql (one statement) with a's parameters. */
 static PGresult *runq(struct pgcat *c, const char *sql, const struct args *a, int *err)
 {
+	if ((*err = live(c)))
+		return NULL;
 	return checked(c, PQexecParams(c->conn, sql, a ? a->n : 0, NULL, a ? a->v : NULL,
 				       a ? a->len : NULL, a ? a->fmt : NULL, 0), err);
 }
@@ -509,7 +543,9 @@ static int run_done(struct pgcat *c, enum stmt_id id, const struct args *a)
 /* Run statements without parameters (several, ';'-separated). */
 static int exec_sql(struct pgcat *c, const char *sql)
 {
-	int err = 0;
+	int err = live(c);
+	if (err)
+		return err;
 	PGresult *r = checked(c, PQexec(c->conn, sql), &err);
 	PQclear(r);
 	return r ? 0 : err;
@@ -626,6 +662,16 @@ static int schema_create(struct pgcat *c)
 	return exec_sql(c, "COMMIT");
 }
 
+/* A session's settings, at connect and after a reconnect. */
+static int session_setup(struct pgcat *c)
+{
+	/* Wait for another writer as SQLite's busy timeout does; then -EBUSY. */
+	int r = exec_sql(c, "SET lock_timeout = '30s'; SET client_min_messages = warning");
+	if (!r && c->readonly)
+		r = exec_sql(c, "SET default_transaction_read_only = on");
+	return r;
+}
+
 static void pg_close(struct catalog *cat)
 {
 	if (!cat)
@@ -653,8 +699,7 @@ int catalog_pg_open(const char *url, int create, int readonly, struct catalog **
 		goto fail;
 	}
 	PQsetNoticeProcessor(c->conn, quiet, NULL);
-	/* Wait for another writer as SQLite's busy timeout does; then -EBUSY. */
-	if ((r = exec_sql(c, "SET lock_timeout = '30s'; SET client_min_messages = warning"))) {
+	if ((r = session_setup(c))) {
 		snprintf(err, errlen, "cannot set up the catalogue connection: %s", c->msg);
 		goto fail;
 	}
@@ -686,6 +731,7 @@ int catalog_pg_open(const char *url, int create, int readonly, struct catalog **
 			 " rebuild it into a new database with 'dcmfsctl reindex'", v, PG_CATALOG_SCHEMA);
 		goto fail;
 	}
+	c->readonly = readonly;
 	if (readonly && (r = exec_sql(c, "SET default_transaction_read_only = on"))) {
 		snprintf(err, errlen, "cannot set up the catalogue connection: %s", c->msg);
 		goto fail;
@@ -732,14 +778,18 @@ static int pg_begin(struct catalog *cat)
 	int r = exec_sql(c, "BEGIN");
 	if (!r && (r = exec_sql(c, "SELECT pg_advisory_xact_lock(" LOCK_KEY ")")))
 		exec_sql(c, "ROLLBACK");
+	c->txn = !r;
 	return r;
 }
 
 static int pg_commit(struct catalog *cat)
 {
 	struct pgcat *c = pg(cat);
+	int err = live(c);
+	c->txn = 0;
+	if (err)
+		return err;
 	/* COMMIT of a failed transaction answers ROLLBACK, no error */
-	int err = 0;
 	PGresult *r = checked(c, PQexec(c->conn, "COMMIT"), &err);
 	if (!r)
 		return err;
@@ -755,7 +805,8 @@ static int pg_commit(struct catalog *cat)
 static void pg_rollback(struct catalog *cat)
 {
 	struct pgcat *c = pg(cat);
-	if (in_txn(c))
+	c->txn = 0;
+	if (PQstatus(c->conn) == CONNECTION_OK && in_txn(c))
 		exec_sql(c, "ROLLBACK");
 }
 

@@ -226,6 +226,30 @@ static void test_pg_unreachable_server_is_an_io_error(void **state)
 	assert_non_null(strstr(err, "cannot connect"));
 }
 
+/* A lost connection fails the call that meets it and, inside a
+ * transaction, the transaction to its end; the next call connects again. */
+static void test_pg_lost_connection_is_made_again_between_transactions(void **state)
+{
+	struct fixture *f = *state;
+	int64_t id;
+	assert_int_equal(catalog_exec(f->cat, "SELECT pg_terminate_backend(pg_backend_pid())"), -EIO);
+	assert_int_equal(catalog_pack_find(f->cat, "0000000001.pack", &id), 0);
+	assert_int_equal(id, f->pack_id);
+	assert_int_equal(catalog_begin(f->cat), 0);
+	assert_int_equal(catalog_pack_id(f->cat, "0000000002.pack", &id), 0);
+	assert_int_equal(catalog_exec(f->cat, "SELECT pg_terminate_backend(pg_backend_pid())"), -EIO);
+	/* not on a new connection, in autocommit: the transaction is gone */
+	assert_int_equal(catalog_pack_id(f->cat, "0000000003.pack", &id), -EIO);
+	assert_int_equal(catalog_commit(f->cat), -EIO);
+	catalog_rollback(f->cat);
+	assert_int_equal(catalog_pack_find(f->cat, "0000000002.pack", &id), -ENOENT);
+	assert_int_equal(catalog_pack_find(f->cat, "0000000003.pack", &id), -ENOENT);
+	assert_int_equal(catalog_begin(f->cat), 0);
+	assert_int_equal(catalog_pack_id(f->cat, "0000000004.pack", &id), 0);
+	assert_int_equal(catalog_commit(f->cat), 0);
+	assert_int_equal(catalog_pack_find(f->cat, "0000000004.pack", &id), 0);
+}
+
 /* A duplicate is -EEXIST and leaves the transaction usable, as SQLite's. */
 static void test_pg_duplicate_keeps_the_transaction(void **state)
 {
@@ -340,6 +364,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_pg_refuses_a_newer_schema_and_none, setup, teardown),
 		cmocka_unit_test(test_pg_unreachable_server_is_an_io_error),
 		cmocka_unit_test_setup_teardown(test_pg_duplicate_keeps_the_transaction, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_pg_lost_connection_is_made_again_between_transactions,
+						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pg_writers_serialise_and_readers_cannot_write, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_pg_change_feed_follows_commits, setup, teardown),
