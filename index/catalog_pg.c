@@ -250,40 +250,42 @@ static const char triggers_sql[] =
 	" PERFORM dcmfs_placed(p_series, p_study, p_patient, p_at, p_sop);"
 	" RETURN true; END $$;"
 	/* After an instance row is inserted (catalog_insert_instance): the
-	 * current version of its SOP UID, then the counts of every folder
-	 * holding a version of it (the current one may have moved), series
-	 * first (a study counts its series that show something), its own
-	 * folders' mtimes raised to p_at.  catalog.c touches its own folders
-	 * before and after the current version moves; once, after, ends in
-	 * the same rows.  One round trip. */
+	 * current version of its SOP UID, and for each version whose flag
+	 * changed, its series' count of shown files by one (a study's count
+	 * when its series starts or stops showing something, a patient's
+	 * likewise); the new row's folders' mtimes raised to p_at.  Where
+	 * catalog_sqlite.c counts a folder's rows again at each insert, this
+	 * adds the difference: a count is then no dearer in a big series,
+	 * where PostgreSQL would visit every row's heap tuple (they are too
+	 * new for an index-only scan).  Gains are added before losses, so a
+	 * new version replacing the current one in its series never shows the
+	 * folders empty on the way.  catalog_prune counts them all again. */
 	"CREATE FUNCTION dcmfs_placed(p_series bigint, p_study bigint, p_patient bigint, p_at bigint,"
 	" p_sop text) RETURNS void LANGUAGE plpgsql AS $$ DECLARE f record; BEGIN"
-	" UPDATE instances i SET current=c.v FROM (SELECT j.id, (j.id=(SELECT k.id FROM instances k"
-	"  WHERE k.sop_uid=p_sop ORDER BY k.unclean<>'', k.version DESC LIMIT 1))::integer AS v"
-	"  FROM instances j WHERE j.sop_uid=p_sop) c WHERE i.id=c.id AND i.current<>c.v;"
-	" FOR f IN SELECT DISTINCT i.series AS x FROM instances i WHERE i.sop_uid=p_sop LOOP"
-	"  PERFORM dcmfs_touch(3, f.x, CASE WHEN f.x=p_series THEN p_at ELSE 0 END); END LOOP;"
-	" FOR f IN SELECT DISTINCT se.study AS x FROM instances i JOIN series se ON se.id=i.series"
-	"  WHERE i.sop_uid=p_sop LOOP"
-	"  PERFORM dcmfs_touch(2, f.x, CASE WHEN f.x=p_study THEN p_at ELSE 0 END); END LOOP;"
-	" FOR f IN SELECT DISTINCT st.patient AS x FROM instances i JOIN series se ON se.id=i.series"
-	"  JOIN studies st ON st.id=se.study WHERE i.sop_uid=p_sop LOOP"
-	"  PERFORM dcmfs_touch(1, f.x, CASE WHEN f.x=p_patient THEN p_at ELSE 0 END); END LOOP;"
+	" FOR f IN WITH u AS (UPDATE instances i SET current=c.v FROM (SELECT j.id, (j.id=(SELECT k.id"
+	"  FROM instances k WHERE k.sop_uid=p_sop ORDER BY k.unclean<>'', k.version DESC LIMIT 1))::integer"
+	"  AS v FROM instances j WHERE j.sop_uid=p_sop) c WHERE i.id=c.id AND i.current<>c.v"
+	"  RETURNING i.series AS x, 2 * c.v - 1 AS d) SELECT x, d FROM u ORDER BY d DESC LOOP"
+	"  PERFORM dcmfs_count(f.x, f.d, p_series, p_study, p_patient, p_at); END LOOP;"
+	" UPDATE series SET mtime=p_at WHERE id=p_series AND mtime<p_at;"
+	" UPDATE studies SET mtime=p_at WHERE id=p_study AND mtime<p_at;"
+	" UPDATE patients SET mtime=p_at WHERE id=p_patient AND mtime<p_at;"
 	" END $$;"
-	/* A folder's mtime (raised to at) and the entries it shows; a row
-	 * that would not change is not written (no dead row, no feed row). */
-	"CREATE FUNCTION dcmfs_touch(k integer, f bigint, at bigint) RETURNS void LANGUAGE plpgsql AS $$"
-	" DECLARE n bigint; BEGIN"
-	" IF k = 3 THEN SELECT count(*) INTO n FROM instances WHERE series=f AND current=1;"
-	"  UPDATE series SET mtime=greatest(mtime, at), nchildren=n WHERE id=f"
-	"  AND (mtime<at OR nchildren<>n);"
-	" ELSIF k = 2 THEN SELECT count(*) INTO n FROM series WHERE study=f AND nchildren>0;"
-	"  UPDATE studies SET mtime=greatest(mtime, at), nchildren=n WHERE id=f"
-	"  AND (mtime<at OR nchildren<>n);"
-	" ELSE SELECT count(*) INTO n FROM studies WHERE patient=f AND nchildren>0;"
-	"  UPDATE patients SET mtime=greatest(mtime, at), nchildren=n WHERE id=f"
-	"  AND (mtime<at OR nchildren<>n);"
-	" END IF; END $$;";
+	/* Series x shows d (+1, -1) files more; its study and patient follow
+	 * when it starts or stops showing any.  The new row's folders (p_*)
+	 * take their mtime in the same write. */
+	"CREATE FUNCTION dcmfs_count(x bigint, d integer, p_series bigint, p_study bigint,"
+	" p_patient bigint, p_at bigint) RETURNS void LANGUAGE plpgsql AS $$"
+	" DECLARE up bigint; n bigint; BEGIN"
+	" UPDATE series SET nchildren=nchildren+d, mtime=CASE WHEN id=p_series"
+	"  THEN greatest(mtime, p_at) ELSE mtime END WHERE id=x RETURNING study, nchildren INTO up, n;"
+	" IF NOT FOUND OR n <> (d+1)/2 THEN RETURN; END IF;"
+	" UPDATE studies SET nchildren=nchildren+d, mtime=CASE WHEN id=p_study"
+	"  THEN greatest(mtime, p_at) ELSE mtime END WHERE id=up RETURNING patient, nchildren INTO up, n;"
+	" IF NOT FOUND OR n <> (d+1)/2 THEN RETURN; END IF;"
+	" UPDATE patients SET nchildren=nchildren+d, mtime=CASE WHEN id=p_patient"
+	"  THEN greatest(mtime, p_at) ELSE mtime END WHERE id=up;"
+	" END $$;";
 
 /* ---- the connection ---- */
 
