@@ -26,6 +26,19 @@ check "the catalogue's rows are in PostgreSQL" \
 "$CTL" import "$S" "$SAMPLES" >"$T/again.log" 2>&1
 check "a second import of the corpus stores nothing new" grep -q "^imported: 0 new" "$T/again.log"
 check "verify finds no problem" "$CTL" verify "$S"
+# The folder counts and mtimes kept row by row equal a count of the rows.
+recount_bad() {
+	pg_psql -c "SELECT (SELECT count(*) FROM series s WHERE nchildren <> (SELECT count(*)
+		FROM instances i WHERE i.series=s.id AND current=1) OR mtime <> (SELECT max(stored_at)
+		FROM instances i WHERE i.series=s.id)) + (SELECT count(*) FROM studies s WHERE
+		nchildren <> (SELECT count(*) FROM series x WHERE x.study=s.id AND nchildren>0) OR
+		mtime <> (SELECT max(mtime) FROM series x WHERE x.study=s.id)) + (SELECT count(*)
+		FROM patients s WHERE nchildren <> (SELECT count(*) FROM studies x WHERE
+		x.patient=s.id AND nchildren>0) OR mtime <> (SELECT max(mtime) FROM studies x WHERE
+		x.patient=s.id)) + (SELECT count(*) FROM (SELECT sop_uid FROM instances GROUP BY 1
+		HAVING sum(current) <> 1) v)"
+}
+check "folder counts, mtimes and current versions equal a recount" eval '[ "$(recount_bad)" = 0 ]'
 check "a second store is refused the same database" \
 	exits_with 2 "holds a dcmfs catalogue already" "$CTL" init "$T/other" --catalog "$PG_URL"
 
