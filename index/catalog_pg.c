@@ -648,6 +648,26 @@ static int schema_version(struct pgcat *c)
 	return v < 0 ? -EINVAL : v;
 }
 
+/* DICOM values are bytes (dicom.h: only names and descriptions are made
+ * UTF-8), kept whole as SQLite keeps them: a database that checks text
+ * against an encoding would refuse some files, and a batch with them.
+ * 0 when the database keeps text as bytes (SQL_ASCII), else -EINVAL
+ * with the way to make one in msg. */
+static int encoding_check(struct pgcat *c)
+{
+	int err = 0;
+	PGresult *r = runq(c, "SELECT current_setting('server_encoding')", NULL, &err);
+	if (!r)
+		return err;
+	int ok = !strcmp(g_text(r, 0, 0), "SQL_ASCII");
+	if (!ok)
+		snprintf(c->msg, sizeof(c->msg), "the database's encoding is %s, not SQL_ASCII: DICOM"
+			 " values are bytes, not always UTF-8 (make it with 'createdb -E SQL_ASCII"
+			 " -T template0 --locale=C NAME')", g_text(r, 0, 0));
+	PQclear(r);
+	return ok ? 0 : -EINVAL;
+}
+
 /* Make the schema in one transaction, unless another opener made it
  * while this one waited for the lock. */
 static int schema_create(struct pgcat *c)
@@ -656,6 +676,10 @@ static int schema_create(struct pgcat *c)
 	if (r)
 		return r;
 	int v = schema_version(c);
+	if (v == 0 && (r = encoding_check(c))) {
+		exec_sql(c, "ROLLBACK");
+		return r;
+	}
 	if (v == 0) {
 		r = exec_sql(c, schema_sql);
 		if (!r)
@@ -715,6 +739,8 @@ int catalog_pg_open(const char *url, int create, int readonly, struct catalog **
 	if (v == 0 && create && !readonly) {
 		if ((r = schema_create(c))) {
 			snprintf(err, errlen, "cannot create the catalogue's schema: %s", c->msg);
+			if (r != -EINVAL)
+				r = -EIO;
 			goto fail;
 		}
 		v = schema_version(c);

@@ -3,7 +3,11 @@
  * libpq: what lets several machines share one store's index (SCALING.md).
  *
  * A store names its database by a libpq connection URL
- * (postgresql:///DB?host=/run/sock, postgresql://user@host/db, ...).
+ * (postgresql:///DB?host=/run/sock, postgresql://user@host/db, ...).  The
+ * database keeps text as bytes (encoding SQL_ASCII, made with 'createdb -E
+ * SQL_ASCII -T template0 --locale=C DB'): DICOM values are bytes, not
+ * always UTF-8, and are kept whole as in index.db; the schema is made in
+ * no other database.
  * Every entry of catalog_pg_ops has the meaning catalog.h gives
  * catalog_<entry>; the differences:
  *  - writers serialise as SQLite's BEGIN IMMEDIATE does: catalog_begin
@@ -48,9 +52,9 @@
 
 extern const struct catalog_ops catalog_pg_ops;
 
-/* Connect to the database at url into *out (closed with its ops' close,
- * or catalog_close once the dispatcher sends there).  create: make the
- * schema when the database has none.  readonly: every transaction is
+/* Connect to the database at url into *out (the caller closes it with
+ * catalog_close).  create: make the schema when the database has none
+ * (-EINVAL when its encoding is not SQL_ASCII).  readonly: every transaction is
  * read only (writes give -EROFS).  Returns 0; -ENOMEM; -EIO when the
  * server cannot be reached or refuses us; -EINVAL when the database has
  * no dcmfs schema (and create is 0) or another version of it; each with a

@@ -190,6 +190,11 @@ static int catalog_url_check(const char *url, char *err, size_t errlen)
 		snprintf(err, errlen, "%s", why);
 		return r;
 	}
+	/* The schema now, before anything is written in the folder: a
+	 * database that cannot hold it leaves no half-made store behind. */
+	if ((r = catalog_pg_open(url, 1, 0, &c, err, errlen)))
+		return r;
+	catalog_close(c);
 	return 0;
 }
 

@@ -12,6 +12,11 @@ need_samples
 
 S=$T/store M=$T/mnt
 check "PostgreSQL starts in its own folder" pg_start dcmfs
+# A database that keeps text as bytes, as catalog_pg.h asks.
+check "a database of encoding SQL_ASCII is made" \
+	createdb -h "$PG_DIR" -E SQL_ASCII -T template0 --locale=C dcmfs_bytes
+UTF8_URL=$PG_URL
+PG_URL="postgresql:///dcmfs_bytes?host=$PG_DIR"
 check "init --catalog makes a store with no index.db" \
 	eval '"$CTL" init "$S" --catalog "$PG_URL" >/dev/null && [ ! -e "$S/index.db" ] &&
 	      grep -qx "catalog = $PG_URL" "$S/store.conf"'

@@ -15,6 +15,11 @@ S=$T/store M=$T/mnt
 newpat=$(ls "$T/big/patients" | tail -1)
 mkdir -p "$T/more/patients" && mv "$T/big/patients/$newpat" "$T/more/patients/"
 check "PostgreSQL starts in its own folder" pg_start dcmfs
+# A database that keeps text as bytes, as catalog_pg.h asks.
+check "a database of encoding SQL_ASCII is made" \
+	createdb -h "$PG_DIR" -E SQL_ASCII -T template0 --locale=C dcmfs_bytes
+UTF8_URL=$PG_URL
+PG_URL="postgresql:///dcmfs_bytes?host=$PG_DIR"
 check "a store with its catalogue in PostgreSQL" \
 	eval '"$CTL" init "$S" --catalog "$PG_URL" >/dev/null'
 check "$(find "$T/big/patients" -name '*.dcm' | wc -l) instances import" \

@@ -1,8 +1,8 @@
 /*
  * test_catalog_pg.c - the PostgreSQL catalogue (catalog_pg.h) through the
  * same cases as SQLite's (test_catalog.c), on a real server: the database
- * DCMFS_TEST_PG_URL names, emptied before each case (every table of its
- * public schema is dropped).  Without the variable the test skips
+ * DCMFS_TEST_PG_URL names (of encoding SQL_ASCII, catalog_pg.h), emptied
+ * before each case (every table of its public schema is dropped).  Without the variable the test skips
  * (t0720 starts a server and sets it).
  *
  * test_catalog.c is compiled here again with each catalog_<entry> it calls
@@ -250,6 +250,22 @@ static void test_pg_lost_connection_is_made_again_between_transactions(void **st
 	assert_int_equal(catalog_pack_find(f->cat, "0000000004.pack", &id), 0);
 }
 
+/* Values that are not UTF-8 (a Latin-1 PatientID) are kept byte for byte. */
+static void test_pg_values_are_bytes(void **state)
+{
+	struct fixture *f = *state;
+	add_instance(f, &(struct inst){ .patient_id = "M\xfcller", .patient_name = "M\xfcller^J",
+					 .study_uid = "7.1", .series_uid = "7.1.1", .sop_uid = "7.1.1.1",
+					 .size = 100, .content = 9 });
+	int64_t *ids = NULL;
+	assert_int_equal(catalog_find_ids(f->cat, CAT_PATIENT, "M\xfcller", &ids), 1);
+	char key[64], issuer[16];
+	assert_int_equal(f->cat->ops->folder_key(f->cat, CAT_PATIENT, ids[0], key, sizeof(key), issuer,
+						 sizeof(issuer)), 0);
+	assert_string_equal(key, "M\xfcller");
+	free(ids);
+}
+
 /* A duplicate is -EEXIST and leaves the transaction usable, as SQLite's. */
 static void test_pg_duplicate_keeps_the_transaction(void **state)
 {
@@ -363,6 +379,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_view_groups, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pg_refuses_a_newer_schema_and_none, setup, teardown),
 		cmocka_unit_test(test_pg_unreachable_server_is_an_io_error),
+		cmocka_unit_test_setup_teardown(test_pg_values_are_bytes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pg_duplicate_keeps_the_transaction, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pg_lost_connection_is_made_again_between_transactions,
 						setup, teardown),
