@@ -2,7 +2,8 @@
 # t0722: a mount of a store whose catalogue is in PostgreSQL follows the
 # change feed as an index.db store's does (t0217): a patient imported
 # elsewhere shows in /patients, a patient or a file removed elsewhere
-# leaves its listing and stat, each within 2 s; the feed stays bounded.
+# leaves its listing and stat, each within 2 s; the feed stays bounded; a
+# read-write mount's unlink and /incoming write the catalogue.
 . "$(dirname "$0")/lib/common.sh"
 . "$LIB/pg.sh"
 need_pg
@@ -51,5 +52,19 @@ check "a file removed elsewhere leaves its series listing within 2 s" within_2s 
 check "and no longer stats" within_2s no_stat "$f"
 check "unmount" fs_umount "$M"
 check "the feed is bounded" test "$(pg_psql -c 'SELECT count(*) FROM changes')" -le 66560
+# A read-write mount writes the catalogue too: a file copied into
+# /incoming is stored, a file unlinked is removed.
+fs_mount_or_bail "$S" "$M"
+back=$(find "$M/patients/$newpat" -name '*.dcm' | head -1)
+cp "$back" "$T/saved.dcm"
+"$CTL" rm "$S" --instance "$(basename "$back" .dcm)" >/dev/null
+n0=$(instances "$S")
+f=$(find "$M/patients" -name '*.dcm' | head -1)
+check "unlink of a file through the mount removes it" eval 'rm "$f" && within_2s no_stat "$f"'
+check "... from the catalogue" test "$(instances "$S")" = $((n0 - 1))
+cp "$T/saved.dcm" "$M/incoming/" 2>/dev/null
+stored_again() { test "$(instances "$S")" = "$n0"; }
+check "a file copied into /incoming is stored" within_2s stored_again
+check "unmount" fs_umount "$M"
 check "verify finds no problem" "$CTL" verify "$S"
 done_testing
