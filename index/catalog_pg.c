@@ -1,11 +1,13 @@
 /*
  * catalog_pg.c - the catalogue in PostgreSQL (catalog_pg.h), on libpq.
  *
- * The queries are catalog.c's, in PostgreSQL's dialect.  The hot ones (the
- * S_* table) are prepared once per connection, on first use, and kept;
- * walks that run once per verify, gc or reindex send their text each time.
- * Parameters go as text, except hashes (bytea, binary); results come back
- * as text and are parsed here.
+ * The queries are catalog_sqlite.c's, in PostgreSQL's dialect.  The hot
+ * ones (the S_* table) are prepared once per connection, on first use, and
+ * kept; walks that run once per verify, gc or rm send their text each time.
+ * What the import's writer does per instance is one round trip each for
+ * placing it and inserting it (plpgsql functions dcmfs_place and
+ * dcmfs_insert_instance) and one per new blob.  Parameters go as text,
+ * except hashes and payloads (bytea, binary); results come back as text.
  *
  * Invariants:
  *  1. A connection is one PGconn, used by one thread at a time.
@@ -23,6 +25,14 @@
  *  4. Triggers that look at other rows of their own table are BEFORE
  *     triggers (segments' tallies): they then see the rows the same
  *     statement handled before, as SQLite's row triggers do.
+ *  5. Folder counts (nchildren) change by the difference an insert made
+ *     to current flags, mtimes only grow, and catalog_prune counts all
+ *     again: t0721 holds them against a recount.
+ *  6. The server functions plan with enable_seqscan off (PLAN_INDEXED):
+ *     a plan cached while a new catalogue's tables were small would scan
+ *     them whole for the rest of a session.
+ *  7. A lost connection is made again only between the caller's
+ *     transactions (live()).
  */
 #include "catalog_pg.h"
 
