@@ -229,9 +229,20 @@ kill -0 $pid 2>/dev/null && { kill -9 $pid; hung=1; } || hung=0
 wait $pid
 rc=$?
 kill -CONT "$CEPH_OSD_PID"
+# A continued OSD the monitor marked down meanwhile answers again only once
+# it has rejoined (seconds, more on a loaded machine): wait for its pool.
+pool_answers() {
+	local i
+	for ((i = 0; i < 60; i++)); do
+		timeout 5 rados -c "$CEPH_CONF" -p "$1" ls >/dev/null 2>&1 && return 0
+		sleep 1
+	done
+	return 1
+}
 check "with the OSD stopped in the middle of an import, it ends within the timeouts (exit $rc after $((SECONDS - t0)) s)" \
 	eval '[ $hung = 0 ] && { [ $rc = 0 ] || { [ $rc -le 2 ] && grep -q . "$T/int.out"; }; }'
 diag <"$T/int.out"
+check "the OSD running again, its pool answers ($((SECONDS - t0)) s after the stop)" pool_answers interrupted
 check "the OSD running again: the store verifies consistent ($(instances "$I") instances)" "$CTL" verify "$I"
 check "the import run again completes it, every slide byte-identical" \
 	eval '"$CTL" import -q "$I" "$T/wsi" && $PY "$LIB/roundtrip.py" "$CTL" "$SCAN" "$I" "$T/wsi"'
