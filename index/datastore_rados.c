@@ -390,13 +390,18 @@ static int rds_list(struct datastore *ds, const char *prefix,
 		return r;
 	size_t plen = strlen(prefix);
 	const char *entry;
-	while (!r && rados_nobjects_list_next(ctx, &entry, NULL, NULL) == 0) {
+	int e = 0;
+	while (!r && (e = rados_nobjects_list_next(ctx, &entry, NULL, NULL)) == 0) {
 		/* Entries directly under prefix, as a folder lists them; parts
 		 * are not entries. */
 		if (!strncmp(entry, prefix, plen) && !strchr(entry + plen, '/') &&
 		    !strchr(entry + plen, '@'))
 			r = cb(arg, entry);
 	}
+	/* A listing cut short is an error, not fewer packs: reindex would
+	 * drop the rest's instances, and gc then their blobs. */
+	if (!r && e != -ENOENT)
+		r = e;
 	rados_nobjects_list_close(ctx);
 	return r;
 }

@@ -1835,7 +1835,10 @@ int store_reindex(const char *dir, maint_problem_fn problem, maint_progress_fn p
 		return remote;
 	int n = list_packs(dir, &names);
 	if (n < 0) {
-		snprintf(err, errlen, "'%s' is not a dcmfs store: %s", dir, strerror(-n));
+		if (remote)     /* the packs are there: listing them failed */
+			snprintf(err, errlen, "cannot list the packs of '%s': %s", dir, strerror(-n));
+		else
+			snprintf(err, errlen, "'%s' is not a dcmfs store: %s", dir, strerror(-n));
 		if (remote)
 			datastore_detach(dir);
 		return n;
