@@ -124,8 +124,14 @@ static int rds_open_read(struct datastore *ds, const char *name, struct ds_file 
 	char obj[4200];
 	for (uint64_t i = 1; f->blob && len == (i == 1 ? RADOS_HEAD : RADOS_PART); i++) {
 		snprintf(obj, sizeof(obj), "%s@%llu", name, (unsigned long long)i);
-		if (rados_stat(rs->io, obj, &len, &mtime) < 0)
+		/* Only a part that is not there ends the blob: one the cluster
+		 * did not answer for is an error, not a blob cut short. */
+		if ((r = rados_stat(rs->io, obj, &len, &mtime)) == -ENOENT)
 			break;
+		if (r < 0) {
+			file_free(f);
+			return r;
+		}
 		f->size += len;
 	}
 	*size = f->size;

@@ -1536,6 +1536,7 @@ struct reindex_ctx {
 	struct instance_record *rec;    /* scratch for the record being read */
 	int64_t maxid[4];               /* patient, study, series, instance */
 	int fail;                       /* a catalogue error: stops the walk */
+	char data_err[4400];            /* why a data read stopped it, or "" */
 	char *accepted;             /* DAMAGED.accepted */
 	struct catalog *old;        /* the index being replaced, if it opens: names what is lost */
 	int64_t old_pack;           /* the pack being walked, in the old index (0: unknown) */
@@ -1767,6 +1768,20 @@ static int reindex_pack_entry(void *arg, int type, const uint8_t *p, size_t len,
 	return r;
 }
 
+/* Whether a read error says the data store did not answer (a cluster
+ * that is down or unreachable) rather than that the data is damaged:
+ * reindex then stops, since what it could not read is not known lost. */
+static int data_unanswered(int err)
+{
+	switch (-err) {
+	case ETIMEDOUT: case ENOTCONN: case ESHUTDOWN: case ECONNREFUSED: case ECONNRESET:
+	case EAGAIN: case EINTR: case ENOMEM:
+		return 1;
+	default:
+		return 0;
+	}
+}
+
 static int reindex_blob_file(void *arg, const char *path, const char *name)
 {
 	struct reindex_ctx *x = arg;
@@ -1780,8 +1795,10 @@ static int reindex_blob_file(void *arg, const char *path, const char *name)
 	 * that is intact. */
 	struct blob_header h;
 	int r = blob_file_check(path, 1, &h);
-	if (r == -ENOMEM)
+	if (data_unanswered(r)) {
+		snprintf(x->data_err, sizeof(x->data_err), "cannot read '%s': %s", path, strerror(-r));
 		return r;
+	}
 	if (r < 0 || memcmp(h.hash, hash, HASH_LEN) || h.ordinal != ordinal) {
 		x->t->damaged++;
 		char why[600];
@@ -1896,8 +1913,11 @@ int store_reindex(const char *dir, maint_problem_fn problem, maint_progress_fn p
 		if (!x.old || catalog_pack_find(x.old, names[i], &x.old_pack))
 			x.old_pack = 0;
 		int w = pack_walk(path, reindex_pack_entry, reindex_damaged_range, &x);
-		if (x.fail || w == -ENOMEM) {
+		if (x.fail || data_unanswered(w)) {
 			r = x.fail ? x.fail : w;
+			if (!x.fail)
+				snprintf(x.data_err, sizeof(x.data_err), "cannot read '%s': %s", path,
+					 strerror(-w));
 			break;
 		}
 		if (w < 0) {
@@ -1943,8 +1963,15 @@ int store_reindex(const char *dir, maint_problem_fn problem, maint_progress_fn p
 	}
 	if (!r)
 		r = catalog_commit(cat);
-	if (r)
-		snprintf(err, errlen, "reindex failed: %s", catalog_errmsg(cat));
+	if (r) {
+		/* A failure that is no catalogue's has no catalogue message. */
+		const char *why = catalog_errmsg(cat);
+		if (x.data_err[0])
+			why = x.data_err;
+		else if (!why || !strcmp(why, "not an error"))
+			why = strerror(-r);
+		snprintf(err, errlen, "reindex failed: %s", why);
+	}
 	catalog_close(cat);
 	/* Built unjournalled and unsynced: on disk whole before it is put in
 	 * place, or not put there. */

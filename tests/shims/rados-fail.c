@@ -6,10 +6,12 @@
  *
  * Set in the environment of the program under test:
  *   RADOS_FAIL_LIST_AFTER=N  the listing entry after the first N of the
- *                            process (counted over every listing) fails
- *                            with -EIO, once; later calls go through;
+ *                            process (counted over every listing) fails,
+ *                            once; later calls go through;
  *   RADOS_FAIL_STAT=TEXT     rados_stat of every object whose name
- *                            contains TEXT fails with -EIO.
+ *                            contains TEXT fails.
+ * They fail with -ETIMEDOUT, what librados answers once an operation has
+ * waited rados_osd_op_timeout for a cluster that does not answer.
  * Neither set: every call goes through unchanged.
  */
 #include <dlfcn.h>
@@ -33,7 +35,7 @@ int rados_nobjects_list_next(rados_list_ctx_t ctx, const char **entry, const cha
 	const char *after = getenv("RADOS_FAIL_LIST_AFTER");
 	if (after && listed >= 0 && listed >= atol(after)) {
 		listed = -1;
-		return -EIO;
+		return -ETIMEDOUT;
 	}
 	int r = next(ctx, entry, key, nspace);
 	if (r == 0 && listed >= 0)
@@ -49,6 +51,6 @@ int rados_stat(rados_ioctx_t io, const char *o, uint64_t *psize, time_t *pmtime)
 			dlsym(RTLD_NEXT, "rados_stat");
 	const char *text = getenv("RADOS_FAIL_STAT");
 	if (text && *text && strstr(o, text))
-		return -EIO;
+		return -ETIMEDOUT;
 	return stat_(io, o, psize, pmtime);
 }
