@@ -2204,6 +2204,11 @@ static int gc_orphans(void *arg, const char *path, const char *name)
 	int pid = 0;
 	int k = parse_blob_name(name, hash, &ordinal, &pid);
 	struct blob_ref b;
+	/* Only "no such row" frees a file: a catalogue that errs (a damaged
+	 * index) would otherwise have every blob file removed. */
+	int row = k == 0 ? catalog_blob_by_key(store_main_catalog(g->s), hash, ordinal, &b) : 0;
+	if (row && row != -ENOENT)
+		return row;
 	if (k == 1) {
 		/* A temporary file of a live import is not ours to take.  A
 		 * RADOS writer's tag is no pid (it reads as 0): every writer
@@ -2212,7 +2217,7 @@ static int gc_orphans(void *arg, const char *path, const char *name)
 			return 0;
 		if (blob_file_remove(path) == 0)
 			g->t->temporary_removed++;
-	} else if (k == 0 && catalog_blob_by_key(store_main_catalog(g->s), hash, ordinal, &b) != 0) {
+	} else if (k == 0 && row == -ENOENT) {
 		if (blob_file_remove(path) == 0)
 			g->t->files_removed++;
 	} else if (k < 0 && store_data_remote(g->s) && is_part_name(name)) {

@@ -57,4 +57,28 @@ check "gc then removes nothing that is a blob's" eval '"$CTL" gc "$S" && no_obje
 check "every instance is still there, verify clean" \
 	eval '[ "$(instances "$S")" = "$n_before" ] && "$CTL" verify "$S"'
 
+# A damaged index answers "error", not "no such blob", when gc asks whether
+# a row names a blob object: gc must stop, not remove every blob.
+D=$T/damaged
+check "a second pool, and a store on it with the samples" \
+	eval 'ceph_pool_create damaged && "$CTL" init "$D" --data "rados://damaged?conf=$CEPH_CONF" >/dev/null &&
+	      { "$CTL" import -q "$D" "$SAMPLES" 2>/dev/null; [ $? -le 1 ]; }'
+rados -c "$CEPH_CONF" -p damaged ls | sort >"$T/damaged.before"
+check "the index of its blobs' names damaged (a page of garbage)" \
+	$PY - "$D/index.db" <<'PY'
+import sqlite3, sys
+db = sqlite3.connect(sys.argv[1])
+page = db.execute("PRAGMA page_size").fetchone()[0]
+root = db.execute("SELECT rootpage FROM sqlite_master WHERE type = 'index' AND tbl_name = 'blobs'"
+                  " ORDER BY rootpage LIMIT 1").fetchone()[0]
+db.close()
+with open(sys.argv[1], 'r+b') as f:
+    f.seek((root - 1) * page)
+    f.write(b'\xff' * page)
+PY
+check "gc on it fails" fails "$CTL" gc "$D"
+check "and removes no object" \
+	eval 'rados -c "$CEPH_CONF" -p damaged ls | sort >"$T/damaged.after" &&
+	      [ -z "$(comm -23 "$T/damaged.before" "$T/damaged.after")" ]'
+
 done_testing
