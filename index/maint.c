@@ -1157,20 +1157,19 @@ static int verify_instance(void *arg, int64_t id)
 	return 0;
 }
 
-/* Whether name is a part of a blob file in RADOS, "<blob name>@<i>":
- * other strays stay for a person to look at, as on a folder. */
-static int is_part_name(const char *name)
+/* Whether name is a part of a blob file in RADOS, "<blob name>@<i>"
+ * (its blob's key in hash and *ordinal): other strays stay for a person
+ * to look at, as on a folder. */
+static int part_name_key(const char *name, uint8_t hash[HASH_LEN], uint32_t *ordinal)
 {
 	const char *at = strchr(name, '@');
 	char head[256];
-	uint8_t hash[HASH_LEN];
-	uint32_t ordinal;
 	if (!at || at - name >= (ptrdiff_t)sizeof(head) || !at[1] ||
 	    strspn(at + 1, "0123456789") != strlen(at + 1))
 		return 0;
 	memcpy(head, name, (size_t)(at - name));
 	head[at - name] = '\0';
-	return parse_blob_name(head, hash, &ordinal, NULL) == 0;
+	return parse_blob_name(head, hash, ordinal, NULL) == 0;
 }
 
 static int verify_blob_file(void *arg, const char *path, const char *name)
@@ -1179,13 +1178,20 @@ static int verify_blob_file(void *arg, const char *path, const char *name)
 	uint8_t hash[HASH_LEN];
 	uint32_t ordinal;
 	int k = parse_blob_name(name, hash, &ordinal, NULL);
+	struct blob_ref b;
 	/* A part with no head (walk_blob_objects) is an interrupted write's
-	 * leftover, as a temporary file is: gc removes both. */
-	if (k == 1 || (k < 0 && is_part_name(name))) {
+	 * leftover, as a temporary file is: gc removes both.  Unless a row
+	 * names its blob: then the head is lost (verify_blob says so), and
+	 * the part is what is left of an image. */
+	if (k < 0 && part_name_key(name, hash, &ordinal)) {
+		if (catalog_blob_by_key(v->cat, hash, ordinal, &b) != 0)
+			v->t->temporary_files++;
+		return 0;
+	}
+	if (k == 1) {
 		v->t->temporary_files++;
 		return 0;
 	}
-	struct blob_ref b;
 	char line[5100];
 	if (k < 0) {
 		v->t->problems++;
@@ -2204,9 +2210,12 @@ static int gc_orphans(void *arg, const char *path, const char *name)
 	int pid = 0;
 	int k = parse_blob_name(name, hash, &ordinal, &pid);
 	struct blob_ref b;
+	/* A part (RADOS) goes with its blob: it is a leftover only when no
+	 * row names that blob (its head lost is damage, not ours to finish). */
+	int part = k < 0 && store_data_remote(g->s) && part_name_key(name, hash, &ordinal);
 	/* Only "no such row" frees a file: a catalogue that errs (a damaged
 	 * index) would otherwise have every blob file removed. */
-	int row = k == 0 ? catalog_blob_by_key(store_main_catalog(g->s), hash, ordinal, &b) : 0;
+	int row = k == 0 || part ? catalog_blob_by_key(store_main_catalog(g->s), hash, ordinal, &b) : 0;
 	if (row && row != -ENOENT)
 		return row;
 	if (k == 1) {
@@ -2220,7 +2229,7 @@ static int gc_orphans(void *arg, const char *path, const char *name)
 	} else if (k == 0 && row == -ENOENT) {
 		if (blob_file_remove(path) == 0)
 			g->t->files_removed++;
-	} else if (k < 0 && store_data_remote(g->s) && is_part_name(name)) {
+	} else if (part && row == -ENOENT) {
 		/* A part with no head and no temporary head (walk_blob_objects). */
 		if (blob_file_remove(path) == 0)
 			g->t->temporary_removed++;
