@@ -190,9 +190,16 @@ static int walk_blob_objects(const char *dir, struct datastore *ds, blobfile_cb 
 				continue;
 			head[hl] = '\0';
 			/* Asked again when not listed: published after the
-			 * listing passed it (a concurrent import). */
-			if (object_names_has(&l, head, 0) || ds->ops->exists(ds, head) != -ENOENT)
+			 * listing passed it (a concurrent import).  A cluster
+			 * that does not answer stops the walk: each lookup
+			 * would wait out the op timeout, part after part. */
+			if (object_names_has(&l, head, 0))
 				continue;
+			int e = ds->ops->exists(ds, head);
+			if (e != -ENOENT) {
+				r = e;
+				continue;
+			}
 		}
 		snprintf(path, sizeof(path), "%s/%s", dir, name);
 		r = cb(arg, path, base);

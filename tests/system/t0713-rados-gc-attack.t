@@ -53,6 +53,18 @@ for what in packs/ @1; do
 		eval 'same_rows && [ ! -e "$S/DAMAGED" ]'
 done
 
+# A part whose head is not listed is asked for its head: a cluster that
+# does not answer stops the walk (each lookup waits the op timeout, 30 s:
+# going on over thousands of parts took days, and "succeeded").
+P=blobs/aa/aa/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa@1
+check "a part with no head planted (an interrupted write's)" eval 'echo x | ceph_rados put "$P" -'
+for cmd in gc reindex verify; do
+	check "$cmd fails when looking up the head of a part times out" \
+		exits_with 2 "timed out" shim RADOS_FAIL_STAT=aa/aa/ "$CTL" $cmd "$S"
+done
+check "and the part is still there, the index keeps every row" eval 'ceph_rados stat "$P" && same_rows'
+check "gc then removes it" eval '"$CTL" gc "$S" && ! ceph_rados stat "$P"'
+
 # A blob a row names whose head object is lost is damage, not an
 # interrupted write: its parts stay, and putting the head back (from a
 # backup) restores the image.
