@@ -2209,6 +2209,17 @@ static int gc_collect(void *arg, const struct blob_ref *b, int64_t refs)
 	return 0;
 }
 
+/* Remove the blob file at path, counted in *n: 0, or -errno when it is
+ * there but stays (a cluster that does not answer stops gc, rather than
+ * wait out its op timeout file after file). */
+static int gc_remove(const char *path, int64_t *n)
+{
+	int r = blob_file_remove(path);
+	if (r == 0)
+		(*n)++;
+	return r == -ENOENT ? 0 : r;
+}
+
 static int gc_orphans(void *arg, const char *path, const char *name)
 {
 	struct gc_ctx *g = arg;
@@ -2231,15 +2242,12 @@ static int gc_orphans(void *arg, const char *path, const char *name)
 		 * holds the ingest lock gc holds now, so its writer is gone. */
 		if (pid_alive(pid))
 			return 0;
-		if (blob_file_remove(path) == 0)
-			g->t->temporary_removed++;
+		return gc_remove(path, &g->t->temporary_removed);
 	} else if (k == 0 && row == -ENOENT) {
-		if (blob_file_remove(path) == 0)
-			g->t->files_removed++;
+		return gc_remove(path, &g->t->files_removed);
 	} else if (part && row == -ENOENT) {
 		/* A part with no head and no temporary head (walk_blob_objects). */
-		if (blob_file_remove(path) == 0)
-			g->t->temporary_removed++;
+		return gc_remove(path, &g->t->temporary_removed);
 	}
 	return 0;
 }
@@ -2312,14 +2320,15 @@ int store_gc(struct store *s, int force, struct gc_totals *t, char *err, size_t 
 	} else {
 		t->blobs_freed = (int64_t)g.ndead;
 		/* Rows are gone for good: now the files. */
-		for (size_t i = 0; i < g.nfiles; i++) {
+		for (size_t i = 0; !r && i < g.nfiles; i++) {
 			char path[4096];
 			blob_file_path(store_dir(s), g.dead_files[i].hash, g.dead_files[i].ordinal, path, sizeof(path));
-			if (blob_file_remove(path) == 0)
-				t->files_removed++;
+			if ((r = gc_remove(path, &t->files_removed)))
+				snprintf(err, errlen, "gc freed the rows, but cannot remove '%s': %s (the next"
+					 " gc removes the files left)", path, strerror(-r));
 		}
 		gc_spool(s, t);
-		if (force && (r = accept_marker(store_dir(s))))
+		if (!r && force && (r = accept_marker(store_dir(s))))
 			snprintf(err, errlen, "gc done, but cannot clear %s: %s", marker, strerror(-r));
 	}
 	store_ingest_unlock(s);

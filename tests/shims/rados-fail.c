@@ -9,6 +9,8 @@
  *                            process (counted over every listing) fails,
  *                            once; later calls go through;
  *   RADOS_FAIL_STAT=TEXT     rados_stat of every object whose name
+ *                            contains TEXT fails;
+ *   RADOS_FAIL_REMOVE=TEXT   rados_remove of every object whose name
  *                            contains TEXT fails.
  * They fail with -ETIMEDOUT, what librados answers once an operation has
  * waited rados_osd_op_timeout for a cluster that does not answer.
@@ -53,4 +55,15 @@ int rados_stat(rados_ioctx_t io, const char *o, uint64_t *psize, time_t *pmtime)
 	if (text && *text && strstr(o, text))
 		return -ETIMEDOUT;
 	return stat_(io, o, psize, pmtime);
+}
+
+int rados_remove(rados_ioctx_t io, const char *o)
+{
+	static int (*remove_)(rados_ioctx_t, const char *);
+	if (!remove_)
+		remove_ = (int (*)(rados_ioctx_t, const char *))dlsym(RTLD_NEXT, "rados_remove");
+	const char *text = getenv("RADOS_FAIL_REMOVE");
+	if (text && *text && strstr(o, text))
+		return -ETIMEDOUT;
+	return remove_(io, o);
 }
