@@ -139,10 +139,37 @@ static int rds_open_read(struct datastore *ds, const char *name, struct ds_file 
 	return 0;
 }
 
+static int flush_locked(struct rados_file *f);
+
+/* Write out what this process still buffers of pack name up to end: a
+ * reader then sees every append made before its read, as a folder's
+ * reader does (ingest compares a blob with one appended earlier in the
+ * same batch).  0 or -errno. */
+static int flush_for_read(struct rados_store *rs, const char *name, uint64_t end)
+{
+	int r = 0;
+	pthread_mutex_lock(&rs->lock);
+	for (struct rados_file *w = rs->writers; w; w = w->next) {
+		if (strcmp(w->name, name))
+			continue;
+		pthread_mutex_lock(&w->lock);
+		if (w->buflen && end > w->flushed)
+			r = flush_locked(w);
+		pthread_mutex_unlock(&w->lock);
+	}
+	pthread_mutex_unlock(&rs->lock);
+	return r;
+}
+
 static int64_t rds_pread(struct ds_file *file, void *buf, size_t len, uint64_t off)
 {
 	struct rados_file *f = RF(file);
 	size_t done = 0;
+	if (!f->blob && !f->writer) {
+		int r = flush_for_read(f->rs, f->name, off + len);
+		if (r < 0)
+			return r;
+	}
 	while (done < len) {
 		char obj[4200];
 		uint64_t obj_off, room = UINT64_MAX;

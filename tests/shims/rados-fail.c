@@ -11,7 +11,9 @@
  *   RADOS_FAIL_STAT=TEXT     rados_stat of every object whose name
  *                            contains TEXT fails;
  *   RADOS_FAIL_REMOVE=TEXT   rados_remove of every object whose name
- *                            contains TEXT fails.
+ *                            contains TEXT fails;
+ *   RADOS_LIST_SLOW_MS=N     each listing entry takes N ms more (a long
+ *                            listing, for races with other programs).
  * They fail with -ETIMEDOUT, what librados answers once an operation has
  * waited rados_osd_op_timeout for a cluster that does not answer.
  * Neither set: every call goes through unchanged.
@@ -39,6 +41,9 @@ int rados_nobjects_list_next(rados_list_ctx_t ctx, const char **entry, const cha
 		listed = -1;
 		return -ETIMEDOUT;
 	}
+	const char *slow = getenv("RADOS_LIST_SLOW_MS");
+	if (slow)
+		nanosleep(&(struct timespec){ .tv_nsec = atol(slow) % 1000 * 1000000 }, NULL);
 	int r = next(ctx, entry, key, nspace);
 	if (r == 0 && listed >= 0)
 		listed++;
