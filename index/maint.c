@@ -1863,23 +1863,30 @@ int store_reindex(const char *dir, maint_problem_fn problem, maint_progress_fn p
 	int remote = store_dir_data_attach(dir, err, errlen);
 	if (remote < 0)
 		return remote;
-	int n = list_packs(dir, &names);
+	/* A folder without packs/ is no store: said before a lock file is
+	 * made in it (a data store's claim was checked by the attach). */
+	int n = remote ? 0 : list_packs(dir, &names);
 	if (n < 0) {
-		if (remote)     /* the packs are there: listing them failed */
-			snprintf(err, errlen, "cannot list the packs of '%s': %s", dir, strerror(-n));
-		else
-			snprintf(err, errlen, "'%s' is not a dcmfs store: %s", dir, strerror(-n));
-		if (remote)
-			datastore_detach(dir);
+		snprintf(err, errlen, "'%s' is not a dcmfs store: %s", dir, strerror(-n));
 		return n;
 	}
-	/* Nothing may use the store meanwhile (store.h, the use lock). */
+	if (!remote)
+		free_names(names, n);
+	/* Nothing may use the store meanwhile (store.h, the use lock); the
+	 * packs are listed then, or an import that ended during the listing
+	 * would be left out of the new index. */
 	int lockfd = store_lock_exclusive(dir, err, errlen);
 	if (lockfd < 0) {
-		free_names(names, n);
 		if (remote)
 			datastore_detach(dir);
 		return lockfd;
+	}
+	if ((n = list_packs(dir, &names)) < 0) {
+		snprintf(err, errlen, "cannot list the packs of '%s': %s", dir, strerror(-n));
+		store_unlock(lockfd);
+		if (remote)
+			datastore_detach(dir);
+		return n;
 	}
 
 	/* Build the new index beside the old one, then swap.  Nothing is read

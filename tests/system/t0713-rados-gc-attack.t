@@ -140,6 +140,28 @@ if "$BUILD/dcmfs-gencorpus" "$G" --patients 2 --small --seed 3 --dup-rate 0 >/de
 		      "$CTL" import -q "$R6" "$G/patients"'
 	check "the RADOS store dedups within a batch as the folder store does" \
 		eval 'q2="SELECT count(*), max(ordinal) FROM blobs"; [ "$(sqlite3 "$F/index.db" "$q2")" = "$(sqlite3 "$R6/index.db" "$q2")" ]'
+
+	# reindex lists the packs once nothing else uses the store: an import
+	# that ends while a long listing runs is not left out.
+	X=$T/race
+	check "a store of the samples in a pool of its own" \
+		eval 'ceph_pool_create race && "$CTL" init "$X" --data "rados://race?conf=$CEPH_CONF" >/dev/null &&
+		      { "$CTL" import -q "$X" "$SAMPLES" 2>/dev/null; [ $? -le 1 ]; }'
+	shim RADOS_LIST_SLOW_MS=30 "$CTL" reindex "$X" >/dev/null 2>"$T/race.err" &
+	pid=$!
+	CLEANUP_PIDS+=("$pid")
+	sleep 1
+	"$CTL" import -q "$X" "$G/patients" >"$T/race.out" 2>&1
+	rc=$?
+	wait $pid
+	diag "import during the listing: exit status $rc; reindex: $? $(cat "$T/race.err")"
+	if [ $rc = 0 ]; then
+		check "the import that ended during reindex's listing is in the new index (again: 0 new)" \
+			eval '"$CTL" import "$X" "$G/patients" 2>&1 | grep -q "imported: 0 new"'
+	else
+		check "an import during reindex's listing is refused: the store is being reindexed" \
+			grep -q "being reindexed" "$T/race.out"
+	fi
 else
 	skip "dcmfs-gencorpus made no files"
 fi
