@@ -67,6 +67,16 @@ check "gc fails when removing it times out" \
 	exits_with 2 "timed out" shim RADOS_FAIL_REMOVE=aa/aa/ "$CTL" gc "$S"
 check "gc then removes it" eval '"$CTL" gc "$S" && ! ceph_rados stat "$P"'
 
+# A stray object's name is the pool's, not ours: verify names it without
+# its control bytes (no escape sequence reaches the terminal, no forged line).
+J=$(printf 'blobs/ab/cd/\033[2J\nverified 0 pack entries: 0 problems')
+check "a stray object whose name holds an escape sequence and a newline" eval 'echo x | ceph_rados put "$J" -'
+"$CTL" verify "$S" >"$T/verify.out" 2>&1
+check "verify names it on one line, without control bytes" \
+	eval '! grep -q "$(printf "\033")" "$T/verify.out" && ! grep -q "^verified 0 pack entries" "$T/verify.out" &&
+	      grep -q "stray file in blobs/: .*verified 0 pack entries" "$T/verify.out"'
+check "gc leaves it for a person to look at" eval '"$CTL" gc "$S" && ceph_rados stat "$J" && ceph_rados rm "$J"'
+
 # A blob a row names whose head object is lost is damage, not an
 # interrupted write: its parts stay, and putting the head back (from a
 # backup) restores the image.
