@@ -104,6 +104,17 @@ static int parse_blob_name(const char *name, uint8_t hash[HASH_LEN], uint32_t *o
 	return *rest ? -1 : 0;
 }
 
+/* Whether path is where the blob file of (hash, ordinal) lives in store
+ * dir (blob_file_path): a file under its name at another place is a
+ * stray, never read as that blob. */
+static int blob_in_place(const char *dir, const char *path, const uint8_t hash[HASH_LEN],
+			 uint32_t ordinal)
+{
+	char want[4400];
+	blob_file_path(dir, hash, ordinal, want, sizeof(want));
+	return !strcmp(want, path);
+}
+
 typedef int (*blobfile_cb)(void *arg, const char *path, const char *name);
 
 /* The entries of folder path that do not start with '.': to cb when depth
@@ -1200,7 +1211,7 @@ static int verify_blob_file(void *arg, const char *path, const char *name)
 		return 0;
 	}
 	char line[5100];
-	if (k < 0) {
+	if (k < 0 || !blob_in_place(store_dir(v->s), path, hash, ordinal)) {
 		v->t->problems++;
 		say(v->problem, v->arg, "stray file in blobs/: %s", path);
 	} else if (catalog_blob_by_key(v->cat, hash, ordinal, &b) != 0) {
@@ -1800,8 +1811,9 @@ static int reindex_blob_file(void *arg, const char *path, const char *name)
 	struct reindex_ctx *x = arg;
 	uint8_t hash[HASH_LEN];
 	uint32_t ordinal;
-	if (parse_blob_name(name, hash, &ordinal, NULL) != 0)
-		return 0;
+	if (parse_blob_name(name, hash, &ordinal, NULL) != 0 ||
+	    !blob_in_place(x->dir, path, hash, ordinal))
+		return 0;       /* a stray (verify names it) */
 	if (x->progress)
 		x->progress(x->arg, ++x->files, 0);
 	/* The whole file is checked: an instance comes back only with data
@@ -2250,7 +2262,7 @@ static int gc_orphans(void *arg, const char *path, const char *name)
 		if (pid_alive(pid))
 			return 0;
 		return gc_remove(path, &g->t->temporary_removed);
-	} else if (k == 0 && row == -ENOENT) {
+	} else if (k == 0 && row == -ENOENT && blob_in_place(store_dir(g->s), path, hash, ordinal)) {
 		return gc_remove(path, &g->t->files_removed);
 	} else if (part && row == -ENOENT) {
 		/* A part with no head and no temporary head (walk_blob_objects). */

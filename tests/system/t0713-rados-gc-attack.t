@@ -77,6 +77,19 @@ check "verify names it on one line, without control bytes" \
 	      grep -q "stray file in blobs/: .*verified 0 pack entries" "$T/verify.out"'
 check "gc leaves it for a person to look at" eval '"$CTL" gc "$S" && ceph_rados stat "$J" && ceph_rados rm "$J"'
 
+# A blob file's name says where it is (blobs/ab/cd/abcd...): reindex takes
+# no object at another place for the blob, damaged or not, and no name can
+# write lines of its own into DAMAGED (which gc and reindex read back).
+real=$(grep '^blobs/../../[0-9a-f]\{32\}$' "$T/objects.before" | head -1)
+pack=$(grep '^packs/' "$T/objects.before" | head -1)
+K=$(printf 'blobs/ab\npack %s 0 unreadable\n/cd/%s' "${pack#packs/}" "${real##*/}")
+check "junk under a blob's name at another place, its folder naming a pack" \
+	eval 'echo x | ceph_rados put "$K" - && ceph_rados put "blobs/00/00/${real##*/}" "$T/objects.before"'
+check "reindex indexes every instance and calls nothing damaged" \
+	eval '"$CTL" reindex "$S" && [ ! -e "$S/DAMAGED" ] && same_rows'
+ceph_rados rm "$K"
+ceph_rados rm "blobs/00/00/${real##*/}"
+
 # A blob a row names whose head object is lost is damage, not an
 # interrupted write: its parts stay, and putting the head back (from a
 # backup) restores the image.
