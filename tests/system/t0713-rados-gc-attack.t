@@ -146,6 +146,13 @@ with open(sys.argv[1], 'r+b') as f:
     f.write(b'\xff' * page)
 PY
 check "gc on it fails" fails "$CTL" gc "$D"
+# Another store's pool: the claim check refuses it before gc lists anything.
+O=$T/other
+check "gc of a store whose store.conf names another store's pool is refused" \
+	eval '"$CTL" init "$O" >/dev/null &&
+	      { grep -v "^data" "$S/store.conf" | sed "s/^store_id = .*/store_id = 0123456789abcdef0123456789abcdef/";
+	        grep "^data" "$D/store.conf"; } >"$O/store.conf" &&
+	      exits_with 2 "wrong pool" "$CTL" gc "$O"'
 check "and removes no object" \
 	eval 'rados -c "$CEPH_CONF" -p damaged ls | sort >"$T/damaged.after" &&
 	      [ -z "$(comm -23 "$T/damaged.before" "$T/damaged.after")" ]'
