@@ -139,25 +139,55 @@ static int rds_open_read(struct datastore *ds, const char *name, struct ds_file 
 	return 0;
 }
 
-static int flush_locked(struct rados_file *f);
-
-/* Write out what this process still buffers of pack name up to end: a
- * reader then sees every append made before its read, as a folder's
- * reader does (ingest compares a blob with one appended earlier in the
- * same batch).  0 or -errno. */
-static int flush_for_read(struct rados_store *rs, const char *name, uint64_t end)
+/* A read of pack name that reaches past what this process's writer of it
+ * has written out: served from the writer's buffer, as a folder's reader
+ * sees every append made before its read (ingest compares a blob with one
+ * appended earlier in the same batch).  Nothing is written out early: a
+ * killed writer leaves what it left before.  The count (short only at the
+ * end), -errno, or -ENOENT when no such writer of this process has the
+ * range buffered (the caller reads the object). */
+static int64_t pread_buffered(struct rados_store *rs, const char *name, void *buf, size_t len,
+			      uint64_t off)
 {
-	int r = 0;
+	int64_t r = -ENOENT;
 	pthread_mutex_lock(&rs->lock);
-	for (struct rados_file *w = rs->writers; w; w = w->next) {
-		if (strcmp(w->name, name))
-			continue;
+	struct rados_file *w = rs->writers;
+	while (w && strcmp(w->name, name))
+		w = w->next;
+	if (w)
 		pthread_mutex_lock(&w->lock);
-		if (w->buflen && end > w->flushed)
-			r = flush_locked(w);
-		pthread_mutex_unlock(&w->lock);
+	pthread_mutex_unlock(&rs->lock);    /* close unlinks w, then waits for w->lock */
+	if (!w)
+		return r;
+	if (w->buflen && off + len > w->flushed) {
+		/* The written part first (in reads of at most RADOS_IO_MAX),
+		 * then the buffered one. */
+		size_t done = 0;
+		r = 0;
+		while (off + done < w->flushed) {
+			size_t n = (size_t)(w->flushed - off - done);
+			if (n > RADOS_IO_MAX)
+				n = RADOS_IO_MAX;
+			int got = rados_read(rs->io, name, (char *)buf + done, n, off + done);
+			if (got < 0)
+				r = got;
+			else
+				done += (size_t)got;
+			if (got < 0 || (size_t)got < n)
+				break;
+		}
+		if (!r && off + done >= w->flushed) {
+			uint64_t from = off + done - w->flushed;
+			size_t n = from < w->buflen ? w->buflen - (size_t)from : 0;
+			if (n > len - done)
+				n = len - done;
+			memcpy((char *)buf + done, w->buf + from, n);
+			done += n;
+		}
+		if (!r)
+			r = (int64_t)done;
 	}
-	pthread_mutex_unlock(&rs->lock);
+	pthread_mutex_unlock(&w->lock);
 	return r;
 }
 
@@ -166,9 +196,9 @@ static int64_t rds_pread(struct ds_file *file, void *buf, size_t len, uint64_t o
 	struct rados_file *f = RF(file);
 	size_t done = 0;
 	if (!f->blob && !f->writer) {
-		int r = flush_for_read(f->rs, f->name, off + len);
-		if (r < 0)
-			return r;
+		int64_t n = pread_buffered(f->rs, f->name, buf, len, off);
+		if (n != -ENOENT)
+			return n;
 	}
 	while (done < len) {
 		char obj[4200];
