@@ -3,8 +3,10 @@
 # that fails part-way (a listing or a lookup that errs, through the
 # rados-fail shim) never reads as "nothing there": gc, reindex and verify
 # fail and change nothing, and no image drops out of the index or loses its
-# blob objects.  Each step ends with every instance still there and the
-# store verifying clean.
+# blob objects.  Then hostile object names (control bytes, a blob's name at
+# another place), a blob whose head object is lost, a damaged index of blob
+# names, another store's pool, an import that ends during reindex's
+# listing, and equal blobs within one import batch.
 . "$(dirname "$0")/lib/common.sh"
 . "$LIB/ceph.sh"
 need_ceph
