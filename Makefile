@@ -134,6 +134,13 @@ $(BUILD)/tests/test_json_out: $(BUILD)/tools/json_out.o $(CLI_OBJ)
 $(TEST_TOOLS): $(BUILD)/tests/tools/%: $(BUILD)/tests/tools/%.o $(LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
+# LD_PRELOAD shims the system tests put under a program (tests/shims/*.c).
+TEST_SHIMS := $(patsubst tests/shims/%.c,$(BUILD)/tests/shims/%.so,$(wildcard tests/shims/*.c))
+all: $(TEST_SHIMS)
+$(TEST_SHIMS): $(BUILD)/tests/shims/%.so: tests/shims/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -fPIC -shared -o $@ $< -ldl
+
 # dcmfs-codecbench -R: reference codecs (tools/codecbench/), CharLS and OpenJPH
 DEBIAN_PACKAGES += libcharls-dev libopenjph-dev
 CODECBENCH_OBJ := $(patsubst %,$(BUILD)/%.o,$(basename $(wildcard tools/codecbench/*.c tools/codecbench/*.cc)))

@@ -124,8 +124,14 @@ static int rds_open_read(struct datastore *ds, const char *name, struct ds_file 
 	char obj[4200];
 	for (uint64_t i = 1; f->blob && len == (i == 1 ? RADOS_HEAD : RADOS_PART); i++) {
 		snprintf(obj, sizeof(obj), "%s@%llu", name, (unsigned long long)i);
-		if (rados_stat(rs->io, obj, &len, &mtime) < 0)
+		/* Only a part that is not there ends the blob: one the cluster
+		 * did not answer for is an error, not a blob cut short. */
+		if ((r = rados_stat(rs->io, obj, &len, &mtime)) == -ENOENT)
 			break;
+		if (r < 0) {
+			file_free(f);
+			return r;
+		}
 		f->size += len;
 	}
 	*size = f->size;
@@ -133,10 +139,67 @@ static int rds_open_read(struct datastore *ds, const char *name, struct ds_file 
 	return 0;
 }
 
+/* A read of pack name that reaches past what this process's writer of it
+ * has written out: served from the writer's buffer, as a folder's reader
+ * sees every append made before its read (ingest compares a blob with one
+ * appended earlier in the same batch).  Nothing is written out early: a
+ * killed writer leaves what it left before.  The count (short only at the
+ * end), -errno, or -ENOENT when no such writer of this process has the
+ * range buffered (the caller reads the object). */
+static int64_t pread_buffered(struct rados_store *rs, const char *name, void *buf, size_t len,
+			      uint64_t off)
+{
+	int64_t r = -ENOENT;
+	pthread_mutex_lock(&rs->lock);
+	struct rados_file *w = rs->writers;
+	while (w && strcmp(w->name, name))
+		w = w->next;
+	if (w)
+		pthread_mutex_lock(&w->lock);
+	pthread_mutex_unlock(&rs->lock);    /* close unlinks w, then waits for w->lock */
+	if (!w)
+		return r;
+	if (w->buflen && off + len > w->flushed) {
+		/* The written part first (in reads of at most RADOS_IO_MAX),
+		 * then the buffered one. */
+		size_t done = 0;
+		r = 0;
+		while (off + done < w->flushed) {
+			size_t n = (size_t)(w->flushed - off - done);
+			if (n > RADOS_IO_MAX)
+				n = RADOS_IO_MAX;
+			int got = rados_read(rs->io, name, (char *)buf + done, n, off + done);
+			if (got < 0)
+				r = got;
+			else
+				done += (size_t)got;
+			if (got < 0 || (size_t)got < n)
+				break;
+		}
+		if (!r && off + done >= w->flushed) {
+			uint64_t from = off + done - w->flushed;
+			size_t n = from < w->buflen ? w->buflen - (size_t)from : 0;
+			if (n > len - done)
+				n = len - done;
+			memcpy((char *)buf + done, w->buf + from, n);
+			done += n;
+		}
+		if (!r)
+			r = (int64_t)done;
+	}
+	pthread_mutex_unlock(&w->lock);
+	return r;
+}
+
 static int64_t rds_pread(struct ds_file *file, void *buf, size_t len, uint64_t off)
 {
 	struct rados_file *f = RF(file);
 	size_t done = 0;
+	if (!f->blob && !f->writer) {
+		int64_t n = pread_buffered(f->rs, f->name, buf, len, off);
+		if (n != -ENOENT)
+			return n;
+	}
 	while (done < len) {
 		char obj[4200];
 		uint64_t obj_off, room = UINT64_MAX;
@@ -390,13 +453,18 @@ static int rds_list(struct datastore *ds, const char *prefix,
 		return r;
 	size_t plen = strlen(prefix);
 	const char *entry;
-	while (!r && rados_nobjects_list_next(ctx, &entry, NULL, NULL) == 0) {
+	int e = 0;
+	while (!r && (e = rados_nobjects_list_next(ctx, &entry, NULL, NULL)) == 0) {
 		/* Entries directly under prefix, as a folder lists them; parts
 		 * are not entries. */
 		if (!strncmp(entry, prefix, plen) && !strchr(entry + plen, '/') &&
 		    !strchr(entry + plen, '@'))
 			r = cb(arg, entry);
 	}
+	/* A listing cut short is an error, not fewer packs: reindex would
+	 * drop the rest's instances, and gc then their blobs. */
+	if (!r && e != -ENOENT)
+		r = e;
 	rados_nobjects_list_close(ctx);
 	return r;
 }

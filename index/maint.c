@@ -105,6 +105,17 @@ static int parse_blob_name(const char *name, uint8_t hash[HASH_LEN], uint32_t *o
 	return *rest ? -1 : 0;
 }
 
+/* Whether path is where the blob file of (hash, ordinal) lives in store
+ * dir (blob_file_path): a file under its name at another place is a
+ * stray, never read as that blob. */
+static int blob_in_place(const char *dir, const char *path, const uint8_t hash[HASH_LEN],
+			 uint32_t ordinal)
+{
+	char want[4400];
+	blob_file_path(dir, hash, ordinal, want, sizeof(want));
+	return !strcmp(want, path);
+}
+
 typedef int (*blobfile_cb)(void *arg, const char *path, const char *name);
 
 /* The entries of folder path that do not start with '.': to cb when depth
@@ -191,9 +202,16 @@ static int walk_blob_objects(const char *dir, struct datastore *ds, blobfile_cb 
 				continue;
 			head[hl] = '\0';
 			/* Asked again when not listed: published after the
-			 * listing passed it (a concurrent import). */
-			if (object_names_has(&l, head, 0) || ds->ops->exists(ds, head) != -ENOENT)
+			 * listing passed it (a concurrent import).  A cluster
+			 * that does not answer stops the walk: each lookup
+			 * would wait out the op timeout, part after part. */
+			if (object_names_has(&l, head, 0))
 				continue;
+			int e = ds->ops->exists(ds, head);
+			if (e != -ENOENT) {
+				r = e;
+				continue;
+			}
 		}
 		snprintf(path, sizeof(path), "%s/%s", dir, name);
 		r = cb(arg, path, base);
@@ -1162,20 +1180,19 @@ static int verify_instance(void *arg, int64_t id)
 	return 0;
 }
 
-/* Whether name is a part of a blob file in RADOS, "<blob name>@<i>":
- * other strays stay for a person to look at, as on a folder. */
-static int is_part_name(const char *name)
+/* Whether name is a part of a blob file in RADOS, "<blob name>@<i>"
+ * (its blob's key in hash and *ordinal): other strays stay for a person
+ * to look at, as on a folder. */
+static int part_name_key(const char *name, uint8_t hash[HASH_LEN], uint32_t *ordinal)
 {
 	const char *at = strchr(name, '@');
 	char head[256];
-	uint8_t hash[HASH_LEN];
-	uint32_t ordinal;
 	if (!at || at - name >= (ptrdiff_t)sizeof(head) || !at[1] ||
 	    strspn(at + 1, "0123456789") != strlen(at + 1))
 		return 0;
 	memcpy(head, name, (size_t)(at - name));
 	head[at - name] = '\0';
-	return parse_blob_name(head, hash, &ordinal, NULL) == 0;
+	return parse_blob_name(head, hash, ordinal, NULL) == 0;
 }
 
 static int verify_blob_file(void *arg, const char *path, const char *name)
@@ -1184,15 +1201,22 @@ static int verify_blob_file(void *arg, const char *path, const char *name)
 	uint8_t hash[HASH_LEN];
 	uint32_t ordinal;
 	int k = parse_blob_name(name, hash, &ordinal, NULL);
+	struct blob_ref b;
 	/* A part with no head (walk_blob_objects) is an interrupted write's
-	 * leftover, as a temporary file is: gc removes both. */
-	if (k == 1 || (k < 0 && is_part_name(name))) {
+	 * leftover, as a temporary file is: gc removes both.  Unless a row
+	 * names its blob: then the head is lost (verify_blob says so), and
+	 * the part is what is left of an image. */
+	if (k < 0 && part_name_key(name, hash, &ordinal)) {
+		if (catalog_blob_by_key(v->cat, hash, ordinal, &b) != 0)
+			v->t->temporary_files++;
+		return 0;
+	}
+	if (k == 1) {
 		v->t->temporary_files++;
 		return 0;
 	}
-	struct blob_ref b;
 	char line[5100];
-	if (k < 0) {
+	if (k < 0 || !blob_in_place(store_dir(v->s), path, hash, ordinal)) {
 		v->t->problems++;
 		say(v->problem, v->arg, "stray file in blobs/: %s", path);
 	} else if (catalog_blob_by_key(v->cat, hash, ordinal, &b) != 0) {
@@ -1541,6 +1565,7 @@ struct reindex_ctx {
 	struct instance_record *rec;    /* scratch for the record being read */
 	int64_t maxid[4];               /* patient, study, series, instance */
 	int fail;                       /* a catalogue error: stops the walk */
+	char data_err[4400];            /* why a data read stopped it, or "" */
 	char *accepted;             /* DAMAGED.accepted */
 	struct catalog *old;        /* the index being replaced, if it opens: names what is lost */
 	int64_t old_pack;           /* the pack being walked, in the old index (0: unknown) */
@@ -1772,21 +1797,38 @@ static int reindex_pack_entry(void *arg, int type, const uint8_t *p, size_t len,
 	return r;
 }
 
+/* Whether a read error says the data store did not answer (a cluster
+ * that is down or unreachable) rather than that the data is damaged:
+ * reindex then stops, since what it could not read is not known lost. */
+static int data_unanswered(int err)
+{
+	switch (-err) {
+	case ETIMEDOUT: case ENOTCONN: case ESHUTDOWN: case ECONNREFUSED: case ECONNRESET:
+	case EAGAIN: case EINTR: case ENOMEM:
+		return 1;
+	default:
+		return 0;
+	}
+}
+
 static int reindex_blob_file(void *arg, const char *path, const char *name)
 {
 	struct reindex_ctx *x = arg;
 	uint8_t hash[HASH_LEN];
 	uint32_t ordinal;
-	if (parse_blob_name(name, hash, &ordinal, NULL) != 0)
-		return 0;
+	if (parse_blob_name(name, hash, &ordinal, NULL) != 0 ||
+	    !blob_in_place(x->dir, path, hash, ordinal))
+		return 0;       /* a stray (verify names it) */
 	if (x->progress)
 		x->progress(x->arg, ++x->files, 0);
 	/* The whole file is checked: an instance comes back only with data
 	 * that is intact. */
 	struct blob_header h;
 	int r = blob_file_check(path, 1, &h);
-	if (r == -ENOMEM)
+	if (data_unanswered(r)) {
+		snprintf(x->data_err, sizeof(x->data_err), "cannot read '%s': %s", path, strerror(-r));
 		return r;
+	}
 	if (r < 0 || memcmp(h.hash, hash, HASH_LEN) || h.ordinal != ordinal) {
 		x->t->damaged++;
 		char why[600];
@@ -1845,20 +1887,30 @@ int store_reindex(const char *dir, maint_problem_fn problem, maint_progress_fn p
 	int remote = store_dir_data_attach(dir, err, errlen);
 	if (remote < 0)
 		return remote;
-	int n = list_packs(dir, &names);
+	/* A folder without packs/ is no store: said before a lock file is
+	 * made in it (a data store's claim was checked by the attach). */
+	int n = remote ? 0 : list_packs(dir, &names);
 	if (n < 0) {
 		snprintf(err, errlen, "'%s' is not a dcmfs store: %s", dir, strerror(-n));
-		if (remote)
-			datastore_detach(dir);
 		return n;
 	}
-	/* Nothing may use the store meanwhile (store.h, the use lock). */
+	if (!remote)
+		free_names(names, n);
+	/* Nothing may use the store meanwhile (store.h, the use lock); the
+	 * packs are listed then, or an import that ended during the listing
+	 * would be left out of the new index. */
 	int lockfd = store_lock_exclusive(dir, err, errlen);
 	if (lockfd < 0) {
-		free_names(names, n);
 		if (remote)
 			datastore_detach(dir);
 		return lockfd;
+	}
+	if ((n = list_packs(dir, &names)) < 0) {
+		snprintf(err, errlen, "cannot list the packs of '%s': %s", dir, strerror(-n));
+		store_unlock(lockfd);
+		if (remote)
+			datastore_detach(dir);
+		return n;
 	}
 
 	/* Build the new index beside the old one, then swap.  Nothing is read
@@ -1905,8 +1957,11 @@ int store_reindex(const char *dir, maint_problem_fn problem, maint_progress_fn p
 		if (!x.old || catalog_pack_find(x.old, names[i], &x.old_pack))
 			x.old_pack = 0;
 		int w = pack_walk(path, reindex_pack_entry, reindex_damaged_range, &x);
-		if (x.fail || w == -ENOMEM) {
+		if (x.fail || data_unanswered(w)) {
 			r = x.fail ? x.fail : w;
+			if (!x.fail)
+				snprintf(x.data_err, sizeof(x.data_err), "cannot read '%s': %s", path,
+					 strerror(-w));
 			break;
 		}
 		if (w < 0) {
@@ -1952,8 +2007,15 @@ int store_reindex(const char *dir, maint_problem_fn problem, maint_progress_fn p
 	}
 	if (!r)
 		r = catalog_commit(cat);
-	if (r)
-		snprintf(err, errlen, "reindex failed: %s", catalog_errmsg(cat));
+	if (r) {
+		/* A failure that is no catalogue's has no catalogue message. */
+		const char *why = catalog_errmsg(cat);
+		if (x.data_err[0])
+			why = x.data_err;
+		else if (!why || !strcmp(why, "not an error"))
+			why = strerror(-r);
+		snprintf(err, errlen, "reindex failed: %s", why);
+	}
 	catalog_close(cat);
 	/* Built unjournalled and unsynced: on disk whole before it is put in
 	 * place, or not put there. */
@@ -2178,6 +2240,17 @@ static int gc_collect(void *arg, const struct blob_ref *b, int64_t refs)
 	return 0;
 }
 
+/* Remove the blob file at path, counted in *n: 0, or -errno when it is
+ * there but stays (a cluster that does not answer stops gc, rather than
+ * wait out its op timeout file after file). */
+static int gc_remove(const char *path, int64_t *n)
+{
+	int r = blob_file_remove(path);
+	if (r == 0)
+		(*n)++;
+	return r == -ENOENT ? 0 : r;
+}
+
 static int gc_orphans(void *arg, const char *path, const char *name)
 {
 	struct gc_ctx *g = arg;
@@ -2186,21 +2259,26 @@ static int gc_orphans(void *arg, const char *path, const char *name)
 	int pid = 0;
 	int k = parse_blob_name(name, hash, &ordinal, &pid);
 	struct blob_ref b;
+	/* A part (RADOS) goes with its blob: it is a leftover only when no
+	 * row names that blob (its head lost is damage, not ours to finish). */
+	int part = k < 0 && store_data_remote(g->s) && part_name_key(name, hash, &ordinal);
+	/* Only "no such row" frees a file: a catalogue that errs (a damaged
+	 * index) would otherwise have every blob file removed. */
+	int row = k == 0 || part ? catalog_blob_by_key(store_main_catalog(g->s), hash, ordinal, &b) : 0;
+	if (row && row != -ENOENT)
+		return row;
 	if (k == 1) {
 		/* A temporary file of a live import is not ours to take.  A
 		 * RADOS writer's tag is no pid (it reads as 0): every writer
 		 * holds the ingest lock gc holds now, so its writer is gone. */
 		if (pid_alive(pid))
 			return 0;
-		if (blob_file_remove(path) == 0)
-			g->t->temporary_removed++;
-	} else if (k == 0 && catalog_blob_by_key(store_main_catalog(g->s), hash, ordinal, &b) != 0) {
-		if (blob_file_remove(path) == 0)
-			g->t->files_removed++;
-	} else if (k < 0 && store_data_remote(g->s) && is_part_name(name)) {
+		return gc_remove(path, &g->t->temporary_removed);
+	} else if (k == 0 && row == -ENOENT && blob_in_place(store_dir(g->s), path, hash, ordinal)) {
+		return gc_remove(path, &g->t->files_removed);
+	} else if (part && row == -ENOENT) {
 		/* A part with no head and no temporary head (walk_blob_objects). */
-		if (blob_file_remove(path) == 0)
-			g->t->temporary_removed++;
+		return gc_remove(path, &g->t->temporary_removed);
 	}
 	return 0;
 }
@@ -2273,14 +2351,15 @@ int store_gc(struct store *s, int force, struct gc_totals *t, char *err, size_t 
 	} else {
 		t->blobs_freed = (int64_t)g.ndead;
 		/* Rows are gone for good: now the files. */
-		for (size_t i = 0; i < g.nfiles; i++) {
+		for (size_t i = 0; !r && i < g.nfiles; i++) {
 			char path[4096];
 			blob_file_path(store_dir(s), g.dead_files[i].hash, g.dead_files[i].ordinal, path, sizeof(path));
-			if (blob_file_remove(path) == 0)
-				t->files_removed++;
+			if ((r = gc_remove(path, &t->files_removed)))
+				snprintf(err, errlen, "gc freed the rows, but cannot remove '%s': %s (the next"
+					 " gc removes the files left)", path, strerror(-r));
 		}
 		gc_spool(s, t);
-		if (force && (r = accept_marker(store_dir(s))))
+		if (!r && force && (r = accept_marker(store_dir(s))))
 			snprintf(err, errlen, "gc done, but cannot clear %s: %s", marker, strerror(-r));
 	}
 	store_ingest_unlock(s);

@@ -1472,7 +1472,12 @@ static void on_problem(void *arg, const char *what)
 	(void)arg;
 	if (progress_on)
 		fputs("\r\033[K", stderr);
-	printf("%s\n", what);
+	/* A problem names what it found: object names and UIDs from the
+	 * data, whose control bytes must not move the terminal or start a
+	 * line of their own.  One line, '?' for each. */
+	for (const char *c = what; *c; c++)
+		putchar((unsigned char)*c < 0x20 || *c == 0x7f ? '?' : *c);
+	putchar('\n');
 	fflush(stdout);
 }
 
