@@ -43,7 +43,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "escape.h"
+#include "catalog_names.h"
 #include "hash.h"
 
 #define KEPT_TEXT(n) #n
@@ -1050,70 +1050,6 @@ static int pg_segments(struct catalog *cat, int64_t instance_id, struct blob_ref
 	return blob_rows(pg(cat), S_SEGMENTS, &a, segs, max);
 }
 
-/* The patients row key of an instance: as catalog.c's patient_key (the
- * same rule, so that both catalogues name a patient alike). */
-static char *patient_key(const struct dcm_info *d)
-{
-	if (d->patient_id[0])
-		return strdup(d->patient_id);
-	size_t n = strlen(d->patient_name) + strlen(d->patient_birth_date) + 16;
-	char *k = malloc(n);
-	if (k)
-		snprintf(k, n, "\x01noid\x01|%s\x01|%s", d->patient_name, d->patient_birth_date);
-	return k;
-}
-
-static int noid_hash(const char *key, const char *issuer, uint32_t *h)
-{
-	size_t kl = strlen(key), il = strlen(issuer);
-	char *full = malloc(kl + il + 3);
-	if (!full)
-		return -ENOMEM;
-	snprintf(full, kl + il + 3, "%s\x01|%s", key, issuer);
-	*h = (uint32_t)checksum64(full, strlen(full));
-	free(full);
-	return 0;
-}
-
-/* The folder of a patient, as catalog_sqlite.c's patient_dir: <ID> or
- * <ID>@<Issuer>, escaped and fitted; without a PatientID the stem
- * %noid-<8 hex> (*noid set), to which dcmfs_place adds -N when another
- * patient has it. */
-static int patient_dir(const struct dcm_info *d, const char *key, char *out, int *noid)
-{
-	*noid = !d->patient_id[0];
-	if (d->patient_id[0]) {
-		size_t a = strlen(d->patient_id), b = strlen(d->issuer_of_patient_id);
-		char *esc = malloc(3 * (a + b) + 8);
-		if (!esc)
-			return -ENOMEM;
-		size_t n = name_escape(d->patient_id, esc);
-		uint64_t h = checksum64(d->patient_id, a);
-		if (b) {
-			esc[n++] = '@';
-			name_escape(d->issuer_of_patient_id, esc + n);
-			char *both = malloc(a + b + 2);
-			if (!both) {
-				free(esc);
-				return -ENOMEM;
-			}
-			memcpy(both, d->patient_id, a);
-			both[a] = '\0';
-			memcpy(both + a + 1, d->issuer_of_patient_id, b + 1);
-			h = checksum64(both, a + b + 2);
-			free(both);
-		}
-		name_fit(esc, h, "", out);
-		free(esc);
-		return 0;
-	}
-	uint32_t h;
-	if (noid_hash(key, d->issuer_of_patient_id, &h))
-		return -ENOMEM;
-	snprintf(out, NAME_COMPONENT_MAX + 1, "%%noid-%08x", h);
-	return 0;
-}
-
 /* The id a new row of a kind would take: the record's own (reindex
  * replays them), else the next of its pool; NULL when that is used up. */
 static void a_new_id(struct args *a, int64_t own, const struct id_pool *p)
@@ -1131,18 +1067,19 @@ static int pg_place(struct catalog *cat, struct instance_record *r, struct id_po
 {
 	struct pgcat *c = pg(cat);
 	const struct dcm_info *d = &r->info;
-	char *key = patient_key(d);
+	char *key = names_patient_key(d);
 	if (!key)
 		return -ENOMEM;
 	char pdir[NAME_COMPONENT_MAX + 1], stdir[NAME_COMPONENT_MAX + 1], sedir[NAME_COMPONENT_MAX + 1];
 	int noid;
-	int rc = patient_dir(d, key, pdir, &noid);
+	/* a %noid stem: dcmfs_place adds the -N (catalog_names.h) */
+	int rc = names_patient_dir(d, key, pdir, &noid);
 	if (rc) {
 		free(key);
 		return rc;
 	}
-	name_component(d->study_uid, "", stdir);
-	name_component(d->series_uid, "", sedir);
+	names_folder_dir(d->study_uid, stdir);
+	names_folder_dir(d->series_uid, sedir);
 	struct args a = { 0 };
 	a_text(&a, key);
 	a_text(&a, d->issuer_of_patient_id);
@@ -1194,23 +1131,10 @@ static int pg_place(struct catalog *cat, struct instance_record *r, struct id_po
 	return 0;
 }
 
-/* Names of an instance: in its series folder when current, and in
- * /versions (and /quarantine). */
-static void identity_names(const char *sop_uid, uint32_t version,
-			   char fname[NAME_COMPONENT_MAX + 1], char vname[NAME_COMPONENT_MAX + 1])
-{
-	char suffix[32];
-	snprintf(suffix, sizeof(suffix), ".v%u.dcm", version);
-	name_component(sop_uid, ".dcm", fname);
-	name_component(sop_uid, suffix, vname);
-}
-
-/* name when it is not the plain name of sop_uid with suffix, else NULL
- * (only names the SOP UID does not give are kept). */
+/* name when it is kept (names_kept), else NULL. */
 static void a_kept_name(struct args *a, const char *name, const char *sop_uid, const char *suffix)
 {
-	size_t n = strlen(sop_uid);
-	if (strncmp(name, sop_uid, n) || strcmp(name + n, suffix))
+	if (names_kept(name, sop_uid, suffix))
 		a_text(a, name);
 	else
 		a_null(a);
@@ -1222,8 +1146,8 @@ static int pg_insert_instance(struct catalog *cat, const struct instance_record 
 	struct pgcat *c = pg(cat);
 	const struct dcm_info *d = &r->info;
 	char fname[NAME_COMPONENT_MAX + 1], vname[NAME_COMPONENT_MAX + 1], vsuffix[32];
-	identity_names(d->sop_instance_uid, r->version, fname, vname);
-	snprintf(vsuffix, sizeof(vsuffix), ".v%u.dcm", r->version);
+	names_instance(d->sop_instance_uid, r->version, fname, vname);
+	names_version_suffix(r->version, vsuffix);
 	struct args a = { 0 };
 	a_i64(&a, r->instance_id);
 	a_i64(&a, r->series_id);
@@ -1386,34 +1310,6 @@ static int lookup_child(struct pgcat *c, enum stmt_id id, int parent_kind, int64
 	return one_node(c, id, &a, parent_kind + 1, out);
 }
 
-/* The SOP UID a plain file name stands for (catalog.c's plain_name_sop):
- * 1 with sop (and with versioned *version) set, or 0. */
-static int plain_name_sop(const char *name, int versioned, char *sop, size_t len,
-			  uint32_t *version)
-{
-	size_t n = strlen(name);
-	if (n < 5 || strcmp(name + n - 4, ".dcm"))
-		return 0;
-	n -= 4;
-	if (versioned) {
-		size_t d = n;
-		while (d > 0 && name[d - 1] >= '0' && name[d - 1] <= '9')
-			d--;
-		if (d == n || n - d > 9 || d < 3 || name[d - 1] != 'v' || name[d - 2] != '.')
-			return 0;
-		*version = (uint32_t)strtoul(name + d, NULL, 10);
-		n = d - 2;
-	}
-	if (n == 0 || n >= len || name[0] == '.')
-		return 0;
-	for (size_t i = 0; i < n; i++)
-		if (!strchr("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789.-_+=,", name[i]))
-			return 0;
-	memcpy(sop, name, n);
-	sop[n] = '\0';
-	return 1;
-}
-
 /* The instance named name in a series: by its SOP UID when the name is
  * plain, else by its kept name; the row's name must be name itself.  The
  * queries are prepared statements name_id and sop_id, or the texts by_name
@@ -1428,7 +1324,7 @@ static int lookup_instance(struct pgcat *c, enum stmt_id name_id, enum stmt_id s
 	a_i64(&a, parent_id);
 	int err = 0, n;
 	PGresult *r;
-	if (!plain_name_sop(name, versioned, sop, sizeof(sop), &version)) {
+	if (!names_plain_sop(name, versioned, sop, sizeof(sop), &version)) {
 		a_text(&a, name);
 		r = by_name ? runq(c, by_name, &a, &err) : run(c, name_id, &a, &err);
 	} else {
