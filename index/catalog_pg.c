@@ -549,6 +549,19 @@ static PGresult *runq(struct pgcat *c, const char *sql, const struct args *a, in
 				       a ? a->len : NULL, a ? a->fmt : NULL, 0), err);
 }
 
+/* r when it has a row (the caller PQclears it); else NULL, with *err
+ * -ENOENT when r had none (it is cleared) or run's -errno when r is NULL.
+ * For statements that look one row up: first_row(run(...), &err). */
+static PGresult *first_row(PGresult *r, int *err)
+{
+	if (r && !PQntuples(r)) {
+		PQclear(r);
+		*err = -ENOENT;
+		return NULL;
+	}
+	return r;
+}
+
 /* Run a prepared statement for its effect: 0 or -errno. */
 static int run_done(struct pgcat *c, enum stmt_id id, const struct args *a)
 {
@@ -941,16 +954,16 @@ static int pg_blob_by_key(struct catalog *cat, const uint8_t hash[HASH_LEN], uin
 static int returned_id(struct pgcat *c, enum stmt_id id, const struct args *a, int64_t *out)
 {
 	int err = 0;
-	PGresult *r = run(c, id, a, &err);
-	if (!r)
-		return err;
-	int n = PQntuples(r);
-	if (n)
-		*out = g_i64(r, 0, 0);
-	PQclear(r);
-	if (!n)
+	PGresult *r = first_row(run(c, id, a, &err), &err);
+	if (!r) {
+		if (err != -ENOENT)
+			return err;
 		snprintf(c->msg, sizeof(c->msg), "a row with this key exists already");
-	return n ? 0 : -EEXIST;
+		return -EEXIST;
+	}
+	*out = g_i64(r, 0, 0);
+	PQclear(r);
+	return 0;
 }
 
 static int pg_insert_blob(struct catalog *cat, struct blob_ref *ref)
@@ -975,14 +988,12 @@ static int pg_pack_find(struct catalog *cat, const char *name, int64_t *id)
 	struct args a = { 0 };
 	a_text(&a, name);
 	int err = 0;
-	PGresult *r = run(pg(cat), S_PACK_GET, &a, &err);
+	PGresult *r = first_row(run(pg(cat), S_PACK_GET, &a, &err), &err);
 	if (!r)
 		return err;
-	int n = PQntuples(r);
-	if (n)
-		*id = g_i64(r, 0, 0);
+	*id = g_i64(r, 0, 0);
 	PQclear(r);
-	return n ? 0 : -ENOENT;
+	return 0;
 }
 
 static int pg_pack_id(struct catalog *cat, const char *name, int64_t *id)
@@ -1002,14 +1013,12 @@ static int pg_pack_name(struct catalog *cat, int64_t id, char *name, size_t len)
 	struct args a = { 0 };
 	a_i64(&a, id);
 	int err = 0;
-	PGresult *r = run(pg(cat), S_PACK_NAME, &a, &err);
+	PGresult *r = first_row(run(pg(cat), S_PACK_NAME, &a, &err), &err);
 	if (!r)
 		return err;
-	int n = PQntuples(r);
-	if (n)
-		snprintf(name, len, "%s", g_text(r, 0, 0));
+	snprintf(name, len, "%s", g_text(r, 0, 0));
 	PQclear(r);
-	return n ? 0 : -ENOENT;
+	return 0;
 }
 
 /* ---- instances ---- */
@@ -1282,14 +1291,12 @@ static int one_node(struct pgcat *c, enum stmt_id id, const struct args *a, int 
 		    struct cat_node *out)
 {
 	int err = 0;
-	PGresult *r = run(c, id, a, &err);
+	PGresult *r = first_row(run(c, id, a, &err), &err);
 	if (!r)
 		return err;
-	int n = PQntuples(r);
-	if (n)
-		node_from_row(r, 0, kind, out);
+	node_from_row(r, 0, kind, out);
 	PQclear(r);
-	return n ? 0 : -ENOENT;
+	return 0;
 }
 
 static int list_children(struct pgcat *c, enum stmt_id id, int parent_kind, int64_t parent_id,
@@ -1418,26 +1425,23 @@ static int pg_instance_row(struct catalog *cat, int64_t instance_id, struct cat_
 	struct args a = { 0 };
 	a_i64(&a, instance_id);
 	int err = 0;
-	PGresult *r = run(pg(cat), S_INST_RECORD, &a, &err);
+	PGresult *r = first_row(run(pg(cat), S_INST_RECORD, &a, &err), &err);
 	if (!r)
 		return err;
-	int n = PQntuples(r);
-	if (n) {
-		memset(out, 0, sizeof(*out));
-		out->id = g_i64(r, 0, 0);
-		out->series_id = g_i64(r, 0, 1);
-		out->study_id = g_i64(r, 0, 2);
-		out->patient_id = g_i64(r, 0, 3);
-		snprintf(out->sop_uid, sizeof(out->sop_uid), "%s", g_text(r, 0, 4));
-		out->version = (uint32_t)g_i64(r, 0, 5);
-		out->size = (uint64_t)g_i64(r, 0, 6);
-		g_hash(r, 0, 7, out->file_hash);
-		out->rec.pack = g_i64(r, 0, 8);
-		out->rec.offset = (uint64_t)g_i64(r, 0, 9);
-		out->rec.len = (uint32_t)g_i64(r, 0, 10);
-	}
+	memset(out, 0, sizeof(*out));
+	out->id = g_i64(r, 0, 0);
+	out->series_id = g_i64(r, 0, 1);
+	out->study_id = g_i64(r, 0, 2);
+	out->patient_id = g_i64(r, 0, 3);
+	snprintf(out->sop_uid, sizeof(out->sop_uid), "%s", g_text(r, 0, 4));
+	out->version = (uint32_t)g_i64(r, 0, 5);
+	out->size = (uint64_t)g_i64(r, 0, 6);
+	g_hash(r, 0, 7, out->file_hash);
+	out->rec.pack = g_i64(r, 0, 8);
+	out->rec.offset = (uint64_t)g_i64(r, 0, 9);
+	out->rec.len = (uint32_t)g_i64(r, 0, 10);
 	PQclear(r);
-	return n ? 0 : -ENOENT;
+	return 0;
 }
 
 static void copy_col(const PGresult *r, int col, char *out, size_t len)
@@ -1450,30 +1454,27 @@ static int pg_identity(struct catalog *cat, int64_t instance_id, struct cat_iden
 	struct args a = { 0 };
 	a_i64(&a, instance_id);
 	int err = 0;
-	PGresult *r = run(pg(cat), S_IDENTITY, &a, &err);
+	PGresult *r = first_row(run(pg(cat), S_IDENTITY, &a, &err), &err);
 	if (!r)
 		return err;
-	int n = PQntuples(r);
-	if (n) {
-		memset(out, 0, sizeof(*out));
-		copy_col(r, 0, out->patient_key, sizeof(out->patient_key));
-		copy_col(r, 1, out->issuer, sizeof(out->issuer));
-		copy_col(r, 2, out->patient_dir, sizeof(out->patient_dir));
-		copy_col(r, 3, out->study_uid, sizeof(out->study_uid));
-		copy_col(r, 4, out->study_dir, sizeof(out->study_dir));
-		copy_col(r, 5, out->series_uid, sizeof(out->series_uid));
-		copy_col(r, 6, out->series_dir, sizeof(out->series_dir));
-		copy_col(r, 7, out->sop_uid, sizeof(out->sop_uid));
-		out->version = (uint32_t)g_i64(r, 0, 8);
-		copy_col(r, 9, out->fname, sizeof(out->fname));
-		copy_col(r, 10, out->vname, sizeof(out->vname));
-		copy_col(r, 11, out->unclean, sizeof(out->unclean));
-		out->current = (int)g_i64(r, 0, 12);
-		out->ncurrent = g_i64(r, 0, 13);
-		out->pick = g_i64(r, 0, 14);
-	}
+	memset(out, 0, sizeof(*out));
+	copy_col(r, 0, out->patient_key, sizeof(out->patient_key));
+	copy_col(r, 1, out->issuer, sizeof(out->issuer));
+	copy_col(r, 2, out->patient_dir, sizeof(out->patient_dir));
+	copy_col(r, 3, out->study_uid, sizeof(out->study_uid));
+	copy_col(r, 4, out->study_dir, sizeof(out->study_dir));
+	copy_col(r, 5, out->series_uid, sizeof(out->series_uid));
+	copy_col(r, 6, out->series_dir, sizeof(out->series_dir));
+	copy_col(r, 7, out->sop_uid, sizeof(out->sop_uid));
+	out->version = (uint32_t)g_i64(r, 0, 8);
+	copy_col(r, 9, out->fname, sizeof(out->fname));
+	copy_col(r, 10, out->vname, sizeof(out->vname));
+	copy_col(r, 11, out->unclean, sizeof(out->unclean));
+	out->current = (int)g_i64(r, 0, 12);
+	out->ncurrent = g_i64(r, 0, 13);
+	out->pick = g_i64(r, 0, 14);
 	PQclear(r);
-	return n ? 0 : -ENOENT;
+	return 0;
 }
 
 static int pg_folder_key(struct catalog *cat, int kind, int64_t id, char *key, size_t keylen,
@@ -1487,16 +1488,13 @@ static int pg_folder_key(struct catalog *cat, int kind, int64_t id, char *key, s
 	struct args a = { 0 };
 	a_i64(&a, id);
 	int err = 0;
-	PGresult *r = runq(pg(cat), q, &a, &err);
+	PGresult *r = first_row(runq(pg(cat), q, &a, &err), &err);
 	if (!r)
 		return err;
-	int n = PQntuples(r);
-	if (n) {
-		copy_col(r, 0, key, keylen);
-		copy_col(r, 1, issuer, issuerlen);
-	}
+	copy_col(r, 0, key, keylen);
+	copy_col(r, 1, issuer, issuerlen);
 	PQclear(r);
-	return n ? 0 : -ENOENT;
+	return 0;
 }
 
 static int pg_integrity_check(struct catalog *cat, char *msg, size_t len)
@@ -2283,14 +2281,12 @@ static int pg_view_study(struct catalog *cat, int64_t id, struct cat_view_study 
 	struct args a = { 0 };
 	a_i64(&a, id);
 	int err = 0;
-	PGresult *r = runq(pg(cat), STUDY_INFO " AND s.id=$1", &a, &err);
+	PGresult *r = first_row(runq(pg(cat), STUDY_INFO " AND s.id=$1", &a, &err), &err);
 	if (!r)
 		return err;
-	int n = PQntuples(r);
-	if (n)
-		view_study_from_row(r, 0, out);
+	view_study_from_row(r, 0, out);
 	PQclear(r);
-	return n ? 0 : -ENOENT;
+	return 0;
 }
 
 /* ---- shares ---- */
@@ -2638,20 +2634,17 @@ static int pg_patient_info(struct catalog *cat, int64_t patient_id, cat_patient_
 	struct args a = { 0 };
 	a_i64(&a, patient_id);
 	int err = 0;
-	PGresult *r = runq(pg(cat), "SELECT id, patient_id, issuer, name, birth_date, sex, dirname,"
-			   " nchildren FROM patients WHERE id=$1", &a, &err);
+	PGresult *r = first_row(runq(pg(cat), "SELECT id, patient_id, issuer, name, birth_date, sex,"
+				     " dirname, nchildren FROM patients WHERE id=$1", &a, &err), &err);
 	if (!r)
 		return err;
-	int rc = -ENOENT;
-	if (PQntuples(r)) {
-		const char *pid = g_text(r, 0, 1);
-		struct cat_patient_info p = {
-			.row = g_i64(r, 0, 0), .patient_id = pid[0] == '\x01' ? "" : pid,
-			.issuer = g_text(r, 0, 2), .name = g_text(r, 0, 3), .birth_date = g_text(r, 0, 4),
-			.sex = g_text(r, 0, 5), .dir = g_text(r, 0, 6), .nstudies = g_i64(r, 0, 7),
-		};
-		rc = cb(arg, &p);
-	}
+	const char *pid = g_text(r, 0, 1);
+	struct cat_patient_info p = {
+		.row = g_i64(r, 0, 0), .patient_id = pid[0] == '\x01' ? "" : pid,
+		.issuer = g_text(r, 0, 2), .name = g_text(r, 0, 3), .birth_date = g_text(r, 0, 4),
+		.sex = g_text(r, 0, 5), .dir = g_text(r, 0, 6), .nstudies = g_i64(r, 0, 7),
+	};
+	int rc = cb(arg, &p);
 	PQclear(r);
 	return rc;
 }
@@ -2661,19 +2654,17 @@ static int pg_series_info(struct catalog *cat, int64_t series_id, cat_series_cb 
 	struct args a = { 0 };
 	a_i64(&a, series_id);
 	int err = 0;
-	PGresult *r = runq(pg(cat), "SELECT id, series_uid, modality, description, dirname,"
-			   " coalesce(number, -1), nchildren FROM series WHERE id=$1", &a, &err);
+	PGresult *r = first_row(runq(pg(cat), "SELECT id, series_uid, modality, description,"
+				     " dirname, coalesce(number, -1), nchildren FROM series WHERE id=$1",
+				     &a, &err), &err);
 	if (!r)
 		return err;
-	int rc = -ENOENT;
-	if (PQntuples(r)) {
-		struct cat_series_info s = {
-			.row = g_i64(r, 0, 0), .series_uid = g_text(r, 0, 1), .modality = g_text(r, 0, 2),
-			.description = g_text(r, 0, 3), .dir = g_text(r, 0, 4),
-			.number = g_i64(r, 0, 5), .ninstances = g_i64(r, 0, 6),
-		};
-		rc = cb(arg, &s);
-	}
+	struct cat_series_info s = {
+		.row = g_i64(r, 0, 0), .series_uid = g_text(r, 0, 1), .modality = g_text(r, 0, 2),
+		.description = g_text(r, 0, 3), .dir = g_text(r, 0, 4),
+		.number = g_i64(r, 0, 5), .ninstances = g_i64(r, 0, 6),
+	};
+	int rc = cb(arg, &s);
 	PQclear(r);
 	return rc;
 }
