@@ -43,7 +43,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "escape.h"
+#include "catalog_names.h"
 #include "hash.h"
 
 #define KEPT_TEXT(n) #n
@@ -549,6 +549,19 @@ static PGresult *runq(struct pgcat *c, const char *sql, const struct args *a, in
 				       a ? a->len : NULL, a ? a->fmt : NULL, 0), err);
 }
 
+/* r when it has a row (the caller PQclears it); else NULL, with *err
+ * -ENOENT when r had none (it is cleared) or run's -errno when r is NULL.
+ * For statements that look one row up: first_row(run(...), &err). */
+static PGresult *first_row(PGresult *r, int *err)
+{
+	if (r && !PQntuples(r)) {
+		PQclear(r);
+		*err = -ENOENT;
+		return NULL;
+	}
+	return r;
+}
+
 /* Run a prepared statement for its effect: 0 or -errno. */
 static int run_done(struct pgcat *c, enum stmt_id id, const struct args *a)
 {
@@ -941,16 +954,16 @@ static int pg_blob_by_key(struct catalog *cat, const uint8_t hash[HASH_LEN], uin
 static int returned_id(struct pgcat *c, enum stmt_id id, const struct args *a, int64_t *out)
 {
 	int err = 0;
-	PGresult *r = run(c, id, a, &err);
-	if (!r)
-		return err;
-	int n = PQntuples(r);
-	if (n)
-		*out = g_i64(r, 0, 0);
-	PQclear(r);
-	if (!n)
+	PGresult *r = first_row(run(c, id, a, &err), &err);
+	if (!r) {
+		if (err != -ENOENT)
+			return err;
 		snprintf(c->msg, sizeof(c->msg), "a row with this key exists already");
-	return n ? 0 : -EEXIST;
+		return -EEXIST;
+	}
+	*out = g_i64(r, 0, 0);
+	PQclear(r);
+	return 0;
 }
 
 static int pg_insert_blob(struct catalog *cat, struct blob_ref *ref)
@@ -975,14 +988,12 @@ static int pg_pack_find(struct catalog *cat, const char *name, int64_t *id)
 	struct args a = { 0 };
 	a_text(&a, name);
 	int err = 0;
-	PGresult *r = run(pg(cat), S_PACK_GET, &a, &err);
+	PGresult *r = first_row(run(pg(cat), S_PACK_GET, &a, &err), &err);
 	if (!r)
 		return err;
-	int n = PQntuples(r);
-	if (n)
-		*id = g_i64(r, 0, 0);
+	*id = g_i64(r, 0, 0);
 	PQclear(r);
-	return n ? 0 : -ENOENT;
+	return 0;
 }
 
 static int pg_pack_id(struct catalog *cat, const char *name, int64_t *id)
@@ -1002,14 +1013,12 @@ static int pg_pack_name(struct catalog *cat, int64_t id, char *name, size_t len)
 	struct args a = { 0 };
 	a_i64(&a, id);
 	int err = 0;
-	PGresult *r = run(pg(cat), S_PACK_NAME, &a, &err);
+	PGresult *r = first_row(run(pg(cat), S_PACK_NAME, &a, &err), &err);
 	if (!r)
 		return err;
-	int n = PQntuples(r);
-	if (n)
-		snprintf(name, len, "%s", g_text(r, 0, 0));
+	snprintf(name, len, "%s", g_text(r, 0, 0));
 	PQclear(r);
-	return n ? 0 : -ENOENT;
+	return 0;
 }
 
 /* ---- instances ---- */
@@ -1050,70 +1059,6 @@ static int pg_segments(struct catalog *cat, int64_t instance_id, struct blob_ref
 	return blob_rows(pg(cat), S_SEGMENTS, &a, segs, max);
 }
 
-/* The patients row key of an instance: as catalog.c's patient_key (the
- * same rule, so that both catalogues name a patient alike). */
-static char *patient_key(const struct dcm_info *d)
-{
-	if (d->patient_id[0])
-		return strdup(d->patient_id);
-	size_t n = strlen(d->patient_name) + strlen(d->patient_birth_date) + 16;
-	char *k = malloc(n);
-	if (k)
-		snprintf(k, n, "\x01noid\x01|%s\x01|%s", d->patient_name, d->patient_birth_date);
-	return k;
-}
-
-static int noid_hash(const char *key, const char *issuer, uint32_t *h)
-{
-	size_t kl = strlen(key), il = strlen(issuer);
-	char *full = malloc(kl + il + 3);
-	if (!full)
-		return -ENOMEM;
-	snprintf(full, kl + il + 3, "%s\x01|%s", key, issuer);
-	*h = (uint32_t)checksum64(full, strlen(full));
-	free(full);
-	return 0;
-}
-
-/* The folder of a patient, as catalog_sqlite.c's patient_dir: <ID> or
- * <ID>@<Issuer>, escaped and fitted; without a PatientID the stem
- * %noid-<8 hex> (*noid set), to which dcmfs_place adds -N when another
- * patient has it. */
-static int patient_dir(const struct dcm_info *d, const char *key, char *out, int *noid)
-{
-	*noid = !d->patient_id[0];
-	if (d->patient_id[0]) {
-		size_t a = strlen(d->patient_id), b = strlen(d->issuer_of_patient_id);
-		char *esc = malloc(3 * (a + b) + 8);
-		if (!esc)
-			return -ENOMEM;
-		size_t n = name_escape(d->patient_id, esc);
-		uint64_t h = checksum64(d->patient_id, a);
-		if (b) {
-			esc[n++] = '@';
-			name_escape(d->issuer_of_patient_id, esc + n);
-			char *both = malloc(a + b + 2);
-			if (!both) {
-				free(esc);
-				return -ENOMEM;
-			}
-			memcpy(both, d->patient_id, a);
-			both[a] = '\0';
-			memcpy(both + a + 1, d->issuer_of_patient_id, b + 1);
-			h = checksum64(both, a + b + 2);
-			free(both);
-		}
-		name_fit(esc, h, "", out);
-		free(esc);
-		return 0;
-	}
-	uint32_t h;
-	if (noid_hash(key, d->issuer_of_patient_id, &h))
-		return -ENOMEM;
-	snprintf(out, NAME_COMPONENT_MAX + 1, "%%noid-%08x", h);
-	return 0;
-}
-
 /* The id a new row of a kind would take: the record's own (reindex
  * replays them), else the next of its pool; NULL when that is used up. */
 static void a_new_id(struct args *a, int64_t own, const struct id_pool *p)
@@ -1131,18 +1076,19 @@ static int pg_place(struct catalog *cat, struct instance_record *r, struct id_po
 {
 	struct pgcat *c = pg(cat);
 	const struct dcm_info *d = &r->info;
-	char *key = patient_key(d);
+	char *key = names_patient_key(d);
 	if (!key)
 		return -ENOMEM;
 	char pdir[NAME_COMPONENT_MAX + 1], stdir[NAME_COMPONENT_MAX + 1], sedir[NAME_COMPONENT_MAX + 1];
 	int noid;
-	int rc = patient_dir(d, key, pdir, &noid);
+	/* a %noid stem: dcmfs_place adds the -N (catalog_names.h) */
+	int rc = names_patient_dir(d, key, pdir, &noid);
 	if (rc) {
 		free(key);
 		return rc;
 	}
-	name_component(d->study_uid, "", stdir);
-	name_component(d->series_uid, "", sedir);
+	names_folder_dir(d->study_uid, stdir);
+	names_folder_dir(d->series_uid, sedir);
 	struct args a = { 0 };
 	a_text(&a, key);
 	a_text(&a, d->issuer_of_patient_id);
@@ -1194,23 +1140,10 @@ static int pg_place(struct catalog *cat, struct instance_record *r, struct id_po
 	return 0;
 }
 
-/* Names of an instance: in its series folder when current, and in
- * /versions (and /quarantine). */
-static void identity_names(const char *sop_uid, uint32_t version,
-			   char fname[NAME_COMPONENT_MAX + 1], char vname[NAME_COMPONENT_MAX + 1])
-{
-	char suffix[32];
-	snprintf(suffix, sizeof(suffix), ".v%u.dcm", version);
-	name_component(sop_uid, ".dcm", fname);
-	name_component(sop_uid, suffix, vname);
-}
-
-/* name when it is not the plain name of sop_uid with suffix, else NULL
- * (only names the SOP UID does not give are kept). */
+/* name when it is kept (names_kept), else NULL. */
 static void a_kept_name(struct args *a, const char *name, const char *sop_uid, const char *suffix)
 {
-	size_t n = strlen(sop_uid);
-	if (strncmp(name, sop_uid, n) || strcmp(name + n, suffix))
+	if (names_kept(name, sop_uid, suffix))
 		a_text(a, name);
 	else
 		a_null(a);
@@ -1222,8 +1155,8 @@ static int pg_insert_instance(struct catalog *cat, const struct instance_record 
 	struct pgcat *c = pg(cat);
 	const struct dcm_info *d = &r->info;
 	char fname[NAME_COMPONENT_MAX + 1], vname[NAME_COMPONENT_MAX + 1], vsuffix[32];
-	identity_names(d->sop_instance_uid, r->version, fname, vname);
-	snprintf(vsuffix, sizeof(vsuffix), ".v%u.dcm", r->version);
+	names_instance(d->sop_instance_uid, r->version, fname, vname);
+	names_version_suffix(r->version, vsuffix);
 	struct args a = { 0 };
 	a_i64(&a, r->instance_id);
 	a_i64(&a, r->series_id);
@@ -1358,14 +1291,12 @@ static int one_node(struct pgcat *c, enum stmt_id id, const struct args *a, int 
 		    struct cat_node *out)
 {
 	int err = 0;
-	PGresult *r = run(c, id, a, &err);
+	PGresult *r = first_row(run(c, id, a, &err), &err);
 	if (!r)
 		return err;
-	int n = PQntuples(r);
-	if (n)
-		node_from_row(r, 0, kind, out);
+	node_from_row(r, 0, kind, out);
 	PQclear(r);
-	return n ? 0 : -ENOENT;
+	return 0;
 }
 
 static int list_children(struct pgcat *c, enum stmt_id id, int parent_kind, int64_t parent_id,
@@ -1386,34 +1317,6 @@ static int lookup_child(struct pgcat *c, enum stmt_id id, int parent_kind, int64
 	return one_node(c, id, &a, parent_kind + 1, out);
 }
 
-/* The SOP UID a plain file name stands for (catalog.c's plain_name_sop):
- * 1 with sop (and with versioned *version) set, or 0. */
-static int plain_name_sop(const char *name, int versioned, char *sop, size_t len,
-			  uint32_t *version)
-{
-	size_t n = strlen(name);
-	if (n < 5 || strcmp(name + n - 4, ".dcm"))
-		return 0;
-	n -= 4;
-	if (versioned) {
-		size_t d = n;
-		while (d > 0 && name[d - 1] >= '0' && name[d - 1] <= '9')
-			d--;
-		if (d == n || n - d > 9 || d < 3 || name[d - 1] != 'v' || name[d - 2] != '.')
-			return 0;
-		*version = (uint32_t)strtoul(name + d, NULL, 10);
-		n = d - 2;
-	}
-	if (n == 0 || n >= len || name[0] == '.')
-		return 0;
-	for (size_t i = 0; i < n; i++)
-		if (!strchr("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789.-_+=,", name[i]))
-			return 0;
-	memcpy(sop, name, n);
-	sop[n] = '\0';
-	return 1;
-}
-
 /* The instance named name in a series: by its SOP UID when the name is
  * plain, else by its kept name; the row's name must be name itself.  The
  * queries are prepared statements name_id and sop_id, or the texts by_name
@@ -1428,7 +1331,7 @@ static int lookup_instance(struct pgcat *c, enum stmt_id name_id, enum stmt_id s
 	a_i64(&a, parent_id);
 	int err = 0, n;
 	PGresult *r;
-	if (!plain_name_sop(name, versioned, sop, sizeof(sop), &version)) {
+	if (!names_plain_sop(name, versioned, sop, sizeof(sop), &version)) {
 		a_text(&a, name);
 		r = by_name ? runq(c, by_name, &a, &err) : run(c, name_id, &a, &err);
 	} else {
@@ -1522,26 +1425,23 @@ static int pg_instance_row(struct catalog *cat, int64_t instance_id, struct cat_
 	struct args a = { 0 };
 	a_i64(&a, instance_id);
 	int err = 0;
-	PGresult *r = run(pg(cat), S_INST_RECORD, &a, &err);
+	PGresult *r = first_row(run(pg(cat), S_INST_RECORD, &a, &err), &err);
 	if (!r)
 		return err;
-	int n = PQntuples(r);
-	if (n) {
-		memset(out, 0, sizeof(*out));
-		out->id = g_i64(r, 0, 0);
-		out->series_id = g_i64(r, 0, 1);
-		out->study_id = g_i64(r, 0, 2);
-		out->patient_id = g_i64(r, 0, 3);
-		snprintf(out->sop_uid, sizeof(out->sop_uid), "%s", g_text(r, 0, 4));
-		out->version = (uint32_t)g_i64(r, 0, 5);
-		out->size = (uint64_t)g_i64(r, 0, 6);
-		g_hash(r, 0, 7, out->file_hash);
-		out->rec.pack = g_i64(r, 0, 8);
-		out->rec.offset = (uint64_t)g_i64(r, 0, 9);
-		out->rec.len = (uint32_t)g_i64(r, 0, 10);
-	}
+	memset(out, 0, sizeof(*out));
+	out->id = g_i64(r, 0, 0);
+	out->series_id = g_i64(r, 0, 1);
+	out->study_id = g_i64(r, 0, 2);
+	out->patient_id = g_i64(r, 0, 3);
+	snprintf(out->sop_uid, sizeof(out->sop_uid), "%s", g_text(r, 0, 4));
+	out->version = (uint32_t)g_i64(r, 0, 5);
+	out->size = (uint64_t)g_i64(r, 0, 6);
+	g_hash(r, 0, 7, out->file_hash);
+	out->rec.pack = g_i64(r, 0, 8);
+	out->rec.offset = (uint64_t)g_i64(r, 0, 9);
+	out->rec.len = (uint32_t)g_i64(r, 0, 10);
 	PQclear(r);
-	return n ? 0 : -ENOENT;
+	return 0;
 }
 
 static void copy_col(const PGresult *r, int col, char *out, size_t len)
@@ -1554,30 +1454,27 @@ static int pg_identity(struct catalog *cat, int64_t instance_id, struct cat_iden
 	struct args a = { 0 };
 	a_i64(&a, instance_id);
 	int err = 0;
-	PGresult *r = run(pg(cat), S_IDENTITY, &a, &err);
+	PGresult *r = first_row(run(pg(cat), S_IDENTITY, &a, &err), &err);
 	if (!r)
 		return err;
-	int n = PQntuples(r);
-	if (n) {
-		memset(out, 0, sizeof(*out));
-		copy_col(r, 0, out->patient_key, sizeof(out->patient_key));
-		copy_col(r, 1, out->issuer, sizeof(out->issuer));
-		copy_col(r, 2, out->patient_dir, sizeof(out->patient_dir));
-		copy_col(r, 3, out->study_uid, sizeof(out->study_uid));
-		copy_col(r, 4, out->study_dir, sizeof(out->study_dir));
-		copy_col(r, 5, out->series_uid, sizeof(out->series_uid));
-		copy_col(r, 6, out->series_dir, sizeof(out->series_dir));
-		copy_col(r, 7, out->sop_uid, sizeof(out->sop_uid));
-		out->version = (uint32_t)g_i64(r, 0, 8);
-		copy_col(r, 9, out->fname, sizeof(out->fname));
-		copy_col(r, 10, out->vname, sizeof(out->vname));
-		copy_col(r, 11, out->unclean, sizeof(out->unclean));
-		out->current = (int)g_i64(r, 0, 12);
-		out->ncurrent = g_i64(r, 0, 13);
-		out->pick = g_i64(r, 0, 14);
-	}
+	memset(out, 0, sizeof(*out));
+	copy_col(r, 0, out->patient_key, sizeof(out->patient_key));
+	copy_col(r, 1, out->issuer, sizeof(out->issuer));
+	copy_col(r, 2, out->patient_dir, sizeof(out->patient_dir));
+	copy_col(r, 3, out->study_uid, sizeof(out->study_uid));
+	copy_col(r, 4, out->study_dir, sizeof(out->study_dir));
+	copy_col(r, 5, out->series_uid, sizeof(out->series_uid));
+	copy_col(r, 6, out->series_dir, sizeof(out->series_dir));
+	copy_col(r, 7, out->sop_uid, sizeof(out->sop_uid));
+	out->version = (uint32_t)g_i64(r, 0, 8);
+	copy_col(r, 9, out->fname, sizeof(out->fname));
+	copy_col(r, 10, out->vname, sizeof(out->vname));
+	copy_col(r, 11, out->unclean, sizeof(out->unclean));
+	out->current = (int)g_i64(r, 0, 12);
+	out->ncurrent = g_i64(r, 0, 13);
+	out->pick = g_i64(r, 0, 14);
 	PQclear(r);
-	return n ? 0 : -ENOENT;
+	return 0;
 }
 
 static int pg_folder_key(struct catalog *cat, int kind, int64_t id, char *key, size_t keylen,
@@ -1591,16 +1488,13 @@ static int pg_folder_key(struct catalog *cat, int kind, int64_t id, char *key, s
 	struct args a = { 0 };
 	a_i64(&a, id);
 	int err = 0;
-	PGresult *r = runq(pg(cat), q, &a, &err);
+	PGresult *r = first_row(runq(pg(cat), q, &a, &err), &err);
 	if (!r)
 		return err;
-	int n = PQntuples(r);
-	if (n) {
-		copy_col(r, 0, key, keylen);
-		copy_col(r, 1, issuer, issuerlen);
-	}
+	copy_col(r, 0, key, keylen);
+	copy_col(r, 1, issuer, issuerlen);
 	PQclear(r);
-	return n ? 0 : -ENOENT;
+	return 0;
 }
 
 static int pg_integrity_check(struct catalog *cat, char *msg, size_t len)
@@ -2387,14 +2281,12 @@ static int pg_view_study(struct catalog *cat, int64_t id, struct cat_view_study 
 	struct args a = { 0 };
 	a_i64(&a, id);
 	int err = 0;
-	PGresult *r = runq(pg(cat), STUDY_INFO " AND s.id=$1", &a, &err);
+	PGresult *r = first_row(runq(pg(cat), STUDY_INFO " AND s.id=$1", &a, &err), &err);
 	if (!r)
 		return err;
-	int n = PQntuples(r);
-	if (n)
-		view_study_from_row(r, 0, out);
+	view_study_from_row(r, 0, out);
 	PQclear(r);
-	return n ? 0 : -ENOENT;
+	return 0;
 }
 
 /* ---- shares ---- */
@@ -2742,20 +2634,17 @@ static int pg_patient_info(struct catalog *cat, int64_t patient_id, cat_patient_
 	struct args a = { 0 };
 	a_i64(&a, patient_id);
 	int err = 0;
-	PGresult *r = runq(pg(cat), "SELECT id, patient_id, issuer, name, birth_date, sex, dirname,"
-			   " nchildren FROM patients WHERE id=$1", &a, &err);
+	PGresult *r = first_row(runq(pg(cat), "SELECT id, patient_id, issuer, name, birth_date, sex,"
+				     " dirname, nchildren FROM patients WHERE id=$1", &a, &err), &err);
 	if (!r)
 		return err;
-	int rc = -ENOENT;
-	if (PQntuples(r)) {
-		const char *pid = g_text(r, 0, 1);
-		struct cat_patient_info p = {
-			.row = g_i64(r, 0, 0), .patient_id = pid[0] == '\x01' ? "" : pid,
-			.issuer = g_text(r, 0, 2), .name = g_text(r, 0, 3), .birth_date = g_text(r, 0, 4),
-			.sex = g_text(r, 0, 5), .dir = g_text(r, 0, 6), .nstudies = g_i64(r, 0, 7),
-		};
-		rc = cb(arg, &p);
-	}
+	const char *pid = g_text(r, 0, 1);
+	struct cat_patient_info p = {
+		.row = g_i64(r, 0, 0), .patient_id = pid[0] == '\x01' ? "" : pid,
+		.issuer = g_text(r, 0, 2), .name = g_text(r, 0, 3), .birth_date = g_text(r, 0, 4),
+		.sex = g_text(r, 0, 5), .dir = g_text(r, 0, 6), .nstudies = g_i64(r, 0, 7),
+	};
+	int rc = cb(arg, &p);
 	PQclear(r);
 	return rc;
 }
@@ -2765,19 +2654,17 @@ static int pg_series_info(struct catalog *cat, int64_t series_id, cat_series_cb 
 	struct args a = { 0 };
 	a_i64(&a, series_id);
 	int err = 0;
-	PGresult *r = runq(pg(cat), "SELECT id, series_uid, modality, description, dirname,"
-			   " coalesce(number, -1), nchildren FROM series WHERE id=$1", &a, &err);
+	PGresult *r = first_row(runq(pg(cat), "SELECT id, series_uid, modality, description,"
+				     " dirname, coalesce(number, -1), nchildren FROM series WHERE id=$1",
+				     &a, &err), &err);
 	if (!r)
 		return err;
-	int rc = -ENOENT;
-	if (PQntuples(r)) {
-		struct cat_series_info s = {
-			.row = g_i64(r, 0, 0), .series_uid = g_text(r, 0, 1), .modality = g_text(r, 0, 2),
-			.description = g_text(r, 0, 3), .dir = g_text(r, 0, 4),
-			.number = g_i64(r, 0, 5), .ninstances = g_i64(r, 0, 6),
-		};
-		rc = cb(arg, &s);
-	}
+	struct cat_series_info s = {
+		.row = g_i64(r, 0, 0), .series_uid = g_text(r, 0, 1), .modality = g_text(r, 0, 2),
+		.description = g_text(r, 0, 3), .dir = g_text(r, 0, 4),
+		.number = g_i64(r, 0, 5), .ninstances = g_i64(r, 0, 6),
+	};
+	int rc = cb(arg, &s);
 	PQclear(r);
 	return rc;
 }

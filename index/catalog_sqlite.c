@@ -16,7 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "escape.h"
+#include "catalog_names.h"
 
 /* The indexes share rules are matched with (catalog_share_indexes). */
 #define SHARE_INDEXES_SQL \
@@ -436,8 +436,6 @@ static int sq_exec(struct catalog *cat, const char *sql)
 static const char *sq_errmsg(struct catalog *cat) { return sqlite3_errmsg(sq(cat)->db); }
 
 static int identity_placed(struct sqlite_catalog *c, const struct instance_record *r);
-static void identity_names(const char *sop_uid, uint32_t version,
-			   char fname[NAME_COMPONENT_MAX + 1], char vname[NAME_COMPONENT_MAX + 1]);
 static sqlite3_stmt *vstmt(struct sqlite_catalog *c, enum vstmt_id id);
 
 /* Make current, for every SOPInstanceUID without a current version, its
@@ -983,87 +981,30 @@ static int take_id(struct id_pool *p, int64_t *want)
 	return 0;
 }
 
-/* The patients row key of an instance.  With a PatientID: the ID (and the
- * issuer in its own column).  Without one, the patient is who the name,
- * birth date and issuer say: the key is "\x01noid\x01|" name "\x01|"
- * birth date.  The scanner never leaves 0x01 followed by 'n' or '|' in a
- * value (see dicom.h), so no key of one kind equals a key of the other, and
- * two keys are equal only if all their values are. */
-static char *patient_key(const struct dcm_info *d)
-{
-	if (d->patient_id[0])
-		return strdup(d->patient_id);
-	size_t n = strlen(d->patient_name) + strlen(d->patient_birth_date) + 16;
-	char *k = malloc(n);
-	if (k)
-		snprintf(k, n, "\x01noid\x01|%s\x01|%s", d->patient_name, d->patient_birth_date);
-	return k;
-}
-
-/* The folder of a patient: <PatientID> or <PatientID>@<Issuer>, escaped and
- * fitted (escape.h); without a PatientID, %noid-<8 hex>: the low 32 bits of
- * XXH3-64 of key "\x01|" issuer, with -2, -3... added if another patient
- * has that name already.  '@' and '~' are always escaped in values and no
- * escaped value starts with "%n", so these names cannot collide. */
-static int noid_hash(const char *key, const char *issuer, uint32_t *h)
-{
-	size_t kl = strlen(key), il = strlen(issuer);
-	char *full = malloc(kl + il + 3);
-	if (!full)
-		return -ENOMEM;
-	snprintf(full, kl + il + 3, "%s\x01|%s", key, issuer);
-	*h = (uint32_t)checksum64(full, strlen(full));
-	free(full);
-	return 0;
-}
-
+/* The folder of a new patient (names_patient_dir); a %noid stem that
+ * another patient's folder has takes -2, -3... (catalog_names.h). */
 static int patient_dir(struct sqlite_catalog *c, const struct dcm_info *d, const char *key,
 		       char *out)
 {
-	if (d->patient_id[0]) {
-		size_t a = strlen(d->patient_id), b = strlen(d->issuer_of_patient_id);
-		char *esc = malloc(3 * (a + b) + 8);
-		if (!esc)
-			return -ENOMEM;
-		size_t n = name_escape(d->patient_id, esc);
-		uint64_t h = checksum64(d->patient_id, a);
-		if (b) {
-			/* '@' is always escaped, so it cannot occur in an ID. */
-			esc[n++] = '@';
-			name_escape(d->issuer_of_patient_id, esc + n);
-			char *both = malloc(a + b + 2);
-			if (!both) {
-				free(esc);
-				return -ENOMEM;
-			}
-			memcpy(both, d->patient_id, a);
-			both[a] = '\0';
-			memcpy(both + a + 1, d->issuer_of_patient_id, b + 1);
-			h = checksum64(both, a + b + 2);
-			free(both);
-		}
-		name_fit(esc, h, "", out);
-		free(esc);
-		return 0;
-	}
-	uint32_t h;
-	if (noid_hash(key, d->issuer_of_patient_id, &h))
-		return -ENOMEM;
+	int noid;
+	int rc = names_patient_dir(d, key, out, &noid);
+	if (rc || !noid)
+		return rc;
+	char stem[NAME_COMPONENT_MAX + 1];
+	memcpy(stem, out, sizeof(stem));
 	for (int i = 1;; i++) {
-		if (i == 1)
-			snprintf(out, NAME_COMPONENT_MAX + 1, "%%noid-%08x", h);
-		else
-			snprintf(out, NAME_COMPONENT_MAX + 1, "%%noid-%08x-%d", h, i);
+		if (i > 1)
+			snprintf(out, NAME_COMPONENT_MAX + 1, "%s-%d", stem, i);
 		sqlite3_stmt *s = vstmt(c, V_DIRNAME_USED);
 		if (!s)
 			return -EIO;
 		sqlite3_bind_text(s, 1, out, -1, SQLITE_STATIC);
-		int rc = sqlite3_step(s);
+		int st = sqlite3_step(s);
 		sqlite3_reset(s);
-		if (rc == SQLITE_DONE)
+		if (st == SQLITE_DONE)
 			return 0;
-		if (rc != SQLITE_ROW)
-			return sqerr(rc);
+		if (st != SQLITE_ROW)
+			return sqerr(st);
 	}
 }
 
@@ -1097,7 +1038,7 @@ static int bind_new_study(struct sqlite_catalog *c, sqlite3_stmt *insert,
 {
 	(void)c, (void)patient_key;
 	const struct dcm_info *d = &r->info;
-	name_component(d->study_uid, "", dir);
+	names_folder_dir(d->study_uid, dir);
 	sqlite3_bind_int64(insert, 2, r->patient_id);
 	sqlite3_bind_text(insert, 3, d->study_uid, -1, SQLITE_STATIC);
 	sqlite3_bind_text(insert, 4, d->study_date, -1, SQLITE_STATIC);
@@ -1115,7 +1056,7 @@ static int bind_new_series(struct sqlite_catalog *c, sqlite3_stmt *insert,
 {
 	(void)c, (void)patient_key;
 	const struct dcm_info *d = &r->info;
-	name_component(d->series_uid, "", dir);
+	names_folder_dir(d->series_uid, dir);
 	sqlite3_bind_int64(insert, 2, r->study_id);
 	sqlite3_bind_text(insert, 3, d->series_uid, -1, SQLITE_STATIC);
 	sqlite3_bind_text(insert, 4, d->modality, -1, SQLITE_STATIC);
@@ -1166,7 +1107,7 @@ static int sq_place(struct catalog *cat, struct instance_record *r,
 {
 	struct sqlite_catalog *c = sq(cat);
 	const struct dcm_info *d = &r->info;
-	char *key = patient_key(d);
+	char *key = names_patient_key(d);
 	if (!key)
 		return -ENOMEM;
 	sqlite3_stmt *get = stmt(c, S_PAT_GET);
@@ -1207,13 +1148,12 @@ static int touch(struct sqlite_catalog *c, enum stmt_id which, int64_t id, int64
 	return step_done(s);
 }
 
-/* Bind name to parameter i of s when it is not the plain name of
- * sop_uid with suffix (FNAME_OF, VNAME_OF: only those are kept). */
+/* Bind name to parameter i of s when it is kept (names_kept; FNAME_OF,
+ * VNAME_OF give the others), else NULL. */
 static void bind_kept_name(sqlite3_stmt *s, int i, const char *name, const char *sop_uid,
 			   const char *suffix)
 {
-	size_t n = strlen(sop_uid);
-	if (strncmp(name, sop_uid, n) || strcmp(name + n, suffix))
+	if (names_kept(name, sop_uid, suffix))
 		sqlite3_bind_text(s, i, name, -1, SQLITE_TRANSIENT);
 	else
 		sqlite3_bind_null(s, i);
@@ -1225,8 +1165,8 @@ static int sq_insert_instance(struct catalog *cat, const struct instance_record 
 	struct sqlite_catalog *c = sq(cat);
 	const struct dcm_info *d = &r->info;
 	char fname[NAME_COMPONENT_MAX + 1], vname[NAME_COMPONENT_MAX + 1], vsuffix[32];
-	identity_names(d->sop_instance_uid, r->version, fname, vname);
-	snprintf(vsuffix, sizeof(vsuffix), ".v%u.dcm", r->version);
+	names_instance(d->sop_instance_uid, r->version, fname, vname);
+	names_version_suffix(r->version, vsuffix);
 	sqlite3_stmt *s = stmt(c, S_INST_INS);
 	if (!s)
 		return -EIO;
@@ -1481,37 +1421,6 @@ static int lookup_child(sqlite3_stmt *s, int parent_kind, int64_t parent_id,
 	return one_node(s, parent_kind + 1, out);
 }
 
-/* The SOP UID a file name stands for when it is a plain name (FNAME_OF):
- * <SOP>.dcm, or with versioned <SOP>.v<N>.dcm (*version set), where
- * escaping leaves SOP as it is.  1 with sop set, or 0: the name is
- * escaped, cut, or no instance's, and is looked up as kept. */
-static int plain_name_sop(const char *name, int versioned, char *sop, size_t len,
-			  uint32_t *version)
-{
-	size_t n = strlen(name);
-	if (n < 5 || strcmp(name + n - 4, ".dcm"))
-		return 0;
-	n -= 4;
-	if (versioned) {
-		size_t d = n;
-		while (d > 0 && name[d - 1] >= '0' && name[d - 1] <= '9')
-			d--;
-		if (d == n || n - d > 9 || d < 3 || name[d - 1] != 'v' || name[d - 2] != '.')
-			return 0;
-		*version = (uint32_t)strtoul(name + d, NULL, 10);
-		n = d - 2;
-	}
-	if (n == 0 || n >= len || name[0] == '.')
-		return 0;
-	for (size_t i = 0; i < n; i++)
-		if (!strchr("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789.-_+=,", name[i]) ||
-		    !name[i])
-			return 0;
-	memcpy(sop, name, n);
-	sop[n] = '\0';
-	return 1;
-}
-
 /* The instance named name in series parent_id: by its SOP UID when the
  * name is plain (by_sop binds ?2 the UID and ?3 the version), else by
  * its kept name (by_name).  The row's name must be name itself (a
@@ -1521,7 +1430,7 @@ static int lookup_instance(sqlite3_stmt *by_name, sqlite3_stmt *by_sop, int vers
 {
 	char sop[NAME_COMPONENT_MAX + 1];
 	uint32_t version = 0;
-	if (!plain_name_sop(name, versioned, sop, sizeof(sop), &version))
+	if (!names_plain_sop(name, versioned, sop, sizeof(sop), &version))
 		return lookup_child(by_name, CAT_SERIES, parent_id, name, out);
 	if (!by_sop)
 		return -EIO;
@@ -2103,17 +2012,6 @@ static sqlite3_stmt *vstmt(struct sqlite_catalog *c, enum vstmt_id id)
 	return vstmt_view(c, CAT_VIEW_VERSIONS, id);
 }
 
-/* Names of an instance: in its series folder when current, and in
- * /versions (and /quarantine). */
-static void identity_names(const char *sop_uid, uint32_t version,
-			   char fname[NAME_COMPONENT_MAX + 1], char vname[NAME_COMPONENT_MAX + 1])
-{
-	char suffix[32];
-	snprintf(suffix, sizeof(suffix), ".v%u.dcm", version);
-	name_component(sop_uid, ".dcm", fname);
-	name_component(sop_uid, suffix, vname);
-}
-
 /* After an instance row is inserted: the current version of its
  * SOPInstanceUID, and the counts of every folder holding a version of it
  * (the current one may have moved). */
@@ -2295,39 +2193,6 @@ static int sq_folder_key(struct catalog *cat, int kind, int64_t id, char *key, s
 	}
 	sqlite3_finalize(s);
 	return res;
-}
-
-int catalog_identity_want(const struct instance_record *r, struct cat_identity *out)
-{
-	const struct dcm_info *d = &r->info;
-	memset(out, 0, sizeof(*out));
-	char *key = patient_key(d);
-	if (!key)
-		return -ENOMEM;
-	snprintf(out->patient_key, sizeof(out->patient_key), "%s", key);
-	int rc = 0;
-	if (d->patient_id[0]) {
-		/* Named by the values alone: patient_dir does not look at rows. */
-		rc = patient_dir(NULL, d, key, out->patient_dir);
-	} else {
-		/* A %noid name may carry a -N added for a clash: the stem only. */
-		uint32_t h;
-		rc = noid_hash(key, d->issuer_of_patient_id, &h);
-		if (!rc)
-			snprintf(out->patient_dir, sizeof(out->patient_dir), "%%noid-%08x", h);
-		out->noid = 1;
-	}
-	free(key);
-	snprintf(out->issuer, sizeof(out->issuer), "%s", d->issuer_of_patient_id);
-	snprintf(out->study_uid, sizeof(out->study_uid), "%s", d->study_uid);
-	name_component(d->study_uid, "", out->study_dir);
-	snprintf(out->series_uid, sizeof(out->series_uid), "%s", d->series_uid);
-	name_component(d->series_uid, "", out->series_dir);
-	snprintf(out->sop_uid, sizeof(out->sop_uid), "%s", d->sop_instance_uid);
-	out->version = r->version;
-	identity_names(d->sop_instance_uid, r->version, out->fname, out->vname);
-	snprintf(out->unclean, sizeof(out->unclean), "%s", d->unclean);
-	return rc;
 }
 
 static int sq_integrity_check(struct catalog *cat, char *msg, size_t len)

@@ -29,6 +29,16 @@ check "their folders are %noid-<8 hex>" [ "$(grep -cE ' %noid-[0-9a-f]{8}$' "$T/
 check "no folder is the bare %" fails grep -qE ' %$' "$T/ls1"
 jane=$(sql "$S" "SELECT dirname FROM patients WHERE name='Doe^Jane' AND birth_date='19700101' AND issuer=''")
 check "Jane 1970 without issuer has both of her studies" [ "$(sql "$S" "SELECT nchildren FROM patients WHERE dirname='$jane'")" = 2 ]
+# Two %noid stems alike: the patient filed second takes stem-2 (a rule
+# catalog_pg.c's dcmfs_place repeats in SQL; t0721 holds it there).
+$GEN clash "$CT" "$T/clash" || not_ok "generate clashing noid files"
+S=$T/s1c
+"$CTL" init "$S" >/dev/null && "$CTL" import -q "$S" "$T/clash/clash_0.dcm" >/dev/null &&
+	"$CTL" import -q "$S" "$T/clash/clash_1.dcm" >/dev/null || not_ok "import the clashing files"
+check "two patients whose %noid stems clash get %noid-635941b6 and %noid-635941b6-2" \
+	[ "$(sql "$S" "SELECT group_concat(dirname, ' ') FROM (SELECT dirname FROM patients ORDER BY id)")" \
+	  = "%noid-635941b6 %noid-635941b6-2" ]
+check "verify holds a stem-2 folder as right" "$CTL" verify "$S"
 
 # ---- 2. values are never cut ----
 $GEN long "$CT" "$T/long" || not_ok "generate long files"

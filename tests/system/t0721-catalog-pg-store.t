@@ -64,4 +64,19 @@ check "find counts $want files in /patients ($nf)" [ "$nf" = "$want" ]
 nv=$(find "$M/versions" -type f | wc -l)
 check "find counts $n files in /versions ($nv)" [ "$nv" = "$n" ]
 check "unmount" fs_umount "$M"
+
+# dcmfs_place gives a clashing %noid stem its -N as catalog_sqlite.c does
+# (t0008): the patient filed second takes stem-2.
+SEED=${CORPUS:+$CORPUS/real/series/ct_ge_hispeed_head_tilt_28sl/01.dcm}
+if [ -f "$SEED" ] && $PY "$LIB/identity_gen.py" clash "$SEED" "$T/clash"; then
+	"$CTL" import -q "$S" "$T/clash/clash_0.dcm" >/dev/null &&
+		"$CTL" import -q "$S" "$T/clash/clash_1.dcm" >/dev/null || not_ok "import the clashing files"
+	check "two patients whose %noid stems clash get %noid-635941b6 and %noid-635941b6-2" \
+		[ "$(pg_psql -c "SELECT string_agg(dirname, ' ' ORDER BY id) FROM patients
+			WHERE dirname LIKE '%noid-635941b6%'")" = "%noid-635941b6 %noid-635941b6-2" ]
+	check "verify holds a stem-2 folder as right" "$CTL" verify "$S"
+else
+	skip "no CT seed or no pydicom to make clashing %noid files"
+	skip "no CT seed or no pydicom to make clashing %noid files"
+fi
 done_testing

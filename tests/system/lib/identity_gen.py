@@ -68,6 +68,20 @@ def noid(seed, out):
         save(ds, os.path.join(out, f"noid_{key}.dcm"))
 
 
+def clash(seed, out):
+    # two patients without a PatientID whose %noid stems are the same
+    # 8 hex digits (635941b6, found by search): the second is stem-2
+    for i, name in enumerate(("Clash^67186", "Clash^105238")):
+        ds = load(seed)
+        fresh(ds, 200 + i)
+        ds.PatientID = ""
+        ds.PatientName = name
+        ds.PatientBirthDate = "19700101"
+        if "IssuerOfPatientID" in ds:
+            del ds.IssuerOfPatientID
+        save(ds, os.path.join(out, f"clash_{i}.dcm"))
+
+
 def long_values(seed, out):
     # two 81-character SOPInstanceUIDs that agree on their first 64
     stem = "1.2.826.0.1.3680043.8.498.7.9." + "1" * 40
@@ -126,6 +140,8 @@ def main():
     os.makedirs(out, exist_ok=True)
     if what == "noid":
         noid(seed, out)
+    elif what == "clash":
+        clash(seed, out)
     elif what == "long":
         long_values(seed, out)
     elif what == "versions":
