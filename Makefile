@@ -53,7 +53,7 @@ LDLIBS += $(GDCM_LIBS) -lcrypto -lstdc++
 # A store's data in a RADOS pool (index/datastore_rados.c): librados-dev
 LDLIBS += -lrados
 # A store's catalogue in PostgreSQL (index/catalog_pg.c): libpq-dev
-$(BUILD)/index/catalog_pg.o: CFLAGS += -I$(shell pg_config --includedir 2>/dev/null || echo /usr/include/postgresql)
+$(BUILD)/index/catalog_pg.o $(BUILD)/index/netlock.o: CFLAGS += -I$(shell pg_config --includedir 2>/dev/null || echo /usr/include/postgresql)
 $(BUILD)/tests/unit/test_catalog_pg.o: CFLAGS += -I$(shell pg_config --includedir 2>/dev/null || echo /usr/include/postgresql)
 LDLIBS += -lpq
 
