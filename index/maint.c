@@ -1899,15 +1899,16 @@ int store_reindex(const char *dir, maint_problem_fn problem, maint_progress_fn p
 	/* Nothing may use the store meanwhile (store.h, the use lock); the
 	 * packs are listed then, or an import that ended during the listing
 	 * would be left out of the new index. */
-	int lockfd = store_lock_exclusive(dir, err, errlen);
-	if (lockfd < 0) {
+	struct store_lock *lock;
+	int lr = store_lock_exclusive(dir, &lock, err, errlen);
+	if (lr < 0) {
 		if (remote)
 			datastore_detach(dir);
-		return lockfd;
+		return lr;
 	}
 	if ((n = list_packs(dir, &names)) < 0) {
 		snprintf(err, errlen, "cannot list the packs of '%s': %s", dir, strerror(-n));
-		store_unlock(lockfd);
+		store_unlock(lock);
 		if (remote)
 			datastore_detach(dir);
 		return n;
@@ -2054,7 +2055,7 @@ int store_reindex(const char *dir, maint_problem_fn problem, maint_progress_fn p
 		unlink(marker);
 	}
 out:
-	store_unlock(lockfd);
+	store_unlock(lock);
 	if (remote)
 		datastore_detach(dir);
 	free_names(names, n);

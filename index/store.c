@@ -6,6 +6,11 @@
  *  - store_open takes the use lock (STORE/lock byte 0, shared) before it
  *    opens index.db, so a reindex that replaces index.db never has an open
  *    store beside it.  A crash drops the OFD locks with the process.
+ *  - Each lock is the byte of STORE/lock first, then, for a store whose
+ *    catalogue is in PostgreSQL, the same lock in its database (netlock.h,
+ *    one connection per open store): the file orders this machine's
+ *    processes, the database every machine's.  A lock whose database half
+ *    cannot be had gives its file half back.
  *  - Mutexes, none taken while another is held: rm_lock (one removal at a time, taken
  *    before the removal's catalogue transaction begins), hold_lock (the
  *    ingest hold count, around one fcntl), pack_lock (pack_cat, only when
@@ -21,6 +26,7 @@
 #include "datastore.h"
 #include "storeconf.h"
 #include "catalog_pg.h"
+#include "netlock.h"
 
 #include <ctype.h>
 #include <dirent.h>
@@ -44,6 +50,7 @@ struct store {
 	pthread_mutex_t rm_lock;        /* guards tomb_pw; one removal at a time */
 	struct pack_writer *tomb_pw;    /* this process's tombstones, or NULL */
 	int lockfd;                     /* STORE/lock holding the use lock, or -1 */
+	struct netlock *nl;             /* the locks in the catalogue's database, or NULL */
 	int data_attached;              /* packs/ and blobs/ are in a data store of store.conf */
 	pthread_mutex_t hold_lock;      /* guards holds */
 	int holds;                      /* ingest sessions of this process */
@@ -326,6 +333,33 @@ static int lock_byte(int fd, short type, off_t byte, int wait)
 #define LOCK_INGEST 1
 #define LOCK_REMOVAL 2
 
+/* Lock or unlock a byte of the store: in STORE/lock (fd, if >= 0), then in
+ * the catalogue's database (nl, if not NULL).  0, -EAGAIN (held elsewhere,
+ * without wait), -errno. */
+static int lock_store(int fd, struct netlock *nl, short type, int byte, int wait)
+{
+	int r = fd >= 0 ? lock_byte(fd, type, byte, wait) : 0;
+	if (type == F_UNLCK) {
+		int r2 = nl ? netlock_drop(nl, byte) : 0;
+		return r ? r : r2;
+	}
+	if (!r && nl && (r = netlock_take(nl, byte, type == F_WRLCK, wait, NULL, 0)) && fd >= 0)
+		lock_byte(fd, F_UNLCK, byte, 0);
+	return r;
+}
+
+/* The locks in the catalogue's database when store.conf names one: 0 and
+ * *nl (NULL for a catalogue in the folder), or -errno with err. */
+static int netlock_for(const char *dir, struct netlock **nl, char *err, size_t errlen)
+{
+	struct store_conf conf;
+	*nl = NULL;
+	int r = store_conf_read(dir, &conf, err, errlen);
+	if (r == -ENOENT || (!r && !conf.catalog[0]))
+		return 0;
+	return r ? r : netlock_open(conf.catalog, nl, err, errlen);
+}
+
 /* Open STORE/lock and take the use lock shared.  A read-only open that
  * cannot create or open the file goes on without it (-1 in *fd). */
 static int use_lock(const char *dir, int readonly, int *fd, char *err, size_t errlen)
@@ -429,6 +463,12 @@ int store_open(const char *dir, int readonly, struct store **out,
 	/* Before the catalogue: a reindex may be replacing it. */
 	if (!r)
 		r = use_lock(dir, readonly, &s->lockfd, err, errlen);
+	if (!r && !(r = netlock_for(dir, &s->nl, err, errlen)) && s->nl) {
+		r = netlock_take(s->nl, LOCK_USE, 0, 0, err, errlen);
+		if (r == -EAGAIN)
+			snprintf(err, errlen, "store '%s' is being reindexed (on another machine):"
+				 " try again when that has finished", dir);
+	}
 	if (!r)
 		r = data_attach(s, err, errlen);
 	if (!r)
@@ -460,6 +500,7 @@ void store_close(struct store *s)
 		close(s->dirfd);
 	if (s->lockfd >= 0)
 		close(s->lockfd);   /* drops every lock of this open */
+	netlock_close(s->nl);   /* and of its connection */
 	pthread_mutex_destroy(&s->hold_lock);
 	pthread_mutex_destroy(&s->pack_lock);
 	pack_writer_free(s->tomb_pw);
@@ -472,12 +513,12 @@ int store_ingest_hold(struct store *s)
 {
 	int r = 0;
 	pthread_mutex_lock(&s->hold_lock);
-	if (s->lockfd >= 0 && s->holds == 0) {
-		r = lock_byte(s->lockfd, F_RDLCK, LOCK_INGEST, 0);
+	if ((s->lockfd >= 0 || s->nl) && s->holds == 0) {
+		r = lock_store(s->lockfd, s->nl, F_RDLCK, LOCK_INGEST, 0);
 		if (r == -EAGAIN) {
 			if (s->waiting)
 				s->waiting("waiting for gc to finish");
-			r = lock_byte(s->lockfd, F_RDLCK, LOCK_INGEST, 1);
+			r = lock_store(s->lockfd, s->nl, F_RDLCK, LOCK_INGEST, 1);
 		}
 	}
 	if (!r)
@@ -489,8 +530,8 @@ int store_ingest_hold(struct store *s)
 void store_ingest_release(struct store *s)
 {
 	pthread_mutex_lock(&s->hold_lock);
-	if (s->holds > 0 && --s->holds == 0 && s->lockfd >= 0)
-		lock_byte(s->lockfd, F_UNLCK, LOCK_INGEST, 0);
+	if (s->holds > 0 && --s->holds == 0)
+		lock_store(s->lockfd, s->nl, F_UNLCK, LOCK_INGEST, 0);
 	pthread_mutex_unlock(&s->hold_lock);
 }
 
@@ -498,11 +539,11 @@ int store_ingest_exclusive(struct store *s)
 {
 	if (s->lockfd < 0)
 		return s->readonly ? -EROFS : 0;
-	int r = lock_byte(s->lockfd, F_WRLCK, LOCK_INGEST, 0);
+	int r = lock_store(s->lockfd, s->nl, F_WRLCK, LOCK_INGEST, 0);
 	if (r == -EAGAIN) {
 		if (s->waiting)
 			s->waiting("waiting for imports to finish");
-		r = lock_byte(s->lockfd, F_WRLCK, LOCK_INGEST, 1);
+		r = lock_store(s->lockfd, s->nl, F_WRLCK, LOCK_INGEST, 1);
 	}
 	return r;
 }
@@ -510,37 +551,54 @@ int store_ingest_exclusive(struct store *s)
 void store_ingest_unlock(struct store *s)
 {
 	if (s->lockfd >= 0)
-		lock_byte(s->lockfd, F_UNLCK, LOCK_INGEST, 0);
+		lock_store(s->lockfd, s->nl, F_UNLCK, LOCK_INGEST, 0);
 }
 
-int store_lock_exclusive(const char *dir, char *err, size_t errlen)
+struct store_lock {
+	int fd;
+	struct netlock *nl;
+};
+
+int store_lock_exclusive(const char *dir, struct store_lock **out, char *err, size_t errlen)
 {
 	char path[4096];
 	snprintf(path, sizeof(path), "%s/" STORE_LOCK_FILE, dir);
-	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
-	if (fd < 0) {
+	struct store_lock *l = calloc(1, sizeof(*l));
+	if (!l)
+		return -ENOMEM;
+	l->fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
+	if (l->fd < 0) {
 		int e = errno;
 		snprintf(err, errlen, "cannot open '%s': %s", path, strerror(e));
+		free(l);
 		return -e;
 	}
-	int r = lock_byte(fd, F_WRLCK, LOCK_USE, 0);
-	if (r) {
-		close(fd);
-		if (r == -EAGAIN) {
-			snprintf(err, errlen, "store '%s' is in use by another process (a mount, an import, ...):"
-				 " unmount it and stop them first", dir);
-			return -EBUSY;
-		}
+	int r = lock_byte(l->fd, F_WRLCK, LOCK_USE, 0);
+	if (r && r != -EAGAIN)
 		snprintf(err, errlen, "cannot lock '%s': %s", path, strerror(-r));
+	if (!r && !(r = netlock_for(dir, &l->nl, err, errlen)) && l->nl)
+		r = netlock_take(l->nl, LOCK_USE, 1, 0, err, errlen);
+	if (r == -EAGAIN) {
+		snprintf(err, errlen, "store '%s' is in use by another process (a mount, an import, ...%s):"
+			 " unmount it and stop them first", dir, l->nl ? ", on any machine" : "");
+		r = -EBUSY;
+	}
+	if (r) {
+		store_unlock(l);
 		return r;
 	}
-	return fd;
+	*out = l;
+	return 0;
 }
 
-void store_unlock(int fd)
+void store_unlock(struct store_lock *l)
 {
-	if (fd >= 0)
-		close(fd);
+	if (!l)
+		return;
+	netlock_close(l->nl);
+	if (l->fd >= 0)
+		close(l->fd);
+	free(l);
 }
 
 int store_catalog(struct store *s, struct catalog **out)
@@ -602,13 +660,13 @@ void store_removal_begin(struct store *s)
 	 * store_removals_settle waits for them.  Best effort: without the
 	 * lock a verify may report a removal in flight as interrupted. */
 	if (s->lockfd >= 0)
-		lock_byte(s->lockfd, F_RDLCK, LOCK_REMOVAL, 1);
+		lock_store(s->lockfd, s->nl, F_RDLCK, LOCK_REMOVAL, 1);
 }
 
 void store_removals_settle(struct store *s)
 {
-	if (s->lockfd >= 0 && lock_byte(s->lockfd, F_WRLCK, LOCK_REMOVAL, 1) == 0)
-		lock_byte(s->lockfd, F_UNLCK, LOCK_REMOVAL, 0);
+	if (s->lockfd >= 0 && lock_store(s->lockfd, s->nl, F_WRLCK, LOCK_REMOVAL, 1) == 0)
+		lock_store(s->lockfd, s->nl, F_UNLCK, LOCK_REMOVAL, 0);
 }
 
 int store_tombstone_pack(struct store *s, struct pack_writer **pw)
@@ -634,7 +692,7 @@ void store_removal_end(struct store *s, int cut_back, uint64_t mark)
 		s->tomb_pw = NULL;
 	}
 	if (s->lockfd >= 0)
-		lock_byte(s->lockfd, F_UNLCK, LOCK_REMOVAL, 0);
+		lock_store(s->lockfd, s->nl, F_UNLCK, LOCK_REMOVAL, 0);
 	pthread_mutex_unlock(&s->rm_lock);
 }
 

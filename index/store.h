@@ -113,11 +113,12 @@ void store_ingest_release(struct store *s);
  * -EROFS (a read-only store without a lock file), or -errno. */
 int store_ingest_exclusive(struct store *s);
 void store_ingest_unlock(struct store *s);
-/* The use lock of dir, exclusive, without waiting (reindex): an open
- * descriptor to give to store_unlock, or -EBUSY (err says so) while
- * anything has the store open, or -errno. */
-int store_lock_exclusive(const char *dir, char *err, size_t errlen);
-void store_unlock(int fd);
+/* The use lock of dir, exclusive, without waiting (reindex): 0 and *out
+ * (the caller's, to store_unlock; NULL is fine there), or -EBUSY (err says
+ * so) while anything has the store open, or -errno. */
+struct store_lock;
+int store_lock_exclusive(const char *dir, struct store_lock **out, char *err, size_t errlen);
+void store_unlock(struct store_lock *l);
 
 /* ---- blobs ---- */
 /* A blob's encoded bytes, checked (blob_view_get): 0 and *v (release with
