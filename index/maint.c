@@ -2307,6 +2307,60 @@ static void gc_spool(struct store *s, struct gc_totals *t)
 	closedir(d);
 }
 
+static int count_entry(void *arg, int type, const uint8_t *payload, size_t len, uint64_t off)
+{
+	(void)type, (void)payload, (void)len, (void)off;
+	(*(int64_t *)arg)++;
+	return 0;
+}
+
+/* For a store whose data is elsewhere (a RADOS pool): 0 when the
+ * catalogue knows every pack of the pool that holds an entry, else
+ * -EBUSY and err names one it does not.  Such a pack is another index's
+ * (a copy of the store's folder with its own index.db, importing into the
+ * same pool): that index's blobs are not rows here, so gc would take
+ * blob files it still needs.  No import of this store is in flight (gc
+ * holds the ingest lock exclusively, and the catalogue's write lock, which
+ * a removal's tombstone pack row is made under), so an unknown pack with
+ * entries is not one of its own.  An empty one is what a removal that
+ * failed leaves: nothing in it can be needed. */
+static int gc_packs_known(struct store *s, char *err, size_t errlen)
+{
+	char **names;
+	int n = pack_list(store_dir(s), &names);
+	if (n < 0) {
+		snprintf(err, errlen, "gc cannot list the packs of the data store: %s", strerror(-n));
+		return n;
+	}
+	int r = 0;
+	for (int i = 0; !r && i < n; i++) {
+		int64_t id, entries = 0;
+		int k = catalog_pack_find(store_main_catalog(s), names[i], &id);
+		if (k == -ENOENT) {
+			char path[4400];
+			snprintf(path, sizeof(path), "%s/packs/%s", store_dir(s), names[i]);
+			k = pack_walk(path, count_entry, NULL, &entries);
+			if (k == -ENOENT)
+				continue;       /* gone since the listing */
+			if (!k && entries > 0) {
+				snprintf(err, errlen, "gc refused: pack '%s' of the data store is not in this"
+					 " store's catalogue: another index (a copy of this store's folder?)"
+					 " writes into the same pool, and gc would free blobs it needs", names[i]);
+				k = -EBUSY;
+			} else if (k < 0) {
+				snprintf(err, errlen, "gc cannot read pack '%s' of the data store: %s", names[i],
+					 strerror(-k));
+			}
+		} else if (k) {
+			snprintf(err, errlen, "gc cannot look pack '%s' up in the catalogue: %s", names[i],
+				 catalog_errmsg(store_main_catalog(s)));
+		}
+		r = k;
+	}
+	free_names(names, n);
+	return r;
+}
+
 int store_gc(struct store *s, int force, struct gc_totals *t, char *err, size_t errlen)
 {
 	memset(t, 0, sizeof(*t));
@@ -2328,6 +2382,9 @@ int store_gc(struct store *s, int force, struct gc_totals *t, char *err, size_t 
 	/* Hold the write lock while looking at files: no import is then between
 	 * publishing a blob file and committing its row. */
 	r = catalog_begin(store_main_catalog(s));
+	int refused = 0;
+	if (!r && store_data_remote(s) && (r = gc_packs_known(s, err, errlen)))
+		refused = 1;
 	if (!r)
 		r = catalog_all_blobs(store_main_catalog(s), gc_collect, &g);
 	/* Orphans before the dead rows go: a file is unlinked only once no
@@ -2348,7 +2405,8 @@ int store_gc(struct store *s, int force, struct gc_totals *t, char *err, size_t 
 	else
 		catalog_rollback(store_main_catalog(s));
 	if (r) {
-		snprintf(err, errlen, "gc failed: %s", strerror(-r));
+		if (!refused)
+			snprintf(err, errlen, "gc failed: %s", strerror(-r));
 	} else {
 		t->blobs_freed = (int64_t)g.ndead;
 		/* Rows are gone for good: now the files. */
