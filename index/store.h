@@ -37,6 +37,14 @@
  *     (store_removals_settle) before calling that an interrupted removal.
  * A read-only open of a store whose lock file cannot be created (a
  * read-only folder) goes on without locks: it can only read.
+ *
+ * A store whose store.conf names a PostgreSQL catalogue may be used by
+ * several machines, each with its own folder and so its own STORE/lock:
+ * every lock above is then also taken, after its byte of STORE/lock, as a
+ * session-level advisory lock in that database (netlock.h: key
+ * (NETLOCK_CLASS, byte), one connection per open store, dropped when the
+ * process dies and its connection closes).  The file orders the processes
+ * of one machine, the database those of every machine.
  */
 #ifndef DCMFS_STORE_H
 #define DCMFS_STORE_H
