@@ -1,7 +1,8 @@
 #!/bin/bash
 # t0720: the PostgreSQL catalogue (index/catalog_pg.c) answers the
 # catalogue's unit cases (tests/unit/test_catalog_pg.c: SQLite's cases and
-# its own) on a real PostgreSQL server started for the test, and a store
+# its own) on a real PostgreSQL server started for the test, as the
+# store's locks there answer theirs (tests/unit/test_netlock.c), and a store
 # is not made in a database that would check text as UTF-8.
 . "$(dirname "$0")/lib/common.sh"
 . "$LIB/pg.sh"
@@ -19,6 +20,13 @@ PG_URL="postgresql:///dcmfs_bytes?host=$PG_DIR"
 diag "PostgreSQL ready in $PG_START_SECONDS s"
 check "the catalogue's unit cases pass on PostgreSQL" \
 	env DCMFS_TEST_PG_URL="$PG_URL" "$UNIT"
+NETLOCK=$BUILD/tests/test_netlock
+if [ -x "$NETLOCK" ]; then
+	check "the store's locks as advisory locks pass their unit cases" \
+		env DCMFS_TEST_PG_URL="$PG_URL" "$NETLOCK"
+else
+	skip "no $NETLOCK: run make all"
+fi
 check "init --catalog refuses a database that checks text as UTF-8, and says how to make one" \
 	exits_with 2 "createdb -E SQL_ASCII" "$CTL" init "$T/store" --catalog "$UTF8_URL"
 check "... and leaves no half-made store" eval '[ -z "$(ls -A "$T/store" 2>/dev/null)" ]'

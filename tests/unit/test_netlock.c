@@ -1,0 +1,155 @@
+/*
+ * test_netlock.c - a store's locks as PostgreSQL advisory locks
+ * (netlock.h), on the real server DCMFS_TEST_PG_URL names; two netlocks
+ * stand for two machines.  Without the variable the test skips (t0720
+ * starts a server and sets it).
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "netlock.h"
+
+static const char *pg_url(void)
+{
+	return getenv("DCMFS_TEST_PG_URL");
+}
+
+struct pair {
+	struct netlock *a, *b;
+};
+
+static int setup(void **state)
+{
+	struct pair *p = calloc(1, sizeof(*p));
+	char err[256];
+	if (!p || netlock_open(pg_url(), &p->a, err, sizeof(err)) ||
+	    netlock_open(pg_url(), &p->b, err, sizeof(err))) {
+		print_error("setup: %s\n", err);
+		return -1;
+	}
+	*state = p;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct pair *p = *state;
+	netlock_close(p->a);
+	netlock_close(p->b);
+	free(p);
+	return 0;
+}
+
+static void test_shared_locks_go_together_and_exclude_an_exclusive(void **state)
+{
+	struct pair *p = *state;
+	assert_int_equal(netlock_take(p->a, 1, 0, 0, NULL, 0), 0);
+	assert_int_equal(netlock_take(p->b, 1, 0, 0, NULL, 0), 0);
+	assert_int_equal(netlock_take(p->b, 1, 1, 0, NULL, 0), -EAGAIN);
+	assert_int_equal(netlock_drop(p->a, 1), 0);
+	/* b's own shared lock never stands in the way of its exclusive one. */
+	assert_int_equal(netlock_take(p->b, 1, 1, 0, NULL, 0), 0);
+	assert_int_equal(netlock_take(p->a, 1, 0, 0, NULL, 0), -EAGAIN);
+}
+
+static void test_a_byte_is_held_in_one_mode_as_an_ofd_lock_is(void **state)
+{
+	struct pair *p = *state;
+	/* Taken twice, dropped once: free (an advisory lock alone stacks). */
+	assert_int_equal(netlock_take(p->a, 2, 1, 0, NULL, 0), 0);
+	assert_int_equal(netlock_take(p->a, 2, 1, 0, NULL, 0), 0);
+	assert_int_equal(netlock_drop(p->a, 2), 0);
+	assert_int_equal(netlock_take(p->b, 2, 1, 0, NULL, 0), 0);
+	assert_int_equal(netlock_drop(p->b, 2), 0);
+	/* Exclusive converted down to shared: another shared goes with it. */
+	assert_int_equal(netlock_take(p->a, 2, 1, 0, NULL, 0), 0);
+	assert_int_equal(netlock_take(p->a, 2, 0, 0, NULL, 0), 0);
+	assert_int_equal(netlock_take(p->b, 2, 0, 0, NULL, 0), 0);
+	assert_int_equal(netlock_take(p->b, 2, 1, 0, NULL, 0), -EAGAIN);
+}
+
+static void test_bytes_are_separate_locks(void **state)
+{
+	struct pair *p = *state;
+	assert_int_equal(netlock_take(p->a, 0, 1, 0, NULL, 0), 0);
+	assert_int_equal(netlock_take(p->b, 1, 1, 0, NULL, 0), 0);
+	assert_int_equal(netlock_take(p->b, 0, 0, 0, NULL, 0), -EAGAIN);
+}
+
+struct waiter {
+	struct netlock *nl;
+	int r;
+};
+
+static void *take_waiting(void *arg)
+{
+	struct waiter *w = arg;
+	w->r = netlock_take(w->nl, 1, 1, 1, NULL, 0);
+	return NULL;
+}
+
+static void test_a_wait_ends_when_the_holder_drops_and_meanwhile_others_can_drop(void **state)
+{
+	struct pair *p = *state;
+	struct netlock *c;
+	char err[256];
+	assert_int_equal(netlock_open(pg_url(), &c, err, sizeof(err)), 0);
+	assert_int_equal(netlock_take(p->a, 1, 0, 0, NULL, 0), 0);
+	assert_int_equal(netlock_take(c, 2, 1, 0, NULL, 0), 0);
+	struct waiter w = { .nl = c, .r = 1 };
+	pthread_t t;
+	assert_int_equal(pthread_create(&t, NULL, take_waiting, &w), 0);
+	usleep(1200 * 1000);    /* more than two slices of the wait */
+	assert_int_equal(w.r, 1);
+	/* The waiting connection still drops its other lock for another thread. */
+	assert_int_equal(netlock_drop(c, 2), 0);
+	assert_int_equal(netlock_take(p->b, 2, 1, 0, NULL, 0), 0);
+	assert_int_equal(netlock_drop(p->a, 1), 0);
+	pthread_join(t, NULL);
+	assert_int_equal(w.r, 0);
+	assert_int_equal(netlock_take(p->a, 1, 0, 0, NULL, 0), -EAGAIN);
+	netlock_close(c);
+	/* Closing the connection dropped it. */
+	assert_int_equal(netlock_take(p->a, 1, 0, 0, NULL, 0), 0);
+}
+
+static void test_a_bad_url_is_one_line_and_eio(void **state)
+{
+	(void)state;
+	struct netlock *nl = NULL;
+	char err[512] = "";
+	assert_int_equal(netlock_open("postgresql:///none?host=/nonexistent", &nl, err, sizeof(err)), -EIO);
+	assert_null(nl);
+	assert_non_null(strstr(err, "cannot connect"));
+	assert_null(strchr(err, '\n'));
+	netlock_close(NULL);
+}
+
+int main(void)
+{
+	if (!pg_url() || !pg_url()[0]) {
+		printf("# skipped: DCMFS_TEST_PG_URL names no PostgreSQL database (t0720 sets it)\n");
+		return 0;
+	}
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_shared_locks_go_together_and_exclude_an_exclusive,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_a_byte_is_held_in_one_mode_as_an_ofd_lock_is,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_bytes_are_separate_locks, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+			test_a_wait_ends_when_the_holder_drops_and_meanwhile_others_can_drop, setup, teardown),
+		cmocka_unit_test(test_a_bad_url_is_one_line_and_eio),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
