@@ -523,11 +523,16 @@ int main(int argc, char *argv[])
 		goto out_args;
 	}
 	if (!d.o.ro) {
+		/* spool/ too: a STORE folder of a second machine may hold only
+		 * a copy of store.conf (issue 13) */
+		static const char *const sub[] = { "spool", "spool/.rejected" };
 		char path[PATH_MAX];
-		snprintf(path, sizeof(path), "%s/spool/.rejected", d.store_dir);
-		if (mkdir(path, 0755) < 0 && errno != EEXIST) {
-			fprintf(stderr, "dcmfs: cannot create '%s': %s\n", path, strerror(errno));
-			goto out_store;
+		for (size_t i = 0; i < sizeof(sub) / sizeof(*sub); i++) {
+			snprintf(path, sizeof(path), "%s/%s", d.store_dir, sub[i]);
+			if (mkdir(path, 0755) < 0 && errno != EEXIST) {
+				fprintf(stderr, "dcmfs: cannot create '%s': %s\n", path, strerror(errno));
+				goto out_store;
+			}
 		}
 	}
 	if (pthread_key_create(&d.tkey, tstate_free)) {

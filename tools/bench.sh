@@ -17,7 +17,7 @@
 #   BENCH_SHARE_TOTAL=100000   patients of the store a share lists from, and
 #   BENCH_SHARE_PATIENTS=1000  how many of them the share covers
 #   BENCH_LARGE_MB=400         level 0 of each whole-slide image (section 3c)
-#   BENCH_ONLY=large,orthanc-fair  run only these sections (the ones that
+#   BENCH_ONLY=large,orthanc-fair,distributed  run only these sections (the ones that
 #                              need no generated archive), e.g. on a shared
 #                              machine: BENCH_ONLY=large make bench
 #   DCMFS_CORPUS=../shared/corpus
@@ -160,6 +160,16 @@ orthanc_fair_section() {
 		skip "Orthanc at its best" "BENCH_ORTHANC=0 or orthanc/unshare missing"
 	fi
 }
+distributed_section() {
+	section distributed "7. Distributed store: catalogue in PostgreSQL, data in a RADOS pool (one-node memstore Ceph, same machine) vs embedded, shared corpus (tools/bench/distributed.sh)"
+	if [ "$HAVE_FS" = 1 ] && command -v ceph-osd >/dev/null && command -v psql >/dev/null; then
+		say "bench: distributed store (PostgreSQL + Ceph)"
+		BUILD=$BUILD "$ROOT/tools/bench/distributed.sh" "$RUNS" > "$TMP/dist.tsv"
+		while IFS=$'\t' read -r m v r u g y; do [ "$r" = - ] || r="$r (embedded)"; row "$m" "$v" "$r" "$u" "$g" "$y"; done < "$TMP/dist.tsv"
+	else
+		skip "distributed store" "build/dcmfs not built or no Ceph/PostgreSQL (make deps)"
+	fi
+}
 
 echo "# dcmfs benchmarks"
 echo
@@ -171,7 +181,8 @@ if [ -n "${BENCH_ONLY:-}" ]; then
 		case $sec in
 		large) large_section ;;
 		orthanc-fair) orthanc_fair_section ;;
-		*) say "bench: BENCH_ONLY: no section '$sec' (large, orthanc-fair)"; exit 2 ;;
+		distributed) distributed_section ;;
+		*) say "bench: BENCH_ONLY: no section '$sec' (large, orthanc-fair, distributed)"; exit 2 ;;
 		esac
 	done
 	printf '\n### Goals\n\n| goal | measured | reached |\n| --- | --- | --- |\n'
@@ -660,6 +671,7 @@ else
 fi
 
 orthanc_fair_section
+distributed_section
 
 # ---------------------------------------------------------------- goals
 SECTION=goals

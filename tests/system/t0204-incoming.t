@@ -5,7 +5,8 @@
 # lands in /incoming/.rejected with a .reason, and changes no count; dcmtk's
 # storescp writing into /incoming receives a series from storescu and every
 # dataset shows under /patients; rm of an instance and rm -r of a series
-# under /patients remove them from the store.
+# under /patients remove them from the store; a store folder without its
+# spool/ (a second machine's, t0730) mounts read-write all the same.
 . "$(dirname "$0")/lib/common.sh"
 need_fuse
 need_samples
@@ -15,7 +16,11 @@ SER=${CT_SERIES:-}
 SER2=$CORPUS/real/series/ct_philips_ingenuity_phantom_54sl
 S=$T/store M=$T/mnt
 check "an empty store" new_store "$S"
+# A second machine's STORE folder may hold only store.conf (t0730): the
+# read-write mount makes its spool/ itself.
+check "an empty store without its spool/ folder" rmdir "$S/spool"
 fs_mount_or_bail "$S" "$M"
+check "the mount made spool/.rejected" [ -d "$S/spool/.rejected" ]
 check "/incoming is a writable folder (0755)" [ "$(stat -c %a "$M/incoming")" = 755 ]
 
 mkdir -p "$T/src/sub"
