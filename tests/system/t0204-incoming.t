@@ -50,7 +50,9 @@ check "the refused file is kept in STORE/spool/.rejected" [ -f "$S/spool/.reject
 # A file created and closed without a write (touch) is refused as empty at
 # its close, not left in /incoming for ever.
 check "touch of a new file in /incoming succeeds" touch "$M/incoming/empty.dcm"
-check "the empty file left /incoming" [ ! -e "$M/incoming/empty.dcm" ]
+# The close's RELEASE reaches the daemon after close() returns: give it a moment.
+for ((i = 0; i < 50; i++)); do [ -e "$M/incoming/empty.dcm" ] || break; sleep 0.1; done
+check "the empty file left /incoming (within 5 s)" [ ! -e "$M/incoming/empty.dcm" ]
 check "and is in /incoming/.rejected with a reason" grep -qi "empty" "$M/incoming/.rejected/empty.dcm.reason"
 
 check "mkdir, write and rm in /incoming work" sh -c "mkdir '$M/incoming/d' && rmdir '$M/incoming/d'"
