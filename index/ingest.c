@@ -1396,6 +1396,12 @@ static void commit_batch(struct ingest *ing, struct item **v, int n)
 			r = blob_file_publish(ing->pending[i].tmp);
 		if (!r && ing->npending)
 			r = store_sync(ing->s);
+		/* The rows may name blobs shared with older imports: only the
+		 * ingest lock keeps gc (perhaps on another machine) from freeing
+		 * them, and a catalogue server drops it silently with a lost
+		 * connection. */
+		if (!r)
+			r = store_ingest_check(ing->s, err, sizeof(err));
 		if (!r)
 			r = catalog_commit(ing->writer_cat);
 		if (r) {

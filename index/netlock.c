@@ -157,3 +157,32 @@ int netlock_drop(struct netlock *nl, int byte)
 	pthread_mutex_unlock(&nl->lock);
 	return r < 0 ? r : 0;
 }
+
+int netlock_check(struct netlock *nl, int byte, char *err, size_t errlen)
+{
+	if (byte < 0 || byte >= NBYTES)
+		return -EINVAL;
+	pthread_mutex_lock(&nl->lock);
+	int mode = nl->held[byte];
+	char sql[320];
+	/* A two-int advisory key shows as classid, objid, objsubid 2. */
+	snprintf(sql, sizeof(sql), "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'"
+		 " AND pid = pg_backend_pid() AND classid = %u AND objid = %d AND objsubid = 2"
+		 " AND granted AND mode = '%s'", (unsigned)NETLOCK_CLASS, byte,
+		 mode == HELD_EXCLUSIVE ? "ExclusiveLock" : "ShareLock");
+	PGresult *res = mode == HELD_NONE ? NULL : PQexec(nl->conn, sql);
+	const char *why = NULL;
+	if (mode == HELD_NONE)
+		why = "it is not held";
+	else if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1)
+		why = res && *PQresultErrorMessage(res) ? PQresultErrorMessage(res)
+			: PQerrorMessage(nl->conn);
+	else if (strcmp(PQgetvalue(res, 0, 0), "1"))
+		why = "the catalogue's server no longer has it";
+	if (why)
+		say(err, errlen, "lost the store's lock", why);
+	int r = why ? -EIO : 0;
+	PQclear(res);
+	pthread_mutex_unlock(&nl->lock);
+	return r;
+}

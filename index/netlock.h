@@ -36,5 +36,11 @@ void netlock_close(struct netlock *nl);
 int netlock_take(struct netlock *nl, int byte, int exclusive, int wait, char *err, size_t errlen);
 /* Drop byte (nothing when not held): 0 or -EIO.  Any thread. */
 int netlock_drop(struct netlock *nl, int byte);
+/* Whether the server still grants this session byte in the mode it was
+ * taken (a round trip that reads pg_locks): 0, or -EIO with err saying why
+ * (the connection is gone, or the server no longer has the lock: then
+ * every lock of nl is gone with it).  Call it right before relying on the
+ * lock: the server drops a lost session's locks without telling anyone. */
+int netlock_check(struct netlock *nl, int byte, char *err, size_t errlen);
 
 #endif

@@ -535,6 +535,12 @@ void store_ingest_release(struct store *s)
 	pthread_mutex_unlock(&s->hold_lock);
 }
 
+int store_ingest_check(struct store *s, char *err, size_t errlen)
+{
+	/* STORE/lock's half is an OFD lock of this process: it cannot be lost. */
+	return s->nl ? netlock_check(s->nl, LOCK_INGEST, err, errlen) : 0;
+}
+
 int store_ingest_exclusive(struct store *s)
 {
 	if (s->lockfd < 0)

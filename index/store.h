@@ -116,6 +116,12 @@ int store_dir_data_attach(const char *dir, char *err, size_t errlen);
  * gc to finish, the last release drops it.  0 or -errno. */
 int store_ingest_hold(struct store *s);
 void store_ingest_release(struct store *s);
+/* Whether the ingest lock a hold took is still held where it can be lost
+ * (a catalogue's database: netlock_check): 0 (also for a store without
+ * one), or -EIO with err ("lost the store's lock: ...").  An ingest session
+ * calls it right before each commit that may make shared blobs referenced:
+ * without the lock, gc on another machine may be freeing them. */
+int store_ingest_check(struct store *s, char *err, size_t errlen);
 /* The ingest lock, exclusive (gc): waits for every ingest session of other
  * processes to end, telling the waiting function when it has to.  0,
  * -EROFS (a read-only store without a lock file), or -errno. */
