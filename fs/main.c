@@ -166,6 +166,12 @@ static int warn_second_rw(const struct mount_line *m, void *arg)
 }
 
 /* The options as given, "a,b,c", for the mount's log line. */
+/* The store lost its lock connection to the catalogue (store_set_lost). */
+static void log_lost_lock(const char *what)
+{
+	fuse_log(FUSE_LOG_WARNING, "dcmfs: %s\n", what);
+}
+
 static void given_options(int argc, char **argv, char *out, size_t len)
 {
 	size_t k = 0;
@@ -561,6 +567,9 @@ int main(int argc, char *argv[])
 		goto out_unmount;
 	}
 	if (!d.o.ro) {
+		/* Writes rely on the store's locks for as long as it is mounted:
+		 * a lost lock connection is retaken (and logged) before the next. */
+		store_set_lost(d.store, log_lost_lock);
 		if (ingest_begin(d.store, 1, NULL, NULL, &d.ing, err, sizeof(err))) {
 			fuse_log(FUSE_LOG_ERR, "dcmfs: %s\n", err);
 			ret = 2;

@@ -158,11 +158,11 @@ int netlock_drop(struct netlock *nl, int byte)
 	return r < 0 ? r : 0;
 }
 
-int netlock_check(struct netlock *nl, int byte, char *err, size_t errlen)
+/* Whether the server grants this session byte in the mode held[byte]
+ * says (a round trip reading pg_locks): 0, or -EIO with err.  Under
+ * nl->lock. */
+static int check_locked(struct netlock *nl, int byte, char *err, size_t errlen)
 {
-	if (byte < 0 || byte >= NBYTES)
-		return -EINVAL;
-	pthread_mutex_lock(&nl->lock);
 	int mode = nl->held[byte];
 	char sql[320];
 	/* A two-int advisory key shows as classid, objid, objsubid 2. */
@@ -181,8 +181,46 @@ int netlock_check(struct netlock *nl, int byte, char *err, size_t errlen)
 		why = "the catalogue's server no longer has it";
 	if (why)
 		say(err, errlen, "lost the store's lock", why);
-	int r = why ? -EIO : 0;
 	PQclear(res);
+	return why ? -EIO : 0;
+}
+
+int netlock_check(struct netlock *nl, int byte, char *err, size_t errlen)
+{
+	if (byte < 0 || byte >= NBYTES)
+		return -EINVAL;
+	pthread_mutex_lock(&nl->lock);
+	int r = check_locked(nl, byte, err, errlen);
+	pthread_mutex_unlock(&nl->lock);
+	return r;
+}
+
+int netlock_renew(struct netlock *nl, int byte, char *err, size_t errlen)
+{
+	if (byte < 0 || byte >= NBYTES)
+		return -EINVAL;
+	pthread_mutex_lock(&nl->lock);
+	int r = check_locked(nl, byte, err, errlen);
+	for (int b = 0; r && b < NBYTES; b++)
+		if (b != byte && nl->held[b] != HELD_NONE) {
+			/* Its holder relies on it: only it may find out. */
+			say(err, errlen, "lost the store's lock", "other locks were held on its connection");
+			r = -EBUSY;
+		}
+	if (r == -EIO) {
+		memset(nl->held, 0, sizeof(nl->held));  /* the server dropped them all */
+		PQreset(nl->conn);
+		PGresult *res = PQstatus(nl->conn) == CONNECTION_OK
+			? PQexec(nl->conn, "SET lock_timeout = '" WAIT_SLICE "'") : NULL;
+		if (PQresultStatus(res) != PGRES_COMMAND_OK)
+			say(err, errlen, "lost the store's lock and cannot connect again",
+			    PQerrorMessage(nl->conn));
+		else if ((r = call(nl, "pg_try_advisory_lock_shared", byte, err, errlen)) == 1)
+			nl->held[byte] = HELD_SHARED;
+		else if (r == 0)
+			r = -EAGAIN;
+		PQclear(res);
+	}
 	pthread_mutex_unlock(&nl->lock);
 	return r;
 }

@@ -11,7 +11,8 @@
  * two-int keys never meet catalog_pg.c's one-bigint PG_CATALOG_LOCK.
  *
  * A lost connection loses its locks on the server: a take or drop on it
- * fails (-EIO); nothing is retaken behind the caller's back.
+ * fails (-EIO), netlock_check finds it out, and only netlock_renew, when
+ * asked, connects again; nothing is retaken behind the caller's back.
  */
 #ifndef DCMFS_NETLOCK_H
 #define DCMFS_NETLOCK_H
@@ -42,5 +43,13 @@ int netlock_drop(struct netlock *nl, int byte);
  * every lock of nl is gone with it).  Call it right before relying on the
  * lock: the server drops a lost session's locks without telling anyone. */
 int netlock_check(struct netlock *nl, int byte, char *err, size_t errlen);
+/* For a long-lived holder of byte shared (a mount's use lock): when
+ * netlock_check finds it lost and nl held nothing else, connect again and
+ * take byte shared again, without waiting.  0 (it was held: nothing done),
+ * 1 (taken again), -EAGAIN (another session holds it exclusively now),
+ * -EBUSY (other locks were held on the lost connection: left for their
+ * holders to find out), or -EIO; err says why for each but 0 and 1.
+ * Nothing that happened while it was lost is undone. */
+int netlock_renew(struct netlock *nl, int byte, char *err, size_t errlen);
 
 #endif

@@ -55,6 +55,8 @@ struct store {
 	pthread_mutex_t hold_lock;      /* guards holds */
 	int holds;                      /* ingest sessions of this process */
 	void (*waiting)(const char *what);
+	void (*lost)(const char *what);   /* told of a lost use lock; NULL: not renewed */
+	int lost_told;                  /* under hold_lock: a failed renewal was told */
 };
 
 static const char *const store_dirs[] = { "packs", "blobs", "shares", "spool" };
@@ -509,11 +511,32 @@ void store_close(struct store *s)
 	free(s);
 }
 
+/* A long-lived open (a mount, which asked with store_set_lost): its use
+ * lock in the catalogue's database taken again when its connection was
+ * lost, told once per loss.  Under hold_lock, with no ingest hold. */
+static int renew_use_lock(struct store *s)
+{
+	char err[512], line[600];
+	int r = netlock_renew(s->nl, LOCK_USE, err, sizeof(err));
+	if (r == 1)
+		snprintf(line, sizeof(line), "the use lock of store '%s' in its catalogue was lost"
+			 " (its connection went): taken again", s->dir);
+	else if (r < 0)
+		snprintf(line, sizeof(line), "store '%s': %s: writes fail until it can be taken again",
+			 s->dir, err);
+	if (r == 1 || (r < 0 && !s->lost_told))
+		s->lost(line);
+	s->lost_told = r < 0;
+	return r < 0 ? -EIO : 0;
+}
+
 int store_ingest_hold(struct store *s)
 {
 	int r = 0;
 	pthread_mutex_lock(&s->hold_lock);
-	if ((s->lockfd >= 0 || s->nl) && s->holds == 0) {
+	if (s->nl && s->lost && s->holds == 0)
+		r = renew_use_lock(s);
+	if (!r && (s->lockfd >= 0 || s->nl) && s->holds == 0) {
 		r = lock_store(s->lockfd, s->nl, F_RDLCK, LOCK_INGEST, 0);
 		if (r == -EAGAIN) {
 			if (s->waiting)
@@ -642,6 +665,7 @@ const char *store_dir(const struct store *s) { return s->dir; }
 int store_readonly(const struct store *s) { return s->readonly; }
 struct catalog *store_main_catalog(struct store *s) { return s->cat; }
 void store_set_waiting(struct store *s, void (*fn)(const char *what)) { s->waiting = fn; }
+void store_set_lost(struct store *s, void (*fn)(const char *what)) { s->lost = fn; }
 
 int store_blob_view(struct store *s, const struct blob_ref *b, struct blob_view *v)
 {

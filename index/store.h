@@ -96,6 +96,13 @@ int store_catalog(struct store *s, struct catalog **out);
 /* Called (fn may be NULL) when the store has to wait for another process,
  * with what it waits for: a tool tells its user why. */
 void store_set_waiting(struct store *s, void (*fn)(const char *what));
+/* For a long-lived open (a mount): fn (NULL: off, the default) asks that
+ * each first ingest hold after a pause checks the use lock in the
+ * catalogue's database (one round trip) and, when its connection was lost,
+ * connects again and retakes it (netlock_renew); fn is told once per loss,
+ * with one line.  While it cannot be retaken, holds fail (-EIO).  What
+ * happened while it was lost (a reindex on another machine) is not seen. */
+void store_set_lost(struct store *s, void (*fn)(const char *what));
 /* Make every write so far durable (one syncfs of the store's filesystem;
  * with its data in RADOS, every buffered append written and acknowledged).
  * 0 or -errno. */

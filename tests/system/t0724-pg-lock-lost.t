@@ -6,7 +6,9 @@
 # it commits (store_ingest_check).  The backend of the import's lock
 # connection is terminated mid-import: the import fails its batches with
 # "lost the store's lock", commits nothing after that, verify is clean;
-# run again, it completes and every file reads back.
+# run again, it completes and every file reads back.  A read-write mount
+# whose use lock connection is lost logs it once and takes the lock again
+# before its next write, which succeeds.
 . "$(dirname "$0")/lib/common.sh"
 . "$LIB/pg.sh"
 need_pg
@@ -16,6 +18,10 @@ GEN=$BUILD/dcmfs-gencorpus
 S1=$T/s1 M=$T/mnt
 "$GEN" "$T/big" --patients 20 --small --max-instances 1500 --dup-rate 0 -q >/dev/null 2>&1 ||
 	skip_all "dcmfs-gencorpus found no seeds"
+# Kept back for the mount's /incoming.
+live=$(ls "$T/big/patients" | head -1)
+mkdir -p "$T/live" && mv "$T/big/patients/$live" "$T/live/" || helper_failed "cannot set files aside"
+live=($(find "$T/live" -type f | head -2))
 
 check "PostgreSQL starts in its own folder" pg_start dcmfs
 check "a database of encoding SQL_ASCII is made" \
@@ -64,4 +70,26 @@ check "every file reads back equal to its original" [ "$bad" = 0 ]
 nf=$(find "$M/patients" -type f | wc -l)
 check "every imported file is there ($nf of $no)" [ "$nf" = "$no" ]
 check "unmount" fs_umount "$M"
+
+# The mount's use lock (byte 0), and the backend holding it.
+use_sql="FROM pg_locks WHERE locktype = 'advisory' AND classid = 1684237644
+	AND objid = 0 AND objsubid = 2 AND granted AND mode = 'ShareLock'"
+use_held() { [ "$(pg_psql -c "SELECT count(*) $use_sql")" = 1 ]; }
+within_2s() { local i; for ((i = 0; i < 20; i++)); do "$@" && return 0; sleep 0.1; done; return 1; }
+count_is() { [ "$(find "$M/patients" -type f | wc -l)" = "$1" ]; }
+: >"$T/dcmfs.log"
+fs_mount_or_bail "$S1" "$M"
+check "the read-write mount holds the use lock in the database" use_held
+check "a file copied into /incoming is stored" \
+	eval 'cp "${live[0]}" "$M/incoming/" && within_2s count_is $((no + 1))'
+check "the mount's lock connection's backend is terminated" \
+	eval '[ "$(pg_psql -c "SELECT count(pg_terminate_backend(pid)) $use_sql")" = 1 ]'
+check "the next file copied into /incoming is stored" \
+	eval 'cp "${live[1]}" "$M/incoming/" && within_2s count_is $((no + 2))'
+check "the mount holds the use lock again" use_held
+check "unmount" fs_umount "$M"
+n=$(grep -c "use lock of store .* was lost (its connection went): taken again" "$T/dcmfs.log")
+check "the mount logged the loss once" [ "$n" = 1 ]
+[ "$n" = 1 ] && : >"$T/dcmfs.log"   # that line was expected
+check "verify is clean" "$CTL" verify "$S1"
 done_testing
