@@ -291,6 +291,93 @@ static void test_create_exclusive(void **state)
 	assert_int_equal(ds->ops->remove(ds, name), 0);
 }
 
+/* Another machine's writer (a data store shared by several): it creates
+ * the pack names this process is about to take, with its own bytes, just
+ * before this process does -- the same time and pid, as two machines can
+ * have.  The wrapper passes every other call to the fixture's data store. */
+struct clashing {
+	struct datastore base;
+	struct datastore_ops ops;
+	const char *store_dir;          /* the fixture's: where the real names are */
+	int clashes;                    /* creates still to lose */
+	char taken[4][256];             /* the names the other writer took */
+};
+
+static int clash_create(struct datastore *ds, const char *name, const void *first, size_t len,
+			struct ds_file **out)
+{
+	struct clashing *c = (struct clashing *)ds;
+	char path[4200];
+	const char *real_name;
+	snprintf(path, sizeof(path), "%s/%s", c->store_dir, name);
+	struct datastore *real = datastore_resolve(path, &real_name);
+	if (c->clashes > 0) {
+		struct ds_file *theirs;
+		assert_int_equal(real->ops->create(real, real_name, "THEIRS", 6, &theirs), 0);
+		real->ops->close(theirs);
+		snprintf(c->taken[--c->clashes], sizeof(c->taken[0]), "%s", real_name);
+	}
+	return real->ops->create(real, real_name, first, len, out);
+}
+
+static void clash_free(struct datastore *ds)
+{
+	(void)ds;       /* the test's own */
+}
+
+/* A pack name another writer took first: the loser tries the next name
+ * (blobstore.c's attempt counter), never fails, never appends to the
+ * other's pack, which keeps its own bytes. */
+static void test_pack_name_clash(void **state)
+{
+	struct fixture *f = *state;
+	NEED_FIXTURE(f);
+	char probe[4200];
+	snprintf(probe, sizeof(probe), "%s/packs/x", f->dir);
+	const char *unused;
+	struct clashing c = { .store_dir = f->dir, .clashes = 2 };
+	c.ops = *datastore_resolve(probe, &unused)->ops;
+	c.ops.create = clash_create;
+	c.ops.free = clash_free;
+	c.base.ops = &c.ops;
+	/* A second folder whose packs/ resolve to the wrapper. */
+	char *dir2 = scratch_make();
+	assert_int_equal(datastore_attach(dir2, &c.base), 0);
+	struct pack_writer *pw;
+	char err[512];
+	assert_int_equal(pack_writer_create(dir2, &pw, err, sizeof(err)), 0);
+	assert_int_equal(c.clashes, 0);
+	char mine[64];
+	snprintf(mine, sizeof(mine), "%s", pack_writer_name(pw));
+	assert_string_equal(strrchr(mine, '-'), "-02.pack");  /* two lost, the third won */
+	uint64_t off;
+	assert_int_equal(pack_append(pw, 1, "mine", 4, NULL, 0, &off), 0);
+	pack_writer_free(pw);
+	for (int i = 0; i < 2; i++) {
+		const char *theirs = c.taken[i];        /* a path (folder) or an object name */
+		assert_null(strstr(theirs, mine));
+		struct ds_file *rf;
+		uint64_t size;
+		char got[8] = "";
+		char path[4200];
+		const char *name;
+		if (f->rados)
+			snprintf(path, sizeof(path), "%s/%s", f->dir, theirs);
+		else
+			snprintf(path, sizeof(path), "%s", theirs);
+		struct datastore *real = datastore_resolve(path, &name);
+		assert_int_equal(real->ops->open_read(real, name, &rf, &size), 0);
+		assert_int_equal(size, 6);      /* nothing of ours appended */
+		assert_int_equal(real->ops->pread(rf, got, 6, 0), 6);
+		assert_memory_equal(got, "THEIRS", 6);
+		real->ops->close(rf);
+		assert_int_equal(real->ops->remove(real, name), 0);
+	}
+	datastore_detach(dir2);
+	scratch_remove(dir2);
+	free(dir2);
+}
+
 /* Malformed urls and a missing pool: a clear error, no connection. */
 static void test_rados_url_errors(void **state)
 {
@@ -321,11 +408,13 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_blob_small, setup_folder, teardown),
 		cmocka_unit_test_setup_teardown(test_blob_in_parts, setup_folder, teardown),
 		cmocka_unit_test_setup_teardown(test_create_exclusive, setup_folder, teardown),
+		cmocka_unit_test_setup_teardown(test_pack_name_clash, setup_folder, teardown),
 		cmocka_unit_test_setup_teardown(test_pack_append_truncate_walk, setup_rados, teardown),
 		cmocka_unit_test_setup_teardown(test_blob_small, setup_rados, teardown),
 		cmocka_unit_test_setup_teardown(test_blob_in_parts, setup_rados, teardown),
 		cmocka_unit_test_setup_teardown(test_blob_part_damage, setup_rados, teardown),
 		cmocka_unit_test_setup_teardown(test_create_exclusive, setup_rados, teardown),
+		cmocka_unit_test_setup_teardown(test_pack_name_clash, setup_rados, teardown),
 		cmocka_unit_test_setup_teardown(test_rados_url_errors, setup_rados, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
