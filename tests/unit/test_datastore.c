@@ -373,6 +373,10 @@ static void test_pack_name_clash(void **state)
 		real->ops->close(rf);
 		assert_int_equal(real->ops->remove(real, name), 0);
 	}
+	snprintf(probe, sizeof(probe), "%s/packs/%s", f->dir, mine);
+	const char *name;
+	struct datastore *real = datastore_resolve(probe, &name);
+	assert_int_equal(real->ops->remove(real, name), 0);
 	datastore_detach(dir2);
 	scratch_remove(dir2);
 	free(dir2);
