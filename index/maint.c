@@ -2400,6 +2400,10 @@ int store_gc(struct store *s, int force, struct gc_totals *t, char *err, size_t 
 		if (r == -EBUSY)
 			r = 0;
 	}
+	/* An import elsewhere may have begun sharing these blobs if the
+	 * catalogue's server dropped the ingest lock with a lost connection. */
+	if (!r && (r = store_ingest_check(s, err, errlen)))
+		refused = 1;
 	if (!r)
 		r = catalog_commit(store_main_catalog(s));
 	else

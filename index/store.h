@@ -127,7 +127,8 @@ void store_ingest_release(struct store *s);
  * (a catalogue's database: netlock_check): 0 (also for a store without
  * one), or -EIO with err ("lost the store's lock: ...").  An ingest session
  * calls it right before each commit that may make shared blobs referenced:
- * without the lock, gc on another machine may be freeing them. */
+ * without the lock, gc on another machine may be freeing them.  gc, holding
+ * it exclusively (store_ingest_exclusive), calls it before its commit. */
 int store_ingest_check(struct store *s, char *err, size_t errlen);
 /* The ingest lock, exclusive (gc): waits for every ingest session of other
  * processes to end, telling the waiting function when it has to.  0,
