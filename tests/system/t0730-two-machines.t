@@ -7,8 +7,10 @@
 # through A shows in B's mount, and one copied into B's /incoming in A's,
 # within 2 s; a file removed through B (unlink on its mount, dcmfsctl rm)
 # leaves A's mount within 2 s; after an import through A killed with -9,
-# verify through B is clean and the import run again completes; and
-# t0200's checks (cmp, counts, stat sizes, ranges read with seeks, mmap)
+# verify through B is clean and the import run again completes; imports
+# through A and B at the same moment both succeed; gc through B during an
+# import through A that shares a removed patient's blobs again waits for
+# it and frees nothing the import kept; and t0200's checks (cmp, counts, stat sizes, ranges read with seeks, mmap)
 # hold on both mounts of the distributed store.
 . "$(dirname "$0")/lib/common.sh"
 . "$LIB/pg.sh"
@@ -125,8 +127,79 @@ check "verify through B is clean after the killed import" "$CTL" verify "$B"
 check "the import run again through A completes" imported_le1 "$A" "$SER"
 check "verify through A is clean" "$CTL" verify "$A"
 
-# t0200's core checks against the distributed store, through both mounts.
-fs_match_originals "$MA/patients" "$T/in-a" "$T/in-b" "$T/live" "$SER" >"$T/map"
+# Imports through A and B at the same moment, of generated patients (A's
+# and B's apart; another set for the gc below).
+GEN=$BUILD/dcmfs-gencorpus
+"$GEN" "$T/gen" --patients 8 --small --max-instances 600 --dup-rate 0 -q >/dev/null 2>&1 ||
+	helper_failed "dcmfs-gencorpus found no seeds"
+# The gc's import is larger, so that gc surely asks while it runs.
+"$GEN" "$T/gen2" --seed 2 --patients 20 --small --max-instances 1500 --dup-rate 0 -q \
+	>/dev/null 2>&1 || helper_failed "dcmfs-gencorpus found no seeds"
+mkdir -p "$T/gen-a" "$T/gen-b"
+i=0
+for d in "$T/gen/patients"/*; do
+	mv "$d" "$T/gen-$( ((i % 2)) && echo b || echo a)/"
+	i=$((i + 1))
+done
+mv "$T/gen2/patients" "$T/gen-c"
+n0=$(instances "$A")
+ng=$(find "$T/gen-a" "$T/gen-b" -type f | wc -l)
+"$CTL" import -q "$A" "$T/gen-a" >"$T/import-a.log" 2>&1 &
+pa=$!
+"$CTL" import -q "$B" "$T/gen-b" >"$T/import-b.log" 2>&1 &
+pb=$!
+CLEANUP_PIDS+=("$pa" "$pb")
+wait $pa
+sa=$?
+wait $pb
+sb=$?
+check "imports through A and B at the same moment both succeed (exit $sa, $sb)" \
+	[ "$sa" = 0 ] && [ "$sb" = 0 ]
+[ "$sa" = 0 ] || diag <"$T/import-a.log"
+[ "$sb" = 0 ] || diag <"$T/import-b.log"
+check "they stored every file ($ng)" [ "$(instances "$A")" = $((n0 + ng)) ]
+check "verify through A is clean after them" "$CTL" verify "$A"
+
+# gc through B while an import through A shares again the blobs of a
+# patient removed through B (unused until the import commits them).
+ingest_locks() {
+	pg_psql -c "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND
+		classid = 1684237644 AND objid = 1 AND objsubid = 2 AND granted = $1 AND mode = '$2'"
+}
+until_() { local i; for ((i = 0; i < $1; i++)); do "${@:2}" && return 0; sleep 0.1; done; return 1; }
+import_holds() { [ "$(ingest_locks true ShareLock)" -ge 1 ]; }
+gc_waits() { [ "$(ingest_locks false ExclusiveLock)" -ge 1 ]; }
+again=$(ls "$T/gen-a" | head -1)
+check "a patient of A's import is removed through B" \
+	eval '"$CTL" rm "$B" --patient "$again" >/dev/null'
+{ "$CTL" import -q "$A" "$T/gen-a/$again" "$T/gen-c" >"$T/import-c.log" 2>&1
+  st=$?; date +%s.%N >"$T/import-c.end"; exit $st; } &
+pa=$!
+CLEANUP_PIDS+=("$pa")
+check "the import through A holds the ingest lock" until_ 200 import_holds
+{ "$CTL" gc "$B" >"$T/gc.log" 2>&1; st=$?; date +%s.%N >"$T/gc.end"; exit $st; } &
+pg=$!
+CLEANUP_PIDS+=("$pg")
+gc_waited=0
+until_ 100 gc_waits && gc_waited=1
+wait $pa
+sa=$?
+wait $pg
+sg=$?
+# The import may end before gc asks; then gc does not wait, and that is fine.
+ended_after() { local a b; read -r a <"$1" && read -r b <"$2" && awk -v a="$a" -v b="$b" 'BEGIN { exit !(a > b) }'; }
+check "the import through A succeeds" [ "$sa" = 0 ]
+[ "$sa" = 0 ] || diag <"$T/import-c.log"
+check "gc through B succeeds" [ "$sg" = 0 ]
+[ "$sg" = 0 ] || diag <"$T/gc.log"
+check "gc waited for the import and ended after it (waited: $gc_waited)" \
+	eval '[ $gc_waited = 1 ] && ended_after "$T/gc.end" "$T/import-c.end"'
+check "verify through B is clean after gc" "$CTL" verify "$B"
+
+# t0200's core checks against the distributed store, through both mounts
+# (the generated patients among them: nothing gc freed is missing).
+fs_match_originals "$MA/patients" "$T/in-a" "$T/in-b" "$T/live" "$SER" "$T/gen-a" "$T/gen-b" \
+	"$T/gen-c" >"$T/map"
 check "every file under A's /patients has an original with its bytes" \
 	eval '! grep "^MISSING" "$T/map"'
 want=$(shown_instances "$A")
