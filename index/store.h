@@ -44,7 +44,9 @@
  * session-level advisory lock in that database (netlock.h: key
  * (NETLOCK_CLASS, byte), one connection per open store, dropped when the
  * process dies and its connection closes).  The file orders the processes
- * of one machine, the database those of every machine.
+ * of one machine, the database those of every machine.  A lost connection
+ * loses the database half without telling: holders check it before they
+ * rely on it (store_ingest_check, store_set_lost).
  */
 #ifndef DCMFS_STORE_H
 #define DCMFS_STORE_H
