@@ -54,7 +54,7 @@ LDLIBS += $(GDCM_LIBS) -lcrypto -lstdc++
 LDLIBS += -lrados
 # A store's catalogue in PostgreSQL (index/catalog_pg.c): libpq-dev
 $(BUILD)/index/catalog_pg.o $(BUILD)/index/netlock.o: CFLAGS += -I$(shell pg_config --includedir 2>/dev/null || echo /usr/include/postgresql)
-$(BUILD)/tests/unit/test_catalog_pg.o: CFLAGS += -I$(shell pg_config --includedir 2>/dev/null || echo /usr/include/postgresql)
+$(BUILD)/tests/unit/test_catalog_pg.o $(BUILD)/tests/unit/test_netlock.o: CFLAGS += -I$(shell pg_config --includedir 2>/dev/null || echo /usr/include/postgresql)
 LDLIBS += -lpq
 
 INDEX_SRC := $(wildcard index/*.c)

@@ -17,6 +17,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <libpq-fe.h>
+
 #include "netlock.h"
 
 static const char *pg_url(void)
@@ -128,6 +130,60 @@ static void test_a_wait_ends_when_the_holder_drops_and_meanwhile_others_can_drop
 	assert_int_equal(r, 0);
 }
 
+/* End the server's backend of every session holding byte (as a server
+ * restart or a lost network would), from a connection of the test's own. */
+static void terminate_holders(int byte)
+{
+	PGconn *c = PQconnectdb(pg_url());
+	assert_int_equal(PQstatus(c), CONNECTION_OK);
+	char sql[256];
+	snprintf(sql, sizeof(sql), "SELECT count(pg_terminate_backend(pid)) FROM pg_locks WHERE"
+		 " locktype = 'advisory' AND classid = %u AND objid = %d AND objsubid = 2 AND granted",
+		 (unsigned)NETLOCK_CLASS, byte);
+	PGresult *res = PQexec(c, sql);
+	assert_int_equal(PQresultStatus(res), PGRES_TUPLES_OK);
+	assert_string_equal(PQgetvalue(res, 0, 0), "1");
+	PQclear(res);
+	PQfinish(c);
+}
+
+/* The backend ends a moment after it is told to: until then a check may
+ * still find the lock. */
+static int check_until_lost(struct netlock *nl, int byte, char *err, size_t errlen)
+{
+	int r = 0;
+	for (int i = 0; i < 50 && !r; i++)
+		if (!(r = netlock_check(nl, byte, err, errlen)))
+			usleep(100 * 1000);
+	return r;
+}
+
+static void test_a_lost_connection_is_found_by_a_check_and_renewed(void **state)
+{
+	struct pair *p = *state;
+	char err[512] = "";
+	assert_int_equal(netlock_take(p->a, 0, 0, 0, NULL, 0), 0);
+	assert_int_equal(netlock_check(p->a, 0, err, sizeof(err)), 0);
+	assert_int_equal(netlock_renew(p->a, 0, err, sizeof(err)), 0);      /* held: nothing done */
+	assert_int_equal(netlock_check(p->a, 3, err, sizeof(err)), -EIO);  /* never taken */
+	terminate_holders(0);
+	assert_int_equal(check_until_lost(p->a, 0, err, sizeof(err)), -EIO);
+	assert_non_null(strstr(err, "lost the store's lock"));
+	assert_null(strchr(err, '\n'));
+	assert_int_equal(netlock_take(p->b, 0, 1, 0, NULL, 0), 0);        /* the server let it go */
+	assert_int_equal(netlock_renew(p->a, 0, err, sizeof(err)), -EAGAIN);
+	assert_int_equal(netlock_drop(p->b, 0), 0);
+	assert_int_equal(netlock_renew(p->a, 0, err, sizeof(err)), 1);
+	assert_int_equal(netlock_check(p->a, 0, err, sizeof(err)), 0);
+	assert_int_equal(netlock_take(p->b, 0, 1, 0, NULL, 0), -EAGAIN);  /* held again */
+	/* With another lock on the lost connection: left to its holder. */
+	assert_int_equal(netlock_take(p->a, 1, 0, 0, NULL, 0), 0);
+	terminate_holders(0);
+	assert_int_equal(check_until_lost(p->a, 0, err, sizeof(err)), -EIO);
+	assert_int_equal(netlock_renew(p->a, 0, err, sizeof(err)), -EBUSY);
+	assert_int_equal(netlock_check(p->a, 1, err, sizeof(err)), -EIO);
+}
+
 static void test_a_bad_url_is_one_line_and_eio(void **state)
 {
 	(void)state;
@@ -154,6 +210,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_bytes_are_separate_locks, setup, teardown),
 		cmocka_unit_test_setup_teardown(
 			test_a_wait_ends_when_the_holder_drops_and_meanwhile_others_can_drop, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_a_lost_connection_is_found_by_a_check_and_renewed,
+						setup, teardown),
 		cmocka_unit_test(test_a_bad_url_is_one_line_and_eio),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
