@@ -1,0 +1,61 @@
+#!/bin/bash
+# t0724: hostile input against the PostgreSQL catalogue.  The same hostile
+# files (tests/system/lib/hostile_gen.py: UTF-8 and Latin-1 names, % _ \ '
+# in values, SQL-looking text, over-long values) and the corpus's
+# malformed/ and variety/ folders are imported into an index.db store and
+# into a PostgreSQL store: the two give the same stats, the same tree in
+# the mount and the same `dcmfsctl find` answers.
+. "$(dirname "$0")/lib/common.sh"
+. "$LIB/pg.sh"
+need_pg
+need_fuse
+[ -n "$CORPUS" ] || skip_all "no ../shared/corpus"
+SEED=$CORPUS/variety/CT_small.dcm
+[ -f "$SEED" ] || skip_all "no $SEED"
+
+check "PostgreSQL starts in its own folder" pg_start dcmfs
+check "a database of encoding SQL_ASCII is made" \
+	createdb -h "$PG_DIR" -E SQL_ASCII -T template0 --locale=C dcmfs_bytes
+PG_URL="postgresql:///dcmfs_bytes?host=$PG_DIR"
+check "hostile files are made" $PY "$LIB/hostile_gen.py" "$SEED" "$T/hostile"
+check "init an index.db store" "$CTL" init "$T/lite"
+check "init a PostgreSQL store" "$CTL" init "$T/pg" --catalog "$PG_URL"
+for s in lite pg; do
+	"$CTL" import -j 1 -q "$T/$s" "$T/hostile" "$CORPUS/malformed" "$CORPUS/variety" \
+		>"$T/import-$s.log" 2>&1
+	echo $? >"$T/import-$s.rc"
+done
+check "both imports end alike" cmp "$T/import-lite.rc" "$T/import-pg.rc"
+for s in lite pg; do
+	"$CTL" stats --json "$T/$s" | $PY -c 'import json,sys; d=json.load(sys.stdin)
+for k in sorted(d):
+    if not isinstance(d[k], (dict, list)) and "byte" not in k and "ratio" not in k: print(k, d[k])' \
+		>"$T/stats-$s"
+done
+check "stats agree" diff "$T/stats-lite" "$T/stats-pg"
+diff "$T/stats-lite" "$T/stats-pg" | diag
+
+# find: every pattern on both stores, the JSON answers equal
+pats=("--name" "M?LLER*" "--name" "m*" "--name" "*%*" "--name" "*_*" "--name" "O'BRIEN^%_X"
+	"--name" "*\\*" "--name" "*DROP*" "--patient-id" "P%1" "--patient-id" "P?1"
+	"--patient-id" "B_1" "--patient-id" "B?1" "--patient-id" "*%*" "--description" "100%"
+	"--description" "*_*" "--description" "%" "--description" "_")
+for ((i = 0; i < ${#pats[@]}; i += 2)); do
+	o=${pats[i]} v=${pats[i + 1]}
+	"$CTL" find "$T/lite" "$o" "$v" --json >"$T/find-lite" 2>&1
+	"$CTL" find "$T/pg" "$o" "$v" --json >"$T/find-pg" 2>&1
+	check "find $o '$v' answers alike ($(grep -c study_uid "$T/find-lite") studies)" \
+		cmp -s "$T/find-lite" "$T/find-pg"
+done
+
+fs_mount_or_bail "$T/lite" "$T/ml" -o ro
+fs_mount_or_bail "$T/pg" "$T/mp" -o ro
+(cd "$T/ml" && find . -printf '%y %s %P\n' | LC_ALL=C sort) >"$T/tree-lite"
+(cd "$T/mp" && find . -printf '%y %s %P\n' | LC_ALL=C sort) >"$T/tree-pg"
+check "the mounts show the same tree ($(wc -l <"$T/tree-lite") names)" \
+	diff "$T/tree-lite" "$T/tree-pg"
+diff "$T/tree-lite" "$T/tree-pg" | head -20 | diag
+check "unmount the index.db store" fs_umount "$T/ml"
+check "unmount the PostgreSQL store" fs_umount "$T/mp"
+check "verify the PostgreSQL store" "$CTL" verify "$T/pg"
+done_testing
