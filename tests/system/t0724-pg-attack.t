@@ -50,8 +50,13 @@ done
 
 fs_mount_or_bail "$T/lite" "$T/ml" -o ro
 fs_mount_or_bail "$T/pg" "$T/mp" -o ro
-(cd "$T/ml" && find . -printf '%y %s %P\n' | LC_ALL=C sort) >"$T/tree-lite"
-(cd "$T/mp" && find . -printf '%y %s %P\n' | LC_ALL=C sort) >"$T/tree-pg"
+# "~<row id>" (fs/views.c) names a row, and the two catalogues number rows
+# apart (PostgreSQL's sequences skip values): compare the names without it
+for s in l p; do
+	(cd "$T/m$s" && find . -printf '%y %s %P\n' | sed 's/~[0-9]*\(\/\|$\)/~N\1/g' |
+		LC_ALL=C sort) >"$T/tree-$s"
+done
+mv "$T/tree-l" "$T/tree-lite" && mv "$T/tree-p" "$T/tree-pg"
 check "the mounts show the same tree ($(wc -l <"$T/tree-lite") names)" \
 	diff "$T/tree-lite" "$T/tree-pg"
 diff "$T/tree-lite" "$T/tree-pg" | head -20 | diag
