@@ -63,4 +63,16 @@ diff "$T/tree-lite" "$T/tree-pg" | head -20 | diag
 check "unmount the index.db store" fs_umount "$T/ml"
 check "unmount the PostgreSQL store" fs_umount "$T/mp"
 check "verify the PostgreSQL store" "$CTL" verify "$T/pg"
+
+# A server that takes connections and never answers (its postmaster
+# stopped): a command fails with a message in a bounded time, no hang.
+kill -STOP "$PG_PID"
+t0=$(date +%s)
+timeout -s KILL 60 "$CTL" stats "$T/pg" >"$T/stopped.out" 2>&1
+st=$? t1=$(date +%s)
+kill -CONT "$PG_PID"
+check "stats on a stopped server fails by itself ($st after $((t1 - t0)) s)" \
+	eval '[ "$st" != 0 ] && [ "$st" != 137 ] && [ $((t1 - t0)) -le 30 ]'
+diag <"$T/stopped.out"
+check "... and works when the server runs again" "$CTL" stats "$T/pg"
 done_testing
