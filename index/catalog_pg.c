@@ -744,7 +744,12 @@ int catalog_pg_open(const char *url, int create, int readonly, struct catalog **
 	if (!c)
 		return -ENOMEM;
 	c->base.ops = &catalog_pg_ops;
-	c->conn = PQconnectdb(url);
+	/* A server that takes the connection and never answers (its postmaster
+	 * stopped) would hold us for ever: 10 s unless the URL says otherwise
+	 * (the URL's settings override the earlier keyword). */
+	static const char *const keys[] = { "connect_timeout", "dbname", NULL };
+	const char *const vals[] = { "10", url, NULL };
+	c->conn = PQconnectdbParams(keys, vals, 1);
 	if (!c->conn) {
 		free(c);
 		return -ENOMEM;
