@@ -4,7 +4,10 @@
 # in values, SQL-looking text, over-long values) and the corpus's
 # malformed/ and variety/ folders are imported into an index.db store and
 # into a PostgreSQL store: the two give the same stats, the same tree in
-# the mount and the same `dcmfsctl find` answers.
+# the mount and the same `dcmfsctl find` answers.  A stopped postmaster
+# gives an error in bounded time, and an import cut by the server's stop
+# or by SIGKILL leaves a store that verifies and, imported again, holds
+# what the index.db store holds.
 . "$(dirname "$0")/lib/common.sh"
 . "$LIB/pg.sh"
 need_pg
@@ -75,4 +78,45 @@ check "stats on a stopped server fails by itself ($st after $((t1 - t0)) s)" \
 	eval '[ "$st" != 0 ] && [ "$st" != 137 ] && [ $((t1 - t0)) -le 30 ]'
 diag <"$T/stopped.out"
 check "... and works when the server runs again" "$CTL" stats "$T/pg"
+
+# An import cut by the server's immediate stop, then one killed with
+# SIGKILL, then a whole one: the store verifies and holds what an index.db
+# store that imported once holds.
+check "a third database is made" \
+	createdb -h "$PG_DIR" -E SQL_ASCII -T template0 --locale=C dcmfs_cut
+check "init a store in it" "$CTL" init "$T/cut" --catalog "postgresql:///dcmfs_cut?host=$PG_DIR"
+check "init an index.db store for comparison" "$CTL" init "$T/whole"
+"$CTL" import -j 1 -q "$T/whole" "$CORPUS/real" >/dev/null 2>&1
+"$CTL" import -q "$T/cut" "$CORPUS/real" >"$T/cut.log" 2>&1 &
+p=$!
+sleep 0.15
+pg_as_owner "$PG_BIN/pg_ctl" stop -m immediate -D "$PG_DIR/data" >/dev/null 2>&1
+timeout 60 tail --pid=$p -f /dev/null
+wait $p
+check "the import ends with a store error when the server stops ($?)" \
+	grep -q "store error\|Input/output error" "$T/cut.log"
+check "the server starts again" pg_as_owner "$PG_BIN/pg_ctl" start -w -t 30 -D "$PG_DIR/data" \
+	-l "$PG_DIR/server.log" \
+	-o "-c listen_addresses='' -c unix_socket_directories='$PG_DIR' -c port=5432"
+PG_PID=$(head -1 "$PG_DIR/data/postmaster.pid")
+check "verify after the cut import" "$CTL" verify "$T/cut"
+"$CTL" import -q "$T/cut" "$CORPUS/real" >/dev/null 2>&1 &
+p=$!
+sleep 0.3
+kill -9 $p 2>/dev/null
+wait $p
+check "verify after the killed import" "$CTL" verify "$T/cut"
+"$CTL" import -j 1 -q "$T/cut" "$CORPUS/real" >/dev/null 2>&1
+check "verify after the whole import" "$CTL" verify "$T/cut"
+for s in whole cut; do
+	# mtimes are import times; the order may follow row ids
+	"$CTL" ls --json "$T/$s" | $PY -c 'import json,sys
+print("\n".join(sorted(json.dumps({k: v for k, v in p.items() if k != "mtime_ns"},
+	sort_keys=True) for p in json.load(sys.stdin))))' >"$T/ls-$s"
+	"$CTL" stats --json "$T/$s" | $PY -c 'import json,sys; d=json.load(sys.stdin)["total"]
+print(sorted((k, v) for k, v in d.items() if "stored" not in k))' >"$T/st-$s"
+done
+check "the cut store counts what the whole one does" diff "$T/st-whole" "$T/st-cut"
+diff "$T/st-whole" "$T/st-cut" | diag
+check "... and lists the same patients" diff "$T/ls-whole" "$T/ls-cut"
 done_testing
