@@ -51,6 +51,19 @@ for ((i = 0; i < ${#pats[@]}; i += 2)); do
 		cmp -s "$T/find-lite" "$T/find-pg"
 done
 
+# shares whose rules name hostile values cover the same instances
+for s in lite pg; do
+	"$CTL" share create "$T/$s" pct --patient "P%1" --patient "B_1" --modality CT >/dev/null &&
+	"$CTL" share create "$T/$s" pall --all >/dev/null &&
+	"$CTL" share list --json "$T/$s" | $PY -c 'import json,sys
+d = json.load(sys.stdin)
+for sh in (d if isinstance(d, list) else d.get("shares", [])):
+    print(sorted((k, v) for k, v in sh.items() if "secret" not in k and "created" not in k))' \
+		>"$T/shares-$s"
+done
+check "shares list the same on both stores ($(wc -l <"$T/shares-lite") shares)" \
+	diff "$T/shares-lite" "$T/shares-pg"
+diff "$T/shares-lite" "$T/shares-pg" | diag
 fs_mount_or_bail "$T/lite" "$T/ml" -o ro
 fs_mount_or_bail "$T/pg" "$T/mp" -o ro
 # "~<row id>" (fs/views.c) names a row, and the two catalogues number rows
