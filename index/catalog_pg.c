@@ -36,6 +36,7 @@
  */
 #include "catalog_pg.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <libpq-fe.h>
@@ -743,7 +744,12 @@ int catalog_pg_open(const char *url, int create, int readonly, struct catalog **
 	if (!c)
 		return -ENOMEM;
 	c->base.ops = &catalog_pg_ops;
-	c->conn = PQconnectdb(url);
+	/* A server that takes the connection and never answers (its postmaster
+	 * stopped) would hold us for ever: 10 s unless the URL says otherwise
+	 * (the URL's settings override the earlier keyword). */
+	static const char *const keys[] = { "connect_timeout", "dbname", NULL };
+	const char *const vals[] = { "10", url, NULL };
+	c->conn = PQconnectdbParams(keys, vals, 1);
 	if (!c->conn) {
 		free(c);
 		return -ENOMEM;
@@ -2491,27 +2497,36 @@ static int study_rows(PGresult *r, cat_study_cb cb, void *arg)
 	return rc;
 }
 
-/* A DICOM pattern ('*', '?') as a LIKE pattern, upper-cased when fold;
- * malloc'd or NULL. */
-static char *dicom_like(const char *pat, int fold)
+/* A DICOM pattern ('*', '?') as an anchored regular expression, upper-cased
+ * when fold; malloc'd or NULL.  '?' is one character as SQLite's GLOB reads
+ * one (catalog_sqlite.c): a byte from 0xc0 up with the 0x80-0xbf bytes after
+ * it, or any other single byte.  LIKE's '_' would take one byte of a UTF-8
+ * letter, so find would answer differently on the two catalogues. */
+static char *dicom_regex(const char *pat, int fold)
 {
-	char *g = malloc(2 * strlen(pat) + 1), *o = g;
+	static const char one[] = "([\xc0-\xff][\x80-\xbf]*|[\x01-\xbf])";
+	char *g = malloc(sizeof(one) * strlen(pat) + 3), *o = g;
 	if (!g)
 		return NULL;
+	*o++ = '^';
 	for (const char *p = pat; *p; p++) {
 		char ch = *p;
 		if (fold && ch >= 'a' && ch <= 'z')
 			ch = (char)(ch - 'a' + 'A');
 		if (ch == '*') {
-			*o++ = '%';
+			*o++ = '.';
+			*o++ = '*';
 		} else if (ch == '?') {
-			*o++ = '_';
+			memcpy(o, one, sizeof(one) - 1);
+			o += sizeof(one) - 1;
 		} else {
-			if (ch == '%' || ch == '_' || ch == '\\')
+			/* a backslash before any other ASCII punctuation makes it literal */
+			if ((unsigned char)ch < 0x80 && !isalnum((unsigned char)ch))
 				*o++ = '\\';
 			*o++ = ch;
 		}
 	}
+	*o++ = '$';
 	*o = '\0';
 	return g;
 }
@@ -2567,11 +2582,11 @@ static int pg_find_studies(struct catalog *cat, const struct cat_study_filter *f
 		return -ENOMEM;
 	q->len = (size_t)snprintf(q->sql, sizeof(q->sql), "%s", STUDY_INFO_SQL);
 	if (f->name)
-		fs_cond(q, "upper(p.name) LIKE $%d", fs_own(q, dicom_like(f->name, 1)));
+		fs_cond(q, "upper(p.name) ~ $%d", fs_own(q, dicom_regex(f->name, 1)));
 	if (f->patient_id) {
 		if (strpbrk(f->patient_id, "*?"))
-			fs_cond(q, "(p.patient_id LIKE $%d OR p.dirname LIKE $%d)",
-				fs_own(q, dicom_like(f->patient_id, 0)));
+			fs_cond(q, "(p.patient_id ~ $%d OR p.dirname ~ $%d)",
+				fs_own(q, dicom_regex(f->patient_id, 0)));
 		else
 			fs_cond(q, "(p.patient_id=$%d OR p.dirname=$%d)", f->patient_id);
 	}
@@ -2594,8 +2609,8 @@ static int pg_find_studies(struct catalog *cat, const struct cat_study_filter *f
 	}
 	if (f->description) {
 		if (strpbrk(f->description, "*?"))
-			fs_cond(q, "upper(coalesce(st.description, '')) LIKE $%d",
-				fs_own(q, dicom_like(f->description, 1)));
+			fs_cond(q, "upper(coalesce(st.description, '')) ~ $%d",
+				fs_own(q, dicom_regex(f->description, 1)));
 		else
 			fs_cond(q, "strpos(upper(coalesce(st.description, '')), upper($%d))>0",
 				f->description);

@@ -56,7 +56,12 @@ int netlock_open(const char *url, struct netlock **out, char *err, size_t errlen
 	if (!nl)
 		return -ENOMEM;
 	pthread_mutex_init(&nl->lock, NULL);
-	nl->conn = PQconnectdb(url);
+	/* A server that takes the connection and never answers (its postmaster
+	 * stopped) would hold us for ever: 10 s unless the URL says otherwise
+	 * (the URL's settings override the earlier keyword). */
+	static const char *const keys[] = { "connect_timeout", "dbname", NULL };
+	const char *const vals[] = { "10", url, NULL };
+	nl->conn = PQconnectdbParams(keys, vals, 1);
 	if (!nl->conn) {
 		netlock_close(nl);
 		return -ENOMEM;
