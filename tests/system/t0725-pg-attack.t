@@ -1,5 +1,5 @@
 #!/bin/bash
-# t0724: hostile input against the PostgreSQL catalogue.  The same hostile
+# t0725: hostile input against the PostgreSQL catalogue.  The same hostile
 # files (tests/system/lib/hostile_gen.py: UTF-8 and Latin-1 names, % _ \ '
 # in values, SQL-looking text, over-long values) and the corpus's
 # malformed/ and variety/ folders are imported into an index.db store and
