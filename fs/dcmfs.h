@@ -214,6 +214,10 @@ static inline int refusal_at(struct dcmfs *d, fuse_ino_t ino)
 /* This thread's handles, made at its first request; NULL when they cannot
  * be made (logged).  Freed when the thread ends (tstate_free). */
 struct tstate *tstate_get(struct dcmfs *d);
+/* Why this thread's last tstate_get gave NULL, as a positive errno: EIO
+ * when its catalogue does not open (a server that does not answer),
+ * ENOMEM when memory ran out. */
+int tstate_errno(void);
 void tstate_free(void *t);
 /* Raise the mount's readahead to 1 MiB (after INIT; best effort). */
 void raise_readahead(struct dcmfs *d);

@@ -30,7 +30,7 @@ struct inst_file *icache_get(struct dcmfs *d, fuse_ino_t ino, int *uncached, int
 	pthread_mutex_unlock(&d->icache_lock);
 	struct tstate *t = tstate_get(d);
 	struct inst_file *f = NULL;
-	int r = !t ? -ENOMEM : inst_file_open(d->store, t->cat, ino_id(ino), &f);
+	int r = !t ? -tstate_errno() : inst_file_open(d->store, t->cat, ino_id(ino), &f);
 	if (r) {
 		*err = r == -EBADMSG ? EIO : -r;   /* damaged data: EIO */
 		return NULL;

@@ -57,16 +57,29 @@ void tstate_free(void *p)
 	free(t);
 }
 
+static __thread int tstate_err = ENOMEM;
+
+int tstate_errno(void)
+{
+	return tstate_err;
+}
+
 struct tstate *tstate_get(struct dcmfs *d)
 {
 	struct tstate *t = pthread_getspecific(d->tkey);
 	if (t)
 		return t;
 	t = calloc(1, sizeof(*t));
+	tstate_err = ENOMEM;
 	if (!t)
 		return NULL;
-	if (store_catalog(d->store, &t->cat) || !(t->ctx = codec_ctx_new())) {
+	if (store_catalog(d->store, &t->cat)) {
 		fuse_log(FUSE_LOG_ERR, "dcmfs: cannot open the catalogue for a new thread\n");
+		tstate_free(t);
+		tstate_err = EIO;
+		return NULL;
+	}
+	if (!(t->ctx = codec_ctx_new())) {
 		tstate_free(t);
 		return NULL;
 	}

@@ -90,7 +90,7 @@ static void dcmfs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 		to = 0;
 	} else {
 		struct tstate *t = tstate_get(d);
-		r = t ? tree_lookup(d, t->cat, parent, name, &st, &to) : -ENOMEM;
+		r = t ? tree_lookup(d, t->cat, parent, name, &st, &to) : -tstate_errno();
 	}
 	if (r)
 		fuse_reply_err(req, -r);
@@ -121,7 +121,7 @@ static void dcmfs_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info 
 	struct tstate *t = tstate_get(d);
 	struct stat st;
 	double to;
-	int r = t ? node_getattr(d, t->cat, ino, &st, &to) : -ENOMEM;
+	int r = t ? node_getattr(d, t->cat, ino, &st, &to) : -tstate_errno();
 	if (!r)
 		stat_for_kernel(d, &st);
 	if (r)
@@ -136,7 +136,7 @@ static void dcmfs_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info 
 	struct tstate *t = tstate_get(d);
 	struct stat st;
 	double to;
-	int r = !t ? -ENOMEM : node_getattr(d, t->cat, ino, &st, &to);
+	int r = !t ? -tstate_errno() : node_getattr(d, t->cat, ino, &st, &to);
 	if (!r && !S_ISDIR(st.st_mode))
 		r = -ENOTDIR;
 	struct open_file *f = r ? NULL : calloc(1, sizeof(*f));
@@ -170,7 +170,7 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	pthread_mutex_lock(&f->lock);
 	if (!f->listed) {
 		struct tstate *t = tstate_get(d);
-		int r = !t ? -ENOMEM : list_dir(d, t->cat, ino, f);
+		int r = !t ? -tstate_errno() : list_dir(d, t->cat, ino, f);
 		if (r) {
 			pthread_mutex_unlock(&f->lock);
 			fuse_reply_err(req, -r);
@@ -257,7 +257,7 @@ static void dcmfs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	struct tstate *t = tstate_get(d);
 	if (d->self && !share_is_deid_file(ino) &&
 	    (!t || !share_mount_has_instance(d, t->cat, ino_id(ino)))) {
-		fuse_reply_err(req, t ? ENOENT : ENOMEM);      /* not in the share */
+		fuse_reply_err(req, t ? ENOENT : tstate_errno());      /* not in the share */
 		return;
 	}
 	if (d->audit) {         /* an audited mount keeps its opens: one record each */
@@ -304,7 +304,7 @@ static int open_lazily(struct dcmfs *d, struct open_file *f, fuse_ino_t ino)
 {
 	struct tstate *t = tstate_get(d);
 	struct inst_file *inst = NULL, *none = NULL;
-	int r = t ? inst_file_open(d->store, t->cat, ino_id(ino), &inst) : -ENOMEM;
+	int r = t ? inst_file_open(d->store, t->cat, ino_id(ino), &inst) : -tstate_errno();
 	if (r)
 		return r == -EBADMSG ? EIO : -r;
 	if (!__atomic_compare_exchange_n(&f->inst, &none, inst, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
@@ -324,7 +324,7 @@ static void dcmfs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		 * file is still in its share at every read */
 		struct tstate *t = tstate_get(d);
 		if (!t) {
-			fuse_reply_err(req, ENOMEM);
+			fuse_reply_err(req, tstate_errno());
 			return;
 		}
 		if (share_is_deid_file(ino)) {
@@ -401,7 +401,7 @@ static void dcmfs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		if ((t->reply = malloc(size)))
 			t->reply_cap = size;
 	}
-	int64_t got = !t || !t->reply ? -ENOMEM :
+	int64_t got = !t ? -tstate_errno() : !t->reply ? -ENOMEM :
 		      inst_file_read(inst, &t->sc, (uint64_t)off, t->reply, size);
 	if (!f)
 		icache_put(d, inst, uncached);
@@ -436,7 +436,7 @@ static void dcmfs_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 		r = spool_remove(d, parent, name, 0);
 	else {
 		struct tstate *t = tstate_get(d);
-		r = t ? tree_unlink(d, t->cat, parent, name) : -ENOMEM;
+		r = t ? tree_unlink(d, t->cat, parent, name) : -tstate_errno();
 	}
 	fuse_reply_err(req, -r);
 }
@@ -451,7 +451,7 @@ static void dcmfs_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 		r = spool_remove(d, parent, name, 1);
 	else {
 		struct tstate *t = tstate_get(d);
-		r = t ? tree_rmdir(d, t->cat, parent, name) : -ENOMEM;
+		r = t ? tree_rmdir(d, t->cat, parent, name) : -tstate_errno();
 	}
 	fuse_reply_err(req, -r);
 }

@@ -40,9 +40,12 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <libpq-fe.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <time.h>
 
 #include "catalog_names.h"
 #include "hash.h"
@@ -409,6 +412,8 @@ struct pgcat {
 	int64_t rx_seq;             /* the last rx_defer row's seq */
 	int readonly;
 	int txn;                    /* the caller's transaction (catalog_begin) is open */
+	int dropped;                /* answer() shut a silent connection: 1 until pg_fail tells
+				     * it, then 2 until live() connects again */
 };
 
 static struct pgcat *pg(struct catalog *c)
@@ -455,6 +460,10 @@ static void a_bytes(struct args *a, const void *p, size_t n)
 /* Keep the message of a failure (one line) and map it to an errno. */
 static int pg_fail(struct pgcat *c, PGresult *res)
 {
+	if (c->dropped == 1) {
+		c->dropped = 2;         /* answer() said why in c->msg */
+		return -EIO;
+	}
 	const char *m = res ? PQresultErrorMessage(res) : "";
 	if (!m || !m[0])
 		m = PQerrorMessage(c->conn);
@@ -496,6 +505,65 @@ static PGresult *checked(struct pgcat *c, PGresult *res, int *err)
 
 static int session_setup(struct pgcat *c);
 
+/* How long a statement's answer may keep silent.  A server that stops
+ * answering (stopped, a frozen VM, a cut network without a reset) would
+ * otherwise hold the caller for ever: in a mount, a thread no signal
+ * reaches.  Silence, not total time: a long listing that keeps sending
+ * rows is not cut. */
+#define ANSWER_SILENCE_MS 60000
+
+static int64_t now_ms(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
+/* The result of what was just sent on c (sent: PQsend* succeeded), as
+ * PQexec* would give it: the first failed result, else the last one.
+ * After ANSWER_SILENCE_MS without a byte the connection is shut (its
+ * transaction, if any, dies with it on the server; live() connects again
+ * between transactions) and NULL is returned with c->msg set. */
+static PGresult *answer(struct pgcat *c, int sent)
+{
+	if (!sent)
+		return NULL;
+	PGresult *keep = NULL, *r;
+	int64_t deadline = now_ms() + ANSWER_SILENCE_MS;
+	for (;;) {
+		while (PQisBusy(c->conn)) {
+			int64_t left = deadline - now_ms();
+			struct pollfd p = { .fd = PQsocket(c->conn), .events = POLLIN };
+			int n = left > 0 ? poll(&p, 1, (int)left) : 0;
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n == 0) {
+				shutdown(PQsocket(c->conn), SHUT_RDWR);
+				PQclear(keep);
+				while ((r = PQgetResult(c->conn)))
+					PQclear(r);
+				snprintf(c->msg, sizeof(c->msg), "the catalogue's server did not answer"
+					 " for %d s: connection dropped", ANSWER_SILENCE_MS / 1000);
+				c->dropped = 1;
+				return NULL;
+			}
+			if (!PQconsumeInput(c->conn))
+				break;          /* PQgetResult then says what failed */
+			deadline = now_ms() + ANSWER_SILENCE_MS;
+		}
+		if (!(r = PQgetResult(c->conn)))
+			break;
+		ExecStatusType st = keep ? PQresultStatus(keep) : PGRES_COMMAND_OK;
+		if (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK) {
+			PQclear(r);     /* the first failure is the one to tell */
+			continue;
+		}
+		PQclear(keep);
+		keep = r;
+	}
+	return keep;
+}
+
 /* 0 when the connection is up.  One lost (a server restart, the network)
  * is made again between the caller's transactions, never inside one,
  * whose later statements would otherwise run on their own: the call that
@@ -503,12 +571,13 @@ static int session_setup(struct pgcat *c);
  * next call after it connects again. */
 static int live(struct pgcat *c)
 {
-	if (PQstatus(c->conn) == CONNECTION_OK)
+	if (PQstatus(c->conn) == CONNECTION_OK && !c->dropped)
 		return 0;
 	if (c->txn) {
 		snprintf(c->msg, sizeof(c->msg), "the connection to the catalogue was lost in a transaction");
 		return -EIO;
 	}
+	c->dropped = 0;
 	PQreset(c->conn);
 	if (PQstatus(c->conn) != CONNECTION_OK) {
 		snprintf(c->msg, sizeof(c->msg), "cannot connect to the catalogue again: %s",
@@ -531,14 +600,14 @@ static PGresult *run(struct pgcat *c, enum stmt_id id, const struct args *a, int
 	char name[16];
 	snprintf(name, sizeof(name), "s%d", (int)id);
 	if (!c->prepared[id]) {
-		PGresult *p = checked(c, PQprepare(c->conn, name, stmt_sql[id], 0, NULL), err);
+		PGresult *p = checked(c, answer(c, PQsendPrepare(c->conn, name, stmt_sql[id], 0, NULL)), err);
 		if (!p)
 			return NULL;
 		PQclear(p);
 		c->prepared[id] = 1;
 	}
-	return checked(c, PQexecPrepared(c->conn, name, a ? a->n : 0, a ? a->v : NULL,
-					 a ? a->len : NULL, a ? a->fmt : NULL, 0), err);
+	return checked(c, answer(c, PQsendQueryPrepared(c->conn, name, a ? a->n : 0, a ? a->v : NULL,
+							a ? a->len : NULL, a ? a->fmt : NULL, 0)), err);
 }
 
 /* Run sql (one statement) with a's parameters. */
@@ -546,8 +615,8 @@ static PGresult *runq(struct pgcat *c, const char *sql, const struct args *a, in
 {
 	if ((*err = live(c)))
 		return NULL;
-	return checked(c, PQexecParams(c->conn, sql, a ? a->n : 0, NULL, a ? a->v : NULL,
-				       a ? a->len : NULL, a ? a->fmt : NULL, 0), err);
+	return checked(c, answer(c, PQsendQueryParams(c->conn, sql, a ? a->n : 0, NULL, a ? a->v : NULL,
+						      a ? a->len : NULL, a ? a->fmt : NULL, 0)), err);
 }
 
 /* r when it has a row (the caller PQclears it); else NULL, with *err
@@ -578,7 +647,7 @@ static int exec_sql(struct pgcat *c, const char *sql)
 	int err = live(c);
 	if (err)
 		return err;
-	PGresult *r = checked(c, PQexec(c->conn, sql), &err);
+	PGresult *r = checked(c, answer(c, PQsendQuery(c->conn, sql)), &err);
 	PQclear(r);
 	return r ? 0 : err;
 }
