@@ -444,32 +444,12 @@ static int rds_remove(struct datastore *ds, const char *name)
 	return r;
 }
 
-static int rds_list(struct datastore *ds, const char *prefix,
-		      int (*cb)(void *arg, const char *name), void *arg)
-{
-	rados_list_ctx_t ctx;
-	int r = rados_nobjects_list_open(RS(ds)->io, &ctx);
-	if (r < 0)
-		return r;
-	size_t plen = strlen(prefix);
-	const char *entry;
-	int e = 0;
-	while (!r && (e = rados_nobjects_list_next(ctx, &entry, NULL, NULL)) == 0) {
-		/* Entries directly under prefix, as a folder lists them; parts
-		 * are not entries. */
-		if (!strncmp(entry, prefix, plen) && !strchr(entry + plen, '/') &&
-		    !strchr(entry + plen, '@'))
-			r = cb(arg, entry);
-	}
-	/* A listing cut short is an error, not fewer packs: reindex would
-	 * drop the rest's instances, and gc then their blobs. */
-	if (!r && e != -ENOENT)
-		r = e;
-	rados_nobjects_list_close(ctx);
-	return r;
-}
-
-static int rds_list_all(struct datastore *ds, const char *prefix,
+/* Every object whose name starts with prefix to cb; with direct, only
+ * those directly under it, as a folder lists them (parts are not entries).
+ * A listing cut short is an error, not fewer objects: reindex would drop
+ * the rest's instances, and gc then their blobs.  The end of the pool is
+ * -ENOENT. */
+static int list_objects(struct datastore *ds, const char *prefix, int direct,
 			int (*cb)(void *arg, const char *name), void *arg)
 {
 	rados_list_ctx_t ctx;
@@ -480,13 +460,25 @@ static int rds_list_all(struct datastore *ds, const char *prefix,
 	const char *entry;
 	int e = 0;
 	while (!r && (e = rados_nobjects_list_next(ctx, &entry, NULL, NULL)) == 0)
-		if (!strncmp(entry, prefix, plen))
+		if (!strncmp(entry, prefix, plen) &&
+		    (!direct || (!strchr(entry + plen, '/') && !strchr(entry + plen, '@'))))
 			r = cb(arg, entry);
-	/* The end of the pool is -ENOENT; anything else cut the listing short. */
 	if (!r && e != -ENOENT)
 		r = e;
 	rados_nobjects_list_close(ctx);
 	return r;
+}
+
+static int rds_list(struct datastore *ds, const char *prefix,
+		    int (*cb)(void *arg, const char *name), void *arg)
+{
+	return list_objects(ds, prefix, 1, cb, arg);
+}
+
+static int rds_list_all(struct datastore *ds, const char *prefix,
+			int (*cb)(void *arg, const char *name), void *arg)
+{
+	return list_objects(ds, prefix, 0, cb, arg);
 }
 
 static int rds_sync(struct datastore *ds, const char *name)
