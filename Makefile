@@ -139,7 +139,7 @@ TEST_SHIMS := $(patsubst tests/shims/%.c,$(BUILD)/tests/shims/%.so,$(wildcard te
 all: $(TEST_SHIMS)
 $(TEST_SHIMS): $(BUILD)/tests/shims/%.so: tests/shims/%.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -fPIC -shared -o $@ $< -ldl
+	$(CC) $(CFLAGS) -I/usr/include/postgresql -fPIC -shared -o $@ $< -ldl
 
 # dcmfs-codecbench -R: reference codecs (tools/codecbench/), CharLS and OpenJPH
 DEBIAN_PACKAGES += libcharls-dev libopenjph-dev

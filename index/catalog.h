@@ -109,6 +109,10 @@ int catalog_build_indexes(struct catalog *c);
 /* BEGIN IMMEDIATE: takes the database's write lock, waiting for other
  * writers up to SQLite's busy timeout (then -EBUSY). */
 int catalog_begin(struct catalog *c);
+/* 0 when the transaction is stored.  -EINPROGRESS when the catalogue's
+ * server went away while it committed and could not be asked afterwards
+ * whether it did: the rows may be stored, so the caller keeps every byte
+ * they could name (orphans are gc's; a missing byte is a lost image). */
 int catalog_commit(struct catalog *c);
 /* Undo the open transaction, if any.  Cannot fail usefully. */
 void catalog_rollback(struct catalog *c);

@@ -46,6 +46,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "catalog_names.h"
 #include "hash.h"
@@ -414,6 +415,8 @@ struct pgcat {
 	int txn;                    /* the caller's transaction (catalog_begin) is open */
 	int dropped;                /* answer() shut a silent connection: 1 until pg_fail tells
 				     * it, then 2 until live() connects again */
+	char xid[24];               /* the open write transaction's txid_current(), to ask its
+				     * fate when the answer to its COMMIT is lost */
 };
 
 static struct pgcat *pg(struct catalog *c)
@@ -917,10 +920,64 @@ static int pg_begin(struct catalog *cat)
 {
 	struct pgcat *c = pg(cat);
 	int r = exec_sql(c, "BEGIN");
-	if (!r && (r = exec_sql(c, "SELECT pg_advisory_xact_lock(" LOCK_KEY ")")))
-		exec_sql(c, "ROLLBACK");
+	c->xid[0] = '\0';
+	if (!r) {
+		PGresult *res = runq(c, "SELECT pg_advisory_xact_lock(" LOCK_KEY "), txid_current()",
+				     NULL, &r);
+		if (res) {
+			snprintf(c->xid, sizeof(c->xid), "%s", g_text(res, 0, 1));
+			PQclear(res);
+		} else {
+			exec_sql(c, "ROLLBACK");
+		}
+	}
 	c->txn = !r;
 	return r;
+}
+
+/* How long a commit whose answer was lost waits for the server to come
+ * back and say whether it committed (a restart, a failover). */
+#define COMMIT_FATE_MS 15000
+
+/* The fate of transaction c->xid, whose COMMIT was sent but not answered:
+ * 0 committed, -EIO rolled back, -EINPROGRESS not learnt in time.  The
+ * server aborts a transaction whose connection is gone unless its commit
+ * record was written first; txid_status says which, once it runs again. */
+static int commit_fate(struct pgcat *c)
+{
+	char lost[300];
+	snprintf(lost, sizeof(lost), "%.299s", c->msg);
+	int64_t deadline = now_ms() + COMMIT_FATE_MS;
+	c->dropped = 2;         /* this connection is not trusted again: live() makes a new one */
+	while (c->xid[0]) {
+		if (!live(c)) {
+			struct args a = { 0 };
+			a_text(&a, c->xid);
+			int err = 0;
+			PGresult *r = runq(c, "SELECT txid_status($1::bigint)", &a, &err);
+			if (r) {
+				char st[32];
+				snprintf(st, sizeof(st), "%s", g_text(r, 0, 0));
+				PQclear(r);
+				if (!strcmp(st, "committed"))
+					return 0;
+				if (!strcmp(st, "aborted")) {
+					snprintf(c->msg, sizeof(c->msg), "%.300s (the transaction was"
+						 " rolled back)", lost);
+					return -EIO;
+				}
+				if (strcmp(st, "in progress"))
+					break;  /* too old to tell: unknown */
+				/* its backend has not noticed the loss yet */
+			}
+		}
+		if (now_ms() >= deadline)
+			break;
+		usleep(250 * 1000);
+	}
+	snprintf(c->msg, sizeof(c->msg), "%.300s, while the transaction committed: whether it"
+		 " is stored is unknown (its data is kept)", lost);
+	return -EINPROGRESS;
 }
 
 static int pg_commit(struct catalog *cat)
@@ -931,9 +988,21 @@ static int pg_commit(struct catalog *cat)
 	if (err)
 		return err;
 	/* COMMIT of a failed transaction answers ROLLBACK, no error */
-	PGresult *r = checked(c, PQexec(c->conn, "COMMIT"), &err);
-	if (!r)
+	PGresult *r = answer(c, PQsendQuery(c->conn, "COMMIT"));
+	ExecStatusType st = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
+	if (st != PGRES_COMMAND_OK) {
+		/* Only an error the server sent is its word that nothing was
+		 * committed; any other (a socket's, libpq's) leaves it open. */
+		int told = r && PQresultErrorField(r, PG_DIAG_SQLSTATE) &&
+			   PQstatus(c->conn) == CONNECTION_OK && !c->dropped;
+		err = pg_fail(c, r);
+		PQclear(r);
+		if (!told)
+			err = commit_fate(c);
+		c->xid[0] = '\0';
 		return err;
+	}
+	c->xid[0] = '\0';
 	int rolled = !strcmp(PQcmdStatus(r), "ROLLBACK");
 	PQclear(r);
 	if (rolled) {

@@ -25,7 +25,10 @@
  *   3. syncfs: the appends and temporary files are durable.
  *   4. Blob files renamed to their final names; syncfs again when there
  *      were any.  Left: blob files no row names (orphans, for gc).
- *   5. COMMIT: the batch is stored.
+ *   5. COMMIT: the batch is stored.  When its answer is lost (a catalogue
+ *      server gone) and the server cannot tell its fate, nothing is
+ *      undone: the batch fails as "unknown", its data stays, and the pack
+ *      takes no more appends.
  * A failure at any step (ENOSPC, EIO, a busy database) rolls the
  * transaction back, cuts the pack back to where the batch began and removes
  * the batch's blob files (rollback_data), so no record of it is left for a
@@ -1005,8 +1008,12 @@ static int ensure_pack(struct ingest *ing, char *err, size_t errlen)
 		r = catalog_commit(ing->writer_cat);
 	else
 		catalog_rollback(ing->writer_cat);
-	if (r)
+	if (r) {
 		snprintf(err, errlen, "cannot register pack: %s", catalog_errmsg(ing->writer_cat));
+		/* Unregistered, it must not be taken for the last pack's id. */
+		pack_writer_free(ing->pack);
+		ing->pack = NULL;
+	}
 	return r;
 }
 
@@ -1404,7 +1411,18 @@ static void commit_batch(struct ingest *ing, struct item **v, int n)
 			r = store_ingest_check(ing->s, err, sizeof(err));
 		if (!r)
 			r = catalog_commit(ing->writer_cat);
-		if (r) {
+		if (r == -EINPROGRESS) {
+			/* The rows may be stored: every byte they could name
+			 * stays (at worst orphans, for gc), and this pack,
+			 * whose end may be named, takes no more appends. */
+			snprintf(err, sizeof(err), "%s; import again to be sure",
+				 catalog_errmsg(ing->writer_cat));
+			pack_writer_free(ing->pack);
+			ing->pack = NULL;
+		} else if (r) {
+			if (!err[0])
+				snprintf(err, sizeof(err), "%s", r == -EIO || r == -EBUSY ?
+					 catalog_errmsg(ing->writer_cat) : strerror(-r));
 			catalog_rollback(ing->writer_cat);
 			rollback_data(ing, pack_before);
 		}

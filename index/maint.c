@@ -2163,8 +2163,10 @@ int store_remove_node_emptied(struct store *s, struct catalog *cat, int kind, in
 	else
 		catalog_rollback(cat);
 	/* A removal that did not happen leaves no tombstones for a reindex
-	 * to apply. */
-	store_removal_end(s, r && c.appended, c.mark);
+	 * to apply.  One that may have happened (its commit's answer lost)
+	 * keeps them: if it did not, verify names the instance as a removal
+	 * to finish. */
+	store_removal_end(s, r && r != -EINPROGRESS && c.appended, c.mark);
 	*removed = r ? 0 : c.removed;
 	for (size_t i = 0; !r && i < gone.n; i++)
 		emptied(arg, &gone.v[i]);
