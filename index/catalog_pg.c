@@ -911,11 +911,16 @@ fail:
  * Why a new schema and not TRUNCATE: reindex reads the old catalogue on a
  * second connection while it builds (to name what damage costs), and
  * TRUNCATE's ACCESS EXCLUSIVE locks, held to the commit, would leave that
- * connection waiting on the build's own transaction; the old tables stay
- * readable here until the swap, which takes their locks only at the end.
+ * connection waiting on the build's own transaction (each of its calls
+ * failing after lock_timeout); the old tables stay readable here until the
+ * swap, which takes their locks only at the end, and briefly.  Measured,
+ * 3,000 small instances on a local socket: the swap (install_sql) 0.1 s and
+ * its COMMIT 0.3 s of a 6.7 s reindex, which, like the import, goes at the
+ * pace of its round trips (7,603 instances: 22.6 s; the import 18.6 s).
  * Everything, the schema made, filled and swapped in, is one transaction:
  * a kill or a lost server at any moment rolls it all back and the old
- * catalogue stays whole.
+ * catalogue stays whole (t0727).  The new tables belong to the role that
+ * ran the reindex; grants made on the old ones by hand go with them.
  *
  * The swap (pg_commit of a build connection, install_sql) keeps what the
  * packs cannot give back: every counter (ids, inode numbers) ends at the
