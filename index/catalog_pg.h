@@ -68,8 +68,9 @@ int catalog_pg_open(const char *url, int create, int readonly, struct catalog **
  * the old catalogue's counters where they are higher, its import log, and
  * its feed's seq (the new feed starts past it, after a gap), and puts the
  * new tables and functions in the old ones' place, all in that
- * transaction; closing the connection without it leaves the old catalogue
- * as it was.  Statements may keep silent an hour (catalog_prune on
+ * transaction (after it, the connection is an ordinary one to the
+ * catalogue in place); closing the connection without it leaves the old
+ * catalogue as it was.  Statements may keep silent an hour (catalog_prune on
  * millions of rows), not a minute.  Returns 0; -ENOMEM; -EIO (the server,
  * with err); -EINVAL when the database's catalogue is of a newer schema or
  * its encoding not SQL_ASCII. */
