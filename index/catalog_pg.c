@@ -991,6 +991,12 @@ int catalog_pg_build_open(const char *url, struct catalog **out, char *err, size
 			  " SET LOCAL search_path = " BUILD_SCHEMA)))
 		goto said;
 	c->txn = 1;
+	/* its id, to ask its fate should the answer to its COMMIT be lost */
+	PGresult *x = runq(c, "SELECT txid_current()", NULL, &r);
+	if (!x)
+		goto said;
+	snprintf(c->xid, sizeof(c->xid), "%s", g_text(x, 0, 0));
+	PQclear(x);
 	r = exec_sql(c, schema_sql);
 	if (!r)
 		r = exec_sql(c, triggers_sql);

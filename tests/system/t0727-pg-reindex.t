@@ -170,6 +170,23 @@ check "... with the same stats and ids" \
 	eval 'diff "$T/stats.whole" "$T/stats.moved" && diff "$T/ids.whole" "$T/ids.moved"'
 check "verify is clean there" "$CTL" verify "$S"
 
+# ---- damage: the old catalogue, read beside the build, names what is lost ----
+n_whole=$(instances "$S")
+IFS='|' read -r uid pack off len < <(pg_psql -c "SELECT i.sop_uid, p.name, i.record_offset, i.record_len
+	FROM instances i JOIN packs p ON p.id=i.record_pack ORDER BY i.id LIMIT 1 OFFSET 100")
+$PY -c 'import sys
+p, o = sys.argv[1], int(sys.argv[2])
+with open(p, "r+b") as f:
+    f.seek(o); b = f.read(1); f.seek(o); f.write(bytes([b[0] ^ 0x10]))' "$S/packs/$pack" $((off + len / 2))
+t0=$(date +%s)
+"$CTL" reindex "$S" >"$T/damaged.out" 2>&1
+rc=$?
+check "reindex over a damaged record exits 1 in $(($(date +%s) - t0)) s" [ $rc = 1 ]
+check "... naming the instance the old catalogue had there" grep -q "old index had instance $uid" "$T/damaged.out"
+diag <"$T/damaged.out"
+check "... and keeping the others ($((n_whole - 1)))" [ "$(instances "$S")" = $((n_whole - 1)) ]
+check "... with the damage marker" [ -f "$S/DAMAGED" ]
+
 # ---- the data in a RADOS pool ----
 have_ceph=1
 for p in ceph-mon ceph-osd ceph-authtool monmaptool ceph rados; do
