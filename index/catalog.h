@@ -413,7 +413,9 @@ int catalog_rx_deferred_next(struct catalog *c, int64_t *cursor, struct record_l
  * reindex does not fill a feed no mount can use (none runs across it).
  * A read-only open of a store without them gets -ENOSYS from the calls
  * below.  seq values are never reused within one index.db; a reindexed
- * index.db starts a new feed at seq 1. */
+ * index.db starts a new feed at seq 1, a reindexed PostgreSQL catalogue
+ * goes on at its old newest seq + 2 (the gap tells a reader holding an
+ * old seq -ESTALE). */
 #define CATALOG_CHANGES_KEPT 65536
 enum cat_change_state {
 	CAT_CHANGE_DELETED = -1,    /* the row is gone (folders: the catalogue dropped it) */
