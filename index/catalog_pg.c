@@ -925,15 +925,20 @@ fail:
  * The swap (pg_commit of a build connection, install_sql) keeps what the
  * packs cannot give back: every counter (ids, inode numbers) ends at the
  * greater of the old and the new, so no id goes backwards or is handed out
- * twice; the import log is kept; and the feed goes on after the old one's
+ * twice; the import log is kept; the old catalogue is kept in schema
+ * OLD_SCHEMA; and the feed goes on after the old one's
  * newest seq with a gap (its first row is at the old newest + 2), so that
  * a reader holding an old seq is told -ESTALE and starts afresh rather
  * than apply old rows to new rows. */
 #define BUILD_SCHEMA "dcmfs_reindex"
+/* Where the replaced catalogue stays until the next reindex, as index.db.old
+ * does beside index.db: what a reindex that met damage (a folder of packs
+ * not all there) dropped can still be read back by hand. */
+#define OLD_SCHEMA "dcmfs_old"
 
 static const char install_sql[] =
 	"DO $$ DECLARE h text := current_setting('dcmfs.home'); s text := '" BUILD_SCHEMA "';"
-	" v integer := 0; f record; BEGIN"
+	" o text := '" OLD_SCHEMA "'; v integer := 0; f record; BEGIN"
 	" IF to_regclass(format('%I.schema_version', h)) IS NOT NULL THEN"
 	"  EXECUTE format('SELECT coalesce(max(version), 0) FROM %I.schema_version', h) INTO v; END IF;"
 	" IF to_regclass(format('%I.counters', h)) IS NOT NULL THEN"
@@ -944,17 +949,23 @@ static const char install_sql[] =
 	"   SELECT coalesce(max(seq), 0) + 2, 1, 0, 0, '''', 0, 1 FROM %I.changes', s, h); END IF;"
 	" IF v = " KEPT(PG_CATALOG_SCHEMA) " THEN"
 	"  EXECUTE format('INSERT INTO %I.import_log SELECT * FROM %I.import_log', s, h); END IF;"
-	/* the old tables out (their indexes and triggers with them), the new in */
+	/* the old tables (their indexes and triggers with them) to OLD_SCHEMA,
+	 * the previous reindex's dropped; their triggers off, as they would
+	 * write to the live tables (names resolve by search_path) */
+	" EXECUTE format('DROP SCHEMA IF EXISTS %I CASCADE', o);"
+	" EXECUTE format('CREATE SCHEMA %I', o);"
 	" FOR f IN SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid=c.relnamespace"
 	"  WHERE n.nspname=s AND c.relkind='r' LOOP"
-	"  EXECUTE format('DROP TABLE IF EXISTS %I.%I CASCADE', h, f.relname);"
+	"  IF to_regclass(format('%I.%I', h, f.relname)) IS NOT NULL THEN"
+	"   EXECUTE format('ALTER TABLE %I.%I SET SCHEMA %I', h, f.relname, o);"
+	"   EXECUTE format('ALTER TABLE %I.%I DISABLE TRIGGER USER', o, f.relname); END IF;"
 	"  EXECUTE format('ALTER TABLE %I.%I SET SCHEMA %I', s, f.relname, h); END LOOP;"
 	/* then the functions: the old ones of each name, every signature */
 	" FOR f IN SELECT p.proname, pg_get_function_identity_arguments(p.oid) AS a FROM pg_proc p"
 	"  JOIN pg_namespace n ON n.oid=p.pronamespace WHERE n.nspname=h AND p.proname IN"
 	"  (SELECT q.proname FROM pg_proc q JOIN pg_namespace m ON m.oid=q.pronamespace"
 	"  WHERE m.nspname=s) LOOP"
-	"  EXECUTE format('DROP FUNCTION %I.%I(%s) CASCADE', h, f.proname, f.a); END LOOP;"
+	"  EXECUTE format('ALTER FUNCTION %I.%I(%s) SET SCHEMA %I', h, f.proname, f.a, o); END LOOP;"
 	" FOR f IN SELECT p.proname, pg_get_function_identity_arguments(p.oid) AS a FROM pg_proc p"
 	"  JOIN pg_namespace n ON n.oid=p.pronamespace WHERE n.nspname=s LOOP"
 	"  EXECUTE format('ALTER FUNCTION %I.%I(%s) SET SCHEMA %I', s, f.proname, f.a, h); END LOOP;"

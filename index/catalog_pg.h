@@ -67,7 +67,8 @@ int catalog_pg_open(const char *url, int create, int readonly, struct catalog **
  * the database's own.  Its catalog_commit adds the feed's triggers, keeps
  * the old catalogue's counters where they are higher, its import log, and
  * its feed's seq (the new feed starts past it, after a gap), and puts the
- * new tables and functions in the old ones' place, all in that
+ * new tables and functions in the old ones' place (those moved to schema
+ * dcmfs_old, its triggers off, until the next reindex), all in that
  * transaction (after it, the connection is an ordinary one to the
  * catalogue in place); closing the connection without it leaves the old
  * catalogue as it was.  Statements may keep silent an hour (catalog_prune on

@@ -87,6 +87,8 @@ check "the import log is kept ($n_imports rows)" \
 	[ "$(pg_psql -c "SELECT count(*) FROM import_log")" = "$n_imports" ]
 check "the feed's seq goes on past the old one, after a gap ($(cat "$T/seq.before") -> $(cat "$T/seq.after"))" \
 	[ "$(cat "$T/seq.after")" = $(($(cat "$T/seq.before") + 2)) ]
+check "the old catalogue is kept in schema dcmfs_old" \
+	[ "$(pg_psql -c "SELECT count(*) FROM dcmfs_old.instances")" = "$(grep -c '^i|' "$T/ids.before")" ]
 check "no build schema is left" [ "$(pg_psql -c "SELECT count(*) FROM pg_namespace WHERE nspname='dcmfs_reindex'")" = 0 ]
 # Files of the study removed are not asked for: the samples only.
 check "every file reads back byte-identical" \
