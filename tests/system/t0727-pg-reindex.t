@@ -140,6 +140,27 @@ for frac in 5 30 60 80 95; do
 	fi
 done
 check "verify is clean after the kills" "$CTL" verify "$S"
+# The swap itself: a session reading the catalogue holds it back (its
+# ALTER TABLE waits for the lock), and the reindex is killed right there.
+pg_psql -c "BEGIN" -c "LOCK TABLE instances IN ACCESS SHARE MODE" -c "SELECT pg_sleep(60)" \
+	>/dev/null 2>&1 &
+holder=$!
+CLEANUP_PIDS+=("$holder")
+"$CTL" reindex "$S" >/dev/null 2>&1 &
+pid=$!
+CLEANUP_PIDS+=("$pid")
+swap_waits() { [ "$(pg_psql -c "SELECT count(*) FROM pg_stat_activity WHERE wait_event = 'relation'
+	AND datname = current_database()")" -gt 0 ]; }
+for ((i = 0; i < 1500; i++)); do swap_waits && break; sleep 0.02; done
+check "the reindex reaches its swap and waits there for the reader" swap_waits
+kill -9 "$pid" 2>/dev/null
+wait "$pid" 2>/dev/null
+for ((i = 0; i < 300; i++)); do building || break; sleep 0.02; done
+check "killed there, it leaves the old catalogue whole" still_whole
+pg_psql -c "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query LIKE '%pg_sleep(60)%'
+	AND pid <> pg_backend_pid()" >/dev/null
+kill "$holder" 2>/dev/null
+wait "$holder" 2>/dev/null
 "$CTL" reindex "$S" >"$T/cut.out" 2>&1 &
 pid=$!
 CLEANUP_PIDS+=("$pid")
