@@ -989,7 +989,9 @@ int catalog_pg_build_open(const char *url, struct catalog **out, char *err, size
 		r = -EINVAL;
 		goto fail;
 	}
-	if ((r = v < 0 ? v : encoding_check(c)))
+	/* An empty schema_version (-EINVAL) is a catalogue to rebuild, as
+	 * one of an older schema is; a server that fails is not. */
+	if ((r = v < 0 && v != -EINVAL ? v : encoding_check(c)))
 		goto said;
 	/* The writers' lock to the end, as pg_begin takes it; the new rows go
 	 * where search_path sends them, the old ones' schema kept for the
