@@ -914,9 +914,9 @@ fail:
  * connection waiting on the build's own transaction (each of its calls
  * failing after lock_timeout); the old tables stay readable here until the
  * swap, which takes their locks only at the end, and briefly.  Measured,
- * 3,000 small instances on a local socket: the swap (install_sql) 0.1 s and
- * its COMMIT 0.3 s of a 6.7 s reindex, which, like the import, goes at the
- * pace of its round trips (7,603 instances: 22.6 s; the import 18.6 s).
+ * 7,603 small instances on a local socket: the swap (install_sql) 0.05 to
+ * 0.13 s and its COMMIT 0.16 s of a 14 to 16 s reindex, which, like the
+ * import (13 s), goes at the pace of its round trips, several per instance.
  * Everything, the schema made, filled and swapped in, is one transaction:
  * a kill or a lost server at any moment rolls it all back and the old
  * catalogue stays whole (t0727).  The new tables belong to the role that
