@@ -5,8 +5,12 @@
 # the same ids (no counter lower than before), and what an index.db store
 # of the same files gives; verify is clean, every file reads back
 # byte-identical, and an import after it takes ids above the old largest.
-# A reindex killed with -9, or cut by the server's immediate stop, at
-# moments spread over it leaves the old catalogue whole.  With Ceph at
+# The import log is kept, the old catalogue stays in schema dcmfs_old, the
+# feed goes on 2 past its old seq.  A reindex killed with -9 at moments
+# spread over it, or while its swap waits for a reader's lock, or cut by
+# the server's immediate stop, leaves the old catalogue whole.  Reindex
+# moves the catalogue into an empty database store.conf names, and over a
+# damaged record names what the old catalogue had there.  With Ceph at
 # hand, the same on a store whose data is in a RADOS pool.
 . "$(dirname "$0")/lib/common.sh"
 . "$LIB/pg.sh"
