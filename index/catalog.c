@@ -36,10 +36,23 @@ int catalog_open(const char *store_dir, int create, int readonly,
 	return catalog_sqlite_open(store_dir, create, readonly, out, err, errlen);
 }
 
-/* reindex builds into a new index.db, whatever the store's catalogue. */
 int catalog_build_open(const char *dir, struct catalog **out, char *err, size_t errlen)
 {
 	return catalog_sqlite_build_open(dir, out, err, errlen);
+}
+
+/* As catalog_open chooses: PostgreSQL's build when store.conf names a
+ * catalogue, else a new index.db in dir. */
+int catalog_rebuild_open(const char *store_dir, const char *dir, struct catalog **out, char *err,
+			 size_t errlen)
+{
+	struct store_conf conf;
+	int r = store_conf_read(store_dir, &conf, err, errlen);
+	if (r && r != -ENOENT)
+		return r;
+	if (!r && conf.catalog[0])
+		return catalog_pg_build_open(conf.catalog, out, err, errlen);
+	return catalog_build_open(dir, out, err, errlen);
 }
 
 void catalog_close(struct catalog *c)

@@ -103,6 +103,15 @@ int catalog_bulk_writer(struct catalog *c);
  * (catalog_prune settles them), and the indexes only verify, gc and rm
  * use left to catalog_build_indexes. */
 int catalog_build_open(const char *dir, struct catalog **out, char *err, size_t errlen);
+/* reindex's new catalogue for the store at store_dir, of the store's kind:
+ * with an index.db, catalog_build_open(dir); with a catalogue in
+ * PostgreSQL (store.conf), a connection whose one transaction builds a new
+ * catalogue beside the store's and whose catalog_commit puts it in the old
+ * one's place, atomically (catalog_pg.h: catalog_pg_build_open).  Returns
+ * what those return; a store.conf that does not read is refused (-errno,
+ * err). */
+int catalog_rebuild_open(const char *store_dir, const char *dir, struct catalog **out, char *err,
+			 size_t errlen);
 /* Make those indexes and the kept totals, once the rows are in (before
  * catalog_prune). */
 int catalog_build_indexes(struct catalog *c);
@@ -404,7 +413,9 @@ int catalog_rx_deferred_next(struct catalog *c, int64_t *cursor, struct record_l
  * reindex does not fill a feed no mount can use (none runs across it).
  * A read-only open of a store without them gets -ENOSYS from the calls
  * below.  seq values are never reused within one index.db; a reindexed
- * index.db starts a new feed at seq 1. */
+ * index.db starts a new feed at seq 1, a reindexed PostgreSQL catalogue
+ * goes on at its old newest seq + 2 (the gap tells a reader holding an
+ * old seq -ESTALE). */
 #define CATALOG_CHANGES_KEPT 65536
 enum cat_change_state {
 	CAT_CHANGE_DELETED = -1,    /* the row is gone (folders: the catalogue dropped it) */

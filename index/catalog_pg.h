@@ -61,5 +61,20 @@ extern const struct catalog_ops catalog_pg_ops;
  * one-line reason in err. */
 int catalog_pg_open(const char *url, int create, int readonly, struct catalog **out, char *err,
 		    size_t errlen);
+/* catalog_rebuild_open for the database at url: a connection whose one
+ * transaction (open on return, under the writers' lock; catalog_begin
+ * joins it) fills a new, empty catalogue in schema dcmfs_reindex, beside
+ * the database's own.  Its catalog_commit adds the feed's triggers, keeps
+ * the old catalogue's counters where they are higher, its import log, and
+ * its feed's seq (the new feed starts past it, after a gap), and puts the
+ * new tables and functions in the old ones' place (those moved to schema
+ * dcmfs_old, its triggers off, until the next reindex), all in that
+ * transaction (after it, the connection is an ordinary one to the
+ * catalogue in place); closing the connection without it leaves the old
+ * catalogue as it was.  Statements may keep silent an hour (catalog_prune on
+ * millions of rows), not a minute.  Returns 0; -ENOMEM; -EIO (the server,
+ * with err); -EINVAL when the database's catalogue is of a newer schema or
+ * its encoding not SQL_ASCII. */
+int catalog_pg_build_open(const char *url, struct catalog **out, char *err, size_t errlen);
 
 #endif

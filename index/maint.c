@@ -37,6 +37,10 @@
  *      index.db (the store does not open; run reindex again).
  *   3. DAMAGED.tmp renamed to DAMAGED, or DAMAGED removed when nothing was
  *      damaged.  Left before it: the new index with the previous marker.
+ *   With the catalogue in PostgreSQL, steps 1 and 2 are one transaction
+ *   (catalog_rebuild_open): the new catalogue is built in a schema of its
+ *   own and swapped in by its commit.  Left before the commit: the old
+ *   catalogue, untouched; after: the new one.  Then step 3.
  *
  * verify writes nothing.
  */
@@ -1876,13 +1880,10 @@ int store_reindex(const char *dir, maint_problem_fn problem, maint_progress_fn p
 	memset(t, 0, sizeof(*t));
 	char path[4096], old_index[4200], tmpdir[4200];
 	char **names;
-	/* A new index.db would sit unused beside a catalogue in PostgreSQL. */
+	/* A catalogue in PostgreSQL is rebuilt in its database, put in place
+	 * by the build's commit; index.db is built beside and renamed. */
 	struct store_conf conf;
-	if (store_conf_read(dir, &conf, err, errlen) == 0 && conf.catalog[0]) {
-		snprintf(err, errlen, "store '%s' keeps its catalogue in PostgreSQL (store.conf):"
-			 " reindex rebuilds only an index.db", dir);
-		return -ENOTSUP;
-	}
+	int in_pg = store_conf_read(dir, &conf, err, errlen) == 0 && conf.catalog[0];
 	/* Packs and blob files are then read where store.conf says they are. */
 	int remote = store_dir_data_attach(dir, err, errlen);
 	if (remote < 0)
@@ -1920,11 +1921,13 @@ int store_reindex(const char *dir, maint_problem_fn problem, maint_progress_fn p
 	snprintf(tmpdir, sizeof(tmpdir), "%s/reindex.tmp", dir);
 	char new_index[4300];
 	snprintf(new_index, sizeof(new_index), "%s/index.db", tmpdir);
-	mkdir(tmpdir, 0755);
-	unlink(new_index);
-	unlink_sqlite_sides(new_index);     /* a killed earlier reindex's */
+	if (!in_pg) {
+		mkdir(tmpdir, 0755);
+		unlink(new_index);
+		unlink_sqlite_sides(new_index);     /* a killed earlier reindex's */
+	}
 	struct catalog *cat;
-	int r = catalog_build_open(tmpdir, &cat, err, errlen);
+	int r = catalog_rebuild_open(dir, tmpdir, &cat, err, errlen);
 	struct reindex_ctx x = { .dir = dir, .cat = cat, .problem = problem, .arg = arg, .t = t,
 			.progress = progress, .accepted = accepted_load(dir) };
 	if (r)
@@ -2001,13 +2004,14 @@ int store_reindex(const char *dir, maint_problem_fn problem, maint_progress_fn p
 	if (!r)
 		r = catalog_prune(cat);
 	static const char *kinds[] = { "patient", "study", "series", "instance" };
-	/* Ids up to the largest met are used: new ones start after them. */
+	/* Ids up to the largest met are used: new ones start after them (and
+	 * after the old catalogue's, where its counters outlive the swap). */
 	for (int k = 0; !r && k < 4; k++) {
 		int64_t unused_first;
 		catalog_reserve_ids(cat, kinds[k], x.maxid[k] + 1, &unused_first);
 	}
 	if (!r)
-		r = catalog_commit(cat);
+		r = catalog_commit(cat);    /* PostgreSQL: the swap, too */
 	if (r) {
 		/* A failure that is no catalogue's has no catalogue message. */
 		const char *why = catalog_errmsg(cat);
@@ -2020,9 +2024,9 @@ int store_reindex(const char *dir, maint_problem_fn problem, maint_progress_fn p
 	catalog_close(cat);
 	/* Built unjournalled and unsynced: on disk whole before it is put in
 	 * place, or not put there. */
-	if (!r && (r = fsync_path(new_index, O_RDONLY)))
+	if (!r && !in_pg && (r = fsync_path(new_index, O_RDONLY)))
 		snprintf(err, errlen, "cannot sync the new index: %s", strerror(-r));
-	if (!r) {
+	if (!r && !in_pg) {
 		snprintf(path, sizeof(path), "%s/index.db", dir);
 		snprintf(old_index, sizeof(old_index), "%s/index.db.old", dir);
 		if (access(path, F_OK) == 0)

@@ -328,6 +328,51 @@ static int on_change(void *arg, const struct cat_change *ch)
 	return 0;
 }
 
+/* reindex's build (catalog_pg_build_open): closed without its commit it
+ * leaves the catalogue as it was; its commit puts the new one in place,
+ * with no counter lower than the old one's, the feed 2 past the old
+ * newest seq, and nothing of the old rows. */
+static void test_pg_build_replaces_the_catalogue_at_its_commit(void **state)
+{
+	struct fixture *f = *state;
+	int64_t id = add_instance(f, &(struct inst){ .patient_id = "A", .study_uid = "1",
+				  .series_uid = "1.1", .sop_uid = "1.1.1", .size = 100, .content = 1 });
+	int64_t first, pack, next;
+	assert_int_equal(catalog_reserve_ids(f->cat, "instance", 1000, &first), 0);
+	int64_t seq = catalog_change_seq(f->cat);
+	assert_true(seq > 0);
+	char err[256] = "";
+	struct catalog *b, *after;
+	struct cat_node n;
+	/* given up */
+	assert_int_equal(catalog_pg_build_open(pg_url(), &b, err, sizeof(err)), 0);
+	assert_int_equal(catalog_begin(b), 0);
+	assert_int_equal(catalog_pack_id(b, "0000000002.pack", &pack), 0);
+	catalog_close(b);
+	assert_int_equal(catalog_node(f->cat, CAT_INSTANCE, id, &n), 0);
+	assert_int_equal(catalog_pack_find(f->cat, "0000000002.pack", &pack), -ENOENT);
+	assert_int_equal(catalog_change_seq(f->cat), seq);
+	/* committed */
+	assert_int_equal(catalog_pg_build_open(pg_url(), &b, err, sizeof(err)), 0);
+	assert_int_equal(catalog_begin(b), 0);
+	assert_int_equal(catalog_pack_id(b, "0000000002.pack", &pack), 0);
+	assert_int_equal(catalog_reserve_ids(b, "instance", 1, &next), 0);
+	assert_true(next < first);      /* the new catalogue's own count, before the swap */
+	assert_int_equal(catalog_commit(b), 0);
+	/* then an ordinary connection to the catalogue now in place */
+	assert_int_equal(catalog_pack_find(b, "0000000001.pack", &pack), -ENOENT);
+	catalog_close(b);
+	assert_int_equal(catalog_pg_open(pg_url(), 0, 0, &after, err, sizeof(err)), 0);
+	assert_int_equal(catalog_node(after, CAT_INSTANCE, id, &n), -ENOENT);
+	assert_int_equal(catalog_pack_find(after, "0000000002.pack", &pack), 0);
+	assert_int_equal(catalog_pack_find(after, "0000000001.pack", &pack), -ENOENT);
+	assert_int_equal(catalog_reserve_ids(after, "instance", 1, &next), 0);
+	assert_true(next >= first + 1000);
+	assert_int_equal(catalog_change_seq(after), seq + 2);
+	assert_int_equal(catalog_tallies_check(after, err, sizeof(err)), 0);
+	catalog_close(after);
+}
+
 static void test_pg_change_feed_follows_commits(void **state)
 {
 	struct fixture *f = *state;
@@ -386,6 +431,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_pg_writers_serialise_and_readers_cannot_write, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_pg_change_feed_follows_commits, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_pg_build_replaces_the_catalogue_at_its_commit, setup,
+						teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
