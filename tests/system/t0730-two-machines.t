@@ -192,8 +192,13 @@ check "the import through A succeeds" [ "$sa" = 0 ]
 [ "$sa" = 0 ] || diag <"$T/import-c.log"
 check "gc through B succeeds" [ "$sg" = 0 ]
 [ "$sg" = 0 ] || diag <"$T/gc.log"
-check "gc waited for the import and ended after it (waited: $gc_waited)" \
-	eval '[ $gc_waited = 1 ] && ended_after "$T/gc.end" "$T/import-c.end"'
+# PostgreSQL showed gc's exclusive request waiting behind the import's
+# shared lock: that is the order.  (The processes' end times are no proof:
+# the import drops its lock at its last commit, then prints its summary and
+# exits, which under ASan's leak check can take longer than gc's whole run.)
+check "gc waited for the import's ingest lock (waited: $gc_waited)" [ $gc_waited = 1 ]
+ended_after "$T/gc.end" "$T/import-c.end" ||
+	diag "gc's process ended before the import's (after the import's last commit)"
 check "verify through B is clean after gc" "$CTL" verify "$B"
 
 # t0200's core checks against the distributed store, through both mounts
