@@ -406,8 +406,24 @@ int store_dir_data_attach(const char *dir, char *err, size_t errlen)
 	}
 	if (r == -ENOENT)
 		return 0;       /* the embedded store */
-	if (r || !conf.data[0])
+	if (r)
 		return r;
+	if (!conf.data[0]) {
+		/* Catalogue elsewhere, data here: the packs live in the folder
+		 * init made.  One without them is store.conf copied to
+		 * another machine, whose catalogue names packs it cannot
+		 * read (and a reindex there would drop their rows). */
+		char packs[4200];
+		struct stat st;
+		snprintf(packs, sizeof(packs), "%s/packs", dir);
+		if (stat(packs, &st) < 0 || !S_ISDIR(st.st_mode)) {
+			snprintf(err, errlen, "store '%s' keeps its data in its own folder but has no packs/:"
+				 " its data is in the folder where 'dcmfsctl init' made it; a store that"
+				 " several machines share needs its data in RADOS (init --data)", dir);
+			return -ENOENT;
+		}
+		return 0;
+	}
 	struct datastore *ds;
 	if ((r = datastore_rados_open(conf.data, &ds, err, errlen)))
 		return r;
