@@ -11,6 +11,13 @@
 #     $SAMPLES (the corpus, else the pydicom files, else empty) and
 #     $CT_SERIES (a real CT series of the corpus, or empty);
 #   - store helpers: new_store, stat_total, instances;
+#   - the distributed run (tests/run-distributed): when DCMFS_TEST_PG_HOST
+#     (a PostgreSQL socket folder) and DCMFS_TEST_CEPH_CONF (a ceph.conf)
+#     are set, $CTL is lib/distributed-ctl, whose `init STORE` makes a store
+#     with its catalogue in a fresh database and its data in a fresh pool,
+#     both dropped at exit; DISTRIBUTED is 1 then (else 0), and
+#     not_distributed REASON skips a whole test that only means something
+#     on a store in a folder;
 #   - mount helpers (after need_fuse): fs_mount, fs_mount_or_bail,
 #     fs_umount, fs_killed, fs_wait_mount.  A mount test's done_testing
 #     unmounts what is still mounted and adds two lines: every foreground
@@ -32,6 +39,12 @@ CTL=$BUILD/dcmfsctl
 DCMFS=$BUILD/dcmfs
 SCAN=$BUILD/dcmfs-scan
 LIB=$TOP/tests/system/lib
+DISTRIBUTED=0
+if [ -n "${DCMFS_TEST_PG_HOST-}" ] && [ -n "${DCMFS_TEST_CEPH_CONF-}" ]; then
+	DISTRIBUTED=1
+	export DCMFS_TEST_REAL_CTL=$CTL
+	CTL=$LIB/distributed-ctl
+fi
 
 CORPUS=${DCMFS_TEST_CORPUS-$TOP/../shared/corpus}
 if [ -n "$CORPUS" ] && [ -d "$CORPUS" ]; then
@@ -86,6 +99,8 @@ fails() {
 # done_testing: the plan, and the exit status (1 when a line failed).
 done_testing() {
 	[ "$FS_USED" = 1 ] && fs_final_checks
+	[ "$DISTRIBUTED" = 1 ] &&
+		diag "distributed run: $(grep -c '^db ' "$DCMFS_TEST_DIST_MADE" 2>/dev/null) stores made in PostgreSQL and RADOS"
 	if [ -s "$T/.helper-failures" ]; then
 		not_ok "every helper command succeeded"
 		diag <"$T/.helper-failures"
@@ -98,6 +113,8 @@ done_testing() {
 # ---- scratch folder and cleanup ----
 
 T=$(mktemp -d "${TMPDIR:-/tmp}/dcmfs-test.XXXXXX")
+# What distributed-ctl made for this test ("db NAME", "pool NAME" lines).
+export DCMFS_TEST_DIST_MADE=$T/.distributed-made
 CLEANUPS=()         # shell commands, run newest first at exit
 CLEANUP_PIDS=()     # processes of ours still to stop at exit
 CLEANUP_MOUNTS=()   # mount points of ours still to unmount at exit
@@ -116,7 +133,27 @@ run_cleanups() {
 		kill "$p" 2>/dev/null && sleep 0.2
 		kill -9 "$p" 2>/dev/null
 	done
+	[ "$DISTRIBUTED" = 1 ] && distributed_drop
 	rm -rf "$T"
+}
+# distributed_drop: drop the databases and pools this test's inits made
+# (after its daemons are gone: a database in use is dropped with --force).
+distributed_drop() {
+	local kind name
+	[ -s "$DCMFS_TEST_DIST_MADE" ] || return 0
+	while read -r kind name; do
+		case $kind in
+		db) dropdb -h "$DCMFS_TEST_PG_HOST" --force --if-exists "$name" ;;
+		pool) ceph -c "$DCMFS_TEST_CEPH_CONF" osd pool delete "$name" "$name" \
+			--yes-i-really-really-mean-it ;;
+		esac >/dev/null 2>&1
+	done <"$DCMFS_TEST_DIST_MADE"
+	return 0
+}
+# not_distributed REASON: in the distributed run, skip the whole test.
+not_distributed() {
+	[ "$DISTRIBUTED" = 1 ] && skip_all "distributed run: $*"
+	return 0
 }
 trap run_cleanups EXIT
 
