@@ -29,9 +29,9 @@ case "$BUILD" in
 	[ "$rss" -lt "$RSS_LIMIT_KB" ] && ok "peak import RSS $rss KB < $RSS_LIMIT_KB KB for a $((size >> 20)) MiB file" ||
 		not_ok "peak import RSS $rss KB, limit $RSS_LIMIT_KB KB" ;;
 esac
-nseg=$(sqlite3 "$S/index.db" "SELECT count(*) FROM segments")
+nseg=$(catalog_sql "$S" "SELECT count(*) FROM segments")
 [ "$nseg" -gt 3 ] && ok "stored in pieces: $nseg segments" || not_ok "stored in $nseg segments, not in pieces"
-sop=$(sqlite3 "$S/index.db" "SELECT sop_uid FROM instances")
+sop=$(catalog_sql "$S" "SELECT sop_uid FROM instances")
 check "get gives the file back byte-identical" bash -c "'$CTL' get '$S' '$sop' -o '$T/back.dcm' && cmp '$W' '$T/back.dcm'"
 rm -f "$T/back.dcm"
 check "verify is clean" "$CTL" verify "$S"
@@ -63,7 +63,7 @@ ln "$W" "$T/two/a.dcm" && ln "$W" "$T/two/b.dcm"
 "$CTL" import -q "$S4" "$T/two" >"$T/two.log" 2>&1
 grep -q "1 new, 1 duplicate" "$T/two.log" && ok "the same large file twice: 1 new, 1 duplicate" ||
 	not_ok "twice: $(cat "$T/two.log")"
-check "no blob stored twice" test "$(sqlite3 "$S4/index.db" "SELECT count(*) FROM (SELECT hash FROM blobs GROUP BY hash HAVING count(*) > 1)")" = 0
+check "no blob stored twice" test "$(catalog_sql "$S4" "SELECT count(*) FROM (SELECT hash FROM blobs GROUP BY hash HAVING count(*) > 1)")" = 0
 check "no temporary piece file left" test -z "$(find "$S4/blobs" -name '*.tmp*')"
 rm -rf "$S4" "$T/two"
 
@@ -78,7 +78,7 @@ st=$?
 diag <"$T/cut.log"
 [ $st = 1 ] && grep -q "rejected.*changed while it was read" "$T/cut.log" && ok "a file cut short meanwhile is refused (exit 1)" ||
 	not_ok "cut short: exit $st"
-check "nothing of it is stored" test "$(sqlite3 "$S5/index.db" "SELECT count(*) FROM blobs")" = 0
+check "nothing of it is stored" test "$(catalog_sql "$S5" "SELECT count(*) FROM blobs")" = 0
 check "no piece file of it is left" test -z "$(find "$S5/blobs" -type f)"
 rm -rf "$S5" "$T/cut.dcm"
 

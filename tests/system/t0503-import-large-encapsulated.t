@@ -20,7 +20,7 @@ diag "JPEG slide $(stat -c %s "$TILES") bytes; multi-frame $(stat -c %s "$FRAMES
 
 # pieces STORE UID: the raw sizes of an instance's segments, in order.
 pieces() {
-	sqlite3 "$1/index.db" "SELECT b.raw_size FROM segments s JOIN blobs b ON b.id = s.blob
+	catalog_sql "$1" "SELECT b.raw_size FROM segments s JOIN blobs b ON b.id = s.blob
 		JOIN instances i ON i.id = s.instance WHERE i.sop_uid = '$2' ORDER BY s.idx"
 }
 

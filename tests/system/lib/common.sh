@@ -10,7 +10,7 @@
 #     $PYDICOM_FILES (Debian's python3-pydicom test files, or empty),
 #     $SAMPLES (the corpus, else the pydicom files, else empty) and
 #     $CT_SERIES (a real CT series of the corpus, or empty);
-#   - store helpers: new_store, stat_total, instances;
+#   - store helpers: new_store, stat_total, instances, catalog_sql;
 #   - the distributed run (tests/run-distributed): when DCMFS_TEST_PG_HOST
 #     (a PostgreSQL socket folder) and DCMFS_TEST_CEPH_CONF (a ceph.conf)
 #     are set, $CTL is lib/distributed-ctl, whose `init STORE` makes a store
@@ -189,6 +189,28 @@ stat_total() {
 	fi
 	$PY -c "import json,sys; t=json.load(open(sys.argv[1]))['total']; print(t if sys.argv[2] == '' else t[sys.argv[2]])" \
 		"$json" "$2" || { helper_failed "no '$2' in stats of $1"; echo stats-failed; return 1; }
+}
+# catalog_sql STORE QUERY: the query's rows from the store's catalogue, as
+# sqlite3 prints them (values apart by |): index.db (read-only), or in the
+# distributed run the PostgreSQL database its store.conf names (the same
+# tables).  catalog_sql_write STORE STATEMENT changes it.
+catalog_sql() {
+	local url
+	url=$(sed -n 's/^catalog = //p' "$1/store.conf" 2>/dev/null)
+	if [ -n "$url" ]; then
+		psql -X -q -At -v ON_ERROR_STOP=1 "$url" -c "$2"
+	else
+		sqlite3 -readonly "$1/index.db" "$2"
+	fi
+}
+catalog_sql_write() {
+	local url
+	url=$(sed -n 's/^catalog = //p' "$1/store.conf" 2>/dev/null)
+	if [ -n "$url" ]; then
+		psql -X -q -At -v ON_ERROR_STOP=1 "$url" -c "$2"
+	else
+		sqlite3 "$1/index.db" "$2"
+	fi
 }
 # instances STORE: the number of instances (every version) in the store.
 instances() { stat_total "$1" instances; }

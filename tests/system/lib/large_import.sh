@@ -41,7 +41,7 @@ kill9_mid_import() {
 	import_until_a_piece "$s" "$1" /dev/null
 	kill -9 $pid 2>/dev/null
 	wait $pid 2>/dev/null
-	n=$(sqlite3 "$s/index.db" "SELECT count(*) FROM instances")
+	n=$(catalog_sql "$s" "SELECT count(*) FROM instances")
 	diag "killed with $(find "$s/blobs" -name '*.tmp*' | wc -l) temporary piece files, $n instances"
 	check "no instance of the killed import" test "$n" = 0
 	check "no blob of it under a final name" test -z "$(find "$s/blobs" -type f ! -name '*.tmp*')"
@@ -69,7 +69,7 @@ full_disk_import() {
 	[ $st = 2 ] && grep -q "No space left" "$T/full.log" && ok "a full disk: exit 2, says no space" ||
 		not_ok "a full disk: exit $st"
 	check "nothing of it is left in blobs/" test -z "$(find "$s/blobs" -type f)"
-	check "no instance" test "$(sqlite3 "$s/index.db" "SELECT count(*) FROM instances")" = 0
+	check "no instance" test "$(catalog_sql "$s" "SELECT count(*) FROM instances")" = 0
 	check "verify is clean after ENOSPC" "$CTL" verify "$s"
 	umount "$T/small"
 }
