@@ -10,7 +10,9 @@
 #     $PYDICOM_FILES (Debian's python3-pydicom test files, or empty),
 #     $SAMPLES (the corpus, else the pydicom files, else empty) and
 #     $CT_SERIES (a real CT series of the corpus, or empty);
-#   - store helpers: new_store, stat_total, instances, catalog_sql;
+#   - store helpers: new_store, stat_total, instances, catalog_sql,
+#     catalog_db, and pool_ls, pack_count, blob_files, blob_tmp_files for
+#     the data wherever it is;
 #   - the distributed run (tests/run-distributed): when DCMFS_TEST_PG_HOST
 #     (a PostgreSQL socket folder) and DCMFS_TEST_CEPH_CONF (a ceph.conf)
 #     are set, $CTL is lib/distributed-ctl, whose `init STORE` makes a store
@@ -212,6 +214,61 @@ catalog_sql_write() {
 		sqlite3 "$1/index.db" "$2"
 	fi
 }
+# catalog_db STORE: the path of a SQLite database holding the store's
+# catalogue, for tests that read it with sqlite3: index.db, or in the
+# distributed run a copy of the PostgreSQL tables made now
+# (lib/catalog_snapshot.py; a new copy each call).
+catalog_db() {
+	local url db=$T/.catalog.$BASHPID.$RANDOM.db
+	url=$(sed -n 's/^catalog = //p' "$1/store.conf" 2>/dev/null)
+	if [ -z "$url" ]; then
+		echo "$1/index.db"
+	elif $PY "$LIB/catalog_snapshot.py" "$url" "$db" >&2; then
+		echo "$db"
+	else
+		helper_failed "catalog_snapshot.py $1"
+		echo "$db.failed"
+	fi
+}
+# The store's data, in its folder or (distributed run) in its pool, named
+# as in the folder ("packs/NAME", "blobs/ab/cd/HASH", a temporary piece has
+# .tmp in its name):
+# pool_ls STORE: the objects of the store's RADOS pool (its store.conf's data).
+pool_ls() {
+	local url pool conf
+	url=$(sed -n 's/^data = //p' "$1/store.conf" 2>/dev/null)
+	[ -n "$url" ] || { echo "pool_ls: '$1' keeps its data in its folder" >&2; return 1; }
+	pool=${url#rados://} pool=${pool%%\?*}
+	conf=${url#*conf=} conf=${conf%%&*}
+	rados -c "$conf" -p "$pool" ls
+}
+# pack_count STORE: how many packs the store has.
+pack_count() {
+	if [ "$DISTRIBUTED" = 1 ]; then pool_ls "$1" | grep -c '^packs/'; else ls "$1/packs" | wc -l; fi
+}
+# blob_tmp_files STORE: the temporary piece files of blob files being written.
+blob_tmp_files() {
+	if [ "$DISTRIBUTED" = 1 ]; then
+		pool_ls "$1" | grep '^blobs/.*\.tmp'
+	else
+		find "$1/blobs" -name '*.tmp*' 2>/dev/null
+	fi
+	return 0
+}
+# blob_files STORE [final]: every blob file (piece), or only those under a
+# final name.
+blob_files() {
+	if [ "$DISTRIBUTED" = 1 ]; then
+		pool_ls "$1" | grep '^blobs/' | if [ "${2-}" = final ]; then grep -v '\.tmp'; else cat; fi
+	elif [ "${2-}" = final ]; then
+		find "$1/blobs" -type f ! -name '*.tmp*'
+	else
+		find "$1/blobs" -type f
+	fi
+	return 0
+}
+# NO_PG_REINDEX: why the distributed run skips a reindex (and what checks it).
+NO_PG_REINDEX="distributed run: reindex of a PostgreSQL catalogue is not built yet (dcmfsctl refuses it)"
 # instances STORE: the number of instances (every version) in the store.
 instances() { stat_total "$1" instances; }
 # shown_instances STORE: the files /patients shows, one per SOPInstanceUID
