@@ -242,6 +242,22 @@ pool_ls() {
 	conf=${url#*conf=} conf=${conf%%&*}
 	rados -c "$conf" -p "$pool" ls
 }
+# pool_flip STORE OBJECT OFFSET MASK: damage one byte of an object of the
+# store's pool (OFFSET "half": its middle), as a test damages a file of the
+# folder in place.
+pool_flip() {
+	local url pool conf obj=$T/.flip.obj
+	url=$(sed -n 's/^data = //p' "$1/store.conf" 2>/dev/null)
+	pool=${url#rados://} pool=${pool%%\?*}
+	conf=${url#*conf=} conf=${conf%%&*}
+	rados -c "$conf" -p "$pool" get "$2" "$obj" &&
+		$PY -c 'import os, sys
+p, o, m = sys.argv[1], sys.argv[2], int(sys.argv[3])
+o = os.path.getsize(p) // 2 if o == "half" else int(o)
+with open(p, "r+b") as f:
+    f.seek(o); b = f.read(1); f.seek(o); f.write(bytes([b[0] ^ m]))' "$obj" "$3" "$4" &&
+		rados -c "$conf" -p "$pool" put "$2" "$obj" && rm -f "$obj"
+}
 # pack_count STORE: how many packs the store has.
 pack_count() {
 	if [ "$DISTRIBUTED" = 1 ]; then pool_ls "$1" | grep -c '^packs/'; else ls "$1/packs" | wc -l; fi
