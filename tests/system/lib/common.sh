@@ -101,8 +101,8 @@ fails() {
 # done_testing: the plan, and the exit status (1 when a line failed).
 done_testing() {
 	[ "$FS_USED" = 1 ] && fs_final_checks
-	[ "$DISTRIBUTED" = 1 ] &&
-		diag "distributed run: $(grep -c '^db ' "$DCMFS_TEST_DIST_MADE" 2>/dev/null) stores made in PostgreSQL and RADOS"
+	[ "$DISTRIBUTED" = 1 ] && diag "distributed run: $(cat "$DCMFS_TEST_DIST_MADE" 2>/dev/null |
+		grep -c '^db ') stores made in PostgreSQL and RADOS (by init without --catalog and --data)"
 	if [ -s "$T/.helper-failures" ]; then
 		not_ok "every helper command succeeded"
 		diag <"$T/.helper-failures"
