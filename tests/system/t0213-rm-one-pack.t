@@ -45,7 +45,7 @@ check "still no second tombstone pack ($(packs) packs, one more from the import)
 	[ "$(packs)" = $((p1 + 1)) ]
 n1=$(instances "$S")
 check "unmount" fs_umount "$M"
-if [ "$DISTRIBUTED" = 1 ]; then
+if reindex_unbuilt "$S"; then
 	skip "$NO_PG_REINDEX"
 else
 	check "reindex" "$CTL" reindex "$S"

@@ -64,7 +64,7 @@ big=$(awk '$1 > 32 * 1048576' "$T/frames.pieces" | wc -l)
 check "get gives the slide back byte-identical" same_as_stored "$S" "$tiles_uid" "$TILES"
 check "get gives the multi-frame file back byte-identical" same_as_stored "$S" "$frames_uid" "$FRAMES"
 check "verify is clean" "$CTL" verify "$S"
-if [ "$DISTRIBUTED" = 1 ]; then
+if reindex_unbuilt "$S"; then
 	skip "$NO_PG_REINDEX"
 else
 	check "reindex" "$CTL" reindex "$S"

@@ -48,7 +48,10 @@ kill9_mid_import() {
 	check "no instance of the killed import" test "$n" = 0
 	check "no blob of it under a final name" test -z "$(blob_files "$s" final)"
 	check "verify is clean after kill -9" "$CTL" verify "$s"
+	[ "$DISTRIBUTED" = 1 ] && diag "parts left without a head: $(stray_parts "$s" | wc -l)"
 	check "gc removes its temporary files" eval '"$CTL" gc "$s" >/dev/null && test -z "$(blob_tmp_files "$s")"'
+	[ "$DISTRIBUTED" = 1 ] &&
+		check "and the parts it wrote that have no head" eval 'test -z "$(stray_parts "$s")"'
 	check "the import again completes it" "$CTL" import -q "$s" "$1"
 	check "and get is byte-identical" same_as_stored "$s" "$2" "$1"
 	rm -rf "$s"
