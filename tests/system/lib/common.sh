@@ -10,16 +10,18 @@
 #     $PYDICOM_FILES (Debian's python3-pydicom test files, or empty),
 #     $SAMPLES (the corpus, else the pydicom files, else empty) and
 #     $CT_SERIES (a real CT series of the corpus, or empty);
-#   - store helpers: new_store, stat_total, instances, catalog_sql,
-#     catalog_db, and pool_ls, pack_count, blob_files, blob_tmp_files for
-#     the data wherever it is;
+#   - store helpers: new_store, stat_total, instances; for the catalogue
+#     and the data wherever they are (a folder, or PostgreSQL and a RADOS
+#     pool): catalog_sql, catalog_db, pack_count, blob_files,
+#     blob_tmp_files, and in a pool pool_ls, pool_flip, stray_parts;
 #   - the distributed run (tests/run-distributed): when DCMFS_TEST_PG_HOST
 #     (a PostgreSQL socket folder) and DCMFS_TEST_CEPH_CONF (a ceph.conf)
 #     are set, $CTL is lib/distributed-ctl, whose `init STORE` makes a store
 #     with its catalogue in a fresh database and its data in a fresh pool,
-#     both dropped at exit; DISTRIBUTED is 1 then (else 0), and
+#     both dropped at exit; DISTRIBUTED is 1 then (else 0),
 #     not_distributed REASON skips a whole test that only means something
-#     on a store in a folder;
+#     on a store in a folder, and reindex_unbuilt a reindex not built for
+#     PostgreSQL yet;
 #   - mount helpers (after need_fuse): fs_mount, fs_mount_or_bail,
 #     fs_umount, fs_killed, fs_wait_mount.  A mount test's done_testing
 #     unmounts what is still mounted and adds two lines: every foreground
@@ -192,26 +194,22 @@ stat_total() {
 	$PY -c "import json,sys; t=json.load(open(sys.argv[1]))['total']; print(t if sys.argv[2] == '' else t[sys.argv[2]])" \
 		"$json" "$2" || { helper_failed "no '$2' in stats of $1"; echo stats-failed; return 1; }
 }
+# store_conf_value STORE KEY: KEY's value in STORE/store.conf (empty for a
+# store all in its folder).
+store_conf_value() { sed -n "s/^$2 = //p" "$1/store.conf" 2>/dev/null; }
 # catalog_sql STORE QUERY: the query's rows from the store's catalogue, as
 # sqlite3 prints them (values apart by |): index.db (read-only), or in the
 # distributed run the PostgreSQL database its store.conf names (the same
 # tables).  catalog_sql_write STORE STATEMENT changes it.
-catalog_sql() {
+catalog_sql() { catalog_run "$1" "$2" -readonly; }
+catalog_sql_write() { catalog_run "$1" "$2"; }
+catalog_run() {
 	local url
-	url=$(sed -n 's/^catalog = //p' "$1/store.conf" 2>/dev/null)
+	url=$(store_conf_value "$1" catalog)
 	if [ -n "$url" ]; then
 		psql -X -q -At -v ON_ERROR_STOP=1 "$url" -c "$2"
 	else
-		sqlite3 -readonly "$1/index.db" "$2"
-	fi
-}
-catalog_sql_write() {
-	local url
-	url=$(sed -n 's/^catalog = //p' "$1/store.conf" 2>/dev/null)
-	if [ -n "$url" ]; then
-		psql -X -q -At -v ON_ERROR_STOP=1 "$url" -c "$2"
-	else
-		sqlite3 "$1/index.db" "$2"
+		sqlite3 ${3-} "$1/index.db" "$2"
 	fi
 }
 # catalog_db STORE: the path of a SQLite database holding the store's
@@ -220,7 +218,7 @@ catalog_sql_write() {
 # (lib/catalog_snapshot.py; a new copy each call).
 catalog_db() {
 	local url db=$T/.catalog.$BASHPID.$RANDOM.db
-	url=$(sed -n 's/^catalog = //p' "$1/store.conf" 2>/dev/null)
+	url=$(store_conf_value "$1" catalog)
 	if [ -z "$url" ]; then
 		echo "$1/index.db"
 	elif $PY "$LIB/catalog_snapshot.py" "$url" "$db" >&2; then
@@ -232,31 +230,30 @@ catalog_db() {
 }
 # The store's data, in its folder or (distributed run) in its pool, named
 # as in the folder ("packs/NAME", "blobs/ab/cd/HASH", a temporary piece has
-# .tmp in its name):
-# pool_ls STORE: the objects of the store's RADOS pool (its store.conf's data).
-pool_ls() {
+# .tmp in its name).
+# pool_rados STORE ARGS...: the rados tool on the store's pool (store.conf's
+# data); pool_ls STORE: the pool's objects.
+pool_rados() {
 	local url pool conf
-	url=$(sed -n 's/^data = //p' "$1/store.conf" 2>/dev/null)
-	[ -n "$url" ] || { echo "pool_ls: '$1' keeps its data in its folder" >&2; return 1; }
+	url=$(store_conf_value "$1" data)
+	[ -n "$url" ] || { echo "pool_rados: '$1' keeps its data in its folder" >&2; return 1; }
 	pool=${url#rados://} pool=${pool%%\?*}
 	conf=${url#*conf=} conf=${conf%%&*}
-	rados -c "$conf" -p "$pool" ls
+	rados -c "$conf" -p "$pool" "${@:2}"
 }
+pool_ls() { pool_rados "$1" ls; }
 # pool_flip STORE OBJECT OFFSET MASK: damage one byte of an object of the
 # store's pool (OFFSET "half": its middle), as a test damages a file of the
 # folder in place.
 pool_flip() {
-	local url pool conf obj=$T/.flip.obj
-	url=$(sed -n 's/^data = //p' "$1/store.conf" 2>/dev/null)
-	pool=${url#rados://} pool=${pool%%\?*}
-	conf=${url#*conf=} conf=${conf%%&*}
-	rados -c "$conf" -p "$pool" get "$2" "$obj" &&
+	local obj=$T/.flip.obj
+	pool_rados "$1" get "$2" "$obj" &&
 		$PY -c 'import os, sys
 p, o, m = sys.argv[1], sys.argv[2], int(sys.argv[3])
 o = os.path.getsize(p) // 2 if o == "half" else int(o)
 with open(p, "r+b") as f:
     f.seek(o); b = f.read(1); f.seek(o); f.write(bytes([b[0] ^ m]))' "$obj" "$3" "$4" &&
-		rados -c "$conf" -p "$pool" put "$2" "$obj" && rm -f "$obj"
+		pool_rados "$1" put "$2" "$obj" && rm -f "$obj"
 }
 # pack_count STORE: how many packs the store has.
 pack_count() {
