@@ -2,6 +2,7 @@
 #
 #   make            build everything into build/
 #   make check      install missing packages, build, run every test
+#   make check-distributed  the mount tests with every store in PostgreSQL + Ceph (not in make check)
 #   make demo       install missing packages, build, import sample DICOM, mount it
 #   make deps       install the Debian packages building, testing and the demo need
 #   make bench      benchmarks (numbers, not pass/fail)
@@ -168,6 +169,12 @@ check: deps
 	BUILD=$(BUILD) tests/run-unit $(UNIT_BIN)
 	BUILD=$(abspath $(BUILD)) prove -v tests/system/
 
+# The mount tests with every store they make distributed: one PostgreSQL and
+# one Ceph for the run (tests/run-distributed; SCALING.md).  Long: not in check.
+check-distributed: deps
+	$(MAKE) all
+	BUILD=$(abspath $(BUILD)) tests/run-distributed -v
+
 bench: deps
 	$(MAKE) all
 	BUILD=$(abspath $(BUILD)) tools/bench.sh
@@ -274,6 +281,6 @@ deb: all
 clean:
 	rm -rf build
 
-.PHONY: all deps check bench bench-scale demo clean install uninstall deb fuzz fuzz-build fuzz-deps torture
+.PHONY: all deps check check-distributed bench bench-scale demo clean install uninstall deb fuzz fuzz-build fuzz-deps torture
 .SECONDARY:
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

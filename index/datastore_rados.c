@@ -7,8 +7,11 @@
  *  - a pack is one object, appended to; the writer rolls it at
  *    RADOS_PACK_LIMIT (64 MiB), well under the 128 MiB object cap;
  *  - a blob file is its bytes [0, 1 MiB) in the head object <name> and the
- *    rest in parts <name>@1, <name>@2, ... of 32 MiB each (one write each,
- *    under the ~90 MiB single-write cap).  Parts are written first under
+ *    rest in parts <name>@1, <name>@2, ... of 32 MiB each, written in
+ *    writes of RADOS_PART_WRITE (librados copies what a write is given, and
+ *    ingest writes several pieces at once: 32 MiB writes broke its peak RSS
+ *    bound).  A name is its bytes' hash, so two writers of one part write
+ *    the same bytes at the same offsets.  Parts are written first under
  *    their final names, the head last: without its head a blob does not
  *    exist, and a reader never meets part of one.  Publish copies the head
  *    from its temporary name (at most 1 MiB) and removes that;
@@ -37,6 +40,7 @@
 #define RADOS_PACK_LIMIT (64ull << 20)
 #define RADOS_APPEND_BUFFER (8u << 20)
 #define RADOS_IO_MAX (16u << 20)        /* one read or write, at most */
+#define RADOS_PART_WRITE (4u << 20)     /* one write of a blob file's part */
 /* Connecting, and any one operation, give up after this long with an
  * error rather than hang a mount for ever on a cluster that is gone. */
 #define RADOS_TIMEOUT "30"
@@ -383,6 +387,25 @@ static int write_whole(struct rados_store *rs, const char *obj, const uint8_t *a
 	return r;
 }
 
+/* Object obj becomes bytes [off, off + len) of a then b, in writes of
+ * RADOS_PART_WRITE at most, and is cut to len (an object left longer under
+ * that name by an earlier attempt). */
+static int write_part(struct rados_store *rs, const char *obj, const uint8_t *a, size_t alen,
+		      const uint8_t *b, uint64_t off, size_t len)
+{
+	int r = 0;
+	for (size_t done = 0, n; !r && done < len; done += n) {
+		n = len - done > RADOS_PART_WRITE ? RADOS_PART_WRITE : len - done;
+		uint8_t *copy;
+		const uint8_t *p = gather(a, alen, b, off + done, n, &copy);
+		if (!p)
+			return -ENOMEM;
+		r = rados_write(rs->io, obj, (const char *)p, n, done);
+		free(copy);
+	}
+	return r ? r : rados_trunc(rs->io, obj, len);
+}
+
 static int rds_put_tmp(struct datastore *ds, const char *name, const char *tmp,
 			 const void *a, size_t alen, const void *b, size_t blen)
 {
@@ -394,7 +417,7 @@ static int rds_put_tmp(struct datastore *ds, const char *name, const char *tmp,
 	for (uint64_t off = RADOS_HEAD, i = 1; !r && off < total; off += RADOS_PART, i++) {
 		size_t n = total - off > RADOS_PART ? RADOS_PART : (size_t)(total - off);
 		snprintf(obj, sizeof(obj), "%s@%llu", name, (unsigned long long)i);
-		r = write_whole(rs, obj, a, alen, b, off, n);
+		r = write_part(rs, obj, a, alen, b, off, n);
 	}
 	if (!r)
 		r = write_whole(rs, tmp, a, alen, b, 0, total > RADOS_HEAD ? RADOS_HEAD : (size_t)total);

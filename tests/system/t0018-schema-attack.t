@@ -17,6 +17,7 @@ need_fuse
 need_samples
 command -v dcmodify >/dev/null || skip_all "no dcmodify (dcmtk)"
 command -v sqlite3 >/dev/null || skip_all "sqlite3 (the shell) not installed"
+not_distributed "the upgrade of an index.db from schema 2 (SQLite) has no PostgreSQL counterpart"
 base=$CORPUS/variety/CT_small.dcm
 [ -f "$base" ] || base=$(find "$SAMPLES" -name 'CT_small.dcm' | head -1)
 [ -f "$base" ] || skip_all "no CT_small.dcm in the samples"

@@ -104,7 +104,7 @@ n0=$(instances "$S")
 # folder lists in the order stored)
 while read -r f; do
 	sop=$(basename "$f" .dcm)
-	[ "$(sqlite3 "file:$S/index.db?mode=ro" "SELECT count(*) FROM instances WHERE sop_uid='$sop'")" = 1 ] && break
+	[ "$(catalog_sql "$S" "SELECT count(*) FROM instances WHERE sop_uid='$sop'")" = 1 ] && break
 done < <(find "$M/patients" -type f)
 check "rm of an instance succeeds" rm "$f"
 check "the file is gone" [ ! -e "$f" ]

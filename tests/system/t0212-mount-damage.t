@@ -6,17 +6,22 @@
 need_fuse
 need_samples
 [ -n "$CT_SERIES" ] || skip_all "needs ../shared/corpus (a real CT series)"
-command -v sqlite3 >/dev/null || skip_all "sqlite3 not installed"
+[ "$DISTRIBUTED" = 1 ] || command -v sqlite3 >/dev/null || skip_all "sqlite3 not installed"
 S=$T/store M=$T/mnt
 check "import a CT series" new_store "$S" "$CT_SERIES"
-read -r bid boff bsize < <(sqlite3 "$S/index.db" "SELECT b.id, b.offset, b.enc_size FROM blobs b WHERE b.pack > 0
+read -r bid boff bsize < <(catalog_sql "$S" "SELECT b.id, b.offset, b.enc_size FROM blobs b WHERE b.pack > 0
 	AND (SELECT count(*) FROM segments g WHERE g.blob=b.id) = 1 ORDER BY b.offset LIMIT 1 OFFSET 5" | tr '|' ' ')
-uid=$(sqlite3 "$S/index.db" "SELECT i.sop_uid FROM segments g JOIN instances i ON i.id=g.instance WHERE g.blob=$bid")
-pack=$(ls "$S"/packs/*.pack | head -1)
-$PY -c 'import sys
+uid=$(catalog_sql "$S" "SELECT i.sop_uid FROM segments g JOIN instances i ON i.id=g.instance WHERE g.blob=$bid")
+if [ "$DISTRIBUTED" = 1 ]; then   # the pack is an object of the pool
+	pack=$(pool_ls "$S" | grep '^packs/.*\.pack$' | head -1)
+	pool_flip "$S" "$pack" $((boff + bsize / 2)) 8 || helper_failed "pool_flip $pack"
+else
+	pack=$(ls "$S"/packs/*.pack | head -1)
+	$PY -c 'import sys
 p, o = sys.argv[1], int(sys.argv[2])
 with open(p, "r+b") as f:
     f.seek(o); b = f.read(1); f.seek(o); f.write(bytes([b[0] ^ 0x08]))' "$pack" $((boff + bsize / 2))
+fi
 fs_mount_or_bail "$S" "$M"
 f=$(find "$M/patients" -name "$uid*.dcm")
 out=$(cat "$f" 2>&1 >/dev/null)

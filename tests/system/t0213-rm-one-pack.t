@@ -12,7 +12,7 @@ SER=${CT_SERIES:-}
 SER2=$CORPUS/real/series/ct_philips_ingenuity_phantom_54sl
 [ -d "$SER2" ] || skip_all "no second CT series in ../shared/corpus"
 S=$T/store M=$T/mnt
-packs() { ls "$S/packs" | wc -l; }
+packs() { pack_count "$S"; }
 check "a store with two series" new_store "$S" "$SER" "$SER2"
 n0=$(instances "$S")
 k=$(ls "$SER" | wc -l)
@@ -41,10 +41,14 @@ for ((i = 0; i < 30; i++)); do      # shows within a second
 	sleep 0.1
 done
 check "rm of a file imported after the first removal" rm "$g"
-check "still no second tombstone pack ($(ls "$S/packs" | wc -l) packs, one more from the import)" \
+check "still no second tombstone pack ($(packs) packs, one more from the import)" \
 	[ "$(packs)" = $((p1 + 1)) ]
 n1=$(instances "$S")
 check "unmount" fs_umount "$M"
-check "reindex" "$CTL" reindex "$S"
-check "after reindex the removed instances stay removed ($n1 left)" [ "$(instances "$S")" = "$n1" ]
+if reindex_unbuilt "$S"; then
+	skip "$NO_PG_REINDEX"
+else
+	check "reindex" "$CTL" reindex "$S"
+	check "after reindex the removed instances stay removed ($n1 left)" [ "$(instances "$S")" = "$n1" ]
+fi
 done_testing

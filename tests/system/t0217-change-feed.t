@@ -34,7 +34,7 @@ check "and its files can be read" test "$(find "$M/patients/$newpat" -name '*.dc
 # A patient removed elsewhere leaves the listing, and its files stat.
 victim=$(ls "$M/patients" | head -1)
 vfile=$(find "$M/patients/$victim" -name '*.dcm' | head -1)
-vpid=$(sqlite3 "$S/index.db" "SELECT patient_id FROM patients WHERE dirname='$victim'")
+vpid=$(catalog_sql "$S" "SELECT patient_id FROM patients WHERE dirname='$victim'")
 "$CTL" rm "$S" --patient "$vpid" >/dev/null
 check "a patient removed elsewhere leaves /patients within 2 s" within_2s count_is "$before"
 no_stat() { ! stat "$1" >/dev/null 2>&1; }
@@ -49,9 +49,13 @@ sercount() { test "$(ls "$ser" 2>/dev/null | wc -l)" = "$1"; }
 check "a file removed elsewhere leaves its series listing within 2 s" within_2s sercount $((n - 1))
 check "and no longer stats" within_2s no_stat "$f"
 check "unmount" fs_umount "$M"
-check "the feed is bounded" test "$(sqlite3 "$S/index.db" 'SELECT count(*) FROM changes')" -le 66560
+check "the feed is bounded" test "$(catalog_sql "$S" 'SELECT count(*) FROM changes')" -le 66560
 # A store that has no feed yet (made before it existed), mounted read-only:
 # the first import elsewhere adds the feed, and the mount follows it.
+if [ "$DISTRIBUTED" = 1 ]; then
+	skip "distributed run: a PostgreSQL catalogue has had its feed from the start (no index.db made before it to drop it from)"
+	done_testing
+fi
 sqlite3 "$S/index.db" "SELECT 'DROP TRIGGER ' || name || ';' FROM sqlite_master WHERE type='trigger'
 	AND name LIKE 'changes_%'" | sqlite3 "$S/index.db"
 sqlite3 "$S/index.db" "DROP TABLE changes"

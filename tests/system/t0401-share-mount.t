@@ -21,7 +21,7 @@ check "import the samples" new_store "$S" "$SAMPLES"
 # The patient with the most files among those whose folder name is their
 # PatientID (so a path of /patients maps to the share as it is), and that
 # is not the only patient.
-read -r PID NPAT < <(sqlite3 "$S/index.db" "
+read -r PID NPAT < <(sqlite3 "$(catalog_db "$S")" "
 	SELECT p.patient_id, (SELECT count(*) FROM patients WHERE nchildren>0)
 	FROM instances i JOIN series se ON se.id=i.series JOIN studies st ON st.id=se.study
 	JOIN patients p ON p.id=st.patient
@@ -170,7 +170,7 @@ check "and in /shares/p1" wait_for 1 nfiles_is "$A/shares/p1/patients" $((before
 "$CTL" share create "$S" anon --all --deidentify >/dev/null
 fs_mount "$S" "$T/anon" -o share=anon
 check "a de-identified share mounts and names nothing by an original value" \
-	$PY - "$S/index.db" "$A" "$T/anon" "$A/shares/anon" <<'PY'
+	$PY - "$(catalog_db "$S")" "$A" "$T/anon" "$A/shares/anon" <<'PY'
 import os, sqlite3, sys
 db, admin, mnt, view = sys.argv[1:]
 c = sqlite3.connect('file:%s?mode=ro' % db, uri=True)

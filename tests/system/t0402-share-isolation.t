@@ -21,12 +21,12 @@ S=$T/store A=$T/admin
 check "import the samples" new_store "$S" "$SAMPLES"
 
 # A patient that is not everything, and the modality with the fewest series.
-PID=$(sqlite3 "$S/index.db" "
+PID=$(sqlite3 "$(catalog_db "$S")" "
 	SELECT p.patient_id FROM instances i JOIN series se ON se.id=i.series
 	JOIN studies st ON st.id=se.study JOIN patients p ON p.id=st.patient
 	WHERE i.current=1 AND p.patient_id GLOB '[A-Za-z0-9]*' AND p.patient_id NOT GLOB '*[^ -~]*'
 	GROUP BY p.id HAVING count(*) > 1 ORDER BY count(*) DESC, p.id LIMIT 1 OFFSET 1")
-MOD=$(sqlite3 "$S/index.db" "
+MOD=$(sqlite3 "$(catalog_db "$S")" "
 	SELECT modality FROM series WHERE nchildren>0 AND modality GLOB '[A-Z]*'
 	GROUP BY modality ORDER BY count(*), modality LIMIT 1")
 [ -n "$PID" ] && [ -n "$MOD" ] || skip_all "the samples have no patient or modality to share apart"
@@ -232,7 +232,7 @@ d = pydicom.dcmread(sys.argv[1]); d.StudyDescription = "second version"; d.save_
 	# checked against a real one first): only the versions the
 	# share shows open; an older version of a member does not.
 	check "by number, only the versions share 'pat' shows open (older versions of its members do not)" \
-		$PY - "$T/fresh" "$S/index.db" "$PID" <<'PY'
+		$PY - "$T/fresh" "$(catalog_db "$S")" "$PID" <<'PY'
 import ctypes, errno, os, sqlite3, struct, sys
 mnt, db, pid = sys.argv[1:]
 libc = ctypes.CDLL(None, use_errno=True)

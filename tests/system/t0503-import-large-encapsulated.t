@@ -20,7 +20,7 @@ diag "JPEG slide $(stat -c %s "$TILES") bytes; multi-frame $(stat -c %s "$FRAMES
 
 # pieces STORE UID: the raw sizes of an instance's segments, in order.
 pieces() {
-	sqlite3 "$1/index.db" "SELECT b.raw_size FROM segments s JOIN blobs b ON b.id = s.blob
+	catalog_sql "$1" "SELECT b.raw_size FROM segments s JOIN blobs b ON b.id = s.blob
 		JOIN instances i ON i.id = s.instance WHERE i.sop_uid = '$2' ORDER BY s.idx"
 }
 
@@ -64,10 +64,14 @@ big=$(awk '$1 > 32 * 1048576' "$T/frames.pieces" | wc -l)
 check "get gives the slide back byte-identical" same_as_stored "$S" "$tiles_uid" "$TILES"
 check "get gives the multi-frame file back byte-identical" same_as_stored "$S" "$frames_uid" "$FRAMES"
 check "verify is clean" "$CTL" verify "$S"
-check "reindex" "$CTL" reindex "$S"
-check "after reindex, get gives the slide back byte-identical" same_as_stored "$S" "$tiles_uid" "$TILES"
-check "after reindex, get gives the multi-frame file back byte-identical" same_as_stored "$S" "$frames_uid" "$FRAMES"
-check "after reindex, verify is clean" "$CTL" verify "$S"
+if reindex_unbuilt "$S"; then
+	skip "$NO_PG_REINDEX"
+else
+	check "reindex" "$CTL" reindex "$S"
+	check "after reindex, get gives the slide back byte-identical" same_as_stored "$S" "$tiles_uid" "$TILES"
+	check "after reindex, get gives the multi-frame file back byte-identical" same_as_stored "$S" "$frames_uid" "$FRAMES"
+	check "after reindex, verify is clean" "$CTL" verify "$S"
+fi
 
 if [ -e /dev/fuse ] && command -v fusermount3 >/dev/null; then
 	need_fuse

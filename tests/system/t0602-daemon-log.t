@@ -9,7 +9,7 @@
 need_fuse
 need_samples
 [ -n "$CT_SERIES" ] || skip_all "needs ../shared/corpus (a real CT series)"
-command -v sqlite3 >/dev/null || skip_all "sqlite3 not installed"
+[ "$DISTRIBUTED" = 1 ] || command -v sqlite3 >/dev/null || skip_all "sqlite3 not installed"
 S=$T/store M=$T/mnt LOG=$T/dcmfs.log
 check "an empty store" new_store "$S"
 fs_mount_or_bail "$S" "$M" -o log_level=info
@@ -35,16 +35,20 @@ diag <"$LOG"
 : >"$LOG"       # those lines were asked for (log_level=info)
 
 # a damaged blob: EIO at the mount, and the line that says why
-read -r bid boff bsize < <(sqlite3 "$S/index.db" "SELECT b.id, b.offset, b.enc_size FROM blobs b WHERE b.pack > 0
+read -r bid boff bsize < <(catalog_sql "$S" "SELECT b.id, b.offset, b.enc_size FROM blobs b WHERE b.pack > 0
 	AND (SELECT count(*) FROM segments g WHERE g.blob=b.id) = 1 ORDER BY b.offset DESC LIMIT 1" | tr '|' ' ')
 check "a blob of one instance in a pack" [ -n "${bsize:-}" ]
-uid=$(sqlite3 "$S/index.db" "SELECT i.sop_uid FROM segments g JOIN instances i ON i.id=g.instance WHERE g.blob=$bid")
-pack=$(sqlite3 "$S/index.db" "SELECT p.name FROM packs p JOIN blobs b ON b.pack=p.id WHERE b.id=$bid" 2>/dev/null)
-[ -n "$pack" ] || pack=$(cd "$S/packs" && ls -- *.pack | head -1)
-$PY -c 'import sys
+uid=$(catalog_sql "$S" "SELECT i.sop_uid FROM segments g JOIN instances i ON i.id=g.instance WHERE g.blob=$bid")
+pack=$(catalog_sql "$S" "SELECT p.name FROM packs p JOIN blobs b ON b.pack=p.id WHERE b.id=$bid" 2>/dev/null)
+if [ "$DISTRIBUTED" = 1 ]; then   # the pack is an object of the pool
+	pool_flip "$S" "packs/$pack" $((boff + bsize / 2)) 32 || helper_failed "pool_flip packs/$pack"
+else
+	[ -n "$pack" ] || pack=$(cd "$S/packs" && ls -- *.pack | head -1)
+	$PY -c 'import sys
 p, o = sys.argv[1], int(sys.argv[2])
 with open(p, "r+b") as f:
     f.seek(o); b = f.read(1); f.seek(o); f.write(bytes([b[0] ^ 0x20]))' "$S/packs/$pack" $((boff + bsize / 2))
+fi
 fs_mount_or_bail "$S" "$M" -o ro,log_level=err
 f=$(find "$M/patients" -name "$uid.dcm")
 out=$(cat "$f" 2>&1 >/dev/null)
@@ -62,12 +66,19 @@ if "$BUILD/dcmfs-gencorpus" --wsi "$T/wsi" --wsi-form native --wsi-tiles 100 --w
 	-q >/dev/null 2>&1 && "$CTL" import -q "$S" "$T/wsi/native-level0.dcm" >/dev/null; then
 	uid=$($PY -c 'import pydicom,sys; print(pydicom.dcmread(sys.argv[1], stop_before_pixels=True).SOPInstanceUID)' \
 		"$T/wsi/native-level0.dcm")
-	bf=$(find "$S/blobs" -type f ! -name '.tmp*' -size +1M | head -1)
-	check "the slide's pixels are in a blob file" [ -n "$bf" ]
-	$PY -c 'import os,sys
+	if [ "$DISTRIBUTED" = 1 ]; then
+		# A blob file over 1 MiB: its head object (the first MiB) has parts.
+		bf=$(pool_ls "$S" | sed -n 's/@1$//p' | head -1)
+		check "the slide's pixels are in a blob file" [ -n "$bf" ]
+		pool_flip "$S" "$bf" half 32 || helper_failed "pool_flip $bf"
+	else
+		bf=$(find "$S/blobs" -type f ! -name '.tmp*' -size +1M | head -1)
+		check "the slide's pixels are in a blob file" [ -n "$bf" ]
+		$PY -c 'import os,sys
 p = sys.argv[1]; o = os.path.getsize(p) // 2
 with open(p, "r+b") as f:
     f.seek(o); b = f.read(1); f.seek(o); f.write(bytes([b[0] ^ 0x20]))' "$bf"
+	fi
 	fs_mount_or_bail "$S" "$M" -o ro,log_level=err
 	f=$(find "$M/patients" -name "$uid.dcm")
 	out=$(cat "$f" 2>&1 >/dev/null; cat "$f" 2>&1 >/dev/null)

@@ -104,8 +104,8 @@ check "numbers survive a remount" cmp -s "$T/ino" "$T/ino2"
 check "unmount" fs_umount "$M"
 
 # A store whose ids do not fit is refused at mount.
-sqlite3 "$S/index.db" "UPDATE counters SET next=200000000 WHERE kind='instance'" ||
-	helper_failed "sqlite3 update"
+catalog_sql_write "$S" "UPDATE counters SET next=200000000 WHERE kind='instance'" ||
+	helper_failed "catalogue update"
 mkdir -p "$M"
 "$DCMFS" "$S" "$M" -o ino32 >"$T/refuse.out" 2>&1
 st=$?

@@ -103,7 +103,15 @@ check "init an index.db store for comparison" "$CTL" init "$T/whole"
 "$CTL" import -j 1 -q "$T/whole" "$CORPUS/real" >/dev/null 2>&1
 "$CTL" import -q "$T/cut" "$CORPUS/real" >"$T/cut.log" 2>&1 &
 p=$!
-sleep 0.15
+# Stopped once the import has committed something (a fixed 0.15 s could
+# fall before it connected, on a loaded machine: then it only failed to
+# connect), and so in the middle of it however fast the machine is.
+for ((i = 0; i < 400; i++)); do
+	[ "$(psql -X -At "postgresql:///dcmfs_cut?host=$PG_DIR" -c 'SELECT count(*) FROM instances' 2>/dev/null)" \
+		-gt 0 ] 2>/dev/null && break
+	kill -0 $p 2>/dev/null || break
+	sleep 0.025
+done
 pg_as_owner "$PG_BIN/pg_ctl" stop -m immediate -D "$PG_DIR/data" >/dev/null 2>&1
 timeout 60 tail --pid=$p -f /dev/null
 wait $p

@@ -267,6 +267,49 @@ static void test_blob_part_damage(void **state)
 	free(enc);
 }
 
+/* A part written in several writes is cut to its length: an object left
+ * longer under its name (an earlier attempt) does not lengthen the blob. */
+static void test_blob_part_left_longer(void **state)
+{
+	struct fixture *f = *state;
+	NEED_FIXTURE(f);
+	if (!f->rados)
+		skip();
+	size_t size = (9u << 20) + 77;   /* part 1: 8 MiB and more, three writes */
+	uint8_t *enc = malloc(size);
+	fill(enc, size, 5);
+	struct blob_header h = { .kind = BLOB_PIXELS, .raw_size = size, .enc_size = size };
+	hash_bytes(enc, size, h.hash);
+	char path[4400], part[4500];
+	const char *name;
+	blob_file_path(f->dir, h.hash, 0, path, sizeof(path));
+	datastore_resolve(path, &name);
+	snprintf(part, sizeof(part), "%s@1", name);
+	rados_t cl;
+	rados_ioctx_t io;
+	char pool[256], conf[4096];
+	assert_int_equal(sscanf(getenv("DCMFS_TEST_RADOS_URL"), "rados://%255[^?]?conf=%4095[^&]",
+				pool, conf), 2);
+	assert_int_equal(rados_create(&cl, NULL), 0);
+	assert_int_equal(rados_conf_read_file(cl, conf), 0);
+	assert_int_equal(rados_connect(cl), 0);
+	assert_int_equal(rados_ioctx_create(cl, pool, &io), 0);
+	char junk[4096];
+	memset(junk, 0x5a, sizeof(junk));
+	assert_int_equal(rados_write(io, part, junk, sizeof(junk), (12u << 20)), 0);
+	assert_int_equal(blob_file_write(f->dir, &h, enc), 0);
+	uint64_t psize;
+	time_t mtime;
+	assert_int_equal(rados_stat(io, part, &psize, &mtime), 0);
+	assert_int_equal(psize, BLOB_FILE_HEADER_BYTES + size - (1u << 20));
+	struct blob_header g;
+	assert_int_equal(blob_file_check(path, 1, &g), 0);
+	assert_int_equal(blob_file_remove(path), 0);
+	rados_ioctx_destroy(io);
+	rados_shutdown(cl);
+	free(enc);
+}
+
 /* Two writers never share a pack name: the create is exclusive. */
 static void test_create_exclusive(void **state)
 {
@@ -417,6 +460,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_blob_small, setup_rados, teardown),
 		cmocka_unit_test_setup_teardown(test_blob_in_parts, setup_rados, teardown),
 		cmocka_unit_test_setup_teardown(test_blob_part_damage, setup_rados, teardown),
+		cmocka_unit_test_setup_teardown(test_blob_part_left_longer, setup_rados, teardown),
 		cmocka_unit_test_setup_teardown(test_create_exclusive, setup_rados, teardown),
 		cmocka_unit_test_setup_teardown(test_pack_name_clash, setup_rados, teardown),
 		cmocka_unit_test_setup_teardown(test_rados_url_errors, setup_rados, teardown),

@@ -8,7 +8,8 @@
 #     memstore: the objects live in the osd's memory, 1 GiB at most) in a
 #     new folder $CEPH_DIR, with a new fsid, a generated cephx keyring and
 #     every path (data, logs, sockets, pid files) inside the folder, no
-#     systemd and no manager; the mon listens on a free port of 127.0.0.1.
+#     systemd and no manager; the mon listens on a free port of 127.0.0.1
+#     (CEPH_MEMSTORE_BYTES, when set, gives the osd more memory than 1 GiB).
 #     It creates the pool POOL (default "dcmfs", size 1) and waits until an
 #     object can be written.  It sets CEPH_CONF (its ceph.conf, which also
 #     names the keyring), CEPH_URL (rados://POOL?conf=$CEPH_CONF, the
@@ -61,7 +62,8 @@ ceph_conf_write() {
 	mon data = $d/mon/\$name
 	osd data = $d/osd/\$name
 	osd objectstore = memstore
-	memstore device bytes = 1073741824
+	memstore device bytes = ${CEPH_MEMSTORE_BYTES:-1073741824}
+	mon max pg per osd = 1000
 	osd pool default size = 1
 	osd pool default min size = 1
 	osd pool default pg num = 8

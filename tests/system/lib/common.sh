@@ -10,7 +10,18 @@
 #     $PYDICOM_FILES (Debian's python3-pydicom test files, or empty),
 #     $SAMPLES (the corpus, else the pydicom files, else empty) and
 #     $CT_SERIES (a real CT series of the corpus, or empty);
-#   - store helpers: new_store, stat_total, instances;
+#   - store helpers: new_store, stat_total, instances; for the catalogue
+#     and the data wherever they are (a folder, or PostgreSQL and a RADOS
+#     pool): catalog_sql, catalog_db, pack_count, blob_files,
+#     blob_tmp_files, and in a pool pool_ls, pool_flip, stray_parts;
+#   - the distributed run (tests/run-distributed): when DCMFS_TEST_PG_HOST
+#     (a PostgreSQL socket folder) and DCMFS_TEST_CEPH_CONF (a ceph.conf)
+#     are set, $CTL is lib/distributed-ctl, whose `init STORE` makes a store
+#     with its catalogue in a fresh database and its data in a fresh pool,
+#     both dropped at exit; DISTRIBUTED is 1 then (else 0),
+#     not_distributed REASON skips a whole test that only means something
+#     on a store in a folder, and reindex_unbuilt a reindex not built for
+#     PostgreSQL yet;
 #   - mount helpers (after need_fuse): fs_mount, fs_mount_or_bail,
 #     fs_umount, fs_killed, fs_wait_mount.  A mount test's done_testing
 #     unmounts what is still mounted and adds two lines: every foreground
@@ -32,6 +43,12 @@ CTL=$BUILD/dcmfsctl
 DCMFS=$BUILD/dcmfs
 SCAN=$BUILD/dcmfs-scan
 LIB=$TOP/tests/system/lib
+DISTRIBUTED=0
+if [ -n "${DCMFS_TEST_PG_HOST-}" ] && [ -n "${DCMFS_TEST_CEPH_CONF-}" ]; then
+	DISTRIBUTED=1
+	export DCMFS_TEST_REAL_CTL=$CTL
+	CTL=$LIB/distributed-ctl
+fi
 
 CORPUS=${DCMFS_TEST_CORPUS-$TOP/../shared/corpus}
 if [ -n "$CORPUS" ] && [ -d "$CORPUS" ]; then
@@ -86,6 +103,8 @@ fails() {
 # done_testing: the plan, and the exit status (1 when a line failed).
 done_testing() {
 	[ "$FS_USED" = 1 ] && fs_final_checks
+	[ "$DISTRIBUTED" = 1 ] && diag "distributed run: $(cat "$DCMFS_TEST_DIST_MADE" 2>/dev/null |
+		grep -c '^db ') stores made in PostgreSQL and RADOS (by init without --catalog and --data)"
 	if [ -s "$T/.helper-failures" ]; then
 		not_ok "every helper command succeeded"
 		diag <"$T/.helper-failures"
@@ -98,6 +117,8 @@ done_testing() {
 # ---- scratch folder and cleanup ----
 
 T=$(mktemp -d "${TMPDIR:-/tmp}/dcmfs-test.XXXXXX")
+# What distributed-ctl made for this test ("db NAME", "pool NAME" lines).
+export DCMFS_TEST_DIST_MADE=$T/.distributed-made
 CLEANUPS=()         # shell commands, run newest first at exit
 CLEANUP_PIDS=()     # processes of ours still to stop at exit
 CLEANUP_MOUNTS=()   # mount points of ours still to unmount at exit
@@ -116,7 +137,27 @@ run_cleanups() {
 		kill "$p" 2>/dev/null && sleep 0.2
 		kill -9 "$p" 2>/dev/null
 	done
+	[ "$DISTRIBUTED" = 1 ] && distributed_drop
 	rm -rf "$T"
+}
+# distributed_drop: drop the databases and pools this test's inits made
+# (after its daemons are gone: a database in use is dropped with --force).
+distributed_drop() {
+	local kind name
+	[ -s "$DCMFS_TEST_DIST_MADE" ] || return 0
+	while read -r kind name; do
+		case $kind in
+		db) dropdb -h "$DCMFS_TEST_PG_HOST" --force --if-exists "$name" ;;
+		pool) ceph -c "$DCMFS_TEST_CEPH_CONF" osd pool delete "$name" "$name" \
+			--yes-i-really-really-mean-it ;;
+		esac >/dev/null 2>&1
+	done <"$DCMFS_TEST_DIST_MADE"
+	return 0
+}
+# not_distributed REASON: in the distributed run, skip the whole test.
+not_distributed() {
+	[ "$DISTRIBUTED" = 1 ] && skip_all "distributed run: $*"
+	return 0
 }
 trap run_cleanups EXIT
 
@@ -152,6 +193,105 @@ stat_total() {
 	fi
 	$PY -c "import json,sys; t=json.load(open(sys.argv[1]))['total']; print(t if sys.argv[2] == '' else t[sys.argv[2]])" \
 		"$json" "$2" || { helper_failed "no '$2' in stats of $1"; echo stats-failed; return 1; }
+}
+# store_conf_value STORE KEY: KEY's value in STORE/store.conf (empty for a
+# store all in its folder).
+store_conf_value() { sed -n "s/^$2 = //p" "$1/store.conf" 2>/dev/null; }
+# catalog_sql STORE QUERY: the query's rows from the store's catalogue, as
+# sqlite3 prints them (values apart by |): index.db (read-only), or in the
+# distributed run the PostgreSQL database its store.conf names (the same
+# tables).  catalog_sql_write STORE STATEMENT changes it.
+catalog_sql() { catalog_run "$1" "$2" -readonly; }
+catalog_sql_write() { catalog_run "$1" "$2"; }
+catalog_run() {
+	local url
+	url=$(store_conf_value "$1" catalog)
+	if [ -n "$url" ]; then
+		psql -X -q -At -v ON_ERROR_STOP=1 "$url" -c "$2"
+	else
+		sqlite3 ${3-} "$1/index.db" "$2"
+	fi
+}
+# catalog_db STORE: the path of a SQLite database holding the store's
+# catalogue, for tests that read it with sqlite3: index.db, or in the
+# distributed run a copy of the PostgreSQL tables made now
+# (lib/catalog_snapshot.py; a new copy each call).
+catalog_db() {
+	local url db=$T/.catalog.$BASHPID.$RANDOM.db
+	url=$(store_conf_value "$1" catalog)
+	if [ -z "$url" ]; then
+		echo "$1/index.db"
+	elif $PY "$LIB/catalog_snapshot.py" "$url" "$db" >&2; then
+		echo "$db"
+	else
+		helper_failed "catalog_snapshot.py $1"
+		echo "$db.failed"
+	fi
+}
+# The store's data, in its folder or (distributed run) in its pool, named
+# as in the folder ("packs/NAME", "blobs/ab/cd/HASH", a temporary piece has
+# .tmp in its name).
+# pool_rados STORE ARGS...: the rados tool on the store's pool (store.conf's
+# data); pool_ls STORE: the pool's objects.
+pool_rados() {
+	local url pool conf
+	url=$(store_conf_value "$1" data)
+	[ -n "$url" ] || { echo "pool_rados: '$1' keeps its data in its folder" >&2; return 1; }
+	pool=${url#rados://} pool=${pool%%\?*}
+	conf=${url#*conf=} conf=${conf%%&*}
+	rados -c "$conf" -p "$pool" "${@:2}"
+}
+pool_ls() { pool_rados "$1" ls; }
+# pool_flip STORE OBJECT OFFSET MASK: damage one byte of an object of the
+# store's pool (OFFSET "half": its middle), as a test damages a file of the
+# folder in place.
+pool_flip() {
+	local obj=$T/.flip.obj
+	pool_rados "$1" get "$2" "$obj" &&
+		$PY -c 'import os, sys
+p, o, m = sys.argv[1], sys.argv[2], int(sys.argv[3])
+o = os.path.getsize(p) // 2 if o == "half" else int(o)
+with open(p, "r+b") as f:
+    f.seek(o); b = f.read(1); f.seek(o); f.write(bytes([b[0] ^ m]))' "$obj" "$3" "$4" &&
+		pool_rados "$1" put "$2" "$obj" && rm -f "$obj"
+}
+# pack_count STORE: how many packs the store has.
+pack_count() {
+	if [ "$DISTRIBUTED" = 1 ]; then pool_ls "$1" | grep -c '^packs/'; else ls "$1/packs" | wc -l; fi
+}
+# blob_tmp_files STORE: the temporary piece files of blob files being written.
+blob_tmp_files() {
+	if [ "$DISTRIBUTED" = 1 ]; then
+		pool_ls "$1" | grep '^blobs/.*\.tmp'
+	else
+		find "$1/blobs" -name '*.tmp*' 2>/dev/null
+	fi
+	return 0
+}
+# blob_files STORE [final]: every blob file (piece), or only those under a
+# final name.  In the pool a blob file is its head object: its parts
+# (NAME@1...) are written first, under the final name, and without a head
+# they are no blob (gc removes them: stray_parts lists them).
+blob_files() {
+	if [ "$DISTRIBUTED" = 1 ]; then
+		pool_ls "$1" | grep '^blobs/' | grep -v '@[0-9]*$' |
+			if [ "${2-}" = final ]; then grep -v '\.tmp'; else cat; fi
+	elif [ "${2-}" = final ]; then
+		find "$1/blobs" -type f ! -name '*.tmp*'
+	else
+		find "$1/blobs" -type f
+	fi
+	return 0
+}
+# reindex_unbuilt STORE: true when reindex refuses STORE because its
+# catalogue is in PostgreSQL, where it is not built yet (it then changes
+# nothing); the test skips its reindex with NO_PG_REINDEX.  Once reindex is
+# built there, this runs one reindex more and is false.
+NO_PG_REINDEX="distributed run: reindex of a PostgreSQL catalogue is not built yet (dcmfsctl refuses it)"
+reindex_unbuilt() {
+	[ "$DISTRIBUTED" = 1 ] || return 1
+	"$CTL" reindex "$1" >"$T/.reindex.out" 2>&1 && return 1
+	grep -q "rebuilds only an index.db" "$T/.reindex.out"
 }
 # instances STORE: the number of instances (every version) in the store.
 instances() { stat_total "$1" instances; }
