@@ -79,4 +79,17 @@ else
 	skip "no CT seed or no pydicom to make clashing %noid files"
 	skip "no CT seed or no pydicom to make clashing %noid files"
 fi
+# Its data is in its folder: store.conf copied alone to another folder (a
+# second machine) is refused, by commands and the mount, before the
+# catalogue's rows could be read there as packs that are missing.
+mkdir -p "$T/copy" && cp "$S/store.conf" "$T/copy/" || helper_failed "cannot copy store.conf"
+for cmd in stats verify reindex; do
+	check "$cmd of a copied store.conf without the data's folder: exit 2, says why" \
+		exits_with 2 "keeps its data in its own folder but has no packs/" "$CTL" $cmd "$T/copy"
+done
+check "... and the import is refused the same way" \
+	exits_with 2 "has no packs/" "$CTL" import -q "$T/copy" "$T/copy"
+check "the mount refuses it" eval '! "$DCMFS" "$T/copy" "$M" -o ro 2>"$T/copy.err" && ! mountpoint -q "$M"'
+diag <"$T/copy.err"
+check "the store is untouched: verify is clean" "$CTL" verify "$S"
 done_testing
