@@ -283,6 +283,18 @@ blob_files() {
 	fi
 	return 0
 }
+# stray_parts STORE: the parts (blobs/...@N) in the pool whose blob has no
+# head object: what a killed or rejected import leaves, which gc removes.
+stray_parts() {
+	local objs=$T/.pool_ls
+	pool_ls "$1" >"$objs" || { helper_failed "stray_parts: cannot list the pool of $1"; return 1; }
+	$PY -c 'import re, sys
+objs = set(open(sys.argv[1]).read().split())
+for o in sorted(objs):
+    m = re.fullmatch(r"(blobs/.*)@[0-9]+", o)
+    if m and m.group(1) not in objs:
+        print(o)' "$objs"
+}
 # reindex_unbuilt STORE: true when reindex refuses STORE because its
 # catalogue is in PostgreSQL, where it is not built yet (it then changes
 # nothing); the test skips its reindex with NO_PG_REINDEX.  Once reindex is
