@@ -10,8 +10,6 @@
 need_fuse
 need_samples
 [ -n "$CT_SERIES" ] || skip_all "needs ../shared/corpus (a real CT series)"
-[ "$DISTRIBUTED" = 1 ] && "$CTL" init "$T/probe" >/dev/null && reindex_unbuilt "$T/probe" &&
-	skip_all "$NO_PG_REINDEX"
 S=$T/store M=$T/mnt
 check "a store with a series" new_store "$S" "$CT_SERIES"
 n0=$(instances "$S")

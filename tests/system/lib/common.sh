@@ -20,8 +20,7 @@
 #     with its catalogue in a fresh database and its data in a fresh pool,
 #     both dropped at exit; DISTRIBUTED is 1 then (else 0),
 #     not_distributed REASON skips a whole test that only means something
-#     on a store in a folder, and reindex_unbuilt a reindex not built for
-#     PostgreSQL yet;
+#     on a store in a folder;
 #   - mount helpers (after need_fuse): fs_mount, fs_mount_or_bail,
 #     fs_umount, fs_killed, fs_wait_mount.  A mount test's done_testing
 #     unmounts what is still mounted and adds two lines: every foreground
@@ -294,16 +293,6 @@ for o in sorted(objs):
     m = re.fullmatch(r"(blobs/.*)@[0-9]+", o)
     if m and m.group(1) not in objs:
         print(o)' "$objs"
-}
-# reindex_unbuilt STORE: true when reindex refuses STORE because its
-# catalogue is in PostgreSQL, where it is not built yet (it then changes
-# nothing); the test skips its reindex with NO_PG_REINDEX.  Once reindex is
-# built there, this runs one reindex more and is false.
-NO_PG_REINDEX="distributed run: reindex of a PostgreSQL catalogue is not built yet (dcmfsctl refuses it)"
-reindex_unbuilt() {
-	[ "$DISTRIBUTED" = 1 ] || return 1
-	"$CTL" reindex "$1" >"$T/.reindex.out" 2>&1 && return 1
-	grep -q "rebuilds only an index.db" "$T/.reindex.out"
 }
 # instances STORE: the number of instances (every version) in the store.
 instances() { stat_total "$1" instances; }
