@@ -237,6 +237,8 @@ pool_answers() {
 		timeout 5 rados -c "$CEPH_CONF" -p "$1" ls >/dev/null 2>&1 && return 0
 		sleep 1
 	done
+	kill -0 "$CEPH_OSD_PID" 2>/dev/null || echo "the OSD has exited"
+	tail -5 "$CEPH_DIR/log/osd.0.log"
 	return 1
 }
 check "with the OSD stopped in the middle of an import, it ends within the timeouts (exit $rc after $((SECONDS - t0)) s)" \

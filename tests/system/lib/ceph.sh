@@ -74,6 +74,7 @@ ceph_conf_write() {
 	mon data avail warn = 1
 	mon data avail crit = 1
 	osd max object size = 134217728
+	osd max markdown count = 1000
 	EOF
 }
 
